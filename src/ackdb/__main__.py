@@ -1,0 +1,7 @@
+"""``python -m ackdb``: the same as the ``ackdb`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""The ``ackdb`` command: ``ackdb server [CONFIGFILE] [--directive value ...]``.
+
+Owns: argument handling of the command line and turning configuration errors into the
+messages Redis users know. The server itself lives in ``ackdb.server``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import REDIS_COMPAT_VERSION, __version__
+
+USAGE = """\
+Usage: ackdb server [/path/to/ackdb.conf] [options] [-]
+       ackdb server - (read config from stdin)
+       ackdb server -v or --version
+       ackdb server -h or --help
+       ackdb --version
+
+ackdb server takes redis.conf files and redis-server's options unchanged.
+
+Examples:
+       ackdb server (run the server with default conf)
+       echo 'maxclients 100' | ackdb server -
+       ackdb server /etc/redis/6379.conf
+       ackdb server --port 7777
+       ackdb server --port 7777 --replicaof 127.0.0.1 8888
+       ackdb server /etc/myredis.conf --loglevel verbose -
+       ackdb server /etc/myredis.conf --loglevel verbose
+
+Other commands:
+       ackdb --version          print the version and exit
+"""
+
+
+def version_line() -> str:
+    return f"ackdb {__version__} (Redis {REDIS_COMPAT_VERSION} compatible) v={REDIS_COMPAT_VERSION} bits=64"
+
+
+def server_main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if argv and argv[0] in ("-v", "--version"):
+        print(version_line())
+        return 0
+    from .server.config import ConfigError, load_config, parse_command_line
+    from .server.log import Log
+
+    cmdline = parse_command_line(argv)
+    boot = Log("notice")
+    boot.warning("oO0OoO0OoO0Oo ackdb is starting oO0OoO0OoO0Oo")
+    boot.warning(
+        f"ackdb version={__version__}, redis-compat={REDIS_COMPAT_VERSION}, bits=64, "
+        f"pid={os.getpid()}, just started"
+    )
+    try:
+        config = load_config(cmdline.config_file, cmdline.overrides, read_stdin=cmdline.read_stdin)
+    except ConfigError as e:
+        sys.stderr.write(f"\n*** FATAL CONFIG FILE ERROR (ackdb {__version__}) ***\n{e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"Fatal error, can't open config file '{e.filename}': {e.strerror}\n")
+        return 1
+    if cmdline.config_file is None:
+        boot.warning(
+            "Warning: no config file specified, using the default config. In order to "
+            "specify a config file use ackdb server /path/to/ackdb.conf"
+        )
+    else:
+        boot.warning("Configuration loaded")
+    for w in config.warnings:
+        boot.warning(w)
+    try:
+        log = Log(config.get("loglevel"), config.get("logfile"))
+    except OSError as e:
+        sys.stderr.write(f"Can't open the log file: {e.strerror}\n")
+        return 1
+    directory = config.get("dir")
+    try:
+        os.chdir(directory)
+    except OSError as e:
+        log.warning(f"Can't chdir to '{directory}': {e.strerror}")
+        return 1
+    import ackdb.commands  # noqa: F401  (registers the command table)
+
+    from .server.node import run
+
+    return run(config, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 1
+    if args[0] in ("-v", "--version", "version"):
+        print(version_line())
+        return 0
+    if args[0] == "server":
+        return server_main(args[1:])
+    sys.stderr.write(f"ackdb: unknown command '{args[0]}'\n\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Helpers shared by the command families: argument parsing and typed lookups.
+
+Owns: Redis's argument errors (integer, float, syntax, WRONGTYPE) and the expiry-time
+arithmetic of SET / GETEX / EXPIRE. Never touches the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..keyspace.numbers import parse_float, parse_int
+from ..server.core import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
+
+LLONG_MAX = 2**63 - 1
+LLONG_MIN = -(2**63)
+# Redis: the largest string a command may build (proto-max-bulk-len by default 512 MiB).
+STRING_MAX_BYTES = 512 * 1024 * 1024
+
+__all__ = [
+    "CommandError",
+    "NOT_INTEGER",
+    "SYNTAX",
+    "WRONGTYPE",
+    "arg_int",
+    "arg_float",
+    "get_string",
+    "get_hash",
+    "expire_at_ms",
+]
+
+
+def arg_int(b: bytes, msg: str = NOT_INTEGER) -> int:
+    v = parse_int(b)
+    if v is None:
+        raise CommandError(msg)
+    return v
+
+
+def arg_float(b: bytes, msg: str = "ERR value is not a valid float") -> float:
+    v = parse_float(b)
+    if v is None:
+        raise CommandError(msg)
+    return v
+
+
+def get_string(db: Any, key: bytes) -> bytes | None:
+    v = db.lookup(key)
+    if v is not None and v.__class__ is not bytes:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def get_hash(db: Any, key: bytes) -> dict[bytes, bytes] | None:
+    v = db.lookup(key)
+    if v is not None and v.__class__ is not dict:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def expire_at_ms(amount: bytes, unit_ms: int, absolute: bool, now_ms: int, cmd: str) -> int:
+    """The absolute expiry in ms for an EX/PX/EXAT/PXAT argument, with Redis's checks."""
+    n = arg_int(amount)
+    bad = f"ERR invalid expire time in '{cmd}' command"
+    if n <= 0 or (unit_ms == 1000 and n > LLONG_MAX // 1000):
+        raise CommandError(bad)
+    ms = n * unit_ms
+    if not absolute:
+        if ms > LLONG_MAX - now_ms:
+            raise CommandError(bad)
+        ms += now_ms
+    return ms

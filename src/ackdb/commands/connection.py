@@ -1,0 +1,343 @@
+"""Connection commands and transactions: PING, ECHO, HELLO, AUTH, SELECT, SWAPDB, QUIT,
+RESET, MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+
+Owns: per-connection state changes (protocol version, authentication, selected
+database) and the transaction rules: EXECABORT after a queued error, WATCH seeing every
+modification (expiry and FLUSH included), effects of EXEC wrapped in MULTI/EXEC.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from .. import REDIS_COMPAT_VERSION
+from ..resp import encoder as enc
+from ..resp.encoder import RESP2, RESP3
+from .base import SYNTAX, CommandError, arg_int
+from .table import command
+
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+
+
+@command(
+    "ping",
+    -1,
+    "fast stale",
+    group="connection",
+    summary="Returns the server's liveliness response.",
+    args="[message]",
+)
+def ping(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) > 2:
+        raise CommandError("ERR wrong number of arguments for 'ping' command")
+    if c.subscriptions and c.resp == 2:
+        msg = argv[1] if len(argv) == 2 else b""
+        return b"*2\r\n$4\r\npong\r\n" + enc.bulk(msg)
+    if len(argv) == 2:
+        return enc.bulk(argv[1])
+    return enc.PONG
+
+
+@command(
+    "echo", 2, "fast stale", group="connection", summary="Returns the given string.", args="message"
+)
+def echo(c: Any, argv: list[bytes]) -> bytes:
+    return enc.bulk(argv[1])
+
+
+def check_password(server: Any, user: bytes, password: bytes) -> bool:
+    if user.lower() != b"default" and user != b"default":
+        return False
+    if not server.requirepass:
+        return True  # the default user has nopass
+    return hmac.compare_digest(password, server.requirepass)
+
+
+@command(
+    "auth",
+    -2,
+    "no-auth fast stale loading",
+    group="connection",
+    summary="Authenticates the connection.",
+    args="[username] password",
+)
+def auth(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    if len(argv) == 2:
+        if not c.server.requirepass:
+            raise CommandError(
+                "ERR AUTH <password> called without any password configured for the "
+                "default user. Are you sure your configuration is correct?"
+            )
+        user, password = b"default", argv[1]
+    else:
+        user, password = argv[1], argv[2]
+    if not check_password(c.server, user, password):
+        raise CommandError(WRONGPASS)
+    c.set_authenticated(True)
+    return enc.OK
+
+
+@command(
+    "hello",
+    -1,
+    "no-auth fast stale loading",
+    group="connection",
+    since="6.0.0",
+    summary="Handshakes with the Redis server.",
+    args="[protover [AUTH username password] [SETNAME clientname]]",
+)
+def hello(c: Any, argv: list[bytes]) -> bytes:
+    ver = None
+    if len(argv) >= 2:
+        ver = arg_int(argv[1], "ERR Protocol version is not an integer or out of range")
+        if ver not in (2, 3):
+            raise CommandError("NOPROTO unsupported protocol version")
+    user = password = name = None
+    i = 2
+    while i < len(argv):
+        opt = argv[i].lower()
+        more = len(argv) - i - 1
+        if opt == b"auth" and more >= 2:
+            user, password = argv[i + 1], argv[i + 2]
+            i += 3
+        elif opt == b"setname" and more >= 1:
+            name = argv[i + 1]
+            i += 2
+        else:
+            raise CommandError(
+                f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'"
+            )
+    if user is not None:
+        if not check_password(c.server, user, password or b""):
+            raise CommandError(WRONGPASS)
+        c.set_authenticated(True)
+    if not c.authenticated:
+        raise CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
+            "and select the RESP protocol version at the same time"
+        )
+    if name is not None:
+        validate_client_name(name)
+        c.name = name
+    if ver is not None:
+        c.resp = ver
+        c.p = RESP3 if ver == 3 else RESP2
+    p = c.p
+    fields = [
+        (b"server", enc.bulk(b"redis")),
+        (b"version", enc.bulk(REDIS_COMPAT_VERSION.encode())),
+        (b"proto", enc.integer(c.resp)),
+        (b"id", enc.integer(c.id)),
+        (b"mode", enc.bulk(b"standalone")),
+        (b"role", enc.bulk(b"replica" if c.server.is_replica() else b"master")),
+        (b"modules", enc.EMPTY_ARRAY),
+    ]
+    return p.map_encoded([(enc.bulk(k), v) for k, v in fields])
+
+
+def validate_client_name(name: bytes) -> None:
+    for ch in name:
+        if ch < 0x21 or ch > 0x7E:
+            raise CommandError(
+                "ERR Client names cannot contain spaces, newlines or special characters."
+            )
+
+
+@command(
+    "select",
+    2,
+    "loading stale fast",
+    group="connection",
+    summary="Changes the selected database.",
+    args="index",
+)
+def select(c: Any, argv: list[bytes]) -> bytes:
+    idx = arg_int(argv[1])
+    if idx < 0 or idx >= len(c.server.dbs):
+        raise CommandError("ERR DB index is out of range")
+    c.db = c.server.dbs[idx]
+    return enc.OK
+
+
+@command(
+    "swapdb",
+    3,
+    "write fast",
+    group="server",
+    since="4.0.0",
+    summary="Swaps two Redis databases.",
+    args="index1 index2",
+)
+def swapdb(c: Any, argv: list[bytes]) -> bytes:
+    a = arg_int(argv[1], "ERR invalid first DB index")
+    b = arg_int(argv[2], "ERR invalid second DB index")
+    dbs = c.server.dbs
+    if not (0 <= a < len(dbs)) or not (0 <= b < len(dbs)):
+        raise CommandError("ERR DB index is out of range")
+    if a != b:
+        dbs[a].swap_contents(dbs[b])
+    c.server.dirty += 1
+    return enc.OK
+
+
+@command(
+    "quit",
+    -1,
+    "no-auth fast stale loading allow_busy",
+    group="connection",
+    summary="Closes the connection.",
+)
+def quit_(c: Any, argv: list[bytes]) -> bytes:
+    c.close_after_reply = True
+    return enc.OK
+
+
+@command(
+    "reset",
+    1,
+    "no-auth fast stale loading no_multi",
+    group="connection",
+    since="6.2.0",
+    summary="Resets the connection.",
+)
+def reset(c: Any, argv: list[bytes]) -> bytes:
+    srv = c.server
+    c.multi = None
+    c.multi_error = False
+    srv.unwatch_all(c)
+    c.db = srv.dbs[0]
+    c.resp = 2
+    c.p = RESP2
+    c.name = b""
+    if c.monitor:
+        c.monitor = False
+        srv.monitors.remove(c)
+    unsubscribe_all = getattr(srv, "unsubscribe_all", None)
+    if unsubscribe_all is not None:
+        unsubscribe_all(c)
+    c.no_evict = c.no_touch = False
+    c.set_authenticated(not srv.requirepass)
+    return b"+RESET\r\n"
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+@command(
+    "multi",
+    1,
+    "noscript loading stale fast allow_busy",
+    group="transactions",
+    since="1.2.0",
+    summary="Starts a transaction.",
+)
+def multi(c: Any, argv: list[bytes]) -> bytes:
+    if c.multi is not None:
+        raise CommandError("ERR MULTI calls can not be nested")
+    c.multi = []
+    c.multi_error = False
+    return enc.OK
+
+
+@command(
+    "discard",
+    1,
+    "noscript loading stale fast allow_busy",
+    group="transactions",
+    since="2.0.0",
+    summary="Discards a transaction.",
+)
+def discard(c: Any, argv: list[bytes]) -> bytes:
+    if c.multi is None:
+        raise CommandError("ERR DISCARD without MULTI")
+    c.multi = None
+    c.multi_error = False
+    c.server.unwatch_all(c)
+    return enc.OK
+
+
+def _watched_key_expired(c: Any) -> bool:
+    srv = c.server
+    now = srv.now_ms()
+    for (db_index, key), was_expired in c.watched.items():
+        if was_expired:
+            continue
+        db = srv.dbs[db_index]
+        when = db.expires.get(key)
+        if when is not None and when <= now and key in db.data:
+            return True
+    return False
+
+
+@command(
+    "exec",
+    1,
+    "noscript loading stale skip_slowlog",
+    group="transactions",
+    since="1.2.0",
+    summary="Executes all commands in a transaction.",
+)
+def exec_(c: Any, argv: list[bytes]) -> bytes:
+    srv = c.server
+    if c.multi is None:
+        raise CommandError("ERR EXEC without MULTI")
+    queued = c.multi
+    c.multi = None
+    if c.multi_error:
+        c.multi_error = False
+        srv.unwatch_all(c)
+        raise CommandError("EXECABORT Transaction discarded because of previous errors.")
+    if c.dirty_cas or _watched_key_expired(c):
+        srv.unwatch_all(c)
+        return c.p.null_array
+    srv.unwatch_all(c)
+    replies = []
+    srv.begin_transaction_effects()
+    try:
+        for cmd, args in queued:
+            replies.append(srv.call(c, cmd, args))
+    finally:
+        srv.end_transaction_effects()
+    return b"*%d\r\n" % len(replies) + b"".join(replies)
+
+
+@command(
+    "watch",
+    -2,
+    "noscript loading stale fast allow_busy",
+    (1, -1, 1),
+    group="transactions",
+    since="2.2.0",
+    summary="Monitors changes to keys to determine the execution of a transaction.",
+    args="key [key ...]",
+)
+def watch(c: Any, argv: list[bytes]) -> bytes:
+    if c.multi is not None:
+        raise CommandError("ERR WATCH inside MULTI is not allowed")
+    db = c.db
+    now = c.server.now_ms()
+    for key in argv[1:]:
+        wk = (db.index, key)
+        if wk in c.watched:
+            continue
+        when = db.expires.get(key)
+        c.watched[wk] = when is not None and when <= now and key in db.data
+        db.watched.setdefault(key, set()).add(c)
+    return enc.OK
+
+
+@command(
+    "unwatch",
+    1,
+    "noscript loading stale fast allow_busy",
+    group="transactions",
+    since="2.2.0",
+    summary="Forgets about watched keys of a transaction.",
+)
+def unwatch(c: Any, argv: list[bytes]) -> bytes:
+    c.server.unwatch_all(c)
+    return enc.OK

@@ -1,0 +1,604 @@
+"""Generic key commands: existence, deletion, renames, copies, SCAN, and expiry.
+
+Owns: Redis 7.2 semantics of the keyspace family and their effects (EXPIRE family made
+absolute as PEXPIREAT; an expiry already in the past becomes DEL). Never touches sockets.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..keyspace.glob import compile_glob
+from ..keyspace.types import encoding, type_name
+from ..resp import encoder as enc
+from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int
+from .table import command, container
+
+
+@command(
+    "del",
+    -2,
+    "write",
+    (1, -1, 1),
+    group="generic",
+    summary="Deletes one or more keys.",
+    args="key [key ...]",
+    complexity="O(N)",
+)
+def del_(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    n = 0
+    for k in argv[1:]:
+        if db.lookup(k) is not None and db.delete(k):
+            n += 1
+    c.server.dirty += n
+    return enc.integer(n)
+
+
+@command(
+    "unlink",
+    -2,
+    "write fast",
+    (1, -1, 1),
+    group="generic",
+    since="4.0.0",
+    summary="Asynchronously deletes one or more keys.",
+    args="key [key ...]",
+    complexity="O(1) for each key removed",
+)
+def unlink(c: Any, argv: list[bytes]) -> bytes:
+    return del_(c, argv)
+
+
+@command(
+    "exists",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group="generic",
+    summary="Determines whether one or more keys exist.",
+    args="key [key ...]",
+)
+def exists(c: Any, argv: list[bytes]) -> bytes:
+    lookup = c.db.lookup
+    return enc.integer(sum(1 for k in argv[1:] if lookup(k) is not None))
+
+
+@command(
+    "touch",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group="generic",
+    since="3.2.1",
+    summary="Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+    args="key [key ...]",
+)
+def touch(c: Any, argv: list[bytes]) -> bytes:
+    return exists(c, argv)
+
+
+@command(
+    "type",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="generic",
+    summary="Determines the type of value stored at a key.",
+    args="key",
+)
+def type_(c: Any, argv: list[bytes]) -> bytes:
+    v = c.db.lookup(argv[1])
+    return b"+none\r\n" if v is None else b"+%s\r\n" % type_name(v)
+
+
+def _rename(c: Any, argv: list[bytes], nx: bool) -> bytes:
+    db = c.db
+    src, dst = argv[1], argv[2]
+    v = db.lookup(src)
+    if v is None:
+        raise CommandError("ERR no such key")
+    if src == dst:
+        return enc.ZERO if nx else enc.OK
+    if nx and db.lookup(dst) is not None:
+        return enc.ZERO
+    when = db.ttl_ms(src)
+    db.delete(src)
+    db.delete(dst)
+    db.set(dst, v)
+    if when is not None:
+        db.set_expire(dst, when)
+    c.server.dirty += 1
+    return enc.ONE if nx else enc.OK
+
+
+@command(
+    "rename",
+    3,
+    "write",
+    (1, 2, 1),
+    group="generic",
+    summary="Renames a key and overwrites the destination.",
+    args="key newkey",
+)
+def rename(c: Any, argv: list[bytes]) -> bytes:
+    return _rename(c, argv, False)
+
+
+@command(
+    "renamenx",
+    3,
+    "write fast",
+    (1, 2, 1),
+    group="generic",
+    summary="Renames a key only when the target key name doesn't exist.",
+    args="key newkey",
+)
+def renamenx(c: Any, argv: list[bytes]) -> bytes:
+    return _rename(c, argv, True)
+
+
+def _db_index(c: Any, arg: bytes) -> Any:
+    idx = arg_int(arg)
+    if idx < 0 or idx >= len(c.server.dbs):
+        raise CommandError("ERR DB index is out of range")
+    return c.server.dbs[idx]
+
+
+@command(
+    "copy",
+    -3,
+    "write denyoom",
+    (1, 2, 1),
+    group="generic",
+    since="6.2.0",
+    summary="Copies the value of a key to a new key.",
+    args="source destination [DB destination-db] [REPLACE]",
+    complexity="O(N)",
+)
+def copy_(c: Any, argv: list[bytes]) -> bytes:
+    src_db = dst_db = c.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and i + 1 < len(argv):
+            dst_db = _db_index(c, argv[i + 1])
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    src, dst = argv[1], argv[2]
+    if src_db is dst_db and src == dst:
+        raise CommandError("ERR source and destination objects are the same")
+    v = src_db.lookup(src)
+    if v is None:
+        return enc.ZERO
+    if dst_db.lookup(dst) is not None:
+        if not replace:
+            return enc.ZERO
+        dst_db.delete(dst)
+    dst_db.set(dst, v if v.__class__ is bytes else copy.deepcopy(v))
+    when = src_db.ttl_ms(src)
+    if when is not None:
+        dst_db.set_expire(dst, when)
+    c.server.dirty += 1
+    return enc.ONE
+
+
+@command(
+    "move",
+    3,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    summary="Moves a key to another database.",
+    args="key db",
+)
+def move(c: Any, argv: list[bytes]) -> bytes:
+    src_db = c.db
+    dst_db = _db_index(c, argv[2])
+    if dst_db is src_db:
+        raise CommandError("ERR source and destination objects are the same")
+    key = argv[1]
+    v = src_db.lookup(key)
+    if v is None or dst_db.lookup(key) is not None:
+        return enc.ZERO
+    when = src_db.ttl_ms(key)
+    src_db.delete(key)
+    dst_db.set(key, v)
+    if when is not None:
+        dst_db.set_expire(key, when)
+    c.server.dirty += 1
+    return enc.ONE
+
+
+@command(
+    "keys",
+    2,
+    "readonly",
+    (0, 0, 0),
+    group="generic",
+    summary="Returns all key names that match a pattern.",
+    args="pattern",
+    complexity="O(N)",
+)
+def keys(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    match = compile_glob(argv[1])
+    now = c.server.now_ms()
+    expires = db.expires
+    out = []
+    for k in list(db.data):
+        if match(k):
+            when = expires.get(k) if expires else None
+            if when is None or when > now:
+                out.append(k)
+    return enc.bulk_array(out)
+
+
+def parse_cursor(arg: bytes) -> int:
+    if not arg.isdigit() or int(arg) >= 2**64:
+        raise CommandError("ERR invalid cursor")
+    return int(arg)
+
+
+def parse_scan_options(
+    argv: list[bytes], start: int, allow_type: bool
+) -> tuple[Any, int, bytes | None]:
+    match = None
+    count = 10
+    typ = None
+    i = start
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if opt == b"count":
+            count = arg_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif opt == b"match":
+            pat = argv[i + 1]
+            match = None if pat == b"*" else compile_glob(pat)
+        elif opt == b"type" and allow_type:
+            typ = argv[i + 1].lower()
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return match, count, typ
+
+
+@command(
+    "scan",
+    -2,
+    "readonly",
+    (0, 0, 0),
+    group="generic",
+    since="2.8.0",
+    summary="Iterates over the key names in the database.",
+    args="cursor [MATCH pattern] [COUNT count] [TYPE type]",
+    complexity="O(1) for every call. O(N) for a complete iteration.",
+)
+def scan(c: Any, argv: list[bytes]) -> bytes:
+    cursor = parse_cursor(argv[1])
+    match, count, typ = parse_scan_options(argv, 2, True)
+    db = c.db
+    nxt, found = db.scan(cursor, count)
+    out = []
+    for k in found:
+        v = db.lookup(k)
+        if v is None:
+            continue
+        if match is not None and not match(k):
+            continue
+        if typ is not None and type_name(v) != typ:
+            continue
+        out.append(k)
+    return b"*2\r\n" + enc.bulk(b"%d" % nxt) + enc.bulk_array(out)
+
+
+@command(
+    "randomkey",
+    1,
+    "readonly",
+    (0, 0, 0),
+    group="generic",
+    summary="Returns a random key name from the database.",
+)
+def randomkey(c: Any, argv: list[bytes]) -> bytes:
+    return c.p.bulk_or_null(c.db.random_key(c.server.rng))
+
+
+# -- expiry ----------------------------------------------------------------------------
+
+
+def _expire(c: Any, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
+    name = argv[0].decode().lower()
+    key = argv[1]
+    t = arg_int(argv[2])
+    nx = xx = gt = lt = False
+    for opt in argv[3:]:
+        o = opt.lower()
+        if o == b"nx":
+            nx = True
+        elif o == b"xx":
+            xx = True
+        elif o == b"gt":
+            gt = True
+        elif o == b"lt":
+            lt = True
+        else:
+            raise CommandError(f"ERR Unsupported option {opt.decode('utf-8', 'replace')}")
+    if nx and (xx or gt or lt):
+        raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if gt and lt:
+        raise CommandError("ERR GT and LT options at the same time are not compatible")
+    bad = f"ERR invalid expire time in '{name}' command"
+    if unit_ms == 1000:
+        if t > LLONG_MAX // 1000 or t < LLONG_MIN // 1000:
+            raise CommandError(bad)
+        t *= 1000
+    now = c.server.now_ms()
+    if not absolute:
+        if t > LLONG_MAX - now:
+            raise CommandError(bad)
+        t += now
+    db = c.db
+    if db.lookup(key) is None:
+        return enc.ZERO
+    cur = db.ttl_ms(key)
+    if nx and cur is not None:
+        return enc.ZERO
+    if xx and cur is None:
+        return enc.ZERO
+    if gt and (cur is None or t <= cur):
+        return enc.ZERO
+    if lt and cur is not None and t >= cur:
+        return enc.ZERO
+    if t <= now and not c.server.loading and not c.server.is_replica():
+        db.delete(key)
+        c.prop = [[b"DEL", key]]
+    else:
+        db.set_expire(key, t)
+        db.touch(key)
+        c.prop = [[b"PEXPIREAT", key, b"%d" % t]]
+    c.server.dirty += 1
+    return enc.ONE
+
+
+_EXPIRE_ARGS = "key {} [NX|XX|GT|LT]"
+
+
+@command(
+    "expire",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    summary="Sets the expiration time of a key in seconds.",
+    args=_EXPIRE_ARGS.format("seconds"),
+)
+def expire(c: Any, argv: list[bytes]) -> bytes:
+    return _expire(c, argv, 1000, False)
+
+
+@command(
+    "pexpire",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    since="2.6.0",
+    summary="Sets the expiration time of a key in milliseconds.",
+    args=_EXPIRE_ARGS.format("milliseconds"),
+)
+def pexpire(c: Any, argv: list[bytes]) -> bytes:
+    return _expire(c, argv, 1, False)
+
+
+@command(
+    "expireat",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    since="1.2.0",
+    summary="Sets the expiration time of a key to a Unix timestamp.",
+    args=_EXPIRE_ARGS.format("unix-time-seconds"),
+)
+def expireat(c: Any, argv: list[bytes]) -> bytes:
+    return _expire(c, argv, 1000, True)
+
+
+@command(
+    "pexpireat",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    since="2.6.0",
+    summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
+    args=_EXPIRE_ARGS.format("unix-time-milliseconds"),
+)
+def pexpireat(c: Any, argv: list[bytes]) -> bytes:
+    return _expire(c, argv, 1, True)
+
+
+def _ttl(c: Any, key: bytes, ms: bool, absolute: bool) -> bytes:
+    db = c.db
+    if db.lookup(key) is None:
+        return enc.integer(-2)
+    when = db.ttl_ms(key)
+    if when is None:
+        return enc.integer(-1)
+    if absolute:
+        return enc.integer(when if ms else when // 1000)
+    left = max(when - c.server.now_ms(), 0)
+    return enc.integer(left if ms else (left + 500) // 1000)
+
+
+@command(
+    "ttl",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="generic",
+    summary="Returns the expiration time in seconds of a key.",
+    args="key",
+)
+def ttl(c: Any, argv: list[bytes]) -> bytes:
+    return _ttl(c, argv[1], False, False)
+
+
+@command(
+    "pttl",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="generic",
+    since="2.6.0",
+    summary="Returns the expiration time in milliseconds of a key.",
+    args="key",
+)
+def pttl(c: Any, argv: list[bytes]) -> bytes:
+    return _ttl(c, argv[1], True, False)
+
+
+@command(
+    "expiretime",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="generic",
+    since="7.0.0",
+    summary="Returns the expiration time of a key as a Unix timestamp.",
+    args="key",
+)
+def expiretime(c: Any, argv: list[bytes]) -> bytes:
+    return _ttl(c, argv[1], False, True)
+
+
+@command(
+    "pexpiretime",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="generic",
+    since="7.0.0",
+    summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
+    args="key",
+)
+def pexpiretime(c: Any, argv: list[bytes]) -> bytes:
+    return _ttl(c, argv[1], True, True)
+
+
+@command(
+    "persist",
+    2,
+    "write fast",
+    (1, 1, 1),
+    group="generic",
+    since="2.2.0",
+    summary="Removes the expiration time of a key.",
+    args="key",
+)
+def persist(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    if db.lookup(argv[1]) is None or not db.persist(argv[1]):
+        return enc.ZERO
+    db.touch(argv[1])
+    c.server.dirty += 1
+    return enc.ONE
+
+
+# -- OBJECT ------------------------------------------------------------------------------
+
+_OBJECT_HELP = [
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "HELP",
+    "    Print this help.",
+]
+
+
+def encoding_limits(c: Any) -> dict[str, int]:
+    cfg = c.server.config
+    return {
+        name: cfg.get(name)
+        for name in (
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
+            "set-max-intset-entries",
+            "set-max-listpack-entries",
+            "set-max-listpack-value",
+            "zset-max-listpack-entries",
+            "zset-max-listpack-value",
+            "list-max-listpack-size",
+        )
+    }
+
+
+container(
+    "object",
+    group="generic",
+    summary="A container for object introspection commands.",
+    since="2.2.3",
+)
+
+
+@command(
+    "object|encoding",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group="generic",
+    since="2.2.3",
+    summary="Returns the internal encoding of a Redis object.",
+    args="key",
+)
+def object_encoding(c: Any, argv: list[bytes]) -> bytes:
+    v = c.db.lookup(argv[2])
+    if v is None:
+        return c.p.null
+    return enc.bulk(encoding(v, encoding_limits(c)))
+
+
+@command(
+    "object|freq",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group="generic",
+    since="4.0.0",
+    summary="Returns the logarithmic access frequency counter of a Redis object.",
+    args="key",
+)
+def object_freq(c: Any, argv: list[bytes]) -> bytes:
+    if c.db.lookup(argv[2]) is None:
+        return c.p.null
+    raise CommandError(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+        "Please note that when switching between policies at runtime LRU and LFU data "
+        "will take some time to adjust."
+    )
+
+
+@command(
+    "object|help",
+    2,
+    "loading stale",
+    group="generic",
+    since="6.2.0",
+    summary="Returns helpful text about the different subcommands.",
+)
+def object_help(c: Any, argv: list[bytes]) -> bytes:
+    return enc.array([enc.simple(line) for line in _OBJECT_HELP])

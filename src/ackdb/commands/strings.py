@@ -1,0 +1,542 @@
+"""String commands: GET, SET and its family, counters, ranges.
+
+Owns: Redis 7.2 semantics, replies and error texts of the string family, and the effect
+each write propagates (relative expiries made absolute, INCRBYFLOAT as SET ... KEEPTTL,
+GETDEL as DEL). Never touches the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..keyspace.numbers import incr_float_text, parse_int
+from ..resp import encoder as enc
+from .base import (
+    LLONG_MAX,
+    LLONG_MIN,
+    NOT_INTEGER,
+    STRING_MAX_BYTES,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    arg_int,
+    expire_at_ms,
+    get_string,
+)
+from .table import command
+
+OK = enc.OK
+_TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+
+_UNITS = {b"ex": (1000, False), b"px": (1, False), b"exat": (1000, True), b"pxat": (1, True)}
+
+
+@command(
+    "get",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="string",
+    summary="Returns the string value of a key.",
+    args="key",
+)
+def get(c: Any, argv: list[bytes]) -> bytes:
+    v = c.db.lookup(argv[1])
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return c.p.null
+    if v.__class__ is not bytes:
+        raise CommandError(WRONGTYPE)
+    c.server.stat_keyspace_hits += 1
+    return b"$%d\r\n%s\r\n" % (len(v), v)
+
+
+def _parse_set_options(
+    argv: list[bytes], start: int, cmd: str, allow_get: bool
+) -> tuple[str, bool, bytes | None, int, bool]:
+    """(condition '', 'nx' or 'xx'; GET; expire unit word; expire arg index; KEEPTTL)."""
+    cond = ""
+    want_get = False
+    unit: bytes | None = None
+    unit_at = 0
+    keepttl = False
+    i = start
+    n = len(argv)
+    while i < n:
+        opt = argv[i].lower()
+        if opt == b"nx" and not cond:
+            cond = "nx"
+        elif opt == b"xx" and not cond:
+            cond = "xx"
+        elif opt == b"get" and allow_get and not want_get:
+            want_get = True
+        elif opt == b"keepttl" and unit is None and not keepttl:
+            keepttl = True
+        elif opt in _UNITS and unit is None and not keepttl and i + 1 < n:
+            unit = opt
+            unit_at = i + 1
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    return cond, want_get, unit, unit_at, keepttl
+
+
+@command(
+    "set",
+    -3,
+    "write denyoom",
+    (1, 1, 1),
+    group="string",
+    summary="Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+    args="key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
+)
+def set_(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    if len(argv) == 3:
+        db.set(key, argv[2])
+        c.server.dirty += 1
+        return OK
+    cond, want_get, unit, unit_at, keepttl = _parse_set_options(argv, 3, "set", True)
+    when = None
+    if unit is not None:
+        scale, absolute = _UNITS[unit]
+        when = expire_at_ms(argv[unit_at], scale, absolute, c.server.now_ms(), "set")
+    old = None
+    if want_get:
+        old = get_string(db, key)
+        found = old is not None
+    else:
+        found = db.lookup(key) is not None
+    if (cond == "nx" and found) or (cond == "xx" and not found):
+        return c.p.bulk_or_null(old) if want_get else c.p.null
+    db.set(key, argv[2], keep_ttl=keepttl)
+    effect = [b"SET", key, argv[2]]
+    if when is not None:
+        db.set_expire(key, when)
+        effect += [b"PXAT", b"%d" % when]
+    elif keepttl:
+        effect.append(b"KEEPTTL")
+    c.prop = [effect]
+    c.server.dirty += 1
+    return c.p.bulk_or_null(old) if want_get else OK
+
+
+@command(
+    "setnx",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Set the string value of a key only when the key doesn't exist.",
+    args="key value",
+)
+def setnx(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    if db.lookup(argv[1]) is not None:
+        return enc.ZERO
+    db.set(argv[1], argv[2])
+    c.server.dirty += 1
+    return enc.ONE
+
+
+def _setex(c: Any, argv: list[bytes], scale: int, name: str) -> bytes:
+    db = c.db
+    when = expire_at_ms(argv[2], scale, False, c.server.now_ms(), name)
+    db.set(argv[1], argv[3])
+    db.set_expire(argv[1], when)
+    c.prop = [[b"SET", argv[1], argv[3], b"PXAT", b"%d" % when]]
+    c.server.dirty += 1
+    return OK
+
+
+@command(
+    "setex",
+    4,
+    "write denyoom",
+    (1, 1, 1),
+    group="string",
+    summary="Sets the string value and expiration time of a key.",
+    args="key seconds value",
+)
+def setex(c: Any, argv: list[bytes]) -> bytes:
+    return _setex(c, argv, 1000, "setex")
+
+
+@command(
+    "psetex",
+    4,
+    "write denyoom",
+    (1, 1, 1),
+    group="string",
+    summary="Sets both string value and expiration time in milliseconds of a key.",
+    args="key milliseconds value",
+)
+def psetex(c: Any, argv: list[bytes]) -> bytes:
+    return _setex(c, argv, 1, "psetex")
+
+
+@command(
+    "getset",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Returns the previous string value of a key after setting it to a new value.",
+    args="key value",
+)
+def getset(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    old = get_string(db, argv[1])
+    db.set(argv[1], argv[2])
+    c.prop = [[b"SET", argv[1], argv[2]]]
+    c.server.dirty += 1
+    return c.p.bulk_or_null(old)
+
+
+@command(
+    "getdel",
+    2,
+    "write fast",
+    (1, 1, 1),
+    group="string",
+    since="6.2.0",
+    summary="Returns the string value of a key after deleting the key.",
+    args="key",
+)
+def getdel(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    old = get_string(db, argv[1])
+    if old is None:
+        return c.p.null
+    db.delete(argv[1])
+    c.prop = [[b"DEL", argv[1]]]
+    c.server.dirty += 1
+    return c.p.bulk_or_null(old)
+
+
+@command(
+    "getex",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="string",
+    since="6.2.0",
+    summary="Returns the string value of a key after setting its expiration time.",
+    args="key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
+)
+def getex(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    unit: bytes | None = None
+    unit_at = 0
+    persist = False
+    i = 2
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt in _UNITS and unit is None and not persist and i + 1 < len(argv):
+            unit, unit_at = opt, i + 1
+            i += 1
+        elif opt == b"persist" and unit is None and not persist:
+            persist = True
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    when = None
+    now = c.server.now_ms()
+    if unit is not None:
+        scale, absolute = _UNITS[unit]
+        when = expire_at_ms(argv[unit_at], scale, absolute, now, "getex")
+    v = get_string(db, key)
+    if v is None:
+        return c.p.null
+    if when is not None:
+        if when <= now:  # already in the past: the key goes now, as a DEL
+            db.delete(key)
+            c.prop = [[b"DEL", key]]
+        else:
+            db.set_expire(key, when)
+            c.prop = [[b"PEXPIREAT", key, b"%d" % when]]
+        c.server.dirty += 1
+    elif persist and db.persist(key):
+        c.prop = [[b"PERSIST", key]]
+        c.server.dirty += 1
+    return b"$%d\r\n%s\r\n" % (len(v), v)
+
+
+@command(
+    "mget",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group="string",
+    summary="Atomically returns the string values of one or more keys.",
+    args="key [key ...]",
+)
+def mget(c: Any, argv: list[bytes]) -> bytes:
+    lookup = c.db.lookup
+    vals = []
+    for k in argv[1:]:
+        v = lookup(k)
+        vals.append(v if v.__class__ is bytes else None)
+    return c.p.bulks_or_null(vals)
+
+
+@command(
+    "mset",
+    -3,
+    "write denyoom",
+    (1, -1, 2),
+    group="string",
+    summary="Atomically creates or modifies the string values of one or more keys.",
+    args="key value [key value ...]",
+)
+def mset(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) % 2 == 0:
+        raise CommandError("ERR wrong number of arguments for 'mset' command")
+    dbset = c.db.set
+    for i in range(1, len(argv), 2):
+        dbset(argv[i], argv[i + 1])
+    c.server.dirty += (len(argv) - 1) // 2
+    return OK
+
+
+@command(
+    "msetnx",
+    -3,
+    "write denyoom",
+    (1, -1, 2),
+    group="string",
+    summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
+    args="key value [key value ...]",
+)
+def msetnx(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) % 2 == 0:
+        raise CommandError("ERR wrong number of arguments for 'msetnx' command")
+    db = c.db
+    for i in range(1, len(argv), 2):
+        if db.lookup(argv[i]) is not None:
+            return enc.ZERO
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+    c.server.dirty += (len(argv) - 1) // 2
+    return enc.ONE
+
+
+def _incr(c: Any, key: bytes, by: int) -> bytes:
+    db = c.db
+    v = db.lookup(key)
+    if v is None:
+        cur = 0
+    elif v.__class__ is not bytes:
+        raise CommandError(WRONGTYPE)
+    else:
+        cur = parse_int(v)
+        if cur is None:
+            raise CommandError(NOT_INTEGER)
+    new = cur + by
+    if new > LLONG_MAX or new < LLONG_MIN:
+        raise CommandError("ERR increment or decrement would overflow")
+    db.set(key, b"%d" % new, keep_ttl=True)
+    c.server.dirty += 1
+    return enc.integer(new)
+
+
+@command(
+    "incr",
+    2,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    args="key",
+)
+def incr(c: Any, argv: list[bytes]) -> bytes:
+    return _incr(c, argv[1], 1)
+
+
+@command(
+    "decr",
+    2,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    args="key",
+)
+def decr(c: Any, argv: list[bytes]) -> bytes:
+    return _incr(c, argv[1], -1)
+
+
+@command(
+    "incrby",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    args="key increment",
+)
+def incrby(c: Any, argv: list[bytes]) -> bytes:
+    return _incr(c, argv[1], arg_int(argv[2]))
+
+
+@command(
+    "decrby",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+    args="key decrement",
+)
+def decrby(c: Any, argv: list[bytes]) -> bytes:
+    by = arg_int(argv[2])
+    if by == LLONG_MIN:
+        raise CommandError("ERR decrement would overflow")
+    return _incr(c, argv[1], -by)
+
+
+@command(
+    "incrbyfloat",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    since="2.6.0",
+    summary="Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    args="key increment",
+)
+def incrbyfloat(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    cur = get_string(db, key)
+    try:
+        new = incr_float_text(cur, argv[2])
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    db.set(key, new, keep_ttl=True)
+    # Replicas must not redo float arithmetic: the effect is the resulting string.
+    c.prop = [[b"SET", key, new, b"KEEPTTL"]]
+    c.server.dirty += 1
+    return b"$%d\r\n%s\r\n" % (len(new), new)
+
+
+@command(
+    "append",
+    3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="string",
+    since="2.0.0",
+    summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
+    args="key value",
+)
+def append(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    cur = get_string(db, argv[1])
+    new = argv[2] if cur is None else cur + argv[2]
+    if len(new) > STRING_MAX_BYTES:
+        raise CommandError(_TOO_BIG)
+    db.set(argv[1], new, keep_ttl=True)
+    c.server.dirty += 1
+    return enc.integer(len(new))
+
+
+@command(
+    "strlen",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="string",
+    since="2.2.0",
+    summary="Returns the length of a string value.",
+    args="key",
+)
+def strlen(c: Any, argv: list[bytes]) -> bytes:
+    v = get_string(c.db, argv[1])
+    return enc.integer(0 if v is None else len(v))
+
+
+def _getrange(c: Any, argv: list[bytes]) -> bytes:
+    start = arg_int(argv[2])
+    end = arg_int(argv[3])
+    v = get_string(c.db, argv[1])
+    if v is None:
+        return enc.EMPTY_BULK
+    n = len(v)
+    if start < 0 and end < 0 and start > end:
+        return enc.EMPTY_BULK
+    if start < 0:
+        start = max(n + start, 0)
+    if end < 0:
+        end = max(n + end, 0)
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        return enc.EMPTY_BULK
+    return enc.bulk(v[start : end + 1])
+
+
+@command(
+    "getrange",
+    4,
+    "readonly",
+    (1, 1, 1),
+    group="string",
+    since="2.4.0",
+    summary="Returns a substring of the string stored at a key.",
+    args="key start end",
+    complexity="O(N)",
+)
+def getrange(c: Any, argv: list[bytes]) -> bytes:
+    return _getrange(c, argv)
+
+
+@command(
+    "substr",
+    4,
+    "readonly",
+    (1, 1, 1),
+    group="string",
+    since="1.0.0",
+    summary="Returns a substring from a string value.",
+    args="key start end",
+    complexity="O(N)",
+)
+def substr(c: Any, argv: list[bytes]) -> bytes:
+    return _getrange(c, argv)
+
+
+@command(
+    "setrange",
+    4,
+    "write denyoom",
+    (1, 1, 1),
+    group="string",
+    since="2.2.0",
+    summary="Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+    args="key offset value",
+)
+def setrange(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key, value = argv[1], argv[3]
+    offset = arg_int(argv[2])
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    cur = get_string(db, key)
+    if cur is None:
+        if not value:
+            return enc.ZERO
+        cur = b""
+    elif not value:
+        return enc.integer(len(cur))
+    if offset + len(value) > STRING_MAX_BYTES:
+        raise CommandError(_TOO_BIG)
+    if len(cur) < offset:
+        cur = cur + b"\x00" * (offset - len(cur))
+    new = cur[:offset] + value + cur[offset + len(value) :]
+    db.set(key, new, keep_ttl=True)
+    c.server.dirty += 1
+    return enc.integer(len(new))

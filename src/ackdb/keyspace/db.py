@@ -1,0 +1,272 @@
+"""Databases of typed values with expiry, WATCH tracking and stable SCAN cursors.
+
+Owns: the mapping key -> value of each numbered database, the absolute expiry times,
+lazy expiry on access and the bounded active expiry cycle, the key order that SCAN and
+RANDOMKEY walk, and which clients WATCH which keys. Never touches sockets or files; time
+comes in through the owner's ``now_ms()``, randomness through an injected ``random.Random``.
+
+Values: ``bytes`` (string), ``dict`` (hash); later issues add list, set and sorted set.
+
+SCAN guarantee: a key present for the whole iteration is returned. Keys live in
+``_order`` in insertion order; a deleted key leaves its slot stale and a new key takes a
+new slot at the end, so a cursor (a slot position) never passes over a live key. When
+stale slots outnumber live ones the order is compacted; the cursors of older generations
+are mapped through a coarse checkpoint table (at worst they revisit a few slots: SCAN may
+return duplicates, never miss a key).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+# A compaction maps old cursor positions through one checkpoint every this many slots.
+SCAN_CHECKPOINT_SLOTS = 256
+# Generations of cursor maps kept; an older cursor restarts (duplicates, never misses).
+SCAN_GENERATIONS_MAX = 64
+# Compact the key order when it holds more stale slots than this and than live keys.
+ORDER_STALE_MIN = 1024
+CURSOR_POS_BITS = 40
+
+
+class KeyspaceOwner(Protocol):
+    """What a database needs from the server core."""
+
+    def now_ms(self) -> int: ...
+    def on_expired(self, db: Database, key: bytes) -> None: ...
+    def on_watched_touched(
+        self, db: Database, key: bytes, clients: set[Any], expiring: bool
+    ) -> None: ...
+
+
+class Database:
+    __slots__ = (
+        "index",
+        "owner",
+        "data",
+        "expires",
+        "watched",
+        "_heap",
+        "_order",
+        "_stale",
+        "_gen",
+        "_gen_maps",
+        "avg_ttl",
+    )
+
+    def __init__(self, index: int, owner: KeyspaceOwner) -> None:
+        self.index = index
+        self.owner = owner
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}  # key -> absolute unix time in ms
+        self.watched: dict[bytes, set[Any]] = {}  # key -> clients watching it
+        self._heap: list[tuple[int, bytes]] = []  # (when_ms, key); may hold stale entries
+        self._order: list[bytes] = []  # SCAN order; stale slots allowed
+        self._stale = 0
+        self._gen = 0
+        self._gen_maps: dict[int, list[int]] = {}
+        self.avg_ttl = 0
+
+    # -- reads -------------------------------------------------------------------------
+
+    def lookup(self, key: bytes) -> Any:
+        """The live value of ``key`` or None; an expired key is deleted on the way."""
+        v = self.data.get(key)
+        if v is not None and self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= self.owner.now_ms():
+                self.expire_now(key)
+                return None
+        return v
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def ttl_ms(self, key: bytes) -> int | None:
+        """Absolute expiry of ``key`` in ms, or None when it has none."""
+        return self.expires.get(key)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store ``value`` at ``key``; the old TTL is dropped unless ``keep_ttl``."""
+        d = self.data
+        old = d.get(key)
+        d[key] = value
+        if old is None:
+            self._order.append(key)
+        elif not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+        if self.watched:
+            self.touch(key)
+
+    def add_new(self, key: bytes, value: Any) -> None:
+        """Store a value at a key known to be absent (skips the existence check)."""
+        self.data[key] = value
+        self._order.append(key)
+        if self.watched:
+            self.touch(key)
+
+    def delete(self, key: bytes, expiring: bool = False) -> bool:
+        d = self.data
+        if key not in d:
+            return False
+        del d[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        self._stale += 1
+        if self._stale > ORDER_STALE_MIN and self._stale > len(d):
+            self._compact()
+        if self.watched:
+            self.touch(key, expiring)
+        return True
+
+    def expire_now(self, key: bytes) -> None:
+        """Delete an expired key and let the owner propagate it (as DEL) and count it."""
+        self.delete(key, expiring=True)
+        self.owner.on_expired(self, key)
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        self.expires[key] = when_ms
+        heapq.heappush(self._heap, (when_ms, key))
+        if len(self._heap) > 2 * len(self.expires) + ORDER_STALE_MIN:
+            self._heap = [(w, k) for k, w in self.expires.items()]
+            heapq.heapify(self._heap)
+
+    def persist(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None
+
+    def touch(self, key: bytes, expiring: bool = False) -> None:
+        """Mark the clients watching ``key`` (WATCH) as having seen it change."""
+        clients = self.watched.get(key)
+        if clients:
+            self.owner.on_watched_touched(self, key, clients, expiring)
+
+    def clear(self) -> int:
+        """FLUSHDB: drop everything; returns how many keys there were."""
+        n = len(self.data)
+        if self.watched:
+            for key in list(self.watched):
+                if key in self.data:
+                    self.touch(key)
+        self.data = {}
+        self.expires = {}
+        self._heap = []
+        self._order = []
+        self._stale = 0
+        self._gen += 1  # cursors of the old generation restart
+        return n
+
+    def swap_contents(self, other: Database) -> None:
+        """SWAPDB: exchange the datasets; WATCHers of either see a change."""
+        for db in (self, other):
+            for key in list(db.watched):
+                if key in self.data or key in other.data:
+                    db.touch(key)
+        for name in ("data", "expires", "_heap", "_order", "_stale", "_gen", "_gen_maps"):
+            a, b = getattr(self, name), getattr(other, name)
+            setattr(self, name, b)
+            setattr(other, name, a)
+
+    # -- active expiry -----------------------------------------------------------------
+
+    def expire_cycle(self, now_ms: int, keys_max: int) -> int:
+        """Reclaim up to ``keys_max`` expired keys, earliest first; returns how many."""
+        heap = self._heap
+        expires = self.expires
+        done = 0
+        while heap and done < keys_max and heap[0][0] <= now_ms:
+            when, key = heapq.heappop(heap)
+            if expires.get(key) == when:
+                self.expire_now(key)
+                done += 1
+        return done
+
+    def has_expired_pending(self, now_ms: int) -> bool:
+        return bool(self._heap) and self._heap[0][0] <= now_ms
+
+    # -- SCAN and RANDOMKEY --------------------------------------------------------------
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Visit about ``count`` slots from ``cursor``; returns (next cursor, live keys)."""
+        gen = cursor >> CURSOR_POS_BITS
+        pos = cursor & ((1 << CURSOR_POS_BITS) - 1)
+        if cursor and gen != (self._gen & 0xFFFFFF):
+            pos = self._map_cursor(gen, pos)
+        order = self._order
+        data = self.data
+        out: list[bytes] = []
+        end = len(order)
+        limit = pos + count * 10  # bound work in a sparse region
+        seen: set[bytes] = set()
+        while pos < end and len(out) < count and pos < limit:
+            k = order[pos]
+            pos += 1
+            if k in data and k not in seen:
+                seen.add(k)
+                out.append(k)
+        if pos >= end:
+            return 0, out
+        return ((self._gen & 0xFFFFFF) << CURSOR_POS_BITS) | pos, out
+
+    def _map_cursor(self, gen: int, pos: int) -> int:
+        cur = self._gen & 0xFFFFFF
+        while gen != cur:
+            checkpoints = self._gen_maps.get(gen)
+            if checkpoints is None:
+                return 0  # too old: restart (duplicates allowed, misses not)
+            i = pos // SCAN_CHECKPOINT_SLOTS
+            pos = checkpoints[i] if i < len(checkpoints) else checkpoints[-1]
+            gen = (gen + 1) & 0xFFFFFF
+        return pos
+
+    def _compact(self) -> None:
+        old = self._order
+        data = self.data
+        keep = [k in data for k in old]
+        if sum(keep) != len(data):
+            # A key deleted and re-added sits twice in the old order: keep its later slot.
+            seen: set[bytes] = set()
+            for i in range(len(old) - 1, -1, -1):
+                if keep[i]:
+                    if old[i] in seen:
+                        keep[i] = False
+                    else:
+                        seen.add(old[i])
+        new: list[bytes] = []
+        checkpoints: list[int] = []
+        for i, k in enumerate(old):
+            if i % SCAN_CHECKPOINT_SLOTS == 0:
+                checkpoints.append(len(new))
+            if keep[i]:
+                new.append(k)
+        checkpoints.append(len(new))
+        gen = self._gen & 0xFFFFFF
+        self._gen_maps[gen] = checkpoints
+        self._gen_maps.pop((gen - SCAN_GENERATIONS_MAX) & 0xFFFFFF, None)
+        self._gen += 1
+        self._order = new
+        self._stale = 0
+
+    def random_key(self, rng: random.Random) -> bytes | None:
+        """A random live key (RANDOMKEY); expired picks are reclaimed and retried."""
+        for _ in range(100):
+            if not self.data:
+                return None
+            order = self._order
+            k = order[rng.randrange(len(order))]
+            if k in self.data:
+                if self.lookup(k) is not None:
+                    return k
+        for k in list(self.data):
+            if self.lookup(k) is not None:
+                return k
+        return None
+
+    def keys(self) -> Iterator[bytes]:
+        return iter(list(self.data))

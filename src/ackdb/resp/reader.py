@@ -1,0 +1,360 @@
+"""Sans-IO reader of client requests (RESP multibulk and inline commands).
+
+Owns: turning the bytes a client sends into complete commands (lists of bytes), enforcing
+Redis's request limits with Redis's error texts. Never touches sockets, clocks or the
+keyspace; the shell feeds bytes in and executes what comes out.
+
+Two paths give the same results:
+- the fast path hands a chunk that starts on a command boundary to hiredis's C reader;
+  it is taken while the chunk holds only complete multibulk commands of the client's own
+  (authenticated) limits, which is the common case for pipelined traffic;
+- the exact path is a resumable Python parser. It takes over for inline commands, for
+  a command that straddles reads (big values, huge pipelines), for unauthenticated
+  clients (whose limits are tighter) and whenever hiredis objects to something, so every
+  malformed request gets Redis's own error text.
+
+States: at a boundary (``_buf`` empty) or inside a partial command (``_buf`` holds it).
+After an error the reader is dead: ``error`` is set and it returns nothing more; the
+client sends the error (if any text) and closes, as Redis does.
+"""
+
+from __future__ import annotations
+
+import hiredis
+
+# Redis: PROTO_INLINE_MAX_SIZE, the longest inline request or header line (bytes).
+INLINE_MAX_BYTES = 64 * 1024
+# Redis: a multibulk count above INT_MAX is refused.
+MULTIBULK_MAX_ARGS = 2**31 - 1
+# Redis 7.0+: limits for clients that still have to authenticate.
+UNAUTH_MULTIBULK_MAX_ARGS = 10
+UNAUTH_BULK_MAX_BYTES = 16384
+
+
+_DIGITS = [len(str(i)) for i in range(10000)]
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol. ``reply`` is the error text to send (may be None
+    when Redis closes without a reply, as for the query buffer limit)."""
+
+    def __init__(self, reply: str | None, log: str = "") -> None:
+        super().__init__(reply or log)
+        self.reply = reply
+        self.log = log or (reply or "")
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Split a line as Redis's sdssplitargs does (inline commands, redis.conf lines).
+
+    Returns None on unbalanced quotes. Double quotes understand \\n \\r \\t \\b \\a \\xHH and
+    a backslash before any other character; single quotes understand \\' only. A closing
+    quote must be followed by a space or the end of the line.
+    """
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\r\n\v\f":
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if i >= n:
+                if inq or insq:
+                    return None
+                break
+            ch = line[i]
+            if inq:
+                if ch == 0x5C and i + 3 < n and line[i + 1] == 0x78 and _ishex(line[i + 2 : i + 4]):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif ch == 0x5C and i + 1 < n:
+                    i += 1
+                    cur.append(_ESCAPES.get(line[i], line[i]))
+                elif ch == 0x22:
+                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
+                        return None
+                    inq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            elif insq:
+                if ch == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    i += 1
+                    cur.append(0x27)
+                elif ch == 0x27:
+                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
+                        return None
+                    insq = False
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            elif ch in b" \t\r\n\v\f":
+                break
+            elif ch == 0x22:
+                inq = True
+            elif ch == 0x27:
+                insq = True
+            else:
+                cur.append(ch)
+            i += 1
+        args.append(bytes(cur))
+
+
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+
+
+def _ishex(b: bytes) -> bool:
+    return len(b) == 2 and all(c in b"0123456789abcdefABCDEF" for c in b)
+
+
+def _parse_ll(b: bytes | bytearray) -> int | None:
+    """Redis string2ll on a header number: optional '-', digits, no spaces or '+'."""
+    if not b or len(b) > 20:
+        return None
+    s = b[1:] if b[0] == 0x2D else b
+    if not s.isdigit() or (len(s) > 1 and s[0] == 0x30):
+        return None
+    v = int(b)
+    return v if -(2**63) <= v < 2**63 else None
+
+
+class RequestReader:
+    """Incremental reader of a client's requests.
+
+    ``feed(data)`` returns the commands completed by ``data`` (each a non-empty list of
+    bytes). If the client broke the protocol, the commands before the fault are returned
+    and ``error`` is set; nothing is returned after that.
+    """
+
+    __slots__ = (
+        "max_bulk_bytes",
+        "max_query_bytes",
+        "authenticated",
+        "error",
+        "_hr",
+        "_buf",
+        "_pos",
+        "_args",
+        "_left",
+        "_bulk",
+    )
+
+    def __init__(
+        self,
+        max_bulk_bytes: int = 512 * 1024 * 1024,
+        max_query_bytes: int = 1024 * 1024 * 1024,
+        authenticated: bool = True,
+    ) -> None:
+        self.max_bulk_bytes = max_bulk_bytes  # proto-max-bulk-len
+        self.max_query_bytes = max_query_bytes  # client-query-buffer-limit
+        self.authenticated = authenticated
+        self.error: ProtocolError | None = None
+        self._hr = hiredis.Reader()
+        self._buf = bytearray()  # the partial command, from its first byte
+        self._pos = 0  # parse position in _buf
+        self._args: list[bytes] | None = None  # arguments of the partial multibulk
+        self._left = 0  # arguments still to read
+        self._bulk = -1  # length of the bulk being read, -1 while reading its header
+
+    def pending_bytes(self) -> int:
+        """Bytes held for a partial command (the query buffer, for INFO and limits)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[list[bytes]]:
+        if self.error is not None:
+            return []
+        if not self._buf:
+            if data[:1] == b"*" and self.authenticated:
+                out = self._fast(data)
+                if out is not None:
+                    return out
+            self._buf += data
+            self._pos = 0
+            return self._slow()
+        self._buf += data
+        return self._slow()
+
+    def _fast(self, data: bytes) -> list[list[bytes]] | None:
+        """All of ``data`` through hiredis, or None to fall back to the exact path.
+
+        hiredis cannot say whether it holds a partial request, so the commands it returns
+        are measured: only when their canonical encoding accounts for every byte of
+        ``data`` did the chunk end on a command boundary with nothing non-canonical in it.
+        """
+        hr = self._hr
+        hr.feed(data)
+        out = []
+        total = 0
+        digits = _DIGITS
+        try:
+            cmd = hr.gets()
+            while cmd is not False:
+                if cmd:
+                    n = len(cmd)
+                    total += 3 + (digits[n] if n < 10000 else len(str(n)))
+                    for a in cmd:
+                        if a.__class__ is not bytes:
+                            raise ValueError
+                        m = len(a)
+                        total += m + 5 + (digits[m] if m < 10000 else len(str(m)))
+                    out.append(cmd)
+                else:  # *0 and *-1 are empty requests: skipped, as Redis does
+                    total += 4 if cmd is not None else 5
+                cmd = hr.gets()
+        except (hiredis.ProtocolError, ValueError, TypeError):
+            self._hr = hiredis.Reader()
+            return None
+        if total != len(data):
+            self._hr = hiredis.Reader()
+            return None
+        if len(data) > self.max_bulk_bytes:
+            for cmd in out:
+                for a in cmd:
+                    if len(a) > self.max_bulk_bytes:
+                        self._hr = hiredis.Reader()
+                        return None
+        return out
+
+    def _fail(self, reply: str | None, log: str = "") -> None:
+        self.error = ProtocolError(reply, log)
+        self._buf = bytearray()
+        self._pos = 0
+
+    def _slow(self) -> list[list[bytes]]:
+        out: list[list[bytes]] = []
+        buf = self._buf
+        while self._pos < len(buf):
+            if self._args is None:
+                if buf[self._pos] == 0x2A:  # '*'
+                    if not self._multibulk_header():
+                        break
+                else:
+                    cmd = self._inline()
+                    if cmd is None:
+                        break
+                    if cmd:
+                        out.append(cmd)
+                    continue
+            if self.error is not None:
+                return out
+            if self._args is not None:
+                cmd = self._bulks()
+                if cmd is None:
+                    break
+                out.append(cmd)
+                # A command completed: if the rest is plain multibulk traffic, hand it
+                # back to the fast path instead of parsing it here.
+                if self.authenticated and self._pos < len(buf) and buf[self._pos] == 0x2A:
+                    rest = bytes(buf[self._pos :])
+                    self._buf = buf = bytearray()
+                    self._pos = 0
+                    fast = self._fast(rest)
+                    if fast is not None:
+                        out.extend(fast)
+                        return out
+                    self._buf = buf = bytearray(rest)
+        if self.error is not None:
+            return out
+        if self._pos >= len(buf):
+            self._buf = bytearray()
+            self._pos = 0
+        elif self._pos > 65536:
+            del buf[: self._pos]
+            self._pos = 0
+        if len(self._buf) > self.max_query_bytes:
+            self._fail(None, "Closing client that reached max query buffer length")
+        return out
+
+    def _line(self, too_big: str) -> bytes | None:
+        """The header line at ``_pos`` without its CRLF, or None if incomplete."""
+        buf = self._buf
+        end = buf.find(b"\r", self._pos)
+        if end < 0 or end + 1 >= len(buf):
+            if len(buf) - self._pos > INLINE_MAX_BYTES:
+                self._fail("ERR Protocol error: " + too_big)
+            return None
+        line = bytes(buf[self._pos + 1 : end])
+        self._pos = end + 2
+        return line
+
+    def _multibulk_header(self) -> bool:
+        start = self._pos
+        line = self._line("too big mbulk count string")
+        if line is None:
+            return False
+        n = _parse_ll(line)
+        if n is None or n > MULTIBULK_MAX_ARGS:
+            self._fail("ERR Protocol error: invalid multibulk length")
+            return False
+        if n > UNAUTH_MULTIBULK_MAX_ARGS and not self.authenticated:
+            self._fail("ERR Protocol error: unauthenticated multibulk length")
+            return False
+        if n <= 0:
+            return True  # an empty request: nothing to run
+        self._args = []
+        self._left = n
+        self._bulk = -1
+        del start
+        return True
+
+    def _bulks(self) -> list[bytes] | None:
+        buf = self._buf
+        args = self._args
+        assert args is not None
+        while self._left:
+            if self._bulk < 0:
+                if self._pos >= len(buf):
+                    return None
+                if buf[self._pos] != 0x24:  # '$'
+                    if (
+                        buf.find(b"\r\n", self._pos) < 0
+                        and len(buf) - self._pos <= INLINE_MAX_BYTES
+                    ):
+                        return None
+                    got = chr(buf[self._pos])
+                    self._fail(f"ERR Protocol error: expected '$', got '{got}'")
+                    return None
+                line = self._line("too big bulk count string")
+                if line is None:
+                    return None
+                n = _parse_ll(line)
+                if n is None or n < 0 or n > self.max_bulk_bytes:
+                    self._fail("ERR Protocol error: invalid bulk length")
+                    return None
+                if n > UNAUTH_BULK_MAX_BYTES and not self.authenticated:
+                    self._fail("ERR Protocol error: unauthenticated bulk length")
+                    return None
+                self._bulk = n
+            n = self._bulk
+            if len(buf) - self._pos < n + 2:
+                if len(buf) > self.max_query_bytes:
+                    self._fail(None, "Closing client that reached max query buffer length")
+                return None
+            args.append(bytes(buf[self._pos : self._pos + n]))
+            self._pos += n + 2  # Redis skips the CRLF after the payload unchecked
+            self._bulk = -1
+            self._left -= 1
+        self._args = None
+        return args
+
+    def _inline(self) -> list[bytes] | None:
+        buf = self._buf
+        end = buf.find(b"\n", self._pos)
+        if end < 0:
+            if len(buf) - self._pos > INLINE_MAX_BYTES:
+                self._fail("ERR Protocol error: too big inline request")
+            return None
+        line = bytes(buf[self._pos : end])
+        self._pos = end + 1
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        args = split_args(line)
+        if args is None:
+            self._fail("ERR Protocol error: unbalanced quotes in request")
+            return None
+        return args

@@ -1,0 +1,132 @@
+"""One connected client's session state.
+
+Owns: what Redis keeps per client — id, name, selected database, protocol version,
+authentication, MULTI queue and WATCHed keys, the request reader, flags for CLIENT LIST,
+and the pending commands of a client held by CLIENT PAUSE. Never writes to a socket
+itself: ``conn`` is the shell's handle (``write``, ``close``, ``buffer_size``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..keyspace.db import Database
+from ..resp.encoder import RESP2, Resp2
+from ..resp.reader import RequestReader
+
+
+class Conn(Protocol):
+    """What the core needs from a connection (the asyncio shell provides it)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def buffer_size(self) -> int: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class Client:
+    __slots__ = (
+        "id",
+        "server",
+        "conn",
+        "db",
+        "p",
+        "resp",
+        "name",
+        "lib_name",
+        "lib_ver",
+        "authenticated",
+        "addr",
+        "laddr",
+        "fd",
+        "created_ms",
+        "last_ms",
+        "kind",
+        "reader",
+        "multi",
+        "multi_error",
+        "watched",
+        "dirty_cas",
+        "close_after_reply",
+        "closed",
+        "prop",
+        "last_cmd",
+        "pending",
+        "blocked_since_ms",
+        "monitor",
+        "subscriptions",
+        "out_soft_since_ms",
+        "no_evict",
+        "no_touch",
+        "__weakref__",
+    )
+
+    def __init__(self, client_id: int, server: Any, conn: Conn, addr: str, laddr: str, fd: int):
+        self.id = client_id
+        self.server = server
+        self.conn = conn
+        self.db: Database = server.dbs[0]
+        self.p: Resp2 = RESP2
+        self.resp = 2
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.authenticated = not server.requirepass
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = fd
+        now = server.now_ms()
+        self.created_ms = now
+        self.last_ms = now
+        self.kind = "normal"  # normal | replica | pubsub | master (CLIENT KILL TYPE)
+        cfg = server.config
+        self.reader = RequestReader(
+            cfg.get("proto-max-bulk-len"),
+            cfg.get("client-query-buffer-limit"),
+            self.authenticated,
+        )
+        self.multi: list[tuple[Any, list[bytes]]] | None = None
+        self.multi_error = False
+        # (db index, key) -> whether the key was already logically expired when watched
+        self.watched: dict[tuple[int, bytes], bool] = {}
+        self.dirty_cas = False
+        self.close_after_reply = False
+        self.closed = False
+        self.prop: list[list[bytes]] | None = None  # effects to propagate instead of argv
+        self.last_cmd = "NULL"
+        self.pending: list[list[bytes]] = []  # commands held by CLIENT PAUSE
+        self.blocked_since_ms = 0
+        self.monitor = False
+        self.subscriptions = 0
+        self.out_soft_since_ms = 0
+        self.no_evict = False
+        self.no_touch = False
+
+    def set_authenticated(self, ok: bool) -> None:
+        self.authenticated = ok
+        self.reader.authenticated = ok
+
+    def flags(self) -> str:
+        f = ""
+        if self.kind == "replica":
+            f += "S"
+        if self.kind == "master":
+            f += "M"
+        if self.monitor:
+            f += "O"
+        if self.subscriptions:
+            f += "P"
+        if self.multi is not None:
+            f += "x"
+        if self.dirty_cas:
+            f += "d"
+        if self.close_after_reply:
+            f += "c"
+        if self.pending or self.blocked_since_ms:
+            f += "b"
+        if self.no_evict:
+            f += "e"
+        if self.no_touch:
+            f += "T"
+        return f or "N"

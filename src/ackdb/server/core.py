@@ -1,0 +1,436 @@
+"""The server core: command dispatch, statistics, propagation of effects, client registry.
+
+Owns: the path of one command from name lookup to reply (arity, authentication, MULTI
+queueing, CLIENT PAUSE, LOADING, the call itself, INFO commandstats and errorstats,
+SLOWLOG, MONITOR feed) and the stream of effects every write yields for the AOF and
+replicas. Never touches sockets: clients carry a ``conn`` handle the shell implements,
+and the shell calls ``cron(now_ms)`` on its timer.
+
+Effects: after a write command changes the dataset (``dirty`` moved), its argv — or the
+rewritten effects a handler put in ``client.prop`` — goes to every registered feed as
+``(db_index, argv)``; expired keys go out as DEL before the command that found them;
+EXEC wraps more than one effect in MULTI/EXEC. Feeds are callables; the persistence and
+replication issues register theirs with ``add_feed``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..commands.table import TABLE, Command
+from ..keyspace.db import Database
+from ..resp import encoder as enc
+from .client import Client
+
+Feed = Callable[[int, list[bytes]], None]
+
+# Most keys the active expiry cycle reclaims per database per tick.
+EXPIRE_CYCLE_KEYS_MAX = 2000
+# Longest time the active expiry cycle may run per tick (ms); Redis: 25% of a tick.
+EXPIRE_CYCLE_TIME_MS = 25
+# Commands sampled for instantaneous_ops_per_sec.
+OPS_SAMPLES = 16
+
+
+class CommandError(Exception):
+    """A command's error reply; ``msg`` starts with its code (ERR, WRONGTYPE, ...)."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+SYNTAX = "ERR syntax error"
+
+# Commands that run while a transaction is being queued instead of being queued.
+_MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# Paused (CLIENT PAUSE WRITE) in addition to write commands.
+_PAUSE_WRITE_EXTRA = frozenset({"publish", "pfcount", "eval", "evalsha", "fcall"})
+
+
+class PausedSignal:
+    """Returned by ``process`` when a command must wait for CLIENT UNPAUSE."""
+
+
+PAUSED = PausedSignal()
+
+
+class SlowlogEntry:
+    __slots__ = ("id", "time_s", "usec", "argv", "addr", "name")
+
+    def __init__(self, id_: int, time_s: int, usec: int, argv: list[bytes], c: Client) -> None:
+        self.id = id_
+        self.time_s = time_s
+        self.usec = usec
+        self.argv = argv
+        self.addr = c.addr.encode()
+        self.name = c.name
+
+
+class Server:
+    def __init__(self, config: Any, log: Any = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.log = log
+        self.rng = rng or random.Random()
+        self.pid = os.getpid()
+        self.start_time_s = time.time()
+        self.run_id = "%040x" % self.rng.getrandbits(160)
+        self.dbs = [Database(i, self) for i in range(config.get("databases"))]
+        self.requirepass: bytes = (config.get("requirepass") or "").encode()
+        self.clients: dict[int, Client] = {}
+        self.next_client_id = 1
+        self.monitors: list[Client] = []
+        self.feeds: list[Feed] = []
+        self.dirty = 0
+        self.loading = False
+        self.active_expire = True
+        self.shutdown_requested: str | None = None
+        self.pause_until_ms = 0
+        self.pause_all = False
+        self.paused_clients: list[Client] = []
+        self.slowlog: deque[SlowlogEntry] = deque()
+        self.slowlog_next_id = 0
+        self.error_stats: dict[str, int] = {}
+        self._multi_depth = 0
+        self._multi_buffer: list[tuple[int, list[bytes]]] = []
+        self.slowlog_slower_than_us = 0
+        self.slowlog_max_len = 0
+        self.refresh_config()
+        self.reset_stats()
+
+    def refresh_config(self) -> None:
+        """Copy settings read on the command path into attributes."""
+        self.slowlog_slower_than_us = self.config.get("slowlog-log-slower-than")
+        self.slowlog_max_len = self.config.get("slowlog-max-len")
+
+    def request_shutdown(self, mode: str) -> None:
+        self.shutdown_requested = mode
+
+    def is_replica(self) -> bool:
+        return False
+
+    # -- KeyspaceOwner ---------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def on_expired(self, db: Database, key: bytes) -> None:
+        self.stat_expired_keys += 1
+        self.propagate(db.index, [b"DEL", key])
+
+    def on_watched_touched(
+        self, db: Database, key: bytes, clients: set[Any], expiring: bool
+    ) -> None:
+        for c in clients:
+            wk = (db.index, key)
+            if expiring and c.watched.get(wk):
+                # Already expired when WATCHed: its removal is no logical change.
+                c.watched[wk] = False
+            else:
+                c.dirty_cas = True
+
+    # -- stats -------------------------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        self.stat_commands = 0
+        self.stat_connections = 0
+        self.stat_rejected_conn = 0
+        self.stat_expired_keys = 0
+        self.stat_keyspace_hits = 0
+        self.stat_keyspace_misses = 0
+        self.stat_net_input = 0
+        self.stat_net_output = 0
+        self.stat_total_errors = 0
+        self.stat_unexpected_errors = 0
+        self.stat_expire_cycle_ms = 0
+        self.error_stats = {}
+        self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._net_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        for cmd in TABLE.all():
+            for c in [cmd, *cmd.subcommands.values()]:
+                c.calls = c.usec = c.rejected_calls = c.failed_calls = 0
+
+    def count_error(self, reply: bytes) -> None:
+        self.stat_total_errors += 1
+        code = reply[1:].split(b" ", 1)[0].decode("utf-8", "replace")
+        if len(self.error_stats) < 128 or code in self.error_stats:
+            self.error_stats[code] = self.error_stats.get(code, 0) + 1
+
+    # -- clients -------------------------------------------------------------------------
+
+    def new_client(self, conn: Any, addr: str, laddr: str, fd: int) -> Client:
+        c = Client(self.next_client_id, self, conn, addr, laddr, fd)
+        self.next_client_id += 1
+        self.clients[c.id] = c
+        self.stat_connections += 1
+        return c
+
+    def client_gone(self, c: Client) -> None:
+        if c.closed:
+            return
+        c.closed = True
+        self.clients.pop(c.id, None)
+        self.unwatch_all(c)
+        if c.monitor:
+            self.monitors.remove(c)
+        if c in self.paused_clients:
+            self.paused_clients.remove(c)
+
+    def kill_client(self, c: Client) -> None:
+        c.close_after_reply = True
+        c.conn.close()
+        self.client_gone(c)
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def process(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
+        """Run one request; returns its reply, or PAUSED when CLIENT PAUSE holds it."""
+        cmd = TABLE.get(argv[0])
+        if cmd is None:
+            return self._reject(c, None, _unknown_command(argv))
+        if cmd.handler is None:  # a container: CONFIG, CLIENT, ...
+            if len(argv) < 2:
+                return self._reject(
+                    c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command"
+                )
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                name = argv[1].decode("utf-8", "replace")
+                return self._reject(
+                    c, cmd, f"ERR unknown subcommand '{name}'. Try {cmd.name.upper()} HELP."
+                )
+            cmd = sub
+        n = len(argv)
+        a = cmd.arity
+        if (a > 0 and n != a) or n < -a:
+            return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
+        if not c.authenticated and not cmd.no_auth:
+            return self._reject(c, cmd, "NOAUTH Authentication required.")
+        if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
+            if cmd.no_multi:
+                return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
+            c.multi.append((cmd, argv))
+            return enc.QUEUED
+        if self.loading and not cmd.loading_ok:
+            return self._reject(c, cmd, "LOADING Redis is loading the dataset in memory")
+        if self.pause_until_ms and self._must_pause(c, cmd):
+            return PAUSED
+        return self.call(c, cmd, argv)
+
+    def _reject(self, c: Client, cmd: Command | None, msg: str) -> bytes:
+        if c.multi is not None:
+            c.multi_error = True
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        reply = enc.error(msg)
+        self.count_error(reply)
+        return reply
+
+    def _must_pause(self, c: Client, cmd: Command) -> bool:
+        if self.now_ms() >= self.pause_until_ms:
+            self.unpause()
+            return False
+        if c.kind in ("replica", "master"):
+            return False
+        if cmd.name == "exec" and c.multi:
+            return self.pause_all or any(q.write for q, _ in c.multi)
+        return self.pause_all or cmd.write or cmd.name in _PAUSE_WRITE_EXTRA
+
+    def call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes:
+        dirty = self.dirty
+        t0 = time.perf_counter_ns()
+        try:
+            reply = cmd.handler(c, argv)  # type: ignore[misc]
+        except CommandError as e:
+            reply = enc.error(e.msg)
+            cmd.failed_calls += 1
+            self.count_error(reply)
+        except Exception as e:  # a bug must not take the server down with it
+            self.stat_unexpected_errors += 1
+            if self.log is not None:
+                self.log.warning(f"Unexpected error in '{cmd.name}': {e!r}", exc=True)
+            reply = enc.error(f"ERR internal error in '{cmd.name}': {type(e).__name__}")
+            cmd.failed_calls += 1
+            self.count_error(reply)
+        usec = (time.perf_counter_ns() - t0) // 1000
+        cmd.calls += 1
+        cmd.usec += usec
+        self.stat_commands += 1
+        c.last_cmd = cmd.name
+        if cmd.write and self.dirty != dirty and self.feeds:
+            db = c.db.index
+            if c.prop is not None:
+                for eff in c.prop:
+                    self.propagate(db, eff)
+            else:
+                self.propagate(db, argv)
+        c.prop = None
+        if usec >= self.slowlog_slower_than_us >= 0 and not cmd.skip_slowlog:
+            self._slowlog_add(c, argv, usec)
+        if self.monitors and not cmd.skip_monitor:
+            self.feed_monitors(c, argv)
+        return reply
+
+    # -- effects -------------------------------------------------------------------------
+
+    def add_feed(self, feed: Feed) -> None:
+        self.feeds.append(feed)
+
+    def propagate(self, db_index: int, argv: list[bytes]) -> None:
+        if not self.feeds:
+            return
+        if self._multi_depth:
+            self._multi_buffer.append((db_index, argv))
+            return
+        for feed in self.feeds:
+            feed(db_index, argv)
+
+    def begin_transaction_effects(self) -> None:
+        self._multi_depth += 1
+
+    def end_transaction_effects(self) -> None:
+        self._multi_depth -= 1
+        if self._multi_depth:
+            return
+        buf, self._multi_buffer = self._multi_buffer, []
+        if not buf:
+            return
+        if len(buf) == 1:
+            self.propagate(*buf[0])
+            return
+        self.propagate(buf[0][0], [b"MULTI"])
+        for db_index, argv in buf:
+            self.propagate(db_index, argv)
+        self.propagate(buf[-1][0], [b"EXEC"])
+
+    # -- WATCH -------------------------------------------------------------------------
+
+    def unwatch_all(self, c: Client) -> None:
+        for db_index, key in c.watched:
+            db = self.dbs[db_index]
+            clients = db.watched.get(key)
+            if clients is not None:
+                clients.discard(c)
+                if not clients:
+                    del db.watched[key]
+        c.watched = {}
+        c.dirty_cas = False
+
+    # -- SLOWLOG and MONITOR -----------------------------------------------------------
+
+    def _slowlog_add(self, c: Client, argv: list[bytes], usec: int) -> None:
+        # Redis keeps at most 32 arguments and 128 bytes of each.
+        shown = []
+        for i, a in enumerate(argv):
+            if i == 31 and len(argv) > 32:
+                shown.append(b"... (%d more arguments)" % (len(argv) - 31))
+                break
+            shown.append(a if len(a) <= 128 else a[:128] + b"... (%d more bytes)" % (len(a) - 128))
+        entry = SlowlogEntry(self.slowlog_next_id, int(time.time()), usec, shown, c)
+        self.slowlog_next_id += 1
+        self.slowlog.appendleft(entry)
+        while len(self.slowlog) > self.slowlog_max_len:
+            self.slowlog.pop()
+
+    def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
+        now = time.time()
+        parts = [_monitor_quote(a) for a in argv]
+        where = "lua" if c.kind == "lua" else c.addr
+        line = f"+{now:.6f} [{c.db.index} {where}] " + " ".join(parts)
+        data = line.replace("\r", "\\r").replace("\n", "\\n").encode() + b"\r\n"
+        for m in self.monitors:
+            if m is not c:
+                m.conn.write(data)
+
+    # -- CLIENT PAUSE --------------------------------------------------------------------
+
+    def pause(self, until_ms: int, everything: bool) -> None:
+        # A second PAUSE can only extend the time or widen WRITE to ALL.
+        self.pause_until_ms = max(self.pause_until_ms, until_ms)
+        self.pause_all = self.pause_all or everything
+
+    def unpause(self) -> None:
+        self.pause_until_ms = 0
+        self.pause_all = False
+        waiting, self.paused_clients = self.paused_clients, []
+        for c in waiting:
+            if not c.closed:
+                c.conn.resume_commands()  # type: ignore[attr-defined]
+
+    # -- cron ----------------------------------------------------------------------------
+
+    def cron(self, now_ms: int) -> None:
+        """Periodic work, ``hz`` times a second: active expiry, pauses, samples."""
+        if self.pause_until_ms and now_ms >= self.pause_until_ms:
+            self.unpause()
+        if self.active_expire and not self.loading:
+            self._active_expire(now_ms)
+        self._ops_samples.append((now_ms, self.stat_commands))
+        self._net_in_samples.append((now_ms, self.stat_net_input))
+        self._net_out_samples.append((now_ms, self.stat_net_output))
+
+    def _active_expire(self, now_ms: int) -> None:
+        t0 = time.perf_counter()
+        deadline = t0 + EXPIRE_CYCLE_TIME_MS / 1000
+        for db in self.dbs:
+            if not db.expires:
+                continue
+            while db.has_expired_pending(now_ms):
+                db.expire_cycle(now_ms, 200)
+                if time.perf_counter() > deadline:
+                    break
+            if time.perf_counter() > deadline:
+                break
+        self.stat_expire_cycle_ms += int((time.perf_counter() - t0) * 1000)
+
+    def instantaneous(self, which: str) -> float:
+        samples = {
+            "ops": self._ops_samples,
+            "in": self._net_in_samples,
+            "out": self._net_out_samples,
+        }[which]
+        if len(samples) < 2:
+            return 0.0
+        (t0, v0), (t1, v1) = samples[0], samples[-1]
+        if t1 <= t0:
+            return 0.0
+        return (v1 - v0) * 1000 / (t1 - t0)
+
+
+def _unknown_command(argv: list[bytes]) -> str:
+    name = argv[0].decode("utf-8", "replace")[:128]
+    args = "".join(f"'{a.decode('utf-8', 'replace')[:128]}' " for a in argv[1:])
+    return f"ERR unknown command '{name}', with args beginning with: {args}"
+
+
+def _monitor_quote(a: bytes) -> str:
+    out = ['"']
+    for ch in a:
+        if ch == 0x5C:
+            out.append("\\\\")
+        elif ch == 0x22:
+            out.append('\\"')
+        elif ch == 0x0A:
+            out.append("\\n")
+        elif ch == 0x0D:
+            out.append("\\r")
+        elif ch == 0x09:
+            out.append("\\t")
+        elif ch == 0x07:
+            out.append("\\a")
+        elif ch == 0x08:
+            out.append("\\b")
+        elif 0x20 <= ch < 0x7F:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,241 @@
+"""The asyncio shell: listeners, one protocol object per client, the cron timer, signals.
+
+Owns: sockets and the event loop. It feeds each read to the client's request reader, runs
+every complete command through the core, and sends all replies of a read in one write.
+It branches on nothing protocol-specific beyond that; decisions live in ``core``.
+
+Limits: ``maxclients`` (refused with Redis's error), the query buffer (closed by the
+reader), output buffers per client class (``client-output-buffer-limit``: hard limit
+closes at once, soft limit after its seconds), and back-pressure — a client whose
+socket buffer passes the high-water mark is not read until it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from .client import Client
+from .core import PAUSED, Server
+
+# Socket send buffer above which a client's reads pause until it drains (bytes).
+WRITE_HIGH_WATER_BYTES = 1024 * 1024
+WRITE_LOW_WATER_BYTES = 256 * 1024
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = ("node", "core", "transport", "client", "_read_paused_by")
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.core: Server = node.core
+        self.transport: Any = None
+        self.client: Client | None = None
+        self._read_paused_by: set[str] = set()
+
+    # -- Conn interface used by the core ------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(data)
+            self.core.stat_net_output += len(data)
+            self._check_output_limits()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def buffer_size(self) -> int:
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None else 0
+
+    def pause_reading(self, why: str = "pause") -> None:
+        if not self._read_paused_by and self.transport is not None:
+            self.transport.pause_reading()
+        self._read_paused_by.add(why)
+
+    def resume_reading(self, why: str = "pause") -> None:
+        self._read_paused_by.discard(why)
+        if (
+            not self._read_paused_by
+            and self.transport is not None
+            and not self.transport.is_closing()
+        ):
+            self.transport.resume_reading()
+
+    def resume_commands(self) -> None:
+        """CLIENT UNPAUSE (or its timeout): run what was held, then read again."""
+        c = self.client
+        if c is None:
+            return
+        held, c.pending = c.pending, []
+        c.blocked_since_ms = 0
+        self.resume_reading("client-pause")
+        if held:
+            self._run(held)
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        core = self.core
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        addr = _format_addr(peer)
+        laddr = _format_addr(local)
+        sock = transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        cfg = core.config
+        if len(core.clients) >= cfg.get("maxclients"):
+            core.stat_rejected_conn += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        if self.node.protected_mode_denies(addr):
+            core.stat_rejected_conn += 1
+            transport.write(_DENIED)
+            transport.close()
+            return
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
+        keepalive = cfg.get("tcp-keepalive")
+        if sock is not None and keepalive > 0 and sock.family in (socket.AF_INET, socket.AF_INET6):
+            _set_keepalive(sock, keepalive)
+        self.client = core.new_client(self, addr, laddr, fd)
+
+    def data_received(self, data: bytes) -> None:
+        c = self.client
+        if c is None or c.closed:
+            return
+        core = self.core
+        core.stat_net_input += len(data)
+        c.last_ms = self.node.cached_ms
+        cmds = c.reader.feed(data)
+        if c.pending:
+            c.pending.extend(cmds)
+        elif cmds:
+            self._run(cmds)
+        err = c.reader.error
+        if err is not None:
+            if err.reply is not None:
+                self.write(b"-" + err.reply.encode() + b"\r\n")
+                self.node.log.verbose(
+                    f"Protocol error ({err.reply}) from client: id={c.id} addr={c.addr}"
+                )
+            else:
+                self.node.log.warning(f"{err.log}: id={c.id} addr={c.addr}")
+            self.transport.close()
+
+    def _run(self, cmds: list[list[bytes]]) -> None:
+        c = self.client
+        assert c is not None
+        process = self.core.process
+        out = []
+        for i, argv in enumerate(cmds):
+            reply = process(c, argv)
+            if reply is PAUSED:
+                c.pending = cmds[i:]
+                c.blocked_since_ms = self.node.cached_ms
+                self.core.paused_clients.append(c)
+                self.pause_reading("client-pause")
+                break
+            out.append(reply)  # type: ignore[arg-type]
+            if c.close_after_reply:
+                break
+        if out:
+            data = b"".join(out)
+            if data:
+                self.transport.write(data)
+                self.core.stat_net_output += len(data)
+                self._check_output_limits()
+        if c.close_after_reply:
+            self.transport.close()
+        if self.core.shutdown_requested is not None:
+            self.node.shutdown_soon()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client is not None:
+            self.core.client_gone(self.client)
+
+    def pause_writing(self) -> None:
+        self.pause_reading("backpressure")
+
+    def resume_writing(self) -> None:
+        self.resume_reading("backpressure")
+
+    # -- output buffer limits -----------------------------------------------------------
+
+    def _check_output_limits(self) -> None:
+        c = self.client
+        t = self.transport
+        if c is None or t is None:
+            return
+        limits = self.node.output_limits.get(c.kind)
+        if limits is None:
+            return
+        hard, soft, soft_s = limits
+        if not hard and not soft:
+            return
+        size = t.get_write_buffer_size()
+        if hard and size >= hard:
+            self._close_for_output(size)
+        elif soft and size >= soft:
+            if not c.out_soft_since_ms:
+                c.out_soft_since_ms = self.node.cached_ms
+            elif self.node.cached_ms - c.out_soft_since_ms >= soft_s * 1000:
+                self._close_for_output(size)
+        else:
+            c.out_soft_since_ms = 0
+
+    def _close_for_output(self, size: int) -> None:
+        c = self.client
+        assert c is not None
+        self.node.log.warning(
+            f"Client id={c.id} addr={c.addr} scheduled to be closed ASAP for overcoming of "
+            f"output buffer limits (omem={size})."
+        )
+        self.transport.abort()
+
+
+_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: 1) Just disable protected mode sending the "
+    b"command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
+    b"Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
+    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
+    b"Redis configuration file, and setting the protected mode option to 'no', and then "
+    b"restarting the server. 3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. 4) Set up an authentication password for "
+    b"the default user. NOTE: You only need to do one of the above things in order for the "
+    b"server to start accepting connections from the outside.\r\n"
+)
+
+
+def _format_addr(addr: Any) -> str:
+    if not addr:
+        return "/unix"
+    if isinstance(addr, str):
+        return addr
+    host, port = addr[0], addr[1]
+    return f"{host}:{port}"
+
+
+def is_loopback(addr: str) -> bool:
+    return addr.startswith(_LOOPBACK) or addr.startswith("/") or addr.startswith("::ffff:127.")
+
+
+def _set_keepalive(sock: socket.socket, interval_s: int) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval_s)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(interval_s // 3, 1))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    except OSError:
+        pass

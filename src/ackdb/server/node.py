@@ -1,0 +1,293 @@
+"""A running ``ackdb server``: start-up, listeners, the cron timer, signals, shutdown.
+
+Owns: the process-level life of a node — logging the banner, binding ``bind``/``port``
+(and ``unixsocket``), the pid file, applying live config changes (port, hz, requirepass,
+loglevel, ...), the ``hz`` timer that drives the core's cron, client idle timeouts, and a
+clean shutdown on SIGTERM / SIGINT / SHUTDOWN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from .. import REDIS_COMPAT_VERSION, __version__
+from .config import Config, ConfigSetError
+from .core import Server
+from .log import Log
+from .network import ClientConnection, is_loopback
+
+# How often idle clients are checked against ``timeout`` (ms).
+CLIENT_TIMEOUT_CHECK_MS = 1000
+
+
+class Node:
+    def __init__(self, config: Config, log: Log) -> None:
+        self.config = config
+        self.log = log
+        self.core = Server(config, log)
+        self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listeners: list[asyncio.AbstractServer] = []
+        self.cached_ms = int(time.time() * 1000)
+        self.output_limits: dict[str, tuple[int, int, int]] = {}
+        self._stopping = False
+        self._done: asyncio.Future[None] | None = None
+        self._last_timeout_check_ms = 0
+        self._load_output_limits()
+        self._register_config_hooks()
+
+    # -- configuration -----------------------------------------------------------------
+
+    def _load_output_limits(self) -> None:
+        normal, replica, pubsub = self.config.get("client-output-buffer-limit")
+        self.output_limits = {
+            kind: (lim.hard_bytes, lim.soft_bytes, lim.soft_seconds)
+            for kind, lim in (("normal", normal), ("replica", replica), ("pubsub", pubsub))
+        }
+
+    def _register_config_hooks(self) -> None:
+        cfg = self.config
+        core = self.core
+
+        def requirepass(name: str, old: Any, new: Any) -> None:
+            core.requirepass = (new or "").encode()
+
+        def loglevel(name: str, old: Any, new: Any) -> None:
+            self.log.set_level(new)
+
+        def logfile(name: str, old: Any, new: Any) -> None:
+            try:
+                self.log.set_file(new)
+            except OSError as e:
+                raise ConfigSetError(f"Can't open the log file: {e.strerror}", name) from None
+
+        def output_limits(name: str, old: Any, new: Any) -> None:
+            self._load_output_limits()
+
+        def rebind(name: str, old: Any, new: Any) -> None:
+            if self.loop is None:
+                return
+            try:
+                self._rebind()
+            except OSError as e:
+                raise ConfigSetError(f"Unable to listen on this port: {e.strerror}", name) from None
+
+        def reader_limits(name: str, old: Any, new: Any) -> None:
+            for c in core.clients.values():
+                c.reader.max_bulk_bytes = cfg.get("proto-max-bulk-len")
+                c.reader.max_query_bytes = cfg.get("client-query-buffer-limit")
+
+        def slowlog(name: str, old: Any, new: Any) -> None:
+            core.refresh_config()
+
+        cfg.on_change("requirepass", requirepass)
+        cfg.on_change("loglevel", loglevel)
+        cfg.on_change("logfile", logfile)
+        cfg.on_change("client-output-buffer-limit", output_limits)
+        cfg.on_change("port", rebind)
+        cfg.on_change("bind", rebind)
+        cfg.on_change("proto-max-bulk-len", reader_limits)
+        cfg.on_change("client-query-buffer-limit", reader_limits)
+        cfg.on_change("slowlog-log-slower-than", slowlog)
+        cfg.on_change("slowlog-max-len", slowlog)
+
+    def protected_mode_denies(self, addr: str) -> bool:
+        cfg = self.config
+        if not cfg.get("protected-mode") or self.core.requirepass:
+            return False
+        if tuple(cfg.get("bind")) != ("*", "-::*"):
+            return False
+        return not is_loopback(addr)
+
+    # -- start and stop ------------------------------------------------------------------
+
+    def _bind_sockets(self) -> list[socket.socket]:
+        """Bind every listening socket now, so a failure is reported where it happens."""
+        cfg = self.config
+        port = cfg.get("port")
+        backlog = cfg.get("tcp-backlog")
+        socks: list[socket.socket] = []
+        try:
+            if port:
+                for addr in cfg.get("bind"):
+                    optional = addr.startswith("-")
+                    host = addr[1:] if optional else addr
+                    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                    host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
+                    s = socket.socket(family, socket.SOCK_STREAM)
+                    try:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        if family == socket.AF_INET6:
+                            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                        s.bind((host, port))
+                        s.listen(backlog)
+                    except OSError as e:
+                        s.close()
+                        if optional:
+                            self.log.verbose(
+                                f"Could not bind optional address {host}:{port}: {e.strerror}"
+                            )
+                            continue
+                        raise OSError(
+                            e.errno,
+                            f"Failed listening on port {port} (tcp), aborting: {e.strerror}",
+                        ) from e
+                    s.setblocking(False)
+                    socks.append(s)
+            path = cfg.get("unixsocket")
+            if path:
+                if os.path.exists(path):
+                    os.unlink(path)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.bind(path)
+                s.listen(backlog)
+                s.setblocking(False)
+                perm = cfg.get("unixsocketperm")
+                if perm:
+                    os.chmod(path, perm if isinstance(perm, int) else int(str(perm), 8))
+                socks.append(s)
+        except BaseException:
+            for s in socks:
+                s.close()
+            raise
+        return socks
+
+    async def _serve_sockets(self, socks: list[socket.socket]) -> None:
+        assert self.loop is not None
+        for s in socks:
+            if s.family == socket.AF_UNIX:
+                srv = await self.loop.create_unix_server(lambda: ClientConnection(self), sock=s)
+            else:
+                srv = await self.loop.create_server(lambda: ClientConnection(self), sock=s)
+            self.listeners.append(srv)
+
+    def _rebind(self) -> None:
+        assert self.loop is not None
+        socks = self._bind_sockets()
+        for srv in self.listeners:
+            srv.close()
+        self.listeners = []
+        self.loop.create_task(self._serve_sockets(socks))
+
+    async def serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        cfg = self.config
+        self.log.role = "M"
+        await self._serve_sockets(self._bind_sockets())
+        mode = "standalone"
+        self.log.notice(
+            f"ackdb {__version__} (Redis {REDIS_COMPAT_VERSION} compatible) 64 bit, "
+            f"{mode} mode, port {cfg.get('port')}, PID: {os.getpid()}"
+        )
+        self.log.notice("Server initialized")
+        pidfile = cfg.get("pidfile")
+        if pidfile:
+            try:
+                with open(pidfile, "w") as f:
+                    f.write(f"{os.getpid()}\n")
+            except OSError as e:
+                self.log.warning(f"Failed to write PID file: {e.strerror}")
+        self._done = self.loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._on_signal, sig)
+        if cfg.get("port"):
+            self.log.notice("Ready to accept connections tcp")
+        if cfg.get("unixsocket"):
+            self.log.notice("Ready to accept connections unix")
+        self._schedule_cron()
+        await self._done
+        await self._shutdown()
+
+    def _on_signal(self, sig: int) -> None:
+        name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+        if self._stopping:
+            self.log.warning("You insist... exiting now.")
+            os._exit(1)
+        self.log.warning(f"Received {name} scheduling shutdown...")
+        self.shutdown_soon()
+
+    def shutdown_soon(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def _shutdown(self) -> None:
+        self.log.warning("User requested shutdown...")
+        for s in self.listeners:
+            s.close()
+        for c in list(self.core.clients.values()):
+            c.conn.close()
+        pidfile = self.config.get("pidfile")
+        if pidfile:
+            self.log.notice("Removing the pid file.")
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass
+        path = self.config.get("unixsocket")
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self.log.warning("ackdb is now ready to exit, bye bye...")
+
+    # -- cron ----------------------------------------------------------------------------
+
+    def _schedule_cron(self) -> None:
+        assert self.loop is not None
+        hz = max(1, min(500, self.config.get("hz")))
+        self.loop.call_later(1.0 / hz, self._cron)
+
+    def _cron(self) -> None:
+        if self._stopping:
+            return
+        now = int(time.time() * 1000)
+        self.cached_ms = now
+        try:
+            self.core.cron(now)
+            if now - self._last_timeout_check_ms >= CLIENT_TIMEOUT_CHECK_MS:
+                self._last_timeout_check_ms = now
+                self._close_idle_clients(now)
+        except Exception:
+            self.log.warning("Unexpected error in cron", exc=True)
+        self._schedule_cron()
+
+    def _close_idle_clients(self, now: int) -> None:
+        timeout_s = self.config.get("timeout")
+        if not timeout_s:
+            return
+        for c in list(self.core.clients.values()):
+            if c.kind != "normal" or c.subscriptions or c.pending or c.blocked_since_ms:
+                continue
+            if now - c.last_ms > timeout_s * 1000:
+                self.log.verbose(f"Closing idle client id={c.id} addr={c.addr}")
+                self.core.kill_client(c)
+
+
+def run(config: Config, log: Log) -> int:
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    node = Node(config, log)
+    try:
+        loop.run_until_complete(node.serve())
+    except OSError as e:
+        log.warning(str(e.strerror or e))
+        return 1
+    finally:
+        loop.close()
+    sys.stdout.flush()
+    return 0

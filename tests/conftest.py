@@ -1,0 +1,160 @@
+"""Shared fixtures: free ports, spawned ackdb and redis-server processes, wait_until."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(pred: Callable[[], object], timeout_s: float, interval_s: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if pred():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s}s")
+        time.sleep(interval_s)
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-LOADING"))
+    except OSError:
+        return False
+
+
+class ServerProcess:
+    """A server process on 127.0.0.1:port; stopped (SIGTERM, then SIGKILL) by ``stop``."""
+
+    def __init__(self, argv: list[str], port: int, cwd: Path, name: str) -> None:
+        self.port = port
+        self.name = name
+        self.cwd = cwd
+        self.log_path = cwd / f"{name}-{port}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            wait_until(lambda: _answers_ping(port) or self.proc.poll() is not None, START_TIMEOUT_S)
+        except TimeoutError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            self._log.close()
+            raise RuntimeError(f"{name} exited at start:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int | None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if not self._log.closed:
+            self._log.close()
+        return self.proc.returncode
+
+    def client(self, **kw: object):  # type: ignore[no-untyped-def]
+        import redis
+
+        return redis.Redis(port=self.port, socket_timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def ackdb_argv(port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "ackdb",
+        "server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        *extra,
+    ]
+
+
+def redis_argv(port: int, *extra: str) -> list[str]:
+    assert REDIS_SERVER is not None
+    return [
+        REDIS_SERVER,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-debug-command",
+        "yes",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def start_ackdb(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*extra: str, port: int | None = None) -> ServerProcess:
+        p = port or free_port()
+        srv = ServerProcess(ackdb_argv(p, *extra), p, tmp_path, "ackdb")
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def ackdb(start_ackdb: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_ackdb()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    p = free_port()
+    srv = ServerProcess(redis_argv(p), p, tmp_path, "redis")
+    yield srv
+    srv.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Soak runs are on demand: `pytest -m slow`.
+    if config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
