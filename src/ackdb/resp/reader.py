@@ -182,41 +182,43 @@ class RequestReader:
     def _fast(self, data: bytes) -> list[list[bytes]] | None:
         """All of ``data`` through hiredis, or None to fall back to the exact path.
 
-        hiredis cannot say whether it holds a partial request, so the commands it returns
-        are measured: only when their canonical encoding accounts for every byte of
-        ``data`` did the chunk end on a command boundary with nothing non-canonical in it.
+        hiredis cannot say whether it holds a partial request, so a probe follows the
+        data: a top-level integer, which no multibulk request can produce or absorb into
+        a complete reply. Only when the probe comes back last did the chunk end on a
+        command boundary.
         """
         hr = self._hr
         hr.feed(data)
+        hr.feed(b":0\r\n")
         out = []
-        total = 0
-        digits = _DIGITS
         try:
             cmd = hr.gets()
-            while cmd is not False:
-                if cmd:
-                    n = len(cmd)
-                    total += 3 + (digits[n] if n < 10000 else len(str(n)))
+            while cmd.__class__ is list:
+                for a in cmd:
+                    if a.__class__ is not bytes:
+                        raise ValueError
+                if cmd:  # *0 is an empty request: skipped, as Redis does
+                    out.append(cmd)
+                cmd = hr.gets()
+            while cmd is None:  # *-1: also an empty request
+                cmd = hr.gets()
+                while cmd.__class__ is list:
                     for a in cmd:
                         if a.__class__ is not bytes:
                             raise ValueError
-                        m = len(a)
-                        total += m + 5 + (digits[m] if m < 10000 else len(str(m)))
-                    out.append(cmd)
-                else:  # *0 and *-1 are empty requests: skipped, as Redis does
-                    total += 4 if cmd is not None else 5
-                cmd = hr.gets()
+                    if cmd:
+                        out.append(cmd)
+                    cmd = hr.gets()
         except (hiredis.ProtocolError, ValueError, TypeError):
             self._hr = hiredis.Reader()
             return None
-        if total != len(data):
+        if cmd != 0 or cmd.__class__ is not int or hr.gets() is not False:
             self._hr = hiredis.Reader()
             return None
         if len(data) > self.max_bulk_bytes:
             for cmd in out:
                 for a in cmd:
                     if len(a) > self.max_bulk_bytes:
-                        self._hr = hiredis.Reader()
                         return None
         return out
 

@@ -28,6 +28,7 @@ from ..resp import encoder as enc
 from .client import Client
 
 Feed = Callable[[int, list[bytes]], None]
+_perf_ns = time.perf_counter_ns
 
 # Most keys the active expiry cycle reclaims per database per tick.
 EXPIRE_CYCLE_KEYS_MAX = 2000
@@ -89,7 +90,9 @@ class Server:
         self.monitors: list[Client] = []
         self.feeds: list[Feed] = []
         self.dirty = 0
-        self.loading = False
+        self._loading = False
+        self.gated = False  # loading or paused: every command takes the checked path
+        self._lookup = TABLE._lookup
         self.active_expire = True
         self.shutdown_requested: str | None = None
         self.pause_until_ms = 0
@@ -112,6 +115,15 @@ class Server:
 
     def request_shutdown(self, mode: str) -> None:
         self.shutdown_requested = mode
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    @loading.setter
+    def loading(self, value: bool) -> None:
+        self._loading = value
+        self.gated = value or bool(self.pause_until_ms)
 
     def is_replica(self) -> bool:
         return False
@@ -139,7 +151,6 @@ class Server:
     # -- stats -------------------------------------------------------------------------
 
     def reset_stats(self) -> None:
-        self.stat_commands = 0
         self.stat_connections = 0
         self.stat_rejected_conn = 0
         self.stat_expired_keys = 0
@@ -192,15 +203,51 @@ class Server:
     # -- dispatch ------------------------------------------------------------------------
 
     def process(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
-        """Run one request; returns its reply, or PAUSED when CLIENT PAUSE holds it."""
+        """Run one request; returns its reply, or PAUSED when CLIENT PAUSE holds it.
+
+        The common case — a known command with the right arity from an authenticated
+        client outside MULTI, nothing paused or loading — runs without detours; every
+        other case goes through ``_process_checked``.
+        """
+        cmd = self._lookup.get(argv[0])
+        if cmd is None or cmd.handler is None or self.gated or c.multi is not None or not c.authenticated:
+            return self._process_checked(c, argv)
+        n = len(argv)
+        a = cmd.arity
+        if (a > 0 and n != a) or n < -a:
+            return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
+        # The body of call(), inlined: this is the hottest path of the server.
+        dirty = self.dirty
+        t0 = _perf_ns()
+        try:
+            reply = cmd.handler(c, argv)
+        except CommandError as e:
+            reply = enc.error(e.msg)
+            cmd.failed_calls += 1
+            self.count_error(reply)
+        except Exception as e:
+            reply = self._internal_error(cmd, e)
+        usec = (_perf_ns() - t0) // 1000
+        cmd.calls += 1
+        cmd.usec += usec
+        c.last_cmd = cmd.name
+        if self.dirty != dirty and cmd.write and self.feeds:
+            self._propagate_call(c, argv)
+        if c.prop is not None:
+            c.prop = None
+        if usec >= self.slowlog_slower_than_us >= 0 and not cmd.skip_slowlog:
+            self._slowlog_add(c, argv, usec)
+        if self.monitors and not cmd.skip_monitor:
+            self.feed_monitors(c, argv)
+        return reply
+
+    def _process_checked(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
         cmd = TABLE.get(argv[0])
         if cmd is None:
             return self._reject(c, None, _unknown_command(argv))
         if cmd.handler is None:  # a container: CONFIG, CLIENT, ...
             if len(argv) < 2:
-                return self._reject(
-                    c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command"
-                )
+                return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None:
                 name = argv[1].decode("utf-8", "replace")
@@ -245,39 +292,57 @@ class Server:
         return self.pause_all or cmd.write or cmd.name in _PAUSE_WRITE_EXTRA
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes:
+        """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR."""
         dirty = self.dirty
-        t0 = time.perf_counter_ns()
+        t0 = _perf_ns()
         try:
             reply = cmd.handler(c, argv)  # type: ignore[misc]
         except CommandError as e:
             reply = enc.error(e.msg)
             cmd.failed_calls += 1
             self.count_error(reply)
-        except Exception as e:  # a bug must not take the server down with it
-            self.stat_unexpected_errors += 1
-            if self.log is not None:
-                self.log.warning(f"Unexpected error in '{cmd.name}': {e!r}", exc=True)
-            reply = enc.error(f"ERR internal error in '{cmd.name}': {type(e).__name__}")
-            cmd.failed_calls += 1
-            self.count_error(reply)
-        usec = (time.perf_counter_ns() - t0) // 1000
+        except Exception as e:
+            reply = self._internal_error(cmd, e)
+        usec = (_perf_ns() - t0) // 1000
         cmd.calls += 1
         cmd.usec += usec
-        self.stat_commands += 1
         c.last_cmd = cmd.name
-        if cmd.write and self.dirty != dirty and self.feeds:
-            db = c.db.index
-            if c.prop is not None:
-                for eff in c.prop:
-                    self.propagate(db, eff)
-            else:
-                self.propagate(db, argv)
+        if self.dirty != dirty and cmd.write and self.feeds:
+            self._propagate_call(c, argv)
         c.prop = None
         if usec >= self.slowlog_slower_than_us >= 0 and not cmd.skip_slowlog:
             self._slowlog_add(c, argv, usec)
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(c, argv)
         return reply
+
+    def _internal_error(self, cmd: Command, e: Exception) -> bytes:
+        """A bug in a command must not take the server down: log it, answer an error."""
+        self.stat_unexpected_errors += 1
+        if self.log is not None:
+            self.log.warning(f"Unexpected error in '{cmd.name}': {e!r}", exc=True)
+        reply = enc.error(f"ERR internal error in '{cmd.name}': {type(e).__name__}")
+        cmd.failed_calls += 1
+        self.count_error(reply)
+        return reply
+
+    def _propagate_call(self, c: Client, argv: list[bytes]) -> None:
+        db = c.db.index
+        if c.prop is not None:
+            for eff in c.prop:
+                self.propagate(db, eff)
+        else:
+            self.propagate(db, argv)
+
+    @property
+    def stat_commands(self) -> int:
+        """total_commands_processed: every call of every command and subcommand."""
+        total = 0
+        for cmd in TABLE.all():
+            total += cmd.calls
+            for sub in cmd.subcommands.values():
+                total += sub.calls
+        return total
 
     # -- effects -------------------------------------------------------------------------
 
@@ -356,10 +421,12 @@ class Server:
         # A second PAUSE can only extend the time or widen WRITE to ALL.
         self.pause_until_ms = max(self.pause_until_ms, until_ms)
         self.pause_all = self.pause_all or everything
+        self.gated = True
 
     def unpause(self) -> None:
         self.pause_until_ms = 0
         self.pause_all = False
+        self.gated = self._loading
         waiting, self.paused_clients = self.paused_clients, []
         for c in waiting:
             if not c.closed:
