@@ -448,31 +448,43 @@ def run_benchmark(
         "--csv",
     ]
     t0 = time.monotonic()
+    # redis-benchmark spins forever when the server is unreachable or goes
+    # away mid-run, so poll: stop it on timeout or as soon as the server dies.
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
-        # redis-benchmark spins forever when the server is unreachable, so
-        # the timeout is essential; subprocess.run kills it on expiry.
-        cp = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        res.seconds = time.monotonic() - t0
-        res.error = f"timeout after {timeout:.0f}s"
-        return res
+        while True:
+            try:
+                out_b, err_b = proc.communicate(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                why = None
+                if not srv.alive():
+                    why = "server died"
+                elif time.monotonic() - t0 > timeout:
+                    why = f"timeout after {timeout:.0f}s"
+                if why:
+                    proc.kill()
+                    proc.communicate()
+                    res.seconds = time.monotonic() - t0
+                    res.error = why
+                    return res
+    finally:
+        if proc.poll() is None:  # interrupted: do not leave it spinning
+            proc.kill()
+            proc.wait()
     res.seconds = time.monotonic() - t0
-    out = cp.stdout.decode(errors="replace")
-    err = cp.stderr.decode(errors="replace")
+    out = out_b.decode(errors="replace")
+    err = err_b.decode(errors="replace")
     parsed = parse_benchmark_output(out).get(test.upper())
-    if cp.returncode != 0 or parsed is None:
+    if proc.returncode != 0 or parsed is None:
         msg = " | ".join(
             ln.strip()
             for ln in (err + "\n" + out).splitlines()
             if ln.strip() and not ln.startswith('"test"')
         )
-        res.error = f"redis-benchmark exit {cp.returncode}: {msg[-300:] or 'no parsable output'}"
+        res.error = f"redis-benchmark exit {proc.returncode}: {msg[-300:] or 'no parsable output'}"
         if parsed is None:
             return res
     assert parsed is not None
@@ -592,7 +604,8 @@ def mib(v: int | None) -> str:
 def print_throughput(rows: list[dict[str, Any]]) -> None:
     head = (
         f"{'test':<6} {'pipe':>4} {'redis req/s':>13} {'ackdb req/s':>13} "
-        f"{'ratio':>6} {'target':>7} {'result':>6}   {'p50 redis':>9} {'p50 ackdb':>9}"
+        f"{'ratio':>6} {'target':>7} {'result':>6}   {'p50 redis':>9} {'p50 ackdb':>9} "
+        f"{'spread':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -602,9 +615,19 @@ def print_throughput(rows: list[dict[str, Any]]) -> None:
         print(
             f"{r['test']:<6} {r['pipeline']:>4} {fmt_rps(r['redis_rps']):>13} "
             f"{fmt_rps(r['ackdb_rps']):>13} {ratio:>6} {target:>7} {r['result']:>6}   "
-            f"{fmt_ms(r['redis_p50_ms']):>9} {fmt_ms(r['ackdb_p50_ms']):>9}"
+            f"{fmt_ms(r['redis_p50_ms']):>9} {fmt_ms(r['ackdb_p50_ms']):>9} "
+            f"{fmt_spread(r):>6}"
         )
-    print("(req/s and p50 latency in ms are medians over the repeats)")
+    print(
+        "(req/s and p50 latency in ms are medians over the repeats; spread = (max-min)/median"
+        " of req/s over the repeats, worse of the two servers)"
+    )
+
+
+def fmt_spread(row: dict[str, Any]) -> str:
+    spreads = [row.get(f"{n}_spread") for n in ("redis", "ackdb")]
+    vals = [v for v in spreads if v is not None]
+    return f"{max(vals):.0%}" if vals else "-"
 
 
 def print_memory(mem: dict[str, Any]) -> None:
@@ -710,6 +733,9 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    old_handlers = {
+        sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)
+    }
     t_start = time.monotonic()
     deadline = t_start + args.max_time
 
@@ -765,9 +791,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     exit_code = EXIT_OK
 
-    old_handlers = {
-        sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)
-    }
     with tempfile.TemporaryDirectory(prefix="ackdb-bench-") as tmp:
         workdir = Path(tmp)
         # DEBUG is disabled by default in redis 7; ackdb gets the plain flags.
@@ -836,6 +859,14 @@ def main(argv: list[str] | None = None) -> int:
         print_memory(report["memory"])
     for err in report["errors"]:
         print(f"NOTE: {err}")
+    cpus = report["host"]["cpus"] or 1
+    # Only the load before we started anything: our own run keeps ~2 CPUs busy.
+    if report["host"]["loadavg_start"][0] > cpus / 2:
+        print(
+            "WARNING: the machine was already busy at start (1-min load average above half "
+            "the CPUs); "
+            "throughput figures are noisy - rerun on an idle machine before trusting them"
+        )
     print(
         f"\nelapsed {report['elapsed_s']:.0f}s; load average at start "
         f"{report['host']['loadavg_start'][0]:.2f}, at end {report['host']['loadavg_end'][0]:.2f}"
@@ -911,6 +942,10 @@ def run_throughput(
                 row[f"{srv.name}_p50_ms"] = median([r.p50_ms for r in mine])
                 row[f"{srv.name}_rps_all"] = [r.rps for r in mine]
                 row[f"{srv.name}_errors"] = [r.error for r in mine if r.error]
+                vals = [r.rps for r in mine if r.rps is not None]
+                row[f"{srv.name}_spread"] = (
+                    (max(vals) - min(vals)) / statistics.median(vals) if len(vals) > 1 else None
+                )
             rr, ar = row["redis_rps"], row["ackdb_rps"]
             row["ratio"] = ar / rr if rr and ar is not None else None
             row["target"] = RATIO_TARGETS.get(pipeline)
@@ -925,4 +960,11 @@ def run_throughput(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before any server was started, or during the report
+        log("interrupted")
+        sys.exit(130)
+    except Interrupted as e:
+        log(f"interrupted ({e})")
+        sys.exit(128 + e.signum)

@@ -158,3 +158,57 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+class FakeConn:
+    """A connection for in-process tests of the core: records what the core writes."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+        self.reading = True
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self, why: str = "") -> None:
+        self.reading = False
+
+    def resume_reading(self, why: str = "") -> None:
+        self.reading = True
+
+    def resume_commands(self) -> None:
+        pass
+
+
+class Harness:
+    """An in-process server core with helpers to run commands as a client would."""
+
+    def __init__(self, *directives: str) -> None:
+        import ackdb.commands  # noqa: F401
+        from ackdb.server.config import load_config
+        from ackdb.server.core import Server
+
+        self.server = Server(load_config(None, "\n".join(directives)))
+        self.effects: list[tuple[int, list[bytes]]] = []
+        self.server.add_feed(lambda db, argv: self.effects.append((db, list(argv))))
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return self.server.new_client(FakeConn(), "127.0.0.1:40000", "127.0.0.1:6379", 7)
+
+    def run(self, c, *args: bytes | str | int) -> bytes:  # type: ignore[no-untyped-def]
+        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        reply = self.server.process(c, argv)
+        assert isinstance(reply, bytes)
+        return reply
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import hiredis
@@ -37,7 +37,7 @@ class RawClient:
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S)
         self._reader = hiredis.Reader()
 
-    def pipeline(self, commands: list[tuple[bytes | str | int | float, ...]]) -> list[object]:
+    def pipeline(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[object]:
         out = bytearray()
         for command in commands:
             args = [a if isinstance(a, bytes) else str(a).encode() for a in command]

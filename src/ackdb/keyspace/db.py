@@ -11,24 +11,29 @@ SCAN guarantee: a key present for the whole iteration is returned. Keys live in
 ``_order`` in insertion order; a deleted key leaves its slot stale and a new key takes a
 new slot at the end, so a cursor (a slot position) never passes over a live key. When
 stale slots outnumber live ones the order is compacted; the cursors of older generations
-are mapped through a coarse checkpoint table (at worst they revisit a few slots: SCAN may
-return duplicates, never miss a key).
+are mapped exactly through a compact table (a prefix count and a bitmap of kept slots per
+64 slots). A cursor older than ``SCAN_GENERATIONS_MAX`` compactions restarts from the
+beginning: duplicates, never misses.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
 import random
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-# A compaction maps old cursor positions through one checkpoint every this many slots.
-SCAN_CHECKPOINT_SLOTS = 256
 # Generations of cursor maps kept; an older cursor restarts (duplicates, never misses).
-SCAN_GENERATIONS_MAX = 64
+SCAN_GENERATIONS_MAX = 16
 # Compact the key order when it holds more stale slots than this and than live keys.
 ORDER_STALE_MIN = 1024
-CURSOR_POS_BITS = 40
+# A SCAN cursor: 7 bits of generation, 28 of end position, 28 of position (< 2**63, so
+# clients that hold cursors in signed 64-bit integers are safe).
+CURSOR_POS_BITS = 28
+CURSOR_POS_MASK = (1 << CURSOR_POS_BITS) - 1
+CURSOR_GEN_SHIFT = 2 * CURSOR_POS_BITS
+CURSOR_GEN_MASK = 0x7F
 
 
 class KeyspaceOwner(Protocol):
@@ -66,7 +71,7 @@ class Database:
         self._order: list[bytes] = []  # SCAN order; stale slots allowed
         self._stale = 0
         self._gen = 0
-        self._gen_maps: dict[int, list[int]] = {}
+        self._gen_maps: dict[int, tuple[array[int], array[int]]] = {}
         self.avg_ttl = 0
 
     # -- reads -------------------------------------------------------------------------
@@ -193,39 +198,53 @@ class Database:
     # -- SCAN and RANDOMKEY --------------------------------------------------------------
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
-        """Visit about ``count`` slots from ``cursor``; returns (next cursor, live keys)."""
-        gen = cursor >> CURSOR_POS_BITS
-        pos = cursor & ((1 << CURSOR_POS_BITS) - 1)
-        if cursor and gen != (self._gen & 0xFFFFFF):
-            pos = self._map_cursor(gen, pos)
+        """Visit about ``count`` slots from ``cursor``; returns (next cursor, live keys).
+
+        A cursor holds the generation, the position, and the end of the order when the
+        iteration began: a key present for the whole iteration sits before that end, and
+        stopping there keeps a scan finite however fast other keys come and go.
+        """
+        gen = cursor >> CURSOR_GEN_SHIFT
+        end = (cursor >> CURSOR_POS_BITS) & CURSOR_POS_MASK
+        pos = cursor & CURSOR_POS_MASK
         order = self._order
+        if cursor == 0:
+            end = len(order)
+        elif gen != self._gen & CURSOR_GEN_MASK:
+            pos, end = self._map_cursor(gen, pos, end)
         data = self.data
         out: list[bytes] = []
-        end = len(order)
+        stop = min(end, len(order))
         limit = pos + count * 10  # bound work in a sparse region
         seen: set[bytes] = set()
-        while pos < end and len(out) < count and pos < limit:
+        while pos < stop and len(out) < count and pos < limit:
             k = order[pos]
             pos += 1
             if k in data and k not in seen:
                 seen.add(k)
                 out.append(k)
-        if pos >= end:
+        if pos >= stop:
             return 0, out
-        return ((self._gen & 0xFFFFFF) << CURSOR_POS_BITS) | pos, out
+        assert end <= CURSOR_POS_MASK, "SCAN cursor positions are limited to 2**28 slots"
+        return (
+            ((self._gen & CURSOR_GEN_MASK) << CURSOR_GEN_SHIFT) | (end << CURSOR_POS_BITS) | pos
+        ), out
 
-    def _map_cursor(self, gen: int, pos: int) -> int:
-        cur = self._gen & 0xFFFFFF
+    def _map_cursor(self, gen: int, pos: int, end: int) -> tuple[int, int]:
+        cur = self._gen & CURSOR_GEN_MASK
         while gen != cur:
-            checkpoints = self._gen_maps.get(gen)
-            if checkpoints is None:
-                return 0  # too old: restart (duplicates allowed, misses not)
-            i = pos // SCAN_CHECKPOINT_SLOTS
-            pos = checkpoints[i] if i < len(checkpoints) else checkpoints[-1]
-            gen = (gen + 1) & 0xFFFFFF
-        return pos
+            maps = self._gen_maps.get(gen)
+            if maps is None:
+                return 0, len(self._order)  # too old: restart (duplicates, never misses)
+            pos = _map_position(maps, pos)
+            end = _map_position(maps, end)
+            gen = (gen + 1) & CURSOR_GEN_MASK
+        return pos, end
 
     def _compact(self) -> None:
+        """Drop stale slots. Records, per 64 old slots, how many slots were kept before
+        them and which of them were kept, so an old cursor maps exactly to the position
+        of the first kept slot at or after it."""
         old = self._order
         data = self.data
         keep = [k in data for k in old]
@@ -239,16 +258,23 @@ class Database:
                     else:
                         seen.add(old[i])
         new: list[bytes] = []
-        checkpoints: list[int] = []
+        prefix = array("Q")
+        words = array("Q")
+        word = 0
         for i, k in enumerate(old):
-            if i % SCAN_CHECKPOINT_SLOTS == 0:
-                checkpoints.append(len(new))
+            if not i & 63:
+                prefix.append(len(new))
+                if i:
+                    words.append(word)
+                    word = 0
             if keep[i]:
                 new.append(k)
-        checkpoints.append(len(new))
-        gen = self._gen & 0xFFFFFF
-        self._gen_maps[gen] = checkpoints
-        self._gen_maps.pop((gen - SCAN_GENERATIONS_MAX) & 0xFFFFFF, None)
+                word |= 1 << (i & 63)
+        words.append(word)
+        prefix.append(len(new))
+        gen = self._gen & CURSOR_GEN_MASK
+        self._gen_maps[gen] = (prefix, words)
+        self._gen_maps.pop((gen - SCAN_GENERATIONS_MAX) & CURSOR_GEN_MASK, None)
         self._gen += 1
         self._order = new
         self._stale = 0
@@ -270,3 +296,13 @@ class Database:
 
     def keys(self) -> Iterator[bytes]:
         return iter(list(self.data))
+
+
+def _map_position(maps: tuple[array[int], array[int]], pos: int) -> int:
+    """The new index of the first slot kept at or after old slot ``pos``."""
+    prefix, words = maps
+    block = pos >> 6
+    if block >= len(words):
+        return prefix[-1]
+    below = words[block] & ((1 << (pos & 63)) - 1)
+    return int(prefix[block]) + below.bit_count()

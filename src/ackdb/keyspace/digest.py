@@ -36,7 +36,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence, Set
 from enum import IntEnum
-from typing import Final
+from typing import Final, assert_never
 
 from ackdb.keyspace.numbers import format_double_70
 
@@ -122,6 +122,8 @@ def _value_into(digest: bytes, value: object, has_expire: bool, kind: ValueKind)
         case ValueKind.HASH:
             assert isinstance(value, Mapping)
             d = _xor_many(d, (_mix(_mix(_ZERO, bytes(f)), bytes(v)) for f, v in value.items()))
+        case _:
+            assert_never(kind)
     if has_expire:
         d = _xor(d, _EXPIRE_MARKER)
     return d

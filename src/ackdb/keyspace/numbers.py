@@ -9,25 +9,30 @@ Owns the conversions between command arguments / stored strings and numbers:
   rejects empty input, a leading space, trailing garbage (embedded NUL included), NaN,
   overflow to +-inf and underflow to zero; accepts "inf"/"+inf"/"-infinity" in any case,
   "1e5", ".5", "5." and C99 hex floats ("0x1p3").
-- ``incr_float_text`` / ``hincr_float_text``: INCRBYFLOAT / HINCRBYFLOAT. Redis computes in
-  C ``long double`` (x87 80-bit, 64-bit significand, on x86-64) parsed by ``strtold``
-  (``string2ld``: additionally rejects inputs of 5120 bytes or more) and prints with
-  ``%.17Lf`` then trims trailing zeros and the dot, and "-0" becomes "0" (``ld2string``
-  LD_STR_HUMAN). So SET k 0.1, INCRBYFLOAT k 0.2 gives "0.3" where Python floats give
-  0.30000000000000004. Two exact backends: libc ``strtold`` / libm ``fmal`` / ``snprintf``
-  through ctypes where ``long double`` is x87 extended, otherwise a pure-Python emulation of
-  the x87 format with exact integer arithmetic (round half to even, subnormals, overflow).
-  Both agree bit for bit (tested); results are those of x86-64 Redis on every platform.
+- ``incr_float_text`` / ``hincr_float_text``: INCRBYFLOAT / HINCRBYFLOAT
+  (``check_hincr_increment`` is the part of HINCRBYFLOAT that runs before its WRONGTYPE
+  check). Redis computes in C ``long double`` (x87 80-bit, 64-bit significand, on x86-64),
+  parses with ``strtold`` (``string2ld``: as ``string2d``, and also rejects inputs of 5120
+  bytes or more), prints with ``%.17Lf``, trims trailing zeros and the dot, and turns "-0"
+  into "0" (``ld2string`` LD_STR_HUMAN). So SET k 0.1, INCRBYFLOAT k 0.2 gives "0.3" where
+  Python floats give 0.30000000000000004. Two exact backends: libc ``strtold`` / libm
+  ``fmal`` / ``snprintf`` through ctypes where ``long double`` is x87 extended, otherwise a
+  pure-Python emulation of the x87 format with exact integer arithmetic (round half to
+  even, subnormals, overflow). They agree bit for bit (tested), so the results are those of
+  x86-64 Redis on every platform.
 - ``format_double_70`` / ``format_double_72`` (= ``format_double``): double replies.
 
 Redis 7.0 vs 7.2 double replies (ZSCORE, ZINCRBY, ZRANGE WITHSCORES, RESP3 doubles):
 7.0 prints ``%.17g`` ("inf"/"-inf" spelled out): 1.1 -> "1.1000000000000001",
 1e20 -> "1e+20", 1e-7 -> "9.9999999999999995e-08", 3 -> "3". 7.2 (``d2string``) prints
 "nan", "inf"/"-inf", "0"/"-0", integral values with ``|x| <= 2**62`` as integers, and
-everything else with ``fpconv_dtoa`` (Grisu2: shortest digits in nearly all cases, always
-round-trips): 1.1 -> "1.1", 1e20 -> "1e+20", 1e-7 -> "1e-7" (exponent not zero-padded),
-2.0**63 -> "9223372036854776000", 0.0001 -> "0.0001". The differential tests run against
-redis-server 7.0.15, so compatibility code must pick ``format_double_70`` where it matters.
+everything else with ``fpconv_dtoa``: Grisu2 digits (shortest in nearly all cases, always
+round-trip) laid out by fpconv's rules -- digits followed by at most 7 zeros print as an
+integer; a fraction prints plainly when its last digit is at most 6 places after the point
+or it lies in [1e-3, 1e4); otherwise d.ddde+x with an unpadded exponent. So 1.1 -> "1.1",
+1e20 -> "1e+20", 1e-7 -> "1e-7", 1e-5 -> "0.00001", 2.0**63 -> "9223372036854776000",
+1e23 -> "99999999999999990000000". The differential tests run against redis-server 7.0.15,
+so compatibility code must pick ``format_double_70`` where it matters.
 
 Must never: touch I/O, time or global state beyond the lazily chosen long double backend;
 raise anything but the documented ``ValueError`` subclasses for bad input.
@@ -172,7 +177,7 @@ class _PyLongDouble:
     EXP_MIN: Final = -16445  # weight of the least significant bit of the least subnormal
     EXP_MAX: Final = 16383 - 63  # weight of the last bit of the largest finite value
 
-    def round(self, n: int, d: int, e: int) -> tuple[int, int] | float:
+    def round_exact(self, n: int, d: int, e: int) -> tuple[int, int] | float:
         """``n / d * 2**e`` (d > 0) rounded half to even onto the x87 grid."""
         if n == 0:
             return (0, 0)
@@ -216,7 +221,7 @@ class _PyLongDouble:
                 return None  # LDBL_MAX ~ 1.19e4932; half the least subnormal ~ 1.8e-4951
             sig = _int_of(digits)
             n, d, e = (sig * 10**e10, 1, 0) if e10 >= 0 else (sig, 10**-e10, 0)
-        result = self.round(-n if neg else n, d, e)
+        result = self.round_exact(-n if neg else n, d, e)
         if isinstance(result, float) or result[0] == 0:
             return None  # ERANGE with HUGE_VAL or zero
         return result
@@ -230,7 +235,7 @@ class _PyLongDouble:
         assert isinstance(a, tuple) and isinstance(b, tuple)
         (sa, ea), (sb, eb) = a, b
         e = min(ea, eb)
-        result = self.round((sa << (ea - e)) + (sb << (eb - e)), 1, e)
+        result = self.round_exact((sa << (ea - e)) + (sb << (eb - e)), 1, e)
         return None if isinstance(result, float) else result
 
     def format_human(self, x: object) -> bytes:
@@ -266,7 +271,6 @@ class _CtypesLongDouble:
         self._snprintf = libc.snprintf
         self._snprintf.restype = ctypes.c_int
         self._one = self._strtold(b"1", None)
-        self._buf = ctypes.create_string_buffer(_MAX_LONG_DOUBLE_CHARS)
 
     @staticmethod
     def _fields(x: _X87Scalar) -> tuple[int, int]:
@@ -275,7 +279,7 @@ class _CtypesLongDouble:
         return sign_exp & 0x7FFF, sig
 
     def parse(self, m: re.Match[bytes]) -> object | None:
-        x = self._strtold(m.string, None)
+        x: _X87Scalar = self._strtold(m.string, None)
         exp, sig = self._fields(x)
         if m["inf"] is not None:
             return x
@@ -289,14 +293,14 @@ class _CtypesLongDouble:
 
     def add(self, a: object, b: object) -> object | None:
         # fmal(a, 1, b) rounds a + b once, exactly like the x87 fadd Redis compiles to.
-        total = self._fmal(a, self._one, b)
+        total: _X87Scalar = self._fmal(a, self._one, b)
         return None if self.is_inf(total) else total
 
     def format_human(self, x: object) -> bytes:
-        size = ctypes.c_size_t(len(self._buf))
-        n = self._snprintf(self._buf, size, b"%.17Lf", x)
-        assert 0 < n < len(self._buf), "LDBL_MAX needs 4951 characters"
-        return _trim_human(self._buf.raw[:n])
+        buf = ctypes.create_string_buffer(_MAX_LONG_DOUBLE_CHARS)  # per call: thread-safe
+        n = self._snprintf(buf, ctypes.c_size_t(len(buf)), b"%.17Lf", x)
+        assert 0 < n < len(buf), "LDBL_MAX needs 4951 characters"
+        return _trim_human(buf.raw[:n])
 
 
 def _probe_ctypes() -> _CtypesLongDouble | None:

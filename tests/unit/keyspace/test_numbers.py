@@ -119,6 +119,12 @@ def test_incr_float_text(current: bytes | None, incr: bytes, expected: bytes) ->
     assert incr_float_text(current, incr) == expected
 
 
+@pytest.mark.parametrize(("current", "incr", "expected"), INCR_VECTORS)
+def test_pure_python_backend_vectors(current: bytes | None, incr: bytes, expected: bytes) -> None:
+    # The fallback where C long double is not x87 (ARM, Windows) must give the same text.
+    assert numbers._incr_float(current, incr, numbers._PY_BACKEND) == expected
+
+
 INCR_ERRORS = [
     (b"\x00", b"1", NotAFloatError),
     (b"1\x00x", b"1", NotAFloatError),
@@ -142,6 +148,8 @@ def test_incr_float_errors(current: bytes, incr: bytes, error: type[Exception]) 
         incr_float_text(current, incr)
     assert isinstance(caught.value, ValueError)
     assert str(caught.value).startswith("ERR ")
+    with pytest.raises(error):
+        numbers._incr_float(current, incr, numbers._PY_BACKEND)
 
 
 def test_incr_float_error_texts() -> None:
@@ -248,7 +256,10 @@ def test_format_double_72_round_trips(value: float) -> None:
     text = format_double_72(value)
     assert float(text) == value
     assert math.copysign(1.0, float(text)) == math.copysign(1.0, value)
-    assert len(text) <= 24
+    # Up to 17 digits + 7 zeros + sign: one more than fpconv_dtoa's documented 24 bytes
+    # (-1.0273833063534636e+23 prints as -102738330635346360000000; Redis's buffers are
+    # larger, so this is harmless there).
+    assert len(text) <= 25
 
 
 @settings(max_examples=500, deadline=None)
@@ -269,7 +280,7 @@ NUMBER_TEXT = st.one_of(
 
 
 @pytest.mark.skipif(CTYPES_BACKEND is None, reason="C long double is not x87 extended here")
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(current=NUMBER_TEXT, incr=NUMBER_TEXT)
 def test_python_long_double_matches_libc(current: bytes, incr: bytes) -> None:
     assert CTYPES_BACKEND is not None

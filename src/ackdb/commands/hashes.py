@@ -1,0 +1,572 @@
+"""Hash commands: HSET and its family, counters, random fields, HSCAN.
+
+Owns: Redis 7.2 semantics, replies (RESP2 and RESP3) and error texts of the hash family,
+the effects its writes propagate (HINCRBYFLOAT as ``HSET key field <result>``, everything
+else as sent), the keyspace hit/miss counts of its reads, and the HSCAN cursors of large
+hashes. Never touches the network. A hash is a plain ``dict[bytes, bytes]`` in insertion
+order; a hash emptied by HDEL is deleted from the keyspace at once, as in Redis.
+
+Order of checks follows Redis: argument errors Redis finds before the lookup (HINCRBY's and
+HINCRBYFLOAT's increment, HRANDFIELD's count and syntax, HSCAN's cursor) come before
+WRONGTYPE; HSCAN of a missing key answers an empty page without looking at its options.
+
+HSCAN: a hash of at most ``hash-max-listpack-entries`` fields is returned whole with cursor
+0, whatever the cursor, as Redis does for a listpack. A larger hash is walked through a
+*snapshot*: the first call copies the field list (one O(N) pass in C, a list of references)
+and the cursor is ``scan id << 32 | position`` in it. Later calls visit COUNT slots and
+return the fields still present, with their current values. So a field present for the
+whole iteration is returned exactly once; fields added meanwhile may be missed (Redis's
+guarantee allows that); a field deleted is not returned. Snapshots live per server in a
+bounded LRU (``SCAN_SNAPSHOTS_MAX`` entries, ``SCAN_SNAPSHOT_FIELDS_MAX`` references in
+all) and the snapshot of a completed iteration is dropped. A cursor whose snapshot is gone
+(evicted, another process, a hash replaced by a new one) falls back to "position in the
+dict's insertion order" and snapshots the rest from there: if fields before that position
+were deleted since, later fields shift down and the scan can skip as many of them, an
+accepted difference from Redis's guarantee. A hash larger than the whole snapshot budget
+is always walked that way (O(position) per call).
+
+Accepted differences from Redis 7.2: HRANDFIELD with a negative count refuses more than
+``RANDFIELD_PICKS_MAX`` picks (Redis streams any count, growing the output buffer without
+bound); HRANDFIELD without a count, or with a positive count smaller than the hash, is
+O(N) instead of O(1) / O(count) because a dict has no random access.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections import OrderedDict
+from itertools import islice
+from typing import Any
+
+from ..keyspace.glob import compile_glob
+from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
+from ..resp import encoder as enc
+from .base import LLONG_MAX, LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, get_hash
+from .table import command
+
+# HRANDFIELD key -count: most picks (with repetition) one reply may hold.
+RANDFIELD_PICKS_MAX = 1 << 24
+# HSCAN snapshots kept per server, and field references they may hold in all.
+SCAN_SNAPSHOTS_MAX = 64
+SCAN_SNAPSHOT_FIELDS_MAX = 4_000_000
+_POS_BITS = 32
+_POS_MASK = (1 << _POS_BITS) - 1
+_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63 for clients that parse signed
+_U64 = 1 << 64
+
+_CURSOR_RE = re.compile(rb"([+-]?)([0-9]+)")
+_NOT_INT = "ERR hash value is not an integer"
+_OVERFLOW = "ERR increment or decrement would overflow"
+_COUNT_RANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+
+
+def _read(c: Any, key: bytes) -> dict[bytes, bytes] | None:
+    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return None
+    c.server.stat_keyspace_hits += 1
+    if v.__class__ is not dict:
+        raise CommandError(WRONGTYPE)
+    return v  # type: ignore[no-any-return]
+
+
+def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
+    """Set one field, creating the hash when ``h`` is None (the key is absent)."""
+    db = c.db
+    if h is None:
+        db.add_new(key, {field: value})
+    else:
+        h[field] = value
+        if db.watched:
+            db.touch(key)
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def _hset(c: Any, argv: list[bytes], name: str) -> int:
+    """Store the field/value pairs of argv[2:]; returns how many fields were new."""
+    if len(argv) % 2:
+        raise CommandError(f"ERR wrong number of arguments for '{name}' command")
+    db = c.db
+    key = argv[1]
+    pairs = zip(argv[2::2], argv[3::2], strict=True)
+    h = get_hash(db, key)
+    if h is None:
+        h = dict(pairs)
+        db.add_new(key, h)
+        created = len(h)
+    else:
+        before = len(h)
+        h.update(pairs)
+        created = len(h) - before
+        if db.watched:
+            db.touch(key)
+    c.server.dirty += (len(argv) - 2) // 2  # Redis counts every pair written
+    return created
+
+
+@command(
+    "hset",
+    -4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Creates or modifies the value of a field in a hash.",
+    args="key field value [field value ...]",
+    complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+)
+def hset(c: Any, argv: list[bytes]) -> bytes:
+    return enc.integer(_hset(c, argv, "hset"))
+
+
+@command(
+    "hmset",
+    -4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Sets the values of multiple fields.",
+    args="key field value [field value ...]",
+    complexity="O(N) where N is the number of fields being set.",
+)
+def hmset(c: Any, argv: list[bytes]) -> bytes:
+    _hset(c, argv, "hmset")
+    return enc.OK
+
+
+@command(
+    "hsetnx",
+    4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Sets the value of a field in a hash only when the field doesn't exist.",
+    args="key field value",
+)
+def hsetnx(c: Any, argv: list[bytes]) -> bytes:
+    key, field = argv[1], argv[2]
+    h = get_hash(c.db, key)
+    if h is not None and field in h:
+        return enc.ZERO
+    _store(c, key, h, field, argv[3])
+    c.server.dirty += 1
+    return enc.ONE
+
+
+@command(
+    "hdel",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+    args="key field [field ...]",
+    complexity="O(N) where N is the number of fields to be removed.",
+)
+def hdel(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    h = get_hash(db, key)
+    if h is None:
+        return enc.ZERO
+    deleted = 0
+    for field in argv[2:]:
+        if h.pop(field, None) is not None:
+            deleted += 1
+            if not h:
+                break
+    if deleted:
+        if not h:
+            db.delete(key)  # touches WATCHers itself
+        elif db.watched:
+            db.touch(key)
+        c.server.dirty += deleted
+    return enc.integer(deleted)
+
+
+@command(
+    "hincrby",
+    4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+    args="key field increment",
+)
+def hincrby(c: Any, argv: list[bytes]) -> bytes:
+    key, field = argv[1], argv[2]
+    incr = arg_int(argv[3])
+    h = get_hash(c.db, key)
+    cur = None if h is None else h.get(field)
+    if cur is None:
+        old = 0
+    else:
+        parsed = parse_int(cur)
+        if parsed is None:
+            raise CommandError(_NOT_INT)
+        old = parsed
+    new = old + incr
+    if new > LLONG_MAX or new < LLONG_MIN:
+        raise CommandError(_OVERFLOW)
+    _store(c, key, h, field, b"%d" % new)
+    c.server.dirty += 1
+    return enc.integer(new)
+
+
+@command(
+    "hincrbyfloat",
+    4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.6.0",
+    summary="Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+    args="key field increment",
+)
+def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
+    key, field, incr = argv[1], argv[2], argv[3]
+    try:
+        check_hincr_increment(incr)  # before WRONGTYPE, as Redis
+        h = get_hash(c.db, key)
+        new = hincr_float_text(None if h is None else h.get(field), incr)
+    except FloatIncrError as e:
+        raise CommandError(str(e)) from None
+    _store(c, key, h, field, new)
+    # Replicas must not redo long double arithmetic: the effect is the resulting text.
+    c.prop = [[b"HSET", key, field, new]]
+    c.server.dirty += 1
+    return enc.bulk(new)
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+@command(
+    "hget",
+    3,
+    "readonly fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns the value of a field in a hash.",
+    args="key field",
+)
+def hget(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return c.p.bulk_or_null(None if h is None else h.get(argv[2]))
+
+
+@command(
+    "hmget",
+    -3,
+    "readonly fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns the values of all fields in a hash.",
+    args="key field [field ...]",
+    complexity="O(N) where N is the number of fields being requested.",
+)
+def hmget(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    if h is None:
+        return c.p.bulks_or_null([None] * (len(argv) - 2))
+    get = h.get
+    return c.p.bulks_or_null([get(f) for f in argv[2:]])
+
+
+@command(
+    "hexists",
+    3,
+    "readonly fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Determines whether a field exists in a hash.",
+    args="key field",
+)
+def hexists(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return enc.ONE if h is not None and argv[2] in h else enc.ZERO
+
+
+@command(
+    "hlen",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns the number of fields in a hash.",
+    args="key",
+)
+def hlen(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return enc.integer(0 if h is None else len(h))
+
+
+@command(
+    "hstrlen",
+    3,
+    "readonly fast",
+    (1, 1, 1),
+    group="hash",
+    since="3.2.0",
+    summary="Returns the length of the value of a field.",
+    args="key field",
+)
+def hstrlen(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    v = None if h is None else h.get(argv[2])
+    return enc.integer(0 if v is None else len(v))
+
+
+@command(
+    "hgetall",
+    2,
+    "readonly",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns all fields and values in a hash.",
+    args="key",
+    complexity="O(N) where N is the size of the hash.",
+)
+def hgetall(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return c.p.map_bulks(() if h is None else h.items())
+
+
+@command(
+    "hkeys",
+    2,
+    "readonly",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns all fields in a hash.",
+    args="key",
+    complexity="O(N) where N is the size of the hash.",
+)
+def hkeys(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h)
+
+
+@command(
+    "hvals",
+    2,
+    "readonly",
+    (1, 1, 1),
+    group="hash",
+    since="2.0.0",
+    summary="Returns all values in a hash.",
+    args="key",
+    complexity="O(N) where N is the size of the hash.",
+)
+def hvals(c: Any, argv: list[bytes]) -> bytes:
+    h = _read(c, argv[1])
+    return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h.values())
+
+
+# -- HRANDFIELD --------------------------------------------------------------------------
+
+
+def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """Field/value pairs: flat in RESP2, an array of 2-element arrays in RESP3 (Redis 7.2
+    HRANDFIELD WITHVALUES reply schema). The encoder has no such shape, hence the branch."""
+    if p.version == 3:
+        parts = [b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(f), f, len(v), v) for f, v in pairs]
+        return b"*%d\r\n" % len(parts) + b"".join(parts)
+    return enc.bulk_array([x for pair in pairs for x in pair])
+
+
+@command(
+    "hrandfield",
+    -2,
+    "readonly",
+    (1, 1, 1),
+    group="hash",
+    since="6.2.0",
+    summary="Returns one or more random fields from a hash.",
+    args="key [count [WITHVALUES]]",
+    complexity="O(N) where N is the number of fields returned",
+)
+def hrandfield(c: Any, argv: list[bytes]) -> bytes:
+    rng = c.server.rng
+    if len(argv) == 2:
+        h = _read(c, argv[1])
+        if h is None:
+            return c.p.null
+        return enc.bulk(next(islice(iter(h), rng.randrange(len(h)), None)))
+    count = arg_int(argv[2])
+    if count == LLONG_MIN:  # Redis takes the count in -LONG_MAX..LONG_MAX
+        raise CommandError(_COUNT_RANGE)
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
+        raise CommandError(SYNTAX)
+    withvalues = len(argv) == 4
+    if withvalues and not -(LLONG_MAX // 2) <= count <= LLONG_MAX // 2:
+        raise CommandError("ERR value is out of range")
+    h = _read(c, argv[1])
+    if h is None or count == 0:
+        return enc.EMPTY_ARRAY
+    population: list[Any] = list(h.items()) if withvalues else list(h)
+    if count < 0:
+        if -count > RANDFIELD_PICKS_MAX:
+            raise CommandError(
+                f"ERR value is out of range, a negative count must be at least -{RANDFIELD_PICKS_MAX}"
+            )
+        picked = rng.choices(population, k=-count)
+    elif count >= len(h):
+        picked = population  # the whole hash, in its order
+    else:
+        picked = rng.sample(population, count)
+    return _pairs_array(c.p, picked) if withvalues else enc.bulk_array(picked)
+
+
+# -- HSCAN -------------------------------------------------------------------------------
+
+
+class _ScanSnapshots:
+    """Field lists of large hashes being HSCANned (see the module docstring), LRU."""
+
+    def __init__(self) -> None:
+        # scan id -> (the hash, its fields from position ``base`` on, base)
+        self._entries: OrderedDict[int, tuple[dict[bytes, bytes], list[bytes], int]] = OrderedDict()
+        self._fields = 0
+        self._next_id = 1
+
+    def get(self, scan_id: int, h: dict[bytes, bytes]) -> tuple[list[bytes], int] | None:
+        e = self._entries.get(scan_id)
+        if e is None or e[0] is not h:
+            return None
+        self._entries.move_to_end(scan_id)
+        return e[1], e[2]
+
+    def add(self, h: dict[bytes, bytes], fields: list[bytes], base: int) -> int:
+        """Keep ``fields`` (at most SCAN_SNAPSHOT_FIELDS_MAX) under a new scan id."""
+        n = len(fields)
+        assert n <= SCAN_SNAPSHOT_FIELDS_MAX
+        entries = self._entries
+        while entries and (
+            len(entries) >= SCAN_SNAPSHOTS_MAX or self._fields + n > SCAN_SNAPSHOT_FIELDS_MAX
+        ):
+            _, (_, old, _) = entries.popitem(last=False)
+            self._fields -= len(old)
+        scan_id = self._next_id
+        self._next_id = scan_id % _SCAN_ID_MAX + 1
+        entries[scan_id] = (h, fields, base)
+        self._fields += n
+        return scan_id
+
+    def drop(self, scan_id: int) -> None:
+        e = self._entries.pop(scan_id, None)
+        if e is not None:
+            self._fields -= len(e[1])
+
+
+_SNAPSHOTS: weakref.WeakKeyDictionary[Any, _ScanSnapshots] = weakref.WeakKeyDictionary()
+
+
+def _snapshots(server: Any) -> _ScanSnapshots:
+    s = _SNAPSHOTS.get(server)
+    if s is None:
+        s = _SNAPSHOTS[server] = _ScanSnapshots()
+    return s
+
+
+def parse_scan_cursor(arg: bytes) -> int:
+    """Redis parseScanCursorOrReply: C ``strtoul`` base 10 over the whole argument, no
+    leading space. So "" is 0, "+5" is 5, "-1" wraps to 2**64 - 1, "-0" is 0."""
+    if not arg:
+        return 0
+    m = _CURSOR_RE.fullmatch(arg)
+    if m is None or int(m[2]) >= _U64:
+        raise CommandError("ERR invalid cursor")
+    n = int(m[2])
+    return (-n) % _U64 if m[1] == b"-" else n
+
+
+def _parse_scan_options(argv: list[bytes]) -> tuple[Any, int]:
+    """MATCH pattern and COUNT n (Redis 7.2: no NOVALUES); later options win."""
+    match = None
+    count = 10
+    i = 3
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if opt == b"count":
+            count = arg_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif opt == b"match":
+            pat = argv[i + 1]
+            match = None if pat == b"*" else compile_glob(pat)
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return match, count
+
+
+def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
+    store = _snapshots(c.server)
+    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
+    found = store.get(scan_id, h) if scan_id else None
+    if found is None:
+        if len(h) <= c.server.config.get("hash-max-listpack-entries"):
+            return 0, list(h)
+        if pos >= len(h):
+            return 0, []
+        if len(h) - pos > SCAN_SNAPSHOT_FIELDS_MAX:  # too large: position in insertion order
+            page = list(islice(h, pos, pos + count))
+            end = pos + len(page)
+            return (0 if end >= len(h) else end), page
+        found = (list(islice(h, pos, None)) if pos else list(h), pos)
+        scan_id = store.add(h, *found)
+    fields, base = found
+    start = max(pos - base, 0)
+    page = fields[start : start + count]
+    end = start + len(page)
+    if end >= len(fields):
+        store.drop(scan_id)
+        return 0, page
+    return (scan_id << _POS_BITS) | (base + end), page
+
+
+@command(
+    "hscan",
+    -3,
+    "readonly",
+    (1, 1, 1),
+    group="hash",
+    since="2.8.0",
+    summary="Iterates over fields and values of a hash.",
+    args="key cursor [MATCH pattern] [COUNT count]",
+    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+)
+def hscan(c: Any, argv: list[bytes]) -> bytes:
+    cursor = parse_scan_cursor(argv[2])
+    h = _read(c, argv[1])
+    if h is None:
+        return b"*2\r\n$1\r\n0\r\n*0\r\n"
+    match, count = _parse_scan_options(argv)
+    nxt, fields = _scan_page(c, h, cursor, count)
+    out: list[bytes] = []
+    for f in fields:
+        v = h.get(f)
+        if v is not None and (match is None or match(f)):
+            out += (f, v)
+    return b"*2\r\n" + enc.bulk(b"%d" % nxt) + enc.bulk_array(out)

@@ -1,0 +1,490 @@
+"""The text of INFO: its sections, their fields in Redis 7.2's order, and their values.
+
+Owns: which sections an INFO call selects (``default``, ``all``, ``everything``, several
+names at once as in Redis 7.0+), the field names and order of each section as redis-server
+7.2 prints them, and where each value comes from. Reads the core's counters and the
+process's own figures (/proc, ``getrusage``); never changes anything except the memory
+peak that CONFIG RESETSTAT resets.
+
+Facts followed (redis-server 7.2 INFO output; checked against 7.0.15 where they agree):
+lines end in CRLF, sections are separated by one empty line, a section always prints its
+``# Title`` line even when empty, sections come in a fixed order whatever the order of the
+arguments, unknown section names select nothing (an empty reply), and names are matched
+case-insensitively. ``default`` is every section but commandstats and latencystats; ``all``
+adds those two; ``everything`` also adds module sections (ackdb has no modules).
+
+Deliberate differences, each for a reason:
+- ``ackdb_version`` follows ``redis_version`` in ``# Server`` (``redis_version`` is
+  ``ackdb.REDIS_COMPAT_VERSION``, what clients test features against).
+- ``# Clients`` also has ``pubsub_clients``, ``watching_clients`` and ``total_watched_keys``
+  (Redis 7.4 fields, in 7.4's positions): cheap, true, and asked for by tools.
+- Memory: Python's allocator has no cheap count of live bytes (``tracemalloc`` slows every
+  allocation), so ``used_memory`` is the resident set size (VmRSS), ``used_memory_peak`` the
+  kernel's peak RSS (VmHWM), ``used_memory_startup`` the RSS when this module was imported
+  (the interpreter and ackdb's code, before any data), and ``used_memory_dataset`` the
+  difference. The jemalloc figures therefore show ratios of 1.00. Python rarely returns
+  freed memory to the system, so ``used_memory`` does not shrink after deletes as Redis's
+  does. ``mem_allocator`` is ``pymalloc``.
+- Figures of subsystems ackdb does not have yet (persistence, replication links, Lua,
+  pub/sub, blocking, tracking, eviction, ACL) are what is true today: zero, or the value of
+  a core attribute of the documented name once an issue adds it (see ``_stat``).
+- ``# Latencystats`` prints its title only: the core keeps no latency histograms yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+from .. import REDIS_COMPAT_VERSION, __version__
+from ..commands.table import TABLE
+
+Fields = list[tuple[str, Any]]
+
+# Section name -> its title; the order of this table is the order of the output.
+SECTION_TITLES: dict[str, str] = {
+    "server": "Server",
+    "clients": "Clients",
+    "memory": "Memory",
+    "persistence": "Persistence",
+    "stats": "Stats",
+    "replication": "Replication",
+    "cpu": "CPU",
+    "modules": "Modules",
+    "commandstats": "Commandstats",
+    "errorstats": "Errorstats",
+    "latencystats": "Latencystats",
+    "cluster": "Cluster",
+    "keyspace": "Keyspace",
+}
+DEFAULT_SECTIONS = frozenset(SECTION_TITLES) - {"commandstats", "latencystats"}
+ALL_SECTIONS = frozenset(SECTION_TITLES)
+# Redis prints the module list under "module_list"; "modules" adds module-made sections.
+_ALIASES = {"module_list": "modules"}
+# Keys sampled per database to estimate avg_ttl when the keyspace does not track it.
+AVG_TTL_SAMPLE_KEYS = 64
+REPL_ID_ZERO = "0" * 40
+
+
+def select_sections(args: Iterable[bytes]) -> set[str]:
+    """The sections INFO prints for these arguments (none: ``default``)."""
+    chosen: set[str] = set()
+    empty = True
+    for raw in args:
+        empty = False
+        name = raw.decode("utf-8", "replace").lower()
+        if name == "default":
+            chosen |= DEFAULT_SECTIONS
+        elif name in ("all", "everything"):
+            chosen |= ALL_SECTIONS
+        elif name in SECTION_TITLES or name in _ALIASES:
+            chosen.add(_ALIASES.get(name, name))
+    return set(DEFAULT_SECTIONS) if empty else chosen
+
+
+def info_text(srv: Any, args: Iterable[bytes]) -> str:
+    """The whole INFO reply text for the arguments after ``INFO``."""
+    sections = select_sections(args)
+    blocks = []
+    for name, title in SECTION_TITLES.items():
+        if name in sections:
+            lines = [f"# {title}"]
+            lines += [f"{k}:{v}" for k, v in _SECTIONS[name](srv)]
+            blocks.append("".join(line + "\r\n" for line in lines))
+    return "\r\n".join(blocks)
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _const(names: str, value: Any = 0) -> Fields:
+    """Fields of subsystems ackdb does not have: every one has the same value."""
+    return [(name, value) for name in names.split()]
+
+
+def _stat(srv: Any, name: str) -> int:
+    """A counter a later issue adds to the core; 0 until then."""
+    v = getattr(srv, name, 0)
+    return len(v) if isinstance(v, dict | set | list) else int(v)
+
+
+def bytes_to_human(n: int) -> str:
+    """Redis bytesToHuman: 1023B, 1.00K, 895.04M ... (powers of 1024)."""
+    if n < 1024:
+        return f"{n}B"
+    value = float(n)
+    for unit in "KMGT":
+        value /= 1024
+        if value < 1024:
+            return f"{value:.2f}{unit}"
+    return f"{value / 1024:.2f}P"
+
+
+def rss_and_peak_bytes() -> tuple[int, int]:
+    """(resident set size, its peak) of this process: VmRSS and VmHWM on Linux."""
+    found: dict[bytes, int] = {}
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith((b"VmRSS:", b"VmHWM:")):
+                    found[line[:5]] = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if len(found) == 2:
+        return found[b"VmRSS"], max(found[b"VmRSS"], found[b"VmHWM"])
+    # Elsewhere getrusage only knows the peak: the best figure there is for both.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak *= 1 if sys.platform == "darwin" else 1024
+    return peak, peak
+
+
+def reset_memory_peak() -> None:
+    """CONFIG RESETSTAT: Linux resets VmHWM when "5" is written to clear_refs."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+STARTUP_RSS_BYTES = rss_and_peak_bytes()[0]
+
+
+def _total_system_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError):
+        return 0
+
+
+def replication_id(srv: Any) -> str:
+    """The primary's replication id: the core's ``replid``, made once if it has none."""
+    replid = getattr(srv, "replid", None)
+    if replid is None:
+        replid = "%040x" % srv.rng.getrandbits(160)
+        srv.replid = replid
+    return str(replid)
+
+
+# -- sections -------------------------------------------------------------------------
+
+
+def _server(srv: Any) -> Fields:
+    cfg = srv.config
+    uname = platform.uname()
+    now_us = time.time_ns() // 1000
+    uptime_s = max(0, int(now_us / 1e6 - srv.start_time_s))
+    compiler = platform.python_compiler()
+    gcc = compiler.split()[1] if compiler.startswith("GCC ") else "0.0.0"
+    build_id = hashlib.sha1(f"ackdb {__version__}".encode()).hexdigest()[:15]
+    fields: Fields = [
+        ("redis_version", REDIS_COMPAT_VERSION),
+        ("ackdb_version", __version__),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", build_id),
+        ("redis_mode", "standalone"),
+        ("os", f"{uname.system} {uname.release} {uname.machine}"),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("monotonic_clock", "POSIX clock_gettime"),
+        ("multiplexing_api", "kqueue" if sys.platform == "darwin" else "epoll"),
+        ("atomicvar_api", "python-gil"),
+        ("gcc_version", gcc),
+        ("process_id", srv.pid),
+        ("process_supervised", "no"),
+        ("run_id", srv.run_id),
+        ("tcp_port", cfg.get("port")),
+        ("server_time_usec", now_us),
+        ("uptime_in_seconds", uptime_s),
+        ("uptime_in_days", uptime_s // 86400),
+        ("hz", cfg.get("hz")),
+        ("configured_hz", cfg.get("hz")),
+        ("lru_clock", (now_us // 1_000_000) & ((1 << 24) - 1)),
+        ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""),
+        ("config_file", cfg.config_file or ""),
+        ("io_threads_active", 0),
+    ]
+    if cfg.get("port"):
+        binds = ",".join(f"bind={b}" for b in cfg.get("bind"))
+        fields.append(("listener0", f"name=tcp,{binds},port={cfg.get('port')}"))
+    if cfg.get("unixsocket"):
+        fields.append(("listener1", f"name=unix,bind={cfg.get('unixsocket')}"))
+    return fields
+
+
+def _clients(srv: Any) -> Fields:
+    clients = list(srv.clients.values())
+    normal = [c for c in clients if c.kind != "replica"]
+    paused = set(map(id, srv.paused_clients))
+    max_in = max((c.reader.pending_bytes() for c in clients), default=0)
+    max_out = max((c.conn.buffer_size() for c in clients), default=0)
+    return [
+        ("connected_clients", len(normal)),
+        ("cluster_connections", 0),
+        ("maxclients", srv.config.get("maxclients")),
+        ("client_recent_max_input_buffer", max_in),
+        ("client_recent_max_output_buffer", max_out),
+        ("blocked_clients", sum(1 for c in clients if c.blocked_since_ms and id(c) not in paused)),
+        ("tracking_clients", _stat(srv, "tracking_clients")),
+        ("pubsub_clients", sum(1 for c in clients if c.subscriptions)),
+        ("watching_clients", sum(1 for c in clients if c.watched)),
+        ("clients_in_timeout_table", _stat(srv, "clients_in_timeout_table")),
+        ("total_watched_keys", sum(len(db.watched) for db in srv.dbs)),
+        ("total_blocking_keys", _stat(srv, "blocking_keys")),
+        ("total_blocking_keys_on_nokey", _stat(srv, "blocking_keys_on_nokey")),
+    ]
+
+
+def _memory(srv: Any) -> Fields:
+    cfg = srv.config
+    used, peak = rss_and_peak_bytes()
+    startup = min(STARTUP_RSS_BYTES, used)
+    normal_bufs = replica_bufs = 0
+    for c in srv.clients.values():
+        size = c.conn.buffer_size() + c.reader.pending_bytes()
+        if c.kind == "replica":
+            replica_bufs += size
+        else:
+            normal_bufs += size
+    overhead = min(used, startup + normal_bufs + replica_bufs)
+    dataset = used - overhead
+    total_mem = _total_system_memory()
+    maxmemory = cfg.get("maxmemory")
+    return [
+        ("used_memory", used),
+        ("used_memory_human", bytes_to_human(used)),
+        ("used_memory_rss", used),
+        ("used_memory_rss_human", bytes_to_human(used)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", bytes_to_human(peak)),
+        ("used_memory_peak_perc", f"{used * 100 / peak:.2f}%" if peak else "0.00%"),
+        ("used_memory_overhead", overhead),
+        ("used_memory_startup", startup),
+        ("used_memory_dataset", dataset),
+        ("used_memory_dataset_perc", f"{dataset * 100 / max(1, used - startup):.2f}%"),
+        ("allocator_allocated", used),
+        ("allocator_active", used),
+        ("allocator_resident", used),
+        ("total_system_memory", total_mem),
+        ("total_system_memory_human", bytes_to_human(total_mem)),
+        *_scripting_memory(srv),
+        ("maxmemory", maxmemory),
+        ("maxmemory_human", bytes_to_human(maxmemory)),
+        ("maxmemory_policy", cfg.get("maxmemory-policy")),
+        *_ratio_and_bytes("allocator_frag allocator_rss rss_overhead mem_fragmentation"),
+        ("mem_not_counted_for_evict", 0),
+        ("mem_replication_backlog", _stat(srv, "repl_backlog_bytes")),
+        ("mem_total_replication_buffers", replica_bufs),
+        ("mem_clients_slaves", replica_bufs),
+        ("mem_clients_normal", normal_bufs),
+        ("mem_cluster_links", 0),
+        ("mem_aof_buffer", _stat(srv, "aof_buffer_bytes")),
+        ("mem_allocator", "pymalloc"),
+        *_const("active_defrag_running lazyfree_pending_objects lazyfreed_objects"),
+    ]
+
+
+def _ratio_and_bytes(prefixes: str) -> Fields:
+    # used_memory is the RSS itself, so every ratio between allocator layers is 1.
+    return [f for p in prefixes.split() for f in ((f"{p}_ratio", "1.00"), (f"{p}_bytes", 0))]
+
+
+def _scripting_memory(srv: Any) -> Fields:
+    return [
+        *_const("used_memory_lua used_memory_vm_eval"),
+        ("used_memory_lua_human", "0B"),
+        ("used_memory_scripts_eval", 0),
+        ("number_of_cached_scripts", _stat(srv, "scripts")),
+        *_const("number_of_functions number_of_libraries used_memory_vm_functions"),
+        ("used_memory_vm_total", 0),
+        ("used_memory_vm_total_human", "0B"),
+        *_const("used_memory_functions used_memory_scripts"),
+        ("used_memory_scripts_human", "0B"),
+    ]
+
+
+def _persistence(srv: Any) -> Fields:
+    lastsave = int(getattr(srv, "lastsave", srv.start_time_s))
+    return [
+        ("loading", int(bool(srv.loading))),
+        *_const("async_loading current_cow_peak current_cow_size current_cow_size_age"),
+        ("current_fork_perc", "0.00"),
+        *_const("current_save_keys_processed current_save_keys_total"),
+        ("rdb_changes_since_last_save", srv.dirty - _stat(srv, "dirty_at_last_save")),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", lastsave),
+        ("rdb_last_bgsave_status", "ok"),
+        *_const("rdb_last_bgsave_time_sec rdb_current_bgsave_time_sec", -1),
+        ("rdb_saves", _stat(srv, "stat_rdb_saves")),
+        *_const("rdb_last_cow_size rdb_last_load_keys_expired rdb_last_load_keys_loaded"),
+        *_const("aof_enabled aof_rewrite_in_progress aof_rewrite_scheduled"),
+        *_const("aof_last_rewrite_time_sec aof_current_rewrite_time_sec", -1),
+        ("aof_last_bgrewrite_status", "ok"),
+        *_const("aof_rewrites aof_rewrites_consecutive_failures"),
+        ("aof_last_write_status", "ok"),
+        *_const("aof_last_cow_size module_fork_in_progress module_fork_last_cow_size"),
+    ]
+
+
+def _stats(srv: Any) -> Fields:
+    s = srv
+    return [
+        ("total_connections_received", s.stat_connections),
+        ("total_commands_processed", s.stat_commands),
+        ("instantaneous_ops_per_sec", int(s.instantaneous("ops"))),
+        ("total_net_input_bytes", s.stat_net_input),
+        ("total_net_output_bytes", s.stat_net_output),
+        ("total_net_repl_input_bytes", _stat(s, "stat_net_repl_input")),
+        ("total_net_repl_output_bytes", _stat(s, "stat_net_repl_output")),
+        ("instantaneous_input_kbps", f"{s.instantaneous('in') / 1024:.2f}"),
+        ("instantaneous_output_kbps", f"{s.instantaneous('out') / 1024:.2f}"),
+        *_const("instantaneous_input_repl_kbps instantaneous_output_repl_kbps", "0.00"),
+        ("rejected_connections", s.stat_rejected_conn),
+        ("sync_full", _stat(s, "stat_sync_full")),
+        ("sync_partial_ok", _stat(s, "stat_sync_partial_ok")),
+        ("sync_partial_err", _stat(s, "stat_sync_partial_err")),
+        ("expired_keys", s.stat_expired_keys),
+        ("expired_stale_perc", "0.00"),
+        ("expired_time_cap_reached_count", _stat(s, "stat_expired_time_cap_reached")),
+        ("expire_cycle_cpu_milliseconds", s.stat_expire_cycle_ms),
+        ("evicted_keys", _stat(s, "stat_evicted_keys")),
+        *_const("evicted_clients total_eviction_exceeded_time current_eviction_exceeded_time"),
+        ("keyspace_hits", s.stat_keyspace_hits),
+        ("keyspace_misses", s.stat_keyspace_misses),
+        ("pubsub_channels", _stat(s, "pubsub_channels")),
+        ("pubsub_patterns", _stat(s, "pubsub_patterns")),
+        ("pubsubshard_channels", _stat(s, "pubsubshard_channels")),
+        *_stats_tail(s),
+    ]
+
+
+def _stats_tail(s: Any) -> Fields:
+    return [
+        *_const(
+            "latest_fork_usec total_forks migrate_cached_sockets slave_expires_tracked_keys "
+            "active_defrag_hits active_defrag_misses active_defrag_key_hits "
+            "active_defrag_key_misses total_active_defrag_time current_active_defrag_time "
+            "tracking_total_keys tracking_total_items tracking_total_prefixes"
+        ),
+        ("unexpected_error_replies", s.stat_unexpected_errors),
+        ("total_error_replies", s.stat_total_errors),
+        ("dump_payload_sanitizations", 0),
+        ("total_reads_processed", _stat(s, "stat_reads_processed")),
+        ("total_writes_processed", _stat(s, "stat_writes_processed")),
+        *_const(
+            "io_threaded_reads_processed io_threaded_writes_processed reply_buffer_shrinks "
+            "reply_buffer_expands"
+        ),
+        ("eventloop_cycles", _stat(s, "stat_eventloop_cycles")),
+        ("eventloop_duration_sum", _stat(s, "stat_eventloop_duration_us")),
+        ("eventloop_duration_cmd_sum", _stat(s, "stat_eventloop_duration_cmd_us")),
+        *_const("instantaneous_eventloop_cycles_per_sec instantaneous_eventloop_duration_usec"),
+        ("acl_access_denied_auth", _stat(s, "stat_acl_denied_auth")),
+        *_const("acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"),
+    ]
+
+
+def _replication(srv: Any) -> Fields:
+    replicas = sum(1 for c in srv.clients.values() if c.kind == "replica")
+    offset = _stat(srv, "master_repl_offset")
+    return [
+        ("role", "master"),
+        ("connected_slaves", replicas),
+        ("master_failover_state", "no-failover"),
+        ("master_replid", replication_id(srv)),
+        ("master_replid2", getattr(srv, "replid2", REPL_ID_ZERO)),
+        ("master_repl_offset", offset),
+        ("second_repl_offset", getattr(srv, "second_repl_offset", -1)),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", srv.config.get("repl-backlog-size")),
+        *_const("repl_backlog_first_byte_offset repl_backlog_histlen"),
+    ]
+
+
+def _cpu(srv: Any) -> Fields:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # INFO runs on the event loop's thread, which is the main thread.
+    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+    main = resource.getrusage(who)
+    return [
+        ("used_cpu_sys", f"{me.ru_stime:.6f}"),
+        ("used_cpu_user", f"{me.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{kids.ru_stime:.6f}"),
+        ("used_cpu_user_children", f"{kids.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"),
+        ("used_cpu_user_main_thread", f"{main.ru_utime:.6f}"),
+    ]
+
+
+def _commandstats(srv: Any) -> Fields:
+    out: Fields = []
+    for top in TABLE.all():
+        for cmd in (top, *top.subcommands.values()):
+            if not (cmd.calls or cmd.rejected_calls or cmd.failed_calls):
+                continue
+            per_call = cmd.usec / cmd.calls if cmd.calls else 0.0
+            out.append(
+                (
+                    f"cmdstat_{cmd.name}",
+                    f"calls={cmd.calls},usec={cmd.usec},usec_per_call={per_call:.2f},"
+                    f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}",
+                )
+            )
+    return out
+
+
+def _errorstats(srv: Any) -> Fields:
+    # Redis keeps error codes in a radix tree: they print in byte order.
+    return [(f"errorstat_{code}", f"count={n}") for code, n in sorted(srv.error_stats.items())]
+
+
+def _keyspace(srv: Any) -> Fields:
+    now = srv.now_ms()
+    out: Fields = []
+    for db in srv.dbs:
+        if db.data:
+            ttl = db.avg_ttl or _sample_avg_ttl(db.expires.values(), now)
+            out.append(
+                (f"db{db.index}", f"keys={len(db.data)},expires={len(db.expires)},avg_ttl={ttl}")
+            )
+    return out
+
+
+def _sample_avg_ttl(whens: Iterable[int], now_ms: int) -> int:
+    """Redis estimates avg_ttl from its expiry cycle's samples; this samples a few keys."""
+    left = [w - now_ms for w in islice(whens, AVG_TTL_SAMPLE_KEYS) if w > now_ms]
+    return sum(left) // len(left) if left else 0
+
+
+def _nothing(srv: Any) -> Fields:
+    return []
+
+
+def _cluster(srv: Any) -> Fields:
+    return [("cluster_enabled", 0)]
+
+
+_SECTIONS: dict[str, Callable[[Any], Fields]] = {
+    "server": _server,
+    "clients": _clients,
+    "memory": _memory,
+    "persistence": _persistence,
+    "stats": _stats,
+    "replication": _replication,
+    "cpu": _cpu,
+    "modules": _nothing,
+    "commandstats": _commandstats,
+    "errorstats": _errorstats,
+    "latencystats": _nothing,
+    "cluster": _cluster,
+    "keyspace": _keyspace,
+}
+assert _SECTIONS.keys() == SECTION_TITLES.keys()
