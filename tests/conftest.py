@@ -63,7 +63,8 @@ class ServerProcess:
             raise RuntimeError(f"{name} exited at start:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int | None:

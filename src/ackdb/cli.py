@@ -83,8 +83,6 @@ def server_main(argv: list[str]) -> int:
     except OSError as e:
         log.warning(f"Can't chdir to '{directory}': {e.strerror}")
         return 1
-    import ackdb.commands  # noqa: F401  (registers the command table)
-
     from .server.node import run
 
     return run(config, log)

@@ -1,15 +1,22 @@
-"""Command families; importing this package registers every command in the table.
+"""Command families. ``load_all()`` registers every command in the table.
 
 Each module of this package registers its commands with the ``command`` decorator of
-``table``; they are imported here in a fixed (sorted) order, containers before the
-modules that add subcommands to them.
+``table``; ``load_all`` imports them in a fixed (sorted) order. It runs when the first
+``Server`` is built, so importing any module of ackdb in any order is safe.
 """
 
 import importlib
 import pkgutil
 
 _SUPPORT = {"table", "base"}
+_loaded = False
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name not in _SUPPORT:
-        importlib.import_module(f"{__name__}.{_info.name}")
+
+def load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name not in _SUPPORT:
+            importlib.import_module(f"{__name__}.{info.name}")

@@ -6,6 +6,7 @@ arithmetic of SET / GETEX / EXPIRE. Never touches the network.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..keyspace.numbers import parse_float, parse_int
@@ -26,6 +27,7 @@ __all__ = [
     "get_string",
     "get_hash",
     "expire_at_ms",
+    "parse_scan_cursor",
 ]
 
 
@@ -69,3 +71,19 @@ def expire_at_ms(amount: bytes, unit_ms: int, absolute: bool, now_ms: int, cmd: 
             raise CommandError(bad)
         ms += now_ms
     return ms
+
+
+_CURSOR_RE = re.compile(rb"([+-]?)([0-9]+)")
+_U64 = 1 << 64
+
+
+def parse_scan_cursor(arg: bytes) -> int:
+    """Redis parseScanCursorOrReply: C ``strtoul`` base 10 over the whole argument, no
+    leading space. So "" is 0, "+5" is 5, "-1" wraps to 2**64 - 1, "-0" is 0."""
+    if not arg:
+        return 0
+    m = _CURSOR_RE.fullmatch(arg)
+    if m is None or int(m[2]) >= _U64:
+        raise CommandError("ERR invalid cursor")
+    n = int(m[2])
+    return (-n) % _U64 if m[1] == b"-" else n

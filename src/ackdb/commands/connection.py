@@ -23,7 +23,7 @@ WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 @command(
     "ping",
     -1,
-    "fast stale",
+    "fast",
     group="connection",
     summary="Returns the server's liveliness response.",
     args="[message]",
@@ -40,7 +40,12 @@ def ping(c: Any, argv: list[bytes]) -> bytes:
 
 
 @command(
-    "echo", 2, "fast stale", group="connection", summary="Returns the given string.", args="message"
+    "echo",
+    2,
+    "fast loading stale",
+    group="connection",
+    summary="Returns the given string.",
+    args="message",
 )
 def echo(c: Any, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
@@ -57,7 +62,7 @@ def check_password(server: Any, user: bytes, password: bytes) -> bool:
 @command(
     "auth",
     -2,
-    "no-auth fast stale loading",
+    "noscript loading stale fast no-auth allow_busy",
     group="connection",
     summary="Authenticates the connection.",
     args="[username] password",
@@ -83,7 +88,7 @@ def auth(c: Any, argv: list[bytes]) -> bytes:
 @command(
     "hello",
     -1,
-    "no-auth fast stale loading",
+    "noscript loading stale fast no-auth allow_busy",
     group="connection",
     since="6.0.0",
     summary="Handshakes with the Redis server.",
@@ -167,6 +172,7 @@ def select(c: Any, argv: list[bytes]) -> bytes:
     "swapdb",
     3,
     "write fast",
+    acl="@keyspace @dangerous",
     group="server",
     since="4.0.0",
     summary="Swaps two Redis databases.",
@@ -187,7 +193,7 @@ def swapdb(c: Any, argv: list[bytes]) -> bytes:
 @command(
     "quit",
     -1,
-    "no-auth fast stale loading allow_busy",
+    "noscript loading stale fast no-auth allow_busy",
     group="connection",
     summary="Closes the connection.",
 )
@@ -199,7 +205,7 @@ def quit_(c: Any, argv: list[bytes]) -> bytes:
 @command(
     "reset",
     1,
-    "no-auth fast stale loading no_multi",
+    "noscript loading stale fast no-auth allow_busy",
     group="connection",
     since="6.2.0",
     summary="Resets the connection.",

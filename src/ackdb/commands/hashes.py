@@ -33,7 +33,6 @@ O(N) instead of O(1) / O(count) because a dict has no random access.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections import OrderedDict
 from itertools import islice
@@ -42,7 +41,16 @@ from typing import Any
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
-from .base import LLONG_MAX, LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, get_hash
+from .base import (
+    LLONG_MAX,
+    LLONG_MIN,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    arg_int,
+    get_hash,
+    parse_scan_cursor,
+)
 from .table import command
 
 # HRANDFIELD key -count: most picks (with repetition) one reply may hold.
@@ -53,9 +61,7 @@ SCAN_SNAPSHOT_FIELDS_MAX = 4_000_000
 _POS_BITS = 32
 _POS_MASK = (1 << _POS_BITS) - 1
 _SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63 for clients that parse signed
-_U64 = 1 << 64
 
-_CURSOR_RE = re.compile(rb"([+-]?)([0-9]+)")
 _NOT_INT = "ERR hash value is not an integer"
 _OVERFLOW = "ERR increment or decrement would overflow"
 _COUNT_RANGE = (
@@ -72,7 +78,7 @@ def _read(c: Any, key: bytes) -> dict[bytes, bytes] | None:
     c.server.stat_keyspace_hits += 1
     if v.__class__ is not dict:
         raise CommandError(WRONGTYPE)
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
@@ -264,7 +270,8 @@ def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
 )
 def hget(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
-    return c.p.bulk_or_null(None if h is None else h.get(argv[2]))
+    p: enc.Resp2 = c.p
+    return p.bulk_or_null(None if h is None else h.get(argv[2]))
 
 
 @command(
@@ -280,10 +287,11 @@ def hget(c: Any, argv: list[bytes]) -> bytes:
 )
 def hmget(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
+    p: enc.Resp2 = c.p
     if h is None:
-        return c.p.bulks_or_null([None] * (len(argv) - 2))
+        return p.bulks_or_null([None] * (len(argv) - 2))
     get = h.get
-    return c.p.bulks_or_null([get(f) for f in argv[2:]])
+    return p.bulks_or_null([get(f) for f in argv[2:]])
 
 
 @command(
@@ -345,7 +353,8 @@ def hstrlen(c: Any, argv: list[bytes]) -> bytes:
 )
 def hgetall(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
-    return c.p.map_bulks(() if h is None else h.items())
+    p: enc.Resp2 = c.p
+    return p.map_bulks(() if h is None else h.items())
 
 
 @command(
@@ -408,7 +417,8 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 2:
         h = _read(c, argv[1])
         if h is None:
-            return c.p.null
+            null: bytes = c.p.null
+            return null
         return enc.bulk(next(islice(iter(h), rng.randrange(len(h)), None)))
     count = arg_int(argv[2])
     if count == LLONG_MIN:  # Redis takes the count in -LONG_MAX..LONG_MAX
@@ -421,12 +431,12 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     if h is None or count == 0:
         return enc.EMPTY_ARRAY
+    if -count > RANDFIELD_PICKS_MAX:
+        raise CommandError(
+            f"ERR value is out of range, a negative count must be at least -{RANDFIELD_PICKS_MAX}"
+        )
     population: list[Any] = list(h.items()) if withvalues else list(h)
     if count < 0:
-        if -count > RANDFIELD_PICKS_MAX:
-            raise CommandError(
-                f"ERR value is out of range, a negative count must be at least -{RANDFIELD_PICKS_MAX}"
-            )
         picked = rng.choices(population, k=-count)
     elif count >= len(h):
         picked = population  # the whole hash, in its order
@@ -484,18 +494,6 @@ def _snapshots(server: Any) -> _ScanSnapshots:
     if s is None:
         s = _SNAPSHOTS[server] = _ScanSnapshots()
     return s
-
-
-def parse_scan_cursor(arg: bytes) -> int:
-    """Redis parseScanCursorOrReply: C ``strtoul`` base 10 over the whole argument, no
-    leading space. So "" is 0, "+5" is 5, "-1" wraps to 2**64 - 1, "-0" is 0."""
-    if not arg:
-        return 0
-    m = _CURSOR_RE.fullmatch(arg)
-    if m is None or int(m[2]) >= _U64:
-        raise CommandError("ERR invalid cursor")
-    n = int(m[2])
-    return (-n) % _U64 if m[1] == b"-" else n
 
 
 def _parse_scan_options(argv: list[bytes]) -> tuple[Any, int]:

@@ -506,6 +506,7 @@ def categories(cmd: Command) -> list[str]:
         return ["@slow"]
     family = (cmd.parent or cmd).name
     cats = set(cmd.acl_categories()) | set(_EXTRA_CATEGORIES.get(family, ()))
+    del family
     return sorted(cats, key=lambda s: _CATEGORY_ORDER.get(s, len(_CATEGORY_ORDER)))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..keyspace.glob import compile_glob
 from ..keyspace.types import encoding, type_name
 from ..resp import encoder as enc
-from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int
+from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int, parse_scan_cursor
 from .table import command, container
 
 
@@ -221,6 +221,7 @@ def move(c: Any, argv: list[bytes]) -> bytes:
     2,
     "readonly",
     (0, 0, 0),
+    acl="@dangerous",
     group="generic",
     summary="Returns all key names that match a pattern.",
     args="pattern",
@@ -238,12 +239,6 @@ def keys(c: Any, argv: list[bytes]) -> bytes:
             if when is None or when > now:
                 out.append(k)
     return enc.bulk_array(out)
-
-
-def parse_cursor(arg: bytes) -> int:
-    if not arg.isdigit() or int(arg) >= 2**64:
-        raise CommandError("ERR invalid cursor")
-    return int(arg)
 
 
 def parse_scan_options(
@@ -284,7 +279,7 @@ def parse_scan_options(
     complexity="O(1) for every call. O(N) for a complete iteration.",
 )
 def scan(c: Any, argv: list[bytes]) -> bytes:
-    cursor = parse_cursor(argv[1])
+    cursor = parse_scan_cursor(argv[1])
     match, count, typ = parse_scan_options(argv, 2, True)
     db = c.db
     nxt, found = db.scan(cursor, count)
@@ -319,7 +314,6 @@ def randomkey(c: Any, argv: list[bytes]) -> bytes:
 def _expire(c: Any, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
     name = argv[0].decode().lower()
     key = argv[1]
-    t = arg_int(argv[2])
     nx = xx = gt = lt = False
     for opt in argv[3:]:
         o = opt.lower()
@@ -337,6 +331,7 @@ def _expire(c: Any, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
         raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
     if gt and lt:
         raise CommandError("ERR GT and LT options at the same time are not compatible")
+    t = arg_int(argv[2])
     bad = f"ERR invalid expire time in '{name}' command"
     if unit_ms == 1000:
         if t > LLONG_MAX // 1000 or t < LLONG_MIN // 1000:
@@ -364,7 +359,6 @@ def _expire(c: Any, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
         c.prop = [[b"DEL", key]]
     else:
         db.set_expire(key, t)
-        db.touch(key)
         c.prop = [[b"PEXPIREAT", key, b"%d" % t]]
     c.server.dirty += 1
     return enc.ONE
@@ -510,7 +504,6 @@ def persist(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     if db.lookup(argv[1]) is None or not db.persist(argv[1]):
         return enc.ZERO
-    db.touch(argv[1])
     c.server.dirty += 1
     return enc.ONE
 

@@ -62,7 +62,17 @@ def help_reply(name: str, lines: list[str]) -> bytes:
 # -- INFO ---------------------------------------------------------------------------------
 
 
-@command("info", -1, "loading stale", group="server", summary="Returns information and statistics about the server.", args="[section [section ...]]", complexity="O(1)")
+@command(
+    "info",
+    -1,
+    "loading stale",
+    group="server",
+    acl="@dangerous",
+    tips="nondeterministic_output",
+    summary="Returns information and statistics about the server.",
+    args="[section [section ...]]",
+    complexity="O(1)",
+)
 def info(c: Any, argv: list[bytes]) -> bytes:
     reply: bytes = c.p.verbatim(info_text(c.server, argv[1:]).encode())
     return reply
@@ -75,7 +85,16 @@ container("config", summary="A container for server configuration commands.", si
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-@command("config|get", -3, _ADMIN, group="server", since="2.0.0", summary="Returns the effective values of configuration parameters.", args="parameter [parameter ...]", complexity="O(N) when N is the number of configuration parameters provided")
+@command(
+    "config|get",
+    -3,
+    _ADMIN,
+    group="server",
+    since="2.0.0",
+    summary="Returns the effective values of configuration parameters.",
+    args="parameter [parameter ...]",
+    complexity="O(N) when N is the number of configuration parameters provided",
+)
 def config_get(c: Any, argv: list[bytes]) -> bytes:
     cfg = c.server.config
     found: dict[str, tuple[str, str]] = {}  # lower-case name -> (name as shown, value)
@@ -97,7 +116,16 @@ def config_get(c: Any, argv: list[bytes]) -> bytes:
     return reply
 
 
-@command("config|set", -4, _ADMIN, group="server", since="2.0.0", summary="Sets configuration parameters in-flight.", args="parameter value [parameter value ...]", complexity="O(N) when N is the number of configuration parameters provided")
+@command(
+    "config|set",
+    -4,
+    _ADMIN,
+    group="server",
+    since="2.0.0",
+    summary="Sets configuration parameters in-flight.",
+    args="parameter value [parameter value ...]",
+    complexity="O(N) when N is the number of configuration parameters provided",
+)
 def config_set(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) % 2:
         raise CommandError(SYNTAX)
@@ -112,7 +140,14 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command("config|resetstat", 2, _ADMIN, group="server", since="2.0.0", summary="Resets the server's statistics.")
+@command(
+    "config|resetstat",
+    2,
+    _ADMIN,
+    group="server",
+    since="2.0.0",
+    summary="Resets the server's statistics.",
+)
 def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
@@ -120,7 +155,14 @@ def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command("config|rewrite", 2, _ADMIN, group="server", since="2.8.0", summary="Persists the effective configuration to file.")
+@command(
+    "config|rewrite",
+    2,
+    _ADMIN,
+    group="server",
+    since="2.8.0",
+    summary="Persists the effective configuration to file.",
+)
 def config_rewrite(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     try:
@@ -146,7 +188,14 @@ _CONFIG_HELP = [
 ]
 
 
-@command("config|help", 2, "loading stale", group="server", since="5.0.0", summary="Returns helpful text about the different subcommands.")
+@command(
+    "config|help",
+    2,
+    "loading stale",
+    group="server",
+    since="5.0.0",
+    summary="Returns helpful text about the different subcommands.",
+)
 def config_help(c: Any, argv: list[bytes]) -> bytes:
     return help_reply("CONFIG", _CONFIG_HELP)
 
@@ -154,7 +203,14 @@ def config_help(c: Any, argv: list[bytes]) -> bytes:
 # -- keyspace-wide ------------------------------------------------------------------------
 
 
-@command("dbsize", 1, "readonly fast", group="server", summary="Returns the number of keys in the database.")
+@command(
+    "dbsize",
+    1,
+    "readonly fast",
+    group="server",
+    acl="@keyspace",
+    summary="Returns the number of keys in the database.",
+)
 def dbsize(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.db.data))
 
@@ -172,13 +228,31 @@ def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
     return enc.OK
 
 
-@command("flushdb", -1, "write", group="server", summary="Removes all keys from the current database.", args="[ASYNC|SYNC]", complexity="O(N) where N is the number of keys in the selected database")
+@command(
+    "flushdb",
+    -1,
+    "write",
+    group="server",
+    acl="@keyspace @dangerous",
+    summary="Removes all keys from the current database.",
+    args="[ASYNC|SYNC]",
+    complexity="O(N) where N is the number of keys in the selected database",
+)
 def flushdb(c: Any, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, c.db.clear())
 
 
-@command("flushall", -1, "write", group="server", summary="Removes all keys from all databases.", args="[ASYNC|SYNC]", complexity="O(N) where N is the total number of keys in all databases")
+@command(
+    "flushall",
+    -1,
+    "write",
+    group="server",
+    acl="@keyspace @dangerous",
+    summary="Removes all keys from all databases.",
+    args="[ASYNC|SYNC]",
+    complexity="O(N) where N is the total number of keys in all databases",
+)
 def flushall(c: Any, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, sum(db.clear() for db in c.server.dbs))
@@ -187,19 +261,42 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
 # -- time, persistence, role, shutdown ----------------------------------------------------
 
 
-@command("time", 1, "loading stale fast", group="server", since="2.6.0", summary="Returns the server time.")
+@command(
+    "time",
+    1,
+    "loading stale fast",
+    group="server",
+    since="2.6.0",
+    summary="Returns the server time.",
+)
 def time_(c: Any, argv: list[bytes]) -> bytes:
     seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
-@command("lastsave", 1, "loading stale fast", group="server", summary="Returns the Unix timestamp of the last successful save to disk.")
+@command(
+    "lastsave",
+    1,
+    "loading stale fast",
+    group="server",
+    acl="@admin @dangerous",
+    tips="nondeterministic_output",
+    summary="Returns the Unix timestamp of the last successful save to disk.",
+)
 def lastsave(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     return enc.integer(int(getattr(srv, "lastsave", srv.start_time_s)))
 
 
-@command("role", 1, "noscript loading stale fast", group="server", since="2.8.12", summary="Returns the replication role.")
+@command(
+    "role",
+    1,
+    "noscript loading stale fast",
+    group="server",
+    acl="@admin @dangerous",
+    since="2.8.12",
+    summary="Returns the replication role.",
+)
 def role(c: Any, argv: list[bytes]) -> bytes:
     offset = int(getattr(c.server, "master_repl_offset", 0))
     return b"*3\r\n$6\r\nmaster\r\n" + enc.integer(offset) + enc.EMPTY_ARRAY
@@ -208,7 +305,15 @@ def role(c: Any, argv: list[bytes]) -> bytes:
 _SHUTDOWN_FLAGS = frozenset({b"nosave", b"save", b"now", b"force"})
 
 
-@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", group="server", summary="Synchronously saves the database(s) to disk and shuts down the Redis server.", args="[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]", complexity="O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)")
+@command(
+    "shutdown",
+    -1,
+    "admin noscript loading stale no_multi allow_busy",
+    group="server",
+    summary="Synchronously saves the database(s) to disk and shuts down the Redis server.",
+    args="[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
+    complexity="O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+)
 def shutdown(c: Any, argv: list[bytes]) -> bytes:
     flags: set[bytes] = set()
     abort = False
@@ -248,7 +353,16 @@ def _slowlog_entry(e: Any) -> bytes:
     )
 
 
-@command("slowlog|get", -2, "admin loading stale", group="server", since="2.2.12", summary="Returns the slow log's entries.", args="[count]", complexity="O(N) where N is the number of entries returned")
+@command(
+    "slowlog|get",
+    -2,
+    "admin loading stale",
+    group="server",
+    since="2.2.12",
+    summary="Returns the slow log's entries.",
+    args="[count]",
+    complexity="O(N) where N is the number of entries returned",
+)
 def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR wrong number of arguments for 'slowlog|get' command")
@@ -262,12 +376,27 @@ def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
     return enc.array([_slowlog_entry(e) for e in islice(log, count)])
 
 
-@command("slowlog|len", 2, "admin loading stale", group="server", since="2.2.12", summary="Returns the number of entries in the slow log.")
+@command(
+    "slowlog|len",
+    2,
+    "admin loading stale",
+    group="server",
+    since="2.2.12",
+    summary="Returns the number of entries in the slow log.",
+)
 def slowlog_len(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.server.slowlog))
 
 
-@command("slowlog|reset", 2, "admin loading stale", group="server", since="2.2.12", summary="Clears all entries from the slow log.", complexity="O(N) where N is the number of entries in the slowlog")
+@command(
+    "slowlog|reset",
+    2,
+    "admin loading stale",
+    group="server",
+    since="2.2.12",
+    summary="Clears all entries from the slow log.",
+    complexity="O(N) where N is the number of entries in the slowlog",
+)
 def slowlog_reset(c: Any, argv: list[bytes]) -> bytes:
     c.server.slowlog.clear()  # entry ids keep counting, as in Redis
     return enc.OK
@@ -286,7 +415,14 @@ _SLOWLOG_HELP = [
 ]
 
 
-@command("slowlog|help", 2, "loading stale", group="server", since="6.2.0", summary="Show helpful text about the different subcommands")
+@command(
+    "slowlog|help",
+    2,
+    "loading stale",
+    group="server",
+    since="6.2.0",
+    summary="Show helpful text about the different subcommands",
+)
 def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
     return help_reply("SLOWLOG", _SLOWLOG_HELP)
 
@@ -294,10 +430,16 @@ def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
 # -- MONITOR ------------------------------------------------------------------------------
 
 
-@command("monitor", 1, _ADMIN, group="server", summary="Listens for all requests received by the server in real-time.")
+@command(
+    "monitor",
+    1,
+    _ADMIN,
+    group="server",
+    summary="Listens for all requests received by the server in real-time.",
+)
 def monitor(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
-    if getattr(srv, "_multi_depth", 0):
+    if srv.in_exec:
         # Redis: a client inside EXEC (or a script) must get one reply per command.
         raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
     if c.monitor or c.kind == "replica":
@@ -310,7 +452,7 @@ def monitor(c: Any, argv: list[bytes]) -> bytes:
 # -- DEBUG ----------------------------------------------------------------------------------
 
 _DEBUG_DENIED = (
-    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", '
     "you can run it from a local connection, otherwise you need to set this option in the "
     "configuration file, and then restart the server."
 )
@@ -498,7 +640,14 @@ _DEBUG: dict[bytes, tuple[Any, int, int]] = {
 }
 
 
-@command("debug", -2, _ADMIN, group="server", summary="A container for debugging commands.", complexity="Depends on subcommand.")
+@command(
+    "debug",
+    -2,
+    _ADMIN,
+    group="server",
+    summary="A container for debugging commands.",
+    complexity="Depends on subcommand.",
+)
 def debug(c: Any, argv: list[bytes]) -> bytes:
     mode = c.server.config.get("enable-debug-command")
     if not (mode == "yes" or (mode == "local" and is_local_client(c))):

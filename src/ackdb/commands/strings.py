@@ -52,34 +52,37 @@ def get(c: Any, argv: list[bytes]) -> bytes:
 
 
 def _parse_set_options(
-    argv: list[bytes], start: int, cmd: str, allow_get: bool
-) -> tuple[str, bool, bytes | None, int, bool]:
-    """(condition '', 'nx' or 'xx'; GET; expire unit word; expire arg index; KEEPTTL)."""
+    argv: list[bytes], start: int, for_set: bool
+) -> tuple[str, bool, bytes | None, int, bool, bool]:
+    """Redis's extended SET / GETEX options: (condition '', 'nx' or 'xx'; GET; expire unit
+    word; index of its argument; KEEPTTL; PERSIST). An option may repeat (the last
+    expiry wins) but not conflict."""
     cond = ""
-    want_get = False
+    want_get = keepttl = persist = False
     unit: bytes | None = None
     unit_at = 0
-    keepttl = False
     i = start
     n = len(argv)
     while i < n:
         opt = argv[i].lower()
-        if opt == b"nx" and not cond:
+        if for_set and opt == b"nx" and cond != "xx":
             cond = "nx"
-        elif opt == b"xx" and not cond:
+        elif for_set and opt == b"xx" and cond != "nx":
             cond = "xx"
-        elif opt == b"get" and allow_get and not want_get:
+        elif for_set and opt == b"get":
             want_get = True
-        elif opt == b"keepttl" and unit is None and not keepttl:
+        elif for_set and opt == b"keepttl" and unit is None:
             keepttl = True
-        elif opt in _UNITS and unit is None and not keepttl and i + 1 < n:
+        elif not for_set and opt == b"persist" and unit is None:
+            persist = True
+        elif opt in _UNITS and unit in (None, opt) and not keepttl and not persist and i + 1 < n:
             unit = opt
             unit_at = i + 1
             i += 1
         else:
             raise CommandError(SYNTAX)
         i += 1
-    return cond, want_get, unit, unit_at, keepttl
+    return cond, want_get, unit, unit_at, keepttl, persist
 
 
 @command(
@@ -98,7 +101,7 @@ def set_(c: Any, argv: list[bytes]) -> bytes:
         db.set(key, argv[2])
         c.server.dirty += 1
         return OK
-    cond, want_get, unit, unit_at, keepttl = _parse_set_options(argv, 3, "set", True)
+    cond, want_get, unit, unit_at, keepttl, _ = _parse_set_options(argv, 3, True)
     when = None
     if unit is not None:
         scale, absolute = _UNITS[unit]
@@ -229,29 +232,14 @@ def getdel(c: Any, argv: list[bytes]) -> bytes:
 def getex(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
-    unit: bytes | None = None
-    unit_at = 0
-    persist = False
-    i = 2
-    while i < len(argv):
-        opt = argv[i].lower()
-        if opt in _UNITS and unit is None and not persist and i + 1 < len(argv):
-            unit, unit_at = opt, i + 1
-            i += 1
-        elif opt == b"persist" and unit is None and not persist:
-            persist = True
-        else:
-            raise CommandError(SYNTAX)
-        i += 1
-    when = None
+    _, _, unit, unit_at, _, persist = _parse_set_options(argv, 2, False)
+    v = get_string(db, key)
+    if v is None:
+        return c.p.null
     now = c.server.now_ms()
     if unit is not None:
         scale, absolute = _UNITS[unit]
         when = expire_at_ms(argv[unit_at], scale, absolute, now, "getex")
-    v = get_string(db, key)
-    if v is None:
-        return c.p.null
-    if when is not None:
         if when <= now:  # already in the past: the key goes now, as a DEL
             db.delete(key)
             c.prop = [[b"DEL", key]]

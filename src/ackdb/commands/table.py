@@ -48,6 +48,8 @@ class Command:
     since: str = "1.0.0"
     complexity: str = ""
     args_doc: str = ""  # human syntax, e.g. "key value [EX seconds|PX milliseconds]"
+    extra_acl: tuple[str, ...] = ()  # categories flags and group do not imply
+    tips: tuple[str, ...] = ()  # COMMAND INFO tips, e.g. "nondeterministic_output"
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     parent: Command | None = None
     # Hot-path copies of flags.
@@ -90,6 +92,7 @@ class Command:
         cat = _GROUP_CATEGORY.get(self.group, "")
         if cat:
             cats.append(cat)
+        cats += [c for c in self.extra_acl if c not in cats]
         return cats
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
@@ -145,6 +148,8 @@ def command(
     since: str = "1.0.0",
     complexity: str = "O(1)",
     args: str = "",
+    acl: str = "",
+    tips: str = "",
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``name``."""
 
@@ -164,6 +169,8 @@ def command(
                 since=since,
                 complexity=complexity,
                 args_doc=args,
+                extra_acl=tuple(acl.split()),
+                tips=tuple(tips.split()),
                 write="write" in fl,
                 no_auth="no_auth" in fl,
                 stale_ok="stale" in fl,
@@ -179,7 +186,12 @@ def command(
 
 
 def container(
-    name: str, flags: str = "", *, group: str = "server", summary: str = "", since: str = "1.0.0"
+    name: str,
+    flags: str = "",
+    *,
+    group: str = "server",
+    summary: str = "",
+    since: str = "1.0.0",
 ) -> None:
     """Register a command that only dispatches to its subcommands (CONFIG, CLIENT...)."""
     fl = frozenset(_FLAG_ALIASES.get(f, f) for f in flags.split())

@@ -19,8 +19,8 @@ beginning: duplicates, never misses.
 from __future__ import annotations
 
 import heapq
-from array import array
 import random
+from array import array
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -137,14 +137,21 @@ class Database:
         self.owner.on_expired(self, key)
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
+        """Set the absolute expiry of an existing key (a modification for WATCH)."""
         self.expires[key] = when_ms
+        if self.watched:
+            self.touch(key)
         heapq.heappush(self._heap, (when_ms, key))
         if len(self._heap) > 2 * len(self.expires) + ORDER_STALE_MIN:
             self._heap = [(w, k) for k, w in self.expires.items()]
             heapq.heapify(self._heap)
 
     def persist(self, key: bytes) -> bool:
-        return self.expires.pop(key, None) is not None
+        if self.expires.pop(key, None) is None:
+            return False
+        if self.watched:
+            self.touch(key)
+        return True
 
     def touch(self, key: bytes, expiring: bool = False) -> None:
         """Mark the clients watching ``key`` (WATCH) as having seen it change."""

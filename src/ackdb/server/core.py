@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
 from ..resp import encoder as enc
@@ -77,12 +78,18 @@ class SlowlogEntry:
 
 class Server:
     def __init__(self, config: Any, log: Any = None, rng: random.Random | None = None) -> None:
+        load_all()
         self.config = config
         self.log = log
         self.rng = rng or random.Random()
         self.pid = os.getpid()
         self.start_time_s = time.time()
         self.run_id = "%040x" % self.rng.getrandbits(160)
+        # Replication ids (INFO replication); the replication issue makes them move.
+        self.replid = "%040x" % self.rng.getrandbits(160)
+        self.replid2 = "0" * 40
+        self.second_repl_offset = -1
+        self.master_repl_offset = 0
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
         self.clients: dict[int, Client] = {}
@@ -210,7 +217,7 @@ class Server:
         other case goes through ``_process_checked``.
         """
         cmd = self._lookup.get(argv[0])
-        if cmd is None or cmd.handler is None or self.gated or c.multi is not None or not c.authenticated:
+        if cmd is None or cmd.subcommands or self.gated or c.multi is not None or not c.authenticated:
             return self._process_checked(c, argv)
         n = len(argv)
         a = cmd.arity
@@ -237,7 +244,7 @@ class Server:
             c.prop = None
         if usec >= self.slowlog_slower_than_us >= 0 and not cmd.skip_slowlog:
             self._slowlog_add(c, argv, usec)
-        if self.monitors and not cmd.skip_monitor:
+        if self.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
             self.feed_monitors(c, argv)
         return reply
 
@@ -245,7 +252,7 @@ class Server:
         cmd = TABLE.get(argv[0])
         if cmd is None:
             return self._reject(c, None, _unknown_command(argv))
-        if cmd.handler is None:  # a container: CONFIG, CLIENT, ...
+        if cmd.subcommands and (cmd.handler is None or len(argv) >= 2):  # CONFIG, CLIENT...
             if len(argv) < 2:
                 return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
             sub = cmd.subcommands.get(argv[1].lower())
@@ -277,6 +284,12 @@ class Server:
             c.multi_error = True
         if cmd is not None:
             cmd.rejected_calls += 1
+            if cmd.name == "exec":
+                # Redis: a rejected EXEC discards the transaction and says why.
+                c.multi = None
+                c.multi_error = False
+                self.unwatch_all(c)
+                msg = "EXECABORT Transaction discarded because of: " + msg.removeprefix("ERR ")
         reply = enc.error(msg)
         self.count_error(reply)
         return reply
@@ -312,7 +325,7 @@ class Server:
         c.prop = None
         if usec >= self.slowlog_slower_than_us >= 0 and not cmd.skip_slowlog:
             self._slowlog_add(c, argv, usec)
-        if self.monitors and not cmd.skip_monitor:
+        if self.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
             self.feed_monitors(c, argv)
         return reply
 
@@ -357,6 +370,11 @@ class Server:
             return
         for feed in self.feeds:
             feed(db_index, argv)
+
+    @property
+    def in_exec(self) -> bool:
+        """True while EXEC runs its queued commands."""
+        return self._multi_depth > 0
 
     def begin_transaction_effects(self) -> None:
         self._multi_depth += 1
@@ -412,8 +430,7 @@ class Server:
         line = f"+{now:.6f} [{c.db.index} {where}] " + " ".join(parts)
         data = line.replace("\r", "\\r").replace("\n", "\\n").encode() + b"\r\n"
         for m in self.monitors:
-            if m is not c:
-                m.conn.write(data)
+            m.conn.write(data)
 
     # -- CLIENT PAUSE --------------------------------------------------------------------
 
