@@ -101,8 +101,20 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
         raise CommandError(f"ERR wrong number of arguments for '{name}' command")
     db = c.db
     key = argv[1]
-    pairs = zip(argv[2::2], argv[3::2], strict=True)
     h = get_hash(db, key)
+    if len(argv) == 4:  # one field: the common case, without building pairs
+        if h is None:
+            db.add_new(key, {argv[2]: argv[3]})
+            created = 1
+        else:
+            before = len(h)
+            h[argv[2]] = argv[3]
+            created = len(h) - before
+            if db.watched:
+                db.touch(key)
+        c.server.dirty += 1
+        return created
+    pairs = zip(argv[2::2], argv[3::2], strict=True)
     if h is None:
         h = dict(pairs)
         db.add_new(key, h)

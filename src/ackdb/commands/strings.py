@@ -283,9 +283,7 @@ def mget(c: Any, argv: list[bytes]) -> bytes:
 def mset(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'mset' command")
-    dbset = c.db.set
-    for i in range(1, len(argv), 2):
-        dbset(argv[i], argv[i + 1])
+    c.db.set_many(argv, 1)
     c.server.dirty += (len(argv) - 1) // 2
     return OK
 

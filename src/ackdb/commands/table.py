@@ -62,9 +62,13 @@ class Command:
     skip_slowlog: bool = False
     # INFO commandstats.
     calls: int = 0
-    usec: int = 0
+    nsec: int = 0  # time spent, summed in ns on the hot path (INFO shows usec)
     rejected_calls: int = 0
     failed_calls: int = 0
+
+    @property
+    def usec(self) -> int:
+        return self.nsec // 1000
 
     @property
     def fullname(self) -> str:

@@ -110,6 +110,23 @@ class Database:
         if self.watched:
             self.touch(key)
 
+    def set_many(self, argv: list[bytes], start: int) -> None:
+        """MSET: store argv[start], argv[start+1], ... as key/value pairs (TTLs dropped)."""
+        d = self.data
+        order = self._order
+        expires = self.expires
+        for i in range(start, len(argv), 2):
+            key = argv[i]
+            old = d.get(key)
+            d[key] = argv[i + 1]
+            if old is None:
+                order.append(key)
+            elif expires:
+                expires.pop(key, None)
+        if self.watched:
+            for i in range(start, len(argv), 2):
+                self.touch(argv[i])
+
     def add_new(self, key: bytes, value: Any) -> None:
         """Store a value at a key known to be absent (skips the existence check)."""
         self.data[key] = value

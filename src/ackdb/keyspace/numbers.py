@@ -54,7 +54,6 @@ INT64_MAX: Final = 2**63 - 1
 _LONG_STR_SIZE: Final = 21  # string2ll rejects 21+ characters (util.h LONG_STR_SIZE)
 _MAX_LONG_DOUBLE_CHARS: Final = 5 * 1024  # string2ld rejects inputs this long or longer
 
-_INT_RE: Final = re.compile(rb"-?[1-9][0-9]*|0")
 # The strtod/strtold grammar (C locale); NaN forms are left out: Redis rejects NaN anyway.
 _FLOAT_RE: Final = re.compile(
     rb"""(?P<neg>[+-]?)(?:
@@ -69,8 +68,16 @@ _NONZERO_DIGIT: Final = re.compile(rb"[1-9a-fA-F]")
 
 
 def parse_int(b: bytes) -> int | None:
-    """Redis string2ll: the int64 value of ``b``, or None."""
-    if not 0 < len(b) < _LONG_STR_SIZE or _INT_RE.fullmatch(b) is None:
+    """Redis string2ll: the int64 value of ``b``, or None.
+
+    Digits only, an optional leading '-', no leading zero (but "0"), not "-0". Checked
+    with bytes.isdigit before int() because this runs on every INCR and argument."""
+    if not 0 < len(b) < _LONG_STR_SIZE:
+        return None
+    if b.isdigit():
+        if b[0] == 0x30 and len(b) > 1:
+            return None
+    elif not (b[0] == 0x2D and b[1:].isdigit() and b[1] != 0x30):
         return None
     value = int(b)
     return value if INT64_MIN <= value <= INT64_MAX else None

@@ -9,6 +9,7 @@ clean shutdown on SIGTERM / SIGINT / SHUTDOWN.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -22,6 +23,8 @@ from .core import Server
 from .log import Log
 from .network import ClientConnection, is_loopback
 
+# Allocations between young-generation collections of the cyclic GC (Python: 700).
+GC_GEN0_THRESHOLD = 20_000
 # How often idle clients are checked against ``timeout`` (ms).
 CLIENT_TIMEOUT_CHECK_MS = 1000
 
@@ -39,6 +42,7 @@ class Node:
         self._stopping = False
         self._done: asyncio.Future[None] | None = None
         self._last_timeout_check_ms = 0
+        self._to_flush: list[ClientConnection] = []
         self._load_output_limits()
         self._register_config_hooks()
 
@@ -50,6 +54,8 @@ class Node:
             kind: (lim.hard_bytes, lim.soft_bytes, lim.soft_seconds)
             for kind, lim in (("normal", normal), ("replica", replica), ("pubsub", pubsub))
         }
+        # Normal clients are unlimited by default: their hot path then skips the check.
+        self.normal_limited = any(self.output_limits["normal"][:2])
 
     def _register_config_hooks(self) -> None:
         cfg = self.config
@@ -201,6 +207,12 @@ class Node:
         if cfg.get("unixsocket"):
             self.log.notice("Ready to accept connections unix")
         self._schedule_cron()
+        # Everything allocated so far lives as long as the process: keep the cyclic GC
+        # from walking it again and again, and run young collections less often (the
+        # request path allocates many short-lived lists).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
         await self._done
         await self._shutdown()
 
@@ -239,6 +251,19 @@ class Node:
             except OSError:
                 pass
         self.log.warning("ackdb is now ready to exit, bye bye...")
+
+    # -- output ------------------------------------------------------------------------
+
+    def schedule_flush(self, conn: ClientConnection) -> None:
+        """Write ``conn``'s queued replies at the end of this pass of the event loop."""
+        if not self._to_flush and self.loop is not None:
+            self.loop.call_soon(self._flush_all)
+        self._to_flush.append(conn)
+
+    def _flush_all(self) -> None:
+        conns, self._to_flush = self._to_flush, []
+        for conn in conns:
+            conn.flush()
 
     # -- cron ----------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ class Owner:
     def on_expired(self, db: Database, key: bytes) -> None:
         self.expired.append(key)
 
-    def on_watched_touched(self, db: Database, key: bytes, clients: set[Any], expiring: bool) -> None:
+    def on_watched_touched(
+        self, db: Database, key: bytes, clients: set[Any], expiring: bool
+    ) -> None:
         pass
 
 

@@ -158,7 +158,7 @@ def test_aborted_transaction_propagates_nothing(harness: Harness) -> None:
     c = harness.client()
     harness.run(c, "MULTI")
     harness.run(c, "SET", "a", "1")
-    assert harness.run(c, "GET") .startswith(b"-ERR wrong number of arguments")
+    assert harness.run(c, "GET").startswith(b"-ERR wrong number of arguments")
     assert harness.run(c, "EXEC").startswith(b"-EXECABORT")
     assert harness.effects == []
 
