@@ -41,7 +41,8 @@ _UNITS = {b"ex": (1000, False), b"px": (1, False), b"exat": (1000, True), b"pxat
     args="key",
 )
 def get(c: Any, argv: list[bytes]) -> bytes:
-    v = c.db.lookup(argv[1])
+    db = c.db
+    v = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
     if v is None:
         c.server.stat_keyspace_misses += 1
         return c.p.null
@@ -312,21 +313,25 @@ def msetnx(c: Any, argv: list[bytes]) -> bytes:
 
 def _incr(c: Any, key: bytes, by: int) -> bytes:
     db = c.db
-    v = db.lookup(key)
+    v = db.lookup(key) if db.expires else db.data.get(key)
     if v is None:
-        cur = 0
-    elif v.__class__ is not bytes:
+        if not -(2**63) <= by < 2**63:
+            raise CommandError("ERR increment or decrement would overflow")
+        db.add_new(key, b"%d" % by)
+        c.server.dirty += 1
+        return enc.integer(by)
+    if v.__class__ is not bytes:
         raise CommandError(WRONGTYPE)
-    else:
-        cur = parse_int(v)
-        if cur is None:
-            raise CommandError(NOT_INTEGER)
+    cur = parse_int(v)
+    if cur is None:
+        raise CommandError(NOT_INTEGER)
     new = cur + by
     if new > LLONG_MAX or new < LLONG_MIN:
         raise CommandError("ERR increment or decrement would overflow")
-    db.set(key, b"%d" % new, keep_ttl=True)
+    text = b"%d" % new
+    db.replace(key, text)
     c.server.dirty += 1
-    return enc.integer(new)
+    return b":%s\r\n" % text
 
 
 @command(

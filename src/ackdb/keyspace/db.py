@@ -127,6 +127,12 @@ class Database:
             for i in range(start, len(argv), 2):
                 self.touch(argv[i])
 
+    def replace(self, key: bytes, value: Any) -> None:
+        """Store a new value at a key known to exist, keeping its TTL (INCR, APPEND...)."""
+        self.data[key] = value
+        if self.watched:
+            self.touch(key)
+
     def add_new(self, key: bytes, value: Any) -> None:
         """Store a value at a key known to be absent (skips the existence check)."""
         self.data[key] = value

@@ -17,7 +17,7 @@ import socket
 from typing import Any
 
 from .client import Client
-from .core import PAUSED, Server
+from .core import Server
 
 # Socket send buffer above which a client's reads pause until it drains (bytes).
 WRITE_HIGH_WATER_BYTES = 1024 * 1024
