@@ -141,6 +141,16 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
     complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
 )
 def hset(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) == 4:  # fast path: one field of an existing hash
+        db = c.db
+        h = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
+        if h.__class__ is dict:
+            before = len(h)
+            h[argv[2]] = argv[3]
+            if db.watched:
+                db.touch(argv[1])
+            c.server.dirty += 1
+            return enc.ONE if len(h) > before else enc.ZERO
     return enc.integer(_hset(c, argv, "hset"))
 
 

@@ -344,7 +344,16 @@ def _incr(c: Any, key: bytes, by: int) -> bytes:
     args="key",
 )
 def incr(c: Any, argv: list[bytes]) -> bytes:
-    return _incr(c, argv[1], 1)
+    db = c.db
+    key = argv[1]
+    v = db.lookup(key) if db.expires else db.data.get(key)
+    # Fast path: a canonical non-negative integer far from overflow (a counter).
+    if v.__class__ is bytes and len(v) < 18 and v.isdigit() and (v[0] != 0x30 or len(v) == 1):
+        text = b"%d" % (int(v) + 1)
+        db.replace(key, text)
+        c.server.dirty += 1
+        return b":%s\r\n" % text
+    return _incr(c, key, 1)
 
 
 @command(
