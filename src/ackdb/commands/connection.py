@@ -14,6 +14,7 @@ from typing import Any
 from .. import REDIS_COMPAT_VERSION
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
+from ..server.client import Client
 from .base import SYNTAX, CommandError, arg_int
 from .table import command
 
@@ -28,7 +29,7 @@ WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
     summary="Returns the server's liveliness response.",
     args="[message]",
 )
-def ping(c: Any, argv: list[bytes]) -> bytes:
+def ping(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
     if c.subscriptions and c.resp == 2:
@@ -47,7 +48,7 @@ def ping(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the given string.",
     args="message",
 )
-def echo(c: Any, argv: list[bytes]) -> bytes:
+def echo(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
 
 
@@ -67,7 +68,7 @@ def check_password(server: Any, user: bytes, password: bytes) -> bool:
     summary="Authenticates the connection.",
     args="[username] password",
 )
-def auth(c: Any, argv: list[bytes]) -> bytes:
+def auth(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
     if len(argv) == 2:
@@ -94,7 +95,7 @@ def auth(c: Any, argv: list[bytes]) -> bytes:
     summary="Handshakes with the Redis server.",
     args="[protover [AUTH username password] [SETNAME clientname]]",
 )
-def hello(c: Any, argv: list[bytes]) -> bytes:
+def hello(c: Client, argv: list[bytes]) -> bytes:
     ver = None
     if len(argv) >= 2:
         ver = arg_int(argv[1], "ERR Protocol version is not an integer or out of range")
@@ -160,7 +161,7 @@ def validate_client_name(name: bytes) -> None:
     summary="Changes the selected database.",
     args="index",
 )
-def select(c: Any, argv: list[bytes]) -> bytes:
+def select(c: Client, argv: list[bytes]) -> bytes:
     idx = arg_int(argv[1])
     if idx < 0 or idx >= len(c.server.dbs):
         raise CommandError("ERR DB index is out of range")
@@ -178,7 +179,7 @@ def select(c: Any, argv: list[bytes]) -> bytes:
     summary="Swaps two Redis databases.",
     args="index1 index2",
 )
-def swapdb(c: Any, argv: list[bytes]) -> bytes:
+def swapdb(c: Client, argv: list[bytes]) -> bytes:
     a = arg_int(argv[1], "ERR invalid first DB index")
     b = arg_int(argv[2], "ERR invalid second DB index")
     dbs = c.server.dbs
@@ -197,7 +198,7 @@ def swapdb(c: Any, argv: list[bytes]) -> bytes:
     group="connection",
     summary="Closes the connection.",
 )
-def quit_(c: Any, argv: list[bytes]) -> bytes:
+def quit_(c: Client, argv: list[bytes]) -> bytes:
     c.close_after_reply = True
     return enc.OK
 
@@ -210,7 +211,7 @@ def quit_(c: Any, argv: list[bytes]) -> bytes:
     since="6.2.0",
     summary="Resets the connection.",
 )
-def reset(c: Any, argv: list[bytes]) -> bytes:
+def reset(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     c.multi = None
     c.multi_error = False
@@ -241,7 +242,7 @@ def reset(c: Any, argv: list[bytes]) -> bytes:
     since="1.2.0",
     summary="Starts a transaction.",
 )
-def multi(c: Any, argv: list[bytes]) -> bytes:
+def multi(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR MULTI calls can not be nested")
     c.multi = []
@@ -257,7 +258,7 @@ def multi(c: Any, argv: list[bytes]) -> bytes:
     since="2.0.0",
     summary="Discards a transaction.",
 )
-def discard(c: Any, argv: list[bytes]) -> bytes:
+def discard(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is None:
         raise CommandError("ERR DISCARD without MULTI")
     c.multi = None
@@ -287,7 +288,7 @@ def _watched_key_expired(c: Any) -> bool:
     since="1.2.0",
     summary="Executes all commands in a transaction.",
 )
-def exec_(c: Any, argv: list[bytes]) -> bytes:
+def exec_(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if c.multi is None:
         raise CommandError("ERR EXEC without MULTI")
@@ -321,7 +322,7 @@ def exec_(c: Any, argv: list[bytes]) -> bytes:
     summary="Monitors changes to keys to determine the execution of a transaction.",
     args="key [key ...]",
 )
-def watch(c: Any, argv: list[bytes]) -> bytes:
+def watch(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR WATCH inside MULTI is not allowed")
     db = c.db
@@ -344,6 +345,6 @@ def watch(c: Any, argv: list[bytes]) -> bytes:
     since="2.2.0",
     summary="Forgets about watched keys of a transaction.",
 )
-def unwatch(c: Any, argv: list[bytes]) -> bytes:
+def unwatch(c: Client, argv: list[bytes]) -> bytes:
     c.server.unwatch_all(c)
     return enc.OK

@@ -12,6 +12,7 @@ from typing import Any
 from ..keyspace.glob import compile_glob
 from ..keyspace.types import encoding, type_name
 from ..resp import encoder as enc
+from ..server.client import Client
 from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int, parse_scan_cursor
 from .table import command, container
 
@@ -26,7 +27,7 @@ from .table import command, container
     args="key [key ...]",
     complexity="O(N)",
 )
-def del_(c: Any, argv: list[bytes]) -> bytes:
+def del_(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     n = 0
     for k in argv[1:]:
@@ -47,7 +48,7 @@ def del_(c: Any, argv: list[bytes]) -> bytes:
     args="key [key ...]",
     complexity="O(1) for each key removed",
 )
-def unlink(c: Any, argv: list[bytes]) -> bytes:
+def unlink(c: Client, argv: list[bytes]) -> bytes:
     return del_(c, argv)
 
 
@@ -60,7 +61,7 @@ def unlink(c: Any, argv: list[bytes]) -> bytes:
     summary="Determines whether one or more keys exist.",
     args="key [key ...]",
 )
-def exists(c: Any, argv: list[bytes]) -> bytes:
+def exists(c: Client, argv: list[bytes]) -> bytes:
     lookup = c.db.lookup
     return enc.integer(sum(1 for k in argv[1:] if lookup(k) is not None))
 
@@ -75,7 +76,7 @@ def exists(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the number of existing keys out of those specified after updating the time they were last accessed.",
     args="key [key ...]",
 )
-def touch(c: Any, argv: list[bytes]) -> bytes:
+def touch(c: Client, argv: list[bytes]) -> bytes:
     return exists(c, argv)
 
 
@@ -88,12 +89,12 @@ def touch(c: Any, argv: list[bytes]) -> bytes:
     summary="Determines the type of value stored at a key.",
     args="key",
 )
-def type_(c: Any, argv: list[bytes]) -> bytes:
+def type_(c: Client, argv: list[bytes]) -> bytes:
     v = c.db.lookup(argv[1])
     return b"+none\r\n" if v is None else b"+%s\r\n" % type_name(v)
 
 
-def _rename(c: Any, argv: list[bytes], nx: bool) -> bytes:
+def _rename(c: Client, argv: list[bytes], nx: bool) -> bytes:
     db = c.db
     src, dst = argv[1], argv[2]
     v = db.lookup(src)
@@ -122,7 +123,7 @@ def _rename(c: Any, argv: list[bytes], nx: bool) -> bytes:
     summary="Renames a key and overwrites the destination.",
     args="key newkey",
 )
-def rename(c: Any, argv: list[bytes]) -> bytes:
+def rename(c: Client, argv: list[bytes]) -> bytes:
     return _rename(c, argv, False)
 
 
@@ -135,11 +136,11 @@ def rename(c: Any, argv: list[bytes]) -> bytes:
     summary="Renames a key only when the target key name doesn't exist.",
     args="key newkey",
 )
-def renamenx(c: Any, argv: list[bytes]) -> bytes:
+def renamenx(c: Client, argv: list[bytes]) -> bytes:
     return _rename(c, argv, True)
 
 
-def _db_index(c: Any, arg: bytes) -> Any:
+def _db_index(c: Client, arg: bytes) -> Any:
     idx = arg_int(arg)
     if idx < 0 or idx >= len(c.server.dbs):
         raise CommandError("ERR DB index is out of range")
@@ -157,7 +158,7 @@ def _db_index(c: Any, arg: bytes) -> Any:
     args="source destination [DB destination-db] [REPLACE]",
     complexity="O(N)",
 )
-def copy_(c: Any, argv: list[bytes]) -> bytes:
+def copy_(c: Client, argv: list[bytes]) -> bytes:
     src_db = dst_db = c.db
     replace = False
     i = 3
@@ -198,7 +199,7 @@ def copy_(c: Any, argv: list[bytes]) -> bytes:
     summary="Moves a key to another database.",
     args="key db",
 )
-def move(c: Any, argv: list[bytes]) -> bytes:
+def move(c: Client, argv: list[bytes]) -> bytes:
     src_db = c.db
     dst_db = _db_index(c, argv[2])
     if dst_db is src_db:
@@ -227,7 +228,7 @@ def move(c: Any, argv: list[bytes]) -> bytes:
     args="pattern",
     complexity="O(N)",
 )
-def keys(c: Any, argv: list[bytes]) -> bytes:
+def keys(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     match = compile_glob(argv[1])
     now = c.server.now_ms()
@@ -278,7 +279,7 @@ def parse_scan_options(
     args="cursor [MATCH pattern] [COUNT count] [TYPE type]",
     complexity="O(1) for every call. O(N) for a complete iteration.",
 )
-def scan(c: Any, argv: list[bytes]) -> bytes:
+def scan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[1])
     match, count, typ = parse_scan_options(argv, 2, True)
     db = c.db
@@ -304,14 +305,14 @@ def scan(c: Any, argv: list[bytes]) -> bytes:
     group="generic",
     summary="Returns a random key name from the database.",
 )
-def randomkey(c: Any, argv: list[bytes]) -> bytes:
+def randomkey(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulk_or_null(c.db.random_key(c.server.rng))
 
 
 # -- expiry ----------------------------------------------------------------------------
 
 
-def _expire(c: Any, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
+def _expire(c: Client, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes:
     name = argv[0].decode().lower()
     key = argv[1]
     nx = xx = gt = lt = False
@@ -376,7 +377,7 @@ _EXPIRE_ARGS = "key {} [NX|XX|GT|LT]"
     summary="Sets the expiration time of a key in seconds.",
     args=_EXPIRE_ARGS.format("seconds"),
 )
-def expire(c: Any, argv: list[bytes]) -> bytes:
+def expire(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1000, False)
 
 
@@ -390,7 +391,7 @@ def expire(c: Any, argv: list[bytes]) -> bytes:
     summary="Sets the expiration time of a key in milliseconds.",
     args=_EXPIRE_ARGS.format("milliseconds"),
 )
-def pexpire(c: Any, argv: list[bytes]) -> bytes:
+def pexpire(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1, False)
 
 
@@ -404,7 +405,7 @@ def pexpire(c: Any, argv: list[bytes]) -> bytes:
     summary="Sets the expiration time of a key to a Unix timestamp.",
     args=_EXPIRE_ARGS.format("unix-time-seconds"),
 )
-def expireat(c: Any, argv: list[bytes]) -> bytes:
+def expireat(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1000, True)
 
 
@@ -418,11 +419,11 @@ def expireat(c: Any, argv: list[bytes]) -> bytes:
     summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
     args=_EXPIRE_ARGS.format("unix-time-milliseconds"),
 )
-def pexpireat(c: Any, argv: list[bytes]) -> bytes:
+def pexpireat(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1, True)
 
 
-def _ttl(c: Any, key: bytes, ms: bool, absolute: bool) -> bytes:
+def _ttl(c: Client, key: bytes, ms: bool, absolute: bool) -> bytes:
     db = c.db
     if db.lookup(key) is None:
         return enc.integer(-2)
@@ -444,7 +445,7 @@ def _ttl(c: Any, key: bytes, ms: bool, absolute: bool) -> bytes:
     summary="Returns the expiration time in seconds of a key.",
     args="key",
 )
-def ttl(c: Any, argv: list[bytes]) -> bytes:
+def ttl(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], False, False)
 
 
@@ -458,7 +459,7 @@ def ttl(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the expiration time in milliseconds of a key.",
     args="key",
 )
-def pttl(c: Any, argv: list[bytes]) -> bytes:
+def pttl(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], True, False)
 
 
@@ -472,7 +473,7 @@ def pttl(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the expiration time of a key as a Unix timestamp.",
     args="key",
 )
-def expiretime(c: Any, argv: list[bytes]) -> bytes:
+def expiretime(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], False, True)
 
 
@@ -486,7 +487,7 @@ def expiretime(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
     args="key",
 )
-def pexpiretime(c: Any, argv: list[bytes]) -> bytes:
+def pexpiretime(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], True, True)
 
 
@@ -500,7 +501,7 @@ def pexpiretime(c: Any, argv: list[bytes]) -> bytes:
     summary="Removes the expiration time of a key.",
     args="key",
 )
-def persist(c: Any, argv: list[bytes]) -> bytes:
+def persist(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     if db.lookup(argv[1]) is None or not db.persist(argv[1]):
         return enc.ZERO
@@ -558,7 +559,7 @@ container(
     summary="Returns the internal encoding of a Redis object.",
     args="key",
 )
-def object_encoding(c: Any, argv: list[bytes]) -> bytes:
+def object_encoding(c: Client, argv: list[bytes]) -> bytes:
     v = c.db.lookup(argv[2])
     if v is None:
         return c.p.null
@@ -575,7 +576,7 @@ def object_encoding(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the logarithmic access frequency counter of a Redis object.",
     args="key",
 )
-def object_freq(c: Any, argv: list[bytes]) -> bytes:
+def object_freq(c: Client, argv: list[bytes]) -> bytes:
     if c.db.lookup(argv[2]) is None:
         return c.p.null
     raise CommandError(
@@ -593,5 +594,5 @@ def object_freq(c: Any, argv: list[bytes]) -> bytes:
     since="6.2.0",
     summary="Returns helpful text about the different subcommands.",
 )
-def object_help(c: Any, argv: list[bytes]) -> bytes:
+def object_help(c: Client, argv: list[bytes]) -> bytes:
     return enc.array([enc.simple(line) for line in _OBJECT_HELP])

@@ -7,10 +7,9 @@ GETDEL as DEL). Never touches the network.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..keyspace.numbers import incr_float_text, parse_int
 from ..resp import encoder as enc
+from ..server.client import Client
 from .base import (
     LLONG_MAX,
     LLONG_MIN,
@@ -40,7 +39,7 @@ _UNITS = {b"ex": (1000, False), b"px": (1, False), b"exat": (1000, True), b"pxat
     summary="Returns the string value of a key.",
     args="key",
 )
-def get(c: Any, argv: list[bytes]) -> bytes:
+def get(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     v = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
     if v is None:
@@ -95,7 +94,7 @@ def _parse_set_options(
     summary="Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
     args="key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
 )
-def set_(c: Any, argv: list[bytes]) -> bytes:
+def set_(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     if len(argv) == 3:
@@ -136,7 +135,7 @@ def set_(c: Any, argv: list[bytes]) -> bytes:
     summary="Set the string value of a key only when the key doesn't exist.",
     args="key value",
 )
-def setnx(c: Any, argv: list[bytes]) -> bytes:
+def setnx(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     if db.lookup(argv[1]) is not None:
         return enc.ZERO
@@ -145,7 +144,7 @@ def setnx(c: Any, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-def _setex(c: Any, argv: list[bytes], scale: int, name: str) -> bytes:
+def _setex(c: Client, argv: list[bytes], scale: int, name: str) -> bytes:
     db = c.db
     when = expire_at_ms(argv[2], scale, False, c.server.now_ms(), name)
     db.set(argv[1], argv[3])
@@ -164,7 +163,7 @@ def _setex(c: Any, argv: list[bytes], scale: int, name: str) -> bytes:
     summary="Sets the string value and expiration time of a key.",
     args="key seconds value",
 )
-def setex(c: Any, argv: list[bytes]) -> bytes:
+def setex(c: Client, argv: list[bytes]) -> bytes:
     return _setex(c, argv, 1000, "setex")
 
 
@@ -177,7 +176,7 @@ def setex(c: Any, argv: list[bytes]) -> bytes:
     summary="Sets both string value and expiration time in milliseconds of a key.",
     args="key milliseconds value",
 )
-def psetex(c: Any, argv: list[bytes]) -> bytes:
+def psetex(c: Client, argv: list[bytes]) -> bytes:
     return _setex(c, argv, 1, "psetex")
 
 
@@ -190,7 +189,7 @@ def psetex(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the previous string value of a key after setting it to a new value.",
     args="key value",
 )
-def getset(c: Any, argv: list[bytes]) -> bytes:
+def getset(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])
@@ -209,7 +208,7 @@ def getset(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the string value of a key after deleting the key.",
     args="key",
 )
-def getdel(c: Any, argv: list[bytes]) -> bytes:
+def getdel(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     old = get_string(db, argv[1])
     if old is None:
@@ -230,7 +229,7 @@ def getdel(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the string value of a key after setting its expiration time.",
     args="key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
 )
-def getex(c: Any, argv: list[bytes]) -> bytes:
+def getex(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     _, _, unit, unit_at, _, persist = _parse_set_options(argv, 2, False)
@@ -263,7 +262,7 @@ def getex(c: Any, argv: list[bytes]) -> bytes:
     summary="Atomically returns the string values of one or more keys.",
     args="key [key ...]",
 )
-def mget(c: Any, argv: list[bytes]) -> bytes:
+def mget(c: Client, argv: list[bytes]) -> bytes:
     lookup = c.db.lookup
     vals = []
     for k in argv[1:]:
@@ -281,7 +280,7 @@ def mget(c: Any, argv: list[bytes]) -> bytes:
     summary="Atomically creates or modifies the string values of one or more keys.",
     args="key value [key value ...]",
 )
-def mset(c: Any, argv: list[bytes]) -> bytes:
+def mset(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'mset' command")
     c.db.set_many(argv, 1)
@@ -298,7 +297,7 @@ def mset(c: Any, argv: list[bytes]) -> bytes:
     summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
     args="key value [key value ...]",
 )
-def msetnx(c: Any, argv: list[bytes]) -> bytes:
+def msetnx(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'msetnx' command")
     db = c.db
@@ -311,7 +310,7 @@ def msetnx(c: Any, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-def _incr(c: Any, key: bytes, by: int) -> bytes:
+def _incr(c: Client, key: bytes, by: int) -> bytes:
     db = c.db
     v = db.lookup(key) if db.expires else db.data.get(key)
     if v is None:
@@ -343,7 +342,7 @@ def _incr(c: Any, key: bytes, by: int) -> bytes:
     summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     args="key",
 )
-def incr(c: Any, argv: list[bytes]) -> bytes:
+def incr(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     v = db.lookup(key) if db.expires else db.data.get(key)
@@ -365,7 +364,7 @@ def incr(c: Any, argv: list[bytes]) -> bytes:
     summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
     args="key",
 )
-def decr(c: Any, argv: list[bytes]) -> bytes:
+def decr(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, argv[1], -1)
 
 
@@ -378,7 +377,7 @@ def decr(c: Any, argv: list[bytes]) -> bytes:
     summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
     args="key increment",
 )
-def incrby(c: Any, argv: list[bytes]) -> bytes:
+def incrby(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, argv[1], arg_int(argv[2]))
 
 
@@ -391,7 +390,7 @@ def incrby(c: Any, argv: list[bytes]) -> bytes:
     summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
     args="key decrement",
 )
-def decrby(c: Any, argv: list[bytes]) -> bytes:
+def decrby(c: Client, argv: list[bytes]) -> bytes:
     by = arg_int(argv[2])
     if by == LLONG_MIN:
         raise CommandError("ERR decrement would overflow")
@@ -408,7 +407,7 @@ def decrby(c: Any, argv: list[bytes]) -> bytes:
     summary="Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
     args="key increment",
 )
-def incrbyfloat(c: Any, argv: list[bytes]) -> bytes:
+def incrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     cur = get_string(db, key)
@@ -433,7 +432,7 @@ def incrbyfloat(c: Any, argv: list[bytes]) -> bytes:
     summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
     args="key value",
 )
-def append(c: Any, argv: list[bytes]) -> bytes:
+def append(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     cur = get_string(db, argv[1])
     new = argv[2] if cur is None else cur + argv[2]
@@ -454,12 +453,12 @@ def append(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the length of a string value.",
     args="key",
 )
-def strlen(c: Any, argv: list[bytes]) -> bytes:
+def strlen(c: Client, argv: list[bytes]) -> bytes:
     v = get_string(c.db, argv[1])
     return enc.integer(0 if v is None else len(v))
 
 
-def _getrange(c: Any, argv: list[bytes]) -> bytes:
+def _getrange(c: Client, argv: list[bytes]) -> bytes:
     start = arg_int(argv[2])
     end = arg_int(argv[3])
     v = get_string(c.db, argv[1])
@@ -490,7 +489,7 @@ def _getrange(c: Any, argv: list[bytes]) -> bytes:
     args="key start end",
     complexity="O(N)",
 )
-def getrange(c: Any, argv: list[bytes]) -> bytes:
+def getrange(c: Client, argv: list[bytes]) -> bytes:
     return _getrange(c, argv)
 
 
@@ -505,7 +504,7 @@ def getrange(c: Any, argv: list[bytes]) -> bytes:
     args="key start end",
     complexity="O(N)",
 )
-def substr(c: Any, argv: list[bytes]) -> bytes:
+def substr(c: Client, argv: list[bytes]) -> bytes:
     return _getrange(c, argv)
 
 
@@ -519,7 +518,7 @@ def substr(c: Any, argv: list[bytes]) -> bytes:
     summary="Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
     args="key offset value",
 )
-def setrange(c: Any, argv: list[bytes]) -> bytes:
+def setrange(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key, value = argv[1], argv[3]
     offset = arg_int(argv[2])

@@ -246,7 +246,7 @@ class Server:
                 reply = self._process_checked(c, argv)
                 if reply.__class__ is not bytes:
                     return len(out)
-                append(reply)  # type: ignore[arg-type]
+                append(reply)
                 if c.close_after_reply:
                     return None
                 t_prev = _perf_ns()

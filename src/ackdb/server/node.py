@@ -299,6 +299,7 @@ class Node:
 
 
 def run(config: Config, log: Log) -> int:
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 
