@@ -132,6 +132,7 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
     if ver is not None:
         c.resp = ver
         c.p = RESP3 if ver == 3 else RESP2
+        c.refresh_gate()
     p = c.p
     fields = [
         (b"server", enc.bulk(b"redis")),
@@ -223,9 +224,7 @@ def reset(c: Client, argv: list[bytes]) -> bytes:
     if c.monitor:
         c.monitor = False
         srv.monitors.remove(c)
-    unsubscribe_all = getattr(srv, "unsubscribe_all", None)
-    if unsubscribe_all is not None:
-        unsubscribe_all(c)
+    srv.pubsub.unsubscribe_all(c)
     c.no_evict = c.no_touch = False
     c.set_authenticated(not srv.requirepass)
     return b"+RESET\r\n"

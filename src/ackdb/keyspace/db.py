@@ -41,6 +41,7 @@ class KeyspaceOwner(Protocol):
 
     def now_ms(self) -> int: ...
     def on_expired(self, db: Database, key: bytes) -> None: ...
+    def on_key_ready(self, db: Database, key: bytes) -> None: ...
     def on_watched_touched(
         self, db: Database, key: bytes, clients: set[Any], expiring: bool
     ) -> None: ...
@@ -59,6 +60,7 @@ class Database:
         "_gen",
         "_gen_maps",
         "avg_ttl",
+        "awaited",
     )
 
     def __init__(self, index: int, owner: KeyspaceOwner) -> None:
@@ -73,6 +75,7 @@ class Database:
         self._gen = 0
         self._gen_maps: dict[int, tuple[array[int], array[int]]] = {}
         self.avg_ttl = 0
+        self.awaited: set[bytes] = set()  # keys blocked clients wait for (BLPOP...)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -105,6 +108,8 @@ class Database:
         d[key] = value
         if old is None:
             self._order.append(key)
+            if self.awaited and key in self.awaited:
+                self.owner.on_key_ready(self, key)
         elif not keep_ttl and self.expires:
             self.expires.pop(key, None)
         if self.watched:
@@ -121,6 +126,8 @@ class Database:
             d[key] = argv[i + 1]
             if old is None:
                 order.append(key)
+                if self.awaited and key in self.awaited:
+                    self.owner.on_key_ready(self, key)
             elif expires:
                 expires.pop(key, None)
         if self.watched:
@@ -137,6 +144,8 @@ class Database:
         """Store a value at a key known to be absent (skips the existence check)."""
         self.data[key] = value
         self._order.append(key)
+        if self.awaited and key in self.awaited:
+            self.owner.on_key_ready(self, key)
         if self.watched:
             self.touch(key)
 
@@ -207,6 +216,11 @@ class Database:
             a, b = getattr(self, name), getattr(other, name)
             setattr(self, name, b)
             setattr(other, name, a)
+        # Keys now present that blocked clients of either database wait for are ready.
+        for db in (self, other):
+            for key in list(db.awaited):
+                if key in db.data:
+                    db.owner.on_key_ready(db, key)
 
     # -- active expiry -----------------------------------------------------------------
 

@@ -44,7 +44,8 @@ class Client:
         "last_ms",
         "kind",
         "reader",
-        "multi",
+        "_multi",
+        "gate",
         "multi_error",
         "watched",
         "dirty_cas",
@@ -54,8 +55,12 @@ class Client:
         "last_cmd",
         "pending",
         "blocked_since_ms",
+        "blocked",
+        "block_deadline_ms",
         "monitor",
         "subscriptions",
+        "channels",
+        "patterns",
         "out_soft_since_ms",
         "no_evict",
         "no_touch",
@@ -86,7 +91,10 @@ class Client:
             cfg.get("client-query-buffer-limit"),
             self.authenticated,
         )
-        self.multi: list[tuple[Any, list[bytes]]] | None = None
+        self._multi: list[tuple[Any, list[bytes]]] | None = None
+        # True when a command of this client must take the core's checked path: not
+        # authenticated, inside MULTI, or in RESP2 subscribed mode.
+        self.gate = not self.authenticated
         self.multi_error = False
         # (db index, key) -> whether the key was already logically expired when watched
         self.watched: dict[tuple[int, bytes], bool] = {}
@@ -97,15 +105,40 @@ class Client:
         self.last_cmd = "NULL"
         self.pending: list[list[bytes]] = []  # commands held by CLIENT PAUSE
         self.blocked_since_ms = 0
+        self.blocked: Any = None  # BlockedState while waiting on keys (BLPOP...)
+        self.block_deadline_ms = 0  # kept across re-blocks of one command
         self.monitor = False
-        self.subscriptions = 0
+        self.subscriptions = 0  # channels + patterns
+        self.channels: dict[bytes, None] = {}
+        self.patterns: dict[bytes, None] = {}
         self.out_soft_since_ms = 0
         self.no_evict = False
         self.no_touch = False
 
+    @property
+    def multi(self) -> list[tuple[Any, list[bytes]]] | None:
+        """The queued commands of an open MULTI, or None."""
+        return self._multi
+
+    @multi.setter
+    def multi(self, queued: list[tuple[Any, list[bytes]]] | None) -> None:
+        self._multi = queued
+        self.refresh_gate()
+
+    def refresh_gate(self) -> None:
+        self.subscriptions = len(self.channels) + len(self.patterns)
+        if self.kind in ("normal", "pubsub"):
+            self.kind = "pubsub" if self.subscriptions else "normal"
+        self.gate = (
+            self._multi is not None
+            or not self.authenticated
+            or (self.subscriptions > 0 and self.resp == 2)
+        )
+
     def set_authenticated(self, ok: bool) -> None:
         self.authenticated = ok
         self.reader.authenticated = ok
+        self.refresh_gate()
 
     def flags(self) -> str:
         f = ""
@@ -123,7 +156,7 @@ class Client:
             f += "d"
         if self.close_after_reply:
             f += "c"
-        if self.pending or self.blocked_since_ms:
+        if self.pending or self.blocked_since_ms or self.blocked is not None:
             f += "b"
         if self.no_evict:
             f += "e"

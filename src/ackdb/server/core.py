@@ -26,7 +26,9 @@ from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
 from ..resp import encoder as enc
+from .blocking import Blocking, BlockRequest
 from .client import Client
+from .pubsub import PubSub
 
 Feed = Callable[[int, list[bytes]], None]
 _perf_ns = time.perf_counter_ns
@@ -53,6 +55,20 @@ SYNTAX = "ERR syntax error"
 
 # Commands that run while a transaction is being queued instead of being queued.
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# What a RESP2 client may run while subscribed.
+_SUBSCRIBED_ALLOWED = frozenset(
+    {
+        "subscribe",
+        "ssubscribe",
+        "psubscribe",
+        "unsubscribe",
+        "sunsubscribe",
+        "punsubscribe",
+        "ping",
+        "quit",
+        "reset",
+    }
+)
 # Paused (CLIENT PAUSE WRITE) in addition to write commands.
 _PAUSE_WRITE_EXTRA = frozenset({"publish", "pfcount", "eval", "evalsha", "fcall"})
 
@@ -62,6 +78,8 @@ class PausedSignal:
 
 
 PAUSED = PausedSignal()
+# Returned when a command blocks on keys (BLPOP...): the client waits in ``blocking``.
+BLOCKED = PausedSignal()
 
 
 class SlowlogEntry:
@@ -105,6 +123,8 @@ class Server:
         self.pause_until_ms = 0
         self.pause_all = False
         self.paused_clients: list[Client] = []
+        self.blocking = Blocking()
+        self.pubsub = PubSub()
         self.slowlog: deque[SlowlogEntry] = deque()
         self.slowlog_next_id = 0
         self.error_stats: dict[str, int] = {}
@@ -147,6 +167,9 @@ class Server:
     def on_expired(self, db: Database, key: bytes) -> None:
         self.stat_expired_keys += 1
         self.propagate(db.index, [b"DEL", key])
+
+    def on_key_ready(self, db: Database, key: bytes) -> None:
+        self.blocking.key_ready(db, key)
 
     def on_watched_touched(
         self, db: Database, key: bytes, clients: set[Any], expiring: bool
@@ -205,6 +228,12 @@ class Server:
             self.monitors.remove(c)
         if c in self.paused_clients:
             self.paused_clients.remove(c)
+        self.blocking.unblock(c)
+        self.pubsub.unsubscribe_all(c)
+
+    def subscription_counts(self, c: Client) -> tuple[int, int, int]:
+        """(channels, patterns, shard channels) for CLIENT LIST."""
+        return len(c.channels), len(c.patterns), 0
 
     def kill_client(self, c: Client) -> None:
         c.close_after_reply = True
@@ -236,17 +265,15 @@ class Server:
         t_prev = _perf_ns()
         for argv in cmds:
             cmd = lookup.get(argv[0])
-            if (
-                cmd is None
-                or cmd.subcommands
-                or self.gated
-                or c.multi is not None
-                or not c.authenticated
-            ):
+            if cmd is None or cmd.subcommands or self.gated or c.gate:
                 reply = self._process_checked(c, argv)
                 if reply.__class__ is not bytes:
+                    if reply is PAUSED:
+                        self.paused_clients.append(c)
                     return len(out)
                 append(reply)
+                if self.blocking.ready:
+                    self.blocking.serve_ready()
                 if c.close_after_reply:
                     return None
                 t_prev = _perf_ns()
@@ -265,6 +292,10 @@ class Server:
                 reply = enc.error(e.msg)
                 cmd.failed_calls += 1
                 self.count_error(reply)
+            except BlockRequest as b:
+                if self._block(c, b):
+                    return len(out)
+                reply = b.timeout_reply
             except Exception as e:
                 reply = self._internal_error(cmd, e)
             t = _perf_ns()
@@ -282,9 +313,19 @@ class Server:
             if self.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
                 self.feed_monitors(c, argv)
             append(reply)
+            if self.blocking.ready:
+                self.blocking.serve_ready()
             if c.close_after_reply:
                 return None
         return None
+
+    def _block(self, c: Client, req: BlockRequest) -> bool:
+        """Park ``c`` on the request's keys; False when it may not block (inside EXEC,
+        where Redis answers as if the timeout had expired)."""
+        if self.in_exec:
+            return False
+        self.blocking.block(c, req, self.now_ms())
+        return True
 
     def _process_checked(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
         cmd = TABLE.get(argv[0])
@@ -308,6 +349,13 @@ class Server:
             return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
         if not c.authenticated and not cmd.no_auth:
             return self._reject(c, cmd, "NOAUTH Authentication required.")
+        if c.subscriptions and c.resp == 2 and cmd.name not in _SUBSCRIBED_ALLOWED:
+            return self._reject(
+                c,
+                cmd,
+                f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                "PING / QUIT / RESET are allowed in this context",
+            )
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -354,6 +402,10 @@ class Server:
             reply = enc.error(e.msg)
             cmd.failed_calls += 1
             self.count_error(reply)
+        except BlockRequest as b:
+            if self._block(c, b):
+                return BLOCKED  # type: ignore[return-value]
+            reply = b.timeout_reply
         except Exception as e:
             reply = self._internal_error(cmd, e)
         ns = _perf_ns() - t0
@@ -497,6 +549,8 @@ class Server:
             self.unpause()
         if self.active_expire and not self.loading:
             self._active_expire(now_ms)
+        if self.blocking.blocked:
+            self.blocking.expire(now_ms)
         self._ops_samples.append((now_ms, self.stat_commands))
         self._net_in_samples.append((now_ms, self.stat_net_input))
         self._net_out_samples.append((now_ms, self.stat_net_output))

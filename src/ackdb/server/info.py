@@ -222,7 +222,6 @@ def _server(srv: Any) -> Fields:
 def _clients(srv: Any) -> Fields:
     clients = list(srv.clients.values())
     normal = [c for c in clients if c.kind != "replica"]
-    paused = set(map(id, srv.paused_clients))
     max_in = max((c.reader.pending_bytes() for c in clients), default=0)
     max_out = max((c.conn.buffer_size() for c in clients), default=0)
     return [
@@ -231,14 +230,14 @@ def _clients(srv: Any) -> Fields:
         ("maxclients", srv.config.get("maxclients")),
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
-        ("blocked_clients", sum(1 for c in clients if c.blocked_since_ms and id(c) not in paused)),
+        ("blocked_clients", len(srv.blocking)),
         ("tracking_clients", _stat(srv, "tracking_clients")),
         ("pubsub_clients", sum(1 for c in clients if c.subscriptions)),
         ("watching_clients", sum(1 for c in clients if c.watched)),
         ("clients_in_timeout_table", _stat(srv, "clients_in_timeout_table")),
         ("total_watched_keys", sum(len(db.watched) for db in srv.dbs)),
-        ("total_blocking_keys", _stat(srv, "blocking_keys")),
-        ("total_blocking_keys_on_nokey", _stat(srv, "blocking_keys_on_nokey")),
+        ("total_blocking_keys", srv.blocking.keys_count()),
+        ("total_blocking_keys_on_nokey", srv.blocking.keys_count()),
     ]
 
 
@@ -358,8 +357,8 @@ def _stats(srv: Any) -> Fields:
         *_const("evicted_clients total_eviction_exceeded_time current_eviction_exceeded_time"),
         ("keyspace_hits", s.stat_keyspace_hits),
         ("keyspace_misses", s.stat_keyspace_misses),
-        ("pubsub_channels", _stat(s, "pubsub_channels")),
-        ("pubsub_patterns", _stat(s, "pubsub_patterns")),
+        ("pubsub_channels", len(s.pubsub.channels)),
+        ("pubsub_patterns", s.pubsub.numpat()),
         ("pubsubshard_channels", _stat(s, "pubsubshard_channels")),
         *_stats_tail(s),
     ]

@@ -85,14 +85,19 @@ class ClientConnection(asyncio.Protocol):
         ):
             self.transport.resume_reading()
 
-    def resume_commands(self) -> None:
-        """CLIENT UNPAUSE (or its timeout): run what was held, then read again."""
+    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
+        """Run the commands held by CLIENT PAUSE or by a blocking command, then read again.
+
+        ``skip_first_with``: the held blocking command timed out; this is its reply."""
         c = self.client
-        if c is None:
+        if c is None or c.closed:
             return
         held, c.pending = c.pending, []
         c.blocked_since_ms = 0
-        self.resume_reading("client-pause")
+        if skip_first_with is not None and held:
+            self.write(skip_first_with)
+            held = held[1:]
+        self.resume_reading("hold")
         if held:
             self._run(held)
 
@@ -152,11 +157,10 @@ class ClientConnection(asyncio.Protocol):
         assert c is not None
         out: list[bytes] = []
         held = self.core.process_batch(c, cmds, out)
-        if held is not None:  # CLIENT PAUSE: hold this command and what follows
+        if held is not None:  # CLIENT PAUSE or a blocking command: hold it and the rest
             c.pending = cmds[held:]
             c.blocked_since_ms = self.node.cached_ms
-            self.core.paused_clients.append(c)
-            self.pause_reading("client-pause")
+            self.pause_reading("hold")
         if out:
             data = b"".join(out)
             if data:

@@ -92,6 +92,13 @@ class Node:
         def slowlog(name: str, old: Any, new: Any) -> None:
             core.refresh_config()
 
+        def chdir(name: str, old: Any, new: Any) -> None:
+            try:
+                os.chdir(new)
+            except OSError as e:
+                raise ConfigSetError(f"No such directory: {e.strerror}", name) from None
+
+        cfg.on_change("dir", chdir)
         cfg.on_change("requirepass", requirepass)
         cfg.on_change("loglevel", loglevel)
         cfg.on_change("logfile", logfile)
@@ -207,6 +214,7 @@ class Node:
         if cfg.get("unixsocket"):
             self.log.notice("Ready to accept connections unix")
         self._schedule_cron()
+        self.core.blocking.timer_cb = self._arm_block_timer
         # Everything allocated so far lives as long as the process: keep the cyclic GC
         # from walking it again and again, and run young collections less often (the
         # request path allocates many short-lived lists).
@@ -264,6 +272,19 @@ class Node:
         conns, self._to_flush = self._to_flush, []
         for conn in conns:
             conn.flush()
+
+    # -- blocked clients ---------------------------------------------------------------
+
+    def _arm_block_timer(self, deadline_ms: int) -> None:
+        """Wake up when a blocked client's time runs out (BLPOP key 0.5 answers on time,
+        not at the next cron tick)."""
+        assert self.loop is not None
+        delay_s = max(0.0, deadline_ms / 1000 - time.time()) + 0.001
+        self.loop.call_later(delay_s, self._expire_blocked)
+
+    def _expire_blocked(self) -> None:
+        if self.core.blocking.blocked:
+            self.core.blocking.expire(int(time.time() * 1000))
 
     # -- cron ----------------------------------------------------------------------------
 

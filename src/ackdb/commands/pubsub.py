@@ -1,0 +1,205 @@
+"""Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+
+Owns: the command surface of ``server/pubsub.py``. A (un)subscribe command answers with
+one frame per channel; in RESP2 a subscribed client may only run the commands the core's
+subscribed-mode rule allows. PUBLISH is not an effect on the dataset: it never
+reaches the AOF (replicas will get it from the replication issue's own channel).
+"""
+
+from __future__ import annotations
+
+from ..keyspace.glob import compile_glob
+from ..resp import encoder as enc
+from ..server.client import Client
+from ..server.pubsub import push
+from .base import CommandError
+from .table import command, container
+
+
+@command(
+    "subscribe",
+    -2,
+    "pubsub noscript loading stale",
+    group="pubsub",
+    since="2.0.0",
+    summary="Listens for messages published to channels.",
+    args="channel [channel ...]",
+    complexity="O(N) where N is the number of channels to subscribe to.",
+)
+def subscribe(c: Client, argv: list[bytes]) -> bytes:
+    ps = c.server.pubsub
+    return b"".join(ps.subscribe(c, ch) for ch in argv[1:])
+
+
+@command(
+    "unsubscribe",
+    -1,
+    "pubsub noscript loading stale",
+    group="pubsub",
+    since="2.0.0",
+    summary="Stops listening to messages posted to channels.",
+    args="[channel [channel ...]]",
+    complexity="O(N) where N is the number of channels to unsubscribe.",
+)
+def unsubscribe(c: Client, argv: list[bytes]) -> bytes:
+    ps = c.server.pubsub
+    channels = argv[1:] or list(c.channels)
+    if not channels:
+        return push(c, b"unsubscribe", None, 0)
+    return b"".join(ps.unsubscribe(c, ch) for ch in channels)
+
+
+@command(
+    "psubscribe",
+    -2,
+    "pubsub noscript loading stale",
+    group="pubsub",
+    since="2.0.0",
+    summary="Listens for messages published to channels that match one or more patterns.",
+    args="pattern [pattern ...]",
+    complexity="O(N) where N is the number of patterns to subscribe to.",
+)
+def psubscribe(c: Client, argv: list[bytes]) -> bytes:
+    ps = c.server.pubsub
+    return b"".join(ps.psubscribe(c, p) for p in argv[1:])
+
+
+@command(
+    "punsubscribe",
+    -1,
+    "pubsub noscript loading stale",
+    group="pubsub",
+    since="2.0.0",
+    summary="Stops listening to messages published to channels that match one or more patterns.",
+    args="[pattern [pattern ...]]",
+    complexity="O(N) where N is the number of patterns to unsubscribe.",
+)
+def punsubscribe(c: Client, argv: list[bytes]) -> bytes:
+    ps = c.server.pubsub
+    patterns = argv[1:] or list(c.patterns)
+    if not patterns:
+        return push(c, b"punsubscribe", None, 0)
+    return b"".join(ps.punsubscribe(c, p) for p in patterns)
+
+
+@command(
+    "publish",
+    3,
+    "pubsub loading stale fast may_replicate",
+    group="pubsub",
+    since="2.0.0",
+    summary="Posts a message to a channel.",
+    args="channel message",
+    complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+)
+def publish(c: Client, argv: list[bytes]) -> bytes:
+    return enc.integer(c.server.pubsub.publish(argv[1], argv[2]))
+
+
+container("pubsub", group="pubsub", summary="A container for Pub/Sub commands.", since="2.8.0")
+
+_PUBSUB_HELP = [
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Print this help.",
+]
+
+
+@command(
+    "pubsub|channels",
+    -2,
+    "pubsub loading stale",
+    group="pubsub",
+    since="2.8.0",
+    summary="Returns the active channels.",
+    args="[pattern]",
+    complexity="O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
+)
+def pubsub_channels(c: Client, argv: list[bytes]) -> bytes:
+    if len(argv) > 3:
+        raise CommandError("ERR wrong number of arguments for 'pubsub|channels' command")
+    chans = list(c.server.pubsub.channels)
+    if len(argv) == 3:
+        match = compile_glob(argv[2])
+        chans = [ch for ch in chans if match(ch)]
+    return enc.bulk_array(chans)
+
+
+@command(
+    "pubsub|numsub",
+    -2,
+    "pubsub loading stale",
+    group="pubsub",
+    since="2.8.0",
+    summary="Returns a count of subscribers to channels.",
+    args="[channel [channel ...]]",
+    complexity="O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+)
+def pubsub_numsub(c: Client, argv: list[bytes]) -> bytes:
+    chans = c.server.pubsub.channels
+    parts = []
+    for ch in argv[2:]:
+        parts.append(enc.bulk(ch) + enc.integer(len(chans.get(ch, ()))))
+    return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)  # a flat array, RESP3 too
+
+
+@command(
+    "pubsub|numpat",
+    2,
+    "pubsub loading stale",
+    group="pubsub",
+    since="2.8.0",
+    summary="Returns a count of unique pattern subscriptions.",
+)
+def pubsub_numpat(c: Client, argv: list[bytes]) -> bytes:
+    return enc.integer(c.server.pubsub.numpat())
+
+
+@command(
+    "pubsub|shardchannels",
+    -2,
+    "pubsub loading stale",
+    group="pubsub",
+    since="7.0.0",
+    summary="Returns the active shard channels.",
+    args="[pattern]",
+)
+def pubsub_shardchannels(c: Client, argv: list[bytes]) -> bytes:
+    return enc.EMPTY_ARRAY  # shard channels exist only in cluster mode
+
+
+@command(
+    "pubsub|shardnumsub",
+    -2,
+    "pubsub loading stale",
+    group="pubsub",
+    since="7.0.0",
+    summary="Returns the count of subscribers of shard channels.",
+    args="[shardchannel [shardchannel ...]]",
+)
+def pubsub_shardnumsub(c: Client, argv: list[bytes]) -> bytes:
+    parts = [enc.bulk(ch) + enc.ZERO for ch in argv[2:]]
+    return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)
+
+
+@command(
+    "pubsub|help",
+    2,
+    "loading stale",
+    group="server",
+    since="6.2.0",
+    summary="Returns helpful text about the different subcommands.",
+)
+def pubsub_help(c: Client, argv: list[bytes]) -> bytes:
+    return enc.array([enc.simple(line) for line in _PUBSUB_HELP])

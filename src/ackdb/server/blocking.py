@@ -1,0 +1,147 @@
+"""Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...): who waits, who is served next.
+
+Owns: the queues of blocked clients per (database, key), their deadlines, and the rule
+that serves them: when a write makes an awaited key ready, the clients waiting on it are
+woken in the order they blocked (first come, first served), each re-running its blocking
+command as if it had just arrived; one that finds nothing left blocks again, keeping its
+place in time (its original deadline). Never touches sockets: a woken client's held
+commands are re-run through its connection's ``resume_commands``.
+
+A command blocks by raising ``BlockRequest`` from its handler. Inside EXEC (and whenever
+blocking is not allowed) the core answers the request's ``timeout_reply`` at once, as
+Redis does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..keyspace.db import Database
+    from .client import Client
+
+
+class BlockRequest(Exception):
+    """Raised by a blocking command that found nothing to serve.
+
+    ``keys`` are awaited in the client's current database; ``timeout_ms`` is relative
+    (0 waits forever); ``timeout_reply`` is the encoded reply when time runs out.
+    """
+
+    def __init__(self, keys: list[bytes], timeout_ms: int, timeout_reply: bytes) -> None:
+        super().__init__("blocked")
+        self.keys = keys
+        self.timeout_ms = timeout_ms
+        self.timeout_reply = timeout_reply
+
+
+class BlockedState:
+    __slots__ = ("db", "keys", "deadline_ms", "timeout_reply", "since_ms")
+
+    def __init__(
+        self, db: Database, keys: list[bytes], deadline_ms: int, timeout_reply: bytes, since_ms: int
+    ) -> None:
+        self.db = db
+        self.keys = keys
+        self.deadline_ms = deadline_ms  # absolute; 0 = forever
+        self.timeout_reply = timeout_reply
+        self.since_ms = since_ms
+
+
+class Blocking:
+    """The blocked clients of one server."""
+
+    def __init__(self) -> None:
+        self.queues: dict[tuple[int, bytes], deque[Client]] = {}
+        self.ready: list[tuple[Database, bytes]] = []
+        self.blocked: set[Client] = set()
+        self.timer_cb: Any = None  # set by the shell: called with a deadline to wake at
+
+    def __len__(self) -> int:
+        return len(self.blocked)
+
+    def keys_count(self) -> int:
+        return len(self.queues)
+
+    def block(self, c: Client, req: BlockRequest, now_ms: int) -> None:
+        db = c.db
+        # A client woken for nothing blocks again with its first deadline.
+        deadline = c.block_deadline_ms
+        if not deadline and req.timeout_ms:
+            deadline = now_ms + req.timeout_ms
+        c.block_deadline_ms = deadline
+        c.blocked = BlockedState(
+            db, list(dict.fromkeys(req.keys)), deadline, req.timeout_reply, now_ms
+        )
+        for key in c.blocked.keys:
+            q = self.queues.get((db.index, key))
+            if q is None:
+                q = self.queues[(db.index, key)] = deque()
+                db.awaited.add(key)
+            q.append(c)
+        self.blocked.add(c)
+        if deadline and self.timer_cb is not None:
+            self.timer_cb(deadline)
+
+    def unblock(self, c: Client) -> BlockedState | None:
+        """Take ``c`` out of every queue; returns what it was waiting for."""
+        st: BlockedState | None = c.blocked
+        if st is None:
+            return None
+        c.blocked = None
+        self.blocked.discard(c)
+        for key in st.keys:
+            wk = (st.db.index, key)
+            q = self.queues.get(wk)
+            if q is None:
+                continue
+            try:
+                q.remove(c)
+            except ValueError:
+                pass
+            if not q:
+                del self.queues[wk]
+                st.db.awaited.discard(key)
+        return st
+
+    def key_ready(self, db: Database, key: bytes) -> None:
+        if (db.index, key) in self.queues:
+            self.ready.append((db, key))
+
+    def serve_ready(self) -> None:
+        """Wake the clients waiting on keys that became ready, in blocking order.
+
+        Serving one client may make more keys ready (BLMOVE pushes to its destination):
+        the loop runs until no key is left ready."""
+        while self.ready:
+            ready, self.ready = self.ready, []
+            for db, key in ready:
+                q = self.queues.get((db.index, key))
+                if not q:
+                    continue
+                for c in list(q):
+                    if c.blocked is None:
+                        continue
+                    if key not in db.data:
+                        break  # consumed: the rest keep waiting
+                    self.unblock(c)
+                    c.conn.resume_commands()  # type: ignore[attr-defined]
+                    if c.blocked is None:
+                        c.block_deadline_ms = 0
+
+    def expire(self, now_ms: int) -> None:
+        """Answer the clients whose time ran out with their timeout reply."""
+        for c in [
+            c
+            for c in self.blocked
+            if c.blocked and c.blocked.deadline_ms and c.blocked.deadline_ms <= now_ms
+        ]:
+            st = self.unblock(c)
+            assert st is not None
+            c.block_deadline_ms = 0
+            c.conn.resume_commands(skip_first_with=st.timeout_reply)  # type: ignore[attr-defined]
+
+    def next_deadline(self) -> int:
+        ds = [c.blocked.deadline_ms for c in self.blocked if c.blocked and c.blocked.deadline_ms]
+        return min(ds) if ds else 0

@@ -1,0 +1,102 @@
+"""Publish/subscribe: who listens to which channel or pattern, and delivery.
+
+Owns: the channel and pattern subscriptions of every client and the messages PUBLISH
+delivers (``message`` to channel subscribers, ``pmessage`` to pattern subscribers, in
+subscription order), as RESP2 arrays or RESP3 pushes depending on each receiver. Never
+touches sockets: messages are queued through each client's connection handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..keyspace.glob import compile_glob
+from ..resp import encoder as enc
+
+if TYPE_CHECKING:
+    from .client import Client
+
+
+def push(c: Client, kind: bytes, *items: bytes | int | None) -> bytes:
+    """One pub/sub frame for ``c``: an array in RESP2, a push in RESP3."""
+    parts = [enc.bulk(kind)]
+    for item in items:
+        if item is None:
+            parts.append(c.p.null)
+        elif isinstance(item, int):
+            parts.append(enc.integer(item))
+        else:
+            parts.append(enc.bulk(item))
+    return c.p.push_header(len(parts)) + b"".join(parts)
+
+
+class PubSub:
+    def __init__(self) -> None:
+        self.channels: dict[bytes, dict[Client, None]] = {}
+        self.patterns: dict[bytes, dict[Client, None]] = {}
+        self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscribe(self, c: Client, channel: bytes) -> bytes:
+        if channel not in c.channels:
+            c.channels[channel] = None
+            self.channels.setdefault(channel, {})[c] = None
+            c.refresh_gate()
+        return push(c, b"subscribe", channel, c.subscriptions)
+
+    def unsubscribe(self, c: Client, channel: bytes) -> bytes:
+        if c.channels.pop(channel, 1) is None:
+            subs = self.channels[channel]
+            del subs[c]
+            if not subs:
+                del self.channels[channel]
+            c.refresh_gate()
+        return push(c, b"unsubscribe", channel, c.subscriptions)
+
+    def psubscribe(self, c: Client, pattern: bytes) -> bytes:
+        if pattern not in c.patterns:
+            c.patterns[pattern] = None
+            if pattern not in self.patterns:
+                self.patterns[pattern] = {}
+                self._matchers[pattern] = compile_glob(pattern)
+            self.patterns[pattern][c] = None
+            c.refresh_gate()
+        return push(c, b"psubscribe", pattern, c.subscriptions)
+
+    def punsubscribe(self, c: Client, pattern: bytes) -> bytes:
+        if c.patterns.pop(pattern, 1) is None:
+            subs = self.patterns[pattern]
+            del subs[c]
+            if not subs:
+                del self.patterns[pattern]
+                del self._matchers[pattern]
+            c.refresh_gate()
+        return push(c, b"punsubscribe", pattern, c.subscriptions)
+
+    def unsubscribe_all(self, c: Client) -> None:
+        for channel in list(c.channels):
+            self.unsubscribe(c, channel)
+        for pattern in list(c.patterns):
+            self.punsubscribe(c, pattern)
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def publish(self, channel: bytes, message: bytes) -> int:
+        """Deliver to every subscriber; returns how many received it."""
+        n = 0
+        subs = self.channels.get(channel)
+        if subs:
+            for c in subs:
+                c.conn.write(push(c, b"message", channel, message))
+                n += 1
+        for pattern, pclients in self.patterns.items():
+            if self._matchers[pattern](channel):
+                for c in pclients:
+                    c.conn.write(push(c, b"pmessage", pattern, channel, message))
+                    n += 1
+        return n
+
+    def numpat(self) -> int:
+        return len(self.patterns)
