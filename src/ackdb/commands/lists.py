@@ -1,0 +1,824 @@
+"""List commands: pushes, pops, ranges, LPOS, LMOVE / RPOPLPUSH and LMPOP (non-blocking).
+
+Owns: Redis 7.2 semantics, replies (RESP2 and RESP3) and error texts of the list family,
+the effects its writes propagate, the keyspace hit/miss counts of its reads, and OBJECT
+ENCODING of a list. Never touches the network, never blocks: BLPOP, BRPOP, BLMOVE,
+BRPOPLPUSH and BLMPOP belong to the blocking core, which calls the helpers below
+(``holds_list``, ``pop_from``, ``move``, ``mpop``, ``parse_end``, ``parse_mpop``,
+``mpop_reply``, ``mpop_effect``) so that both variants share one implementation.
+
+A list is a ``collections.deque[bytes]``: O(1) at both ends; LINDEX / LSET walk from the
+nearer end (O(N/64)), LINSERT / LREM / LPOS are O(N) as in Redis. A list emptied by any
+command is deleted from the keyspace at once; an in-place change touches WATCHers.
+
+Order of checks follows Redis: argument errors Redis finds before the lookup (LPOP's count,
+LRANGE / LTRIM / LREM's integers, LINSERT's and LMOVE's BEFORE|AFTER / LEFT|RIGHT, every
+LPOS and LMPOP option) come before WRONGTYPE; LINDEX and LSET look the key up first.
+
+Effects: every write propagates as sent, except LMPOP, which Redis 7.2 rewrites as
+``LPOP|RPOP key <popped count>``. ``server.dirty`` grows by elements pushed / popped /
+removed / trimmed, 1 for LSET, LINSERT, LMOVE; a write that changed nothing adds 0 and is
+not propagated (LTRIM that trims nothing, LREM that finds nothing, LINSERT without pivot).
+
+OBJECT ENCODING (Redis 7.2 has listpack-encoded small lists, 7.0 always says quicklist):
+ackdb answers from the current contents, as if they were written afresh: ``listpack`` when
+one listpack holding them stays within ``list-max-listpack-size`` (a negative value is a
+byte limit: -1 4 KiB ... -5 64 KiB; a positive one an element count, with the 8 KiB safety
+limit), else ``quicklist``. The listpack size is computed entry by entry (Redis's integer
+and string entry encodings and back-lengths). Accepted difference: Redis's encoding
+remembers history (a list converted to quicklist goes back to listpack only once it shrinks
+to half the limit), so a list that grew past the limit and shrank a little reports
+``listpack`` here and ``quicklist`` in Redis.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from enum import IntEnum
+from itertools import islice
+from typing import Any
+
+from ..keyspace.numbers import parse_int
+from ..keyspace.types import register
+from ..resp import encoder as enc
+from ..server.client import Client
+from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int
+from .table import command
+
+List = deque[bytes]
+
+_POSITIVE = "ERR value is out of range, must be positive"
+_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+_RANK_RANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+_NUMKEYS = "ERR numkeys should be greater than 0"
+_MPOP_COUNT = "ERR count should be greater than 0"
+
+
+class End(IntEnum):
+    """Which end of a list: LEFT is the head (index 0), RIGHT the tail."""
+
+    LEFT = 0
+    RIGHT = 1
+
+
+_END_NAMES = {b"left": End.LEFT, b"right": End.RIGHT}
+_POP_NAMES = {End.LEFT: b"LPOP", End.RIGHT: b"RPOP"}
+
+
+# -- OBJECT ENCODING ---------------------------------------------------------------------
+
+LISTPACK_HEADER_BYTES = 6  # total bytes (4) + element count (2)
+LISTPACK_END_BYTES = 1
+# Redis quicklist: a node of a count-limited list never exceeds this many bytes.
+LISTPACK_SAFETY_BYTES = 8192
+# list-max-listpack-size -1 .. -5: bytes per node.
+LISTPACK_FILL_BYTES = (4096, 8192, 16384, 32768, 65536)
+
+
+def listpack_entry_bytes(element: bytes) -> int:
+    """Bytes one element takes in a listpack: encoding + data + back-length. Elements
+    that are canonical int64 decimal text are stored as integers, as Redis does."""
+    n = len(element)
+    v = parse_int(element) if n <= 20 else None
+    if v is not None:
+        if 0 <= v <= 127:
+            size = 1
+        elif -4096 <= v <= 4095:
+            size = 2
+        elif -32768 <= v <= 32767:
+            size = 3
+        elif -(1 << 23) <= v < 1 << 23:
+            size = 4
+        elif -(1 << 31) <= v < 1 << 31:
+            size = 5
+        else:
+            size = 9
+    elif n < 64:
+        size = 1 + n
+    elif n < 4096:
+        size = 2 + n
+    else:
+        size = 5 + n
+    if size <= 127:
+        return size + 1
+    if size < 16383:
+        return size + 2
+    if size < 2097151:
+        return size + 3
+    return size + (4 if size < 268435455 else 5)
+
+
+def list_encoding(value: List, limits: dict[str, int]) -> bytes:
+    """OBJECT ENCODING of a list (see the module docstring)."""
+    fill = limits["list-max-listpack-size"]
+    if fill >= 0:
+        if len(value) > max(fill, 1):
+            return b"quicklist"
+        limit = LISTPACK_SAFETY_BYTES
+    else:
+        limit = LISTPACK_FILL_BYTES[min(-fill, len(LISTPACK_FILL_BYTES)) - 1]
+    total = LISTPACK_HEADER_BYTES + LISTPACK_END_BYTES
+    for element in value:  # every entry takes >= 2 bytes: at most limit / 2 iterations
+        total += listpack_entry_bytes(element)
+        if total > limit:
+            return b"quicklist"
+    return b"listpack"
+
+
+register(deque, b"list", list_encoding)
+
+
+# -- keyspace helpers (shared with the blocking variants) ---------------------------------
+
+
+def get_list(db: Any, key: bytes) -> List | None:
+    """A write lookup: the list at ``key``, None when absent, WRONGTYPE otherwise."""
+    v = db.lookup(key)
+    if v is not None and v.__class__ is not deque:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def holds_list(db: Any, key: bytes) -> bool:
+    """Whether ``key`` currently holds a (necessarily non-empty) list."""
+    return db.lookup(key).__class__ is deque
+
+
+def _read(c: Client, key: bytes) -> List | None:
+    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return None
+    c.server.stat_keyspace_hits += 1
+    if v.__class__ is not deque:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def _changed(db: Any, key: bytes, lst: List) -> None:
+    """After removing elements: delete an emptied list, else tell WATCHers."""
+    if not lst:
+        db.delete(key)  # touches WATCHers itself
+    elif db.watched:
+        db.touch(key)
+
+
+def parse_end(arg: bytes) -> End:
+    """LEFT or RIGHT, any case; anything else is a syntax error."""
+    end = _END_NAMES.get(arg.lower())
+    if end is None:
+        raise CommandError(SYNTAX)
+    return end
+
+
+def pop_from(db: Any, key: bytes, where: End, count: int) -> list[bytes] | None:
+    """Pop up to ``count`` (>= 1) elements from one end of the list at ``key``, in pop
+    order; None when the key is absent; WRONGTYPE when it is not a list. The caller adds
+    the number popped to ``server.dirty``."""
+    assert count >= 1
+    lst = get_list(db, key)
+    if lst is None:
+        return None
+    pop = lst.popleft if where is End.LEFT else lst.pop
+    out = [pop()] if count == 1 else [pop() for _ in range(min(count, len(lst)))]
+    _changed(db, key, lst)
+    return out
+
+
+def move(db: Any, src: bytes, dst: bytes, wherefrom: End, whereto: End) -> bytes | None:
+    """LMOVE: pop from ``src``, push onto ``dst`` (created if absent); the element moved,
+    or None when ``src`` is absent (``dst`` is then not looked at). Both keys are type
+    checked before anything changes. ``src == dst`` rotates. The caller adds 1 to
+    ``server.dirty`` when an element moved."""
+    s = get_list(db, src)
+    if s is None:
+        return None
+    d = get_list(db, dst)
+    x = s.popleft() if wherefrom is End.LEFT else s.pop()
+    if d is None:
+        db.add_new(dst, deque((x,)))
+    else:
+        if whereto is End.LEFT:
+            d.appendleft(x)
+        else:
+            d.append(x)
+        if db.watched:
+            db.touch(dst)
+    _changed(db, src, s)
+    return x
+
+
+def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], End, int]:
+    """LMPOP / BLMPOP arguments from ``argv[numkeys_idx]`` on: numkeys key... LEFT|RIGHT
+    [COUNT n] -> (keys, end, count), with Redis's errors in Redis's order."""
+    numkeys = parse_int(argv[numkeys_idx])
+    if numkeys is None or numkeys < 1:
+        raise CommandError(_NUMKEYS)
+    where_idx = numkeys_idx + numkeys + 1
+    if where_idx >= len(argv):
+        raise CommandError(SYNTAX)
+    where = parse_end(argv[where_idx])
+    count = -1
+    j = where_idx + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            parsed = parse_int(argv[j + 1])
+            if parsed is None or parsed < 1:
+                raise CommandError(_MPOP_COUNT)
+            count = parsed
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return argv[numkeys_idx + 1 : where_idx], where, max(count, 1)
+
+
+def mpop(db: Any, keys: list[bytes], where: End, count: int) -> tuple[bytes, list[bytes]] | None:
+    """Pop up to ``count`` elements from the first key of ``keys`` holding a list; keys are
+    looked at in order, so a non-list before the first list is WRONGTYPE. The caller adds
+    the number popped to ``server.dirty`` and propagates ``mpop_effect``."""
+    for key in keys:
+        popped = pop_from(db, key, where, count)
+        if popped is not None:
+            return key, popped
+    return None
+
+
+def mpop_reply(key: bytes, elements: list[bytes]) -> bytes:
+    """[key, [elements...]] (LMPOP, BLMPOP; the same shape in RESP2 and RESP3)."""
+    return b"*2\r\n" + enc.bulk(key) + enc.bulk_array(elements)
+
+
+def mpop_effect(key: bytes, where: End, popped: int) -> list[bytes]:
+    """What a replica runs for an [B]LMPOP that popped ``popped`` elements (Redis 7.2)."""
+    return [_POP_NAMES[where], key, b"%d" % popped]
+
+
+def _range(lst: List, start: int, end: int) -> list[bytes]:
+    """Elements start..end inclusive, negative indexes from the tail (LRANGE rules)."""
+    n = len(lst)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        return []
+    if end >= n:
+        end = n - 1
+    if n - 1 - end < start:  # nearer the tail: walk from there
+        out = list(islice(reversed(lst), n - 1 - end, n - start))
+        out.reverse()
+        return out
+    return list(islice(lst, start, end + 1))
+
+
+# -- pushes ------------------------------------------------------------------------------
+
+
+def _push(c: Client, argv: list[bytes], where: End, only_existing: bool) -> bytes:
+    db = c.db
+    key = argv[1]
+    lst = db.lookup(key) if db.expires else db.data.get(key)
+    if lst.__class__ is deque:
+        if len(argv) == 3:
+            if where is End.LEFT:
+                lst.appendleft(argv[2])
+            else:
+                lst.append(argv[2])
+        elif where is End.LEFT:
+            lst.extendleft(islice(argv, 2, None))
+        else:
+            lst.extend(islice(argv, 2, None))
+        if db.watched:
+            db.touch(key)
+    elif lst is None:
+        if only_existing:
+            return enc.ZERO
+        lst = deque(islice(argv, 2, None))
+        if where is End.LEFT:
+            lst.reverse()
+        db.add_new(key, lst)
+    else:
+        raise CommandError(WRONGTYPE)
+    c.server.dirty += len(argv) - 2
+    return enc.integer(len(lst))
+
+
+_PUSH_COMPLEXITY = (
+    "O(1) for each element added, so O(N) to add N elements when the command is called "
+    "with multiple arguments."
+)
+
+
+@command(
+    "lpush",
+    -3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+    args="key element [element ...]",
+    complexity=_PUSH_COMPLEXITY,
+)
+def lpush(c: Client, argv: list[bytes]) -> bytes:
+    if len(argv) == 3:  # fast path: one element onto an existing list
+        db = c.db
+        lst = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
+        if lst.__class__ is deque:
+            lst.appendleft(argv[2])
+            if db.watched:
+                db.touch(argv[1])
+            c.server.dirty += 1
+            return enc.integer(len(lst))
+    return _push(c, argv, End.LEFT, False)
+
+
+@command(
+    "rpush",
+    -3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Appends one or more elements to a list. Creates the key if it doesn't exist.",
+    args="key element [element ...]",
+    complexity=_PUSH_COMPLEXITY,
+)
+def rpush(c: Client, argv: list[bytes]) -> bytes:
+    if len(argv) == 3:  # fast path: one element onto an existing list
+        db = c.db
+        lst = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
+        if lst.__class__ is deque:
+            lst.append(argv[2])
+            if db.watched:
+                db.touch(argv[1])
+            c.server.dirty += 1
+            return enc.integer(len(lst))
+    return _push(c, argv, End.RIGHT, False)
+
+
+@command(
+    "lpushx",
+    -3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="list",
+    since="2.2.0",
+    summary="Prepends one or more elements to a list only when the list exists.",
+    args="key element [element ...]",
+    complexity=_PUSH_COMPLEXITY,
+)
+def lpushx(c: Client, argv: list[bytes]) -> bytes:
+    return _push(c, argv, End.LEFT, True)
+
+
+@command(
+    "rpushx",
+    -3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="list",
+    since="2.2.0",
+    summary="Appends an element to a list only when the list exists.",
+    args="key element [element ...]",
+    complexity=_PUSH_COMPLEXITY,
+)
+def rpushx(c: Client, argv: list[bytes]) -> bytes:
+    return _push(c, argv, End.RIGHT, True)
+
+
+# -- pops --------------------------------------------------------------------------------
+
+
+def _pop_one(c: Client, key: bytes, lst: Any) -> bytes:
+    """LPOP / RPOP without count, when ``lst`` (the key's value) is not a list."""
+    if lst is None:
+        return c.p.null
+    raise CommandError(WRONGTYPE)
+
+
+def _pop(c: Client, argv: list[bytes], where: End) -> bytes:
+    """LPOP / RPOP with a count (or a wrong number of arguments)."""
+    db = c.db
+    key = argv[1]
+    if len(argv) > 3:
+        name = "lpop" if where is End.LEFT else "rpop"
+        raise CommandError(f"ERR wrong number of arguments for '{name}' command")
+    count = parse_int(argv[2])
+    if count is None or count < 0:
+        raise CommandError(_POSITIVE)
+    if count == 0:
+        lst = get_list(db, key)
+        return c.p.null_array if lst is None else enc.EMPTY_ARRAY
+    popped = pop_from(db, key, where, count)
+    if popped is None:
+        return c.p.null_array
+    c.server.dirty += len(popped)
+    return enc.bulk_array(popped)
+
+
+_POP_COMPLEXITY = "O(N) where N is the number of elements returned"
+
+
+@command(
+    "lpop",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+    args="key [count]",
+    complexity=_POP_COMPLEXITY,
+)
+def lpop(c: Client, argv: list[bytes]) -> bytes:
+    if len(argv) != 2:
+        return _pop(c, argv, End.LEFT)
+    db = c.db
+    key = argv[1]
+    lst = db.lookup(key) if db.expires else db.data.get(key)
+    if lst.__class__ is not deque:
+        return _pop_one(c, key, lst)
+    x = lst.popleft()
+    if not lst:
+        db.delete(key)
+    elif db.watched:
+        db.touch(key)
+    c.server.dirty += 1
+    return b"$%d\r\n%s\r\n" % (len(x), x)
+
+
+@command(
+    "rpop",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+    args="key [count]",
+    complexity=_POP_COMPLEXITY,
+)
+def rpop(c: Client, argv: list[bytes]) -> bytes:
+    if len(argv) != 2:
+        return _pop(c, argv, End.RIGHT)
+    db = c.db
+    key = argv[1]
+    lst = db.lookup(key) if db.expires else db.data.get(key)
+    if lst.__class__ is not deque:
+        return _pop_one(c, key, lst)
+    x = lst.pop()
+    if not lst:
+        db.delete(key)
+    elif db.watched:
+        db.touch(key)
+    c.server.dirty += 1
+    return b"$%d\r\n%s\r\n" % (len(x), x)
+
+
+@command(
+    "lmpop",
+    -4,
+    "write movablekeys",
+    (0, 0, 0),
+    group="list",
+    since="7.0.0",
+    summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+    args="numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+)
+def lmpop(c: Client, argv: list[bytes]) -> bytes:
+    keys, where, count = parse_mpop(argv, 1)
+    found = mpop(c.db, keys, where, count)
+    if found is None:
+        return c.p.null_array
+    key, popped = found
+    c.server.dirty += len(popped)
+    c.prop = [mpop_effect(key, where, len(popped))]
+    return mpop_reply(key, popped)
+
+
+def _move(c: Client, argv: list[bytes], wherefrom: End, whereto: End) -> bytes:
+    x = move(c.db, argv[1], argv[2], wherefrom, whereto)
+    if x is None:
+        return c.p.null
+    c.server.dirty += 1
+    return enc.bulk(x)
+
+
+@command(
+    "lmove",
+    5,
+    "write denyoom",
+    (1, 2, 1),
+    group="list",
+    since="6.2.0",
+    summary="Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+    args="source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+)
+def lmove(c: Client, argv: list[bytes]) -> bytes:
+    wherefrom = parse_end(argv[3])
+    whereto = parse_end(argv[4])
+    return _move(c, argv, wherefrom, whereto)
+
+
+@command(
+    "rpoplpush",
+    3,
+    "write denyoom",
+    (1, 2, 1),
+    group="list",
+    since="1.2.0",
+    summary="Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+    args="source destination",
+)
+def rpoplpush(c: Client, argv: list[bytes]) -> bytes:
+    return _move(c, argv, End.RIGHT, End.LEFT)
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+@command(
+    "llen",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Returns the length of a list.",
+    args="key",
+)
+def llen(c: Client, argv: list[bytes]) -> bytes:
+    lst = _read(c, argv[1])
+    return enc.integer(0 if lst is None else len(lst))
+
+
+@command(
+    "lrange",
+    4,
+    "readonly",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Returns a range of elements from a list.",
+    args="key start stop",
+    complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+)
+def lrange(c: Client, argv: list[bytes]) -> bytes:
+    start = arg_int(argv[2])
+    end = arg_int(argv[3])
+    lst = _read(c, argv[1])
+    if lst is None:
+        return enc.EMPTY_ARRAY
+    return enc.bulk_array(_range(lst, start, end))
+
+
+def _index(lst: List, index: int) -> int | None:
+    """A list index (negative from the tail) as a position in ``lst``, or None."""
+    n = len(lst)
+    if index < 0:
+        index += n
+    return index if 0 <= index < n else None
+
+
+@command(
+    "lindex",
+    3,
+    "readonly",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Returns an element from a list by its index.",
+    args="key index",
+    complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
+)
+def lindex(c: Client, argv: list[bytes]) -> bytes:
+    lst = _read(c, argv[1])
+    if lst is None:
+        return c.p.null
+    i = _index(lst, arg_int(argv[2]))
+    return c.p.null if i is None else enc.bulk(lst[i])
+
+
+def _lpos_options(argv: list[bytes]) -> tuple[int, int, int]:
+    """RANK, COUNT (-1: not given) and MAXLEN of LPOS; later options win."""
+    rank, count, maxlen = 1, -1, 0
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if j + 1 >= len(argv) or opt not in (b"rank", b"count", b"maxlen"):
+            raise CommandError(SYNTAX)
+        arg = argv[j + 1]
+        if opt == b"rank":
+            rank = arg_int(arg)
+            if rank == LLONG_MIN:  # Redis 7.2: -LONG_MAX .. LONG_MAX
+                raise CommandError(_RANK_RANGE)
+            if rank == 0:
+                raise CommandError(_RANK_ZERO)
+        else:
+            v = parse_int(arg)
+            if v is None or v < 0:
+                raise CommandError(f"ERR {opt.decode().upper()} can't be negative")
+            if opt == b"count":
+                count = v
+            else:
+                maxlen = v
+        j += 2
+    return rank, count, maxlen
+
+
+@command(
+    "lpos",
+    -3,
+    "readonly",
+    (1, 1, 1),
+    group="list",
+    since="6.0.6",
+    summary="Returns the index of matching elements in a list.",
+    args="key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+    complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
+)
+def lpos(c: Client, argv: list[bytes]) -> bytes:
+    rank, count, maxlen = _lpos_options(argv)
+    lst = _read(c, argv[1])
+    if lst is None:
+        return c.p.null if count == -1 else enc.EMPTY_ARRAY
+    element = argv[2]
+    scan = iter(lst) if rank > 0 else reversed(lst)
+    if maxlen:
+        scan = islice(scan, maxlen)
+    found = (i for i, x in enumerate(scan) if x == element)
+    skip = abs(rank) - 1
+    stop = None if count <= 0 else min(skip + count, sys.maxsize)
+    hits = list(islice(found, skip, skip + 1 if count == -1 else stop))
+    if rank < 0:
+        last = len(lst) - 1
+        hits = [last - i for i in hits]
+    if count == -1:
+        return enc.integer(hits[0]) if hits else c.p.null
+    return enc.array([enc.integer(i) for i in hits])
+
+
+# -- in-place writes ---------------------------------------------------------------------
+
+
+@command(
+    "lset",
+    4,
+    "write denyoom",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Sets the value of an element in a list by its index.",
+    args="key index element",
+    complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
+)
+def lset(c: Client, argv: list[bytes]) -> bytes:
+    db = c.db
+    lst = get_list(db, argv[1])
+    if lst is None:
+        raise CommandError("ERR no such key")
+    i = _index(lst, arg_int(argv[2]))
+    if i is None:
+        raise CommandError("ERR index out of range")
+    lst[i] = argv[3]
+    if db.watched:
+        db.touch(argv[1])
+    c.server.dirty += 1
+    return enc.OK
+
+
+@command(
+    "linsert",
+    5,
+    "write denyoom",
+    (1, 1, 1),
+    group="list",
+    since="2.2.0",
+    summary="Inserts an element before or after another element in a list.",
+    args="key <BEFORE | AFTER> pivot element",
+    complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
+)
+def linsert(c: Client, argv: list[bytes]) -> bytes:
+    side = argv[2].lower()
+    if side not in (b"before", b"after"):
+        raise CommandError(SYNTAX)
+    db = c.db
+    lst = get_list(db, argv[1])
+    if lst is None:
+        return enc.ZERO
+    try:
+        i = lst.index(argv[3])
+    except ValueError:
+        return enc.integer(-1)
+    lst.insert(i + 1 if side == b"after" else i, argv[4])
+    if db.watched:
+        db.touch(argv[1])
+    c.server.dirty += 1
+    return enc.integer(len(lst))
+
+
+def _without(lst: List, element: bytes, limit: int, from_tail: bool) -> list[bytes]:
+    """The elements of ``lst`` minus the first ``limit`` copies of ``element`` counted from
+    the head (or the tail)."""
+    kept: list[bytes] = []
+    keep = kept.append
+    for x in reversed(lst) if from_tail else lst:
+        if limit and x == element:
+            limit -= 1
+        else:
+            keep(x)
+    if from_tail:
+        kept.reverse()
+    return kept
+
+
+@command(
+    "lrem",
+    4,
+    "write",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Removes elements from a list. Deletes the list if the last element was removed.",
+    args="key count element",
+    complexity="O(N+M) where N is the length of the list and M is the number of elements removed.",
+)
+def lrem(c: Client, argv: list[bytes]) -> bytes:
+    limit = arg_int(argv[2])
+    db = c.db
+    key, element = argv[1], argv[3]
+    lst = get_list(db, key)
+    if lst is None:
+        return enc.ZERO
+    present = lst.count(element)
+    if not present:
+        return enc.ZERO
+    removed = present if limit == 0 else min(abs(limit), present)
+    if removed == 1 and limit >= 0:
+        lst.remove(element)  # the first copy, in C
+    else:
+        kept = _without(lst, element, removed, limit < 0)
+        lst.clear()
+        lst.extend(kept)
+    _changed(db, key, lst)
+    c.server.dirty += removed
+    return enc.integer(removed)
+
+
+@command(
+    "ltrim",
+    4,
+    "write",
+    (1, 1, 1),
+    group="list",
+    since="1.0.0",
+    summary="Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+    args="key start stop",
+    complexity="O(N) where N is the number of elements to be removed by the operation.",
+)
+def ltrim(c: Client, argv: list[bytes]) -> bytes:
+    start = arg_int(argv[2])
+    end = arg_int(argv[3])
+    db = c.db
+    key = argv[1]
+    lst = get_list(db, key)
+    if lst is None:
+        return enc.OK
+    n = len(lst)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        left, right = n, 0
+    else:
+        left, right = start, n - 1 - min(end, n - 1)
+    if left + right == n:
+        db.delete(key)
+    else:
+        if left + right > n // 2:  # keep the smaller part: rebuild from it
+            kept = _range(lst, start, end)
+            lst.clear()
+            lst.extend(kept)
+        else:
+            for _ in range(left):
+                lst.popleft()
+            for _ in range(right):
+                lst.pop()
+        if db.watched:  # Redis signals the key even when nothing was trimmed
+            db.touch(key)
+    c.server.dirty += left + right
+    return enc.OK

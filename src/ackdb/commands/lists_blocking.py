@@ -1,0 +1,165 @@
+"""Blocking list commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
+
+Owns: their arguments, replies and effects. Each first tries its non-blocking form; when
+nothing is there it raises ``BlockRequest`` and the core parks the client until a write
+creates one of the keys (then the command runs again, in blocking order) or the timeout
+passes (then the client gets a null). Served commands propagate as their non-blocking
+effect (BLPOP as LPOP, BLMOVE as LMOVE, BLMPOP as LPOP/RPOP key count), so replicas never
+block.
+"""
+
+from __future__ import annotations
+
+from ..keyspace.numbers import parse_float
+from ..resp import encoder as enc
+from ..server.blocking import BlockRequest
+from ..server.client import Client
+from .base import CommandError
+from .lists import (
+    End,
+    get_list,
+    move,
+    mpop,
+    mpop_effect,
+    mpop_reply,
+    parse_end,
+    parse_mpop,
+    pop_from,
+)
+from .table import command
+
+# Redis: a timeout in seconds above this (in ms) is "out of range".
+TIMEOUT_MS_MAX = 2**63 - 1
+_POP = {End.LEFT: b"LPOP", End.RIGHT: b"RPOP"}
+_END_WORD = {End.LEFT: b"LEFT", End.RIGHT: b"RIGHT"}
+
+
+def parse_timeout_ms(arg: bytes) -> int:
+    """A blocking timeout in seconds (a float since Redis 6) as ms; 0 waits forever."""
+    t = parse_float(arg)
+    if t is None or t != t or t in (float("inf"), float("-inf")):
+        raise CommandError("ERR timeout is not a float or out of range")
+    if t < 0:
+        raise CommandError("ERR timeout is negative")
+    ms = int(t * 1000)
+    if ms > TIMEOUT_MS_MAX:
+        raise CommandError("ERR timeout is out of range")
+    if t > 0 and ms == 0:
+        ms = 1  # a positive timeout below 1 ms still times out, it does not mean forever
+    return ms
+
+
+def _bpop(c: Client, argv: list[bytes], where: End) -> bytes:
+    timeout_ms = parse_timeout_ms(argv[-1])
+    keys = argv[1:-1]
+    db = c.db
+    for key in keys:
+        if get_list(db, key) is not None:  # WRONGTYPE for a non-list, in key order
+            popped = pop_from(db, key, where, 1)
+            assert popped
+            c.prop = [[_POP[where], key]]
+            c.server.dirty += 1
+            return b"*2\r\n" + enc.bulk(key) + enc.bulk(popped[0])
+    raise BlockRequest(keys, timeout_ms, c.p.null_array)
+
+
+@command(
+    "blpop",
+    -3,
+    "write noscript blocking",
+    (1, -2, 1),
+    group="list",
+    since="2.0.0",
+    summary="Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    args="key [key ...] timeout",
+    complexity="O(N) where N is the number of provided keys.",
+)
+def blpop(c: Client, argv: list[bytes]) -> bytes:
+    return _bpop(c, argv, End.LEFT)
+
+
+@command(
+    "brpop",
+    -3,
+    "write noscript blocking",
+    (1, -2, 1),
+    group="list",
+    since="2.0.0",
+    summary="Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    args="key [key ...] timeout",
+    complexity="O(N) where N is the number of provided keys.",
+)
+def brpop(c: Client, argv: list[bytes]) -> bytes:
+    return _bpop(c, argv, End.RIGHT)
+
+
+def _bmove(
+    c: Client,
+    src: bytes,
+    dst: bytes,
+    wherefrom: End,
+    whereto: End,
+    timeout: bytes,
+    effect: list[bytes],
+) -> bytes:
+    timeout_ms = parse_timeout_ms(timeout)
+    x = move(c.db, src, dst, wherefrom, whereto)
+    if x is None:
+        raise BlockRequest([src], timeout_ms, c.p.null)
+    c.prop = [effect]
+    c.server.dirty += 1
+    return enc.bulk(x)
+
+
+@command(
+    "blmove",
+    6,
+    "write denyoom noscript blocking",
+    (1, 2, 1),
+    group="list",
+    since="6.2.0",
+    summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+    args="source destination LEFT|RIGHT LEFT|RIGHT timeout",
+)
+def blmove(c: Client, argv: list[bytes]) -> bytes:
+    wherefrom, whereto = parse_end(argv[3]), parse_end(argv[4])
+    effect = [b"LMOVE", argv[1], argv[2], _END_WORD[wherefrom], _END_WORD[whereto]]
+    return _bmove(c, argv[1], argv[2], wherefrom, whereto, argv[5], effect)
+
+
+@command(
+    "brpoplpush",
+    4,
+    "write denyoom noscript blocking",
+    (1, 2, 1),
+    group="list",
+    since="2.2.0",
+    summary="Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+    args="source destination timeout",
+)
+def brpoplpush(c: Client, argv: list[bytes]) -> bytes:
+    effect = [b"RPOPLPUSH", argv[1], argv[2]]
+    return _bmove(c, argv[1], argv[2], End.RIGHT, End.LEFT, argv[3], effect)
+
+
+@command(
+    "blmpop",
+    -5,
+    "write blocking movablekeys",
+    (0, 0, 0),
+    group="list",
+    since="7.0.0",
+    summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    args="timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]",
+    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+)
+def blmpop(c: Client, argv: list[bytes]) -> bytes:
+    timeout_ms = parse_timeout_ms(argv[1])
+    keys, where, count = parse_mpop(argv, 2)
+    got = mpop(c.db, keys, where, count)
+    if got is None:
+        raise BlockRequest(keys, timeout_ms, c.p.null_array)
+    key, popped = got
+    c.prop = [mpop_effect(key, where, len(popped))]
+    c.server.dirty += len(popped)
+    return mpop_reply(key, popped)
