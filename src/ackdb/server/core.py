@@ -26,6 +26,7 @@ from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
 from ..resp import encoder as enc
+from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import Client
 from .pubsub import PubSub
@@ -125,6 +126,7 @@ class Server:
         self.paused_clients: list[Client] = []
         self.blocking = Blocking()
         self.pubsub = PubSub()
+        self.notifier = nt.Notifier(self.pubsub)
         self.slowlog: deque[SlowlogEntry] = deque()
         self.slowlog_next_id = 0
         self.error_stats: dict[str, int] = {}
@@ -136,6 +138,11 @@ class Server:
         self.refresh_config()
         self.reset_stats()
 
+    def notify(self, cls: int, event: bytes, key: bytes, db_index: int) -> None:
+        """Publish a keyspace notification (see ``notify``); a bit test when off."""
+        if self.notifier.flags & cls:
+            self.notifier.publish(cls, event, key, db_index)
+
     def refresh_config(self) -> None:
         """Copy settings read on the command path into attributes."""
         self.slowlog_slower_than_us = self.config.get("slowlog-log-slower-than")
@@ -143,6 +150,8 @@ class Server:
         us = self.slowlog_slower_than_us
         self.slowlog_ns = us * 1000 if us >= 0 else 1 << 62
         self.slowlog_max_len = self.config.get("slowlog-max-len")
+        if hasattr(self, "notifier"):
+            self.notifier.flags = nt.flags_of(self.config.get("notify-keyspace-events"))
 
     def request_shutdown(self, mode: str) -> None:
         self.shutdown_requested = mode
@@ -166,6 +175,7 @@ class Server:
 
     def on_expired(self, db: Database, key: bytes) -> None:
         self.stat_expired_keys += 1
+        self.notify(nt.EXPIRED, b"expired", key, db.index)
         self.propagate(db.index, [b"DEL", key])
 
     def on_key_ready(self, db: Database, key: bytes) -> None:

@@ -89,7 +89,7 @@ class Node:
                 c.reader.max_bulk_bytes = cfg.get("proto-max-bulk-len")
                 c.reader.max_query_bytes = cfg.get("client-query-buffer-limit")
 
-        def slowlog(name: str, old: Any, new: Any) -> None:
+        def refresh(name: str, old: Any, new: Any) -> None:
             core.refresh_config()
 
         def chdir(name: str, old: Any, new: Any) -> None:
@@ -107,8 +107,9 @@ class Node:
         cfg.on_change("bind", rebind)
         cfg.on_change("proto-max-bulk-len", reader_limits)
         cfg.on_change("client-query-buffer-limit", reader_limits)
-        cfg.on_change("slowlog-log-slower-than", slowlog)
-        cfg.on_change("slowlog-max-len", slowlog)
+        cfg.on_change("slowlog-log-slower-than", refresh)
+        cfg.on_change("slowlog-max-len", refresh)
+        cfg.on_change("notify-keyspace-events", refresh)
 
     def protected_mode_denies(self, addr: str) -> bool:
         cfg = self.config
