@@ -1,0 +1,824 @@
+"""Set commands: SADD and its family, random members (SPOP, SRANDMEMBER), the algebra
+(SINTER, SUNION, SDIFF, their STORE forms, SINTERCARD), SSCAN.
+
+Owns: Redis 7.2 semantics, replies (RESP2 and RESP3) and error texts of the set family,
+its TYPE / OBJECT ENCODING, the effects its writes propagate, the keyspace hit/miss counts
+of its reads (the STORE forms count their sources as reads, as redis-server 7.0.15 does;
+SMOVE and SPOP count nothing), random access to large sets and the SSCAN cursors of large
+sets. Never touches the network. A set is a plain ``set[bytes]``; a set emptied by SREM,
+SPOP or SMOVE is deleted from the keyspace at once, as in Redis.
+
+Effects (Redis 7.2): SPOP key propagates ``SREM key member``; SPOP key count propagates
+``SREM key m1 m2 ...`` in batches of ``SREM_BATCH_MEMBERS`` (wrapped in MULTI/EXEC when
+there is more than one, Redis #12082), or ``DEL key`` (``UNLINK`` with
+lazyfree-lazy-server-del) when it took the whole set. Everything else propagates as sent:
+the algebra is deterministic, and a STORE whose result is empty deletes the destination
+(propagated as the command itself, and only when a destination existed, as Redis does).
+
+Order of checks follows redis-server (verified against 7.0.15): SPOP's and SRANDMEMBER's
+count and their syntax come before WRONGTYPE, SINTERCARD's numkeys and LIMIT too; every key
+of the algebra is type-checked before a missing key short-cuts the result; SMOVE answers 0
+for a missing source before type-checking the destination; SSCAN of a missing key answers
+an empty page without looking at its options.
+
+Reply order: where Redis's order is fixed by its encoding, it is kept for the common case:
+a reply that Redis would serve from an intset (all members integers, at most
+set-max-intset-entries of them) is in ascending numeric order. Other orders are Python's.
+
+Random members: a set of at most ``DECK_MIN_MEMBERS`` is indexed directly (O(N), N small).
+A larger one gets a *deck*: a shuffled list of its members, kept per set while the set
+lives (weakly referenced, at most ``DECKS_MAX`` decks, LRU). A member added through this
+module is inserted at a uniformly random position (inside-out Fisher-Yates), a member
+removed stays as a stale card skipped when met, and a deck rebuilds once it holds more than
+``2 * len(set) + DECK_SLACK`` cards. SPOP draws from the end of the deck, SRANDMEMBER picks
+a random card; both O(1) amortised. Every in-place addition to a set goes through ``_add``
+(SADD, SMOVE); a member added any other way is only drawn once the deck runs out and is
+rebuilt, so it is never lost, but the draw is then not uniform.
+
+SSCAN: a set Redis would hold as intset or listpack is returned whole with cursor 0, as
+Redis does. A larger one is walked through a snapshot of its members (one O(N) copy of
+references at the first call), the cursor being ``scan id << 32 | position``; members
+present for the whole iteration are returned exactly once, members removed meanwhile are
+not returned. Snapshots live in a bounded LRU; a cursor whose snapshot is gone falls back
+to "position in the set's current iteration order", which can skip members if the set
+changed (an accepted difference, as for HSCAN).
+
+Accepted differences from Redis 7.2: OBJECT ENCODING follows the current contents (Redis
+never converts a set back to intset or listpack); SRANDMEMBER with a negative count refuses
+more than ``RANDMEMBER_PICKS_MAX`` picks; random picks are near-uniform (a member removed
+and re-added while a deck lives has two cards until the next rebuild); listpack sets do
+not keep insertion order in replies.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Collection, Iterable
+from itertools import islice
+from random import Random
+from typing import Any
+
+from ..keyspace.numbers import parse_int
+from ..keyspace.types import register
+from ..resp import encoder as enc
+from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, parse_scan_cursor
+from .keys import parse_scan_options
+from .table import command
+
+# SPOP with count: members per propagated SREM (Redis 7.2, #12082).
+SREM_BATCH_MEMBERS = 1024
+# SRANDMEMBER key -count: most picks (with repetition) one reply may hold.
+RANDMEMBER_PICKS_MAX = 1 << 24
+# Random access: sets up to this size are indexed directly, larger ones get a deck.
+DECK_MIN_MEMBERS = 64
+DECK_SLACK = 64  # stale cards tolerated beyond len(set) before a rebuild
+DECKS_MAX = 256
+# SSCAN snapshots kept, and member references they may hold in all.
+SCAN_SNAPSHOTS_MAX = 64
+SCAN_SNAPSHOT_MEMBERS_MAX = 4_000_000
+_POS_BITS = 32
+_POS_MASK = (1 << _POS_BITS) - 1
+_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63
+
+_POSITIVE = "ERR value is out of range, must be positive"
+_COUNT_RANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+_NUMKEYS = "ERR numkeys should be greater than 0"
+_NUMKEYS_ARGS = "ERR Number of keys can't be greater than number of args"
+_LIMIT = "ERR LIMIT can't be negative"
+_EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+Members = set[bytes]
+
+
+# -- type, encoding, reply order -------------------------------------------------------
+
+
+def _all_ints(members: Iterable[bytes]) -> bool:
+    return all(parse_int(m) is not None for m in members)
+
+
+def _encoding(value: Members, limits: dict[str, int]) -> bytes:
+    """What Redis 7.2 gives these contents written afresh (SADD of all of them)."""
+    n = len(value)
+    if n <= limits["set-max-intset-entries"] and _all_ints(value):
+        return b"intset"
+    if n <= limits["set-max-listpack-entries"]:
+        m = limits["set-max-listpack-value"]
+        if all(len(x) <= m for x in value):
+            return b"listpack"
+    return b"hashtable"
+
+
+register(set, b"set", _encoding)
+
+
+def _limits(c: Any) -> dict[str, int]:
+    cfg = c.server.config
+    return {
+        name: cfg.get(name)
+        for name in ("set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value")
+    }
+
+
+def _in_order(c: Any, members: Collection[bytes]) -> Collection[bytes]:
+    """``members`` in ascending numeric order when Redis would reply from an intset."""
+    if len(members) > c.server.config.get("set-max-intset-entries"):
+        return members
+    ints = []
+    for m in members:
+        v = parse_int(m)
+        if v is None:
+            return members
+        ints.append(v)
+    ints.sort()
+    return [b"%d" % v for v in ints]
+
+
+def _bulks(members: Iterable[bytes]) -> bytes:
+    return b"".join([b"$%d\r\n%s\r\n" % (len(m), m) for m in members])
+
+
+def _set_reply(c: Any, members: Collection[bytes]) -> bytes:
+    """A RESP3 set (``~``), an array in RESP2, in Redis's order where known."""
+    members = _in_order(c, members)
+    header: bytes = c.p.set_header(len(members))
+    return header + _bulks(members)
+
+
+def _positive(arg: bytes, msg: str, low: int = 0) -> int:
+    """Redis getRangeLongFromObjectOrReply(low, LONG_MAX) with one message for all."""
+    n = parse_int(arg)
+    if n is None or n < low:
+        raise CommandError(msg)
+    return n
+
+
+# -- lookups -----------------------------------------------------------------------------
+
+
+def _read(c: Any, key: bytes) -> Members | None:
+    """A read lookup: counts a keyspace hit or miss (Redis lookupKeyRead)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return None
+    c.server.stat_keyspace_hits += 1
+    if v.__class__ is not set:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def _get(db: Any, key: bytes) -> Members | None:
+    """A write lookup (no hit/miss counted)."""
+    v = db.lookup(key)
+    if v is not None and v.__class__ is not set:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def _modified(db: Any, key: bytes, s: Members) -> None:
+    """After removing members in place: delete an emptied set, else tell WATCHers."""
+    if not s:
+        db.delete(key)  # touches WATCHers itself
+    elif db.watched:
+        db.touch(key)
+
+
+# -- random access (see the module docstring) ---------------------------------------------
+
+_DECKS: OrderedDict[int, tuple[weakref.ref[Members], list[bytes]]] = OrderedDict()
+
+
+def _forget(key: int, ref: weakref.ref[Members]) -> None:
+    e = _DECKS.get(key)
+    if e is not None and e[0] is ref:
+        del _DECKS[key]
+
+
+def _deck_of(s: Members) -> list[bytes] | None:
+    e = _DECKS.get(id(s))
+    if e is None or e[0]() is not s:
+        return None
+    return e[1]
+
+
+def _deck(s: Members, rng: Random) -> list[bytes]:
+    """The deck of ``s`` (a superset of its members in random order), built if needed."""
+    key = id(s)
+    cards = _deck_of(s)
+    if cards is not None and cards and len(cards) <= 2 * len(s) + DECK_SLACK:
+        _DECKS.move_to_end(key)
+        return cards
+    cards = list(s)
+    rng.shuffle(cards)
+    _DECKS[key] = (weakref.ref(s, lambda ref: _forget(key, ref)), cards)
+    _DECKS.move_to_end(key)
+    while len(_DECKS) > DECKS_MAX:
+        _DECKS.popitem(last=False)
+    return cards
+
+
+def _add(s: Members, members: Iterable[bytes], rng: Random) -> int:
+    """Add ``members`` to ``s`` in place, keeping its deck whole; returns how many were new."""
+    before = len(s)
+    cards = _deck_of(s) if _DECKS else None
+    if cards is None:
+        s.update(members)
+        return len(s) - before
+    for m in members:
+        if m not in s:
+            s.add(m)
+            cards.append(m)
+            j = rng.randrange(len(cards))
+            cards[-1], cards[j] = cards[j], m
+    return len(s) - before
+
+
+def _peek(s: Members, rng: Random) -> bytes:
+    """A uniformly random member of the non-empty ``s``."""
+    n = len(s)
+    if n <= DECK_MIN_MEMBERS:
+        return next(islice(s, rng.randrange(n), None))
+    cards = _deck(s, rng)
+    while True:
+        j = rng.randrange(len(cards))
+        m = cards[j]
+        if m in s:
+            return m
+        cards[j] = cards[-1]  # a stale card: drop it (keeps the order uniform)
+        cards.pop()
+        if not cards:
+            cards = _deck(s, rng)
+
+
+def _draw(s: Members, rng: Random) -> bytes:
+    """Remove and return a uniformly random member of the non-empty ``s``."""
+    if len(s) <= DECK_MIN_MEMBERS:
+        m = next(islice(s, rng.randrange(len(s)), None))
+    else:
+        cards = _deck(s, rng)
+        while True:
+            if not cards:
+                cards = _deck(s, rng)
+            m = cards.pop()
+            if m in s:
+                break
+    s.remove(m)
+    return m
+
+
+def _distinct(s: Members, count: int, rng: Random) -> list[bytes]:
+    """``count`` (< len(s)) distinct random members."""
+    if len(s) <= DECK_MIN_MEMBERS or count * 2 > len(s):
+        return rng.sample(list(s), count)
+    picked: dict[bytes, None] = {}
+    while len(picked) < count:
+        picked[_peek(s, rng)] = None
+    return list(picked)
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+@command(
+    "sadd",
+    -3,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
+    args="key member [member ...]",
+    complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+)
+def sadd(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    s = db.lookup(key) if db.expires else db.data.get(key)
+    if s is None:
+        s = set(argv[2:])
+        db.add_new(key, s)
+        added = len(s)
+    elif s.__class__ is set:
+        added = _add(s, argv[2:], c.server.rng)
+        if added and db.watched:
+            db.touch(key)
+    else:
+        raise CommandError(WRONGTYPE)
+    c.server.dirty += added
+    return enc.integer(added)
+
+
+@command(
+    "srem",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Removes one or more members from a set. Deletes the set if the last member was removed.",
+    args="key member [member ...]",
+    complexity="O(N) where N is the number of members to be removed.",
+)
+def srem(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    key = argv[1]
+    s = _get(db, key)
+    if s is None:
+        return enc.ZERO
+    before = len(s)
+    s.difference_update(argv[2:])
+    removed = before - len(s)
+    if removed:
+        _modified(db, key, s)
+        c.server.dirty += removed
+    return enc.integer(removed)
+
+
+@command(
+    "smove",
+    4,
+    "write fast",
+    (1, 2, 1),
+    group="set",
+    since="1.0.0",
+    summary="Moves a member from one set to another.",
+    args="source destination member",
+)
+def smove(c: Any, argv: list[bytes]) -> bytes:
+    db = c.db
+    src_key, dst_key, member = argv[1], argv[2], argv[3]
+    src = db.lookup(src_key)
+    dst = db.lookup(dst_key)
+    if src is None:
+        return enc.ZERO
+    if src.__class__ is not set or (dst is not None and dst.__class__ is not set):
+        raise CommandError(WRONGTYPE)
+    if src is dst:
+        return enc.ONE if member in src else enc.ZERO
+    if member not in src:
+        return enc.ZERO
+    src.remove(member)
+    _modified(db, src_key, src)
+    c.server.dirty += 1
+    if dst is None:
+        db.add_new(dst_key, {member})
+        c.server.dirty += 1
+    elif _add(dst, (member,), c.server.rng):
+        c.server.dirty += 1
+        if db.watched:
+            db.touch(dst_key)
+    return enc.ONE
+
+
+def _srem_effects(c: Any, key: bytes, popped: list[bytes]) -> list[list[bytes]]:
+    """SPOP with count as Redis 7.2 propagates it: SREMs of at most SREM_BATCH_MEMBERS
+    members, in MULTI/EXEC when more than one (EXEC already wraps a transaction's)."""
+    n = SREM_BATCH_MEMBERS
+    effects = [[b"SREM", key, *popped[i : i + n]] for i in range(0, len(popped), n)]
+    if len(effects) > 1 and not c.server.in_exec:
+        effects = [[b"MULTI"], *effects, [b"EXEC"]]
+    return effects
+
+
+def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
+    count = _positive(arg, _POSITIVE)
+    db = c.db
+    s = _get(db, key)
+    p = c.p
+    if s is None or count == 0:
+        empty: bytes = p.set_header(0)
+        return empty
+    if count >= len(s):  # the whole set
+        reply = _set_reply(c, s)
+        db.delete(key)
+        lazy = c.server.config.get("lazyfree-lazy-server-del")
+        c.prop = [[b"UNLINK" if lazy else b"DEL", key]]
+        c.server.dirty += len(s)
+        return reply
+    rng = c.server.rng
+    if len(s) > DECK_MIN_MEMBERS and count * 2 <= len(s):
+        popped = [_draw(s, rng) for _ in range(count)]
+    else:
+        popped = rng.sample(list(s), count)
+        s.difference_update(popped)
+    if db.watched:
+        db.touch(key)
+    c.prop = _srem_effects(c, key, popped)
+    c.server.dirty += count
+    header: bytes = p.set_header(count)
+    return header + _bulks(popped)
+
+
+@command(
+    "spop",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+    args="key [count]",
+    complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+    tips="nondeterministic_output",
+)
+def spop(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) == 3:
+        return _spop_count(c, argv[1], argv[2])
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    db = c.db
+    key = argv[1]
+    s = _get(db, key)
+    if s is None:
+        null: bytes = c.p.null
+        return null
+    m = _draw(s, c.server.rng)
+    _modified(db, key, s)
+    c.prop = [[b"SREM", key, m]]
+    c.server.dirty += 1
+    return enc.bulk(m)
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+@command(
+    "sismember",
+    3,
+    "readonly fast",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Determines whether a member belongs to a set.",
+    args="key member",
+)
+def sismember(c: Any, argv: list[bytes]) -> bytes:
+    s = _read(c, argv[1])
+    return enc.ONE if s is not None and argv[2] in s else enc.ZERO
+
+
+@command(
+    "smismember",
+    -3,
+    "readonly fast",
+    (1, 1, 1),
+    group="set",
+    since="6.2.0",
+    summary="Determines whether multiple members belong to a set.",
+    args="key member [member ...]",
+    complexity="O(N) where N is the number of elements being checked for membership",
+)
+def smismember(c: Any, argv: list[bytes]) -> bytes:
+    s = _read(c, argv[1]) or ()
+    return b"*%d\r\n" % (len(argv) - 2) + b"".join(
+        [enc.ONE if m in s else enc.ZERO for m in argv[2:]]
+    )
+
+
+@command(
+    "scard",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns the number of members in a set.",
+    args="key",
+)
+def scard(c: Any, argv: list[bytes]) -> bytes:
+    s = _read(c, argv[1])
+    return enc.integer(0 if s is None else len(s))
+
+
+@command(
+    "smembers",
+    2,
+    "readonly",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns all members of a set.",
+    args="key",
+    complexity="O(N) where N is the set cardinality.",
+    tips="nondeterministic_output_order",
+)
+def smembers(c: Any, argv: list[bytes]) -> bytes:
+    s = _read(c, argv[1])
+    return _set_reply(c, () if s is None else s)
+
+
+def _srandmember_count(c: Any, key: bytes, arg: bytes) -> bytes:
+    count = arg_int(arg)
+    if count == LLONG_MIN:  # Redis takes the count in -LONG_MAX..LONG_MAX
+        raise CommandError(_COUNT_RANGE)
+    s = _read(c, key)
+    if s is None or count == 0:
+        return enc.EMPTY_ARRAY
+    rng = c.server.rng
+    if count < 0:
+        k = -count
+        if k > RANDMEMBER_PICKS_MAX:
+            raise CommandError(
+                "ERR value is out of range, a negative count must be at least "
+                f"-{RANDMEMBER_PICKS_MAX}"
+            )
+        if len(s) > DECK_MIN_MEMBERS and k * 4 < len(s):
+            return enc.bulk_array([_peek(s, rng) for _ in range(k)])
+        return enc.bulk_array(rng.choices(list(s), k=k))
+    if count >= len(s):
+        return enc.bulk_array(_in_order(c, s))  # the whole set, in Redis's order
+    return enc.bulk_array(_distinct(s, count, rng))
+
+
+@command(
+    "srandmember",
+    -2,
+    "readonly",
+    (1, 1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Get one or multiple random members from a set",
+    args="key [count]",
+    complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+    tips="nondeterministic_output",
+)
+def srandmember(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) == 3:
+        return _srandmember_count(c, argv[1], argv[2])
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    s = _read(c, argv[1])
+    if s is None:
+        null: bytes = c.p.null
+        return null
+    return enc.bulk(_peek(s, c.server.rng))
+
+
+# -- the algebra ---------------------------------------------------------------------------
+
+
+def _sources(c: Any, keys: list[bytes]) -> list[Members | None]:
+    """Every key looked up and type-checked before any result (as Redis)."""
+    return [_read(c, k) for k in keys]
+
+
+def _present(sets: list[Members | None]) -> list[Members] | None:
+    """The sets smallest first, or None when a key is missing (an empty intersection)."""
+    present = [s for s in sets if s is not None]
+    if len(present) < len(sets):
+        return None
+    present.sort(key=len)
+    return present
+
+
+def _inter(sets: list[Members | None]) -> Members:
+    present = _present(sets)
+    if present is None:
+        return set()
+    return present[0].intersection(*present[1:])
+
+
+def _union(sets: list[Members | None]) -> Members:
+    return set().union(*[s for s in sets if s is not None])
+
+
+def _diff(sets: list[Members | None]) -> Members:
+    first = sets[0]
+    if first is None:
+        return set()
+    return first.difference(*[s for s in sets[1:] if s is not None])
+
+
+def _store(c: Any, dst: bytes, result: Members) -> bytes:
+    """STORE forms: replace ``dst`` (TTL dropped) or delete it when ``result`` is empty."""
+    db = c.db
+    if result:
+        db.set(dst, result)
+        c.server.dirty += 1
+        return enc.integer(len(result))
+    if db.delete(dst):
+        c.server.dirty += 1
+    return enc.ZERO
+
+
+@command(
+    "sinter",
+    -2,
+    "readonly",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns the intersect of multiple sets.",
+    args="key [key ...]",
+    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+    tips="nondeterministic_output_order",
+)
+def sinter(c: Any, argv: list[bytes]) -> bytes:
+    return _set_reply(c, _inter(_sources(c, argv[1:])))
+
+
+@command(
+    "sunion",
+    -2,
+    "readonly",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns the union of multiple sets.",
+    args="key [key ...]",
+    complexity="O(N) where N is the total number of elements in all given sets.",
+    tips="nondeterministic_output_order",
+)
+def sunion(c: Any, argv: list[bytes]) -> bytes:
+    return _set_reply(c, _union(_sources(c, argv[1:])))
+
+
+@command(
+    "sdiff",
+    -2,
+    "readonly",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Returns the difference of multiple sets.",
+    args="key [key ...]",
+    complexity="O(N) where N is the total number of elements in all given sets.",
+    tips="nondeterministic_output_order",
+)
+def sdiff(c: Any, argv: list[bytes]) -> bytes:
+    return _set_reply(c, _diff(_sources(c, argv[1:])))
+
+
+@command(
+    "sinterstore",
+    -3,
+    "write denyoom",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Stores the intersect of multiple sets in a key.",
+    args="destination key [key ...]",
+    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+)
+def sinterstore(c: Any, argv: list[bytes]) -> bytes:
+    return _store(c, argv[1], _inter(_sources(c, argv[2:])))
+
+
+@command(
+    "sunionstore",
+    -3,
+    "write denyoom",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Stores the union of multiple sets in a key.",
+    args="destination key [key ...]",
+    complexity="O(N) where N is the total number of elements in all given sets.",
+)
+def sunionstore(c: Any, argv: list[bytes]) -> bytes:
+    return _store(c, argv[1], _union(_sources(c, argv[2:])))
+
+
+@command(
+    "sdiffstore",
+    -3,
+    "write denyoom",
+    (1, -1, 1),
+    group="set",
+    since="1.0.0",
+    summary="Stores the difference of multiple sets in a key.",
+    args="destination key [key ...]",
+    complexity="O(N) where N is the total number of elements in all given sets.",
+)
+def sdiffstore(c: Any, argv: list[bytes]) -> bytes:
+    return _store(c, argv[1], _diff(_sources(c, argv[2:])))
+
+
+@command(
+    "sintercard",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="set",
+    since="7.0.0",
+    summary="Returns the number of members of the intersect of multiple sets.",
+    args="numkeys key [key ...] [LIMIT limit]",
+    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+)
+def sintercard(c: Any, argv: list[bytes]) -> bytes:
+    numkeys = _positive(argv[1], _NUMKEYS, 1)
+    if numkeys > len(argv) - 2:
+        raise CommandError(_NUMKEYS_ARGS)
+    limit = 0
+    i = 2 + numkeys
+    while i < len(argv):
+        if argv[i].lower() == b"limit" and i + 1 < len(argv):
+            limit = _positive(argv[i + 1], _LIMIT)
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    present = _present(_sources(c, argv[2 : 2 + numkeys]))
+    if present is None:
+        return enc.ZERO
+    if limit == 0:
+        return enc.integer(len(present[0].intersection(*present[1:])))
+    rest = present[1:]
+    n = 0
+    for m in present[0]:
+        if all(m in o for o in rest):
+            n += 1
+            if n >= limit:
+                break
+    return enc.integer(n)
+
+
+# -- SSCAN ---------------------------------------------------------------------------------
+
+# scan id -> (the set, its members from position ``base`` on, base); LRU.
+_SNAPSHOTS: OrderedDict[int, tuple[weakref.ref[Members], list[bytes], int]] = OrderedDict()
+_snapshot_members = 0
+_next_scan_id = 1
+
+
+def _snapshot_get(scan_id: int, s: Members) -> tuple[list[bytes], int] | None:
+    e = _SNAPSHOTS.get(scan_id)
+    if e is None or e[0]() is not s:
+        return None
+    _SNAPSHOTS.move_to_end(scan_id)
+    return e[1], e[2]
+
+
+def _snapshot_add(s: Members, members: list[bytes], base: int) -> int:
+    global _snapshot_members, _next_scan_id
+    n = len(members)
+    assert n <= SCAN_SNAPSHOT_MEMBERS_MAX
+    while _SNAPSHOTS and (
+        len(_SNAPSHOTS) >= SCAN_SNAPSHOTS_MAX or _snapshot_members + n > SCAN_SNAPSHOT_MEMBERS_MAX
+    ):
+        _, (_, old, _) = _SNAPSHOTS.popitem(last=False)
+        _snapshot_members -= len(old)
+    scan_id = _next_scan_id
+    _next_scan_id = scan_id % _SCAN_ID_MAX + 1
+    _SNAPSHOTS[scan_id] = (weakref.ref(s), members, base)
+    _snapshot_members += n
+    return scan_id
+
+
+def _snapshot_drop(scan_id: int) -> None:
+    global _snapshot_members
+    e = _SNAPSHOTS.pop(scan_id, None)
+    if e is not None:
+        _snapshot_members -= len(e[1])
+
+
+def _scan_page(s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """(next cursor, members) of one SSCAN call on a large ``s``; members may be gone."""
+    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
+    found = _snapshot_get(scan_id, s) if scan_id else None
+    if found is None:
+        if pos >= len(s):
+            return 0, []
+        if len(s) - pos > SCAN_SNAPSHOT_MEMBERS_MAX:  # too large: position in set order
+            page = list(islice(s, pos, pos + count))
+            end = pos + len(page)
+            return (0 if end >= len(s) else end), page
+        found = (list(islice(s, pos, None)) if pos else list(s), pos)
+        scan_id = _snapshot_add(s, *found)
+    members, base = found
+    start = max(pos - base, 0)
+    page = members[start : start + count]
+    end = start + len(page)
+    if end >= len(members):
+        _snapshot_drop(scan_id)
+        return 0, page
+    return (scan_id << _POS_BITS) | (base + end), page
+
+
+@command(
+    "sscan",
+    -3,
+    "readonly",
+    (1, 1, 1),
+    group="set",
+    since="2.8.0",
+    summary="Iterates over members of a set.",
+    args="key cursor [MATCH pattern] [COUNT count]",
+    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+    tips="nondeterministic_output",
+)
+def sscan(c: Any, argv: list[bytes]) -> bytes:
+    cursor = parse_scan_cursor(argv[2])
+    s = _read(c, argv[1])
+    if s is None:
+        return _EMPTY_SCAN
+    match, count, _ = parse_scan_options(argv, 3, False)
+    if _encoding(s, _limits(c)) != b"hashtable":  # Redis: intset / listpack whole
+        nxt, page = 0, list(_in_order(c, s))
+    else:
+        nxt, page = _scan_page(s, cursor, count)
+    out = [m for m in page if m in s and (match is None or match(m))]
+    return b"*2\r\n" + enc.bulk(b"%d" % nxt) + enc.bulk_array(out)
