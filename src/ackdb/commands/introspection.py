@@ -704,7 +704,7 @@ def _keys_of(argv: list[bytes]) -> tuple[Command, list[int]]:
         cmd = cmd.subcommands.get(args[1].lower())
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if cmd.first_key <= 0:
+    if cmd.first_key <= 0 and not cmd.numkeys_at:
         raise CommandError("ERR The command has no key arguments")
     n, a = len(args), cmd.arity
     if (a > 0 and n != a) or n < -a:

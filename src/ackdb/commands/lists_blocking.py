@@ -147,6 +147,7 @@ def brpoplpush(c: Client, argv: list[bytes]) -> bytes:
     -5,
     "write blocking movablekeys",
     (0, 0, 0),
+    numkeys=2,
     group="list",
     since="7.0.0",
     summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",

@@ -48,6 +48,9 @@ class Command:
     since: str = "1.0.0"
     complexity: str = ""
     args_doc: str = ""  # human syntax, e.g. "key value [EX seconds|PX milliseconds]"
+    # Movable keys counted by an argument (LMPOP 2 a b LEFT): the index of that count;
+    # the keys follow it. 0 when the keys are at fixed positions.
+    numkeys_at: int = 0
     extra_acl: tuple[str, ...] = ()  # categories flags and group do not imply
     tips: tuple[str, ...] = ()  # COMMAND INFO tips, e.g. "nondeterministic_output"
     subcommands: dict[bytes, Command] = field(default_factory=dict)
@@ -101,6 +104,13 @@ class Command:
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the key arguments in ``argv`` (COMMAND GETKEYS, routing)."""
+        if self.numkeys_at:
+            fixed = list(range(1, self.numkeys_at)) if self.first_key > 0 else []
+            if len(argv) <= self.numkeys_at or not argv[self.numkeys_at].isdigit():
+                return fixed
+            n = int(argv[self.numkeys_at])
+            start = self.numkeys_at + 1
+            return fixed + list(range(start, min(start + n, len(argv))))
         if self.first_key <= 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
@@ -154,6 +164,7 @@ def command(
     args: str = "",
     acl: str = "",
     tips: str = "",
+    numkeys: int = 0,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``name``."""
 
@@ -173,6 +184,7 @@ def command(
                 since=since,
                 complexity=complexity,
                 args_doc=args,
+                numkeys_at=numkeys,
                 extra_acl=tuple(acl.split()),
                 tips=tuple(tips.split()),
                 write="write" in fl,
