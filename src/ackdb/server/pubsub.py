@@ -88,14 +88,23 @@ class PubSub:
         n = 0
         subs = self.channels.get(channel)
         if subs:
+            # One frame body for every receiver; only the header differs by protocol.
+            body = b"$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                len(channel),
+                channel,
+                len(message),
+                message,
+            )
+            frames = (b"*3\r\n" + body, b">3\r\n" + body)
             for c in subs:
-                c.conn.write(push(c, b"message", channel, message))
-                n += 1
-        for pattern, pclients in self.patterns.items():
-            if self._matchers[pattern](channel):
-                for c in pclients:
-                    c.conn.write(push(c, b"pmessage", pattern, channel, message))
-                    n += 1
+                c.conn.write(frames[c.resp == 3])
+            n = len(subs)
+        if self.patterns:
+            for pattern, pclients in self.patterns.items():
+                if self._matchers[pattern](channel):
+                    for c in pclients:
+                        c.conn.write(push(c, b"pmessage", pattern, channel, message))
+                        n += 1
         return n
 
     def numpat(self) -> int:

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Lists, sets, sorted sets and Pub/Sub: ackdb against redis-server, side by side.
+
+Runs redis-benchmark (50 clients, pipeline 1 and 16) for LPUSH, LPOP, SADD, SPOP, ZADD,
+ZRANGE (100 of 10,000 members) and PUBLISH with one subscriber, alternating the two
+servers run by run, and prints the ackdb/Redis ratio of each (target >= 0.6).
+
+    python3 bench/types_bench.py            # about 3 minutes
+    python3 bench/types_bench.py --quick    # about 40 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from server_bench import (
+    Server,
+    parse_benchmark_output,
+    start_pair,
+)
+
+TARGET = 0.6
+CLIENTS = 50
+ZSET_MEMBERS = 10_000
+
+# name -> (redis-benchmark arguments, what it needs before it runs)
+TESTS: dict[str, tuple[list[str], str]] = {
+    "LPUSH": (["-t", "lpush"], ""),
+    "LPOP": (["-t", "lpop"], "list"),
+    "SADD": (["-t", "sadd"], ""),
+    "SPOP": (["-t", "spop"], "set"),
+    "ZADD": (["-t", "zadd"], ""),
+    "ZRANGE": (["ZRANGE", "zbench", "0", "99"], "zset"),
+    "PUBLISH": (["PUBLISH", "bench-channel", "hello-subscriber"], "subscriber"),
+}
+
+
+class Subscriber:
+    """One client SUBSCRIBEd to the bench channel, draining messages as they come."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.sendall(b"SUBSCRIBE bench-channel\r\n")
+        self.sock.recv(4096)
+        self.received = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        self.sock.settimeout(0.5)
+        while not self.stop:
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            self.received += data.count(b"hello-subscriber")
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def prepare(srv: Server, need: str, n: int) -> None:
+    r = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    f = r.makefile("rb")
+
+    def cmd(*args: str) -> None:
+        parts = [b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args]
+        r.sendall(b"".join(parts))
+        f.readline()
+
+    if need == "list":
+        for i in range(0, n, 1000):
+            cmd("RPUSH", "mylist", *[f"v{j}" for j in range(i, min(i + 1000, n))])
+    elif need == "set":
+        for i in range(0, n, 1000):
+            cmd("SADD", "myset", *[f"m{j}" for j in range(i, min(i + 1000, n))])
+    elif need == "zset":
+        cmd("DEL", "zbench")
+        for i in range(0, ZSET_MEMBERS, 1000):
+            args = []
+            for j in range(i, i + 1000):
+                args += [str(j), f"member:{j:06d}"]
+            cmd("ZADD", "zbench", *args)
+    r.close()
+
+
+def run_one(srv: Server, test: str, pipeline: int, n: int, timeout_s: float) -> float | None:
+    args, need = TESTS[test]
+    sub = None
+    if need in ("list", "set", "zset"):
+        prepare(srv, need, n * (pipeline if need != "zset" else 1))
+    if need == "subscriber":
+        sub = Subscriber(srv.port)
+    argv = [
+        "redis-benchmark",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(srv.port),
+        "-c",
+        str(CLIENTS),
+        "-n",
+        str(n),
+        "-P",
+        str(pipeline),
+        "-r",
+        "100000",
+        "-q",
+        "--csv",
+        *args,
+    ]
+    try:
+        out = subprocess.run(argv, capture_output=True, timeout=timeout_s, text=True).stdout
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if sub is not None:
+            sub.close()
+    for name, cols in parse_benchmark_output(out).items():
+        if name.split()[0] == test or name.startswith(test):
+            return cols.get("rps")
+    return None
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeat", type=int, default=None)
+    p.add_argument("--tests", default=",".join(TESTS))
+    args = p.parse_args()
+    repeat = args.repeat or (1 if args.quick else 3)
+    tests = [t.strip().upper() for t in args.tests.split(",") if t.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="ackdb-types-bench-"))
+    servers = [
+        Server("redis", ["redis-server"], workdir),
+        Server("ackdb", [sys.executable, "-m", "ackdb", "server"], workdir),
+    ]
+    results: dict[tuple[str, int], dict[str, list[float]]] = {}
+    try:
+        start_pair(servers, 20.0, generation=1)
+        for pipeline in (1, 16):
+            n = (20_000 if args.quick else 100_000) * (1 if pipeline == 1 else 4)
+            for test in tests:
+                for _ in range(repeat):
+                    for srv in servers:
+                        rps = run_one(srv, test, pipeline, n, 120)
+                        results.setdefault((test, pipeline), {}).setdefault(srv.name, [])
+                        if rps is not None:
+                            results[(test, pipeline)][srv.name].append(rps)
+                        print(f"  {srv.name:<5} {test:<8} -P {pipeline:<2}: {rps}", file=sys.stderr)
+    finally:
+        for srv in servers:
+            srv.stop()
+    print(f"\n{'test':<8} {'pipe':>4} {'redis req/s':>13} {'ackdb req/s':>13} {'ratio':>6}  target")
+    for (test, pipeline), by in results.items():
+        med: dict[str, Any] = {k: statistics.median(v) if v else None for k, v in by.items()}
+        r, a = med.get("redis"), med.get("ackdb")
+        ratio = a / r if r and a else None
+        verdict = "-" if ratio is None else ("PASS" if ratio >= TARGET else "MISS")
+        rs = f"{r:>13,.0f}" if r else f"{'-':>13}"
+        as_ = f"{a:>13,.0f}" if a else f"{'-':>13}"
+        rt = f"{ratio:6.2f}" if ratio else f"{'-':>6}"
+        print(f"{test:<8} {pipeline:>4} {rs} {as_} {rt}  >={TARGET} {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
