@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import socket
-import tempfile
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
