@@ -20,18 +20,25 @@ client sends the error (if any text) and closes, as Redis does.
 
 from __future__ import annotations
 
+import re
+
 import hiredis
 
 # Redis: PROTO_INLINE_MAX_SIZE, the longest inline request or header line (bytes).
 INLINE_MAX_BYTES = 64 * 1024
 # Redis: a multibulk count above INT_MAX is refused.
 MULTIBULK_MAX_ARGS = 2**31 - 1
+# What one parsed argument costs besides its payload (object header and list slot).
+ARG_OVERHEAD_BYTES = 48
 # Redis 7.0+: limits for clients that still have to authenticate.
 UNAUTH_MULTIBULK_MAX_ARGS = 10
 UNAUTH_BULK_MAX_BYTES = 16384
 
 
-_DIGITS = [len(str(i)) for i in range(10000)]
+# An aggregate header with six or more digits: hiredis allocates its list when the first
+# element arrives (2**31 slots is 16 GiB of address space, and seconds to free), so such
+# reads go to the Python parser, which builds arguments as they come, within the limits.
+_HUGE_AGGREGATE = re.compile(rb"[*%~>|]-?[0-9]{6}")
 
 
 class ProtocolError(Exception):
@@ -142,6 +149,7 @@ class RequestReader:
         "_args",
         "_left",
         "_bulk",
+        "_cmd_bytes",
     )
 
     def __init__(
@@ -160,6 +168,9 @@ class RequestReader:
         self._args: list[bytes] | None = None  # arguments of the partial multibulk
         self._left = 0  # arguments still to read
         self._bulk = -1  # length of the bulk being read, -1 while reading its header
+        # Bytes taken by the arguments of the partial command so far (they count against
+        # the query buffer limit, as Redis counts argv).
+        self._cmd_bytes = 0
 
     def pending_bytes(self) -> int:
         """Bytes held for a partial command (the query buffer, for INFO and limits)."""
@@ -187,6 +198,8 @@ class RequestReader:
         a complete reply. Only when the probe comes back last did the chunk end on a
         command boundary.
         """
+        if _HUGE_AGGREGATE.search(data) is not None:
+            return None  # hiredis would size a huge list up front: parse exactly instead
         hr = self._hr
         hr.feed(data)
         hr.feed(b":0\r\n")
@@ -301,6 +314,7 @@ class RequestReader:
         self._args = []
         self._left = n
         self._bulk = -1
+        self._cmd_bytes = 0
         del start
         return True
 
@@ -339,6 +353,10 @@ class RequestReader:
                 return None
             args.append(bytes(buf[self._pos : self._pos + n]))
             self._pos += n + 2  # Redis skips the CRLF after the payload unchecked
+            self._cmd_bytes += n + ARG_OVERHEAD_BYTES
+            if self._cmd_bytes > self.max_query_bytes:
+                self._fail(None, "Closing client that reached max query buffer length")
+                return None
             self._bulk = -1
             self._left -= 1
         self._args = None

@@ -152,3 +152,24 @@ def test_split_args_never_raises(words: list[str]) -> None:
     line = " ".join(words).encode()
     res = split_args(line)
     assert res is None or all(isinstance(a, bytes) for a in res)
+
+
+def test_many_tiny_arguments_count_against_the_query_buffer_limit() -> None:
+    r = RequestReader(max_query_bytes=100_000)
+    r.feed(b"*2147483647\r\n")
+    for _ in range(200):
+        r.feed(b"$0\r\n\r\n" * 100)
+        if r.error is not None:
+            break
+    assert r.error is not None and r.error.reply is None
+
+
+def test_huge_aggregate_header_is_not_handed_to_hiredis() -> None:
+    import time
+
+    t0 = time.monotonic()
+    got, err = feed_all(b"*2147483647\r\n$1\r\na\r\n")
+    assert got == [] and err is None
+    got, err = feed_all(b"*1\r\n*2147483647\r\n$1\r\na\r\n")
+    assert got == [] and err.reply == "ERR Protocol error: expected '$', got '*'"  # type: ignore[attr-defined]
+    assert time.monotonic() - t0 < 1.0
