@@ -6,6 +6,7 @@ import random
 import socket
 
 import pytest
+
 from conftest import ServerProcess
 
 pytestmark = pytest.mark.e2e
