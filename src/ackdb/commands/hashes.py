@@ -2,8 +2,9 @@
 
 Owns: Redis 7.2 semantics, replies (RESP2 and RESP3) and error texts of the hash family,
 the effects its writes propagate (HINCRBYFLOAT as ``HSET key field <result>``, everything
-else as sent), the keyspace hit/miss counts of its reads, and the HSCAN cursors of large
-hashes. Never touches the network. A hash is a plain ``dict[bytes, bytes]`` in insertion
+else as sent), their keyspace events (Redis 7.2: ``hset`` for HSET / HMSET / HSETNX even
+when no value changed, ``hdel`` then ``del`` when emptied, ``hincrby``, ``hincrbyfloat``),
+the keyspace hit/miss counts of its reads, and the HSCAN cursors of large hashes. Never touches the network. A hash is a plain ``dict[bytes, bytes]`` in insertion
 order; a hash emptied by HDEL is deleted from the keyspace at once, as in Redis.
 
 Order of checks follows Redis: argument errors Redis finds before the lookup (HINCRBY's and
@@ -41,6 +42,7 @@ from typing import Any
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
+from ..server import notify as nt
 from .base import (
     LLONG_MAX,
     LLONG_MIN,
@@ -113,6 +115,7 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
             if db.watched:
                 db.touch(key)
         c.server.dirty += 1
+        c.server.notify(nt.HASH, b"hset", key, db.index)
         return created
     pairs = zip(argv[2::2], argv[3::2], strict=True)
     if h is None:
@@ -126,6 +129,7 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
         if db.watched:
             db.touch(key)
     c.server.dirty += (len(argv) - 2) // 2  # Redis counts every pair written
+    c.server.notify(nt.HASH, b"hset", key, db.index)
     return created
 
 
@@ -149,7 +153,10 @@ def hset(c: Any, argv: list[bytes]) -> bytes:
             h[argv[2]] = argv[3]
             if db.watched:
                 db.touch(argv[1])
-            c.server.dirty += 1
+            srv = c.server
+            srv.dirty += 1
+            if srv.notifier.flags & nt.HASH:
+                srv.notify(nt.HASH, b"hset", argv[1], db.index)
             return enc.ONE if len(h) > before else enc.ZERO
     return enc.integer(_hset(c, argv, "hset"))
 
@@ -187,6 +194,7 @@ def hsetnx(c: Any, argv: list[bytes]) -> bytes:
         return enc.ZERO
     _store(c, key, h, field, argv[3])
     c.server.dirty += 1
+    c.server.notify(nt.HASH, b"hset", key, c.db.index)
     return enc.ONE
 
 
@@ -214,8 +222,10 @@ def hdel(c: Any, argv: list[bytes]) -> bytes:
             if not h:
                 break
     if deleted:
+        c.server.notify(nt.HASH, b"hdel", key, db.index)
         if not h:
             db.delete(key)  # touches WATCHers itself
+            c.server.notify(nt.GENERIC, b"del", key, db.index)
         elif db.watched:
             db.touch(key)
         c.server.dirty += deleted
@@ -249,6 +259,7 @@ def hincrby(c: Any, argv: list[bytes]) -> bytes:
         raise CommandError(_OVERFLOW)
     _store(c, key, h, field, b"%d" % new)
     c.server.dirty += 1
+    c.server.notify(nt.HASH, b"hincrby", key, c.db.index)
     return enc.integer(new)
 
 
@@ -271,6 +282,7 @@ def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
     except FloatIncrError as e:
         raise CommandError(str(e)) from None
     _store(c, key, h, field, new)
+    c.server.notify(nt.HASH, b"hincrbyfloat", key, c.db.index)
     # Replicas must not redo long double arithmetic: the effect is the resulting text.
     c.prop = [[b"HSET", key, field, new]]
     c.server.dirty += 1

@@ -1,7 +1,10 @@
 """Generic key commands: existence, deletion, renames, copies, SCAN, and expiry.
 
 Owns: Redis 7.2 semantics of the keyspace family and their effects (EXPIRE family made
-absolute as PEXPIREAT; an expiry already in the past becomes DEL). Never touches sockets.
+absolute as PEXPIREAT; an expiry already in the past becomes DEL) and their keyspace
+events (Redis 7.2: ``del`` per deleted key, ``rename_from`` / ``rename_to``, ``copy_to``,
+``move_from`` / ``move_to``, ``expire`` or ``del``, ``persist``; ``new`` for a key created
+comes from the keyspace first). Never touches sockets.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from ..keyspace.glob import compile_glob
 from ..keyspace.types import encoding, type_name
 from ..resp import encoder as enc
+from ..server import notify as nt
 from ..server.client import Client
 from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int, parse_scan_cursor
 from .table import command, container
@@ -29,11 +33,13 @@ from .table import command, container
 )
 def del_(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
+    srv = c.server
     n = 0
     for k in argv[1:]:
         if db.lookup(k) is not None and db.delete(k):
             n += 1
-    c.server.dirty += n
+            srv.notify(nt.GENERIC, b"del", k, db.index)
+    srv.dirty += n
     return enc.integer(n)
 
 
@@ -102,15 +108,18 @@ def _rename(c: Client, argv: list[bytes], nx: bool) -> bytes:
         raise CommandError("ERR no such key")
     if src == dst:
         return enc.ZERO if nx else enc.OK
-    if nx and db.lookup(dst) is not None:
-        return enc.ZERO
+    if db.lookup(dst) is not None:  # an expired destination goes first, as in Redis
+        if nx:
+            return enc.ZERO
+        db.delete(dst)
     when = db.ttl_ms(src)
     db.delete(src)
-    db.delete(dst)
     db.set(dst, v)
     if when is not None:
         db.set_expire(dst, when)
     c.server.dirty += 1
+    c.server.notify(nt.GENERIC, b"rename_from", src, db.index)
+    c.server.notify(nt.GENERIC, b"rename_to", dst, db.index)
     return enc.ONE if nx else enc.OK
 
 
@@ -187,6 +196,7 @@ def copy_(c: Client, argv: list[bytes]) -> bytes:
     if when is not None:
         dst_db.set_expire(dst, when)
     c.server.dirty += 1
+    c.server.notify(nt.GENERIC, b"copy_to", dst, dst_db.index)
     return enc.ONE
 
 
@@ -214,6 +224,8 @@ def move(c: Client, argv: list[bytes]) -> bytes:
     if when is not None:
         dst_db.set_expire(key, when)
     c.server.dirty += 1
+    c.server.notify(nt.GENERIC, b"move_from", key, src_db.index)
+    c.server.notify(nt.GENERIC, b"move_to", key, dst_db.index)
     return enc.ONE
 
 
@@ -357,9 +369,11 @@ def _expire(c: Client, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes
         return enc.ZERO
     if t <= now and not c.server.loading and not c.server.is_replica():
         db.delete(key)
+        c.server.notify(nt.GENERIC, b"del", key, db.index)
         c.prop = [[b"DEL", key]]
     else:
         db.set_expire(key, t)
+        c.server.notify(nt.GENERIC, b"expire", key, db.index)
         c.prop = [[b"PEXPIREAT", key, b"%d" % t]]
     c.server.dirty += 1
     return enc.ONE
@@ -506,6 +520,7 @@ def persist(c: Client, argv: list[bytes]) -> bytes:
     if db.lookup(argv[1]) is None or not db.persist(argv[1]):
         return enc.ZERO
     c.server.dirty += 1
+    c.server.notify(nt.GENERIC, b"persist", argv[1], db.index)
     return enc.ONE
 
 

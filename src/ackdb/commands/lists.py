@@ -20,6 +20,13 @@ Effects: every write propagates as sent, except LMPOP, which Redis 7.2 rewrites 
 removed / trimmed, 1 for LSET, LINSERT, LMOVE; a write that changed nothing adds 0 and is
 not propagated (LTRIM that trims nothing, LREM that finds nothing, LINSERT without pivot).
 
+Keyspace events (Redis 7.2 names and order): ``lpush`` / ``rpush``, ``lpop`` / ``rpop``
+(one per command whatever the count), ``lset``, ``linsert``, ``lrem``, ``ltrim`` (even
+when nothing was trimmed), each followed by ``del`` when the list was emptied; LMOVE and
+its family: the push event on the destination (after ``new`` when created), then the pop
+event on the source, then its ``del``. The helpers take a database, whose owner is the
+server: they publish through ``db.owner.notify``.
+
 OBJECT ENCODING (Redis 7.2 has listpack-encoded small lists, 7.0 always says quicklist):
 ackdb answers from the current contents, as if they were written afresh: ``listpack`` when
 one listpack holding them stays within ``list-max-listpack-size`` (a negative value is a
@@ -42,6 +49,7 @@ from typing import Any
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
+from ..server import notify as nt
 from ..server.client import Client
 from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int
 from .table import command
@@ -69,6 +77,8 @@ class End(IntEnum):
 
 _END_NAMES = {b"left": End.LEFT, b"right": End.RIGHT}
 _POP_NAMES = {End.LEFT: b"LPOP", End.RIGHT: b"RPOP"}
+_POP_EVENTS = {End.LEFT: b"lpop", End.RIGHT: b"rpop"}
+_PUSH_EVENTS = {End.LEFT: b"lpush", End.RIGHT: b"rpush"}
 
 
 # -- OBJECT ENCODING ---------------------------------------------------------------------
@@ -163,9 +173,11 @@ def _read(c: Client, key: bytes) -> List | None:
 
 
 def _changed(db: Any, key: bytes, lst: List) -> None:
-    """After removing elements: delete an emptied list, else tell WATCHers."""
+    """After removing elements (and their event): delete an emptied list, else tell
+    WATCHers."""
     if not lst:
         db.delete(key)  # touches WATCHers itself
+        db.owner.notify(nt.GENERIC, b"del", key, db.index)
     elif db.watched:
         db.touch(key)
 
@@ -188,6 +200,7 @@ def pop_from(db: Any, key: bytes, where: End, count: int) -> list[bytes] | None:
         return None
     pop = lst.popleft if where is End.LEFT else lst.pop
     out = [pop()] if count == 1 else [pop() for _ in range(min(count, len(lst)))]
+    db.owner.notify(nt.LIST, _POP_EVENTS[where], key, db.index)
     _changed(db, key, lst)
     return out
 
@@ -211,6 +224,9 @@ def move(db: Any, src: bytes, dst: bytes, wherefrom: End, whereto: End) -> bytes
             d.append(x)
         if db.watched:
             db.touch(dst)
+    notify = db.owner.notify
+    notify(nt.LIST, _PUSH_EVENTS[whereto], dst, db.index)
+    notify(nt.LIST, _POP_EVENTS[wherefrom], src, db.index)
     _changed(db, src, s)
     return x
 
@@ -309,6 +325,7 @@ def _push(c: Client, argv: list[bytes], where: End, only_existing: bool) -> byte
     else:
         raise CommandError(WRONGTYPE)
     c.server.dirty += len(argv) - 2
+    c.server.notify(nt.LIST, _PUSH_EVENTS[where], key, db.index)
     return enc.integer(len(lst))
 
 
@@ -337,7 +354,10 @@ def lpush(c: Client, argv: list[bytes]) -> bytes:
             lst.appendleft(argv[2])
             if db.watched:
                 db.touch(argv[1])
-            c.server.dirty += 1
+            srv = c.server
+            srv.dirty += 1
+            if srv.notifier.flags & nt.LIST:
+                srv.notify(nt.LIST, b"lpush", argv[1], db.index)
             return enc.integer(len(lst))
     return _push(c, argv, End.LEFT, False)
 
@@ -361,7 +381,10 @@ def rpush(c: Client, argv: list[bytes]) -> bytes:
             lst.append(argv[2])
             if db.watched:
                 db.touch(argv[1])
-            c.server.dirty += 1
+            srv = c.server
+            srv.dirty += 1
+            if srv.notifier.flags & nt.LIST:
+                srv.notify(nt.LIST, b"rpush", argv[1], db.index)
             return enc.integer(len(lst))
     return _push(c, argv, End.RIGHT, False)
 
@@ -449,11 +472,15 @@ def lpop(c: Client, argv: list[bytes]) -> bytes:
     if lst.__class__ is not deque:
         return _pop_one(c, key, lst)
     x = lst.popleft()
-    if not lst:
+    srv = c.server
+    srv.dirty += 1
+    if srv.notifier.flags:
+        srv.notify(nt.LIST, b"lpop", key, db.index)
+        _changed(db, key, lst)
+    elif not lst:
         db.delete(key)
     elif db.watched:
         db.touch(key)
-    c.server.dirty += 1
     return b"$%d\r\n%s\r\n" % (len(x), x)
 
 
@@ -477,11 +504,15 @@ def rpop(c: Client, argv: list[bytes]) -> bytes:
     if lst.__class__ is not deque:
         return _pop_one(c, key, lst)
     x = lst.pop()
-    if not lst:
+    srv = c.server
+    srv.dirty += 1
+    if srv.notifier.flags:
+        srv.notify(nt.LIST, b"rpop", key, db.index)
+        _changed(db, key, lst)
+    elif not lst:
         db.delete(key)
     elif db.watched:
         db.touch(key)
-    c.server.dirty += 1
     return b"$%d\r\n%s\r\n" % (len(x), x)
 
 
@@ -695,6 +726,7 @@ def lset(c: Client, argv: list[bytes]) -> bytes:
     if db.watched:
         db.touch(argv[1])
     c.server.dirty += 1
+    c.server.notify(nt.LIST, b"lset", argv[1], db.index)
     return enc.OK
 
 
@@ -725,6 +757,7 @@ def linsert(c: Client, argv: list[bytes]) -> bytes:
     if db.watched:
         db.touch(argv[1])
     c.server.dirty += 1
+    c.server.notify(nt.LIST, b"linsert", argv[1], db.index)
     return enc.integer(len(lst))
 
 
@@ -771,6 +804,7 @@ def lrem(c: Client, argv: list[bytes]) -> bytes:
         kept = _without(lst, element, removed, limit < 0)
         lst.clear()
         lst.extend(kept)
+    c.server.notify(nt.LIST, b"lrem", key, db.index)
     _changed(db, key, lst)
     c.server.dirty += removed
     return enc.integer(removed)
@@ -806,8 +840,10 @@ def ltrim(c: Client, argv: list[bytes]) -> bytes:
         left, right = n, 0
     else:
         left, right = start, n - 1 - min(end, n - 1)
+    c.server.notify(nt.LIST, b"ltrim", key, db.index)  # even when nothing is trimmed
     if left + right == n:
         db.delete(key)
+        c.server.notify(nt.GENERIC, b"del", key, db.index)
     else:
         if left + right > n // 2:  # keep the smaller part: rebuild from it
             kept = _range(lst, start, end)

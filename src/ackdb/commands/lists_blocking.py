@@ -5,7 +5,8 @@ nothing is there it raises ``BlockRequest`` and the core parks the client until 
 creates one of the keys (then the command runs again, in blocking order) or the timeout
 passes (then the client gets a null). Served commands propagate as their non-blocking
 effect (BLPOP as LPOP, BLMOVE as LMOVE, BLMPOP as LPOP/RPOP key count), so replicas never
-block.
+block. Their keyspace events are the non-blocking forms' (published by the shared helpers
+of ``lists``), after the events of the write that served them.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _bmove(
     timeout_ms = parse_timeout_ms(timeout)
     x = move(c.db, src, dst, wherefrom, whereto)
     if x is None:
-        raise BlockRequest([src], timeout_ms, c.p.null)
+        raise BlockRequest([src], timeout_ms, c.p.null_array, c.p.null)
     c.prop = [effect]
     c.server.dirty += 1
     return enc.bulk(x)

@@ -570,10 +570,15 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
     )
     for db, (_, live) in zip(srv.dbs, snapshot, strict=True):
         db.clear()
-        for k, v, when in live:
-            db.add_new(k, v)
-            if when is not None:
-                db.set_expire(k, when)
+        # Loading a snapshot announces no key (no `new` event), as in Redis.
+        created, db.notify_created = db.notify_created, False
+        try:
+            for k, v, when in live:
+                db.add_new(k, v)
+                if when is not None:
+                    db.set_expire(k, when)
+        finally:
+            db.notify_created = created
     if _digest(srv) != before:
         raise CommandError("ERR Error trying to load the RDB dump, check server logs.")
     if srv.log is not None:

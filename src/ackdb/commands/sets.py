@@ -15,6 +15,12 @@ lazyfree-lazy-server-del) when it took the whole set. Everything else propagates
 the algebra is deterministic, and a STORE whose result is empty deletes the destination
 (propagated as the command itself, and only when a destination existed, as Redis does).
 
+Keyspace events (Redis 7.2 names and order): ``sadd`` / ``srem`` / ``spop`` only when
+members changed, ``del`` after them when the set was emptied; SMOVE: ``srem`` (and ``del``)
+on the source, then ``sadd`` on the destination only when the member is new there;
+the STORE forms: ``sinterstore`` / ``sunionstore`` / ``sdiffstore``, or ``del`` when an
+empty result removed an existing destination.
+
 Order of checks follows redis-server (verified against 7.0.15): SPOP's and SRANDMEMBER's
 count and their syntax come before WRONGTYPE, SINTERCARD's numkeys and LIMIT too; every key
 of the algebra is type-checked before a missing key short-cuts the result; SMOVE answers 0
@@ -62,6 +68,7 @@ from typing import Any
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
+from ..server import notify as nt
 from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, parse_scan_cursor
 from .keys import parse_scan_options
 from .table import command
@@ -180,9 +187,11 @@ def _get(db: Any, key: bytes) -> Members | None:
 
 
 def _modified(db: Any, key: bytes, s: Members) -> None:
-    """After removing members in place: delete an emptied set, else tell WATCHers."""
+    """After removing members in place (and their event): delete an emptied set, else
+    tell WATCHers."""
     if not s:
         db.delete(key)  # touches WATCHers itself
+        db.owner.notify(nt.GENERIC, b"del", key, db.index)
     elif db.watched:
         db.touch(key)
 
@@ -303,12 +312,17 @@ def sadd(c: Any, argv: list[bytes]) -> bytes:
         db.add_new(key, s)
         added = len(s)
     elif s.__class__ is set:
+        if len(argv) == 3 and argv[2] in s:  # already a member: nothing changes
+            return enc.ZERO
         added = _add(s, argv[2:], c.server.rng)
         if added and db.watched:
             db.touch(key)
     else:
         raise CommandError(WRONGTYPE)
-    c.server.dirty += added
+    srv = c.server
+    srv.dirty += added
+    if added and srv.notifier.flags & nt.SET:
+        srv.notify(nt.SET, b"sadd", key, db.index)
     return enc.integer(added)
 
 
@@ -333,6 +347,7 @@ def srem(c: Any, argv: list[bytes]) -> bytes:
     s.difference_update(argv[2:])
     removed = before - len(s)
     if removed:
+        c.server.notify(nt.SET, b"srem", key, db.index)
         _modified(db, key, s)
         c.server.dirty += removed
     return enc.integer(removed)
@@ -362,15 +377,19 @@ def smove(c: Any, argv: list[bytes]) -> bytes:
     if member not in src:
         return enc.ZERO
     src.remove(member)
+    srv = c.server
+    srv.notify(nt.SET, b"srem", src_key, db.index)
     _modified(db, src_key, src)
-    c.server.dirty += 1
+    srv.dirty += 1
     if dst is None:
         db.add_new(dst_key, {member})
-        c.server.dirty += 1
-    elif _add(dst, (member,), c.server.rng):
-        c.server.dirty += 1
+    elif _add(dst, (member,), srv.rng):
         if db.watched:
             db.touch(dst_key)
+    else:
+        return enc.ONE  # already a member of the destination
+    srv.dirty += 1
+    srv.notify(nt.SET, b"sadd", dst_key, db.index)
     return enc.ONE
 
 
@@ -394,7 +413,9 @@ def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
         return empty
     if count >= len(s):  # the whole set
         reply = _set_reply(c, s)
+        c.server.notify(nt.SET, b"spop", key, db.index)
         db.delete(key)
+        c.server.notify(nt.GENERIC, b"del", key, db.index)
         lazy = c.server.config.get("lazyfree-lazy-server-del")
         c.prop = [[b"UNLINK" if lazy else b"DEL", key]]
         c.server.dirty += len(s)
@@ -407,6 +428,7 @@ def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
         s.difference_update(popped)
     if db.watched:
         db.touch(key)
+    c.server.notify(nt.SET, b"spop", key, db.index)
     c.prop = _srem_effects(c, key, popped)
     c.server.dirty += count
     header: bytes = p.set_header(count)
@@ -437,6 +459,7 @@ def spop(c: Any, argv: list[bytes]) -> bytes:
         null: bytes = c.p.null
         return null
     m = _draw(s, c.server.rng)
+    c.server.notify(nt.SET, b"spop", key, db.index)
     _modified(db, key, s)
     c.prop = [[b"SREM", key, m]]
     c.server.dirty += 1
@@ -593,15 +616,17 @@ def _diff(sets: list[Members | None]) -> Members:
     return first.difference(*[s for s in sets[1:] if s is not None])
 
 
-def _store(c: Any, dst: bytes, result: Members) -> bytes:
+def _store(c: Any, dst: bytes, result: Members, event: bytes) -> bytes:
     """STORE forms: replace ``dst`` (TTL dropped) or delete it when ``result`` is empty."""
     db = c.db
     if result:
         db.set(dst, result)
         c.server.dirty += 1
+        c.server.notify(nt.SET, event, dst, db.index)
         return enc.integer(len(result))
     if db.delete(dst):
         c.server.dirty += 1
+        c.server.notify(nt.GENERIC, b"del", dst, db.index)
     return enc.ZERO
 
 
@@ -665,7 +690,7 @@ def sdiff(c: Any, argv: list[bytes]) -> bytes:
     complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
 )
 def sinterstore(c: Any, argv: list[bytes]) -> bytes:
-    return _store(c, argv[1], _inter(_sources(c, argv[2:])))
+    return _store(c, argv[1], _inter(_sources(c, argv[2:])), b"sinterstore")
 
 
 @command(
@@ -680,7 +705,7 @@ def sinterstore(c: Any, argv: list[bytes]) -> bytes:
     complexity="O(N) where N is the total number of elements in all given sets.",
 )
 def sunionstore(c: Any, argv: list[bytes]) -> bytes:
-    return _store(c, argv[1], _union(_sources(c, argv[2:])))
+    return _store(c, argv[1], _union(_sources(c, argv[2:])), b"sunionstore")
 
 
 @command(
@@ -695,7 +720,7 @@ def sunionstore(c: Any, argv: list[bytes]) -> bytes:
     complexity="O(N) where N is the total number of elements in all given sets.",
 )
 def sdiffstore(c: Any, argv: list[bytes]) -> bytes:
-    return _store(c, argv[1], _diff(_sources(c, argv[2:])))
+    return _store(c, argv[1], _diff(_sources(c, argv[2:])), b"sdiffstore")
 
 
 @command(

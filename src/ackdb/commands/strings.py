@@ -2,13 +2,17 @@
 
 Owns: Redis 7.2 semantics, replies and error texts of the string family, and the effect
 each write propagates (relative expiries made absolute, INCRBYFLOAT as SET ... KEEPTTL,
-GETDEL as DEL). Never touches the network.
+GETDEL as DEL), and the keyspace events of each write (Redis 7.2 names and order: ``set``
+then ``expire``, ``incrby``, ``incrbyfloat``, ``append``, ``setrange``, ``del``,
+``persist``; ``new`` comes from the keyspace when a key is created). Never touches the
+network.
 """
 
 from __future__ import annotations
 
 from ..keyspace.numbers import incr_float_text, parse_int
 from ..resp import encoder as enc
+from ..server import notify as nt
 from ..server.client import Client
 from .base import (
     LLONG_MAX,
@@ -99,7 +103,10 @@ def set_(c: Client, argv: list[bytes]) -> bytes:
     key = argv[1]
     if len(argv) == 3:
         db.set(key, argv[2])
-        c.server.dirty += 1
+        srv = c.server
+        srv.dirty += 1
+        if srv.notifier.flags & nt.STRING:
+            srv.notify(nt.STRING, b"set", key, db.index)
         return OK
     cond, want_get, unit, unit_at, keepttl, _ = _parse_set_options(argv, 3, True)
     when = None
@@ -115,9 +122,11 @@ def set_(c: Client, argv: list[bytes]) -> bytes:
     if (cond == "nx" and found) or (cond == "xx" and not found):
         return c.p.bulk_or_null(old) if want_get else c.p.null
     db.set(key, argv[2], keep_ttl=keepttl)
+    c.server.notify(nt.STRING, b"set", key, db.index)
     effect = [b"SET", key, argv[2]]
     if when is not None:
         db.set_expire(key, when)
+        c.server.notify(nt.GENERIC, b"expire", key, db.index)
         effect += [b"PXAT", b"%d" % when]
     elif keepttl:
         effect.append(b"KEEPTTL")
@@ -141,6 +150,7 @@ def setnx(c: Client, argv: list[bytes]) -> bytes:
         return enc.ZERO
     db.set(argv[1], argv[2])
     c.server.dirty += 1
+    c.server.notify(nt.STRING, b"set", argv[1], db.index)
     return enc.ONE
 
 
@@ -148,7 +158,9 @@ def _setex(c: Client, argv: list[bytes], scale: int, name: str) -> bytes:
     db = c.db
     when = expire_at_ms(argv[2], scale, False, c.server.now_ms(), name)
     db.set(argv[1], argv[3])
+    c.server.notify(nt.STRING, b"set", argv[1], db.index)
     db.set_expire(argv[1], when)
+    c.server.notify(nt.GENERIC, b"expire", argv[1], db.index)
     c.prop = [[b"SET", argv[1], argv[3], b"PXAT", b"%d" % when]]
     c.server.dirty += 1
     return OK
@@ -193,6 +205,7 @@ def getset(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])
+    c.server.notify(nt.STRING, b"set", argv[1], db.index)
     c.prop = [[b"SET", argv[1], argv[2]]]
     c.server.dirty += 1
     return c.p.bulk_or_null(old)
@@ -214,6 +227,7 @@ def getdel(c: Client, argv: list[bytes]) -> bytes:
     if old is None:
         return c.p.null
     db.delete(argv[1])
+    c.server.notify(nt.GENERIC, b"del", argv[1], db.index)
     c.prop = [[b"DEL", argv[1]]]
     c.server.dirty += 1
     return c.p.bulk_or_null(old)
@@ -242,12 +256,15 @@ def getex(c: Client, argv: list[bytes]) -> bytes:
         when = expire_at_ms(argv[unit_at], scale, absolute, now, "getex")
         if when <= now:  # already in the past: the key goes now, as a DEL
             db.delete(key)
+            c.server.notify(nt.GENERIC, b"del", key, db.index)
             c.prop = [[b"DEL", key]]
         else:
             db.set_expire(key, when)
+            c.server.notify(nt.GENERIC, b"expire", key, db.index)
             c.prop = [[b"PEXPIREAT", key, b"%d" % when]]
         c.server.dirty += 1
     elif persist and db.persist(key):
+        c.server.notify(nt.GENERIC, b"persist", key, db.index)
         c.prop = [[b"PERSIST", key]]
         c.server.dirty += 1
     return b"$%d\r\n%s\r\n" % (len(v), v)
@@ -283,9 +300,22 @@ def mget(c: Client, argv: list[bytes]) -> bytes:
 def mset(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'mset' command")
-    c.db.set_many(argv, 1)
-    c.server.dirty += (len(argv) - 1) // 2
+    srv = c.server
+    if srv.notifier.flags & nt.STRING:
+        _set_each(c, argv)  # Redis's event order: new and set of one key, then the next
+    else:
+        c.db.set_many(argv, 1)
+    srv.dirty += (len(argv) - 1) // 2
     return OK
+
+
+def _set_each(c: Client, argv: list[bytes]) -> None:
+    """MSET / MSETNX: store argv[1], argv[2], ... pair by pair, each with its event."""
+    db = c.db
+    notify = c.server.notify
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+        notify(nt.STRING, b"set", argv[i], db.index)
 
 
 @command(
@@ -304,8 +334,7 @@ def msetnx(c: Client, argv: list[bytes]) -> bytes:
     for i in range(1, len(argv), 2):
         if db.lookup(argv[i]) is not None:
             return enc.ZERO
-    for i in range(1, len(argv), 2):
-        db.set(argv[i], argv[i + 1])
+    _set_each(c, argv)
     c.server.dirty += (len(argv) - 1) // 2
     return enc.ONE
 
@@ -318,6 +347,7 @@ def _incr(c: Client, key: bytes, by: int) -> bytes:
             raise CommandError("ERR increment or decrement would overflow")
         db.add_new(key, b"%d" % by)
         c.server.dirty += 1
+        c.server.notify(nt.STRING, b"incrby", key, db.index)
         return enc.integer(by)
     if v.__class__ is not bytes:
         raise CommandError(WRONGTYPE)
@@ -330,6 +360,7 @@ def _incr(c: Client, key: bytes, by: int) -> bytes:
     text = b"%d" % new
     db.replace(key, text)
     c.server.dirty += 1
+    c.server.notify(nt.STRING, b"incrby", key, db.index)
     return b":%s\r\n" % text
 
 
@@ -350,7 +381,10 @@ def incr(c: Client, argv: list[bytes]) -> bytes:
     if v.__class__ is bytes and len(v) < 18 and v.isdigit() and (v[0] != 0x30 or len(v) == 1):
         text = b"%d" % (int(v) + 1)
         db.replace(key, text)
-        c.server.dirty += 1
+        srv = c.server
+        srv.dirty += 1
+        if srv.notifier.flags & nt.STRING:
+            srv.notify(nt.STRING, b"incrby", key, db.index)
         return b":%s\r\n" % text
     return _incr(c, key, 1)
 
@@ -416,6 +450,7 @@ def incrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     except ValueError as e:
         raise CommandError(str(e)) from None
     db.set(key, new, keep_ttl=True)
+    c.server.notify(nt.STRING, b"incrbyfloat", key, db.index)
     # Replicas must not redo float arithmetic: the effect is the resulting string.
     c.prop = [[b"SET", key, new, b"KEEPTTL"]]
     c.server.dirty += 1
@@ -440,6 +475,7 @@ def append(c: Client, argv: list[bytes]) -> bytes:
         raise CommandError(_TOO_BIG)
     db.set(argv[1], new, keep_ttl=True)
     c.server.dirty += 1
+    c.server.notify(nt.STRING, b"append", argv[1], db.index)
     return enc.integer(len(new))
 
 
@@ -538,4 +574,5 @@ def setrange(c: Client, argv: list[bytes]) -> bytes:
     new = cur[:offset] + value + cur[offset + len(value) :]
     db.set(key, new, keep_ttl=True)
     c.server.dirty += 1
+    c.server.notify(nt.STRING, b"setrange", key, db.index)
     return enc.integer(len(new))

@@ -42,6 +42,7 @@ class KeyspaceOwner(Protocol):
     def now_ms(self) -> int: ...
     def on_expired(self, db: Database, key: bytes) -> None: ...
     def on_key_ready(self, db: Database, key: bytes) -> None: ...
+    def on_key_created(self, db: Database, key: bytes) -> None: ...
     def on_watched_touched(
         self, db: Database, key: bytes, clients: set[Any], expiring: bool
     ) -> None: ...
@@ -61,6 +62,7 @@ class Database:
         "_gen_maps",
         "avg_ttl",
         "awaited",
+        "notify_created",
     )
 
     def __init__(self, index: int, owner: KeyspaceOwner) -> None:
@@ -76,6 +78,9 @@ class Database:
         self._gen_maps: dict[int, tuple[array[int], array[int]]] = {}
         self.avg_ttl = 0
         self.awaited: set[bytes] = set()  # keys blocked clients wait for (BLPOP...)
+        # Call owner.on_key_created for every key added (the `new` keyspace event); the
+        # owner turns it on only when that event is enabled: one check per creation.
+        self.notify_created = False
 
     # -- reads -------------------------------------------------------------------------
 
@@ -108,6 +113,8 @@ class Database:
         d[key] = value
         if old is None:
             self._order.append(key)
+            if self.notify_created:
+                self.owner.on_key_created(self, key)
             if self.awaited and key in self.awaited:
                 self.owner.on_key_ready(self, key)
         elif not keep_ttl and self.expires:
@@ -126,6 +133,8 @@ class Database:
             d[key] = argv[i + 1]
             if old is None:
                 order.append(key)
+                if self.notify_created:
+                    self.owner.on_key_created(self, key)
                 if self.awaited and key in self.awaited:
                     self.owner.on_key_ready(self, key)
             elif expires:
@@ -144,6 +153,8 @@ class Database:
         """Store a value at a key known to be absent (skips the existence check)."""
         self.data[key] = value
         self._order.append(key)
+        if self.notify_created:
+            self.owner.on_key_created(self, key)
         if self.awaited and key in self.awaited:
             self.owner.on_key_ready(self, key)
         if self.watched:

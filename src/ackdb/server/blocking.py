@@ -26,14 +26,19 @@ class BlockRequest(Exception):
     """Raised by a blocking command that found nothing to serve.
 
     ``keys`` are awaited in the client's current database; ``timeout_ms`` is relative
-    (0 waits forever); ``timeout_reply`` is the encoded reply when time runs out.
+    (0 waits forever); ``timeout_reply`` is the encoded reply when time runs out, and
+    ``now_reply`` the one given at once where blocking is not allowed (inside EXEC) —
+    Redis answers a timed-out BLMOVE with a null array but a BLMOVE in EXEC with a null.
     """
 
-    def __init__(self, keys: list[bytes], timeout_ms: int, timeout_reply: bytes) -> None:
+    def __init__(
+        self, keys: list[bytes], timeout_ms: int, timeout_reply: bytes, now_reply: bytes = b""
+    ) -> None:
         super().__init__("blocked")
         self.keys = keys
         self.timeout_ms = timeout_ms
         self.timeout_reply = timeout_reply
+        self.now_reply = now_reply or timeout_reply
 
 
 class BlockedState:

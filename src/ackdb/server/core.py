@@ -151,7 +151,10 @@ class Server:
         self.slowlog_ns = us * 1000 if us >= 0 else 1 << 62
         self.slowlog_max_len = self.config.get("slowlog-max-len")
         if hasattr(self, "notifier"):
-            self.notifier.flags = nt.flags_of(self.config.get("notify-keyspace-events"))
+            flags = nt.flags_of(self.config.get("notify-keyspace-events"))
+            self.notifier.flags = flags
+            for db in self.dbs:
+                db.notify_created = bool(flags & nt.NEW)
 
     def request_shutdown(self, mode: str) -> None:
         self.shutdown_requested = mode
@@ -177,6 +180,9 @@ class Server:
         self.stat_expired_keys += 1
         self.notify(nt.EXPIRED, b"expired", key, db.index)
         self.propagate(db.index, [b"DEL", key])
+
+    def on_key_created(self, db: Database, key: bytes) -> None:
+        self.notify(nt.NEW, b"new", key, db.index)
 
     def on_key_ready(self, db: Database, key: bytes) -> None:
         self.blocking.key_ready(db, key)
@@ -305,7 +311,7 @@ class Server:
             except BlockRequest as b:
                 if self._block(c, b):
                     return len(out)
-                reply = b.timeout_reply
+                reply = b.now_reply
             except Exception as e:
                 reply = self._internal_error(cmd, e)
             t = _perf_ns()
@@ -415,7 +421,7 @@ class Server:
         except BlockRequest as b:
             if self._block(c, b):
                 return BLOCKED  # type: ignore[return-value]
-            reply = b.timeout_reply
+            reply = b.now_reply
         except Exception as e:
             reply = self._internal_error(cmd, e)
         ns = _perf_ns() - t0
