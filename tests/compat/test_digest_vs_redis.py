@@ -9,96 +9,47 @@ the digests, ackdb.keyspace.digest recomputes them from the same Python data.
 from __future__ import annotations
 
 import random
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import hiredis
 import pytest
+from resp_wire import Reply, RespConnection, encode_command
 
 from ackdb.keyspace.digest import dataset_digest, digest_value_hex
+from conftest import REDIS_SERVER, ServerProcess, free_port, redis_argv
 
 pytestmark = [
     pytest.mark.compat,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not on PATH"),
+    pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-STARTUP_TIMEOUT_S = 10.0
-REPLY_TIMEOUT_S = 30.0
 
-
-class RawClient:
-    """RESP2 over a socket with hiredis: replies exactly as sent, no client-side parsing."""
-
-    def __init__(self, port: int) -> None:
-        self._sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S)
-        self._reader = hiredis.Reader()
+class RawClient(RespConnection):
+    """resp_wire's connection with replies as hiredis gives them: errors as ReplyError."""
 
     def pipeline(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[object]:
-        out = bytearray()
-        for command in commands:
-            args = [a if isinstance(a, bytes) else str(a).encode() for a in command]
-            out += b"*%d\r\n" % len(args)
-            for arg in args:
-                out += b"$%d\r\n%s\r\n" % (len(arg), arg)
-        self._sock.sendall(out)
-        replies: list[object] = []
-        while len(replies) < len(commands):
-            reply = self._reader.gets()
-            if reply is False:
-                chunk = self._sock.recv(1 << 20)
-                assert chunk, "redis-server closed the connection"
-                self._reader.feed(chunk)
-            else:
-                replies.append(reply)
-        return replies
+        argvs = [[a if isinstance(a, bytes) else str(a).encode() for a in c] for c in commands]
+        self.sock.sendall(b"".join(map(encode_command, argvs)))
+        return [_plain(self.read()) for _ in commands]
 
     def __call__(self, *args: bytes | str | int | float) -> object:
         return self.pipeline([args])[0]
 
-    def close(self) -> None:
-        self._sock.close()
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _plain(reply: Reply) -> object:
+    kind, payload = reply
+    if kind == "-":
+        assert isinstance(payload, bytes)
+        return hiredis.ReplyError(payload.decode())
+    return [_plain(r) for r in payload] if isinstance(payload, list) else payload
 
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    workdir: Path = tmp_path_factory.mktemp("redis-digest")
-    port = _free_port()
-    # DEBUG is disabled by default since Redis 7.0.
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "no", "--enable-debug-command", "yes", "--daemonize", "no"]
-    args += ["--dir", str(workdir)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                client = RawClient(port)
-                if client("PING") == b"PONG":
-                    client.close()
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, "redis-server exited during startup"
-            assert time.monotonic() < deadline, "redis-server did not answer PING"
-            time.sleep(0.02)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STARTUP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    port = free_port()
+    server = ServerProcess(redis_argv(port), port, tmp_path_factory.mktemp("redis-digest"), "redis")
+    yield port
+    server.stop()
 
 
 @pytest.fixture

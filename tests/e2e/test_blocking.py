@@ -108,3 +108,19 @@ def test_blmpop_count(ackdb: ServerProcess) -> None:
     t.join(5)
     assert out["value"] == [b"m2", [b"c", b"b"]]
     assert r.lrange("m2", 0, -1) == [b"a"]
+
+
+def test_bzpopmin_bzmpop(ackdb: ServerProcess) -> None:
+    r = ackdb.client()
+    t, out = in_thread(ackdb.client().bzpopmin, ["z1", "z2"], 10)
+    wait_until(lambda: blocked_count(r) == 1, 5)
+    r.zadd("z2", {"a": 1.5, "b": 2})
+    t.join(5)
+    assert out["value"] == (b"z2", b"a", 1.5)
+    assert r.bzpopmax(["z2"], 1) == (b"z2", b"b", 2.0)
+    t, out = in_thread(ackdb.client().bzmpop, 10, 1, ["z3"], max=True, count=2)
+    wait_until(lambda: blocked_count(r) == 1, 5)
+    r.zadd("z3", {"x": 1, "y": 2, "z": 3})
+    t.join(5)
+    assert out["value"] == [b"z3", [[b"z", b"3"], [b"y", b"2"]]]  # RESP2: scores as bulks
+    assert r.bzpopmin(["none"], 0.1) is None

@@ -1,0 +1,1358 @@
+"""Sorted set commands: ZADD and its family, ranges, pops, the algebra, ZRANDMEMBER, ZSCAN.
+
+Owns: Redis 7.2 semantics, replies (RESP2 and RESP3) and error texts of the sorted set
+family, the effects its writes propagate, their keyspace events (Redis 7.2, checked on
+7.0.15: ``zadd`` / ``zincr`` only when something changed, ``zrem``, ``zremrangebyrank`` /
+``byscore`` / ``bylex``, ``zpopmin`` / ``zpopmax`` (ZMPOP too), each followed by ``del``
+when the set was emptied; ``zrangestore`` / ``zunionstore`` / ``zinterstore`` /
+``zdiffstore`` on the destination, or ``del`` when an empty result deleted one; ``new``
+comes from the keyspace), and the keyspace hit/miss counts of its reads.
+Never touches the network. The value is ``keyspace.zset.ZSet``; a sorted set emptied by a
+command is deleted from the keyspace at once, and one modified in place touches its WATCHers.
+
+Order of checks follows redis-server (verified against 7.0.15): every argument Redis parses
+before its lookup (ZADD's flags and scores, ZINCRBY's increment, range bounds, LIMIT, counts,
+numkeys) is checked before WRONGTYPE; the algebra type-checks every input key before it
+parses WEIGHTS / AGGREGATE / WITHSCORES / LIMIT; ZMPOP type-checks keys only up to the first
+non-empty sorted set; ZSCAN of a missing key answers an empty page without reading options.
+
+Replies: scores are Redis 7.2 doubles (``format_double``; 7.0 printed ``%.17g``, so 1.1 was
+"1.1000000000000001"), bulk strings in RESP2 and RESP3 doubles. WITHSCORES in RESP3 is an
+array of ``[member, score]`` arrays (ZRANGE family, ZRANDMEMBER, ZUNION/ZINTER/ZDIFF, ZPOPMIN
+and ZPOPMAX with a count); ZPOPMIN/ZPOPMAX without a count reply a flat ``[member, score]``;
+ZMPOP replies ``[key, [[member, score], ...]]`` in both protocols; ZSCAN's scores are bulk
+strings in both. ZRANK / ZREVRANK WITHSCORE (7.2) reply ``[rank, score]`` or a null array.
+
+Effects (Redis 7.2, checked on 7.0.15's replication stream): ZMPOP propagates as
+``ZPOPMIN|ZPOPMAX key <number popped>``; everything else propagates as sent (ZADD INCR and
+ZINCRBY included: their float arithmetic is plain IEEE double, the same on every replica;
+ZPOPMIN/ZPOPMAX with a count are deterministic). The blocking variants (BZPOPMIN, BZPOPMAX,
+BZMPOP, not here) reuse ``parse_mpop``, ``first_zset``, ``pop`` (the removal, its keyspace
+upkeep, events and dirty count), ``pop_effect`` (their effect: ``ZPOPMIN|ZPOPMAX key n``)
+and ``mpop_reply``.
+
+The algebra (ZUNION, ZINTER and their STORE forms) combines inputs in ascending order of
+size (stable for ties), as Redis does, so SUM rounds the same way; a plain ``set`` input
+counts each member with score 1; ``inf * 0`` weights and ``inf + -inf`` sums become 0.
+A read reply keeps ``-0`` where the arithmetic made one, a stored result does not (Redis
+stores small results as listpacks, which drop it; see keyspace/zset.py).
+
+ZSCAN: a sorted set Redis would hold as a listpack is returned whole, in order, cursor 0.
+A larger one is walked through a snapshot of its members (one O(N) copy of references at
+the first call); the cursor is ``scan id << 32 | position``; members present for the whole
+iteration are returned once with their current scores, removed ones are skipped. Snapshots
+live in a bounded LRU per server; a cursor whose snapshot is gone continues at that
+position of the current order, which can skip or repeat members if the set changed since
+(an accepted difference, as for HSCAN).
+
+Accepted differences from Redis 7.2: OBJECT ENCODING follows the current contents (Redis
+never converts a skiplist back to a listpack); ``-0`` is never stored (module docstring of
+keyspace/zset.py); ZRANDMEMBER with a negative count refuses more than
+``RANDMEMBER_PICKS_MAX`` picks; lex ranges over mixed scores answer as a Redis listpack
+would, whatever the size.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import Any
+
+from ..keyspace.numbers import format_double, parse_float, parse_int
+from ..keyspace.zset import (
+    Entry,
+    LexRange,
+    Pair,
+    ScoreRange,
+    ZSet,
+    limit_span,
+    parse_lex_range,
+    parse_score_range,
+    rank_span,
+)
+from ..resp import encoder as enc
+from ..server import notify as nt
+from .base import LLONG_MAX, LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, parse_scan_cursor
+from .keys import parse_scan_options
+from .table import command
+
+# ZRANDMEMBER key -count: most picks (with repetition) one reply may hold.
+RANDMEMBER_PICKS_MAX = 1 << 24
+# Formatted scores kept for reuse (format_double of a fraction costs ~4 us).
+SCORE_TEXT_CACHE_MAX = 8192
+# ZSCAN snapshots kept per server, and member references they may hold in all.
+SCAN_SNAPSHOTS_MAX = 64
+SCAN_SNAPSHOT_MEMBERS_MAX = 4_000_000
+_POS_BITS = 32
+_POS_MASK = (1 << _POS_BITS) - 1
+_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63 for clients that parse signed
+
+_NOT_FLOAT = "ERR value is not a valid float"
+_NAN = "ERR resulting score is not a number (NaN)"
+_NOT_RANGE_FLOAT = "ERR min or max is not a float"
+_NOT_RANGE_LEX = "ERR min or max not valid string range item"
+_POSITIVE = "ERR value is out of range, must be positive"
+_COUNT_RANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+_EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+
+# -- lookups and keyspace upkeep -------------------------------------------------------
+
+
+def _read(c: Any, key: bytes) -> ZSet | None:
+    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return None
+    c.server.stat_keyspace_hits += 1
+    if v.__class__ is not ZSet:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def _get(db: Any, key: bytes) -> ZSet | None:
+    """A write lookup (no hit/miss counting)."""
+    v = db.lookup(key)
+    if v is not None and v.__class__ is not ZSet:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
+    """After an in-place removal: publish ``event``, then delete an emptied set (and
+    publish ``del``, as Redis), else tell WATCHers."""
+    db = c.db
+    c.server.notify(nt.ZSET, event, key, db.index)
+    if not z:
+        db.delete(key)  # touches WATCHers itself
+        c.server.notify(nt.GENERIC, b"del", key, db.index)
+    elif db.watched:
+        db.touch(key)
+
+
+def _store(c: Any, dst: bytes, z: ZSet, event: bytes) -> bytes:
+    """STORE forms: ``z`` replaces ``dst`` (TTL dropped; ``event`` published); an empty
+    result deletes it (``del`` published when there was one)."""
+    db = c.db
+    if z:
+        db.set(dst, z)
+        c.server.dirty += 1
+        c.server.notify(nt.ZSET, event, dst, db.index)
+    elif db.delete(dst):
+        c.server.dirty += 1
+        c.server.notify(nt.GENERIC, b"del", dst, db.index)
+    return enc.integer(len(z))
+
+
+# -- replies -----------------------------------------------------------------------------
+
+_SCORE_TEXT: dict[float, bytes] = {}
+
+
+def score_text(x: float) -> bytes:
+    """Redis 7.2's text of a score, through a bounded cache (zeros bypass it: 0.0 and
+    -0.0 are the same dict key but print differently)."""
+    t = _SCORE_TEXT.get(x)
+    if t is None:
+        t = format_double(x)
+        if x != 0:
+            if len(_SCORE_TEXT) >= SCORE_TEXT_CACHE_MAX:
+                _SCORE_TEXT.clear()
+            _SCORE_TEXT[x] = t
+    return t
+
+
+_SCORE_BULK: dict[float, bytes] = {}
+
+
+def score_bulk(x: float) -> bytes:
+    """``score_text`` as a RESP bulk string, cached the same way."""
+    b = _SCORE_BULK.get(x)
+    if b is None:
+        t = format_double(x)
+        b = b"$%d\r\n%s\r\n" % (len(t), t)
+        if x != 0:
+            if len(_SCORE_BULK) >= SCORE_TEXT_CACHE_MAX:
+                _SCORE_BULK.clear()
+            _SCORE_BULK[x] = b
+    return b
+
+
+_BULK = itemgetter(2)  # an entry's member as a RESP bulk string
+
+
+def _members_reply(entries: list[Entry]) -> bytes:
+    return b"*%d\r\n" % len(entries) + b"".join(map(_BULK, entries))
+
+
+def _scored_reply(p: Any, entries: list[Entry]) -> bytes:
+    """WITHSCORES: flat in RESP2, ``[member, double]`` pairs in RESP3."""
+    if p.version == 3:
+        parts = [b"*2\r\n%s,%s\r\n" % (b, score_text(s)) for s, _, b in entries]
+        return b"*%d\r\n" % len(parts) + b"".join(parts)
+    return _flat_reply(entries)
+
+
+def _flat_reply(entries: list[Entry], p: Any = None) -> bytes:
+    """``[member, score, ...]`` flat; scores are bulks, or doubles when ``p`` is RESP3."""
+    if p is not None and p.version == 3:
+        parts = [b"%s,%s\r\n" % (b, score_text(s)) for s, _, b in entries]
+    else:
+        parts = [b + score_bulk(s) for s, _, b in entries]
+    return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)
+
+
+def _range_reply(p: Any, entries: list[Entry], withscores: bool) -> bytes:
+    return _scored_reply(p, entries) if withscores else _members_reply(entries)
+
+
+def _nested_pairs(entries: list[Entry], p: Any) -> bytes:
+    """``[[member, score], ...]`` in both protocols (ZMPOP)."""
+    parts = [b"*2\r\n" + b + p.double(score_text(s)) for s, _, b in entries]
+    return b"*%d\r\n" % len(parts) + b"".join(parts)
+
+
+# -- ZADD, ZINCRBY -------------------------------------------------------------------------
+
+
+def _score_arg(arg: bytes) -> float | None:
+    """ZADD's score (Redis string2d, ``parse_float``), with a fast path for short decimal
+    integers, which float() converts exactly as strtod does."""
+    if 0 < len(arg) < 16 and (arg.isdigit() or (arg[0] == 0x2D and arg[1:].isdigit())):
+        return float(arg)
+    return parse_float(arg)
+
+
+_ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
+
+
+def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
+    """ZADD (and ZINCRBY, ``incr_only``): Redis zaddGenericCommand's checks, in its order."""
+    flags: set[bytes] = set()
+    i = 2
+    if incr_only:
+        flags.add(b"incr")
+    else:
+        while i < len(argv):
+            f = argv[i].lower()
+            if f not in _ZADD_FLAGS:
+                break
+            flags.add(f)
+            i += 1
+    elements = len(argv) - i
+    if elements % 2 or elements == 0:
+        raise CommandError(SYNTAX)
+    nx, xx, gt, lt = b"nx" in flags, b"xx" in flags, b"gt" in flags, b"lt" in flags
+    incr = b"incr" in flags
+    if nx and xx:
+        raise CommandError("ERR XX and NX options at the same time are not compatible")
+    if (gt and nx) or (lt and nx) or (gt and lt):
+        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
+    if incr and elements > 2:
+        raise CommandError("ERR INCR option supports a single increment-element pair")
+    pairs: list[tuple[float, bytes]] = []
+    for j in range(i, len(argv), 2):
+        score = _score_arg(argv[j])
+        if score is None:
+            raise CommandError(_NOT_FLOAT)
+        pairs.append((score, argv[j + 1]))
+    db = c.db
+    key = argv[1]
+    z = _get(db, key)
+    null: bytes = c.p.null
+    if z is None:
+        if xx:
+            return null if incr else enc.ZERO
+        z = ZSet()
+        db.add_new(key, z)  # never left empty: without XX the first pair is always added
+    added = updated = 0
+    result: float | None = None
+    for score, member in pairs:
+        cur = z.score(member)
+        if cur is None:
+            if xx:
+                continue
+            z.add(member, score)
+            added += 1
+            result = score
+            continue
+        if nx:
+            continue
+        if incr:
+            score += cur
+            if math.isnan(score):
+                raise CommandError(_NAN)
+        if (lt and score >= cur) or (gt and score <= cur):
+            continue
+        if score != cur:
+            z.add(member, score)
+            updated += 1
+        result = score
+    if added or updated:
+        if db.watched:
+            db.touch(key)
+        c.server.dirty += added + updated
+        c.server.notify(nt.ZSET, b"zincr" if incr else b"zadd", key, db.index)
+    if incr:
+        return null if result is None else c.p.double(score_text(result))
+    return enc.integer(added + updated if b"ch" in flags else added)
+
+
+@command(
+    "zadd",
+    -4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+    args="key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
+    complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+)
+def zadd(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) == 4:  # fast path: one pair, no flags, an existing sorted set
+        db = c.db
+        z = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
+        score = _score_arg(argv[2])
+        if z.__class__ is ZSet and score is not None:
+            member = argv[3]
+            cur = z.score(member)
+            if cur == score:
+                return enc.ZERO
+            z.add(member, score)
+            if db.watched:
+                db.touch(argv[1])
+            srv = c.server
+            srv.dirty += 1
+            if srv.notifier.flags & nt.ZSET:
+                srv.notify(nt.ZSET, b"zadd", argv[1], db.index)
+            return enc.ONE if cur is None else enc.ZERO
+    return _zadd(c, argv, False)
+
+
+@command(
+    "zincrby",
+    4,
+    "write denyoom fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Increments the score of a member in a sorted set.",
+    args="key increment member",
+    complexity="O(log(N)) where N is the number of elements in the sorted set.",
+)
+def zincrby(c: Any, argv: list[bytes]) -> bytes:
+    return _zadd(c, argv, True)
+
+
+# -- single members ----------------------------------------------------------------------
+
+
+@command(
+    "zrem",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+    args="key member [member ...]",
+    complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+)
+def zrem(c: Any, argv: list[bytes]) -> bytes:
+    key = argv[1]
+    z = _get(c.db, key)
+    if z is None:
+        return enc.ZERO
+    deleted = 0
+    for member in argv[2:]:
+        if z.remove(member):
+            deleted += 1
+            if not z:
+                break
+    if deleted:
+        _modified(c, key, z, b"zrem")
+        c.server.dirty += deleted
+    return enc.integer(deleted)
+
+
+@command(
+    "zcard",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Returns the number of members in a sorted set.",
+    args="key",
+)
+def zcard(c: Any, argv: list[bytes]) -> bytes:
+    z = _read(c, argv[1])
+    return enc.integer(0 if z is None else len(z))
+
+
+@command(
+    "zscore",
+    3,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Returns the score of a member in a sorted set.",
+    args="key member",
+)
+def zscore(c: Any, argv: list[bytes]) -> bytes:
+    z = _read(c, argv[1])
+    s = None if z is None else z.score(argv[2])
+    if s is None:
+        null: bytes = c.p.null
+        return null
+    reply: bytes = c.p.double(score_text(s))
+    return reply
+
+
+@command(
+    "zmscore",
+    -3,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="6.2.0",
+    summary="Returns the score of one or more members in a sorted set.",
+    args="key member [member ...]",
+    complexity="O(N) where N is the number of members being requested.",
+)
+def zmscore(c: Any, argv: list[bytes]) -> bytes:
+    z = _read(c, argv[1])
+    p = c.p
+    parts = []
+    for member in argv[2:]:
+        s = None if z is None else z.score(member)
+        parts.append(p.null if s is None else p.double(score_text(s)))
+    return enc.array(parts)
+
+
+def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
+    if len(argv) > 4:
+        raise CommandError(
+            f"ERR wrong number of arguments for '{argv[0].decode().lower()}' command"
+        )
+    withscore = len(argv) == 4
+    if withscore and argv[3].lower() != b"withscore":
+        raise CommandError(SYNTAX)
+    p: enc.Resp2 = c.p
+    z = _read(c, argv[1])
+    rank = None if z is None else z.rank(argv[2], reverse)
+    if rank is None:
+        return p.null_array if withscore else p.null
+    if not withscore:
+        return enc.integer(rank)
+    assert z is not None
+    s = z.score(argv[2])
+    assert s is not None
+    return b"*2\r\n" + enc.integer(rank) + p.double(score_text(s))
+
+
+@command(
+    "zrank",
+    -3,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Returns the index of a member in a sorted set ordered by ascending scores.",
+    args="key member [WITHSCORE]",
+    complexity="O(log(N))",
+)
+def zrank(c: Any, argv: list[bytes]) -> bytes:
+    return _zrank(c, argv, False)
+
+
+@command(
+    "zrevrank",
+    -3,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Returns the index of a member in a sorted set ordered by descending scores.",
+    args="key member [WITHSCORE]",
+    complexity="O(log(N))",
+)
+def zrevrank(c: Any, argv: list[bytes]) -> bytes:
+    return _zrank(c, argv, True)
+
+
+# -- counts ------------------------------------------------------------------------------
+
+
+def _score_range(lo: bytes, hi: bytes) -> ScoreRange:
+    r = parse_score_range(lo, hi)
+    if r is None:
+        raise CommandError(_NOT_RANGE_FLOAT)
+    return r
+
+
+def _lex_range(lo: bytes, hi: bytes) -> LexRange:
+    r = parse_lex_range(lo, hi)
+    if r is None:
+        raise CommandError(_NOT_RANGE_LEX)
+    return r
+
+
+@command(
+    "zcount",
+    4,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Returns the count of members in a sorted set that have scores within a range.",
+    args="key min max",
+    complexity="O(log(N)) with N being the number of elements in the sorted set.",
+)
+def zcount(c: Any, argv: list[bytes]) -> bytes:
+    r = _score_range(argv[2], argv[3])
+    z = _read(c, argv[1])
+    if z is None:
+        return enc.ZERO
+    lo, hi = z.score_span(r)
+    return enc.integer(hi - lo)
+
+
+@command(
+    "zlexcount",
+    4,
+    "readonly fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.8.9",
+    summary="Returns the number of members in a sorted set within a lexicographical range.",
+    args="key min max",
+    complexity="O(log(N)) with N being the number of elements in the sorted set.",
+)
+def zlexcount(c: Any, argv: list[bytes]) -> bytes:
+    r = _lex_range(argv[2], argv[3])
+    z = _read(c, argv[1])
+    if z is None:
+        return enc.ZERO
+    lo, hi = z.lex_span(r)
+    return enc.integer(hi - lo)
+
+
+# -- the ZRANGE family ---------------------------------------------------------------------
+
+_RANK, _SCORE, _LEX = "rank", "score", "lex"
+
+
+def _zrange(
+    c: Any,
+    argv: list[bytes],
+    src_idx: int,
+    dst: bytes | None,
+    rangetype: str | None,
+    reverse: bool | None,
+) -> bytes:
+    """Redis zrangeGenericCommand: ZRANGE, ZRANGESTORE and the older forms (which fix
+    ``rangetype`` and ``reverse``; then BYSCORE / BYLEX / REV are syntax errors)."""
+    withscores = False
+    offset, count = 0, -1  # LIMIT's defaults: everything
+    j = src_idx + 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        left = len(argv) - j - 1
+        if dst is None and opt == b"withscores":
+            withscores = True
+        elif opt == b"limit" and left >= 2:
+            offset, count = arg_int(argv[j + 1]), arg_int(argv[j + 2])
+            j += 2
+        elif reverse is None and opt == b"rev":
+            reverse = True
+        elif rangetype is None and opt == b"bylex":
+            rangetype = _LEX
+        elif rangetype is None and opt == b"byscore":
+            rangetype = _SCORE
+        else:
+            raise CommandError(SYNTAX)
+        j += 1
+    reverse = bool(reverse)
+    rangetype = rangetype or _RANK
+    if count != -1 and rangetype == _RANK:  # Redis ignores "LIMIT <any> -1" there
+        raise CommandError(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    if withscores and rangetype == _LEX:
+        raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    lo_arg, hi_arg = argv[src_idx + 1], argv[src_idx + 2]
+    if reverse and rangetype != _RANK:
+        lo_arg, hi_arg = hi_arg, lo_arg  # REV takes max first
+    srange: ScoreRange | None = None
+    lrange: LexRange | None = None
+    if rangetype == _RANK:
+        start, stop = arg_int(lo_arg), arg_int(hi_arg)
+    elif rangetype == _SCORE:
+        srange = _score_range(lo_arg, hi_arg)
+    else:
+        lrange = _lex_range(lo_arg, hi_arg)
+    z = _read(c, argv[src_idx])
+    if z is None:
+        return enc.EMPTY_ARRAY if dst is None else _store(c, dst, ZSet(), b"zrangestore")
+    if srange is not None:
+        lo, hi = limit_span(*z.score_span(srange), offset, count, reverse)
+    elif lrange is not None:
+        lo, hi = z.lex_span(lrange, reverse, offset, count)
+    else:
+        n = len(z)
+        lo, hi = rank_span(start, stop, n)
+        if reverse:
+            lo, hi = n - hi, n - lo
+    entries = z.entries(lo, hi, reverse)
+    if dst is not None:
+        return _store(c, dst, ZSet.from_entries(entries), b"zrangestore")
+    return _range_reply(c.p, entries, withscores)
+
+
+@command(
+    "zrange",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Returns members in a sorted set within a range of indexes.",
+    args="key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+)
+def zrange(c: Any, argv: list[bytes]) -> bytes:
+    if len(argv) == 4:  # fast path: ZRANGE key start stop of an existing sorted set
+        z = c.db.lookup(argv[1])
+        start, stop = parse_int(argv[2]), parse_int(argv[3])
+        if z.__class__ is ZSet and start is not None and stop is not None:
+            c.server.stat_keyspace_hits += 1
+            return _members_reply(z.entries(*rank_span(start, stop, len(z)), False))
+    return _zrange(c, argv, 1, None, None, None)
+
+
+@command(
+    "zrangestore",
+    -5,
+    "write denyoom",
+    (1, 2, 1),
+    group="sorted_set",
+    since="6.2.0",
+    summary="Stores a range of members from sorted set in a key.",
+    args="dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
+)
+def zrangestore(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 2, argv[1], None, None)
+
+
+@command(
+    "zrangebyscore",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.0.5",
+    summary="Returns members in a sorted set within a range of scores.",
+    args="key min max [WITHSCORES] [LIMIT offset count]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+)
+def zrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 1, None, _SCORE, False)
+
+
+@command(
+    "zrevrangebyscore",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.2.0",
+    summary="Returns members in a sorted set within a range of scores in reverse order.",
+    args="key max min [WITHSCORES] [LIMIT offset count]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+)
+def zrevrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 1, None, _SCORE, True)
+
+
+@command(
+    "zrangebylex",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.8.9",
+    summary="Returns members in a sorted set within a lexicographical range.",
+    args="key min max [LIMIT offset count]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+)
+def zrangebylex(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 1, None, _LEX, False)
+
+
+@command(
+    "zrevrangebylex",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.8.9",
+    summary="Returns members in a sorted set within a lexicographical range in reverse order.",
+    args="key max min [LIMIT offset count]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+)
+def zrevrangebylex(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 1, None, _LEX, True)
+
+
+@command(
+    "zrevrange",
+    -4,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Returns members in a sorted set within a range of indexes in reverse order.",
+    args="key start stop [WITHSCORES]",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+)
+def zrevrange(c: Any, argv: list[bytes]) -> bytes:
+    return _zrange(c, argv, 1, None, _RANK, True)
+
+
+# -- ZREMRANGEBY* ------------------------------------------------------------------------
+
+
+def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
+    """ZREMRANGEBYRANK / BYSCORE / BYLEX: the range is parsed before the lookup."""
+    key = argv[1]
+    span: Any
+    if rangetype == _RANK:
+        start, stop = arg_int(argv[2]), arg_int(argv[3])
+        span = lambda z: rank_span(start, stop, len(z))  # noqa: E731
+    elif rangetype == _SCORE:
+        srange = _score_range(argv[2], argv[3])
+        span = lambda z: z.score_span(srange)  # noqa: E731
+    else:
+        lrange = _lex_range(argv[2], argv[3])
+        span = lambda z: z.lex_span(lrange)  # noqa: E731
+    z = _get(c.db, key)
+    if z is None:
+        return enc.ZERO
+    lo, hi = span(z)
+    deleted = z.remove_span(lo, hi)
+    if deleted:
+        _modified(c, key, z, argv[0].lower())
+        c.server.dirty += deleted
+    return enc.integer(deleted)
+
+
+@command(
+    "zremrangebyrank",
+    4,
+    "write",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+    args="key start stop",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+)
+def zremrangebyrank(c: Any, argv: list[bytes]) -> bytes:
+    return _zremrange(c, argv, _RANK)
+
+
+@command(
+    "zremrangebyscore",
+    4,
+    "write",
+    (1, 1, 1),
+    group="sorted_set",
+    since="1.2.0",
+    summary="Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+    args="key min max",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+)
+def zremrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+    return _zremrange(c, argv, _SCORE)
+
+
+@command(
+    "zremrangebylex",
+    4,
+    "write",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.8.9",
+    summary="Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+    args="key min max",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+)
+def zremrangebylex(c: Any, argv: list[bytes]) -> bytes:
+    return _zremrange(c, argv, _LEX)
+
+
+# -- pops (shared with the blocking variants) ---------------------------------------------
+
+
+def pop(c: Any, key: bytes, z: ZSet, count: int, maximum: bool) -> list[Entry]:
+    """Pop up to ``count`` entries of ``z`` (stored at ``key`` in ``c.db``), lowest first
+    or highest first; deletes an emptied set, touches WATCHers, counts the change. The
+    caller replies and, unless the command propagates as sent, sets ``c.prop``."""
+    taken = z.pop(count, maximum)
+    if taken:
+        _modified(c, key, z, b"zpopmax" if maximum else b"zpopmin")
+        c.server.dirty += len(taken)
+    return taken
+
+
+def pop_effect(key: bytes, maximum: bool, popped: int) -> list[bytes]:
+    """What a ZMPOP / BZMPOP / BZPOPMIN / BZPOPMAX that popped ``popped`` propagates."""
+    return [b"ZPOPMAX" if maximum else b"ZPOPMIN", key, b"%d" % popped]
+
+
+def mpop_reply(c: Any, key: bytes, entries: list[Entry]) -> bytes:
+    """``[key, [[member, score], ...]]`` (ZMPOP, BZMPOP; both protocols)."""
+    return b"*2\r\n" + enc.bulk(key) + _nested_pairs(entries, c.p)
+
+
+def first_zset(db: Any, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
+    """The first key of ``keys`` holding a sorted set; a non-zset before it is WRONGTYPE."""
+    for key in keys:
+        z = _get(db, key)
+        if z is not None:
+            return key, z
+    return None
+
+
+def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    count = 1
+    if len(argv) == 3:
+        parsed = parse_int(argv[2])
+        if parsed is None or parsed < 0:
+            raise CommandError(_POSITIVE)
+        count = parsed
+    key = argv[1]
+    z = _get(c.db, key)
+    if z is None or count == 0:  # a count of 0 still type-checks the key
+        return enc.EMPTY_ARRAY
+    taken = pop(c, key, z, count, maximum)
+    if len(argv) == 3:
+        return _scored_reply(c.p, taken)
+    return _flat_reply(taken, c.p)
+
+
+@command(
+    "zpopmin",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="5.0.0",
+    summary="Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+    args="key [count]",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+)
+def zpopmin(c: Any, argv: list[bytes]) -> bytes:
+    return _zpop(c, argv, False)
+
+
+@command(
+    "zpopmax",
+    -2,
+    "write fast",
+    (1, 1, 1),
+    group="sorted_set",
+    since="5.0.0",
+    summary="Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+    args="key [count]",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+)
+def zpopmax(c: Any, argv: list[bytes]) -> bytes:
+    return _zpop(c, argv, True)
+
+
+def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], bool, int]:
+    """ZMPOP / BZMPOP from ``argv[numkeys_idx]`` on: numkeys key... MIN|MAX [COUNT n] ->
+    (keys, maximum, count), with Redis's errors in Redis's order."""
+    numkeys = parse_int(argv[numkeys_idx])
+    if numkeys is None or numkeys < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    where_idx = numkeys_idx + numkeys + 1
+    if where_idx >= len(argv):
+        raise CommandError(SYNTAX)
+    where = argv[where_idx].lower()
+    if where not in (b"min", b"max"):
+        raise CommandError(SYNTAX)
+    count = -1
+    j = where_idx + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            parsed = parse_int(argv[j + 1])
+            if parsed is None or parsed < 1:
+                raise CommandError("ERR count should be greater than 0")
+            count = parsed
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return argv[numkeys_idx + 1 : where_idx], where == b"max", max(count, 1)
+
+
+@command(
+    "zmpop",
+    -4,
+    "write movablekeys",
+    (0, 0, 0),
+    group="sorted_set",
+    since="7.0.0",
+    summary="Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+    args="numkeys key [key ...] <MIN | MAX> [COUNT count]",
+    complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+)
+def zmpop(c: Any, argv: list[bytes]) -> bytes:
+    keys, maximum, count = parse_mpop(argv, 1)
+    found = first_zset(c.db, keys)
+    if found is None:
+        null: bytes = c.p.null_array
+        return null
+    key, z = found
+    taken = pop(c, key, z, count, maximum)
+    c.prop = [pop_effect(key, maximum, len(taken))]
+    return mpop_reply(c, key, taken)
+
+
+# -- ZUNION, ZINTER, ZDIFF and their STORE forms, ZINTERCARD --------------------------------
+
+_UNION, _INTER, _DIFF = "union", "inter", "diff"
+Source = ZSet | set[bytes] | None
+
+
+def _pairs(src: Source) -> Iterable[Pair]:
+    """A source's (member, score) pairs (a plain set's members score 1)."""
+    if src is None:
+        return ()
+    if isinstance(src, ZSet):
+        return src
+    return ((m, 1.0) for m in src)
+
+
+def _getter(src: Source) -> Callable[[bytes], float | None]:
+    """A source's member -> score lookup (None when absent)."""
+    if src is None:
+        return lambda m: None
+    if isinstance(src, ZSet):
+        return src.score
+    return lambda m: 1.0 if m in src else None
+
+
+def _aggregate(how: bytes, target: float, value: float) -> float:
+    """Redis zunionInterAggregate: a NaN sum (inf + -inf) is 0; MIN/MAX keep the target
+    when the value is NaN (every comparison with NaN is false)."""
+    if how == b"sum":
+        total = target + value
+        return 0.0 if math.isnan(total) else total
+    if how == b"min":
+        return value if value < target else target
+    return value if value > target else target
+
+
+def _parse_algebra(
+    c: Any, argv: list[bytes], numkeys_idx: int, op: str, store: bool, card: bool
+) -> tuple[list[Source], list[float], bytes, bool, int]:
+    """numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT n], in
+    Redis's order: numkeys, the keys' types, then the options."""
+    name = argv[0].decode("utf-8", "replace").lower()
+    setnum = arg_int(argv[numkeys_idx])
+    if setnum < 1:
+        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+    if setnum > len(argv) - numkeys_idx - 1:
+        raise CommandError(SYNTAX)
+    db = c.db
+    sources: list[Source] = []
+    for key in argv[numkeys_idx + 1 : numkeys_idx + 1 + setnum]:
+        v = db.lookup(key)
+        if not store:  # STORE forms look their sources up for writing (no hit/miss)
+            if v is None:
+                c.server.stat_keyspace_misses += 1
+            else:
+                c.server.stat_keyspace_hits += 1
+        if v is not None and v.__class__ is not ZSet and v.__class__ is not set:
+            raise CommandError(WRONGTYPE)
+        sources.append(v)
+    weights = [1.0] * setnum
+    aggregate = b"sum"
+    withscores = False
+    limit = 0
+    j = numkeys_idx + 1 + setnum
+    while j < len(argv):
+        opt = argv[j].lower()
+        left = len(argv) - j
+        if op != _DIFF and not card and left >= setnum + 1 and opt == b"weights":
+            for i in range(setnum):
+                w = parse_float(argv[j + 1 + i])
+                if w is None:
+                    raise CommandError("ERR weight value is not a float")
+                weights[i] = w
+            j += setnum + 1
+        elif op != _DIFF and not card and left >= 2 and opt == b"aggregate":
+            how = argv[j + 1].lower()
+            if how not in (b"sum", b"min", b"max"):
+                raise CommandError(SYNTAX)
+            aggregate = how
+            j += 2
+        elif not store and not card and opt == b"withscores":
+            withscores = True
+            j += 1
+        elif card and left >= 2 and opt == b"limit":
+            parsed = parse_int(argv[j + 1])
+            if parsed is None or parsed < 0:
+                raise CommandError("ERR LIMIT can't be negative")
+            limit = parsed
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return sources, weights, aggregate, withscores, limit
+
+
+def _by_size(sources: list[Source], weights: list[float]) -> list[tuple[Source, float]]:
+    """Inputs with their weights, smallest first (stable), as Redis orders them."""
+    pairs = list(zip(sources, weights, strict=True))
+    pairs.sort(key=lambda p: 0 if p[0] is None else len(p[0]))
+    return pairs
+
+
+def _union(sources: list[Source], weights: list[float], how: bytes) -> dict[bytes, float]:
+    acc: dict[bytes, float] = {}
+    for src, w in _by_size(sources, weights):
+        for member, s in _pairs(src):
+            value = w * s
+            if math.isnan(value):
+                value = 0.0
+            cur = acc.get(member)
+            acc[member] = value if cur is None else _aggregate(how, cur, value)
+    return acc
+
+
+def _inter(
+    sources: list[Source], weights: list[float], how: bytes, limit: int = 0
+) -> dict[bytes, float]:
+    ordered = _by_size(sources, weights)
+    first, w0 = ordered[0]
+    rest = [(_getter(src), w) for src, w in ordered[1:]]
+    acc: dict[bytes, float] = {}
+    for member, s in _pairs(first):
+        score = w0 * s
+        if math.isnan(score):
+            score = 0.0
+        for get, w in rest:
+            other = get(member)
+            if other is None:
+                break
+            score = _aggregate(how, score, w * other)
+        else:
+            acc[member] = score
+            if len(acc) == limit:
+                break
+    return acc
+
+
+def _diff(sources: list[Source]) -> dict[bytes, float]:
+    others = [src for src in sources[1:] if src]
+    return {m: s for m, s in _pairs(sources[0]) if not any(m in o for o in others)}
+
+
+def _algebra(c: Any, argv: list[bytes], op: str, store: bool) -> bytes:
+    numkeys_idx = 2 if store else 1
+    sources, weights, how, withscores, _ = _parse_algebra(c, argv, numkeys_idx, op, store, False)
+    if op == _UNION:
+        result = _union(sources, weights, how)
+    elif op == _INTER:
+        result = _inter(sources, weights, how)
+    else:
+        result = _diff(sources)
+    if store:
+        return _store(c, argv[1], ZSet(result.items()), b"z%sstore" % op.encode())
+    # Sorted straight from the arithmetic: keeps -0 in replies, as Redis does.
+    entries = sorted((s, m, b"$%d\r\n%s\r\n" % (len(m), m)) for m, s in result.items())
+    return _range_reply(c.p, entries, withscores)
+
+
+_ALGEBRA_DOC = {
+    _UNION: "Returns the union of multiple sorted sets.",
+    _INTER: "Returns the intersect of multiple sorted sets.",
+    _DIFF: "Returns the difference between multiple sorted sets.",
+}
+
+
+@command(
+    "zunion",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="sorted_set",
+    since="6.2.0",
+    summary=_ALGEBRA_DOC[_UNION],
+    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+    complexity="O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+)
+def zunion(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _UNION, False)
+
+
+@command(
+    "zinter",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="sorted_set",
+    since="6.2.0",
+    summary=_ALGEBRA_DOC[_INTER],
+    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+)
+def zinter(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _INTER, False)
+
+
+@command(
+    "zdiff",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="sorted_set",
+    since="6.2.0",
+    summary=_ALGEBRA_DOC[_DIFF],
+    args="numkeys key [key ...] [WITHSCORES]",
+    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+)
+def zdiff(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _DIFF, False)
+
+
+@command(
+    "zunionstore",
+    -4,
+    "write denyoom movablekeys",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Stores the union of multiple sorted sets in a key.",
+    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+    complexity="O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+)
+def zunionstore(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _UNION, True)
+
+
+@command(
+    "zinterstore",
+    -4,
+    "write denyoom movablekeys",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.0.0",
+    summary="Stores the intersect of multiple sorted sets in a key.",
+    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+)
+def zinterstore(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _INTER, True)
+
+
+@command(
+    "zdiffstore",
+    -4,
+    "write denyoom movablekeys",
+    (1, 1, 1),
+    group="sorted_set",
+    since="6.2.0",
+    summary="Stores the difference of multiple sorted sets in a key.",
+    args="destination numkeys key [key ...]",
+    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+)
+def zdiffstore(c: Any, argv: list[bytes]) -> bytes:
+    return _algebra(c, argv, _DIFF, True)
+
+
+@command(
+    "zintercard",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="sorted_set",
+    since="7.0.0",
+    summary="Returns the number of members of the intersect of multiple sorted sets.",
+    args="numkeys key [key ...] [LIMIT limit]",
+    complexity="O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+)
+def zintercard(c: Any, argv: list[bytes]) -> bytes:
+    sources, weights, how, _, limit = _parse_algebra(c, argv, 1, _INTER, False, True)
+    if any(s is None for s in sources):
+        return enc.ZERO
+    return enc.integer(len(_inter(sources, weights, how, limit)))
+
+
+# -- ZRANDMEMBER -------------------------------------------------------------------------
+
+
+@command(
+    "zrandmember",
+    -2,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="6.2.0",
+    summary="Returns one or more random members from a sorted set.",
+    args="key [count [WITHSCORES]]",
+    complexity="O(N) where N is the number of members returned",
+    tips="nondeterministic_output",
+)
+def zrandmember(c: Any, argv: list[bytes]) -> bytes:
+    rng = c.server.rng
+    if len(argv) == 2:
+        z = _read(c, argv[1])
+        if z is None:
+            null: bytes = c.p.null
+            return null
+        return enc.bulk(z.at(rng.randrange(len(z)))[1])
+    count = arg_int(argv[2])
+    if count == LLONG_MIN:  # Redis takes the count in -LONG_MAX..LONG_MAX
+        raise CommandError(_COUNT_RANGE)
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
+        raise CommandError(SYNTAX)
+    withscores = len(argv) == 4
+    if withscores and not -(LLONG_MAX // 2) <= count <= LLONG_MAX // 2:
+        raise CommandError("ERR value is out of range")
+    z = _read(c, argv[1])
+    if z is None or count == 0:
+        return enc.EMPTY_ARRAY
+    if -count > RANDMEMBER_PICKS_MAX:
+        raise CommandError(
+            f"ERR value is out of range, a negative count must be at least -{RANDMEMBER_PICKS_MAX}"
+        )
+    n = len(z)
+    if count < 0:
+        entries = [z.at(rng.randrange(n)) for _ in range(-count)]
+    elif count >= n:
+        entries = z.entries(0, n, False)  # the whole set, in order (as a Redis listpack)
+    else:
+        entries = [z.at(i) for i in rng.sample(range(n), count)]
+    return _range_reply(c.p, entries, withscores)
+
+
+# -- ZSCAN -------------------------------------------------------------------------------
+
+
+class _ScanSnapshots:
+    """Member lists of large sorted sets being ZSCANned (module docstring), LRU."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, tuple[ZSet, list[bytes], int]] = OrderedDict()
+        self._members = 0
+        self._next_id = 1
+
+    def get(self, scan_id: int, z: ZSet) -> tuple[list[bytes], int] | None:
+        e = self._entries.get(scan_id)
+        if e is None or e[0] is not z:
+            return None
+        self._entries.move_to_end(scan_id)
+        return e[1], e[2]
+
+    def add(self, z: ZSet, members: list[bytes], base: int) -> int:
+        n = len(members)
+        assert n <= SCAN_SNAPSHOT_MEMBERS_MAX
+        entries = self._entries
+        while entries and (
+            len(entries) >= SCAN_SNAPSHOTS_MAX or self._members + n > SCAN_SNAPSHOT_MEMBERS_MAX
+        ):
+            _, (_, old, _) = entries.popitem(last=False)
+            self._members -= len(old)
+        scan_id = self._next_id
+        self._next_id = scan_id % _SCAN_ID_MAX + 1
+        entries[scan_id] = (z, members, base)
+        self._members += n
+        return scan_id
+
+    def drop(self, scan_id: int) -> None:
+        e = self._entries.pop(scan_id, None)
+        if e is not None:
+            self._members -= len(e[1])
+
+
+_SNAPSHOTS: weakref.WeakKeyDictionary[Any, _ScanSnapshots] = weakref.WeakKeyDictionary()
+
+
+def _is_listpack(c: Any, z: ZSet) -> bool:
+    cfg = c.server.config
+    if len(z) > cfg.get("zset-max-listpack-entries"):
+        return False
+    most = cfg.get("zset-max-listpack-value")
+    return all(len(m) <= most for m in z.member_names())
+
+
+def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
+    """(next cursor, members) of one ZSCAN call; members may have been removed since."""
+    store = _SNAPSHOTS.get(c.server)
+    if store is None:
+        store = _SNAPSHOTS[c.server] = _ScanSnapshots()
+    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
+    found = store.get(scan_id, z) if scan_id else None
+    if found is None:
+        if _is_listpack(c, z):
+            return 0, z.members()
+        n = len(z)
+        if pos >= n:
+            return 0, []
+        if n - pos > SCAN_SNAPSHOT_MEMBERS_MAX:  # too large: position in the current order
+            page = [e[1] for e in z.entries(pos, pos + count, False)]
+            end = pos + len(page)
+            return (0 if end >= n else end), page
+        found = ([e[1] for e in z.entries(pos, n, False)], pos)
+        scan_id = store.add(z, *found)
+    members, base = found
+    start = max(pos - base, 0)
+    page = members[start : start + count]
+    end = start + len(page)
+    if end >= len(members):
+        store.drop(scan_id)
+        return 0, page
+    return (scan_id << _POS_BITS) | (base + end), page
+
+
+@command(
+    "zscan",
+    -3,
+    "readonly",
+    (1, 1, 1),
+    group="sorted_set",
+    since="2.8.0",
+    summary="Iterates over members and scores of a sorted set.",
+    args="key cursor [MATCH pattern] [COUNT count]",
+    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+    tips="nondeterministic_output",
+)
+def zscan(c: Any, argv: list[bytes]) -> bytes:
+    cursor = parse_scan_cursor(argv[2])
+    z = _read(c, argv[1])
+    if z is None:
+        return _EMPTY_SCAN
+    match, count, _ = parse_scan_options(argv, 3, False)
+    nxt, members = _scan_page(c, z, cursor, count)
+    parts: list[bytes] = []
+    for m in members:
+        s = z.score(m)
+        if s is not None and (match is None or match(m)):
+            t = score_text(s)
+            parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(m), m, len(t), t))
+    return b"*2\r\n" + enc.bulk(b"%d" % nxt) + b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)
