@@ -120,7 +120,8 @@ class Blocking:
         Serving one client may make more keys ready (BLMOVE pushes to its destination):
         the loop runs until no key is left ready."""
         while self.ready:
-            ready, self.ready = self.ready, []
+            ready = self.ready[:]
+            self.ready.clear()  # in place: the core keeps a reference to this list
             for db, key in ready:
                 q = self.queues.get((db.index, key))
                 if not q:

@@ -278,6 +278,9 @@ class Server:
         """
         lookup = self._lookup
         append = out.append
+        ready = self.blocking.ready  # mutated in place, never replaced
+        feeds = self.feeds
+        monitors = self.monitors
         t_prev = _perf_ns()
         for argv in cmds:
             cmd = lookup.get(argv[0])
@@ -288,7 +291,7 @@ class Server:
                         self.paused_clients.append(c)
                     return len(out)
                 append(reply)
-                if self.blocking.ready:
+                if ready:
                     self.blocking.serve_ready()
                 if c.close_after_reply:
                     return None
@@ -320,16 +323,16 @@ class Server:
             cmd.calls += 1
             cmd.nsec += ns
             c.last_cmd = cmd.name
-            if cmd.write and self.dirty != dirty and self.feeds:
+            if cmd.write and self.dirty != dirty and feeds:
                 self._propagate_call(c, argv)
             if c.prop is not None:
                 c.prop = None
             if ns >= self.slowlog_ns and not cmd.skip_slowlog:
                 self._slowlog_add(c, argv, ns // 1000)
-            if self.monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
+            if monitors and not cmd.skip_monitor and "admin" not in cmd.flags:
                 self.feed_monitors(c, argv)
             append(reply)
-            if self.blocking.ready:
+            if ready:
                 self.blocking.serve_ready()
             if c.close_after_reply:
                 return None
