@@ -18,8 +18,7 @@ and the cursor is ``scan id << 32 | position`` in it. Later calls visit COUNT sl
 return the fields still present, with their current values. So a field present for the
 whole iteration is returned exactly once; fields added meanwhile may be missed (Redis's
 guarantee allows that); a field deleted is not returned. Snapshots live per server in a
-bounded LRU (``SCAN_SNAPSHOTS_MAX`` entries, ``SCAN_SNAPSHOT_FIELDS_MAX`` references in
-all) and the snapshot of a completed iteration is dropped. A cursor whose snapshot is gone
+bounded LRU (``keyspace/scanpage.py``, shared with SSCAN and ZSCAN) and the snapshot of a completed iteration is dropped. A cursor whose snapshot is gone
 (evicted, another process, a hash replaced by a new one) falls back to "position in the
 dict's insertion order" and snapshots the rest from there: if fields before that position
 were deleted since, later fields shift down and the scan can skip as many of them, an
@@ -34,8 +33,6 @@ O(N) instead of O(1) / O(count) because a dict has no random access.
 
 from __future__ import annotations
 
-import weakref
-from collections import OrderedDict
 from itertools import islice
 from typing import Any
 
@@ -57,12 +54,6 @@ from .table import command
 
 # HRANDFIELD key -count: most picks (with repetition) one reply may hold.
 RANDFIELD_PICKS_MAX = 1 << 24
-# HSCAN snapshots kept per server, and field references they may hold in all.
-SCAN_SNAPSHOTS_MAX = 64
-SCAN_SNAPSHOT_FIELDS_MAX = 4_000_000
-_POS_BITS = 32
-_POS_MASK = (1 << _POS_BITS) - 1
-_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63 for clients that parse signed
 
 _NOT_INT = "ERR hash value is not an integer"
 _OVERFLOW = "ERR increment or decrement would overflow"
@@ -482,54 +473,6 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
 # -- HSCAN -------------------------------------------------------------------------------
 
 
-class _ScanSnapshots:
-    """Field lists of large hashes being HSCANned (see the module docstring), LRU."""
-
-    def __init__(self) -> None:
-        # scan id -> (the hash, its fields from position ``base`` on, base)
-        self._entries: OrderedDict[int, tuple[dict[bytes, bytes], list[bytes], int]] = OrderedDict()
-        self._fields = 0
-        self._next_id = 1
-
-    def get(self, scan_id: int, h: dict[bytes, bytes]) -> tuple[list[bytes], int] | None:
-        e = self._entries.get(scan_id)
-        if e is None or e[0] is not h:
-            return None
-        self._entries.move_to_end(scan_id)
-        return e[1], e[2]
-
-    def add(self, h: dict[bytes, bytes], fields: list[bytes], base: int) -> int:
-        """Keep ``fields`` (at most SCAN_SNAPSHOT_FIELDS_MAX) under a new scan id."""
-        n = len(fields)
-        assert n <= SCAN_SNAPSHOT_FIELDS_MAX
-        entries = self._entries
-        while entries and (
-            len(entries) >= SCAN_SNAPSHOTS_MAX or self._fields + n > SCAN_SNAPSHOT_FIELDS_MAX
-        ):
-            _, (_, old, _) = entries.popitem(last=False)
-            self._fields -= len(old)
-        scan_id = self._next_id
-        self._next_id = scan_id % _SCAN_ID_MAX + 1
-        entries[scan_id] = (h, fields, base)
-        self._fields += n
-        return scan_id
-
-    def drop(self, scan_id: int) -> None:
-        e = self._entries.pop(scan_id, None)
-        if e is not None:
-            self._fields -= len(e[1])
-
-
-_SNAPSHOTS: weakref.WeakKeyDictionary[Any, _ScanSnapshots] = weakref.WeakKeyDictionary()
-
-
-def _snapshots(server: Any) -> _ScanSnapshots:
-    s = _SNAPSHOTS.get(server)
-    if s is None:
-        s = _SNAPSHOTS[server] = _ScanSnapshots()
-    return s
-
-
 def _parse_scan_options(argv: list[bytes]) -> tuple[Any, int]:
     """MATCH pattern and COUNT n (Redis 7.2: no NOVALUES); later options win."""
     match = None
@@ -554,28 +497,13 @@ def _parse_scan_options(argv: list[bytes]) -> tuple[Any, int]:
 
 def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
     """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
-    store = _snapshots(c.server)
-    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
-    found = store.get(scan_id, h) if scan_id else None
-    if found is None:
-        if len(h) <= c.server.config.get("hash-max-listpack-entries"):
-            return 0, list(h)
-        if pos >= len(h):
-            return 0, []
-        if len(h) - pos > SCAN_SNAPSHOT_FIELDS_MAX:  # too large: position in insertion order
-            page = list(islice(h, pos, pos + count))
-            end = pos + len(page)
-            return (0 if end >= len(h) else end), page
-        found = (list(islice(h, pos, None)) if pos else list(h), pos)
-        scan_id = store.add(h, *found)
-    fields, base = found
-    start = max(pos - base, 0)
-    page = fields[start : start + count]
-    end = start + len(page)
-    if end >= len(fields):
-        store.drop(scan_id)
-        return 0, page
-    return (scan_id << _POS_BITS) | (base + end), page
+    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+        h,
+        cursor,
+        count,
+        lambda start, stop: list(islice(h, start, stop)),
+        lambda: len(h) <= c.server.config.get("hash-max-listpack-entries"),
+    )
 
 
 @command(

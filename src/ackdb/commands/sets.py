@@ -81,12 +81,6 @@ RANDMEMBER_PICKS_MAX = 1 << 24
 DECK_MIN_MEMBERS = 64
 DECK_SLACK = 64  # stale cards tolerated beyond len(set) before a rebuild
 DECKS_MAX = 256
-# SSCAN snapshots kept, and member references they may hold in all.
-SCAN_SNAPSHOTS_MAX = 64
-SCAN_SNAPSHOT_MEMBERS_MAX = 4_000_000
-_POS_BITS = 32
-_POS_MASK = (1 << _POS_BITS) - 1
-_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63
 
 _POSITIVE = "ERR value is out of range, must be positive"
 _COUNT_RANGE = (
@@ -763,64 +757,12 @@ def sintercard(c: Any, argv: list[bytes]) -> bytes:
 
 # -- SSCAN ---------------------------------------------------------------------------------
 
-# scan id -> (the set, its members from position ``base`` on, base); LRU.
-_SNAPSHOTS: OrderedDict[int, tuple[weakref.ref[Members], list[bytes], int]] = OrderedDict()
-_snapshot_members = 0
-_next_scan_id = 1
 
-
-def _snapshot_get(scan_id: int, s: Members) -> tuple[list[bytes], int] | None:
-    e = _SNAPSHOTS.get(scan_id)
-    if e is None or e[0]() is not s:
-        return None
-    _SNAPSHOTS.move_to_end(scan_id)
-    return e[1], e[2]
-
-
-def _snapshot_add(s: Members, members: list[bytes], base: int) -> int:
-    global _snapshot_members, _next_scan_id
-    n = len(members)
-    assert n <= SCAN_SNAPSHOT_MEMBERS_MAX
-    while _SNAPSHOTS and (
-        len(_SNAPSHOTS) >= SCAN_SNAPSHOTS_MAX or _snapshot_members + n > SCAN_SNAPSHOT_MEMBERS_MAX
-    ):
-        _, (_, old, _) = _SNAPSHOTS.popitem(last=False)
-        _snapshot_members -= len(old)
-    scan_id = _next_scan_id
-    _next_scan_id = scan_id % _SCAN_ID_MAX + 1
-    _SNAPSHOTS[scan_id] = (weakref.ref(s), members, base)
-    _snapshot_members += n
-    return scan_id
-
-
-def _snapshot_drop(scan_id: int) -> None:
-    global _snapshot_members
-    e = _SNAPSHOTS.pop(scan_id, None)
-    if e is not None:
-        _snapshot_members -= len(e[1])
-
-
-def _scan_page(s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
+def _scan_page(c: Any, s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
     """(next cursor, members) of one SSCAN call on a large ``s``; members may be gone."""
-    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
-    found = _snapshot_get(scan_id, s) if scan_id else None
-    if found is None:
-        if pos >= len(s):
-            return 0, []
-        if len(s) - pos > SCAN_SNAPSHOT_MEMBERS_MAX:  # too large: position in set order
-            page = list(islice(s, pos, pos + count))
-            end = pos + len(page)
-            return (0 if end >= len(s) else end), page
-        found = (list(islice(s, pos, None)) if pos else list(s), pos)
-        scan_id = _snapshot_add(s, *found)
-    members, base = found
-    start = max(pos - base, 0)
-    page = members[start : start + count]
-    end = start + len(page)
-    if end >= len(members):
-        _snapshot_drop(scan_id)
-        return 0, page
-    return (scan_id << _POS_BITS) | (base + end), page
+    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+        s, cursor, count, lambda start, stop: list(islice(s, start, stop))
+    )
 
 
 @command(
@@ -844,6 +786,6 @@ def sscan(c: Any, argv: list[bytes]) -> bytes:
     if _encoding(s, _limits(c)) != b"hashtable":  # Redis: intset / listpack whole
         nxt, page = 0, list(_in_order(c, s))
     else:
-        nxt, page = _scan_page(s, cursor, count)
+        nxt, page = _scan_page(c, s, cursor, count)
     out = [m for m in page if m in s and (match is None or match(m))]
     return b"*2\r\n" + enc.bulk(b"%d" % nxt) + enc.bulk_array(out)

@@ -55,8 +55,6 @@ would, whatever the size.
 from __future__ import annotations
 
 import math
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import Any
@@ -83,12 +81,6 @@ from .table import command
 RANDMEMBER_PICKS_MAX = 1 << 24
 # Formatted scores kept for reuse (format_double of a fraction costs ~4 us).
 SCORE_TEXT_CACHE_MAX = 8192
-# ZSCAN snapshots kept per server, and member references they may hold in all.
-SCAN_SNAPSHOTS_MAX = 64
-SCAN_SNAPSHOT_MEMBERS_MAX = 4_000_000
-_POS_BITS = 32
-_POS_MASK = (1 << _POS_BITS) - 1
-_SCAN_ID_MAX = (1 << 31) - 1  # keeps cursors below 2**63 for clients that parse signed
 
 _NOT_FLOAT = "ERR value is not a valid float"
 _NAN = "ERR resulting score is not a number (NaN)"
@@ -1254,45 +1246,6 @@ def zrandmember(c: Any, argv: list[bytes]) -> bytes:
 # -- ZSCAN -------------------------------------------------------------------------------
 
 
-class _ScanSnapshots:
-    """Member lists of large sorted sets being ZSCANned (module docstring), LRU."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[int, tuple[ZSet, list[bytes], int]] = OrderedDict()
-        self._members = 0
-        self._next_id = 1
-
-    def get(self, scan_id: int, z: ZSet) -> tuple[list[bytes], int] | None:
-        e = self._entries.get(scan_id)
-        if e is None or e[0] is not z:
-            return None
-        self._entries.move_to_end(scan_id)
-        return e[1], e[2]
-
-    def add(self, z: ZSet, members: list[bytes], base: int) -> int:
-        n = len(members)
-        assert n <= SCAN_SNAPSHOT_MEMBERS_MAX
-        entries = self._entries
-        while entries and (
-            len(entries) >= SCAN_SNAPSHOTS_MAX or self._members + n > SCAN_SNAPSHOT_MEMBERS_MAX
-        ):
-            _, (_, old, _) = entries.popitem(last=False)
-            self._members -= len(old)
-        scan_id = self._next_id
-        self._next_id = scan_id % _SCAN_ID_MAX + 1
-        entries[scan_id] = (z, members, base)
-        self._members += n
-        return scan_id
-
-    def drop(self, scan_id: int) -> None:
-        e = self._entries.pop(scan_id, None)
-        if e is not None:
-            self._members -= len(e[1])
-
-
-_SNAPSHOTS: weakref.WeakKeyDictionary[Any, _ScanSnapshots] = weakref.WeakKeyDictionary()
-
-
 def _is_listpack(c: Any, z: ZSet) -> bool:
     cfg = c.server.config
     if len(z) > cfg.get("zset-max-listpack-entries"):
@@ -1303,31 +1256,13 @@ def _is_listpack(c: Any, z: ZSet) -> bool:
 
 def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
     """(next cursor, members) of one ZSCAN call; members may have been removed since."""
-    store = _SNAPSHOTS.get(c.server)
-    if store is None:
-        store = _SNAPSHOTS[c.server] = _ScanSnapshots()
-    scan_id, pos = cursor >> _POS_BITS, cursor & _POS_MASK
-    found = store.get(scan_id, z) if scan_id else None
-    if found is None:
-        if _is_listpack(c, z):
-            return 0, z.members()
-        n = len(z)
-        if pos >= n:
-            return 0, []
-        if n - pos > SCAN_SNAPSHOT_MEMBERS_MAX:  # too large: position in the current order
-            page = [e[1] for e in z.entries(pos, pos + count, False)]
-            end = pos + len(page)
-            return (0 if end >= n else end), page
-        found = ([e[1] for e in z.entries(pos, n, False)], pos)
-        scan_id = store.add(z, *found)
-    members, base = found
-    start = max(pos - base, 0)
-    page = members[start : start + count]
-    end = start + len(page)
-    if end >= len(members):
-        store.drop(scan_id)
-        return 0, page
-    return (scan_id << _POS_BITS) | (base + end), page
+    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+        z,
+        cursor,
+        count,
+        lambda start, stop: [e[1] for e in z.entries(start, stop, False)],
+        lambda: _is_listpack(c, z),
+    )
 
 
 @command(

@@ -25,6 +25,7 @@ from typing import Any
 from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
+from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
@@ -126,6 +127,7 @@ class Server:
         self.paused_clients: list[Client] = []
         self.blocking = Blocking()
         self.pubsub = PubSub()
+        self.scan_snapshots = ScanSnapshots()  # HSCAN / SSCAN / ZSCAN cursors
         self.notifier = nt.Notifier(self.pubsub)
         self.slowlog: deque[SlowlogEntry] = deque()
         self.slowlog_next_id = 0

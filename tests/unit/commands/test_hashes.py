@@ -16,6 +16,7 @@ import pytest
 from ackdb.commands import hashes
 from ackdb.commands.base import CommandError
 from ackdb.commands.hashes import parse_scan_cursor
+from ackdb.keyspace import scanpage
 from conftest import Harness
 
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
@@ -546,7 +547,7 @@ def test_hscan_large_hash_pages_through_every_field_once() -> None:
     fields, calls = scan_all(h, c, "h", "COUNT", "7")
     assert fields == [f"f{i:03}".encode() for i in range(100)]
     assert calls == 15
-    assert not hashes._snapshots(h.server)._entries  # a finished scan drops its snapshot
+    assert not h.server.scan_snapshots._entries  # a finished scan drops its snapshot
     fields, _ = scan_all(h, c, "h", "MATCH", "f0[0-4]?", "COUNT", "30")
     assert fields == [f"f{i:03}".encode() for i in range(50)]
     reply = h.run(c, "HSCAN", "h", "0", "COUNT", "2")
@@ -599,7 +600,7 @@ def test_hscan_falls_back_to_insertion_order_without_its_snapshot() -> None:
     cursor = int(reply.split(b"\r\n")[2])
     pos = cursor & 0xFFFFFFFF
     assert pos == 10
-    hashes._snapshots(h.server)._entries.clear()
+    h.server.scan_snapshots._entries.clear()
     fields, _ = scan_all(h, c, "h", "COUNT", "10")  # a fresh scan still works
     assert len(fields) == 30
     reply = h.run(c, "HSCAN", "h", str(cursor), "COUNT", "100")
@@ -621,17 +622,17 @@ def test_hscan_snapshot_of_a_replaced_hash_is_not_reused() -> None:
 
 
 def test_hscan_snapshots_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hashes, "SCAN_SNAPSHOTS_MAX", 3)
-    monkeypatch.setattr(hashes, "SCAN_SNAPSHOT_FIELDS_MAX", 50)
+    monkeypatch.setattr(scanpage, "SNAPSHOTS_MAX", 3)
+    monkeypatch.setattr(scanpage, "SNAPSHOT_ITEMS_MAX", 50)
     h, c = big(20)
     for _ in range(5):
         h.run(c, "HSCAN", "h", "0", "COUNT", "1")
-    store = hashes._snapshots(h.server)
-    assert len(store._entries) <= 3 and store._fields <= 50
+    store = h.server.scan_snapshots
+    assert len(store._entries) <= 3 and store._items <= 50
     h.run(c, "HSET", "h2", *[x for i in range(60) for x in (f"f{i:03}", "v")])
     fields, calls = scan_all(h, c, "h2", "COUNT", "25")  # too large: positional
     assert fields == [f"f{i:03}".encode() for i in range(60)] and calls == 3
-    assert store._fields <= 50
+    assert store._items <= 50
 
 
 def test_hscan_continues_a_hash_that_shrank_to_listpack_size() -> None:

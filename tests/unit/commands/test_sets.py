@@ -601,7 +601,7 @@ def test_sscan_cursor_survives_a_lost_snapshot(h: Harness) -> None:
     reply = h.run(c, "SSCAN", "s", "0", "COUNT", "100")
     lines = reply.split(b"\r\n")
     first = members(b"\r\n".join(lines[3:]))
-    sets._SNAPSHOTS.clear()  # as if evicted
+    h.server.scan_snapshots._entries.clear()  # as if evicted
     rest = _sscan_from(h, c, lines[2])
     assert sorted(first + rest) == sorted(all_members)
 

@@ -735,7 +735,7 @@ def test_zscan_large_zset_pages_through_every_member_once() -> None:
     found, calls = scan_all(h, c, "COUNT", "7")
     assert found == {f"m{i:03}".encode(): b"%d" % (i % 7) for i in range(200)}
     assert calls == 29
-    snapshots = zsets._SNAPSHOTS[h.server]
+    snapshots = h.server.scan_snapshots
     assert not snapshots._entries  # a finished scan drops its snapshot
     found, _ = scan_all(h, c, "MATCH", "m0[0-4]?", "COUNT", "30")
     assert set(found) == {f"m{i:03}".encode() for i in range(50)}
@@ -762,7 +762,7 @@ def test_zscan_without_its_snapshot_continues_by_position() -> None:
     h, c = big(150)
     reply = h.run(c, "ZSCAN", "z", "0", "COUNT", "10")
     cursor = int(reply.split(b"\r\n")[2])
-    zsets._SNAPSHOTS[h.server]._entries.clear()
+    h.server.scan_snapshots._entries.clear()
     reply = h.run(c, "ZSCAN", "z", str(cursor), "COUNT", "10")
     assert reply.split(b"\r\n")[2] != b"0"
 
