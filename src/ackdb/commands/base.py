@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_float, parse_int
 from ..server.core import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 
@@ -28,6 +29,7 @@ __all__ = [
     "get_hash",
     "expire_at_ms",
     "parse_scan_cursor",
+    "parse_scan_options",
 ]
 
 
@@ -87,3 +89,31 @@ def parse_scan_cursor(arg: bytes) -> int:
         raise CommandError("ERR invalid cursor")
     n = int(m[2])
     return (-n) % _U64 if m[1] == b"-" else n
+
+
+def parse_scan_options(
+    argv: list[bytes], start: int, allow_type: bool
+) -> tuple[Any, int, bytes | None]:
+    """SCAN-family options from ``argv[start]``: (MATCH matcher or None for everything,
+    COUNT, TYPE when allowed); later options win."""
+    match = None
+    count = 10
+    typ = None
+    i = start
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if opt == b"count":
+            count = arg_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif opt == b"match":
+            pat = argv[i + 1]
+            match = None if pat == b"*" else compile_glob(pat)
+        elif opt == b"type" and allow_type:
+            typ = argv[i + 1].lower()
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return match, count, typ

@@ -36,7 +36,6 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
-from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
 from ..server import notify as nt
@@ -49,6 +48,7 @@ from .base import (
     arg_int,
     get_hash,
     parse_scan_cursor,
+    parse_scan_options,
 )
 from .table import command
 
@@ -473,28 +473,6 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
 # -- HSCAN -------------------------------------------------------------------------------
 
 
-def _parse_scan_options(argv: list[bytes]) -> tuple[Any, int]:
-    """MATCH pattern and COUNT n (Redis 7.2: no NOVALUES); later options win."""
-    match = None
-    count = 10
-    i = 3
-    while i < len(argv):
-        opt = argv[i].lower()
-        if i + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"count":
-            count = arg_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif opt == b"match":
-            pat = argv[i + 1]
-            match = None if pat == b"*" else compile_glob(pat)
-        else:
-            raise CommandError(SYNTAX)
-        i += 2
-    return match, count
-
-
 def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
     """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
     return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
@@ -522,7 +500,7 @@ def hscan(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     if h is None:
         return b"*2\r\n$1\r\n0\r\n*0\r\n"
-    match, count = _parse_scan_options(argv)
+    match, count, _ = parse_scan_options(argv, 3, False)
     nxt, fields = _scan_page(c, h, cursor, count)
     out: list[bytes] = []
     for f in fields:

@@ -17,7 +17,15 @@ from ..keyspace.types import encoding, type_name
 from ..resp import encoder as enc
 from ..server import notify as nt
 from ..server.client import Client
-from .base import LLONG_MAX, LLONG_MIN, SYNTAX, CommandError, arg_int, parse_scan_cursor
+from .base import (
+    LLONG_MAX,
+    LLONG_MIN,
+    SYNTAX,
+    CommandError,
+    arg_int,
+    parse_scan_cursor,
+    parse_scan_options,
+)
 from .table import command, container
 
 
@@ -252,32 +260,6 @@ def keys(c: Client, argv: list[bytes]) -> bytes:
             if when is None or when > now:
                 out.append(k)
     return enc.bulk_array(out)
-
-
-def parse_scan_options(
-    argv: list[bytes], start: int, allow_type: bool
-) -> tuple[Any, int, bytes | None]:
-    match = None
-    count = 10
-    typ = None
-    i = start
-    while i < len(argv):
-        opt = argv[i].lower()
-        if i + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"count":
-            count = arg_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif opt == b"match":
-            pat = argv[i + 1]
-            match = None if pat == b"*" else compile_glob(pat)
-        elif opt == b"type" and allow_type:
-            typ = argv[i + 1].lower()
-        else:
-            raise CommandError(SYNTAX)
-        i += 2
-    return match, count, typ
 
 
 @command(

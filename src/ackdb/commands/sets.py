@@ -69,8 +69,15 @@ from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
 from ..server import notify as nt
-from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, parse_scan_cursor
-from .keys import parse_scan_options
+from .base import (
+    LLONG_MIN,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    arg_int,
+    parse_scan_cursor,
+    parse_scan_options,
+)
 from .table import command
 
 # SPOP with count: members per propagated SREM (Redis 7.2, #12082).

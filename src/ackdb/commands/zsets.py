@@ -73,8 +73,16 @@ from ..keyspace.zset import (
 )
 from ..resp import encoder as enc
 from ..server import notify as nt
-from .base import LLONG_MAX, LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, parse_scan_cursor
-from .keys import parse_scan_options
+from .base import (
+    LLONG_MAX,
+    LLONG_MIN,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    arg_int,
+    parse_scan_cursor,
+    parse_scan_options,
+)
 from .table import command
 
 # ZRANDMEMBER key -count: most picks (with repetition) one reply may hold.
