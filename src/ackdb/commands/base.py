@@ -27,6 +27,8 @@ __all__ = [
     "arg_float",
     "get_string",
     "get_hash",
+    "get_typed",
+    "read_typed",
     "expire_at_ms",
     "parse_scan_cursor",
     "parse_scan_options",
@@ -47,18 +49,34 @@ def arg_float(b: bytes, msg: str = "ERR value is not a valid float") -> float:
     return v
 
 
-def get_string(db: Any, key: bytes) -> bytes | None:
+def get_typed(db: Any, key: bytes, cls: type) -> Any:
+    """A write lookup: the value of class ``cls`` at ``key``, None when absent, WRONGTYPE
+    for another type (Redis's lookupKeyWrite + checkType)."""
     v = db.lookup(key)
-    if v is not None and v.__class__ is not bytes:
+    if v is not None and v.__class__ is not cls:
         raise CommandError(WRONGTYPE)
     return v
+
+
+def read_typed(c: Any, key: bytes, cls: type) -> Any:
+    """A read lookup: like ``get_typed``, and counts a keyspace hit or miss by key, as
+    Redis's lookupKeyRead does (a WRONGTYPE key is a hit)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+        return None
+    c.server.stat_keyspace_hits += 1
+    if v.__class__ is not cls:
+        raise CommandError(WRONGTYPE)
+    return v
+
+
+def get_string(db: Any, key: bytes) -> bytes | None:
+    return get_typed(db, key, bytes)  # type: ignore[no-any-return]
 
 
 def get_hash(db: Any, key: bytes) -> dict[bytes, bytes] | None:
-    v = db.lookup(key)
-    if v is not None and v.__class__ is not dict:
-        raise CommandError(WRONGTYPE)
-    return v
+    return get_typed(db, key, dict)  # type: ignore[no-any-return]
 
 
 def expire_at_ms(amount: bytes, unit_ms: int, absolute: bool, now_ms: int, cmd: str) -> int:

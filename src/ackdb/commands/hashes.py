@@ -43,12 +43,12 @@ from .base import (
     LLONG_MAX,
     LLONG_MIN,
     SYNTAX,
-    WRONGTYPE,
     CommandError,
     arg_int,
     get_hash,
     parse_scan_cursor,
     parse_scan_options,
+    read_typed,
 )
 from .table import command
 
@@ -63,15 +63,8 @@ _COUNT_RANGE = (
 
 
 def _read(c: Any, key: bytes) -> dict[bytes, bytes] | None:
-    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
-    v = c.db.lookup(key)
-    if v is None:
-        c.server.stat_keyspace_misses += 1
-        return None
-    c.server.stat_keyspace_hits += 1
-    if v.__class__ is not dict:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
+    return read_typed(c, key, dict)  # type: ignore[no-any-return]
 
 
 def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:

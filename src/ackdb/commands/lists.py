@@ -51,7 +51,7 @@ from ..keyspace.types import register
 from ..resp import encoder as enc
 from ..server import notify as nt
 from ..server.client import Client
-from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int
+from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, get_typed, read_typed
 from .table import command
 
 List = deque[bytes]
@@ -149,10 +149,7 @@ register(deque, b"list", list_encoding)
 
 def get_list(db: Any, key: bytes) -> List | None:
     """A write lookup: the list at ``key``, None when absent, WRONGTYPE otherwise."""
-    v = db.lookup(key)
-    if v is not None and v.__class__ is not deque:
-        raise CommandError(WRONGTYPE)
-    return v
+    return get_typed(db, key, deque)  # type: ignore[no-any-return]
 
 
 def holds_list(db: Any, key: bytes) -> bool:
@@ -161,15 +158,8 @@ def holds_list(db: Any, key: bytes) -> bool:
 
 
 def _read(c: Client, key: bytes) -> List | None:
-    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
-    v = c.db.lookup(key)
-    if v is None:
-        c.server.stat_keyspace_misses += 1
-        return None
-    c.server.stat_keyspace_hits += 1
-    if v.__class__ is not deque:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
+    return read_typed(c, key, deque)  # type: ignore[no-any-return]
 
 
 def _changed(db: Any, key: bytes, lst: List) -> None:

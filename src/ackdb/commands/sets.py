@@ -75,8 +75,10 @@ from .base import (
     WRONGTYPE,
     CommandError,
     arg_int,
+    get_typed,
     parse_scan_cursor,
     parse_scan_options,
+    read_typed,
 )
 from .table import command
 
@@ -168,23 +170,13 @@ def _positive(arg: bytes, msg: str, low: int = 0) -> int:
 
 
 def _read(c: Any, key: bytes) -> Members | None:
-    """A read lookup: counts a keyspace hit or miss (Redis lookupKeyRead)."""
-    v = c.db.lookup(key)
-    if v is None:
-        c.server.stat_keyspace_misses += 1
-        return None
-    c.server.stat_keyspace_hits += 1
-    if v.__class__ is not set:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
+    return read_typed(c, key, set)  # type: ignore[no-any-return]
 
 
 def _get(db: Any, key: bytes) -> Members | None:
-    """A write lookup (no hit/miss counted)."""
-    v = db.lookup(key)
-    if v is not None and v.__class__ is not set:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A write lookup: see ``base.get_typed``."""
+    return get_typed(db, key, set)  # type: ignore[no-any-return]
 
 
 def _modified(db: Any, key: bytes, s: Members) -> None:

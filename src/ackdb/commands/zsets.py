@@ -80,8 +80,10 @@ from .base import (
     WRONGTYPE,
     CommandError,
     arg_int,
+    get_typed,
     parse_scan_cursor,
     parse_scan_options,
+    read_typed,
 )
 from .table import command
 
@@ -105,23 +107,13 @@ _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 
 
 def _read(c: Any, key: bytes) -> ZSet | None:
-    """A read lookup: counts a keyspace hit or miss (by key, as Redis's lookupKeyRead)."""
-    v = c.db.lookup(key)
-    if v is None:
-        c.server.stat_keyspace_misses += 1
-        return None
-    c.server.stat_keyspace_hits += 1
-    if v.__class__ is not ZSet:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
+    return read_typed(c, key, ZSet)  # type: ignore[no-any-return]
 
 
 def _get(db: Any, key: bytes) -> ZSet | None:
-    """A write lookup (no hit/miss counting)."""
-    v = db.lookup(key)
-    if v is not None and v.__class__ is not ZSet:
-        raise CommandError(WRONGTYPE)
-    return v
+    """A write lookup: see ``base.get_typed``."""
+    return get_typed(db, key, ZSet)  # type: ignore[no-any-return]
 
 
 def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
