@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -119,6 +121,33 @@ def redis_argv(port: int, *extra: str) -> list[str]:
         "yes",
         *extra,
     ]
+
+
+@contextlib.contextmanager
+def server_pair(
+    workdir: Path, *directives: str, check_target: bool = True
+) -> Iterator[tuple[int, int]]:
+    """A reference redis-server and the server under test (ackdb, or redis-server too when
+    ``check_target`` and ACKDB_DIFF_TARGET=redis, to check a differential test itself),
+    both with the same extra ``directives``; yields (reference port, tested port) and
+    stops both."""
+    ref_port = free_port()
+    ref = ServerProcess(redis_argv(ref_port, *directives), ref_port, workdir, "redis")
+    try:
+        sut_port = free_port()
+        if check_target and os.environ.get("ACKDB_DIFF_TARGET") == "redis":
+            argv = redis_argv(sut_port, *directives)
+        else:
+            argv = ackdb_argv(sut_port, "--enable-debug-command", "yes", *directives)
+        sut = ServerProcess(argv, sut_port, workdir, "ackdb")
+    except BaseException:
+        ref.stop()
+        raise
+    try:
+        yield ref_port, sut_port
+    finally:
+        sut.stop()
+        ref.stop()
 
 
 @pytest.fixture

@@ -22,13 +22,12 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from diff_commands import DBS, Generator, Op
 from resp_wire import Reply, RespConnection
 
-from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv
+from conftest import REDIS_SERVER, server_pair
 
 pytestmark = [
     pytest.mark.compat,
@@ -65,24 +64,8 @@ EMBSTR_MAX_BYTES = 44
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    workdir: Path = tmp_path_factory.mktemp("differential")
-    ref_port = free_port()
-    ref = ServerProcess(redis_argv(ref_port), ref_port, workdir, "redis")
-    try:
-        sut_port = free_port()
-        if os.environ.get("ACKDB_DIFF_TARGET") == "redis":
-            argv = redis_argv(sut_port)
-        else:
-            argv = ackdb_argv(sut_port, "--enable-debug-command", "yes")
-        sut = ServerProcess(argv, sut_port, workdir, "ackdb")
-    except BaseException:
-        ref.stop()
-        raise
-    try:
-        yield ref_port, sut_port
-    finally:
-        sut.stop()
-        ref.stop()
+    with server_pair(tmp_path_factory.mktemp("differential")) as pair:
+        yield pair
 
 
 class Mismatch(AssertionError):

@@ -28,13 +28,12 @@ import random
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from resp_wire import Reply, RespConnection
 
 from ackdb.commands.lists import list_encoding
-from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv
+from conftest import REDIS_SERVER, server_pair
 
 pytestmark = [
     pytest.mark.compat,
@@ -294,21 +293,9 @@ OPS = {
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    workdir: Path = tmp_path_factory.mktemp("differential-lists")
-    ref_port = free_port()
-    ref = ServerProcess(redis_argv(ref_port), ref_port, workdir, "redis")
-    try:
-        sut_port = free_port()
-        argv = ackdb_argv(sut_port, "--enable-debug-command", "yes")
-        sut = ServerProcess(argv, sut_port, workdir, "ackdb")
-    except BaseException:
-        ref.stop()
-        raise
-    try:
-        yield ref_port, sut_port
-    finally:
-        sut.stop()
-        ref.stop()
+    # Always ackdb: this test models ackdb's list encodings (no redis-on-both-sides mode).
+    with server_pair(tmp_path_factory.mktemp("differential-lists"), check_target=False) as pair:
+        yield pair
 
 
 class Mismatch(AssertionError):

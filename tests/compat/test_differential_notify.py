@@ -28,12 +28,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from resp_wire import Reply, RespConnection
 
-from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv
+from conftest import REDIS_SERVER, server_pair
 
 pytestmark = [
     pytest.mark.compat,
@@ -308,25 +307,9 @@ def op_config(g: Generator) -> list[list[bytes]]:
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    workdir: Path = tmp_path_factory.mktemp("differential-notify")
     flags = ("--notify-keyspace-events", FLAGS.decode())
-    ref_port = free_port()
-    ref = ServerProcess(redis_argv(ref_port, *flags), ref_port, workdir, "redis")
-    try:
-        sut_port = free_port()
-        if os.environ.get("ACKDB_DIFF_TARGET") == "redis":
-            argv = redis_argv(sut_port, *flags)
-        else:
-            argv = ackdb_argv(sut_port, "--enable-debug-command", "yes", *flags)
-        sut = ServerProcess(argv, sut_port, workdir, "ackdb")
-    except BaseException:
-        ref.stop()
-        raise
-    try:
-        yield ref_port, sut_port
-    finally:
-        sut.stop()
-        ref.stop()
+    with server_pair(tmp_path_factory.mktemp("differential-notify"), *flags) as pair:
+        yield pair
 
 
 Messages = list[tuple[bytes, bytes]]

@@ -42,13 +42,12 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from resp_wire import Reply, RespConnection
 
 from ackdb.keyspace.numbers import format_double_72
-from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv
+from conftest import REDIS_SERVER, server_pair
 
 pytestmark = [
     pytest.mark.compat,
@@ -525,24 +524,8 @@ def op_bad(g: Generator) -> Op:
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    workdir: Path = tmp_path_factory.mktemp("differential-zsets")
-    ref_port = free_port()
-    ref = ServerProcess(redis_argv(ref_port), ref_port, workdir, "redis")
-    try:
-        sut_port = free_port()
-        if SUT_IS_REDIS:
-            argv = redis_argv(sut_port)
-        else:
-            argv = ackdb_argv(sut_port, "--enable-debug-command", "yes")
-        sut = ServerProcess(argv, sut_port, workdir, "ackdb")
-    except BaseException:
-        ref.stop()
-        raise
-    try:
-        yield ref_port, sut_port
-    finally:
-        sut.stop()
-        ref.stop()
+    with server_pair(tmp_path_factory.mktemp("differential-zsets")) as pair:
+        yield pair
 
 
 class Mismatch(AssertionError):
