@@ -1,0 +1,115 @@
+"""Frames between cluster members: what travels on a peer link, as RESP arrays.
+
+Owns: encoding and checking the frames of the cluster port. Each frame is a RESP array
+of bulk strings (the framing every Redis tool can dump), read with resp.reader's
+``RequestReader``:
+
+    HELLO <node-id> <cluster-addr>   first frame of every connection: who is dialling and
+                                     where it listens (lets a new member answer a leader
+                                     it has no address for yet)
+    RAFT <bytes>                     one Raft message, ``encode_message(m)``
+    FWD <bytes>                      a metadata command for the leader to propose
+                                     (a follower forwarding a client's write)
+
+Never does IO and never trusts a frame: anything else -- an unknown verb, a wrong
+argument count, a bad node id or address, undecodable Raft bytes -- is a ``FrameError``,
+and the link that carried it is closed.
+
+Links are one-way: a member dials each peer and only writes on that connection; the
+peer only reads from it. Replies travel on the peer's own link back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ackdb.consensus import DecodeError, Message, decode_message, encode_message
+
+# A node id: letters, digits, '.', '_', '-' (it appears in logs, file names, replies).
+NODE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Largest frame a member accepts (bytes): a snapshot message and its framing.
+FRAME_MAX_BYTES = 256 * 1024 * 1024 + 1024
+
+
+class FrameError(ValueError):
+    """A frame this member does not accept; the link that carried it is closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    node_id: str
+    addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class RaftFrame:
+    msg: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    data: bytes
+
+
+Frame = Hello | RaftFrame | Forward
+
+
+def _pack(*parts: bytes) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for p in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
+    return b"".join(out)
+
+
+def encode_hello(node_id: str, addr: str) -> bytes:
+    return _pack(b"HELLO", node_id.encode(), addr.encode())
+
+
+def encode_raft(msg: Message) -> bytes:
+    return _pack(b"RAFT", encode_message(msg))
+
+
+def encode_forward(data: bytes) -> bytes:
+    return _pack(b"FWD", data)
+
+
+def valid_node_id(node_id: str) -> bool:
+    return NODE_ID_RE.fullmatch(node_id) is not None
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port); ValueError if malformed."""
+    host, sep, port_s = addr.rpartition(":")
+    if not sep or not host or not port_s.isdigit():
+        raise ValueError(f"bad address {addr!r}: expected host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_s)
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port in {addr!r}")
+    return host, port
+
+
+def parse_frame(argv: list[bytes]) -> Frame:
+    """One frame from the arguments ``RequestReader`` produced; FrameError if invalid."""
+    verb = argv[0].upper() if argv else b""
+    if verb == b"RAFT" and len(argv) == 2:
+        try:
+            return RaftFrame(decode_message(argv[1]))
+        except DecodeError as e:
+            raise FrameError(f"undecodable Raft message: {e}") from None
+    if verb == b"FWD" and len(argv) == 2:
+        return Forward(argv[1])
+    if verb == b"HELLO" and len(argv) == 3:
+        try:
+            node_id = argv[1].decode()
+            addr = argv[2].decode()
+            parse_addr(addr)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise FrameError(f"bad HELLO: {e}") from None
+        if not valid_node_id(node_id):
+            raise FrameError(f"bad node id in HELLO: {node_id!r:.70}")
+        return Hello(node_id, addr)
+    shown = b" ".join(a[:32] for a in argv[:3])
+    raise FrameError(f"unexpected frame {shown!r:.100}")
