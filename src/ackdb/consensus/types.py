@@ -135,6 +135,14 @@ class ReadState:
     index: int
 
 
+class Campaign(enum.Enum):
+    """Why a member campaigns: a pre-vote round, a real election, or a transfer."""
+
+    PRE_ELECTION = "pre-election"
+    ELECTION = "election"
+    TRANSFER = "transfer"
+
+
 class Role(enum.Enum):
     FOLLOWER = "follower"
     PRE_CANDIDATE = "pre-candidate"
