@@ -1,0 +1,1 @@
+"""Cluster metadata: the state machine applied from the Raft log (sans-IO)."""
