@@ -302,12 +302,15 @@ def exec_(c: Client, argv: list[bytes]) -> bytes:
         return c.p.null_array
     srv.unwatch_all(c)
     replies = []
+    offset_before = srv.master_repl_offset
     srv.begin_transaction_effects()
     try:
         for cmd, args in queued:
             replies.append(srv.call(c, cmd, args))
     finally:
         srv.end_transaction_effects()
+    if srv.master_repl_offset != offset_before:
+        c.woff = srv.master_repl_offset  # the wrapped effects went out just now
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 

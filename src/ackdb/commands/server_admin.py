@@ -17,10 +17,9 @@ Facts worth knowing:
 - DEBUG is allowed by ``enable-debug-command`` (ackdb default "local": loopback and unix
   socket clients). Redis rejects it before queueing in MULTI; here the check runs when it
   executes. DEBUG POPULATE writes without touching ``dirty`` and is not propagated.
-- DEBUG RELOAD, until persistence lands (issue 3 replaces it with save + load of the
-  snapshot): every live key is copied out, the databases emptied and rebuilt from the copy,
-  and the dataset digest must be unchanged; logically expired keys are dropped as an RDB
-  load on a primary drops them. NOSAVE has no snapshot to load and fails without flushing.
+- DEBUG RELOAD saves the snapshot, flushes and loads it back through the server's
+  ``persist``. A core without persistence (unit tests) rebuilds the databases from an
+  in-memory copy instead and checks that the dataset digest is unchanged.
 """
 
 from __future__ import annotations
@@ -285,7 +284,9 @@ def time_(c: Any, argv: list[bytes]) -> bytes:
 )
 def lastsave(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
-    return enc.integer(int(getattr(srv, "lastsave", srv.start_time_s)))
+    if srv.persist is not None:
+        return enc.integer(srv.persist.lastsave_s)
+    return enc.integer(int(srv.start_time_s))
 
 
 @command(
@@ -331,6 +332,11 @@ def shutdown(c: Any, argv: list[bytes]) -> bytes:
         # Shutdown is immediate (no waiting for replicas yet), so none is ever pending.
         raise CommandError("ERR No shutdown in progress.")
     mode = "nosave" if b"nosave" in flags else "save" if b"save" in flags else "default"
+    p = c.server.persist
+    if p is not None:
+        if not p.prepare_shutdown(mode) and b"force" not in flags:
+            raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+        mode = "nosave"  # done: the shell must not save again
     c.server.request_shutdown(mode)
     c.close_after_reply = True  # nothing after SHUTDOWN runs, and no reply is sent
     return b""
@@ -552,9 +558,15 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
     options = {a.lower() for a in argv[2:]}
     if not options <= {b"merge", b"noflush", b"nosave"}:
         raise CommandError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+    srv = c.server
+    if srv.persist is not None:
+        if not srv.persist.debug_reload(
+            save=b"nosave" not in options, flush=b"noflush" not in options and b"merge" not in options
+        ):
+            raise CommandError("ERR Error trying to load the RDB dump, check server logs.")
+        return enc.OK
     if b"nosave" in options:
         raise CommandError("ERR Error trying to load the RDB dump, check server logs.")
-    srv = c.server
     now = srv.now_ms()
     snapshot = []
     for db in srv.dbs:
@@ -583,6 +595,17 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
         raise CommandError("ERR Error trying to load the RDB dump, check server logs.")
     if srv.log is not None:
         srv.log.notice("DB reloaded by DEBUG RELOAD")
+    return enc.OK
+
+
+def _debug_disk_fault(c: Any, argv: list[bytes]) -> bytes:
+    p = c.server.persist
+    if p is None:
+        raise CommandError("ERR persistence is not available in this process")
+    try:
+        p.faults.set(argv[2].decode("utf-8", "replace").lower(), argv[3].decode("utf-8", "replace"))
+    except ValueError as e:
+        raise CommandError(f"ERR {e}") from None
     return enc.OK
 
 
@@ -622,8 +645,12 @@ _DEBUG_HELP = [
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas.",
     "RELOAD [option ...]",
-    "    Verify that the dataset survives being copied out, flushed and rebuilt",
-    "    (until ackdb has RDB persistence). Valid <option> values: MERGE, NOFLUSH.",
+    "    Save the snapshot on disk, flush the dataset and load it back. Valid <option>",
+    "    values: MERGE (load on top of the dataset), NOFLUSH (the same), NOSAVE (load",
+    "    the snapshot already on disk).",
+    "DISK-FAULT <aof-write|aof-fsync|save> <errno-name|off>",
+    "    ackdb: make AOF writes, AOF fsyncs or snapshot saves fail with that error",
+    "    (for example ENOSPC or EIO) until turned off, to test disk failures.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -642,6 +669,7 @@ _DEBUG: dict[bytes, tuple[Any, int, int]] = {
     b"populate": (_debug_populate, 3, 5),
     b"reload": (_debug_reload, 2, 1 << 30),
     b"object": (_debug_object, 3, 3),
+    b"disk-fault": (_debug_disk_fault, 4, 4),
 }
 
 

@@ -233,6 +233,30 @@ class Database:
                 if key in db.data:
                     db.owner.on_key_ready(db, key)
 
+    # -- bulk loading (snapshots) -------------------------------------------------------
+
+    def load_strings(self, flat: list[bytes]) -> None:
+        """Snapshot load: string keys without TTL as [k, v, k, v, ...]; no events (a load
+        announces nothing, as in Redis). Call ``finish_load`` after the last key."""
+        it = iter(flat)
+        self.data.update(zip(it, it))
+        self._order.extend(flat[0::2])
+
+    def load_key(self, key: bytes, value: Any, expire_ms: int | None) -> None:
+        """Snapshot load of one key of any type, with its absolute expiry if any."""
+        self.data[key] = value
+        self._order.append(key)
+        if expire_ms is not None:
+            self.expires[key] = expire_ms
+            self._heap.append((expire_ms, key))
+
+    def finish_load(self) -> None:
+        """Restore the invariants the bulk loaders skip (heap order, duplicate slots)."""
+        heapq.heapify(self._heap)
+        if len(self._order) != len(self.data):
+            self._stale = len(self._order) - len(self.data)
+            self._compact()
+
     # -- active expiry -----------------------------------------------------------------
 
     def expire_cycle(self, now_ms: int, keys_max: int) -> int:

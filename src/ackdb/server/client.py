@@ -64,6 +64,7 @@ class Client:
         "out_soft_since_ms",
         "no_evict",
         "no_touch",
+        "woff",
         "__weakref__",
     )
 
@@ -114,6 +115,9 @@ class Client:
         self.out_soft_since_ms = 0
         self.no_evict = False
         self.no_touch = False
+        # The write offset after this client's last write (master_repl_offset numbering):
+        # what WAIT / WAITAOF wait for, and what appendfsync always must fsync first.
+        self.woff = 0
 
     @property
     def multi(self) -> list[tuple[Any, list[bytes]]] | None:

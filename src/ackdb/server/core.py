@@ -118,7 +118,11 @@ class Server:
         self.feeds: list[Feed] = []
         self.dirty = 0
         self._loading = False
-        self.gated = False  # loading or paused: every command takes the checked path
+        self.gated = False  # loading, paused or writes denied: every command is checked
+        # Why writes are refused (MISCONF ... while the disk fails), or None.
+        self.write_denied: str | None = None
+        self.persist: Any = None  # server.persist.Persistence, set by the shell
+        self.loader: Any = None  # server.loading.Loader while loading
         self._lookup = TABLE._lookup
         self.active_expire = True
         self.shutdown_requested: str | None = None
@@ -168,7 +172,15 @@ class Server:
     @loading.setter
     def loading(self, value: bool) -> None:
         self._loading = value
-        self.gated = value or bool(self.pause_until_ms)
+        self._refresh_gated()
+
+    def set_write_denied(self, reason: str | None) -> None:
+        """Refuse write commands (and PING, as Redis does) with ``reason``, or stop."""
+        self.write_denied = reason
+        self._refresh_gated()
+
+    def _refresh_gated(self) -> None:
+        self.gated = self._loading or bool(self.pause_until_ms) or self.write_denied is not None
 
     def is_replica(self) -> bool:
         return False
@@ -379,6 +391,8 @@ class Server:
                 f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                 "PING / QUIT / RESET are allowed in this context",
             )
+        if self.write_denied is not None and self._denied(c, cmd):
+            return self._reject(c, cmd, self.write_denied)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -389,6 +403,15 @@ class Server:
         if self.pause_until_ms and self._must_pause(c, cmd):
             return PAUSED
         return self.call(c, cmd, argv)
+
+    def _denied(self, c: Client, cmd: Command) -> bool:
+        """Redis refuses writes, EXEC of queued writes, and PING while the disk fails;
+        never the commands its primary sends."""
+        if c.kind == "master":
+            return False
+        if cmd.name == "exec":
+            return bool(c.multi) and any(q.write for q, _ in c.multi or ())
+        return cmd.write or cmd.name == "ping"
 
     def _reject(self, c: Client, cmd: Command | None, msg: str) -> bytes:
         if c.multi is not None:
@@ -461,6 +484,7 @@ class Server:
                 self.propagate(db, eff)
         else:
             self.propagate(db, argv)
+        c.woff = self.master_repl_offset
 
     @property
     def stat_commands(self) -> int:
@@ -558,7 +582,7 @@ class Server:
     def unpause(self) -> None:
         self.pause_until_ms = 0
         self.pause_all = False
-        self.gated = self._loading
+        self._refresh_gated()
         waiting, self.paused_clients = self.paused_clients, []
         for c in waiting:
             if not c.closed:

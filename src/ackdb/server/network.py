@@ -64,7 +64,10 @@ class ClientConnection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
-            self.flush()
+            if self.node.may_flush(self):
+                self.flush()
+            else:
+                self._out = []  # never acknowledge what is not on disk (always)
             self.transport.close()
 
     def buffer_size(self) -> int:

@@ -20,8 +20,10 @@ from typing import Any
 from .. import REDIS_COMPAT_VERSION, __version__
 from .config import Config, ConfigSetError
 from .core import Server
+from .loading import LoadFailure, Loader
 from .log import Log
 from .network import ClientConnection, is_loopback
+from .persist import Persistence
 
 # Allocations between young-generation collections of the cyclic GC (Python: 700).
 GC_GEN0_THRESHOLD = 20_000
@@ -35,6 +37,12 @@ class Node:
         self.log = log
         self.core = Server(config, log)
         self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
+        self.persist = Persistence(self.core, config, log)
+        self.loader: Loader | None = None
+        self.exit_code = 0
+        self._cron_handle: asyncio.TimerHandle | None = None
+        # Connections whose replies wait for the fsync that makes them true (always).
+        self._held: set[ClientConnection] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listeners: list[asyncio.AbstractServer] = []
         self.cached_ms = int(time.time() * 1000)
@@ -98,6 +106,17 @@ class Node:
             except OSError as e:
                 raise ConfigSetError(f"No such directory: {e.strerror}", name) from None
 
+        def appendonly(name: str, old: Any, new: Any) -> None:
+            if new and self.persist.aof_state == "off":
+                try:
+                    self.persist.create_aof()
+                except OSError as e:
+                    self.log.warning(f"Unable to turn on AOF: {e.strerror or e}")
+                    raise ConfigSetError("Unable to turn on AOF. Check server logs.", name) from None
+            elif not new and self.persist.aof_state != "off":
+                self.persist.stop_aof()
+
+        cfg.on_change("appendonly", appendonly)
         cfg.on_change("dir", chdir)
         cfg.on_change("requirepass", requirepass)
         cfg.on_change("loglevel", loglevel)
@@ -200,6 +219,8 @@ class Node:
             f"{mode} mode, port {cfg.get('port')}, PID: {os.getpid()}"
         )
         self.log.notice("Server initialized")
+        if not await self._load():
+            return
         pidfile = cfg.get("pidfile")
         if pidfile:
             try:
@@ -222,8 +243,37 @@ class Node:
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
-        await self._done
+        while True:
+            await self._done
+            mode = self.core.shutdown_requested or "default"
+            if self.persist.prepare_shutdown(mode):
+                break
+            # Redis: a shutdown whose final save fails does not happen.
+            self._stopping = False
+            self.core.shutdown_requested = None
+            self._done = self.loop.create_future()
+            self._schedule_cron()
         await self._shutdown()
+
+    async def _load(self) -> bool:
+        """Load the dataset while clients get -LOADING; False when it cannot be loaded."""
+        core = self.core
+        loader = self.loader = core.loader = Loader(self.persist)
+        core.loading = True
+        try:
+            for _ in loader.steps():
+                await asyncio.sleep(0)
+        except (LoadFailure, OSError) as e:
+            self.log.warning(str(e))
+            self.log.warning("ackdb cannot start: the dataset could not be loaded.")
+            self.exit_code = 1
+            for s in self.listeners:
+                s.close()
+            return False
+        finally:
+            core.loading = False
+            self.loader = core.loader = None
+        return True
 
     def _on_signal(self, sig: int) -> None:
         name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
@@ -271,8 +321,39 @@ class Node:
 
     def _flush_all(self) -> None:
         conns, self._to_flush = self._to_flush, []
+        p = self.persist
+        if p.aof is not None:
+            p.before_replies()
+            mark = p.durable_mark()
+            if mark is not None:
+                # appendfsync always: a reply to a write leaves only once it is fsynced.
+                for conn in conns:
+                    c = conn.client
+                    if c is not None and c.woff > mark:
+                        self._held.add(conn)
+                    else:
+                        conn.flush()
+                return
         for conn in conns:
             conn.flush()
+
+    def may_flush(self, conn: ClientConnection) -> bool:
+        """Whether ``conn``'s queued replies may leave now (a closing connection asks)."""
+        c = conn.client
+        mark = self.persist.durable_mark()
+        if mark is None or c is None or c.woff <= mark:
+            return True
+        self.persist.before_replies()
+        mark = self.persist.durable_mark()
+        return mark is None or c.woff <= mark
+
+    def _release_held(self) -> None:
+        mark = self.persist.durable_mark()
+        for conn in list(self._held):
+            c = conn.client
+            if mark is None or c is None or c.closed or c.woff <= mark:
+                self._held.discard(conn)
+                conn.flush()
 
     # -- blocked clients ---------------------------------------------------------------
 
@@ -292,7 +373,9 @@ class Node:
     def _schedule_cron(self) -> None:
         assert self.loop is not None
         hz = max(1, min(500, self.config.get("hz")))
-        self.loop.call_later(1.0 / hz, self._cron)
+        if self._cron_handle is not None:
+            self._cron_handle.cancel()
+        self._cron_handle = self.loop.call_later(1.0 / hz, self._cron)
 
     def _cron(self) -> None:
         if self._stopping:
@@ -301,6 +384,9 @@ class Node:
         self.cached_ms = now
         try:
             self.core.cron(now)
+            self.persist.cron(now)
+            if self._held:
+                self._release_held()
             if now - self._last_timeout_check_ms >= CLIENT_TIMEOUT_CHECK_MS:
                 self._last_timeout_check_ms = now
                 self._close_idle_clients(now)
@@ -338,4 +424,4 @@ def run(config: Config, log: Log) -> int:
     finally:
         loop.close()
     sys.stdout.flush()
-    return 0
+    return node.exit_code

@@ -762,8 +762,8 @@ def test_debug_help(c: Any) -> None:
     assert lines[0] == b"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     names = {line.split()[0] for line in lines[1:] if not line.startswith(b" ")}
     assert names == {
-        b"DIGEST", b"DIGEST-VALUE", b"OBJECT", b"POPULATE", b"RELOAD", b"SET-ACTIVE-EXPIRE",
-        b"SLEEP", b"HELP",
+        b"DIGEST", b"DIGEST-VALUE", b"DISK-FAULT", b"OBJECT", b"POPULATE", b"RELOAD",
+        b"SET-ACTIVE-EXPIRE", b"SLEEP", b"HELP",
     }  # fmt: skip
 
 

@@ -1,0 +1,95 @@
+"""Persistence commands: SAVE, BGSAVE, BGREWRITEAOF.
+
+Owns: their replies and error texts (Redis 7.2). The work is done by the server's
+``persist`` object (``server.persist``); a core without one (unit tests) answers as a
+server whose disk is unavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..resp import encoder as enc
+from .base import SYNTAX, CommandError
+from .table import command
+
+
+def _persist(c: Any) -> Any:
+    p = c.server.persist
+    if p is None:
+        raise CommandError("ERR persistence is not available in this process")
+    return p
+
+
+@command(
+    "save",
+    1,
+    "admin noscript no_async_loading no_multi",
+    group="server",
+    acl="@admin @slow @dangerous",
+    summary="Synchronously saves the database(s) to disk.",
+    complexity="O(N) where N is the total number of keys in all databases",
+)
+def save(c: Any, argv: list[bytes]) -> bytes:
+    p = _persist(c)
+    if p.child is not None and p.child.kind == "save":
+        raise CommandError("ERR Background save already in progress")
+    if not p.save():
+        raise CommandError("ERR")
+    return enc.OK
+
+
+@command(
+    "bgsave",
+    -1,
+    "admin noscript no_async_loading",
+    group="server",
+    acl="@admin @slow @dangerous",
+    summary="Asynchronously saves the database(s) to disk.",
+    args="[SCHEDULE]",
+    complexity="O(1)",
+)
+def bgsave(c: Any, argv: list[bytes]) -> bytes:
+    schedule = False
+    if len(argv) > 1:
+        if len(argv) == 2 and argv[1].lower() == b"schedule":
+            schedule = True
+        else:
+            raise CommandError(SYNTAX)
+    p = _persist(c)
+    if p.child is not None and p.child.kind == "save":
+        raise CommandError("ERR Background save already in progress")
+    if p.child is not None:
+        if schedule:
+            p.bgsave_scheduled = True
+            return enc.simple("Background saving scheduled")
+        raise CommandError(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
+            "SCHEDULE in order to schedule a BGSAVE whenever possible."
+        )
+    err = p.start_bgsave()
+    if err is not None:
+        raise CommandError(err)
+    return enc.simple("Background saving started")
+
+
+@command(
+    "bgrewriteaof",
+    1,
+    "admin noscript no_async_loading",
+    group="server",
+    acl="@admin @slow @dangerous",
+    summary="Asynchronously rewrites the append-only file to disk.",
+    complexity="O(1)",
+)
+def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
+    p = _persist(c)
+    if p.child is not None and p.child.kind == "rewrite":
+        raise CommandError("ERR Background append only file rewriting already in progress")
+    if p.child is not None:
+        p.rewrite_scheduled = True
+        return enc.simple("Background append only file rewriting scheduled")
+    err = p.start_rewrite()
+    if err is not None:
+        raise CommandError(err)
+    return enc.simple("Background append only file rewriting started")

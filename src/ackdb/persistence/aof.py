@@ -1,0 +1,367 @@
+"""The append-only file as it is written: buffer, write, fsync policies, fsynced mark.
+
+Owns: turning each effect ``(db, argv)`` into RESP bytes (with SELECT when the database
+changes), writing them to the current incremental file once per event-loop pass, the
+three ``appendfsync`` policies, the marks that say how far data is written and fsynced,
+the background fsync thread of ``everysec``, write/fsync errors, and the file moves of
+a rewrite (a new incremental file at its start, the new manifest at its end).
+
+Marks: every effect is stamped with the server's ``mark`` (the replication offset after
+it, ``master_repl_offset``), so ``fsynced_mark`` answers WAITAOF's question directly:
+everything up to that offset is on disk. ``aof_offset`` counts the bytes appended by this
+process across files.
+
+Errors: a failed or short write truncates the file back to the last good size and keeps
+the buffer; ``write_errno`` is set until a retry succeeds (the server refuses writes
+meanwhile). A failed fsync is worse: after it the page cache may have dropped data
+(Linux "fsyncgate"), so nothing written since the last good fsync can be trusted, and
+``fsync_broken`` stays set until a rewrite has written the whole dataset again.
+
+Threads: only ``_fsync_thread`` runs outside the event loop; it touches ``_fsync_*``
+fields and ``fsynced_mark`` (single assignments, safe under the GIL) and never the
+buffer or the file's position.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import manifest as mf
+from .files import NO_FAULTS, DiskFaults, atomic_write, fsync_dir
+
+# everysec: how long writes may wait for a slow background fsync before they go to the
+# file anyway (Redis: 2 s), in ms.
+FSYNC_POSTPONE_MAX_MS = 2000
+
+
+def encode_command(argv: list[bytes]) -> bytes:
+    parts = [b"*%d\r\n" % len(argv)]
+    for a in argv:
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+
+def select_command(db: int) -> bytes:
+    d = b"%d" % db
+    return b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n" % (len(d), d)
+
+
+class AofWriter:
+    def __init__(
+        self,
+        dirpath: str,
+        prefix: str,
+        manifest: mf.Manifest,
+        policy: str,
+        log: Any,
+        faults: DiskFaults = NO_FAULTS,
+        max_size: int = 0,
+    ) -> None:
+        self.dir = dirpath
+        self.prefix = prefix
+        self.manifest = manifest
+        self.policy = policy
+        self.log = log
+        self.faults = faults
+        self.max_size = max_size  # aof-max-size: larger incr files fail with ENOSPC
+        self._buf: list[bytes] = []
+        self.buf_bytes = 0
+        self.sel_db = -1
+        self.mark = 0  # mark of the last effect buffered
+        self.written_mark = 0
+        self.fsynced_mark = 0
+        self.aof_offset = 0
+        self.fsynced_offset = 0
+        self.write_errno = 0
+        self.fsync_broken = 0  # errno of a failed fsync; cleared by a rewrite
+        self.delayed_fsync = 0
+        self._postponed_since_ms = 0
+        self.last_fsync_ms = 0
+        self.fd = -1
+        self.incr_size = 0
+        self.sizes: dict[str, int] = {}
+        self._fsync_lock = threading.Lock()
+        self._fsync_wanted = threading.Event()
+        self._fsync_in_progress = False
+        self._fsync_request: tuple[int, int, int] = (-1, 0, 0)
+        self._fsync_error = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._open_last_incr()
+
+    # -- files --------------------------------------------------------------------------
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def _open_last_incr(self) -> None:
+        for f in self.manifest.files:
+            try:
+                self.sizes[f.name] = os.path.getsize(self.path(f.name))
+            except OSError:
+                self.sizes[f.name] = 0
+        if not self.manifest.incrs:
+            raise ValueError("an AOF needs an incremental file")
+        name = self.manifest.incrs[-1].name
+        self.fd = os.open(self.path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.incr_size = os.fstat(self.fd).st_size
+        self.sizes[name] = self.incr_size
+
+    @property
+    def current_size(self) -> int:
+        return sum(self.sizes.values())
+
+    @property
+    def base_size(self) -> int:
+        b = self.manifest.base
+        return self.sizes.get(b.name, 0) if b else 0
+
+    def save_manifest(self) -> None:
+        text = self.manifest.dump().encode()
+        name = f"{self.prefix}.manifest"
+        atomic_write(self.path(name), lambda f: f.write(text))
+
+    # -- appending ------------------------------------------------------------------------
+
+    def feed(self, db: int, argv: list[bytes], mark_after: Callable[[int], int]) -> None:
+        """Buffer one effect; ``mark_after(nbytes)`` advances and returns the mark."""
+        if db != self.sel_db:
+            sel = select_command(db)
+            self._buf.append(sel)
+            self.buf_bytes += len(sel)
+            self.sel_db = db
+            self.mark = mark_after(len(sel))
+        data = encode_command(argv)
+        self._buf.append(data)
+        self.buf_bytes += len(data)
+        self.mark = mark_after(len(data))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def write(self, now_ms: int, force: bool = False) -> bool:
+        """Write the buffer to the file; False when it stays buffered (error or postponed)."""
+        if not self._buf:
+            return True
+        if self.policy == "everysec" and not force and self._fsync_in_progress:
+            # Writing now would block behind the fsync: wait, but not for ever (Redis).
+            if not self._postponed_since_ms:
+                self._postponed_since_ms = now_ms
+                return False
+            if now_ms - self._postponed_since_ms < FSYNC_POSTPONE_MAX_MS:
+                return False
+            self.delayed_fsync += 1
+            self.log.notice(
+                "Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF "
+                "buffer without waiting for fsync to complete, this may slow down ackdb."
+            )
+        self._postponed_since_ms = 0
+        data = b"".join(self._buf)
+        try:
+            self._write_all(data)
+        except OSError as e:
+            if not self.write_errno:
+                self.log.warning(f"Error writing to the AOF file: {e.strerror}")
+            self.write_errno = e.errno or 5
+            return False
+        self._buf = []
+        self.buf_bytes = 0
+        self.aof_offset += len(data)
+        self.written_mark = self.mark
+        if self.write_errno:
+            self.write_errno = 0
+            self.log.warning("AOF write error looks solved, ackdb can write again.")
+        return True
+
+    def _write_all(self, data: bytes) -> None:
+        start = self.incr_size
+        try:
+            self.faults.check("aof-write")
+            if self.max_size and start + len(data) > self.max_size:
+                import errno
+
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+                self.incr_size += n
+        except OSError:
+            # Leave no half record behind: cut back to the last good size.
+            if self.incr_size != start:
+                try:
+                    os.ftruncate(self.fd, start)
+                    self.incr_size = start
+                except OSError:
+                    self.log.warning("Could not remove the short write from the AOF file")
+            raise
+        finally:
+            self.sizes[self.manifest.incrs[-1].name] = self.incr_size
+
+    # -- fsync ----------------------------------------------------------------------------
+
+    def fsync_now(self) -> bool:
+        """fsync in the caller's thread (``always``); True when everything written is safe."""
+        if self.fsynced_mark >= self.written_mark and self.fsynced_offset >= self.aof_offset:
+            return not self.fsync_broken
+        try:
+            self.faults.check("aof-fsync")
+            os.fdatasync(self.fd)
+        except OSError as e:
+            self._on_fsync_error(e.errno or 5)
+            return False
+        if not self.fsync_broken:
+            self.fsynced_mark = self.written_mark
+            self.fsynced_offset = self.aof_offset
+        return not self.fsync_broken
+
+    def _on_fsync_error(self, code: int) -> None:
+        if not self.fsync_broken:
+            self.log.warning(
+                f"Error syncing the AOF file: {os.strerror(code)}. What was written since the "
+                "last successful fsync cannot be trusted: writes are refused until an AOF "
+                "rewrite has saved the dataset again."
+            )
+        self.fsync_broken = code
+
+    def everysec(self, now_ms: int) -> None:
+        """Called every cron tick: start a background fsync once a second."""
+        if self._fsync_error:
+            self._on_fsync_error(self._fsync_error)
+            self._fsync_error = 0
+        if self._fsync_in_progress or now_ms - self.last_fsync_ms < 1000:
+            return
+        if self.written_mark <= self.fsynced_mark and self.aof_offset <= self.fsynced_offset:
+            return
+        self.last_fsync_ms = now_ms
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fsync_thread, name="aof-fsync", daemon=True)
+            self._thread.start()
+        self._fsync_request = (self.fd, self.written_mark, self.aof_offset)
+        self._fsync_in_progress = True
+        self._fsync_wanted.set()
+
+    def _fsync_thread(self) -> None:
+        while True:
+            self._fsync_wanted.wait()
+            self._fsync_wanted.clear()
+            if self._closing:
+                return
+            fd, mark, offset = self._fsync_request
+            with self._fsync_lock:
+                try:
+                    self.faults.check("aof-fsync")
+                    os.fdatasync(fd)
+                    if not self.fsync_broken:
+                        self.fsynced_mark = max(self.fsynced_mark, mark)
+                        self.fsynced_offset = max(self.fsynced_offset, offset)
+                except OSError as e:
+                    self._fsync_error = e.errno or 5
+                finally:
+                    self._fsync_in_progress = False
+
+    @property
+    def fsync_in_progress(self) -> bool:
+        return self._fsync_in_progress
+
+    def recover_after_rewrite(self) -> bool:
+        """A rewrite saved the dataset again: once the current incremental file is
+        fsynced too, everything written is on disk and a broken fsync is forgiven."""
+        self.write(0, force=True)
+        try:
+            self.faults.check("aof-fsync")
+            os.fdatasync(self.fd)
+        except OSError as e:
+            self._on_fsync_error(e.errno or 5)
+            return False
+        if self.fsync_broken:
+            self.log.warning("AOF fsync error looks solved, ackdb can write again.")
+        self.fsync_broken = 0
+        self.fsynced_mark = self.written_mark
+        self.fsynced_offset = self.aof_offset
+        return True
+
+    # -- rewrite ----------------------------------------------------------------------------
+
+    def switch_to_new_incr(self) -> str:
+        """Start a new incremental file (a rewrite begins): the old one is written out and
+        fsynced, the manifest lists the new file at once so a crash loses nothing."""
+        self.write(0, force=True)
+        with self._fsync_lock:
+            try:
+                os.fdatasync(self.fd)
+            except OSError as e:
+                self._on_fsync_error(e.errno or 5)
+            old_fd = self.fd
+            seq = self.manifest.next_seq("i")
+            name = mf.incr_name(self.prefix, seq)
+            fd = os.open(self.path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.manifest.incrs.append(mf.AofFile(name, seq, "i"))
+            self.save_manifest()
+            self.fd = fd
+            self.incr_size = 0
+            self.sizes[name] = 0
+            self.sel_db = -1
+            os.close(old_fd)
+        return name
+
+    def install_base(self, base_name: str, first_incr: str) -> list[str]:
+        """A rewrite finished: ``base_name`` holds the dataset as of the switch to
+        ``first_incr``. The manifest drops the older base and incrs in one atomic
+        replacement; returns the files to delete."""
+        m = self.manifest
+        keep = [f for f in m.incrs if f.seq >= _seq_of(m, first_incr)]
+        dropped = ([m.base] if m.base else []) + [f for f in m.incrs if f not in keep]
+        seq = int(base_name.split(".")[-3])
+        m.base = mf.AofFile(base_name, seq, "b")
+        m.incrs = keep
+        m.history = [mf.AofFile(f.name, f.seq, "h") for f in dropped] + m.history
+        self.save_manifest()
+        for f in dropped:
+            self.sizes.pop(f.name, None)
+        self.sizes[base_name] = os.path.getsize(self.path(base_name))
+        return [f.name for f in m.history]
+
+    def forget_history(self) -> None:
+        """Delete the history files and drop them from the manifest."""
+        for f in self.manifest.history:
+            try:
+                os.unlink(self.path(f.name))
+            except FileNotFoundError:
+                pass
+        if self.manifest.history:
+            self.manifest.history = []
+            self.save_manifest()
+            fsync_dir(self.dir)
+
+    def close(self) -> None:
+        """Write, fsync and close (shutdown, or AOF turned off)."""
+        self.write(0, force=True)
+        self._closing = True
+        self._fsync_wanted.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            os.fdatasync(self.fd)
+            if not self.fsync_broken:
+                self.fsynced_mark = self.written_mark
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _seq_of(m: mf.Manifest, name: str) -> int:
+    for f in m.incrs:
+        if f.name == name:
+            return f.seq
+    raise ValueError(f"{name} is not in the manifest")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

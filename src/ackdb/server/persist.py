@@ -1,0 +1,583 @@
+"""Persistence in a running server: SAVE / BGSAVE, the AOF's life, disk errors, INFO.
+
+Owns: when to save (``save`` rules, BGSAVE [SCHEDULE], SHUTDOWN, DEBUG RELOAD), the
+forked child of a BGSAVE or an AOF rewrite and what its end means, turning the AOF on
+and off (also at runtime), automatic rewrites, the group commit of ``appendfsync
+always`` (``before_replies``, called by the shell once per event-loop pass before any
+reply leaves), and refusing writes while the disk fails (MISCONF) until it recovers.
+Start-up loading lives in ``server.loading``.
+
+Paths: ``dir``/``dbfilename`` for snapshots; ``dir``/``appenddirname``/ for the AOF
+(``appendfilename``.manifest plus the files it lists; docs/persistence.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .. import __version__
+from ..persistence import dataset, manifest as mf
+from ..persistence.aof import AofWriter
+from ..persistence.child import Child, Progress, fork
+from ..persistence.files import DiskFaults, atomic_write, fsync_dir
+
+MISCONF_BGSAVE = (
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+    "to disk. Commands that may modify the data set are disabled, because this instance is "
+    "configured to report errors during writes if RDB snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
+    "the RDB error."
+)
+# Redis: a failed BGSAVE is retried by the save rules only after this long (ms).
+BGSAVE_RETRY_DELAY_MS = 5000
+# After a failed AOF fsync, how often a recovery rewrite is tried (ms).
+AOF_RECOVERY_RETRY_MS = 1000
+# How often a running child's progress is logged (ms).
+CHILD_LOG_INTERVAL_MS = 2000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Persistence:
+    def __init__(self, core: Any, config: Any, log: Any) -> None:
+        self.core = core
+        self.config = config
+        self.log = log
+        self.faults = DiskFaults()
+        self.lastsave_s = int(time.time())
+        self.dirty_at_last_save = 0
+        self.bgsave_ok = True
+        self.last_bgsave_try_ms = 0
+        self.last_bgsave_time_s = -1
+        self.rdb_saves = 0
+        self.bgsave_scheduled = False
+        self.child: Child | None = None
+        self._child_dirty = 0
+        self._child_tmp = ""
+        self._child_logged_ms = 0
+        self.aof: AofWriter | None = None
+        self.aof_state = "off"  # off | on | wait_rewrite
+        self.rewrite_scheduled = False
+        self.rewrite_ok = True
+        self.rewrites = 0
+        self.rewrite_failures = 0
+        self.last_rewrite_time_s = -1
+        self.rewrite_base_size = 0
+        self._rewrite_first_incr = ""
+        self._rewrite_mark = 0
+        self._recovery_try_ms = 0
+        self._detached_manifest = mf.Manifest()  # BGREWRITEAOF while the AOF is off
+        self.deny_reason: str | None = None
+        self.loaded_meta: dict[str, Any] = {}
+        self.last_load_keys = 0
+        self.last_load_expired = 0
+        core.persist = self
+        config.on_change("appendfsync", self._on_appendfsync)
+
+    # -- paths ---------------------------------------------------------------------------
+
+    @property
+    def dir(self) -> str:
+        return str(self.config.get("dir"))
+
+    @property
+    def snapshot_path(self) -> str:
+        return os.path.join(self.dir, self.config.get("dbfilename"))
+
+    @property
+    def aof_dir(self) -> str:
+        return os.path.join(self.dir, self.config.get("appenddirname"))
+
+    @property
+    def aof_prefix(self) -> str:
+        return str(self.config.get("appendfilename"))
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.aof_dir, self.aof_prefix + ".manifest")
+
+    def _meta(self, aof_base: bool = False) -> dict[str, Any]:
+        core = self.core
+        return {
+            "ackdb": __version__,
+            "ctime_ms": _now_ms(),
+            "replid": core.replid,
+            "repl_offset": core.master_repl_offset,
+            "databases": len(core.dbs),
+            "aof_base": aof_base,
+        }
+
+    # -- the write path --------------------------------------------------------------------
+
+    def _advance(self, nbytes: int) -> int:
+        self.core.master_repl_offset += nbytes
+        return int(self.core.master_repl_offset)
+
+    def _feed(self, db: int, argv: list[bytes]) -> None:
+        aof = self.aof
+        if aof is not None:
+            aof.feed(db, argv, self._advance)
+
+    @property
+    def always(self) -> bool:
+        return self.aof is not None and self.aof.policy == "always"
+
+    def before_replies(self) -> None:
+        """Once per event-loop pass, before replies leave: write the AOF buffer and, under
+        ``always``, fsync it (one fsync for every write of the pass: group commit)."""
+        aof = self.aof
+        if aof is None:
+            return
+        if aof.pending:
+            aof.write(_now_ms())
+        if aof.policy == "always":
+            aof.fsync_now()
+        self.refresh_denial()
+
+    def durable_mark(self) -> int | None:
+        """Under ``always``: replies to writes past this mark must wait; else None."""
+        aof = self.aof
+        if aof is None or aof.policy != "always":
+            return None
+        return aof.fsynced_mark
+
+    def refresh_denial(self) -> None:
+        reason = None
+        aof = self.aof
+        if aof is not None and (aof.write_errno or aof.fsync_broken):
+            code = aof.write_errno or aof.fsync_broken
+            reason = f"MISCONF Errors writing to the AOF file: {os.strerror(code)}"
+        elif (
+            not self.bgsave_ok
+            and self.config.get("stop-writes-on-bgsave-error")
+            and self.config.get("save")
+        ):
+            reason = MISCONF_BGSAVE
+        if reason != self.deny_reason:
+            self.deny_reason = reason
+            self.core.set_write_denied(reason)
+
+    # -- cron ------------------------------------------------------------------------------
+
+    def cron(self, now_ms: int) -> None:
+        if self.child is not None:
+            self._watch_child(now_ms)
+        aof = self.aof
+        if aof is not None:
+            if aof.pending or aof.write_errno:
+                aof.write(now_ms)
+            if aof.policy == "everysec":
+                aof.everysec(now_ms)
+            elif aof.policy == "always":
+                aof.fsync_now()
+            if (
+                aof.fsync_broken
+                and self.child is None
+                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
+            ):
+                self._recovery_try_ms = now_ms
+                self.log.notice("Rewriting the AOF to recover from the failed fsync")
+                self.start_rewrite()
+        if self.child is None:
+            self._maybe_start_background(now_ms)
+        self.refresh_denial()
+
+    def _maybe_start_background(self, now_ms: int) -> None:
+        if self.bgsave_scheduled:
+            self.bgsave_scheduled = False
+            self.start_bgsave()
+            return
+        if self.rewrite_scheduled:
+            self.rewrite_scheduled = False
+            self.start_rewrite()
+            return
+        changes = self.core.dirty - self.dirty_at_last_save
+        for seconds, needed in self.config.get("save") or ():
+            if (
+                changes >= needed
+                and now_ms // 1000 - self.lastsave_s >= seconds
+                and (self.bgsave_ok or now_ms - self.last_bgsave_try_ms >= BGSAVE_RETRY_DELAY_MS)
+            ):
+                self.log.notice(f"{needed} changes in {seconds} seconds. Saving...")
+                self.start_bgsave()
+                return
+        aof = self.aof
+        perc = self.config.get("auto-aof-rewrite-percentage")
+        if aof is not None and self.aof_state == "on" and perc:
+            size = aof.current_size
+            base = self.rewrite_base_size or 1
+            if size >= self.config.get("auto-aof-rewrite-min-size") and (
+                (size - base) * 100 // base >= perc
+            ):
+                self.log.notice(
+                    f"Starting automatic rewriting of AOF on {(size - base) * 100 // base}% growth"
+                )
+                self.start_rewrite()
+
+    def _watch_child(self, now_ms: int) -> None:
+        child = self.child
+        assert child is not None
+        child.poll_progress()
+        if child.total and now_ms - self._child_logged_ms >= CHILD_LOG_INTERVAL_MS:
+            self._child_logged_ms = now_ms
+            what = "Background saving" if child.kind == "save" else "Background AOF rewrite"
+            self.log.notice(
+                f"{what}: {child.done} of {child.total} keys "
+                f"({100 * child.done // max(child.total, 1)}%)"
+            )
+        code = child.reap()
+        if code is None:
+            return
+        self.child = None
+        elapsed_s = (now_ms - child.started_ms) // 1000
+        if child.kind == "save":
+            self._save_done(code == 0, elapsed_s)
+        else:
+            self._rewrite_done(code == 0, elapsed_s)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def save(self) -> bool:
+        """SAVE: write the snapshot in this process (clients wait)."""
+        dirty = self.core.dirty
+        try:
+            self._write_snapshot(self.snapshot_path, None)
+        except OSError as e:
+            self.log.warning(f"Failed saving the DB: {e.strerror or e}")
+            self.bgsave_ok = False
+            self.refresh_denial()
+            return False
+        self.log.notice("DB saved on disk")
+        self.lastsave_s = int(time.time())
+        self.dirty_at_last_save = dirty
+        self.bgsave_ok = True
+        self.rdb_saves += 1
+        self.refresh_denial()
+        return True
+
+    def _write_snapshot(self, path: str, progress: Progress | None) -> None:
+        core = self.core
+        now = _now_ms()
+        delay = self.config.get("rdb-key-save-delay")
+        cb = (lambda done, total: progress.report(done, total)) if progress else None
+        atomic_write(
+            path,
+            lambda f: dataset.write_snapshot(f, core.dbs, self._meta(), now, cb, delay),
+            self.faults,
+        )
+
+    def start_bgsave(self) -> str | None:
+        """Fork a child that writes the snapshot; returns an error text or None."""
+        if self.child is not None:
+            return "busy"
+        self.last_bgsave_try_ms = _now_ms()
+        path = self.snapshot_path
+
+        def work(progress: Progress) -> None:
+            self._write_snapshot(path, progress)
+            progress.report(1, 1, force=True)
+
+        try:
+            self.child = fork("save", work, _now_ms())
+        except OSError as e:
+            self.log.warning(f"Can't save in background: fork: {e.strerror}")
+            self.bgsave_ok = False
+            return f"ERR Can't save in background: fork: {e.strerror}"
+        self._child_dirty = self.core.dirty
+        self.log.notice(f"Background saving started by pid {self.child.pid}")
+        return None
+
+    def _save_done(self, ok: bool, elapsed_s: int) -> None:
+        self.last_bgsave_time_s = elapsed_s
+        if ok:
+            self.log.notice("Background saving terminated with success")
+            self.lastsave_s = int(time.time())
+            self.dirty_at_last_save = self._child_dirty
+            self.bgsave_ok = True
+            self.rdb_saves += 1
+        else:
+            self.log.warning("Background saving error")
+            self.bgsave_ok = False
+        self.refresh_denial()
+
+    # -- the AOF -------------------------------------------------------------------------------
+
+    def open_aof(self, m: mf.Manifest) -> None:
+        """Start appending to the last incremental file of a loaded (or new) AOF."""
+        self.aof = AofWriter(
+            self.aof_dir,
+            self.aof_prefix,
+            m,
+            self.config.get("appendfsync"),
+            self.log,
+            self.faults,
+        )
+        self.aof_state = "on"
+        self.rewrite_base_size = self.aof.current_size
+        if self._feed not in self.core.feeds:
+            self.core.add_feed(self._feed)
+
+    def create_aof(self) -> None:
+        """A new AOF for the current dataset: written now if the dataset is empty, else
+        by a background rewrite (the AOF is on, waiting for its base, meanwhile)."""
+        os.makedirs(self.aof_dir, exist_ok=True)
+        m = mf.Manifest()
+        incr = mf.incr_name(self.aof_prefix, 1)
+        m.incrs.append(mf.AofFile(incr, 1, "i"))
+        if not any(db.data for db in self.core.dbs):
+            base = mf.base_name(self.aof_prefix, 1, self.config.get("aof-use-rdb-preamble"))
+            self._write_base(os.path.join(self.aof_dir, base), None)
+            m.base = mf.AofFile(base, 1, "b")
+            open(os.path.join(self.aof_dir, incr), "ab").close()
+            self.open_aof(m)
+            self.aof.save_manifest()  # type: ignore[union-attr]
+            fsync_dir(self.aof_dir)
+            self.log.notice(f"Creating AOF base file {base} on server start")
+            return
+        open(os.path.join(self.aof_dir, incr), "ab").close()
+        self.open_aof(m)
+        self.aof_state = "wait_rewrite"
+        self._rewrite_first_incr = incr
+        if self._fork_rewrite() is not None:
+            self.stop_aof()
+            raise OSError("Unable to turn on AOF: the background rewrite could not start")
+
+    def stop_aof(self) -> None:
+        if self.child is not None and self.child.kind == "rewrite":
+            self.child.kill()
+            self.child = None
+            self._remove_temp()
+        if self.aof is not None:
+            self.aof.close()
+        if self._feed in self.core.feeds:
+            self.core.feeds.remove(self._feed)
+        self.aof = None
+        self.aof_state = "off"
+        self.refresh_denial()
+
+    def _on_appendfsync(self, name: str, old: Any, new: Any) -> None:
+        if self.aof is not None:
+            self.aof.policy = new
+            if new == "always":
+                self.aof.write(_now_ms(), force=True)
+                self.aof.fsync_now()
+
+    def _write_base(self, path: str, progress: Progress | None) -> None:
+        core = self.core
+        now = _now_ms()
+        delay = self.config.get("rdb-key-save-delay")
+        cb = (lambda done, total: progress.report(done, total)) if progress else None
+        if self.config.get("aof-use-rdb-preamble"):
+
+            def produce(f: Any) -> None:
+                dataset.write_snapshot(f, core.dbs, self._meta(aof_base=True), now, cb, delay)
+        else:
+
+            def produce(f: Any) -> None:
+                dataset.write_resp(f, core.dbs, now, cb, delay)
+
+        atomic_write(path, produce, self.faults)
+
+    def start_rewrite(self) -> str | None:
+        """BGREWRITEAOF now: a new incremental file takes the writes from this instant,
+        and a child writes the dataset as of this instant as the new base."""
+        if self.child is not None:
+            return "busy"
+        if self.aof is None:
+            return self._rewrite_without_aof()
+        self._rewrite_first_incr = self.aof.switch_to_new_incr()
+        return self._fork_rewrite()
+
+    def _fork_rewrite(self) -> str | None:
+        m = self.aof.manifest if self.aof is not None else self._detached_manifest
+        seq = m.next_seq("b")
+        name = mf.base_name(self.aof_prefix, seq, self.config.get("aof-use-rdb-preamble"))
+        path = os.path.join(self.aof_dir, name)
+        self._child_tmp = name
+        self._rewrite_mark = int(self.core.master_repl_offset)
+
+        def work(progress: Progress) -> None:
+            self._write_base(path, progress)
+            progress.report(1, 1, force=True)
+
+        try:
+            self.child = fork("rewrite", work, _now_ms())
+        except OSError as e:
+            self.log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
+            self.rewrite_ok = False
+            return f"ERR Can't rewrite append only file in background: fork: {e.strerror}"
+        self.log.notice(f"Background append only file rewriting started by pid {self.child.pid}")
+        return None
+
+    def _rewrite_without_aof(self) -> str | None:
+        """BGREWRITEAOF with the AOF off: write a fresh AOF (base + empty incr) that a
+        later start with ``appendonly yes`` loads; nothing is appended to it."""
+        os.makedirs(self.aof_dir, exist_ok=True)
+        m = self._read_manifest_or_empty()
+        seq = m.next_seq("i")
+        incr = mf.incr_name(self.aof_prefix, seq)
+        open(os.path.join(self.aof_dir, incr), "wb").close()
+        self._rewrite_first_incr = incr
+        m.incrs.append(mf.AofFile(incr, seq, "i"))
+        self._detached_manifest = m
+        return self._fork_rewrite()
+
+    def _read_manifest_or_empty(self) -> mf.Manifest:
+        try:
+            with open(self.manifest_path) as f:
+                return mf.parse(f.read())
+        except (OSError, mf.ManifestError):
+            return mf.Manifest()
+
+    def _rewrite_done(self, ok: bool, elapsed_s: int) -> None:
+        self.last_rewrite_time_s = elapsed_s
+        name = self._child_tmp
+        if not ok:
+            self.log.warning("Background AOF rewrite terminated with error")
+            self.rewrite_ok = False
+            self.rewrite_failures += 1
+            self._remove_temp()
+            return
+        try:
+            if self.aof is not None:
+                self.aof.install_base(name, self._rewrite_first_incr)
+                self.aof.forget_history()
+                if self.aof.fsync_broken or self.aof_state == "wait_rewrite":
+                    self.aof.recover_after_rewrite()
+                self.aof_state = "on"
+                self.rewrite_base_size = self.aof.current_size
+            else:
+                self._install_detached(name)
+        except OSError as e:
+            self.log.warning(f"Background AOF rewrite could not be installed: {e.strerror or e}")
+            self.rewrite_ok = False
+            self.rewrite_failures += 1
+            return
+        self.rewrite_ok = True
+        self.rewrite_failures = 0
+        self.rewrites += 1
+        self.log.notice("Background AOF rewrite terminated with success")
+        self.log.notice("Background AOF rewrite finished successfully")
+        self.refresh_denial()
+
+    def _install_detached(self, name: str) -> None:
+        m = self._detached_manifest
+        seq = int(name.split(".")[-3])
+        old = ([m.base] if m.base else []) + [f for f in m.incrs if f.name != self._rewrite_first_incr]
+        m.base = mf.AofFile(name, seq, "b")
+        m.incrs = [f for f in m.incrs if f.name == self._rewrite_first_incr]
+        m.history = []
+        text = m.dump().encode()
+        atomic_write(self.manifest_path, lambda f: f.write(text))
+        for f in old:
+            try:
+                os.unlink(os.path.join(self.aof_dir, f.name))
+            except OSError:
+                pass
+
+    def _remove_temp(self) -> None:
+        if self._child_tmp:
+            for name in os.listdir(self.aof_dir) if os.path.isdir(self.aof_dir) else ():
+                if name.startswith("temp-") and name.endswith(self._child_tmp):
+                    try:
+                        os.unlink(os.path.join(self.aof_dir, name))
+                    except OSError:
+                        pass
+
+    def debug_reload(self, save: bool, flush: bool) -> bool:
+        """DEBUG RELOAD: save the snapshot (unless NOSAVE), flush (unless NOFLUSH or
+        MERGE), load the snapshot back in this process."""
+        from .loading import LoadFailure, Loader
+
+        if save and not self.save():
+            return False
+        if flush:
+            for db in self.core.dbs:
+                db.clear()
+        loader = Loader(self)
+        try:
+            for _ in loader._load_snapshot(self.snapshot_path):
+                pass
+        except (LoadFailure, OSError) as e:
+            self.log.warning(f"DEBUG RELOAD failed: {e}")
+            return False
+        self.log.notice("DB reloaded by DEBUG RELOAD")
+        return True
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def prepare_shutdown(self, mode: str) -> bool:
+        """Before exiting: stop the child, save the snapshot when save rules exist (or
+        SHUTDOWN SAVE), then write, fsync and close the AOF. False when the save failed:
+        the server keeps running, with its AOF untouched (Redis does the same)."""
+        if self.child is not None:
+            self.log.warning("There is a child saving a snapshot or rewriting the AOF. Killing it!")
+            self.child.kill()
+            self.child = None
+            self._remove_temp()
+        if mode == "save" or (mode != "nosave" and self.config.get("save")):
+            self.log.notice("Saving the final snapshot before exiting.")
+            if not self.save():
+                self.log.warning("Error trying to save the DB, can't exit.")
+                return False
+        if self.aof is not None:
+            self.log.notice("Calling fsync() on the AOF file.")
+            self.aof.close()
+            self.aof = None
+        return True
+
+    # -- INFO persistence --------------------------------------------------------------------
+
+    def info_fields(self) -> list[tuple[str, Any]]:
+        c = self.child
+        now = _now_ms()
+        saving = c is not None and c.kind == "save"
+        rewriting = c is not None and c.kind == "rewrite"
+        aof = self.aof
+        fields: list[tuple[str, Any]] = [
+            ("current_save_keys_processed", c.done if c else 0),
+            ("current_save_keys_total", c.total if c else 0),
+            ("rdb_changes_since_last_save", self.core.dirty - self.dirty_at_last_save),
+            ("rdb_bgsave_in_progress", int(saving)),
+            ("rdb_last_save_time", self.lastsave_s),
+            ("rdb_last_bgsave_status", "ok" if self.bgsave_ok else "err"),
+            ("rdb_last_bgsave_time_sec", self.last_bgsave_time_s),
+            ("rdb_current_bgsave_time_sec", (now - c.started_ms) // 1000 if saving and c else -1),
+            ("rdb_saves", self.rdb_saves),
+            ("rdb_last_cow_size", 0),
+            ("rdb_last_load_keys_expired", self.last_load_expired),
+            ("rdb_last_load_keys_loaded", self.last_load_keys),
+            ("aof_enabled", int(self.aof_state != "off")),
+            ("aof_rewrite_in_progress", int(rewriting)),
+            ("aof_rewrite_scheduled", int(self.rewrite_scheduled)),
+            ("aof_last_rewrite_time_sec", self.last_rewrite_time_s),
+            (
+                "aof_current_rewrite_time_sec",
+                (now - c.started_ms) // 1000 if rewriting and c else -1,
+            ),
+            ("aof_last_bgrewrite_status", "ok" if self.rewrite_ok else "err"),
+            ("aof_rewrites", self.rewrites),
+            ("aof_rewrites_consecutive_failures", self.rewrite_failures),
+            ("aof_last_write_status", "err" if aof and aof.write_errno else "ok"),
+            ("aof_last_cow_size", 0),
+            ("module_fork_in_progress", 0),
+            ("module_fork_last_cow_size", 0),
+        ]
+        if aof is not None:
+            fields += [
+                ("aof_current_size", aof.current_size),
+                ("aof_base_size", aof.base_size),
+                ("aof_pending_rewrite", int(self.rewrite_scheduled)),
+                ("aof_buffer_length", aof.buf_bytes),
+                ("aof_pending_bio_fsync", int(aof.fsync_in_progress)),
+                ("aof_delayed_fsync", aof.delayed_fsync),
+                # ackdb: replication-offset marks (WAITAOF counts on the fsynced one).
+                ("aof_written_offset", aof.written_mark),
+                ("aof_fsynced_offset", aof.fsynced_mark),
+                ("aof_last_fsync_status", "err" if aof.fsync_broken else "ok"),
+            ]
+        return fields
