@@ -30,7 +30,9 @@ Examples:
        ackdb server /etc/myredis.conf --loglevel verbose
 
 Other commands:
-       ackdb --version          print the version and exit
+       ackdb --version                     print the version and exit
+       ackdb check-aof [--fix] FILE        verify (and repair) an AOF: a manifest or one file
+       ackdb check-snapshot FILE           verify a snapshot file (dump.rdb)
 """
 
 
@@ -98,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "server":
         return server_main(args[1:])
+    if args[0] == "check-aof":
+        from .persistence.check import check_aof_main
+
+        return check_aof_main(args[1:])
+    if args[0] == "check-snapshot":
+        from .persistence.check import check_snapshot_main
+
+        return check_snapshot_main(args[1:])
     sys.stderr.write(f"ackdb: unknown command '{args[0]}'\n\n{USAGE}")
     return 2
 
