@@ -561,7 +561,8 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.persist is not None:
         if not srv.persist.debug_reload(
-            save=b"nosave" not in options, flush=b"noflush" not in options and b"merge" not in options
+            save=b"nosave" not in options,
+            flush=b"noflush" not in options and b"merge" not in options,
         ):
             raise CommandError("ERR Error trying to load the RDB dump, check server logs.")
         return enc.OK

@@ -240,7 +240,9 @@ class AofWriter:
             return
         self.last_fsync_ms = now_ms
         if self._thread is None:
-            self._thread = threading.Thread(target=self._fsync_thread, name="aof-fsync", daemon=True)
+            self._thread = threading.Thread(
+                target=self._fsync_thread, name="aof-fsync", daemon=True
+            )
             self._thread.start()
         self._fsync_request = (self.fd, self.written_mark, self.aof_offset)
         self._fsync_in_progress = True
@@ -300,7 +302,9 @@ class AofWriter:
             old_fd = self.fd
             seq = self.manifest.next_seq("i")
             name = mf.incr_name(self.prefix, seq)
-            fd = os.open(self.path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(
+                self.path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644
+            )
             self.manifest.incrs.append(mf.AofFile(name, seq, "i"))
             self.save_manifest()
             self.fd = fd

@@ -139,5 +139,7 @@ def _check_resp(path: str, fix: bool, last: bool, out: TextIO) -> bool:
         f.truncate(cut_at)
         f.flush()
         os.fsync(f.fileno())
-    out.write(f"Successfully truncated AOF {path} to {cut_at} bytes; the {diff} bytes cut are in {kept}\n")
+    out.write(
+        f"Successfully truncated AOF {path} to {cut_at} bytes; the {diff} bytes cut are in {kept}\n"
+    )
     return True

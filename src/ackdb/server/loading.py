@@ -102,7 +102,9 @@ class Loader:
         if self.p.config.get("appendonly"):
             if os.path.exists(p.manifest_path):
                 yield from self._load_aof()
-                self.log.notice(f"DB loaded from append only file: {time.monotonic() - t0:.3f} seconds")
+                self.log.notice(
+                    f"DB loaded from append only file: {time.monotonic() - t0:.3f} seconds"
+                )
                 return
             if os.path.exists(p.snapshot_path):
                 # Better than Redis, which starts empty here: keep the snapshot's data

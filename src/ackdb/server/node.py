@@ -112,7 +112,9 @@ class Node:
                     self.persist.create_aof()
                 except OSError as e:
                     self.log.warning(f"Unable to turn on AOF: {e.strerror or e}")
-                    raise ConfigSetError("Unable to turn on AOF. Check server logs.", name) from None
+                    raise ConfigSetError(
+                        "Unable to turn on AOF. Check server logs.", name
+                    ) from None
             elif not new and self.persist.aof_state != "off":
                 self.persist.stop_aof()
 

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..persistence import dataset, manifest as mf
+from ..persistence import dataset
+from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
 from ..persistence.child import Child, Progress, fork
 from ..persistence.files import DiskFaults, atomic_write, fsync_dir
@@ -467,7 +468,9 @@ class Persistence:
     def _install_detached(self, name: str) -> None:
         m = self._detached_manifest
         seq = int(name.split(".")[-3])
-        old = ([m.base] if m.base else []) + [f for f in m.incrs if f.name != self._rewrite_first_incr]
+        old = ([m.base] if m.base else []) + [
+            f for f in m.incrs if f.name != self._rewrite_first_incr
+        ]
         m.base = mf.AofFile(name, seq, "b")
         m.incrs = [f for f in m.incrs if f.name == self._rewrite_first_incr]
         m.history = []
@@ -491,7 +494,7 @@ class Persistence:
     def debug_reload(self, save: bool, flush: bool) -> bool:
         """DEBUG RELOAD: save the snapshot (unless NOSAVE), flush (unless NOFLUSH or
         MERGE), load the snapshot back in this process."""
-        from .loading import LoadFailure, Loader
+        from .loading import Loader, LoadFailure
 
         if save and not self.save():
             return False
