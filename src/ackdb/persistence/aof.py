@@ -216,8 +216,8 @@ class AofWriter:
             self._on_fsync_error(e.errno or 5)
             return False
         if not self.fsync_broken:
-            self.fsynced_mark = self.written_mark
-            self.fsynced_offset = self.aof_offset
+            self.fsynced_mark = max(self.fsynced_mark, self.written_mark)
+            self.fsynced_offset = max(self.fsynced_offset, self.aof_offset)
         return not self.fsync_broken
 
     def _on_fsync_error(self, code: int) -> None:

@@ -345,7 +345,7 @@ class Node:
         mark = self.persist.durable_mark()
         if mark is None or c is None or c.woff <= mark:
             return True
-        self.persist.before_replies()
+        self.persist.sync_now()
         mark = self.persist.durable_mark()
         return mark is None or c.woff <= mark
 

@@ -139,6 +139,13 @@ class Persistence:
             aof.fsync_now()
         self.refresh_denial()
 
+    def sync_now(self) -> None:
+        """Write and fsync now (a closing client's reply must not leave unsynced)."""
+        aof = self.aof
+        if aof is not None:
+            aof.write(_now_ms(), force=True)
+            aof.fsync_now()
+
     def durable_mark(self) -> int | None:
         """Under ``always``: replies to writes past this mark must wait; else None."""
         aof = self.aof
