@@ -1,0 +1,334 @@
+"""The client port of a node: RESP commands on the cluster's metadata store.
+
+Owns: client connections (requests read with resp.reader's ``RequestReader``, replies
+built with resp.encoder), the command table, the reply shapes, and per-connection order.
+Decisions about the log live in the agent; this module only turns commands into
+``agent.submit`` (writes through the log) and ``agent.read`` (ReadIndex reads).
+
+Commands and replies (docs/cluster.md has the full story):
+
+    META.SET key value            +OK
+    META.GET key                  $value | $-1 (null) when missing
+    META.DEL key                  :1 deleted | :0 was missing
+    META.CAS key expected new     :1 swapped | :0 current value differs or key missing
+    CLUSTER.STATUS                $text: "field:value" lines, one "member:" line each
+    CLUSTER.JOIN id client-addr cluster-addr     +OK (the leader then adds it as a voter)
+    CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
+    PING [msg], ECHO msg, INFO [section], QUIT, COMMAND, CLIENT ..., SELECT 0
+
+Errors: ``-NOQUORUM ...`` no leader could be found before the deadline (this node is in
+a minority or the cluster is electing); ``-TRYAGAIN ...`` the leader did not confirm in
+time (a write may still apply); ``-ERR ...`` bad usage.
+
+Order: replies leave in request order. Writes of one connection may be in flight
+together (the log keeps them in order); a read waits for every earlier command of its
+connection and a write for every earlier read, so a connection always reads its own
+writes and never sees a later write's effect early.
+
+Limits: ``CONNECTION_PENDING_MAX_COMMANDS`` unanswered commands per connection (reading
+pauses beyond it), ``CLIENT_MAX_CONNECTIONS`` connections, RESP request limits of the
+reader, and the metadata store's key and value limits (checked here, before the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
+from ackdb.node.peerframes import parse_addr, valid_node_id
+from ackdb.resp import encoder as enc
+from ackdb.resp.reader import RequestReader
+
+if TYPE_CHECKING:
+    from ackdb.node.agent import Agent
+
+CONNECTION_PENDING_MAX_COMMANDS = 10_000
+CLIENT_MAX_CONNECTIONS = 10_000
+# Request limits of the client port (bytes): a value plus its framing.
+REQUEST_MAX_BULK_BYTES = VALUE_MAX_BYTES + 1024
+REQUEST_MAX_QUERY_BYTES = 64 * 1024 * 1024
+
+LOCAL, READ, WRITE = "local", "read", "write"
+Reply = Callable[[bytes], None]
+
+
+class MetaConnection(asyncio.Protocol):
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.reader = RequestReader(REQUEST_MAX_BULK_BYTES, REQUEST_MAX_QUERY_BYTES)
+        self.transport: asyncio.Transport | None = None
+        self.slots: deque[list[bytes | None]] = deque()  # [reply] in request order
+        self.waiting: deque[list[bytes]] = deque()  # commands not started yet
+        self.reads_running = 0
+        self.running = 0
+        self.paused = False
+        self.closing = False
+        self.starting = False  # inside _start_ready: replies must not re-enter it
+        self.out: list[bytes] = []
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if len(self.agent.clients) >= CLIENT_MAX_CONNECTIONS:
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        self.agent.clients.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.agent.clients.discard(self)
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.waiting.extend(self.reader.feed(data))
+        self._start_ready()
+        err = self.reader.error
+        if err is not None:
+            if err.reply:
+                self._queue_reply(enc.error(err.reply))
+            self.closing = True
+        self._flush()
+        self._limit()
+
+    def pause_writing(self) -> None:
+        self._pause(True)
+
+    def resume_writing(self) -> None:
+        self._pause(False)
+
+    # -- running commands in order --
+
+    def _start_ready(self) -> None:
+        self.starting = True
+        try:
+            self._start_waiting()
+        finally:
+            self.starting = False
+
+    def _start_waiting(self) -> None:
+        while self.waiting:
+            if self.closing:  # QUIT: nothing after it runs
+                self.waiting.clear()
+                return
+            argv = self.waiting[0]
+            name = argv[0].upper()
+            kind = COMMANDS.get(name, (LOCAL, None))[0]
+            if (kind == READ and self.running) or (kind == WRITE and self.reads_running):
+                return  # ordering rule: see the module docstring
+            self.waiting.popleft()
+            slot: list[bytes | None] = [None]
+            self.slots.append(slot)
+            self.running += 1
+            if kind == READ:
+                self.reads_running += 1
+            self._run(name, argv, slot, kind)
+
+    def _run(self, name: bytes, argv: list[bytes], slot: list[bytes | None], kind: str) -> None:
+        def reply(data: bytes) -> None:
+            if slot[0] is not None:
+                return
+            slot[0] = data
+            self.running -= 1
+            if kind == READ:
+                self.reads_running -= 1
+            if self.slots and self.slots[0] is slot:
+                self.agent.schedule_flush(self)
+            if self.waiting and not self.starting:
+                self._start_ready()
+
+        entry = COMMANDS.get(name)
+        if entry is None:
+            reply(_unknown(argv))
+            return
+        _, handler, arity = entry
+        if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
+            reply(enc.error(f"ERR wrong number of arguments for '{_name(argv)}' command"))
+            return
+        try:
+            handler(self, argv, reply)
+        except Exception:
+            self.agent.log.warning(f"Error running {_name(argv)}", exc=True)
+            reply(enc.error("ERR internal error (see the node's log)"))
+
+    def _queue_reply(self, data: bytes) -> None:
+        self.slots.append([data])
+
+    def flush(self) -> None:
+        """Write every leading answered slot (called once per event-loop pass)."""
+        self._flush()
+        self._limit()
+
+    def _flush(self) -> None:
+        slots = self.slots
+        out = self.out
+        while slots and slots[0][0] is not None:
+            data = slots.popleft()[0]
+            assert data is not None
+            out.append(data)
+        t = self.transport
+        if out and t is not None and not t.is_closing():
+            t.write(b"".join(out))
+        out.clear()
+        if self.closing and not slots and t is not None:
+            t.close()
+
+    def _limit(self) -> None:
+        self._pause(len(self.slots) + len(self.waiting) > CONNECTION_PENDING_MAX_COMMANDS)
+
+    def _pause(self, paused: bool) -> None:
+        t = self.transport
+        if t is None or paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            t.pause_reading()
+        elif not t.is_closing():
+            t.resume_reading()
+
+
+# -- command handlers -------------------------------------------------------------------
+
+
+def _name(argv: list[bytes]) -> str:
+    return argv[0].decode("utf-8", "replace").lower()
+
+
+def _unknown(argv: list[bytes]) -> bytes:
+    args = " ".join(f"'{a.decode('utf-8', 'replace')}'" for a in argv[1:4])
+    return enc.error(
+        f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}', "
+        f"with args beginning with: {args}"
+    )
+
+
+def _result(ok: Callable[[Result], bytes], reply: Reply) -> Callable[[Result], None]:
+    def done(r: Result) -> None:
+        reply(ok(r) if r.ok else enc.error(r.error))
+
+    return done
+
+
+def _check_kv(argv: list[bytes], reply: Reply) -> bool:
+    if len(argv[1]) > KEY_MAX_BYTES:
+        reply(enc.error(f"ERR key longer than {KEY_MAX_BYTES} bytes"))
+        return False
+    if any(len(v) > VALUE_MAX_BYTES for v in argv[2:]):
+        reply(enc.error(f"ERR value longer than {VALUE_MAX_BYTES} bytes"))
+        return False
+    return True
+
+
+def meta_set(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if _check_kv(argv, reply):
+        c.agent.submit(Op.KV_SET, (argv[1], argv[2]), _result(lambda r: enc.OK, reply))
+
+
+def meta_del(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if _check_kv(argv, reply):
+        c.agent.submit(
+            Op.KV_DEL, (argv[1],), _result(lambda r: enc.integer(int(r.value or 0)), reply)
+        )
+
+
+def meta_cas(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if _check_kv(argv, reply):
+        c.agent.submit(
+            Op.KV_CAS,
+            (argv[1], argv[2], argv[3]),
+            _result(lambda r: enc.integer(int(r.value or 0)), reply),
+        )
+
+
+def meta_get(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    key = argv[1]
+    agent = c.agent
+
+    def run() -> None:
+        item = agent.meta.get(key)
+        reply(enc.RESP2.bulk_or_null(None if item is None else item.value))
+
+    agent.read(run, lambda err: reply(enc.error(err)))
+
+
+def cluster_join(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    try:
+        node_id, client, cluster = (a.decode() for a in argv[1:4])
+        parse_addr(client)
+        parse_addr(cluster)
+    except (UnicodeDecodeError, ValueError) as e:
+        reply(enc.error(f"ERR {e}"))
+        return
+    if not valid_node_id(node_id) or len(client) > NAME_MAX_BYTES or len(cluster) > NAME_MAX_BYTES:
+        reply(enc.error("ERR invalid node id or address"))
+        return
+    c.agent.submit(Op.MEMBER_JOIN, (node_id, client, cluster), _result(lambda r: enc.OK, reply))
+
+
+def cluster_remove(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    node_id = argv[1].decode("utf-8", "replace")
+    if not valid_node_id(node_id):
+        reply(enc.error("ERR invalid node id"))
+        return
+    c.agent.submit(Op.MEMBER_REMOVE, (node_id,), _result(lambda r: enc.OK, reply))
+
+
+def cluster_status(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.bulk(c.agent.status_text().encode()))
+
+
+def info(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.bulk(c.agent.info_text().encode()))
+
+
+def ping(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if len(argv) > 2:
+        reply(enc.error("ERR wrong number of arguments for 'ping' command"))
+    else:
+        reply(enc.PONG if len(argv) == 1 else enc.bulk(argv[1]))
+
+
+def echo(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.bulk(argv[1]))
+
+
+def quit_(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.OK)
+    c.closing = True
+
+
+def ok(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.OK)
+
+
+def select(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.OK if argv[1] == b"0" else enc.error("ERR DB index is out of range"))
+
+
+def command(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    reply(enc.EMPTY_ARRAY)  # redis-cli asks for command docs at start; it copes with none
+
+
+Handler = Callable[[MetaConnection, list[bytes], Reply], None]
+# name -> (kind, handler, arity: exact count, or -n for "at least n")
+COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
+    b"META.SET": (WRITE, meta_set, 3),
+    b"META.GET": (READ, meta_get, 2),
+    b"META.DEL": (WRITE, meta_del, 2),
+    b"META.CAS": (WRITE, meta_cas, 4),
+    b"CLUSTER.JOIN": (WRITE, cluster_join, 4),
+    b"CLUSTER.REMOVE": (WRITE, cluster_remove, 2),
+    b"CLUSTER.STATUS": (LOCAL, cluster_status, 1),
+    b"INFO": (LOCAL, info, -1),
+    b"PING": (LOCAL, ping, -1),
+    b"ECHO": (LOCAL, echo, 2),
+    b"QUIT": (LOCAL, quit_, -1),
+    b"CLIENT": (LOCAL, ok, -2),
+    b"SELECT": (LOCAL, select, 2),
+    b"COMMAND": (LOCAL, command, -1),
+}
