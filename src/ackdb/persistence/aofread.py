@@ -27,8 +27,10 @@ import hiredis
 
 from .aof import encode_command
 
-# Bytes read from the file per step.
-READ_CHUNK_BYTES = 4 << 20
+# Bytes fed to hiredis at a time. Small on purpose: hiredis moves the unread rest of its
+# buffer down after every 1 KiB consumed, so a big buffer makes parsing quadratic
+# (measured on 300k SETs: 4 MiB chunks 0.58 s, 256 KiB 0.25 s, 32 KiB 0.19 s).
+READ_CHUNK_BYTES = 32 * 1024
 # Candidate command starts examined after a cut before it is called a truncation.
 RESYNC_PROBES_MAX = 1000
 # A MULTI left open at the end is dropped whole; inside a file this many queued commands
@@ -58,6 +60,74 @@ class AofReader:
         self.truncated_bytes = 0
         self.commands = 0
         self._last_cmd: list[bytes] | None = None
+
+    def batches(self) -> Iterator[tuple[list[list[bytes]], int]]:
+        """The loader's fast path: (commands to run, bytes read so far) per chunk read,
+        MULTI blocks included once their EXEC arrived. Offsets are not computed while
+        all is well (that costs as much as parsing); at the first anomaly the file is
+        scanned again exactly (``transactions``) to find the cut or the corruption, and
+        the commands after that point are never returned."""
+        reader = hiredis.Reader()
+        fed = 0
+        multi: list[list[bytes]] | None = None
+        good = 0  # complete units (a bare command or a whole MULTI block) returned
+        seen = 0
+        batch: list[list[bytes]] = []
+        while True:
+            chunk = self.f.read(READ_CHUNK_BYTES)
+            if chunk:
+                reader.feed(chunk)
+                fed += len(chunk)
+            try:
+                while True:
+                    cmd = reader.gets()
+                    if cmd is False:
+                        break
+                    if cmd.__class__ is not list or not cmd:
+                        raise _Anomaly
+                    b"".join(cmd)  # TypeError unless every argument is a bulk string
+                    seen += 1
+                    name = cmd[0]
+                    if len(name) in (4, 5) and name.lower() in (b"multi", b"exec"):
+                        if name.lower() == b"multi":
+                            if multi is not None:
+                                raise _Anomaly
+                            multi = []
+                        else:
+                            if multi is None:
+                                raise _Anomaly
+                            batch.extend(multi)
+                            multi = None
+                            good += 1
+                    elif multi is not None:
+                        multi.append(cmd)
+                    else:
+                        batch.append(cmd)
+                        good += 1
+            except (hiredis.ProtocolError, TypeError, _Anomaly):
+                break
+            if batch:
+                yield batch, fed
+                batch = []
+            if not chunk:
+                if not reader.has_data() and multi is None and fed == self.size:
+                    self.valid_bytes = fed
+                    self.commands = seen
+                    return
+                break
+        # Something is wrong after unit number ``good``: find out exactly (raises for
+        # corruption), and return the intact units the fast path did not reach.
+        exact = AofReader(self.f, self.size)
+        self.f.seek(0)
+        tail: list[list[bytes]] = []
+        for i, (cmds, _end) in enumerate(exact.transactions()):
+            if i >= good:
+                tail.extend(cmds)
+        self.valid_bytes = exact.valid_bytes
+        self.truncated_bytes = exact.truncated_bytes
+        self.commands = exact.commands
+        if tail:
+            yield tail, self.valid_bytes
 
     def transactions(self) -> Iterator[tuple[list[list[bytes]], int]]:
         reader = hiredis.Reader()
@@ -131,6 +201,10 @@ class AofReader:
             raise AofFormatError(f"{what}, and commands follow", offset)
         if rest.strip(b"\x00") and not _prefix_of_command(rest.rstrip(b"\x00")):
             raise AofFormatError(what, offset)
+
+
+class _Anomaly(Exception):
+    """The fast path met something it does not handle; the exact path takes over."""
 
 
 def _encoded_len(cmd: list[bytes]) -> int:

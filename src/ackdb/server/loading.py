@@ -205,19 +205,19 @@ class Loader:
         with open(path, "rb") as f:
             reader = AofReader(f, size)
             try:
-                for cmds, end in reader.transactions():
+                for cmds, done in reader.batches():
                     for argv in cmds:
                         cmd = lookup(argv[0])
                         if cmd is None or cmd.subcommands:
                             raise AofFormatError(
-                                f"unknown command '{argv[0].decode('utf-8', 'replace')}'", end
+                                f"unknown command '{argv[0].decode('utf-8', 'replace')}'", done
                             )
                         try:
                             cmd.handler(c, argv)  # type: ignore[misc]
                         except Exception:  # noqa: BLE001 - Redis ignores a failing command
                             pass
                         c.prop = None
-                    self.loaded_bytes = base + end
+                    self.loaded_bytes = base + done
                     if time.monotonic() > deadline:
                         self.keys = sum(len(db.data) for db in core.dbs)
                         self._progress("AOF")
