@@ -33,6 +33,10 @@ Other commands:
        ackdb --version                     print the version and exit
        ackdb check-aof [--fix] FILE        verify (and repair) an AOF: a manifest or one file
        ackdb check-snapshot FILE           verify a snapshot file (dump.rdb)
+       ackdb node --id ID --dir DIR --port P --cluster-port C [--join HOST:PORT]
+                                           run a cluster member (Raft metadata store)
+       ackdb cluster up|status|add-node|remove-node|down ...
+                                           a local cluster on loopback (docs/cluster.md)
 """
 
 
@@ -104,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         from .persistence.check import check_aof_main
 
         return check_aof_main(args[1:])
+    if args[0] == "node":
+        from .node.cli_cluster import node_main
+
+        return node_main(args[1:])
+    if args[0] == "cluster":
+        from .node.cli_cluster import cluster_main
+
+        return cluster_main(args[1:])
     if args[0] == "check-snapshot":
         from .persistence.check import check_snapshot_main
 
