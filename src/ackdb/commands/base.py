@@ -63,7 +63,7 @@ def read_typed(c: Any, key: bytes, cls: type) -> Any:
     Redis's lookupKeyRead does (a WRONGTYPE key is a hit)."""
     v = c.db.lookup(key)
     if v is None:
-        c.server.stat_keyspace_misses += 1
+        c.server.key_miss(c.db.index, key)
         return None
     c.server.stat_keyspace_hits += 1
     if v.__class__ is not cls:

@@ -47,7 +47,7 @@ def get(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     v = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
     if v is None:
-        c.server.stat_keyspace_misses += 1
+        c.server.key_miss(db.index, argv[1])
         return c.p.null
     if v.__class__ is not bytes:
         raise CommandError(WRONGTYPE)

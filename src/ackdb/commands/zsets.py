@@ -976,7 +976,7 @@ def _parse_algebra(
         v = db.lookup(key)
         if not store:  # STORE forms look their sources up for writing (no hit/miss)
             if v is None:
-                c.server.stat_keyspace_misses += 1
+                c.server.key_miss(db.index, key)
             else:
                 c.server.stat_keyspace_hits += 1
         if v is not None and v.__class__ is not ZSet and v.__class__ is not set:

@@ -149,6 +149,13 @@ class Server:
         if self.notifier.flags & cls:
             self.notifier.publish(cls, event, key, db_index)
 
+    def key_miss(self, db_index: int, key: bytes) -> None:
+        """A read found no key: count it (keyspace_misses) and send the ``keymiss`` event
+        (class ``m``), as Redis's lookupKeyRead does."""
+        self.stat_keyspace_misses += 1
+        if self.notifier.flags & nt.KEYMISS:
+            self.notifier.publish(nt.KEYMISS, b"keymiss", key, db_index)
+
     def refresh_config(self) -> None:
         """Copy settings read on the command path into attributes."""
         self.slowlog_slower_than_us = self.config.get("slowlog-log-slower-than")

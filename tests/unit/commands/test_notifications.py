@@ -386,3 +386,20 @@ def test_effects_and_replies_do_not_change_with_notifications(h: Harness) -> Non
     assert [e for e in h.effects if e[1][0] != b"SREM"] == [
         e for e in quiet.effects if e[1][0] != b"SREM"
     ]
+
+
+def test_keymiss_is_published_by_read_misses_only_when_enabled() -> None:
+    h = Harness("notify-keyspace-events KEm")
+    listener = Listener(h)
+    c = h.client()
+    h.run(c, "GET", "nokey")
+    h.run(c, "HGET", "nohash", "f")
+    h.run(c, "SET", "present", "v")
+    h.run(c, "GET", "present")
+    assert listener.take() == both(("keymiss", "nokey"), ("keymiss", "nohash"))
+    assert h.server.stat_keyspace_misses == 2
+    quiet = Harness("notify-keyspace-events KEA")  # A does not include m (Redis)
+    listener = Listener(quiet)
+    c = quiet.client()
+    quiet.run(c, "GET", "nokey")
+    assert listener.take() == []
