@@ -46,6 +46,7 @@ class Child:
     kind: str  # "save" or "rewrite"
     started_ms: int
     read_fd: int
+    fork_usec: int = 0  # how long the parent was stopped by fork() (INFO latest_fork_usec)
     done: int = 0
     total: int = 0
     info: dict[str, object] = field(default_factory=dict)
@@ -99,6 +100,7 @@ def fork(kind: str, work: Callable[[Progress], None], now_ms: int) -> Child:
     """Run ``work`` in a child process; the child exits 0 when it returns, 1 when it
     raises. Raises OSError when the fork fails."""
     r, w = os.pipe()
+    t0 = time.perf_counter_ns()
     pid = os.fork()
     if pid == 0:  # the child
         code = 1
@@ -116,6 +118,7 @@ def fork(kind: str, work: Callable[[Progress], None], now_ms: int) -> Child:
                 pass
         finally:
             os._exit(code)
+    fork_usec = (time.perf_counter_ns() - t0) // 1000
     os.close(w)
     os.set_blocking(r, False)
-    return Child(pid=pid, kind=kind, started_ms=now_ms, read_fd=r)
+    return Child(pid=pid, kind=kind, started_ms=now_ms, read_fd=r, fork_usec=fork_usec)

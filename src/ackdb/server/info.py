@@ -374,8 +374,10 @@ def _stats(srv: Any) -> Fields:
 
 def _stats_tail(s: Any) -> Fields:
     return [
+        ("latest_fork_usec", _stat(s, "stat_latest_fork_usec")),
+        ("total_forks", _stat(s, "stat_total_forks")),
         *_const(
-            "latest_fork_usec total_forks migrate_cached_sockets slave_expires_tracked_keys "
+            "migrate_cached_sockets slave_expires_tracked_keys "
             "active_defrag_hits active_defrag_misses active_defrag_key_hits "
             "active_defrag_key_misses total_active_defrag_time current_active_defrag_time "
             "tracking_total_keys tracking_total_items tracking_total_prefixes"

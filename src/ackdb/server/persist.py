@@ -296,8 +296,13 @@ class Persistence:
             self.bgsave_ok = False
             return f"ERR Can't save in background: fork: {e.strerror}"
         self._child_dirty = self.core.dirty
+        self._count_fork(self.child)
         self.log.notice(f"Background saving started by pid {self.child.pid}")
         return None
+
+    def _count_fork(self, child: Child) -> None:
+        self.core.stat_latest_fork_usec = child.fork_usec
+        self.core.stat_total_forks = getattr(self.core, "stat_total_forks", 0) + 1
 
     def _save_done(self, ok: bool, elapsed_s: int) -> None:
         self.last_bgsave_time_s = elapsed_s
@@ -324,6 +329,11 @@ class Persistence:
             self.log,
             self.faults,
         )
+        # The marks continue the server's numbering: after the AOF was off and on again,
+        # a client's last write offset (``woff``) lies beyond 0 and must count as
+        # durable, or its replies would wait under ``always`` for a write of another client.
+        offset = int(self.core.master_repl_offset)
+        self.aof.mark = self.aof.written_mark = self.aof.fsynced_mark = offset
         self.aof_state = "on"
         self.rewrite_base_size = self.aof.current_size
         if self._feed not in self.core.feeds:
@@ -333,20 +343,28 @@ class Persistence:
         """A new AOF for the current dataset: written now if the dataset is empty, else
         by a background rewrite (the AOF is on, waiting for its base, meanwhile)."""
         os.makedirs(self.aof_dir, exist_ok=True)
-        m = mf.Manifest()
-        incr = mf.incr_name(self.aof_prefix, 1)
-        m.incrs.append(mf.AofFile(incr, 1, "i"))
+        # The files of an earlier AOF in this directory (the AOF was on before) become
+        # history: the new files take the next sequence numbers, and the old ones are
+        # deleted once the new manifest is installed. Reusing their names would append to
+        # old commands, which the next load would replay over newer data.
+        old = self._read_manifest_or_empty()
+        m = mf.Manifest(history=[mf.AofFile(f.name, f.seq, "h") for f in old.history + old.files])
+        seq = m.next_seq("i")
+        incr = mf.incr_name(self.aof_prefix, seq)
+        m.incrs.append(mf.AofFile(incr, seq, "i"))
         if not any(db.data for db in self.core.dbs):
-            base = mf.base_name(self.aof_prefix, 1, self.config.get("aof-use-rdb-preamble"))
+            bseq = m.next_seq("b")
+            base = mf.base_name(self.aof_prefix, bseq, self.config.get("aof-use-rdb-preamble"))
             self._write_base(os.path.join(self.aof_dir, base), None)
-            m.base = mf.AofFile(base, 1, "b")
-            open(os.path.join(self.aof_dir, incr), "ab").close()
+            m.base = mf.AofFile(base, bseq, "b")
+            open(os.path.join(self.aof_dir, incr), "wb").close()
             self.open_aof(m)
             self.aof.save_manifest()  # type: ignore[union-attr]
             fsync_dir(self.aof_dir)
+            self.aof.forget_history()  # type: ignore[union-attr]
             self.log.notice(f"Creating AOF base file {base} on server start")
             return
-        open(os.path.join(self.aof_dir, incr), "ab").close()
+        open(os.path.join(self.aof_dir, incr), "wb").close()
         self.open_aof(m)
         self.aof_state = "wait_rewrite"
         self._rewrite_first_incr = incr
@@ -418,6 +436,7 @@ class Persistence:
             self.log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
             self.rewrite_ok = False
             return f"ERR Can't rewrite append only file in background: fork: {e.strerror}"
+        self._count_fork(self.child)
         self.log.notice(f"Background append only file rewriting started by pid {self.child.pid}")
         return None
 
