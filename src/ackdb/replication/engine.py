@@ -1,0 +1,472 @@
+"""The replication engine of one node: the cores wired together, one object for the shell.
+
+Owns: the node's role and every decision that crosses cores -- promotion (REPLICAOF NO
+ONE, a PSYNC ... FAILOVER received) shifts the history and drops sub-replicas; demotion
+(REPLICAOF host port, FAILOVER) unblocks WAIT/WAITAOF waiters and caches our own history
+for a partial resync; stream bytes a replica processed go on to its sub-replicas; the
+FAILOVER state machine drives demotion and its abort. Never touches sockets, files,
+clocks or global randomness; returns actions (``actions.py``) for the shell to carry out
+in order.
+
+Role: primary when ``link.state == "none"``, else replica of ``link.host:link.port``.
+
+Shell contract in one paragraph (details in docs/replication.md): feed every effect
+through ``propagate``; route REPLCONF / PSYNC / WAIT / WAITAOF / FAILOVER / REPLICAOF /
+ROLE to the methods of the same name; report replica-connection closes with
+``on_replica_disconnect`` and client closes with ``on_client_disconnect``; report the
+primary link's events and bytes; report fsyncs with ``on_fsynced``; call ``before_sleep``
+at the end of every event-loop iteration (after the AOF write/fsync, before flushing
+client output) and ``cron`` on the ``hz`` timer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import failover as fo
+from .actions import Action, Log, RoleChanged
+from .primary import ReplicaTable, SnapshotStart
+from .replica import (
+    CONNECTED,
+    NONE,
+    DisconnectReplicas,
+    Forward,
+    LinkAction,
+    PsyncReplied,
+    ReplicaConfig,
+    ReplicaLink,
+)
+from .state import ReplicationState, SavedHistory
+from .stream import GETACK, PING, StreamEncoder
+from .util import error_reply, parse_ll
+from .waiters import Waiters
+
+ERR_FAILING_OVER = "NOMASTERLINK Can't SYNC while failing over"
+ERR_NO_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"
+ERR_MASTERDOWN = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+ERR_READONLY = "READONLY You can't write against a read only replica."
+ERR_REPLICA_CLIENT = "ERR Command is not valid when client is a replica."
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    listening_port: int
+    announce_ip: str | None = None
+    masteruser: str | None = None
+    masterauth: str | None = None
+    repl_timeout_ms: int = 60_000
+    # Redis repl-ping-replica-period (10 s), in ms.
+    ping_period_ms: int = 10_000
+    backlog_bytes_max: int = 1024 * 1024
+    backlog_ttl_ms: int = 3600 * 1000
+    min_replicas_to_write: int = 0
+    min_replicas_max_lag_s: int = 10
+    reconnect_min_ms: int = 100
+    reconnect_max_ms: int = 1000
+
+
+class Replication:
+    """Primary side, replica side, waiters and FAILOVER of one node."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        rng: random.Random,
+        *,
+        aof_enabled: bool = False,
+        saved: SavedHistory | None = None,
+    ) -> None:
+        self.config = config
+        self.state = ReplicationState(rng, config.backlog_bytes_max, config.backlog_ttl_ms)
+        self._saved = saved
+        if saved is not None:
+            self.state.restore_as_primary(saved)
+        self.table = ReplicaTable(
+            self.state,
+            repl_timeout_ms=config.repl_timeout_ms,
+            min_replicas_to_write=config.min_replicas_to_write,
+            min_replicas_max_lag_s=config.min_replicas_max_lag_s,
+        )
+        link_config = ReplicaConfig(
+            listening_port=config.listening_port,
+            announce_ip=config.announce_ip,
+            masteruser=config.masteruser,
+            masterauth=config.masterauth,
+            repl_timeout_ms=config.repl_timeout_ms,
+            reconnect_min_ms=config.reconnect_min_ms,
+            reconnect_max_ms=config.reconnect_max_ms,
+        )
+        self.link = ReplicaLink(self.state, link_config)
+        # A restart with persisted history may continue it partially (Redis loads
+        # repl-id/offset from its RDB and PSYNCs with them).
+        self.link.can_psync = saved is not None
+        self.link.stream_db = self.link._unit_db = saved.stream_db if saved else 0
+        self.encoder = StreamEncoder()
+        self.waiters = Waiters()
+        self.failover = fo.Failover()
+        self.aof_enabled = aof_enabled
+        self.fsynced_offset = self.state.master_repl_offset if aof_enabled else -1
+        self.link.fsynced_offset = self.fsynced_offset if aof_enabled else None
+        self._next_ping_ms = 0
+
+    @property
+    def is_primary(self) -> bool:
+        return self.link.state == NONE
+
+    def saved_history(self) -> SavedHistory:
+        """What to persist with the data (e.g. in the snapshot's metadata) so a restart
+        can continue this history partially: take it when the data is captured."""
+        # Redis rdbPopulateSaveInfo: a primary saves the db its stream has selected
+        # (-1, "SELECT comes next", is as good as 0).
+        db = max(self.encoder.selected_db, 0) if self.is_primary else self.link.stream_db
+        return SavedHistory(self.state.replid, self.state.master_repl_offset, db)
+
+    # -- the primary's stream ---------------------------------------------------------
+
+    def propagate(self, db: int, argv: list[bytes]) -> int:
+        """One effect of a write; returns the stream offset after it (the client's woff).
+
+        A replica does not propagate (writes on a writable replica stay local); with no
+        backlog, no replica and no AOF nothing needs the offset, so nothing is counted.
+        """
+        if not self.is_primary:
+            return self.state.master_repl_offset
+        if self.state.backlog is None and not self.table.replicas and not self.aof_enabled:
+            return self.state.master_repl_offset
+        return self.table.feed(self.encoder.encode(db, argv))
+
+    def write_refusal(self, now_ms: int) -> bytes | None:
+        """-NOREPLICAS for a write on a primary short of good replicas (notes)."""
+        return self.table.write_refusal(now_ms) if self.is_primary else None
+
+    def stale_refusal(self, serve_stale_data: bool) -> bytes | None:
+        """-MASTERDOWN for non-stale commands while the link is down (notes)."""
+        if self.is_primary or serve_stale_data or self.link.state == CONNECTED:
+            return None
+        return error_reply(ERR_MASTERDOWN)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def replconf(
+        self, conn: int, argv: list[bytes], now_ms: int, peer_ip: str
+    ) -> tuple[bytes | None, list[Action]]:
+        """REPLCONF: its reply (None: no reply at all) and actions."""
+        out = self.table.on_replconf(conn, argv, now_ms, peer_ip)
+        if out.send_ack:
+            # REPLCONF GETACK from a client of a replica: ACK upstream now (Redis).
+            return out.reply, self._run_link(self.link.ack_now(now_ms), now_ms)
+        return out.reply, []
+
+    def psync(
+        self, conn: int, argv: list[bytes], now_ms: int, peer_ip: str
+    ) -> tuple[bytes | None, list[Action]]:
+        """PSYNC (and its FAILOVER form, which may promote us first)."""
+        if conn in self.table.replicas:
+            return None, []
+        actions: list[Action] = []
+        if len(argv) > 3 and argv[3].lower() == b"failover":
+            asked = argv[1].decode("latin-1").lower()
+            offset = parse_ll(argv[2])
+            if asked == self.state.replid:
+                if not self.is_primary:
+                    actions.append(Log("notice", "PRIMARY MODE enabled (failover request)"))
+                    actions += self._promote(now_ms)
+            elif not (
+                self.is_primary
+                and asked == self.state.replid2
+                and offset is not None
+                and offset <= self.state.second_repl_offset
+            ):
+                return error_reply("ERR PSYNC FAILOVER replid must match my replid."), actions
+            else:
+                # A retry after a lost +CONTINUE: we already promoted ourselves.
+                actions.append(
+                    Log(
+                        "notice",
+                        "PSYNC FAILOVER for my previous replid: serving it as a regular PSYNC",
+                    )
+                )
+        refuse = None
+        if self.failover.active:
+            refuse = ERR_FAILING_OVER
+        elif not self.is_primary and self.link.state != CONNECTED:
+            refuse = ERR_NO_LINK
+        out = self.table.on_psync(
+            conn, argv, now_ms, peer_ip, is_primary=self.is_primary, refuse=refuse
+        )
+        return out.reply, actions + out.actions
+
+    def wait(
+        self, client: int, argv: list[bytes], *, target_offset: int, now_ms: int, can_block: bool
+    ) -> bytes | None:
+        """WAIT; None when the client is parked (it gets a ``ReplyToClient`` later)."""
+        return self.waiters.wait(
+            client,
+            argv,
+            target_offset=target_offset,
+            now_ms=now_ms,
+            is_replica=not self.is_primary,
+            can_block=can_block,
+            acks=self.table,
+        )
+
+    def waitaof(
+        self, client: int, argv: list[bytes], *, target_offset: int, now_ms: int, can_block: bool
+    ) -> bytes | None:
+        return self.waiters.waitaof(
+            client,
+            argv,
+            target_offset=target_offset,
+            now_ms=now_ms,
+            is_replica=not self.is_primary,
+            can_block=can_block,
+            acks=self.table,
+            aof_enabled=self.aof_enabled,
+            fsynced_offset=self.fsynced_offset,
+        )
+
+    def failover_command(self, argv: list[bytes], now_ms: int) -> tuple[bytes, list[Action]]:
+        reply, fas = self.failover.command(
+            argv, now_ms, is_replica=not self.is_primary, table=self.table
+        )
+        return reply, self._run_failover(fas, now_ms)
+
+    def replicaof(
+        self, argv: list[bytes], now_ms: int, *, from_replica: bool = False
+    ) -> tuple[bytes, list[Action]]:
+        """REPLICAOF host port | NO ONE (Redis replicaofCommand)."""
+        refusal = self.failover.replicaof_refusal()
+        if refusal is not None:
+            return refusal, []
+        if argv[1].lower() == b"no" and argv[2].lower() == b"one":
+            return b"+OK\r\n", self._promote(now_ms) if not self.is_primary else []
+        if from_replica:
+            return error_reply(ERR_REPLICA_CLIENT), []
+        port = parse_ll(argv[2])
+        if port is None:
+            return error_reply("ERR value is not an integer or out of range"), []
+        host = argv[1].decode("latin-1")
+        if not self.is_primary and self.link.host == host and self.link.port == port:
+            return b"+OK Already connected to specified master\r\n", []
+        return b"+OK\r\n", self.demote(host, port, now_ms)
+
+    # -- role changes -----------------------------------------------------------------
+
+    def demote(self, host: str, port: int, now_ms: int, *, failover: bool = False) -> list[Action]:
+        """Become a replica of host:port (Redis replicationSetMaster)."""
+        was_primary = self.is_primary
+        actions: list[Action] = self.table.flush()
+        actions += self.waiters.unblock_all()
+        if was_primary:
+            # Redis replicationCacheMasterUsingMyself: our own history may continue
+            # partially on the new primary (it has it as replid2 after its promotion).
+            self.link.can_psync = True
+        self.link.failover_psync = failover
+        actions.append(RoleChanged(host, port))
+        # Sub-replicas stay: they are dropped when our history changes (a +CONTINUE with
+        # a new id, or a full sync), and can then continue partially with us.
+        actions += self._run_link(self.link.replicaof(host, port, now_ms), now_ms)
+        return actions
+
+    def start_replica(self, host: str, port: int, now_ms: int) -> list[Action]:
+        """At start-up with ``replicaof`` configured: follow host:port, continuing the
+        restored history when there is one (never our fresh random id)."""
+        assert self.is_primary, "call once, right after construction"
+        if self._saved is not None:
+            self.state.restore_as_replica(self._saved)
+        return [RoleChanged(host, port)] + self._run_link(
+            self.link.replicaof(host, port, now_ms), now_ms
+        )
+
+    def promote(self, now_ms: int) -> list[Action]:
+        """Become a primary (REPLICAOF NO ONE; a failover controller's choice)."""
+        return self._promote(now_ms) if not self.is_primary else []
+
+    def _promote(self, now_ms: int) -> list[Action]:
+        # Redis replicationUnsetMaster.
+        actions: list[Action] = self._run_link(self.link.unset(now_ms), now_ms)
+        actions += self.table.flush()
+        self.state.shift_replid()
+        actions += self.table.drop_all("primary promoted: replicas must learn the new id")
+        self.state.ensure_backlog(new_history=False)
+        self.encoder.force_select()
+        self._next_ping_ms = now_ms
+        actions.append(RoleChanged(None, 0))
+        actions.append(
+            Log(
+                "notice",
+                f"PRIMARY MODE enabled: new replid {self.state.replid}, replid2 {self.state.replid2} valid up to {self.state.second_repl_offset}",
+            )
+        )
+        return actions
+
+    # -- full syncs served ------------------------------------------------------------
+
+    @property
+    def snapshot_needed(self) -> bool:
+        return self.table.snapshot_needed
+
+    def begin_snapshot(self) -> SnapshotStart:
+        """Snapshot the dataset now (synchronously) for every replica waiting for one."""
+        start = self.table.begin_snapshot()
+        self.encoder.force_select()
+        # The snapshot must carry the db our stream has selected at its offset (Redis
+        # repl-stream-db): a primary re-selects on its next effect, so 0 will do.
+        db = 0 if self.is_primary else self.link.stream_db
+        return dataclasses.replace(start, stream_db=db)
+
+    def on_bulk_sent(self, conn: int, now_ms: int) -> None:
+        self.table.on_bulk_sent(conn, now_ms)
+
+    def on_replica_disconnect(self, conn: int) -> None:
+        self.table.on_disconnect(conn)
+
+    def on_client_disconnect(self, client: int) -> None:
+        self.waiters.cancel(client)
+
+    # -- the link to our primary ------------------------------------------------------
+
+    def on_link_established(self, now_ms: int) -> list[Action]:
+        return self._run_link(self.link.on_link_established(now_ms), now_ms)
+
+    def on_link_failed(self, now_ms: int) -> list[Action]:
+        return self._run_link(self.link.on_link_failed(now_ms), now_ms)
+
+    def on_link_lost(self, now_ms: int) -> list[Action]:
+        return self._run_link(self.link.on_link_lost(now_ms), now_ms)
+
+    def receive_data(self, data: bytes, now_ms: int) -> list[Action]:
+        return self._run_link(self.link.receive_data(data, now_ms), now_ms)
+
+    def snapshot_loaded(self, stream_db: int, now_ms: int) -> list[Action]:
+        """After ``SnapshotEnd``: the dataset was replaced by the snapshot. Bytes that
+        followed the snapshot are processed now."""
+        if self.aof_enabled:
+            # The dataset now belongs to the primary's history: nothing of it is known
+            # fsynced until the AOF layer reports it (after rewriting the AOF).
+            self.fsynced_offset = -1
+            self.link.fsynced_offset = -1
+        return self._run_link(self.link.snapshot_loaded(stream_db, now_ms), now_ms)
+
+    def _run_link(self, las: Sequence[LinkAction], now_ms: int) -> list[Action]:
+        out: list[Action] = []
+        for a in las:
+            if isinstance(a, Forward):
+                self.table.queue(a.data)
+            elif isinstance(a, DisconnectReplicas):
+                out += self.table.drop_all(a.reason)
+            elif isinstance(a, PsyncReplied):
+                out += self._run_failover(self.failover.on_psync_reply(a.accepted), now_ms)
+            else:
+                out.append(a)
+        return out
+
+    def _run_failover(self, fas: Sequence[fo.FailoverAction], now_ms: int) -> list[Action]:
+        out: list[Action] = []
+        for a in fas:
+            if isinstance(a, fo.Demote):
+                out += self.demote(a.host, a.port, now_ms, failover=True)
+            elif isinstance(a, fo.RestorePrimary):
+                out += self._promote(now_ms)
+            else:
+                out.append(a)
+        if not self.failover.active:
+            self.link.failover_psync = False
+        return out
+
+    # -- introspection ----------------------------------------------------------------
+
+    def info_fields(
+        self,
+        now_ms: int,
+        *,
+        replica_priority: int = 100,
+        read_only: bool = True,
+        announced: bool = True,
+    ) -> list[tuple[str, str]]:
+        """INFO replication, in Redis's order (notes: "INFO replication, in order")."""
+        fields = [("role", "master" if self.is_primary else "slave")]
+        if not self.is_primary:
+            fields += self.link.info_fields(now_ms)
+            fields += [
+                ("slave_priority", str(replica_priority)),
+                ("slave_read_only", "1" if read_only else "0"),
+                ("replica_announced", "1" if announced else "0"),
+            ]
+        fields += self.table.info_fields(now_ms)
+        fields.append(("master_failover_state", self.failover.state))
+        return fields + self.state.info_fields()
+
+    def role_reply(self) -> bytes:
+        """ROLE (notes): ["master", offset, [[ip, "port", "ack"], ...]] or
+        ["slave", host, port, state, offset]."""
+        if self.is_primary:
+            entries = self.table.role_entries()
+            out = [
+                b"*3\r\n$6\r\nmaster\r\n:%d\r\n*%d\r\n"
+                % (self.state.master_repl_offset, len(entries))
+            ]
+            for ip, port, ack in entries:
+                out.append(b"*3\r\n" + b"".join(_bulk(x.encode()) for x in (ip, port, ack)))
+            return b"".join(out)
+        host = (self.link.host or "").encode()
+        return (
+            b"*5\r\n$5\r\nslave\r\n"
+            + _bulk(host)
+            + b":%d\r\n" % self.link.port
+            + _bulk(self.link.state.encode())
+            + b":%d\r\n" % self.link.role_offset()
+        )
+
+    # -- durability -------------------------------------------------------------------
+
+    def on_fsynced(self, offset: int, now_ms: int) -> list[Action]:
+        """The AOF is fsynced up to stream offset ``offset`` (the shell's AOF layer)."""
+        if not self.aof_enabled:
+            return []  # a late report after AOF was switched off
+        self.fsynced_offset = max(self.fsynced_offset, offset)
+        return self._run_link(self.link.on_fsynced(self.fsynced_offset, now_ms), now_ms)
+
+    def set_aof_enabled(self, enabled: bool, now_ms: int) -> None:
+        """CONFIG SET appendonly. Waiters for a local fsync get their error on the next
+        ``before_sleep``; the shell reports the first fsync with ``on_fsynced``."""
+        self.aof_enabled = enabled
+        if not enabled:
+            self.fsynced_offset = -1
+            self.link.fsynced_offset = None
+
+    # -- the event loop ---------------------------------------------------------------
+
+    def before_sleep(self, now_ms: int, *, writes_paused: bool = False) -> list[Action]:
+        """End of an event-loop iteration: failover progress, one batched GETACK,
+        waiters, then the stream queued during the iteration goes to the replicas."""
+        actions = self._run_failover(
+            self.failover.update(now_ms, self.state.master_repl_offset, self.table), now_ms
+        )
+        paused = writes_paused or self.failover.active
+        if self.waiters.take_getack(paused) and self.is_primary and self.table.replicas:
+            self.table.feed(GETACK)
+        actions += self.waiters.process(
+            now_ms, self.table, fsynced_offset=self.fsynced_offset, aof_enabled=self.aof_enabled
+        )
+        return actions + self.table.flush()
+
+    def cron(self, now_ms: int) -> list[Action]:
+        """The hz timer: link timers, keep-alive pings, timeouts, backlog TTL."""
+        actions = self._run_link(self.link.tick(now_ms), now_ms)
+        if self.is_primary and self.table.replicas and now_ms >= self._next_ping_ms:
+            self._next_ping_ms = now_ms + self.config.ping_period_ms
+            if not self.failover.active:
+                # notes: keep-alive ping every repl-ping-replica-period; not while a
+                # failover pauses writes (it would move the offset the target must match).
+                self.table.feed(PING)
+        actions += self.table.cron(now_ms)
+        self.state.maybe_free_backlog(now_ms, len(self.table.replicas), self.is_primary)
+        return actions + self.before_sleep(now_ms)
+
+
+def _bulk(b: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(b), b)

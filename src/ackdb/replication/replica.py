@@ -1,0 +1,545 @@
+"""The replica side: the link to our primary, from TCP connect to the applied stream.
+
+Owns: the link state (ROLE names), the handshake, the PSYNC request and the reading of
+its reply, the snapshot transfer (``$<len>`` and ``$EOF:<mark>`` forms), the stream after
+it -- byte-exact processed offset, ``Apply`` per command, ``REPLCONF ACK``/``FACK`` every
+second and on ``GETACK`` -- repl-timeout and reconnection with back-off. It counts the
+processed bytes into the shared ``ReplicationState`` (offset and backlog) and hands them
+to the engine to pass on to sub-replicas byte for byte.
+
+Never touches sockets, clocks or the keyspace: the shell connects, sends, applies and
+loads snapshots as told, and reports link events and ``now_ms``.
+
+States (Redis repl_state, as ROLE names them):
+  none        not a replica.
+  connect     must connect (after ``replicaof`` or a lost link, once the back-off passed).
+  connecting  TCP connect in progress (``ConnectPrimary`` issued).
+  handshake   PING, [AUTH], REPLCONF listening-port / [ip-address] / capa, PSYNC and
+              their replies.
+  sync        receiving the snapshot of a full resync.
+  connected   applying the stream.
+Every failure goes back to ``connect``; the history (replid, offset) survives it, so the
+next PSYNC can continue partially, except after a +FULLRESYNC (Redis discards the cached
+primary then) until that full sync completes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .actions import (
+    Action,
+    Apply,
+    ClosePrimaryLink,
+    ConnectPrimary,
+    DiscardTransaction,
+    Log,
+    SendToPrimary,
+    SnapshotAbort,
+    SnapshotBegin,
+    SnapshotChunk,
+    SnapshotEnd,
+)
+from .state import ReplicationState, is_replid
+from .util import encode_command, parse_ll
+from .wire import LinkProtocolError, LinkReader
+
+NONE, CONNECT, CONNECTING, HANDSHAKE, SYNC, CONNECTED = (
+    "none",
+    "connect",
+    "connecting",
+    "handshake",
+    "sync",
+    "connected",
+)
+EOF_MARK_BYTES = 40
+_PING_OK_ERRORS = (b"-NOAUTH", b"-NOPERM", b"-ERR operation not permitted")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaConfig:
+    listening_port: int
+    announce_ip: str | None = None
+    masteruser: str | None = None
+    masterauth: str | None = None
+    repl_timeout_ms: int = 60_000
+    ack_period_ms: int = 1000
+    # Reconnection back-off: first retry after reconnect_min_ms, doubling to reconnect_max_ms
+    # (Redis retries every second; never slower than that by default).
+    reconnect_min_ms: int = 100
+    reconnect_max_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Processed stream bytes for the sub-replicas (engine-internal)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectReplicas:
+    """Sub-replicas must reconnect to learn a new history (engine-internal)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PsyncReplied:
+    """The primary answered PSYNC; ``accepted`` for +CONTINUE / +FULLRESYNC."""
+
+    accepted: bool
+
+
+LinkAction = Action | Forward | DisconnectReplicas | PsyncReplied
+
+
+class ReplicaLink:
+    """The link to our primary (one per node; idle in state ``none``)."""
+
+    def __init__(self, state: ReplicationState, config: ReplicaConfig) -> None:
+        self.repl = state
+        self.config = config
+        self.state = NONE
+        self.host: str | None = None
+        self.port = 0
+        # Redis keeps a "cached master" while it can continue a history partially.
+        self.can_psync = False
+        self.failover_psync = False
+        self.fsynced_offset: int | None = None  # None: AOF off, no FACK
+        self._reader = LinkReader()
+        self._expect: deque[str] = deque()
+        self._failures = 0
+        self._next_connect_ms = 0
+        self._last_io_ms = 0
+        self._last_ack_ms = 0
+        self._fack_sent = -1
+        self._in_multi = False
+        # The db the processed stream has selected (Redis persists it as repl-stream-db):
+        # a new link's primary client starts at db 0, so a partial resync re-selects it.
+        self.stream_db = 0
+        self._unit_db = 0
+        self.link_down_since_ms: int | None = None
+        # Full sync in progress.
+        self._sync_replid = ""
+        self._sync_offset = 0
+        self._sync_started = False
+        self.loading = False  # SnapshotEnd sent, waiting for snapshot_loaded
+        self._bulk_left = 0  # -1: EOF-marked payload
+        self._eof_mark = b""
+        self.sync_read_bytes = 0
+        self.sync_total_bytes = 0
+
+    # -- commands from the engine -----------------------------------------------------
+
+    def replicaof(self, host: str, port: int, now_ms: int) -> list[LinkAction]:
+        """Follow host:port (REPLICAOF, FAILOVER's demotion, a restart as a replica)."""
+        actions = self._drop_link("primary changed", now_ms) if self._linked() else []
+        self.host, self.port = host, port
+        self._failures = 0
+        self.state = CONNECT
+        self.link_down_since_ms = self.link_down_since_ms or now_ms
+        return actions + self._connect(now_ms)
+
+    def unset(self, now_ms: int) -> list[LinkAction]:
+        """REPLICAOF NO ONE: stop following."""
+        actions = self._drop_link("no longer a replica", now_ms) if self._linked() else []
+        self.state, self.host, self.port = NONE, None, 0
+        self.link_down_since_ms = None
+        self.failover_psync = False
+        return actions
+
+    # -- link events from the shell ---------------------------------------------------
+
+    def on_link_established(self, now_ms: int) -> list[LinkAction]:
+        assert self.state == CONNECTING, self.state
+        self.state = HANDSHAKE
+        self._reader = LinkReader()
+        self._last_io_ms = now_ms
+        self._expect = deque(["ping"])
+        return [SendToPrimary(encode_command([b"PING"]))]
+
+    def on_link_failed(self, now_ms: int) -> list[LinkAction]:
+        """The TCP connect failed (or the established link broke)."""
+        if not self._linked():
+            return []
+        return [Log("warning", "Connection with primary lost.")] + self._lost(now_ms)
+
+    on_link_lost = on_link_failed
+
+    def _linked(self) -> bool:
+        return self.state in (CONNECTING, HANDSHAKE, SYNC, CONNECTED)
+
+    def _drop_link(self, reason: str, now_ms: int) -> list[LinkAction]:
+        return [ClosePrimaryLink(reason)] + self._lost(now_ms)
+
+    def _lost(self, now_ms: int) -> list[LinkAction]:
+        actions: list[LinkAction] = []
+        if self.state == SYNC and (self._sync_started or self.loading):
+            actions.append(SnapshotAbort("link lost during the transfer"))
+        self.loading = False
+        if self.state == CONNECTED and self._in_multi:
+            actions.append(DiscardTransaction())
+        self._in_multi = False
+        self._unit_db = self.stream_db
+        if self.state == CONNECTED:
+            self._failures = 0
+            self.link_down_since_ms = now_ms
+        self._failures += 1
+        delay = self.config.reconnect_min_ms << min(self._failures - 1, 16)
+        self._next_connect_ms = now_ms + min(delay, self.config.reconnect_max_ms)
+        self.state = CONNECT
+        self._expect.clear()
+        self._reader = LinkReader()
+        return actions
+
+    def _connect(self, now_ms: int) -> list[LinkAction]:
+        assert self.host is not None
+        self.state = CONNECTING
+        self._last_io_ms = now_ms
+        return [
+            Log("notice", f"Connecting to PRIMARY {self.host}:{self.port}"),
+            ConnectPrimary(self.host, self.port),
+        ]
+
+    # -- bytes from the primary -------------------------------------------------------
+
+    def receive_data(self, data: bytes, now_ms: int) -> list[LinkAction]:
+        if not self._linked() or self.state == CONNECTING:
+            return []
+        self._last_io_ms = now_ms
+        self._reader.feed(data)
+        actions: list[LinkAction] = []
+        try:
+            while True:
+                before = (self.state, self._reader.buffered, len(actions))
+                if self.state == HANDSHAKE:
+                    self._handshake_step(actions, now_ms)
+                elif self.state == SYNC and not self.loading:
+                    self._sync_step(actions, now_ms)
+                elif self.state == CONNECTED:
+                    self._stream(actions)
+                    break
+                else:
+                    break
+                if (self.state, self._reader.buffered, len(actions)) == before:
+                    break
+        except LinkProtocolError as e:
+            actions.append(Log("warning", f"Protocol error from primary: {e}"))
+            actions += self._drop_link("protocol error", now_ms)
+        return actions
+
+    def _handshake_step(self, actions: list[LinkAction], now_ms: int) -> None:
+        line = self._reader.read_line()
+        if line is None:
+            return
+        if not line:
+            return  # notes: bare "\n" keep-alives while the primary prepares; skip them
+        step = self._expect.popleft()
+        if step == "ping":
+            if line.startswith(b"-") and not line.startswith(_PING_OK_ERRORS):
+                actions.append(Log("warning", f"Error reply to PING from primary: '{line!r}'"))
+                actions += self._drop_link("PING refused", now_ms)
+                return
+            actions.append(SendToPrimary(self._handshake_commands()))
+        elif step == "auth":
+            if line.startswith(b"-"):
+                actions.append(Log("warning", f"Unable to AUTH to PRIMARY: {line!r}"))
+                actions += self._drop_link("AUTH refused", now_ms)
+        elif step in ("port", "ip", "capa"):
+            if line.startswith(b"-"):
+                msg = f"(Non critical) Primary does not understand REPLCONF {step}: {line!r}"
+                actions.append(Log("notice", msg))
+            if not self._expect:
+                self._expect.append("psync")
+                actions.append(SendToPrimary(self._psync_command()))
+        else:
+            assert step == "psync"
+            self._on_psync_reply(line, actions, now_ms)
+
+    def _handshake_commands(self) -> bytes:
+        c = self.config
+        cmds: list[bytes] = []
+        if c.masterauth is not None:
+            user = [c.masteruser.encode()] if c.masteruser else []
+            cmds.append(encode_command([b"AUTH", *user, c.masterauth.encode()]))
+            self._expect.append("auth")
+        cmds.append(encode_command([b"REPLCONF", b"listening-port", b"%d" % c.listening_port]))
+        self._expect.append("port")
+        if c.announce_ip is not None:
+            cmds.append(encode_command([b"REPLCONF", b"ip-address", c.announce_ip.encode()]))
+            self._expect.append("ip")
+        cmds.append(encode_command([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]))
+        self._expect.append("capa")
+        return b"".join(cmds)
+
+    def _psync_command(self) -> bytes:
+        """notes: PSYNC ? -1 on first sync, else PSYNC <replid> <processed_offset + 1>."""
+        if self.can_psync:
+            argv = [b"PSYNC", self.repl.replid.encode(), b"%d" % (self.repl.master_repl_offset + 1)]
+        else:
+            argv = [b"PSYNC", b"?", b"-1"]
+        if self.failover_psync:
+            argv.append(b"FAILOVER")
+        return encode_command(argv)
+
+    def _on_psync_reply(self, line: bytes, actions: list[LinkAction], now_ms: int) -> None:
+        words = line.split()
+        if words[0] == b"+FULLRESYNC":
+            offset = parse_ll(words[2]) if len(words) == 3 else None
+            replid = words[1].decode("latin-1") if len(words) == 3 else ""
+            if offset is None or not is_replid(replid):
+                raise LinkProtocolError(f"wrong +FULLRESYNC syntax: {line!r}")
+            actions.append(PsyncReplied(True))
+            # Redis discards the cached primary here: until this sync completes, a new
+            # attempt can only ask for a full resync.
+            self.can_psync = False
+            self._sync_replid, self._sync_offset = replid, offset
+            self._sync_started = False
+            self.sync_read_bytes = self.sync_total_bytes = 0
+            self.state = SYNC
+            msg = f"Full resync from primary: {replid}:{offset}"
+            actions.append(Log("notice", msg))
+        elif words[0] == b"+CONTINUE":
+            actions.append(PsyncReplied(True))
+            self._on_continue(words, actions, now_ms)
+        else:
+            # -NOMASTERLINK / -LOADING: try later; anything else: also retry later (ackdb
+            # has no SYNC fallback for pre-PSYNC primaries).
+            actions.append(PsyncReplied(False))
+            actions.append(Log("notice", f"Primary cannot PSYNC now: {line!r}"))
+            actions += self._drop_link("PSYNC refused", now_ms)
+
+    def _on_continue(self, words: list[bytes], actions: list[LinkAction], now_ms: int) -> None:
+        new_id = words[1].decode("latin-1") if len(words) > 1 else ""
+        if is_replid(new_id) and new_id != self.repl.replid:
+            # notes: a replica receiving +CONTINUE with a new id shifts like a promotion,
+            # and disconnects its sub-replicas so they learn the new id.
+            self.repl.shift_replid(new_id)
+            actions.append(DisconnectReplicas("primary replication id changed"))
+        self.repl.ensure_backlog(new_history=False)
+        if self.stream_db:
+            actions.append(Apply([b"SELECT", b"%d" % self.stream_db]))
+        self._become_connected(actions, now_ms)
+        actions.append(
+            Log("notice", "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization.")
+        )
+
+    def _become_connected(self, actions: list[LinkAction], now_ms: int) -> None:
+        self.state = CONNECTED
+        self.can_psync = True
+        self._failures = 0
+        self.link_down_since_ms = None
+        self._in_multi = False
+        # Acknowledge at once: the primary sees our offset without waiting a second.
+        actions.append(SendToPrimary(self._ack_command()))
+        self._last_ack_ms = now_ms
+
+    # -- snapshot ---------------------------------------------------------------------
+
+    def _sync_step(self, actions: list[LinkAction], now_ms: int) -> None:
+        if not self._sync_started:
+            self._sync_header(actions, now_ms)
+            return
+        if self._bulk_left >= 0:
+            chunk = self._reader.read_raw(self._bulk_left)
+            self._bulk_left -= len(chunk)
+            done = self._bulk_left == 0
+        else:
+            at = self._reader.find(self._eof_mark)
+            if at >= 0:
+                chunk = self._reader.read_raw(at)
+                self._reader.read_raw(EOF_MARK_BYTES)
+                done = True
+            else:
+                # Keep the last bytes back: they may be the start of the mark.
+                chunk = self._reader.read_raw(max(0, self._reader.buffered - EOF_MARK_BYTES + 1))
+                done = False
+        if chunk:
+            self.sync_read_bytes += len(chunk)
+            actions.append(SnapshotChunk(chunk))
+        if done:
+            self._sync_done(actions, now_ms)
+
+    def _sync_header(self, actions: list[LinkAction], now_ms: int) -> None:
+        line = self._reader.read_line()
+        if line is None or not line:
+            return  # keep-alive newlines may precede the payload
+        if line.startswith(b"-"):
+            actions.append(Log("warning", f"PRIMARY aborted replication with an error: {line!r}"))
+            actions += self._drop_link("primary error", now_ms)
+            return
+        if not line.startswith(b"$"):
+            raise LinkProtocolError(
+                f"bad protocol from PRIMARY, the first byte is not '$': {line!r}"
+            )
+        if line.startswith(b"$EOF:") and len(line) == 5 + EOF_MARK_BYTES:
+            self._eof_mark, self._bulk_left, self.sync_total_bytes = line[5:], -1, -1
+        else:
+            size = parse_ll(line[1:])
+            if size is None or size < 0:
+                raise LinkProtocolError(f"bad snapshot length: {line!r}")
+            self._bulk_left = self.sync_total_bytes = size
+        self._sync_started = True
+        actions.append(SnapshotBegin(self._sync_replid, self._sync_offset, self.sync_total_bytes))
+        if self._bulk_left == 0:
+            self._sync_done(actions, now_ms)
+
+    def _sync_done(self, actions: list[LinkAction], now_ms: int) -> None:
+        # The bytes after the payload wait in the buffer until the shell has loaded it
+        # and calls ``snapshot_loaded``.
+        self._sync_started = False
+        self.loading = True
+        actions.append(SnapshotEnd())
+
+    def snapshot_loaded(self, stream_db: int, now_ms: int) -> list[LinkAction]:
+        """The shell replaced its dataset with the snapshot; ``stream_db`` is the db the
+        primary's stream had selected at the snapshot (saved in it, as Redis saves
+        repl-stream-db): the shell's new primary client starts there."""
+        assert self.state == SYNC and self.loading, (self.state, self.loading)
+        self.loading = False
+        # Redis replicationAttachToNewMaster: sub-replicas resync with us, our old backlog
+        # is meaningless; then we take the primary's id and offset.
+        actions: list[LinkAction] = [DisconnectReplicas("full sync with our primary")]
+        self.repl.adopt_primary_history(self._sync_replid, self._sync_offset)
+        self.stream_db = self._unit_db = stream_db
+        self._become_connected(actions, now_ms)
+        actions.append(Log("notice", "PRIMARY <-> REPLICA sync: Finished with success"))
+        self._stream(actions)
+        return actions
+
+    # -- stream -----------------------------------------------------------------------
+
+    def _stream(self, actions: list[LinkAction]) -> None:
+        reader = self._reader
+        unit_end = -1
+        while True:
+            argv = reader.next_command()
+            if argv is None:
+                break
+            name = argv[0].lower()
+            if name == b"replconf":
+                if len(argv) > 1 and argv[1].lower() == b"getack":
+                    # notes: the ACK answering a GETACK does not count the GETACK itself.
+                    if unit_end >= 0:
+                        self._count_processed(actions, unit_end)
+                        unit_end = -1
+                    actions.append(SendToPrimary(self._ack_command()))
+            else:
+                actions.append(Apply(argv))
+                if name == b"select" and len(argv) == 2:
+                    db = parse_ll(argv[1])
+                    self._unit_db = self._unit_db if db is None else db
+            if name == b"multi":
+                self._in_multi = True
+            elif name in (b"exec", b"discard"):
+                self._in_multi = False
+            if not self._in_multi:
+                # Redis advances the processed offset after each command, but never inside
+                # MULTI: a transaction is acknowledged, kept and passed on whole.
+                unit_end = reader.command_end
+                self.stream_db = self._unit_db
+        if unit_end >= 0:
+            self._count_processed(actions, unit_end)
+
+    def _count_processed(self, actions: list[LinkAction], end_abs: int) -> None:
+        raw = self._reader.take_until(end_abs)
+        if raw:
+            self.repl.append(raw)
+            actions.append(Forward(raw))
+
+    def _ack_command(self) -> bytes:
+        """notes: REPLCONF ACK <offset> [FACK <aof_fsynced_offset>] (FACK when AOF is on)."""
+        offset = self.repl.master_repl_offset
+        argv = [b"REPLCONF", b"ACK", b"%d" % offset]
+        if self.fsynced_offset is not None:
+            fack = max(0, min(self.fsynced_offset, offset))
+            argv += [b"FACK", b"%d" % fack]
+            self._fack_sent = fack
+        return encode_command(argv)
+
+    # -- timers and durability --------------------------------------------------------
+
+    def tick(self, now_ms: int) -> list[LinkAction]:
+        """Reconnect, repl-timeout, and the ACK every ``ack_period_ms``."""
+        if self.state == CONNECT:
+            return self._connect(now_ms) if now_ms >= self._next_connect_ms else []
+        if self.state in (CONNECTING, HANDSHAKE, SYNC, CONNECTED):
+            if now_ms - self._last_io_ms > self.config.repl_timeout_ms:
+                what = {
+                    CONNECTING: "Timeout connecting to the PRIMARY...",
+                    HANDSHAKE: "Timeout connecting to the PRIMARY...",
+                    SYNC: "Timeout receiving bulk data from PRIMARY...",
+                    CONNECTED: "PRIMARY timeout: no data nor PING received...",
+                }[self.state]
+                return [Log("warning", what)] + self._drop_link("timeout", now_ms)
+        if self.state == CONNECTED and now_ms - self._last_ack_ms >= self.config.ack_period_ms:
+            self._last_ack_ms = now_ms
+            return [SendToPrimary(self._ack_command())]
+        return []
+
+    def on_fsynced(self, offset: int | None, now_ms: int) -> list[LinkAction]:
+        """The shell fsynced the AOF up to ``offset`` (None: AOF switched off).
+
+        When the last FACK we sent is behind the new fsynced offset while the processed
+        offset is ahead of that FACK, acknowledge at once: a WAITAOF on the primary is
+        likely waiting for exactly this (Redis answers GETACK before its fsync, so the
+        GETACK's FACK is stale under appendfsync always).
+        """
+        self.fsynced_offset = offset
+        if offset is None or self.state != CONNECTED:
+            return []
+        if self._fack_sent < min(offset, self.repl.master_repl_offset):
+            self._last_ack_ms = now_ms
+            return [SendToPrimary(self._ack_command())]
+        return []
+
+    def ack_now(self, now_ms: int) -> list[LinkAction]:
+        """Send an ACK at once (a client's REPLCONF GETACK on this replica)."""
+        if self.state != CONNECTED:
+            return []
+        self._last_ack_ms = now_ms
+        return [SendToPrimary(self._ack_command())]
+
+    # -- introspection ----------------------------------------------------------------
+
+    @property
+    def role_state(self) -> str:
+        return self.state
+
+    def role_offset(self) -> int:
+        """ROLE's offset: the processed offset while linked, -1 otherwise (Redis)."""
+        return self.repl.master_repl_offset if self.state == CONNECTED else -1
+
+    def info_fields(self, now_ms: int) -> list[tuple[str, str]]:
+        """INFO replication lines of a replica, master_host .. master_link_down_since."""
+        up = self.state == CONNECTED
+        idle_s = (now_ms - self._last_io_ms) // 1000
+        read = self.repl.master_repl_offset + (self._reader.buffered if up else 0)
+        processed = self.repl.master_repl_offset if self.can_psync or up else 0
+        fields = [
+            ("master_host", self.host or ""),
+            ("master_port", str(self.port)),
+            ("master_link_status", "up" if up else "down"),
+            ("master_last_io_seconds_ago", str(idle_s) if up else "-1"),
+            ("master_sync_in_progress", "1" if self.state == SYNC else "0"),
+            ("slave_read_repl_offset", str(read if up else processed)),
+            ("slave_repl_offset", str(processed)),
+        ]
+        if self.state == SYNC:
+            total = self.sync_total_bytes
+            left = total - self.sync_read_bytes if total >= 0 else -1
+            perc = self.sync_read_bytes * 100 / total if total > 0 else 0.0
+            fields += [
+                ("master_sync_total_bytes", str(total)),
+                ("master_sync_read_bytes", str(self.sync_read_bytes)),
+                ("master_sync_left_bytes", str(left)),
+                ("master_sync_perc", f"{perc:.2f}"),
+                ("master_sync_last_io_seconds_ago", str(idle_s)),
+            ]
+        if not up:
+            since = self.link_down_since_ms
+            down_s = (now_ms - since) // 1000 if since is not None else -1
+            fields.append(("master_link_down_since_seconds", str(down_s)))
+        return fields
