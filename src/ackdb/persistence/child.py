@@ -1,25 +1,52 @@
 """Background work in a forked child: snapshots (BGSAVE) and AOF rewrites.
 
-Owns: forking, what the child must do first (default signal handling, no cyclic GC, no
-event loop), reporting progress through a pipe, and collecting the exit status. The
-child sees the dataset as it was at the fork (the kernel's copy-on-write), so the parent
-keeps serving while it writes; the fork itself is the only pause clients see (measured
-in bench/persistence_bench.py).
+Owns: forking, what the child must do first (die with the parent, default signal handling,
+no cyclic GC, no event loop), reporting progress through a pipe, and collecting the exit
+status. The child sees the dataset as it was at the fork (the kernel's copy-on-write), so
+the parent keeps serving while it writes; the fork itself is the only pause clients see
+(measured in bench/persistence_bench.py).
 
 Never used by the sans-IO cores. The parent must not fork again while a child runs.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # How often the child reports progress (seconds).
 PROGRESS_INTERVAL_S = 0.5
+# prctl(2) option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _die_with_parent(parent: int) -> None:
+    """The child must not outlive a killed server: an orphan would go on and rename its
+    file into place later, over a snapshot or a base the restarted server wrote since
+    (both use the same names). Linux delivers SIGKILL to the child when the parent dies;
+    a parent that died before this call is caught by the pid check."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class Progress:
@@ -100,11 +127,13 @@ def fork(kind: str, work: Callable[[Progress], None], now_ms: int) -> Child:
     """Run ``work`` in a child process; the child exits 0 when it returns, 1 when it
     raises. Raises OSError when the fork fails."""
     r, w = os.pipe()
+    parent = os.getpid()
     t0 = time.perf_counter_ns()
     pid = os.fork()
     if pid == 0:  # the child
         code = 1
         try:
+            _die_with_parent(parent)
             os.close(r)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 signal.signal(sig, signal.SIG_DFL)
