@@ -254,11 +254,15 @@ class AofWriter:
             self._fsync_wanted.clear()
             if self._closing:
                 return
-            fd, mark, offset = self._fsync_request
             with self._fsync_lock:
+                # Read under the lock: a rewrite may have switched files and closed this
+                # descriptor meanwhile (after fsyncing it, which covers this request), and
+                # its number may already belong to another file or a socket.
+                fd, mark, offset = self._fsync_request
                 try:
                     self.faults.check("aof-fsync")
-                    os.fdatasync(fd)
+                    if fd == self.fd:
+                        os.fdatasync(fd)
                     if not self.fsync_broken:
                         self.fsynced_mark = max(self.fsynced_mark, mark)
                         self.fsynced_offset = max(self.fsynced_offset, offset)
