@@ -10,6 +10,10 @@ of bulk strings (the framing every Redis tool can dump), read with resp.reader's
     RAFT <bytes>                     one Raft message, ``encode_message(m)``
     FWD <bytes>                      a metadata command for the leader to propose
                                      (a follower forwarding a client's write)
+    REMOVED <node-id>                "you were removed from the cluster": a removed
+                                     member may never learn that the change committed
+                                     (the leader stops replicating to it), so the others
+                                     tell it, as etcd's peers answer 410 Gone
 
 Never does IO and never trusts a frame: anything else -- an unknown verb, a wrong
 argument count, a bad node id or address, undecodable Raft bytes -- is a ``FrameError``,
@@ -52,7 +56,12 @@ class Forward:
     data: bytes
 
 
-Frame = Hello | RaftFrame | Forward
+@dataclass(frozen=True, slots=True)
+class Removed:
+    node_id: str
+
+
+Frame = Hello | RaftFrame | Forward | Removed
 
 
 def _pack(*parts: bytes) -> bytes:
@@ -72,6 +81,10 @@ def encode_raft(msg: Message) -> bytes:
 
 def encode_forward(data: bytes) -> bytes:
     return _pack(b"FWD", data)
+
+
+def encode_removed(node_id: str) -> bytes:
+    return _pack(b"REMOVED", node_id.encode())
 
 
 def valid_node_id(node_id: str) -> bool:
@@ -101,6 +114,11 @@ def parse_frame(argv: list[bytes]) -> Frame:
             raise FrameError(f"undecodable Raft message: {e}") from None
     if verb == b"FWD" and len(argv) == 2:
         return Forward(argv[1])
+    if verb == b"REMOVED" and len(argv) == 2:
+        node_id = argv[1].decode("utf-8", "replace")
+        if not valid_node_id(node_id):
+            raise FrameError(f"bad node id in REMOVED: {node_id!r:.70}")
+        return Removed(node_id)
     if verb == b"HELLO" and len(argv) == 3:
         try:
             node_id = argv[1].decode()

@@ -23,7 +23,9 @@ def status_text(agent: Agent) -> str:
     st = agent.raw.status()
     meta = agent.meta
     leader_addr = ""
-    if st.leader is not None:
+    if st.leader == agent.node_id:
+        leader_addr = agent.opts.client_addr
+    elif st.leader is not None:
         m = meta.members.get(st.leader)
         leader_addr = m.client_addr if m is not None else ""
     lines = [

@@ -56,6 +56,8 @@ BACKOFF_MAX_MS = 2000
 CONNECT_TIMEOUT_MS = 1000
 # Inbound peer connections accepted at once (count).
 INBOUND_MAX_CONNECTIONS = 256
+# A peer connection must say HELLO within this time (ms).
+HELLO_TIMEOUT_MS = 2000
 
 OnFrame = Callable[[str, Frame], None]
 OnUnreachable = Callable[[str], None]
@@ -242,9 +244,18 @@ class InboundConnection(asyncio.Protocol):
             transport.close()
             return
         self.owner.inbound.add(self)
+        self.owner.loop.call_later(HELLO_TIMEOUT_MS / 1000, self._hello_deadline)
+
+    def _hello_deadline(self) -> None:
+        if self.peer_id is None and self.transport is not None and not self.transport.is_closing():
+            self._close(f"no HELLO within {HELLO_TIMEOUT_MS} ms")
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
+            return
+        if self.reader.pending_bytes() == 0 and data[:1] != b"*":
+            # At a frame boundary every peer frame starts with '*': this is not a peer.
+            self._close(f"not a RESP array (first byte {data[:1]!r})")
             return
         for argv in self.reader.feed(data):
             if not self._handle(argv):

@@ -13,7 +13,7 @@ def test_defaults_and_addresses() -> None:
     o = parse_node_args(BASE)
     assert (o.node_id, o.data_dir, o.port, o.cluster_port) == ("n1", "d", 7001, 7101)
     assert o.client_addr == "127.0.0.1:7001" and o.cluster_addr == "127.0.0.1:7101"
-    assert (o.tick_ms, o.election_ticks, o.election_ms) == (100, 10, 1000)
+    assert (o.tick_ms, o.election_ticks, o.election_ms) == (100, 8, 800)
     assert o.join is None and o.bootstrap == ()
 
 

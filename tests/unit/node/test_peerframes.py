@@ -10,9 +10,11 @@ from ackdb.node.peerframes import (
     FrameError,
     Hello,
     RaftFrame,
+    Removed,
     encode_forward,
     encode_hello,
     encode_raft,
+    encode_removed,
     parse_addr,
     parse_frame,
     valid_node_id,
@@ -47,8 +49,14 @@ MSG = Message(
 @pytest.mark.parametrize("byte_by_byte", [False, True])
 def test_round_trip_whole_and_split(byte_by_byte: bool) -> None:
     wire = encode_hello("n1", "127.0.0.1:7101") + encode_raft(MSG) + encode_forward(b"\x00cmd")
+    wire += encode_removed("n3")
     frames = [parse_frame(a) for a in _read(wire, byte_by_byte)]
-    assert frames == [Hello("n1", "127.0.0.1:7101"), RaftFrame(MSG), Forward(b"\x00cmd")]
+    assert frames == [
+        Hello("n1", "127.0.0.1:7101"),
+        RaftFrame(MSG),
+        Forward(b"\x00cmd"),
+        Removed("n3"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -61,6 +69,8 @@ def test_round_trip_whole_and_split(byte_by_byte: bool) -> None:
         [b"RAFT", b"\x93\x01\x02\x03"],
         [b"FWD"],
         [b"FWD", b"a", b"b"],
+        [b"REMOVED"],
+        [b"REMOVED", b"bad id"],
         [b"HELLO", b"n1"],
         [b"HELLO", b"bad id!", b"127.0.0.1:1"],
         [b"HELLO", b"n1", b"nohostport"],

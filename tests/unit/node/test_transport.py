@@ -173,7 +173,9 @@ def _raw_send(port: int, data: bytes) -> bytes:
 @pytest.mark.parametrize(
     "garbage, why",
     [
-        (b"GET / HTTP/1.1\r\n\r\n", "unexpected frame"),
+        (b"GET / HTTP/1.1\r\n\r\n", "not a RESP array"),
+        (b"\x00\xff" * 100, "not a RESP array"),
+        (b"*1\r\n$4\r\nPING\r\n", "unexpected frame"),
         (b"*3\r\n$5\r\nHELLO\r\n$1\r\nx\r\n$5\r\nnoaddr\r\n", "bad HELLO"),
         (encode_raft(msg("a", "b")), "expected HELLO first"),
         (b"*abc\r\n", "protocol error"),
@@ -194,6 +196,23 @@ def test_garbage_closes_only_that_link(tmp_path: Path, garbage: bytes, why: str)
         a.t.send("b", encode_raft(msg("a", "b")))
         await until(lambda: len(b.frames) == 1)
         await a.close()
+        await b.close()
+
+    run(main())
+
+
+def test_silent_connection_is_closed_without_hello(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tr, "HELLO_TIMEOUT_MS", 100)
+
+    async def main() -> None:
+        b = Member("b", free_port(), tmp_path / "b.log")
+        await b.listen()
+        loop = asyncio.get_running_loop()
+        got = await loop.run_in_executor(None, _raw_send, b.port, b"*3\r\n$5\r\nHEL")
+        assert got == b""
+        assert "no HELLO within 100 ms" in b.log()
         await b.close()
 
     run(main())
