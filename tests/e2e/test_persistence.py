@@ -53,9 +53,9 @@ class DataDir:
     the same port. ``args`` are directives every start gets; ``start(*extra)`` adds more
     (later directives override earlier ones)."""
 
-    def __init__(self, root: Path, *args: str) -> None:
-        self.root = root
-        self.dir = root / "data"
+    def __init__(self, root: Path, *args: str, data: Path | None = None) -> None:
+        self.root = root  # logs and the working directory
+        self.dir = data or root / "data"
         self.dir.mkdir(exist_ok=True)
         self.port = free_port()
         self.args = list(args)
@@ -815,3 +815,20 @@ def test_check_aof_on_a_manifest_missing_a_file(datadir: DataDir) -> None:
     assert code == 1 and "Invalid AOF manifest" in out
     code, out = datadir.refused_start("--appendonly", "yes")
     assert code != 0 and "cannot be read" in out
+
+
+@pytest.mark.parametrize("kind", ["BGSAVE", "BGREWRITEAOF"])
+def test_shutdown_while_a_child_runs(datadir: DataDir, kind: str) -> None:
+    datadir.args += ["--appendonly", "yes", "--appendfsync", "always"]
+    r = datadir.start()
+    write_every_type(r)
+    r.config_set("rdb-key-save-delay", 100_000)
+    r.execute_command(kind)
+    where = datadir.dir if kind == "BGSAVE" else datadir.aof_dir
+    wait_until(lambda: list(where.glob("temp-*")), 5)
+    before = digest(r)
+    assert datadir.stop() == 0
+    log = datadir.log()
+    assert "There is a child saving a snapshot or rewriting the AOF. Killing it!" in log
+    assert not list(datadir.dir.glob("temp-*")) and not list(datadir.aof_dir.glob("temp-*"))
+    assert digest(datadir.start()) == before

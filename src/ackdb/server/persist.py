@@ -241,6 +241,8 @@ class Persistence:
         if code is None:
             return
         self.child = None
+        if code != 0:
+            self._remove_temp(child)
         elapsed_s = (now_ms - child.started_ms) // 1000
         if child.kind == "save":
             self._save_done(code == 0, elapsed_s)
@@ -375,8 +377,8 @@ class Persistence:
     def stop_aof(self) -> None:
         if self.child is not None and self.child.kind == "rewrite":
             self.child.kill()
+            self._remove_temp(self.child)
             self.child = None
-            self._remove_temp()
         if self.aof is not None:
             self.aof.close()
         if self._feed in self.core.feeds:
@@ -467,7 +469,6 @@ class Persistence:
             self.log.warning("Background AOF rewrite terminated with error")
             self.rewrite_ok = False
             self.rewrite_failures += 1
-            self._remove_temp()
             return
         try:
             if self.aof is not None:
@@ -508,14 +509,17 @@ class Persistence:
             except OSError:
                 pass
 
-    def _remove_temp(self) -> None:
-        if self._child_tmp:
-            for name in os.listdir(self.aof_dir) if os.path.isdir(self.aof_dir) else ():
-                if name.startswith("temp-") and name.endswith(self._child_tmp):
-                    try:
-                        os.unlink(os.path.join(self.aof_dir, name))
-                    except OSError:
-                        pass
+    def _remove_temp(self, child: Child) -> None:
+        """Delete the temp file a failed or killed child left (``files.atomic_write``
+        names it ``temp-<child pid>-<name>``): a snapshot's as well as a rewrite's."""
+        if child.kind == "save":
+            directory, name = self.dir, str(self.config.get("dbfilename"))
+        else:
+            directory, name = self.aof_dir, self._child_tmp
+        try:
+            os.unlink(os.path.join(directory, f"temp-{child.pid}-{name}"))
+        except OSError:
+            pass
 
     def debug_reload(self, save: bool, flush: bool) -> bool:
         """DEBUG RELOAD: save the snapshot (unless NOSAVE), flush (unless NOFLUSH or
@@ -546,8 +550,8 @@ class Persistence:
         if self.child is not None:
             self.log.warning("There is a child saving a snapshot or rewriting the AOF. Killing it!")
             self.child.kill()
+            self._remove_temp(self.child)
             self.child = None
-            self._remove_temp()
         if mode == "save" or (mode != "nosave" and self.config.get("save")):
             self.log.notice("Saving the final snapshot before exiting.")
             if not self.save():
