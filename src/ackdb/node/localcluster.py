@@ -134,7 +134,7 @@ class LocalCluster:
 
     def add(self, node_id: str, join_via: str) -> Member:
         """A new member that joins through ``join_via``'s client port."""
-        m = self._new_member(node_id)
+        self._new_member(node_id)
         return self.start(node_id, ["--join", self.members[join_via].addr])
 
     def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
