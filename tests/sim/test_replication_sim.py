@@ -46,6 +46,7 @@ class Scenario:
         self.covers: dict[str, list[tuple[int, str, int]]] = {}
         self.faults_on = True
         self.clients_on = True
+        self.waiting_since: int | None = None
         self.stats = {"wait": 0, "waitaof": 0, "promotions": 0, "failovers": 0, "writes": 0}
         policies = ["always", "everysec", "no"]
         primary = w.add_node("n0", 7000, self.rng.choice(policies[:2]))
@@ -377,6 +378,22 @@ class Scenario:
                     n.boot(replica_of=p)
 
         self.w.after(100, restart_all)
+        self.w.after(100, self.operator)
+
+    def operator(self) -> None:
+        """Liveness phase: like Redis, a FAILOVER without TIMEOUT whose replicas all
+        dropped waits forever (and refuses their PSYNC); the operator aborts it."""
+        p = self.primary()
+        if p is not None and p.engine.failover.state == "waiting-for-sync":
+            if self.waiting_since is None:
+                self.waiting_since = self.w.now
+            if self.w.now - self.waiting_since >= 5000:
+                reply, acts = p.engine.failover_command([b"FAILOVER", b"ABORT"], self.w.now)
+                assert reply == b"+OK\r\n", reply
+                p.run(acts)
+        else:
+            self.waiting_since = None
+        self.w.after(500, self.operator)
 
 
 def run_seed(seed: int) -> Scenario:

@@ -282,8 +282,10 @@ class Replication:
         )
 
     def promote(self, now_ms: int) -> list[Action]:
-        """Become a primary (REPLICAOF NO ONE; a failover controller's choice)."""
-        return self._promote(now_ms) if not self.is_primary else []
+        """Become a primary by a failover controller's choice. A FAILOVER in progress is
+        aborted first (its writes pause ends; REPLICAOF itself is refused meanwhile)."""
+        actions = self._run_failover(self.failover.abort("promoted by the controller"), now_ms)
+        return actions + (self._promote(now_ms) if not self.is_primary else [])
 
     def _promote(self, now_ms: int) -> list[Action]:
         # Redis replicationUnsetMaster.
