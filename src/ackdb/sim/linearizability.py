@@ -1,0 +1,198 @@
+"""A linearizability checker for histories of a key-value register map.
+
+Owns: deciding whether a concurrent history of put / get / cas operations has a
+linearization (Herlihy & Wing 1990) consistent with a sequential map of registers. Never
+does IO; pure functions over the history.
+
+Algorithm: Wing & Gong's search (1993) with Lowe's memoisation of (linearized set, state)
+pairs, as in Porcupine (anishathalye/porcupine): walk the invocation/response events in
+time order; at an invocation try to linearize that operation now (if the model accepts its
+output) and restart from the head; at a response of an operation not yet linearized,
+backtrack. The history is partitioned per key first (ops on different keys commute), which
+keeps each search small.
+
+An operation whose outcome is unknown (the client timed out) has its response at infinity
+and accepts any output: linearizing it last is the same as it never taking effect, so
+"may or may not have happened" needs no special case.
+
+The search is bounded by ``max_steps`` per key; past it the verdict is UNKNOWN rather than
+a hang.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+Value = Hashable  # register values: bytes/str/int or None for "absent"
+
+
+class OpKind(enum.Enum):
+    PUT = "put"
+    GET = "get"
+    CAS = "cas"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One client operation. ``ret`` is None when the outcome is unknown (timeout); then
+    ``output`` is ignored.
+
+    PUT: ``value`` written, output ignored (always "ok").
+    GET: output = the value read (None: absent).
+    CAS: ``expected`` and ``value``; output = True if it swapped.
+    """
+
+    client: str
+    kind: OpKind
+    key: Hashable
+    invoke: float
+    ret: float | None
+    value: Value = None
+    expected: Value = None
+    output: object = None
+
+
+class Verdict(enum.Enum):
+    OK = "linearizable"
+    VIOLATION = "not linearizable"
+    UNKNOWN = "unknown (search budget exhausted)"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    verdict: Verdict
+    key: Hashable = None  # the first key that failed or ran out of budget
+    steps: int = 0
+
+
+def step_model(state: Value, op: Op) -> tuple[bool, Value]:
+    """The sequential register: does ``op`` with its output fit ``state``? -> (ok, next)."""
+    known = op.ret is not None
+    if op.kind == OpKind.PUT:
+        return True, op.value
+    if op.kind == OpKind.GET:
+        return (not known or op.output == state), state
+    swapped = state == op.expected
+    if known and bool(op.output) != swapped:
+        return False, state
+    return True, (op.value if swapped else state)
+
+
+class _Node:
+    __slots__ = ("op_id", "is_call", "match", "prev", "next")
+
+    def __init__(self, op_id: int, is_call: bool) -> None:
+        self.op_id = op_id
+        self.is_call = is_call
+        self.match: _Node | None = None
+        self.prev: _Node | None = None
+        self.next: _Node | None = None
+
+
+def _build_list(ops: list[Op]) -> _Node:
+    events: list[tuple[float, int, int, bool]] = []
+    for i, op in enumerate(ops):
+        assert op.ret is None or op.ret >= op.invoke, f"op returns before invoked: {op}"
+        # At equal times invocations sort before responses: the operations are then
+        # treated as concurrent, the permissive reading.
+        events.append((op.invoke, 0, i, True))
+        events.append((math.inf if op.ret is None else op.ret, 1, i, False))
+    events.sort()
+    head = _Node(-1, False)
+    calls: dict[int, _Node] = {}
+    prev = head
+    for _, _, i, is_call in events:
+        n = _Node(i, is_call)
+        if is_call:
+            calls[i] = n
+        else:
+            calls[i].match = n
+            n.match = calls[i]
+        prev.next = n
+        n.prev = prev
+        prev = n
+    return head
+
+
+def _lift(call: _Node) -> None:
+    assert call.prev is not None and call.match is not None
+    call.prev.next = call.next
+    if call.next is not None:
+        call.next.prev = call.prev
+    ret = call.match
+    assert ret.prev is not None
+    ret.prev.next = ret.next
+    if ret.next is not None:
+        ret.next.prev = ret.prev
+
+
+def _unlift(call: _Node) -> None:
+    ret = call.match
+    assert ret is not None and ret.prev is not None and call.prev is not None
+    ret.prev.next = ret
+    if ret.next is not None:
+        ret.next.prev = ret
+    call.prev.next = call
+    if call.next is not None:
+        call.next.prev = call
+
+
+def check_key(ops: list[Op], init: Value = None, max_steps: int = 200_000) -> tuple[Verdict, int]:
+    """Search for a linearization of ``ops`` (all on one key)."""
+    head = _build_list(ops)
+    state = init
+    linearized = 0
+    cache: set[tuple[int, Value]] = set()
+    stack: list[tuple[_Node, Value]] = []
+    entry = head.next
+    steps = 0
+    while head.next is not None:
+        steps += 1
+        if steps > max_steps:
+            return Verdict.UNKNOWN, steps
+        assert entry is not None
+        if entry.is_call:
+            ok, new_state = step_model(state, ops[entry.op_id])
+            if ok:
+                new_lin = linearized | (1 << entry.op_id)
+                if (new_lin, new_state) not in cache:
+                    cache.add((new_lin, new_state))
+                    stack.append((entry, state))
+                    state, linearized = new_state, new_lin
+                    _lift(entry)
+                    entry = head.next
+                    continue
+            entry = entry.next
+        else:
+            # A response of an op not yet linearized: every order tried from here fails.
+            if not stack:
+                return Verdict.VIOLATION, steps
+            call, state = stack.pop()
+            linearized &= ~(1 << call.op_id)
+            _unlift(call)
+            entry = call.next
+    return Verdict.OK, steps
+
+
+def check_history(ops: Iterable[Op], max_steps_per_key: int = 200_000) -> CheckResult:
+    """Check a whole history, one key at a time (locality, Herlihy & Wing §3.3)."""
+    by_key: dict[Hashable, list[Op]] = defaultdict(list)
+    for op in ops:
+        by_key[op.key].append(op)
+    total = 0
+    unknown_key: Hashable = None
+    unknown = False
+    for key in sorted(by_key, key=repr):
+        verdict, steps = check_key(by_key[key], max_steps=max_steps_per_key)
+        total += steps
+        if verdict == Verdict.VIOLATION:
+            return CheckResult(Verdict.VIOLATION, key, total)
+        if verdict == Verdict.UNKNOWN and not unknown:
+            unknown, unknown_key = True, key
+    if unknown:
+        return CheckResult(Verdict.UNKNOWN, unknown_key, total)
+    return CheckResult(Verdict.OK, None, total)

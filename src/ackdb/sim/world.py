@@ -1,0 +1,357 @@
+"""The simulated world: one seed builds a cluster, its faults and its clients, and runs it.
+
+Owns: the virtual clock and event queue, the network (delay, loss, duplication,
+reordering, truncated garbage, symmetric and one-way partitions), the fault schedule
+(crashes that lose unsynced writes, restarts, leadership transfers, membership changes),
+clock drift (members tick at different rates), and the phases of a run:
+
+1. chaos -- faults within what Raft claims to survive; every event is followed by the
+   safety checks of checks.py;
+2. healing -- every fault removed, every member restarted; a new write must commit within
+   ``LIVENESS_BOUND_MS`` and all members must converge to one state;
+3. the clients' history must be linearizable (linearizability.py).
+
+Never does IO and never reads a real clock; the same seed replays the same run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ackdb.consensus import Config, DecodeError, Message, Role, decode_message, encode_message
+from ackdb.sim.checks import SafetyChecker
+from ackdb.sim.clients import SimClient
+from ackdb.sim.faults import FaultPlan, Membership, apply_fault, settle_membership
+from ackdb.sim.linearizability import CheckResult, Op, Verdict, check_history
+from ackdb.sim.node import SimNode
+
+TICK_MS = 10
+ELECTION_TICK = 10
+# After healing, a new write must be answered within this (simulated ms)...
+LIVENESS_BOUND_MS = 5000
+# ... and every member must have applied the same log within this more.
+CONVERGENCE_BOUND_MS = 5000
+
+_TICK, _DELIVER, _CLIENT, _FAULT, _RESTART, _CRASH, _ISOLATE, _UNISOLATE = range(8)
+
+
+class SimFailure(AssertionError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    seed: int
+    plan: FaultPlan
+    events: int
+    messages: int
+    leaders: int
+    committed: int
+    operations: int
+    linearizability: CheckResult
+    sim_ms: int
+
+
+class World:
+    def __init__(self, seed: int, unsafe_commit: bool = False, profile: str | None = None) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.plan = FaultPlan.from_rng(self.rng, profile)
+        self.unsafe_commit = unsafe_commit
+        self.now = 0
+        self._q: list[tuple[int, int, int, object, object]] = []
+        self._seq = 0
+        self.checker = SafetyChecker()
+        self.nodes: dict[str, SimNode] = {}
+        self.retired: set[str] = set()
+        self.tick_ms: dict[str, int] = {}
+        self.blocked: set[tuple[str, str]] = set()
+        self.loss = self.plan.loss
+        self.dup = self.plan.dup
+        self.delay_max_ms = self.plan.delay_max_ms
+        self.garbage = self.plan.garbage
+        self.healed = False
+        self.history: list[Op] = []
+        self.clients: dict[str, SimClient] = {}
+        self.trace: deque[str] = deque(maxlen=60)
+        self.membership = Membership(next_id=self.plan.nodes + 1)
+        self.events = 0
+        self.messages = 0
+
+    # -- building --
+
+    def config(self, node_id: str) -> Config:
+        p = self.plan
+        return Config(
+            node_id=node_id,
+            election_tick=ELECTION_TICK,
+            heartbeat_tick=1,
+            pre_vote=p.pre_vote,
+            check_quorum=p.check_quorum,
+            max_inflight_msgs=p.max_inflight,
+            max_entries_bytes_per_msg=p.max_msg_bytes,
+            snapshot_timeout_ticks=3 * ELECTION_TICK,
+            test_only_unsafe_commit_any_term=self.unsafe_commit,
+        )
+
+    def add_node(self, node_id: str, bootstrap: tuple[str, ...] | None) -> SimNode:
+        node = SimNode(
+            id=node_id,
+            config=self.config(node_id),
+            rng=random.Random(self.rng.getrandbits(64)),
+            compact_every=self.plan.compact_every,
+            crash_in_ready=self.plan.crash_in_ready,
+        )
+        self.nodes[node_id] = node
+        # Clock drift: each member's tick period differs by up to +-25%.
+        self.tick_ms[node_id] = max(1, round(TICK_MS * self.rng.uniform(0.75, 1.25)))
+        self.start(node_id, bootstrap)
+        return node
+
+    def start(self, node_id: str, bootstrap: tuple[str, ...] | None = None) -> None:
+        node = self.nodes[node_id]
+        node.start(bootstrap)
+        self.log(f"start {node_id} (incarnation {node.incarnation})")
+        self.schedule(self.rng.randint(1, self.tick_ms[node_id]), _TICK, node_id, node.incarnation)
+        self.after(node)
+
+    def crash(self, node_id: str) -> None:
+        node = self.nodes[node_id]
+        if node.up:
+            lost = node.disk.crash()
+            node.crash()
+            self.log(f"crash {node_id} (lost {lost} unsynced writes)")
+
+    def live_ids(self) -> list[str]:
+        return sorted(n for n in self.nodes if n not in self.retired)
+
+    # -- events --
+
+    def schedule(self, delay_ms: int, kind: int, a: object, b: object = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._q, (self.now + delay_ms, self._seq, kind, a, b))
+
+    def schedule_fault(self, delay_ms: int) -> None:
+        self.schedule(delay_ms, _FAULT, None)
+
+    def schedule_restart(self, delay_ms: int, node_id: str) -> None:
+        self.schedule(delay_ms, _RESTART, node_id)
+
+    def log(self, line: str) -> None:
+        self.trace.append(f"{self.now:>7}ms {line}")
+
+    def send(self, m: Message) -> None:
+        self.messages += 1
+        if (m.frm, m.to) in self.blocked or self.rng.random() < self.loss:
+            return
+        data = encode_message(m)
+        copies = 2 if self.rng.random() < self.dup else 1
+        for _ in range(copies):
+            self.schedule(self.rng.randint(1, self.delay_max_ms), _DELIVER, m.to, data)
+        if self.garbage and self.rng.random() < self.garbage:
+            cut = data[: self.rng.randrange(len(data))]
+            self.schedule(self.rng.randint(1, self.delay_max_ms), _DELIVER, m.to, cut)
+
+    def after(self, node: SimNode) -> None:
+        """Carry out the member's Ready work, then check what its new state claims."""
+        if not node.process(self.send, self.checker):
+            self.log(f"crash {node.id} between write and fsync")
+            self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), node.id)
+            return
+        raw = node.raw
+        assert raw is not None
+        r = raw.raft
+        if r.role == Role.LEADER:
+            if self.checker.leaders.get(r.term) != node.id:
+                self.log(f"{node.id} leads term {r.term} (last index {r.log.last_index()})")
+                self._strike_new_leader(node.id)
+            self.checker.on_leader(node.id, r.term, r.log)
+
+    def _strike_new_leader(self, node_id: str) -> None:
+        """Maybe crash or isolate a new leader before it replicates much."""
+        p = self.plan
+        if self.healed or self.rng.random() >= p.leader_crash:
+            return
+        kind = _ISOLATE if self.rng.random() < p.leader_isolate else _CRASH
+        self.schedule(self.rng.randint(1, p.leader_crash_ms), kind, node_id)
+
+    def _isolate(self, node_id: str) -> None:
+        pairs = {(node_id, o) for o in self.nodes if o != node_id}
+        pairs |= {(o, node_id) for o in self.nodes if o != node_id}
+        self.blocked |= pairs
+        self.log(f"isolate {node_id}")
+        self.schedule(self.rng.randint(20, self.plan.restart_max_ms), _UNISOLATE, node_id)
+
+    def _unisolate(self, node_id: str) -> None:
+        self.blocked = {(a, b) for a, b in self.blocked if node_id not in (a, b)}
+        self.log(f"reconnect {node_id}")
+
+    def step_event(self) -> None:
+        t, _, kind, a, b = heapq.heappop(self._q)
+        self.now = t
+        self.events += 1
+        if self.membership.removing or self.membership.adding:
+            settle_membership(self)
+        if kind == _TICK:
+            node = self.nodes[str(a)]
+            if node.raw is None or b != node.incarnation:
+                return
+            node.raw.tick()
+            self.after(node)
+            self.schedule(self.tick_ms[node.id], _TICK, node.id, node.incarnation)
+        elif kind == _DELIVER:
+            self._deliver(str(a), b)
+        elif kind == _CLIENT:
+            client = self.clients[str(a)]
+            assert isinstance(b, int)
+            client.wake(self.now, b, {i: self.nodes[i] for i in self.live_ids()})
+            for i in self.live_ids():
+                if self.nodes[i].up:
+                    self.after(self.nodes[i])
+        elif kind == _FAULT:
+            if not self.healed:
+                apply_fault(self)
+        elif kind == _CRASH:
+            if not self.healed:
+                self.crash(str(a))
+                self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), str(a))
+        elif kind == _ISOLATE:
+            if not self.healed:
+                self._isolate(str(a))
+        elif kind == _UNISOLATE:
+            if not self.healed:
+                self._unisolate(str(a))
+        elif kind == _RESTART:
+            nid = str(a)
+            if nid not in self.retired and not self.nodes[nid].up:
+                self.start(nid)
+
+    def _deliver(self, to: str, data: object) -> None:
+        node = self.nodes[to]
+        if node.raw is None:
+            return
+        assert isinstance(data, bytes)
+        try:
+            m = decode_message(data)
+        except DecodeError:
+            return  # garbage is dropped; the core never sees it
+        if (m.frm, m.to) in self.blocked:
+            return
+        node.raw.step(m)
+        self.after(node)
+
+    def run_until(self, pred: Callable[[], bool], until_ms: int) -> bool:
+        while self._q and self.now <= until_ms:
+            if pred():
+                return True
+            self.step_event()
+        return pred()
+
+    # -- phases --
+
+    def run(self) -> SimResult:
+        try:
+            return self._run()
+        except AssertionError as exc:
+            raise SimFailure(self.failure_text(exc)) from exc
+
+    def _run(self) -> SimResult:
+        p = self.plan
+        ids = tuple(f"n{i}" for i in range(1, p.nodes + 1))
+        for nid in ids:
+            self.add_node(nid, bootstrap=ids)
+        for i in range(p.clients):
+            cid = f"c{i + 1}"
+            self.clients[cid] = SimClient(
+                id=cid,
+                rng=random.Random(self.rng.getrandbits(64)),
+                keys=tuple(f"k{j}" for j in range(p.keys)),
+                history=self.history,
+                schedule=lambda d, c, tok: self.schedule(d, _CLIENT, c, tok),
+                clock=lambda: self.now,
+            )
+            self.schedule(self.rng.randint(50, 300), _CLIENT, cid, 0)
+        self.schedule_fault(self.rng.randint(100, 300))
+        self.run_until(lambda: False, p.chaos_ms)
+        self.heal()
+        self.check_liveness()
+        self.check_convergence()
+        verdict = check_history(self.history)
+        if verdict.verdict == Verdict.VIOLATION:
+            raise AssertionError(f"history not linearizable on key {verdict.key!r}")
+        return SimResult(
+            seed=self.seed,
+            plan=p,
+            events=self.events,
+            messages=self.messages,
+            leaders=len(self.checker.leaders),
+            committed=self.checker.max_committed,
+            operations=len(self.history),
+            linearizability=verdict,
+            sim_ms=self.now,
+        )
+
+    def heal(self) -> None:
+        self.log("heal: all faults removed")
+        self.healed = True
+        self.blocked.clear()
+        self.loss = 0.0
+        self.dup = 0.0
+        self.delay_max_ms = 5
+        self.garbage = 0.0
+        for node in self.nodes.values():
+            node.crash_in_ready = 0.0
+        for nid in self.live_ids():
+            if not self.nodes[nid].up:
+                self.start(nid)
+
+    def check_liveness(self) -> None:
+        """A fresh client's write must be answered within the bound after healing."""
+        for c in self.clients.values():
+            c.active = False
+        probe = SimClient(
+            id="probe",
+            rng=random.Random(self.rng.getrandbits(64)),
+            keys=("probe",),
+            history=self.history,
+            schedule=lambda d, c, tok: self.schedule(d, _CLIENT, c, tok),
+            clock=lambda: self.now,
+        )
+        self.clients["probe"] = probe
+        self.schedule(0, _CLIENT, "probe", 0)
+        deadline = self.now + LIVENESS_BOUND_MS
+        if not self.run_until(lambda: probe.completed > 0, deadline):
+            raise AssertionError(f"liveness: no write committed within {LIVENESS_BOUND_MS}ms")
+        probe.active = False
+        self.log("liveness: probe write answered")
+
+    def check_convergence(self) -> None:
+        def converged() -> bool:
+            live = [self.nodes[i] for i in self.live_ids()]
+            voters = [n for n in live if n.raw is not None and n.id in n.raw.raft.voters()]
+            if any(c.op is not None for c in self.clients.values()):
+                return False
+            digests = {n.sm.digest() for n in voters if n.sm is not None}
+            return len(digests) == 1 and len(voters) >= 1
+
+        deadline = self.now + CONVERGENCE_BOUND_MS
+        if not self.run_until(converged, deadline):
+            raise AssertionError(f"convergence: members differ after {CONVERGENCE_BOUND_MS}ms")
+
+    def failure_text(self, exc: BaseException) -> str:
+        trace = "\n".join(self.trace)
+        return (
+            f"seed {self.seed} failed at {self.now}ms: {exc}\n"
+            f"plan: {self.plan}\n"
+            f"last events:\n{trace}\n"
+            f"replay: ACKDB_SIM_SEED={self.seed} python3 -m pytest "
+            f"tests/sim/test_raft_sim.py -k replay"
+        )
+
+
+def run_seed(seed: int, unsafe_commit: bool = False, profile: str | None = None) -> SimResult:
+    return World(seed, unsafe_commit=unsafe_commit, profile=profile).run()
