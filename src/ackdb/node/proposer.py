@@ -125,7 +125,13 @@ class Proposer:
             self._reissue_lost(now_ms)
 
     def _reissue_lost(self, now_ms: int) -> None:
-        lost = [p for p in self.pending.values() if p.seq < self.highest_applied]
+        # ``pending`` is in number order (reissues go to the end with new numbers), so
+        # the lost ones are at its front: no scan of everything per applied command.
+        lost = []
+        for p in self.pending.values():
+            if p.seq >= self.highest_applied:
+                break
+            lost.append(p)
         for p in lost:
             del self.pending[p.seq]
             q = self._number(p.op, p.args, p.deadline_ms, p.done)
