@@ -45,6 +45,7 @@ class Conn:
     cid: int
     client: Node  # the replica side
     server: Node  # the side that accepted
+    epoch: int = 0  # the client node's crash count when the link was made
     alive: bool = True
     last_t: list[int] = field(default_factory=lambda: [0, 0])
     reader: LinkReader = field(default_factory=LinkReader)  # server side's command parser
@@ -129,7 +130,7 @@ class World:
             if target is None or not target.alive or target.isolated or node.isolated:
                 node.run(node.engine.on_link_failed(self.now))
                 return
-            conn = Conn(self.new_id(), node, target)
+            conn = Conn(self.new_id(), node, target, epoch=node.crashes)
             self.conns[conn.cid] = conn
             node.link_conn = conn
             node.db, node.multi = 0, None  # a new primary client

@@ -1,0 +1,196 @@
+"""The engine: role changes and the glue between cores, driven through the simulated
+world of ackdb.replication.sim_support (deterministic, no faults unless a test adds them)."""
+
+from __future__ import annotations
+
+import random
+
+from ackdb.replication.actions import ReplyToClient, RoleChanged
+from ackdb.replication.engine import EngineConfig, Replication
+from ackdb.replication.sim_support import Node, World
+from ackdb.replication.waiters import UNBLOCKED
+
+
+def write(node: Node, n: int, db: int = 0) -> int:
+    off = 0
+    for _ in range(n):
+        wid = node.w.next_write
+        node.w.next_write += 1
+        argv = [b"SET", b"k%d" % (wid % 7), b"v%d" % wid]
+        node.write(db, argv)
+        off = node.engine.propagate(db, argv)
+    node.end_iteration()
+    return off
+
+
+def settle(w: World, ms: int = 1500) -> None:
+    w.run_until(w.now + ms)
+
+
+def three_nodes() -> tuple[World, Node, Node, Node]:
+    w = World(11)
+    p = w.add_node("n0", 7000, "always")
+    r1 = w.add_node("n1", 7001, "always", replica_of=p)
+    r2 = w.add_node("n2", 7002, "everysec", replica_of=p)
+    settle(w)
+    return w, p, r1, r2
+
+
+def same_data(*nodes: Node) -> bool:
+    return len({(n.digest(), n.engine.state.master_repl_offset) for n in nodes}) == 1
+
+
+def test_replicas_follow_writes_in_two_dbs() -> None:
+    w, p, r1, r2 = three_nodes()
+    write(p, 50, db=0)
+    write(p, 50, db=1)
+    settle(w)
+    assert same_data(p, r1, r2) and p.history == r1.history == r2.history
+    assert p.engine.table.stats.sync_full == 2
+
+
+def test_promotion_then_partial_resyncs_via_replid2() -> None:
+    # notes: promotion shifts ids; the others and the old primary resync partially.
+    w, p, r1, r2 = three_nodes()
+    write(p, 80)
+    settle(w)
+    p.crash()
+    r1.run(r1.engine.promote(w.now))
+    reply, acts = r2.engine.replicaof([b"REPLICAOF", b"n1", b"7001"], w.now)
+    assert reply == b"+OK\r\n"
+    r2.run(acts)
+    settle(w)
+    p.boot(replica_of=r1)  # restarts from its AOF with its saved history
+    settle(w)
+    write(r1, 20)
+    settle(w)
+    stats = r1.engine.table.stats
+    assert (stats.sync_partial_ok, stats.sync_full) == (2, 0)
+    assert same_data(p, r1, r2) and r1.engine.state.replid2 == r2.engine.state.replid2
+
+
+def test_failover_command_hands_over_without_full_syncs() -> None:
+    w, p, r1, r2 = three_nodes()
+    write(p, 30)
+    settle(w)
+    reply, acts = p.engine.failover_command([b"FAILOVER", b"TO", b"n2", b"7002"], w.now)
+    assert reply == b"+OK\r\n"
+    p.run(acts)
+    assert p.paused
+    settle(w, 3000)
+    assert r2.engine.is_primary and not p.engine.is_primary and not p.paused
+    assert p.engine.failover.state == "no-failover" and p.engine.link.host == "n2"
+    write(r2, 10)
+    settle(w, 3000)
+    assert same_data(p, r1, r2)
+    assert r2.engine.table.stats.sync_full == 0 and p.engine.table.stats.sync_full == 2
+
+
+def test_psync_failover_with_a_foreign_replid_is_refused() -> None:
+    w, p, r1, _ = three_nodes()
+    reply, acts = r1.engine.psync(99, [b"PSYNC", b"f" * 40, b"5", b"FAILOVER"], w.now, "x")
+    assert reply == b"-ERR PSYNC FAILOVER replid must match my replid.\r\n" and acts == []
+    assert not r1.engine.is_primary
+
+
+def test_demotion_unblocks_waiters() -> None:
+    w, p, r1, _ = three_nodes()
+    off = write(p, 1)
+    r1.isolated = True
+    for conn in list(w.conns.values()):
+        if r1 in (conn.client, conn.server):
+            w.break_conn(conn)
+    reply = p.engine.wait(5, [b"WAIT", b"2", b"0"], target_offset=off, now_ms=w.now, can_block=True)
+    assert reply is None
+    acts = p.engine.demote("n1", 7001, w.now)
+    assert ReplyToClient(5, b"-" + UNBLOCKED.encode() + b"\r\n", close=True) in acts
+    assert RoleChanged("n1", 7001) in acts
+
+
+def test_replicaof_command_replies() -> None:
+    w, p, r1, _ = three_nodes()
+    assert r1.engine.replicaof([b"REPLICAOF", b"n0", b"7000"], w.now) == (
+        b"+OK Already connected to specified master\r\n",
+        [],
+    )
+    reply, _ = r1.engine.replicaof([b"REPLICAOF", b"n0", b"x"], w.now)
+    assert reply == b"-ERR value is not an integer or out of range\r\n"
+    assert p.engine.replicaof([b"REPLICAOF", b"NO", b"ONE"], w.now) == (b"+OK\r\n", [])
+
+
+def role(e: Replication) -> bytes:
+    return e.role_reply()
+
+
+def test_role_replies() -> None:
+    # notes: ["master", offset, [[ip, "port", "ackoffset"], ...]] / ["slave", host, port, state, offset]
+    w, p, r1, r2 = three_nodes()
+    settle(w, 2500)
+    off = p.engine.state.master_repl_offset
+    assert (
+        r1.engine.role_reply()
+        == b"*5\r\n$5\r\nslave\r\n$2\r\nn0\r\n:7000\r\n$9\r\nconnected\r\n:%d\r\n" % off
+    )
+    online = p.engine.table.online()
+    assert sorted(r.ip for r in online) == ["n1", "n2"]
+    entries = b"".join(
+        b"*3\r\n$2\r\n%s\r\n$4\r\n%d\r\n$%d\r\n%d\r\n"
+        % (r.ip.encode(), r.listening_port, len(b"%d" % r.ack_offset), r.ack_offset)
+        for r in online
+    )
+    assert p.engine.role_reply() == b"*3\r\n$6\r\nmaster\r\n:%d\r\n*2\r\n" % off + entries
+
+
+def test_info_order_on_a_replica() -> None:
+    # notes: "INFO replication, in order".
+    w, p, r1, _ = three_nodes()
+    names = [k for k, _ in r1.engine.info_fields(w.now)]
+    assert names == [
+        "role",
+        "master_host",
+        "master_port",
+        "master_link_status",
+        "master_last_io_seconds_ago",
+        "master_sync_in_progress",
+        "slave_read_repl_offset",
+        "slave_repl_offset",
+        "slave_priority",
+        "slave_read_only",
+        "replica_announced",
+        "connected_slaves",
+        "master_failover_state",
+        "master_replid",
+        "master_replid2",
+        "master_repl_offset",
+        "second_repl_offset",
+        "repl_backlog_active",
+        "repl_backlog_size",
+        "repl_backlog_first_byte_offset",
+        "repl_backlog_histlen",
+    ]
+    assert [k for k, _ in p.engine.info_fields(w.now)][:4] == [
+        "role",
+        "connected_slaves",
+        "slave0",
+        "slave1",
+    ]
+
+
+def test_offset_moves_only_when_someone_needs_it() -> None:
+    # notes: with AOF on, master_repl_offset advances even with no replicas.
+    quiet = Replication(EngineConfig(listening_port=1), random.Random(1))
+    assert quiet.propagate(0, [b"SET", b"k", b"v"]) == 0
+    aof = Replication(EngineConfig(listening_port=1), random.Random(1), aof_enabled=True)
+    assert aof.propagate(0, [b"SET", b"k", b"v"]) == 23 + 27
+
+
+def test_refusals() -> None:
+    e = Replication(EngineConfig(listening_port=1, min_replicas_to_write=1), random.Random(1))
+    assert e.write_refusal(0) == b"-NOREPLICAS Not enough good replicas to write.\r\n"
+    assert e.stale_refusal(serve_stale_data=False) is None
+    e.demote("h", 1, 0)
+    assert e.write_refusal(0) is None  # notes: replicas ignore min-replicas-to-write
+    assert e.stale_refusal(serve_stale_data=True) is None
+    assert e.stale_refusal(serve_stale_data=False) == (
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    )
