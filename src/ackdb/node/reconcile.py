@@ -6,9 +6,11 @@ Owns: the decisions that follow from the metadata, taken each tick:
 - the leader adds JOINING members as voters and removes REMOVING ones, one
   configuration change at a time (Raft dissertation §4.1: single-server changes, the next
   only after the previous one applied); a removed leader steps down by itself (§4.2.2);
-- the leader records each voter's health: OK when it heard from it within an election
-  timeout (Status.progress ``recent_active``), DOWN otherwise; judged only after leading
-  for ``settle_ms``, so a new leader does not mark everyone down before the first replies.
+- the leader records each voter's health: DOWN once it has not heard from it for
+  ``settle_ms``, OK again as soon as it does. The core's ``recent_active`` is cleared at
+  every quorum check and set by the next reply, so one look at it would flap: the
+  reconciler remembers when it last saw each voter active instead. A new leader counts
+  every voter as seen when it took office.
 
 Never does IO: ``step`` looks at a Status and the metadata and returns actions for the
 agent; each kind of action is rate-limited here (``retry_ms``) so a slow commit is not
@@ -55,6 +57,7 @@ class Reconciler:
         self._last: dict[tuple[str, str], int] = {}  # (what, member) -> when last acted
         self._leading_since: int | None = None
         self._term = 0
+        self._seen: dict[str, int] = {}  # voter -> when the leader last saw it active
 
     def _due(self, what: str, member: str, now_ms: int) -> bool:
         last = self._last.get((what, member))
@@ -81,9 +84,9 @@ class Reconciler:
             return out
         if self._leading_since is None or st.term != self._term:
             self._leading_since, self._term = now_ms, st.term
+            self._seen = {}
         out.extend(self._membership(st, meta, now_ms))
-        if now_ms - self._leading_since >= self.settle_ms:
-            out.extend(self._health(st, meta, now_ms))
+        out.extend(self._health(st, meta, now_ms))
         return out
 
     def _membership(self, st: Status, meta: MetadataStore, now_ms: int) -> list[Action]:
@@ -101,13 +104,17 @@ class Reconciler:
         return []
 
     def _health(self, st: Status, meta: MetadataStore, now_ms: int) -> list[Action]:
+        assert self._leading_since is not None
         out: list[Action] = []
+        for v in st.voters:
+            pr = st.progress.get(v)
+            if v == self.node_id or (pr is not None and pr.recent_active):
+                self._seen[v] = now_ms
         for m in meta.member_list():
             if m.id not in st.voters:
                 continue
-            pr = st.progress.get(m.id)
-            up = m.id == self.node_id or (pr is not None and pr.recent_active)
-            want = Health.OK if up else Health.DOWN
+            seen = self._seen.get(m.id, self._leading_since)
+            want = Health.OK if now_ms - seen < self.settle_ms else Health.DOWN
             if m.health is not want and self._due("health", m.id, now_ms):
                 out.append(Submit(Op.MEMBER_HEALTH, (m.id, want.value)))
         return out
