@@ -2,7 +2,8 @@
 
 - ``appendfsync always``: writer threads record a value only once its reply arrived; the
   server is SIGKILLed at seeded random moments; after each restart every key holds a
-  value between its last acknowledged and its last sent one.
+  value between its last acknowledged and its last sent one, and both keys of each
+  MULTI/EXEC hold the same value (a transaction survives whole or not at all).
 - ``everysec``: after a SIGKILL the AOF loads and only writes acknowledged in the last
   ~2 s may be missing (the measured window is printed).
 - SIGKILL of the server or of its forked child during BGREWRITEAOF and BGSAVE.
@@ -52,6 +53,8 @@ pytestmark = pytest.mark.e2e
 
 WRITERS = 4
 KEYS_PER_WRITER = 8
+# Every this many writes of a writer is a MULTI/EXEC of two keys.
+TX_EVERY = 5
 # everysec: keys acknowledged longer ago than this before the kill must survive (s).
 EVERYSEC_LOSS_MAX_S = 2.5
 MISCONF_ENOSPC = "MISCONF Errors writing to the AOF file: No space left on device"
@@ -93,12 +96,24 @@ class Ledger:
         v = self.next_value[tid]
         try:
             while not stop.is_set():
-                key = f"w{tid}:{v % KEYS_PER_WRITER}"
-                self.sent[key] = v
+                if v % TX_EVERY:
+                    keys = [f"w{tid}:{v % KEYS_PER_WRITER}"]
+                else:  # a transaction: both keys or neither
+                    keys = [f"tx{tid}:a", f"tx{tid}:b"]
+                for key in keys:
+                    self.sent[key] = v
                 self.next_value[tid] = v + 1
-                r.set(key, v)
-                self.acked[key] = v
-                self.ack_times.setdefault(key, []).append((v, time.monotonic()))
+                if len(keys) == 1:
+                    r.set(keys[0], v)
+                else:
+                    with r.pipeline(transaction=True) as p:
+                        p.set(keys[0], v)
+                        p.set(keys[1], v)
+                        p.execute()
+                now = time.monotonic()
+                for key in keys:
+                    self.acked[key] = v
+                    self.ack_times.setdefault(key, []).append((v, now))
                 v += 1
         except (redis.ConnectionError, redis.TimeoutError):
             pass  # the server was killed
@@ -167,6 +182,8 @@ def _always_crash_cycles(dd: DataDir, kills: int) -> None:
                     value,
                     sent,
                 )
+        for tid in range(WRITERS):
+            assert stored.get(f"tx{tid}:a") == stored.get(f"tx{tid}:b"), (cycle, tid)
         # The next cycle continues from what survived.
         for key, value in stored.items():
             if value is not None:
@@ -395,7 +412,8 @@ def test_aof_write_enospc_under_everysec_recovers_by_itself(dd: DataDir) -> None
     # from then on writes are refused.
     first = raw(dd.port, "SET", "at-fault", "1")
     assert first == b"OK" or str(first) == MISCONF_ENOSPC
-    wait_until(lambda: str(raw(dd.port, "SET", "refused", "1")) == MISCONF_ENOSPC, 5)
+    wait_until(lambda: str(raw(dd.port, "SET", "probe", "1")) == MISCONF_ENOSPC, 5)
+    assert str(raw(dd.port, "SET", "refused", "1")) == MISCONF_ENOSPC
     assert info(r)["aof_last_write_status"] == "err"
     assert raw(dd.port, "GET", "before:3") == b"3"
     assert "Error writing to the AOF file: No space left on device" in dd.log()
@@ -441,6 +459,45 @@ def test_aof_fsync_eio_under_always_holds_the_reply_until_a_rewrite(dd: DataDir)
     dd.kill()
     r = dd.start()
     assert r.mget(["before", "held", "after", "refused"]) == [b"1", b"1", b"1", None]
+
+
+def test_aof_write_enospc_under_always_holds_the_reply(dd: DataDir) -> None:
+    dd.args += ["--appendonly", "yes", "--appendfsync", "always"]
+    r = dd.start()
+    r.set("before", 1)
+    disk_fault(r, "aof-write", "ENOSPC")
+    with socket.create_connection(("127.0.0.1", dd.port), timeout=1.0) as held:
+        held.sendall(encode("SET", "held", "1"))
+        with pytest.raises(socket.timeout):
+            held.recv(100)  # not written, so not acknowledged
+        assert str(raw(dd.port, "SET", "refused", "1")) == MISCONF_ENOSPC
+        disk_fault(r, "aof-write", "off")
+        held.settimeout(RECOVERY_TIMEOUT_S)
+        assert read_reply(held) == b"OK"  # the retried write succeeded and was fsynced
+    _set_until_ok(dd.port, "after", RECOVERY_TIMEOUT_S)
+    dd.kill()
+    r = dd.start()
+    assert r.mget(["before", "held", "after", "refused"]) == [b"1", b"1", b"1", None]
+
+
+def test_aof_fsync_eio_under_everysec_refuses_writes_until_a_rewrite(dd: DataDir) -> None:
+    dd.args += ["--appendonly", "yes", "--appendfsync", "everysec"]
+    r = dd.start()
+    r.set("before", 1)
+    disk_fault(r, "aof-fsync", "EIO")
+    assert raw(dd.port, "SET", "at-fault", "1") == b"OK"  # everysec replies at once
+    # The background fsync (once a second) fails; writes are refused from then on.
+    wait_until(lambda: str(raw(dd.port, "SET", "probe", "1")) == MISCONF_EIO, 5)
+    assert str(raw(dd.port, "SET", "refused", "1")) == MISCONF_EIO
+    assert info(r)["aof_last_fsync_status"] == "err"
+    disk_fault(r, "aof-fsync", "off")
+    _set_until_ok(dd.port, "after", RECOVERY_TIMEOUT_S)
+    assert "Rewriting the AOF to recover from the failed fsync" in dd.log()
+    assert info(r)["aof_last_fsync_status"] == "ok"
+    aof_written(r)
+    dd.kill()
+    r = dd.start()
+    assert r.mget(["before", "at-fault", "after", "refused"]) == [b"1", b"1", b"1", None]
 
 
 @pytest.fixture

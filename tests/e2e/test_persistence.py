@@ -80,7 +80,9 @@ class DataDir:
         )
 
     def start(self, *extra: str) -> redis.Redis:
-        assert self.proc is None or self.proc.proc.poll() is not None, "already running"
+        if self.proc is not None:
+            assert self.proc.proc.poll() is not None, "already running"
+            self.proc.stop()  # closes the log of the exited process
         self.starts += 1
         self.proc = ServerProcess(self.argv(*extra), self.port, self.root, f"ackdb{self.starts}")
         r = self.client()
@@ -832,3 +834,144 @@ def test_shutdown_while_a_child_runs(datadir: DataDir, kind: str) -> None:
     assert "There is a child saving a snapshot or rewriting the AOF. Killing it!" in log
     assert not list(datadir.dir.glob("temp-*")) and not list(datadir.aof_dir.glob("temp-*"))
     assert digest(datadir.start()) == before
+
+
+@pytest.mark.parametrize("mode", ["aof", "snapshot"])
+def test_several_databases_and_keys_expired_on_disk(datadir: DataDir, mode: str) -> None:
+    if mode == "aof":
+        datadir.args += ["--appendonly", "yes", "--appendfsync", "always"]
+    r = datadir.start()
+    for db in (0, 3, 15):
+        c = datadir.client(db=db)
+        write_every_type(c, prefix=f"db{db}:", n=4)
+        c.close()
+    r.swapdb(3, 4)
+    r.move("db0:str:1", 9)
+    c = datadir.client(db=15)
+    c.flushdb()
+    c.set("db15:only", 1)
+    c.set("short", 1, px=300)  # expires while the server is down (or just before)
+    if mode == "snapshot":
+        assert r.save()  # the key is saved alive
+    # Expired in memory: the digest to compare with has it no longer.
+    wait_until(lambda: not c.exists("short"), 5)
+    c.close()
+    before = digest(r)
+    datadir.kill()
+    r = datadir.start()
+    assert digest(r) == before
+    assert datadir.client(db=9).get("db0:str:1") == b"v1v1"
+    assert datadir.client(db=4).exists("db3:hash:2")
+    if mode == "snapshot":
+        i = info(r)
+        assert (i["rdb_last_load_keys_expired"], i["rdb_last_load_keys_loaded"]) == (
+            1,
+            r.dbsize() + sum(datadir.client(db=db).dbsize() for db in range(1, 16)),
+        )
+
+
+def test_bgrewriteaof_with_the_aof_off_writes_an_aof_to_start_from(datadir: DataDir) -> None:
+    r = datadir.start()
+    write_every_type(r)
+    assert raw(datadir.port, "BGREWRITEAOF") == b"Background append only file rewriting started"
+    wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
+    assert info(r)["aof_enabled"] == 0
+    assert [k for _, k in datadir.manifest_entries()] == ["b", "i"]
+    before = digest(r)
+    r.set("not-in-the-aof", 1)  # the AOF is off: nothing is appended
+    datadir.kill()
+    r = datadir.start("--appendonly", "yes")
+    assert digest(r) == before
+
+
+def test_start_with_aof_on_and_only_a_snapshot_builds_the_aof(datadir: DataDir) -> None:
+    r = datadir.start()
+    write_every_type(r)
+    assert r.save()
+    before = digest(r)
+    datadir.kill()
+    r = datadir.start("--appendonly", "yes")
+    assert digest(r) == before
+    wait_until(
+        lambda: datadir.manifest.exists() and info(r)["aof_rewrite_in_progress"] == 0,
+        CHILD_TIMEOUT_S,
+    )
+    assert "creating it from the loaded data" in datadir.log()
+    r.set("after", 1)
+    aof_written(r)
+    before = digest(r)
+    datadir.snapshot.unlink()  # the AOF alone holds everything now
+    datadir.kill()
+    assert digest(datadir.start("--appendonly", "yes")) == before
+
+
+def test_automatic_rewrite_on_growth(datadir: DataDir) -> None:
+    datadir.args += [
+        "--appendonly",
+        "yes",
+        "--auto-aof-rewrite-min-size",
+        "65536",
+        "--auto-aof-rewrite-percentage",
+        "100",
+    ]
+    r = datadir.start()
+    with r.pipeline(transaction=False) as p:
+        for i in range(200):  # 200 KB written to 50 keys: past the minimum size
+            p.set(f"k{i % 50}", "x" * 1000)
+        p.execute()
+    wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
+    assert "Starting automatic rewriting of AOF" in datadir.log()
+    wait_children_done(r)
+    # Overwriting the same 50 keys: the rewritten AOF is much smaller than what was written.
+    assert info(r)["aof_base_size"] < 65536
+    aof_written(r)
+    before = digest(r)
+    datadir.kill()
+    assert digest(datadir.start()) == before
+
+
+def test_shutdown_save_and_nosave(datadir: DataDir) -> None:
+    datadir.args += ["--save", "3600", "1"]
+    r = datadir.start()
+    r.set("a", 1)
+    with socket.create_connection(("127.0.0.1", datadir.port), timeout=10) as s:
+        s.sendall(encode("SHUTDOWN", "NOSAVE"))
+        assert s.recv(100) == b""  # no reply: the server is gone
+    assert datadir.proc is not None and datadir.proc.proc.wait(10) == 0
+    assert not datadir.snapshot.exists()
+
+    r = datadir.start("--save", "")
+    assert r.dbsize() == 0
+    r.set("b", 2)
+    with socket.create_connection(("127.0.0.1", datadir.port), timeout=10) as s:
+        s.sendall(encode("SHUTDOWN", "SAVE"))
+        assert s.recv(100) == b""
+    assert datadir.proc.proc.wait(10) == 0
+    assert datadir.start("--save", "").get("b") == b"2"
+
+
+def test_appendfsync_changed_at_runtime(datadir: DataDir) -> None:
+    datadir.args += ["--appendonly", "yes", "--appendfsync", "no"]
+    r = datadir.start()
+    r.set("a", 1)
+    assert r.config_set("appendfsync", "always")
+    for n in range(5):
+        r.set(f"k{n}", n)
+        i = info(r)
+        assert i["aof_fsynced_offset"] == i["aof_written_offset"]
+    assert r.config_set("appendfsync", "everysec")
+    r.set("b", 2)
+    wait_until(lambda: info(r)["aof_fsynced_offset"] == info(r)["aof_written_offset"], 5)
+    before = digest(r)
+    datadir.kill()
+    assert digest(datadir.start()) == before
+
+
+def test_debug_reload_keeps_the_dataset(datadir: DataDir) -> None:
+    r = datadir.start()
+    write_every_type(r)
+    before = digest(r)
+    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert digest(r) == before
+    assert datadir.snapshot.exists()
+    assert "DB reloaded by DEBUG RELOAD" in datadir.log()
