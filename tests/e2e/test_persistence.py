@@ -15,6 +15,7 @@ type, and whether a key has a TTL).
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -521,6 +522,37 @@ def test_config_set_appendonly_yes_on_populated_server(datadir: DataDir) -> None
     r = datadir.start("--appendonly", "yes")
     assert digest(r) == before
     assert r.get("during-first-rewrite") == b"1"
+
+
+def test_config_set_appendonly_yes_retries_a_failed_first_rewrite(datadir: DataDir) -> None:
+    r = datadir.start()
+    r.mset({f"k{i}": i for i in range(30)})
+    r.config_set("rdb-key-save-delay", 20_000)
+    assert r.config_set("appendonly", "yes")
+    wait_until(lambda: child_pids(datadir.log(), "rewriting"), 5)
+    (first,) = child_pids(datadir.log(), "rewriting")
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: info(r)["aof_last_bgrewrite_status"] == "err", 5)
+    r.set("between", 1)
+    # Without a base, no manifest may list the new files: a restart would take the
+    # incremental file alone for the whole dataset.
+    assert not datadir.manifest.exists()
+    # By hand or by the server's own retry (whichever comes first), a new attempt runs.
+    reply = raw(datadir.port, "BGREWRITEAOF")
+    assert reply == b"Background append only file rewriting started" or str(reply) == (
+        "ERR Background append only file rewriting already in progress"
+    )
+    assert info(r)["aof_rewrite_in_progress"] == 1
+    assert not datadir.manifest.exists()
+    r.config_set("rdb-key-save-delay", 0)
+    wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
+    wait_children_done(r)
+    assert [k for _, k in datadir.manifest_entries()] == ["b", "i"]
+    r.set("after", 1)
+    aof_written(r)
+    before = digest(r)
+    datadir.kill()
+    assert digest(datadir.start("--appendonly", "yes")) == before
 
 
 def test_config_set_appendonly_no_stops_appending(datadir: DataDir) -> None:

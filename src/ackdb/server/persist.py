@@ -190,6 +190,16 @@ class Persistence:
                 self._recovery_try_ms = now_ms
                 self.log.notice("Rewriting the AOF to recover from the failed fsync")
                 self.start_rewrite()
+            elif (
+                self.aof_state == "wait_rewrite"
+                and self.child is None
+                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
+            ):
+                # The rewrite that creates the AOF failed: until one succeeds there is no
+                # AOF on disk, so try again (Redis reschedules it too).
+                self._recovery_try_ms = now_ms
+                self.log.notice("Retrying the AOF rewrite that turns the AOF on")
+                self.start_rewrite()
         if self.child is None:
             self._maybe_start_background(now_ms)
         self.refresh_denial()
@@ -417,8 +427,24 @@ class Persistence:
             return "busy"
         if self.aof is None:
             return self._rewrite_without_aof()
+        if self.aof_state == "wait_rewrite":
+            return self._restart_aof_creation()
         self._rewrite_first_incr = self.aof.switch_to_new_incr()
         return self._fork_rewrite()
+
+    def _restart_aof_creation(self) -> str | None:
+        """The AOF is being turned on and has no base yet: start over with a new fork.
+        Switching files here would list incremental files without a base in the
+        manifest, which a restart would load as the whole dataset; instead the new AOF,
+        listed nowhere yet, is created again (its incremental file restarts empty: the
+        new fork's dataset holds everything written to it)."""
+        self.stop_aof()
+        try:
+            self.create_aof()
+        except OSError as e:
+            self.log.warning(f"Unable to turn on AOF: {e.strerror or e}")
+            return f"ERR {e.strerror or e}"
+        return None
 
     def _fork_rewrite(self) -> str | None:
         m = self.aof.manifest if self.aof is not None else self._detached_manifest
