@@ -877,6 +877,9 @@ def test_several_databases_and_keys_expired_on_disk(datadir: DataDir, mode: str)
         c = datadir.client(db=db)
         write_every_type(c, prefix=f"db{db}:", n=4)
         c.close()
+    if mode == "aof":  # part of it in the base, the rest in the incremental file
+        assert r.bgrewriteaof()
+        wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
     r.swapdb(3, 4)
     r.move("db0:str:1", 9)
     c = datadir.client(db=15)
@@ -1007,3 +1010,69 @@ def test_debug_reload_keeps_the_dataset(datadir: DataDir) -> None:
     assert digest(r) == before
     assert datadir.snapshot.exists()
     assert "DB reloaded by DEBUG RELOAD" in datadir.log()
+
+
+def test_clients_get_loading_while_a_large_snapshot_loads(datadir: DataDir) -> None:
+    r = datadir.start()
+    r.execute_command("DEBUG", "POPULATE", 1_000_000)
+    assert r.save()
+    size = datadir.snapshot.stat().st_size
+    datadir.kill()
+    datadir.starts += 1
+    # ServerProcess returns as soon as PING answers, -LOADING included.
+    datadir.proc = ServerProcess(datadir.argv(), datadir.port, datadir.root, "ackdb-loading")
+    replies = []
+    loading_info = 0
+    while True:
+        reply = raw(datadir.port, "GET", "key:1")
+        if reply == b"value:1":
+            break
+        replies.append(str(reply))
+        fields = dict(
+            line.split(":", 1)
+            for line in raw(datadir.port, "INFO", "persistence").decode().splitlines()
+            if ":" in line
+        )
+        if fields["loading"] == "1":
+            loading_info += 1
+            assert int(fields["loading_total_bytes"]) == size
+            assert 0 <= float(fields["loading_loaded_perc"]) <= 100
+        assert len(replies) < 10_000
+    assert replies and set(replies) == {"LOADING Redis is loading the dataset in memory"}
+    assert loading_info
+    assert info(datadir.client())["loading"] == 0
+    assert datadir.client().dbsize() == 1_000_000
+
+
+@pytest.mark.parametrize("preamble", ["yes", "no"])
+def test_values_larger_than_a_frame(datadir: DataDir, preamble: str) -> None:
+    datadir.args += ["--appendonly", "yes", "--aof-use-rdb-preamble", preamble]
+    r = datadir.start()
+    big = os.urandom(3 << 20)
+    r.set("big", big)
+    r.hset("bighash", mapping={"a": big[: 2 << 20], "b": b"small"})
+    r.rpush("biglist", big[:1500_000], big[:10])
+    assert r.save()
+    assert r.bgrewriteaof()
+    wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
+    aof_written(r)
+    before = digest(r)
+    datadir.kill()
+    r = datadir.start()  # from the AOF
+    assert digest(r) == before
+    assert r.get("big") == big
+    datadir.kill()
+    r = datadir.start("--appendonly", "no")  # from the snapshot
+    assert digest(r) == before
+    code, out = run_cli("check-snapshot", str(datadir.snapshot))
+    assert code == 0, out
+
+
+def test_failed_bgsave_without_stop_writes_keeps_accepting_writes(datadir: DataDir) -> None:
+    datadir.args += ["--save", "3600", "1", "--stop-writes-on-bgsave-error", "no"]
+    r = datadir.start()
+    r.execute_command("DEBUG", "DISK-FAULT", "save", "EIO")
+    assert raw(datadir.port, "BGSAVE") == b"Background saving started"
+    wait_until(lambda: info(r)["rdb_last_bgsave_status"] == "err", CHILD_TIMEOUT_S)
+    assert raw(datadir.port, "SET", "a", "1") == b"OK"
+    r.execute_command("DEBUG", "DISK-FAULT", "save", "off")
