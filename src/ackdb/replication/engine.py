@@ -27,7 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import failover as fo
+from . import introspection
 from .actions import Action, Log, RoleChanged
+from .handshake import ReplicaConfig
 from .primary import ReplicaTable, SnapshotStart
 from .replica import (
     CONNECTED,
@@ -36,7 +38,6 @@ from .replica import (
     Forward,
     LinkAction,
     PsyncReplied,
-    ReplicaConfig,
     ReplicaLink,
 )
 from .state import ReplicationState, SavedHistory
@@ -389,39 +390,18 @@ class Replication:
         read_only: bool = True,
         announced: bool = True,
     ) -> list[tuple[str, str]]:
-        """INFO replication, in Redis's order (notes: "INFO replication, in order")."""
-        fields = [("role", "master" if self.is_primary else "slave")]
-        if not self.is_primary:
-            fields += self.link.info_fields(now_ms)
-            fields += [
-                ("slave_priority", str(replica_priority)),
-                ("slave_read_only", "1" if read_only else "0"),
-                ("replica_announced", "1" if announced else "0"),
-            ]
-        fields += self.table.info_fields(now_ms)
-        fields.append(("master_failover_state", self.failover.state))
-        return fields + self.state.info_fields()
+        """INFO replication, in Redis's order."""
+        return introspection.replication_info(
+            self,
+            now_ms,
+            replica_priority=replica_priority,
+            read_only=read_only,
+            announced=announced,
+        )
 
     def role_reply(self) -> bytes:
-        """ROLE (notes): ["master", offset, [[ip, "port", "ack"], ...]] or
-        ["slave", host, port, state, offset]."""
-        if self.is_primary:
-            entries = self.table.role_entries()
-            out = [
-                b"*3\r\n$6\r\nmaster\r\n:%d\r\n*%d\r\n"
-                % (self.state.master_repl_offset, len(entries))
-            ]
-            for ip, port, ack in entries:
-                out.append(b"*3\r\n" + b"".join(_bulk(x.encode()) for x in (ip, port, ack)))
-            return b"".join(out)
-        host = (self.link.host or "").encode()
-        return (
-            b"*5\r\n$5\r\nslave\r\n"
-            + _bulk(host)
-            + b":%d\r\n" % self.link.port
-            + _bulk(self.link.state.encode())
-            + b":%d\r\n" % self.link.role_offset()
-        )
+        """The ROLE command's reply."""
+        return introspection.role_reply(self)
 
     # -- durability -------------------------------------------------------------------
 
@@ -468,7 +448,3 @@ class Replication:
         actions += self.table.cron(now_ms)
         self.state.maybe_free_backlog(now_ms, len(self.table.replicas), self.is_primary)
         return actions + self.before_sleep(now_ms)
-
-
-def _bulk(b: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(b), b)

@@ -37,11 +37,20 @@ from .actions import (
     Log,
     SendToPrimary,
     SnapshotAbort,
-    SnapshotBegin,
-    SnapshotChunk,
-    SnapshotEnd,
 )
-from .state import ReplicationState, is_replid
+from .handshake import (
+    PING,
+    ContinueReply,
+    FullResyncReply,
+    PsyncRefused,
+    ReplicaConfig,
+    handshake_commands,
+    parse_psync_reply,
+    ping_reply_ok,
+    psync_command,
+)
+from .state import ReplicationState
+from .transfer import PrimaryAborted, SnapshotTransfer
 from .util import encode_command, parse_ll
 from .wire import LinkProtocolError, LinkReader
 
@@ -53,22 +62,6 @@ NONE, CONNECT, CONNECTING, HANDSHAKE, SYNC, CONNECTED = (
     "sync",
     "connected",
 )
-EOF_MARK_BYTES = 40
-_PING_OK_ERRORS = (b"-NOAUTH", b"-NOPERM", b"-ERR operation not permitted")
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaConfig:
-    listening_port: int
-    announce_ip: str | None = None
-    masteruser: str | None = None
-    masterauth: str | None = None
-    repl_timeout_ms: int = 60_000
-    ack_period_ms: int = 1000
-    # Reconnection back-off: first retry after reconnect_min_ms, doubling to reconnect_max_ms
-    # (Redis retries every second; never slower than that by default).
-    reconnect_min_ms: int = 100
-    reconnect_max_ms: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +114,9 @@ class ReplicaLink:
         self.stream_db = 0
         self._unit_db = 0
         self.link_down_since_ms: int | None = None
-        # Full sync in progress.
-        self._sync_replid = ""
-        self._sync_offset = 0
-        self._sync_started = False
+        # Full sync in progress: the snapshot arriving, then loaded by the shell.
+        self.transfer: SnapshotTransfer | None = None
         self.loading = False  # SnapshotEnd sent, waiting for snapshot_loaded
-        self._bulk_left = 0  # -1: EOF-marked payload
-        self._eof_mark = b""
-        self.sync_read_bytes = 0
-        self.sync_total_bytes = 0
 
     # -- commands from the engine -----------------------------------------------------
 
@@ -158,7 +145,7 @@ class ReplicaLink:
         self._reader = LinkReader()
         self._last_io_ms = now_ms
         self._expect = deque(["ping"])
-        return [SendToPrimary(encode_command([b"PING"]))]
+        return [SendToPrimary(PING)]
 
     def on_link_failed(self, now_ms: int) -> list[LinkAction]:
         """The TCP connect failed (or the established link broke)."""
@@ -176,9 +163,10 @@ class ReplicaLink:
 
     def _lost(self, now_ms: int) -> list[LinkAction]:
         actions: list[LinkAction] = []
-        if self.state == SYNC and (self._sync_started or self.loading):
+        if self.state == SYNC and self.transfer is not None and self.transfer.started:
             actions.append(SnapshotAbort("link lost during the transfer"))
         self.loading = False
+        self.transfer = None
         if self.state == CONNECTED and self._in_multi:
             actions.append(DiscardTransaction())
         self._in_multi = False
@@ -232,17 +220,17 @@ class ReplicaLink:
 
     def _handshake_step(self, actions: list[LinkAction], now_ms: int) -> None:
         line = self._reader.read_line()
-        if line is None:
-            return
         if not line:
-            return  # notes: bare "\n" keep-alives while the primary prepares; skip them
+            return  # nothing yet, or a bare "\n" keep-alive (notes: skip empty lines)
         step = self._expect.popleft()
         if step == "ping":
-            if line.startswith(b"-") and not line.startswith(_PING_OK_ERRORS):
+            if not ping_reply_ok(line):
                 actions.append(Log("warning", f"Error reply to PING from primary: '{line!r}'"))
                 actions += self._drop_link("PING refused", now_ms)
                 return
-            actions.append(SendToPrimary(self._handshake_commands()))
+            cmds, expect = handshake_commands(self.config)
+            self._expect.extend(expect)
+            actions.append(SendToPrimary(cmds))
         elif step == "auth":
             if line.startswith(b"-"):
                 actions.append(Log("warning", f"Unable to AUTH to PRIMARY: {line!r}"))
@@ -253,67 +241,39 @@ class ReplicaLink:
                 actions.append(Log("notice", msg))
             if not self._expect:
                 self._expect.append("psync")
-                actions.append(SendToPrimary(self._psync_command()))
+                replid = self.repl.replid if self.can_psync else None
+                psync = psync_command(replid, self.repl.master_repl_offset, self.failover_psync)
+                actions.append(SendToPrimary(psync))
         else:
             assert step == "psync"
-            self._on_psync_reply(line, actions, now_ms)
+            self._on_psync_reply(parse_psync_reply(line), actions, now_ms)
 
-    def _handshake_commands(self) -> bytes:
-        c = self.config
-        cmds: list[bytes] = []
-        if c.masterauth is not None:
-            user = [c.masteruser.encode()] if c.masteruser else []
-            cmds.append(encode_command([b"AUTH", *user, c.masterauth.encode()]))
-            self._expect.append("auth")
-        cmds.append(encode_command([b"REPLCONF", b"listening-port", b"%d" % c.listening_port]))
-        self._expect.append("port")
-        if c.announce_ip is not None:
-            cmds.append(encode_command([b"REPLCONF", b"ip-address", c.announce_ip.encode()]))
-            self._expect.append("ip")
-        cmds.append(encode_command([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]))
-        self._expect.append("capa")
-        return b"".join(cmds)
-
-    def _psync_command(self) -> bytes:
-        """notes: PSYNC ? -1 on first sync, else PSYNC <replid> <processed_offset + 1>."""
-        if self.can_psync:
-            argv = [b"PSYNC", self.repl.replid.encode(), b"%d" % (self.repl.master_repl_offset + 1)]
-        else:
-            argv = [b"PSYNC", b"?", b"-1"]
-        if self.failover_psync:
-            argv.append(b"FAILOVER")
-        return encode_command(argv)
-
-    def _on_psync_reply(self, line: bytes, actions: list[LinkAction], now_ms: int) -> None:
-        words = line.split()
-        if words[0] == b"+FULLRESYNC":
-            offset = parse_ll(words[2]) if len(words) == 3 else None
-            replid = words[1].decode("latin-1") if len(words) == 3 else ""
-            if offset is None or not is_replid(replid):
-                raise LinkProtocolError(f"wrong +FULLRESYNC syntax: {line!r}")
+    def _on_psync_reply(
+        self,
+        reply: FullResyncReply | ContinueReply | PsyncRefused,
+        actions: list[LinkAction],
+        now_ms: int,
+    ) -> None:
+        if isinstance(reply, FullResyncReply):
             actions.append(PsyncReplied(True))
             # Redis discards the cached primary here: until this sync completes, a new
             # attempt can only ask for a full resync.
             self.can_psync = False
-            self._sync_replid, self._sync_offset = replid, offset
-            self._sync_started = False
-            self.sync_read_bytes = self.sync_total_bytes = 0
+            self.transfer = SnapshotTransfer(reply.replid, reply.offset)
             self.state = SYNC
-            msg = f"Full resync from primary: {replid}:{offset}"
-            actions.append(Log("notice", msg))
-        elif words[0] == b"+CONTINUE":
+            actions.append(
+                Log("notice", f"Full resync from primary: {reply.replid}:{reply.offset}")
+            )
+        elif isinstance(reply, ContinueReply):
             actions.append(PsyncReplied(True))
-            self._on_continue(words, actions, now_ms)
+            self._on_continue(reply.replid, actions, now_ms)
         else:
-            # -NOMASTERLINK / -LOADING: try later; anything else: also retry later (ackdb
-            # has no SYNC fallback for pre-PSYNC primaries).
             actions.append(PsyncReplied(False))
-            actions.append(Log("notice", f"Primary cannot PSYNC now: {line!r}"))
+            actions.append(Log("notice", f"Primary cannot PSYNC now: {reply.line!r}"))
             actions += self._drop_link("PSYNC refused", now_ms)
 
-    def _on_continue(self, words: list[bytes], actions: list[LinkAction], now_ms: int) -> None:
-        new_id = words[1].decode("latin-1") if len(words) > 1 else ""
-        if is_replid(new_id) and new_id != self.repl.replid:
+    def _on_continue(self, new_id: str | None, actions: list[LinkAction], now_ms: int) -> None:
+        if new_id is not None and new_id != self.repl.replid:
             # notes: a replica receiving +CONTINUE with a new id shifts like a promotion,
             # and disconnects its sub-replicas so they learn the new id.
             self.repl.shift_replid(new_id)
@@ -322,9 +282,8 @@ class ReplicaLink:
         if self.stream_db:
             actions.append(Apply([b"SELECT", b"%d" % self.stream_db]))
         self._become_connected(actions, now_ms)
-        actions.append(
-            Log("notice", "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization.")
-        )
+        msg = "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization."
+        actions.append(Log("notice", msg))
 
     def _become_connected(self, actions: list[LinkAction], now_ms: int) -> None:
         self.state = CONNECTED
@@ -339,70 +298,30 @@ class ReplicaLink:
     # -- snapshot ---------------------------------------------------------------------
 
     def _sync_step(self, actions: list[LinkAction], now_ms: int) -> None:
-        if not self._sync_started:
-            self._sync_header(actions, now_ms)
-            return
-        if self._bulk_left >= 0:
-            chunk = self._reader.read_raw(self._bulk_left)
-            self._bulk_left -= len(chunk)
-            done = self._bulk_left == 0
-        else:
-            at = self._reader.find(self._eof_mark)
-            if at >= 0:
-                chunk = self._reader.read_raw(at)
-                self._reader.read_raw(EOF_MARK_BYTES)
-                done = True
-            else:
-                # Keep the last bytes back: they may be the start of the mark.
-                chunk = self._reader.read_raw(max(0, self._reader.buffered - EOF_MARK_BYTES + 1))
-                done = False
-        if chunk:
-            self.sync_read_bytes += len(chunk)
-            actions.append(SnapshotChunk(chunk))
-        if done:
-            self._sync_done(actions, now_ms)
-
-    def _sync_header(self, actions: list[LinkAction], now_ms: int) -> None:
-        line = self._reader.read_line()
-        if line is None or not line:
-            return  # keep-alive newlines may precede the payload
-        if line.startswith(b"-"):
-            actions.append(Log("warning", f"PRIMARY aborted replication with an error: {line!r}"))
+        t = self.transfer
+        assert t is not None
+        try:
+            actions += t.step(self._reader)
+        except PrimaryAborted as e:
+            actions.append(Log("warning", f"PRIMARY aborted replication with an error: {e}"))
             actions += self._drop_link("primary error", now_ms)
             return
-        if not line.startswith(b"$"):
-            raise LinkProtocolError(
-                f"bad protocol from PRIMARY, the first byte is not '$': {line!r}"
-            )
-        if line.startswith(b"$EOF:") and len(line) == 5 + EOF_MARK_BYTES:
-            self._eof_mark, self._bulk_left, self.sync_total_bytes = line[5:], -1, -1
-        else:
-            size = parse_ll(line[1:])
-            if size is None or size < 0:
-                raise LinkProtocolError(f"bad snapshot length: {line!r}")
-            self._bulk_left = self.sync_total_bytes = size
-        self._sync_started = True
-        actions.append(SnapshotBegin(self._sync_replid, self._sync_offset, self.sync_total_bytes))
-        if self._bulk_left == 0:
-            self._sync_done(actions, now_ms)
-
-    def _sync_done(self, actions: list[LinkAction], now_ms: int) -> None:
-        # The bytes after the payload wait in the buffer until the shell has loaded it
-        # and calls ``snapshot_loaded``.
-        self._sync_started = False
-        self.loading = True
-        actions.append(SnapshotEnd())
+        if t.done:
+            # The bytes after the payload wait in the buffer until the shell has loaded
+            # it and calls ``snapshot_loaded``.
+            self.loading = True
 
     def snapshot_loaded(self, stream_db: int, now_ms: int) -> list[LinkAction]:
         """The shell replaced its dataset with the snapshot; ``stream_db`` is the db the
         primary's stream had selected at the snapshot (saved in it, as Redis saves
         repl-stream-db): the shell's new primary client starts there."""
-        assert self.state == SYNC and self.loading, (self.state, self.loading)
-        self.loading = False
+        t = self.transfer
+        assert self.state == SYNC and self.loading and t is not None, (self.state, self.loading)
+        self.loading, self.transfer = False, None
         # Redis replicationAttachToNewMaster: sub-replicas resync with us, our old backlog
         # is meaningless; then we take the primary's id and offset.
         actions: list[LinkAction] = [DisconnectReplicas("full sync with our primary")]
-        self.repl.adopt_primary_history(self._sync_replid, self._sync_offset)
+        self.repl.adopt_primary_history(t.replid, t.offset)
         self.stream_db = self._unit_db = stream_db
         self._become_connected(actions, now_ms)
         actions.append(Log("notice", "PRIMARY <-> REPLICA sync: Finished with success"))
@@ -512,34 +431,11 @@ class ReplicaLink:
         """ROLE's offset: the processed offset while linked, -1 otherwise (Redis)."""
         return self.repl.master_repl_offset if self.state == CONNECTED else -1
 
-    def info_fields(self, now_ms: int) -> list[tuple[str, str]]:
-        """INFO replication lines of a replica, master_host .. master_link_down_since."""
-        up = self.state == CONNECTED
-        idle_s = (now_ms - self._last_io_ms) // 1000
-        read = self.repl.master_repl_offset + (self._reader.buffered if up else 0)
-        processed = self.repl.master_repl_offset if self.can_psync or up else 0
-        fields = [
-            ("master_host", self.host or ""),
-            ("master_port", str(self.port)),
-            ("master_link_status", "up" if up else "down"),
-            ("master_last_io_seconds_ago", str(idle_s) if up else "-1"),
-            ("master_sync_in_progress", "1" if self.state == SYNC else "0"),
-            ("slave_read_repl_offset", str(read if up else processed)),
-            ("slave_repl_offset", str(processed)),
-        ]
-        if self.state == SYNC:
-            total = self.sync_total_bytes
-            left = total - self.sync_read_bytes if total >= 0 else -1
-            perc = self.sync_read_bytes * 100 / total if total > 0 else 0.0
-            fields += [
-                ("master_sync_total_bytes", str(total)),
-                ("master_sync_read_bytes", str(self.sync_read_bytes)),
-                ("master_sync_left_bytes", str(left)),
-                ("master_sync_perc", f"{perc:.2f}"),
-                ("master_sync_last_io_seconds_ago", str(idle_s)),
-            ]
-        if not up:
-            since = self.link_down_since_ms
-            down_s = (now_ms - since) // 1000 if since is not None else -1
-            fields.append(("master_link_down_since_seconds", str(down_s)))
-        return fields
+    @property
+    def last_io_ms(self) -> int:
+        return self._last_io_ms
+
+    @property
+    def read_offset(self) -> int:
+        """Stream bytes received: processed plus those waiting in the buffer."""
+        return self.repl.master_repl_offset + self._reader.buffered

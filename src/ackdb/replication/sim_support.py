@@ -151,8 +151,11 @@ class World:
         pieces = [data[i:j] for i, j in zip([0, *cuts], [*cuts, len(data)], strict=True)]
         for piece in pieces:
             t += self.rng.randint(0, 3)
-            self.at(t, lambda p=piece: self._deliver(conn, to_server, p))
+            self.at(t, self._delivery(conn, to_server, piece))
         conn.last_t[d] = t
+
+    def _delivery(self, conn: Conn, to_server: bool, data: bytes) -> Event:
+        return lambda: self._deliver(conn, to_server, data)
 
     def _deliver(self, conn: Conn, to_server: bool, data: bytes) -> None:
         if not conn.alive:

@@ -18,6 +18,8 @@ from ackdb.replication.actions import (
     SnapshotChunk,
     SnapshotEnd,
 )
+from ackdb.replication.handshake import ReplicaConfig
+from ackdb.replication.introspection import link_info
 from ackdb.replication.replica import (
     CONNECT,
     CONNECTED,
@@ -27,7 +29,6 @@ from ackdb.replication.replica import (
     Forward,
     LinkAction,
     PsyncReplied,
-    ReplicaConfig,
     ReplicaLink,
 )
 from ackdb.replication.state import ReplicationState
@@ -282,7 +283,7 @@ def test_info_fields_while_syncing_and_down() -> None:
     lk = link()
     to_psync(lk)
     lk.receive_data(b"+FULLRESYNC " + PRIMARY_ID.encode() + b" 5\r\n$100\r\n" + b"x" * 25, 2000)
-    f = dict(lk.info_fields(4500))
+    f = dict(link_info(lk, 4500))
     assert f["master_link_status"] == "down" and f["master_sync_in_progress"] == "1"
     assert (
         f["master_sync_total_bytes"],
