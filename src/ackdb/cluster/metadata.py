@@ -235,12 +235,14 @@ class MetadataStore:
         node_id: str = a[0]
         m = self.members.get(node_id)
         if op is Op.MEMBER_HEALTH:
-            if m is None:
+            if m is None and node_id not in self.voters:
                 return fail(f"NOTFOUND no member '{node_id}'")
             try:
                 health = Health(a[1])
             except ValueError:
                 return fail(f"ERR unknown health '{a[1]}'")
+            # A voter that has not registered its addresses yet still has a health.
+            m = m or Member(node_id, "", "")
             self.members[node_id] = replace(m, health=health)
             return OK
         if op is Op.MEMBER_REMOVE:

@@ -53,6 +53,7 @@ def node_main(argv: list[str]) -> int:
         sys.stderr.write(f"ackdb node: {e}\n")
         return 1
     log.role = "N"
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

@@ -110,11 +110,11 @@ class Reconciler:
             pr = st.progress.get(v)
             if v == self.node_id or (pr is not None and pr.recent_active):
                 self._seen[v] = now_ms
-        for m in meta.member_list():
-            if m.id not in st.voters:
-                continue
-            seen = self._seen.get(m.id, self._leading_since)
+        for v in st.voters:
+            m = meta.members.get(v)
+            have = Health.UNKNOWN if m is None else m.health
+            seen = self._seen.get(v, self._leading_since)
             want = Health.OK if now_ms - seen < self.settle_ms else Health.DOWN
-            if m.health is not want and self._due("health", m.id, now_ms):
-                out.append(Submit(Op.MEMBER_HEALTH, (m.id, want.value)))
+            if have is not want and self._due("health", v, now_ms):
+                out.append(Submit(Op.MEMBER_HEALTH, (v, want.value)))
         return out

@@ -53,6 +53,9 @@ WRITE_BATCH_BYTES = 1024 * 1024
 # Reconnect back-off (ms): doubles from min to max; the wait is scaled by 0.5..1.0.
 BACKOFF_MIN_MS = 50
 BACKOFF_MAX_MS = 2000
+# A connection that lived this long was healthy: its loss restarts the back-off (ms).
+# One that dies sooner (a peer or proxy that accepts and closes) keeps backing off.
+LINK_STABLE_MS = 500
 CONNECT_TIMEOUT_MS = 1000
 # Inbound peer connections accepted at once (count).
 INBOUND_MAX_CONNECTIONS = 256
@@ -84,7 +87,9 @@ class PeerLink:
         self.sent_frames = 0
         self.dropped_frames = 0
         self.connects = 0
-        self.failures = 0  # consecutive failed dials or lost connections
+        self.failures = 0  # consecutive failed dials or short-lived connections
+        self._connected_at = 0.0
+        self._reported_up = False
         self._transport: asyncio.Transport | None = None
         self._paused = False
         self._flush_scheduled = False
@@ -163,9 +168,10 @@ class PeerLink:
         transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
         self.state = LinkState.CONNECTED
         self.connects += 1
-        if self.failures:
+        self._connected_at = self.owner.loop.time()
+        if self.failures and not self._reported_up:
             self.owner.log.notice(f"Peer {self.peer_id} at {self.addr} connected")
-        self.failures = 0
+            self._reported_up = True
         transport.write(encode_hello(self.owner.node_id, self.owner.advertise_addr))
         self._schedule_flush()
 
@@ -181,6 +187,11 @@ class PeerLink:
     def _lost(self) -> None:
         if self.state is LinkState.CLOSED:
             return
+        now = self.owner.loop.time()
+        if self._connected_at and now - self._connected_at >= LINK_STABLE_MS / 1000:
+            self.failures = 0
+            self._reported_up = False
+        self._connected_at = 0.0
         self.failures += 1
         self.owner.on_unreachable(self.peer_id)
         backoff_ms = min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << min(self.failures - 1, 16))

@@ -135,6 +135,12 @@ def test_members_join_add_remove() -> None:
     assert log.store.members["n4"].health is Health.DOWN
     assert not log.result(Op.MEMBER_HEALTH, "n4", "weird").ok
     assert not log.result(Op.MEMBER_HEALTH, "n9", "ok").ok
+    # A voter without a record (it has not registered yet) gets one with its health.
+    assert log.result(Op.MEMBER_HEALTH, "n2", "down").ok
+    m2 = log.store.members["n2"]
+    assert (m2.health, m2.client_addr, m2.state) == (Health.DOWN, "", MemberState.ACTIVE)
+    log.result(Op.MEMBER_PUT, "n2", "c:2", "k:2")
+    assert log.store.members["n2"].health is Health.DOWN  # registering keeps it
     # Removing a voter: removing, then gone when the conf change applies.
     assert log.result(Op.MEMBER_REMOVE, "n4").ok
     assert log.store.members["n4"].state is MemberState.REMOVING

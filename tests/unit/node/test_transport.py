@@ -283,3 +283,27 @@ def test_outbound_garbage_closes_and_redials(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
 
     run(main())
+
+
+def test_accept_then_close_keeps_backing_off(tmp_path: Path) -> None:
+    async def main() -> None:
+        a = Member("a", free_port(), tmp_path / "a.log")
+        port = free_port()
+
+        async def slam(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.close()  # a peer (or a proxy in refuse mode) that drops every connection
+
+        srv = await asyncio.start_server(slam, "127.0.0.1", port)
+        a.t.set_address("b", f"127.0.0.1:{port}")
+        a.t.send("b", encode_raft(msg("a", "b")))
+        await until(lambda: a.t.links["b"].failures >= 6, timeout_s=5)
+        link = a.t.links["b"]
+        # Back-off grew (no reconnect storm) and the log says "connected" once at most.
+        assert link.connects <= link.failures
+        assert a.log().count("connected") <= 1
+        await a.close()
+        srv.close()
+        await srv.wait_closed()
+        await asyncio.sleep(0.05)
+
+    run(main())
