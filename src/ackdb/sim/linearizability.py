@@ -5,10 +5,10 @@ linearization (Herlihy & Wing 1990) consistent with a sequential map of register
 does IO; pure functions over the history.
 
 Algorithm: Wing & Gong's search (1993) with Lowe's memoisation of (linearized set, state)
-pairs, as in Porcupine (anishathalye/porcupine): walk the invocation/response events in
-time order; at an invocation try to linearize that operation now (if the model accepts its
-output) and restart from the head; at a response of an operation not yet linearized,
-backtrack. The history is partitioned per key first (ops on different keys commute), which
+pairs, as in Porcupine (anishathalye/porcupine): the invocation/response events in time
+order form a list; the operations that may be linearized next are those invoked before the
+earliest pending response; try each (if the model accepts its output), remove it from the
+list and go deeper; when none fits, backtrack. The history is partitioned per key first (ops on different keys commute), which
 keeps each search small.
 
 An operation whose outcome is unknown (the client timed out) has its response at infinity
@@ -25,7 +25,7 @@ import enum
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Value = Hashable  # register values: bytes/str/int or None for "absent"
 
@@ -141,40 +141,98 @@ def _unlift(call: _Node) -> None:
         call.next.prev = call
 
 
+def _window(head: _Node, ops: list[Op], unknown: list[bool], state: Value) -> list[_Node]:
+    """The operations worth linearizing next, among those invoked before the earliest
+    pending response. Operations with a known outcome come first. Those with an unknown
+    outcome are tried only when some known candidate does not fit the current state: if
+    every known candidate fits, some linearization starts with one of them (an unknown
+    write in front of it can be moved behind it, or dropped when it overwrites it)."""
+    known: list[_Node] = []
+    maybe: list[_Node] = []
+    seen: set[tuple[OpKind, Value, Value]] = set()
+    stuck = False
+    n = head.next
+    while n is not None and n.is_call:
+        if unknown[n.op_id]:
+            # Unknown operations with the same effect are interchangeable while both are
+            # pending: trying the earliest is enough.
+            op = ops[n.op_id]
+            sig = (op.kind, op.value, op.expected)
+            if sig not in seen:
+                seen.add(sig)
+                maybe.append(n)
+        else:
+            known.append(n)
+            stuck = stuck or not step_model(state, ops[n.op_id])[0]
+        n = n.next
+    return known + maybe if stuck else known
+
+
+class _Unobserved:
+    """The one value standing for every value no operation can tell apart."""
+
+    def __repr__(self) -> str:
+        return "<unobserved>"
+
+
+UNOBSERVED = _Unobserved()
+
+
+def _canonical(ops: list[Op]) -> list[Op]:
+    """Written values that no read returns and no cas expects are indistinguishable to
+    every operation; map them all to UNOBSERVED so the memo merges their states."""
+    observed: set[Value] = {op.expected for op in ops if op.kind == OpKind.CAS}
+    observed |= {op.output for op in ops if op.kind == OpKind.GET and op.ret is not None}
+    out = []
+    for op in ops:
+        if op.kind != OpKind.GET and op.value not in observed:
+            op = replace(op, value=UNOBSERVED)
+        out.append(op)
+    return out
+
+
 def check_key(ops: list[Op], init: Value = None, max_steps: int = 200_000) -> tuple[Verdict, int]:
     """Search for a linearization of ``ops`` (all on one key)."""
+    ops = _canonical(ops)
     head = _build_list(ops)
+    unknown = [op.ret is None for op in ops]
+    # Once every operation with a known outcome is linearized, the unknown ones can all
+    # go last (they accept any output), so the search is done.
+    known_left = unknown.count(False)
     state = init
     linearized = 0
     cache: set[tuple[int, Value]] = set()
-    stack: list[tuple[_Node, Value]] = []
-    entry = head.next
+    # Each frame: the candidates of a level, the next one to try, the state before it and
+    # the operation linearized at that level.
+    stack: list[tuple[list[_Node], int, Value, _Node]] = []
+    cands = _window(head, ops, unknown, state)
+    i = 0
     steps = 0
-    while head.next is not None:
+    while known_left:
         steps += 1
         if steps > max_steps:
             return Verdict.UNKNOWN, steps
-        assert entry is not None
-        if entry.is_call:
-            ok, new_state = step_model(state, ops[entry.op_id])
-            if ok:
-                new_lin = linearized | (1 << entry.op_id)
-                if (new_lin, new_state) not in cache:
-                    cache.add((new_lin, new_state))
-                    stack.append((entry, state))
-                    state, linearized = new_state, new_lin
-                    _lift(entry)
-                    entry = head.next
-                    continue
-            entry = entry.next
+        if i < len(cands):
+            node = cands[i]
+            i += 1
+            ok, new_state = step_model(state, ops[node.op_id])
+            new_lin = linearized | (1 << node.op_id)
+            if not ok or (new_lin, new_state) in cache:
+                continue
+            cache.add((new_lin, new_state))
+            stack.append((cands, i, state, node))
+            state, linearized = new_state, new_lin
+            known_left -= not unknown[node.op_id]
+            _lift(node)
+            cands, i = _window(head, ops, unknown, state), 0
         else:
-            # A response of an op not yet linearized: every order tried from here fails.
+            # Nothing at this level fits: undo the last choice and try its next sibling.
             if not stack:
                 return Verdict.VIOLATION, steps
-            call, state = stack.pop()
-            linearized &= ~(1 << call.op_id)
-            _unlift(call)
-            entry = call.next
+            cands, i, state, node = stack.pop()
+            _unlift(node)
+            linearized &= ~(1 << node.op_id)
+            known_left += not unknown[node.op_id]
     return Verdict.OK, steps
 
 

@@ -47,6 +47,9 @@ class SimNode:
     checked_commit: int = 0
     compact_every: int = 0  # entries applied between local snapshots (0: never)
     crash_in_ready: float = 0.0  # probability of crashing between write and fsync
+    # TEST ONLY: answer reads from the local state machine without ReadIndex, a classic
+    # stale-read bug; exists so a test can show the linearizability check catches it.
+    unsafe_local_reads: bool = False
     proposals: dict[tuple[str, int], Reply] = field(default_factory=dict)
     reads: dict[bytes, PendingRead] = field(default_factory=dict)
 
@@ -87,6 +90,10 @@ class SimNode:
     def read(self, ctx: bytes, key: str, reply: Reply) -> None:
         if self.raw is None:
             raise ProposalDropped(None, "down")
+        if self.unsafe_local_reads:
+            assert self.sm is not None
+            reply(self.sm.get(key))
+            return
         self.raw.read_index(ctx)
         self.reads[ctx] = PendingRead(key=key, reply=reply)
 

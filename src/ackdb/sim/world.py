@@ -57,8 +57,15 @@ class SimResult:
 
 
 class World:
-    def __init__(self, seed: int, unsafe_commit: bool = False, profile: str | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        unsafe_commit: bool = False,
+        profile: str | None = None,
+        unsafe_local_reads: bool = False,
+    ) -> None:
         self.seed = seed
+        self.unsafe_local_reads = unsafe_local_reads
         self.rng = random.Random(seed)
         self.plan = FaultPlan.from_rng(self.rng, profile)
         self.unsafe_commit = unsafe_commit
@@ -105,6 +112,7 @@ class World:
             rng=random.Random(self.rng.getrandbits(64)),
             compact_every=self.plan.compact_every,
             crash_in_ready=self.plan.crash_in_ready,
+            unsafe_local_reads=self.unsafe_local_reads,
         )
         self.nodes[node_id] = node
         # Clock drift: each member's tick period differs by up to +-25%.
@@ -353,5 +361,14 @@ class World:
         )
 
 
-def run_seed(seed: int, unsafe_commit: bool = False, profile: str | None = None) -> SimResult:
-    return World(seed, unsafe_commit=unsafe_commit, profile=profile).run()
+def run_seed(
+    seed: int,
+    unsafe_commit: bool = False,
+    profile: str | None = None,
+    unsafe_local_reads: bool = False,
+) -> SimResult:
+    """Run one seed; raises SimFailure (with the replay command) on any violation."""
+    world = World(
+        seed, unsafe_commit=unsafe_commit, profile=profile, unsafe_local_reads=unsafe_local_reads
+    )
+    return world.run()
