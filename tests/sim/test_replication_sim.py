@@ -49,7 +49,7 @@ class Scenario:
         self.covers: dict[str, list[tuple[int, str, int]]] = {}
         self.faults_on = True
         self.clients_on = True
-        self.waiting_since: int | None = None
+        self.stuck_since: dict[str, int] = {}
         self.stats = {"wait": 0, "waitaof": 0, "promotions": 0, "failovers": 0, "writes": 0}
         policies = ["always", "everysec", "no"]
         primary = w.add_node("n0", 7000, self.rng.choice(policies[:2]))
@@ -392,18 +392,18 @@ class Scenario:
         self.w.after(100, self.operator)
 
     def operator(self) -> None:
-        """Liveness phase: like Redis, a FAILOVER without TIMEOUT whose replicas all
-        dropped waits forever (and refuses their PSYNC); the operator aborts it."""
-        p = self.primary()
-        if p is not None and p.engine.failover.state == "waiting-for-sync":
-            if self.waiting_since is None:
-                self.waiting_since = self.w.now
-            if self.w.now - self.waiting_since >= 5000:
-                reply, acts = p.engine.failover_command([b"FAILOVER", b"ABORT"], self.w.now)
+        """Liveness phase: a FAILOVER stuck for 5 s is aborted, as an operator would.
+        Like Redis, one without TIMEOUT whose replicas all dropped waits for ever (and
+        refuses their PSYNC); one in progress whose target died retries for ever."""
+        for n in self.w.nodes.values():
+            if not (n.alive and n.engine.failover.active):
+                self.stuck_since.pop(n.name, None)
+                continue
+            since = self.stuck_since.setdefault(n.name, self.w.now)
+            if self.w.now - since >= 5000:
+                reply, acts = n.engine.failover_command([b"FAILOVER", b"ABORT"], self.w.now)
                 assert reply == b"+OK\r\n", reply
-                p.run(acts)
-        else:
-            self.waiting_since = None
+                n.run(acts)
         self.w.after(500, self.operator)
 
 
