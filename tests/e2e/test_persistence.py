@@ -642,6 +642,19 @@ def test_truncated_aof_tail_loads_with_aof_load_truncated_yes(datadir: DataDir) 
     assert digest(datadir.start("--appendonly", "yes", "--aof-load-truncated", "no")) == before
 
 
+def test_zero_filled_aof_tail_is_cut_and_keeps_every_command_before(datadir: DataDir) -> None:
+    """A crashed filesystem may leave a run of zero bytes where the last write was."""
+    incr = _aof_with_keys(datadir, 200)
+    size = incr.stat().st_size
+    with open(incr, "ab") as f:
+        f.write(b"\0" * 4096)
+    r = datadir.start("--appendonly", "yes", "--aof-load-truncated", "yes")
+    assert "dropped the last 4096 bytes" in datadir.log()
+    assert r.dbsize() == 200
+    assert r.get("k0") == b"value-0" and r.get("k199") == b"value-199"
+    assert incr.stat().st_size == size
+
+
 def test_truncated_aof_tail_refused_with_aof_load_truncated_no(datadir: DataDir) -> None:
     incr = _aof_with_keys(datadir, 5)
     size = incr.stat().st_size

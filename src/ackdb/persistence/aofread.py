@@ -73,6 +73,7 @@ class AofReader:
         good = 0  # complete units (a bare command or a whole MULTI block) returned
         seen = 0
         batch: list[list[bytes]] = []
+        anomaly = False
         while True:
             chunk = self.f.read(READ_CHUNK_BYTES)
             if chunk:
@@ -105,10 +106,15 @@ class AofReader:
                         batch.append(cmd)
                         good += 1
             except (hiredis.ProtocolError, TypeError, _Anomaly):
-                break
+                # The units parsed before the anomaly are intact (``good`` counts them):
+                # return them too, or a tail the exact scan finds to be a mere cut (a run
+                # of zero bytes) would silently lose the rest of this chunk.
+                anomaly = True
             if batch:
                 yield batch, fed
                 batch = []
+            if anomaly:
+                break
             if not chunk:
                 if not reader.has_data() and multi is None and fed == self.size:
                     self.valid_bytes = fed
