@@ -436,8 +436,9 @@ class Replication:
         )
         return actions + self.table.flush()
 
-    def cron(self, now_ms: int) -> list[Action]:
-        """The hz timer: link timers, keep-alive pings, timeouts, backlog TTL."""
+    def cron(self, now_ms: int, *, writes_paused: bool = False) -> list[Action]:
+        """The hz timer: link timers, keep-alive pings, timeouts, backlog TTL; then what
+        ``before_sleep`` does (``writes_paused`` as there: CLIENT PAUSE WRITE is on)."""
         actions = self._run_link(self.link.tick(now_ms), now_ms)
         if self.is_primary and self.table.replicas and now_ms >= self._next_ping_ms:
             self._next_ping_ms = now_ms + self.config.ping_period_ms
@@ -447,4 +448,4 @@ class Replication:
                 self.table.feed(PING)
         actions += self.table.cron(now_ms)
         self.state.maybe_free_backlog(now_ms, len(self.table.replicas), self.is_primary)
-        return actions + self.before_sleep(now_ms)
+        return actions + self.before_sleep(now_ms, writes_paused=writes_paused)

@@ -265,7 +265,7 @@ class Node:
                 return
             if self.aof == "everysec" and self.w.now % 1000 < 100:
                 self.fsync()
-            self.run(self.engine.cron(self.w.now))
+            self.run(self.engine.cron(self.w.now, writes_paused=self.paused))
             self._schedule_tick(token)
 
         self.w.after(100, tick)
