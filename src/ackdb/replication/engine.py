@@ -247,10 +247,11 @@ class Replication:
         if from_replica:
             return error_reply(ERR_REPLICA_CLIENT), []
         port = parse_ll(argv[2])
-        if port is None:
-            return error_reply("ERR value is not an integer or out of range"), []
+        if port is None or not 0 <= port <= 65535:
+            return error_reply("ERR Invalid master port"), []
         host = argv[1].decode("latin-1")
-        if not self.is_primary and self.link.host == host and self.link.port == port:
+        same_host = self.link.host is not None and self.link.host.lower() == host.lower()
+        if not self.is_primary and same_host and self.link.port == port:
             return b"+OK Already connected to specified master\r\n", []
         return b"+OK\r\n", self.demote(host, port, now_ms)
 

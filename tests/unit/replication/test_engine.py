@@ -113,8 +113,11 @@ def test_replicaof_command_replies() -> None:
         b"+OK Already connected to specified master\r\n",
         [],
     )
-    reply, _ = r1.engine.replicaof([b"REPLICAOF", b"n0", b"x"], w.now)
-    assert reply == b"-ERR value is not an integer or out of range\r\n"
+    for port in (b"x", b"65536", b"-1"):
+        reply, _ = r1.engine.replicaof([b"REPLICAOF", b"n0", port], w.now)
+        assert reply == b"-ERR Invalid master port\r\n"
+    reply, _ = p.engine.replicaof([b"REPLICAOF", b"n1", b"7001"], w.now, from_replica=True)
+    assert reply == b"-ERR Command is not valid when client is a replica.\r\n"
     assert p.engine.replicaof([b"REPLICAOF", b"NO", b"ONE"], w.now) == (b"+OK\r\n", [])
 
 
