@@ -366,7 +366,7 @@ def test_notifications_off_keeps_the_keyspace_hook_off(h: Harness) -> None:
 def test_effects_and_replies_do_not_change_with_notifications(h: Harness) -> None:
     quiet = Harness()
     script = [
-        "SET a 1 EX 100",
+        "SET a 1 PXAT 4000000000000",  # absolute: the two servers run at different ms
         "MSET b 1 c 2",
         "INCRBYFLOAT n 1.5",
         "RPUSH l a b c",
