@@ -203,8 +203,10 @@ def _send_snapshot(r: Raft, to: str, pr: Progress) -> bool:
 
 def bcast_append(r: Raft) -> None:
     for v in r.prs:
-        if v != r.id:
-            send_append(r, v)
+        if v != r.id and send_append(r, v):
+            # In REPLICATE, stream until the inflight window is full or nothing is left.
+            while send_append(r, v, send_if_empty=False):
+                pass
 
 
 def flush(r: Raft) -> None:
