@@ -541,6 +541,11 @@ def test_real_full_disk(tmp_path: Path, small_tmpfs: Path) -> None:
         assert refused is not None and str(refused) == MISCONF_ENOSPC, refused
         assert len(acked) > 10
         assert raw(dd.port, "GET", acked[0]) == value
+        # A snapshot does not fit either: the save fails and leaves no temp file behind.
+        assert raw(dd.port, "BGSAVE") == b"Background saving started"
+        wait_until(lambda: info(r)["rdb_bgsave_in_progress"] == 0, CHILD_TIMEOUT_S)
+        assert info(r)["rdb_last_bgsave_status"] == "err"
+        assert not list(data.glob("temp-*")) and not dd.snapshot.exists()
 
         filler.unlink()
         _set_until_ok(dd.port, "after", RECOVERY_TIMEOUT_S)
