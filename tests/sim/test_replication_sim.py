@@ -77,6 +77,21 @@ class Scenario:
         converged = w.run_until(SAFETY_MS + LIVENESS_MS, stop=self.converged)
         self.fail_if(not converged, f"no convergence: {self.describe()}")
         self.fail_if(bool(w.violations), "; ".join(w.violations[:5]))
+        self.check_backlogs()
+
+    def check_backlogs(self) -> None:
+        """Replicas hold the primary's stream byte for byte (same end, same bytes)."""
+        p = self.primary()
+        assert p is not None
+        pb = p.engine.state.backlog
+        assert pb is not None
+        for n in self.w.nodes.values():
+            b = n.engine.state.backlog
+            if n is p or b is None or not b.histlen:
+                continue
+            start = max(b.first_byte_offset, pb.first_byte_offset)
+            same = b.end_offset == pb.end_offset and b.read_from(start) == pb.read_from(start)
+            self.fail_if(not same, f"{n.name}'s backlog differs from the primary's")
 
     def fail_if(self, cond: bool, msg: str) -> None:
         if cond:
