@@ -65,6 +65,7 @@ class World:
         unsafe_local_reads: bool = False,
     ) -> None:
         self.seed = seed
+        self.forced_profile = profile
         self.unsafe_local_reads = unsafe_local_reads
         self.rng = random.Random(seed)
         self.plan = FaultPlan.from_rng(self.rng, profile)
@@ -350,14 +351,23 @@ class World:
         if not self.run_until(converged, deadline):
             raise AssertionError(f"convergence: members differ after {CONVERGENCE_BOUND_MS}ms")
 
+    def replay_command(self) -> str:
+        env = [f"ACKDB_SIM_SEED={self.seed}"]
+        if self.forced_profile is not None:
+            env.append(f"ACKDB_SIM_PROFILE={self.forced_profile}")
+        if self.unsafe_commit:
+            env.append("ACKDB_SIM_UNSAFE_COMMIT=1")
+        if self.unsafe_local_reads:
+            env.append("ACKDB_SIM_UNSAFE_READS=1")
+        return " ".join(env) + " python3 -m pytest tests/sim/test_raft_sim.py -k replay"
+
     def failure_text(self, exc: BaseException) -> str:
         trace = "\n".join(self.trace)
         return (
             f"seed {self.seed} failed at {self.now}ms: {exc}\n"
             f"plan: {self.plan}\n"
             f"last events:\n{trace}\n"
-            f"replay: ACKDB_SIM_SEED={self.seed} python3 -m pytest "
-            f"tests/sim/test_raft_sim.py -k replay"
+            f"replay: {self.replay_command()}"
         )
 
 
