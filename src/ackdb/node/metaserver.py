@@ -73,6 +73,9 @@ class MetaConnection(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if self.agent.stopping:
+            transport.close()
+            return
         if len(self.agent.clients) >= CLIENT_MAX_CONNECTIONS:
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()

@@ -250,6 +250,9 @@ class InboundConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.owner.closed:
+            transport.close()
+            return
         if len(self.owner.inbound) >= INBOUND_MAX_CONNECTIONS:
             self.owner.log.warning(f"Refusing peer connection from {self.addr}: too many")
             transport.close()
@@ -335,6 +338,7 @@ class Transport:
         self.inbound: set[InboundConnection] = set()
         self.garbage_closes = 0
         self.unroutable_frames = 0
+        self.closed = False
         self._server: asyncio.AbstractServer | None = None
 
     async def listen(self, host: str, port: int) -> None:
@@ -383,6 +387,7 @@ class Transport:
         self.on_frame_cb(peer_id, frame)
 
     def close(self) -> None:
+        self.closed = True
         if self._server is not None:
             self._server.close()
         for link in self.links.values():
@@ -399,3 +404,7 @@ class Transport:
             await self._server.wait_closed()
         for _ in range(3):
             await asyncio.sleep(0)
+        for conn in list(self.inbound):  # accepted while closing
+            if conn.transport is not None:
+                conn.transport.close()
+        await asyncio.sleep(0)

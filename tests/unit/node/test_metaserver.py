@@ -47,6 +47,7 @@ class FakeAgent:
         self.writes: list[tuple[Op, tuple[Any, ...], Callable[[Result], None]]] = []
         self.reads: list[tuple[Callable[[], None], Callable[[str], None]]] = []
         self.to_flush: list[MetaConnection] = []
+        self.stopping = False
 
     def submit(self, op: Op, args: tuple[Any, ...], done: Callable[[Result], None]) -> None:
         self.writes.append((op, args, done))
