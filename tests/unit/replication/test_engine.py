@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from ackdb.replication.actions import ReplyToClient, RoleChanged
+from ackdb.replication.actions import ReplyToClient, RoleChanged, SendToPrimary, SnapshotEnd
 from ackdb.replication.engine import EngineConfig, Replication
 from ackdb.replication.sim_support import Node, World
 from ackdb.replication.waiters import UNBLOCKED
@@ -197,3 +197,21 @@ def test_refusals() -> None:
     assert e.stale_refusal(serve_stale_data=False) == (
         b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
     )
+
+
+def test_fack_restarts_from_zero_after_a_full_sync() -> None:
+    # A FACK must never claim data the replica does not hold durably: after a full sync
+    # nothing of the new dataset is fsynced until the AOF layer says so.
+    e = Replication(EngineConfig(listening_port=6380), random.Random(4), aof_enabled=True)
+    e.on_fsynced(10_000, 0)  # fsynced in its previous life
+    e.start_replica("h", 6379, 0)
+    e.on_link_established(0)
+    e.receive_data(b"+PONG\r\n+OK\r\n+OK\r\n", 0)
+    acts = e.receive_data(b"+FULLRESYNC " + b"e" * 40 + b" 500\r\n$0\r\n", 0)
+    assert acts[-1] == SnapshotEnd()
+    sent = [a.data for a in e.snapshot_loaded(0, 0) if isinstance(a, SendToPrimary)]
+    assert sent == [b"*5\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n500\r\n$4\r\nFACK\r\n$1\r\n0\r\n"]
+    sent = [a.data for a in e.on_fsynced(500, 5) if isinstance(a, SendToPrimary)]
+    assert sent == [
+        b"*5\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n500\r\n$4\r\nFACK\r\n$3\r\n500\r\n"
+    ]
