@@ -44,6 +44,7 @@ def node_main(argv: list[str]) -> int:
         sys.stderr.write(f"ackdb node: {e}\n")
         return 2
     from ackdb.node.agent import Agent
+    from ackdb.node.raftstore import RaftStoreError
     from ackdb.server.log import Log
 
     try:
@@ -64,7 +65,7 @@ def node_main(argv: list[str]) -> int:
     try:
         agent = Agent(opts, log)
         return loop.run_until_complete(agent.run())
-    except OSError as e:
+    except (OSError, RaftStoreError) as e:
         log.warning(f"Cannot start: {e}")
         return 1
     finally:
