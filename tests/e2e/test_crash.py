@@ -270,6 +270,8 @@ def test_sigkill_during_bgrewriteaof(dd: DataDir) -> None:
 
     r = dd.start()
     assert digest(r) == before
+    assert f"Removed {temp.name}, left unfinished" in dd.log()
+    assert not temp.exists()
     # A rewrite on the restarted server completes, and its result loads.
     assert r.bgrewriteaof()
     wait_until(lambda: info(r)["aof_rewrites"] == 1, CHILD_TIMEOUT_S)
@@ -320,10 +322,12 @@ def test_sigkill_during_bgsave_keeps_the_previous_snapshot(dd: DataDir) -> None:
     dd.kill()
     wait_until(lambda: pid_gone(child), 5)
     assert dd.snapshot.read_bytes() == snapshot
-    assert list(dd.dir.glob("temp-*"))  # the unfinished file is there, and ignored
+    (temp,) = dd.dir.glob("temp-*")  # the unfinished file: never loaded, removed
 
     r = dd.start()
     assert digest(r) == saved
+    assert f"Removed {temp.name}, left unfinished" in dd.log()
+    assert not temp.exists()
     assert r.get("new:0") is None
     code, out = run_cli("check-snapshot", str(dd.snapshot))
     assert code == 0, out

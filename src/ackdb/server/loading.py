@@ -17,6 +17,7 @@ user can act on when a file is damaged:
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -99,6 +100,7 @@ class Loader:
         p = self.p
         self.start_ms = self._logged_ms = int(time.time() * 1000)
         t0 = time.monotonic()
+        self._remove_stale_temp_files()
         if self.p.config.get("appendonly"):
             if os.path.exists(p.manifest_path):
                 yield from self._load_aof()
@@ -119,6 +121,30 @@ class Loader:
         if os.path.exists(p.snapshot_path):
             yield from self._load_snapshot(p.snapshot_path)
             self.log.notice(f"DB loaded from disk: {time.monotonic() - t0:.3f} seconds")
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete the temp files (``files.atomic_write``: ``temp-<pid>-<name>``) that a
+        killed server and its child (which dies with it) left unfinished: never loaded,
+        they only take space. A file whose process still lives is left alone."""
+        p = self.p
+        spots = (
+            (p.dir, re.compile(rf"temp-(\d+)-{re.escape(str(p.config.get('dbfilename')))}")),
+            (p.aof_dir, re.compile(rf"temp-(\d+)-{re.escape(p.aof_prefix)}\..+")),
+        )
+        for directory, pattern in spots:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                m = pattern.fullmatch(name)
+                if m is None or _alive(int(m.group(1))):
+                    continue
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    continue
+                self.log.notice(f"Removed {name}, left unfinished by a stopped process")
 
     # -- snapshots --------------------------------------------------------------------------
 
@@ -258,3 +284,24 @@ class Loader:
             f"last {reader.truncated_bytes} bytes (an incomplete last write, from byte "
             f"offset {reader.valid_bytes})"
         )
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, which a container's init may never reap, does not)."""
+    if pid == os.getpid():
+        return True
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[-1].split()[:1] != [b"Z"]
+        except FileNotFoundError:
+            return False
+        except OSError:
+            pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
