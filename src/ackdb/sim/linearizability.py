@@ -143,29 +143,37 @@ def _unlift(call: _Node) -> None:
 
 def _window(head: _Node, ops: list[Op], unknown: list[bool], state: Value) -> list[_Node]:
     """The operations worth linearizing next, among those invoked before the earliest
-    pending response. Operations with a known outcome come first. Those with an unknown
-    outcome are tried only when some known candidate does not fit the current state: if
-    every known candidate fits, some linearization starts with one of them (an unknown
-    write in front of it can be moved behind it, or dropped when it overwrites it)."""
+    pending response (the only ones that may go next).
+
+    Operations with a known outcome are all tried. One with an unknown outcome (it never
+    returns, so it can always be postponed) is tried only when placing it here can matter:
+    it changes the state, and the new state either lets a known candidate that does not
+    fit now fit, or is the expected value of a pending unknown cas (a chain of them). By an
+    exchange argument some linearization, if any exists, places every unknown operation
+    either so or at the very end. Unknown operations with the same effect are
+    interchangeable while both are pending, so only the earliest is tried."""
     known: list[_Node] = []
     maybe: list[_Node] = []
-    seen: set[tuple[OpKind, Value, Value]] = set()
-    stuck = False
     n = head.next
     while n is not None and n.is_call:
-        if unknown[n.op_id]:
-            # Unknown operations with the same effect are interchangeable while both are
-            # pending: trying the earliest is enough.
-            op = ops[n.op_id]
-            sig = (op.kind, op.value, op.expected)
-            if sig not in seen:
-                seen.add(sig)
-                maybe.append(n)
-        else:
-            known.append(n)
-            stuck = stuck or not step_model(state, ops[n.op_id])[0]
+        (maybe if unknown[n.op_id] else known).append(n)
         n = n.next
-    return known + maybe if stuck else known
+    stuck = [ops[k.op_id] for k in known if not step_model(state, ops[k.op_id])[0]]
+    if not stuck or not maybe:
+        return known
+    chain = {ops[u.op_id].expected for u in maybe if ops[u.op_id].kind == OpKind.CAS}
+    useful: list[_Node] = []
+    seen: set[tuple[OpKind, Value, Value]] = set()
+    for u in maybe:
+        op = ops[u.op_id]
+        sig = (op.kind, op.value, op.expected)
+        if sig in seen:
+            continue
+        seen.add(sig)
+        after = step_model(state, op)[1]
+        if after != state and (after in chain or any(step_model(after, k)[0] for k in stuck)):
+            useful.append(u)
+    return known + useful
 
 
 class _Unobserved:
