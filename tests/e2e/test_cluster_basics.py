@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ackdb.cluster.commands import VALUE_MAX_BYTES
 from ackdb.node.client import ReplyError
 from ackdb.node.localcluster import LocalCluster, wait_for
 from conftest import REDIS_CLI
@@ -91,6 +92,12 @@ def test_errors(cluster: LocalCluster) -> None:
         with pytest.raises(ReplyError, match="unknown command 'FOO'"):
             c.call("FOO")
         assert c.call("PING") == b"PONG"
+        big = b"x" * VALUE_MAX_BYTES
+        assert c.call("META.SET", "big", big) == b"OK"
+        assert c.call("META.GET", "big") == big
+        with pytest.raises(ReplyError, match="value longer than"):
+            c.call("META.SET", "big", big + b"x")
+        assert c.call("META.DEL", "big") == 1
 
 
 @pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli is not installed")
@@ -107,6 +114,20 @@ def test_redis_cli_works(cluster: LocalCluster) -> None:
     assert cli("META.SET", "cli-key", "hello world") == "OK"
     assert cli("META.GET", "cli-key") == "hello world"
     assert "leader_id:" in cli("CLUSTER.STATUS")
+
+
+def test_redis_py_works(cluster: LocalCluster) -> None:
+    import redis
+
+    r = redis.Redis(port=cluster["n3"].port, socket_timeout=10)
+    try:
+        assert r.ping()
+        assert r.execute_command("META.SET", "py-key", "1") == b"OK"
+        assert r.execute_command("META.GET", "py-key") == b"1"
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            r.execute_command("META.GET")
+    finally:
+        r.close()
 
 
 def test_garbage_on_the_cluster_port_only_closes_that_link(cluster: LocalCluster) -> None:

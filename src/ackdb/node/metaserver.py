@@ -14,6 +14,7 @@ Commands and replies (docs/cluster.md has the full story):
     CLUSTER.STATUS                $text: "field:value" lines, one "member:" line each
     CLUSTER.JOIN id client-addr cluster-addr     +OK (the leader then adds it as a voter)
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
+    HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
     PING [msg], ECHO msg, INFO [section], QUIT, COMMAND, CLIENT ..., SELECT 0
 
 Errors: ``-NOQUORUM ...`` no leader could be found before the deadline (this node is in
@@ -37,6 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.resp import encoder as enc
@@ -47,8 +49,9 @@ if TYPE_CHECKING:
 
 CONNECTION_PENDING_MAX_COMMANDS = 10_000
 CLIENT_MAX_CONNECTIONS = 10_000
-# Request limits of the client port (bytes): a value plus its framing.
-REQUEST_MAX_BULK_BYTES = VALUE_MAX_BYTES + 1024
+# Request limits of the client port (bytes). Arguments up to 4x the value limit get a
+# clean "-ERR value longer ..." reply; larger ones are a protocol error (connection closed).
+REQUEST_MAX_BULK_BYTES = 4 * VALUE_MAX_BYTES
 REQUEST_MAX_QUERY_BYTES = 64 * 1024 * 1024
 
 LOCAL, READ, WRITE = "local", "read", "write"
@@ -67,6 +70,7 @@ class MetaConnection(asyncio.Protocol):
         self.paused = False
         self.closing = False
         self.starting = False  # inside _start_ready: replies must not re-enter it
+        self.proto: enc.Resp2 = enc.RESP2  # RESP3 after HELLO 3
         self.out: list[bytes] = []
 
     # -- asyncio.Protocol --
@@ -254,7 +258,7 @@ def meta_get(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
 
     def run() -> None:
         item = agent.meta.get(key)
-        reply(enc.RESP2.bulk_or_null(None if item is None else item.value))
+        reply(c.proto.bulk_or_null(None if item is None else item.value))
 
     agent.read(run, lambda err: reply(enc.error(err)))
 
@@ -296,6 +300,39 @@ def ping(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
         reply(enc.PONG if len(argv) == 1 else enc.bulk(argv[1]))
 
 
+def hello(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if len(argv) > 1:
+        proto = {b"2": enc.RESP2, b"3": enc.RESP3}.get(argv[1])
+        if proto is None:
+            reply(enc.error("NOPROTO sorry, this protocol version is not supported"))
+            return
+        opts = [a.upper() for a in argv[2:]]
+        i = 0
+        while i < len(opts):  # no users here: AUTH is accepted as Redis's nopass default
+            step = {b"AUTH": 3, b"SETNAME": 2}.get(opts[i])
+            if step is None or i + step > len(opts):
+                reply(enc.error(f"ERR Syntax error in HELLO option '{_text(argv[2 + i])}'"))
+                return
+            i += step
+        c.proto = proto
+    p = c.proto
+    role = c.agent.role.value
+    fields = [
+        (enc.bulk(b"server"), enc.bulk(b"ackdb")),
+        (enc.bulk(b"version"), enc.bulk(__version__.encode())),
+        (enc.bulk(b"proto"), enc.integer(p.version)),
+        (enc.bulk(b"id"), enc.integer(id(c) & 0xFFFFFF)),
+        (enc.bulk(b"mode"), enc.bulk(b"cluster-node")),
+        (enc.bulk(b"role"), enc.bulk(role.encode())),
+        (enc.bulk(b"modules"), enc.EMPTY_ARRAY),
+    ]
+    reply(p.map_encoded(fields))
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
 def echo(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
     reply(enc.bulk(argv[1]))
 
@@ -329,6 +366,7 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"CLUSTER.STATUS": (LOCAL, cluster_status, 1),
     b"INFO": (LOCAL, info, -1),
     b"PING": (LOCAL, ping, -1),
+    b"HELLO": (LOCAL, hello, -1),
     b"ECHO": (LOCAL, echo, 2),
     b"QUIT": (LOCAL, quit_, -1),
     b"CLIENT": (LOCAL, ok, -2),

@@ -10,6 +10,7 @@ import pytest
 
 from ackdb.cluster.commands import KEY_MAX_BYTES, Op, Result
 from ackdb.cluster.metadata import KvItem, MetadataStore
+from ackdb.consensus import Role
 from ackdb.node import metaserver
 from ackdb.node.metaserver import MetaConnection
 from ackdb.server.log import Log
@@ -48,6 +49,7 @@ class FakeAgent:
         self.reads: list[tuple[Callable[[], None], Callable[[str], None]]] = []
         self.to_flush: list[MetaConnection] = []
         self.stopping = False
+        self.role = Role.FOLLOWER
 
     def submit(self, op: Op, args: tuple[Any, ...], done: Callable[[Result], None]) -> None:
         self.writes.append((op, args, done))
@@ -211,3 +213,28 @@ def test_too_many_pending_pauses_reading(conn: Any, monkeypatch: pytest.MonkeyPa
         w[2](Result(True))
     agent.flush()
     assert t.reading and t.data == b"+OK\r\n" * 4
+
+
+def test_hello_switches_protocol(conn: Any) -> None:
+    agent, c, t = conn
+    agent.meta.kv[b"k"] = KvItem(b"v", 1, 1)
+    c.data_received(cmd(b"HELLO", b"4") + cmd(b"HELLO", b"3", b"BOGUS"))
+    agent.flush()
+    assert t.data == (
+        b"-NOPROTO sorry, this protocol version is not supported\r\n"
+        b"-ERR Syntax error in HELLO option 'BOGUS'\r\n"
+    )
+    t.data = b""
+    c.data_received(cmd(b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"x"))
+    agent.flush()
+    assert t.data.startswith(b"%7\r\n$6\r\nserver\r\n$5\r\nackdb\r\n")
+    assert b"$5\r\nproto\r\n:3\r\n" in t.data and b"$8\r\nfollower\r\n" in t.data
+    t.data = b""
+    c.data_received(cmd(b"META.GET", b"missing"))
+    agent.reads[0][0]()
+    agent.flush()
+    assert t.data == b"_\r\n"  # RESP3 null
+    t.data = b""
+    c.data_received(cmd(b"HELLO", b"2"))
+    agent.flush()
+    assert t.data.startswith(b"*14\r\n")
