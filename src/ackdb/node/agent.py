@@ -29,6 +29,7 @@ signal, or this member was removed from the cluster) -> stopped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import signal
@@ -293,7 +294,7 @@ class Agent:
                 self._sync_started = time.perf_counter()
                 assert self.loop is not None
                 fut = self.loop.run_in_executor(self._fsync_thread, self.store.sync)
-                fut.add_done_callback(lambda f, rd=rd: self._synced(rd, f))
+                fut.add_done_callback(functools.partial(self._synced, rd))
                 return
             self._finish(rd)
         self._end_pass()
@@ -475,6 +476,7 @@ class Agent:
         assert o.join is not None
         delay_ms = 200
         asked = False
+        attempts = 0
         while self.node_id not in self.meta.voters:
             if not asked:
                 try:
@@ -489,7 +491,9 @@ class Agent:
                     asked = True
                     self.log.notice(f"Asked {o.join} to add this node; waiting to be a voter")
                 except (OSError, ConnectionError, ReplyError, TimeoutError) as e:
-                    self.log.notice(f"Join through {o.join} not done yet: {e}")
+                    attempts += 1
+                    say = self.log.notice if attempts == 1 else self.log.verbose
+                    say(f"Join through {o.join} not done yet (retrying): {e}")
             await asyncio.sleep(delay_ms / 1000)
             delay_ms = min(JOIN_RETRY_MAX_MS, delay_ms * 2)
         self.log.notice("This node is now a voter")
