@@ -39,11 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ackdb.cluster.commands import CommandError, Op, Result, decode_command, fail
-from ackdb.cluster.metadata import MetadataStore, decode_member_context
+from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import (
-    ConfChangeKind,
     Config,
-    DecodeError,
     Entry,
     EntryKind,
     Message,
@@ -52,9 +50,8 @@ from ackdb.consensus import (
     RawNode,
     Ready,
     Role,
-    decode_conf_entry,
 )
-from ackdb.node.client import AsyncClient, ReplyError
+from ackdb.node.membership import Membership
 from ackdb.node.options import AgentOptions
 from ackdb.node.peerframes import (
     Forward,
@@ -63,7 +60,6 @@ from ackdb.node.peerframes import (
     Removed,
     encode_forward,
     encode_raft,
-    encode_removed,
 )
 from ackdb.node.proposer import Proposer
 from ackdb.node.raftstore import RaftStore
@@ -78,9 +74,6 @@ if TYPE_CHECKING:
 
 # Ready rounds in one pass before yielding to the event loop (count).
 READY_ROUNDS_MAX = 8
-# A removed member waits this long before exiting, so the commit reaches the others (ms).
-REMOVED_EXIT_DELAY_MS = 1000
-JOIN_RETRY_MAX_MS = 2000
 
 
 def now_ms() -> int:
@@ -121,6 +114,7 @@ class Agent:
         self.reconciler = Reconciler(
             opts.node_id, opts.client_addr, opts.cluster_addr, settle_ms=2 * opts.election_ms
         )
+        self.membership = Membership(self)
         self.clients: set[MetaConnection] = set()
         self.transport: Transport | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -134,7 +128,6 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_tick = 0.0
         self._last_leader_log: tuple[str | None, int] = (None, 0)
-        self._removing = False
         self._syncing = False  # an fsync is in flight: no new Ready until it completes
         self._sync_started = 0.0
         self._failed = False
@@ -157,7 +150,7 @@ class Agent:
         )
         for pid, addr in o.bootstrap:
             t.set_address(pid, addr, pinned=True)
-        self._sync_addresses()
+        self.membership.sync_addresses()
         await t.listen(o.bind, o.cluster_port)
         server = await loop.create_server(lambda: MetaConnection(self), o.bind, o.port)
         self._done = loop.create_future()
@@ -170,7 +163,7 @@ class Agent:
         self._next_tick = loop.time()
         self._on_tick()
         if o.join and self.node_id not in self.meta.voters and self.storage.last_index() == 0:
-            self._tasks.append(loop.create_task(self._join()))
+            self._tasks.append(loop.create_task(self.membership.join()))
         code = await self._done
         self.log.notice("Shutting down")
         server.close()
@@ -219,7 +212,7 @@ class Agent:
         elif isinstance(frame, Forward):
             self._on_forward(peer, frame.data)
         elif isinstance(frame, Removed) and frame.node_id == self.node_id:
-            self._removed(f"told by {peer}")
+            self.membership.removed(f"told by {peer}")
         self._kick()
 
     def _on_forward(self, peer: str, data: bytes) -> None:
@@ -255,7 +248,7 @@ class Agent:
             self.proposer.tick(now)
             self.reads.tick(now)
             self._reconcile(now)
-            self._sync_addresses()
+            self.membership.sync_addresses()
         except Exception:
             self.log.warning("Unexpected error in the tick", exc=True)
         # Ticks keep their cadence even when a pass runs long (no drift).
@@ -374,39 +367,7 @@ class Agent:
             if applied is not None:
                 self.proposer.on_applied(applied, now)
             elif e.kind is EntryKind.CONF_CHANGE:
-                self._on_conf(e)
-
-    def _on_conf(self, e: Entry) -> None:
-        try:
-            cc, conf = decode_conf_entry(e.data)
-        except DecodeError:
-            return
-        self.log.notice(f"Configuration at index {e.index}: voters {', '.join(conf.voters)}")
-        if cc is None or self.transport is None:
-            return
-        if cc.kind is ConfChangeKind.ADD_NODE:
-            addrs = decode_member_context(cc.context)
-            if addrs is not None:
-                self.transport.set_address(cc.node_id, addrs[1])
-        elif cc.node_id == self.node_id:
-            self._removed(f"configuration entry {e.index}")
-        else:
-            # Tell it (it may never see the commit), then stop dialling it.
-            self.transport.send(cc.node_id, encode_removed(cc.node_id))
-            assert self.loop is not None
-            self.loop.call_later(2 * REMOVED_EXIT_DELAY_MS / 1000, self._forget_removed, cc.node_id)
-
-    def _forget_removed(self, node_id: str) -> None:
-        if node_id not in self.meta.voters and self.transport is not None:
-            self.transport.forget(node_id)
-
-    def _removed(self, why: str) -> None:
-        if self._removing:
-            return
-        self._removing = True
-        self.log.warning(f"This node was removed from the cluster ({why}); exiting")
-        assert self.loop is not None
-        self.loop.call_later(REMOVED_EXIT_DELAY_MS / 1000, self.stop, 0, "removed")
+                self.membership.on_conf_entry(e)
 
     def _observe(self, now: int) -> None:
         """Leader changes: the proposer resends, the reads learn whether to wait."""
@@ -439,13 +400,6 @@ class Agent:
         if not r.ok:
             self.log.verbose(f"Internal command failed: {r.error}")
 
-    def _sync_addresses(self) -> None:
-        if self.transport is None:
-            return
-        for m in self.meta.members.values():
-            if m.cluster_addr and m.id != self.node_id:
-                self.transport.set_address(m.id, m.cluster_addr)
-
     def _maybe_snapshot(self) -> None:
         applied = self.meta.applied_index
         if applied - self.snap_index < self.opts.snapshot_entries:
@@ -467,36 +421,6 @@ class Agent:
         conns, self._to_flush = self._to_flush, []
         for conn in conns:
             conn.flush()
-
-    # -- joining ------------------------------------------------------------------------
-
-    async def _join(self) -> None:
-        """Ask the member at ``--join`` (its client port) to add us, until we are a voter."""
-        o = self.opts
-        assert o.join is not None
-        delay_ms = 200
-        asked = False
-        attempts = 0
-        while self.node_id not in self.meta.voters:
-            if not asked:
-                try:
-                    c = await AsyncClient.connect(o.join, timeout_s=2)
-                    try:
-                        await asyncio.wait_for(
-                            c.call("CLUSTER.JOIN", o.node_id, o.client_addr, o.cluster_addr),
-                            o.request_timeout_ms / 1000 + 1,
-                        )
-                    finally:
-                        await c.close()
-                    asked = True
-                    self.log.notice(f"Asked {o.join} to add this node; waiting to be a voter")
-                except (OSError, ConnectionError, ReplyError, TimeoutError) as e:
-                    attempts += 1
-                    say = self.log.notice if attempts == 1 else self.log.verbose
-                    say(f"Join through {o.join} not done yet (retrying): {e}")
-            await asyncio.sleep(delay_ms / 1000)
-            delay_ms = min(JOIN_RETRY_MAX_MS, delay_ms * 2)
-        self.log.notice("This node is now a voter")
 
     # -- reports ------------------------------------------------------------------------
 
