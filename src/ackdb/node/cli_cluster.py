@@ -149,7 +149,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A member outlives the command that started it, so its parent is init, which may
+    # be slow to reap it: an exited (zombie) process is not alive.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _pid(data: Path, node_id: str) -> int | None:
