@@ -134,7 +134,8 @@ class Ledger:
 
     @property
     def acks(self) -> int:
-        return sum(len(v) for v in self.ack_times.values())
+        # list(): writer threads may add keys meanwhile (copying a dict view is atomic).
+        return sum(len(v) for v in list(self.ack_times.values()))
 
     def stored(self, r: redis.Redis) -> dict[str, int | None]:
         keys = sorted(self.sent)
