@@ -55,6 +55,7 @@ class SimClient:
     last_seen: dict[str, Any] = field(default_factory=dict)
     active: bool = True
     completed: int = 0
+    writes_only: bool = False  # the liveness probe: every operation is a put
 
     def wake(self, now: int, token: int, nodes: dict[str, SimNode]) -> None:
         if token != self.token:
@@ -73,7 +74,7 @@ class SimClient:
     def _begin(self, now: int) -> None:
         self.seq += 1
         key = self.rng.choice(self.keys)
-        r = self.rng.random()
+        r = 0.0 if self.writes_only else self.rng.random()
         if r < 0.4:
             self.op = Pending(OpKind.PUT, key, self.seq, now, value=f"{self.id}-{self.seq}")
         elif r < 0.8:

@@ -329,6 +329,7 @@ class World:
             history=self.history,
             schedule=lambda d, c, tok: self.schedule(d, _CLIENT, c, tok),
             clock=lambda: self.now,
+            writes_only=True,
         )
         self.clients["probe"] = probe
         self.schedule(0, _CLIENT, "probe", 0)
