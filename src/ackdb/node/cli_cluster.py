@@ -249,8 +249,16 @@ def _up(a: argparse.Namespace) -> int:
             continue
         pid = _spawn(data, n, ["--bootstrap", boot, *layout["options"]])
         print(f"started {n['id']}: client port {n['port']}, pid {pid}, log {data}/{n['id']}.log")
-    view = _wait(lambda: _leader_view(_addrs(layout)), a.timeout, "a leader")
-    _print_status(view)
+
+    def leader_or_crash() -> StatusView | None:
+        for n in layout["nodes"]:
+            if _pid(data, n["id"]) is None:
+                log = (data / f"{n['id']}.log").read_text(errors="replace")
+                tail = "".join(log.splitlines(keepends=True)[-5:])
+                raise ClusterError(f"{n['id']} exited; the end of its log:\n{tail}")
+        return _leader_view(_addrs(layout))
+
+    _print_status(_wait(leader_or_crash, a.timeout, "a leader"))
     return 0
 
 
