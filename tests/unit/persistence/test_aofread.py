@@ -87,3 +87,14 @@ def test_non_command_reply_types_are_corruption() -> None:
 def test_exec_without_multi_is_corruption() -> None:
     with pytest.raises(AofFormatError, match="EXEC without MULTI"):
         _read(_file(CMDS[0]) + encode_command([b"EXEC"]))
+
+
+def test_fast_path_keeps_every_command_before_a_zero_filled_tail() -> None:
+    from ackdb.persistence.aofread import AofReader
+
+    cmds = [[b"SET", b"k%d" % i, b"v"] for i in range(200)]
+    data = b"".join(encode_command(c) for c in cmds) + b"\0" * 4096
+    reader = AofReader(io.BytesIO(data), len(data))
+    got = [argv for batch, _ in reader.batches() for argv in batch]
+    assert got == cmds
+    assert reader.truncated_bytes == 4096
