@@ -239,7 +239,7 @@ class Database:
         """Snapshot load: string keys without TTL as [k, v, k, v, ...]; no events (a load
         announces nothing, as in Redis). Call ``finish_load`` after the last key."""
         it = iter(flat)
-        self.data.update(zip(it, it))
+        self.data.update(zip(it, it, strict=True))
         self._order.extend(flat[0::2])
 
     def load_key(self, key: bytes, value: Any, expire_ms: int | None) -> None:

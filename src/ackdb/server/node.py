@@ -20,7 +20,7 @@ from typing import Any
 from .. import REDIS_COMPAT_VERSION, __version__
 from .config import Config, ConfigSetError
 from .core import Server
-from .loading import LoadFailure, Loader
+from .loading import Loader, LoadFailure
 from .log import Log
 from .network import ClientConnection, is_loopback
 from .persist import Persistence
