@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +58,6 @@ class AofWriter:
         policy: str,
         log: Any,
         faults: DiskFaults = NO_FAULTS,
-        max_size: int = 0,
     ) -> None:
         self.dir = dirpath
         self.prefix = prefix
@@ -67,7 +65,6 @@ class AofWriter:
         self.policy = policy
         self.log = log
         self.faults = faults
-        self.max_size = max_size  # aof-max-size: larger incr files fail with ENOSPC
         self._buf: list[bytes] = []
         self.buf_bytes = 0
         self.sel_db = -1
@@ -182,10 +179,6 @@ class AofWriter:
         start = self.incr_size
         try:
             self.faults.check("aof-write")
-            if self.max_size and start + len(data) > self.max_size:
-                import errno
-
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             view = memoryview(data)
             while view:
                 n = os.write(self.fd, view)
@@ -369,7 +362,3 @@ def _seq_of(m: mf.Manifest, name: str) -> int:
         if f.name == name:
             return f.seq
     raise ValueError(f"{name} is not in the manifest")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -279,16 +279,23 @@ class Persistence:
         self.refresh_denial()
         return True
 
-    def _write_snapshot(self, path: str, progress: Progress | None) -> None:
-        core = self.core
+    def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
+        """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
+        AOF base (a snapshot, or RESP commands when ``aof-use-rdb-preamble no``)."""
+        dbs = self.core.dbs
         now = _now_ms()
         delay = self.config.get("rdb-key-save-delay")
         cb = (lambda done, total: progress.report(done, total)) if progress else None
-        atomic_write(
-            path,
-            lambda f: dataset.write_snapshot(f, core.dbs, self._meta(), now, cb, delay),
-            self.faults,
-        )
+        if aof_base and not self.config.get("aof-use-rdb-preamble"):
+
+            def produce(f: Any) -> None:
+                dataset.write_resp(f, dbs, now, cb, delay)
+        else:
+
+            def produce(f: Any) -> None:
+                dataset.write_snapshot(f, dbs, self._meta(aof_base), now, cb, delay)
+
+        atomic_write(path, produce, self.faults)
 
     def start_bgsave(self) -> str | None:
         """Fork a child that writes the snapshot; returns an error text or None."""
@@ -367,7 +374,7 @@ class Persistence:
         if not any(db.data for db in self.core.dbs):
             bseq = m.next_seq("b")
             base = mf.base_name(self.aof_prefix, bseq, self.config.get("aof-use-rdb-preamble"))
-            self._write_base(os.path.join(self.aof_dir, base), None)
+            self._write_snapshot(os.path.join(self.aof_dir, base), None, aof_base=True)
             m.base = mf.AofFile(base, bseq, "b")
             open(os.path.join(self.aof_dir, incr), "wb").close()
             self.open_aof(m)
@@ -404,22 +411,6 @@ class Persistence:
                 self.aof.write(_now_ms(), force=True)
                 self.aof.fsync_now()
 
-    def _write_base(self, path: str, progress: Progress | None) -> None:
-        core = self.core
-        now = _now_ms()
-        delay = self.config.get("rdb-key-save-delay")
-        cb = (lambda done, total: progress.report(done, total)) if progress else None
-        if self.config.get("aof-use-rdb-preamble"):
-
-            def produce(f: Any) -> None:
-                dataset.write_snapshot(f, core.dbs, self._meta(aof_base=True), now, cb, delay)
-        else:
-
-            def produce(f: Any) -> None:
-                dataset.write_resp(f, core.dbs, now, cb, delay)
-
-        atomic_write(path, produce, self.faults)
-
     def start_rewrite(self) -> str | None:
         """BGREWRITEAOF now: a new incremental file takes the writes from this instant,
         and a child writes the dataset as of this instant as the new base."""
@@ -455,7 +446,7 @@ class Persistence:
         self._rewrite_mark = int(self.core.master_repl_offset)
 
         def work(progress: Progress) -> None:
-            self._write_base(path, progress)
+            self._write_snapshot(path, progress, aof_base=True)
             progress.report(1, 1, force=True)
 
         try:
