@@ -289,20 +289,6 @@ def lastsave(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(int(srv.start_time_s))
 
 
-@command(
-    "role",
-    1,
-    "noscript loading stale fast",
-    group="server",
-    acl="@admin @dangerous",
-    since="2.8.12",
-    summary="Returns the replication role.",
-)
-def role(c: Any, argv: list[bytes]) -> bytes:
-    offset = int(getattr(c.server, "master_repl_offset", 0))
-    return b"*3\r\n$6\r\nmaster\r\n" + enc.integer(offset) + enc.EMPTY_ARRAY
-
-
 _SHUTDOWN_FLAGS = frozenset({b"nosave", b"save", b"now", b"force"})
 
 

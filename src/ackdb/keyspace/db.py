@@ -39,6 +39,9 @@ CURSOR_GEN_MASK = 0x7F
 class KeyspaceOwner(Protocol):
     """What a database needs from the server core."""
 
+    role_replica: bool
+    applying: bool
+
     def now_ms(self) -> int: ...
     def on_expired(self, db: Database, key: bytes) -> None: ...
     def on_key_ready(self, db: Database, key: bytes) -> None: ...
@@ -90,6 +93,11 @@ class Database:
         if v is not None and self.expires:
             when = self.expires.get(key)
             if when is not None and when <= self.owner.now_ms():
+                owner = self.owner
+                if owner.role_replica:
+                    # A replica waits for its primary's DEL: its own reads see nothing,
+                    # the primary's commands see the key (Redis expireIfNeeded).
+                    return v if owner.applying else None
                 self.expire_now(key)
                 return None
         return v

@@ -283,6 +283,11 @@ class ReplicaTable:
         self.queue(data)
         return offset
 
+    @property
+    def has_queued(self) -> bool:
+        """Stream bytes are queued for the next ``flush``."""
+        return bool(self._pending)
+
     def queue(self, data: bytes) -> None:
         """Queue bytes already counted into the stream (a replica proxying its primary)."""
         if self.replicas:

@@ -109,7 +109,16 @@ class Server:
         self.replid = "%040x" % self.rng.getrandbits(160)
         self.replid2 = "0" * 40
         self.second_repl_offset = -1
-        self.master_repl_offset = 0
+        self._repl_offset = 0
+        # The replication shell (server.replication.ReplicationShell), set by the node.
+        self.repl: Any = None
+        # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
+        # while that is possible, so every command takes the checked path.
+        self.repl_gated = False
+        # A replica: keys past their expiry are not deleted (the primary sends DEL); reads
+        # see them as missing, the primary's commands (``applying``) as present (Redis).
+        self.role_replica = False
+        self.applying = False
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
         self.clients: dict[int, Client] = {}
@@ -187,10 +196,31 @@ class Server:
         self._refresh_gated()
 
     def _refresh_gated(self) -> None:
-        self.gated = self._loading or bool(self.pause_until_ms) or self.write_denied is not None
+        self.gated = (
+            self._loading
+            or bool(self.pause_until_ms)
+            or self.write_denied is not None
+            or self.repl_gated
+        )
+
+    def set_repl_gated(self, gated: bool) -> None:
+        self.repl_gated = gated
+        self._refresh_gated()
 
     def is_replica(self) -> bool:
-        return False
+        return self.role_replica
+
+    @property
+    def master_repl_offset(self) -> int:
+        """The replication offset: the replication engine's when there is one."""
+        r = self.repl
+        if r is not None:
+            return int(r.engine.state.master_repl_offset)
+        return self._repl_offset
+
+    @master_repl_offset.setter
+    def master_repl_offset(self, value: int) -> None:
+        self._repl_offset = value
 
     # -- KeyspaceOwner ---------------------------------------------------------------
 
@@ -267,6 +297,8 @@ class Server:
             self.paused_clients.remove(c)
         self.blocking.unblock(c)
         self.pubsub.unsubscribe_all(c)
+        if self.repl is not None:
+            self.repl.client_gone(c)
 
     def subscription_counts(self, c: Client) -> tuple[int, int, int]:
         """(channels, patterns, shard channels) for CLIENT LIST."""
@@ -400,6 +432,10 @@ class Server:
             )
         if self.write_denied is not None and self._denied(c, cmd):
             return self._reject(c, cmd, self.write_denied)
+        if self.repl_gated and c.kind != "master":
+            refusal = self.repl.refusal(c, cmd)
+            if refusal is not None:
+                return self._reject(c, cmd, refusal)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -601,7 +637,7 @@ class Server:
         """Periodic work, ``hz`` times a second: active expiry, pauses, samples."""
         if self.pause_until_ms and now_ms >= self.pause_until_ms:
             self.unpause()
-        if self.active_expire and not self.loading:
+        if self.active_expire and not self.loading and not self.role_replica:
             self._active_expire(now_ms)
         if self.blocking.blocked:
             self.blocking.expire(now_ms)

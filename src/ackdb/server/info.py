@@ -354,9 +354,7 @@ def _stats(srv: Any) -> Fields:
         ("instantaneous_output_kbps", f"{s.instantaneous('out') / 1024:.2f}"),
         *_const("instantaneous_input_repl_kbps instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", s.stat_rejected_conn),
-        ("sync_full", _stat(s, "stat_sync_full")),
-        ("sync_partial_ok", _stat(s, "stat_sync_partial_ok")),
-        ("sync_partial_err", _stat(s, "stat_sync_partial_err")),
+        *_sync_stats(s),
         ("expired_keys", s.stat_expired_keys),
         ("expired_stale_perc", "0.00"),
         ("expired_time_cap_reached_count", _stat(s, "stat_expired_time_cap_reached")),
@@ -369,6 +367,18 @@ def _stats(srv: Any) -> Fields:
         ("pubsub_patterns", s.pubsub.numpat()),
         ("pubsubshard_channels", _stat(s, "pubsubshard_channels")),
         *_stats_tail(s),
+    ]
+
+
+def _sync_stats(s: Any) -> Fields:
+    r = getattr(s, "repl", None)
+    if r is None:
+        return _const("sync_full sync_partial_ok sync_partial_err")
+    st = r.engine.table.stats
+    return [
+        ("sync_full", st.sync_full),
+        ("sync_partial_ok", st.sync_partial_ok),
+        ("sync_partial_err", st.sync_partial_err),
     ]
 
 
@@ -401,6 +411,8 @@ def _stats_tail(s: Any) -> Fields:
 
 
 def _replication(srv: Any) -> Fields:
+    if getattr(srv, "repl", None) is not None:
+        return list(srv.repl.info_fields())
     replicas = sum(1 for c in srv.clients.values() if c.kind == "replica")
     offset = _stat(srv, "master_repl_offset")
     return [

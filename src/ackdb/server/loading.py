@@ -129,6 +129,7 @@ class Loader:
         p = self.p
         spots = (
             (p.dir, re.compile(rf"temp-(\d+)-{re.escape(str(p.config.get('dbfilename')))}")),
+            (p.dir, re.compile(r"temp-(\d+)-sync-.+\.ackdb")),  # full syncs (replication)
             (p.aof_dir, re.compile(rf"temp-(\d+)-{re.escape(p.aof_prefix)}\..+")),
         )
         for directory, pattern in spots:

@@ -24,6 +24,7 @@ from .loading import Loader, LoadFailure
 from .log import Log
 from .network import ClientConnection, is_loopback
 from .persist import Persistence
+from .replication import ReplicationShell, saved_history_from
 
 # Allocations between young-generation collections of the cyclic GC (Python: 700).
 GC_GEN0_THRESHOLD = 20_000
@@ -51,6 +52,8 @@ class Node:
         self._done: asyncio.Future[None] | None = None
         self._last_timeout_check_ms = 0
         self._to_flush: list[ClientConnection] = []
+        self._flush_scheduled = False
+        self.repl: ReplicationShell | None = None
         self._load_output_limits()
         self._register_config_hooks()
 
@@ -223,6 +226,7 @@ class Node:
         self.log.notice("Server initialized")
         if not await self._load():
             return
+        self.repl = ReplicationShell(self, saved_history_from(self.persist.loaded_meta))
         pidfile = cfg.get("pidfile")
         if pidfile:
             try:
@@ -294,6 +298,8 @@ class Node:
 
     async def _shutdown(self) -> None:
         self.log.warning("User requested shutdown...")
+        if self.repl is not None:
+            self.repl.stop()
         for s in self.listeners:
             s.close()
         for c in list(self.core.clients.values()):
@@ -317,27 +323,45 @@ class Node:
 
     def schedule_flush(self, conn: ClientConnection) -> None:
         """Write ``conn``'s queued replies at the end of this pass of the event loop."""
-        if not self._to_flush and self.loop is not None:
-            self.loop.call_soon(self._flush_all)
+        if not self._flush_scheduled:
+            self.request_before_sleep()
         self._to_flush.append(conn)
 
+    def request_before_sleep(self) -> None:
+        """Run the end-of-pass work (``_flush_all``) at the end of this pass."""
+        if not self._flush_scheduled and self.loop is not None:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_all)
+
     def _flush_all(self) -> None:
-        conns, self._to_flush = self._to_flush, []
+        """Redis's beforeSleep, in its order: write (and under always fsync) the AOF,
+        replication (fsync reports, WAIT answers, one GETACK, the stream to replicas,
+        full syncs), then every reply."""
         p = self.persist
+        repl = self.repl
         if p.aof is not None:
             p.before_replies()
-            mark = p.durable_mark()
-            if mark is not None:
-                # appendfsync always: a reply to a write leaves only once it is fsynced.
-                for conn in conns:
-                    c = conn.client
-                    if c is not None and c.woff > mark:
-                        self._held.add(conn)
-                    else:
-                        conn.flush()
-                return
-        for conn in conns:
-            conn.flush()
+            if self._held:
+                self._release_held()
+        if repl is not None:
+            repl.before_sleep()
+        conns, self._to_flush = self._to_flush, []
+        self._flush_scheduled = False
+        mark = p.durable_mark() if p.aof is not None else None
+        if mark is not None:
+            # appendfsync always: a reply to a write leaves only once it is fsynced.
+            for conn in conns:
+                c = conn.client
+                if c is not None and c.woff > mark:
+                    self._held.add(conn)
+                else:
+                    conn.flush()
+        else:
+            for conn in conns:
+                conn.flush()
+        if (p.aof is not None and p.aof.pending) or (repl is not None and repl.has_queued()):
+            # Commands resumed above (a WAIT answered) wrote more: another pass.
+            self.request_before_sleep()
 
     def may_flush(self, conn: ClientConnection) -> bool:
         """Whether ``conn``'s queued replies may leave now (a closing connection asks)."""
@@ -387,6 +411,8 @@ class Node:
         try:
             self.core.cron(now)
             self.persist.cron(now)
+            if self.repl is not None:
+                self.repl.cron(now)
             if self._held:
                 self._release_held()
             if now - self._last_timeout_check_ms >= CLIENT_TIMEOUT_CHECK_MS:

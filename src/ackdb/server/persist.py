@@ -103,7 +103,7 @@ class Persistence:
 
     def _meta(self, aof_base: bool = False) -> dict[str, Any]:
         core = self.core
-        return {
+        meta: dict[str, Any] = {
             "ackdb": __version__,
             "ctime_ms": _now_ms(),
             "replid": core.replid,
@@ -111,17 +111,31 @@ class Persistence:
             "databases": len(core.dbs),
             "aof_base": aof_base,
         }
+        if core.repl is not None:
+            # The history as of the moment the data is captured (in a child: the fork).
+            meta.update(core.repl.saved_meta())
+        return meta
 
     # -- the write path --------------------------------------------------------------------
 
     def _advance(self, nbytes: int) -> int:
-        self.core.master_repl_offset += nbytes
-        return int(self.core.master_repl_offset)
+        core = self.core
+        if core.repl is None:  # no replication engine (a bare core): the AOF numbers it
+            core.master_repl_offset += nbytes
+        # With one, its feed already moved the offset past this effect.
+        return int(core.master_repl_offset)
 
     def _feed(self, db: int, argv: list[bytes]) -> None:
         aof = self.aof
         if aof is not None:
             aof.feed(db, argv, self._advance)
+
+    def aof_marks_follow(self, offset: int) -> None:
+        """The offsets numbering changed hands (the replication engine took over at
+        start-up): nothing is buffered, so every mark is ``offset``."""
+        aof = self.aof
+        if aof is not None:
+            aof.mark = aof.written_mark = aof.fsynced_mark = offset
 
     @property
     def always(self) -> bool:
@@ -279,6 +293,18 @@ class Persistence:
         self.refresh_denial()
         return True
 
+    def write_snapshot_to(self, path: str, progress: Progress | None, meta: dict[str, Any]) -> None:
+        """A snapshot for a replica's full sync: ``meta`` names the history it starts."""
+        now = _now_ms()
+        cb = (lambda done, total: progress.report(done, total)) if progress else None
+        full = {**self._meta(), **meta}
+        # Sent and deleted at once: no fsync, no rename (a crash leaves a temp file that
+        # the next start removes).
+        with open(path, "wb", buffering=1 << 20) as f:
+            dataset.write_snapshot(
+                f, self.core.dbs, full, now, cb, self.config.get("rdb-key-save-delay")
+            )
+
     def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
         """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
         AOF base (a snapshot, or RESP commands when ``aof-use-rdb-preamble no``)."""
@@ -357,6 +383,8 @@ class Persistence:
         self.rewrite_base_size = self.aof.current_size
         if self._feed not in self.core.feeds:
             self.core.add_feed(self._feed)
+        if self.core.repl is not None:
+            self.core.repl.aof_changed(True)
 
     def create_aof(self) -> None:
         """A new AOF for the current dataset: written now if the dataset is empty, else
@@ -402,6 +430,8 @@ class Persistence:
             self.core.feeds.remove(self._feed)
         self.aof = None
         self.aof_state = "off"
+        if self.core.repl is not None:
+            self.core.repl.aof_changed(False)
         self.refresh_denial()
 
     def _on_appendfsync(self, name: str, old: Any, new: Any) -> None:

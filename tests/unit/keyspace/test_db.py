@@ -13,6 +13,9 @@ from ackdb.keyspace.db import Database
 
 
 class Owner:
+    role_replica = False
+    applying = False
+
     def __init__(self) -> None:
         self.now = 1_000
         self.expired: list[bytes] = []

@@ -16,6 +16,9 @@ from ackdb.persistence import snapshot as snap
 
 
 class _Owner:
+    role_replica = False
+    applying = False
+
     def now_ms(self) -> int:
         return 1_000_000
 
