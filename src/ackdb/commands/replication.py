@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..resp import encoder as enc
+from ..server.blocking import BlockRequest
 from .base import CommandError
 from .table import command
-from ..server.blocking import BlockRequest
 
 
 def _repl(c: Any) -> Any:

@@ -502,7 +502,7 @@ class ReplicationShell:
                 loop.create_connection(lambda: _LinkProtocol(self, seq), host, port),
                 CONNECT_TIMEOUT_S,
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             if seq == self._link_seq:
                 self.log.warning(f"Error condition on socket for SYNC: {e}")
                 self.execute(self.engine.on_link_failed(_now_ms()))
@@ -611,7 +611,7 @@ class ReplicationShell:
         loop.create_task(self._load_received(self._incoming_path))
 
     async def _load_received(self, path: str) -> None:
-        from .loading import Loader, LoadFailure
+        from .loading import Loader
 
         core = self.core
         p = self.persist
