@@ -446,7 +446,7 @@ class ReplicationShell:
     def _new_primary_client(self, db: int) -> Client:
         self._drop_primary_client()
         host, port = self.engine.link.host, self.engine.link.port
-        c = self.core.new_client(_PrimaryClientConn(self), f"{host}:{port}", "", -1)
+        c: Client = self.core.new_client(_PrimaryClientConn(self), f"{host}:{port}", "", -1)
         c.kind = "master"
         c.set_authenticated(True)
         c.db = self.core.dbs[db] if 0 <= db < len(self.core.dbs) else self.core.dbs[0]
@@ -457,7 +457,9 @@ class ReplicationShell:
         c = self.primary_client
         if c is not None:
             self.primary_client = None
-            c.conn.shell = None
+            conn = c.conn
+            if isinstance(conn, _PrimaryClientConn):
+                conn.shell = None  # closing it must not drop the (new) link
             self.core.client_gone(c)
 
     def primary_client_killed(self) -> None:
