@@ -34,6 +34,7 @@ from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import encoding
 from ..resp import encoder as enc
+from ..server.blocking import BlockRequest
 from ..server.config import ConfigRewriteError, ConfigSetError
 from ..server.info import info_text, reset_memory_peak
 from .base import SYNTAX, CommandError
@@ -314,16 +315,31 @@ def shutdown(c: Any, argv: list[bytes]) -> bytes:
             raise CommandError(SYNTAX)
     if (abort and flags) or {b"nosave", b"save"} <= flags:
         raise CommandError(SYNTAX)
+    srv = c.server
     if abort:
-        # Shutdown is immediate (no waiting for replicas yet), so none is ever pending.
-        raise CommandError("ERR No shutdown in progress.")
+        if not srv.shutdown_waiting:
+            raise CommandError("ERR No shutdown in progress.")
+        srv.shutdown_waiting = False  # the node's wait sees it and gives up
+        return enc.OK
     mode = "nosave" if b"nosave" in flags else "save" if b"save" in flags else "default"
-    p = c.server.persist
+    repl = srv.repl
+    if (
+        b"now" not in flags
+        and repl is not None
+        and srv.config.get("shutdown-timeout")
+        and repl.lagging_replicas()
+    ):
+        # Redis 7: lagging replicas get up to shutdown-timeout seconds (writes paused)
+        # before the save and exit; the client waits without a reply.
+        srv.defer_shutdown(c, mode, b"force" in flags)
+        raise BlockRequest([], 0, b"")
+    p = srv.persist
     if p is not None:
         if not p.prepare_shutdown(mode) and b"force" not in flags:
             raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
         mode = "nosave"  # done: the shell must not save again
-    c.server.request_shutdown(mode)
+    srv.request_shutdown(mode)
+    srv.shutdown_now = True  # saved already; nothing to wait for
     c.close_after_reply = True  # nothing after SHUTDOWN runs, and no reply is sent
     return b""
 

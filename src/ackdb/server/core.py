@@ -135,6 +135,10 @@ class Server:
         self._lookup = TABLE._lookup
         self.active_expire = True
         self.shutdown_requested: str | None = None
+        self.shutdown_now = False  # SHUTDOWN NOW: do not wait for lagging replicas
+        self.shutdown_client: Client | None = None  # a SHUTDOWN parked while waiting
+        self.shutdown_force = False
+        self.shutdown_waiting = False  # replicas are being waited for (SHUTDOWN ABORT)
         self.pause_until_ms = 0
         self.pause_all = False
         self.paused_clients: list[Client] = []
@@ -180,6 +184,15 @@ class Server:
 
     def request_shutdown(self, mode: str) -> None:
         self.shutdown_requested = mode
+        self.shutdown_now = False
+
+    def defer_shutdown(self, c: Client, mode: str, force: bool) -> None:
+        """SHUTDOWN that first lets lagging replicas catch up: ``c`` is parked and gets
+        its answer (an error, or nothing when the server exits) from the shell."""
+        self.shutdown_requested = mode
+        self.shutdown_now = False
+        self.shutdown_client = c
+        self.shutdown_force = force
 
     @property
     def loading(self) -> bool:

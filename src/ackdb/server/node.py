@@ -249,17 +249,58 @@ class Node:
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+        core = self.core
         while True:
             await self._done
-            mode = self.core.shutdown_requested or "default"
-            if self.persist.prepare_shutdown(mode):
-                break
-            # Redis: a shutdown whose final save fails does not happen.
+            mode = core.shutdown_requested or "default"
+            parked = core.shutdown_client
+            if core.shutdown_now or await self._let_replicas_catch_up():
+                if self.persist.prepare_shutdown(mode) or (parked and core.shutdown_force):
+                    break
+            # Redis: a shutdown whose final save fails (or that was aborted) does not
+            # happen; a parked SHUTDOWN gets the error.
+            core.unpause()
+            if parked is not None and not parked.closed:
+                core.blocking.unblock(parked)
+                parked.conn.resume_commands(  # type: ignore[attr-defined]
+                    skip_first_with=b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+                )
             self._stopping = False
-            self.core.shutdown_requested = None
+            core.shutdown_requested = None
+            core.shutdown_client = None
             self._done = self.loop.create_future()
             self._schedule_cron()
         await self._shutdown()
+
+    async def _let_replicas_catch_up(self) -> bool:
+        """Redis 7's graceful shutdown: with writes paused, give replicas that lag up to
+        ``shutdown-timeout`` seconds to acknowledge everything; False when SHUTDOWN ABORT
+        cancelled it."""
+        repl, core = self.repl, self.core
+        timeout_s = self.config.get("shutdown-timeout")
+        if repl is None or not timeout_s or not repl.lagging_replicas():
+            return True
+        self.log.notice("Waiting for replicas before shutting down.")
+        core.pause(1 << 62, everything=False)
+        core.shutdown_waiting = True
+        target = repl.request_acks()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                if not core.shutdown_waiting:
+                    self.log.warning("Shutdown aborted (SHUTDOWN ABORT).")
+                    return False
+                lagging = repl.lagging_replicas(target)
+                if not lagging:
+                    self.log.notice("All replicas are in sync: shutting down.")
+                    return True
+                if time.monotonic() >= deadline:
+                    for name in lagging:
+                        self.log.warning(f"Lagging replica {name} at shutdown.")
+                    return True
+                await asyncio.sleep(0.01)
+        finally:
+            core.shutdown_waiting = False
 
     async def _load(self) -> bool:
         """Load the dataset while clients get -LOADING; False when it cannot be loaded."""

@@ -30,6 +30,7 @@ from ..persistence.child import Child, Progress, fork
 from ..replication import actions as act
 from ..replication.engine import EngineConfig, Replication
 from ..replication.state import SavedHistory
+from ..replication.stream import GETACK
 from ..resp import encoder as enc
 from .client import Client
 
@@ -785,6 +786,25 @@ class ReplicationShell:
         self.node.request_before_sleep()
 
     # -- saving and stopping ---------------------------------------------------------------
+
+    def lagging_replicas(self, target: int | None = None) -> list[str]:
+        """Online replicas whose acknowledged offset is below ``target`` (default: the
+        current offset), as ip:port."""
+        e = self.engine
+        if target is None:
+            target = e.state.master_repl_offset
+        if not e.is_primary:
+            return []
+        return [f"{r.ip}:{r.listening_port}" for r in e.table.online() if r.ack_offset < target]
+
+    def request_acks(self) -> int:
+        """Ask every replica for its offset now (REPLCONF GETACK); returns the offset
+        they must reach (the GETACK itself is not acknowledged at once)."""
+        target = self.engine.state.master_repl_offset
+        if self.engine.is_primary and self.engine.table.replicas:
+            self.engine.table.feed(GETACK)
+        self.node.request_before_sleep()
+        return target
 
     def saved_meta(self) -> dict[str, Any]:
         """What a snapshot of the dataset stores so a restart continues this history."""
