@@ -533,7 +533,6 @@ class ReplicationShell:
         if proto is not self.link:
             return  # closed on the engine's request, or an older attempt
         self.link = None
-        self.log.warning("Connection with primary lost.")
         if self.loading_snapshot:
             self._link_lost_while_loading = True
             return
