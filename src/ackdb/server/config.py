@@ -378,6 +378,10 @@ class Config:
         args = entry.args[1:]
         if not directive.multi_arg and len(args) != 1:
             raise self._error(entry, "wrong number of arguments", entry.args[0])
+        if directive.multi_arg and len(args) == 1 and " " in args[0]:
+            # Redis >= 7.0.1: one quoted argument of a multi-argument directive is split
+            # on spaces (`--save "3600 1 300 100"`, `save "3600 1"` in a file).
+            args = [a for a in args[0].split(" ") if a]
         try:
             value = directive.codec.parse(args, self.values[directive.name])
         except ValueError as exc:

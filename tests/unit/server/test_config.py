@@ -284,6 +284,14 @@ def test_save_lines_replace_defaults_then_accumulate(tmp_path: Path) -> None:
     assert cfg.get_string("save") == "3600 1 300 100 60 10000"
 
 
+def test_one_quoted_argument_of_a_multi_argument_directive_is_split(tmp_path: Path) -> None:
+    """Redis >= 7.0.1: `--save "3600 1 300 100"` and `save "3600 1"` in a file."""
+    cfg = load_config(None, parse_command_line(["--save", "3600 1 300 100"]).overrides)
+    assert cfg.get("save") == ((3600, 1), (300, 100))
+    cfg = load_config(write(tmp_path / "a.conf", 'save "60 5"\n'))
+    assert cfg.get("save") == ((60, 5),)
+
+
 def test_unknown_directives_warn_and_are_ignored(tmp_path: Path) -> None:
     path = write(
         tmp_path / "a.conf",
