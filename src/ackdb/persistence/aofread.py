@@ -224,7 +224,7 @@ def _encoded_len(cmd: list[bytes]) -> int:
 
 def _is_command(cmd: object) -> bool:
     return (
-        cmd.__class__ is list and bool(cmd) and all(a.__class__ is bytes for a in cmd)  # type: ignore[attr-defined]
+        cmd.__class__ is list and bool(cmd) and all(a.__class__ is bytes for a in cmd)
     )
 
 

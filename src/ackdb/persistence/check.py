@@ -84,12 +84,12 @@ def _check_manifest(path: str, fix: bool, out: TextIO) -> bool:
     directory = os.path.dirname(path) or "."
     files = m.files
     ok = True
-    for i, f in enumerate(files):
-        fpath = os.path.join(directory, f.name)
+    for i, af in enumerate(files):
+        fpath = os.path.join(directory, af.name)
         if not os.path.exists(fpath):
             out.write(f"AOF {fpath} listed in the manifest does not exist\n")
             return False
-        if f.kind == "b" and f.name.endswith(".ackdb"):
+        if af.kind == "b" and af.name.endswith(".ackdb"):
             good = _check_snapshot(fpath, out)
         else:
             good = _check_resp(fpath, fix, i == len(files) - 1, out)

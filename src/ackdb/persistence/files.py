@@ -55,7 +55,7 @@ def fsync_dir(path: str) -> None:
 
 
 def atomic_write(
-    path: str, produce: Callable[[BinaryIO], None], faults: DiskFaults = NO_FAULTS
+    path: str, produce: Callable[[BinaryIO], object], faults: DiskFaults = NO_FAULTS
 ) -> int:
     """Write ``path`` through ``produce(file)`` atomically; returns the size written.
 

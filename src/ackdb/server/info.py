@@ -333,7 +333,7 @@ def _persistence(srv: Any) -> Fields:
             ("aof_last_write_status", "ok"),
             *_const("aof_last_cow_size module_fork_in_progress module_fork_last_cow_size"),
         ]
-    fields = head + p.info_fields()
+    fields: Fields = head + p.info_fields()
     loader = getattr(srv, "loader", None)
     if srv.loading and loader is not None:
         fields += loader.info_fields()

@@ -200,17 +200,17 @@ class Loader:
             ) from e
         if not m.incrs:
             raise LoadFailure(f"The AOF manifest {p.manifest_path} lists no incremental file.")
-        for f in m.files:
-            path = os.path.join(p.aof_dir, f.name)
+        for af in m.files:
+            path = os.path.join(p.aof_dir, af.name)
             if not os.path.exists(path):
                 raise LoadFailure(
                     f"The AOF file {path} listed in {p.manifest_path} does not exist."
                 )
             self.total_bytes += os.path.getsize(path)
         files = m.files
-        for i, f in enumerate(files):
-            path = os.path.join(p.aof_dir, f.name)
-            if f.kind == "b" and f.name.endswith(".ackdb"):
+        for i, af in enumerate(files):
+            path = os.path.join(p.aof_dir, af.name)
+            if af.kind == "b" and af.name.endswith(".ackdb"):
                 yield from self._load_snapshot(path, aof_base=True)
             else:
                 yield from self._load_resp(path, last=i == len(files) - 1)
