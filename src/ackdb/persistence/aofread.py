@@ -223,9 +223,7 @@ def _encoded_len(cmd: list[bytes]) -> int:
 
 
 def _is_command(cmd: object) -> bool:
-    return (
-        cmd.__class__ is list and bool(cmd) and all(a.__class__ is bytes for a in cmd)
-    )
+    return cmd.__class__ is list and bool(cmd) and all(a.__class__ is bytes for a in cmd)
 
 
 def _later_command(rest: bytes) -> bool:
