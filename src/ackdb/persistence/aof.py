@@ -316,12 +316,7 @@ class AofWriter:
         ``first_incr``. The manifest drops the older base and incrs in one atomic
         replacement; returns the files to delete."""
         m = self.manifest
-        keep = [f for f in m.incrs if f.seq >= _seq_of(m, first_incr)]
-        dropped = ([m.base] if m.base else []) + [f for f in m.incrs if f not in keep]
-        seq = int(base_name.split(".")[-3])
-        m.base = mf.AofFile(base_name, seq, "b")
-        m.incrs = keep
-        m.history = [mf.AofFile(f.name, f.seq, "h") for f in dropped] + m.history
+        dropped = mf.install_base(m, base_name, first_incr)
         self.save_manifest()
         for f in dropped:
             self.sizes.pop(f.name, None)
@@ -355,10 +350,3 @@ class AofWriter:
             pass
         os.close(self.fd)
         self.fd = -1
-
-
-def _seq_of(m: mf.Manifest, name: str) -> int:
-    for f in m.incrs:
-        if f.name == name:
-            return f.seq
-    raise ValueError(f"{name} is not in the manifest")

@@ -52,6 +52,21 @@ class Manifest:
         return "".join(lines)
 
 
+def install_base(m: Manifest, name: str, first_incr: str) -> list[AofFile]:
+    """A rewrite finished: the base ``name`` holds the dataset as of the switch to the
+    incremental file ``first_incr``. The older base and incremental files become history
+    (deleted once the manifest is on disk); returns them."""
+    first_seq = next((f.seq for f in m.incrs if f.name == first_incr), None)
+    if first_seq is None:
+        raise ValueError(f"{first_incr} is not in the manifest")
+    keep = [f for f in m.incrs if f.seq >= first_seq]
+    dropped = ([m.base] if m.base else []) + [f for f in m.incrs if f not in keep]
+    m.base = AofFile(name, int(name.split(".")[-3]), "b")
+    m.incrs = keep
+    m.history = [AofFile(f.name, f.seq, "h") for f in dropped] + m.history
+    return dropped
+
+
 def base_name(prefix: str, seq: int, snapshot: bool) -> str:
     return f"{prefix}.{seq}.base.{'ackdb' if snapshot else 'aof'}"
 

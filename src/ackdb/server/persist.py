@@ -541,13 +541,8 @@ class Persistence:
 
     def _install_detached(self, name: str) -> None:
         m = self._detached_manifest
-        seq = int(name.split(".")[-3])
-        old = ([m.base] if m.base else []) + [
-            f for f in m.incrs if f.name != self._rewrite_first_incr
-        ]
-        m.base = mf.AofFile(name, seq, "b")
-        m.incrs = [f for f in m.incrs if f.name == self._rewrite_first_incr]
-        m.history = []
+        mf.install_base(m, name, self._rewrite_first_incr)
+        old, m.history = m.history, []  # earlier history files go too
         text = m.dump().encode()
         atomic_write(self.manifest_path, lambda f: f.write(text))
         for f in old:

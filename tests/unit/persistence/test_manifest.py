@@ -37,3 +37,24 @@ def test_round_trip_and_order() -> None:
 def test_invalid_manifests_are_refused(text: str) -> None:
     with pytest.raises(mf.ManifestError):
         mf.parse(text)
+
+
+def test_install_base_moves_older_files_to_history() -> None:
+    """After a rewrite the new base and the incremental files from its switch-over on are
+    the AOF; the old base and older incremental files become history (to delete)."""
+    m = mf.Manifest(
+        base=mf.AofFile("a.aof.1.base.ackdb", 1, "b"),
+        incrs=[mf.AofFile("a.aof.1.incr.aof", 1, "i"), mf.AofFile("a.aof.2.incr.aof", 2, "i")],
+        history=[mf.AofFile("a.aof.0.incr.aof", 0, "h")],
+    )
+    dropped = mf.install_base(m, "a.aof.2.base.ackdb", "a.aof.2.incr.aof")
+    assert [f.name for f in dropped] == ["a.aof.1.base.ackdb", "a.aof.1.incr.aof"]
+    assert m.base == mf.AofFile("a.aof.2.base.ackdb", 2, "b")
+    assert [f.name for f in m.incrs] == ["a.aof.2.incr.aof"]
+    assert [f.name for f in m.history] == [
+        "a.aof.1.base.ackdb",
+        "a.aof.1.incr.aof",
+        "a.aof.0.incr.aof",
+    ]
+    with pytest.raises(ValueError):
+        mf.install_base(m, "a.aof.3.base.ackdb", "a.aof.9.incr.aof")
