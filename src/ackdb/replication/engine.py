@@ -130,12 +130,16 @@ class Replication:
     def propagate(self, db: int, argv: list[bytes]) -> int:
         """One effect of a write; returns the stream offset after it (the client's woff).
 
-        A replica does not propagate (writes on a writable replica stay local); with no
-        backlog, no replica and no AOF nothing needs the offset, so nothing is counted.
+        A replica does not propagate (writes on a writable replica stay local). With no
+        backlog, no replica and no AOF nobody needs the bytes: the effect counts 1 (as
+        Redis 7.2 counts commands with the AOF on and no backlog), so a writer's offset
+        is never 0, "never wrote" (its WAIT must wait for replicas attached later), and
+        a backlog created later starts after it.
         """
         if not self.is_primary:
             return self.state.master_repl_offset
         if self.state.backlog is None and not self.table.replicas and not self.aof_enabled:
+            self.state.master_repl_offset += 1
             return self.state.master_repl_offset
         return self.table.feed(self.encoder.encode(db, argv))
 

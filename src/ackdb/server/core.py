@@ -540,7 +540,10 @@ class Server:
                 self.propagate(db, eff)
         else:
             self.propagate(db, argv)
-        c.woff = self.master_repl_offset
+        if not self._multi_depth:
+            # Inside EXEC the effects go out at its end, and EXEC sets woff then: a WAIT
+            # in the transaction covers only the writes made before it (Redis).
+            c.woff = self.master_repl_offset
 
     @property
     def stat_commands(self) -> int:

@@ -179,10 +179,12 @@ def test_info_order_on_a_replica() -> None:
     ]
 
 
-def test_offset_moves_only_when_someone_needs_it() -> None:
-    # notes: with AOF on, master_repl_offset advances even with no replicas.
+def test_offset_counts_bytes_only_when_someone_needs_them() -> None:
+    # Nobody needs the bytes: each effect counts 1, so a writer's offset is never 0.
     quiet = Replication(EngineConfig(listening_port=1), random.Random(1))
-    assert quiet.propagate(0, [b"SET", b"k", b"v"]) == 0
+    assert quiet.propagate(0, [b"SET", b"k", b"v"]) == 1
+    assert quiet.propagate(0, [b"SET", b"k", b"v"]) == 2
+    # notes: with AOF on, master_repl_offset advances by the bytes even with no replicas.
     aof = Replication(EngineConfig(listening_port=1), random.Random(1), aof_enabled=True)
     assert aof.propagate(0, [b"SET", b"k", b"v"]) == 23 + 27
 
