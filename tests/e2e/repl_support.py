@@ -125,6 +125,19 @@ class Session:
                 raise ConnectionError("connection closed before the reply")
             self.reader.feed(data)
 
+    def silent_for(self, seconds: float) -> bool:
+        """True when no reply byte arrives within ``seconds`` (the command waits)."""
+        timeout = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return True
+        finally:
+            self.sock.settimeout(timeout)
+        self.reader.feed(data)
+        return False
+
     def call(self, *args: str | bytes | int) -> Any:
         self.send(*args)
         return self.read()

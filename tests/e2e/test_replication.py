@@ -345,6 +345,45 @@ def test_manual_switchover_repoints_replicas_partially(
         assert replid(r) == replid(rb)
 
 
+def test_old_primary_with_writes_the_new_one_lacks_resyncs_fully(
+    start_ackdb: Start, clients: Callable[..., redis.Redis], tmp_path: Path
+) -> None:
+    """A's replica B is cut off (fault proxy) while A takes more writes; A stops with
+    ``SHUTDOWN NOW SAVE`` (its snapshot holds those writes and its history), B is
+    promoted and written to. A restarted as B's replica must not continue partially
+    (its offset is past what B had of their common history): it syncs fully, drops the
+    writes B never had, and ends with B's data."""
+    adir = tmp_path / "a"
+    adir.mkdir()
+    a = start_ackdb("--dir", str(adir))
+    ra = clients(a.port)
+    ra.execute_command("DEBUG", "POPULATE", 1000)
+    with FaultProxy(("127.0.0.1", a.port)) as proxy:
+        b = start_replica_of(start_ackdb, proxy.port)
+        rb = clients(b.port)
+        ra.set("common", 1)
+        wait_caught_up(ra, rb)
+        proxy.drop_all()
+        wait_until(lambda: info(rb)["master_link_status"] == "down", 10)
+        for i in range(50):
+            ra.set(f"only-a:{i}", i)
+        with pytest.raises(redis.ConnectionError):
+            ra.execute_command("SHUTDOWN", "NOW", "SAVE")
+        assert a.proc.wait(20) == 0
+    ra.close()
+    assert rb.execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+    for i in range(20):
+        rb.set(f"only-b:{i}", i)
+    a = start_replica_of(start_ackdb, b.port, "--dir", str(adir), port=a.port)
+    ra = clients(a.port)
+    wait_caught_up(rb, ra)
+    # A asked to continue its history (sync_partial_err) and was refused.
+    assert sync_stats(rb) == (1, 0, 1)
+    assert ra.get("only-a:0") is None
+    assert ra.get("only-b:19") == b"19" and ra.get("common") == b"1"
+    assert digest(ra) == digest(rb)
+
+
 # -- 3. WAIT with stopped replicas -------------------------------------------------------------
 
 
@@ -605,6 +644,43 @@ def test_failover_under_write_load_loses_no_acknowledged_write(
     assert role_a[0] == b"slave" and role_a[2] == b.port and role_a[3] == b"connected"
 
 
+def test_failover_with_a_stopped_replica_times_out_and_resumes_writes(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """With its only replica SIGSTOPped and behind, ``FAILOVER TIMEOUT 700`` waits for
+    sync with writes paused (a SET blocks), then gives up: the node stays primary, the
+    paused SET completes, and no failover state is left. ``FAILOVER ABORT`` ends a second
+    attempt the same way. After SIGCONT the replica catches up."""
+    primary = start_ackdb()
+    replica = start_replica_of(start_ackdb, primary.port)
+    rp, rr = clients(primary.port), clients(replica.port)
+    rp.set("k", 0)
+    wait_caught_up(rp, rr)
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    try:
+        for attempt, args in enumerate((["TIMEOUT", 700], ["TIMEOUT", 60_000])):
+            rp.set("k", attempt + 1)  # the replica cannot acknowledge this
+            assert rp.execute_command("FAILOVER", *args) == b"OK"
+            assert info(rp)["master_failover_state"] == "waiting-for-sync"
+            with Session(primary.port, timeout_s=20) as s:
+                s.send("SET", "paused", attempt)
+                assert s.silent_for(0.2)  # writes are paused: the SET waits
+                if attempt == 1:
+                    assert rp.execute_command("FAILOVER", "ABORT") == b"OK"
+                t0 = time.monotonic()
+                assert s.read() == b"OK"
+                if attempt == 0:
+                    assert time.monotonic() - t0 < 3.0
+            i = info(rp)
+            assert i["role"] == "master" and i["master_failover_state"] == "no-failover"
+            assert rp.get("paused") == str(attempt).encode()
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    wait_caught_up(rp, rr)
+    assert rr.get("paused") == b"1"
+    assert digest(rr) == digest(rp)
+
+
 # -- 7. protocol checks ---------------------------------------------------------------------------
 
 
@@ -612,7 +688,9 @@ def test_wait_and_waitaof_inside_multi_do_not_block(
     start_ackdb: Start, clients: Callable[..., redis.Redis]
 ) -> None:
     """Inside MULTI, ``WAIT 2 0`` (0 = for ever, with one replica only) and
-    ``WAITAOF 0 1 0`` answer at once; outside MULTI the same WAIT blocks until its
+    ``WAITAOF 0 1 0`` answer at once, and the transaction's own write is not covered
+    (notes; Redis moves the client's offset after EXEC): the replica acknowledged the
+    write before MULTI, so WAIT counts 1. Outside MULTI the same WAIT blocks until its
     timeout and answers the count reached (1)."""
     primary = start_ackdb()
     replica = start_replica_of(start_ackdb, primary.port)
@@ -626,41 +704,13 @@ def test_wait_and_waitaof_inside_multi_do_not_block(
         assert s.call("WAIT", 2, 0) == b"QUEUED"
         assert s.call("WAITAOF", 0, 1, 0) == b"QUEUED"
         reply, took = timed(lambda: s.call("EXEC"))
-        assert reply[0] == b"OK" and reply[1] in (0, 1) and reply[2] == [0, 0], reply
+        # The transaction's own write is not covered: the replica has the write before.
+        assert reply == [b"OK", 1, [0, 0]]
         assert took < 2.0
         n, took = timed(lambda: s.call("WAIT", 2, 300))
         assert n == 1 and 0.28 <= took < 3.0, (n, took)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.py updates a client's woff after every command inside EXEC, so WAIT in "
-    "a transaction waits for the transaction's own writes (Redis: only for those before)",
-)
-def test_wait_inside_multi_does_not_cover_the_transaction_writes(
-    start_ackdb: Start, clients: Callable[..., redis.Redis]
-) -> None:
-    """notes: inside MULTI the transaction's own writes are not covered: the replica
-    acknowledged the write before MULTI, so ``WAIT 1 0`` in the transaction answers 1
-    (Redis 7.2 moves woff only after EXEC)."""
-    primary = start_ackdb()
-    replica = start_replica_of(start_ackdb, primary.port)
-    rr = clients(replica.port)
-    wait_until(lambda: link_up(rr), SYNC_TIMEOUT_S)
-    with Session(primary.port, timeout_s=5) as s:
-        assert s.call("SET", "k", "v") == b"OK"
-        assert s.call("WAIT", 1, 10_000) == 1
-        assert s.call("MULTI") == b"OK"
-        assert s.call("SET", "k", "w") == b"QUEUED"
-        assert s.call("WAIT", 1, 0) == b"QUEUED"
-        assert s.call("EXEC") == [b"OK", 1]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a write made while no backlog exists leaves woff 0, which the WAIT core "
-    "takes for 'never wrote' and answers at once (Redis 7.2 blocks)",
-)
 def test_wait_after_a_write_made_before_any_replica_blocks(
     start_ackdb: Start, clients: Callable[..., redis.Redis]
 ) -> None:
