@@ -681,6 +681,40 @@ def test_failover_with_a_stopped_replica_times_out_and_resumes_writes(
     assert digest(rr) == digest(rp)
 
 
+def test_failover_to_an_unreachable_target_can_be_aborted(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """The replica announces a port behind a fault proxy that loses every byte: FAILOVER
+    sees it in sync, demotes the primary and gets stuck sending PSYNC ... FAILOVER (the
+    target may have promoted itself, so it does not give up by itself). FAILOVER ABORT
+    makes it a primary again; the replica, which never got the request, stays a replica,
+    continues without a full sync and gets the writes made after."""
+    primary = start_ackdb()
+    rp = clients(primary.port)
+    rport = free_port()
+    with FaultProxy(("127.0.0.1", rport)) as proxy:
+        replica = start_replica_of(
+            start_ackdb, primary.port, "--replica-announce-port", str(proxy.port), port=rport
+        )
+        rr = clients(replica.port)
+        rp.set("x", 1)
+        wait_caught_up(rp, rr)
+        proxy.blackhole("both")
+        assert rp.execute_command("FAILOVER", "TIMEOUT", 5000) == b"OK"
+        wait_until(lambda: info(rp)["master_failover_state"] == "failover-in-progress", 10)
+        assert info(rr)["role"] == "slave"
+        assert rp.execute_command("FAILOVER", "ABORT") == b"OK"
+        i = info(rp)
+        assert i["role"] == "master" and i["master_failover_state"] == "no-failover"
+        proxy.heal()
+        assert rp.set("y", 2)
+        wait_caught_up(rp, rr)
+    assert info(rr)["role"] == "slave"
+    assert rr.mget("x", "y") == [b"1", b"2"]
+    assert sync_stats(rp)[0] == 1
+    assert digest(rr) == digest(rp)
+
+
 # -- 7. protocol checks ---------------------------------------------------------------------------
 
 
@@ -834,13 +868,14 @@ def test_serve_stale_data_no_gives_masterdown_while_the_link_is_down(
         assert rr.get("k") == b"v2"
 
 
-def test_min_replicas_to_write_without_replicas_gives_noreplicas(
+def test_min_replicas_to_write_refuses_writes_without_good_replicas(
     start_ackdb: Start, clients: Callable[..., redis.Redis]
 ) -> None:
     """``min-replicas-to-write 1`` with no replica: writes get -NOREPLICAS, reads work,
     INFO shows ``min_slaves_good_slaves:0`` after ``connected_slaves``; once a replica is
-    online writes are accepted."""
-    primary = start_ackdb("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
+    online writes are accepted. With the replica SIGSTOPped its ACKs stop: after
+    ``min-replicas-max-lag`` (2 s) writes are refused again, and accepted after SIGCONT."""
+    primary = start_ackdb("--min-replicas-to-write", "1", "--min-replicas-max-lag", "2")
     with Session(primary.port) as s:
         assert error_text(s.call("SET", "k", "v")) == NOREPLICAS
         assert s.call("GET", "k") is None
@@ -853,7 +888,7 @@ def test_min_replicas_to_write_without_replicas_gives_noreplicas(
         ["role", "connected_slaves", "min_slaves_good_slaves"] + TAIL_FIELDS
     )
     assert dict(fields)["min_slaves_good_slaves"] == "0"
-    start_replica_of(start_ackdb, primary.port)
+    replica = start_replica_of(start_ackdb, primary.port)
 
     def accepted() -> bool:
         with Session(primary.port) as s:
@@ -865,6 +900,15 @@ def test_min_replicas_to_write_without_replicas_gives_noreplicas(
 
     wait_until(accepted, SYNC_TIMEOUT_S, interval_s=0.05)
     assert dict(info_fields(rp))["min_slaves_good_slaves"] == "1"
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: not accepted(), 15, interval_s=0.1)
+        assert time.monotonic() - t0 >= 1.0
+        assert dict(info_fields(rp))["min_slaves_good_slaves"] == "0"
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    wait_until(accepted, SYNC_TIMEOUT_S, interval_s=0.05)
 
 
 def test_role_and_info_replication_on_both_sides(
