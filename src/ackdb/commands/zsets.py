@@ -313,11 +313,9 @@ def zadd(c: Any, argv: list[bytes]) -> bytes:
         z = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
         score = _score_arg(argv[2])
         if z.__class__ is ZSet and score is not None:
-            member = argv[3]
-            cur = z.score(member)
+            cur = z.update(argv[3], score)
             if cur == score:
                 return enc.ZERO
-            z.add(member, score)
             if db.watched:
                 db.touch(argv[1])
             srv = c.server

@@ -10,8 +10,10 @@ unchecked, then members while still in range).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -30,6 +32,17 @@ from ackdb.keyspace.zset import (
     rank_span,
 )
 
+
+class TinyZSet(ZSet):
+    """Blocks of at most 4 entries: a handful of members already splits, merges and
+    spans blocks."""
+
+    BLOCK_MAX = 4
+    BLOCK_MIN = 2
+    BLOCK_LOAD = 3
+
+
+CLASSES = st.sampled_from([ZSet, TinyZSet])
 MEMBERS = st.sampled_from([b"", b"a", b"aa", b"ab", b"b", b"ba", b"\x00", b"\xff", b"a\x00", b"c"])
 SCORES = st.sampled_from([-math.inf, -2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0, math.inf])
 
@@ -119,9 +132,11 @@ ops = st.lists(
 
 
 @settings(max_examples=400, deadline=None)
-@given(ops)
-def test_operations_match_the_naive_reference(program: list[tuple[object, ...]]) -> None:
-    z, ref = ZSet(), Naive()
+@given(CLASSES, ops)
+def test_operations_match_the_naive_reference(
+    cls: type[ZSet], program: list[tuple[object, ...]]
+) -> None:
+    z, ref = cls(), Naive()
     for op in program:
         if op[0] == "add":
             _, m, s = op
@@ -155,6 +170,7 @@ def test_operations_match_the_naive_reference(program: list[tuple[object, ...]])
 
 @settings(max_examples=400, deadline=None)
 @given(
+    CLASSES,
     st.lists(st.tuples(MEMBERS, SCORES), max_size=12),
     score_bounds,
     score_bounds,
@@ -163,6 +179,7 @@ def test_operations_match_the_naive_reference(program: list[tuple[object, ...]])
     st.booleans(),
 )
 def test_score_ranges_match_the_naive_reference(
+    cls: type[ZSet],
     pairs: list[tuple[bytes, float]],
     lo: tuple[float, bool],
     hi: tuple[float, bool],
@@ -170,7 +187,7 @@ def test_score_ranges_match_the_naive_reference(
     count: int,
     reverse: bool,
 ) -> None:
-    z, ref = ZSet(pairs), Naive()
+    z, ref = cls(pairs), Naive()
     for m, s in pairs:
         ref.add(m, s)
     r = ScoreRange(lo[0], hi[0], lo[1], hi[1])
@@ -185,6 +202,7 @@ def test_score_ranges_match_the_naive_reference(
 
 @settings(max_examples=600, deadline=None)
 @given(
+    CLASSES,
     st.lists(st.tuples(MEMBERS, SCORES), max_size=12),
     st.booleans(),
     lex_bounds,
@@ -194,6 +212,7 @@ def test_score_ranges_match_the_naive_reference(
     st.integers(-1, 4),
 )
 def test_lex_ranges_match_redis_walk(
+    cls: type[ZSet],
     pairs: list[tuple[bytes, float]],
     same_score: bool,
     lo: tuple[int, bytes, bool],
@@ -204,13 +223,71 @@ def test_lex_ranges_match_redis_walk(
 ) -> None:
     if same_score:
         pairs = [(m, 0.0) for m, _ in pairs]
-    z, ref = ZSet(pairs), Naive()
+    z, ref = cls(pairs), Naive()
     for m, s in pairs:
         ref.add(m, s)
     r = LexRange(lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
     assert _indices(z.lex_span(r, reverse, offset, count)) == ref.lex_walk(
         r, reverse, offset, count
     )
+
+
+def test_many_blocks_against_a_sorted_list() -> None:
+    """Thousands of random adds, moves, removals, pops and span removals over a set cut
+    into many small blocks: order, ranks, positions and score spans stay those of a plain
+    sorted list (ties of equal scores across block boundaries included)."""
+
+    class Small(ZSet):
+        BLOCK_MAX = 16
+        BLOCK_MIN = 4
+        BLOCK_LOAD = 8
+
+    rng = random.Random(7)
+    z = Small((b"m%d" % i, float(i % 7)) for i in range(200))
+    ref = sorted((float(i % 7), b"m%d" % i) for i in range(200))
+    for step in range(3000):
+        op = rng.random()
+        m = b"m%d" % rng.randrange(400)
+        if op < 0.6:
+            s = float(rng.randrange(-3, 12))
+            old = z.score(m)
+            assert z.update(m, s) == old
+            if old is not None:
+                ref.remove((old, m))
+            bisect.insort(ref, (s, m))
+        elif op < 0.85:
+            old = z.score(m)
+            assert z.remove(m) == (old is not None)
+            if old is not None:
+                ref.remove((old, m))
+        elif op < 0.95:
+            k = rng.randrange(0, 6)
+            maximum = rng.random() < 0.5
+            got = [e[:2] for e in z.pop(k, maximum)]
+            k = min(k, len(ref))
+            want = ref[len(ref) - k :][::-1] if maximum else ref[:k]
+            ref = ref[: len(ref) - k] if maximum else ref[k:]
+            assert got == want
+        else:
+            lo = rng.randrange(0, len(ref) + 1)
+            hi = min(len(ref), lo + rng.randrange(0, 40))
+            assert z.remove_span(lo, hi) == max(0, hi - lo)
+            del ref[lo:hi]
+        if step % 97 == 0:
+            z.check()
+        if ref and step % 7 == 0:
+            i = rng.randrange(len(ref))
+            assert z.at(i)[:2] == ref[i]
+            assert z.rank(ref[i][1], False) == i
+            lo = rng.randrange(len(ref))
+            assert [e[:2] for e in z.entries(lo, lo + 30, False)] == ref[lo : lo + 30]
+            a, b = sorted(float(rng.randrange(-4, 13)) for _ in range(2))
+            scores = [e[0] for e in ref]
+            want = (bisect.bisect_right(scores, a), bisect.bisect_left(scores, b))
+            got = z.score_span(ScoreRange(a, b, True, True))
+            assert got == (want[0], max(want))
+    z.check()
+    assert [e[:2] for e in z.entries(0, len(z), False)] == ref
 
 
 # -- construction, -0, infinities, order -------------------------------------------------
