@@ -417,8 +417,13 @@ class ZSet:
         sc = self._scores[p]
         i = bisect_left(sc, s)
         blk = self._ents[p]
-        if i + 1 < len(sc) and sc[i + 1] == s:
-            i = bisect_left(blk, e[1], i, bisect_right(sc, s, i), key=_MEMBER)
+        if i + 1 < len(sc) and sc[i + 1] == s:  # others share its score: find e itself
+            # by identity among the first few (no entry is visited), else by member
+            end = min(i + 8, len(blk))
+            j = i
+            while j < end and blk[j] is not e:
+                j += 1
+            i = j if j < end else bisect_left(blk, e[1], j, bisect_right(sc, s, j), key=_MEMBER)
         del blk[i]
         del sc[i]
         if p + 1 < self._stale:
