@@ -93,7 +93,8 @@ def punsubscribe(c: Client, argv: list[bytes]) -> bytes:
     complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
 )
 def publish(c: Client, argv: list[bytes]) -> bytes:
-    return enc.integer(c.server.pubsub.publish(argv[1], argv[2]))
+    n = c.server.pubsub.publish(argv[1], argv[2])
+    return enc.ONE if n == 1 else enc.integer(n)
 
 
 container("pubsub", group="pubsub", summary="A container for Pub/Sub commands.", since="2.8.0")

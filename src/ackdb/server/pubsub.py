@@ -85,20 +85,26 @@ class PubSub:
 
     def publish(self, channel: bytes, message: bytes) -> int:
         """Deliver to every subscriber; returns how many received it."""
-        n = 0
         subs = self.channels.get(channel)
         if subs:
-            # One frame body for every receiver; only the header differs by protocol.
-            body = b"$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            # One frame for every RESP2 receiver; RESP3 ones get it as a push ('>').
+            frame = b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
                 len(channel),
                 channel,
                 len(message),
                 message,
             )
-            frames = (b"*3\r\n" + body, b">3\r\n" + body)
+            pushed = None
             for c in subs:
-                c.conn.write(frames[c.resp == 3])
+                if c.resp == 3:
+                    if pushed is None:
+                        pushed = b">" + frame[1:]
+                    c.conn.write(pushed)
+                else:
+                    c.conn.write(frame)
             n = len(subs)
+        else:
+            n = 0
         if self.patterns:
             for pattern, pclients in self.patterns.items():
                 if self._matchers[pattern](channel):
