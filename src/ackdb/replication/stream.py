@@ -42,19 +42,7 @@ class StreamEncoder:
         self.selected_db = -1
 
     def encode(self, db: int, argv: list[bytes]) -> bytes:
-        # The commonest effects (SET k v, DEL k, INCR k...) in one formatting operation:
-        # half the time of encode_command, on every write of a primary with replicas.
-        n = len(argv)
-        if n == 3:
-            a, b, c = argv
-            body = b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
-                len(a), a, len(b), b, len(c), c
-            )  # fmt: skip
-        elif n == 2:
-            a, b = argv
-            body = b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(a), a, len(b), b)
-        else:
-            body = encode_command(argv)
+        body = encode_command(argv)
         if db == self.selected_db:
             return body
         self.selected_db = db

@@ -23,7 +23,18 @@ def parse_ll(b: bytes) -> int | None:
 
 def encode_command(argv: list[bytes] | tuple[bytes, ...]) -> bytes:
     """A RESP multibulk array of bulk strings, as Redis propagates commands."""
-    parts = [b"*%d\r\n" % len(argv)]
+    # The commonest effects (SET k v, DEL k, INCR k...) in one formatting operation: half
+    # the time of the general case, on every write a primary streams and a replica reads.
+    n = len(argv)
+    if n == 3:
+        a, b, c = argv
+        return b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(a), a, len(b), b, len(c), c
+        )  # fmt: skip
+    if n == 2:
+        a, b = argv
+        return b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(a), a, len(b), b)
+    parts = [b"*%d\r\n" % n]
     for a in argv:
         parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(parts)

@@ -10,17 +10,30 @@ start) and stay in the buffer until ``take_until`` hands their bytes out: the re
 takes them only when a unit is processed (a whole MULTI ... EXEC counts as one), so the
 bytes it counts, keeps in its backlog and passes to sub-replicas are exactly the ones the
 primary sent.
+
+Speed: hiredis parses the stream (3.1 µs a SET in Python, 0.18 µs in hiredis); each
+command it returns is re-encoded in the one form primaries send and compared with the
+buffered bytes, which gives its exact length. Anything else (another encoding, a protocol
+error) switches this reader to the Python parser for good, which then reports it. A
+command still incomplete is left to the Python parser too (it checks the line and bulk
+limits while it grows, and resumes where it stopped); hiredis starts again after it.
+hiredis is fed in 32 KiB pieces: it moves its unread rest after each command, so one
+large feed (the stream buffered during a full sync) would make parsing quadratic.
 """
 
 from __future__ import annotations
 
-from .util import parse_ll
+import hiredis
+
+from .util import encode_command, parse_ll
 
 # Redis PROTO_INLINE_MAX_SIZE: the longest header line (bytes).
 LINE_MAX_BYTES = 64 * 1024
 # Redis proto-max-bulk-len default (bytes).
 BULK_MAX_BYTES = 512 * 1024 * 1024
 MULTIBULK_MAX_ARGS = 2**31 - 1
+# How much hiredis is fed at a time (see the module docstring).
+HIREDIS_FEED_BYTES = 32 * 1024
 
 
 class LinkProtocolError(Exception):
@@ -30,7 +43,18 @@ class LinkProtocolError(Exception):
 class LinkReader:
     """Unconsumed bytes of the link and a resumable RESP command parser over them."""
 
-    __slots__ = ("_buf", "_base", "_pos", "_cmd_start", "_nargs", "_args", "bulk_max_bytes")
+    __slots__ = (
+        "_buf",
+        "_base",
+        "_pos",
+        "_cmd_start",
+        "_nargs",
+        "_args",
+        "bulk_max_bytes",
+        "_hr",
+        "_hr_fed",
+        "_hr_off",
+    )
 
     def __init__(self, bulk_max_bytes: int = BULK_MAX_BYTES) -> None:
         self._buf = bytearray()
@@ -40,6 +64,9 @@ class LinkReader:
         self._nargs = -1  # argument count of the command being parsed, -1 between commands
         self._args: list[bytes] = []
         self.bulk_max_bytes = bulk_max_bytes
+        self._hr: hiredis.Reader | None = None  # the fast parser, once the stream starts
+        self._hr_fed = 0  # absolute position hiredis was fed up to
+        self._hr_off = False  # the Python parser took over for good
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -88,6 +115,46 @@ class LinkReader:
 
     def next_command(self) -> list[bytes] | None:
         """The next complete command, or None until more bytes arrive."""
+        if not self._hr_off and self._nargs < 0:
+            hr = self._hr
+            if hr is None:
+                hr = self._hr = hiredis.Reader()
+                self._hr_fed = self._base + self._pos
+            while True:
+                try:
+                    cmd = hr.gets()
+                except hiredis.ProtocolError:
+                    cmd = None
+                    self._hr_off = True
+                    break
+                if cmd is not False:
+                    break
+                start = self._hr_fed - self._base
+                if start >= len(self._buf):
+                    # An incomplete command: the Python parser keeps it (and checks its
+                    # limits as it grows); hiredis starts again after it.
+                    self._hr = None
+                    return self._parse_command()
+                piece = bytes(self._buf[start : start + HIREDIS_FEED_BYTES])
+                hr.feed(piece)
+                self._hr_fed += len(piece)
+            if cmd.__class__ is list and cmd:
+                try:
+                    raw = encode_command(cmd)  # TypeError for anything but bulk strings
+                except TypeError:
+                    raw = b""
+                pos = self._pos
+                if raw and self._buf.startswith(raw, pos):
+                    self._cmd_start = pos
+                    self._pos = pos + len(raw)
+                    return cmd
+            # Not the canonical form (or not a command): the Python parser goes on from
+            # the start of this command and reports any error.
+            self._hr_off = True
+            self._hr = None
+        return self._parse_command()
+
+    def _parse_command(self) -> list[bytes] | None:
         buf = self._buf
         pos = self._pos
         n = len(buf)

@@ -100,3 +100,27 @@ def test_lines_and_raw_bytes() -> None:
     assert r.read_raw(3) == b"abc"
     assert r.find(b"ST") == 2
     assert r.read_raw(100) == b"REST" and r.read_line() is None
+
+
+def test_large_feeds_keep_exact_positions() -> None:
+    """The fast parser is fed in 32 KiB pieces: a multi-megabyte feed (the stream
+    buffered during a full sync) yields every command with its exact end."""
+    cmds = [[b"SET", b"k%d" % i, b"v" * (i % 97)] for i in range(40_000)]
+    data = b"".join(encode_command(c) for c in cmds)
+    got = parse(data, None)
+    assert [argv for argv, _ in got] == cmds
+    ends, end = [], 0
+    for c in cmds:
+        end += len(encode_command(c))
+        ends.append(end)
+    assert [e for _, e in got] == ends
+
+
+def test_non_bulk_elements_fall_back_and_are_refused() -> None:
+    """hiredis accepts an integer inside an array; a primary never sends one: the reader
+    hands over to its own parser, which refuses it, after the good commands before it."""
+    r = LinkReader()
+    r.feed(encode_command([b"PING"]) + b"*2\r\n$3\r\nGET\r\n:5\r\n")
+    assert r.next_command() == [b"PING"]
+    with pytest.raises(LinkProtocolError):
+        r.next_command()
