@@ -338,7 +338,8 @@ class Server:
         command CLIENT PAUSE holds (it and the rest wait), else None.
 
         The common case — a known command with the right arity from an authenticated
-        client outside MULTI, nothing paused or loading — runs inline, with one clock read
+        client outside MULTI, nothing paused or loading (or the primary's client) — runs
+        inline, with one clock read
         per command (each command's time runs from the end of the one before, so the
         dispatch cost is counted too); every other case goes through ``_process_checked``.
         The inline part repeats the body of ``call`` on purpose (a call per command costs
@@ -352,7 +353,9 @@ class Server:
         t_prev = _perf_ns()
         for argv in cmds:
             cmd = lookup.get(argv[0])
-            if cmd is None or cmd.subcommands or self.gated or c.gate:
+            # The primary's client (a replica applying the stream) is exempt from every
+            # reason to gate (loading, pauses, MISCONF, READONLY...): it stays fast.
+            if cmd is None or cmd.subcommands or c.gate or (self.gated and c.kind != "master"):
                 reply = self._process_checked(c, argv)
                 if reply.__class__ is not bytes:
                     if reply is PAUSED:

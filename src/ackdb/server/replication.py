@@ -315,13 +315,21 @@ class ReplicationShell:
     # -- the end of an event-loop iteration --------------------------------------------
 
     def before_sleep(self) -> None:
-        """After the AOF was written (and fsynced under always), before replies leave."""
-        now = _now_ms()
-        self._report_fsync(now)
-        self.execute(self.engine.before_sleep(now, writes_paused=self._writes_paused()))
-        if self.engine.snapshot_needed and not self.loading_snapshot:
+        """After the AOF was written (and fsynced under always), before replies leave.
+        Runs on every pass of the event loop: with nothing to do it returns at once."""
+        e = self.engine
+        now = 0
+        if self.persist.aof is not None:
+            now = _now_ms()
+            self._report_fsync(now)
+        if not (e.table.has_queued or len(e.waiters) or e.failover.active or e.snapshot_needed):
+            return
+        now = now or _now_ms()
+        self.execute(e.before_sleep(now, writes_paused=self._writes_paused()))
+        if e.snapshot_needed and not self.loading_snapshot:
             self._serve_snapshot()
-        self._arm_timer(now)
+        if len(e.waiters):
+            self._arm_timer(now)
 
     def has_queued(self) -> bool:
         """Stream bytes wait to be sent to replicas (written after ``before_sleep``)."""
@@ -361,8 +369,15 @@ class ReplicationShell:
     # -- actions -------------------------------------------------------------------------------
 
     def execute(self, actions: list[Any]) -> None:
+        applied: list[list[bytes]] = []  # a run of Apply: one pass through the core
         for a in actions:
             t = type(a)
+            if t is act.Apply:
+                applied.append(a.argv)
+                continue
+            if applied:
+                self._apply(applied)
+                applied = []
             if t is act.SendToReplica:
                 held = self._held.get(a.conn)
                 if held is not None:
@@ -371,8 +386,6 @@ class ReplicationShell:
                     c = self.core.clients.get(a.conn)
                     if c is not None:
                         c.conn.write(a.data)
-            elif t is act.Apply:
-                self._apply(a.argv)
             elif t is act.SendToPrimary:
                 if self.link is not None and self.link.transport is not None:
                     self.link.transport.write(a.data)
@@ -410,6 +423,8 @@ class ReplicationShell:
                 self._role_changed(a.host, a.port)
             elif t is act.Log:
                 getattr(self.log, a.level, self.log.notice)(a.message)
+        if applied:
+            self._apply(applied)
 
     def _reply_to_client(self, a: act.ReplyToClient) -> None:
         c = self.core.clients.get(a.client)
@@ -474,16 +489,18 @@ class ReplicationShell:
 
     # -- applying the stream -------------------------------------------------------------
 
-    def _apply(self, argv: list[bytes]) -> None:
+    def _apply(self, cmds: list[list[bytes]]) -> None:
         c = self.primary_client
         if c is None:
             c = self._new_primary_client(self.engine.link.stream_db)
         core = self.core
         core.applying = True
         try:
-            core.process_batch(c, [argv], [])
+            held = core.process_batch(c, cmds, [])
         finally:
             core.applying = False
+        if held is not None:  # never: the primary's client is not paused nor blocked
+            self.log.warning(f"Stream command not applied: {cmds[held][0]!r}")
 
     # -- the link to our primary ---------------------------------------------------------
 
