@@ -259,13 +259,16 @@ class Ledger:
         with self.lock:
             return dict(self.acked), dict(self.sent)
 
-    def missing_on(self, r: redis.Redis) -> list[str]:
-        """The acknowledged writes ``r`` does not hold (empty when it holds them all)."""
+    def missing_on(self, r: redis.Redis, live: bool = False) -> list[str]:
+        """The acknowledged writes ``r`` does not hold (empty when it holds them all).
+        ``live``: writers still write, so values above the ledger's last sent one are
+        fine (they were sent after the ledger was read)."""
         acked, sent = self.snapshot()
         keys = sorted(acked)
         values = r.mget(keys) if keys else []
         bad = []
         for key, got in zip(keys, values, strict=True):
-            if got is None or not acked[key] <= int(got) <= sent[key]:
+            top = float("inf") if live else sent[key]
+            if got is None or not acked[key] <= int(got) <= top:
                 bad.append(f"{key}: acked {acked[key]}, sent {sent[key]}, found {got!r}")
         return bad

@@ -16,6 +16,14 @@ failures (issue: replication e2e).
   checks, -READONLY, -MASTERDOWN (``replica-serve-stale-data no``, the link cut by a fault
   proxy), -NOREPLICAS, ROLE and the INFO replication field order on both sides.
 - A chain A -> B -> C: C converges to A's data, replid and offset.
+- More failures: a backlog overrun (full sync), a silent link (repl-timeout on both
+  sides), a primary restarted from its snapshot and a manual switchover (replicas
+  continue partially), an old primary holding writes the new one lacks (must sync
+  fully), FAILOVER timing out / aborted with a stopped or unreachable target,
+  min-replicas-max-lag with a stopped replica.
+
+``slow`` variants (``pytest -m slow``): a 1M-key full sync, ten FAILOVERs back and forth
+under load, and 30 link cuts under load (seed: ``ACKDB_REPL_SEED``, default 1).
 
 Every server is started by the ``start_ackdb`` fixture, which stops it; SIGSTOPped
 processes are continued in ``finally`` blocks; writer threads are bounded in time.
@@ -24,6 +32,7 @@ processes are continued in ``finally`` blocks; writer threads are bounded in tim
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import threading
@@ -384,6 +393,46 @@ def test_old_primary_with_writes_the_new_one_lacks_resyncs_fully(
     assert digest(ra) == digest(rb)
 
 
+@pytest.mark.slow
+def test_link_flapping_under_write_load_converges(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """The link (through a fault proxy) is cut 30 times at random moments while two
+    writers load two databases; partial resyncs, full syncs cut half-way and backlog
+    overruns may all happen, and the replica must end with the primary's digest."""
+    rng = random.Random(int(os.environ.get("ACKDB_REPL_SEED") or 1))
+    primary = start_ackdb()
+    rp = clients(primary.port)
+    rp.execute_command("DEBUG", "POPULATE", 20_000)
+    with FaultProxy(("127.0.0.1", primary.port)) as proxy:
+        replica = start_replica_of(start_ackdb, proxy.port)
+        rr = clients(replica.port)
+        wait_caught_up(rp, rr)
+        load = Threads()
+        counters = [[0], [0]]
+        load.spawn(mixed_load(primary.port, 0, 11, counters[0]))
+        load.spawn(mixed_load(primary.port, 5, 12, counters[1]))
+        cuts_when_up = 0
+        try:
+            for _ in range(30):
+                # Half the cuts once the link is up, half as soon as a connection is
+                # open (in the handshake or a full sync).
+                if rng.random() < 0.5:
+                    wait_until(lambda: link_up(rr), 60, interval_s=0.01)
+                    cuts_when_up += 1
+                else:
+                    wait_until(lambda: proxy.stats.open_connections > 0, 10, interval_s=0.005)
+                n = counters[0][0]
+                wait_until(lambda n=n: counters[0][0] >= n + rng.randrange(0, 4), 10)
+                proxy.close_connections()
+        finally:
+            load.stop()
+        wait_caught_up(rp, rr, timeout_s=60)
+    assert digest(rr) == digest(rp)
+    full, partial, _ = sync_stats(rp)
+    assert full + partial >= cuts_when_up + 1
+
+
 # -- 3. WAIT with stopped replicas -------------------------------------------------------------
 
 
@@ -556,11 +605,15 @@ def test_waitaof_acknowledged_writes_survive_primary_sigkill(
 
 
 def failover_writer(
-    ports: tuple[int, int], tid: int, ledger: Ledger, state: dict[int, int]
+    ports: tuple[int, int],
+    tid: int,
+    ledger: Ledger,
+    state: dict[int, int],
+    patience_s: float = 20.0,
 ) -> Callable[[threading.Event], None]:
     """SET f<tid>:<v % 16> = v against the primary; a write counts as acknowledged when the
     reply was OK. On -READONLY (the write was not applied) it retries the same write on
-    the other node, for at most 20 s. ``state[tid]`` is the port it writes to."""
+    the other node, for at most ``patience_s``. ``state[tid]`` is the port it writes to."""
 
     def run(stop: threading.Event) -> None:
         conns = {p: client(p, timeout_s=20) for p in ports}
@@ -572,7 +625,7 @@ def failover_writer(
                 v += 1
                 key = f"f{tid}:{v % 16}"
                 ledger.record_sent(key, v)
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + patience_s
                 while True:
                     try:
                         ok = conns[cur].set(key, v)
@@ -642,6 +695,51 @@ def test_failover_under_write_load_loses_no_acknowledged_write(
     assert digest(ra) == digest(rb)
     role_a = ra.execute_command("ROLE")
     assert role_a[0] == b"slave" and role_a[2] == b.port and role_a[3] == b"connected"
+
+
+@pytest.mark.slow
+def test_failover_back_and_forth_under_write_load(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """Ten FAILOVERs alternating between two nodes while three writers write: after each
+    the roles are swapped, no acknowledged write is missing on the new primary, and no
+    full sync ever happens after the first."""
+    a = start_ackdb()
+    b = start_replica_of(start_ackdb, a.port)
+    ra, rb = clients(a.port), clients(b.port)
+    wait_caught_up(ra, rb)
+    ledger = Ledger()
+    where: dict[int, int] = {}
+    writers = Threads()
+    for tid in range(3):
+        writers.spawn(failover_writer((a.port, b.port), tid, ledger, where, patience_s=60))
+    nodes = [ra, rb]
+    try:
+        for i in range(10):
+            r_old, r_new = nodes[i % 2], nodes[(i + 1) % 2]
+            n = len(ledger.snapshot()[0])
+            off = offset(r_old)
+            wait_until(lambda o=off, r=r_old: offset(r) > o + 2000, 20)
+            assert r_old.execute_command("FAILOVER", "TIMEOUT", 10_000) == b"OK"
+
+            def swapped(r_old: redis.Redis = r_old, r_new: redis.Redis = r_new) -> bool:
+                io, inew = info(r_old), info(r_new)
+                return (
+                    io["role"] == "slave"
+                    and io["master_link_status"] == "up"
+                    and io["master_failover_state"] == "no-failover"
+                    and inew["role"] == "master"
+                )
+
+            wait_until(swapped, SYNC_TIMEOUT_S, interval_s=0.05)
+            assert ledger.missing_on(r_new, live=True) == [], f"failover {i}"
+            assert len(ledger.snapshot()[0]) >= n
+    finally:
+        writers.stop()
+    assert ledger.missing_on(ra) == []  # ten hand-overs: a is the primary again
+    wait_caught_up(ra, rb)
+    assert digest(ra) == digest(rb)
+    assert sync_stats(ra)[0] == 1 and sync_stats(rb)[0] == 0
 
 
 def test_failover_with_a_stopped_replica_times_out_and_resumes_writes(
