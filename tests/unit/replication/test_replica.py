@@ -148,7 +148,11 @@ def test_ack_answering_getack_excludes_the_getack() -> None:
     for step in (None, 1, 5):
         start = lk.repl.master_repl_offset
         out = feed(lk, data, step)
-        assert sent(out) == encode_command([b"REPLCONF", b"ACK", b"%d" % (start + len(PING))])
+        acks = [a.data for a in out if isinstance(a, SendToPrimary)]
+        answer = encode_command([b"REPLCONF", b"ACK", b"%d" % (start + len(PING))])
+        assert answer in acks
+        # ackdb also acknowledges what each read made it process, at the end of the read.
+        assert acks[-1] == encode_command([b"REPLCONF", b"ACK", b"%d" % (start + len(data))])
         assert lk.repl.master_repl_offset == start + len(data)
         assert b"".join(a.data for a in out if isinstance(a, Forward)) == data
         assert Apply([b"ping"]) in out
