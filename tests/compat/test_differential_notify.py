@@ -1,6 +1,7 @@
 """Differential test of keyspace notifications: seeded random write sequences against one
 redis-server (the reference) and one ackdb, both started with
-``notify-keyspace-events KEAn``; a raw-RESP ``PSUBSCRIBE *`` listener on each server
+``notify-keyspace-events KEAnm`` (``keymiss`` included: every read lookup that misses
+publishes one); a raw-RESP ``PSUBSCRIBE *`` listener on each server
 collects what every command publishes, and the ordered (channel, message) lists are
 compared command by command (replies too, so a divergence in state shows where it starts).
 
@@ -48,7 +49,7 @@ COMMANDS_PER_SEED = int(os.environ.get("ACKDB_DIFF_COMMANDS", "300"))
 SEED_TIMEOUT_S = 60
 HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_DIFF_SEED") else 12
 MARKER = b"zz:marker"
-FLAGS = b"KEAn"
+FLAGS = b"KEAnm"
 BLOCK_TIMEOUT = b"0.01"
 
 STRINGS = [b"a", b"b", b"c"]
@@ -61,7 +62,7 @@ SCRATCH = b"__spop_copy"
 VALUES = [b"v", b"w", b"1", b"2", b"", b"hello"]
 FIELDS = [b"f1", b"f2", b"f3"]
 MEMBERS = [b"m1", b"m2", b"m3", b"m4"]
-FLAG_CHOICES = [b"KEAn", b"KEA", b"Kl", b"Eg$", b"Kshn", b"En", b"AK", b""]
+FLAG_CHOICES = [b"KEAn", b"KEA", b"Kl", b"Eg$", b"Kshn", b"En", b"AK", b"", b"KEm", b"KEAnm"]
 
 
 class Generator:

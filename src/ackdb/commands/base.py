@@ -29,6 +29,8 @@ __all__ = [
     "get_hash",
     "get_typed",
     "read_typed",
+    "read_key",
+    "read_string",
     "expire_at_ms",
     "parse_scan_cursor",
     "parse_scan_options",
@@ -69,6 +71,23 @@ def read_typed(c: Any, key: bytes, cls: type) -> Any:
     if v.__class__ is not cls:
         raise CommandError(WRONGTYPE)
     return v
+
+
+def read_key(c: Any, key: bytes) -> Any:
+    """A read lookup of a key of any type (Redis's lookupKeyRead): its live value or None;
+    counts a keyspace hit or miss, and a miss sends ``keymiss`` (class ``m``)."""
+    db = c.db
+    v = db.lookup(key)
+    if v is None:
+        c.server.key_miss(db.index, key)
+    else:
+        c.server.stat_keyspace_hits += 1
+    return v
+
+
+def read_string(c: Any, key: bytes) -> bytes | None:
+    """A read lookup of a string (GETRANGE, GETSET...): see ``read_typed``."""
+    return read_typed(c, key, bytes)  # type: ignore[no-any-return]
 
 
 def get_string(db: Any, key: bytes) -> bytes | None:

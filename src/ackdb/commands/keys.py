@@ -4,7 +4,9 @@ Owns: Redis 7.2 semantics of the keyspace family and their effects (EXPIRE famil
 absolute as PEXPIREAT; an expiry already in the past becomes DEL) and their keyspace
 events (Redis 7.2: ``del`` per deleted key, ``rename_from`` / ``rename_to``, ``copy_to``,
 ``move_from`` / ``move_to``, ``expire`` or ``del``, ``persist``; ``new`` for a key created
-comes from the keyspace first). Never touches sockets.
+comes from the keyspace first). EXISTS, TOUCH, TYPE, the TTL family and COPY's source
+are read lookups (keyspace hit / miss, ``keymiss``); OBJECT counts without announcing;
+MOVE, RENAME and the destinations are write lookups (neither). Never touches sockets.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .base import (
     arg_int,
     parse_scan_cursor,
     parse_scan_options,
+    read_key,
 )
 from .table import command, container
 
@@ -76,8 +79,7 @@ def unlink(c: Client, argv: list[bytes]) -> bytes:
     args="key [key ...]",
 )
 def exists(c: Client, argv: list[bytes]) -> bytes:
-    lookup = c.db.lookup
-    return enc.integer(sum(1 for k in argv[1:] if lookup(k) is not None))
+    return enc.integer(sum(1 for k in argv[1:] if read_key(c, k) is not None))
 
 
 @command(
@@ -104,7 +106,7 @@ def touch(c: Client, argv: list[bytes]) -> bytes:
     args="key",
 )
 def type_(c: Client, argv: list[bytes]) -> bytes:
-    v = c.db.lookup(argv[1])
+    v = read_key(c, argv[1])
     return b"+none\r\n" if v is None else b"+%s\r\n" % type_name(v)
 
 
@@ -192,7 +194,7 @@ def copy_(c: Client, argv: list[bytes]) -> bytes:
     src, dst = argv[1], argv[2]
     if src_db is dst_db and src == dst:
         raise CommandError("ERR source and destination objects are the same")
-    v = src_db.lookup(src)
+    v = read_key(c, src)  # the destination is looked up for writing (no hit, no keymiss)
     if v is None:
         return enc.ZERO
     if dst_db.lookup(dst) is not None:
@@ -421,7 +423,7 @@ def pexpireat(c: Client, argv: list[bytes]) -> bytes:
 
 def _ttl(c: Client, key: bytes, ms: bool, absolute: bool) -> bytes:
     db = c.db
-    if db.lookup(key) is None:
+    if read_key(c, key) is None:
         return enc.integer(-2)
     when = db.ttl_ms(key)
     if when is None:
@@ -546,6 +548,17 @@ container(
 )
 
 
+def _object_lookup(c: Client, key: bytes) -> Any:
+    """OBJECT's lookup: counts a keyspace hit or miss but sends no ``keymiss`` (Redis
+    looks the key up with LOOKUP_NONOTIFY)."""
+    v = c.db.lookup(key)
+    if v is None:
+        c.server.stat_keyspace_misses += 1
+    else:
+        c.server.stat_keyspace_hits += 1
+    return v
+
+
 @command(
     "object|encoding",
     3,
@@ -557,7 +570,7 @@ container(
     args="key",
 )
 def object_encoding(c: Client, argv: list[bytes]) -> bytes:
-    v = c.db.lookup(argv[2])
+    v = _object_lookup(c, argv[2])
     if v is None:
         return c.p.null
     return enc.bulk(encoding(v, encoding_limits(c)))
@@ -574,7 +587,7 @@ def object_encoding(c: Client, argv: list[bytes]) -> bytes:
     args="key",
 )
 def object_freq(c: Client, argv: list[bytes]) -> bytes:
-    if c.db.lookup(argv[2]) is None:
+    if _object_lookup(c, argv[2]) is None:
         return c.p.null
     raise CommandError(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "

@@ -4,8 +4,10 @@ Owns: Redis 7.2 semantics, replies and error texts of the string family, and the
 each write propagates (relative expiries made absolute, INCRBYFLOAT as SET ... KEEPTTL,
 GETDEL as DEL), and the keyspace events of each write (Redis 7.2 names and order: ``set``
 then ``expire``, ``incrby``, ``incrbyfloat``, ``append``, ``setrange``, ``del``,
-``persist``; ``new`` comes from the keyspace when a key is created). Never touches the
-network.
+``persist``; ``new`` comes from the keyspace when a key is created). Its read lookups
+(GET, MGET, STRLEN, GETRANGE, and the GET part of GETSET, GETDEL, GETEX, SET ... GET)
+count keyspace hits and misses and announce ``keymiss`` as Redis's lookupKeyRead does.
+Never touches the network.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .base import (
     arg_int,
     expire_at_ms,
     get_string,
+    read_string,
 )
 from .table import command
 
@@ -115,7 +118,7 @@ def set_(c: Client, argv: list[bytes]) -> bytes:
         when = expire_at_ms(argv[unit_at], scale, absolute, c.server.now_ms(), "set")
     old = None
     if want_get:
-        old = get_string(db, key)
+        old = read_string(c, key)  # GET reads first (keymiss, hit / miss), as Redis
         found = old is not None
     else:
         found = db.lookup(key) is not None
@@ -203,7 +206,7 @@ def psetex(c: Client, argv: list[bytes]) -> bytes:
 )
 def getset(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
-    old = get_string(db, argv[1])
+    old = read_string(c, argv[1])
     db.set(argv[1], argv[2])
     c.server.notify(nt.STRING, b"set", argv[1], db.index)
     c.prop = [[b"SET", argv[1], argv[2]]]
@@ -223,7 +226,7 @@ def getset(c: Client, argv: list[bytes]) -> bytes:
 )
 def getdel(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
-    old = get_string(db, argv[1])
+    old = read_string(c, argv[1])
     if old is None:
         return c.p.null
     db.delete(argv[1])
@@ -247,7 +250,7 @@ def getex(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     _, _, unit, unit_at, _, persist = _parse_set_options(argv, 2, False)
-    v = get_string(db, key)
+    v = read_string(c, key)
     if v is None:
         return c.p.null
     now = c.server.now_ms()
@@ -280,10 +283,16 @@ def getex(c: Client, argv: list[bytes]) -> bytes:
     args="key [key ...]",
 )
 def mget(c: Client, argv: list[bytes]) -> bytes:
-    lookup = c.db.lookup
+    db = c.db
+    lookup = db.lookup
+    srv = c.server
     vals = []
     for k in argv[1:]:
         v = lookup(k)
+        if v is None:
+            srv.key_miss(db.index, k)
+        else:
+            srv.stat_keyspace_hits += 1  # a hit even when not a string (Redis)
         vals.append(v if v.__class__ is bytes else None)
     return c.p.bulks_or_null(vals)
 
@@ -490,14 +499,14 @@ def append(c: Client, argv: list[bytes]) -> bytes:
     args="key",
 )
 def strlen(c: Client, argv: list[bytes]) -> bytes:
-    v = get_string(c.db, argv[1])
+    v = read_string(c, argv[1])
     return enc.integer(0 if v is None else len(v))
 
 
 def _getrange(c: Client, argv: list[bytes]) -> bytes:
     start = arg_int(argv[2])
     end = arg_int(argv[3])
-    v = get_string(c.db, argv[1])
+    v = read_string(c, argv[1])
     if v is None:
         return enc.EMPTY_BULK
     n = len(v)

@@ -972,11 +972,10 @@ def _parse_algebra(
     sources: list[Source] = []
     for key in argv[numkeys_idx + 1 : numkeys_idx + 1 + setnum]:
         v = db.lookup(key)
-        if not store:  # STORE forms look their sources up for writing (no hit/miss)
-            if v is None:
-                c.server.key_miss(db.index, key)
-            else:
-                c.server.stat_keyspace_hits += 1
+        if v is None:  # a read lookup, STORE forms too (Redis 7: lookupKeyRead)
+            c.server.key_miss(db.index, key)
+        else:
+            c.server.stat_keyspace_hits += 1
         if v is not None and v.__class__ is not ZSet and v.__class__ is not set:
             raise CommandError(WRONGTYPE)
         sources.append(v)

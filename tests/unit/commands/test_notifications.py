@@ -403,3 +403,75 @@ def test_keymiss_is_published_by_read_misses_only_when_enabled() -> None:
     c = quiet.client()
     quiet.run(c, "GET", "nokey")
     assert listener.take() == []
+
+
+# Commands whose lookups are reads in Redis 7 (lookupKeyRead): a missing key publishes
+# keymiss and counts a miss, a present one counts a hit (redis-server 7.0.15, probed with
+# INFO stats around each command). Keys: "x" is missing, "s" a string, "z" a sorted set.
+READ_LOOKUPS = [
+    ("STRLEN x", ["x"], 0),
+    ("GETRANGE x 0 1", ["x"], 0),
+    ("SUBSTR x 0 1", ["x"], 0),
+    ("MGET x s x", ["x", "x"], 1),
+    ("EXISTS x s", ["x"], 1),
+    ("TOUCH s x", ["x"], 1),
+    ("TYPE x", ["x"], 0),
+    ("TTL x", ["x"], 0),
+    ("PTTL s", [], 1),
+    ("EXPIRETIME x", ["x"], 0),
+    ("PEXPIRETIME x", ["x"], 0),
+    ("COPY x d", ["x"], 0),
+    ("COPY s x", [], 1),
+    ("GETEX x", ["x"], 0),
+    ("GETDEL x", ["x"], 0),
+    ("GETSET x v", ["x"], 0),
+    ("SET x v GET", ["x"], 0),
+    ("SET s v GET", [], 1),
+    ("ZUNIONSTORE d 2 x z", ["x"], 1),
+    ("ZINTERSTORE d 2 z x", ["x"], 1),
+    ("ZDIFFSTORE d 2 z x", ["x"], 1),
+]
+
+
+@pytest.mark.parametrize(("cmd", "missed", "hits"), READ_LOOKUPS)
+def test_read_lookups_publish_keymiss_and_count_hits_and_misses(
+    cmd: str, missed: list[str], hits: int
+) -> None:
+    h = Harness("notify-keyspace-events Km")
+    c = h.client()
+    h.run(c, "SET", "s", "v")
+    h.run(c, "ZADD", "z", "1", "a")
+    listener = Listener(h)
+    srv = h.server
+    hits0, misses0 = srv.stat_keyspace_hits, srv.stat_keyspace_misses
+    h.run(c, *cmd.split())
+    assert listener.take() == [(b"__keyspace@0__:" + k.encode(), b"keymiss") for k in missed]
+    assert srv.stat_keyspace_misses - misses0 == len(missed)
+    assert srv.stat_keyspace_hits - hits0 == hits
+
+
+def test_object_counts_hits_and_misses_without_keymiss() -> None:
+    """OBJECT looks its key up with LOOKUP_NONOTIFY: counted, never announced."""
+    h = Harness("notify-keyspace-events KEm")
+    c = h.client()
+    h.run(c, "SET", "s", "v")
+    listener = Listener(h)
+    h.run(c, "OBJECT", "ENCODING", "x")
+    h.run(c, "OBJECT", "ENCODING", "s")
+    assert listener.take() == []
+    assert (h.server.stat_keyspace_hits, h.server.stat_keyspace_misses) == (1, 1)
+
+
+def test_write_lookups_publish_no_keymiss() -> None:
+    """MOVE, RENAME, SMOVE, LMOVE, APPEND, INCR and SETNX look keys up for writing: no
+    keymiss, no miss counted (7.0.15)."""
+    h = Harness("notify-keyspace-events Km")
+    c = h.client()
+    h.run(c, "SET", "s", "v")
+    listener = Listener(h)
+    for line in ("MOVE x 1", "RENAME x y", "SMOVE x y m", "LMOVE x y LEFT LEFT", "APPEND y v"):
+        h.run(c, *line.split())
+    for line in ("INCR n", "SETNX w v"):
+        h.run(c, *line.split())
+    assert listener.take() == []
+    assert h.server.stat_keyspace_misses == 0
