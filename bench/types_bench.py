@@ -3,7 +3,10 @@
 
 Runs redis-benchmark (50 clients, pipeline 1 and 16) for LPUSH, LPOP, SADD, SPOP, ZADD,
 ZRANGE (100 of 10,000 members) and PUBLISH with one subscriber, alternating the two
-servers run by run, and prints the ackdb/Redis ratio of each (target >= 0.6).
+servers run by run, and prints the ackdb/Redis ratio of each (target >= 0.6): the ratio of
+the two medians (the verdict), and the median of each round's own ratio ("paired": the two
+runs of a round are back to back, so load from elsewhere on a shared machine moves both;
+the server that runs first alternates from round to round).
 
     python3 bench/types_bench.py            # about 3 minutes
     python3 bench/types_bench.py --quick    # about 40 s
@@ -153,22 +156,31 @@ def main() -> int:
         Server("ackdb", [sys.executable, "-m", "ackdb", "server"], workdir),
     ]
     results: dict[tuple[str, int], dict[str, list[float]]] = {}
+    paired: dict[tuple[str, int], list[float]] = {}
     try:
         start_pair(servers, 20.0, generation=1)
         for pipeline in (1, 16):
             n = (20_000 if args.quick else 100_000) * (1 if pipeline == 1 else 4)
             for test in tests:
-                for _ in range(repeat):
-                    for srv in servers:
+                for round_ in range(repeat):
+                    got: dict[str, float | None] = {}
+                    for srv in servers if round_ % 2 == 0 else servers[::-1]:
                         rps = run_one(srv, test, pipeline, n, 120)
+                        got[srv.name] = rps
                         results.setdefault((test, pipeline), {}).setdefault(srv.name, [])
                         if rps is not None:
                             results[(test, pipeline)][srv.name].append(rps)
                         print(f"  {srv.name:<5} {test:<8} -P {pipeline:<2}: {rps}", file=sys.stderr)
+                    r, a = got.get("redis"), got.get("ackdb")
+                    if r and a:
+                        paired.setdefault((test, pipeline), []).append(a / r)
     finally:
         for srv in servers:
             srv.stop()
-    print(f"\n{'test':<8} {'pipe':>4} {'redis req/s':>13} {'ackdb req/s':>13} {'ratio':>6}  target")
+    print(
+        f"\n{'test':<8} {'pipe':>4} {'redis req/s':>13} {'ackdb req/s':>13} {'ratio':>6}"
+        f" {'paired':>6}  target"
+    )
     for (test, pipeline), by in results.items():
         med: dict[str, Any] = {k: statistics.median(v) if v else None for k, v in by.items()}
         r, a = med.get("redis"), med.get("ackdb")
@@ -177,7 +189,9 @@ def main() -> int:
         rs = f"{r:>13,.0f}" if r else f"{'-':>13}"
         as_ = f"{a:>13,.0f}" if a else f"{'-':>13}"
         rt = f"{ratio:6.2f}" if ratio else f"{'-':>6}"
-        print(f"{test:<8} {pipeline:>4} {rs} {as_} {rt}  >={TARGET} {verdict}")
+        pr = paired.get((test, pipeline))
+        pt = f"{statistics.median(pr):6.2f}" if pr else f"{'-':>6}"
+        print(f"{test:<8} {pipeline:>4} {rs} {as_} {rt} {pt}  >={TARGET} {verdict}")
     return 0
 
 
