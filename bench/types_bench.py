@@ -10,11 +10,16 @@ the server that runs first alternates from round to round).
 
     python3 bench/types_bench.py            # about 3 minutes
     python3 bench/types_bench.py --quick    # about 40 s
+    python3 bench/types_bench.py --baseline /tmp/old/src   # also an older ackdb tree
+
+``--baseline`` runs a second ackdb from another source tree (PYTHONPATH) in the same
+rounds and prints its ratios too: a before/after comparison under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -147,6 +152,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--tests", default=",".join(TESTS))
+    p.add_argument("--baseline", metavar="SRC", help="an older ackdb source tree to run too")
     args = p.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     tests = [t.strip().upper() for t in args.tests.split(",") if t.strip()]
@@ -155,8 +161,12 @@ def main() -> int:
         Server("redis", ["redis-server"], workdir),
         Server("ackdb", [sys.executable, "-m", "ackdb", "server"], workdir),
     ]
+    if args.baseline:
+        env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
+        servers.append(Server("base", [sys.executable, "-m", "ackdb", "server"], workdir, env))
+    names = [srv.name for srv in servers[1:]]
     results: dict[tuple[str, int], dict[str, list[float]]] = {}
-    paired: dict[tuple[str, int], list[float]] = {}
+    paired: dict[tuple[str, int, str], list[float]] = {}
     try:
         start_pair(servers, 20.0, generation=1)
         for pipeline in (1, 16):
@@ -164,34 +174,41 @@ def main() -> int:
             for test in tests:
                 for round_ in range(repeat):
                     got: dict[str, float | None] = {}
-                    for srv in servers if round_ % 2 == 0 else servers[::-1]:
+                    k = round_ % len(servers)
+                    for srv in servers[k:] + servers[:k]:
                         rps = run_one(srv, test, pipeline, n, 120)
                         got[srv.name] = rps
                         results.setdefault((test, pipeline), {}).setdefault(srv.name, [])
                         if rps is not None:
                             results[(test, pipeline)][srv.name].append(rps)
                         print(f"  {srv.name:<5} {test:<8} -P {pipeline:<2}: {rps}", file=sys.stderr)
-                    r, a = got.get("redis"), got.get("ackdb")
-                    if r and a:
-                        paired.setdefault((test, pipeline), []).append(a / r)
+                    r = got.get("redis")
+                    for name in names:
+                        a = got.get(name)
+                        if r and a:
+                            paired.setdefault((test, pipeline, name), []).append(a / r)
     finally:
         for srv in servers:
             srv.stop()
-    print(
-        f"\n{'test':<8} {'pipe':>4} {'redis req/s':>13} {'ackdb req/s':>13} {'ratio':>6}"
-        f" {'paired':>6}  target"
-    )
+    head = f"\n{'test':<8} {'pipe':>4} {'redis req/s':>13}"
+    for name in names:
+        head += f" {name + ' req/s':>13} {'ratio':>6} {'paired':>6}"
+    print(head + "  target (ackdb)")
     for (test, pipeline), by in results.items():
         med: dict[str, Any] = {k: statistics.median(v) if v else None for k, v in by.items()}
-        r, a = med.get("redis"), med.get("ackdb")
-        ratio = a / r if r and a else None
-        verdict = "-" if ratio is None else ("PASS" if ratio >= TARGET else "MISS")
-        rs = f"{r:>13,.0f}" if r else f"{'-':>13}"
-        as_ = f"{a:>13,.0f}" if a else f"{'-':>13}"
-        rt = f"{ratio:6.2f}" if ratio else f"{'-':>6}"
-        pr = paired.get((test, pipeline))
-        pt = f"{statistics.median(pr):6.2f}" if pr else f"{'-':>6}"
-        print(f"{test:<8} {pipeline:>4} {rs} {as_} {rt} {pt}  >={TARGET} {verdict}")
+        r = med.get("redis")
+        line = f"{test:<8} {pipeline:>4} " + (f"{r:>13,.0f}" if r else f"{'-':>13}")
+        verdict = "-"
+        for name in names:
+            a = med.get(name)
+            ratio = a / r if r and a else None
+            if name == "ackdb" and ratio is not None:
+                verdict = "PASS" if ratio >= TARGET else "MISS"
+            pr = paired.get((test, pipeline, name))
+            line += " " + (f"{a:>13,.0f}" if a else f"{'-':>13}")
+            line += " " + (f"{ratio:6.2f}" if ratio else f"{'-':>6}")
+            line += " " + (f"{statistics.median(pr):6.2f}" if pr else f"{'-':>6}")
+        print(f"{line}  >={TARGET} {verdict}")
     return 0
 
 
