@@ -79,7 +79,8 @@ class Backlog:
                 self._seal()
             self._open += data
         self._held += n
-        self._trim()
+        if self._held - self._skip > self._size:  # histlen past the window (inlined)
+            self._trim()
 
     def resize(self, size_bytes: int) -> None:
         """Change the window size; shrinking drops the oldest bytes, growing keeps all."""
