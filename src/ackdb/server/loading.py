@@ -214,6 +214,7 @@ class Loader:
                 yield from self._load_snapshot(path, aof_base=True)
             else:
                 yield from self._load_resp(path, last=i == len(files) - 1)
+        p.loaded_meta = p.take_aof_history(m)
         p.open_aof(m)
         if p.aof is not None and m.history:
             p.aof.forget_history()

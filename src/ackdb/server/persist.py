@@ -13,6 +13,7 @@ Paths: ``dir``/``dbfilename`` for snapshots; ``dir``/``appenddirname``/ for the 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -602,8 +603,56 @@ class Persistence:
         if self.aof is not None:
             self.log.notice("Calling fsync() on the AOF file.")
             self.aof.close()
+            self._save_aof_history()
             self.aof = None
         return True
+
+    @property
+    def history_path(self) -> str:
+        return os.path.join(self.aof_dir, self.aof_prefix + ".history")
+
+    def _save_aof_history(self) -> None:
+        """A clean stop with the AOF: record the replication history its data ends at,
+        and the incremental file's name and size then, so a restart can continue the
+        history partially (Redis cannot: the AOF carries no replication id). Anything
+        appended later changes the size, and the record is then ignored."""
+        aof, repl = self.aof, self.core.repl
+        if aof is None or repl is None or aof.fsync_broken or not aof.manifest.incrs:
+            return
+        incr = aof.manifest.incrs[-1].name
+        try:
+            size = os.path.getsize(os.path.join(self.aof_dir, incr))
+            record = {**repl.saved_meta(), "incr": incr, "size": size}
+            text = json.dumps(record).encode()
+            atomic_write(self.history_path, lambda f: f.write(text))
+        except OSError as e:
+            self.log.warning(f"Could not record the replication history: {e.strerror or e}")
+
+    def take_aof_history(self, m: mf.Manifest) -> dict[str, Any]:
+        """The history recorded at the last clean stop, if the AOF ends exactly there
+        (the record is removed: it describes one moment only)."""
+        path = self.history_path
+        try:
+            with open(path, "rb") as f:
+                record = json.loads(f.read(4096))
+        except (OSError, ValueError):
+            return {}
+        try:
+            os.unlink(path)
+            fsync_dir(self.aof_dir)
+        except OSError:
+            pass
+        if not isinstance(record, dict) or not m.incrs:
+            return {}
+        incr = m.incrs[-1].name
+        try:
+            size = os.path.getsize(os.path.join(self.aof_dir, incr))
+        except OSError:
+            return {}
+        if record.get("incr") != incr or record.get("size") != size:
+            self.log.notice("The recorded replication history does not match the AOF: ignored")
+            return {}
+        return record
 
     # -- INFO persistence --------------------------------------------------------------------
 
