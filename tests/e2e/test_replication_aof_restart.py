@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-
 from tests.conftest import ServerProcess, ackdb_argv, free_port
 from tests.e2e.repl_support import client, sync_stats, wait_caught_up
 
