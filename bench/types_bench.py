@@ -152,6 +152,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--tests", default=",".join(TESTS))
+    p.add_argument("--pipelines", default="1,16", help="pipeline depths, e.g. 16")
     p.add_argument("--baseline", metavar="SRC", help="an older ackdb source tree to run too")
     args = p.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
@@ -169,7 +170,7 @@ def main() -> int:
     paired: dict[tuple[str, int, str], list[float]] = {}
     try:
         start_pair(servers, 20.0, generation=1)
-        for pipeline in (1, 16):
+        for pipeline in [int(x) for x in args.pipelines.split(",")]:
             n = (20_000 if args.quick else 100_000) * (1 if pipeline == 1 else 4)
             for test in tests:
                 for round_ in range(repeat):
