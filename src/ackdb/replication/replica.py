@@ -109,6 +109,7 @@ class ReplicaLink:
         self._last_ack_ms = 0
         self._fack_sent = -1
         self._ack_sent = -1  # the processed offset our last ACK reported
+        self._getack_last = False  # the last unit processed was a GETACK we answered
         self._in_multi = False
         # The db the processed stream has selected (Redis persists it as repl-stream-db):
         # a new link's primary client starts at db 0, so a partial resync re-selects it.
@@ -209,10 +210,12 @@ class ReplicaLink:
                     self._sync_step(actions, now_ms)
                 elif self.state == CONNECTED:
                     self._stream(actions)
-                    if self.repl.master_repl_offset > self._ack_sent:
+                    if self.repl.master_repl_offset > self._ack_sent and not self._getack_last:
                         # ackdb: acknowledge what this read made us process at once, not
                         # only every second or on GETACK: a WAIT on the primary is often
-                        # already satisfied when it arrives (one round trip less).
+                        # already satisfied when it arrives (one round trip less). Not when
+                        # the read ended with a GETACK just answered: only its own 37 bytes
+                        # would be new, and no client waits for those.
                         self._last_ack_ms = now_ms
                         actions.append(SendToPrimary(self._ack_command()))
                     break
@@ -352,7 +355,9 @@ class ReplicaLink:
                         self._count_processed(actions, unit_end)
                         unit_end = -1
                     actions.append(SendToPrimary(self._ack_command()))
+                    self._getack_last = True
             else:
+                self._getack_last = False
                 actions.append(Apply(argv))
                 if name == b"select" and len(argv) == 2:
                     db = parse_ll(argv[1])

@@ -385,7 +385,10 @@ class ReplicationShell:
                 else:
                     c = self.core.clients.get(a.conn)
                     if c is not None:
+                        # Out at once, ahead of this pass's client replies: the replica
+                        # starts applying (and acknowledging) sooner, which a WAIT waits for.
                         c.conn.write(a.data)
+                        c.conn.flush()
             elif t is act.SendToPrimary:
                 if self.link is not None and self.link.transport is not None:
                     self.link.transport.write(a.data)
