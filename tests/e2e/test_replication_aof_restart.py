@@ -9,18 +9,35 @@ after the stop) is ignored, giving a full sync rather than a wrong partial one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 import redis
 from tests.conftest import ServerProcess, ackdb_argv, free_port
 from tests.e2e.repl_support import client, sync_stats, wait_caught_up
 
+Start = Callable[..., ServerProcess]
 
-def _start(dirpath: Path, *extra: str, port: int | None = None) -> ServerProcess:
-    dirpath.mkdir(exist_ok=True)
-    p = port or free_port()
-    argv = ackdb_argv(p, "--appendonly", "yes", "--appendfsync", "always", *extra)
-    return ServerProcess(argv, p, dirpath, "ackdb")
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """start(name, *directives, port=None): an AOF-persisted node in tmp_path/name
+    (appendfsync always); every node is stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def run(name: str, *extra: str, port: int | None = None) -> ServerProcess:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        p = port or free_port()
+        argv = ackdb_argv(p, "--appendonly", "yes", "--appendfsync", "always", *extra)
+        node = ServerProcess(argv, p, d, "ackdb")
+        started.append(node)
+        return node
+
+    yield run
+    for node in started:
+        node.stop()
 
 
 def _stats(p: ServerProcess) -> tuple[int, int]:
@@ -39,67 +56,51 @@ def _shutdown(p: ServerProcess) -> None:
     p.stop()
 
 
-def test_replica_and_primary_restarted_from_their_aof_resync_partially(tmp_path: Path) -> None:
-    started: list[ServerProcess] = []
-    try:
-        primary = _start(tmp_path / "p")
-        started.append(primary)
-        args = ("--replicaof", "127.0.0.1", str(primary.port))
-        replica = _start(tmp_path / "r", *args)
-        started.append(replica)
-        pc = primary.client()
-        for i in range(500):
-            pc.set(f"k{i}", i)
-        _caught_up(primary, replica)
-        assert _stats(primary) == (1, 0)
-
-        _shutdown(replica)
-        for i in range(500, 600):
-            pc.set(f"k{i}", i)
-        replica = _start(tmp_path / "r", *args, port=replica.port)
-        started.append(replica)
-        _caught_up(primary, replica)
-        assert _stats(primary) == (1, 1)
-        assert replica.client().dbsize() == 600
-
-        # The primary restarts from its AOF: the replica continues with it (replid2).
-        port = primary.port
-        _shutdown(primary)
-        primary = _start(tmp_path / "p", port=port)
-        started.append(primary)
-        primary.client().set("after", "restart")
-        _caught_up(primary, replica)
-        assert _stats(primary) == (0, 1)
-        assert replica.client().get("after") == b"restart"
-    finally:
-        for s in started:
-            s.stop()
+def _pair(start: Start) -> tuple[ServerProcess, ServerProcess, tuple[str, ...]]:
+    primary = start("p")
+    args = ("--replicaof", "127.0.0.1", str(primary.port))
+    return primary, start("r", *args), args
 
 
-def test_a_record_the_aof_no_longer_matches_is_ignored(tmp_path: Path) -> None:
-    started: list[ServerProcess] = []
-    try:
-        primary = _start(tmp_path / "p")
-        started.append(primary)
-        args = ("--replicaof", "127.0.0.1", str(primary.port))
-        replica = _start(tmp_path / "r", *args)
-        started.append(replica)
-        primary.client().set("k", "v")
-        _caught_up(primary, replica)
-        _shutdown(replica)
-        # Bytes appended after the clean stop: the data no longer ends at the recorded
-        # offset, so continuing partially would be wrong.
-        aofdir = tmp_path / "r" / "appendonlydir"
-        incr = sorted(aofdir.glob("*.incr.aof"))[-1]
-        with open(incr, "ab") as f:
-            f.write(b"*3\r\n$3\r\nSET\r\n$5\r\nstray\r\n$1\r\n1\r\n")
-        assert (aofdir / "appendonly.aof.history").exists()
-        replica = _start(tmp_path / "r", *args, port=replica.port)
-        started.append(replica)
-        _caught_up(primary, replica)
-        assert _stats(primary) == (2, 0)
-        assert replica.client().get("stray") is None  # the full sync replaced the data
-        assert "does not match the AOF" in replica.log()
-    finally:
-        for s in started:
-            s.stop()
+def test_replica_and_primary_restarted_from_their_aof_resync_partially(start: Start) -> None:
+    primary, replica, args = _pair(start)
+    pc = primary.client()
+    for i in range(500):
+        pc.set(f"k{i}", i)
+    _caught_up(primary, replica)
+    assert _stats(primary) == (1, 0)
+
+    _shutdown(replica)
+    for i in range(500, 600):
+        pc.set(f"k{i}", i)
+    replica = start("r", *args, port=replica.port)
+    _caught_up(primary, replica)
+    assert _stats(primary) == (1, 1)
+    assert replica.client().dbsize() == 600
+
+    # The primary restarts from its AOF: the replica continues with it (replid2).
+    _shutdown(primary)
+    primary = start("p", port=primary.port)
+    primary.client().set("after", "restart")
+    _caught_up(primary, replica)
+    assert _stats(primary) == (0, 1)
+    assert replica.client().get("after") == b"restart"
+
+
+def test_a_record_the_aof_no_longer_matches_is_ignored(start: Start, tmp_path: Path) -> None:
+    primary, replica, args = _pair(start)
+    primary.client().set("k", "v")
+    _caught_up(primary, replica)
+    _shutdown(replica)
+    # Bytes appended after the clean stop: the data no longer ends at the recorded
+    # offset, so continuing partially would be wrong.
+    aofdir = tmp_path / "r" / "appendonlydir"
+    incr = sorted(aofdir.glob("*.incr.aof"))[-1]
+    with open(incr, "ab") as f:
+        f.write(b"*3\r\n$3\r\nSET\r\n$5\r\nstray\r\n$1\r\n1\r\n")
+    assert (aofdir / "appendonly.aof.history").exists()
+    replica = start("r", *args, port=replica.port)
+    _caught_up(primary, replica)
+    assert _stats(primary) == (2, 0)
+    assert replica.client().get("stray") is None  # the full sync replaced the data
+    assert "does not match the AOF" in replica.log()

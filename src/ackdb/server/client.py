@@ -25,6 +25,28 @@ class Conn(Protocol):
     def resume_reading(self) -> None: ...
 
 
+class NullConn:
+    """A connection that goes nowhere: the AOF loader's client, the primary's client."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self, why: str = "") -> None:
+        pass
+
+    def resume_reading(self, why: str = "") -> None:
+        pass
+
+    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
+        pass
+
+
 class Client:
     __slots__ = (
         "id",

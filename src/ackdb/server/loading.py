@@ -27,7 +27,7 @@ from ..persistence import manifest as mf
 from ..persistence import snapshot as snap
 from ..persistence.aofread import AofFormatError, AofReader
 from ..persistence.dataset import DbTarget
-from .client import Client
+from .client import Client, NullConn
 
 # A step of loading runs at most this long before clients are served (ms).
 STEP_MS = 20
@@ -37,23 +37,6 @@ PROGRESS_LOG_MS = 2000
 
 class LoadFailure(Exception):
     """The dataset cannot be loaded; the message says what to do."""
-
-
-class _NullConn:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self, why: str = "") -> None:
-        pass
-
-    def resume_reading(self, why: str = "") -> None:
-        pass
 
 
 class Loader:
@@ -224,7 +207,7 @@ class Loader:
         p = self.p
         size = os.path.getsize(path)
         core = self.core
-        c = Client(0, core, _NullConn(), "aof-loader", "", -1)
+        c = Client(0, core, NullConn(), "aof-loader", "", -1)
         c.authenticated = True
         c.kind = "aof"
         base = self.loaded_bytes

@@ -32,7 +32,7 @@ from ..replication.engine import EngineConfig, Replication
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..resp import encoder as enc
-from .client import Client
+from .client import Client, NullConn
 
 # How often a full sync in progress is logged (ms).
 SYNC_LOG_INTERVAL_MS = 2000
@@ -56,31 +56,16 @@ def saved_history_from(meta: dict[str, Any]) -> SavedHistory | None:
     return SavedHistory(replid, offset, db if isinstance(db, int) else 0)
 
 
-class _PrimaryClientConn:
+class _PrimaryClientConn(NullConn):
     """The connection handle of the primary's client: the stream it sends is applied
     without replies; killing that client (CLIENT KILL TYPE master) drops the link."""
 
     def __init__(self, shell: ReplicationShell | None) -> None:
         self.shell = shell
 
-    def write(self, data: bytes) -> None:
-        pass
-
     def close(self) -> None:
         if self.shell is not None:
             self.shell.primary_client_killed()
-
-    def buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self, why: str = "") -> None:
-        pass
-
-    def resume_reading(self, why: str = "") -> None:
-        pass
-
-    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
-        pass
 
 
 class _LinkProtocol(asyncio.Protocol):
