@@ -429,6 +429,12 @@ class ReplicationShell:
 
     def _role_changed(self, host: str | None, port: int) -> None:
         core = self.core
+        # A replica streams nothing of its own (its primary's bytes are passed on as
+        # they are): its feed would only cost every applied command a call.
+        if host is None and self._feed not in core.feeds:
+            core.feeds.insert(0, self._feed)
+        elif host is not None and self._feed in core.feeds:
+            core.feeds.remove(self._feed)
         if host is None:
             core.role_replica = False
             self.log.role = "M"
