@@ -15,7 +15,8 @@ at random ranks of a 10,000-member set, ZRANK of random members of the 100,000-m
 ZREM of every member in random order. One seed; the figures are the best of ``--repeat``
 runs, in microseconds per operation. Then the same workload through ``ackdb.keyspace.zset``.
 
-Usage: ``python bench/zset_structure.py [--repeat 3] [--seed 1]``
+Usage: ``python bench/zset_structure.py [--repeat 3] [--seed 1]`` (needs the ``bench`` extra:
+``pip install -e '.[bench]'``, for sortedcontainers).
 """
 
 from __future__ import annotations
