@@ -60,7 +60,7 @@ class ClosePrimaryLink:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per replicated command, and half the cost
 class Apply:
     """Execute ``argv`` as the primary's client (SELECT, MULTI/EXEC and PING included),
     without replying and without propagating it as a new effect."""

@@ -88,6 +88,10 @@ class PsyncReplied:
 LinkAction = Action | Forward | DisconnectReplicas | PsyncReplied
 
 
+# Stream commands _stream handles itself; every other one is simply applied.
+_STREAM_SPECIAL = frozenset({b"replconf", b"select", b"multi", b"exec", b"discard"})
+
+
 class ReplicaLink:
     """The link to our primary (one per node; idle in state ``none``)."""
 
@@ -342,12 +346,22 @@ class ReplicaLink:
 
     def _stream(self, actions: list[LinkAction]) -> None:
         reader = self._reader
+        next_command = reader.next_command
+        append = actions.append
         unit_end = -1
         while True:
-            argv = reader.next_command()
+            argv = next_command()
             if argv is None:
                 break
             name = argv[0].lower()
+            if name not in _STREAM_SPECIAL:
+                # The common case (an effect outside MULTI, or queued in one), inlined:
+                # about a third of a replica's time per command goes through here.
+                self._getack_last = False
+                append(Apply(argv))
+                if not self._in_multi:
+                    unit_end = reader.command_end
+                continue
             if name == b"replconf":
                 if len(argv) > 1 and argv[1].lower() == b"getack":
                     # notes: the ACK answering a GETACK does not count the GETACK itself.
