@@ -88,6 +88,8 @@ class PsyncReplied:
 LinkAction = Action | Forward | DisconnectReplicas | PsyncReplied
 
 
+# After a GETACK (a client WAITs on the primary), how long every read is acknowledged (ms).
+EAGER_ACK_MS = 2000
 # Stream commands _stream handles itself; every other one is simply applied.
 _STREAM_SPECIAL = frozenset({b"replconf", b"select", b"multi", b"exec", b"discard"})
 
@@ -114,6 +116,8 @@ class ReplicaLink:
         self._fack_sent = -1
         self._ack_sent = -1  # the processed offset our last ACK reported
         self._getack_last = False  # the last unit processed was a GETACK we answered
+        self._getacks = 0  # GETACKs answered on this link
+        self._eager_until_ms = 0  # acknowledge every read until then (clients WAIT)
         self._in_multi = False
         # The db the processed stream has selected (Redis persists it as repl-stream-db):
         # a new link's primary client starts at db 0, so a partial resync re-selects it.
@@ -213,13 +217,22 @@ class ReplicaLink:
                 elif self.state == SYNC and not self.loading:
                     self._sync_step(actions, now_ms)
                 elif self.state == CONNECTED:
+                    getacks = self._getacks
                     self._stream(actions)
-                    if self.repl.master_repl_offset > self._ack_sent and not self._getack_last:
-                        # ackdb: acknowledge what this read made us process at once, not
-                        # only every second or on GETACK: a WAIT on the primary is often
-                        # already satisfied when it arrives (one round trip less). Not when
+                    if self._getacks != getacks:
+                        self._eager_until_ms = now_ms + EAGER_ACK_MS
+                    if (
+                        self.repl.master_repl_offset > self._ack_sent
+                        and not self._getack_last
+                        and now_ms < self._eager_until_ms
+                    ):
+                        # ackdb: while the primary's clients WAIT (it sent a GETACK in the
+                        # last EAGER_ACK_MS), acknowledge what each read made us process at
+                        # once, not only every second or on GETACK: the next WAIT is then
+                        # often satisfied when it arrives (one round trip less). Not when
                         # the read ended with a GETACK just answered: only its own 37 bytes
-                        # would be new, and no client waits for those.
+                        # would be new, and no client waits for those. Without WAITs no
+                        # extra ACK is sent (it would cost both sides a system call a read).
                         self._last_ack_ms = now_ms
                         actions.append(SendToPrimary(self._ack_command()))
                     break
@@ -370,6 +383,7 @@ class ReplicaLink:
                         unit_end = -1
                     actions.append(SendToPrimary(self._ack_command()))
                     self._getack_last = True
+                    self._getacks += 1
             else:
                 self._getack_last = False
                 actions.append(Apply(argv))
