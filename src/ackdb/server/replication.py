@@ -125,6 +125,7 @@ class ReplicationShell:
         self._link_lost_while_loading = False
         self._serving: list[_ServedSync] = []
         self._held: dict[int, list[bytes]] = {}  # replica conn -> stream held for it
+        self._held_bytes: dict[int, int] = {}
         self._reported_fsync = -1
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
@@ -298,6 +299,7 @@ class ReplicationShell:
         if c.id in e.table.replicas or c.kind == "replica":
             e.on_replica_disconnect(c.id)
             self._held.pop(c.id, None)
+            self._held_bytes.pop(c.id, None)
         else:
             e.on_replica_disconnect(c.id)  # a replica still in its handshake
 
@@ -371,6 +373,8 @@ class ReplicationShell:
                 held = self._held.get(a.conn)
                 if held is not None:
                     held.append(a.data)
+                    self._held_bytes[a.conn] = n = self._held_bytes.get(a.conn, 0) + len(a.data)
+                    self._check_held(a.conn, n)
                 else:
                     c = self.core.clients.get(a.conn)
                     if c is not None:
@@ -385,6 +389,7 @@ class ReplicationShell:
                 self._reply_to_client(a)
             elif t is act.CloseReplica:
                 self._held.pop(a.conn, None)
+                self._held_bytes.pop(a.conn, None)
                 c = self.core.clients.get(a.conn)
                 if c is not None:
                     self.log.notice(f"Connection with replica {c.addr} lost: {a.reason}")
@@ -417,6 +422,24 @@ class ReplicationShell:
                 getattr(self.log, a.level, self.log.notice)(a.message)
         if applied:
             self._apply(applied)
+
+    def _check_held(self, conn: int, size: int) -> None:
+        """The stream held for a replica whose snapshot is being written counts against
+        the replica class's output buffer limit (Redis counts it in the same buffer):
+        past the hard limit, the replica is dropped (it will resync)."""
+        hard = self.node.output_limits.get("replica", (0, 0, 0))[0]
+        if hard and size >= hard:
+            c = self.core.clients.get(conn)
+            self.log.warning(
+                f"Client id={conn} addr={c.addr if c else '?'} scheduled to be closed ASAP "
+                f"for overcoming of output buffer limits (held stream {size} bytes "
+                "during its full sync)."
+            )
+            self._held.pop(conn, None)
+            self._held_bytes.pop(conn, None)
+            self.engine.on_replica_disconnect(conn)
+            if c is not None:
+                c.conn.close()
 
     def _reply_to_client(self, a: act.ReplyToClient) -> None:
         c = self.core.clients.get(a.client)
@@ -785,6 +808,7 @@ class ReplicationShell:
         header = b"$%d\r\n" % len(payload)
         for conn in job.conns:
             held = self._held.pop(conn, None)
+            self._held_bytes.pop(conn, None)
             c = self.core.clients.get(conn)
             if c is None or held is None or conn not in self.engine.table.replicas:
                 continue
