@@ -41,7 +41,7 @@ from .replica import (
     ReplicaLink,
 )
 from .state import ReplicationState, SavedHistory
-from .stream import GETACK, PING, StreamEncoder
+from .stream import PING, StreamEncoder
 from .util import error_reply, parse_ll
 from .waiters import Waiters
 
@@ -434,8 +434,15 @@ class Replication:
             self.failover.update(now_ms, self.state.master_repl_offset, self.table), now_ms
         )
         paused = writes_paused or self.failover.active
-        if self.waiters.take_getack(paused) and self.is_primary and self.table.replicas:
-            self.table.feed(GETACK)
+        if (
+            self.waiters.take_getack(paused)
+            and self.is_primary
+            and self.table.getack_needed(now_ms)
+        ):
+            # Replicas that had a GETACK lately acknowledge every read by themselves
+            # (replica.py, EAGER_ACK_MS): a WAIT needs no new one, which saves both sides
+            # a message per WAIT on the path to its answer.
+            self.table.feed_getack(now_ms)
         actions += self.waiters.process(
             now_ms, self.table, fsynced_offset=self.fsynced_offset, aof_enabled=self.aof_enabled
         )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from .actions import Action, CloseReplica, Log, SendToReplica, SnapshotNeeded
 from .psync import Continue, FullResync, PsyncError, SyncStats, decide, parse_psync
 from .state import ReplicationState
+from .stream import GETACK
 from .util import error_reply, parse_ll
 
 WAIT_BGSAVE = "wait_bgsave"
@@ -37,6 +38,10 @@ ERR_NOT_INTEGER = "ERR value is not an integer or out of range"
 ERR_NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 # Redis NET_HOST_STR_LEN: the longest ip-address a replica may announce.
 ANNOUNCED_IP_MAX_BYTES = 255
+# How long a GETACK keeps a replica acknowledging every read, as the primary counts it
+# (ms): well inside the replica's own window (replica.EAGER_ACK_MS, 2000 ms, counted from
+# when it receives the GETACK).
+GETACK_REFRESH_MS = 1000
 # Redis: pre-sync keep-alive newline to replicas waiting for the snapshot (ms).
 PRESYNC_KEEPALIVE_MS = 1000
 OK = b"+OK\r\n"
@@ -58,6 +63,9 @@ class Replica:
     # The stream offset its data starts from (snapshot offset, or the PSYNC offset - 1).
     sync_offset: int = -1
     last_keepalive_ms: int = 0
+    # When the last GETACK was queued for it: an ackdb replica acknowledges every read for
+    # a while after a GETACK (replica.EAGER_ACK_MS), so WAITs need none meanwhile.
+    getack_ms: int = -(2**62)
 
     @property
     def ip(self) -> str:
@@ -320,6 +328,20 @@ class ReplicaTable:
         return actions
 
     # -- queries ----------------------------------------------------------------------
+
+    def getack_needed(self, now_ms: int) -> bool:
+        """Whether a waiting client needs a GETACK sent: some online replica has not had
+        one for GETACK_REFRESH_MS, so it may not be acknowledging every read."""
+        return any(
+            r.state == ONLINE and now_ms - r.getack_ms >= GETACK_REFRESH_MS
+            for r in self.replicas.values()
+        )
+
+    def feed_getack(self, now_ms: int) -> None:
+        self.feed(GETACK)
+        for r in self.replicas.values():
+            if r.state == ONLINE:
+                r.getack_ms = now_ms
 
     def online(self) -> list[Replica]:
         return [r for r in self.replicas.values() if r.state == ONLINE]
