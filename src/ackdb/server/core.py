@@ -119,6 +119,9 @@ class Server:
         # see them as missing, the primary's commands (``applying``) as present (Redis).
         self.role_replica = False
         self.applying = False
+        # Set by the replication shell while nobody needs the effects' bytes: an object
+        # whose master_repl_offset counts writes instead (see _propagate_call).
+        self.count_only: Any = None
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
         self.clients: dict[int, Client] = {}
@@ -537,6 +540,14 @@ class Server:
         return reply
 
     def _propagate_call(self, c: Client, argv: list[bytes]) -> None:
+        counter = self.count_only
+        if counter is not None:
+            # Nobody needs the effects' bytes (no replica, backlog or AOF): the offset
+            # only counts writes, so a writer's WAIT has something to wait for.
+            counter.master_repl_offset += 1
+            if not self._multi_depth:
+                c.woff = counter.master_repl_offset
+            return
         db = c.db.index
         if c.prop is not None:
             for eff in c.prop:
