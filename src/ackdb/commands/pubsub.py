@@ -93,7 +93,10 @@ def punsubscribe(c: Client, argv: list[bytes]) -> bytes:
     complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
 )
 def publish(c: Client, argv: list[bytes]) -> bytes:
-    n = c.server.pubsub.publish(argv[1], argv[2])
+    srv = c.server
+    n = srv.pubsub.publish(argv[1], argv[2])
+    if srv.count_only is None:  # replicas or an AOF: the message goes to the replicas
+        srv.propagate_to_replicas(c.db.index, argv)
     return enc.ONE if n == 1 else enc.integer(n)
 
 

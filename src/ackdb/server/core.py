@@ -153,7 +153,8 @@ class Server:
         self.slowlog_next_id = 0
         self.error_stats: dict[str, int] = {}
         self._multi_depth = 0
-        self._multi_buffer: list[tuple[int, list[bytes]]] = []
+        # Effects of the EXEC running: (db, argv, for replicas only).
+        self._multi_buffer: list[tuple[int, list[bytes], bool]] = []
         self.slowlog_slower_than_us = 0
         self.slowlog_ns = 0
         self.slowlog_max_len = 0
@@ -578,7 +579,7 @@ class Server:
         if not self.feeds:
             return
         if self._multi_depth:
-            self._multi_buffer.append((db_index, argv))
+            self._multi_buffer.append((db_index, argv, False))
             return
         for feed in self.feeds:
             feed(db_index, argv)
@@ -598,13 +599,27 @@ class Server:
         buf, self._multi_buffer = self._multi_buffer, []
         if not buf:
             return
-        if len(buf) == 1:
-            self.propagate(*buf[0])
+        wrap = len(buf) > 1
+        if wrap:
+            self.propagate(buf[0][0], [b"MULTI"])
+        for db_index, argv, replicas_only in buf:
+            if replicas_only:
+                self.propagate_to_replicas(db_index, argv)
+            else:
+                self.propagate(db_index, argv)
+        if wrap:
+            self.propagate(buf[-1][0], [b"EXEC"])
+
+    def propagate_to_replicas(self, db_index: int, argv: list[bytes]) -> None:
+        """PUBLISH: to the replication stream only, never the AOF (Redis), so clients
+        subscribed on replicas get the message too."""
+        r = self.repl
+        if r is None or self.count_only is not None:
+            return  # no replica, no backlog: nobody to tell
+        if self._multi_depth:
+            self._multi_buffer.append((db_index, argv, True))
             return
-        self.propagate(buf[0][0], [b"MULTI"])
-        for db_index, argv in buf:
-            self.propagate(db_index, argv)
-        self.propagate(buf[-1][0], [b"EXEC"])
+        r.engine.propagate(db_index, argv)
 
     # -- WATCH -------------------------------------------------------------------------
 
