@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from . import failover as fo
 from . import introspection
-from .actions import Action, Log, RoleChanged
+from .actions import Action, Apply, Log, RoleChanged
 from .handshake import ReplicaConfig
 from .primary import ReplicaTable, SnapshotStart
 from .replica import (
@@ -361,15 +361,18 @@ class Replication:
 
     def _run_link(self, las: Sequence[LinkAction], now_ms: int) -> list[Action]:
         out: list[Action] = []
+        append = out.append
         for a in las:
-            if isinstance(a, Forward):
+            if type(a) is Apply:  # by far the commonest: one per replicated command
+                append(a)
+            elif isinstance(a, Forward):
                 self.table.queue(a.data)
             elif isinstance(a, DisconnectReplicas):
                 out += self.table.drop_all(a.reason)
             elif isinstance(a, PsyncReplied):
                 out += self._run_failover(self.failover.on_psync_reply(a.accepted), now_ms)
             else:
-                out.append(a)
+                append(a)
         return out
 
     def _run_failover(self, fas: Sequence[fo.FailoverAction], now_ms: int) -> list[Action]:
