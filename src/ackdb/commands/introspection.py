@@ -11,7 +11,7 @@ COMMAND is both a command (no arguments) and a container; while the core sends e
 COMMAND call to its handler, that handler dispatches the subcommands itself, with the
 core's arity and unknown-subcommand errors.
 
-Left out: CLIENT REPLY (the shell would have to drop replies), TRACKING, CACHING, UNBLOCK.
+Left out: CLIENT REPLY (the shell would have to drop replies), TRACKING, CACHING.
 """
 
 from __future__ import annotations
@@ -214,6 +214,55 @@ def client_setinfo(c: Any, argv: list[bytes]) -> bytes:
     else:
         c.lib_ver = value
     return enc.OK
+
+
+@command(
+    "client|unblock",
+    -3,
+    "admin noscript loading stale",
+    group="connection",
+    since="5.0.0",
+    summary="Unblocks a client blocked by a blocking command from a different connection.",
+    complexity="O(log N) where N is the number of client connections",
+    args="client-id [TIMEOUT|ERROR]",
+)
+def client_unblock(c: Any, argv: list[bytes]) -> bytes:
+    srv = c.server
+    if len(argv) > 4:
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. "
+            "Try CLIENT HELP."
+        )
+    client_id = arg_int(argv[2])
+    error = False
+    if len(argv) == 4:
+        how = argv[3].lower()
+        if how not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = how == b"error"
+    target = srv.clients.get(client_id)
+    st = target.blocked if target is not None else None
+    if target is None or st is None:
+        return enc.integer(0)
+    if st.keys:  # BLPOP and the other key waits
+        reply = (
+            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" if error else st.timeout_reply
+        )
+    else:  # WAIT / WAITAOF (a parked SHUTDOWN is not unblockable, as in Redis)
+        repl = srv.repl
+        reply = (
+            repl.engine.unblock_waiter(target.id, srv.now_ms(), error=error)
+            if repl is not None
+            else None
+        )
+        if reply is None:
+            return enc.integer(0)
+    if error:
+        srv.count_error(reply)
+    srv.blocking.unblock(target)
+    target.block_deadline_ms = 0
+    target.conn.resume_commands(skip_first_with=reply)
+    return enc.integer(1)
 
 
 @command(

@@ -332,6 +332,17 @@ class Replication:
     def on_replica_disconnect(self, conn: int) -> None:
         self.table.on_disconnect(conn)
 
+    def unblock_waiter(self, client: int, now_ms: int, *, error: bool) -> bytes | None:
+        """CLIENT UNBLOCK of a WAIT / WAITAOF client: its reply, or None if not one."""
+        return self.waiters.unblock(
+            client,
+            now_ms,
+            self.table,
+            fsynced_offset=self.fsynced_offset,
+            aof_enabled=self.aof_enabled,
+            error=error,
+        )
+
     def on_client_disconnect(self, client: int) -> None:
         self.waiters.cancel(client)
 

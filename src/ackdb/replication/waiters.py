@@ -203,6 +203,28 @@ class Waiters:
             return _waitaof_reply(local, replicas)
         return None
 
+    def unblock(
+        self,
+        client: int,
+        now_ms: int,
+        acks: AckCounter,
+        *,
+        fsynced_offset: int,
+        aof_enabled: bool,
+        error: bool,
+    ) -> bytes | None:
+        """CLIENT UNBLOCK: the parked client's reply now -- what its timeout would give,
+        or the UNBLOCKED error -- or None when it is not parked here."""
+        w = self._parked.pop(client, None)
+        if w is None:
+            return None
+        if error:
+            return error_reply("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        w.deadline_ms = now_ms  # answered as if its time had run out
+        reply = self._answer(w, now_ms, acks, fsynced_offset, aof_enabled)
+        assert reply is not None
+        return reply
+
     def cancel(self, client: int) -> None:
         """The client disconnected (or was unblocked by CLIENT UNBLOCK)."""
         self._parked.pop(client, None)

@@ -388,6 +388,7 @@ class Server:
                 self.count_error(reply)
             except BlockRequest as b:
                 if self._block(c, b):
+                    c.last_cmd = cmd.name  # CLIENT LIST shows cmd=blpop while it waits
                     return len(out)
                 reply = b.now_reply
             except Exception as e:
@@ -513,6 +514,7 @@ class Server:
             self.count_error(reply)
         except BlockRequest as b:
             if self._block(c, b):
+                c.last_cmd = cmd.name
                 return BLOCKED  # type: ignore[return-value]
             reply = b.now_reply
         except Exception as e:
