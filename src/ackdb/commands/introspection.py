@@ -230,8 +230,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     if len(argv) > 4:
         raise CommandError(
-            "ERR unknown subcommand or wrong number of arguments for 'unblock'. "
-            "Try CLIENT HELP."
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP."
         )
     client_id = arg_int(argv[2])
     error = False
@@ -245,9 +244,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
     if target is None or st is None:
         return enc.integer(0)
     if st.keys:  # BLPOP and the other key waits
-        reply = (
-            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" if error else st.timeout_reply
-        )
+        reply = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" if error else st.timeout_reply
     else:  # WAIT / WAITAOF (a parked SHUTDOWN is not unblockable, as in Redis)
         repl = srv.repl
         reply = (
