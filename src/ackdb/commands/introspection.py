@@ -256,9 +256,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
             return enc.integer(0)
     if error:
         srv.count_error(reply)
-    srv.blocking.unblock(target)
-    target.block_deadline_ms = 0
-    target.conn.resume_commands(skip_first_with=reply)
+    srv.blocking.answer(target, reply)
     return enc.integer(1)
 
 

@@ -110,6 +110,13 @@ class Blocking:
                 st.db.awaited.discard(key)
         return st
 
+    def answer(self, c: Client, reply: bytes) -> None:
+        """End ``c``'s wait with ``reply`` as its blocked command's answer (a timeout, CLIENT
+        UNBLOCK, WAIT reached, an error); the commands it sent meanwhile run next."""
+        self.unblock(c)
+        c.block_deadline_ms = 0
+        c.conn.resume_commands(skip_first_with=reply)  # type: ignore[attr-defined]
+
     def key_ready(self, db: Database, key: bytes) -> None:
         if (db.index, key) in self.queues:
             self.ready.append((db, key))
@@ -143,10 +150,7 @@ class Blocking:
             for c in self.blocked
             if c.blocked and c.blocked.deadline_ms and c.blocked.deadline_ms <= now_ms
         ]:
-            st = self.unblock(c)
-            assert st is not None
-            c.block_deadline_ms = 0
-            c.conn.resume_commands(skip_first_with=st.timeout_reply)  # type: ignore[attr-defined]
+            self.answer(c, c.blocked.timeout_reply)
 
     def next_deadline(self) -> int:
         ds = [c.blocked.deadline_ms for c in self.blocked if c.blocked and c.blocked.deadline_ms]

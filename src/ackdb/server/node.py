@@ -261,10 +261,7 @@ class Node:
             # happen; a parked SHUTDOWN gets the error.
             core.unpause()
             if parked is not None and not parked.closed:
-                core.blocking.unblock(parked)
-                parked.conn.resume_commands(  # type: ignore[attr-defined]
-                    skip_first_with=b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
-                )
+                core.blocking.answer(parked, b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n")
             self._stopping = False
             core.shutdown_requested = None
             core.shutdown_client = None

@@ -33,6 +33,7 @@ from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..resp import encoder as enc
 from .client import Client, NullConn
+from .loading import Loader
 
 # How often a full sync in progress is logged (ms).
 SYNC_LOG_INTERVAL_MS = 2000
@@ -86,6 +87,14 @@ class _LinkProtocol(asyncio.Protocol):
         self.shell.link_closed(self)
 
 
+@dataclasses.dataclass(slots=True)
+class _Held:
+    """The stream held for a replica while its snapshot is being written."""
+
+    parts: list[bytes] = dataclasses.field(default_factory=list)
+    size: int = 0
+
+
 @dataclasses.dataclass
 class _ServedSync:
     """A snapshot being written by a child for replicas in a full sync."""
@@ -124,8 +133,7 @@ class ReplicationShell:
         self.loading_snapshot = False
         self._link_lost_while_loading = False
         self._serving: list[_ServedSync] = []
-        self._held: dict[int, list[bytes]] = {}  # replica conn -> stream held for it
-        self._held_bytes: dict[int, int] = {}
+        self._held: dict[int, _Held] = {}  # replica conn -> stream held for it
         self._reported_fsync = -1
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
@@ -298,12 +306,8 @@ class ReplicationShell:
     def client_gone(self, c: Client) -> None:
         e = self.engine
         e.on_client_disconnect(c.id)
-        if c.id in e.table.replicas or c.kind == "replica":
-            e.on_replica_disconnect(c.id)
-            self._held.pop(c.id, None)
-            self._held_bytes.pop(c.id, None)
-        else:
-            e.on_replica_disconnect(c.id)  # a replica still in its handshake
+        e.on_replica_disconnect(c.id)  # also a replica still in its handshake
+        self._held.pop(c.id, None)
 
     # -- the end of an event-loop iteration --------------------------------------------
 
@@ -374,9 +378,9 @@ class ReplicationShell:
             if t is act.SendToReplica:
                 held = self._held.get(a.conn)
                 if held is not None:
-                    held.append(a.data)
-                    self._held_bytes[a.conn] = n = self._held_bytes.get(a.conn, 0) + len(a.data)
-                    self._check_held(a.conn, n)
+                    held.parts.append(a.data)
+                    held.size += len(a.data)
+                    self._check_held(a.conn, held.size)
                 else:
                     c = self.core.clients.get(a.conn)
                     if c is not None:
@@ -391,7 +395,6 @@ class ReplicationShell:
                 self._reply_to_client(a)
             elif t is act.CloseReplica:
                 self._held.pop(a.conn, None)
-                self._held_bytes.pop(a.conn, None)
                 c = self.core.clients.get(a.conn)
                 if c is not None:
                     self.log.notice(f"Connection with replica {c.addr} lost: {a.reason}")
@@ -453,7 +456,6 @@ class ReplicationShell:
                 "during its full sync)."
             )
             self._held.pop(conn, None)
-            self._held_bytes.pop(conn, None)
             self.engine.on_replica_disconnect(conn)
             if c is not None:
                 c.conn.close()
@@ -462,9 +464,7 @@ class ReplicationShell:
         c = self.core.clients.get(a.client)
         if c is None or c.closed:
             return
-        self.core.blocking.unblock(c)
-        c.block_deadline_ms = 0
-        c.conn.resume_commands(skip_first_with=a.data)
+        self.core.blocking.answer(c, a.data)
         if a.close:
             c.close_after_reply = True
             self.core.kill_client(c)
@@ -491,9 +491,7 @@ class ReplicationShell:
             err = enc.error(UNBLOCKED_ROLE)
             for c in list(core.blocking.blocked):
                 if c.blocked is not None and c.blocked.keys:
-                    core.blocking.unblock(c)
-                    c.block_deadline_ms = 0
-                    c.conn.resume_commands(skip_first_with=err)
+                    core.blocking.answer(c, err)
                     core.kill_client(c)
         self.refresh_gate()
 
@@ -613,12 +611,9 @@ class ReplicationShell:
 
     # -- full syncs received ---------------------------------------------------------------
 
-    def _incoming_name(self) -> str:
-        return os.path.join(self.persist.dir, f"temp-{os.getpid()}-sync-in.ackdb")
-
     def _snapshot_begin(self, a: act.SnapshotBegin) -> None:
         self._snapshot_abort("a new transfer starts")
-        self._incoming_path = self._incoming_name()
+        self._incoming_path = os.path.join(self.persist.dir, f"temp-{os.getpid()}-sync-in.ackdb")
         self._incoming = open(self._incoming_path, "wb")
         self._incoming_bytes = 0
         self._incoming_size = a.size_bytes
@@ -672,8 +667,6 @@ class ReplicationShell:
         loop.create_task(self._load_received(self._incoming_path))
 
     async def _load_received(self, path: str) -> None:
-        from .loading import Loader
-
         core = self.core
         p = self.persist
         self._drop_primary_client()
@@ -746,7 +739,7 @@ class ReplicationShell:
         if not start.conns:
             return
         for conn in start.conns:
-            self._held[conn] = []
+            self._held[conn] = _Held()
         p = self.persist
         path = os.path.join(p.dir, f"temp-{os.getpid()}-sync-{start.offset}.ackdb")
         meta = {"replid": start.replid, "repl_offset": start.offset, "stream_db": start.stream_db}
@@ -825,7 +818,6 @@ class ReplicationShell:
         header = b"$%d\r\n" % len(payload)
         for conn in job.conns:
             held = self._held.pop(conn, None)
-            self._held_bytes.pop(conn, None)
             c = self.core.clients.get(conn)
             if c is None or held is None or conn not in self.engine.table.replicas:
                 continue
@@ -835,7 +827,7 @@ class ReplicationShell:
                 continue
             c.conn.write(header)
             c.conn.write(payload)
-            for data in held:
+            for data in held.parts:
                 c.conn.write(data)
             self.engine.on_bulk_sent(conn, now_ms)
             self.log.notice(
