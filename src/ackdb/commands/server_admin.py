@@ -339,7 +339,6 @@ def shutdown(c: Any, argv: list[bytes]) -> bytes:
             raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
         mode = "nosave"  # done: the shell must not save again
     srv.request_shutdown(mode)
-    srv.shutdown_now = True  # saved already; nothing to wait for
     c.close_after_reply = True  # nothing after SHUTDOWN runs, and no reply is sent
     return b""
 

@@ -187,8 +187,9 @@ class Server:
                 db.notify_created = bool(flags & nt.NEW)
 
     def request_shutdown(self, mode: str) -> None:
+        """SHUTDOWN that already did its final steps (no replica to wait for)."""
         self.shutdown_requested = mode
-        self.shutdown_now = False
+        self.shutdown_now = True
 
     def defer_shutdown(self, c: Client, mode: str, force: bool) -> None:
         """SHUTDOWN that first lets lagging replicas catch up: ``c`` is parked and gets

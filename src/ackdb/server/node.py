@@ -264,6 +264,7 @@ class Node:
                 core.blocking.answer(parked, b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n")
             self._stopping = False
             core.shutdown_requested = None
+            core.shutdown_now = False
             core.shutdown_client = None
             self._done = self.loop.create_future()
             self._schedule_cron()
