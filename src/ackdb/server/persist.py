@@ -297,7 +297,7 @@ class Persistence:
     def write_snapshot_to(self, path: str, progress: Progress | None, meta: dict[str, Any]) -> None:
         """A snapshot for a replica's full sync: ``meta`` names the history it starts."""
         now = _now_ms()
-        cb = (lambda done, total: progress.report(done, total)) if progress else None
+        cb = progress.report if progress else None
         full = {**self._meta(), **meta}
         # Sent and deleted at once: no fsync, no rename (a crash leaves a temp file that
         # the next start removes).
@@ -312,7 +312,7 @@ class Persistence:
         dbs = self.core.dbs
         now = _now_ms()
         delay = self.config.get("rdb-key-save-delay")
-        cb = (lambda done, total: progress.report(done, total)) if progress else None
+        cb = progress.report if progress else None
         if aof_base and not self.config.get("aof-use-rdb-preamble"):
 
             def produce(f: Any) -> None:
