@@ -63,11 +63,21 @@ class Command:
     no_multi: bool = False
     skip_monitor: bool = False
     skip_slowlog: bool = False
+    monitored: bool = True  # MONITOR shows it (not skip_monitor, not admin)
+    # Arity as the bounds of len(argv), for one test on the hot path.
+    argc_min: int = 0
+    argc_max: int = 0
     # INFO commandstats.
     calls: int = 0
     nsec: int = 0  # time spent, summed in ns on the hot path (INFO shows usec)
     rejected_calls: int = 0
     failed_calls: int = 0
+
+    def __post_init__(self) -> None:
+        a = self.arity
+        self.argc_min = a if a > 0 else -a
+        self.argc_max = a if a > 0 else 1 << 62
+        self.monitored = not self.skip_monitor and "admin" not in self.flags
 
     @property
     def usec(self) -> int:
@@ -123,6 +133,9 @@ class CommandTable:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
         self._lookup: dict[bytes, Command] = {}
+        # The hot path's table: commands without subcommands, by lower- and upper-case
+        # name (one dictionary hit decides that no subcommand lookup is needed).
+        self.plain: dict[bytes, Command] = {}
 
     def add(self, cmd: Command) -> None:
         if "|" in cmd.name:
@@ -130,11 +143,17 @@ class CommandTable:
             parent = self.commands[parent_name]
             cmd.parent = parent
             parent.subcommands[sub.encode()] = cmd
+            raw = parent_name.encode()
+            self.plain.pop(raw, None)
+            self.plain.pop(raw.upper(), None)
             return
         self.commands[cmd.name] = cmd
         raw = cmd.name.encode()
         self._lookup[raw] = cmd
         self._lookup[raw.upper()] = cmd
+        if not cmd.subcommands:
+            self.plain[raw] = cmd
+            self.plain[raw.upper()] = cmd
 
     def get(self, name: bytes) -> Command | None:
         cmd = self._lookup.get(name)

@@ -38,7 +38,19 @@ UNAUTH_BULK_MAX_BYTES = 16384
 # An aggregate header with six or more digits: hiredis allocates its list when the first
 # element arrives (2**31 slots is 16 GiB of address space, and seconds to free), so such
 # reads go to the Python parser, which builds arguments as they come, within the limits.
+# A pattern that opens with a character class is tried at every byte (measured: 160 ns
+# a SADD of a 16-deep pipeline, 40% of parsing it); one that opens with a literal is found
+# by a fast scan, and the rarer headers are looked for only when their byte occurs at all.
 _HUGE_AGGREGATE = re.compile(rb"[*%~>|]-?[0-9]{6}")
+_HUGE_ARRAY = re.compile(rb"\*-?[0-9]{6}")
+
+
+def _huge_aggregate(data: bytes) -> bool:
+    if _HUGE_ARRAY.search(data) is not None:
+        return True
+    if b"%" in data or b"~" in data or b">" in data or b"|" in data:
+        return _HUGE_AGGREGATE.search(data) is not None
+    return False
 
 
 class ProtocolError(Exception):
@@ -198,7 +210,7 @@ class RequestReader:
         a complete reply. Only when the probe comes back last did the chunk end on a
         command boundary.
         """
-        if _HUGE_AGGREGATE.search(data) is not None:
+        if _huge_aggregate(data):
             return None  # hiredis would size a huge list up front: parse exactly instead
         hr = self._hr
         hr.feed(data)
