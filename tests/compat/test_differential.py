@@ -18,11 +18,11 @@ Check the generator itself (both sides redis-server; must always pass):
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 
+import diff_harness as harness
 import pytest
 from diff_commands import DBS, Generator, Op
 from resp_wire import Reply, RespConnection
@@ -34,16 +34,8 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-SEEDS = (
-    [int(os.environ["ACKDB_DIFF_SEED"])]
-    if os.environ.get("ACKDB_DIFF_SEED")
-    else list(range(int(os.environ.get("ACKDB_DIFF_SEEDS", "30"))))
-)
-COMMANDS_PER_SEED = int(os.environ.get("ACKDB_DIFF_COMMANDS", "300"))
-SEED_TIMEOUT_S = 60  # a seed takes ~1 s; pytest-timeout stops a hung one
-SCAN_CALLS_MAX = 1000  # bound on one SCAN iteration's calls
-# Commands printed before the failing one: all of them when replaying one seed.
-HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_DIFF_SEED") else 12
+SEEDS = harness.seeds("ACKDB_DIFF", 30)
+COMMANDS_PER_SEED = harness.commands_per_seed("ACKDB_DIFF", 300)
 
 # Tolerances for replies that depend on when each server ran the command.
 TOLERANCE = {"ttl_s": 2, "ttl_ms": 2000, "abs_s": 2, "abs_ms": 2000}
@@ -68,36 +60,12 @@ def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]
         yield pair
 
 
-class Mismatch(AssertionError):
-    pass
-
-
-class Pair:
-    """One connection to each server; a command goes to both before either reply is read,
-    so time-dependent replies are as close as the servers make them."""
-
-    def __init__(self, ports: tuple[int, int], seed: int) -> None:
-        self.seed = seed
-        self.ref = RespConnection(ports[0])
-        try:
-            self.sut = RespConnection(ports[1])
-        except BaseException:
-            self.ref.close()
-            raise
-        self.history: list[tuple[int, str]] = []
-        self.protocol = 2
-
-    def close(self) -> None:
-        self.ref.close()
-        self.sut.close()
-
-    def call(self, argv: list[bytes]) -> tuple[Reply, Reply]:
-        self.ref.send(argv)
-        self.sut.send(argv)
-        return self.ref.read(), self.sut.read()
+class Pair(harness.Pair):
+    module = "tests/compat/test_differential.py"
+    shown = harness.history_shown("ACKDB_DIFF", 12)
 
     def check(self, index: int, op: Op) -> None:
-        self.history.append((index, op.text()))
+        self.note(index, op.text())
         if op.mode == "scan":
             self._check_scan(index, op)
             return
@@ -131,35 +99,13 @@ class Pair:
     def _check_scan(self, index: int, op: Op) -> None:
         seen: list[set[bytes]] = []
         for conn in (self.ref, self.sut):
-            keys: set[bytes] = set()
-            argv = list(op.argv)
-            for _ in range(SCAN_CALLS_MAX):
-                reply = conn.call(*argv)
-                if reply[0] != "*":
-                    keys = {b"<reply> %r" % (reply,)}
-                    break
-                cursor, batch = reply[1]  # type: ignore[misc]
-                keys.update(k[1] for k in batch[1])
-                if cursor[1] == b"0":
-                    break
-                argv[1] = cursor[1]
+            pages = harness.scan_pages(conn, op.argv, 1)
+            if isinstance(pages, list):
+                seen.append({k[1] for page in pages for k in page[1]})  # type: ignore[index, misc]
             else:
-                raise Mismatch(f"SCAN did not end within {SCAN_CALLS_MAX} calls")
-            seen.append(keys)
+                seen.append({b"<reply> %r" % (pages,)})
         if seen[0] != seen[1]:
             self.fail(index, op.text() + " (whole iteration)", sorted(seen[0]), sorted(seen[1]))
-
-    def fail(self, index: int, text: str, ref: object, sut: object) -> None:
-        shown = "\n".join(f"    #{i}: {t}" for i, t in self.history[-HISTORY_SHOWN - 1 : -1])
-        raise Mismatch(
-            f"differential mismatch: seed={self.seed} command #{index} (RESP{self.protocol})\n"
-            f"  command: {text}\n"
-            f"  redis:   {ref!r}\n"
-            f"  ackdb:   {sut!r}\n"
-            f"  previous commands:\n{shown}\n"
-            f"  replay:  ACKDB_DIFF_SEED={self.seed} python -m pytest "
-            f"tests/compat/test_differential.py -k seed"
-        )
 
 
 def normalise(op: Op, reply: Reply) -> object:
@@ -211,7 +157,7 @@ def compare_datasets(pair: Pair, index: int) -> None:
                 pair.check(index, Op([b"TTL", key], "ttl_s"))
 
 
-@pytest.mark.timeout(SEED_TIMEOUT_S)
+@pytest.mark.timeout(harness.SEED_TIMEOUT_S)
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
 def test_seed(ports: tuple[int, int], seed: int) -> None:
     pair = Pair(ports, seed)
@@ -312,16 +258,4 @@ def test_watch_invalidation_matches_redis(
     ports: tuple[int, int], watched: str, command: str
 ) -> None:
     argv = [a.encode() if a != "''" else b"" for a in command.split()]
-    script = [
-        [b"FLUSHALL"],
-        *WATCH_SETUP,
-        [b"WATCH", watched.encode()],
-        argv,
-        [b"MULTI"],
-        [b"PING"],
-        [b"EXEC"],
-    ]
-    with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
-        for step in script:
-            theirs, ours = ref.call(*step), sut.call(*step)
-            assert theirs == ours, (command, step, theirs, ours)
+    harness.check_watch_case(ports, WATCH_SETUP, watched.encode(), argv)

@@ -23,14 +23,13 @@ Replay one seed (prints every command before the failing one):
 
 from __future__ import annotations
 
-import os
 import random
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import diff_harness as harness
 import pytest
-from resp_wire import Reply, RespConnection
 
 from ackdb.commands.lists import list_encoding
 from conftest import REDIS_SERVER, server_pair
@@ -40,14 +39,8 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-SEEDS = (
-    [int(os.environ["ACKDB_LIST_DIFF_SEED"])]
-    if os.environ.get("ACKDB_LIST_DIFF_SEED")
-    else list(range(int(os.environ.get("ACKDB_LIST_DIFF_SEEDS", "24"))))
-)
-COMMANDS_PER_SEED = int(os.environ.get("ACKDB_LIST_DIFF_COMMANDS", "600"))
-SEED_TIMEOUT_S = 60
-HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_LIST_DIFF_SEED") else 15
+SEEDS = harness.seeds("ACKDB_LIST_DIFF", 24)
+COMMANDS_PER_SEED = harness.commands_per_seed("ACKDB_LIST_DIFF", 600)
 
 LIST_KEYS = [b"l1", b"l2", b"{t}l3"]
 STRING_KEY = b"s"
@@ -298,34 +291,17 @@ def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]
         yield pair
 
 
-class Mismatch(AssertionError):
-    pass
+class Pair(harness.Pair):
+    module = "tests/compat/test_differential_lists.py"
+    env = "ACKDB_LIST_DIFF"
+    shown = harness.history_shown("ACKDB_LIST_DIFF", 15)
 
-
-class Pair:
     def __init__(self, ports: tuple[int, int], seed: int) -> None:
-        self.seed = seed
-        self.ref = RespConnection(ports[0])
-        try:
-            self.sut = RespConnection(ports[1])
-        except BaseException:
-            self.ref.close()
-            raise
-        self.history: list[tuple[int, str]] = []
-        self.protocol = 2
+        super().__init__(ports, seed)
         self.fill = DEFAULT_FILL
 
-    def close(self) -> None:
-        self.ref.close()
-        self.sut.close()
-
-    def call(self, argv: list[bytes]) -> tuple[Reply, Reply]:
-        self.ref.send(argv)
-        self.sut.send(argv)
-        return self.ref.read(), self.sut.read()
-
     def check(self, index: int, op: Op) -> None:
-        self.history.append((index, op.text()))
+        self.note(index, op.text())
         ref, sut = self.call(op.argv)
         if op.mode == "hello":
             ok = ref[0] == sut[0]
@@ -343,18 +319,6 @@ class Pair:
         value = deque(item[1] for item in items)  # type: ignore[index]
         return list_encoding(value, {"list-max-listpack-size": self.fill})
 
-    def fail(self, index: int, text: str, ref: object, sut: object) -> None:
-        shown = "\n".join(f"    #{i}: {t}" for i, t in self.history[-HISTORY_SHOWN - 1 : -1])
-        raise Mismatch(
-            f"differential mismatch: seed={self.seed} command #{index} (RESP{self.protocol})\n"
-            f"  command: {text}\n"
-            f"  redis:   {ref!r}\n"
-            f"  ackdb:   {sut!r}\n"
-            f"  previous commands:\n{shown}\n"
-            f"  replay:  ACKDB_LIST_DIFF_SEED={self.seed} python -m pytest "
-            f"tests/compat/test_differential_lists.py -k seed"
-        )
-
 
 def compare_datasets(pair: Pair, index: int) -> None:
     pair.check(index, Op([b"DEBUG", b"DIGEST"]))
@@ -370,7 +334,7 @@ def compare_datasets(pair: Pair, index: int) -> None:
             pair.check(index, Op([b"OBJECT", b"ENCODING", key], "encoding"))
 
 
-@pytest.mark.timeout(SEED_TIMEOUT_S)
+@pytest.mark.timeout(harness.SEED_TIMEOUT_S)
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
 def test_seed(ports: tuple[int, int], seed: int) -> None:
     pair = Pair(ports, seed)
@@ -420,17 +384,6 @@ WATCH_CASES = [
 def test_watch_invalidation_matches_redis(
     ports: tuple[int, int], watched: str, command: str
 ) -> None:
-    script = [
-        [b"FLUSHALL"],
-        [b"RPUSH", b"l", b"a", b"b", b"c"],
-        [b"SET", b"s", b"v"],
-        [b"WATCH", watched.encode()],
-        [a.encode() for a in command.split()],
-        [b"MULTI"],
-        [b"PING"],
-        [b"EXEC"],
-    ]
-    with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
-        for step in script:
-            theirs, ours = ref.call(*step), sut.call(*step)
-            assert theirs == ours, (command, step, theirs, ours)
+    setup = [[b"RPUSH", b"l", b"a", b"b", b"c"], [b"SET", b"s", b"v"]]
+    argv = [a.encode() for a in command.split()]
+    harness.check_watch_case(ports, setup, watched.encode(), argv)

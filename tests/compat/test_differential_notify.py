@@ -25,11 +25,11 @@ Check the generator (both sides redis-server; must pass):
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
 
+import diff_harness as harness
 import pytest
 from resp_wire import Reply, RespConnection
 
@@ -40,14 +40,9 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-SEEDS = (
-    [int(os.environ["ACKDB_DIFF_SEED"])]
-    if os.environ.get("ACKDB_DIFF_SEED")
-    else list(range(int(os.environ.get("ACKDB_DIFF_SEEDS", "12"))))
-)
-COMMANDS_PER_SEED = int(os.environ.get("ACKDB_DIFF_COMMANDS", "300"))
-SEED_TIMEOUT_S = 60
-HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_DIFF_SEED") else 12
+SEEDS = harness.seeds("ACKDB_DIFF", 12)
+COMMANDS_PER_SEED = harness.commands_per_seed("ACKDB_DIFF", 300)
+HISTORY_SHOWN = harness.history_shown("ACKDB_DIFF", 12)
 MARKER = b"zz:marker"
 FLAGS = b"KEAnm"
 BLOCK_TIMEOUT = b"0.01"
@@ -352,6 +347,7 @@ class Side:
 
 class Pair:
     def __init__(self, ports: tuple[int, int], seed: int) -> None:
+        self.seed = seed
         resp3 = seed % 3 == 2
         self.ref = Side(ports[0], resp3)
         try:
@@ -380,8 +376,11 @@ class Pair:
 
     def fail(self, what: str, ref: object, sut: object) -> None:
         shown = "\n".join(self.history[-HISTORY_SHOWN:])
-        raise AssertionError(
-            f"{what} differ\n  redis: {ref}\n  ackdb: {sut}\nlast commands:\n{shown}"
+        raise harness.Mismatch(
+            f"{what} differ (seed={self.seed})\n  redis: {ref}\n  ackdb: {sut}\n"
+            f"last commands:\n{shown}\n"
+            f"replay: ACKDB_DIFF_SEED={self.seed} python -m pytest "
+            f"tests/compat/test_differential_notify.py -k seed"
         )
 
 
@@ -395,7 +394,7 @@ def _replies_match(argv: list[bytes], ref: Reply, sut: Reply) -> bool:
     return argv[0] == b"SPOP" and ref[0] == sut[0]  # random members
 
 
-@pytest.mark.timeout(SEED_TIMEOUT_S)
+@pytest.mark.timeout(harness.SEED_TIMEOUT_S)
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
 def test_seed(ports: tuple[int, int], seed: int) -> None:
     pair = Pair(ports, seed)

@@ -26,14 +26,14 @@ Check the generator (both sides redis-server; must pass):
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import diff_harness as harness
 import pytest
-from resp_wire import Reply, RespConnection
+from resp_wire import Reply
 
 from conftest import REDIS_SERVER, server_pair
 
@@ -42,15 +42,8 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-SEEDS = (
-    [int(os.environ["ACKDB_DIFF_SEED"])]
-    if os.environ.get("ACKDB_DIFF_SEED")
-    else list(range(int(os.environ.get("ACKDB_DIFF_SEEDS", "24"))))
-)
-COMMANDS_PER_SEED = int(os.environ.get("ACKDB_DIFF_COMMANDS", "250"))
-SEED_TIMEOUT_S = 60
-SCAN_CALLS_MAX = 1000
-HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_DIFF_SEED") else 12
+SEEDS = harness.seeds("ACKDB_DIFF", 24)
+COMMANDS_PER_SEED = harness.commands_per_seed("ACKDB_DIFF", 250)
 
 SET_KEYS = [b"s1", b"s2", b"s3", b"ints", b"big"]
 ALL_KEYS = [*SET_KEYS, b"str", b"missing"]
@@ -309,10 +302,6 @@ def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]
         yield pair
 
 
-class Mismatch(AssertionError):
-    pass
-
-
 def _items(reply: Reply) -> list[bytes]:
     assert reply[0] in "*~" and isinstance(reply[1], list), reply
     return [item[1] for item in reply[1]]  # type: ignore[misc]
@@ -325,31 +314,12 @@ def _sorted(reply: Reply) -> object:
     return reply
 
 
-class Pair:
-    """One connection to each server; a command goes to both before either reply is read."""
-
-    def __init__(self, ports: tuple[int, int], seed: int) -> None:
-        self.seed = seed
-        self.ref = RespConnection(ports[0])
-        try:
-            self.sut = RespConnection(ports[1])
-        except BaseException:
-            self.ref.close()
-            raise
-        self.history: list[tuple[int, str]] = []
-        self.protocol = 2
-
-    def close(self) -> None:
-        self.ref.close()
-        self.sut.close()
-
-    def call(self, argv: list[bytes]) -> tuple[Reply, Reply]:
-        self.ref.send(argv)
-        self.sut.send(argv)
-        return self.ref.read(), self.sut.read()
+class Pair(harness.Pair):
+    module = "tests/compat/test_differential_sets.py"
+    shown = harness.history_shown("ACKDB_DIFF", 12)
 
     def check(self, index: int, op: Op) -> None:
-        self.history.append((index, op.text()))
+        self.note(index, op.text())
         if op.mode == "scan":
             self._check_scan(index, op)
         elif op.mode == "spop":
@@ -421,35 +391,13 @@ class Pair:
     def _check_scan(self, index: int, op: Op) -> None:
         seen: list[object] = []
         for conn in (self.ref, self.sut):
-            found: set[bytes] = set()
-            argv = list(op.argv)
-            for _ in range(SCAN_CALLS_MAX):
-                reply = conn.call(*argv)
-                if reply[0] != "*":
-                    seen.append(reply)
-                    break
-                cursor, page = reply[1]  # type: ignore[misc]
-                found.update(_items(page))
-                if cursor[1] == b"0":
-                    seen.append(sorted(found))
-                    break
-                argv[2] = cursor[1]
+            pages = harness.scan_pages(conn, op.argv, 2)
+            if isinstance(pages, list):
+                seen.append(sorted(m for page in pages for m in _items(page)))
             else:
-                raise Mismatch(f"SSCAN did not end within {SCAN_CALLS_MAX} calls")
+                seen.append(pages)
         if seen[0] != seen[1]:
             self.fail(index, op.text() + " (whole iteration)", seen[0], seen[1])
-
-    def fail(self, index: int, text: str, ref: object, sut: object) -> None:
-        shown = "\n".join(f"    #{i}: {t}" for i, t in self.history[-HISTORY_SHOWN - 1 : -1])
-        raise Mismatch(
-            f"differential mismatch: seed={self.seed} command #{index} (RESP{self.protocol})\n"
-            f"  command: {text}\n"
-            f"  redis:   {ref!r}\n"
-            f"  ackdb:   {sut!r}\n"
-            f"  previous commands:\n{shown}\n"
-            f"  replay:  ACKDB_DIFF_SEED={self.seed} python -m pytest "
-            f"tests/compat/test_differential_sets.py -k seed"
-        )
 
 
 def compare_datasets(pair: Pair, index: int) -> None:
@@ -465,7 +413,7 @@ def compare_datasets(pair: Pair, index: int) -> None:
         pair.check(index, Op([b"OBJECT", b"ENCODING", key], "encoding"))
 
 
-@pytest.mark.timeout(SEED_TIMEOUT_S)
+@pytest.mark.timeout(harness.SEED_TIMEOUT_S)
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
 def test_seed(ports: tuple[int, int], seed: int) -> None:
     pair = Pair(ports, seed)
@@ -505,20 +453,7 @@ WATCH_CASES = [
 def test_watch_invalidation_matches_redis(
     ports: tuple[int, int], watched: str, command: str
 ) -> None:
-    script = [
-        [b"FLUSHALL"],
-        [b"SADD", b"s", b"a", b"b"],
-        [b"SADD", b"t", b"a", b"t1"],
-        [b"SET", b"str", b"x"],
-        [b"WATCH", watched.encode()],
-        [a.encode() for a in command.split()],
-        [b"MULTI"],
-        [b"PING"],
-        [b"EXEC"],
-    ]
-    with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
-        for step in script:
-            theirs, ours = ref.call(*step), sut.call(*step)
-            if step[0] in (b"SPOP", b"SRANDMEMBER", b"SSCAN"):
-                continue  # random members
-            assert theirs == ours, (command, step, theirs, ours)
+    setup = [[b"SADD", b"s", b"a", b"b"], [b"SADD", b"t", b"a", b"t1"], [b"SET", b"str", b"x"]]
+    argv = [a.encode() for a in command.split()]
+    random_replies = (b"SPOP", b"SRANDMEMBER", b"SSCAN")
+    harness.check_watch_case(ports, setup, watched.encode(), argv, random_replies)

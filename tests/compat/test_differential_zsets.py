@@ -43,8 +43,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import diff_harness as harness
 import pytest
-from resp_wire import Reply, RespConnection
+from resp_wire import Reply
 
 from ackdb.keyspace.numbers import format_double_72
 from conftest import REDIS_SERVER, server_pair
@@ -54,15 +55,8 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not on PATH"),
 ]
 
-SEEDS = (
-    [int(os.environ["ACKDB_DIFF_SEED"])]
-    if os.environ.get("ACKDB_DIFF_SEED")
-    else list(range(int(os.environ.get("ACKDB_DIFF_SEEDS", "60"))))
-)
-COMMANDS_PER_SEED = int(os.environ.get("ACKDB_DIFF_COMMANDS", "400"))
-SEED_TIMEOUT_S = 60
-SCAN_CALLS_MAX = 1000
-HISTORY_SHOWN = 10_000 if os.environ.get("ACKDB_DIFF_SEED") else 12
+SEEDS = harness.seeds("ACKDB_DIFF", 60)
+COMMANDS_PER_SEED = harness.commands_per_seed("ACKDB_DIFF", 400)
 SUT_IS_REDIS = os.environ.get("ACKDB_DIFF_TARGET") == "redis"  # checks the generator
 
 SMALL_KEYS = [b"z1", b"z2", b"lexz"]  # never over 128 members nor holding long members
@@ -528,10 +522,6 @@ def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]
         yield pair
 
 
-class Mismatch(AssertionError):
-    pass
-
-
 def _text(t: bytes, reference: bool) -> bytes:
     """A bulk or double's text: a reference %.17g double re-rendered as Redis 7.2 does;
     "-0" read as "0" on both sides (see the module docstring)."""
@@ -570,23 +560,9 @@ def fresh_encoding(members: list[bytes]) -> bytes:
     return b"skiplist"
 
 
-class Pair:
-    """One connection to each server; a command goes to both before either reply is read."""
-
-    def __init__(self, ports: tuple[int, int], seed: int) -> None:
-        self.seed = seed
-        self.ref = RespConnection(ports[0])
-        try:
-            self.sut = RespConnection(ports[1])
-        except BaseException:
-            self.ref.close()
-            raise
-        self.history: list[tuple[int, str]] = []
-        self.protocol = 2
-
-    def close(self) -> None:
-        self.ref.close()
-        self.sut.close()
+class Pair(harness.Pair):
+    module = "tests/compat/test_differential_zsets.py"
+    shown = harness.history_shown("ACKDB_DIFF", 12)
 
     def call(self, argv: list[bytes]) -> tuple[Reply, Reply]:
         self.ref.send(argv)
@@ -599,7 +575,7 @@ class Pair:
         return dict(_pairs(reply, True)) if reply[0] == "*" else {}
 
     def check(self, index: int, op: Op) -> None:
-        self.history.append((index, op.text()))
+        self.note(index, op.text())
         if op.mode == "scan":
             self._check_scan(index, op)
             return
@@ -633,35 +609,16 @@ class Pair:
     def _check_scan(self, index: int, op: Op) -> None:
         seen: list[object] = []
         for conn, reference in ((self.ref, True), (self.sut, SUT_IS_REDIS)):
-            found: dict[bytes, bytes | None] = {}
-            argv = list(op.argv)
-            for _ in range(SCAN_CALLS_MAX):
-                reply = conn.call(*argv)
-                if reply[0] != "*":
-                    seen.append(reply)
-                    break
-                cursor, page = reply[1]  # type: ignore[misc]
-                found.update(_pairs(normalise(page, reference), True))
-                if cursor[1] == b"0":
-                    seen.append(sorted(found.items()))
-                    break
-                argv[2] = cursor[1]
+            pages = harness.scan_pages(conn, op.argv, 2)
+            if isinstance(pages, list):
+                found: dict[bytes, bytes | None] = {}
+                for page in pages:
+                    found.update(_pairs(normalise(page, reference), True))
+                seen.append(sorted(found.items()))
             else:
-                raise Mismatch(f"ZSCAN did not end within {SCAN_CALLS_MAX} calls")
+                seen.append(pages)
         if seen[0] != seen[1]:
             self.fail(index, op.text() + " (whole iteration)", seen[0], seen[1])
-
-    def fail(self, index: int, text: str, ref: object, sut: object) -> None:
-        shown = "\n".join(f"    #{i}: {t}" for i, t in self.history[-HISTORY_SHOWN - 1 : -1])
-        raise Mismatch(
-            f"differential mismatch: seed={self.seed} command #{index} (RESP{self.protocol})\n"
-            f"  command: {text}\n"
-            f"  redis:   {ref!r}\n"
-            f"  ackdb:   {sut!r}\n"
-            f"  previous commands:\n{shown}\n"
-            f"  replay:  ACKDB_DIFF_SEED={self.seed} python -m pytest "
-            f"tests/compat/test_differential_zsets.py -k seed"
-        )
 
 
 def compare_datasets(pair: Pair, index: int) -> None:
@@ -687,7 +644,7 @@ def compare_datasets(pair: Pair, index: int) -> None:
         pair.check(index, Op([b"DEBUG", b"DIGEST"]))
 
 
-@pytest.mark.timeout(SEED_TIMEOUT_S)
+@pytest.mark.timeout(harness.SEED_TIMEOUT_S)
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
 def test_seed(ports: tuple[int, int], seed: int) -> None:
     pair = Pair(ports, seed)
@@ -735,12 +692,7 @@ def test_watch_invalidation_matches_redis(
     ports: tuple[int, int], watched: str, command: str
 ) -> None:
     argv = [a.encode() for a in command.split()]
-    script = [[b"FLUSHALL"], *WATCH_SETUP, [b"WATCH", watched.encode()], argv]
-    script += [[b"MULTI"], [b"PING"], [b"EXEC"]]
-    with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
-        for step in script:
-            theirs = normalise(ref.call(*step), True)
-            ours = normalise(sut.call(*step), SUT_IS_REDIS)
-            if step[0] in (b"ZRANDMEMBER", b"ZPOPMIN", b"ZPOPMAX", b"ZMPOP"):
-                continue  # random or 7.0-formatted: only EXEC's answer matters here
-            assert theirs == ours, (command, step, theirs, ours)
+    # Random or 7.0-formatted replies: only EXEC's answer matters for those.
+    unchecked = (b"ZRANDMEMBER", b"ZPOPMIN", b"ZPOPMAX", b"ZMPOP")
+    views = (lambda r: normalise(r, True), lambda r: normalise(r, SUT_IS_REDIS))
+    harness.check_watch_case(ports, WATCH_SETUP, watched.encode(), argv, unchecked, views)
