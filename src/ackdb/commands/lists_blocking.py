@@ -11,7 +11,7 @@ of ``lists``), after the events of the write that served them.
 
 from __future__ import annotations
 
-from ..keyspace.numbers import parse_float
+from ..keyspace.numbers import timeout_seconds_ms
 from ..resp import encoder as enc
 from ..server.blocking import BlockRequest
 from ..server.client import Client
@@ -29,29 +29,32 @@ from .lists import (
 )
 from .table import command
 
-# Redis: a timeout in seconds above this (in ms) is "out of range".
-TIMEOUT_MS_MAX = 2**63 - 1
+LLONG_MAX = 2**63 - 1
 _POP = {End.LEFT: b"LPOP", End.RIGHT: b"RPOP"}
 _END_WORD = {End.LEFT: b"LEFT", End.RIGHT: b"RIGHT"}
 
 
-def parse_timeout_ms(arg: bytes) -> int:
-    """A blocking timeout in seconds (a float since Redis 6) as ms; 0 waits forever."""
-    t = parse_float(arg)
-    if t is None or t != t or t in (float("inf"), float("-inf")):
+def parse_timeout_ms(arg: bytes, now_ms: int) -> int:
+    """A blocking timeout in seconds (a float since Redis 6) as ms; 0 waits forever.
+
+    Redis 7.2 getTimeoutFromObjectOrReply: rounded up to whole ms (``timeout_seconds_ms``),
+    "out of range" above LLONG_MAX ms or when the deadline ``now + ms`` would overflow
+    (redis#11338), then "negative" (so -0.0005 rounds to 0 and waits forever, as in Redis).
+    """
+    ms = timeout_seconds_ms(arg)
+    if ms is None:
         raise CommandError("ERR timeout is not a float or out of range")
-    if t < 0:
-        raise CommandError("ERR timeout is negative")
-    ms = int(t * 1000)
-    if ms > TIMEOUT_MS_MAX:
+    if ms > LLONG_MAX:
         raise CommandError("ERR timeout is out of range")
-    if t > 0 and ms == 0:
-        ms = 1  # a positive timeout below 1 ms still times out, it does not mean forever
+    if ms < 0:
+        raise CommandError("ERR timeout is negative")
+    if ms > LLONG_MAX - now_ms:
+        raise CommandError("ERR timeout is out of range")
     return ms
 
 
 def _bpop(c: Client, argv: list[bytes], where: End) -> bytes:
-    timeout_ms = parse_timeout_ms(argv[-1])
+    timeout_ms = parse_timeout_ms(argv[-1], c.server.now_ms())
     keys = argv[1:-1]
     db = c.db
     for key in keys:
@@ -103,7 +106,7 @@ def _bmove(
     timeout: bytes,
     effect: list[bytes],
 ) -> bytes:
-    timeout_ms = parse_timeout_ms(timeout)
+    timeout_ms = parse_timeout_ms(timeout, c.server.now_ms())
     x = move(c.db, src, dst, wherefrom, whereto)
     if x is None:
         raise BlockRequest([src], timeout_ms, c.p.null_array, c.p.null)
@@ -156,7 +159,7 @@ def brpoplpush(c: Client, argv: list[bytes]) -> bytes:
     complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
 )
 def blmpop(c: Client, argv: list[bytes]) -> bytes:
-    timeout_ms = parse_timeout_ms(argv[1])
+    timeout_ms = parse_timeout_ms(argv[1], c.server.now_ms())
     keys, where, count = parse_mpop(argv, 2)
     got = mpop(c.db, keys, where, count)
     if got is None:

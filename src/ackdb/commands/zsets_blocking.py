@@ -16,7 +16,7 @@ from .zsets import first_zset, mpop_reply, parse_mpop, pop, pop_effect, score_te
 
 
 def _bzpop(c: Client, argv: list[bytes], maximum: bool) -> bytes:
-    timeout_ms = parse_timeout_ms(argv[-1])
+    timeout_ms = parse_timeout_ms(argv[-1], c.server.now_ms())
     keys = argv[1:-1]
     found = first_zset(c.db, keys)
     if found is None:
@@ -71,7 +71,7 @@ def bzpopmax(c: Client, argv: list[bytes]) -> bytes:
     complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
 )
 def bzmpop(c: Client, argv: list[bytes]) -> bytes:
-    timeout_ms = parse_timeout_ms(argv[1])
+    timeout_ms = parse_timeout_ms(argv[1], c.server.now_ms())
     keys, maximum, count = parse_mpop(argv, 2)
     found = first_zset(c.db, keys)
     if found is None:

@@ -20,6 +20,8 @@ Owns the conversions between command arguments / stored strings and numbers:
   pure-Python emulation of the x87 format with exact integer arithmetic (round half to
   even, subnormals, overflow). They agree bit for bit (tested), so the results are those of
   x86-64 Redis on every platform.
+- ``timeout_seconds_ms``: the timeout of BLPOP and the other blocking commands (seconds,
+  long double, rounded up to whole ms).
 - ``format_double_70`` / ``format_double_72`` (= ``format_double``): double replies.
 
 Redis 7.0 vs 7.2 double replies (ZSCORE, ZINCRBY, ZRANGE WITHSCORES, RESP3 doubles):
@@ -400,6 +402,43 @@ def hincr_float_text(current: bytes | None, incr: bytes) -> bytes:
     HashValueNotAFloatError (the stored value), NaNOrInfinityError (the sum).
     """
     return _hincr_float(current, incr, _long_double())
+
+
+# ------------------------------------------------------------------ blocking timeouts
+
+
+def timeout_seconds_ms(b: bytes) -> int | None:
+    """A blocking command's timeout in seconds (BLPOP, BZPOPMIN, ...) as whole ms, computed
+    as Redis 7.2's getTimeoutFromObjectOrReply does before its range checks: ``string2ld``,
+    times 1000 in long double, then ``ceill`` (redis#11688, 7.0.8: 0.0001 s is 1 ms, not
+    "forever") and the cast to long long. None: not a float.
+
+    The result may lie outside int64: anything above INT64_MAX (+inf and 1e400 included)
+    is what 7.2 answers "timeout is out of range" (redis#11338; 7.0 overflows into "timeout
+    is negative"); values below INT64_MIN (-inf included) come out as INT64_MIN, what the
+    x86-64 conversion gives them. Every step is exact on the x87 grid (the pure-Python
+    backend), so "-0.001" is -(1 - 2**-64) ms and rounds up to 0 (forever) as in
+    Redis, and "1e-400" (a long double, not a double) is 1 ms."""
+    n = parse_int(b)
+    if n is not None:
+        return max(n * 1000, INT64_MIN)  # exact: |n * 125| < 2**64 wherever it matters
+    if len(b) >= _MAX_LONG_DOUBLE_CHARS:
+        return None
+    m = _grammar(b)
+    if m is None:
+        return None
+    value = _PY_BACKEND.parse(m)
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        value = _PY_BACKEND.round_exact(value[0] * 1000, 1, value[1])
+    if isinstance(value, float):  # an infinity, parsed or reached by the product
+        return INT64_MAX + 1 if value > 0 else INT64_MIN
+    assert isinstance(value, tuple)
+    sig: int = value[0]
+    exp: int = value[1]
+    whole = sig << exp if exp >= 0 else -(-sig >> -exp)  # ceil(sig * 2**exp)
+    return max(whole, INT64_MIN)
 
 
 # ------------------------------------------------------------------ doubles out

@@ -291,3 +291,83 @@ def test_python_long_double_matches_libc(current: bytes, incr: bytes) -> None:
         except numbers.FloatIncrError as error:
             outcomes.append(type(error).__name__.encode())
     assert outcomes[0] == outcomes[1]
+
+
+# Blocking-command timeouts: seconds as long double, times 1000, rounded up (ceill). The
+# first group is redis-server 7.0.15's behaviour (a reply, a wait, or no wait), the second
+# its long double arithmetic (redis#11687: 0.001 * 1000 is just below 1).
+TIMEOUT_VECTORS = [
+    (b"0", 0),
+    (b"-0", 0),
+    (b"3", 3000),
+    (b"-3", -3000),
+    (b"0.5", 500),
+    (b"0.0001", 1),
+    (b"-0.0005", 0),
+    (b"-0.0011", -1),
+    (b"0x1p-10", 1),
+    (b"1e-400", 1),
+    (b"-1e-400", 0),
+    (b"1e-4950", 1),
+    (b"1e-5000", None),
+    (b"nan", None),
+    (b"abc", None),
+    (b" 1", None),
+    (b"0.001", 1),
+    (b"-0.001", 0),
+    (b"0.0015", 2),
+    (b"9223372036854775807", (2**63 - 1) * 1000),
+    (b"-9223372036854775808", -(2**63)),  # below LLONG_MIN: what x86-64's cast gives
+    (b"-inf", -(2**63)),
+    (b"-1e400", -(2**63)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TIMEOUT_VECTORS)
+def test_timeout_seconds_ms(text: bytes, expected: int | None) -> None:
+    assert numbers.timeout_seconds_ms(text) == expected
+
+
+@pytest.mark.parametrize("text", [b"inf", b"+inf", b"1e400", b"9.3e15", b"9223372036854775.808"])
+def test_timeout_seconds_ms_beyond_llong_max(text: bytes) -> None:
+    value = numbers.timeout_seconds_ms(text)
+    assert value is not None and value > 2**63 - 1  # Redis 7.2: "timeout is out of range"
+
+
+def _libc_timeout_ms(text: bytes) -> int | None:
+    """The same computation in C long double: strtold, fmal(x, 1000, 0), ceill."""
+    import ctypes
+    import ctypes.util
+
+    assert CTYPES_BACKEND is not None
+    m = numbers._grammar(text)
+    if m is None or len(text) >= numbers._MAX_LONG_DOUBLE_CHARS:
+        return None
+    x = CTYPES_BACKEND.parse(m)
+    if x is None:
+        return None
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.ceill.restype = libm.fmal.restype = numbers._X87Scalar
+    libm.ceill.argtypes = [numbers._X87Scalar]
+    libm.fmal.argtypes = [numbers._X87Scalar] * 3
+    thousand = CTYPES_BACKEND._strtold(b"1000", None)
+    zero = CTYPES_BACKEND._strtold(b"0", None)
+    up = libm.ceill(libm.fmal(x, thousand, zero))
+    sig, sign_exp = struct.unpack_from("<QH", bytes(up))
+    exp, neg = sign_exp & 0x7FFF, bool(sign_exp & 0x8000)
+    if exp == 0x7FFF:
+        return -(2**63) if neg else 2**63
+    value = sig << (exp - 16383 - 63) if exp - 16383 - 63 >= 0 else sig >> (16383 + 63 - exp)
+    return max(-value if neg else value, -(2**63))
+
+
+@pytest.mark.skipif(CTYPES_BACKEND is None, reason="C long double is not x87 extended here")
+@settings(max_examples=400, deadline=None)
+@given(text=NUMBER_TEXT)
+def test_timeout_seconds_ms_matches_libc(text: bytes) -> None:
+    ours = numbers.timeout_seconds_ms(text)
+    theirs = _libc_timeout_ms(text)
+    if ours is not None and ours > 2**63 - 1:  # out of range either way
+        assert theirs is not None and theirs > 2**63 - 1
+    else:
+        assert ours == theirs
