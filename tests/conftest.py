@@ -166,6 +166,25 @@ def start_ackdb(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """start_node(name, *directives, port=None): an ackdb whose files live in
+    tmp_path/name, so that a node can be restarted on its own data; all stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def start(name: str, *extra: str, port: int | None = None) -> ServerProcess:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        p = port or free_port()
+        node = ServerProcess(ackdb_argv(p, *extra), p, d, "ackdb")
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture
 def ackdb(start_ackdb: Callable[..., ServerProcess]) -> ServerProcess:
     return start_ackdb()
 

@@ -9,35 +9,26 @@ after the stop) is ignored, giving a full sync rather than a wrong partial one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from tests.conftest import ServerProcess, ackdb_argv, free_port
+from tests.conftest import ServerProcess
 from tests.e2e.repl_support import client, sync_stats, wait_caught_up
 
 Start = Callable[..., ServerProcess]
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    """start(name, *directives, port=None): an AOF-persisted node in tmp_path/name
-    (appendfsync always); every node is stopped at the end."""
-    started: list[ServerProcess] = []
+def start(start_node: Start) -> Start:
+    """start(name, *directives, port=None): an AOF-persisted node in its own directory
+    (appendfsync always)."""
 
     def run(name: str, *extra: str, port: int | None = None) -> ServerProcess:
-        d = tmp_path / name
-        d.mkdir(exist_ok=True)
-        p = port or free_port()
-        argv = ackdb_argv(p, "--appendonly", "yes", "--appendfsync", "always", *extra)
-        node = ServerProcess(argv, p, d, "ackdb")
-        started.append(node)
-        return node
+        return start_node(name, "--appendonly", "yes", "--appendfsync", "always", *extra, port=port)
 
-    yield run
-    for node in started:
-        node.stop()
+    return run
 
 
 def _stats(p: ServerProcess) -> tuple[int, int]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import redis
-from tests.conftest import ServerProcess, ackdb_argv, free_port, wait_until
+from tests.conftest import ServerProcess, wait_until
 from tests.e2e.repl_support import client, digest, link_up, wait_caught_up
 
 Start = Callable[..., ServerProcess]
@@ -36,21 +35,8 @@ ZSETS = [f"z{i}" for i in range(4)]
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    """start(name, *directives): a node in tmp_path/name; all stopped at the end."""
-    started: list[ServerProcess] = []
-
-    def run(name: str, *extra: str, port: int | None = None) -> ServerProcess:
-        d = tmp_path / name
-        d.mkdir(exist_ok=True)
-        p = port or free_port()
-        node = ServerProcess(ackdb_argv(p, *extra), p, d, "ackdb")
-        started.append(node)
-        return node
-
-    yield run
-    for node in started:
-        node.stop()
+def start(start_node: Start) -> Start:
+    return start_node
 
 
 def _one_command(p: redis.client.Pipeline, rng: random.Random) -> None:
