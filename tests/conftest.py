@@ -151,21 +151,6 @@ def server_pair(
 
 
 @pytest.fixture
-def start_ackdb(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(*extra: str, port: int | None = None) -> ServerProcess:
-        p = port or free_port()
-        srv = ServerProcess(ackdb_argv(p, *extra), p, tmp_path, "ackdb")
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
-
-
-@pytest.fixture
 def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """start_node(name, *directives, port=None): an ackdb whose files live in
     tmp_path/name, so that a node can be restarted on its own data; all stopped at the end."""
@@ -182,6 +167,16 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for node in started:
         node.stop()
+
+
+@pytest.fixture
+def start_ackdb(start_node: Callable[..., ServerProcess]) -> Callable[..., ServerProcess]:
+    """start_ackdb(*directives, port=None): an ackdb in tmp_path itself."""
+
+    def start(*extra: str, port: int | None = None) -> ServerProcess:
+        return start_node("", *extra, port=port)
+
+    return start
 
 
 @pytest.fixture
