@@ -89,7 +89,8 @@ from .table import command
 
 # ZRANDMEMBER key -count: most picks (with repetition) one reply may hold.
 RANDMEMBER_PICKS_MAX = 1 << 24
-# Formatted scores kept for reuse (format_double of a fraction costs ~4 us).
+# Formatted scores kept for reuse, per generation of the cache (format_double of a
+# fraction costs ~4 us).
 SCORE_TEXT_CACHE_MAX = 8192
 
 _NOT_FLOAT = "ERR value is not a valid float"
@@ -144,36 +145,55 @@ def _store(c: Any, dst: bytes, z: ZSet, event: bytes) -> bytes:
 
 # -- replies -----------------------------------------------------------------------------
 
-_SCORE_TEXT: dict[float, bytes] = {}
+
+class _ScoreCache:
+    """Formatted scores by value, in two generations of at most ``SCORE_TEXT_CACHE_MAX``
+    each: a full young generation becomes the old one (the former old one is dropped) and
+    a hit in the old one moves back to the young one. A reply that walks more distinct
+    scores than one generation holds (ZRANGE WITHSCORES over a large set) then still finds
+    them, where clearing a single full dictionary made nearly every lookup miss (measured:
+    100 of 10,000 members WITHSCORES, 36.8 -> 15 us in process).
+
+    Zeros bypass it: 0.0 and -0.0 are the same dict key but print differently."""
+
+    __slots__ = ("young", "old", "make")
+
+    def __init__(self, make: Callable[[float], bytes]) -> None:
+        self.young: dict[float, bytes] = {}
+        self.old: dict[float, bytes] = {}
+        self.make = make
+
+    def miss(self, x: float) -> bytes:
+        t = self.old.get(x)
+        if t is None:
+            t = self.make(x)
+            if x == 0:
+                return t
+        if len(self.young) >= SCORE_TEXT_CACHE_MAX:
+            self.old, self.young = self.young, {}
+        self.young[x] = t
+        return t
+
+
+def _bulk_of_score(x: float) -> bytes:
+    t = format_double(x)
+    return b"$%d\r\n%s\r\n" % (len(t), t)
+
+
+_SCORE_TEXT = _ScoreCache(format_double)
+_SCORE_BULK = _ScoreCache(_bulk_of_score)
 
 
 def score_text(x: float) -> bytes:
-    """Redis 7.2's text of a score, through a bounded cache (zeros bypass it: 0.0 and
-    -0.0 are the same dict key but print differently)."""
-    t = _SCORE_TEXT.get(x)
-    if t is None:
-        t = format_double(x)
-        if x != 0:
-            if len(_SCORE_TEXT) >= SCORE_TEXT_CACHE_MAX:
-                _SCORE_TEXT.clear()
-            _SCORE_TEXT[x] = t
-    return t
-
-
-_SCORE_BULK: dict[float, bytes] = {}
+    """Redis 7.2's text of a score, through a bounded cache."""
+    t = _SCORE_TEXT.young.get(x)
+    return _SCORE_TEXT.miss(x) if t is None else t
 
 
 def score_bulk(x: float) -> bytes:
     """``score_text`` as a RESP bulk string, cached the same way."""
-    b = _SCORE_BULK.get(x)
-    if b is None:
-        t = format_double(x)
-        b = b"$%d\r\n%s\r\n" % (len(t), t)
-        if x != 0:
-            if len(_SCORE_BULK) >= SCORE_TEXT_CACHE_MAX:
-                _SCORE_BULK.clear()
-            _SCORE_BULK[x] = b
-    return b
+    b = _SCORE_BULK.young.get(x)
+    return _SCORE_BULK.miss(x) if b is None else b
 
 
 _BULK = itemgetter(2)  # an entry's member as a RESP bulk string
@@ -183,7 +203,12 @@ def _members_reply(entries: list[Entry]) -> bytes:
     return b"*%d\r\n" % len(entries) + b"".join(map(_BULK, entries))
 
 
-def _scored_reply(p: Any, entries: list[Entry]) -> bytes:
+def _bulks_reply(bulks: list[bytes]) -> bytes:
+    """An array of members already encoded as bulk strings (``ZSet.bulks``)."""
+    return b"*%d\r\n" % len(bulks) + b"".join(bulks)
+
+
+def _scored_reply(p: Any, entries: Iterable[Entry]) -> bytes:
     """WITHSCORES: flat in RESP2, ``[member, double]`` pairs in RESP3."""
     if p.version == 3:
         parts = [b"*2\r\n%s,%s\r\n" % (b, score_text(s)) for s, _, b in entries]
@@ -191,7 +216,7 @@ def _scored_reply(p: Any, entries: list[Entry]) -> bytes:
     return _flat_reply(entries)
 
 
-def _flat_reply(entries: list[Entry], p: Any = None) -> bytes:
+def _flat_reply(entries: Iterable[Entry], p: Any = None) -> bytes:
     """``[member, score, ...]`` flat; scores are bulks, or doubles when ``p`` is RESP3."""
     if p is not None and p.version == 3:
         parts = [b"%s,%s\r\n" % (b, score_text(s)) for s, _, b in entries]
@@ -602,10 +627,11 @@ def _zrange(
         lo, hi = rank_span(start, stop, n)
         if reverse:
             lo, hi = n - hi, n - lo
-    entries = z.entries(lo, hi, reverse)
+    if dst is None and not withscores:
+        return _bulks_reply(z.bulks(lo, hi, reverse))
     if dst is not None:
-        return _store(c, dst, ZSet.from_entries(entries), b"zrangestore")
-    return _range_reply(c.p, entries, withscores)
+        return _store(c, dst, ZSet.from_entries(z.iter_entries(lo, hi, False)), b"zrangestore")
+    return _scored_reply(c.p, z.iter_entries(lo, hi, reverse))
 
 
 @command(
@@ -625,7 +651,7 @@ def zrange(c: Any, argv: list[bytes]) -> bytes:
         start, stop = parse_int(argv[2]), parse_int(argv[3])
         if z.__class__ is ZSet and start is not None and stop is not None:
             c.server.stat_keyspace_hits += 1
-            return _members_reply(z.entries(*rank_span(start, stop, len(z)), False))
+            return _bulks_reply(z.bulks(*rank_span(start, stop, len(z)), False))
     return _zrange(c, argv, 1, None, None, None)
 
 
@@ -1257,7 +1283,7 @@ def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[
         z,
         cursor,
         count,
-        lambda start, stop: [e[1] for e in z.entries(start, stop, False)],
+        z.member_slice,
         lambda: _is_listpack(c, z),
     )
 

@@ -172,6 +172,19 @@ def test_doubles_are_redis_72_text(h: Harness) -> None:
     assert zsets.score_text(-0.0) == b"-0" and zsets.score_text(0.0) == b"0"
 
 
+def test_score_cache_stays_right_and_bounded_past_its_size() -> None:
+    n = zsets.SCORE_TEXT_CACHE_MAX
+    for _ in range(2):  # the second pass finds the old generation, then drops it
+        for i in range(3 * n):
+            x = i + 0.5
+            assert zsets.score_text(x) == b"%.1f" % x
+            assert zsets.score_bulk(x) == b"$%d\r\n%.1f\r\n" % (len(b"%.1f" % x), x)
+        assert zsets.score_text(-0.0) == b"-0" and zsets.score_bulk(0.0) == b"$1\r\n0\r\n"
+    for cache in (zsets._SCORE_TEXT, zsets._SCORE_BULK):
+        assert len(cache.young) <= n and len(cache.old) <= n
+        assert 0.0 not in cache.young and 0.0 not in cache.old
+
+
 def test_negative_zero(h: Harness) -> None:
     # Redis 7.0.15 (listpack): ZADD z -0 a; ZSCORE z a -> "0"; ZINCRBY z -0 b -> "-0" but
     # ZSCORE z b -> "0". ackdb never stores -0 (a Redis skiplist would keep "-0").

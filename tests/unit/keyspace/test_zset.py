@@ -326,6 +326,34 @@ def test_add_reports_new_members_and_moves_changed_ones() -> None:
     assert z.entries(1, 1, False) == []
 
 
+@pytest.mark.parametrize("cls", [ZSet, TinyZSet])
+def test_column_views_agree_with_entries(cls: type[ZSet]) -> None:
+    """bulks (ZRANGE), member_slice (ZSCAN) and iter_entries (WITHSCORES) are the same
+    slices as entries, across blocks, clipped, empty and reversed; update hands back the
+    previous score and moves the member with its bulk."""
+    rng = random.Random(11)
+    z = cls()
+    for _ in range(300):
+        z.update(b"m%d" % rng.randrange(60), float(rng.randrange(20)))
+    z.check()
+    n = len(z)
+    for lo, hi in [(0, n), (0, n + 5), (3, 17), (n - 2, n + 3), (5, 5), (9, 4), (n, n + 1)]:
+        for reverse in (False, True):
+            want = z.entries(lo, hi, reverse)
+            assert z.bulks(lo, hi, reverse) == [e[2] for e in want]
+            assert list(z.iter_entries(lo, hi, reverse)) == want
+            if not reverse:
+                assert z.member_slice(lo, hi) == [e[1] for e in want]
+    m = z.at(0)[1]
+    old = z.score(m)
+    assert z.update(m, 100.0) == old and z.at(-1) == (100.0, m, b"$%d\r\n%s\r\n" % (len(m), m))
+    assert z.update(m, 100.0) == 100.0 and z.update(b"new", 1.5) is None
+    z.check()
+    copied = ZSet.from_entries(z.iter_entries(0, len(z), False))
+    copied.check()
+    assert copied.entries(0, len(copied), False) == z.entries(0, len(z), False)
+
+
 def test_pop_everything_empties_both_views() -> None:
     z = ZSet([(b"a", 1.0), (b"b", 2.0)])
     assert [e[:2] for e in z.pop(10, True)] == [(2.0, b"b"), (1.0, b"a")]
