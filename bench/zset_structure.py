@@ -35,7 +35,8 @@ from sortedcontainers import SortedList
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from ackdb.keyspace.zset import ZSet, rank_span  # noqa: E402
+from ackdb.keyspace.zrange import rank_span  # noqa: E402
+from ackdb.keyspace.zset import ZSet  # noqa: E402
 
 N_ADD = 100_000
 N_RANGE_SET = 10_000

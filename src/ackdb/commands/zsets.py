@@ -60,17 +60,15 @@ from operator import itemgetter
 from typing import Any
 
 from ..keyspace.numbers import format_double, parse_float, parse_int
-from ..keyspace.zset import (
-    Entry,
+from ..keyspace.zrange import (
     LexRange,
-    Pair,
     ScoreRange,
-    ZSet,
     limit_span,
     parse_lex_range,
     parse_score_range,
     rank_span,
 )
+from ..keyspace.zset import Entry, Pair, ZSet
 from ..resp import encoder as enc
 from ..server import notify as nt
 from .base import (

@@ -21,16 +21,16 @@ from hypothesis import strategies as st
 
 from ackdb.keyspace.digest import value_digest
 from ackdb.keyspace.types import encoding, type_name
-from ackdb.keyspace.zset import (
+from ackdb.keyspace.zrange import (
     LexRange,
     ScoreRange,
-    ZSet,
     limit_span,
     parse_lex_bound,
     parse_lex_range,
     parse_score_bound,
     rank_span,
 )
+from ackdb.keyspace.zset import ZSet
 
 
 class TinyZSet(ZSet):
