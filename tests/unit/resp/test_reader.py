@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ackdb.resp.reader import RequestReader, split_args
+from ackdb.resp.reader import _HUGE_AGGREGATE, RequestReader, _huge_aggregate, split_args
 
 
 def pack(*args: bytes) -> bytes:
@@ -173,3 +173,18 @@ def test_huge_aggregate_header_is_not_handed_to_hiredis() -> None:
     got, err = feed_all(b"*1\r\n*2147483647\r\n$1\r\na\r\n")
     assert got == [] and err.reply == "ERR Protocol error: expected '$', got '*'"  # type: ignore[attr-defined]
     assert time.monotonic() - t0 < 1.0
+
+
+@given(st.lists(st.sampled_from([b"*", b"%", b"~", b">", b"|", b"-", b"$", b"\r\n", b"1",
+                                 b"123456", b"0", b"a", b"99999"]), max_size=30))  # fmt: skip
+@settings(max_examples=500)
+def test_fast_huge_header_check_agrees_with_the_full_pattern(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert _huge_aggregate(data) == (_HUGE_AGGREGATE.search(data) is not None)
+
+
+@pytest.mark.parametrize("head", [b"*", b"%", b"~", b">", b"|"])
+def test_every_huge_aggregate_kind_is_caught(head: bytes) -> None:
+    assert _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"1000000\r\n")
+    assert _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"-100000\r\n")
+    assert not _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"99999\r\n")
