@@ -113,6 +113,26 @@ class Replication:
         self.link.fsynced_offset = self.fsynced_offset if aof_enabled else None
         self._next_ping_ms = 0
 
+    def reconfigure(self, config: EngineConfig) -> None:
+        """CONFIG SET of a replication setting: every part takes its new values at once."""
+        resized = config.backlog_bytes_max != self.config.backlog_bytes_max
+        self.config = config
+        t = self.table
+        t.repl_timeout_ms = config.repl_timeout_ms
+        t.min_replicas_to_write = config.min_replicas_to_write
+        t.min_replicas_max_lag_s = config.min_replicas_max_lag_s
+        self.state.backlog_ttl_ms = config.backlog_ttl_ms
+        self.link.config = dataclasses.replace(
+            self.link.config,
+            listening_port=config.listening_port,
+            announce_ip=config.announce_ip,
+            masteruser=config.masteruser,
+            masterauth=config.masterauth,
+            repl_timeout_ms=config.repl_timeout_ms,
+        )
+        if resized:
+            self.state.resize_backlog(config.backlog_bytes_max)
+
     @property
     def is_primary(self) -> bool:
         return self.link.state == NONE

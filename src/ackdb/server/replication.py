@@ -168,23 +168,7 @@ class ReplicationShell:
         cfg = self.config
 
         def engine_config(name: str, old: Any, new: Any) -> None:
-            e = self.engine
-            conf = self._engine_config()
-            e.config = conf
-            e.table.repl_timeout_ms = conf.repl_timeout_ms
-            e.table.min_replicas_to_write = conf.min_replicas_to_write
-            e.table.min_replicas_max_lag_s = conf.min_replicas_max_lag_s
-            e.state.backlog_ttl_ms = conf.backlog_ttl_ms
-            e.link.config = dataclasses.replace(
-                e.link.config,
-                listening_port=conf.listening_port,
-                announce_ip=conf.announce_ip,
-                masteruser=conf.masteruser,
-                masterauth=conf.masterauth,
-                repl_timeout_ms=conf.repl_timeout_ms,
-            )
-            if name == "repl-backlog-size":
-                e.state.resize_backlog(conf.backlog_bytes_max)
+            self.engine.reconfigure(self._engine_config())
             self.refresh_gate()
 
         for name in (

@@ -217,3 +217,24 @@ def test_fack_restarts_from_zero_after_a_full_sync() -> None:
     assert sent == [
         b"*5\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n500\r\n$4\r\nFACK\r\n$3\r\n500\r\n"
     ]
+
+
+def test_reconfigure_reaches_every_part() -> None:
+    e = Replication(EngineConfig(listening_port=7000), random.Random(1))
+    e.reconfigure(
+        EngineConfig(
+            listening_port=7001,
+            masterauth="pw",
+            repl_timeout_ms=5000,
+            backlog_bytes_max=4096,
+            backlog_ttl_ms=10_000,
+            min_replicas_to_write=2,
+            min_replicas_max_lag_s=3,
+        )
+    )
+    assert e.config.listening_port == 7001
+    assert (e.table.repl_timeout_ms, e.table.min_replicas_to_write) == (5000, 2)
+    assert e.table.min_replicas_max_lag_s == 3
+    assert (e.state.backlog_bytes_max, e.state.backlog_ttl_ms) == (4096, 10_000)
+    link = e.link.config
+    assert (link.listening_port, link.masterauth, link.repl_timeout_ms) == (7001, "pw", 5000)
