@@ -122,6 +122,10 @@ class Server:
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
         self.count_only: Any = None
+        # INFO latest_fork_usec / total_forks: every child (BGSAVE, BGREWRITEAOF, a
+        # replica's full sync) is counted by ``count_fork``.
+        self.stat_latest_fork_usec = 0
+        self.stat_total_forks = 0
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
         self.clients: dict[int, Client] = {}
@@ -268,6 +272,10 @@ class Server:
                 c.dirty_cas = True
 
     # -- stats -------------------------------------------------------------------------
+
+    def count_fork(self, fork_usec: int) -> None:
+        self.stat_latest_fork_usec = fork_usec
+        self.stat_total_forks += 1
 
     def reset_stats(self) -> None:
         self.stat_connections = 0

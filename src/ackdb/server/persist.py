@@ -342,13 +342,9 @@ class Persistence:
             self.bgsave_ok = False
             return f"ERR Can't save in background: fork: {e.strerror}"
         self._child_dirty = self.core.dirty
-        self._count_fork(self.child)
+        self.core.count_fork(self.child.fork_usec)
         self.log.notice(f"Background saving started by pid {self.child.pid}")
         return None
-
-    def _count_fork(self, child: Child) -> None:
-        self.core.stat_latest_fork_usec = child.fork_usec
-        self.core.stat_total_forks = getattr(self.core, "stat_total_forks", 0) + 1
 
     def _save_done(self, ok: bool, elapsed_s: int) -> None:
         self.last_bgsave_time_s = elapsed_s
@@ -486,7 +482,7 @@ class Persistence:
             self.log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
             self.rewrite_ok = False
             return f"ERR Can't rewrite append only file in background: fork: {e.strerror}"
-        self._count_fork(self.child)
+        self.core.count_fork(self.child.fork_usec)
         self.log.notice(f"Background append only file rewriting started by pid {self.child.pid}")
         return None
 

@@ -738,11 +738,9 @@ class ReplicationShell:
         except OSError as e:
             self.log.warning(f"Can't fork for the replicas' full sync: {e.strerror}")
             for conn in start.conns:
-                self.execute([act.CloseReplica(conn, "fork failed")])
-                self.engine.on_replica_disconnect(conn)
+                self._drop_replica(conn, "fork failed")
             return
-        self.core.stat_latest_fork_usec = child.fork_usec
-        self.core.stat_total_forks = getattr(self.core, "stat_total_forks", 0) + 1
+        self.core.count_fork(child.fork_usec)
         self.log.notice(
             f"Starting a full sync for {len(start.conns)} replica(s) at offset {start.offset}: "
             f"snapshot written by pid {child.pid}"
@@ -754,6 +752,11 @@ class ReplicationShell:
             # The child's end closes its progress pipe: deliver at once, not at the next
             # cron tick.
             loop.add_reader(child.read_fd, self._child_readable, job)
+
+    def _drop_replica(self, conn: int, reason: str) -> None:
+        """A replica whose full sync cannot go on: closed, and forgotten by the engine."""
+        self.execute([act.CloseReplica(conn, reason)])
+        self.engine.on_replica_disconnect(conn)
 
     def _child_readable(self, job: _ServedSync) -> None:
         if job in self._serving:
@@ -806,8 +809,7 @@ class ReplicationShell:
             if c is None or held is None or conn not in self.engine.table.replicas:
                 continue
             if not ok:
-                self.execute([act.CloseReplica(conn, "snapshot failed")])
-                self.engine.on_replica_disconnect(conn)
+                self._drop_replica(conn, "snapshot failed")
                 continue
             c.conn.write(header)
             c.conn.write(payload)
