@@ -94,7 +94,7 @@ class Loader:
             if os.path.exists(p.snapshot_path):
                 # Better than Redis, which starts empty here: keep the snapshot's data
                 # and build the AOF from it.
-                yield from self._load_snapshot(p.snapshot_path)
+                yield from self.load_snapshot(p.snapshot_path)
                 self.log.notice(
                     f"DB loaded from disk: {time.monotonic() - t0:.3f} seconds; no AOF yet, "
                     "creating it from the loaded data"
@@ -102,7 +102,7 @@ class Loader:
             p.create_aof()
             return
         if os.path.exists(p.snapshot_path):
-            yield from self._load_snapshot(p.snapshot_path)
+            yield from self.load_snapshot(p.snapshot_path)
             self.log.notice(f"DB loaded from disk: {time.monotonic() - t0:.3f} seconds")
 
     def _remove_stale_temp_files(self) -> None:
@@ -132,7 +132,9 @@ class Loader:
 
     # -- snapshots --------------------------------------------------------------------------
 
-    def _load_snapshot(self, path: str, aof_base: bool = False) -> Iterator[None]:
+    def load_snapshot(self, path: str, aof_base: bool = False) -> Iterator[None]:
+        """Load the snapshot at ``path`` into the databases, one step per yield (start-up,
+        DEBUG RELOAD, a replica's full sync)."""
         size = os.path.getsize(path)
         self.total_bytes += size
         target = DbTarget(self.core.dbs, self.core.now_ms())
@@ -194,7 +196,7 @@ class Loader:
         for i, af in enumerate(files):
             path = os.path.join(p.aof_dir, af.name)
             if af.kind == "b" and af.name.endswith(".ackdb"):
-                yield from self._load_snapshot(path, aof_base=True)
+                yield from self.load_snapshot(path, aof_base=True)
             else:
                 yield from self._load_resp(path, last=i == len(files) - 1)
         p.loaded_meta = p.take_aof_history(m)

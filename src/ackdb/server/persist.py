@@ -572,7 +572,7 @@ class Persistence:
                 db.clear()
         loader = Loader(self)
         try:
-            for _ in loader._load_snapshot(self.snapshot_path):
+            for _ in loader.load_snapshot(self.snapshot_path):
                 pass
         except (LoadFailure, OSError) as e:
             self.log.warning(f"DEBUG RELOAD failed: {e}")

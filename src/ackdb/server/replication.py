@@ -669,7 +669,7 @@ class ReplicationShell:
         ok = True
         t0 = time.monotonic()
         try:
-            for _ in loader._load_snapshot(path):
+            for _ in loader.load_snapshot(path):
                 await asyncio.sleep(0)
         except Exception as e:  # noqa: BLE001 - a bad payload must not take the node down
             self.log.warning(f"PRIMARY <-> REPLICA sync: the received snapshot is unusable: {e}")
