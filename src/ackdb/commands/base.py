@@ -73,15 +73,18 @@ def read_typed(c: Any, key: bytes, cls: type) -> Any:
     return v
 
 
-def read_key(c: Any, key: bytes) -> Any:
+def read_key(c: Any, key: bytes, notify: bool = True) -> Any:
     """A read lookup of a key of any type (Redis's lookupKeyRead): its live value or None;
-    counts a keyspace hit or miss, and a miss sends ``keymiss`` (class ``m``)."""
+    counts a keyspace hit or miss, and a miss sends ``keymiss`` (class ``m``) unless
+    ``notify`` is False (Redis's LOOKUP_NONOTIFY, as OBJECT looks keys up)."""
     db = c.db
     v = db.lookup(key)
-    if v is None:
+    if v is not None:
+        c.server.stat_keyspace_hits += 1
+    elif notify:
         c.server.key_miss(db.index, key)
     else:
-        c.server.stat_keyspace_hits += 1
+        c.server.stat_keyspace_misses += 1
     return v
 
 

@@ -548,17 +548,6 @@ container(
 )
 
 
-def _object_lookup(c: Client, key: bytes) -> Any:
-    """OBJECT's lookup: counts a keyspace hit or miss but sends no ``keymiss`` (Redis
-    looks the key up with LOOKUP_NONOTIFY)."""
-    v = c.db.lookup(key)
-    if v is None:
-        c.server.stat_keyspace_misses += 1
-    else:
-        c.server.stat_keyspace_hits += 1
-    return v
-
-
 @command(
     "object|encoding",
     3,
@@ -570,7 +559,7 @@ def _object_lookup(c: Client, key: bytes) -> Any:
     args="key",
 )
 def object_encoding(c: Client, argv: list[bytes]) -> bytes:
-    v = _object_lookup(c, argv[2])
+    v = read_key(c, argv[2], notify=False)  # OBJECT: no keymiss
     if v is None:
         return c.p.null
     return enc.bulk(encoding(v, encoding_limits(c)))
@@ -587,7 +576,7 @@ def object_encoding(c: Client, argv: list[bytes]) -> bytes:
     args="key",
 )
 def object_freq(c: Client, argv: list[bytes]) -> bytes:
-    if _object_lookup(c, argv[2]) is None:
+    if read_key(c, argv[2], notify=False) is None:  # OBJECT: no keymiss
         return c.p.null
     raise CommandError(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
