@@ -56,6 +56,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from server_bench import Resp
+
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("ackdb", "redis")
 CLIENTS = 50
@@ -93,16 +95,8 @@ class Conn:
         self.rf.close()
         self.sock.close()
 
-    @staticmethod
-    def encode(*args: str | bytes | int) -> bytes:
-        parts = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        return b"".join(parts)
-
     def call(self, *args: str | bytes | int) -> Any:
-        self.sock.sendall(self.encode(*args))
+        self.sock.sendall(Resp.encode(*args))
         return self.read()
 
     def read(self) -> Any:
@@ -346,8 +340,8 @@ def bench_throughput(work: Path, args: argparse.Namespace, reg: list[Server], re
 def set_wait_latencies(port: int, iterations: int) -> list[float]:
     """Round trips (ms) of SET then WAIT 1 0 on one connection, sequentially."""
     c = Conn(port, timeout=60)
-    sets = [Conn.encode("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
-    wait = Conn.encode("WAIT", 1, 0)
+    sets = [Resp.encode("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
+    wait = Resp.encode("WAIT", 1, 0)
     sock, rf = c.sock, c.rf
     out = []
     try:
