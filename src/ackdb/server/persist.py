@@ -1,11 +1,14 @@
 """Persistence in a running server: SAVE / BGSAVE, the AOF's life, disk errors, INFO.
 
-Owns: when to save (``save`` rules, BGSAVE [SCHEDULE], SHUTDOWN, DEBUG RELOAD), the
-forked child of a BGSAVE or an AOF rewrite and what its end means, turning the AOF on
-and off (also at runtime), automatic rewrites, the group commit of ``appendfsync
-always`` (``before_replies``, called by the shell once per event-loop pass before any
-reply leaves), and refusing writes while the disk fails (MISCONF) until it recovers.
-Start-up loading lives in ``server.loading``.
+The shell around ``persistence.policy.PersistencePolicy`` (``self.policy``), which
+decides when to save (``save`` rules, BGSAVE SCHEDULE, the retry after a failure), when
+to rewrite the AOF (automatic, scheduled, recovery), and when to refuse writes
+(MISCONF); the AOF's fsync accounting is ``persistence.fsync`` inside ``AofWriter``.
+This module feeds them ``now_ms``, the dirty counter, sizes, children's ends and
+configuration, and carries out what they decide: it forks the children, writes the
+files, logs, and turns the AOF on and off (also at runtime). It runs the group commit
+of ``appendfsync always`` (``before_replies``, called by the shell once per event-loop
+pass before any reply leaves). Start-up loading lives in ``server.loading``.
 
 Paths: ``dir``/``dbfilename`` for snapshots; ``dir``/``appenddirname``/ for the AOF
 (``appendfilename``.manifest plus the files it lists; docs/persistence.md).
@@ -24,20 +27,21 @@ from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
 from ..persistence.child import Child, Progress, fork
 from ..persistence.files import DiskFaults, atomic_write, fsync_dir
-
-MISCONF_BGSAVE = (
-    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
-    "to disk. Commands that may modify the data set are disabled, because this instance is "
-    "configured to report errors during writes if RDB snapshotting fails "
-    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
-    "the RDB error."
+from ..persistence.policy import (
+    AllowWrites,
+    PersistencePolicy,
+    PolicySettings,
+    StartRewrite,
+    StartSnapshot,
 )
-# Redis: a failed BGSAVE is retried by the save rules only after this long (ms).
-BGSAVE_RETRY_DELAY_MS = 5000
-# After a failed AOF fsync, how often a recovery rewrite is tried (ms).
-AOF_RECOVERY_RETRY_MS = 1000
-# How often a running child's progress is logged (ms).
-CHILD_LOG_INTERVAL_MS = 2000
+
+# The settings the policy reads; a change of one reconfigures it.
+_POLICY_SETTINGS = (
+    "save",
+    "stop-writes-on-bgsave-error",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+)
 
 
 def _now_ms() -> int:
@@ -50,35 +54,57 @@ class Persistence:
         self.config = config
         self.log = log
         self.faults = DiskFaults()
-        self.lastsave_s = int(time.time())
-        self.dirty_at_last_save = 0
-        self.bgsave_ok = True
-        self.last_bgsave_try_ms = 0
-        self.last_bgsave_time_s = -1
-        self.rdb_saves = 0
-        self.bgsave_scheduled = False
+        self.policy = PersistencePolicy(_now_ms(), os.strerror)
         self.child: Child | None = None
-        self._child_dirty = 0
         self._child_tmp = ""
-        self._child_logged_ms = 0
         self.aof: AofWriter | None = None
-        self.aof_state = "off"  # off | on | wait_rewrite
-        self.rewrite_scheduled = False
-        self.rewrite_ok = True
-        self.rewrites = 0
-        self.rewrite_failures = 0
-        self.last_rewrite_time_s = -1
-        self.rewrite_base_size = 0
         self._rewrite_first_incr = ""
-        self._rewrite_mark = 0
-        self._recovery_try_ms = 0
         self._detached_manifest = mf.Manifest()  # BGREWRITEAOF while the AOF is off
-        self.deny_reason: str | None = None
         self.loaded_meta: dict[str, Any] = {}
         self.last_load_keys = 0
         self.last_load_expired = 0
         core.persist = self
         config.on_change("appendfsync", self._on_appendfsync)
+        self._configure_policy()
+        for name in _POLICY_SETTINGS:
+            config.on_change(name, self._configure_policy)
+
+    def _configure_policy(self, *_: Any) -> None:
+        get = self.config.get
+        self.policy.configure(
+            PolicySettings(
+                save_rules=tuple(get("save") or ()),
+                stop_writes_on_bgsave_error=bool(get("stop-writes-on-bgsave-error")),
+                rewrite_percentage=get("auto-aof-rewrite-percentage"),
+                rewrite_min_size=get("auto-aof-rewrite-min-size"),
+            )
+        )
+
+    # -- the policy's state, as the commands and other shells read it --------------------
+
+    @property
+    def lastsave_s(self) -> int:
+        return self.policy.lastsave_s
+
+    @property
+    def aof_state(self) -> str:
+        return self.policy.aof_state
+
+    @property
+    def bgsave_scheduled(self) -> bool:
+        return self.policy.bgsave_scheduled
+
+    @bgsave_scheduled.setter
+    def bgsave_scheduled(self, value: bool) -> None:  # BGSAVE SCHEDULE during a child
+        self.policy.bgsave_scheduled = value
+
+    @property
+    def rewrite_scheduled(self) -> bool:
+        return self.policy.rewrite_scheduled
+
+    @rewrite_scheduled.setter
+    def rewrite_scheduled(self, value: bool) -> None:  # BGREWRITEAOF during a child
+        self.policy.rewrite_scheduled = value
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -136,7 +162,7 @@ class Persistence:
         start-up): nothing is buffered, so every mark is ``offset``."""
         aof = self.aof
         if aof is not None:
-            aof.mark = aof.written_mark = aof.fsynced_mark = offset
+            aof.follow(offset)
 
     @property
     def always(self) -> bool:
@@ -169,20 +195,13 @@ class Persistence:
         return aof.fsynced_mark
 
     def refresh_denial(self) -> None:
-        reason = None
         aof = self.aof
-        if aof is not None and (aof.write_errno or aof.fsync_broken):
-            code = aof.write_errno or aof.fsync_broken
-            reason = f"MISCONF Errors writing to the AOF file: {os.strerror(code)}"
-        elif (
-            not self.bgsave_ok
-            and self.config.get("stop-writes-on-bgsave-error")
-            and self.config.get("save")
-        ):
-            reason = MISCONF_BGSAVE
-        if reason != self.deny_reason:
-            self.deny_reason = reason
-            self.core.set_write_denied(reason)
+        if aof is None:
+            gate = self.policy.write_gate()
+        else:
+            gate = self.policy.write_gate(aof.write_errno, aof.fsync_broken)
+        if gate is not None:
+            self.core.set_write_denied(None if isinstance(gate, AllowWrites) else gate.reason)
 
     # -- cron ------------------------------------------------------------------------------
 
@@ -197,66 +216,31 @@ class Persistence:
                 aof.everysec(now_ms)
             elif aof.policy == "always":
                 aof.fsync_now()
-            if (
-                aof.fsync_broken
-                and self.child is None
-                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
-            ):
-                self._recovery_try_ms = now_ms
-                self.log.notice("Rewriting the AOF to recover from the failed fsync")
-                self.start_rewrite()
-            elif (
-                self.aof_state == "wait_rewrite"
-                and self.child is None
-                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
-            ):
-                # The rewrite that creates the AOF failed: until one succeeds there is no
-                # AOF on disk, so try again (Redis reschedules it too).
-                self._recovery_try_ms = now_ms
-                self.log.notice("Retrying the AOF rewrite that turns the AOF on")
-                self.start_rewrite()
+            recovery = self.policy.recovery_due(now_ms, bool(aof.fsync_broken))
+            if recovery is not None:
+                self._start(recovery)
         if self.child is None:
-            self._maybe_start_background(now_ms)
+            aof = self.aof
+            size = aof.current_size if aof is not None else None
+            work = self.policy.background_due(now_ms, self.core.dirty, size)
+            if work is not None:
+                self._start(work)
         self.refresh_denial()
 
-    def _maybe_start_background(self, now_ms: int) -> None:
-        if self.bgsave_scheduled:
-            self.bgsave_scheduled = False
+    def _start(self, work: StartSnapshot | StartRewrite) -> None:
+        """Carry out the policy's decision to start a child."""
+        if work.notice is not None:
+            self.log.notice(work.notice)
+        if isinstance(work, StartSnapshot):
             self.start_bgsave()
-            return
-        if self.rewrite_scheduled:
-            self.rewrite_scheduled = False
+        else:
             self.start_rewrite()
-            return
-        changes = self.core.dirty - self.dirty_at_last_save
-        for seconds, needed in self.config.get("save") or ():
-            if (
-                changes >= needed
-                and now_ms // 1000 - self.lastsave_s >= seconds
-                and (self.bgsave_ok or now_ms - self.last_bgsave_try_ms >= BGSAVE_RETRY_DELAY_MS)
-            ):
-                self.log.notice(f"{needed} changes in {seconds} seconds. Saving...")
-                self.start_bgsave()
-                return
-        aof = self.aof
-        perc = self.config.get("auto-aof-rewrite-percentage")
-        if aof is not None and self.aof_state == "on" and perc:
-            size = aof.current_size
-            base = self.rewrite_base_size or 1
-            if size >= self.config.get("auto-aof-rewrite-min-size") and (
-                (size - base) * 100 // base >= perc
-            ):
-                self.log.notice(
-                    f"Starting automatic rewriting of AOF on {(size - base) * 100 // base}% growth"
-                )
-                self.start_rewrite()
 
     def _watch_child(self, now_ms: int) -> None:
         child = self.child
         assert child is not None
         child.poll_progress()
-        if child.total and now_ms - self._child_logged_ms >= CHILD_LOG_INTERVAL_MS:
-            self._child_logged_ms = now_ms
+        if self.policy.progress_log_due(now_ms, child.total):
             what = "Background saving" if child.kind == "save" else "Background AOF rewrite"
             self.log.notice(
                 f"{what}: {child.done} of {child.total} keys "
@@ -268,11 +252,10 @@ class Persistence:
         self.child = None
         if code != 0:
             self._remove_temp(child)
-        elapsed_s = (now_ms - child.started_ms) // 1000
-        if child.kind == "save":
-            self._save_done(code == 0, elapsed_s)
+        if self.policy.child_exited(code == 0, _now_ms()) == "save":
+            self._save_done(code == 0)
         else:
-            self._rewrite_done(code == 0, elapsed_s)
+            self._rewrite_done(code == 0)
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -283,14 +266,11 @@ class Persistence:
             self._write_snapshot(self.snapshot_path, None)
         except OSError as e:
             self.log.warning(f"Failed saving the DB: {e.strerror or e}")
-            self.bgsave_ok = False
+            self.policy.foreground_saved(False, _now_ms(), dirty)
             self.refresh_denial()
             return False
         self.log.notice("DB saved on disk")
-        self.lastsave_s = int(time.time())
-        self.dirty_at_last_save = dirty
-        self.bgsave_ok = True
-        self.rdb_saves += 1
+        self.policy.foreground_saved(True, _now_ms(), dirty)
         self.refresh_denial()
         return True
 
@@ -328,7 +308,8 @@ class Persistence:
         """Fork a child that writes the snapshot; returns an error text or None."""
         if self.child is not None:
             return "busy"
-        self.last_bgsave_try_ms = _now_ms()
+        now = _now_ms()
+        self.policy.snapshot_attempted(now)
         path = self.snapshot_path
 
         def work(progress: Progress) -> None:
@@ -336,27 +317,21 @@ class Persistence:
             progress.report(1, 1, force=True)
 
         try:
-            self.child = fork("save", work, _now_ms())
+            self.child = fork("save", work, now)
         except OSError as e:
             self.log.warning(f"Can't save in background: fork: {e.strerror}")
-            self.bgsave_ok = False
+            self.policy.snapshot_fork_failed()
             return f"ERR Can't save in background: fork: {e.strerror}"
-        self._child_dirty = self.core.dirty
+        self.policy.child_started("save", self.child.started_ms, self.core.dirty)
         self.core.count_fork(self.child.fork_usec)
         self.log.notice(f"Background saving started by pid {self.child.pid}")
         return None
 
-    def _save_done(self, ok: bool, elapsed_s: int) -> None:
-        self.last_bgsave_time_s = elapsed_s
+    def _save_done(self, ok: bool) -> None:
         if ok:
             self.log.notice("Background saving terminated with success")
-            self.lastsave_s = int(time.time())
-            self.dirty_at_last_save = self._child_dirty
-            self.bgsave_ok = True
-            self.rdb_saves += 1
         else:
             self.log.warning("Background saving error")
-            self.bgsave_ok = False
         self.refresh_denial()
 
     # -- the AOF -------------------------------------------------------------------------------
@@ -374,10 +349,8 @@ class Persistence:
         # The marks continue the server's numbering: after the AOF was off and on again,
         # a client's last write offset (``woff``) lies beyond 0 and must count as
         # durable, or its replies would wait under ``always`` for a write of another client.
-        offset = int(self.core.master_repl_offset)
-        self.aof.mark = self.aof.written_mark = self.aof.fsynced_mark = offset
-        self.aof_state = "on"
-        self.rewrite_base_size = self.aof.current_size
+        self.aof.follow(int(self.core.master_repl_offset))
+        self.policy.aof_opened(self.aof.current_size)
         if self._feed not in self.core.feeds:
             self.core.add_feed(self._feed)
         if self.core.repl is not None:
@@ -410,7 +383,7 @@ class Persistence:
             return
         open(os.path.join(self.aof_dir, incr), "wb").close()
         self.open_aof(m)
-        self.aof_state = "wait_rewrite"
+        self.policy.aof_waits_for_base()
         self._rewrite_first_incr = incr
         if self._fork_rewrite() is not None:
             self.stop_aof()
@@ -421,12 +394,13 @@ class Persistence:
             self.child.kill()
             self._remove_temp(self.child)
             self.child = None
+            self.policy.child_gone()
         if self.aof is not None:
             self.aof.close()
         if self._feed in self.core.feeds:
             self.core.feeds.remove(self._feed)
         self.aof = None
-        self.aof_state = "off"
+        self.policy.aof_closed()
         if self.core.repl is not None:
             self.core.repl.aof_changed(False)
         self.refresh_denial()
@@ -470,7 +444,6 @@ class Persistence:
         name = mf.base_name(self.aof_prefix, seq, self.config.get("aof-use-rdb-preamble"))
         path = os.path.join(self.aof_dir, name)
         self._child_tmp = name
-        self._rewrite_mark = int(self.core.master_repl_offset)
 
         def work(progress: Progress) -> None:
             self._write_snapshot(path, progress, aof_base=True)
@@ -480,8 +453,9 @@ class Persistence:
             self.child = fork("rewrite", work, _now_ms())
         except OSError as e:
             self.log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
-            self.rewrite_ok = False
+            self.policy.rewrite_fork_failed()
             return f"ERR Can't rewrite append only file in background: fork: {e.strerror}"
+        self.policy.child_started("rewrite", self.child.started_ms, self.core.dirty)
         self.core.count_fork(self.child.fork_usec)
         self.log.notice(f"Background append only file rewriting started by pid {self.child.pid}")
         return None
@@ -506,32 +480,26 @@ class Persistence:
         except (OSError, mf.ManifestError):
             return mf.Manifest()
 
-    def _rewrite_done(self, ok: bool, elapsed_s: int) -> None:
-        self.last_rewrite_time_s = elapsed_s
+    def _rewrite_done(self, ok: bool) -> None:
         name = self._child_tmp
         if not ok:
             self.log.warning("Background AOF rewrite terminated with error")
-            self.rewrite_ok = False
-            self.rewrite_failures += 1
+            self.policy.rewrite_finished(False, None)
             return
+        aof = self.aof
         try:
-            if self.aof is not None:
-                self.aof.install_base(name, self._rewrite_first_incr)
-                self.aof.forget_history()
-                if self.aof.fsync_broken or self.aof_state == "wait_rewrite":
-                    self.aof.recover_after_rewrite()
-                self.aof_state = "on"
-                self.rewrite_base_size = self.aof.current_size
+            if aof is not None:
+                aof.install_base(name, self._rewrite_first_incr)
+                aof.forget_history()
+                if aof.fsync_broken or self.aof_state == "wait_rewrite":
+                    aof.recover_after_rewrite()
             else:
                 self._install_detached(name)
         except OSError as e:
             self.log.warning(f"Background AOF rewrite could not be installed: {e.strerror or e}")
-            self.rewrite_ok = False
-            self.rewrite_failures += 1
+            self.policy.rewrite_finished(False, None)
             return
-        self.rewrite_ok = True
-        self.rewrite_failures = 0
-        self.rewrites += 1
+        self.policy.rewrite_finished(True, aof.current_size if aof is not None else None)
         self.log.notice("Background AOF rewrite terminated with success")
         self.log.notice("Background AOF rewrite finished successfully")
         self.refresh_denial()
@@ -591,7 +559,8 @@ class Persistence:
             self.child.kill()
             self._remove_temp(self.child)
             self.child = None
-        if mode == "save" or (mode != "nosave" and self.config.get("save")):
+            self.policy.child_gone()
+        if self.policy.shutdown_saves(mode):
             self.log.notice("Saving the final snapshot before exiting.")
             if not self.save():
                 self.log.warning("Error trying to save the DB, can't exit.")
@@ -654,6 +623,7 @@ class Persistence:
 
     def info_fields(self) -> list[tuple[str, Any]]:
         c = self.child
+        pol = self.policy
         now = _now_ms()
         saving = c is not None and c.kind == "save"
         rewriting = c is not None and c.kind == "rewrite"
@@ -661,27 +631,24 @@ class Persistence:
         fields: list[tuple[str, Any]] = [
             ("current_save_keys_processed", c.done if c else 0),
             ("current_save_keys_total", c.total if c else 0),
-            ("rdb_changes_since_last_save", self.core.dirty - self.dirty_at_last_save),
+            ("rdb_changes_since_last_save", pol.changes_since_save(self.core.dirty)),
             ("rdb_bgsave_in_progress", int(saving)),
-            ("rdb_last_save_time", self.lastsave_s),
-            ("rdb_last_bgsave_status", "ok" if self.bgsave_ok else "err"),
-            ("rdb_last_bgsave_time_sec", self.last_bgsave_time_s),
-            ("rdb_current_bgsave_time_sec", (now - c.started_ms) // 1000 if saving and c else -1),
-            ("rdb_saves", self.rdb_saves),
+            ("rdb_last_save_time", pol.lastsave_s),
+            ("rdb_last_bgsave_status", "ok" if pol.bgsave_ok else "err"),
+            ("rdb_last_bgsave_time_sec", pol.last_bgsave_time_s),
+            ("rdb_current_bgsave_time_sec", pol.current_child_time_s("save", now)),
+            ("rdb_saves", pol.rdb_saves),
             ("rdb_last_cow_size", 0),
             ("rdb_last_load_keys_expired", self.last_load_expired),
             ("rdb_last_load_keys_loaded", self.last_load_keys),
             ("aof_enabled", int(self.aof_state != "off")),
             ("aof_rewrite_in_progress", int(rewriting)),
-            ("aof_rewrite_scheduled", int(self.rewrite_scheduled)),
-            ("aof_last_rewrite_time_sec", self.last_rewrite_time_s),
-            (
-                "aof_current_rewrite_time_sec",
-                (now - c.started_ms) // 1000 if rewriting and c else -1,
-            ),
-            ("aof_last_bgrewrite_status", "ok" if self.rewrite_ok else "err"),
-            ("aof_rewrites", self.rewrites),
-            ("aof_rewrites_consecutive_failures", self.rewrite_failures),
+            ("aof_rewrite_scheduled", int(pol.rewrite_scheduled)),
+            ("aof_last_rewrite_time_sec", pol.last_rewrite_time_s),
+            ("aof_current_rewrite_time_sec", pol.current_child_time_s("rewrite", now)),
+            ("aof_last_bgrewrite_status", "ok" if pol.rewrite_ok else "err"),
+            ("aof_rewrites", pol.rewrites),
+            ("aof_rewrites_consecutive_failures", pol.rewrite_failures),
             ("aof_last_write_status", "err" if aof and aof.write_errno else "ok"),
             ("aof_last_cow_size", 0),
             ("module_fork_in_progress", 0),
@@ -691,7 +658,7 @@ class Persistence:
             fields += [
                 ("aof_current_size", aof.current_size),
                 ("aof_base_size", aof.base_size),
-                ("aof_pending_rewrite", int(self.rewrite_scheduled)),
+                ("aof_pending_rewrite", int(pol.rewrite_scheduled)),
                 ("aof_buffer_length", aof.buf_bytes),
                 ("aof_pending_bio_fsync", int(aof.fsync_in_progress)),
                 ("aof_delayed_fsync", aof.delayed_fsync),
