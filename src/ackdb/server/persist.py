@@ -10,23 +10,20 @@ files, logs, and turns the AOF on and off (also at runtime). It runs the group c
 of ``appendfsync always`` (``before_replies``, called by the shell once per event-loop
 pass before any reply leaves). Start-up loading lives in ``server.loading``.
 
-Paths: ``dir``/``dbfilename`` for snapshots; ``dir``/``appenddirname``/ for the AOF
-(``appendfilename``.manifest plus the files it lists; docs/persistence.md).
+Paths, snapshot writing and the AOF's manifest and history files are in the base class
+``server.persist_files.PersistenceFiles``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
 
-from .. import __version__
-from ..persistence import dataset
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
 from ..persistence.child import Child, Progress, fork
-from ..persistence.files import DiskFaults, atomic_write, fsync_dir
+from ..persistence.files import DiskFaults, fsync_dir
 from ..persistence.policy import (
     AllowWrites,
     PersistencePolicy,
@@ -34,6 +31,7 @@ from ..persistence.policy import (
     StartRewrite,
     StartSnapshot,
 )
+from .persist_files import PersistenceFiles
 
 # The settings the policy reads; a change of one reconfigures it.
 _POLICY_SETTINGS = (
@@ -48,7 +46,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Persistence:
+class Persistence(PersistenceFiles):
     def __init__(self, core: Any, config: Any, log: Any) -> None:
         self.core = core
         self.config = config
@@ -105,43 +103,6 @@ class Persistence:
     @rewrite_scheduled.setter
     def rewrite_scheduled(self, value: bool) -> None:  # BGREWRITEAOF during a child
         self.policy.rewrite_scheduled = value
-
-    # -- paths ---------------------------------------------------------------------------
-
-    @property
-    def dir(self) -> str:
-        return str(self.config.get("dir"))
-
-    @property
-    def snapshot_path(self) -> str:
-        return os.path.join(self.dir, self.config.get("dbfilename"))
-
-    @property
-    def aof_dir(self) -> str:
-        return os.path.join(self.dir, self.config.get("appenddirname"))
-
-    @property
-    def aof_prefix(self) -> str:
-        return str(self.config.get("appendfilename"))
-
-    @property
-    def manifest_path(self) -> str:
-        return os.path.join(self.aof_dir, self.aof_prefix + ".manifest")
-
-    def _meta(self, aof_base: bool = False) -> dict[str, Any]:
-        core = self.core
-        meta: dict[str, Any] = {
-            "ackdb": __version__,
-            "ctime_ms": _now_ms(),
-            "replid": core.replid,
-            "repl_offset": core.master_repl_offset,
-            "databases": len(core.dbs),
-            "aof_base": aof_base,
-        }
-        if core.repl is not None:
-            # The history as of the moment the data is captured (in a child: the fork).
-            meta.update(core.repl.saved_meta())
-        return meta
 
     # -- the write path --------------------------------------------------------------------
 
@@ -251,7 +212,7 @@ class Persistence:
             return
         self.child = None
         if code != 0:
-            self._remove_temp(child)
+            self._remove_temp(child, self._child_tmp)
         if self.policy.child_exited(code == 0, _now_ms()) == "save":
             self._save_done(code == 0)
         else:
@@ -273,36 +234,6 @@ class Persistence:
         self.policy.foreground_saved(True, _now_ms(), dirty)
         self.refresh_denial()
         return True
-
-    def write_snapshot_to(self, path: str, progress: Progress | None, meta: dict[str, Any]) -> None:
-        """A snapshot for a replica's full sync: ``meta`` names the history it starts."""
-        now = _now_ms()
-        cb = progress.report if progress else None
-        full = {**self._meta(), **meta}
-        # Sent and deleted at once: no fsync, no rename (a crash leaves a temp file that
-        # the next start removes).
-        with open(path, "wb", buffering=1 << 20) as f:
-            dataset.write_snapshot(
-                f, self.core.dbs, full, now, cb, self.config.get("rdb-key-save-delay")
-            )
-
-    def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
-        """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
-        AOF base (a snapshot, or RESP commands when ``aof-use-rdb-preamble no``)."""
-        dbs = self.core.dbs
-        now = _now_ms()
-        delay = self.config.get("rdb-key-save-delay")
-        cb = progress.report if progress else None
-        if aof_base and not self.config.get("aof-use-rdb-preamble"):
-
-            def produce(f: Any) -> None:
-                dataset.write_resp(f, dbs, now, cb, delay)
-        else:
-
-            def produce(f: Any) -> None:
-                dataset.write_snapshot(f, dbs, self._meta(aof_base), now, cb, delay)
-
-        atomic_write(path, produce, self.faults)
 
     def start_bgsave(self) -> str | None:
         """Fork a child that writes the snapshot; returns an error text or None."""
@@ -392,7 +323,7 @@ class Persistence:
     def stop_aof(self) -> None:
         if self.child is not None and self.child.kind == "rewrite":
             self.child.kill()
-            self._remove_temp(self.child)
+            self._remove_temp(self.child, self._child_tmp)
             self.child = None
             self.policy.child_gone()
         if self.aof is not None:
@@ -473,13 +404,6 @@ class Persistence:
         self._detached_manifest = m
         return self._fork_rewrite()
 
-    def _read_manifest_or_empty(self) -> mf.Manifest:
-        try:
-            with open(self.manifest_path) as f:
-                return mf.parse(f.read())
-        except (OSError, mf.ManifestError):
-            return mf.Manifest()
-
     def _rewrite_done(self, ok: bool) -> None:
         name = self._child_tmp
         if not ok:
@@ -494,7 +418,7 @@ class Persistence:
                 if aof.fsync_broken or self.aof_state == "wait_rewrite":
                     aof.recover_after_rewrite()
             else:
-                self._install_detached(name)
+                self._install_detached(self._detached_manifest, name, self._rewrite_first_incr)
         except OSError as e:
             self.log.warning(f"Background AOF rewrite could not be installed: {e.strerror or e}")
             self.policy.rewrite_finished(False, None)
@@ -503,30 +427,6 @@ class Persistence:
         self.log.notice("Background AOF rewrite terminated with success")
         self.log.notice("Background AOF rewrite finished successfully")
         self.refresh_denial()
-
-    def _install_detached(self, name: str) -> None:
-        m = self._detached_manifest
-        mf.install_base(m, name, self._rewrite_first_incr)
-        old, m.history = m.history, []  # earlier history files go too
-        text = m.dump().encode()
-        atomic_write(self.manifest_path, lambda f: f.write(text))
-        for f in old:
-            try:
-                os.unlink(os.path.join(self.aof_dir, f.name))
-            except OSError:
-                pass
-
-    def _remove_temp(self, child: Child) -> None:
-        """Delete the temp file a failed or killed child left (``files.atomic_write``
-        names it ``temp-<child pid>-<name>``): a snapshot's as well as a rewrite's."""
-        if child.kind == "save":
-            directory, name = self.dir, str(self.config.get("dbfilename"))
-        else:
-            directory, name = self.aof_dir, self._child_tmp
-        try:
-            os.unlink(os.path.join(directory, f"temp-{child.pid}-{name}"))
-        except OSError:
-            pass
 
     def debug_reload(self, save: bool, flush: bool) -> bool:
         """DEBUG RELOAD: save the snapshot (unless NOSAVE), flush (unless NOFLUSH or
@@ -557,7 +457,7 @@ class Persistence:
         if self.child is not None:
             self.log.warning("There is a child saving a snapshot or rewriting the AOF. Killing it!")
             self.child.kill()
-            self._remove_temp(self.child)
+            self._remove_temp(self.child, self._child_tmp)
             self.child = None
             self.policy.child_gone()
         if self.policy.shutdown_saves(mode):
@@ -568,56 +468,9 @@ class Persistence:
         if self.aof is not None:
             self.log.notice("Calling fsync() on the AOF file.")
             self.aof.close()
-            self._save_aof_history()
+            self._save_aof_history(self.aof)
             self.aof = None
         return True
-
-    @property
-    def history_path(self) -> str:
-        return os.path.join(self.aof_dir, self.aof_prefix + ".history")
-
-    def _save_aof_history(self) -> None:
-        """A clean stop with the AOF: record the replication history its data ends at,
-        and the incremental file's name and size then, so a restart can continue the
-        history partially (Redis cannot: the AOF carries no replication id). Anything
-        appended later changes the size, and the record is then ignored."""
-        aof, repl = self.aof, self.core.repl
-        if aof is None or repl is None or aof.fsync_broken or not aof.manifest.incrs:
-            return
-        incr = aof.manifest.incrs[-1].name
-        try:
-            size = os.path.getsize(os.path.join(self.aof_dir, incr))
-            record = {**repl.saved_meta(), "incr": incr, "size": size}
-            text = json.dumps(record).encode()
-            atomic_write(self.history_path, lambda f: f.write(text))
-        except OSError as e:
-            self.log.warning(f"Could not record the replication history: {e.strerror or e}")
-
-    def take_aof_history(self, m: mf.Manifest) -> dict[str, Any]:
-        """The history recorded at the last clean stop, if the AOF ends exactly there
-        (the record is removed: it describes one moment only)."""
-        path = self.history_path
-        try:
-            with open(path, "rb") as f:
-                record = json.loads(f.read(4096))
-        except (OSError, ValueError):
-            return {}
-        try:
-            os.unlink(path)
-            fsync_dir(self.aof_dir)
-        except OSError:
-            pass
-        if not isinstance(record, dict) or not m.incrs:
-            return {}
-        incr = m.incrs[-1].name
-        try:
-            size = os.path.getsize(os.path.join(self.aof_dir, incr))
-        except OSError:
-            return {}
-        if record.get("incr") != incr or record.get("size") != size:
-            self.log.notice("The recorded replication history does not match the AOF: ignored")
-            return {}
-        return record
 
     # -- INFO persistence --------------------------------------------------------------------
 
