@@ -50,13 +50,23 @@ class AofLife(PersistenceFiles):
         core = self.core
         if core.repl is None:  # no replication engine (a bare core): the AOF numbers it
             core.master_repl_offset += nbytes
-        # With one, its feed already moved the offset past this effect.
+        # With one, its feed numbers the effect and hands the offset to ``aof_numbered``
+        # (on a replica, which streams nothing of its own, the offset is the applied one).
         return int(core.master_repl_offset)
 
     def _feed(self, db: int, argv: list[bytes]) -> None:
         aof = self.aof
         if aof is not None:
             aof.feed(db, argv, self._advance)
+
+    def aof_numbered(self, offset: int) -> None:
+        """The replication stream numbered an effect: it ends at ``offset``. Called by
+        the replication feed, so the AOF's mark does not depend on the order of the
+        core's feeds: run before this one, the AOF's feed stamped the previous offset
+        and this corrects it; run after, it stamps this same offset again."""
+        aof = self.aof
+        if aof is not None:
+            aof.acct.mark = offset
 
     def aof_marks_follow(self, offset: int) -> None:
         """The offsets numbering changed hands (the replication engine took over at

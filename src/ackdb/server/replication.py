@@ -120,6 +120,8 @@ class ReplicationShell:
             saved=saved,
         )
         core.repl = self
+        # The open AOF's mark of each effect (see _feed); None while the AOF is off.
+        self._aof_numbered = self.persist.aof_numbered if self.persist.aof is not None else None
         core.feeds.insert(0, self._feed)
         self.link: _LinkProtocol | None = None
         self._link_seq = 0
@@ -191,13 +193,17 @@ class ReplicationShell:
     # -- effects and offsets -------------------------------------------------------------
 
     def _feed(self, db: int, argv: list[bytes]) -> None:
-        # The engine numbers the stream; the AOF feed after this one stamps its buffer
-        # with the offset this leaves in core.master_repl_offset.
-        self.engine.propagate(db, argv)
+        # The engine numbers the stream and the AOF is handed the offset the effect
+        # ends at, whichever of the two feeds the core runs first.
+        offset = self.engine.propagate(db, argv)
+        numbered = self._aof_numbered
+        if numbered is not None:
+            numbered(offset)
 
     def aof_changed(self, enabled: bool) -> None:
         """The AOF was switched on or off (start-up, CONFIG SET appendonly)."""
         self.engine.set_aof_enabled(enabled, _now_ms())
+        self._aof_numbered = self.persist.aof_numbered if enabled else None
         self._reported_fsync = -1
         self.refresh_counting()
 
