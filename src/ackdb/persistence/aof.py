@@ -11,9 +11,10 @@ fsync covers, the error states) are taken by ``persistence.fsync.FsyncAccounting
 (``self.acct``); this class carries them out: it owns the buffer, the file descriptors,
 the fsync thread and the log lines.
 
-Marks: every effect is stamped with the server's ``mark`` (the replication offset after
-it, ``master_repl_offset``), so ``fsynced_mark`` answers WAITAOF's question directly:
-everything up to that offset is on disk. ``aof_offset`` counts the bytes appended by this
+Marks: the server stamps every effect it feeds with ``acct.mark``, the replication
+offset the effect ends at (``server.persist_aof``: the replication stream hands it over,
+whatever the order of the core's feeds), so ``fsynced_mark`` answers WAITAOF's question
+directly: everything up to that offset is on disk. ``aof_offset`` counts the bytes appended by this
 process across files.
 
 Errors: a failed or short write truncates the file back to the last good size and keeps
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from . import manifest as mf
@@ -157,18 +157,20 @@ class AofWriter:
 
     # -- appending ------------------------------------------------------------------------
 
-    def feed(self, db: int, argv: list[bytes], mark_after: Callable[[int], int]) -> None:
-        """Buffer one effect; ``mark_after(nbytes)`` advances and returns the mark."""
+    def feed(self, db: int, argv: list[bytes]) -> int:
+        """Buffer one effect (after a SELECT when the database changes); returns the
+        bytes buffered. The caller stamps ``acct.mark`` with the offset it ends at."""
+        nbytes = 0
         if db != self.sel_db:
             sel = select_command(db)
             self._buf.append(sel)
-            self.buf_bytes += len(sel)
+            nbytes = len(sel)
             self.sel_db = db
-            mark_after(len(sel))
         data = encode_command(argv)
         self._buf.append(data)
-        self.buf_bytes += len(data)
-        self.acct.mark = mark_after(len(data))
+        nbytes += len(data)
+        self.buf_bytes += nbytes
+        return nbytes
 
     @property
     def pending(self) -> bool:

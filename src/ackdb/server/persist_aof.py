@@ -46,18 +46,19 @@ class AofLife(PersistenceFiles):
 
     # -- the write path --------------------------------------------------------------------
 
-    def _advance(self, nbytes: int) -> int:
+    def _feed(self, db: int, argv: list[bytes]) -> None:
+        """The core's feed: buffer one effect and stamp it with the offset it ends at."""
+        aof = self.aof
+        if aof is None:
+            return
+        nbytes = aof.feed(db, argv)
         core = self.core
         if core.repl is None:  # no replication engine (a bare core): the AOF numbers it
             core.master_repl_offset += nbytes
-        # With one, its feed numbers the effect and hands the offset to ``aof_numbered``
-        # (on a replica, which streams nothing of its own, the offset is the applied one).
-        return int(core.master_repl_offset)
-
-    def _feed(self, db: int, argv: list[bytes]) -> None:
-        aof = self.aof
-        if aof is not None:
-            aof.feed(db, argv, self._advance)
+        # With one, its feed numbers the effect and hands the offset to ``aof_numbered``,
+        # before or after this (on a replica, which streams nothing of its own, the
+        # offset is the applied stream's).
+        aof.acct.mark = core.master_repl_offset
 
     def aof_numbered(self, offset: int) -> None:
         """The replication stream numbered an effect: it ends at ``offset``. Called by
