@@ -1,8 +1,9 @@
 """Persistence commands: SAVE, BGSAVE, BGREWRITEAOF.
 
-Owns: their replies and error texts (Redis 7.2). The work is done by the server's
-``persist`` object (``server.persist``); a core without one (unit tests) answers as a
-server whose disk is unavailable.
+Owns: their replies and error texts (Redis 7.2). Whether to start, schedule or refuse
+is the persistence policy's decision (``persist.policy``, ``persistence.policy``); the
+work is done by the server's ``persist`` object (``server.persist``); a core without one
+(unit tests) answers as a server whose disk is unavailable.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _persist(c: Any) -> Any:
 )
 def save(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
-    if p.child is not None and p.child.kind == "save":
+    if not p.policy.save_allowed():
         raise CommandError("ERR Background save already in progress")
     if not p.save():
         raise CommandError("ERR")
@@ -57,12 +58,12 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
     p = _persist(c)
-    if p.child is not None and p.child.kind == "save":
+    answer = p.policy.bgsave_request(schedule)  # the persistence policy decides
+    if answer == "in-progress":
         raise CommandError("ERR Background save already in progress")
-    if p.child is not None:
-        if schedule:
-            p.bgsave_scheduled = True
-            return enc.simple("Background saving scheduled")
+    if answer == "scheduled":
+        return enc.simple("Background saving scheduled")
+    if answer == "busy":
         raise CommandError(
             "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
             "SCHEDULE in order to schedule a BGSAVE whenever possible."
@@ -84,10 +85,10 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
 )
 def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
-    if p.child is not None and p.child.kind == "rewrite":
+    answer = p.policy.rewrite_request()  # the persistence policy decides
+    if answer == "in-progress":
         raise CommandError("ERR Background append only file rewriting already in progress")
-    if p.child is not None:
-        p.rewrite_scheduled = True
+    if answer == "scheduled":
         return enc.simple("Background append only file rewriting scheduled")
     err = p.start_rewrite()
     if err is not None:

@@ -50,6 +50,9 @@ MISCONF_BGSAVE = (
 )
 
 ChildKind = Literal["save", "rewrite"]
+# What BGSAVE / BGREWRITEAOF do now: start the child, schedule it for when the running
+# child is gone, or refuse (the same kind is running; BGSAVE without SCHEDULE: another).
+Request = Literal["start", "scheduled", "in-progress", "busy"]
 AofState = Literal["off", "on", "wait_rewrite"]
 SaveRule = tuple[int, int]  # (seconds, changes)
 
@@ -191,6 +194,34 @@ class PersistencePolicy:
             self._child_logged_ms = now_ms
             return True
         return False
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def bgsave_request(self, schedule: bool) -> Request:
+        """BGSAVE [SCHEDULE] (Redis bgsaveCommand): refused while a BGSAVE runs; while a
+        rewrite runs, scheduled with SCHEDULE, else refused."""
+        if self.child == "save":
+            return "in-progress"
+        if self.child is not None:
+            if not schedule:
+                return "busy"
+            self.bgsave_scheduled = True
+            return "scheduled"
+        return "start"
+
+    def rewrite_request(self) -> Request:
+        """BGREWRITEAOF (Redis bgrewriteaofCommand): refused while a rewrite runs;
+        scheduled while a BGSAVE runs."""
+        if self.child == "rewrite":
+            return "in-progress"
+        if self.child is not None:
+            self.rewrite_scheduled = True
+            return "scheduled"
+        return "start"
+
+    def save_allowed(self) -> bool:
+        """SAVE (Redis saveCommand): not while a BGSAVE runs."""
+        return self.child != "save"
 
     # -- children ------------------------------------------------------------------------------
 

@@ -77,29 +77,12 @@ class Persistence(AofLife):
             )
         )
 
-    # -- the policy's state, as the commands and other shells read it --------------------
-
     @property
     def lastsave_s(self) -> int:
+        """LASTSAVE (read by the command)."""
         return self.policy.lastsave_s
 
-    @property
-    def bgsave_scheduled(self) -> bool:
-        return self.policy.bgsave_scheduled
-
-    @bgsave_scheduled.setter
-    def bgsave_scheduled(self, value: bool) -> None:  # BGSAVE SCHEDULE during a child
-        self.policy.bgsave_scheduled = value
-
-    @property
-    def rewrite_scheduled(self) -> bool:
-        return self.policy.rewrite_scheduled
-
-    @rewrite_scheduled.setter
-    def rewrite_scheduled(self, value: bool) -> None:  # BGREWRITEAOF during a child
-        self.policy.rewrite_scheduled = value
-
-    # -- the write path --------------------------------------------------------------------
+    # -- refusing writes -------------------------------------------------------------------
 
     def refresh_denial(self) -> None:
         aof = self.aof

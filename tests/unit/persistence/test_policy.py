@@ -260,6 +260,33 @@ def test_scheduled_work_comes_before_the_save_rules() -> None:
     assert p.background_due(T0, 10, None) == StartRewrite("scheduled")
 
 
+def test_bgsave_requests() -> None:
+    # Redis bgsaveCommand: "Background save already in progress"; during a rewrite,
+    # SCHEDULE schedules it, else "Another child process is active".
+    p = policy()
+    assert p.bgsave_request(schedule=False) == "start"
+    p.child_started("rewrite", T0, 0)
+    assert p.bgsave_request(schedule=False) == "busy" and not p.bgsave_scheduled
+    assert p.bgsave_request(schedule=True) == "scheduled" and p.bgsave_scheduled
+    p.child_gone()
+    p.child_started("save", T0, 0)
+    assert p.bgsave_request(schedule=True) == "in-progress"
+    assert not p.save_allowed()
+
+
+def test_rewrite_requests() -> None:
+    # Redis bgrewriteaofCommand: refused during a rewrite, scheduled during a BGSAVE.
+    p = policy()
+    assert p.rewrite_request() == "start"
+    p.child_started("save", T0, 0)
+    assert p.rewrite_request() == "scheduled" and p.rewrite_scheduled
+    assert p.save_allowed() is False
+    p.child_gone()
+    p.child_started("rewrite", T0, 0)
+    assert p.rewrite_request() == "in-progress"
+    assert p.save_allowed()
+
+
 def test_one_child_at_a_time() -> None:
     p = policy()
     p.child_started("save", T0, 0)
