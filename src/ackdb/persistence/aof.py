@@ -35,7 +35,7 @@ from typing import Any
 
 from . import manifest as mf
 from .files import NO_FAULTS, DiskFaults, atomic_write, fsync_dir
-from .fsync import EIO, Fsync, FsyncAccounting, Postpone
+from .fsync import EIO, Fsync, FsyncAccounting, FsyncNow, Postpone
 
 
 def encode_command(argv: list[bytes]) -> bytes:
@@ -85,9 +85,11 @@ class AofWriter:
     def policy(self) -> str:
         return self.acct.policy
 
-    @policy.setter
-    def policy(self, policy: str) -> None:
-        self.acct.policy = policy
+    def set_policy(self, policy: str, now_ms: int) -> None:
+        """CONFIG SET appendfsync."""
+        if self.acct.set_policy(policy):
+            self.write(now_ms, force=True)
+            self.fsync_now()
 
     @property
     def mark(self) -> int:
@@ -250,13 +252,19 @@ class AofWriter:
             "rewrite has saved the dataset again."
         )
 
-    def everysec(self, now_ms: int) -> None:
-        """Called every cron tick: start a background fsync once a second."""
-        broke, fsync = self.acct.everysec(now_ms)
+    def tick(self, now_ms: int) -> None:
+        """Every cron tick: write what is buffered (or retry a failed write), then the
+        policy's fsync: in the loop (``always``) or in the background (``everysec``,
+        once a second)."""
+        if self._buf or self.acct.write_errno:
+            self.write(now_ms)
+        broke, work = self.acct.tick(now_ms)
         if broke:
             self._log_fsync_broken(broke)
-        if fsync is not None:
-            self._start_background_fsync(fsync)
+        if isinstance(work, FsyncNow):
+            self.fsync_now()
+        elif work is not None:
+            self._start_background_fsync(work)
 
     def _start_background_fsync(self, fsync: Fsync) -> None:
         if self._thread is None:

@@ -53,6 +53,11 @@ class Postpone:
 
 
 @dataclass(frozen=True, slots=True)
+class FsyncNow:
+    """fsync in the event loop now (``always``), if anything written is not covered."""
+
+
+@dataclass(frozen=True, slots=True)
 class Fsync:
     """Start a background fsync of the current file covering ``mark`` and ``offset``."""
 
@@ -64,6 +69,7 @@ WriteDecision = WriteNow | Postpone
 WRITE_NOW = WriteNow()
 WRITE_DELAYED = WriteNow(delayed=True)
 POSTPONE = Postpone()
+FSYNC_NOW = FsyncNow()
 
 
 class FsyncAccounting:
@@ -83,6 +89,34 @@ class FsyncAccounting:
         self.last_fsync_ms = 0
         self.fsync_in_progress = False
         self.background_error = 0  # set by the fsync thread, applied by ``everysec``
+
+    # -- the policy -----------------------------------------------------------------------
+
+    def set_policy(self, policy: str) -> bool:
+        """CONFIG SET appendfsync; True when what is written must be fsynced at once
+        (switching to ``always``: from now on replies wait for the fsynced mark)."""
+        self.policy = policy
+        return policy == "always"
+
+    @property
+    def fsync_before_replies(self) -> bool:
+        """``always``: every event-loop pass fsyncs what it wrote before any reply
+        leaves (one fsync for all the pass's writes: group commit)."""
+        return self.policy == "always"
+
+    def durable_mark(self) -> int | None:
+        """Under ``always``: replies to writes past this mark must wait; else None."""
+        return self.fsynced_mark if self.policy == "always" else None
+
+    def tick(self, now_ms: int) -> tuple[int, Fsync | FsyncNow | None]:
+        """Every cron tick, after the buffer was written: the fsync work of the policy
+        (``always``: in the loop; ``everysec``: see ``everysec``; ``no``: none) and,
+        first, the errno of a background fsync that broke the AOF (0 if none; log it)."""
+        if self.policy == "everysec":
+            return self.everysec(now_ms)
+        if self.policy == "always":
+            return 0, FSYNC_NOW
+        return 0, None
 
     def follow(self, offset: int) -> None:
         """The numbering of offsets moved to ``offset`` with nothing buffered."""

@@ -100,12 +100,7 @@ class Persistence(AofLife):
             self._watch_child(now_ms)
         aof = self.aof
         if aof is not None:
-            if aof.pending or aof.write_errno:
-                aof.write(now_ms)
-            if aof.policy == "everysec":
-                aof.everysec(now_ms)
-            elif aof.policy == "always":
-                aof.fsync_now()
+            aof.tick(now_ms)
             recovery = self.policy.recovery_due(now_ms, bool(aof.fsync_broken))
             if recovery is not None:
                 self._start(recovery)

@@ -76,10 +76,6 @@ class AofLife(PersistenceFiles):
         if aof is not None:
             aof.follow(offset)
 
-    @property
-    def always(self) -> bool:
-        return self.aof is not None and self.aof.policy == "always"
-
     def before_replies(self) -> None:
         """Once per event-loop pass, before replies leave: write the AOF buffer and, under
         ``always``, fsync it (one fsync for every write of the pass: group commit)."""
@@ -88,7 +84,7 @@ class AofLife(PersistenceFiles):
             return
         if aof.pending:
             aof.write(_now_ms())
-        if aof.policy == "always":
+        if aof.acct.fsync_before_replies:
             aof.fsync_now()
         self.refresh_denial()
 
@@ -102,9 +98,7 @@ class AofLife(PersistenceFiles):
     def durable_mark(self) -> int | None:
         """Under ``always``: replies to writes past this mark must wait; else None."""
         aof = self.aof
-        if aof is None or aof.policy != "always":
-            return None
-        return aof.fsynced_mark
+        return None if aof is None else aof.acct.durable_mark()
 
     # -- turning the AOF on and off, rewrites ----------------------------------------------
 
@@ -179,10 +173,7 @@ class AofLife(PersistenceFiles):
 
     def _on_appendfsync(self, name: str, old: Any, new: Any) -> None:
         if self.aof is not None:
-            self.aof.policy = new
-            if new == "always":
-                self.aof.write(_now_ms(), force=True)
-                self.aof.fsync_now()
+            self.aof.set_policy(new, _now_ms())
 
     def start_rewrite(self) -> str | None:
         """BGREWRITEAOF now: a new incremental file takes the writes from this instant,

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from ackdb.persistence.fsync import (
     EVERYSEC_INTERVAL_MS,
+    FSYNC_NOW,
     FSYNC_POSTPONE_MAX_MS,
     POSTPONE,
     WRITE_DELAYED,
@@ -131,3 +132,21 @@ def test_fsynced_marks_never_go_back(steps: list[tuple[int, int, bool]]) -> None
         assert now[0] >= last[0] and now[1] >= last[1]
         assert now == (max(last[0], mark), max(last[1], offset))
         last = now
+
+
+def test_each_policy_ticks_its_own_fsync() -> None:
+    # Redis redis.conf appendfsync: always (in the loop), everysec (background), no.
+    always, everysec, no = written("always", 9, 9), written("everysec", 9, 9), written("no", 9, 9)
+    assert always.tick(T0) == (0, FSYNC_NOW)
+    assert everysec.tick(T0) == (0, Fsync(9, 9))
+    assert no.tick(T0) == (0, None)
+    assert (always.durable_mark(), everysec.durable_mark()) == (0, None)
+    assert always.fsync_before_replies and not everysec.fsync_before_replies
+
+
+def test_switching_to_always_fsyncs_at_once() -> None:
+    # CONFIG SET appendfsync always: from then on replies wait for the fsynced mark.
+    a = FsyncAccounting("everysec")
+    assert a.set_policy("always") is True
+    assert a.set_policy("no") is False
+    assert a.durable_mark() is None
