@@ -53,6 +53,10 @@ ChildKind = Literal["save", "rewrite"]
 # What BGSAVE / BGREWRITEAOF do now: start the child, schedule it for when the running
 # child is gone, or refuse (the same kind is running; BGSAVE without SCHEDULE: another).
 Request = Literal["start", "scheduled", "in-progress", "busy"]
+# How a rewrite starts: a fresh AOF beside a closed one (``detached``), the creation of
+# an AOF still without a base started over (``recreate``), or a switch to a new
+# incremental file of the open AOF (``switch``).
+RewritePlan = Literal["detached", "recreate", "switch"]
 AofState = Literal["off", "on", "wait_rewrite"]
 SaveRule = tuple[int, int]  # (seconds, changes)
 
@@ -304,6 +308,20 @@ class PersistencePolicy:
 
     def aof_closed(self) -> None:
         self.aof_state = "off"
+
+    def rewrite_plan(self, aof_open: bool) -> RewritePlan:
+        """How to start a rewrite now. While the AOF is being turned on it has no base:
+        switching files would list incremental files without a base in the manifest,
+        which a restart would load as the whole dataset, so its creation starts over."""
+        if not aof_open:
+            return "detached"
+        return "recreate" if self.aof_state == "wait_rewrite" else "switch"
+
+    def rewrite_recovers(self, fsync_broken: bool) -> bool:
+        """Whether a finished rewrite must also fsync the incremental file and forgive a
+        failed fsync: it does when one failed, or when the rewrite wrote the first base
+        of the AOF being turned on (its writes were not counted fsynced until now)."""
+        return fsync_broken or self.aof_state == "wait_rewrite"
 
     def rewrite_finished(self, ok: bool, aof_size: int | None) -> None:
         """A rewrite ended: ``ok`` when its base was written and installed; ``aof_size``:

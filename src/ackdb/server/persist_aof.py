@@ -180,10 +180,12 @@ class AofLife(PersistenceFiles):
         and a child writes the dataset as of this instant as the new base."""
         if self.child is not None:
             return "busy"
-        if self.aof is None:
+        plan = self.policy.rewrite_plan(self.aof is not None)
+        if plan == "detached":
             return self._rewrite_without_aof()
-        if self.aof_state == "wait_rewrite":
+        if plan == "recreate":
             return self._restart_aof_creation()
+        assert self.aof is not None
         self._rewrite_first_incr = self.aof.switch_to_new_incr()
         return self._fork_rewrite()
 
@@ -247,7 +249,7 @@ class AofLife(PersistenceFiles):
             if aof is not None:
                 aof.install_base(name, self._rewrite_first_incr)
                 aof.forget_history()
-                if aof.fsync_broken or self.aof_state == "wait_rewrite":
+                if self.policy.rewrite_recovers(bool(aof.fsync_broken)):
                     aof.recover_after_rewrite()
             else:
                 self._install_detached(self._detached_manifest, name, self._rewrite_first_incr)

@@ -343,6 +343,21 @@ def test_aof_creation_is_retried_until_a_rewrite_succeeds() -> None:
     assert p.recovery_due(T0 + 10**6, False) is None
 
 
+def test_rewrite_plans_follow_the_aof_state() -> None:
+    # Redis rewriteAppendOnlyFileBackground: a new incremental file opens at the start;
+    # BGREWRITEAOF with the AOF off writes a fresh AOF; ackdb restarts a creation that
+    # has no base yet instead of listing incremental files without one.
+    p = policy()
+    assert p.rewrite_plan(aof_open=False) == "detached"
+    p.aof_opened(0)
+    assert p.rewrite_plan(aof_open=True) == "switch"
+    assert not p.rewrite_recovers(fsync_broken=False)
+    assert p.rewrite_recovers(fsync_broken=True)
+    p.aof_waits_for_base()
+    assert p.rewrite_plan(aof_open=True) == "recreate"
+    assert p.rewrite_recovers(fsync_broken=False)
+
+
 # -- refusing writes ----------------------------------------------------------------------------------
 
 
