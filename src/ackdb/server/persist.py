@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, assert_never
 
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
@@ -25,6 +25,7 @@ from ..persistence.child import Child, Progress, fork
 from ..persistence.files import DiskFaults
 from ..persistence.policy import (
     AllowWrites,
+    DenyWrites,
     PersistencePolicy,
     PolicySettings,
     StartRewrite,
@@ -90,8 +91,15 @@ class Persistence(AofLife):
             gate = self.policy.write_gate()
         else:
             gate = self.policy.write_gate(aof.write_errno, aof.fsync_broken)
-        if gate is not None:
-            self.core.set_write_denied(None if isinstance(gate, AllowWrites) else gate.reason)
+        match gate:
+            case None:
+                pass
+            case DenyWrites(reason=reason):
+                self.core.set_write_denied(reason)
+            case AllowWrites():
+                self.core.set_write_denied(None)
+            case _:
+                assert_never(gate)
 
     # -- cron ------------------------------------------------------------------------------
 
@@ -116,10 +124,13 @@ class Persistence(AofLife):
         """Carry out the policy's decision to start a child."""
         if work.notice is not None:
             self.log.notice(work.notice)
-        if isinstance(work, StartSnapshot):
-            self.start_bgsave()
-        else:
-            self.start_rewrite()
+        match work:
+            case StartSnapshot():
+                self.start_bgsave()
+            case StartRewrite():
+                self.start_rewrite()
+            case _:
+                assert_never(work)
 
     def _watch_child(self, now_ms: int) -> None:
         child = self.child
