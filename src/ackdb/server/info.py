@@ -226,7 +226,7 @@ def _clients(srv: InfoCore) -> Fields:
         ("clients_in_timeout_table", src.clients_in_timeout_table(srv)),
         ("total_watched_keys", sum(len(db.watched) for db in srv.dbs)),
         ("total_blocking_keys", srv.blocking.keys_count()),
-        ("total_blocking_keys_on_nokey", srv.blocking.keys_count()),
+        *no_source("total_blocking_keys_on_nokey"),
     ]
 
 

@@ -10,10 +10,12 @@ anything, and adds no work to the command path: counters stay plain ``int`` attr
 bumped where the event happens; gauges are read here, when INFO runs.
 
 The rule (STYLE.md): a number users read comes from a counter or gauge that exists. INFO
-reads sources by plain attribute access, so a missing source is an ``AttributeError``
-(``check_sources`` names it, and tests/unit/server/test_info_sources.py walks every field
-on a primary with a replica, AOF and backlog, and on a replica), never a silent 0; a field
-ackdb truly has no source for is in ``NO_SOURCE`` with its reason, and only there.
+reads sources by plain attribute access, so a missing source is an error: mypy --strict
+checks the real classes against these protocols (``_sources_conform``), ``check_sources``
+names what a core lacks at run time, tests/unit/server/test_info_sources.py checks that
+every fixed value is declared, and tests/e2e/test_info_gauges.py walks every field of a
+live primary (replica, AOF, backlog) and replica. A field ackdb truly has no source for is
+in ``NO_SOURCE`` with its reason, and only there; it is never a silent 0.
 """
 
 from __future__ import annotations
@@ -261,6 +263,8 @@ NO_SOURCE: dict[str, tuple[Any, str]] = {
     # Clients
     "cluster_connections": (0, "ackdb has no Redis Cluster bus"),
     "tracking_clients": (0, _NO_TRACKING),
+    # Redis 7.2: keys whose waiters want waking when the key is deleted -- XREADGROUP only.
+    "total_blocking_keys_on_nokey": (0, "ackdb has no streams (XREADGROUP)"),
     # Memory
     "used_memory_lua": (0, _NO_LUA),
     "used_memory_vm_eval": (0, _NO_LUA),

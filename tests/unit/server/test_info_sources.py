@@ -6,7 +6,7 @@ INFO's code reads no source through a fallback (``getattr(x, name, default)``,
 ``hasattr``); every field printed as a fixed value is declared in ``NO_SOURCE`` (with its
 reason) or is a fixed fact below; the gauges behind mem_replication_backlog,
 mem_aof_buffer and clients_in_timeout_table. mypy --strict proves the real shells conform
-(``info_sources._sources_conform``). tests/e2e/test_info_sources.py walks every field of
+(``info_sources._sources_conform``). tests/e2e/test_info_gauges.py walks every field of
 a live primary (replica, AOF, backlog) and replica, and compares with redis-server.
 """
 
