@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from ackdb.commands import load_all
+
+# Engines built in-process (fixtures, unit tests) run the real handlers.
+load_all()
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 START_TIMEOUT_S = 20.0
@@ -236,8 +241,8 @@ class Harness:
 
     def __init__(self, *directives: str) -> None:
         import ackdb.commands  # noqa: F401
+        from ackdb.engine.core import Server
         from ackdb.server.config import load_config
-        from ackdb.server.core import Server
 
         self.server = Server(load_config(None, "\n".join(directives)))
         self.effects: list[tuple[int, list[bytes]]] = []

@@ -8,10 +8,10 @@ reaches the AOF (replicas will get it from the replication issue's own channel).
 
 from __future__ import annotations
 
+from ..engine.client import Client
+from ..engine.pubsub import push
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
-from ..server.client import Client
-from ..server.pubsub import push
 from .base import CommandError
 from .table import command, container
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.blocking import BlockRequest
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
 from .base import CommandError
 from .table import command
 

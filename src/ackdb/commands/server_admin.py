@@ -29,12 +29,12 @@ import time
 from itertools import islice
 from typing import Any
 
+from ..engine.blocking import BlockRequest
 from ..keyspace.digest import dataset_digest, digest_value_hex
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import encoding
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
 from ..server.config import ConfigRewriteError, ConfigSetError
 from ..server.info import info_text, reset_memory_peak
 from .base import SYNTAX, CommandError

@@ -26,13 +26,13 @@ import os
 import time
 from typing import Any
 
+from ..engine.client import Client, NullConn
 from ..persistence.child import Child, Progress, fork
 from ..replication import actions as act
 from ..replication.engine import EngineConfig, Replication
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..resp import encoder as enc
-from .client import Client, NullConn
 from .loading import Loader
 
 # How often a full sync in progress is logged (ms).

@@ -14,8 +14,8 @@ import pytest
 import ackdb.commands  # noqa: F401  (registers the command table before the core imports it)
 from ackdb.commands.introspection import ArgDoc, parse_args_doc
 from ackdb.commands.table import TABLE
+from ackdb.engine.core import PAUSED, Server
 from ackdb.server.config import load_config
-from ackdb.server.core import PAUSED, Server
 
 # -- harness ---------------------------------------------------------------------------------
 

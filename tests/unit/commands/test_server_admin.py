@@ -18,9 +18,9 @@ import pytest
 import ackdb.commands  # noqa: F401  (registers the command table)
 from ackdb import REDIS_COMPAT_VERSION, __version__
 from ackdb.commands.table import TABLE
+from ackdb.engine.core import Server
 from ackdb.resp.encoder import RESP3
 from ackdb.server.config import load_config
-from ackdb.server.core import Server
 from ackdb.server.info import bytes_to_human, info_text, select_sections
 
 ZEROS = "0" * 40

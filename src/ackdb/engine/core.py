@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
@@ -98,7 +97,9 @@ class SlowlogEntry:
 
 class Server:
     def __init__(self, config: Any, log: Any = None, rng: random.Random | None = None) -> None:
-        load_all()
+        if not TABLE.loaded:
+            # The engine runs the handlers; it does not choose them (commands/ sits above it).
+            raise RuntimeError("command handlers not loaded: call ackdb.commands.load_all() first")
         self.config = config
         self.log = log
         self.rng = rng or random.Random()
