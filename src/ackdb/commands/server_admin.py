@@ -30,13 +30,12 @@ from itertools import islice
 from typing import Any
 
 from ..engine.blocking import BlockRequest
+from ..engine.ports import ConfigRewriteError, ConfigSetError, Info
 from ..keyspace.digest import dataset_digest, digest_value_hex
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import encoding
 from ..resp import encoder as enc
-from ..server.config import ConfigRewriteError, ConfigSetError
-from ..server.info import info_text, reset_memory_peak
 from .base import SYNTAX, CommandError
 from .keys import encoding_limits
 from .table import command, container
@@ -74,8 +73,15 @@ def help_reply(name: str, lines: list[str]) -> bytes:
     complexity="O(1)",
 )
 def info(c: Any, argv: list[bytes]) -> bytes:
-    reply: bytes = c.p.verbatim(info_text(c.server, argv[1:]).encode())
+    reply: bytes = c.p.verbatim(_info(c).text(argv[1:]).encode())
     return reply
+
+
+def _info(c: Any) -> Info:
+    source: Info | None = c.server.info
+    if source is None:
+        raise CommandError("ERR INFO is not available in this process")
+    return source
 
 
 # -- CONFIG -------------------------------------------------------------------------------
@@ -151,7 +157,7 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
 def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
-    reset_memory_peak()
+    _info(c).reset_memory_peak()
     return enc.OK
 
 

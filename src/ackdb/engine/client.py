@@ -8,11 +8,14 @@ itself: ``conn`` is the shell's handle (``write``, ``close``, ``buffer_size``).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..keyspace.db import Database
 from ..resp.encoder import RESP2, Resp2
 from ..resp.reader import RequestReader
+
+if TYPE_CHECKING:
+    from .core import Server
 
 
 class Conn(Protocol):
@@ -90,7 +93,7 @@ class Client:
         "__weakref__",
     )
 
-    def __init__(self, client_id: int, server: Any, conn: Conn, addr: str, laddr: str, fd: int):
+    def __init__(self, client_id: int, server: Server, conn: Conn, addr: str, laddr: str, fd: int):
         self.id = client_id
         self.server = server
         self.conn = conn
