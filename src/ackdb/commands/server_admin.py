@@ -25,7 +25,6 @@ Facts worth knowing:
 from __future__ import annotations
 
 import re
-import time
 from itertools import islice
 from typing import Any
 
@@ -276,7 +275,7 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the server time.",
 )
 def time_(c: Any, argv: list[bytes]) -> bytes:
-    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    seconds, micros = divmod(c.server.clock.now_us(), 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
@@ -474,7 +473,7 @@ _C_DOUBLE_PREFIX = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _C_INT_PREFIX = re.compile(rb"\s*[+-]?\d+")
 # Redis builds POPULATE key names in a 128-byte buffer: at most 127 bytes survive.
 POPULATE_KEY_BYTES_MAX = 127
-# Longest DEBUG SLEEP (s): beyond it time.sleep overflows (Redis: undefined behaviour).
+# Longest DEBUG SLEEP (s): beyond it the process's sleep overflows (Redis: undefined behaviour).
 DEBUG_SLEEP_S_MAX = 2**31
 
 
@@ -522,7 +521,7 @@ def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
     seconds = _strtod(argv[2])
     if seconds > 0:
         # Blocks the whole server, as Redis's DEBUG SLEEP does.
-        time.sleep(min(seconds, DEBUG_SLEEP_S_MAX))
+        c.server.clock.sleep(min(seconds, DEBUG_SLEEP_S_MAX))
     return enc.OK
 
 
@@ -623,7 +622,7 @@ def _debug_object(c: Any, argv: list[bytes]) -> bytes:
         raise CommandError("ERR no such key")
     kind = encoding(v, encoding_limits(c)).decode()
     size = len(v) if v.__class__ is bytes else sum(len(x) for x in _flat(v))
-    lru = int(time.time()) & ((1 << 24) - 1)
+    lru = int(c.server.clock.time_s()) & ((1 << 24) - 1)
     return enc.simple(
         f"Value at:{id(v):#x} refcount:1 encoding:{kind} serializedlength:{size} "
         f"lru:{lru} lru_seconds_idle:0"

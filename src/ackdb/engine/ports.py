@@ -70,8 +70,16 @@ class Clock(Protocol):
         """Wall-clock time in seconds since the epoch (SLOWLOG, start time)."""
         ...
 
+    def now_us(self) -> int:
+        """Wall-clock time in microseconds since the epoch (TIME)."""
+        ...
+
     def perf_ns(self) -> int:
         """A monotonic counter in ns, for durations only (commandstats, time budgets)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Stop the whole process for ``seconds`` (DEBUG SLEEP; a simulator advances)."""
         ...
 
 

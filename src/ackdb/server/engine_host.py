@@ -30,8 +30,14 @@ class SystemClock:
     def time_s(self) -> float:
         return time.time()
 
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
+
     def perf_ns(self) -> int:
         return time.perf_counter_ns()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class InfoSource:
