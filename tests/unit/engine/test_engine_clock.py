@@ -5,10 +5,10 @@ one process keep their own clocks."""
 from __future__ import annotations
 
 import pytest
+from tests.conftest import FakeConn
 
 from ackdb.engine.core import Server
 from ackdb.server.config import load_config
-from tests.conftest import FakeConn
 
 
 class ManualClock:
