@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
@@ -26,8 +25,17 @@ from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
-from .client import Client
-from .ports import Clock, Config, Info, Log, OffsetCounter, Persistence, Replication
+from .client import Client, Conn
+from .ports import (
+    Clock,
+    Config,
+    Info,
+    Loading,
+    Log,
+    OffsetCounter,
+    Persistence,
+    Replication,
+)
 from .pubsub import PubSub
 
 Feed = Callable[[int, list[bytes]], None]
@@ -154,7 +162,7 @@ class Server:
         self.persist: Persistence | None = None  # set by the shell
         # INFO's text and CONFIG RESETSTAT's memory peak; set by the shell.
         self.info: Info | None = None
-        self.loader: Any = None  # server.loading.Loader while loading
+        self.loader: Loading | None = None  # set by the shell while a dataset loads
         self._plain = TABLE.plain
         self.active_expire = True
         self.shutdown_requested: str | None = None
@@ -274,7 +282,7 @@ class Server:
         self.blocking.key_ready(db, key)
 
     def on_watched_touched(
-        self, db: Database, key: bytes, clients: set[Any], expiring: bool
+        self, db: Database, key: bytes, clients: set[Client], expiring: bool
     ) -> None:
         for c in clients:
             wk = (db.index, key)
@@ -317,7 +325,7 @@ class Server:
 
     # -- clients -------------------------------------------------------------------------
 
-    def new_client(self, conn: Any, addr: str, laddr: str, fd: int) -> Client:
+    def new_client(self, conn: Conn, addr: str, laddr: str, fd: int) -> Client:
         c = Client(self.next_client_id, self, conn, addr, laddr, fd)
         self.next_client_id += 1
         self.clients[c.id] = c
@@ -706,7 +714,7 @@ class Server:
         waiting, self.paused_clients = self.paused_clients, []
         for c in waiting:
             if not c.closed:
-                c.conn.resume_commands()  # type: ignore[attr-defined]
+                c.conn.resume_commands()
 
     # -- cron ----------------------------------------------------------------------------
 

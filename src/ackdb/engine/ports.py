@@ -199,6 +199,14 @@ class Persistence(Protocol):
     def debug_reload(self, save: bool, flush: bool) -> bool: ...
 
 
+class Loading(Protocol):
+    """A dataset being loaded (the AOF or a snapshot at start, a replica's full sync)."""
+
+    def info_fields(self) -> list[tuple[str, Any]]:
+        """INFO persistence's loading_* fields."""
+        ...
+
+
 class Info(Protocol):
     def text(self, args: Iterable[bytes]) -> str:
         """The whole INFO reply text for the arguments after ``INFO``."""
