@@ -28,7 +28,7 @@ from ..replication.backlog import Backlog
 from ..replication.engine import Replication
 
 if TYPE_CHECKING:
-    from .core import Server
+    from ..engine.core import Server
     from .loading import Loader
     from .persist import Persistence
     from .replication import ReplicationShell
