@@ -111,6 +111,8 @@ class World:
             id=node_id,
             config=self.config(node_id),
             rng=random.Random(self.rng.getrandbits(64)),
+            send=self.send,
+            checker=self.checker,
             compact_every=self.plan.compact_every,
             crash_in_ready=self.plan.crash_in_ready,
             unsafe_local_reads=self.unsafe_local_reads,
@@ -167,7 +169,7 @@ class World:
 
     def after(self, node: SimNode) -> None:
         """Carry out the member's Ready work, then check what its new state claims."""
-        if not node.process(self.send, self.checker):
+        if not node.process():
             self.log(f"crash {node.id} between write and fsync")
             self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), node.id)
             return
@@ -209,7 +211,7 @@ class World:
             node = self.nodes[str(a)]
             if node.raw is None or b != node.incarnation:
                 return
-            node.raw.tick()
+            node.tick()
             self.after(node)
             self.schedule(self.tick_ms[node.id], _TICK, node.id, node.incarnation)
         elif kind == _DELIVER:
