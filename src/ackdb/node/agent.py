@@ -1,8 +1,8 @@
 """The node host (``ackdb node``): runs the node's services side by side.
 
-Owns: the list of services and their life -- start them in order, stop the process on a
-signal or when a service asks (``Exit``: this member was removed, a fatal error), then
-drain and stop them in reverse order -- and the wiring: each service gets the narrow
+Owns: the services' life (``Host``) -- start them in order, stop the process on a signal
+or when a service asks (``Exit``: this member was removed, a fatal error), then drain and
+stop them in reverse order -- and the wiring (``Agent``): each service gets the narrow
 ports it needs (options, the log, ``Exit``, another service's port), never the host.
 Decides nothing about Raft, metadata or clients.
 
@@ -35,18 +35,14 @@ from ackdb.node.service import Service
 from ackdb.server.log import Log
 
 
-class Agent:
-    def __init__(self, opts: AgentOptions, log: Log) -> None:
-        self.opts = opts
-        self.log = log
-        self.member = RaftMember(opts, log, self.stop, self._after_pass)
-        self.client_port = ClientPort(
-            self.member, opts.bind, opts.port, log, host_stopping=lambda: self.stopping
-        )
-        self.services: list[Service] = [self.member, self.client_port]
-        self._done: asyncio.Future[int] | None = None
+class Host:
+    """Runs ``services``: starts them in order, waits for ``stop``, drains and stops them
+    in reverse order. Knows nothing of what they do."""
 
-    # -- life ---------------------------------------------------------------------------
+    def __init__(self, log: Log, services: list[Service] | None = None) -> None:
+        self.log = log
+        self.services: list[Service] = services if services is not None else []
+        self._done: asyncio.Future[int] | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -61,15 +57,14 @@ class Agent:
             raise
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, 0, f"signal {sig}")
-        o = self.opts
-        self.log.notice(
-            f"Node {o.node_id} ready: clients on {o.client_addr}, peers on {o.cluster_addr}, "
-            f"data in {o.data_dir}, PID {os.getpid()}"
-        )
+        self.ready()
         code = await self._done
         self.log.notice("Shutting down")
         await self._shutdown(started)
         return code
+
+    def ready(self) -> None:
+        """Every service started (a subclass says so in the log)."""
 
     async def _shutdown(self, started: list[Service]) -> None:
         for s in reversed(started):
@@ -82,9 +77,30 @@ class Agent:
         return self._done is not None and self._done.done()
 
     def stop(self, code: int = 0, why: str = "") -> None:
+        """Stop the process (``Exit``): a signal, or a service asking."""
         if self._done is not None and not self._done.done():
             self.log.notice(f"Stopping ({why})")
             self._done.set_result(code)
+
+
+class Agent(Host):
+    """``ackdb node``: the Raft member and its client port (more services to come)."""
+
+    def __init__(self, opts: AgentOptions, log: Log) -> None:
+        super().__init__(log)
+        self.opts = opts
+        self.member = RaftMember(opts, log, self.stop, self._after_pass)
+        self.client_port = ClientPort(
+            self.member, opts.bind, opts.port, log, host_stopping=lambda: self.stopping
+        )
+        self.services = [self.member, self.client_port]
+
+    def ready(self) -> None:
+        o = self.opts
+        self.log.notice(
+            f"Node {o.node_id} ready: clients on {o.client_addr}, peers on {o.cluster_addr}, "
+            f"data in {o.data_dir}, PID {os.getpid()}"
+        )
 
     def _after_pass(self) -> None:
         self.client_port.flush()
