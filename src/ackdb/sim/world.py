@@ -1,10 +1,10 @@
 """The simulated world: one seed builds a cluster, its faults and its clients, and runs it.
 
 Owns: the simulated processes (Raft members, sim/node.py; clients, sim/clients.py), the
-network (delay, loss, duplication,
-reordering, truncated garbage, symmetric and one-way partitions), the fault schedule
-(crashes that lose unsynced writes, restarts, leadership transfers, membership changes),
-clock drift (members tick at different rates), and the phases of a run:
+network (delay, loss, duplication, reordering, truncated garbage, symmetric and one-way
+partitions), the fault schedule (crashes that lose unsynced writes, restarts, leadership
+transfers, membership changes), clock drift (members tick at different rates), and the
+phases of a run:
 
 1. chaos -- faults within what Raft claims to survive; every event is followed by the
    safety checks of checks.py;
