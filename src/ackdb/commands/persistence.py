@@ -1,9 +1,10 @@
 """Persistence commands: SAVE, BGSAVE, BGREWRITEAOF.
 
 Owns: their replies and error texts (Redis 7.2). Whether to start, schedule or refuse
-is the persistence policy's decision (``persist.policy``, ``persistence.policy``); the
-work is done by the server's ``persist`` object (``server.persist``); a core without one
-(unit tests) answers as a server whose disk is unavailable.
+is the persistence policy's decision (``persistence.policy``), asked through the
+server's ``persist`` object (the engine's Persistence port, ``server.persist``), which
+also does the work; a core without one (unit tests) answers as a server whose disk is
+unavailable.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _persist(c: Any) -> Any:
 )
 def save(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
-    if not p.policy.save_allowed():
+    if not p.save_allowed():
         raise CommandError("ERR Background save already in progress")
     if not p.save():
         raise CommandError("ERR")
@@ -58,7 +59,7 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
         else:
             raise CommandError(SYNTAX)
     p = _persist(c)
-    answer = p.policy.bgsave_request(schedule)  # the persistence policy decides
+    answer = p.bgsave_request(schedule)  # the persistence policy decides
     if answer == "in-progress":
         raise CommandError("ERR Background save already in progress")
     if answer == "scheduled":
@@ -85,7 +86,7 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
 )
 def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
-    answer = p.policy.rewrite_request()  # the persistence policy decides
+    answer = p.rewrite_request()  # the persistence policy decides
     if answer == "in-progress":
         raise CommandError("ERR Background append only file rewriting already in progress")
     if answer == "scheduled":

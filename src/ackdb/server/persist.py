@@ -28,6 +28,7 @@ from ..persistence.policy import (
     DenyWrites,
     PersistencePolicy,
     PolicySettings,
+    Request,
     StartRewrite,
     StartSnapshot,
 )
@@ -78,10 +79,24 @@ class Persistence(AofLife):
             )
         )
 
+    # -- what the commands ask (the engine's Persistence port) -------------------------
+
     @property
     def lastsave_s(self) -> int:
-        """LASTSAVE (read by the command)."""
+        """LASTSAVE."""
         return self.policy.lastsave_s
+
+    def save_allowed(self) -> bool:
+        """SAVE: not while a BGSAVE runs."""
+        return self.policy.save_allowed()
+
+    def bgsave_request(self, schedule: bool) -> Request:
+        """BGSAVE [SCHEDULE]: start, scheduled, in-progress or busy (the policy's)."""
+        return self.policy.bgsave_request(schedule)
+
+    def rewrite_request(self) -> Request:
+        """BGREWRITEAOF: start, scheduled or in-progress (the policy's)."""
+        return self.policy.rewrite_request()
 
     # -- refusing writes -------------------------------------------------------------------
 

@@ -1,21 +1,16 @@
 """The persistence policy core: one test per rule, each with its source.
 
-The policy is pure: every test drives it with ``now_ms``, dirty counters, sizes and
-children's ends, and reads its actions and answers; no process, file or clock.
+The policy is pure (tests/unit/test_layering.py keeps it sans-IO): every test drives
+it with ``now_ms``, dirty counters, sizes and children's ends, and reads its actions and
+answers; no process, file or clock.
 """
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import ackdb.persistence.fsync
-import ackdb.persistence.policy
-import ackdb.persistence.rules
 from ackdb.persistence.policy import (
     ALLOW_WRITES,
     AOF_RECOVERY_RETRY_MS,
@@ -401,23 +396,3 @@ def test_shutdown_saves_with_rules_or_when_asked() -> None:
     assert not policy(save=()).shutdown_saves("default")
     assert policy(save=()).shutdown_saves("save")
     assert not policy().shutdown_saves("nosave")
-
-
-# -- the cores are sans-IO ---------------------------------------------------------------------------
-
-FORBIDDEN = {"socket", "asyncio", "threading", "time", "os", "select", "subprocess", "io"}
-
-
-@pytest.mark.parametrize(
-    "module", [ackdb.persistence.policy, ackdb.persistence.rules, ackdb.persistence.fsync]
-)
-def test_policy_modules_import_no_io(module: object) -> None:
-    path = Path(module.__file__)  # type: ignore[attr-defined]
-    for node in ast.walk(ast.parse(path.read_text())):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
-            assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 import ackdb.commands  # noqa: F401
+from ackdb.engine.core import Server
 from ackdb.persistence.policy import MISCONF_BGSAVE
 from ackdb.server import persist as persist_module
 from ackdb.server import persist_aof
 from ackdb.server.config import load_config
-from ackdb.server.core import Server
+from ackdb.server.engine_host import build_engine
 from ackdb.server.persist import Persistence
 from ackdb.server.replication import ReplicationShell
 from conftest import FakeConn
@@ -40,7 +41,7 @@ class Log:
 
 def make(tmp_path: Path, *directives: str) -> tuple[Server, Persistence, Log]:
     cfg = load_config(None, "\n".join([f"dir {tmp_path}", *directives]))
-    core = Server(cfg)
+    core = build_engine(cfg)
     log = Log()
     return core, Persistence(core, cfg, log), log
 
