@@ -196,8 +196,8 @@ def _names(reply: Reply) -> str:
 def test_command_table_matches_redis(ports: tuple[int, int]) -> None:
     """COMMAND INFO of every command ackdb has (subcommands included) against Redis: arity,
     flags, first/last key and step, ACL categories. Clients route and validate with these.
-    Commands Redis 7.0 does not have yet (7.2 additions) are skipped; tips and key specs
-    are not compared."""
+    tips and key specs (begin-search / find-keys, as a proxy routes with them). Commands
+    Redis 7.0 does not have yet (7.2 additions) are skipped."""
     # Redis 7.2 changes on the 7.0.15 reference: ZRANK/ZREVRANK gained WITHSCORE.
     arity_72 = {b"zrank": -3, b"zrevrank": -3}
     with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
@@ -214,6 +214,8 @@ def test_command_table_matches_redis(ports: tuple[int, int]) -> None:
                 ("flags", lambda i: _names(i[2])),
                 ("keys", lambda i: [k[1] for k in i[3:6]]),
                 ("acl categories", lambda i: _names(i[6])),
+                ("tips", lambda i: i[7]),
+                ("key specs", lambda i: i[8]),
             ):
                 if label == "arity" and arity_72.get(name) == get(ours):
                     continue

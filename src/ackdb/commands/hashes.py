@@ -50,7 +50,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # HRANDFIELD key -count: most picks (with repetition) one reply may hold.
 RANDFIELD_PICKS_MAX = 1 << 24
@@ -117,17 +117,7 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
     return created
 
 
-@command(
-    "hset",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Creates or modifies the value of a field in a hash.",
-    args="key field value [field value ...]",
-    complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-)
+@handler("hset")
 def hset(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one field of an existing hash
         db = c.db
@@ -145,32 +135,13 @@ def hset(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(_hset(c, argv, "hset"))
 
 
-@command(
-    "hmset",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Sets the values of multiple fields.",
-    args="key field value [field value ...]",
-    complexity="O(N) where N is the number of fields being set.",
-)
+@handler("hmset")
 def hmset(c: Any, argv: list[bytes]) -> bytes:
     _hset(c, argv, "hmset")
     return enc.OK
 
 
-@command(
-    "hsetnx",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Sets the value of a field in a hash only when the field doesn't exist.",
-    args="key field value",
-)
+@handler("hsetnx")
 def hsetnx(c: Any, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     h = get_hash(c.db, key)
@@ -182,17 +153,7 @@ def hsetnx(c: Any, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-@command(
-    "hdel",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
-    args="key field [field ...]",
-    complexity="O(N) where N is the number of fields to be removed.",
-)
+@handler("hdel")
 def hdel(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -216,16 +177,7 @@ def hdel(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "hincrby",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
-    args="key field increment",
-)
+@handler("hincrby")
 def hincrby(c: Any, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     incr = arg_int(argv[3])
@@ -247,16 +199,7 @@ def hincrby(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(new)
 
 
-@command(
-    "hincrbyfloat",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.6.0",
-    summary="Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
-    args="key field increment",
-)
+@handler("hincrbyfloat")
 def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
     key, field, incr = argv[1], argv[2], argv[3]
     try:
@@ -276,33 +219,14 @@ def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
 # -- reads -------------------------------------------------------------------------------
 
 
-@command(
-    "hget",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the value of a field in a hash.",
-    args="key field",
-)
+@handler("hget")
 def hget(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.bulk_or_null(None if h is None else h.get(argv[2]))
 
 
-@command(
-    "hmget",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the values of all fields in a hash.",
-    args="key field [field ...]",
-    complexity="O(N) where N is the number of fields being requested.",
-)
+@handler("hmget")
 def hmget(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
@@ -312,96 +236,39 @@ def hmget(c: Any, argv: list[bytes]) -> bytes:
     return p.bulks_or_null([get(f) for f in argv[2:]])
 
 
-@command(
-    "hexists",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Determines whether a field exists in a hash.",
-    args="key field",
-)
+@handler("hexists")
 def hexists(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.ONE if h is not None and argv[2] in h else enc.ZERO
 
 
-@command(
-    "hlen",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the number of fields in a hash.",
-    args="key",
-)
+@handler("hlen")
 def hlen(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.integer(0 if h is None else len(h))
 
 
-@command(
-    "hstrlen",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="3.2.0",
-    summary="Returns the length of the value of a field.",
-    args="key field",
-)
+@handler("hstrlen")
 def hstrlen(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     v = None if h is None else h.get(argv[2])
     return enc.integer(0 if v is None else len(v))
 
 
-@command(
-    "hgetall",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all fields and values in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
+@handler("hgetall")
 def hgetall(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.map_bulks(() if h is None else h.items())
 
 
-@command(
-    "hkeys",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all fields in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
+@handler("hkeys")
 def hkeys(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h)
 
 
-@command(
-    "hvals",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all values in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
+@handler("hvals")
 def hvals(c: Any, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h.values())
@@ -419,17 +286,7 @@ def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
     return enc.bulk_array([x for pair in pairs for x in pair])
 
 
-@command(
-    "hrandfield",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="6.2.0",
-    summary="Returns one or more random fields from a hash.",
-    args="key [count [WITHVALUES]]",
-    complexity="O(N) where N is the number of fields returned",
-)
+@handler("hrandfield")
 def hrandfield(c: Any, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
@@ -477,17 +334,7 @@ def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[
     )
 
 
-@command(
-    "hscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.8.0",
-    summary="Iterates over fields and values of a hash.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-)
+@handler("hscan")
 def hscan(c: Any, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     h = _read(c, argv[1])

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError
-from .table import command
+from .table import handler
 
 
 def _persist(c: Any) -> Any:
@@ -21,15 +21,7 @@ def _persist(c: Any) -> Any:
     return p
 
 
-@command(
-    "save",
-    1,
-    "admin noscript no_async_loading no_multi",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Synchronously saves the database(s) to disk.",
-    complexity="O(N) where N is the total number of keys in all databases",
-)
+@handler("save")
 def save(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "save":
@@ -39,16 +31,7 @@ def save(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "bgsave",
-    -1,
-    "admin noscript no_async_loading",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Asynchronously saves the database(s) to disk.",
-    args="[SCHEDULE]",
-    complexity="O(1)",
-)
+@handler("bgsave")
 def bgsave(c: Any, argv: list[bytes]) -> bytes:
     schedule = False
     if len(argv) > 1:
@@ -73,15 +56,7 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
     return enc.simple("Background saving started")
 
 
-@command(
-    "bgrewriteaof",
-    1,
-    "admin noscript no_async_loading",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Asynchronously rewrites the append-only file to disk.",
-    complexity="O(1)",
-)
+@handler("bgrewriteaof")
 def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "rewrite":

@@ -13,7 +13,7 @@ from typing import Any
 from ..engine.blocking import BlockRequest
 from ..resp import encoder as enc
 from .base import CommandError
-from .table import command
+from .table import handler
 
 
 def _repl(c: Any) -> Any:
@@ -23,63 +23,27 @@ def _repl(c: Any) -> Any:
     return r
 
 
-@command(
-    "replicaof",
-    3,
-    "admin noscript stale no_async_loading",
-    group="server",
-    since="5.0.0",
-    summary="Configures a server as replica of another, or promotes it to a master.",
-    args="host port",
-)
+@handler("replicaof")
 def replicaof(c: Any, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replicaof(c, argv))
 
 
-@command(
-    "slaveof",
-    3,
-    "admin noscript stale no_async_loading",
-    group="server",
-    summary="Sets a Redis server as a replica of another, or promotes it to being a master.",
-    args="host port",
-)
+@handler("slaveof")
 def slaveof(c: Any, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replicaof(c, argv))
 
 
-@command(
-    "replconf",
-    -1,
-    "admin noscript loading stale allow_busy",
-    group="server",
-    since="3.0.0",
-    summary="An internal command for configuring the replication stream.",
-)
+@handler("replconf")
 def replconf(c: Any, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replconf(c, argv))
 
 
-@command(
-    "psync",
-    -3,
-    "admin noscript no_async_loading no_multi",
-    group="server",
-    since="2.8.0",
-    summary="An internal command used in replication.",
-    args="replicationid offset",
-)
+@handler("psync")
 def psync(c: Any, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).psync(c, argv))
 
 
-@command(
-    "sync",
-    1,
-    "admin noscript no_async_loading no_multi",
-    group="server",
-    summary="An internal command used in replication.",
-)
+@handler("sync")
 def sync(c: Any, argv: list[bytes]) -> bytes:
     # Pre-PSYNC replicas (Redis < 2.8) are out of scope (docs/replication.md).
     raise CommandError("ERR SYNC is not supported: use PSYNC (Redis >= 2.8 replicas)")
@@ -93,60 +57,22 @@ def _wait(c: Any, argv: list[bytes], aof: bool) -> bytes:
     return bytes(reply)
 
 
-@command(
-    "wait",
-    3,
-    "noscript",
-    group="connection",
-    since="3.0.0",
-    summary="Blocks until the asynchronous replication of all preceding write commands "
-    "sent by the connection is completed.",
-    args="numreplicas timeout",
-    complexity="O(1)",
-    acl="@slow",
-)
+@handler("wait")
 def wait(c: Any, argv: list[bytes]) -> bytes:
     return _wait(c, argv, aof=False)
 
 
-@command(
-    "waitaof",
-    4,
-    "noscript",
-    group="connection",
-    since="7.2.0",
-    summary="Blocks until all of the preceding write commands sent by the connection are "
-    "written to the append-only file of the master and/or replicas.",
-    args="numlocal numreplicas timeout",
-    complexity="O(1)",
-    acl="@slow",
-)
+@handler("waitaof")
 def waitaof(c: Any, argv: list[bytes]) -> bytes:
     return _wait(c, argv, aof=True)
 
 
-@command(
-    "failover",
-    -1,
-    "admin noscript stale",
-    group="server",
-    since="6.2.0",
-    summary="Starts a coordinated failover from a server to one of its replicas.",
-    args="[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]",
-)
+@handler("failover")
 def failover(c: Any, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).failover(argv))
 
 
-@command(
-    "role",
-    1,
-    "noscript loading stale fast",
-    group="server",
-    acl="@admin @dangerous",
-    since="2.8.12",
-    summary="Returns the replication role.",
-)
+@handler("role")
 def role(c: Any, argv: list[bytes]) -> bytes:
     r = c.server.repl
     if r is None:

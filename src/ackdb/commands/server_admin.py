@@ -39,7 +39,7 @@ from ..server.config import ConfigRewriteError, ConfigSetError
 from ..server.info import info_text, reset_memory_peak
 from .base import SYNTAX, CommandError
 from .keys import encoding_limits
-from .table import command, container
+from .table import handler
 
 _ADMIN = "admin noscript loading stale"
 
@@ -62,17 +62,7 @@ def help_reply(name: str, lines: list[str]) -> bytes:
 # -- INFO ---------------------------------------------------------------------------------
 
 
-@command(
-    "info",
-    -1,
-    "loading stale",
-    group="server",
-    acl="@dangerous",
-    tips="nondeterministic_output",
-    summary="Returns information and statistics about the server.",
-    args="[section [section ...]]",
-    complexity="O(1)",
-)
+@handler("info")
 def info(c: Any, argv: list[bytes]) -> bytes:
     reply: bytes = c.p.verbatim(info_text(c.server, argv[1:]).encode())
     return reply
@@ -80,21 +70,10 @@ def info(c: Any, argv: list[bytes]) -> bytes:
 
 # -- CONFIG -------------------------------------------------------------------------------
 
-container("config", summary="A container for server configuration commands.", since="2.0.0")
-
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-@command(
-    "config|get",
-    -3,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Returns the effective values of configuration parameters.",
-    args="parameter [parameter ...]",
-    complexity="O(N) when N is the number of configuration parameters provided",
-)
+@handler("config|get")
 def config_get(c: Any, argv: list[bytes]) -> bytes:
     cfg = c.server.config
     found: dict[str, tuple[str, str]] = {}  # lower-case name -> (name as shown, value)
@@ -116,16 +95,7 @@ def config_get(c: Any, argv: list[bytes]) -> bytes:
     return reply
 
 
-@command(
-    "config|set",
-    -4,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Sets configuration parameters in-flight.",
-    args="parameter value [parameter value ...]",
-    complexity="O(N) when N is the number of configuration parameters provided",
-)
+@handler("config|set")
 def config_set(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) % 2:
         raise CommandError(SYNTAX)
@@ -140,14 +110,7 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "config|resetstat",
-    2,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Resets the server's statistics.",
-)
+@handler("config|resetstat")
 def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
@@ -155,14 +118,7 @@ def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "config|rewrite",
-    2,
-    _ADMIN,
-    group="server",
-    since="2.8.0",
-    summary="Persists the effective configuration to file.",
-)
+@handler("config|rewrite")
 def config_rewrite(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     try:
@@ -188,14 +144,7 @@ _CONFIG_HELP = [
 ]
 
 
-@command(
-    "config|help",
-    2,
-    "loading stale",
-    group="server",
-    since="5.0.0",
-    summary="Returns helpful text about the different subcommands.",
-)
+@handler("config|help")
 def config_help(c: Any, argv: list[bytes]) -> bytes:
     return help_reply("CONFIG", _CONFIG_HELP)
 
@@ -203,14 +152,7 @@ def config_help(c: Any, argv: list[bytes]) -> bytes:
 # -- keyspace-wide ------------------------------------------------------------------------
 
 
-@command(
-    "dbsize",
-    1,
-    "readonly fast",
-    group="server",
-    acl="@keyspace",
-    summary="Returns the number of keys in the database.",
-)
+@handler("dbsize")
 def dbsize(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.db.data))
 
@@ -228,31 +170,13 @@ def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
     return enc.OK
 
 
-@command(
-    "flushdb",
-    -1,
-    "write",
-    group="server",
-    acl="@keyspace @dangerous",
-    summary="Removes all keys from the current database.",
-    args="[ASYNC|SYNC]",
-    complexity="O(N) where N is the number of keys in the selected database",
-)
+@handler("flushdb")
 def flushdb(c: Any, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, c.db.clear())
 
 
-@command(
-    "flushall",
-    -1,
-    "write",
-    group="server",
-    acl="@keyspace @dangerous",
-    summary="Removes all keys from all databases.",
-    args="[ASYNC|SYNC]",
-    complexity="O(N) where N is the total number of keys in all databases",
-)
+@handler("flushall")
 def flushall(c: Any, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, sum(db.clear() for db in c.server.dbs))
@@ -261,28 +185,13 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
 # -- time, persistence, role, shutdown ----------------------------------------------------
 
 
-@command(
-    "time",
-    1,
-    "loading stale fast",
-    group="server",
-    since="2.6.0",
-    summary="Returns the server time.",
-)
+@handler("time")
 def time_(c: Any, argv: list[bytes]) -> bytes:
     seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
-@command(
-    "lastsave",
-    1,
-    "loading stale fast",
-    group="server",
-    acl="@admin @dangerous",
-    tips="nondeterministic_output",
-    summary="Returns the Unix timestamp of the last successful save to disk.",
-)
+@handler("lastsave")
 def lastsave(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.persist is not None:
@@ -293,15 +202,7 @@ def lastsave(c: Any, argv: list[bytes]) -> bytes:
 _SHUTDOWN_FLAGS = frozenset({b"nosave", b"save", b"now", b"force"})
 
 
-@command(
-    "shutdown",
-    -1,
-    "admin noscript loading stale no_multi allow_busy",
-    group="server",
-    summary="Synchronously saves the database(s) to disk and shuts down the Redis server.",
-    args="[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
-    complexity="O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-)
+@handler("shutdown")
 def shutdown(c: Any, argv: list[bytes]) -> bytes:
     flags: set[bytes] = set()
     abort = False
@@ -345,8 +246,6 @@ def shutdown(c: Any, argv: list[bytes]) -> bytes:
 
 # -- SLOWLOG ------------------------------------------------------------------------------
 
-container("slowlog", summary="A container for slow log commands.", since="2.2.12")
-
 
 def _slowlog_entry(e: Any) -> bytes:
     return (
@@ -360,16 +259,7 @@ def _slowlog_entry(e: Any) -> bytes:
     )
 
 
-@command(
-    "slowlog|get",
-    -2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Returns the slow log's entries.",
-    args="[count]",
-    complexity="O(N) where N is the number of entries returned",
-)
+@handler("slowlog|get")
 def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR wrong number of arguments for 'slowlog|get' command")
@@ -383,27 +273,12 @@ def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
     return enc.array([_slowlog_entry(e) for e in islice(log, count)])
 
 
-@command(
-    "slowlog|len",
-    2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Returns the number of entries in the slow log.",
-)
+@handler("slowlog|len")
 def slowlog_len(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.server.slowlog))
 
 
-@command(
-    "slowlog|reset",
-    2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Clears all entries from the slow log.",
-    complexity="O(N) where N is the number of entries in the slowlog",
-)
+@handler("slowlog|reset")
 def slowlog_reset(c: Any, argv: list[bytes]) -> bytes:
     c.server.slowlog.clear()  # entry ids keep counting, as in Redis
     return enc.OK
@@ -422,14 +297,7 @@ _SLOWLOG_HELP = [
 ]
 
 
-@command(
-    "slowlog|help",
-    2,
-    "loading stale",
-    group="server",
-    since="6.2.0",
-    summary="Show helpful text about the different subcommands",
-)
+@handler("slowlog|help")
 def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
     return help_reply("SLOWLOG", _SLOWLOG_HELP)
 
@@ -437,13 +305,7 @@ def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
 # -- MONITOR ------------------------------------------------------------------------------
 
 
-@command(
-    "monitor",
-    1,
-    _ADMIN,
-    group="server",
-    summary="Listens for all requests received by the server in real-time.",
-)
+@handler("monitor")
 def monitor(c: Any, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.in_exec:
@@ -675,14 +537,7 @@ _DEBUG: dict[bytes, tuple[Any, int, int]] = {
 }
 
 
-@command(
-    "debug",
-    -2,
-    _ADMIN,
-    group="server",
-    summary="A container for debugging commands.",
-    complexity="Depends on subcommand.",
-)
+@handler("debug")
 def debug(c: Any, argv: list[bytes]) -> bytes:
     mode = c.server.config.get("enable-debug-command")
     if not (mode == "yes" or (mode == "local" and is_local_client(c))):

@@ -80,7 +80,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # SPOP with count: members per propagated SREM (Redis 7.2, #12082).
 SREM_BATCH_MEMBERS = 1024
@@ -285,17 +285,7 @@ def _distinct(s: Members, count: int, rng: Random) -> list[bytes]:
 # -- writes ------------------------------------------------------------------------------
 
 
-@command(
-    "sadd",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
-    args="key member [member ...]",
-    complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-)
+@handler("sadd")
 def sadd(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -319,17 +309,7 @@ def sadd(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(added)
 
 
-@command(
-    "srem",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Removes one or more members from a set. Deletes the set if the last member was removed.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of members to be removed.",
-)
+@handler("srem")
 def srem(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -346,16 +326,7 @@ def srem(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(removed)
 
 
-@command(
-    "smove",
-    4,
-    "write fast",
-    (1, 2, 1),
-    group="set",
-    since="1.0.0",
-    summary="Moves a member from one set to another.",
-    args="source destination member",
-)
+@handler("smove")
 def smove(c: Any, argv: list[bytes]) -> bytes:
     db = c.db
     src_key, dst_key, member = argv[1], argv[2], argv[3]
@@ -428,18 +399,7 @@ def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
     return header + _bulks(popped)
 
 
-@command(
-    "spop",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
-    args="key [count]",
-    complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
-    tips="nondeterministic_output",
-)
+@handler("spop")
 def spop(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
         return _spop_count(c, argv[1], argv[2])
@@ -462,32 +422,13 @@ def spop(c: Any, argv: list[bytes]) -> bytes:
 # -- reads -------------------------------------------------------------------------------
 
 
-@command(
-    "sismember",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Determines whether a member belongs to a set.",
-    args="key member",
-)
+@handler("sismember")
 def sismember(c: Any, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return enc.ONE if s is not None and argv[2] in s else enc.ZERO
 
 
-@command(
-    "smismember",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="6.2.0",
-    summary="Determines whether multiple members belong to a set.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of elements being checked for membership",
-)
+@handler("smismember")
 def smismember(c: Any, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1]) or ()
     return b"*%d\r\n" % (len(argv) - 2) + b"".join(
@@ -495,33 +436,13 @@ def smismember(c: Any, argv: list[bytes]) -> bytes:
     )
 
 
-@command(
-    "scard",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the number of members in a set.",
-    args="key",
-)
+@handler("scard")
 def scard(c: Any, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return enc.integer(0 if s is None else len(s))
 
 
-@command(
-    "smembers",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns all members of a set.",
-    args="key",
-    complexity="O(N) where N is the set cardinality.",
-    tips="nondeterministic_output_order",
-)
+@handler("smembers")
 def smembers(c: Any, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return _set_reply(c, () if s is None else s)
@@ -550,18 +471,7 @@ def _srandmember_count(c: Any, key: bytes, arg: bytes) -> bytes:
     return enc.bulk_array(_distinct(s, count, rng))
 
 
-@command(
-    "srandmember",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Get one or multiple random members from a set",
-    args="key [count]",
-    complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
-    tips="nondeterministic_output",
-)
+@handler("srandmember")
 def srandmember(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
         return _srandmember_count(c, argv[1], argv[2])
@@ -623,110 +533,37 @@ def _store(c: Any, dst: bytes, result: Members, event: bytes) -> bytes:
     return enc.ZERO
 
 
-@command(
-    "sinter",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the intersect of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-    tips="nondeterministic_output_order",
-)
+@handler("sinter")
 def sinter(c: Any, argv: list[bytes]) -> bytes:
     return _set_reply(c, _inter(_sources(c, argv[1:])))
 
 
-@command(
-    "sunion",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the union of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-    tips="nondeterministic_output_order",
-)
+@handler("sunion")
 def sunion(c: Any, argv: list[bytes]) -> bytes:
     return _set_reply(c, _union(_sources(c, argv[1:])))
 
 
-@command(
-    "sdiff",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the difference of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-    tips="nondeterministic_output_order",
-)
+@handler("sdiff")
 def sdiff(c: Any, argv: list[bytes]) -> bytes:
     return _set_reply(c, _diff(_sources(c, argv[1:])))
 
 
-@command(
-    "sinterstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the intersect of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-)
+@handler("sinterstore")
 def sinterstore(c: Any, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _inter(_sources(c, argv[2:])), b"sinterstore")
 
 
-@command(
-    "sunionstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the union of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-)
+@handler("sunionstore")
 def sunionstore(c: Any, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _union(_sources(c, argv[2:])), b"sunionstore")
 
 
-@command(
-    "sdiffstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the difference of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-)
+@handler("sdiffstore")
 def sdiffstore(c: Any, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _diff(_sources(c, argv[2:])), b"sdiffstore")
 
 
-@command(
-    "sintercard",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="set",
-    since="7.0.0",
-    summary="Returns the number of members of the intersect of multiple sets.",
-    args="numkeys key [key ...] [LIMIT limit]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-)
+@handler("sintercard")
 def sintercard(c: Any, argv: list[bytes]) -> bytes:
     numkeys = _positive(argv[1], _NUMKEYS, 1)
     if numkeys > len(argv) - 2:
@@ -764,18 +601,7 @@ def _scan_page(c: Any, s: Members, cursor: int, count: int) -> tuple[int, list[b
     )
 
 
-@command(
-    "sscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="2.8.0",
-    summary="Iterates over members of a set.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-    tips="nondeterministic_output",
-)
+@handler("sscan")
 def sscan(c: Any, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     s = _read(c, argv[1])

@@ -83,7 +83,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # ZRANDMEMBER key -count: most picks (with repetition) one reply may hold.
 RANDMEMBER_PICKS_MAX = 1 << 24
@@ -319,17 +319,7 @@ def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
     return enc.integer(added + updated if b"ch" in flags else added)
 
 
-@command(
-    "zadd",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
-    args="key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
-    complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.",
-)
+@handler("zadd")
 def zadd(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one pair, no flags, an existing sorted set
         db = c.db
@@ -349,17 +339,7 @@ def zadd(c: Any, argv: list[bytes]) -> bytes:
     return _zadd(c, argv, False)
 
 
-@command(
-    "zincrby",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Increments the score of a member in a sorted set.",
-    args="key increment member",
-    complexity="O(log(N)) where N is the number of elements in the sorted set.",
-)
+@handler("zincrby")
 def zincrby(c: Any, argv: list[bytes]) -> bytes:
     return _zadd(c, argv, True)
 
@@ -367,17 +347,7 @@ def zincrby(c: Any, argv: list[bytes]) -> bytes:
 # -- single members ----------------------------------------------------------------------
 
 
-@command(
-    "zrem",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
-    args="key member [member ...]",
-    complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
-)
+@handler("zrem")
 def zrem(c: Any, argv: list[bytes]) -> bytes:
     key = argv[1]
     z = _get(c.db, key)
@@ -395,31 +365,13 @@ def zrem(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "zcard",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns the number of members in a sorted set.",
-    args="key",
-)
+@handler("zcard")
 def zcard(c: Any, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     return enc.integer(0 if z is None else len(z))
 
 
-@command(
-    "zscore",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns the score of a member in a sorted set.",
-    args="key member",
-)
+@handler("zscore")
 def zscore(c: Any, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     s = None if z is None else z.score(argv[2])
@@ -430,17 +382,7 @@ def zscore(c: Any, argv: list[bytes]) -> bytes:
     return reply
 
 
-@command(
-    "zmscore",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Returns the score of one or more members in a sorted set.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of members being requested.",
-)
+@handler("zmscore")
 def zmscore(c: Any, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     p = c.p
@@ -472,32 +414,12 @@ def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
     return b"*2\r\n" + enc.integer(rank) + p.double(score_text(s))
 
 
-@command(
-    "zrank",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the index of a member in a sorted set ordered by ascending scores.",
-    args="key member [WITHSCORE]",
-    complexity="O(log(N))",
-)
+@handler("zrank")
 def zrank(c: Any, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, False)
 
 
-@command(
-    "zrevrank",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the index of a member in a sorted set ordered by descending scores.",
-    args="key member [WITHSCORE]",
-    complexity="O(log(N))",
-)
+@handler("zrevrank")
 def zrevrank(c: Any, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, True)
 
@@ -519,17 +441,7 @@ def _lex_range(lo: bytes, hi: bytes) -> LexRange:
     return r
 
 
-@command(
-    "zcount",
-    4,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the count of members in a sorted set that have scores within a range.",
-    args="key min max",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
+@handler("zcount")
 def zcount(c: Any, argv: list[bytes]) -> bytes:
     r = _score_range(argv[2], argv[3])
     z = _read(c, argv[1])
@@ -539,17 +451,7 @@ def zcount(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(hi - lo)
 
 
-@command(
-    "zlexcount",
-    4,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns the number of members in a sorted set within a lexicographical range.",
-    args="key min max",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
+@handler("zlexcount")
 def zlexcount(c: Any, argv: list[bytes]) -> bytes:
     r = _lex_range(argv[2], argv[3])
     z = _read(c, argv[1])
@@ -632,17 +534,7 @@ def _zrange(
     return _scored_reply(c.p, z.iter_entries(lo, hi, reverse))
 
 
-@command(
-    "zrange",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns members in a sorted set within a range of indexes.",
-    args="key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
-)
+@handler("zrange")
 def zrange(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: ZRANGE key start stop of an existing sorted set
         z = c.db.lookup(argv[1])
@@ -653,92 +545,32 @@ def zrange(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, None, None)
 
 
-@command(
-    "zrangestore",
-    -5,
-    "write denyoom",
-    (1, 2, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Stores a range of members from sorted set in a key.",
-    args="dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
-)
+@handler("zrangestore")
 def zrangestore(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 2, argv[1], None, None)
 
 
-@command(
-    "zrangebyscore",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.0.5",
-    summary="Returns members in a sorted set within a range of scores.",
-    args="key min max [WITHSCORES] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
+@handler("zrangebyscore")
 def zrangebyscore(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, False)
 
 
-@command(
-    "zrevrangebyscore",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.2.0",
-    summary="Returns members in a sorted set within a range of scores in reverse order.",
-    args="key max min [WITHSCORES] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
+@handler("zrevrangebyscore")
 def zrevrangebyscore(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, True)
 
 
-@command(
-    "zrangebylex",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns members in a sorted set within a lexicographical range.",
-    args="key min max [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
+@handler("zrangebylex")
 def zrangebylex(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, False)
 
 
-@command(
-    "zrevrangebylex",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns members in a sorted set within a lexicographical range in reverse order.",
-    args="key max min [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
+@handler("zrevrangebylex")
 def zrevrangebylex(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, True)
 
 
-@command(
-    "zrevrange",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns members in a sorted set within a range of indexes in reverse order.",
-    args="key start stop [WITHSCORES]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
-)
+@handler("zrevrange")
 def zrevrange(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _RANK, True)
 
@@ -770,47 +602,17 @@ def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "zremrangebyrank",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
-    args="key start stop",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
+@handler("zremrangebyrank")
 def zremrangebyrank(c: Any, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _RANK)
 
 
-@command(
-    "zremrangebyscore",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
-    args="key min max",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
+@handler("zremrangebyscore")
 def zremrangebyscore(c: Any, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _SCORE)
 
 
-@command(
-    "zremrangebylex",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
-    args="key min max",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
+@handler("zremrangebylex")
 def zremrangebylex(c: Any, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _LEX)
 
@@ -867,32 +669,12 @@ def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
     return _flat_reply(taken, c.p)
 
 
-@command(
-    "zpopmin",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    args="key [count]",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
+@handler("zpopmin")
 def zpopmin(c: Any, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, False)
 
 
-@command(
-    "zpopmax",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    args="key [count]",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
+@handler("zpopmax")
 def zpopmax(c: Any, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, True)
 
@@ -923,17 +705,7 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], bool, 
     return argv[numkeys_idx + 1 : where_idx], where == b"max", max(count, 1)
 
 
-@command(
-    "zmpop",
-    -4,
-    "write movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="7.0.0",
-    summary="Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-    args="numkeys key [key ...] <MIN | MAX> [COUNT count]",
-    complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
+@handler("zmpop")
 def zmpop(c: Any, argv: list[bytes]) -> bytes:
     keys, maximum, count = parse_mpop(argv, 1)
     found = first_zset(c.db, keys)
@@ -1108,107 +880,37 @@ _ALGEBRA_DOC = {
 }
 
 
-@command(
-    "zunion",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_UNION],
-    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
-    complexity="O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-)
+@handler("zunion")
 def zunion(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, False)
 
 
-@command(
-    "zinter",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_INTER],
-    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
-    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-)
+@handler("zinter")
 def zinter(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, False)
 
 
-@command(
-    "zdiff",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_DIFF],
-    args="numkeys key [key ...] [WITHSCORES]",
-    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-)
+@handler("zdiff")
 def zdiff(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, False)
 
 
-@command(
-    "zunionstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Stores the union of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
-    complexity="O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-)
+@handler("zunionstore")
 def zunionstore(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, True)
 
 
-@command(
-    "zinterstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Stores the intersect of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
-    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-)
+@handler("zinterstore")
 def zinterstore(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, True)
 
 
-@command(
-    "zdiffstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Stores the difference of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...]",
-    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-)
+@handler("zdiffstore")
 def zdiffstore(c: Any, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, True)
 
 
-@command(
-    "zintercard",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="7.0.0",
-    summary="Returns the number of members of the intersect of multiple sorted sets.",
-    args="numkeys key [key ...] [LIMIT limit]",
-    complexity="O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
-)
+@handler("zintercard")
 def zintercard(c: Any, argv: list[bytes]) -> bytes:
     sources, weights, how, _, limit = _parse_algebra(c, argv, 1, _INTER, False, True)
     if any(s is None for s in sources):
@@ -1219,18 +921,7 @@ def zintercard(c: Any, argv: list[bytes]) -> bytes:
 # -- ZRANDMEMBER -------------------------------------------------------------------------
 
 
-@command(
-    "zrandmember",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Returns one or more random members from a sorted set.",
-    args="key [count [WITHSCORES]]",
-    complexity="O(N) where N is the number of members returned",
-    tips="nondeterministic_output",
-)
+@handler("zrandmember")
 def zrandmember(c: Any, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
@@ -1286,18 +977,7 @@ def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[
     )
 
 
-@command(
-    "zscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.0",
-    summary="Iterates over members and scores of a sorted set.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-    tips="nondeterministic_output",
-)
+@handler("zscan")
 def zscan(c: Any, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     z = _read(c, argv[1])
