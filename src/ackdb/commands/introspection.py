@@ -558,9 +558,9 @@ def command_list(c: Any, argv: list[bytes]) -> bytes:
     return enc.bulk_array(cmd.name.encode() for cmd in chosen)
 
 
-def _keys_of(argv: list[bytes]) -> list[tuple[int, KeySpec]]:
+def _keys_of(argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
     """COMMAND GETKEYS[ANDFLAGS]: the keys of the command in argv[2:] (their indexes in
-    ``argv``) with the key spec that found each."""
+    ``argv``) with its flags for this request."""
     args = argv[2:]
     cmd = TABLE.find(args)
     if cmd is None:
@@ -570,10 +570,10 @@ def _keys_of(argv: list[bytes]) -> list[tuple[int, KeySpec]]:
     n, a = len(args), cmd.arity
     if (a > 0 and n != a) or n < -a:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    found = cmd.keys_and_specs(args)
+    found = cmd.keys_and_flags(args)
     if not found and "no_mandatory_keys" not in cmd.flags:
         raise CommandError("ERR Invalid arguments specified for command")
-    return [(i + 2, ks) for i, ks in found]
+    return [(i + 2, flags) for i, flags in found]
 
 
 @handler("command|getkeys")
@@ -584,9 +584,7 @@ def command_getkeys(c: Any, argv: list[bytes]) -> bytes:
 @handler("command|getkeysandflags")
 def command_getkeysandflags(c: Any, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
-    return enc.array(
-        [enc.array([enc.bulk(argv[i]), _simple_set(p, ks.flags)]) for i, ks in _keys_of(argv)]
-    )
+    return enc.array([enc.array([enc.bulk(argv[i]), _simple_set(p, f)]) for i, f in _keys_of(argv)])
 
 
 _COMMAND_HELP = [

@@ -14,6 +14,7 @@ specs" documents the model; the specs themselves are Redis 7's for each command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -113,3 +114,15 @@ def spec_positions(ks: KeySpec, argv: list[bytes]) -> list[int]:
 def key_positions(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[tuple[int, KeySpec]]:
     """Every key of ``argv`` with the spec that found it, in spec order (Redis's order)."""
     return [(i, ks) for ks in specs for i in spec_positions(ks, argv)]
+
+
+def _set_flags(argv: list[bytes]) -> tuple[str, ...]:
+    """SET: with GET it reads the old value; without, it only overwrites (Redis 7's
+    COMMAND GETKEYSANDFLAGS answers)."""
+    if any(a.lower() == b"get" for a in argv[3:]):
+        return ("RW", "access", "update")
+    return ("OW", "update")
+
+
+# The flags of a ``variable_flags`` spec for one request, by command name.
+VARIABLE_FLAGS: dict[str, Callable[[list[bytes]], tuple[str, ...]]] = {"set": _set_flags}

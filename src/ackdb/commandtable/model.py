@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .keyspecs import KeySpec, key_positions
+from .keyspecs import VARIABLE_FLAGS, KeySpec, key_positions
 
 # What a handler is to this table: called with (client, argv), returns the encoded reply.
 # ``ackdb.commands`` types the client precisely; this package never imports the engine.
@@ -79,9 +79,16 @@ class Command:
         the parent's for a subcommand), from the key specs."""
         return [i for i, _ in key_positions(self.key_specs, argv)]
 
-    def keys_and_specs(self, argv: list[bytes]) -> list[tuple[int, KeySpec]]:
-        """Each key's index with the spec that found it (COMMAND GETKEYSANDFLAGS)."""
-        return key_positions(self.key_specs, argv)
+    def keys_and_flags(self, argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
+        """Each key's index with its flags for this request (COMMAND GETKEYSANDFLAGS):
+        its spec's flags, resolved for this argv when the spec says variable_flags."""
+        out = []
+        for i, ks in key_positions(self.key_specs, argv):
+            flags = ks.flags
+            if "variable_flags" in flags and self.name in VARIABLE_FLAGS:
+                flags = VARIABLE_FLAGS[self.name](argv)
+            out.append((i, flags))
+        return out
 
 
 def entry(

@@ -123,3 +123,11 @@ def test_legacy_positions_agree_with_key_specs() -> None:
             last = cmd.last_key if cmd.last_key >= 0 else n + cmd.last_key
             legacy = list(range(cmd.first_key, min(last, n - 1) + 1, cmd.step))
             assert cmd.key_positions(req) == legacy, (cmd.name, n)
+
+
+def test_variable_flags_are_resolved_per_request() -> None:
+    """SET's one spec says variable_flags: GET makes it read (Redis 7 GETKEYSANDFLAGS)."""
+    set_ = TABLE.commands["set"]
+    assert set_.keys_and_flags(argv("SET k v")) == [(1, ("OW", "update"))]
+    assert set_.keys_and_flags(argv("SET k v EX 1 get")) == [(1, ("RW", "access", "update"))]
+    assert TABLE.commands["mset"].keys_and_flags(argv("MSET a 1")) == [(1, ("OW", "update"))]
