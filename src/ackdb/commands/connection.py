@@ -194,7 +194,7 @@ def discard(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _watched_key_expired(c: Any) -> bool:
+def _watched_key_expired(c: Client) -> bool:
     srv = c.server
     now = srv.now_ms()
     for (db_index, key), was_expired in c.watched.items():

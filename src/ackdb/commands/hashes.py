@@ -37,6 +37,7 @@ from itertools import islice
 from typing import Any
 
 from ..engine import notify as nt
+from ..engine.client import Client
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
 from .base import (
@@ -62,12 +63,12 @@ _COUNT_RANGE = (
 )
 
 
-def _read(c: Any, key: bytes) -> dict[bytes, bytes] | None:
+def _read(c: Client, key: bytes) -> dict[bytes, bytes] | None:
     """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
     return read_typed(c, key, dict)  # type: ignore[no-any-return]
 
 
-def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
+def _store(c: Client, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
     """Set one field, creating the hash when ``h`` is None (the key is absent)."""
     db = c.db
     if h is None:
@@ -81,7 +82,7 @@ def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value
 # -- writes ------------------------------------------------------------------------------
 
 
-def _hset(c: Any, argv: list[bytes], name: str) -> int:
+def _hset(c: Client, argv: list[bytes], name: str) -> int:
     """Store the field/value pairs of argv[2:]; returns how many fields were new."""
     if len(argv) % 2:
         raise CommandError(f"ERR wrong number of arguments for '{name}' command")
@@ -118,7 +119,7 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
 
 
 @handler("hset")
-def hset(c: Any, argv: list[bytes]) -> bytes:
+def hset(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one field of an existing hash
         db = c.db
         h = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
@@ -136,13 +137,13 @@ def hset(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hmset")
-def hmset(c: Any, argv: list[bytes]) -> bytes:
+def hmset(c: Client, argv: list[bytes]) -> bytes:
     _hset(c, argv, "hmset")
     return enc.OK
 
 
 @handler("hsetnx")
-def hsetnx(c: Any, argv: list[bytes]) -> bytes:
+def hsetnx(c: Client, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     h = get_hash(c.db, key)
     if h is not None and field in h:
@@ -154,7 +155,7 @@ def hsetnx(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hdel")
-def hdel(c: Any, argv: list[bytes]) -> bytes:
+def hdel(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     h = get_hash(db, key)
@@ -178,7 +179,7 @@ def hdel(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hincrby")
-def hincrby(c: Any, argv: list[bytes]) -> bytes:
+def hincrby(c: Client, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     incr = arg_int(argv[3])
     h = get_hash(c.db, key)
@@ -200,7 +201,7 @@ def hincrby(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hincrbyfloat")
-def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
+def hincrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     key, field, incr = argv[1], argv[2], argv[3]
     try:
         check_hincr_increment(incr)  # before WRONGTYPE, as Redis
@@ -220,14 +221,14 @@ def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hget")
-def hget(c: Any, argv: list[bytes]) -> bytes:
+def hget(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.bulk_or_null(None if h is None else h.get(argv[2]))
 
 
 @handler("hmget")
-def hmget(c: Any, argv: list[bytes]) -> bytes:
+def hmget(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     if h is None:
@@ -237,39 +238,39 @@ def hmget(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("hexists")
-def hexists(c: Any, argv: list[bytes]) -> bytes:
+def hexists(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.ONE if h is not None and argv[2] in h else enc.ZERO
 
 
 @handler("hlen")
-def hlen(c: Any, argv: list[bytes]) -> bytes:
+def hlen(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.integer(0 if h is None else len(h))
 
 
 @handler("hstrlen")
-def hstrlen(c: Any, argv: list[bytes]) -> bytes:
+def hstrlen(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     v = None if h is None else h.get(argv[2])
     return enc.integer(0 if v is None else len(v))
 
 
 @handler("hgetall")
-def hgetall(c: Any, argv: list[bytes]) -> bytes:
+def hgetall(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.map_bulks(() if h is None else h.items())
 
 
 @handler("hkeys")
-def hkeys(c: Any, argv: list[bytes]) -> bytes:
+def hkeys(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h)
 
 
 @handler("hvals")
-def hvals(c: Any, argv: list[bytes]) -> bytes:
+def hvals(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h.values())
 
@@ -277,7 +278,7 @@ def hvals(c: Any, argv: list[bytes]) -> bytes:
 # -- HRANDFIELD --------------------------------------------------------------------------
 
 
-def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
+def _pairs_array(p: enc.Resp2, pairs: list[tuple[bytes, bytes]]) -> bytes:
     """Field/value pairs: flat in RESP2, an array of 2-element arrays in RESP3 (Redis 7.2
     HRANDFIELD WITHVALUES reply schema). The encoder has no such shape, hence the branch."""
     if p.version == 3:
@@ -287,7 +288,7 @@ def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
 
 
 @handler("hrandfield")
-def hrandfield(c: Any, argv: list[bytes]) -> bytes:
+def hrandfield(c: Client, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
         h = _read(c, argv[1])
@@ -323,7 +324,9 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
 # -- HSCAN -------------------------------------------------------------------------------
 
 
-def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
+def _scan_page(
+    c: Client, h: dict[bytes, bytes], cursor: int, count: int
+) -> tuple[int, list[bytes]]:
     """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
     return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
         h,
@@ -335,7 +338,7 @@ def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[
 
 
 @handler("hscan")
-def hscan(c: Any, argv: list[bytes]) -> bytes:
+def hscan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     h = _read(c, argv[1])
     if h is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..commandtable import BeginIndex, BeginKeyword, FindKeynum, FindRange, KeySpec
+from ..engine.client import Client
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
 from ..resp.encoder import Resp2
@@ -51,7 +52,7 @@ _CLIENT_TYPES = {
 }
 
 
-def client_type(cl: Any) -> str:
+def client_type(cl: Client) -> str:
     """The class Redis sorts a client into for TYPE filters and output buffer limits."""
     if cl.kind in ("replica", "master"):
         return str(cl.kind)
@@ -61,7 +62,7 @@ def client_type(cl: Any) -> str:
 
 
 def info_line(
-    cl: Any, now_ms: int, cmd_name: str | None = None, argv: list[bytes] | None = None
+    cl: Client, now_ms: int, cmd_name: str | None = None, argv: list[bytes] | None = None
 ) -> bytes:
     """One line of CLIENT LIST (no newline), fields in Redis 7.2's order.
 
@@ -97,18 +98,18 @@ def info_line(
 
 
 @handler("client|id")
-def client_id(c: Any, argv: list[bytes]) -> bytes:
+def client_id(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(c.id)
 
 
 @handler("client|info")
-def client_info(c: Any, argv: list[bytes]) -> bytes:
+def client_info(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.verbatim(info_line(c, c.server.now_ms(), "client|info", argv) + b"\n")
 
 
 @handler("client|list")
-def client_list(c: Any, argv: list[bytes]) -> bytes:
+def client_list(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     n = len(argv)
     if n == 2:
@@ -135,20 +136,20 @@ def client_list(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("client|getname")
-def client_getname(c: Any, argv: list[bytes]) -> bytes:
+def client_getname(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.bulk_or_null(c.name or None)
 
 
 @handler("client|setname")
-def client_setname(c: Any, argv: list[bytes]) -> bytes:
+def client_setname(c: Client, argv: list[bytes]) -> bytes:
     validate_client_name(argv[2])
     c.name = argv[2]  # the empty name clears it
     return enc.OK
 
 
 @handler("client|setinfo")
-def client_setinfo(c: Any, argv: list[bytes]) -> bytes:
+def client_setinfo(c: Client, argv: list[bytes]) -> bytes:
     attr = argv[2].lower()
     if attr not in (b"lib-name", b"lib-ver"):
         raise CommandError(f"ERR Unrecognized option '{_text(argv[2])}'")
@@ -165,7 +166,7 @@ def client_setinfo(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("client|unblock")
-def client_unblock(c: Any, argv: list[bytes]) -> bytes:
+def client_unblock(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if len(argv) > 4:
         raise CommandError(
@@ -200,7 +201,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("client|kill")
-def client_kill(c: Any, argv: list[bytes]) -> bytes:
+def client_kill(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if len(argv) == 3:  # the old form: CLIENT KILL addr:port
         victims = [cl for cl in srv.clients.values() if cl.addr.encode() == argv[2]]
@@ -212,7 +213,7 @@ def client_kill(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(_kill(c, [cl for cl in list(srv.clients.values()) if match(cl)]))
 
 
-def _kill_filters(c: Any, argv: list[bytes]) -> Any:
+def _kill_filters(c: Client, argv: list[bytes]) -> Any:
     addr = laddr = kind = None
     cid = maxage = 0
     skipme = True
@@ -247,7 +248,7 @@ def _kill_filters(c: Any, argv: list[bytes]) -> Any:
         i += 2
     now = c.server.now_ms()
 
-    def match(cl: Any) -> bool:
+    def match(cl: Client) -> bool:
         return not (
             (addr is not None and cl.addr.encode() != addr)
             or (laddr is not None and cl.laddr.encode() != laddr)
@@ -260,7 +261,7 @@ def _kill_filters(c: Any, argv: list[bytes]) -> Any:
     return match
 
 
-def _kill(c: Any, victims: list[Any]) -> int:
+def _kill(c: Client, victims: list[Any]) -> int:
     for cl in victims:
         if cl is c:
             c.close_after_reply = True  # the shell closes after sending this reply
@@ -270,7 +271,7 @@ def _kill(c: Any, victims: list[Any]) -> int:
 
 
 @handler("client|pause")
-def client_pause(c: Any, argv: list[bytes]) -> bytes:
+def client_pause(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 4:
         raise CommandError(
             f"ERR unknown subcommand or wrong number of arguments for '{_text(argv[1])[:128]}'. Try CLIENT HELP."
@@ -292,7 +293,7 @@ def client_pause(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("client|unpause")
-def client_unpause(c: Any, argv: list[bytes]) -> bytes:
+def client_unpause(c: Client, argv: list[bytes]) -> bytes:
     c.server.unpause()
     return enc.OK
 
@@ -305,24 +306,24 @@ def _on_off(b: bytes) -> bool:
 
 
 @handler("client|no-evict")
-def client_no_evict(c: Any, argv: list[bytes]) -> bytes:
+def client_no_evict(c: Client, argv: list[bytes]) -> bytes:
     c.no_evict = _on_off(argv[2])
     return enc.OK
 
 
 @handler("client|no-touch")
-def client_no_touch(c: Any, argv: list[bytes]) -> bytes:
+def client_no_touch(c: Client, argv: list[bytes]) -> bytes:
     c.no_touch = _on_off(argv[2])
     return enc.OK
 
 
 @handler("client|getredir")
-def client_getredir(c: Any, argv: list[bytes]) -> bytes:
+def client_getredir(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(-1)  # tracking is never on
 
 
 @handler("client|trackinginfo")
-def client_trackinginfo(c: Any, argv: list[bytes]) -> bytes:
+def client_trackinginfo(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.map_encoded(
         [
@@ -386,7 +387,7 @@ _CLIENT_HELP = [
 
 
 @handler("client|help")
-def client_help(c: Any, argv: list[bytes]) -> bytes:
+def client_help(c: Client, argv: list[bytes]) -> bytes:
     return _help(argv, _CLIENT_HELP)
 
 
@@ -491,7 +492,7 @@ def lookup_fullname(name: bytes) -> Command | None:
     return cmd.subcommands.get(parts[1].lower())
 
 
-def _subcommand_dispatch(c: Any, argv: list[bytes]) -> bytes:
+def _subcommand_dispatch(c: Client, argv: list[bytes]) -> bytes:
     """COMMAND <sub> ... while the core sends every COMMAND call to the bare handler."""
     parent = TABLE.commands["command"]
     sub = parent.subcommands.get(argv[1].lower())
@@ -504,19 +505,19 @@ def _subcommand_dispatch(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("command")
-def command_(c: Any, argv: list[bytes]) -> bytes:
+def command_(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 1:
         return _subcommand_dispatch(c, argv)
     return enc.array([command_info(c.p, cmd) for cmd in TABLE.all()])
 
 
 @handler("command|count")
-def command_count(c: Any, argv: list[bytes]) -> bytes:
+def command_count(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(TABLE.all()))
 
 
 @handler("command|info")
-def command_info_(c: Any, argv: list[bytes]) -> bytes:
+def command_info_(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     if len(argv) == 2:
         return enc.array([command_info(p, cmd) for cmd in TABLE.all()])
@@ -528,7 +529,7 @@ def command_info_(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("command|docs")
-def command_docs(c: Any, argv: list[bytes]) -> bytes:
+def command_docs(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     if len(argv) == 2:
         found = TABLE.all()
@@ -538,7 +539,7 @@ def command_docs(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("command|list")
-def command_list(c: Any, argv: list[bytes]) -> bytes:
+def command_list(c: Client, argv: list[bytes]) -> bytes:
     every = [x for cmd in TABLE.all() for x in [cmd, *cmd.subcommands.values()]]
     if len(argv) == 2:
         return enc.bulk_array(cmd.name.encode() for cmd in every)
@@ -577,12 +578,12 @@ def _keys_of(argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
 
 
 @handler("command|getkeys")
-def command_getkeys(c: Any, argv: list[bytes]) -> bytes:
+def command_getkeys(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk_array(argv[i] for i, _ in _keys_of(argv))
 
 
 @handler("command|getkeysandflags")
-def command_getkeysandflags(c: Any, argv: list[bytes]) -> bytes:
+def command_getkeysandflags(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return enc.array([enc.array([enc.bulk(argv[i]), _simple_set(p, f)]) for i, f in _keys_of(argv)])
 
@@ -610,7 +611,7 @@ _COMMAND_HELP = [
 
 
 @handler("command|help")
-def command_help(c: Any, argv: list[bytes]) -> bytes:
+def command_help(c: Client, argv: list[bytes]) -> bytes:
     return _help(argv, _COMMAND_HELP)
 
 

@@ -339,7 +339,7 @@ _OBJECT_HELP = [
 ]
 
 
-def encoding_limits(c: Any) -> dict[str, int]:
+def encoding_limits(c: Client) -> dict[str, int]:
     cfg = c.server.config
     return {
         name: cfg.get(name)

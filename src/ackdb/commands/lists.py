@@ -48,6 +48,7 @@ from typing import Any
 
 from ..engine import notify as nt
 from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
@@ -147,12 +148,12 @@ register(deque, b"list", list_encoding)
 # -- keyspace helpers (shared with the blocking variants) ---------------------------------
 
 
-def get_list(db: Any, key: bytes) -> List | None:
+def get_list(db: Database, key: bytes) -> List | None:
     """A write lookup: the list at ``key``, None when absent, WRONGTYPE otherwise."""
     return get_typed(db, key, deque)  # type: ignore[no-any-return]
 
 
-def holds_list(db: Any, key: bytes) -> bool:
+def holds_list(db: Database, key: bytes) -> bool:
     """Whether ``key`` currently holds a (necessarily non-empty) list."""
     return db.lookup(key).__class__ is deque
 
@@ -162,6 +163,8 @@ def _read(c: Client, key: bytes) -> List | None:
     return read_typed(c, key, deque)  # type: ignore[no-any-return]
 
 
+# ``db: Any`` in the helpers that send events through ``db.owner.notify``: the owner is the
+# engine, and the keyspace's ``KeyspaceOwner`` port does not declare ``notify``.
 def _changed(db: Any, key: bytes, lst: List) -> None:
     """After removing elements (and their event): delete an emptied list, else tell
     WATCHers."""
@@ -245,7 +248,9 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], End, i
     return argv[numkeys_idx + 1 : where_idx], where, max(count, 1)
 
 
-def mpop(db: Any, keys: list[bytes], where: End, count: int) -> tuple[bytes, list[bytes]] | None:
+def mpop(
+    db: Database, keys: list[bytes], where: End, count: int
+) -> tuple[bytes, list[bytes]] | None:
     """Pop up to ``count`` elements from the first key of ``keys`` holding a list; keys are
     looked at in order, so a non-list before the first list is WRONGTYPE. The caller adds
     the number popped to ``server.dirty`` and propagates ``mpop_effect``."""

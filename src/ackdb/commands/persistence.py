@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.client import Client
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError
 from .table import handler
 
 
-def _persist(c: Any) -> Any:
+def _persist(c: Client) -> Any:
     p = c.server.persist
     if p is None:
         raise CommandError("ERR persistence is not available in this process")
@@ -22,7 +23,7 @@ def _persist(c: Any) -> Any:
 
 
 @handler("save")
-def save(c: Any, argv: list[bytes]) -> bytes:
+def save(c: Client, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "save":
         raise CommandError("ERR Background save already in progress")
@@ -32,7 +33,7 @@ def save(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("bgsave")
-def bgsave(c: Any, argv: list[bytes]) -> bytes:
+def bgsave(c: Client, argv: list[bytes]) -> bytes:
     schedule = False
     if len(argv) > 1:
         if len(argv) == 2 and argv[1].lower() == b"schedule":
@@ -57,7 +58,7 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("bgrewriteaof")
-def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
+def bgrewriteaof(c: Client, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "rewrite":
         raise CommandError("ERR Background append only file rewriting already in progress")

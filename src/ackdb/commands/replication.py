@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.blocking import BlockRequest
+from ..engine.client import Client
 from ..resp import encoder as enc
 from .base import CommandError
 from .table import handler
 
 
-def _repl(c: Any) -> Any:
+def _repl(c: Client) -> Any:
     r = c.server.repl
     if r is None:
         raise CommandError("ERR replication is not available in this process")
@@ -24,32 +25,32 @@ def _repl(c: Any) -> Any:
 
 
 @handler("replicaof")
-def replicaof(c: Any, argv: list[bytes]) -> bytes:
+def replicaof(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replicaof(c, argv))
 
 
 @handler("slaveof")
-def slaveof(c: Any, argv: list[bytes]) -> bytes:
+def slaveof(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replicaof(c, argv))
 
 
 @handler("replconf")
-def replconf(c: Any, argv: list[bytes]) -> bytes:
+def replconf(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).replconf(c, argv))
 
 
 @handler("psync")
-def psync(c: Any, argv: list[bytes]) -> bytes:
+def psync(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).psync(c, argv))
 
 
 @handler("sync")
-def sync(c: Any, argv: list[bytes]) -> bytes:
+def sync(c: Client, argv: list[bytes]) -> bytes:
     # Pre-PSYNC replicas (Redis < 2.8) are out of scope (docs/replication.md).
     raise CommandError("ERR SYNC is not supported: use PSYNC (Redis >= 2.8 replicas)")
 
 
-def _wait(c: Any, argv: list[bytes], aof: bool) -> bytes:
+def _wait(c: Client, argv: list[bytes], aof: bool) -> bytes:
     reply = _repl(c).wait(c, argv, aof)
     if reply is None:
         # Parked without keys: the shell answers with the count reached.
@@ -58,22 +59,22 @@ def _wait(c: Any, argv: list[bytes], aof: bool) -> bytes:
 
 
 @handler("wait")
-def wait(c: Any, argv: list[bytes]) -> bytes:
+def wait(c: Client, argv: list[bytes]) -> bytes:
     return _wait(c, argv, aof=False)
 
 
 @handler("waitaof")
-def waitaof(c: Any, argv: list[bytes]) -> bytes:
+def waitaof(c: Client, argv: list[bytes]) -> bytes:
     return _wait(c, argv, aof=True)
 
 
 @handler("failover")
-def failover(c: Any, argv: list[bytes]) -> bytes:
+def failover(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).failover(argv))
 
 
 @handler("role")
-def role(c: Any, argv: list[bytes]) -> bytes:
+def role(c: Client, argv: list[bytes]) -> bytes:
     r = c.server.repl
     if r is None:
         offset = int(c.server.master_repl_offset)

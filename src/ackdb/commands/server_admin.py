@@ -30,6 +30,8 @@ from itertools import islice
 from typing import Any
 
 from ..engine.blocking import BlockRequest
+from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.digest import dataset_digest, digest_value_hex
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
@@ -44,7 +46,7 @@ from .table import handler
 _ADMIN = "admin noscript loading stale"
 
 
-def is_local_client(c: Any) -> bool:
+def is_local_client(c: Client) -> bool:
     """Redis islocalClient: a unix socket, or a peer at exactly 127.0.0.1 or ::1."""
     addr = c.addr
     if addr.startswith("/"):
@@ -63,7 +65,7 @@ def help_reply(name: str, lines: list[str]) -> bytes:
 
 
 @handler("info")
-def info(c: Any, argv: list[bytes]) -> bytes:
+def info(c: Client, argv: list[bytes]) -> bytes:
     reply: bytes = c.p.verbatim(info_text(c.server, argv[1:]).encode())
     return reply
 
@@ -74,7 +76,7 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 @handler("config|get")
-def config_get(c: Any, argv: list[bytes]) -> bytes:
+def config_get(c: Client, argv: list[bytes]) -> bytes:
     cfg = c.server.config
     found: dict[str, tuple[str, str]] = {}  # lower-case name -> (name as shown, value)
     for raw in argv[2:]:
@@ -96,7 +98,7 @@ def config_get(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("config|set")
-def config_set(c: Any, argv: list[bytes]) -> bytes:
+def config_set(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2:
         raise CommandError(SYNTAX)
     args = [a.decode("utf-8", "surrogateescape") for a in argv[2:]]
@@ -111,7 +113,7 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("config|resetstat")
-def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
+def config_resetstat(c: Client, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
     reset_memory_peak()
@@ -119,7 +121,7 @@ def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("config|rewrite")
-def config_rewrite(c: Any, argv: list[bytes]) -> bytes:
+def config_rewrite(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     try:
         srv.config.rewrite()
@@ -145,7 +147,7 @@ _CONFIG_HELP = [
 
 
 @handler("config|help")
-def config_help(c: Any, argv: list[bytes]) -> bytes:
+def config_help(c: Client, argv: list[bytes]) -> bytes:
     return help_reply("CONFIG", _CONFIG_HELP)
 
 
@@ -153,7 +155,7 @@ def config_help(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("dbsize")
-def dbsize(c: Any, argv: list[bytes]) -> bytes:
+def dbsize(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.db.data))
 
 
@@ -162,7 +164,7 @@ def _check_flush_args(argv: list[bytes]) -> None:
         raise CommandError(SYNTAX)
 
 
-def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
+def _flushed(c: Client, argv: list[bytes], removed: int) -> bytes:
     srv = c.server
     srv.dirty += removed
     if not removed:  # the core propagates only changes; Redis forces FLUSH* through
@@ -171,13 +173,13 @@ def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
 
 
 @handler("flushdb")
-def flushdb(c: Any, argv: list[bytes]) -> bytes:
+def flushdb(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, c.db.clear())
 
 
 @handler("flushall")
-def flushall(c: Any, argv: list[bytes]) -> bytes:
+def flushall(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, sum(db.clear() for db in c.server.dbs))
 
@@ -186,13 +188,13 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("time")
-def time_(c: Any, argv: list[bytes]) -> bytes:
+def time_(c: Client, argv: list[bytes]) -> bytes:
     seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
 @handler("lastsave")
-def lastsave(c: Any, argv: list[bytes]) -> bytes:
+def lastsave(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.persist is not None:
         return enc.integer(srv.persist.lastsave_s)
@@ -203,7 +205,7 @@ _SHUTDOWN_FLAGS = frozenset({b"nosave", b"save", b"now", b"force"})
 
 
 @handler("shutdown")
-def shutdown(c: Any, argv: list[bytes]) -> bytes:
+def shutdown(c: Client, argv: list[bytes]) -> bytes:
     flags: set[bytes] = set()
     abort = False
     for arg in argv[1:]:
@@ -260,7 +262,7 @@ def _slowlog_entry(e: Any) -> bytes:
 
 
 @handler("slowlog|get")
-def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
+def slowlog_get(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR wrong number of arguments for 'slowlog|get' command")
     log = c.server.slowlog
@@ -274,12 +276,12 @@ def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("slowlog|len")
-def slowlog_len(c: Any, argv: list[bytes]) -> bytes:
+def slowlog_len(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.server.slowlog))
 
 
 @handler("slowlog|reset")
-def slowlog_reset(c: Any, argv: list[bytes]) -> bytes:
+def slowlog_reset(c: Client, argv: list[bytes]) -> bytes:
     c.server.slowlog.clear()  # entry ids keep counting, as in Redis
     return enc.OK
 
@@ -298,7 +300,7 @@ _SLOWLOG_HELP = [
 
 
 @handler("slowlog|help")
-def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
+def slowlog_help(c: Client, argv: list[bytes]) -> bytes:
     return help_reply("SLOWLOG", _SLOWLOG_HELP)
 
 
@@ -306,7 +308,7 @@ def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("monitor")
-def monitor(c: Any, argv: list[bytes]) -> bytes:
+def monitor(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.in_exec:
         # Redis: a client inside EXEC (or a script) must get one reply per command.
@@ -352,7 +354,7 @@ def _positive(b: bytes) -> int:
     return n
 
 
-def _db_entries(db: Any) -> Any:
+def _db_entries(db: Database) -> Any:
     expires = db.expires
     return ((k, v, k in expires) for k, v in db.data.items())
 
@@ -361,11 +363,11 @@ def _digest(srv: Any) -> str:
     return dataset_digest([(db.index, _db_entries(db)) for db in srv.dbs])
 
 
-def _debug_digest(c: Any, argv: list[bytes]) -> bytes:
+def _debug_digest(c: Client, argv: list[bytes]) -> bytes:
     return enc.simple(_digest(c.server))
 
 
-def _debug_digest_value(c: Any, argv: list[bytes]) -> bytes:
+def _debug_digest_value(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     out = []
     for key in argv[2:]:
@@ -374,7 +376,7 @@ def _debug_digest_value(c: Any, argv: list[bytes]) -> bytes:
     return enc.array(out)
 
 
-def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
+def _debug_sleep(c: Client, argv: list[bytes]) -> bytes:
     seconds = _strtod(argv[2])
     if seconds > 0:
         # Blocks the whole server, as Redis's DEBUG SLEEP does.
@@ -382,12 +384,12 @@ def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_set_active_expire(c: Any, argv: list[bytes]) -> bytes:
+def _debug_set_active_expire(c: Client, argv: list[bytes]) -> bytes:
     c.server.active_expire = bool(_atoi(argv[2]))
     return enc.OK
 
 
-def _debug_populate(c: Any, argv: list[bytes]) -> bytes:
+def _debug_populate(c: Client, argv: list[bytes]) -> bytes:
     count = _positive(argv[2])
     prefix = argv[3] if len(argv) > 3 else b"key"
     size = _positive(argv[4]) if len(argv) > 4 else 0
@@ -417,7 +419,7 @@ def _copy_value(v: Any) -> Any:
     return copy() if copy is not None else v.__class__(v)
 
 
-def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
+def _debug_reload(c: Client, argv: list[bytes]) -> bytes:
     options = {a.lower() for a in argv[2:]}
     if not options <= {b"merge", b"noflush", b"nosave"}:
         raise CommandError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
@@ -462,7 +464,7 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_disk_fault(c: Any, argv: list[bytes]) -> bytes:
+def _debug_disk_fault(c: Client, argv: list[bytes]) -> bytes:
     p = c.server.persist
     if p is None:
         raise CommandError("ERR persistence is not available in this process")
@@ -473,7 +475,7 @@ def _debug_disk_fault(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_object(c: Any, argv: list[bytes]) -> bytes:
+def _debug_object(c: Client, argv: list[bytes]) -> bytes:
     v = c.db.lookup(argv[2])
     if v is None:
         raise CommandError("ERR no such key")
@@ -538,7 +540,7 @@ _DEBUG: dict[bytes, tuple[Any, int, int]] = {
 
 
 @handler("debug")
-def debug(c: Any, argv: list[bytes]) -> bytes:
+def debug(c: Client, argv: list[bytes]) -> bytes:
     mode = c.server.config.get("enable-debug-command")
     if not (mode == "yes" or (mode == "local" and is_local_client(c))):
         raise CommandError(_DEBUG_DENIED)

@@ -60,6 +60,8 @@ from operator import itemgetter
 from typing import Any
 
 from ..engine import notify as nt
+from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.numbers import format_double, parse_float, parse_int
 from ..keyspace.zrange import (
     LexRange,
@@ -105,17 +107,17 @@ _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 # -- lookups and keyspace upkeep -------------------------------------------------------
 
 
-def _read(c: Any, key: bytes) -> ZSet | None:
+def _read(c: Client, key: bytes) -> ZSet | None:
     """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
     return read_typed(c, key, ZSet)  # type: ignore[no-any-return]
 
 
-def _get(db: Any, key: bytes) -> ZSet | None:
+def _get(db: Database, key: bytes) -> ZSet | None:
     """A write lookup: see ``base.get_typed``."""
     return get_typed(db, key, ZSet)  # type: ignore[no-any-return]
 
 
-def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
+def _modified(c: Client, key: bytes, z: ZSet, event: bytes) -> None:
     """After an in-place removal: publish ``event``, then delete an emptied set (and
     publish ``del``, as Redis), else tell WATCHers."""
     db = c.db
@@ -127,7 +129,7 @@ def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
         db.touch(key)
 
 
-def _store(c: Any, dst: bytes, z: ZSet, event: bytes) -> bytes:
+def _store(c: Client, dst: bytes, z: ZSet, event: bytes) -> bytes:
     """STORE forms: ``z`` replaces ``dst`` (TTL dropped; ``event`` published); an empty
     result deletes it (``del`` published when there was one)."""
     db = c.db
@@ -247,7 +249,7 @@ def _score_arg(arg: bytes) -> float | None:
 _ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
 
 
-def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
+def _zadd(c: Client, argv: list[bytes], incr_only: bool) -> bytes:
     """ZADD (and ZINCRBY, ``incr_only``): Redis zaddGenericCommand's checks, in its order."""
     flags: set[bytes] = set()
     i = 2
@@ -320,7 +322,7 @@ def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
 
 
 @handler("zadd")
-def zadd(c: Any, argv: list[bytes]) -> bytes:
+def zadd(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one pair, no flags, an existing sorted set
         db = c.db
         z = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
@@ -340,7 +342,7 @@ def zadd(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zincrby")
-def zincrby(c: Any, argv: list[bytes]) -> bytes:
+def zincrby(c: Client, argv: list[bytes]) -> bytes:
     return _zadd(c, argv, True)
 
 
@@ -348,7 +350,7 @@ def zincrby(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zrem")
-def zrem(c: Any, argv: list[bytes]) -> bytes:
+def zrem(c: Client, argv: list[bytes]) -> bytes:
     key = argv[1]
     z = _get(c.db, key)
     if z is None:
@@ -366,13 +368,13 @@ def zrem(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zcard")
-def zcard(c: Any, argv: list[bytes]) -> bytes:
+def zcard(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     return enc.integer(0 if z is None else len(z))
 
 
 @handler("zscore")
-def zscore(c: Any, argv: list[bytes]) -> bytes:
+def zscore(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     s = None if z is None else z.score(argv[2])
     if s is None:
@@ -383,7 +385,7 @@ def zscore(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zmscore")
-def zmscore(c: Any, argv: list[bytes]) -> bytes:
+def zmscore(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     p = c.p
     parts = []
@@ -393,7 +395,7 @@ def zmscore(c: Any, argv: list[bytes]) -> bytes:
     return enc.array(parts)
 
 
-def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
+def _zrank(c: Client, argv: list[bytes], reverse: bool) -> bytes:
     if len(argv) > 4:
         raise CommandError(
             f"ERR wrong number of arguments for '{argv[0].decode().lower()}' command"
@@ -415,12 +417,12 @@ def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
 
 
 @handler("zrank")
-def zrank(c: Any, argv: list[bytes]) -> bytes:
+def zrank(c: Client, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, False)
 
 
 @handler("zrevrank")
-def zrevrank(c: Any, argv: list[bytes]) -> bytes:
+def zrevrank(c: Client, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, True)
 
 
@@ -442,7 +444,7 @@ def _lex_range(lo: bytes, hi: bytes) -> LexRange:
 
 
 @handler("zcount")
-def zcount(c: Any, argv: list[bytes]) -> bytes:
+def zcount(c: Client, argv: list[bytes]) -> bytes:
     r = _score_range(argv[2], argv[3])
     z = _read(c, argv[1])
     if z is None:
@@ -452,7 +454,7 @@ def zcount(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zlexcount")
-def zlexcount(c: Any, argv: list[bytes]) -> bytes:
+def zlexcount(c: Client, argv: list[bytes]) -> bytes:
     r = _lex_range(argv[2], argv[3])
     z = _read(c, argv[1])
     if z is None:
@@ -467,7 +469,7 @@ _RANK, _SCORE, _LEX = "rank", "score", "lex"
 
 
 def _zrange(
-    c: Any,
+    c: Client,
     argv: list[bytes],
     src_idx: int,
     dst: bytes | None,
@@ -535,7 +537,7 @@ def _zrange(
 
 
 @handler("zrange")
-def zrange(c: Any, argv: list[bytes]) -> bytes:
+def zrange(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: ZRANGE key start stop of an existing sorted set
         z = c.db.lookup(argv[1])
         start, stop = parse_int(argv[2]), parse_int(argv[3])
@@ -546,39 +548,39 @@ def zrange(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zrangestore")
-def zrangestore(c: Any, argv: list[bytes]) -> bytes:
+def zrangestore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 2, argv[1], None, None)
 
 
 @handler("zrangebyscore")
-def zrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+def zrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, False)
 
 
 @handler("zrevrangebyscore")
-def zrevrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+def zrevrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, True)
 
 
 @handler("zrangebylex")
-def zrangebylex(c: Any, argv: list[bytes]) -> bytes:
+def zrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, False)
 
 
 @handler("zrevrangebylex")
-def zrevrangebylex(c: Any, argv: list[bytes]) -> bytes:
+def zrevrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, True)
 
 
 @handler("zrevrange")
-def zrevrange(c: Any, argv: list[bytes]) -> bytes:
+def zrevrange(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _RANK, True)
 
 
 # -- ZREMRANGEBY* ------------------------------------------------------------------------
 
 
-def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
+def _zremrange(c: Client, argv: list[bytes], rangetype: str) -> bytes:
     """ZREMRANGEBYRANK / BYSCORE / BYLEX: the range is parsed before the lookup."""
     key = argv[1]
     span: Any
@@ -603,24 +605,24 @@ def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
 
 
 @handler("zremrangebyrank")
-def zremrangebyrank(c: Any, argv: list[bytes]) -> bytes:
+def zremrangebyrank(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _RANK)
 
 
 @handler("zremrangebyscore")
-def zremrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+def zremrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _SCORE)
 
 
 @handler("zremrangebylex")
-def zremrangebylex(c: Any, argv: list[bytes]) -> bytes:
+def zremrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _LEX)
 
 
 # -- pops (shared with the blocking variants) ---------------------------------------------
 
 
-def pop(c: Any, key: bytes, z: ZSet, count: int, maximum: bool) -> list[Entry]:
+def pop(c: Client, key: bytes, z: ZSet, count: int, maximum: bool) -> list[Entry]:
     """Pop up to ``count`` entries of ``z`` (stored at ``key`` in ``c.db``), lowest first
     or highest first; deletes an emptied set, touches WATCHers, counts the change. The
     caller replies and, unless the command propagates as sent, sets ``c.prop``."""
@@ -636,12 +638,12 @@ def pop_effect(key: bytes, maximum: bool, popped: int) -> list[bytes]:
     return [b"ZPOPMAX" if maximum else b"ZPOPMIN", key, b"%d" % popped]
 
 
-def mpop_reply(c: Any, key: bytes, entries: list[Entry]) -> bytes:
+def mpop_reply(c: Client, key: bytes, entries: list[Entry]) -> bytes:
     """``[key, [[member, score], ...]]`` (ZMPOP, BZMPOP; both protocols)."""
     return b"*2\r\n" + enc.bulk(key) + _nested_pairs(entries, c.p)
 
 
-def first_zset(db: Any, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
+def first_zset(db: Database, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
     """The first key of ``keys`` holding a sorted set; a non-zset before it is WRONGTYPE."""
     for key in keys:
         z = _get(db, key)
@@ -650,7 +652,7 @@ def first_zset(db: Any, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
     return None
 
 
-def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
+def _zpop(c: Client, argv: list[bytes], maximum: bool) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
     count = 1
@@ -670,12 +672,12 @@ def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
 
 
 @handler("zpopmin")
-def zpopmin(c: Any, argv: list[bytes]) -> bytes:
+def zpopmin(c: Client, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, False)
 
 
 @handler("zpopmax")
-def zpopmax(c: Any, argv: list[bytes]) -> bytes:
+def zpopmax(c: Client, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, True)
 
 
@@ -706,7 +708,7 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], bool, 
 
 
 @handler("zmpop")
-def zmpop(c: Any, argv: list[bytes]) -> bytes:
+def zmpop(c: Client, argv: list[bytes]) -> bytes:
     keys, maximum, count = parse_mpop(argv, 1)
     found = first_zset(c.db, keys)
     if found is None:
@@ -754,7 +756,7 @@ def _aggregate(how: bytes, target: float, value: float) -> float:
 
 
 def _parse_algebra(
-    c: Any, argv: list[bytes], numkeys_idx: int, op: str, store: bool, card: bool
+    c: Client, argv: list[bytes], numkeys_idx: int, op: str, store: bool, card: bool
 ) -> tuple[list[Source], list[float], bytes, bool, int]:
     """numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT n], in
     Redis's order: numkeys, the keys' types, then the options."""
@@ -857,7 +859,7 @@ def _diff(sources: list[Source]) -> dict[bytes, float]:
     return {m: s for m, s in _pairs(sources[0]) if not any(m in o for o in others)}
 
 
-def _algebra(c: Any, argv: list[bytes], op: str, store: bool) -> bytes:
+def _algebra(c: Client, argv: list[bytes], op: str, store: bool) -> bytes:
     numkeys_idx = 2 if store else 1
     sources, weights, how, withscores, _ = _parse_algebra(c, argv, numkeys_idx, op, store, False)
     if op == _UNION:
@@ -881,37 +883,37 @@ _ALGEBRA_DOC = {
 
 
 @handler("zunion")
-def zunion(c: Any, argv: list[bytes]) -> bytes:
+def zunion(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, False)
 
 
 @handler("zinter")
-def zinter(c: Any, argv: list[bytes]) -> bytes:
+def zinter(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, False)
 
 
 @handler("zdiff")
-def zdiff(c: Any, argv: list[bytes]) -> bytes:
+def zdiff(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, False)
 
 
 @handler("zunionstore")
-def zunionstore(c: Any, argv: list[bytes]) -> bytes:
+def zunionstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, True)
 
 
 @handler("zinterstore")
-def zinterstore(c: Any, argv: list[bytes]) -> bytes:
+def zinterstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, True)
 
 
 @handler("zdiffstore")
-def zdiffstore(c: Any, argv: list[bytes]) -> bytes:
+def zdiffstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, True)
 
 
 @handler("zintercard")
-def zintercard(c: Any, argv: list[bytes]) -> bytes:
+def zintercard(c: Client, argv: list[bytes]) -> bytes:
     sources, weights, how, _, limit = _parse_algebra(c, argv, 1, _INTER, False, True)
     if any(s is None for s in sources):
         return enc.ZERO
@@ -922,7 +924,7 @@ def zintercard(c: Any, argv: list[bytes]) -> bytes:
 
 
 @handler("zrandmember")
-def zrandmember(c: Any, argv: list[bytes]) -> bytes:
+def zrandmember(c: Client, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
         z = _read(c, argv[1])
@@ -958,7 +960,7 @@ def zrandmember(c: Any, argv: list[bytes]) -> bytes:
 # -- ZSCAN -------------------------------------------------------------------------------
 
 
-def _is_listpack(c: Any, z: ZSet) -> bool:
+def _is_listpack(c: Client, z: ZSet) -> bool:
     cfg = c.server.config
     if len(z) > cfg.get("zset-max-listpack-entries"):
         return False
@@ -966,7 +968,7 @@ def _is_listpack(c: Any, z: ZSet) -> bool:
     return all(len(m) <= most for m in z.member_names())
 
 
-def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
+def _scan_page(c: Client, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
     """(next cursor, members) of one ZSCAN call; members may have been removed since."""
     return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
         z,
@@ -978,7 +980,7 @@ def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[
 
 
 @handler("zscan")
-def zscan(c: Any, argv: list[bytes]) -> bytes:
+def zscan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     z = _read(c, argv[1])
     if z is None:
