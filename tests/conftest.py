@@ -241,10 +241,10 @@ class Harness:
 
     def __init__(self, *directives: str) -> None:
         import ackdb.commands  # noqa: F401
-        from ackdb.engine.core import Server
         from ackdb.server.config import load_config
+        from ackdb.server.engine_host import build_engine
 
-        self.server = Server(load_config(None, "\n".join(directives)))
+        self.server = build_engine(load_config(None, "\n".join(directives)))
         self.effects: list[tuple[int, list[bytes]]] = []
         self.server.add_feed(lambda db, argv: self.effects.append((db, list(argv))))
 

@@ -328,7 +328,7 @@ def _scan_page(
     c: Client, h: dict[bytes, bytes], cursor: int, count: int
 ) -> tuple[int, list[bytes]]:
     """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         h,
         cursor,
         count,

@@ -183,14 +183,13 @@ def client_unblock(c: Client, argv: list[bytes]) -> bytes:
     st = target.blocked if target is not None else None
     if target is None or st is None:
         return enc.integer(0)
+    reply: bytes | None
     if st.keys:  # BLPOP and the other key waits
         reply = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" if error else st.timeout_reply
     else:  # WAIT / WAITAOF (a parked SHUTDOWN is not unblockable, as in Redis)
         repl = srv.repl
         reply = (
-            repl.engine.unblock_waiter(target.id, srv.now_ms(), error=error)
-            if repl is not None
-            else None
+            repl.unblock_waiter(target.id, srv.now_ms(), error=error) if repl is not None else None
         )
         if reply is None:
             return enc.integer(0)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..engine.blocking import BlockRequest
 from ..engine.client import Client
+from ..engine.ports import Replication
 from ..resp import encoder as enc
 from .base import CommandError
 from .table import handler
@@ -75,8 +76,8 @@ def failover(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("role")
 def role(c: Client, argv: list[bytes]) -> bytes:
-    r = c.server.repl
+    r: Replication | None = c.server.repl
     if r is None:
         offset = int(c.server.master_repl_offset)
         return b"*3\r\n$6\r\nmaster\r\n" + enc.integer(offset) + enc.EMPTY_ARRAY
-    return bytes(r.engine.role_reply())
+    return r.role_reply()

@@ -600,7 +600,7 @@ def sintercard(c: Client, argv: list[bytes]) -> bytes:
 
 def _scan_page(c: Client, s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
     """(next cursor, members) of one SSCAN call on a large ``s``; members may be gone."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         s, cursor, count, lambda start, stop: list(islice(s, start, stop))
     )
 

@@ -970,7 +970,7 @@ def _is_listpack(c: Client, z: ZSet) -> bool:
 
 def _scan_page(c: Client, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
     """(next cursor, members) of one ZSCAN call; members may have been removed since."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         z,
         cursor,
         count,
