@@ -9,15 +9,14 @@ unavailable.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..engine.client import Client
+from ..engine.ports import Persistence
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError
 from .table import handler
 
 
-def _persist(c: Client) -> Any:
+def _persist(c: Client) -> Persistence:
     p = c.server.persist
     if p is None:
         raise CommandError("ERR persistence is not available in this process")

@@ -168,7 +168,8 @@ class Persistence(Protocol):
     @property
     def lastsave_s(self) -> int: ...
 
-    faults: DiskFaults
+    @property
+    def faults(self) -> DiskFaults: ...
 
     def save_allowed(self) -> bool:
         """SAVE: not while a BGSAVE runs."""

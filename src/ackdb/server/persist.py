@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
+from ..engine import ports
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
 from ..persistence.child import Child, Progress, fork
@@ -308,3 +309,10 @@ class Persistence(AofLife):
                 ("aof_last_fsync_status", "err" if aof.fsync_broken else "ok"),
             ]
         return fields
+
+
+if TYPE_CHECKING:
+
+    def _conforms(p: Persistence) -> ports.Persistence:
+        """mypy --strict proves the shell provides the engine's Persistence port."""
+        return p
