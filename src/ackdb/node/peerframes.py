@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from ackdb.consensus import DecodeError, Message, decode_message, encode_message
+from ackdb.resp.request import encode_command
 
 # A node id: letters, digits, '.', '_', '-' (it appears in logs, file names, replies).
 NODE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -64,27 +65,20 @@ class Removed:
 Frame = Hello | RaftFrame | Forward | Removed
 
 
-def _pack(*parts: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(parts)]
-    for p in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
-    return b"".join(out)
-
-
 def encode_hello(node_id: str, addr: str) -> bytes:
-    return _pack(b"HELLO", node_id.encode(), addr.encode())
+    return encode_command((b"HELLO", node_id.encode(), addr.encode()))
 
 
 def encode_raft(msg: Message) -> bytes:
-    return _pack(b"RAFT", encode_message(msg))
+    return encode_command((b"RAFT", encode_message(msg)))
 
 
 def encode_forward(data: bytes) -> bytes:
-    return _pack(b"FWD", data)
+    return encode_command((b"FWD", data))
 
 
 def encode_removed(node_id: str) -> bytes:
-    return _pack(b"REMOVED", node_id.encode())
+    return encode_command((b"REMOVED", node_id.encode()))
 
 
 def valid_node_id(node_id: str) -> bool:
