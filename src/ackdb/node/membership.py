@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from ackdb.cluster.metadata import decode_member_context
 from ackdb.consensus import ConfChangeKind, DecodeError, Entry, decode_conf_entry
-from ackdb.node.client import AsyncClient, ReplyError
 from ackdb.node.peerframes import encode_removed
+from ackdb.resp.client import Client as AsyncClient
+from ackdb.resp.client import ReplyError
 
 if TYPE_CHECKING:
     from ackdb.node.agent import Agent

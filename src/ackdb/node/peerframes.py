@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from ackdb.consensus import DecodeError, Message, decode_message, encode_message
+from ackdb.resp.addr import parse_addr as parse_addr
 from ackdb.resp.request import encode_command
 
 # A node id: letters, digits, '.', '_', '-' (it appears in logs, file names, replies).
@@ -83,19 +84,6 @@ def encode_removed(node_id: str) -> bytes:
 
 def valid_node_id(node_id: str) -> bool:
     return NODE_ID_RE.fullmatch(node_id) is not None
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port); ValueError if malformed."""
-    host, sep, port_s = addr.rpartition(":")
-    if not sep or not host or not port_s.isdigit():
-        raise ValueError(f"bad address {addr!r}: expected host:port")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    port = int(port_s)
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in {addr!r}")
-    return host, port
 
 
 def parse_frame(argv: list[bytes]) -> Frame:
