@@ -91,6 +91,14 @@ class Client:
             reply = self._replies.get()
         return reply
 
+    async def read_some(self) -> list[Any]:
+        """The next reply and every reply already received after it (a load generator
+        refills its pipeline once per read, not once per reply)."""
+        out = [await self.read()]
+        while (reply := self._replies.get()) is not NEED_DATA:
+            out.append(reply)
+        return out
+
     async def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         self.send_many(commands)
         async with self._lock:

@@ -80,6 +80,11 @@ def test_async_client_pipelines_and_types_errors() -> None:
         c.send("X")
         c.send_many([("Y",), ("Z", 5)])
         assert [await c.read() for _ in range(3)] == [b"X", b"Y", b"Z 5"]
+        c.send_many([("P", i) for i in range(50)])
+        got = []
+        while len(got) < 50:
+            got += await c.read_some()  # at least one reply per read
+        assert got == [b"P %d" % i for i in range(50)]
         # Concurrent callers get their own replies.
         got = await asyncio.gather(*(c.call("N", i) for i in range(20)))
         assert got == [b"N %d" % i for i in range(20)]
