@@ -17,9 +17,9 @@ from typing import Any, Final
 import hiredis
 
 
-class ReplyError(Exception):
+class ReplyError(hiredis.ReplyError):
     """An error reply (``-TRYAGAIN ...``): its text without the ``-``; ``code`` is the
-    first word."""
+    first word. A ``hiredis.ReplyError`` too, for code that checks for that."""
 
     @property
     def code(self) -> str:
