@@ -16,6 +16,7 @@ import asyncio
 import socket
 from typing import Any
 
+from ..resp import encoder as enc
 from .client import Client
 from .core import Server
 
@@ -151,7 +152,7 @@ class ClientConnection(asyncio.Protocol):
         err = c.reader.error
         if err is not None:
             if err.reply is not None:
-                self.write(b"-" + err.reply.encode() + b"\r\n")
+                self.write(enc.error(err.reply))
                 self.node.log.verbose(
                     f"Protocol error ({err.reply}) from client: id={c.id} addr={c.addr}"
                 )
