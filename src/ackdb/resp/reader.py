@@ -304,6 +304,10 @@ class RequestReader:
     def _inline(self) -> list[bytes] | None:
         buf = self._buf
         end = buf.find(b"\n", self._pos)
+        # Redis looks for the newline with strchr: a NUL before it hides it, and the
+        # request waits as if incomplete until it passes the inline limit.
+        if end >= 0 and buf.find(b"\0", self._pos, end) >= 0:
+            end = -1
         if end < 0:
             if len(buf) - self._pos > INLINE_MAX_BYTES:
                 self._fail("ERR Protocol error: too big inline request")

@@ -64,3 +64,17 @@ def test_unquoted_lines_split_on_space_tab_cr_lf(line: bytes) -> None:
         return
     words = re.split(rb"[ \t\r\n]", line.split(b"\0")[0])
     assert split_args(line) == [w.lstrip(b"\v\f") for w in words if w.lstrip(b"\v\f")]
+
+
+@pytest.mark.parametrize("line", [b"ECHO a\0b c\r\n", b'ECHO "a\0b"\r\n', b"\0\n"])
+def test_inline_request_with_a_nul_waits_like_redis(line: bytes) -> None:
+    # Redis (processInlineBuffer) finds the newline with strchr, which stops at the NUL:
+    # no request, no reply, until the inline limit closes the connection.
+    for step in (None, 1):
+        r = RequestReader()
+        chunks = [line] if step is None else [line[i : i + 1] for i in range(len(line))]
+        assert [c for chunk in chunks for c in r.feed(chunk)] == []
+        assert r.error is None
+        assert r.feed(b"PING\r\n" * 12000) == []
+        assert r.error is not None
+        assert r.error.reply == "ERR Protocol error: too big inline request"

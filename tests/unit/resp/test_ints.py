@@ -79,7 +79,7 @@ _digits = st.text(alphabet="-0123456789", max_size=22).map(str.encode)
 _near_limits = st.integers(min_value=-(2**64), max_value=2**64).map(lambda n: b"%d" % n)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(st.one_of(_digits, _near_limits, st.binary(max_size=22)))
 def test_parse_ll_matches_string2ll(text: bytes) -> None:
     assert parse_ll(text) == string2ll_reference(text)
