@@ -12,6 +12,7 @@ value (a reader never raises it: the caller chooses); a malformed stream raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import hiredis
@@ -40,21 +41,17 @@ NEED_DATA: Final = _NeedData()
 
 
 class ReplyReader:
-    """``feed(data)`` then ``get()`` until it returns ``NEED_DATA``."""
+    """``feed(data)`` then ``get()`` until it returns ``NEED_DATA``. Both are hiredis's
+    own bound methods: no Python call in between, per reply."""
 
-    __slots__ = ("_hr",)
+    __slots__ = ("feed", "get")
 
     def __init__(self, encoding: str | None = None) -> None:
         if encoding is None:
-            self._hr = hiredis.Reader(replyError=ReplyError, notEnoughData=NEED_DATA)
+            hr = hiredis.Reader(replyError=ReplyError, notEnoughData=NEED_DATA)
         else:
-            self._hr = hiredis.Reader(
+            hr = hiredis.Reader(
                 replyError=ReplyError, notEnoughData=NEED_DATA, encoding=encoding, errors="replace"
             )
-
-    def feed(self, data: bytes) -> None:
-        self._hr.feed(data)
-
-    def get(self) -> Any:
-        """The next complete reply, or ``NEED_DATA``."""
-        return self._hr.gets()
+        self.feed: Callable[[bytes], None] = hr.feed
+        self.get: Callable[[], Any] = hr.gets  # the next complete reply, or NEED_DATA
