@@ -27,6 +27,8 @@ import hiredis
 from .argsplit import split_args
 from .ints import parse_ll
 
+__all__ = ["ProtocolError", "RequestReader", "split_args"]
+
 # Redis: PROTO_INLINE_MAX_SIZE, the longest inline request or header line (bytes).
 INLINE_MAX_BYTES = 64 * 1024
 # Redis: a multibulk count above INT_MAX is refused.
@@ -54,9 +56,6 @@ def _huge_aggregate(data: bytes) -> bool:
     if b"%" in data or b"~" in data or b">" in data or b"|" in data:
         return _HUGE_AGGREGATE.search(data) is not None
     return False
-
-
-__all__ = ["ProtocolError", "RequestReader", "split_args"]
 
 
 class ProtocolError(Exception):
