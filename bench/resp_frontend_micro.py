@@ -24,12 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import ackdb.commands  # noqa: E402, F401  (registers the command table)
+from ackdb.engine.client import NullConn  # noqa: E402
+from ackdb.engine.core import Server  # noqa: E402
 from ackdb.resp.frontend import FrontEnd  # noqa: E402
 from ackdb.resp.reader import RequestReader  # noqa: E402
 from ackdb.resp.request import encode_command  # noqa: E402
-from ackdb.server.client import NullConn  # noqa: E402
 from ackdb.server.config import load_config  # noqa: E402
-from ackdb.server.core import Server  # noqa: E402
+from ackdb.server.engine_host import build_engine  # noqa: E402
 
 PIPELINE = 16
 NUMBER = 2000
@@ -87,7 +88,7 @@ def bare_frontend() -> float:
 
 
 def main() -> None:
-    core = Server(load_config(None))
+    core = build_engine(load_config(None))
     per_cmd = 1e9 / (NUMBER * PIPELINE)
     rows = [
         ("server path (reader + process_batch)", server_path(core)),

@@ -16,9 +16,9 @@ import asyncio
 import socket
 from typing import Any
 
+from ..engine.client import Client
+from ..engine.core import Server
 from ..resp import encoder as enc
-from .client import Client
-from .core import Server
 
 # Socket send buffer above which a client's reads pause until it drains (bytes).
 WRITE_HIGH_WATER_BYTES = 1024 * 1024

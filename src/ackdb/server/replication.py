@@ -26,13 +26,13 @@ import os
 import time
 from typing import Any
 
+from ..engine.client import Client, NullConn
 from ..persistence.child import Child, Progress, fork
 from ..replication import actions as act
 from ..replication.engine import EngineConfig, Replication
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..resp import encoder as enc
-from .client import Client, NullConn
 from .loading import Loader
 
 # How often a full sync in progress is logged (ms).
@@ -223,6 +223,22 @@ class ReplicationShell:
         self.core.set_repl_gated(
             not e.is_primary or e.table.min_replicas_to_write > 0 or e.failover.active
         )
+
+    # -- the engine's Replication port (engine/ports.py) --------------------------------------
+
+    @property
+    def master_repl_offset(self) -> int:
+        return int(self.engine.state.master_repl_offset)
+
+    def propagate(self, db_index: int, argv: list[bytes]) -> None:
+        self.engine.propagate(db_index, argv)
+
+    def role_reply(self) -> bytes:
+        return bytes(self.engine.role_reply())
+
+    def unblock_waiter(self, client_id: int, now_ms: int, error: bool) -> bytes | None:
+        reply: bytes | None = self.engine.unblock_waiter(client_id, now_ms, error=error)
+        return reply
 
     def refusal(self, c: Client, cmd: Any) -> str | None:
         """Why ``cmd`` may not run here now (Redis's processCommand order), or None."""
