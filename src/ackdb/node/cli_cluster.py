@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.options import OptionsError, parse_node_args
-from ackdb.node.status import StatusView, parse_status
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 

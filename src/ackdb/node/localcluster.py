@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ackdb.node.status import StatusView, parse_status
+from ackdb.cluster.status import StatusView, parse_status
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 

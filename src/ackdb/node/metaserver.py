@@ -35,18 +35,16 @@ reader, and the metadata store's key and value limits (checked here, before the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
 from ackdb.node.peerframes import parse_addr, valid_node_id
+from ackdb.node.service import ConnectionHost as Agent
 from ackdb.resp import encoder as enc
 from ackdb.resp.aio import FrontEndProtocol
 from ackdb.resp.frontend import NOT_YET, FrontEnd, NotYet, Pending
 from ackdb.resp.hello import hello_reply, parse_hello_options
-
-if TYPE_CHECKING:
-    from ackdb.node.agent import Agent
 
 CONNECTION_PENDING_MAX_COMMANDS = 10_000
 CLIENT_MAX_CONNECTIONS = 10_000

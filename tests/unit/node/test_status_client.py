@@ -1,4 +1,4 @@
-"""The CLUSTER.STATUS parser (ackdb.node.status) and the RESP client's packing
+"""The CLUSTER.STATUS parser (ackdb.cluster.status) and the RESP client's packing
 (ackdb.resp.client), against a one-shot local server."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ackdb.node.status import parse_status
+from ackdb.cluster.status import parse_status
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError, pack
 
