@@ -56,7 +56,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server_bench import Resp
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ackdb.resp.client import BlockingClient  # noqa: E402
+from ackdb.resp.request import pack  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("ackdb", "redis")
@@ -78,45 +81,15 @@ def note(msg: str) -> None:
 # -- a minimal RESP client --------------------------------------------------------------
 
 
-class ReplyError(Exception):
-    pass
-
-
-class Conn:
-    """One blocking connection: encode a command, read one reply (errors are returned
-    as ReplyError instances, not raised, so a poller can treat -LOADING as 'not yet')."""
+class Conn(BlockingClient):
+    """One blocking connection to 127.0.0.1:port, replies decoded as text; ``call`` returns
+    an error reply as a ReplyError value (a poller can treat -LOADING as 'not yet')."""
 
     def __init__(self, port: int, timeout: float = 600.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rf = self.sock.makefile("rb")
-
-    def close(self) -> None:
-        self.rf.close()
-        self.sock.close()
+        super().__init__(f"127.0.0.1:{port}", timeout_s=timeout, encoding="utf-8")
 
     def call(self, *args: str | bytes | int) -> Any:
-        self.sock.sendall(Resp.encode(*args))
-        return self.read()
-
-    def read(self) -> Any:
-        line = self.rf.readline()
-        if not line:
-            raise ConnectionError("connection closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return ReplyError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.rf.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ConnectionError(f"unexpected reply line {line!r}")
+        return self.pipeline([args])[0]
 
 
 def info(conn: Conn, section: str) -> dict[str, str]:
@@ -340,9 +313,10 @@ def bench_throughput(work: Path, args: argparse.Namespace, reg: list[Server], re
 def set_wait_latencies(port: int, iterations: int) -> list[float]:
     """Round trips (ms) of SET then WAIT 1 0 on one connection, sequentially."""
     c = Conn(port, timeout=60)
-    sets = [Resp.encode("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
-    wait = Resp.encode("WAIT", 1, 0)
-    sock, rf = c.sock, c.rf
+    sets = [pack("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
+    wait = pack("WAIT", 1, 0)
+    sock = c.sock
+    rf = sock.makefile("rb")
     out = []
     try:
         for i in range(WARMUP + iterations):
@@ -357,6 +331,7 @@ def set_wait_latencies(port: int, iterations: int) -> list[float]:
             if i >= WARMUP:
                 out.append(dt * 1000)
     finally:
+        rf.close()
         c.close()
     return out
 
