@@ -41,7 +41,9 @@ def paired(new: list[float | None], old: list[float | None]) -> tuple[float | No
     return (statistics.median(ratios) if ratios else None), len(ratios)
 
 
-def run_server_bench(baseline: Path, rounds: int, tests: str, requests: int) -> list[dict[str, Any]]:
+def run_server_bench(
+    baseline: Path, rounds: int, tests: str, requests: int
+) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="ackdb-ab-") as tmp:
         out = Path(tmp) / "server.json"
         cmd = [
@@ -146,11 +148,15 @@ def main() -> int:
     print(f"{'row':<36} {'baseline':>12} {'this tree':>12} {'speed ratio':>12} {'pairs':>6}")
     print("-" * 82)
     for r in rows:
-        b = f"{r['base']:,.3f}" if r["base"] is not None and r["base"] < 100 else (
-            f"{r['base']:,.0f}" if r["base"] is not None else "-"
+        b = (
+            f"{r['base']:,.3f}"
+            if r["base"] is not None and r["base"] < 100
+            else (f"{r['base']:,.0f}" if r["base"] is not None else "-")
         )
-        n = f"{r['new']:,.3f}" if r["new"] is not None and r["new"] < 100 else (
-            f"{r['new']:,.0f}" if r["new"] is not None else "-"
+        n = (
+            f"{r['new']:,.3f}"
+            if r["new"] is not None and r["new"] < 100
+            else (f"{r['new']:,.0f}" if r["new"] is not None else "-")
         )
         ratio = f"{r['ratio']:.3f}" if r["ratio"] is not None else "-"
         print(f"{r['row']:<36} {b:>12} {n:>12} {ratio:>12} {r['pairs']:>6}")
