@@ -111,10 +111,14 @@ def run_replication_bench(baseline: Path, rounds: int, requests: int) -> list[di
             continue
         # Latencies: a smaller time is faster, so the speed ratio is old / new.
         ratio, n = paired(new, old) if higher else paired(old, new)
-        unit = "req/s" if higher else "ms"
+        if higher:
+            _, reps, pipe = key.split()
+            label = f"SET, {reps} replica(s), -P {pipe} (req/s)"
+        else:
+            label = f"SET + WAIT 1 0, {key} (ms)"
         rows.append(
             {
-                "row": f"{key} ({unit})",
+                "row": label,
                 "new": statistics.median(v for v in new if v) if any(new) else None,
                 "base": statistics.median(v for v in old if v) if any(old) else None,
                 "ratio": ratio,
