@@ -115,9 +115,6 @@ class Server:
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
-        # A replica: keys past their expiry are not deleted (the primary sends DEL); reads
-        # see them as missing, the primary's commands (``applying``) as present (Redis).
-        self.role_replica = False
         self.applying = False
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
@@ -228,6 +225,14 @@ class Server:
     def set_repl_gated(self, gated: bool) -> None:
         self.repl_gated = gated
         self._refresh_gated()
+
+    @property
+    def role_replica(self) -> bool:
+        """A replica (the replication engine holds the role): keys past their expiry are
+        not deleted (the primary sends DEL); reads see them as missing, the primary's
+        commands (``applying``) as present (Redis)."""
+        r = self.repl
+        return r is not None and not r.engine.is_primary
 
     def is_replica(self) -> bool:
         return self.role_replica
@@ -471,7 +476,7 @@ class Server:
         if self.repl_gated and c.kind != "master":
             refusal = self.repl.refusal(c, cmd)
             if refusal is not None:
-                return self._reject(c, cmd, refusal)
+                return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")

@@ -3,10 +3,12 @@ world of ackdb.replication.sim_support (deterministic, no faults unless a test a
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from ackdb.replication.actions import ReplyToClient, RoleChanged, SendToPrimary, SnapshotEnd
 from ackdb.replication.engine import EngineConfig, Replication
+from ackdb.replication.refusal import MASTERDOWN, READONLY, RefusalKind
 from ackdb.replication.sim_support import Node, World
 from ackdb.replication.waiters import UNBLOCKED
 
@@ -190,15 +192,24 @@ def test_offset_counts_bytes_only_when_someone_needs_them() -> None:
 
 
 def test_refusals() -> None:
-    e = Replication(EngineConfig(listening_port=1, min_replicas_to_write=1), random.Random(1))
-    assert e.write_refusal(0) == b"-NOREPLICAS Not enough good replicas to write.\r\n"
-    assert e.stale_refusal(serve_stale_data=False) is None
+    config = EngineConfig(listening_port=1, min_replicas_to_write=1, serve_stale_data=False)
+    e = Replication(config, random.Random(1))
+    assert e.gated
+    refused = e.refusal(writes=True, stale_ok=False, now_ms=0)
+    assert refused is not None and refused.kind is RefusalKind.NOREPLICAS
+    assert refused.text == "NOREPLICAS Not enough good replicas to write."
+    assert e.refusal(writes=False, stale_ok=False, now_ms=0) is None
     e.demote("h", 1, 0)
-    assert e.write_refusal(0) is None  # notes: replicas ignore min-replicas-to-write
-    assert e.stale_refusal(serve_stale_data=True) is None
-    assert e.stale_refusal(serve_stale_data=False) == (
-        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    # notes: replicas ignore min-replicas-to-write; a read-only replica refuses writes.
+    assert e.refusal(writes=True, stale_ok=False, now_ms=0) == READONLY
+    assert READONLY.text == "READONLY You can't write against a read only replica."
+    assert e.refusal(writes=False, stale_ok=True, now_ms=0) is None
+    assert e.refusal(writes=False, stale_ok=False, now_ms=0) == MASTERDOWN
+    assert MASTERDOWN.text == (
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
     )
+    e.reconfigure(dataclasses.replace(config, serve_stale_data=True, replica_read_only=False))
+    assert e.refusal(writes=True, stale_ok=False, now_ms=0) is None
 
 
 def test_fack_restarts_from_zero_after_a_full_sync() -> None:
