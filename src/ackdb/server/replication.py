@@ -1,53 +1,27 @@
 """Replication in a running server: the asyncio ports of ``replication.ReplicationDriver``.
 
-Owns: building the engine from the configuration (and from the history saved with the
-dataset) and the driver around it; the asyncio / file implementations of the driver's
-ports (``replication/ports.py``): the TCP link to our primary, writes to replica
-connections, the primary's client that applies the stream through the server core, the
-AOF's fsync marks, the clock, the wake-up timer, and the snapshot ports
-(``replication_sync.py``); and the server's entry points (commands, end of pass, cron).
-Every decision is the engine's or the driver's; this module only does what it is told.
-
-The role lives in the engine (``engine.is_primary``): the core reads it from there; what
-follows from a change (the log's role letter, CONFIG's ``replicaof``, whether the core
-feeds effects to the engine) is set in one place, ``role_changed``.
+Owns: the I/O ports of the driver (``replication/ports.py``) in a running server -- the
+clock, the wake-up timer and the log (``Host``), the TCP link to our primary (``Links``;
+replicas are the core's clients, ``replication_core.py``), the AOF's fsync marks
+(``Aof``) and the snapshot ports (forked children and files, ``replication_sync.py``) --
+and wiring them to the node. Every decision is the engine's or the driver's; the part
+shared with the simulator (the core's entry points, the ``Dataset`` port) is
+``replication_core.CoreReplication``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..replication.driver import ReplicationDriver
-from ..replication.engine import EngineConfig, Replication
-from ..replication.refusal import Refusal
+from ..replication.ports import Aof, Host, Links
 from ..replication.state import SavedHistory
-from ..replication.stream import GETACK
-from ..resp import encoder as enc
-from .client import Client, NullConn
+from .replication_core import CoreReplication
 from .replication_sync import ForkedSnapshots, ReceivedSnapshot
 
 # Longest wait for the TCP connection to a primary (s).
 CONNECT_TIMEOUT_S = 5.0
-UNBLOCKED_ROLE = (
-    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
-)
-_ENGINE_SETTINGS = (
-    "repl-timeout",
-    "repl-ping-replica-period",
-    "repl-backlog-size",
-    "repl-backlog-ttl",
-    "min-replicas-to-write",
-    "min-replicas-max-lag",
-    "masterauth",
-    "masteruser",
-    "replica-announce-ip",
-    "replica-announce-port",
-    "port",
-    "replica-read-only",
-    "replica-serve-stale-data",
-)
 
 
 def _now_ms() -> int:
@@ -61,18 +35,6 @@ def saved_history_from(meta: dict[str, Any]) -> SavedHistory | None:
         return None
     db = meta.get("stream_db", 0)
     return SavedHistory(replid, offset, db if isinstance(db, int) else 0)
-
-
-class _PrimaryClientConn(NullConn):
-    """The connection handle of the primary's client: the stream it sends is applied
-    without replies; killing that client (CLIENT KILL TYPE master) drops the link."""
-
-    def __init__(self, shell: ReplicationShell | None) -> None:
-        self.shell = shell
-
-    def close(self) -> None:
-        if self.shell is not None:
-            self.shell.primary_client_killed()
 
 
 class _LinkProtocol(asyncio.Protocol):
@@ -96,114 +58,31 @@ class _LinkProtocol(asyncio.Protocol):
             self.shell.driver.link_lost()
 
 
-class ReplicationShell:
-    """The server's replication: engine, driver, and the ports Host, Links, Dataset, Aof."""
+class ReplicationShell(CoreReplication):
+    """The server's replication: ``CoreReplication`` with the asyncio ports."""
 
     def __init__(self, node: Any, saved: SavedHistory | None) -> None:
         self.node = node
-        self.core = core = node.core
-        self.config = cfg = node.config
-        self.log = node.log
         self.persist = node.persist
-        self.engine = Replication(
-            self._engine_config(),
-            rng=core.rng,
-            aof_enabled=self.persist.aof is not None,
-            saved=saved,
-        )
-        self.dataset = self  # the Dataset port (named for the snapshot ports' reading)
+        self.link: _LinkProtocol | None = None
+        self._link_seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0
         self.served = ForkedSnapshots(self)
         self.received = ReceivedSnapshot(self)
-        self.driver = ReplicationDriver(
-            self.engine,
-            host=self,
-            links=self,
-            dataset=self,
-            aof=self,
+        super().__init__(
+            node.core,
+            node.config,
+            node.log,
+            saved,
+            aof_enabled=self.persist.aof is not None,
             served=self.served,
             received=self.received,
         )
-        core.repl = self
-        core.feeds.insert(0, self._feed)
-        self.link: _LinkProtocol | None = None
-        self._link_seq = 0
-        self.primary_client: Client | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0
-        for name in _ENGINE_SETTINGS:
-            cfg.on_change(name, self._reconfigure)
+        self.dataset = self  # the Dataset port, as the snapshot ports call it
         if self.persist.aof is not None:
             self.persist.aof_marks_follow(self.core.master_repl_offset)
-        self.driver.start(cfg.get("replicaof"))
-
-    # -- configuration -----------------------------------------------------------------
-
-    def _engine_config(self) -> EngineConfig:
-        cfg = self.config
-        return EngineConfig(
-            listening_port=cfg.get("replica-announce-port") or cfg.get("port"),
-            announce_ip=cfg.get("replica-announce-ip") or None,
-            masteruser=cfg.get("masteruser") or None,
-            masterauth=cfg.get("masterauth") or None,
-            repl_timeout_ms=cfg.get("repl-timeout") * 1000,
-            ping_period_ms=cfg.get("repl-ping-replica-period") * 1000,
-            backlog_bytes_max=cfg.get("repl-backlog-size"),
-            backlog_ttl_ms=cfg.get("repl-backlog-ttl") * 1000,
-            min_replicas_to_write=cfg.get("min-replicas-to-write"),
-            min_replicas_max_lag_s=cfg.get("min-replicas-max-lag"),
-            replica_read_only=cfg.get("replica-read-only"),
-            serve_stale_data=cfg.get("replica-serve-stale-data"),
-        )
-
-    def _reconfigure(self, name: str, old: Any, new: Any) -> None:
-        self.engine.reconfigure(self._engine_config())
-        self.engine_changed()
-
-    # -- entry points of the server core --------------------------------------------------
-
-    def _feed(self, db: int, argv: list[bytes]) -> None:
-        # The engine numbers the stream; the AOF feed after this one stamps its buffer
-        # with the offset this leaves in core.master_repl_offset.
-        self.engine.propagate(db, argv)
-
-    def refusal(self, c: Client, cmd: Any) -> Refusal | None:
-        """Why ``cmd`` may not run here now (the engine decides), or None."""
-        writes = cmd.write or (cmd.name == "exec" and any(q.write for q, _ in c.multi or ()))
-        # The clock only for writes (NOREPLICAS counts good replicas by their lag).
-        now_ms = _now_ms() if writes else 0
-        return self.engine.refusal(writes=writes, stale_ok=cmd.stale_ok, now_ms=now_ms)
-
-    def replconf(self, c: Client, argv: list[bytes]) -> bytes:
-        return self.driver.replconf(c.id, argv, _ip_of(c.addr)) or b""
-
-    def psync(self, c: Client, argv: list[bytes]) -> bytes:
-        return self.driver.psync(c.id, argv, _ip_of(c.addr)) or b""
-
-    def wait(self, c: Client, argv: list[bytes], aof: bool) -> bytes | None:
-        """WAIT / WAITAOF: the reply, or None when the client is parked."""
-        return self.driver.wait(
-            c.id, argv, aof=aof, target_offset=c.woff, can_block=not self.core.in_exec
-        )
-
-    def failover(self, argv: list[bytes]) -> bytes:
-        return self.driver.failover(argv)
-
-    def replicaof(self, c: Client, argv: list[bytes]) -> bytes:
-        return self.driver.replicaof(c.id, argv)
-
-    def client_gone(self, c: Client) -> None:
-        self.driver.client_gone(c.id)
-
-    def aof_changed(self, enabled: bool) -> None:
-        """The AOF was switched on or off (start-up, CONFIG SET appendonly)."""
-        self.driver.aof_changed(enabled)
-
-    def before_sleep(self) -> None:
-        self.driver.before_sleep()
-
-    def has_queued(self) -> bool:
-        """Stream bytes wait to be sent to replicas (written after ``before_sleep``)."""
-        return self.engine.table.has_queued
+        self.driver.start(self.config.get("replicaof"))
 
     def cron(self, now_ms: int) -> None:
         self.served.cron(now_ms)
@@ -255,30 +134,6 @@ class ReplicationShell:
             mark = max(mark, offset)
         return mark
 
-    # -- Links: replicas -------------------------------------------------------------------
-
-    def replica_attached(self, conn: int) -> None:
-        c = self.core.clients.get(conn)
-        if c is not None:
-            c.kind = "replica"
-
-    def send_to_replica(self, conn: int, data: bytes) -> None:
-        c = self.core.clients.get(conn)
-        if c is not None:
-            # Out at once, ahead of this pass's client replies: the replica starts
-            # applying (and acknowledging) sooner, which a WAIT waits for.
-            c.conn.write(data)
-            c.conn.flush()
-
-    def close_replica(self, conn: int, reason: str) -> None:
-        c = self.core.clients.get(conn)
-        if c is not None:
-            self.log.notice(f"Connection with replica {c.addr} lost: {reason}")
-            c.conn.close()
-
-    def replica_buffer_limit_bytes(self) -> int:
-        return int(self.node.output_limits.get("replica", (0, 0, 0))[0])
-
     # -- Links: our primary ----------------------------------------------------------------
 
     def connect_primary(self, host: str, port: int) -> None:
@@ -321,146 +176,14 @@ class ReplicationShell:
         if link is not None and link.transport is not None:
             link.transport.close()
 
-    # -- Dataset ---------------------------------------------------------------------------
+    def replica_buffer_limit_bytes(self) -> int:
+        return int(self.node.output_limits.get("replica", (0, 0, 0))[0])
 
-    def apply(self, cmds: list[list[bytes]], stream_db: int) -> None:
-        c = self.primary_client
-        if c is None:
-            c = self._new_primary_client(stream_db)
-        core = self.core
-        core.applying = True
-        try:
-            held = core.process_batch(c, cmds, [])
-        finally:
-            core.applying = False
-        if held is not None:  # never: the primary's client is not paused nor blocked
-            self.log.warning(f"Stream command not applied: {cmds[held][0]!r}")
-
-    def new_primary_client(self, db: int) -> None:
-        self._new_primary_client(db)
-
-    def _new_primary_client(self, db: int) -> Client:
-        self.drop_primary_client()
-        host, port = self.engine.link.host, self.engine.link.port
-        c: Client = self.core.new_client(_PrimaryClientConn(self), f"{host}:{port}", "", -1)
-        c.kind = "master"
-        c.set_authenticated(True)
-        c.db = self.core.dbs[db] if 0 <= db < len(self.core.dbs) else self.core.dbs[0]
-        self.primary_client = c
-        return c
-
-    def drop_primary_client(self) -> None:
-        c = self.primary_client
-        if c is not None:
-            self.primary_client = None
-            conn = c.conn
-            if isinstance(conn, _PrimaryClientConn):
-                conn.shell = None  # closing it must not drop the (new) link
-            self.core.client_gone(c)
-
-    def primary_client_killed(self) -> None:
-        """CLIENT KILL TYPE master: drop the link; the engine reconnects (and continues
-        partially, Redis's way to test PSYNC)."""
-        self.primary_client = None  # the core is closing it
+    def drop_link(self) -> None:
         if self.link is None:
             return
         self._drop_link_transport()
         self.driver.link_lost()
-
-    def discard_transaction(self) -> None:
-        if self.primary_client is not None:
-            self.primary_client.multi = None
-            self.core.unwatch_all(self.primary_client)
-
-    def role_changed(self, host: str | None, port: int) -> None:
-        core = self.core
-        # A replica streams nothing of its own (its primary's bytes are passed on as
-        # they are): its feed would only cost every applied command a call.
-        if host is None and self._feed not in core.feeds:
-            core.feeds.insert(0, self._feed)
-        elif host is not None and self._feed in core.feeds:
-            core.feeds.remove(self._feed)
-        self.log.role = "M" if host is None else "S"
-        self.config.values["replicaof"] = None if host is None else (host, port)
-        if host is None:
-            self.drop_primary_client()
-            return
-        err = enc.error(UNBLOCKED_ROLE)
-        for c in list(core.blocking.blocked):
-            if c.blocked is not None and c.blocked.keys:
-                core.blocking.answer(c, err)
-                core.kill_client(c)
-
-    def reply_to_client(self, client: int, data: bytes, close: bool) -> None:
-        c = self.core.clients.get(client)
-        if c is None or c.closed:
-            return
-        self.core.blocking.answer(c, data)
-        if close:
-            c.close_after_reply = True
-            self.core.kill_client(c)
-
-    def pause_writes(self) -> None:
-        self.core.pause(1 << 62, everything=False)
-
-    def unpause_writes(self) -> None:
-        self.core.unpause()
-
-    def writes_paused(self) -> bool:
-        return bool(self.core.pause_until_ms)
-
-    def engine_changed(self) -> None:
-        """The command gate follows the engine; while nothing needs the stream's bytes --
-        a primary without replicas, backlog or AOF, and no other feed -- the core only
-        counts writes (0.3 µs a write less)."""
-        e, core = self.engine, self.core
-        gated = e.gated
-        if gated != core.repl_gated:
-            core.set_repl_gated(gated)
-        idle = (
-            e.is_primary
-            and e.state.backlog is None
-            and not e.table.replicas
-            and not e.aof_enabled
-            and core.feeds == [self._feed]
-        )
-        core.count_only = e.state if idle else None
-
-    # -- saving and stopping ---------------------------------------------------------------
-
-    def lagging_replicas(self, target: int | None = None) -> list[str]:
-        """Online replicas whose acknowledged offset is below ``target`` (default: the
-        current offset), as ip:port."""
-        e = self.engine
-        if target is None:
-            target = e.state.master_repl_offset
-        if not e.is_primary:
-            return []
-        return [f"{r.ip}:{r.listening_port}" for r in e.table.online() if r.ack_offset < target]
-
-    def request_acks(self) -> int:
-        """Ask every replica for its offset now (REPLCONF GETACK); returns the offset
-        they must reach (the GETACK itself is not acknowledged at once)."""
-        target = self.engine.state.master_repl_offset
-        if self.engine.is_primary and self.engine.table.replicas:
-            self.engine.table.feed(GETACK)
-        self.node.request_before_sleep()
-        return target
-
-    def saved_meta(self) -> dict[str, Any]:
-        """What a snapshot of the dataset stores so a restart continues this history."""
-        h = self.engine.saved_history()
-        return {"replid": h.replid, "repl_offset": h.offset, "stream_db": h.stream_db}
-
-    def info_fields(self) -> list[tuple[str, Any]]:
-        cfg = self.config
-        fields = self.engine.info_fields(
-            _now_ms(),
-            replica_priority=cfg.get("replica-priority"),
-            read_only=cfg.get("replica-read-only"),
-            announced=cfg.get("replica-announced"),
-        )
-        return list(fields)
 
     def stop(self) -> None:
         self.served.stop()
@@ -471,7 +194,7 @@ class ReplicationShell:
             self._timer.cancel()
 
 
-def _ip_of(addr: str) -> str:
-    if addr.startswith("/"):
-        return "127.0.0.1"
-    return addr.rsplit(":", 1)[0]
+if TYPE_CHECKING:
+
+    def _implements_the_ports(s: ReplicationShell) -> tuple[Host, Links, Aof]:
+        return s, s, s
