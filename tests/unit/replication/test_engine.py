@@ -1,5 +1,6 @@
 """The engine: role changes and the glue between cores, driven through the simulated
-world of ackdb.replication.sim_support (deterministic, no faults unless a test adds them)."""
+world of ackdb.sim.replication -- real server cores, the replication driver, simulated
+links (deterministic, no faults unless a test adds them)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ import random
 from ackdb.replication.actions import ReplyToClient, RoleChanged, SendToPrimary, SnapshotEnd
 from ackdb.replication.engine import EngineConfig, Replication
 from ackdb.replication.refusal import MASTERDOWN, READONLY, RefusalKind
-from ackdb.replication.sim_support import Node, World
 from ackdb.replication.waiters import UNBLOCKED
+from ackdb.sim.repl_world import World
+from ackdb.sim.replication import Client, Node
 
 
 def write(node: Node, n: int, db: int = 0) -> int:
-    off = 0
+    """``n`` writes by a client of ``node``; returns the client's offset after them."""
+    client = Client(node.w.new_id())
+    node.attach(client)
+    assert node.command(client, [b"SELECT", b"%d" % db]) == b"+OK\r\n"
     for _ in range(n):
         wid = node.w.next_write
         node.w.next_write += 1
-        argv = [b"SET", b"k%d" % (wid % 7), b"v%d" % wid]
-        node.write(db, argv)
-        off = node.engine.propagate(db, argv)
-    node.end_iteration()
-    return off
+        assert node.command(client, [b"SET", b"k%d" % (wid % 7), b"v%d" % wid]) == b"+OK\r\n"
+    node.end_pass()
+    return client.woff
 
 
 def settle(w: World, ms: int = 1500) -> None:
@@ -57,7 +60,7 @@ def test_promotion_then_partial_resyncs_via_replid2() -> None:
     write(p, 80)
     settle(w)
     p.crash()
-    r1.run(r1.engine.promote(w.now))
+    r1.promote()
     reply, acts = r2.engine.replicaof([b"REPLICAOF", b"n1", b"7001"], w.now)
     assert reply == b"+OK\r\n"
     r2.run(acts)
