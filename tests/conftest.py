@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from ackdb.commands import load_all
+
+# Engines built in-process (fixtures, unit tests) run the real handlers.
+load_all()
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 START_TIMEOUT_S = 20.0
@@ -237,9 +242,9 @@ class Harness:
     def __init__(self, *directives: str) -> None:
         import ackdb.commands  # noqa: F401
         from ackdb.server.config import load_config
-        from ackdb.server.core import Server
+        from ackdb.server.engine_host import build_engine
 
-        self.server = Server(load_config(None, "\n".join(directives)))
+        self.server = build_engine(load_config(None, "\n".join(directives)))
         self.effects: list[tuple[int, list[bytes]]] = []
         self.server.add_feed(lambda db, argv: self.effects.append((db, list(argv))))
 

@@ -1,8 +1,9 @@
 """Command families. ``load_all()`` registers every command in the table.
 
 Each module of this package registers its commands with the ``command`` decorator of
-``table``; ``load_all`` imports them in a fixed (sorted) order. It runs when the first
-``Server`` is built, so importing any module of ackdb in any order is safe.
+``table``; ``load_all`` imports them in a fixed (sorted) order. Whoever builds an engine
+calls it first (the server shell, the simulator, the tests' conftest); the engine only
+checks that it ran, so the engine never imports the handlers that import it.
 """
 
 import importlib
@@ -20,3 +21,6 @@ def load_all() -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name not in _SUPPORT:
             importlib.import_module(f"{__name__}.{info.name}")
+    from .table import TABLE
+
+    TABLE.loaded = True

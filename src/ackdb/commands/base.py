@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..engine.core import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_float, parse_int
-from ..server.core import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)

@@ -12,9 +12,9 @@ import hmac
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION
+from ..engine.client import Client
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
-from ..server.client import Client
 from .base import SYNTAX, CommandError, arg_int
 from .table import command
 

@@ -36,9 +36,9 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+from ..engine import notify as nt
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
-from ..server import notify as nt
 from .base import (
     LLONG_MAX,
     LLONG_MIN,

@@ -248,9 +248,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
     else:  # WAIT / WAITAOF (a parked SHUTDOWN is not unblockable, as in Redis)
         repl = srv.repl
         reply = (
-            repl.engine.unblock_waiter(target.id, srv.now_ms(), error=error)
-            if repl is not None
-            else None
+            repl.unblock_waiter(target.id, srv.now_ms(), error=error) if repl is not None else None
         )
         if reply is None:
             return enc.integer(0)

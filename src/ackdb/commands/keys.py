@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..engine import notify as nt
+from ..engine.client import Client
 from ..keyspace.glob import compile_glob
 from ..keyspace.types import encoding, type_name
 from ..resp import encoder as enc
-from ..server import notify as nt
-from ..server.client import Client
 from .base import (
     LLONG_MAX,
     LLONG_MIN,

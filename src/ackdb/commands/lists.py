@@ -46,11 +46,11 @@ from enum import IntEnum
 from itertools import islice
 from typing import Any
 
+from ..engine import notify as nt
+from ..engine.client import Client
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
-from ..server import notify as nt
-from ..server.client import Client
 from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, get_typed, read_typed
 from .table import command
 

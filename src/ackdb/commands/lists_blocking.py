@@ -11,10 +11,10 @@ of ``lists``), after the events of the write that served them.
 
 from __future__ import annotations
 
+from ..engine.blocking import BlockRequest
+from ..engine.client import Client
 from ..keyspace.numbers import timeout_seconds_ms
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
-from ..server.client import Client
 from .base import CommandError
 from .lists import (
     End,

@@ -1,6 +1,6 @@
 """Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
 
-Owns: the command surface of ``server/pubsub.py``. A (un)subscribe command answers with
+Owns: the command surface of ``engine/pubsub.py``. A (un)subscribe command answers with
 one frame per channel; in RESP2 a subscribed client may only run the commands the core's
 subscribed-mode rule allows. PUBLISH is not an effect on the dataset: it never
 reaches the AOF (replicas will get it from the replication issue's own channel).
@@ -8,10 +8,10 @@ reaches the AOF (replicas will get it from the replication issue's own channel).
 
 from __future__ import annotations
 
+from ..engine.client import Client
+from ..engine.pubsub import push
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
-from ..server.client import Client
-from ..server.pubsub import push
 from .base import CommandError
 from .table import command, container
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.blocking import BlockRequest
+from ..engine.ports import Replication
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
 from .base import CommandError
 from .table import command
 
@@ -148,8 +149,8 @@ def failover(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the replication role.",
 )
 def role(c: Any, argv: list[bytes]) -> bytes:
-    r = c.server.repl
+    r: Replication | None = c.server.repl
     if r is None:
         offset = int(c.server.master_repl_offset)
         return b"*3\r\n$6\r\nmaster\r\n" + enc.integer(offset) + enc.EMPTY_ARRAY
-    return bytes(r.engine.role_reply())
+    return r.role_reply()

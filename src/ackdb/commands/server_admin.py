@@ -25,18 +25,16 @@ Facts worth knowing:
 from __future__ import annotations
 
 import re
-import time
 from itertools import islice
 from typing import Any
 
+from ..engine.blocking import BlockRequest
+from ..engine.ports import ConfigRewriteError, ConfigSetError, Info
 from ..keyspace.digest import dataset_digest, digest_value_hex
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import encoding
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
-from ..server.config import ConfigRewriteError, ConfigSetError
-from ..server.info import info_text, reset_memory_peak
 from .base import SYNTAX, CommandError
 from .keys import encoding_limits
 from .table import command, container
@@ -74,8 +72,15 @@ def help_reply(name: str, lines: list[str]) -> bytes:
     complexity="O(1)",
 )
 def info(c: Any, argv: list[bytes]) -> bytes:
-    reply: bytes = c.p.verbatim(info_text(c.server, argv[1:]).encode())
+    reply: bytes = c.p.verbatim(_info(c).text(argv[1:]).encode())
     return reply
+
+
+def _info(c: Any) -> Info:
+    source: Info | None = c.server.info
+    if source is None:
+        raise CommandError("ERR INFO is not available in this process")
+    return source
 
 
 # -- CONFIG -------------------------------------------------------------------------------
@@ -151,7 +156,7 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
 def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
-    reset_memory_peak()
+    _info(c).reset_memory_peak()
     return enc.OK
 
 
@@ -270,7 +275,7 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
     summary="Returns the server time.",
 )
 def time_(c: Any, argv: list[bytes]) -> bytes:
-    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    seconds, micros = divmod(c.server.clock.now_us(), 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
@@ -468,7 +473,7 @@ _C_DOUBLE_PREFIX = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _C_INT_PREFIX = re.compile(rb"\s*[+-]?\d+")
 # Redis builds POPULATE key names in a 128-byte buffer: at most 127 bytes survive.
 POPULATE_KEY_BYTES_MAX = 127
-# Longest DEBUG SLEEP (s): beyond it time.sleep overflows (Redis: undefined behaviour).
+# Longest DEBUG SLEEP (s): beyond it the process's sleep overflows (Redis: undefined behaviour).
 DEBUG_SLEEP_S_MAX = 2**31
 
 
@@ -516,7 +521,7 @@ def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
     seconds = _strtod(argv[2])
     if seconds > 0:
         # Blocks the whole server, as Redis's DEBUG SLEEP does.
-        time.sleep(min(seconds, DEBUG_SLEEP_S_MAX))
+        c.server.clock.sleep(min(seconds, DEBUG_SLEEP_S_MAX))
     return enc.OK
 
 
@@ -617,7 +622,7 @@ def _debug_object(c: Any, argv: list[bytes]) -> bytes:
         raise CommandError("ERR no such key")
     kind = encoding(v, encoding_limits(c)).decode()
     size = len(v) if v.__class__ is bytes else sum(len(x) for x in _flat(v))
-    lru = int(time.time()) & ((1 << 24) - 1)
+    lru = int(c.server.clock.time_s()) & ((1 << 24) - 1)
     return enc.simple(
         f"Value at:{id(v):#x} refcount:1 encoding:{kind} serializedlength:{size} "
         f"lru:{lru} lru_seconds_idle:0"

@@ -65,10 +65,10 @@ from itertools import islice
 from random import Random
 from typing import Any
 
+from ..engine import notify as nt
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
-from ..server import notify as nt
 from .base import (
     LLONG_MIN,
     SYNTAX,

@@ -12,10 +12,10 @@ Never touches the network.
 
 from __future__ import annotations
 
+from ..engine import notify as nt
+from ..engine.client import Client
 from ..keyspace.numbers import incr_float_text, parse_int
 from ..resp import encoder as enc
-from ..server import notify as nt
-from ..server.client import Client
 from .base import (
     LLONG_MAX,
     LLONG_MIN,

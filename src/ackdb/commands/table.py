@@ -136,6 +136,8 @@ class CommandTable:
         # The hot path's table: commands without subcommands, by lower- and upper-case
         # name (one dictionary hit decides that no subcommand lookup is needed).
         self.plain: dict[bytes, Command] = {}
+        # Set by ``ackdb.commands.load_all`` once every family registered its handlers.
+        self.loaded = False
 
     def add(self, cmd: Command) -> None:
         if "|" in cmd.name:

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import Any
 
+from ..engine import notify as nt
 from ..keyspace.numbers import format_double, parse_float, parse_int
 from ..keyspace.zrange import (
     LexRange,
@@ -70,7 +71,6 @@ from ..keyspace.zrange import (
 )
 from ..keyspace.zset import Entry, Pair, ZSet
 from ..resp import encoder as enc
-from ..server import notify as nt
 from .base import (
     LLONG_MAX,
     LLONG_MIN,

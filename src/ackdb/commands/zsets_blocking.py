@@ -7,9 +7,9 @@ pops propagate as ZPOPMIN / ZPOPMAX key count, so replicas never block.
 
 from __future__ import annotations
 
+from ..engine.blocking import BlockRequest
+from ..engine.client import Client
 from ..resp import encoder as enc
-from ..server.blocking import BlockRequest
-from ..server.client import Client
 from .lists_blocking import parse_timeout_ms
 from .table import command
 from .zsets import first_zset, mpop_reply, parse_mpop, pop, pop_effect, score_text

@@ -56,6 +56,12 @@ class Backlog:
         return self._held - self._skip
 
     @property
+    def held_bytes(self) -> int:
+        """Stream bytes kept in memory: the window plus the already-skipped start of its
+        oldest chunk, freed with that chunk (INFO mem_replication_backlog)."""
+        return self._held
+
+    @property
     def end_offset(self) -> int:
         """Offset the next appended byte will get (one past the newest byte held)."""
         return self.first_byte_offset + self.histlen

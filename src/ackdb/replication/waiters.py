@@ -88,6 +88,10 @@ class Waiters:
     def __len__(self) -> int:
         return len(self._parked)
 
+    def count_with_deadline(self) -> int:
+        """Parked clients that have a timeout (INFO clients_in_timeout_table)."""
+        return sum(1 for w in self._parked.values() if w.deadline_ms)
+
     def __contains__(self, client: object) -> bool:
         return client in self._parked
 

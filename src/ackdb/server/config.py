@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
 from ackdb import __version__
+from ackdb.engine.ports import ConfigRewriteError, ConfigSetError
 from ackdb.server.config_table import BY_NAME, DEPRECATED, DIRECTIVES, Directive, Flag, quote_arg
 
 __all__ = [
@@ -90,43 +91,12 @@ class ConfigError(Exception):
         return "\n".join(out)
 
 
-class ConfigSetError(Exception):
-    """A CONFIG SET failure; `str()` is the error reply text, "ERR ..." or "LOADING ...".
-
-    `on_change` callbacks raise it with just a reason; `set_many` adds the argument name.
-    """
-
-    def __init__(
-        self, reason: str | None = None, argument: str | None = None, *, unknown: bool = False
-    ) -> None:
-        self.reason = reason
-        self.argument = argument
-        self.unknown = unknown
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        if self.unknown:
-            return f"ERR Unknown option or number of arguments for CONFIG SET - '{self.argument}'"
-        if self.argument is None:
-            return f"ERR {self.reason}"
-        text = f"ERR CONFIG SET failed (possibly related to argument '{self.argument}')"
-        return f"{text} - {self.reason}" if self.reason else text
-
-    def __str__(self) -> str:
-        return self.message
-
-
 class ConfigLoadingError(ConfigSetError):
     """CONFIG SET of a deny-loading directive while the dataset loads (Redis's -LOADING)."""
 
     @property
     def message(self) -> str:
         return "LOADING Redis is loading the dataset in memory"
-
-
-class ConfigRewriteError(Exception):
-    """A CONFIG REWRITE failure; `str()` is the error reply text."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,9 +25,15 @@ Deliberate differences, each for a reason:
   difference. The jemalloc figures therefore show ratios of 1.00. Python rarely returns
   freed memory to the system, so ``used_memory`` does not shrink after deletes as Redis's
   does. ``mem_allocator`` is ``pymalloc``.
-- Figures of subsystems ackdb does not have yet (persistence, replication links, Lua,
-  pub/sub, blocking, tracking, eviction, ACL) are what is true today: zero, or the value of
-  a core attribute of the documented name once an issue adds it (see ``_stat``).
+- Every value comes from a typed source (``info_sources``): the core's ``int`` counters,
+  gauges computed here, or the replication and persistence shells. Fields ackdb has no
+  source for (Lua, tracking, eviction, ACL, defrag, uncounted traffic) print the value
+  ``info_sources.NO_SOURCE`` lists for them, with its reason -- never a fallback 0.
+- ``mem_replication_backlog`` is the backlog's held bytes and ``mem_aof_buffer`` the AOF
+  buffer's pending bytes; Redis reports their allocations (one 16 KiB block at least, the
+  ``aof_buf`` sds), so ackdb's figures are smaller and are 0 when nothing is held. A
+  replica's output buffer is its own memory here (Redis 7 shares the backlog's blocks), so
+  ``mem_total_replication_buffers`` is the backlog plus the replicas' buffers.
 - ``# Latencystats`` prints its title only: the core keeps no latency histograms yet.
 """
 
@@ -45,6 +51,8 @@ from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..commands.table import TABLE
+from . import info_sources as src
+from .info_sources import InfoCore, no_source
 
 Fields = list[tuple[str, Any]]
 
@@ -70,7 +78,6 @@ ALL_SECTIONS = frozenset(SECTION_TITLES)
 _ALIASES = {"module_list": "modules"}
 # Keys sampled per database to estimate avg_ttl when the keyspace does not track it.
 AVG_TTL_SAMPLE_KEYS = 64
-REPL_ID_ZERO = "0" * 40
 
 
 def select_sections(args: Iterable[bytes]) -> set[str]:
@@ -89,8 +96,10 @@ def select_sections(args: Iterable[bytes]) -> set[str]:
     return set(DEFAULT_SECTIONS) if empty else chosen
 
 
-def info_text(srv: Any, args: Iterable[bytes]) -> str:
-    """The whole INFO reply text for the arguments after ``INFO``."""
+def info_text(core: Any, args: Iterable[bytes]) -> str:
+    """The whole INFO reply text for the arguments after ``INFO``; ``core`` provides every
+    source of ``InfoCore`` (a missing one raises AttributeError, see ``info_sources``)."""
+    srv: InfoCore = core
     sections = select_sections(args)
     blocks = []
     for name, title in SECTION_TITLES.items():
@@ -102,17 +111,6 @@ def info_text(srv: Any, args: Iterable[bytes]) -> str:
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-def _const(names: str, value: Any = 0) -> Fields:
-    """Fields of subsystems ackdb does not have: every one has the same value."""
-    return [(name, value) for name in names.split()]
-
-
-def _stat(srv: Any, name: str) -> int:
-    """A counter a later issue adds to the core; 0 until then."""
-    v = getattr(srv, name, 0)
-    return len(v) if isinstance(v, dict | set | list) else int(v)
 
 
 def bytes_to_human(n: int) -> str:
@@ -164,19 +162,10 @@ def _total_system_memory() -> int:
         return 0
 
 
-def replication_id(srv: Any) -> str:
-    """The primary's replication id: the core's ``replid``, made once if it has none."""
-    replid = getattr(srv, "replid", None)
-    if replid is None:
-        replid = "%040x" % srv.rng.getrandbits(160)
-        srv.replid = replid
-    return str(replid)
-
-
 # -- sections -------------------------------------------------------------------------
 
 
-def _server(srv: Any) -> Fields:
+def _server(srv: InfoCore) -> Fields:
     cfg = srv.config
     uname = platform.uname()
     now_us = time.time_ns() // 1000
@@ -209,7 +198,7 @@ def _server(srv: Any) -> Fields:
         ("lru_clock", (now_us // 1_000_000) & ((1 << 24) - 1)),
         ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""),
         ("config_file", cfg.config_file or ""),
-        ("io_threads_active", 0),
+        *no_source("io_threads_active"),
     ]
     if cfg.get("port"):
         binds = ",".join(f"bind={b}" for b in cfg.get("bind"))
@@ -219,40 +208,36 @@ def _server(srv: Any) -> Fields:
     return fields
 
 
-def _clients(srv: Any) -> Fields:
+def _clients(srv: InfoCore) -> Fields:
     clients = list(srv.clients.values())
     normal = [c for c in clients if c.kind != "replica"]
     max_in = max((c.reader.pending_bytes() for c in clients), default=0)
     max_out = max((c.conn.buffer_size() for c in clients), default=0)
     return [
         ("connected_clients", len(normal)),
-        ("cluster_connections", 0),
+        *no_source("cluster_connections"),
         ("maxclients", srv.config.get("maxclients")),
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
         ("blocked_clients", len(srv.blocking)),
-        ("tracking_clients", _stat(srv, "tracking_clients")),
+        *no_source("tracking_clients"),
         ("pubsub_clients", sum(1 for c in clients if c.subscriptions)),
         ("watching_clients", sum(1 for c in clients if c.watched)),
-        ("clients_in_timeout_table", _stat(srv, "clients_in_timeout_table")),
+        ("clients_in_timeout_table", src.clients_in_timeout_table(srv)),
         ("total_watched_keys", sum(len(db.watched) for db in srv.dbs)),
         ("total_blocking_keys", srv.blocking.keys_count()),
-        ("total_blocking_keys_on_nokey", srv.blocking.keys_count()),
+        *no_source("total_blocking_keys_on_nokey"),
     ]
 
 
-def _memory(srv: Any) -> Fields:
+def _memory(srv: InfoCore) -> Fields:
     cfg = srv.config
     used, peak = rss_and_peak_bytes()
     startup = min(STARTUP_RSS_BYTES, used)
-    normal_bufs = replica_bufs = 0
-    for c in srv.clients.values():
-        size = c.conn.buffer_size() + c.reader.pending_bytes()
-        if c.kind == "replica":
-            replica_bufs += size
-        else:
-            normal_bufs += size
-    overhead = min(used, startup + normal_bufs + replica_bufs)
+    normal_bufs, replica_bufs = src.client_buffer_bytes(srv)
+    backlog = src.backlog_bytes(srv)
+    aof_buffer = src.aof_buffer_bytes(srv)
+    overhead = min(used, startup + normal_bufs + replica_bufs + backlog + aof_buffer)
     dataset = used - overhead
     total_mem = _total_system_memory()
     maxmemory = cfg.get("maxmemory")
@@ -278,69 +263,76 @@ def _memory(srv: Any) -> Fields:
         ("maxmemory_human", bytes_to_human(maxmemory)),
         ("maxmemory_policy", cfg.get("maxmemory-policy")),
         *_ratio_and_bytes("allocator_frag allocator_rss rss_overhead mem_fragmentation"),
-        ("mem_not_counted_for_evict", 0),
-        ("mem_replication_backlog", _stat(srv, "repl_backlog_bytes")),
-        ("mem_total_replication_buffers", replica_bufs),
+        # Redis: the AOF buffer and the replicas' buffers beyond the backlog.
+        ("mem_not_counted_for_evict", aof_buffer + replica_bufs),
+        ("mem_replication_backlog", backlog),
+        ("mem_total_replication_buffers", backlog + replica_bufs),
         ("mem_clients_slaves", replica_bufs),
         ("mem_clients_normal", normal_bufs),
-        ("mem_cluster_links", 0),
-        ("mem_aof_buffer", _stat(srv, "aof_buffer_bytes")),
+        *no_source("mem_cluster_links"),
+        ("mem_aof_buffer", aof_buffer),
         ("mem_allocator", "pymalloc"),
-        *_const("active_defrag_running lazyfree_pending_objects lazyfreed_objects"),
+        *no_source("active_defrag_running lazyfree_pending_objects lazyfreed_objects"),
     ]
 
 
 def _ratio_and_bytes(prefixes: str) -> Fields:
     # used_memory is the RSS itself, so every ratio between allocator layers is 1.
-    return [f for p in prefixes.split() for f in ((f"{p}_ratio", "1.00"), (f"{p}_bytes", 0))]
+    return no_source(" ".join(f"{p}_ratio {p}_bytes" for p in prefixes.split()))
 
 
-def _scripting_memory(srv: Any) -> Fields:
-    return [
-        *_const("used_memory_lua used_memory_vm_eval"),
-        ("used_memory_lua_human", "0B"),
-        ("used_memory_scripts_eval", 0),
-        ("number_of_cached_scripts", _stat(srv, "scripts")),
-        *_const("number_of_functions number_of_libraries used_memory_vm_functions"),
-        ("used_memory_vm_total", 0),
-        ("used_memory_vm_total_human", "0B"),
-        *_const("used_memory_functions used_memory_scripts"),
-        ("used_memory_scripts_human", "0B"),
-    ]
+def _scripting_memory(srv: InfoCore) -> Fields:
+    return no_source(
+        "used_memory_lua used_memory_vm_eval used_memory_lua_human used_memory_scripts_eval "
+        "number_of_cached_scripts number_of_functions number_of_libraries "
+        "used_memory_vm_functions used_memory_vm_total used_memory_vm_total_human "
+        "used_memory_functions used_memory_scripts used_memory_scripts_human"
+    )
 
 
-def _persistence(srv: Any) -> Fields:
+def _persistence(srv: InfoCore) -> Fields:
     head: Fields = [
         ("loading", int(bool(srv.loading))),
-        *_const("async_loading current_cow_peak current_cow_size current_cow_size_age"),
-        ("current_fork_perc", "0.00"),
+        *no_source("async_loading current_cow_peak current_cow_size current_cow_size_age"),
+        *no_source("current_fork_perc"),
     ]
-    p = getattr(srv, "persist", None)
-    if p is None:  # a core without persistence (unit tests)
-        return head + [
-            *_const("current_save_keys_processed current_save_keys_total"),
-            ("rdb_changes_since_last_save", srv.dirty),
-            ("rdb_bgsave_in_progress", 0),
-            ("rdb_last_save_time", int(srv.start_time_s)),
-            ("rdb_last_bgsave_status", "ok"),
-            *_const("rdb_last_bgsave_time_sec rdb_current_bgsave_time_sec", -1),
-            ("rdb_saves", 0),
-            *_const("rdb_last_cow_size rdb_last_load_keys_expired rdb_last_load_keys_loaded"),
-            *_const("aof_enabled aof_rewrite_in_progress aof_rewrite_scheduled"),
-            *_const("aof_last_rewrite_time_sec aof_current_rewrite_time_sec", -1),
-            ("aof_last_bgrewrite_status", "ok"),
-            *_const("aof_rewrites aof_rewrites_consecutive_failures"),
-            ("aof_last_write_status", "ok"),
-            *_const("aof_last_cow_size module_fork_in_progress module_fork_last_cow_size"),
-        ]
+    p: src.PersistenceSource | None = srv.persist
+    if p is None:
+        return head + _without_persistence(srv)
     fields: Fields = head + p.info_fields()
-    loader = getattr(srv, "loader", None)
+    loader: src.LoaderSource | None = srv.loader
     if srv.loading and loader is not None:
         fields += loader.info_fields()
     return fields
 
 
-def _stats(srv: Any) -> Fields:
+def _without_persistence(srv: InfoCore) -> Fields:
+    """A core with no persistence shell (unit tests): true figures of a server that never
+    saved, never loaded and has AOF off."""
+
+    def never(names: str, value: int = 0) -> Fields:
+        return [(name, value) for name in names.split()]
+
+    return [
+        *never("current_save_keys_processed current_save_keys_total"),
+        ("rdb_changes_since_last_save", srv.dirty),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", int(srv.start_time_s)),
+        ("rdb_last_bgsave_status", "ok"),
+        *never("rdb_last_bgsave_time_sec rdb_current_bgsave_time_sec", -1),
+        ("rdb_saves", 0),
+        *no_source("rdb_last_cow_size"),
+        *never("rdb_last_load_keys_expired rdb_last_load_keys_loaded"),
+        *never("aof_enabled aof_rewrite_in_progress aof_rewrite_scheduled"),
+        *never("aof_last_rewrite_time_sec aof_current_rewrite_time_sec", -1),
+        ("aof_last_bgrewrite_status", "ok"),
+        *never("aof_rewrites aof_rewrites_consecutive_failures"),
+        ("aof_last_write_status", "ok"),
+        *no_source("aof_last_cow_size module_fork_in_progress module_fork_last_cow_size"),
+    ]
+
+
+def _stats(srv: InfoCore) -> Fields:
     s = srv
     return [
         ("total_connections_received", s.stat_connections),
@@ -348,32 +340,32 @@ def _stats(srv: Any) -> Fields:
         ("instantaneous_ops_per_sec", int(s.instantaneous("ops"))),
         ("total_net_input_bytes", s.stat_net_input),
         ("total_net_output_bytes", s.stat_net_output),
-        ("total_net_repl_input_bytes", _stat(s, "stat_net_repl_input")),
-        ("total_net_repl_output_bytes", _stat(s, "stat_net_repl_output")),
+        *no_source("total_net_repl_input_bytes total_net_repl_output_bytes"),
         ("instantaneous_input_kbps", f"{s.instantaneous('in') / 1024:.2f}"),
         ("instantaneous_output_kbps", f"{s.instantaneous('out') / 1024:.2f}"),
-        *_const("instantaneous_input_repl_kbps instantaneous_output_repl_kbps", "0.00"),
+        *no_source("instantaneous_input_repl_kbps instantaneous_output_repl_kbps"),
         ("rejected_connections", s.stat_rejected_conn),
         *_sync_stats(s),
         ("expired_keys", s.stat_expired_keys),
-        ("expired_stale_perc", "0.00"),
-        ("expired_time_cap_reached_count", _stat(s, "stat_expired_time_cap_reached")),
+        *no_source("expired_stale_perc expired_time_cap_reached_count"),
         ("expire_cycle_cpu_milliseconds", s.stat_expire_cycle_ms),
-        ("evicted_keys", _stat(s, "stat_evicted_keys")),
-        *_const("evicted_clients total_eviction_exceeded_time current_eviction_exceeded_time"),
+        *no_source(
+            "evicted_keys evicted_clients total_eviction_exceeded_time "
+            "current_eviction_exceeded_time"
+        ),
         ("keyspace_hits", s.stat_keyspace_hits),
         ("keyspace_misses", s.stat_keyspace_misses),
         ("pubsub_channels", len(s.pubsub.channels)),
         ("pubsub_patterns", s.pubsub.numpat()),
-        ("pubsubshard_channels", _stat(s, "pubsubshard_channels")),
+        *no_source("pubsubshard_channels"),
         *_stats_tail(s),
     ]
 
 
-def _sync_stats(s: Any) -> Fields:
-    r = getattr(s, "repl", None)
-    if r is None:
-        return _const("sync_full sync_partial_ok sync_partial_err")
+def _sync_stats(s: InfoCore) -> Fields:
+    r: src.ReplicationSource | None = s.repl
+    if r is None:  # a core without replication (unit tests): no replica ever synced
+        return [("sync_full", 0), ("sync_partial_ok", 0), ("sync_partial_err", 0)]
     st = r.engine.table.stats
     return [
         ("sync_full", st.sync_full),
@@ -382,11 +374,11 @@ def _sync_stats(s: Any) -> Fields:
     ]
 
 
-def _stats_tail(s: Any) -> Fields:
+def _stats_tail(s: InfoCore) -> Fields:
     return [
-        ("latest_fork_usec", _stat(s, "stat_latest_fork_usec")),
-        ("total_forks", _stat(s, "stat_total_forks")),
-        *_const(
+        ("latest_fork_usec", s.stat_latest_fork_usec),
+        ("total_forks", s.stat_total_forks),
+        *no_source(
             "migrate_cached_sockets slave_expires_tracked_keys "
             "active_defrag_hits active_defrag_misses active_defrag_key_hits "
             "active_defrag_key_misses total_active_defrag_time current_active_defrag_time "
@@ -394,42 +386,39 @@ def _stats_tail(s: Any) -> Fields:
         ),
         ("unexpected_error_replies", s.stat_unexpected_errors),
         ("total_error_replies", s.stat_total_errors),
-        ("dump_payload_sanitizations", 0),
-        ("total_reads_processed", _stat(s, "stat_reads_processed")),
-        ("total_writes_processed", _stat(s, "stat_writes_processed")),
-        *_const(
+        *no_source(
+            "dump_payload_sanitizations total_reads_processed total_writes_processed "
             "io_threaded_reads_processed io_threaded_writes_processed reply_buffer_shrinks "
-            "reply_buffer_expands"
+            "reply_buffer_expands eventloop_cycles eventloop_duration_sum "
+            "eventloop_duration_cmd_sum instantaneous_eventloop_cycles_per_sec "
+            "instantaneous_eventloop_duration_usec acl_access_denied_auth "
+            "acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"
         ),
-        ("eventloop_cycles", _stat(s, "stat_eventloop_cycles")),
-        ("eventloop_duration_sum", _stat(s, "stat_eventloop_duration_us")),
-        ("eventloop_duration_cmd_sum", _stat(s, "stat_eventloop_duration_cmd_us")),
-        *_const("instantaneous_eventloop_cycles_per_sec instantaneous_eventloop_duration_usec"),
-        ("acl_access_denied_auth", _stat(s, "stat_acl_denied_auth")),
-        *_const("acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"),
     ]
 
 
-def _replication(srv: Any) -> Fields:
-    if getattr(srv, "repl", None) is not None:
-        return list(srv.repl.info_fields())
+def _replication(srv: InfoCore) -> Fields:
+    r: src.ReplicationSource | None = srv.repl
+    if r is not None:
+        return list(r.info_fields())
+    # A core without replication (unit tests): a primary without a backlog.
     replicas = sum(1 for c in srv.clients.values() if c.kind == "replica")
-    offset = _stat(srv, "master_repl_offset")
     return [
         ("role", "master"),
         ("connected_slaves", replicas),
         ("master_failover_state", "no-failover"),
-        ("master_replid", replication_id(srv)),
-        ("master_replid2", getattr(srv, "replid2", REPL_ID_ZERO)),
-        ("master_repl_offset", offset),
-        ("second_repl_offset", getattr(srv, "second_repl_offset", -1)),
+        ("master_replid", srv.replid),
+        ("master_replid2", srv.replid2),
+        ("master_repl_offset", srv.master_repl_offset),
+        ("second_repl_offset", srv.second_repl_offset),
         ("repl_backlog_active", 0),
         ("repl_backlog_size", srv.config.get("repl-backlog-size")),
-        *_const("repl_backlog_first_byte_offset repl_backlog_histlen"),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
     ]
 
 
-def _cpu(srv: Any) -> Fields:
+def _cpu(srv: InfoCore) -> Fields:
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     # INFO runs on the event loop's thread, which is the main thread.
@@ -445,7 +434,7 @@ def _cpu(srv: Any) -> Fields:
     ]
 
 
-def _commandstats(srv: Any) -> Fields:
+def _commandstats(srv: InfoCore) -> Fields:
     out: Fields = []
     for top in TABLE.all():
         for cmd in (top, *top.subcommands.values()):
@@ -462,12 +451,12 @@ def _commandstats(srv: Any) -> Fields:
     return out
 
 
-def _errorstats(srv: Any) -> Fields:
+def _errorstats(srv: InfoCore) -> Fields:
     # Redis keeps error codes in a radix tree: they print in byte order.
     return [(f"errorstat_{code}", f"count={n}") for code, n in sorted(srv.error_stats.items())]
 
 
-def _keyspace(srv: Any) -> Fields:
+def _keyspace(srv: InfoCore) -> Fields:
     now = srv.now_ms()
     out: Fields = []
     for db in srv.dbs:
@@ -485,12 +474,12 @@ def _sample_avg_ttl(whens: Iterable[int], now_ms: int) -> int:
     return sum(left) // len(left) if left else 0
 
 
-def _nothing(srv: Any) -> Fields:
+def _nothing(srv: InfoCore) -> Fields:
     return []
 
 
-def _cluster(srv: Any) -> Fields:
-    return [("cluster_enabled", 0)]
+def _cluster(srv: InfoCore) -> Fields:
+    return no_source("cluster_enabled")
 
 
 _SECTIONS: dict[str, Callable[[Any], Fields]] = {

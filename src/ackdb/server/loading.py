@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..commands.table import TABLE
+from ..engine.client import Client, NullConn
 from ..persistence import manifest as mf
 from ..persistence import snapshot as snap
 from ..persistence.aofread import AofFormatError, AofReader
 from ..persistence.dataset import DbTarget
-from .client import Client, NullConn
 
 # A step of loading runs at most this long before clients are served (ms).
 STEP_MS = 20

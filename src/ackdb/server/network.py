@@ -16,8 +16,8 @@ import asyncio
 import socket
 from typing import Any
 
-from .client import Client
-from .core import Server
+from ..engine.client import Client
+from ..engine.core import Server
 
 # Socket send buffer above which a client's reads pause until it drains (bytes).
 WRITE_HIGH_WATER_BYTES = 1024 * 1024

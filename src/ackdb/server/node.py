@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from .config import Config, ConfigSetError
-from .core import Server
+from .engine_host import build_engine
 from .loading import Loader, LoadFailure
 from .log import Log
 from .network import ClientConnection, is_loopback
@@ -36,7 +36,7 @@ class Node:
     def __init__(self, config: Config, log: Log) -> None:
         self.config = config
         self.log = log
-        self.core = Server(config, log)
+        self.core = build_engine(config, log)
         self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
         self.persist = Persistence(self.core, config, log)
         self.loader: Loader | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.client import Client, NullConn
 from ..replication.driver import ReplicationDriver
 from ..replication.engine import EngineConfig, Replication
 from ..replication.ports import SnapshotReceiver, SnapshotServer
@@ -25,7 +26,6 @@ from ..replication.refusal import Refusal
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..resp import encoder as enc
-from .client import Client, NullConn
 
 UNBLOCKED_ROLE = (
     "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
@@ -120,7 +120,25 @@ class CoreReplication:
         self.engine.reconfigure(engine_config_from(self.config))
         self.engine_changed()
 
-    # -- entry points of the server core ----------------------------------------------
+    # -- the engine's Replication port (engine/ports.py) -------------------------------
+
+    @property
+    def master_repl_offset(self) -> int:
+        return int(self.engine.state.master_repl_offset)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.engine.is_primary
+
+    def propagate(self, db_index: int, argv: list[bytes]) -> None:
+        self.engine.propagate(db_index, argv)
+
+    def role_reply(self) -> bytes:
+        return bytes(self.engine.role_reply())
+
+    def unblock_waiter(self, client_id: int, now_ms: int, error: bool) -> bytes | None:
+        reply: bytes | None = self.engine.unblock_waiter(client_id, now_ms, error=error)
+        return reply
 
     def _feed(self, db: int, argv: list[bytes]) -> None:
         # The engine numbers the stream; the AOF feed after this one stamps its buffer

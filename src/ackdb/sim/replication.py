@@ -17,11 +17,13 @@ history durable; a crash restarts the node from that (nothing survives without A
 
 from __future__ import annotations
 
-import io
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..commands import load_all
+from ..engine.client import NullConn
+from ..engine.core import Server
 from ..keyspace.digest import dataset_digest
 from ..persistence import snapshot as snap
 from ..persistence.dataset import DbTarget, write_snapshot
@@ -29,9 +31,7 @@ from ..replication.actions import Action, SnapshotBegin
 from ..replication.ports import Aof, Host, Links, SnapshotReceiver, SnapshotServer
 from ..replication.primary import SnapshotStart
 from ..replication.state import SavedHistory
-from ..server.client import NullConn
 from ..server.config import load_config
-from ..server.core import Server
 from ..server.replication_core import CoreReplication
 from .repl_world import Conn, World
 
@@ -79,17 +79,50 @@ class _QuietLog:
     def notice(self, msg: str) -> None:
         pass
 
-    def warning(self, msg: str) -> None:
+    def warning(self, msg: str, exc: bool = False) -> None:
         pass
 
 
-class _SimServer(Server):
-    """The server core on virtual time."""
+class _SimClock:
+    """The engine's ``Clock`` on virtual time (command durations count 0)."""
 
-    world: World
+    def __init__(self, world: World) -> None:
+        self.world = world
 
     def now_ms(self) -> int:
         return self.world.now
+
+    def time_s(self) -> float:
+        return self.world.now / 1000
+
+    def now_us(self) -> int:
+        return self.world.now * 1000
+
+    def perf_ns(self) -> int:
+        return self.world.now * 1_000_000
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+
+class _Bytes:
+    """An in-memory file for the snapshot writer and loader."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = bytearray(data)
+        self.pos = 0
+
+    def write(self, b: bytes) -> int:
+        self.data += b
+        return len(b)
+
+    def read(self, n: int) -> bytes:
+        out = bytes(self.data[self.pos : self.pos + n])
+        self.pos += len(out)
+        return out
+
+    def tell(self) -> int:
+        return self.pos
 
 
 class _ReplicaConn(NullConn):
@@ -148,8 +181,10 @@ class SimProcess(CoreReplication):
             f"port {node.port}\nreplica-announce-ip {node.name}\nrepl-timeout 3\n"
             "repl-ping-replica-period 1\nrepl-backlog-size 16kb\n",
         )
-        core = _SimServer(config, _QuietLog(), random.Random(self.w.rng.random()))
-        core.world = self.w
+        load_all()
+        core = Server(
+            config, _QuietLog(), random.Random(self.w.rng.random()), clock=_SimClock(self.w)
+        )
         if data is not None:
             _load(core, data)
         self.aof_on = node.aof != "no"
@@ -328,14 +363,14 @@ class _SimReceived:
 
 
 def _dump(core: Server, meta: dict[str, Any]) -> bytes:
-    out = io.BytesIO()
-    write_snapshot(out, core.dbs, meta, core.now_ms())
-    return out.getvalue()
+    out = _Bytes()
+    write_snapshot(out, core.dbs, meta, core.now_ms())  # type: ignore[arg-type]
+    return bytes(out.data)
 
 
 def _load(core: Server, data: bytes) -> dict[str, Any]:
     target = DbTarget(core.dbs, core.now_ms())
-    loader = snap.Loader(io.BytesIO(data), target)
+    loader = snap.Loader(_Bytes(data), target)  # type: ignore[arg-type]
     for _ in loader.steps():
         pass
     target.finish()

@@ -14,8 +14,9 @@ import pytest
 import ackdb.commands  # noqa: F401  (registers the command table before the core imports it)
 from ackdb.commands.introspection import ArgDoc, parse_args_doc
 from ackdb.commands.table import TABLE
+from ackdb.engine.core import PAUSED, Server
 from ackdb.server.config import load_config
-from ackdb.server.core import PAUSED, Server
+from ackdb.server.engine_host import build_engine
 
 # -- harness ---------------------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ def _parse(data: bytes, i: int) -> tuple[Any, int]:
 
 @pytest.fixture
 def server() -> Server:
-    return Server(load_config(None))
+    return build_engine(load_config(None))
 
 
 def connect(server: Server, port: int = 50000) -> Any:

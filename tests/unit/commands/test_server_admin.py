@@ -18,9 +18,10 @@ import pytest
 import ackdb.commands  # noqa: F401  (registers the command table)
 from ackdb import REDIS_COMPAT_VERSION, __version__
 from ackdb.commands.table import TABLE
+from ackdb.engine.core import Server
 from ackdb.resp.encoder import RESP3
 from ackdb.server.config import load_config
-from ackdb.server.core import Server
+from ackdb.server.engine_host import build_engine
 from ackdb.server.info import bytes_to_human, info_text, select_sections
 
 ZEROS = "0" * 40
@@ -48,7 +49,7 @@ class FakeConn:
 
 
 def make_server(overrides: str = "", config_file: str | None = None) -> Server:
-    return Server(load_config(config_file, overrides))
+    return build_engine(load_config(config_file, overrides))
 
 
 @pytest.fixture

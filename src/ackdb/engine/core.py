@@ -15,25 +15,30 @@ replication issues register theirs with ``add_feed``.
 
 from __future__ import annotations
 
-import os
 import random
-import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from ..commands import load_all
 from ..commands.table import TABLE, Command
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
-from .client import Client
+from .client import Client, Conn
+from .ports import (
+    Clock,
+    Config,
+    Info,
+    Loading,
+    Log,
+    OffsetCounter,
+    Persistence,
+    Replication,
+)
 from .pubsub import PubSub
 
 Feed = Callable[[int, list[bytes]], None]
-_perf_ns = time.perf_counter_ns
 
 # Most keys the active expiry cycle reclaims per database per tick.
 EXPIRE_CYCLE_KEYS_MAX = 2000
@@ -97,13 +102,30 @@ class SlowlogEntry:
 
 
 class Server:
-    def __init__(self, config: Any, log: Any = None, rng: random.Random | None = None) -> None:
-        load_all()
+    # Wall-clock ms: the clock port's own method, bound once (it is read per command on
+    # keys with a TTL). Tests may replace it on an instance.
+    now_ms: Callable[[], int]
+
+    def __init__(
+        self,
+        config: Config,
+        log: Log | None = None,
+        rng: random.Random | None = None,
+        *,
+        clock: Clock,
+        pid: int = 0,
+    ) -> None:
+        if not TABLE.loaded:
+            # The engine runs the handlers; it does not choose them (commands/ sits above it).
+            raise RuntimeError("command handlers not loaded: call ackdb.commands.load_all() first")
         self.config = config
         self.log = log
         self.rng = rng or random.Random()
-        self.pid = os.getpid()
-        self.start_time_s = time.time()
+        self.clock = clock
+        self.now_ms = clock.now_ms
+        self._perf_ns = clock.perf_ns
+        self.pid = pid
+        self.start_time_s = clock.time_s()
         self.run_id = "%040x" % self.rng.getrandbits(160)
         # Replication ids (INFO replication); the replication issue makes them move.
         self.replid = "%040x" % self.rng.getrandbits(160)
@@ -111,14 +133,14 @@ class Server:
         self.second_repl_offset = -1
         self._repl_offset = 0
         # The replication shell (server.replication.ReplicationShell), set by the node.
-        self.repl: Any = None
+        self.repl: Replication | None = None
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
         self.applying = False
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
-        self.count_only: Any = None
+        self.count_only: OffsetCounter | None = None
         # INFO latest_fork_usec / total_forks: every child (BGSAVE, BGREWRITEAOF, a
         # replica's full sync) is counted by ``count_fork``.
         self.stat_latest_fork_usec = 0
@@ -134,8 +156,10 @@ class Server:
         self.gated = False  # loading, paused or writes denied: every command is checked
         # Why writes are refused (MISCONF ... while the disk fails), or None.
         self.write_denied: str | None = None
-        self.persist: Any = None  # server.persist.Persistence, set by the shell
-        self.loader: Any = None  # server.loading.Loader while loading
+        self.persist: Persistence | None = None  # set by the shell
+        # INFO's text and CONFIG RESETSTAT's memory peak; set by the shell.
+        self.info: Info | None = None
+        self.loader: Loading | None = None  # set by the shell while a dataset loads
         self._plain = TABLE.plain
         self.active_expire = True
         self.shutdown_requested: str | None = None
@@ -232,7 +256,7 @@ class Server:
         not deleted (the primary sends DEL); reads see them as missing, the primary's
         commands (``applying``) as present (Redis)."""
         r = self.repl
-        return r is not None and not r.engine.is_primary
+        return r is not None and not r.is_primary
 
     def is_replica(self) -> bool:
         return self.role_replica
@@ -242,7 +266,7 @@ class Server:
         """The replication offset: the replication engine's when there is one."""
         r = self.repl
         if r is not None:
-            return int(r.engine.state.master_repl_offset)
+            return r.master_repl_offset
         return self._repl_offset
 
     @master_repl_offset.setter
@@ -250,9 +274,6 @@ class Server:
         self._repl_offset = value
 
     # -- KeyspaceOwner ---------------------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000)
 
     def on_expired(self, db: Database, key: bytes) -> None:
         self.stat_expired_keys += 1
@@ -266,7 +287,7 @@ class Server:
         self.blocking.key_ready(db, key)
 
     def on_watched_touched(
-        self, db: Database, key: bytes, clients: set[Any], expiring: bool
+        self, db: Database, key: bytes, clients: set[Client], expiring: bool
     ) -> None:
         for c in clients:
             wk = (db.index, key)
@@ -309,7 +330,7 @@ class Server:
 
     # -- clients -------------------------------------------------------------------------
 
-    def new_client(self, conn: Any, addr: str, laddr: str, fd: int) -> Client:
+    def new_client(self, conn: Conn, addr: str, laddr: str, fd: int) -> Client:
         c = Client(self.next_client_id, self, conn, addr, laddr, fd)
         self.next_client_id += 1
         self.clients[c.id] = c
@@ -369,7 +390,8 @@ class Server:
         feeds = self.feeds
         monitors = self.monitors
         slow_ns = self.slowlog_ns
-        t_prev = _perf_ns()
+        perf_ns = self._perf_ns
+        t_prev = perf_ns()
         for argv in cmds:
             cmd = lookup.get(argv[0])
             # The primary's client (a replica applying the stream) is exempt from every
@@ -386,7 +408,7 @@ class Server:
                 if c.close_after_reply:
                     return None
                 slow_ns = self.slowlog_ns  # CONFIG SET takes this path
-                t_prev = _perf_ns()
+                t_prev = perf_ns()
                 continue
             n = len(argv)
             if n < cmd.argc_min or n > cmd.argc_max:
@@ -408,7 +430,7 @@ class Server:
                 reply = b.now_reply
             except Exception as e:
                 reply = self._internal_error(cmd, e)
-            t = _perf_ns()
+            t = perf_ns()
             ns = t - t_prev
             t_prev = t
             cmd.calls += 1
@@ -473,8 +495,9 @@ class Server:
             )
         if self.write_denied is not None and self._denied(c, cmd):
             return self._reject(c, cmd, self.write_denied)
-        if self.repl_gated and c.kind != "master":
-            refusal = self.repl.refusal(c, cmd)
+        repl = self.repl
+        if self.repl_gated and repl is not None and c.kind != "master":
+            refusal = repl.refusal(c, cmd)
             if refusal is not None:
                 return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
@@ -525,7 +548,7 @@ class Server:
     def call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes:
         """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR."""
         dirty = self.dirty
-        t0 = _perf_ns()
+        t0 = self._perf_ns()
         try:
             reply = cmd.handler(c, argv)  # type: ignore[misc]
         except CommandError as e:
@@ -539,7 +562,7 @@ class Server:
             reply = b.now_reply
         except Exception as e:
             reply = self._internal_error(cmd, e)
-        ns = _perf_ns() - t0
+        ns = self._perf_ns() - t0
         cmd.calls += 1
         cmd.nsec += ns
         c.last_cmd = cmd.name
@@ -641,7 +664,7 @@ class Server:
         if self._multi_depth:
             self._multi_buffer.append((db_index, argv, True))
             return
-        r.engine.propagate(db_index, argv)
+        r.propagate(db_index, argv)
 
     # -- WATCH -------------------------------------------------------------------------
 
@@ -666,14 +689,14 @@ class Server:
                 shown.append(b"... (%d more arguments)" % (len(argv) - 31))
                 break
             shown.append(a if len(a) <= 128 else a[:128] + b"... (%d more bytes)" % (len(a) - 128))
-        entry = SlowlogEntry(self.slowlog_next_id, int(time.time()), usec, shown, c)
+        entry = SlowlogEntry(self.slowlog_next_id, int(self.clock.time_s()), usec, shown, c)
         self.slowlog_next_id += 1
         self.slowlog.appendleft(entry)
         while len(self.slowlog) > self.slowlog_max_len:
             self.slowlog.pop()
 
     def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
-        now = time.time()
+        now = self.clock.time_s()
         parts = [_monitor_quote(a) for a in argv]
         where = "lua" if c.kind == "lua" else c.addr
         line = f"+{now:.6f} [{c.db.index} {where}] " + " ".join(parts)
@@ -696,7 +719,7 @@ class Server:
         waiting, self.paused_clients = self.paused_clients, []
         for c in waiting:
             if not c.closed:
-                c.conn.resume_commands()  # type: ignore[attr-defined]
+                c.conn.resume_commands()
 
     # -- cron ----------------------------------------------------------------------------
 
@@ -713,18 +736,19 @@ class Server:
         self._net_out_samples.append((now_ms, self.stat_net_output))
 
     def _active_expire(self, now_ms: int) -> None:
-        t0 = time.perf_counter()
-        deadline = t0 + EXPIRE_CYCLE_TIME_MS / 1000
+        perf_ns = self._perf_ns
+        t0 = perf_ns()
+        deadline = t0 + EXPIRE_CYCLE_TIME_MS * 1_000_000
         for db in self.dbs:
             if not db.expires:
                 continue
             while db.has_expired_pending(now_ms):
                 db.expire_cycle(now_ms, 200)
-                if time.perf_counter() > deadline:
+                if perf_ns() > deadline:
                     break
-            if time.perf_counter() > deadline:
+            if perf_ns() > deadline:
                 break
-        self.stat_expire_cycle_ms += int((time.perf_counter() - t0) * 1000)
+        self.stat_expire_cycle_ms += (perf_ns() - t0) // 1_000_000
 
     def instantaneous(self, which: str) -> float:
         samples = {

@@ -15,7 +15,8 @@ Redis does.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..keyspace.db import Database
@@ -61,7 +62,8 @@ class Blocking:
         self.queues: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready: list[tuple[Database, bytes]] = []
         self.blocked: set[Client] = set()
-        self.timer_cb: Any = None  # set by the shell: called with a deadline to wake at
+        # Set by the shell: called with a deadline (ms) to wake at.
+        self.timer_cb: Callable[[int], None] | None = None
 
     def __len__(self) -> int:
         return len(self.blocked)
@@ -115,7 +117,7 @@ class Blocking:
         UNBLOCK, WAIT reached, an error); the commands it sent meanwhile run next."""
         self.unblock(c)
         c.block_deadline_ms = 0
-        c.conn.resume_commands(skip_first_with=reply)  # type: ignore[attr-defined]
+        c.conn.resume_commands(skip_first_with=reply)
 
     def key_ready(self, db: Database, key: bytes) -> None:
         if (db.index, key) in self.queues:
@@ -139,18 +141,21 @@ class Blocking:
                     if key not in db.data:
                         break  # consumed: the rest keep waiting
                     self.unblock(c)
-                    c.conn.resume_commands()  # type: ignore[attr-defined]
+                    c.conn.resume_commands()
                     if c.blocked is None:
                         c.block_deadline_ms = 0
 
     def expire(self, now_ms: int) -> None:
         """Answer the clients whose time ran out with their timeout reply."""
-        for c in [
+        due = [
             c
             for c in self.blocked
-            if c.blocked and c.blocked.deadline_ms and c.blocked.deadline_ms <= now_ms
-        ]:
-            self.answer(c, c.blocked.timeout_reply)
+            if (st := c.blocked) is not None and st.deadline_ms and st.deadline_ms <= now_ms
+        ]
+        for c in due:
+            st = c.blocked
+            if st is not None:  # answering an earlier one may have served this one
+                self.answer(c, st.timeout_reply)
 
     def next_deadline(self) -> int:
         ds = [c.blocked.deadline_ms for c in self.blocked if c.blocked and c.blocked.deadline_ms]

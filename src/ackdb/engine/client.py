@@ -8,11 +8,16 @@ itself: ``conn`` is the shell's handle (``write``, ``close``, ``buffer_size``).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..keyspace.db import Database
 from ..resp.encoder import RESP2, Resp2
 from ..resp.reader import RequestReader
+
+if TYPE_CHECKING:
+    from ..commands.table import Command
+    from .blocking import BlockedState
+    from .core import Server
 
 
 class Conn(Protocol):
@@ -23,6 +28,9 @@ class Conn(Protocol):
     def buffer_size(self) -> int: ...
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
+    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
+        """Run the commands held while the client was paused or blocked; the first gets
+        ``skip_first_with`` as its reply instead when given (a blocked command served)."""
 
 
 class NullConn:
@@ -90,7 +98,7 @@ class Client:
         "__weakref__",
     )
 
-    def __init__(self, client_id: int, server: Any, conn: Conn, addr: str, laddr: str, fd: int):
+    def __init__(self, client_id: int, server: Server, conn: Conn, addr: str, laddr: str, fd: int):
         self.id = client_id
         self.server = server
         self.conn = conn
@@ -114,7 +122,7 @@ class Client:
             cfg.get("client-query-buffer-limit"),
             self.authenticated,
         )
-        self._multi: list[tuple[Any, list[bytes]]] | None = None
+        self._multi: list[tuple[Command, list[bytes]]] | None = None
         # True when a command of this client must take the core's checked path: not
         # authenticated, inside MULTI, or in RESP2 subscribed mode.
         self.gate = not self.authenticated
@@ -128,7 +136,7 @@ class Client:
         self.last_cmd = "NULL"
         self.pending: list[list[bytes]] = []  # commands held by CLIENT PAUSE
         self.blocked_since_ms = 0
-        self.blocked: Any = None  # BlockedState while waiting on keys (BLPOP...)
+        self.blocked: BlockedState | None = None  # while waiting on keys (BLPOP...)
         self.block_deadline_ms = 0  # kept across re-blocks of one command
         self.monitor = False
         self.subscriptions = 0  # channels + patterns
@@ -142,12 +150,12 @@ class Client:
         self.woff = 0
 
     @property
-    def multi(self) -> list[tuple[Any, list[bytes]]] | None:
+    def multi(self) -> list[tuple[Command, list[bytes]]] | None:
         """The queued commands of an open MULTI, or None."""
         return self._multi
 
     @multi.setter
-    def multi(self, queued: list[tuple[Any, list[bytes]]] | None) -> None:
+    def multi(self, queued: list[tuple[Command, list[bytes]]] | None) -> None:
         self._multi = queued
         self.refresh_gate()
 

@@ -1,0 +1,64 @@
+"""The process-side implementations of the engine's ports that need no other shell part.
+
+Owns: the system clock, the INFO text source (process facts: rusage, memory, the host)
+and ``build_engine``, the one way a process (the server, a test's in-process engine)
+builds an engine: handlers loaded, the clock and INFO attached, the real pid. The
+replication and persistence ports are attached by their own shells when they start.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable
+
+from ..commands import load_all
+from ..engine.core import Server
+from ..engine.ports import Config, Log
+from . import info
+
+
+class SystemClock:
+    """The engine's ``Clock`` on the process's clocks."""
+
+    __slots__ = ()
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def time_s(self) -> float:
+        return time.time()
+
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
+
+    def perf_ns(self) -> int:
+        return time.perf_counter_ns()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class InfoSource:
+    """The engine's ``Info`` port: INFO's text, read from the engine and this process."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: Server) -> None:
+        self.core = core
+
+    def text(self, args: Iterable[bytes]) -> str:
+        return info.info_text(self.core, args)
+
+    def reset_memory_peak(self) -> None:
+        info.reset_memory_peak()
+
+
+def build_engine(
+    config: Config, log: Log | None = None, rng: random.Random | None = None
+) -> Server:
+    load_all()
+    core = Server(config, log, rng, clock=SystemClock(), pid=os.getpid())
+    core.info = InfoSource(core)
+    return core
