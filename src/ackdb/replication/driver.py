@@ -325,14 +325,13 @@ class ReplicationDriver:
             return
         for conn in start.conns:
             self._held[conn] = _Held()
-        if not self.served.serve(start):
-            for conn in start.conns:
-                self._drop_replica(conn, "fork failed")
-            return
         self.host.log_line(
             "notice",
             f"Starting a full sync for {len(start.conns)} replica(s) at offset {start.offset}",
         )
+        if not self.served.serve(start):
+            for conn in start.conns:
+                self._drop_replica(conn, "fork failed")
 
     def snapshot_written(
         self, conns: tuple[int, ...], payload: bytes | None, eof_mark: bytes | None = None
@@ -360,9 +359,10 @@ class ReplicationDriver:
             for data in held.parts:
                 self.links.send_to_replica(conn, data)
             self.engine.on_bulk_sent(conn, now)
+            r = self.engine.table.replicas[conn]
             self.host.log_line(
                 "notice",
-                f"Synchronization with replica id={conn} succeeded "
+                f"Synchronization with replica {r.ip}:{r.listening_port} succeeded "
                 f"({len(payload)} bytes of snapshot)",
             )
         self.host.request_pass()
