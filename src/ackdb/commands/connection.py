@@ -16,19 +16,12 @@ from ..engine.client import Client
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
 from .base import SYNTAX, CommandError, arg_int
-from .table import command
+from .table import handler
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
 
-@command(
-    "ping",
-    -1,
-    "fast",
-    group="connection",
-    summary="Returns the server's liveliness response.",
-    args="[message]",
-)
+@handler("ping")
 def ping(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
@@ -40,14 +33,7 @@ def ping(c: Client, argv: list[bytes]) -> bytes:
     return enc.PONG
 
 
-@command(
-    "echo",
-    2,
-    "fast loading stale",
-    group="connection",
-    summary="Returns the given string.",
-    args="message",
-)
+@handler("echo")
 def echo(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
 
@@ -60,14 +46,7 @@ def check_password(server: Any, user: bytes, password: bytes) -> bool:
     return hmac.compare_digest(password, server.requirepass)
 
 
-@command(
-    "auth",
-    -2,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    summary="Authenticates the connection.",
-    args="[username] password",
-)
+@handler("auth")
 def auth(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
@@ -86,15 +65,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "hello",
-    -1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    since="6.0.0",
-    summary="Handshakes with the Redis server.",
-    args="[protover [AUTH username password] [SETNAME clientname]]",
-)
+@handler("hello")
 def hello(c: Client, argv: list[bytes]) -> bytes:
     ver = None
     if len(argv) >= 2:
@@ -154,14 +125,7 @@ def validate_client_name(name: bytes) -> None:
             )
 
 
-@command(
-    "select",
-    2,
-    "loading stale fast",
-    group="connection",
-    summary="Changes the selected database.",
-    args="index",
-)
+@handler("select")
 def select(c: Client, argv: list[bytes]) -> bytes:
     idx = arg_int(argv[1])
     if idx < 0 or idx >= len(c.server.dbs):
@@ -170,16 +134,7 @@ def select(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "swapdb",
-    3,
-    "write fast",
-    acl="@keyspace @dangerous",
-    group="server",
-    since="4.0.0",
-    summary="Swaps two Redis databases.",
-    args="index1 index2",
-)
+@handler("swapdb")
 def swapdb(c: Client, argv: list[bytes]) -> bytes:
     a = arg_int(argv[1], "ERR invalid first DB index")
     b = arg_int(argv[2], "ERR invalid second DB index")
@@ -192,26 +147,13 @@ def swapdb(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "quit",
-    -1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    summary="Closes the connection.",
-)
+@handler("quit")
 def quit_(c: Client, argv: list[bytes]) -> bytes:
     c.close_after_reply = True
     return enc.OK
 
 
-@command(
-    "reset",
-    1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    since="6.2.0",
-    summary="Resets the connection.",
-)
+@handler("reset")
 def reset(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     c.multi = None
@@ -233,14 +175,7 @@ def reset(c: Client, argv: list[bytes]) -> bytes:
 # -- transactions ----------------------------------------------------------------------
 
 
-@command(
-    "multi",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="1.2.0",
-    summary="Starts a transaction.",
-)
+@handler("multi")
 def multi(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR MULTI calls can not be nested")
@@ -249,14 +184,7 @@ def multi(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "discard",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="2.0.0",
-    summary="Discards a transaction.",
-)
+@handler("discard")
 def discard(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is None:
         raise CommandError("ERR DISCARD without MULTI")
@@ -266,7 +194,7 @@ def discard(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _watched_key_expired(c: Any) -> bool:
+def _watched_key_expired(c: Client) -> bool:
     srv = c.server
     now = srv.now_ms()
     for (db_index, key), was_expired in c.watched.items():
@@ -279,14 +207,7 @@ def _watched_key_expired(c: Any) -> bool:
     return False
 
 
-@command(
-    "exec",
-    1,
-    "noscript loading stale skip_slowlog",
-    group="transactions",
-    since="1.2.0",
-    summary="Executes all commands in a transaction.",
-)
+@handler("exec")
 def exec_(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if c.multi is None:
@@ -314,16 +235,7 @@ def exec_(c: Client, argv: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 
-@command(
-    "watch",
-    -2,
-    "noscript loading stale fast allow_busy",
-    (1, -1, 1),
-    group="transactions",
-    since="2.2.0",
-    summary="Monitors changes to keys to determine the execution of a transaction.",
-    args="key [key ...]",
-)
+@handler("watch")
 def watch(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR WATCH inside MULTI is not allowed")
@@ -339,14 +251,7 @@ def watch(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "unwatch",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="2.2.0",
-    summary="Forgets about watched keys of a transaction.",
-)
+@handler("unwatch")
 def unwatch(c: Client, argv: list[bytes]) -> bytes:
     c.server.unwatch_all(c)
     return enc.OK

@@ -19,13 +19,14 @@ import random
 from collections import deque
 from collections.abc import Callable
 
-from ..commands.table import TABLE, Command
+from ..commandtable import TABLE
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import Client, Conn
+from .dispatch import Dispatch, Entry
 from .ports import (
     Clock,
     Config,
@@ -160,7 +161,10 @@ class Server:
         # INFO's text and CONFIG RESETSTAT's memory peak; set by the shell.
         self.info: Info | None = None
         self.loader: Loading | None = None  # set by the shell while a dataset loads
-        self._plain = TABLE.plain
+        # This engine's entries and call counters (INFO commandstats): its own, never
+        # shared with another engine in the process.
+        self.dispatch = Dispatch(TABLE)
+        self._plain = self.dispatch.plain
         self.active_expire = True
         self.shutdown_requested: str | None = None
         self.shutdown_now = False  # SHUTDOWN NOW: do not wait for lagging replicas
@@ -318,9 +322,7 @@ class Server:
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
-        for cmd in TABLE.all():
-            for c in [cmd, *cmd.subcommands.values()]:
-                c.calls = c.nsec = c.rejected_calls = c.failed_calls = 0
+        self.dispatch.reset()
 
     def count_error(self, reply: bytes) -> None:
         self.stat_total_errors += 1
@@ -465,7 +467,7 @@ class Server:
         return True
 
     def _process_checked(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
-        cmd = TABLE.get(argv[0])
+        cmd = self.dispatch.get(argv[0])
         if cmd is None:
             return self._reject(c, None, _unknown_command(argv))
         if cmd.subcommands and (cmd.handler is None or len(argv) >= 2):  # CONFIG, CLIENT...
@@ -511,7 +513,7 @@ class Server:
             return PAUSED
         return self.call(c, cmd, argv)
 
-    def _denied(self, c: Client, cmd: Command) -> bool:
+    def _denied(self, c: Client, cmd: Entry) -> bool:
         """Redis refuses writes, EXEC of queued writes, and PING while the disk fails;
         never the commands its primary sends."""
         if c.kind == "master":
@@ -520,7 +522,7 @@ class Server:
             return bool(c.multi) and any(q.write for q, _ in c.multi or ())
         return cmd.write or cmd.name == "ping"
 
-    def _reject(self, c: Client, cmd: Command | None, msg: str) -> bytes:
+    def _reject(self, c: Client, cmd: Entry | None, msg: str) -> bytes:
         if c.multi is not None:
             c.multi_error = True
         if cmd is not None:
@@ -535,7 +537,7 @@ class Server:
         self.count_error(reply)
         return reply
 
-    def _must_pause(self, c: Client, cmd: Command) -> bool:
+    def _must_pause(self, c: Client, cmd: Entry) -> bool:
         if self.now_ms() >= self.pause_until_ms:
             self.unpause()
             return False
@@ -545,7 +547,7 @@ class Server:
             return self.pause_all or any(q.write for q, _ in c.multi)
         return self.pause_all or cmd.write or cmd.name in _PAUSE_WRITE_EXTRA
 
-    def call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes:
+    def call(self, c: Client, cmd: Entry, argv: list[bytes]) -> bytes:
         """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR."""
         dirty = self.dirty
         t0 = self._perf_ns()
@@ -575,7 +577,7 @@ class Server:
             self.feed_monitors(c, argv)
         return reply
 
-    def _internal_error(self, cmd: Command, e: Exception) -> bytes:
+    def _internal_error(self, cmd: Entry, e: Exception) -> bytes:
         """A bug in a command must not take the server down: log it, answer an error."""
         self.stat_unexpected_errors += 1
         if self.log is not None:
@@ -608,12 +610,7 @@ class Server:
     @property
     def stat_commands(self) -> int:
         """total_commands_processed: every call of every command and subcommand."""
-        total = 0
-        for cmd in TABLE.all():
-            total += cmd.calls
-            for sub in cmd.subcommands.values():
-                total += sub.calls
-        return total
+        return sum(e.calls for e in self.dispatch.every())
 
     # -- effects -------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.client import Client, ReplyError
-from ackdb.node.status import StatusView, parse_status
 
 POLL_INTERVAL_S = 0.02
 STOP_TIMEOUT_S = 10.0

@@ -36,16 +36,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
 from ackdb.node.peerframes import parse_addr, valid_node_id
+from ackdb.node.service import ConnectionHost as Agent
 from ackdb.resp import encoder as enc
 from ackdb.resp.reader import RequestReader
-
-if TYPE_CHECKING:
-    from ackdb.node.agent import Agent
 
 CONNECTION_PENDING_MAX_COMMANDS = 10_000
 CLIENT_MAX_CONNECTIONS = 10_000

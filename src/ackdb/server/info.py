@@ -50,7 +50,6 @@ from itertools import islice
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
-from ..commands.table import TABLE
 from . import info_sources as src
 from .info_sources import InfoCore, no_source
 
@@ -435,19 +434,19 @@ def _cpu(srv: InfoCore) -> Fields:
 
 
 def _commandstats(srv: InfoCore) -> Fields:
+    # The engine's own counters (each engine counts its calls; see engine.dispatch).
     out: Fields = []
-    for top in TABLE.all():
-        for cmd in (top, *top.subcommands.values()):
-            if not (cmd.calls or cmd.rejected_calls or cmd.failed_calls):
-                continue
-            per_call = cmd.usec / cmd.calls if cmd.calls else 0.0
-            out.append(
-                (
-                    f"cmdstat_{cmd.name}",
-                    f"calls={cmd.calls},usec={cmd.usec},usec_per_call={per_call:.2f},"
-                    f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}",
-                )
+    for cmd in srv.dispatch.every():
+        if not (cmd.calls or cmd.rejected_calls or cmd.failed_calls):
+            continue
+        per_call = cmd.usec / cmd.calls if cmd.calls else 0.0
+        out.append(
+            (
+                f"cmdstat_{cmd.name}",
+                f"calls={cmd.calls},usec={cmd.usec},usec_per_call={per_call:.2f},"
+                f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}",
             )
+        )
     return out
 
 

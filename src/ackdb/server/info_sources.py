@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..engine.dispatch import Dispatch
 from ..persistence.aof import AofWriter
 from ..replication.backlog import Backlog
 from ..replication.engine import Replication
@@ -135,6 +136,9 @@ class InfoCore(Protocol):
 
     @property
     def stat_commands(self) -> int: ...
+
+    @property
+    def dispatch(self) -> Dispatch: ...  # this engine's command entries and call counters
 
     def instantaneous(self, which: str) -> float: ...
 
