@@ -28,8 +28,11 @@ import pytest
 from ackdb.replication import primary as primary_mod
 from ackdb.replication import replica as replica_mod
 from ackdb.replication.util import encode_command
+from ackdb.sim.linearizability import Verdict
 from ackdb.sim.repl_world import Conn, World
 from ackdb.sim.replication import Client, Node
+from ackdb.sim.world import SimFailure
+from ackdb.sim.world import World as RaftWorld
 
 pytestmark = pytest.mark.sim
 
@@ -37,14 +40,22 @@ SAFETY_MS = 30_000
 LIVENESS_MS = 60_000
 KEYS = [b"k%d" % i for i in range(20)]
 CI_SEEDS = list(range(1, 41))
+# Seeds of the world that holds a Raft cluster and a primary/replica shard together.
+MIXED_SEEDS = list(range(1, 6))
 
 
 class Scenario:
     """Clients, faults and checks for one seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, raft: RaftWorld | None = None) -> None:
+        """``raft``: a Raft world whose event queue (and clock) this one shares."""
         self.seed = seed
-        self.w = w = World(seed)
+        self.replay = f"ACKDB_SIM_SEED={seed} python3 -m pytest {__file__} -k replay"
+        if raft is None:
+            self.w = w = World(seed)
+        else:
+            self.w = w = World(seed, queue=raft.queue, step=raft.step_event)
+            self.replay = f"python3 -m pytest '{__file__}::test_one_world_with_raft[{seed}]'"
         self.rng = w.rng
         w.on_reply = self.on_reply
         w.on_promoted = self.on_promoted
@@ -97,11 +108,7 @@ class Scenario:
 
     def fail_if(self, cond: bool, msg: str) -> None:
         if cond:
-            pytest.fail(
-                f"seed {self.seed}: {msg}\nreplay: ACKDB_SIM_SEED={self.seed} python3 -m pytest "
-                "tests/sim/test_replication_sim.py -k replay",
-                pytrace=False,
-            )
+            pytest.fail(f"seed {self.seed}: {msg}\nreplay: {self.replay}", pytrace=False)
 
     def primary(self) -> Node | None:
         prims = self.w.primaries()
@@ -423,6 +430,24 @@ def run_seed(seed: int) -> Scenario:
 @pytest.mark.parametrize("seed", CI_SEEDS)
 def test_seed(seed: int) -> None:
     run_seed(seed)
+
+
+@pytest.mark.parametrize("seed", MIXED_SEEDS)
+def test_one_world_with_raft(seed: int) -> None:
+    """One seed, one event queue and clock: Raft members (src/ackdb/sim/world.py, with its
+    faults, per-event safety checks and linearizability) and this file's primary/replica
+    shard run side by side, their events interleaved; each keeps every check it has alone.
+    The Raft world's phases run first; the shard's phases then go on on the same clock."""
+    raft = RaftWorld(seed)
+    s = Scenario(seed, raft=raft)
+    try:
+        result = raft.run()
+    except SimFailure as exc:
+        pytest.fail(f"{exc}\nreplay: {s.replay}", pytrace=False)
+    assert result.committed > 0 and result.linearizability.verdict != Verdict.VIOLATION
+    assert s.stats["writes"] > 0, "the shard ran while the Raft members did"
+    s.run()
+    assert s.stats["wait"] + s.stats["waitaof"] > 0
 
 
 def test_replay() -> None:

@@ -12,13 +12,13 @@ tests/sim/test_replication_sim.py.
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..replication.wire import LinkReader
+from .events import EventQueue
 
 if TYPE_CHECKING:
     from .replication import Client, Node
@@ -43,11 +43,18 @@ class Conn:
 class World:
     """Nodes, links and virtual time for one seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(
+        self,
+        seed: int,
+        *,
+        queue: EventQueue | None = None,
+        step: Callable[[], None] | None = None,
+    ) -> None:
+        """``queue`` / ``step``: another world's event queue and its way to run one event
+        (a Raft world's ``step_event``), so both kinds of process share one clock."""
         self.rng = random.Random(seed)
-        self.now = 0
-        self._events: list[tuple[int, int, Event]] = []
-        self._seq = 0
+        self.queue = queue if queue is not None else EventQueue()
+        self._step = step if step is not None else self._run_one
         self.nodes: dict[str, Node] = {}
         self.conns: dict[int, Conn] = {}
         self._next_id = 1
@@ -64,21 +71,32 @@ class World:
 
     # -- time -------------------------------------------------------------------------
 
+    @property
+    def now(self) -> int:
+        return self.queue.now
+
     def at(self, t: int, fn: Event) -> None:
-        self._seq += 1
-        heapq.heappush(self._events, (max(t, self.now), self._seq, fn))
+        self.queue.schedule(max(t - self.queue.now, 0), fn)
 
     def after(self, delay_ms: int, fn: Event) -> None:
-        self.at(self.now + delay_ms, fn)
+        self.queue.schedule(delay_ms, fn)
+
+    def _run_one(self) -> None:
+        fn, args = self.queue.pop()
+        fn(*args)
 
     def run_until(self, t_end: int, stop: Callable[[], bool] | None = None) -> bool:
-        while self._events and self._events[0][0] <= t_end:
-            t, _, fn = heapq.heappop(self._events)
-            self.now = t
-            fn()
+        """Run events up to ``t_end`` (ms), or until ``stop()`` holds (True then)."""
+        reached = [False]
+
+        def mark() -> None:
+            reached[0] = True
+
+        self.at(t_end, mark)
+        while not reached[0] and len(self.queue):
+            self._step()
             if stop is not None and stop():
                 return True
-        self.now = max(self.now, t_end)
         return False
 
     def new_id(self) -> int:
