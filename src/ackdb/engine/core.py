@@ -138,9 +138,6 @@ class Server:
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
-        # A replica: keys past their expiry are not deleted (the primary sends DEL); reads
-        # see them as missing, the primary's commands (``applying``) as present (Redis).
-        self.role_replica = False
         self.applying = False
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
@@ -256,6 +253,14 @@ class Server:
     def set_repl_gated(self, gated: bool) -> None:
         self.repl_gated = gated
         self._refresh_gated()
+
+    @property
+    def role_replica(self) -> bool:
+        """A replica (the replication engine holds the role): keys past their expiry are
+        not deleted (the primary sends DEL); reads see them as missing, the primary's
+        commands (``applying``) as present (Redis)."""
+        r = self.repl
+        return r is not None and not r.is_primary
 
     def is_replica(self) -> bool:
         return self.role_replica
@@ -496,7 +501,7 @@ class Server:
         if self.repl_gated and repl is not None and c.kind != "master":
             refusal = repl.refusal(c, cmd)
             if refusal is not None:
-                return self._reject(c, cmd, refusal)
+                return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..engine.client import Client
 from ..engine.core import Server
+from ..resp import encoder as enc
 
 # Socket send buffer above which a client's reads pause until it drains (bytes).
 WRITE_HIGH_WATER_BYTES = 1024 * 1024
@@ -151,7 +152,7 @@ class ClientConnection(asyncio.Protocol):
         err = c.reader.error
         if err is not None:
             if err.reply is not None:
-                self.write(b"-" + err.reply.encode() + b"\r\n")
+                self.write(enc.error(err.reply))
                 self.node.log.verbose(
                     f"Protocol error ({err.reply}) from client: id={c.id} addr={c.addr}"
                 )

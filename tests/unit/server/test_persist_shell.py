@@ -282,11 +282,11 @@ def test_aof_marks_are_the_streams_offsets_in_either_feed_order(
 def test_the_replication_feed_hands_offsets_only_while_the_aof_is_on(tmp_path: Path) -> None:
     core, p, log = aof_server(tmp_path)
     repl = with_replication(core, p, log)
-    assert repl._aof_numbered is not None
+    assert repl.aof_offsets is not None
     p.stop_aof()
-    assert repl._aof_numbered is None
+    assert repl.aof_offsets is None
     c = client(core)
     run(core, c, "SET", "k", "v")  # no AOF: nothing to hand
     run(core, c, "FLUSHALL")  # an empty dataset: the AOF is created without a child
     p.create_aof()
-    assert repl._aof_numbered is not None
+    assert repl.aof_offsets is not None
