@@ -61,6 +61,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
     else:
         user, password = argv[1], argv[2]
     if not check_password(c.server, user, password):
+        c.server.stat_auth_denied += 1
         raise CommandError(WRONGPASS)
     c.set_authenticated(True)
     return enc.OK
@@ -79,6 +80,7 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
     if opts.auth is not None:
         user, password = opts.auth
         if not check_password(c.server, user, password):
+            c.server.stat_auth_denied += 1
             raise CommandError(WRONGPASS)
         c.set_authenticated(True)
     if not c.authenticated:

@@ -61,8 +61,13 @@ class ClientConnection(asyncio.Protocol):
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         t.write(data)
-        self.core.stat_net_output += len(data)
+        core = self.core
+        core.stat_writes_processed += 1
         c = self.client
+        if c is not None and c.kind == "replica":
+            core.stat_net_repl_output += len(data)  # Redis 7: apart from clients' bytes
+        else:
+            core.stat_net_output += len(data)
         if c is not None and (c.kind != "normal" or self.node.normal_limited):
             self._check_output_limits()
 
@@ -141,6 +146,7 @@ class ClientConnection(asyncio.Protocol):
             return
         core = self.core
         core.stat_net_input += len(data)
+        core.stat_reads_processed += 1
         c.last_ms = self.node.cached_ms
         cmds = c.reader.feed(data)
         if c.pending:

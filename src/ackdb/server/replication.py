@@ -50,6 +50,7 @@ class _LinkProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self is self.shell.link:
+            self.shell.core.stat_net_repl_input += len(data)
             self.shell.driver.link_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
