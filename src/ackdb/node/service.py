@@ -40,9 +40,9 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-class MetaPort(Protocol):
-    """The metadata store as a client port sees it: writes through the log, linearizable
-    reads, and the reports (the Raft member implements it)."""
+class MetaAccess(Protocol):
+    """The metadata store as a connection uses it: writes through the log, linearizable
+    reads, the node's role."""
 
     @property
     def meta(self) -> MetadataStore: ...
@@ -55,6 +55,11 @@ class MetaPort(Protocol):
     ) -> None: ...
 
     def read(self, run: Callable[[], None], failed: Callable[[str], None]) -> None: ...
+
+
+class MetaPort(MetaAccess, Protocol):
+    """The metadata store as a client port sees it: writes through the log, linearizable
+    reads, and the reports (the Raft member implements it)."""
 
     def status_text(self) -> str: ...
 
@@ -67,7 +72,7 @@ class ClientConnection(Protocol):
     def flush(self) -> None: ...
 
 
-class ConnectionHost(Protocol):
+class ConnectionHost(MetaAccess, Protocol):
     """What one client connection (metaserver.MetaConnection) needs from its service."""
 
     log: Log
@@ -75,18 +80,6 @@ class ConnectionHost(Protocol):
 
     @property
     def stopping(self) -> bool: ...
-
-    @property
-    def meta(self) -> MetadataStore: ...
-
-    @property
-    def role(self) -> Role: ...
-
-    def submit(
-        self, op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Result], None]
-    ) -> None: ...
-
-    def read(self, run: Callable[[], None], failed: Callable[[str], None]) -> None: ...
 
     def schedule_flush(self, conn: ClientConnection) -> None: ...
 
