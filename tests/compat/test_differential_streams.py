@@ -113,7 +113,11 @@ class Generator:
             return b"(" + self.old_id(key)
         if r < 0.35:
             return self.rng.choice(BAD_IDS)
-        return self.old_id(key) if r < 0.8 else b"%d" % self.rng.randrange(self.next_ms.get(key, 1) + 1)
+        return (
+            self.old_id(key)
+            if r < 0.8
+            else b"%d" % self.rng.randrange(self.next_ms.get(key, 1) + 1)
+        )
 
     def fields(self) -> list[bytes]:
         n = self.rng.choice([1, 1, 2, 3])

@@ -96,7 +96,7 @@ def _stream_info(c: Client, s: Stream) -> bytes:
 
 
 def _full_consumer(c: Client, con: Consumer, count: int) -> bytes:
-    pending = []
+    pending: list[bytes] = []
     for sid, nack in con.pel.from_id((0, 0)):
         if count and len(pending) == count:
             break
@@ -122,7 +122,7 @@ def _full_consumer(c: Client, con: Consumer, count: int) -> bytes:
 
 
 def _full_group(c: Client, s: Stream, g: Group, count: int) -> bytes:
-    pending = []
+    pending: list[bytes] = []
     for sid, nack in g.pel.from_id((0, 0)):
         if count and len(pending) == count:
             break

@@ -201,7 +201,7 @@ def _history(
     """A consumer's own pending entries from ``start`` (deleted ones with a null)."""
     now = c.server.now_ms()
     consumer = g.consumers[consumer_name]
-    out = []
+    out: list[tuple[StreamID, list[bytes] | None]] = []
     for sid, nack in consumer.pel.from_id(start):
         if count and len(out) >= count:
             break

@@ -229,7 +229,7 @@ class Loader:
                                 f"unknown command '{argv[0].decode('utf-8', 'replace')}'", done
                             )
                         try:
-                            cmd.handler(c, argv)  # type: ignore[misc]
+                            cmd.handler(c, argv)
                         except Exception:  # noqa: BLE001 - Redis ignores a failing command
                             pass
                         c.prop = None
