@@ -138,6 +138,14 @@ def _blocker(port: int, seed: int, done: threading.Event, served: list[int]) -> 
         r.close()
 
 
+def loaded(r: redis.Redis) -> bool:
+    """The restarted server finished loading its AOF (DEBUG DIGEST answers while loading)."""
+    try:
+        return int(r.info("persistence")["loading"]) == 0
+    except redis.BusyLoadingError:
+        return False
+
+
 def groups_state(r: redis.Redis, live_only: bool = False) -> dict[str, Any]:
     """Every stream's counters and groups, without the consumers' seen / active times
     (local to each server) and without consumers that hold nothing (an XREADGROUP that
@@ -224,6 +232,7 @@ def test_streams_replicate_persist_and_full_sync(start: Start) -> None:
     primary.stop()
     again = start("p", "--appendonly", "yes", port=primary.port)
     ac = client(again.port)
+    wait_until(lambda: loaded(ac), 20)
     assert digest(ac) == want
     assert groups_state(ac) == want_groups
     want_live = groups_state(ac, live_only=True)
@@ -240,5 +249,6 @@ def test_streams_replicate_persist_and_full_sync(start: Start) -> None:
     again.stop()
     third = start("p", "--appendonly", "yes", port=primary.port)
     tc = client(third.port)
+    wait_until(lambda: loaded(tc), 20)
     assert digest(tc) == want
     assert groups_state(tc, live_only=True) == want_live

@@ -19,16 +19,7 @@ import re
 from ..engine import notify as nt
 from ..engine.client import Client
 from ..keyspace.db import Database
-from ..keyspace.stream import (
-    MAX_ID,
-    MIN_ID,
-    U64_MAX,
-    Stream,
-    StreamID,
-    decr_id,
-    format_id,
-    incr_id,
-)
+from ..keyspace.stream import MAX_ID, MIN_ID, U64_MAX, Stream, StreamID, decr_id, format_id, incr_id
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError, arg_int, get_typed, read_typed
 from .table import handler

@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 
 from ..engine.client import Client
-from ..keyspace.stream import ENTRIES_READ_UNKNOWN, Consumer, Group, Stream, StreamID, format_id
+from ..keyspace.stream import ENTRIES_READ_UNKNOWN, Stream, StreamID, format_id
+from ..keyspace.stream_groups import Consumer, Group
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError, arg_int, read_typed
 from .streams import entries_reply, entry_reply

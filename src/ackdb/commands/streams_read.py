@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from ..engine.blocking import BlockRequest
 from ..engine.client import Client
-from ..keyspace.stream import MAX_ID, MIN_ID, Group, Nack, Stream, StreamID, decr_id, incr_id
+from ..keyspace.stream import MAX_ID, MIN_ID, Stream, StreamID, decr_id, incr_id
+from ..keyspace.stream_groups import Group, Nack
 from ..resp import encoder as enc
 from .base import LLONG_MAX, SYNTAX, CommandError, arg_int, read_typed
 from .streams import entries_reply, entry_reply, strict_id

@@ -17,16 +17,16 @@ whole nodes, and exact trimming then marks entries of the first remaining node d
 does for entries whose size estimate matches Redis's listpack (``_lp_entry_bytes``).
 Lookups bisect the nodes' first ids, then the node's ids: O(log N); an append is O(1).
 
-Pending entries lists are ``PelMap``: a dict for O(1) lookup plus a sorted id list for
-ranges (an insert in the middle, rare, is O(n) memmove).
+Consumer groups live in ``stream_groups``; the plain-data and RESP forms (snapshots, AOF
+rewrites) in ``stream_plain``.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from typing import Any
 
+from .stream_groups import Group
 from .types import register
 
 StreamID = tuple[int, int]
@@ -123,96 +123,6 @@ class Node:
         self.ids.append(sid)
         self.values.append(fv)
         self.live += 1
-
-
-class Nack:
-    """One pending entry: when it was last delivered, how often, to whom."""
-
-    __slots__ = ("delivery_time", "delivery_count", "consumer")
-
-    def __init__(self, delivery_time: int, delivery_count: int, consumer: Consumer) -> None:
-        self.delivery_time = delivery_time
-        self.delivery_count = delivery_count
-        self.consumer = consumer
-
-
-class PelMap:
-    """Pending entries by id, iterable in id order."""
-
-    __slots__ = ("by_id", "order")
-
-    def __init__(self) -> None:
-        self.by_id: dict[StreamID, Nack] = {}
-        self.order: list[StreamID] = []
-
-    def __len__(self) -> int:
-        return len(self.by_id)
-
-    def get(self, sid: StreamID) -> Nack | None:
-        return self.by_id.get(sid)
-
-    def add(self, sid: StreamID, nack: Nack) -> None:
-        if sid not in self.by_id:
-            if not self.order or self.order[-1] < sid:
-                self.order.append(sid)
-            else:
-                insort(self.order, sid)
-        self.by_id[sid] = nack
-
-    def remove(self, sid: StreamID) -> Nack | None:
-        nack = self.by_id.pop(sid, None)
-        if nack is not None:
-            del self.order[bisect_left(self.order, sid)]
-        return nack
-
-    def from_id(self, start: StreamID) -> Iterator[tuple[StreamID, Nack]]:
-        """(id, nack) from ``start`` on, in id order (stable under removals of yielded ids
-        only if the caller copies; callers that remove collect first)."""
-        i = bisect_left(self.order, start)
-        order = self.order
-        by_id = self.by_id
-        while i < len(order):
-            sid = order[i]
-            yield sid, by_id[sid]
-            i += 1
-
-    def range(self, start: StreamID, end: StreamID) -> Iterator[tuple[StreamID, Nack]]:
-        for sid, nack in self.from_id(start):
-            if sid > end:
-                return
-            yield sid, nack
-
-
-class Consumer:
-    __slots__ = ("name", "seen_time", "active_time", "pel")
-
-    def __init__(self, name: bytes, now_ms: int) -> None:
-        self.name = name
-        self.seen_time = now_ms
-        self.active_time = -1  # Redis 7.2: never active yet
-        self.pel = PelMap()
-
-
-class Group:
-    __slots__ = ("name", "last_id", "entries_read", "pel", "consumers")
-
-    def __init__(self, name: bytes, last_id: StreamID, entries_read: int) -> None:
-        self.name = name
-        self.last_id = last_id
-        self.entries_read = entries_read
-        self.pel = PelMap()
-        self.consumers: dict[bytes, Consumer] = {}
-
-    def create_consumer(self, name: bytes, now_ms: int) -> Consumer:
-        c = self.consumers[name] = Consumer(name, now_ms)
-        return c
-
-    def delete_consumer(self, name: bytes) -> int:
-        """Drop a consumer and its pending entries from the group; returns how many."""
-        c = self.consumers.pop(name)
-        for sid in c.pel.order:
-            self.pel.remove(sid)
-        return len(c.pel)
 
 
 class Stream:
@@ -462,127 +372,3 @@ def _stream_encoding(value: Stream, limits: dict[str, int]) -> bytes:
 
 
 register(Stream, b"stream", _stream_encoding)
-
-
-# -- plain data (snapshots) ------------------------------------------------------------------
-
-
-def to_plain(s: Stream) -> list[Any]:
-    """The stream as msgpack-friendly lists: nodes (with deleted slots and their size
-    estimate, so node boundaries survive a restart), counters, groups with consumers and
-    pending entries."""
-    nodes = [
-        [
-            n.lp_bytes,
-            n.master_fields,
-            [[i[0], i[1], v] for i, v in zip(n.ids, n.values, strict=True)],
-        ]
-        for n in s.nodes
-    ]
-    groups = []
-    for g in s.groups.values():
-        consumers = [[c.name, c.seen_time, c.active_time] for c in g.consumers.values()]
-        pel = [
-            [sid[0], sid[1], n.consumer.name, n.delivery_time, n.delivery_count]
-            for sid, n in g.pel.from_id(MIN_ID)
-        ]
-        groups.append([g.name, g.last_id[0], g.last_id[1], g.entries_read, consumers, pel])
-    meta = [*s.last_id, *s.first_id, *s.max_deleted_id, s.entries_added]
-    return [meta, nodes, groups]
-
-
-def from_plain(data: list[Any]) -> Stream:
-    """The inverse of ``to_plain``; ValueError for a malformed value."""
-    meta, nodes, groups = data
-    s = Stream()
-    if len(meta) != 7:
-        raise ValueError("bad stream header")
-    s.last_id = (meta[0], meta[1])
-    s.first_id = (meta[2], meta[3])
-    s.max_deleted_id = (meta[4], meta[5])
-    s.entries_added = meta[6]
-    for lp_bytes, master_fields, entries in nodes:
-        node = Node([])
-        node.master_fields = list(master_fields)
-        node.lp_bytes = lp_bytes
-        for ms, seq, fv in entries:
-            node.ids.append((ms, seq))
-            node.values.append(list(fv) if fv is not None else None)
-            if fv is not None:
-                node.live += 1
-        if not node.ids or node.ids != sorted(node.ids):
-            raise ValueError("bad stream node")
-        s.nodes.append(node)
-        s.firsts.append(node.ids[0])
-        s.length += node.live
-    for name, last_ms, last_seq, entries_read, consumers, pel in groups:
-        g = Group(name, (last_ms, last_seq), entries_read)
-        for cname, seen, active in consumers:
-            con = g.create_consumer(cname, seen)
-            con.active_time = active
-        for ms, seq, cname, when, count in pel:
-            con = g.consumers[cname]
-            nack = Nack(when, count, con)
-            g.pel.add((ms, seq), nack)
-            con.pel.add((ms, seq), nack)
-        s.groups[name] = g
-    return s
-
-
-def resp_commands(key: bytes, s: Stream) -> list[list[bytes]]:
-    """Commands that rebuild the stream (an AOF rewrite), as Redis's rewriteStreamObject
-    writes them: XADD per entry (or the ``XADD key MAXLEN 0 0-1 x y`` trick for an empty
-    stream), XSETID with the counters, then per group XGROUP CREATE ... ENTRIESREAD, and
-    per consumer its pending entries as XCLAIM ... JUSTID FORCE (or XGROUP CREATECONSUMER
-    for a consumer without any)."""
-    out: list[list[bytes]] = []
-    if s.length:
-        for sid, fv in s.range(MIN_ID, MAX_ID):
-            out.append([b"XADD", key, format_id(sid), *fv])
-    else:
-        out.append([b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"])
-    out.append(
-        [
-            b"XSETID",
-            key,
-            format_id(s.last_id),
-            b"ENTRIESADDED",
-            b"%d" % s.entries_added,
-            b"MAXDELETEDID",
-            format_id(s.max_deleted_id),
-        ]
-    )
-    for gname, g in sorted(s.groups.items()):
-        out.append(
-            [
-                b"XGROUP",
-                b"CREATE",
-                key,
-                gname,
-                format_id(g.last_id),
-                b"ENTRIESREAD",
-                b"%d" % g.entries_read,
-            ]
-        )
-        for cname, con in sorted(g.consumers.items()):
-            if not len(con.pel):
-                out.append([b"XGROUP", b"CREATECONSUMER", key, gname, cname])
-                continue
-            for sid, nack in con.pel.from_id(MIN_ID):
-                out.append(
-                    [
-                        b"XCLAIM",
-                        key,
-                        gname,
-                        cname,
-                        b"0",
-                        format_id(sid),
-                        b"TIME",
-                        b"%d" % nack.delivery_time,
-                        b"RETRYCOUNT",
-                        b"%d" % nack.delivery_count,
-                        b"JUSTID",
-                        b"FORCE",
-                    ]
-                )
-    return out

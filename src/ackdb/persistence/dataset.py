@@ -16,7 +16,8 @@ from typing import Any, BinaryIO
 
 from ..keyspace.db import Database
 from ..keyspace.numbers import format_double_70 as format_double
-from ..keyspace.stream import Stream, resp_commands
+from ..keyspace.stream import Stream
+from ..keyspace.stream_plain import resp_commands
 from ..keyspace.zset import ZSet
 from . import snapshot as snap
 from .aof import encode_command, select_command

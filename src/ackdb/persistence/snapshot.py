@@ -31,7 +31,8 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from ..keyspace.stream import Stream, from_plain, to_plain
+from ..keyspace.stream import Stream
+from ..keyspace.stream_plain import from_plain, to_plain
 from ..keyspace.zset import ZSet
 
 MAGIC = b"ACKDBSNP"

@@ -12,17 +12,12 @@ from ackdb.keyspace.stream import (
     MAX_ID,
     MIN_ID,
     NODE_MAX_ENTRIES,
-    Consumer,
-    Group,
-    Nack,
-    PelMap,
     Stream,
     decr_id,
-    from_plain,
     incr_id,
-    resp_commands,
-    to_plain,
 )
+from ackdb.keyspace.stream_groups import Consumer, Group, Nack, PelMap
+from ackdb.keyspace.stream_plain import from_plain, resp_commands, to_plain
 
 
 def _filled(n: int, fv: list[bytes] | None = None) -> Stream:
