@@ -4,7 +4,8 @@ Owns: the queues of blocked clients per (database, key), their deadlines, and th
 that serves them: when a write makes an awaited key ready, the clients waiting on it are
 woken in the order they blocked (first come, first served), each re-running its blocking
 command as if it had just arrived; one that finds nothing left blocks again, keeping its
-place in time (its original deadline). Never touches sockets: a woken client's held
+place in time (its original deadline) and in the queues (XREAD / XREADGROUP waiters stay
+in their order while others are served). Never touches sockets: a woken client's held
 commands are re-run through its connection's ``resume_commands``.
 
 A command blocks by raising ``BlockRequest`` from its handler. Inside EXEC (and whenever
@@ -140,10 +141,35 @@ class Blocking:
                         continue
                     if key not in db.data:
                         break  # consumed: the rest keep waiting
+                    places = self._places(c)
                     self.unblock(c)
                     c.conn.resume_commands()
                     if c.blocked is None:
                         c.block_deadline_ms = 0
+                    else:
+                        self._restore(c, places)
+
+    def _places(self, c: Client) -> dict[tuple[int, bytes], int]:
+        """Where ``c`` stands in each queue it waits in."""
+        st = c.blocked
+        assert st is not None
+        out = {}
+        for key in st.keys:
+            wk = (st.db.index, key)
+            q = self.queues.get(wk)
+            if q is not None:
+                out[wk] = q.index(c)
+        return out
+
+    def _restore(self, c: Client, places: dict[tuple[int, bytes], int]) -> None:
+        """A woken client that found nothing (an XREAD whose stream got no entry above
+        its id, a consumer whose group another consumer served) blocked again: it takes
+        back its places in the queues, as Redis leaves an unserved client where it was."""
+        for wk, at in places.items():
+            q = self.queues.get(wk)
+            if q is not None and q and q[-1] is c and at < len(q) - 1:
+                q.pop()
+                q.insert(at, c)
 
     def expire(self, now_ms: int) -> None:
         """Answer the clients whose time ran out with their timeout reply."""

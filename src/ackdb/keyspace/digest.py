@@ -14,6 +14,8 @@ and its replicas). The algorithm, as redis-server 7.0 computes it (verified agai
   set: ``xor`` each member;
   zset: per member ``e = mix(mix(0, member), "%.17g" % score)``, then ``xor(d, e)``;
   hash: per field ``e = mix(mix(0, field), value)``, then ``xor(d, e)``;
+  stream (type 6): per live entry in id order ``mix`` "<ms>.<seq>", then each field and
+  value in turn (consumer groups are not part of the digest);
   and last, for a key with a TTL, ``xor(d, "!!expire!!")``.
 - One key: the value part above starting from ``mix(0, key)``.
 - The dataset: start from 20 zero bytes; for each non-empty db in index order ``mix`` the
@@ -39,6 +41,7 @@ from enum import IntEnum
 from typing import Final, assert_never
 
 from ackdb.keyspace.numbers import format_double_70
+from ackdb.keyspace.stream import MAX_ID, MIN_ID, Stream
 
 _ZERO: Final = bytes(20)
 _EXPIRE_MARKER: Final = b"!!expire!!"
@@ -53,6 +56,7 @@ class ValueKind(IntEnum):
     SET = 2
     ZSET = 3
     HASH = 4
+    STREAM = 6
 
 
 def _xor(digest: bytes, data: bytes) -> bytes:
@@ -76,6 +80,8 @@ def kind_of(value: object) -> ValueKind:
     """Which Redis type ``value`` stands for (see the module docstring)."""
     if isinstance(value, _BYTES_LIKE):
         return ValueKind.STRING
+    if isinstance(value, Stream):
+        return ValueKind.STREAM
     if isinstance(value, Mapping):
         first = next(iter(value.values()), b"")
         return ValueKind.HASH if isinstance(first, _BYTES_LIKE) else ValueKind.ZSET
@@ -122,6 +128,12 @@ def _value_into(digest: bytes, value: object, has_expire: bool, kind: ValueKind)
         case ValueKind.HASH:
             assert isinstance(value, Mapping)
             d = _xor_many(d, (_mix(_mix(_ZERO, bytes(f)), bytes(v)) for f, v in value.items()))
+        case ValueKind.STREAM:
+            assert isinstance(value, Stream)
+            for sid, fv in value.range(MIN_ID, MAX_ID):
+                d = _mix(d, b"%d.%d" % sid)
+                for x in fv:
+                    d = _mix(d, x)
         case _:
             assert_never(kind)
     if has_expire:

@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 
 from ..keyspace.db import Database
 from ..keyspace.numbers import format_double_70 as format_double
+from ..keyspace.stream import Stream
+from ..keyspace.stream_plain import resp_commands
 from ..keyspace.zset import ZSet
 from . import snapshot as snap
 from .aof import encode_command, select_command
@@ -111,6 +113,8 @@ def _commands_for(key: bytes, v: Any) -> list[list[bytes]]:
             flat.append(_score(s))
             flat.append(m)
         return _batched(b"ZADD", key, flat, 2)
+    if cls is Stream:
+        return resp_commands(key, v)
     raise TypeError(f"no RESP form for {cls.__name__}")
 
 

@@ -17,7 +17,8 @@ Every frame carries its own CRC, so corruption is found before a single record o
 frame is used and is reported with the frame's offset; a truncated file fails at the
 frame it cuts; a file without the ``end`` record is truncated. Values: string = bytes,
 hash = flat [field, value, ...], list = [item, ...], set = [member, ...], sorted set =
-flat [member, score, ...].
+flat [member, score, ...], stream = ``keyspace.stream.to_plain`` (counters, nodes with
+their deleted slots, groups with consumers and pending entries).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any, BinaryIO
 
 import msgpack
 
+from ..keyspace.stream import Stream
+from ..keyspace.stream_plain import from_plain, to_plain
 from ..keyspace.zset import ZSet
 
 MAGIC = b"ACKDBSNP"
@@ -46,6 +49,7 @@ BATCH_KEYS = 1024
 PROGRESS_EVERY_KEYS = 65536
 
 T_STRING, T_HASH, T_LIST, T_SET, T_ZSET = range(5)
+T_STREAM = 5
 
 
 class SnapshotError(Exception):
@@ -79,6 +83,8 @@ def _encode_value(v: Any) -> tuple[int, Any]:
             zflat.append(m)
             zflat.append(s)
         return T_ZSET, zflat
+    if cls is Stream:
+        return T_STREAM, to_plain(v)
     raise TypeError(f"no snapshot encoding for {cls.__name__}")
 
 
@@ -173,6 +179,8 @@ def _decode_value(code: int, enc: Any) -> Any:
     if code == T_ZSET:
         it = iter(enc)
         return ZSet((m, float(s)) for m, s in zip(it, it, strict=True))
+    if code == T_STREAM:
+        return from_plain(enc)
     raise ValueError(f"unknown type {code}")
 
 

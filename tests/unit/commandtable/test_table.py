@@ -29,7 +29,7 @@ def test_every_entry_needing_a_handler_has_one() -> None:
     assert TABLE.loaded
     assert TABLE.unbound() == []
     containers = [c.name for c in TABLE.every() if c.container]
-    assert containers == ["client", "object", "pubsub", "config", "slowlog"]
+    assert containers == ["client", "object", "pubsub", "config", "slowlog", "xgroup", "xinfo"]
     assert all(c.handler is None and c.subcommands for c in TABLE.every() if c.container)
 
 
