@@ -163,7 +163,7 @@ class ListWriter:
             reply = conn.execute_command(*cmd)
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
             # The write itself was applied; its acknowledgement is unknown.
-            op.extra["ack_error"] = repr(e)
+            op.extra["ack_error"] = f"{type(e).__name__}: {e}"
             self.history.complete(op, OK, "pushed", acked=False)
             return
         ack, reached = self.level.reached(reply)
