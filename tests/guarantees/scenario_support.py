@@ -42,12 +42,15 @@ def start_writers(
     return workers, writers
 
 
-def wait_acked(writers: list[ListWriter], at_least: int, timeout_s: float) -> None:
-    """Until every writer whose level can be reached has ``at_least`` acknowledgements,
-    or ``timeout_s`` passed (a level the setup cannot reach never blocks the run)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(w.acked >= at_least for w in writers):
+def wait_acked(
+    writers: list[ListWriter], at_least: int, timeout_s: float, min_s: float = 0.0
+) -> None:
+    """Until every writer in ``writers`` has ``at_least`` acknowledgements and ``min_s``
+    passed, or ``timeout_s`` passed (a level the setup cannot reach never blocks the
+    run)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if time.monotonic() - t0 >= min_s and all(w.acked >= at_least for w in writers):
             return
         time.sleep(0.05)
 

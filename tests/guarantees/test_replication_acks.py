@@ -78,7 +78,7 @@ def test_acknowledged_writes_survive_primary_kill_promotion_and_power_loss(
         workers, writers = start_writers(run.history, trio, levels, run.seed)
         try:
             reachable = writers if policy != "no" else writers[:2]
-            wait_acked(reachable, 30, LOAD_S)
+            wait_acked(reachable, 30, LOAD_S, min_s=2.0)
             old = trio.primary
             run.history.event("kill", node=old.name)
             old.kill()

@@ -55,7 +55,7 @@ class Run:
         return s
 
     def note(self, text: str) -> None:
-        self.notes.append(text)
+        self.notes.append(f"[{time.monotonic() - self.t0:6.2f}s] {text}")
 
     def replay_command(self) -> str:
         mark = " -m slow" if self.slow else ""

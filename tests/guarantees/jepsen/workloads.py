@@ -158,6 +158,7 @@ class ListWriter:
         cmd = self.level.command()
         if cmd is None:
             self.history.complete(op, OK, "pushed", acked=True)
+            self.acked += 1
             return
         try:
             reply = conn.execute_command(*cmd)
