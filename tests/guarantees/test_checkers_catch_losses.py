@@ -1,0 +1,121 @@
+"""The durability checker finds real losses in real runs — the runs where the
+acknowledgement given claims nothing about the fault:
+
+- writes acknowledged with no WAIT while both replicas are SIGSTOPped, then the primary
+  is SIGKILLed and a replica promoted: the checker reports the writes lost (and, in the
+  same run, finds every ``WAIT 1``-acknowledged write on the promoted replica: none was
+  acknowledged while the replicas were stopped);
+- writes to a primary under ``appendfsync no``, then a power loss (the oracle cuts its AOF
+  to what it had fsynced) and a restart from its AOF: the checker reports them lost.
+
+Each asserts the checker *does* report a loss: a checker that always says "fine" fails
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jepsen.checkers import check_durability
+from jepsen.report import Run, scenario
+from jepsen.trio import Trio
+from scenario_support import KEYS, WAIT1, assert_durable, none_level, start_writers, wait_acked
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Run]:
+    with scenario(request, tmp_path, default_seed=404) as r:
+        yield r
+
+
+def test_unreplicated_writes_are_reported_lost_after_promotion(run: Run, tmp_path: Path) -> None:
+    args = ["--appendonly", "no"]
+    trio = Trio(tmp_path, args, [args, args], fsync_log=False).start()
+    try:
+        trio.wait_synced()
+        workers, writers = start_writers(run.history, trio, [none_level("none"), WAIT1], run.seed)
+        try:
+            wait_acked(writers, 20, 10)
+            for r in trio.replicas:
+                r.pause()
+            run.history.event("pause", nodes=[r.name for r in trio.replicas])
+            n = writers[0].acked
+            wait_acked(writers[:1], n + 50, 10, min_s=0.5)
+            old = trio.primary
+            old.kill()
+            run.history.event("kill", node=old.name)
+        finally:
+            workers.stop()
+        for r in trio.replicas:
+            r.resume()
+        new = trio.most_up_to_date()
+        trio.promote(new)
+        ops = run.history.snapshot()
+        final = trio.lists(new, KEYS)
+        replicated = check_durability(ops, final, lambda op: op.acked and op.level == "wait1")
+        assert_durable(replicated, "WAIT 1 writes on the promoted replica", run)
+        unreplicated = check_durability(ops, final, lambda op: op.acked and op.level == "none")
+        run.note(f"unacknowledged-by-replicas writes: {unreplicated.explain()}")
+        assert unreplicated.lost, "the checker must report the writes lost with the primary"
+        assert not (unreplicated.phantom or unreplicated.duplicated or unreplicated.reordered)
+    finally:
+        trio.close()
+
+
+def test_writes_under_appendfsync_no_are_reported_lost_after_power_loss(
+    run: Run, tmp_path: Path
+) -> None:
+    trio = Trio(tmp_path, ["--appendonly", "yes", "--appendfsync", "no"], []).start()
+    try:
+        workers, writers = start_writers(run.history, trio, [none_level("no")], run.seed)
+        try:
+            wait_acked(writers, 200, 10)
+        finally:
+            workers.stop()
+        ops = run.history.snapshot()
+        disk = trio.disk_lists(trio.primary, KEYS, power=True)
+        run.note(f"power-loss cuts: {trio.cuts}")
+        res = check_durability(ops, disk, lambda op: op.acked)
+        run.note(f"after power loss: {res.explain()}")
+        assert res.lost, "the checker must report the unfsynced writes lost"
+        assert not (res.phantom or res.duplicated or res.reordered)
+    finally:
+        trio.close()
+
+
+def test_promoting_the_replica_wait_did_not_count_loses_wait_acknowledged_writes(
+    run: Run, tmp_path: Path
+) -> None:
+    """Redis's own window, shown: ``WAIT 1`` counts *a* replica; if the primary dies and
+    the other one is promoted (here r2, stopped while r1 acknowledged), writes that WAIT 1
+    acknowledged are gone. The harness promotes the most up-to-date replica, which closes
+    the window for a single failure; an operator or a failover that picks another does
+    not."""
+    args = ["--appendonly", "no"]
+    trio = Trio(tmp_path, args, [args, args], fsync_log=False).start()
+    try:
+        trio.wait_synced()
+        r1, r2 = trio.nodes["r1"], trio.nodes["r2"]
+        workers, writers = start_writers(run.history, trio, [WAIT1], run.seed)
+        try:
+            wait_acked(writers, 20, 10)
+            r2.pause()
+            run.history.event("pause", node=r2.name)
+            wait_acked(writers, writers[0].acked + 50, 10)
+            trio.primary.kill()
+            run.history.event("kill", node="p")
+        finally:
+            workers.stop()
+        r2.resume()
+        assert trio.most_up_to_date() is r1  # the choice the harness would make
+        trio.promote(r2)  # ... and the one that loses
+        ops = run.history.snapshot()
+        res = check_durability(ops, trio.lists(r2, KEYS), lambda op: op.acked)
+        run.note(f"WAIT 1 writes on the replica WAIT did not count: {res.explain()}")
+        assert res.lost, "WAIT 1-acknowledged writes are missing on the stopped replica"
+    finally:
+        trio.close()
