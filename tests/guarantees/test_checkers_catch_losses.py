@@ -1,8 +1,8 @@
 """The durability checker finds real losses in real runs — the runs where the
 acknowledgement given claims nothing about the fault:
 
-- writes acknowledged with no WAIT while both replicas are SIGSTOPped, then the primary
-  is SIGKILLed and a replica promoted: the checker reports the writes lost (and, in the
+- writes acknowledged with no WAIT while both replica links are blackholed (fault proxy),
+  then the primary is SIGKILLed and a replica promoted: the checker reports the writes lost (and, in the
   same run, finds every ``WAIT 1``-acknowledged write on the promoted replica: none was
   acknowledged while the replicas were stopped);
 - writes to a primary under ``appendfsync no``, then a power loss (the oracle cuts its AOF
@@ -34,15 +34,15 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Run]:
 
 def test_unreplicated_writes_are_reported_lost_after_promotion(run: Run, tmp_path: Path) -> None:
     args = ["--appendonly", "no"]
-    trio = Trio(tmp_path, args, [args, args], fsync_log=False).start()
+    trio = Trio(tmp_path, args, [args, args], link="proxy", fsync_log=False).start()
     try:
         trio.wait_synced()
         workers, writers = start_writers(run.history, trio, [none_level("none"), WAIT1], run.seed)
         try:
             wait_acked(writers, 20, 10)
             for r in trio.replicas:
-                r.pause()
-            run.history.event("pause", nodes=[r.name for r in trio.replicas])
+                trio.proxies[r.name].blackhole("down")
+            run.history.event("blackhole", links=[r.name for r in trio.replicas])
             n = writers[0].acked
             wait_acked(writers[:1], n + 50, 10, min_s=0.5)
             old = trio.primary
@@ -50,8 +50,6 @@ def test_unreplicated_writes_are_reported_lost_after_promotion(run: Run, tmp_pat
             run.history.event("kill", node=old.name)
         finally:
             workers.stop()
-        for r in trio.replicas:
-            r.resume()
         new = trio.most_up_to_date()
         trio.promote(new)
         ops = run.history.snapshot()
@@ -94,23 +92,23 @@ def test_promoting_the_replica_wait_did_not_count_loses_wait_acknowledged_writes
     the other one is promoted (here r2, stopped while r1 acknowledged), writes that WAIT 1
     acknowledged are gone. The harness promotes the most up-to-date replica, which closes
     the window for a single failure; an operator or a failover that picks another does
-    not."""
+    not. (r2's link is blackholed by its proxy rather than r2 stopped: a stopped process
+    still finds the stream in its socket buffer when it resumes.)"""
     args = ["--appendonly", "no"]
-    trio = Trio(tmp_path, args, [args, args], fsync_log=False).start()
+    trio = Trio(tmp_path, args, [args, args], link="proxy", fsync_log=False).start()
     try:
         trio.wait_synced()
         r1, r2 = trio.nodes["r1"], trio.nodes["r2"]
         workers, writers = start_writers(run.history, trio, [WAIT1], run.seed)
         try:
             wait_acked(writers, 20, 10)
-            r2.pause()
-            run.history.event("pause", node=r2.name)
+            trio.proxies[r2.name].blackhole("down")
+            run.history.event("blackhole", link=r2.name, direction="down")
             wait_acked(writers, writers[0].acked + 50, 10)
             trio.primary.kill()
             run.history.event("kill", node="p")
         finally:
             workers.stop()
-        r2.resume()
         assert trio.most_up_to_date() is r1  # the choice the harness would make
         trio.promote(r2)  # ... and the one that loses
         ops = run.history.snapshot()
