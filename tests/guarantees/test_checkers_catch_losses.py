@@ -6,7 +6,8 @@ acknowledgement given claims nothing about the fault:
   same run, finds every ``WAIT 1``-acknowledged write on the promoted replica: none was
   acknowledged while the replicas were stopped);
 - writes to a primary under ``appendfsync no``, then a power loss (the oracle cuts its AOF
-  to what it had fsynced) and a restart from its AOF: the checker reports them lost.
+  to what it had fsynced) and a restart from its AOF: the checker reports them lost (the
+  same test proves ``always`` loses nothing and ``everysec`` only its last seconds).
 
 Each asserts the checker *does* report a loss: a checker that always says "fine" fails
 here.
@@ -64,23 +65,45 @@ def test_unreplicated_writes_are_reported_lost_after_promotion(run: Run, tmp_pat
         trio.close()
 
 
-def test_writes_under_appendfsync_no_are_reported_lost_after_power_loss(
-    run: Run, tmp_path: Path
+EVERYSEC_WINDOW_S = 2.5  # everysec: ~1 s between fsyncs, and a write may wait 2 s
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec", "no"])
+def test_a_single_primary_under_each_appendfsync_policy(
+    run: Run, tmp_path: Path, policy: str
 ) -> None:
-    trio = Trio(tmp_path, ["--appendonly", "yes", "--appendfsync", "no"], []).start()
+    """A primary alone, writers with no WAIT. SIGKILL + restart from its AOF keeps every
+    acknowledged write under every policy (the kernel keeps what was written). A power
+    loss (the oracle's cut) keeps every one under ``always``, loses at most the last
+    ``EVERYSEC_WINDOW_S`` under ``everysec`` (the checker proves the window from the
+    history's times), and loses them under ``no`` (the checker must report it)."""
+    trio = Trio(tmp_path, ["--appendonly", "yes", "--appendfsync", policy], []).start()
     try:
-        workers, writers = start_writers(run.history, trio, [none_level("no")], run.seed)
+        workers, writers = start_writers(run.history, trio, [none_level(policy)], run.seed)
         try:
-            wait_acked(writers, 200, 10)
+            wait_acked(writers, 200, 10, min_s=1.5)
         finally:
             workers.stop()
         ops = run.history.snapshot()
-        disk = trio.disk_lists(trio.primary, KEYS, power=True)
+        crashed = check_durability(ops, trio.disk_lists(trio.primary, KEYS, power=False),
+                                   lambda op: op.acked)  # fmt: skip
+        assert_durable(crashed, f"SIGKILL under appendfsync {policy}", run)
+        res = check_durability(ops, trio.disk_lists(trio.primary, KEYS, power=True),
+                               lambda op: op.acked)  # fmt: skip
         run.note(f"power-loss cuts: {trio.cuts}")
-        res = check_durability(ops, disk, lambda op: op.acked)
-        run.note(f"after power loss: {res.explain()}")
-        assert res.lost, "the checker must report the unfsynced writes lost"
+        run.note(f"after power loss under {policy}: {res.explain()}")
         assert not (res.phantom or res.duplicated or res.reordered)
+        if policy == "always":
+            assert_durable(res, "power loss under appendfsync always", run)
+        elif policy == "everysec":
+            last_ok = max(op.complete_ns or 0 for op in ops if op.acked)
+            lost = {tok.split(" ")[0].split(":")[-1] for tok in res.lost}
+            old = [op for op in ops if op.acked and op.value in lost
+                   and (last_ok - (op.complete_ns or 0)) / 1e9 > EVERYSEC_WINDOW_S]  # fmt: skip
+            assert not old, f"everysec lost writes older than {EVERYSEC_WINDOW_S}s: {old[:5]}"
+            run.note(f"everysec lost {len(lost)} writes of the last {EVERYSEC_WINDOW_S}s")
+        else:
+            assert res.lost, "the checker must report the unfsynced writes lost"
     finally:
         trio.close()
 
