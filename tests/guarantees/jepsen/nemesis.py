@@ -323,4 +323,10 @@ class Schedule:
             raise err
 
     def describe(self) -> str:
-        return "\n".join(str(e) for e in self.log) or "(no fault injected)"
+        lines = []
+        for e in self.log:
+            details = ", ".join(
+                f"{k}={v}" for k, v in e.items() if k not in ("t_s", "nemesis", "what")
+            )
+            lines.append(f"  t={e['t_s']:7.2f}s {e['nemesis']} {e['what']}: {details}")
+        return "\n".join(lines) or "  (no fault injected)"

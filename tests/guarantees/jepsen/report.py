@@ -79,19 +79,26 @@ class Run:
 
 @contextlib.contextmanager
 def scenario(request: Any, workdir: Path, default_seed: int | None) -> Iterator[Run]:
+    """Used by a test's ``run`` fixture (or in a test body). A pytest fixture does not
+    see the test's exception, so a failure is also detected by the session's failure
+    count growing while the scenario ran; the report then goes to stderr at teardown,
+    which pytest shows with the failure."""
     slow = request.node.get_closest_marker("slow") is not None
     run = Run(request.node.nodeid, choose_seed(None if slow else default_seed), workdir, slow)
+    failed_before = request.session.testsfailed
+    failed = False
     try:
         yield run
     except BaseException as e:
+        failed = True
+        e.add_note(run.report())
+        raise
+    finally:
         for s in run.schedules:
             with contextlib.suppress(BaseException):
                 s.close()
         run.history.dump(run.history_path)
-        text = run.report()
-        print(f"\n--- scenario failed ---\n{text}", file=sys.stderr)
-        e.add_note(text)
-        raise
-    run.history.dump(run.history_path)
-    if os.environ.get("ACKDB_VERBOSE"):
-        print(f"\n--- scenario passed ---\n{run.report()}", file=sys.stderr)
+        if failed or request.session.testsfailed > failed_before:
+            print(f"\n--- scenario failed ---\n{run.report()}", file=sys.stderr)
+        elif os.environ.get("ACKDB_VERBOSE"):
+            print(f"\n--- scenario passed ---\n{run.report()}", file=sys.stderr)
