@@ -92,6 +92,7 @@ def chaos(run: Run, tmp_path: Path, seconds: float) -> None:
             schedule.start()
             time.sleep(seconds)
             schedule.close()
+            workers.stop()  # quiesce: digests are compared with no write in flight
             took = convergence(
                 trio.primary.client(), [r.client() for r in trio.replicas], CONVERGE_S
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ from .history import History
 from .nemesis import Schedule
 
 SEED_ENV = "ACKDB_SEED"
+# pytest removes old tmp_path trees (and other runs on the machine rotate them fast), so a
+# failing run's history is also copied here.
+KEEP_DIR_ENV = "ACKDB_HISTORY_DIR"
+KEEP_DIR_DEFAULT = "/tmp/ackdb-guarantees"
 
 
 def choose_seed(default: int | None) -> int:
@@ -56,6 +61,16 @@ class Run:
 
     def note(self, text: str) -> None:
         self.notes.append(f"[{time.monotonic() - self.t0:6.2f}s] {text}")
+
+    def keep(self) -> None:
+        """Copy the history where pytest's clean-up will not remove it."""
+        with contextlib.suppress(OSError):
+            keep = Path(os.environ.get(KEEP_DIR_ENV, KEEP_DIR_DEFAULT))
+            keep.mkdir(parents=True, exist_ok=True)
+            name = self.nodeid.rsplit("::", 1)[-1].replace("/", "_").replace("[", "-").strip("]")
+            dest = keep / f"{name}-seed{self.seed}-{os.getpid()}.jsonl"
+            shutil.copyfile(self.history_path, dest)
+            self.notes.append(f"history kept at {dest}")
 
     def replay_command(self) -> str:
         mark = " -m slow" if self.slow else ""
@@ -99,6 +114,7 @@ def scenario(request: Any, workdir: Path, default_seed: int | None) -> Iterator[
                 s.close()
         run.history.dump(run.history_path)
         if failed or request.session.testsfailed > failed_before:
+            run.keep()
             print(f"\n--- scenario failed ---\n{run.report()}", file=sys.stderr)
         elif os.environ.get("ACKDB_VERBOSE"):
             print(f"\n--- scenario passed ---\n{run.report()}", file=sys.stderr)
