@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jepsen.checkers import check_linearizable
+from jepsen.checkers import check_linearizable, explain_violation, failed_writes_observed
 from jepsen.history import OK
 from jepsen.nemesis import KillRestart, Pause
 from jepsen.raft import ProxiedCluster, RaftMember, RaftPartition
@@ -32,6 +32,9 @@ from ackdb.sim.linearizability import Verdict
 pytestmark = pytest.mark.e2e
 
 REQUEST_TIMEOUT_MS = 2000
+# docs/cluster.md: -NOQUORUM means "the write was not applied by this request". False until
+# the proposer's finding (test_findings.py) is fixed; then set True.
+NOQUORUM_IS_DEFINITE = False
 CONVERGE_S = 20.0
 KEYS = [f"reg{i}" for i in range(6)]
 
@@ -74,10 +77,20 @@ def raft_run(run: Run, tmp_path: Path, seconds: float, workers_n: int) -> None:
         ops = run.history.snapshot()
         oks = sum(op.outcome == OK for op in ops if op.process != "nemesis")
         run.note(f"{len(ops)} events, {oks} ok operations over {len(KEYS)} keys")
-        result = check_linearizable(ops)
+        # Finding (test_findings.py): a write answered -NOQUORUM may still be applied,
+        # though the docs call it not applied. Until that is fixed the history is checked
+        # with -NOQUORUM writes as unknown outcomes, and the applied ones are reported.
+        unknown = () if NOQUORUM_IS_DEFINITE else ("NOQUORUM",)
+        applied = failed_writes_observed(ops, "NOQUORUM")
+        run.note(f"-NOQUORUM writes later observed (finding): {len(applied)} {applied[:5]}")
+        result = check_linearizable(ops, unknown_errors=unknown)
         run.note(
             f"linearizability: {result.verdict.value} (key {result.key}, {result.steps} steps)"
         )
+        if result.verdict == Verdict.VIOLATION:
+            run.note(explain_violation(ops, str(result.key)))
+        if NOQUORUM_IS_DEFINITE:
+            assert applied == [], applied
         assert result.verdict == Verdict.OK, f"{result.verdict.value} on key {result.key}"
         assert oks >= 100, "too few operations completed to check anything"
 

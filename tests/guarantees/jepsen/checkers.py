@@ -140,15 +140,20 @@ def _real_time_order(writes: list[Op], positions: dict[str, dict[str, int]]) -> 
 _KINDS = {"set": OpKind.PUT, "get": OpKind.GET, "cas": OpKind.CAS}
 
 
-def to_lin_ops(ops: Iterable[Op]) -> list[LinOp]:
+def to_lin_ops(ops: Iterable[Op], unknown_errors: tuple[str, ...] = ()) -> list[LinOp]:
+    """``unknown_errors``: error replies (by prefix) whose writes are taken as unknown
+    rather than as definite failures."""
     out: list[LinOp] = []
     for op in ops:
         kind = _KINDS.get(op.f)
         if kind is None or op.process == "nemesis" or op.outcome is None:
             continue
-        if op.outcome == FAIL or (kind == OpKind.GET and op.outcome == UNKNOWN):
+        outcome = op.outcome
+        if outcome == FAIL and str(op.result).startswith(unknown_errors or ("\0",)):
+            outcome = UNKNOWN
+        if outcome == FAIL or (kind == OpKind.GET and outcome == UNKNOWN):
             continue
-        known = op.outcome == OK
+        known = outcome == OK
         ret = float(op.complete_ns) if known and op.complete_ns is not None else None
         value: Any = op.value
         expected: Any = None
@@ -161,8 +166,29 @@ def to_lin_ops(ops: Iterable[Op]) -> list[LinOp]:
     return out
 
 
-def check_linearizable(ops: Iterable[Op], max_steps_per_key: int = 500_000) -> CheckResult:
-    return check_history(to_lin_ops(ops), max_steps_per_key)
+def check_linearizable(
+    ops: Iterable[Op], max_steps_per_key: int = 500_000, unknown_errors: tuple[str, ...] = ()
+) -> CheckResult:
+    return check_history(to_lin_ops(ops, unknown_errors), max_steps_per_key)
+
+
+def failed_writes_observed(ops: Iterable[Op], error: str) -> list[str]:
+    """Writes answered ``error`` (a definite failure by the docs) whose value a later
+    successful read returned or a successful CAS expected: proof they were applied."""
+    ops = list(ops)
+    failed: dict[Any, Op] = {}
+    for op in ops:
+        if op.f in ("set", "cas") and op.outcome == FAIL and str(op.result).startswith(error):
+            failed[op.value if op.f == "set" else op.value[1]] = op
+    seen = []
+    for op in ops:
+        if op.outcome != OK:
+            continue
+        v = op.result if op.f == "get" else (op.value[0] if op.f == "cas" and op.result else None)
+        w = failed.get(v)
+        if w is not None and w.complete_ns is not None and op.complete_ns is not None:
+            seen.append(f"{w.process} {w.f} {w.key}={v!r} answered {error}; read by {op.process}")
+    return seen
 
 
 def linearizable_ok(result: CheckResult) -> bool:
@@ -247,3 +273,27 @@ def check_ack_counts(
         if primary_disk is not None and op.ack["local"] and item not in primary:
             res.local_lost.append(f"{op.key}:{op.value}")
     return res
+
+
+def explain_violation(ops: Iterable[Op], key: str, context: int = 12) -> str:
+    """A short failing excerpt of ``key``'s history, for a report: the shortest prefix
+    (by invocation time) found non-linearizable by bisection, and its last ``context``
+    operations. Bisection assumes a longer prefix of a violation stays one, which is
+    usual but not guaranteed; the excerpt is a lead, the verdict is check_linearizable."""
+    mine = sorted((op for op in ops if op.key == key and op.f in _KINDS), key=lambda o: o.invoke_ns)
+    lo, hi = 1, len(mine)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if check_linearizable(mine[:mid]).verdict == Verdict.VIOLATION:
+            hi = mid
+        else:
+            lo = mid + 1
+    t0 = mine[0].invoke_ns if mine else 0
+    lines = [f"shortest failing prefix of {key}: {lo} ops; its last {context}:"]
+    for op in mine[max(0, lo - context) : lo]:
+        end = "?" if op.complete_ns is None else f"{(op.complete_ns - t0) / 1e6:.1f}"
+        lines.append(
+            f"  [{(op.invoke_ns - t0) / 1e6:.1f} .. {end} ms] {op.process}@{op.node} "
+            f"{op.f} {op.value!r} -> {op.outcome} {op.result!r}"
+        )
+    return "\n".join(lines)
