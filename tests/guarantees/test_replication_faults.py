@@ -1,7 +1,8 @@
 """A primary with two replicas under writers while nemeses run: FAILOVER under load,
 partitions of the replica links (network namespaces and iptables when available, the
 fault proxy otherwise — each test says which in its id and report), SIGSTOP longer than
-``repl-timeout``, and disk faults, a full disk and clock jumps.
+``repl-timeout``, and disk faults (on any node, the primary too), a full disk and clock
+jumps.
 
 After each run the faults heal, the writers stop, and:
 - every replica's ``DEBUG DIGEST`` equals the primary's within ``CONVERGE_S``
@@ -42,6 +43,7 @@ from scenario_support import (
     KEYS,
     WAIT1,
     WAITAOF02,
+    WAITAOF11,
     assert_counts,
     assert_durable,
     none_level,
@@ -203,19 +205,23 @@ def test_disk_faults_full_disk_and_clock_jumps(run: Run, tmp_path: Path) -> None
             trio.start()
             trio.wait_synced()
             trio.wait_aof_counted(2)
-            nemeses: list[Nemesis] = [DiskFault(lambda: trio.replicas, "aof-fsync", "EIO"),
-                                      DiskFault(lambda: trio.replicas, "aof-write", "ENOSPC")]  # fmt: skip
+            every = lambda: list(trio.nodes.values())  # noqa: E731
+            nemeses: list[Nemesis] = [DiskFault(every, "aof-fsync", "EIO"),
+                                      DiskFault(every, "aof-write", "ENOSPC")]  # fmt: skip
             if mounted:
                 nemeses.append(FullDisk(trio.nodes["r2"].dir))
             if clock:
                 nemeses.append(ClockJump(lambda: list(trio.nodes.values()), [-3600, 3600, 86400]))
             run.note(f"full tmpfs: {mounted}; clock jumps via libfaketime: {clock}")
-            run_schedule(run, trio, [none_level("always"), WAIT1, WAITAOF02], SHORT_S,
+            run_schedule(run, trio, [none_level("always"), WAIT1, WAITAOF02, WAITAOF11], SHORT_S,
                          nemeses=nemeses, quiet_s=(0.2, 0.6), active_s=(0.8, 1.5))  # fmt: skip
             everything_present(run, trio)
             ops = run.history.snapshot()
-            disks = {r.name: trio.disk_lists(r, KEYS, power=True) for r in trio.replicas}
-            counts = check_ack_counts(ops, disks, None)
-            assert_counts(counts, "WAITAOF counts against the replicas' power-cut disks", run)
+            disks = {n.name: trio.disk_lists(n, KEYS, power=True) for n in trio.nodes.values()}
+            primary = disks.pop(trio.primary.name)
+            counts = check_ack_counts(ops, disks, primary)
+            assert_counts(counts, "WAITAOF counts against the power-cut disks", run)
+            res = check_durability(ops, primary, lambda op: op.acked and op.level == "always")
+            assert_durable(res, "appendfsync always writes on the primary's power-cut disk", run)
         finally:
             trio.close()
