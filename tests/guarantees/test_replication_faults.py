@@ -35,7 +35,7 @@ from jepsen.nemesis import (
     ProxyPartition,
     Step,
 )
-from jepsen.procs import faketime_available
+from jepsen.procs import Node, faketime_available
 from jepsen.report import Run, scenario
 from jepsen.trio import Trio, repl_info, wait_for
 from jepsen.workloads import Level
@@ -107,6 +107,7 @@ def test_failover_under_load_loses_no_acknowledged_write(run: Run, tmp_path: Pat
         try:
             wait_acked(writers, 20, 10)
             target = trio.nodes["r1"]
+            before = {n.name: sync_stats(n) for n in trio.nodes.values()}
             run.history.event("failover", to=target.name)
             t0 = time.monotonic()
             assert trio.primary.call("FAILOVER", "TO", target.host, target.port) == b"OK"
@@ -122,8 +123,18 @@ def test_failover_under_load_loses_no_acknowledged_write(run: Run, tmp_path: Pat
         finally:
             workers.stop()
         everything_present(run, trio)
+        after = {n.name: sync_stats(n) for n in trio.nodes.values()}
+        delta = {k: tuple(a - b for a, b in zip(after[k], before[k], strict=True)) for k in after}
+        run.note(f"(sync_full, sync_partial_ok) served per node during the failover: {delta}")
+        # PSYNC2: a switchover costs no full sync (old primary and the other replica continue).
+        assert all(d[0] == 0 for d in delta.values()), delta
     finally:
         trio.close()
+
+
+def sync_stats(n: Node) -> tuple[int, int]:
+    s = n.client(5.0).info("stats")
+    return int(s["sync_full"]), int(s["sync_partial_ok"])
 
 
 # -- partitions of the replica links ---------------------------------------------------------
