@@ -114,7 +114,7 @@ def chaos(run: Run, tmp_path: Path, seconds: float) -> None:
         assert_durable(
             res, f"every acknowledged replicated-level write on the promoted {new.name}", run
         )
-        disks = {n.name: trio.disk_lists(n, KEYS, power=True) for n in (new, other)}
+        disks = trio.disks((new, other), KEYS)
         counts = check_ack_counts(ops, disks, None)
         assert_counts(counts, "WAITAOF counts against the power-cut replica disks", run)
     finally:

@@ -98,7 +98,7 @@ def test_acknowledged_writes_survive_primary_kill_promotion_and_power_loss(
         assert res.checked > 0
 
         # 2. Power loss of every node: what each disk really holds.
-        disks = {n.name: trio.disk_lists(n, KEYS, power=True) for n in (old, new, other)}
+        disks = trio.disks((old, new, other), KEYS)
         counts = check_ack_counts(ops, {k: v for k, v in disks.items() if k != old.name},
                                   disks[old.name])  # fmt: skip
         assert_counts(counts, "WAITAOF counts against the disks", run)

@@ -228,7 +228,7 @@ def test_disk_faults_full_disk_and_clock_jumps(run: Run, tmp_path: Path) -> None
                          nemeses=nemeses, quiet_s=(0.2, 0.6), active_s=(0.8, 1.5))  # fmt: skip
             everything_present(run, trio)
             ops = run.history.snapshot()
-            disks = {n.name: trio.disk_lists(n, KEYS, power=True) for n in trio.nodes.values()}
+            disks = trio.disks(trio.nodes.values(), KEYS)
             primary = disks.pop(trio.primary.name)
             counts = check_ack_counts(ops, disks, primary)
             assert_counts(counts, "WAITAOF counts against the power-cut disks", run)

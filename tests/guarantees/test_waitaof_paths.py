@@ -121,7 +121,7 @@ def test_demoted_primary_with_clients_blocked_in_waitaof(run: Run, tmp_path: Pat
         run.note(f"replies of the clients blocked on the demoted primary: {replies}")
         assert len(blocked) >= 4
         # After the demotion the writers follow the new primary, whose replica is `old`.
-        disks = {n.name: trio.disk_lists(n, KEYS, power=True) for n in (r, old)}
+        disks = trio.disks((r, old), KEYS)
         counts = check_ack_counts(blocked, {r.name: disks[r.name]}, None)
         assert_counts(counts, f"demoted primary's WAITAOF counts against {r.name}'s disk", run)
         after = [op for op in ops if op.f == "rpush" and op.node == r.name]
