@@ -21,6 +21,7 @@ from jepsen import netns
 from jepsen.checkers import check_ack_counts, check_durability, convergence
 from jepsen.nemesis import (
     ClockJump,
+    Compose,
     DiskFault,
     KillRestart,
     Nemesis,
@@ -83,6 +84,8 @@ def chaos(run: Run, tmp_path: Path, seconds: float) -> None:
         ]
         if clock:
             nemeses.append(ClockJump(lambda: list(trio.nodes.values()), [-3600, 600, 86400]))
+        # Two at once: a partition while a replica's disk fails.
+        nemeses.append(Compose(part, DiskFault(replicas, "aof-fsync", "EIO")))
         run.note(f"partitions via {'netns' if net else 'faultproxy'}; clock jumps: {clock}")
         levels = [none_level("always"), WAIT1, WAITAOF01, WAITAOF11, WAITAOF02]
         workers, writers = start_writers(run.history, trio, levels, run.seed)

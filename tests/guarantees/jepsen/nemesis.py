@@ -18,6 +18,7 @@ Faults:
 - ``DiskFault``: ``DEBUG DISK-FAULT <kind> <errno>`` on one node, ``off`` on stop.
 - ``FullDisk``: fill the (small tmpfs) file system a node writes to; free it on stop.
 - ``ClockJump``: move a libfaketime-run node's wall clock by an offset; back on stop.
+- ``Compose``: several of the above at once.
 """
 
 from __future__ import annotations
@@ -244,6 +245,21 @@ class ClockJump(Nemesis):
         if v is not None:
             v.clock_file.write_text("+0\n")
         return {"node": getattr(v, "name", None), "offset_s": 0}
+
+
+class Compose(Nemesis):
+    """Several faults at once: started in order, stopped in reverse order (a partition
+    while a disk fails, a pause during a clock jump...)."""
+
+    def __init__(self, *parts: Nemesis) -> None:
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+
+    def start(self, rng: random.Random) -> dict[str, Any]:
+        return {p.name: p.start(rng) for p in self.parts}
+
+    def stop(self) -> dict[str, Any]:
+        return {p.name: p.stop() for p in reversed(self.parts)}
 
 
 @dataclass
