@@ -2,7 +2,8 @@
 
 Three ``ackdb node`` members, every peer link through a fault proxy (``jepsen.raft``);
 worker threads run ``META.SET`` (unique values), ``META.GET`` and ``META.CAS`` on a few
-keys through random members while a seeded schedule kills and restarts members, pauses
+keys through random members while a seeded schedule kills and restarts members (any
+member, or the leader), pauses
 them (SIGSTOP past the election timeout), isolates a member or the leader (a minority
 partition: the majority goes on), cuts every link (no majority anywhere) and cuts one
 member's outgoing links only. The history, split per key, must be linearizable
@@ -52,8 +53,14 @@ def raft_run(run: Run, tmp_path: Path, seconds: float, workers_n: int) -> None:
         pc.c.wait_leader()
         members = [RaftMember(pc, i) for i in pc.ids]
         live = lambda: [m for m in members if pc.c[m.name].running()]  # noqa: E731
+
+        def leader() -> list[RaftMember]:
+            lid = pc.c.leader()
+            return [m for m in live() if m.name == lid] or live()
+
         nemeses = [
             KillRestart(live),
+            KillRestart(leader, name="kill-leader"),
             Pause(live),
             RaftPartition(pc, ["isolate", "leader", "all", "one-way"]),
         ]

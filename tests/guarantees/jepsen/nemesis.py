@@ -61,8 +61,9 @@ class Nemesis:
 class KillRestart(Nemesis):
     name = "kill"
 
-    def __init__(self, targets: Callable[[], Sequence[Target]]) -> None:
+    def __init__(self, targets: Callable[[], Sequence[Target]], name: str = "kill") -> None:
         self.targets = targets
+        self.name = name
         self.victim: Target | None = None
 
     def start(self, rng: random.Random) -> dict[str, Any]:
