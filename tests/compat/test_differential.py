@@ -196,8 +196,8 @@ def _names(reply: Reply) -> str:
 def test_command_table_matches_redis(ports: tuple[int, int]) -> None:
     """COMMAND INFO of every command ackdb has (subcommands included) against Redis: arity,
     flags, first/last key and step, ACL categories. Clients route and validate with these.
-    Commands Redis 7.0 does not have yet (7.2 additions) are skipped; tips and key specs
-    are not compared."""
+    tips and key specs (begin-search / find-keys, as a proxy routes with them). Commands
+    Redis 7.0 does not have yet (7.2 additions) are skipped."""
     # Redis 7.2 changes on the 7.0.15 reference: ZRANK/ZREVRANK gained WITHSCORE.
     arity_72 = {b"zrank": -3, b"zrevrank": -3}
     with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
@@ -214,6 +214,8 @@ def test_command_table_matches_redis(ports: tuple[int, int]) -> None:
                 ("flags", lambda i: _names(i[2])),
                 ("keys", lambda i: [k[1] for k in i[3:6]]),
                 ("acl categories", lambda i: _names(i[6])),
+                ("tips", lambda i: i[7]),
+                ("key specs", lambda i: i[8]),
             ):
                 if label == "arity" and arity_72.get(name) == get(ours):
                     continue
@@ -222,6 +224,28 @@ def test_command_table_matches_redis(ports: tuple[int, int]) -> None:
                         f"{name.decode()} {label}: redis [{get(theirs)}] ackdb [{get(ours)}]"
                     )
     assert not problems, "COMMAND INFO differs:\n  " + "\n  ".join(problems)
+
+
+# Requests whose keys are fixed, stepped, counted by a numkeys argument, or several specs.
+GETKEYS_REQUESTS = [
+    "GET k", "SET k v GET", "MSET a 1 b 2", "DEL a b c", "LMOVE s d LEFT RIGHT",
+    "LMPOP 2 a b LEFT", "BLMPOP 0 2 a b RIGHT COUNT 2", "ZMPOP 1 z MIN", "BZMPOP 0 2 a b MAX",
+    "ZUNIONSTORE d 2 a b WEIGHTS 1 2", "ZINTERSTORE d 1 a", "ZDIFF 2 a b", "SINTERCARD 2 a b",
+    "ZINTERCARD 2 a b LIMIT 1", "SINTERSTORE d a b", "BLPOP a b 0", "COPY a b", "GETEX k PERSIST",
+    "OBJECT ENCODING k", "ZRANGESTORE d s 0 -1", "RENAME a b", "SMOVE a b m", "LMPOP x a LEFT",
+    "PING", "BZPOPMIN a b 0", "EXISTS a b",
+]  # fmt: skip
+
+
+def test_getkeys_matches_redis(ports: tuple[int, int]) -> None:
+    """COMMAND GETKEYS / GETKEYSANDFLAGS, the keys a cluster client routes by."""
+    with RespConnection(ports[0]) as ref, RespConnection(ports[1]) as sut:
+        for request in GETKEYS_REQUESTS:
+            args = [w.encode() for w in request.split()]
+            for sub in (b"GETKEYS", b"GETKEYSANDFLAGS"):
+                theirs = ref.call(b"COMMAND", sub, *args)
+                ours = sut.call(b"COMMAND", sub, *args)
+                assert ours == theirs, (sub, request)
 
 
 # Does a command on a WATCHed key make EXEC fail? Every write that changes the key must

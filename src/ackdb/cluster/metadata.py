@@ -6,7 +6,7 @@ key/value configuration store, client sessions, and snapshots of all of it. Neve
 IO, reads no clock and draws no random number: applying the same log gives the same
 state -- and the same snapshot bytes -- on every member.
 
-Member states (the leader's reconciler in the agent acts on them):
+Member states (the leader's reconciler, cluster/reconcile.py, acts on them):
 
     (absent) --member.join--> JOINING --conf ADD applied--> ACTIVE
     ACTIVE --member.remove--> REMOVING --conf REMOVE applied--> (absent)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..engine.client import Client
 from ..engine.core import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
+from ..keyspace.db import Database
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_float, parse_int
 
@@ -51,7 +53,7 @@ def arg_float(b: bytes, msg: str = "ERR value is not a valid float") -> float:
     return v
 
 
-def get_typed(db: Any, key: bytes, cls: type) -> Any:
+def get_typed(db: Database, key: bytes, cls: type) -> Any:
     """A write lookup: the value of class ``cls`` at ``key``, None when absent, WRONGTYPE
     for another type (Redis's lookupKeyWrite + checkType)."""
     v = db.lookup(key)
@@ -60,7 +62,7 @@ def get_typed(db: Any, key: bytes, cls: type) -> Any:
     return v
 
 
-def read_typed(c: Any, key: bytes, cls: type) -> Any:
+def read_typed(c: Client, key: bytes, cls: type) -> Any:
     """A read lookup: like ``get_typed``, and counts a keyspace hit or miss by key, as
     Redis's lookupKeyRead does (a WRONGTYPE key is a hit)."""
     v = c.db.lookup(key)
@@ -73,7 +75,7 @@ def read_typed(c: Any, key: bytes, cls: type) -> Any:
     return v
 
 
-def read_key(c: Any, key: bytes, notify: bool = True) -> Any:
+def read_key(c: Client, key: bytes, notify: bool = True) -> Any:
     """A read lookup of a key of any type (Redis's lookupKeyRead): its live value or None;
     counts a keyspace hit or miss, and a miss sends ``keymiss`` (class ``m``) unless
     ``notify`` is False (Redis's LOOKUP_NONOTIFY, as OBJECT looks keys up)."""
@@ -88,16 +90,16 @@ def read_key(c: Any, key: bytes, notify: bool = True) -> Any:
     return v
 
 
-def read_string(c: Any, key: bytes) -> bytes | None:
+def read_string(c: Client, key: bytes) -> bytes | None:
     """A read lookup of a string (GETRANGE, GETSET...): see ``read_typed``."""
     return read_typed(c, key, bytes)  # type: ignore[no-any-return]
 
 
-def get_string(db: Any, key: bytes) -> bytes | None:
+def get_string(db: Database, key: bytes) -> bytes | None:
     return get_typed(db, key, bytes)  # type: ignore[no-any-return]
 
 
-def get_hash(db: Any, key: bytes) -> dict[bytes, bytes] | None:
+def get_hash(db: Database, key: bytes) -> dict[bytes, bytes] | None:
     return get_typed(db, key, dict)  # type: ignore[no-any-return]
 
 

@@ -15,20 +15,14 @@ from .. import REDIS_COMPAT_VERSION
 from ..engine.client import Client
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
+from ..resp.hello import hello_reply, parse_hello_options
 from .base import SYNTAX, CommandError, arg_int
-from .table import command
+from .table import handler
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
 
-@command(
-    "ping",
-    -1,
-    "fast",
-    group="connection",
-    summary="Returns the server's liveliness response.",
-    args="[message]",
-)
+@handler("ping")
 def ping(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
@@ -40,14 +34,7 @@ def ping(c: Client, argv: list[bytes]) -> bytes:
     return enc.PONG
 
 
-@command(
-    "echo",
-    2,
-    "fast loading stale",
-    group="connection",
-    summary="Returns the given string.",
-    args="message",
-)
+@handler("echo")
 def echo(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
 
@@ -60,14 +47,7 @@ def check_password(server: Any, user: bytes, password: bytes) -> bool:
     return hmac.compare_digest(password, server.requirepass)
 
 
-@command(
-    "auth",
-    -2,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    summary="Authenticates the connection.",
-    args="[username] password",
-)
+@handler("auth")
 def auth(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
@@ -81,43 +61,26 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
     else:
         user, password = argv[1], argv[2]
     if not check_password(c.server, user, password):
+        c.server.stat_auth_denied += 1
         raise CommandError(WRONGPASS)
     c.set_authenticated(True)
     return enc.OK
 
 
-@command(
-    "hello",
-    -1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    since="6.0.0",
-    summary="Handshakes with the Redis server.",
-    args="[protover [AUTH username password] [SETNAME clientname]]",
-)
+@handler("hello")
 def hello(c: Client, argv: list[bytes]) -> bytes:
     ver = None
     if len(argv) >= 2:
         ver = arg_int(argv[1], "ERR Protocol version is not an integer or out of range")
         if ver not in (2, 3):
             raise CommandError("NOPROTO unsupported protocol version")
-    user = password = name = None
-    i = 2
-    while i < len(argv):
-        opt = argv[i].lower()
-        more = len(argv) - i - 1
-        if opt == b"auth" and more >= 2:
-            user, password = argv[i + 1], argv[i + 2]
-            i += 3
-        elif opt == b"setname" and more >= 1:
-            name = argv[i + 1]
-            i += 2
-        else:
-            raise CommandError(
-                f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'"
-            )
-    if user is not None:
-        if not check_password(c.server, user, password or b""):
+    opts = parse_hello_options(argv)
+    if isinstance(opts, str):
+        raise CommandError(opts)
+    if opts.auth is not None:
+        user, password = opts.auth
+        if not check_password(c.server, user, password):
+            c.server.stat_auth_denied += 1
             raise CommandError(WRONGPASS)
         c.set_authenticated(True)
     if not c.authenticated:
@@ -126,24 +89,22 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
             "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
             "and select the RESP protocol version at the same time"
         )
-    if name is not None:
-        validate_client_name(name)
-        c.name = name
+    if opts.setname is not None:
+        validate_client_name(opts.setname)
+        c.name = opts.setname
     if ver is not None:
         c.resp = ver
         c.p = RESP3 if ver == 3 else RESP2
         c.refresh_gate()
-    p = c.p
-    fields = [
-        (b"server", enc.bulk(b"redis")),
-        (b"version", enc.bulk(REDIS_COMPAT_VERSION.encode())),
-        (b"proto", enc.integer(c.resp)),
-        (b"id", enc.integer(c.id)),
-        (b"mode", enc.bulk(b"standalone")),
-        (b"role", enc.bulk(b"replica" if c.server.is_replica() else b"master")),
-        (b"modules", enc.EMPTY_ARRAY),
-    ]
-    return p.map_encoded([(enc.bulk(k), v) for k, v in fields])
+    role = b"replica" if c.server.is_replica() else b"master"
+    return hello_reply(
+        c.p,
+        server=b"redis",
+        version=REDIS_COMPAT_VERSION.encode(),
+        client_id=c.id,
+        mode=b"standalone",
+        role=role,
+    )
 
 
 def validate_client_name(name: bytes) -> None:
@@ -154,14 +115,7 @@ def validate_client_name(name: bytes) -> None:
             )
 
 
-@command(
-    "select",
-    2,
-    "loading stale fast",
-    group="connection",
-    summary="Changes the selected database.",
-    args="index",
-)
+@handler("select")
 def select(c: Client, argv: list[bytes]) -> bytes:
     idx = arg_int(argv[1])
     if idx < 0 or idx >= len(c.server.dbs):
@@ -170,16 +124,7 @@ def select(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "swapdb",
-    3,
-    "write fast",
-    acl="@keyspace @dangerous",
-    group="server",
-    since="4.0.0",
-    summary="Swaps two Redis databases.",
-    args="index1 index2",
-)
+@handler("swapdb")
 def swapdb(c: Client, argv: list[bytes]) -> bytes:
     a = arg_int(argv[1], "ERR invalid first DB index")
     b = arg_int(argv[2], "ERR invalid second DB index")
@@ -192,26 +137,13 @@ def swapdb(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "quit",
-    -1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    summary="Closes the connection.",
-)
+@handler("quit")
 def quit_(c: Client, argv: list[bytes]) -> bytes:
     c.close_after_reply = True
     return enc.OK
 
 
-@command(
-    "reset",
-    1,
-    "noscript loading stale fast no-auth allow_busy",
-    group="connection",
-    since="6.2.0",
-    summary="Resets the connection.",
-)
+@handler("reset")
 def reset(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     c.multi = None
@@ -233,14 +165,7 @@ def reset(c: Client, argv: list[bytes]) -> bytes:
 # -- transactions ----------------------------------------------------------------------
 
 
-@command(
-    "multi",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="1.2.0",
-    summary="Starts a transaction.",
-)
+@handler("multi")
 def multi(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR MULTI calls can not be nested")
@@ -249,14 +174,7 @@ def multi(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "discard",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="2.0.0",
-    summary="Discards a transaction.",
-)
+@handler("discard")
 def discard(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is None:
         raise CommandError("ERR DISCARD without MULTI")
@@ -266,7 +184,7 @@ def discard(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _watched_key_expired(c: Any) -> bool:
+def _watched_key_expired(c: Client) -> bool:
     srv = c.server
     now = srv.now_ms()
     for (db_index, key), was_expired in c.watched.items():
@@ -279,14 +197,7 @@ def _watched_key_expired(c: Any) -> bool:
     return False
 
 
-@command(
-    "exec",
-    1,
-    "noscript loading stale skip_slowlog",
-    group="transactions",
-    since="1.2.0",
-    summary="Executes all commands in a transaction.",
-)
+@handler("exec")
 def exec_(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if c.multi is None:
@@ -314,16 +225,7 @@ def exec_(c: Client, argv: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 
-@command(
-    "watch",
-    -2,
-    "noscript loading stale fast allow_busy",
-    (1, -1, 1),
-    group="transactions",
-    since="2.2.0",
-    summary="Monitors changes to keys to determine the execution of a transaction.",
-    args="key [key ...]",
-)
+@handler("watch")
 def watch(c: Client, argv: list[bytes]) -> bytes:
     if c.multi is not None:
         raise CommandError("ERR WATCH inside MULTI is not allowed")
@@ -339,14 +241,7 @@ def watch(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "unwatch",
-    1,
-    "noscript loading stale fast allow_busy",
-    group="transactions",
-    since="2.2.0",
-    summary="Forgets about watched keys of a transaction.",
-)
+@handler("unwatch")
 def unwatch(c: Client, argv: list[bytes]) -> bytes:
     c.server.unwatch_all(c)
     return enc.OK

@@ -37,6 +37,7 @@ from itertools import islice
 from typing import Any
 
 from ..engine import notify as nt
+from ..engine.client import Client
 from ..keyspace.numbers import FloatIncrError, check_hincr_increment, hincr_float_text, parse_int
 from ..resp import encoder as enc
 from .base import (
@@ -50,7 +51,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # HRANDFIELD key -count: most picks (with repetition) one reply may hold.
 RANDFIELD_PICKS_MAX = 1 << 24
@@ -62,12 +63,12 @@ _COUNT_RANGE = (
 )
 
 
-def _read(c: Any, key: bytes) -> dict[bytes, bytes] | None:
+def _read(c: Client, key: bytes) -> dict[bytes, bytes] | None:
     """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
     return read_typed(c, key, dict)  # type: ignore[no-any-return]
 
 
-def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
+def _store(c: Client, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value: bytes) -> None:
     """Set one field, creating the hash when ``h`` is None (the key is absent)."""
     db = c.db
     if h is None:
@@ -81,7 +82,7 @@ def _store(c: Any, key: bytes, h: dict[bytes, bytes] | None, field: bytes, value
 # -- writes ------------------------------------------------------------------------------
 
 
-def _hset(c: Any, argv: list[bytes], name: str) -> int:
+def _hset(c: Client, argv: list[bytes], name: str) -> int:
     """Store the field/value pairs of argv[2:]; returns how many fields were new."""
     if len(argv) % 2:
         raise CommandError(f"ERR wrong number of arguments for '{name}' command")
@@ -117,18 +118,8 @@ def _hset(c: Any, argv: list[bytes], name: str) -> int:
     return created
 
 
-@command(
-    "hset",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Creates or modifies the value of a field in a hash.",
-    args="key field value [field value ...]",
-    complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-)
-def hset(c: Any, argv: list[bytes]) -> bytes:
+@handler("hset")
+def hset(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one field of an existing hash
         db = c.db
         h = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
@@ -145,33 +136,14 @@ def hset(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(_hset(c, argv, "hset"))
 
 
-@command(
-    "hmset",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Sets the values of multiple fields.",
-    args="key field value [field value ...]",
-    complexity="O(N) where N is the number of fields being set.",
-)
-def hmset(c: Any, argv: list[bytes]) -> bytes:
+@handler("hmset")
+def hmset(c: Client, argv: list[bytes]) -> bytes:
     _hset(c, argv, "hmset")
     return enc.OK
 
 
-@command(
-    "hsetnx",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Sets the value of a field in a hash only when the field doesn't exist.",
-    args="key field value",
-)
-def hsetnx(c: Any, argv: list[bytes]) -> bytes:
+@handler("hsetnx")
+def hsetnx(c: Client, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     h = get_hash(c.db, key)
     if h is not None and field in h:
@@ -182,18 +154,8 @@ def hsetnx(c: Any, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-@command(
-    "hdel",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
-    args="key field [field ...]",
-    complexity="O(N) where N is the number of fields to be removed.",
-)
-def hdel(c: Any, argv: list[bytes]) -> bytes:
+@handler("hdel")
+def hdel(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     h = get_hash(db, key)
@@ -216,17 +178,8 @@ def hdel(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "hincrby",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
-    args="key field increment",
-)
-def hincrby(c: Any, argv: list[bytes]) -> bytes:
+@handler("hincrby")
+def hincrby(c: Client, argv: list[bytes]) -> bytes:
     key, field = argv[1], argv[2]
     incr = arg_int(argv[3])
     h = get_hash(c.db, key)
@@ -247,17 +200,8 @@ def hincrby(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(new)
 
 
-@command(
-    "hincrbyfloat",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.6.0",
-    summary="Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
-    args="key field increment",
-)
-def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
+@handler("hincrbyfloat")
+def hincrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     key, field, incr = argv[1], argv[2], argv[3]
     try:
         check_hincr_increment(incr)  # before WRONGTYPE, as Redis
@@ -276,34 +220,15 @@ def hincrbyfloat(c: Any, argv: list[bytes]) -> bytes:
 # -- reads -------------------------------------------------------------------------------
 
 
-@command(
-    "hget",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the value of a field in a hash.",
-    args="key field",
-)
-def hget(c: Any, argv: list[bytes]) -> bytes:
+@handler("hget")
+def hget(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.bulk_or_null(None if h is None else h.get(argv[2]))
 
 
-@command(
-    "hmget",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the values of all fields in a hash.",
-    args="key field [field ...]",
-    complexity="O(N) where N is the number of fields being requested.",
-)
-def hmget(c: Any, argv: list[bytes]) -> bytes:
+@handler("hmget")
+def hmget(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     if h is None:
@@ -312,97 +237,40 @@ def hmget(c: Any, argv: list[bytes]) -> bytes:
     return p.bulks_or_null([get(f) for f in argv[2:]])
 
 
-@command(
-    "hexists",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Determines whether a field exists in a hash.",
-    args="key field",
-)
-def hexists(c: Any, argv: list[bytes]) -> bytes:
+@handler("hexists")
+def hexists(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.ONE if h is not None and argv[2] in h else enc.ZERO
 
 
-@command(
-    "hlen",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns the number of fields in a hash.",
-    args="key",
-)
-def hlen(c: Any, argv: list[bytes]) -> bytes:
+@handler("hlen")
+def hlen(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.integer(0 if h is None else len(h))
 
 
-@command(
-    "hstrlen",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="hash",
-    since="3.2.0",
-    summary="Returns the length of the value of a field.",
-    args="key field",
-)
-def hstrlen(c: Any, argv: list[bytes]) -> bytes:
+@handler("hstrlen")
+def hstrlen(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     v = None if h is None else h.get(argv[2])
     return enc.integer(0 if v is None else len(v))
 
 
-@command(
-    "hgetall",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all fields and values in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
-def hgetall(c: Any, argv: list[bytes]) -> bytes:
+@handler("hgetall")
+def hgetall(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     p: enc.Resp2 = c.p
     return p.map_bulks(() if h is None else h.items())
 
 
-@command(
-    "hkeys",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all fields in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
-def hkeys(c: Any, argv: list[bytes]) -> bytes:
+@handler("hkeys")
+def hkeys(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h)
 
 
-@command(
-    "hvals",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.0.0",
-    summary="Returns all values in a hash.",
-    args="key",
-    complexity="O(N) where N is the size of the hash.",
-)
-def hvals(c: Any, argv: list[bytes]) -> bytes:
+@handler("hvals")
+def hvals(c: Client, argv: list[bytes]) -> bytes:
     h = _read(c, argv[1])
     return enc.EMPTY_ARRAY if h is None else enc.bulk_array(h.values())
 
@@ -410,7 +278,7 @@ def hvals(c: Any, argv: list[bytes]) -> bytes:
 # -- HRANDFIELD --------------------------------------------------------------------------
 
 
-def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
+def _pairs_array(p: enc.Resp2, pairs: list[tuple[bytes, bytes]]) -> bytes:
     """Field/value pairs: flat in RESP2, an array of 2-element arrays in RESP3 (Redis 7.2
     HRANDFIELD WITHVALUES reply schema). The encoder has no such shape, hence the branch."""
     if p.version == 3:
@@ -419,18 +287,8 @@ def _pairs_array(p: Any, pairs: list[tuple[bytes, bytes]]) -> bytes:
     return enc.bulk_array([x for pair in pairs for x in pair])
 
 
-@command(
-    "hrandfield",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="6.2.0",
-    summary="Returns one or more random fields from a hash.",
-    args="key [count [WITHVALUES]]",
-    complexity="O(N) where N is the number of fields returned",
-)
-def hrandfield(c: Any, argv: list[bytes]) -> bytes:
+@handler("hrandfield")
+def hrandfield(c: Client, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
         h = _read(c, argv[1])
@@ -466,9 +324,11 @@ def hrandfield(c: Any, argv: list[bytes]) -> bytes:
 # -- HSCAN -------------------------------------------------------------------------------
 
 
-def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
+def _scan_page(
+    c: Client, h: dict[bytes, bytes], cursor: int, count: int
+) -> tuple[int, list[bytes]]:
     """(next cursor, fields) of one HSCAN call on ``h``; fields may have been deleted."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         h,
         cursor,
         count,
@@ -477,18 +337,8 @@ def _scan_page(c: Any, h: dict[bytes, bytes], cursor: int, count: int) -> tuple[
     )
 
 
-@command(
-    "hscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="hash",
-    since="2.8.0",
-    summary="Iterates over fields and values of a hash.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-)
-def hscan(c: Any, argv: list[bytes]) -> bytes:
+@handler("hscan")
+def hscan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     h = _read(c, argv[1])
     if h is None:

@@ -3,8 +3,8 @@
 Owns: Redis 7.2 replies of the CLIENT subcommands that need no support from the shell
 (ID, INFO, LIST, GETNAME, SETNAME, SETINFO, KILL, PAUSE, UNPAUSE, NO-EVICT, NO-TOUCH,
 GETREDIR, TRACKINGINFO, HELP) and of COMMAND (INFO, DOCS, COUNT, LIST, GETKEYS,
-GETKEYSANDFLAGS, HELP), whose key specs and argument docs are derived from the table's
-key positions and ``args_doc`` syntax strings. Never writes to a socket: killing another
+GETKEYSANDFLAGS, HELP): key specs, tips and categories are the table's data
+(``ackdb.commandtable``); argument docs are derived from its ``args_doc`` syntax strings. Never writes to a socket: killing another
 client goes through ``server.kill_client``, killing yourself sets ``close_after_reply``.
 
 COMMAND is both a command (no arguments) and a container; while the core sends every
@@ -21,12 +21,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..commandtable import BeginIndex, BeginKeyword, FindKeynum, FindRange, KeySpec
+from ..engine.client import Client
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
 from ..resp.encoder import Resp2
 from .base import LLONG_MAX, SYNTAX, CommandError, arg_int
 from .connection import validate_client_name
-from .table import TABLE, Command, command, container
+from .table import TABLE, Command, handler
 
 
 def _text(b: bytes) -> str:
@@ -40,13 +42,6 @@ def _help(argv: list[bytes], lines: list[str]) -> bytes:
 
 # -- CLIENT ------------------------------------------------------------------------------
 
-container(
-    "client",
-    group="connection",
-    since="2.4.0",
-    summary="A container for client connection commands.",
-)
-
 # Names accepted by CLIENT LIST TYPE and CLIENT KILL TYPE (Redis getClientTypeByName).
 _CLIENT_TYPES = {
     b"normal": "normal",
@@ -57,7 +52,7 @@ _CLIENT_TYPES = {
 }
 
 
-def client_type(cl: Any) -> str:
+def client_type(cl: Client) -> str:
     """The class Redis sorts a client into for TYPE filters and output buffer limits."""
     if cl.kind in ("replica", "master"):
         return str(cl.kind)
@@ -67,7 +62,7 @@ def client_type(cl: Any) -> str:
 
 
 def info_line(
-    cl: Any, now_ms: int, cmd_name: str | None = None, argv: list[bytes] | None = None
+    cl: Client, now_ms: int, cmd_name: str | None = None, argv: list[bytes] | None = None
 ) -> bytes:
     """One line of CLIENT LIST (no newline), fields in Redis 7.2's order.
 
@@ -102,42 +97,19 @@ def info_line(
     )
 
 
-@command(
-    "client|id",
-    2,
-    "noscript loading stale",
-    group="connection",
-    since="5.0.0",
-    summary="Returns the unique client ID of the connection.",
-)
-def client_id(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|id")
+def client_id(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(c.id)
 
 
-@command(
-    "client|info",
-    2,
-    "noscript loading stale",
-    group="connection",
-    since="6.2.0",
-    summary="Returns information about the connection.",
-)
-def client_info(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|info")
+def client_info(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.verbatim(info_line(c, c.server.now_ms(), "client|info", argv) + b"\n")
 
 
-@command(
-    "client|list",
-    -2,
-    "admin noscript loading stale",
-    group="connection",
-    since="2.4.0",
-    summary="Lists open connections.",
-    complexity="O(N) where N is the number of client connections",
-    args="[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID client-id [client-id ...]]",
-)
-def client_list(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|list")
+def client_list(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     n = len(argv)
     if n == 2:
@@ -163,44 +135,21 @@ def client_list(c: Any, argv: list[bytes]) -> bytes:
     return p.verbatim(b"".join(line + b"\n" for line in lines))
 
 
-@command(
-    "client|getname",
-    2,
-    "noscript loading stale",
-    group="connection",
-    since="2.6.9",
-    summary="Returns the name of the connection.",
-)
-def client_getname(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|getname")
+def client_getname(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.bulk_or_null(c.name or None)
 
 
-@command(
-    "client|setname",
-    3,
-    "noscript loading stale",
-    group="connection",
-    since="2.6.9",
-    summary="Sets the connection name.",
-    args="connection-name",
-)
-def client_setname(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|setname")
+def client_setname(c: Client, argv: list[bytes]) -> bytes:
     validate_client_name(argv[2])
     c.name = argv[2]  # the empty name clears it
     return enc.OK
 
 
-@command(
-    "client|setinfo",
-    4,
-    "noscript loading stale",
-    group="connection",
-    since="7.2.0",
-    summary="Sets information specific to the client or connection.",
-    args="LIB-NAME libname|LIB-VER libver",
-)
-def client_setinfo(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|setinfo")
+def client_setinfo(c: Client, argv: list[bytes]) -> bytes:
     attr = argv[2].lower()
     if attr not in (b"lib-name", b"lib-ver"):
         raise CommandError(f"ERR Unrecognized option '{_text(argv[2])}'")
@@ -216,17 +165,8 @@ def client_setinfo(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "client|unblock",
-    -3,
-    "admin noscript loading stale",
-    group="connection",
-    since="5.0.0",
-    summary="Unblocks a client blocked by a blocking command from a different connection.",
-    complexity="O(log N) where N is the number of client connections",
-    args="client-id [TIMEOUT|ERROR]",
-)
-def client_unblock(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|unblock")
+def client_unblock(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if len(argv) > 4:
         raise CommandError(
@@ -243,6 +183,7 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
     st = target.blocked if target is not None else None
     if target is None or st is None:
         return enc.integer(0)
+    reply: bytes | None
     if st.keys:  # BLPOP and the other key waits
         reply = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" if error else st.timeout_reply
     else:  # WAIT / WAITAOF (a parked SHUTDOWN is not unblockable, as in Redis)
@@ -258,17 +199,8 @@ def client_unblock(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(1)
 
 
-@command(
-    "client|kill",
-    -3,
-    "admin noscript loading stale",
-    group="connection",
-    since="2.4.0",
-    summary="Terminates open connections.",
-    complexity="O(N) where N is the number of client connections",
-    args="ip:port|[ID client-id] [TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME (YES|NO)] [MAXAGE maxage]",
-)
-def client_kill(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|kill")
+def client_kill(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if len(argv) == 3:  # the old form: CLIENT KILL addr:port
         victims = [cl for cl in srv.clients.values() if cl.addr.encode() == argv[2]]
@@ -280,7 +212,7 @@ def client_kill(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(_kill(c, [cl for cl in list(srv.clients.values()) if match(cl)]))
 
 
-def _kill_filters(c: Any, argv: list[bytes]) -> Any:
+def _kill_filters(c: Client, argv: list[bytes]) -> Any:
     addr = laddr = kind = None
     cid = maxage = 0
     skipme = True
@@ -315,7 +247,7 @@ def _kill_filters(c: Any, argv: list[bytes]) -> Any:
         i += 2
     now = c.server.now_ms()
 
-    def match(cl: Any) -> bool:
+    def match(cl: Client) -> bool:
         return not (
             (addr is not None and cl.addr.encode() != addr)
             or (laddr is not None and cl.laddr.encode() != laddr)
@@ -328,7 +260,7 @@ def _kill_filters(c: Any, argv: list[bytes]) -> Any:
     return match
 
 
-def _kill(c: Any, victims: list[Any]) -> int:
+def _kill(c: Client, victims: list[Any]) -> int:
     for cl in victims:
         if cl is c:
             c.close_after_reply = True  # the shell closes after sending this reply
@@ -337,16 +269,8 @@ def _kill(c: Any, victims: list[Any]) -> int:
     return len(victims)
 
 
-@command(
-    "client|pause",
-    -3,
-    "admin noscript loading stale",
-    group="connection",
-    since="2.9.50",
-    summary="Suspends commands processing.",
-    args="timeout [WRITE|ALL]",
-)
-def client_pause(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|pause")
+def client_pause(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 4:
         raise CommandError(
             f"ERR unknown subcommand or wrong number of arguments for '{_text(argv[1])[:128]}'. Try CLIENT HELP."
@@ -367,16 +291,8 @@ def client_pause(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "client|unpause",
-    2,
-    "admin noscript loading stale",
-    group="connection",
-    since="6.2.0",
-    summary="Resumes processing commands from paused clients.",
-    complexity="O(N) Where N is the number of paused clients",
-)
-def client_unpause(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|unpause")
+def client_unpause(c: Client, argv: list[bytes]) -> bytes:
     c.server.unpause()
     return enc.OK
 
@@ -388,55 +304,25 @@ def _on_off(b: bytes) -> bool:
     return v == b"on"
 
 
-@command(
-    "client|no-evict",
-    3,
-    "admin noscript loading stale",
-    group="connection",
-    since="7.0.0",
-    summary="Sets the client eviction mode of the connection.",
-    args="ON|OFF",
-)
-def client_no_evict(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|no-evict")
+def client_no_evict(c: Client, argv: list[bytes]) -> bytes:
     c.no_evict = _on_off(argv[2])
     return enc.OK
 
 
-@command(
-    "client|no-touch",
-    3,
-    "noscript loading stale",
-    group="connection",
-    since="7.2.0",
-    summary="Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
-    args="ON|OFF",
-)
-def client_no_touch(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|no-touch")
+def client_no_touch(c: Client, argv: list[bytes]) -> bytes:
     c.no_touch = _on_off(argv[2])
     return enc.OK
 
 
-@command(
-    "client|getredir",
-    2,
-    "noscript loading stale",
-    group="connection",
-    since="6.0.0",
-    summary="Returns the client ID to which the connection's tracking notifications are redirected.",
-)
-def client_getredir(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|getredir")
+def client_getredir(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(-1)  # tracking is never on
 
 
-@command(
-    "client|trackinginfo",
-    2,
-    "noscript loading stale",
-    group="connection",
-    since="6.2.0",
-    summary="Returns information about server-assisted client-side caching for the connection.",
-)
-def client_trackinginfo(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|trackinginfo")
+def client_trackinginfo(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     return p.map_encoded(
         [
@@ -499,15 +385,8 @@ _CLIENT_HELP = [
 ]
 
 
-@command(
-    "client|help",
-    2,
-    "loading stale",
-    group="connection",
-    since="5.0.0",
-    summary="Returns helpful text about the different subcommands.",
-)
-def client_help(c: Any, argv: list[bytes]) -> bytes:
+@handler("client|help")
+def client_help(c: Client, argv: list[bytes]) -> bytes:
     return _help(argv, _CLIENT_HELP)
 
 
@@ -519,49 +398,14 @@ _FLAG_ORDER = (
     "loading", "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth",
     "no_mandatory_keys", "no_async_loading", "no_multi", "movablekeys", "allow_busy",
 )  # fmt: skip
-# Redis's order of ACL categories (acl.c ACLCommandCategories).
-_CATEGORY_ORDER = {
-    name: i
-    for i, name in enumerate(
-        "@keyspace @read @write @set @sortedset @list @hash @string @bitmap @hyperloglog @geo "
-        "@stream @pubsub @admin @fast @slow @blocking @dangerous @connection @transaction "
-        "@scripting".split()
-    )
-}
-
-
-# Where Redis's categories or tips are not what the table derives (COMMAND is in the server
-# group but in @connection). A table field would be the better home for these.
-_EXTRA_CATEGORIES = {"command": ["@connection"]}
-_TIPS = {
-    "client|info": ["nondeterministic_output"],
-    "client|list": ["nondeterministic_output"],
-    "command": ["nondeterministic_output_order"],
-    "command|info": ["nondeterministic_output_order"],
-    "command|docs": ["nondeterministic_output_order"],
-    "command|list": ["nondeterministic_output_order"],
-}
 
 
 def categories(cmd: Command) -> list[str]:
-    if cmd.handler is None:  # a pure container: Redis gives it @slow only
-        return ["@slow"]
-    family = (cmd.parent or cmd).name
-    cats = set(cmd.acl_categories()) | set(_EXTRA_CATEGORIES.get(family, ()))
-    del family
-    return sorted(cats, key=lambda s: _CATEGORY_ORDER.get(s, len(_CATEGORY_ORDER)))
+    """The command's ACL categories, in Redis's order (table data)."""
+    return list(cmd.acl)
 
 
-def key_flags(cmd: Command) -> list[str]:
-    """Key-spec flags, from the command's flags (the table has no per-key access data)."""
-    if cmd.write:
-        return ["RW", "access", "update"]
-    if "readonly" in cmd.flags:
-        return ["RO", "access"]
-    return ["RO"]
-
-
-def _simple_set(p: Resp2, items: list[str]) -> bytes:
+def _simple_set(p: Resp2, items: list[str] | tuple[str, ...]) -> bytes:
     return p.set_header(len(items)) + b"".join(enc.simple(s) for s in items)
 
 
@@ -569,39 +413,57 @@ def _map(p: Resp2, pairs: list[tuple[bytes, bytes]]) -> bytes:
     return p.map_encoded([(enc.bulk(k), v) for k, v in pairs])
 
 
-def _key_specs(p: Resp2, cmd: Command) -> bytes:
-    if cmd.first_key <= 0:
-        return p.set_header(0)
-    lastkey = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
-    begin = _map(
+def _typed(p: Resp2, kind: bytes, fields: list[tuple[bytes, bytes]]) -> bytes:
+    return _map(p, [(b"type", enc.bulk(kind)), (b"spec", _map(p, fields))])
+
+
+def _begin_search(p: Resp2, begin: BeginIndex | BeginKeyword) -> bytes:
+    if isinstance(begin, BeginIndex):
+        return _typed(p, b"index", [(b"index", enc.integer(begin.index))])
+    return _typed(
         p,
+        b"keyword",
         [
-            (b"type", enc.bulk(b"index")),
-            (b"spec", _map(p, [(b"index", enc.integer(cmd.first_key))])),
+            (b"keyword", enc.bulk(begin.keyword.encode())),
+            (b"startfrom", enc.integer(begin.startfrom)),
         ],
     )
-    find_spec = [
-        (b"lastkey", enc.integer(lastkey)),
-        (b"keystep", enc.integer(cmd.step or 1)),
-        (b"limit", enc.ZERO),
+
+
+def _find_keys(p: Resp2, find: FindRange | FindKeynum) -> bytes:
+    if isinstance(find, FindRange):
+        fields = [(b"lastkey", find.lastkey), (b"keystep", find.keystep), (b"limit", find.limit)]
+        kind = b"range"
+    else:
+        fields = [
+            (b"keynumidx", find.keynumidx),
+            (b"firstkey", find.firstkey),
+            (b"keystep", find.keystep),
+        ]
+        kind = b"keynum"
+    return _typed(p, kind, [(k, enc.integer(v)) for k, v in fields])
+
+
+def _key_spec(p: Resp2, ks: KeySpec) -> bytes:
+    pairs = [(b"notes", enc.bulk(ks.notes.encode()))] if ks.notes else []
+    pairs += [
+        (b"flags", _simple_set(p, ks.flags)),
+        (b"begin_search", _begin_search(p, ks.begin)),
+        (b"find_keys", _find_keys(p, ks.find)),
     ]
-    find = _map(p, [(b"type", enc.bulk(b"range")), (b"spec", _map(p, find_spec))])
-    spec = _map(
-        p,
-        [
-            (b"flags", _simple_set(p, key_flags(cmd))),
-            (b"begin_search", begin),
-            (b"find_keys", find),
-        ],
-    )
-    return p.set_header(1) + spec
+    return _map(p, pairs)
+
+
+def _key_specs(p: Resp2, cmd: Command) -> bytes:
+    specs = cmd.key_specs
+    return p.set_header(len(specs)) + b"".join(_key_spec(p, ks) for ks in specs)
 
 
 def command_info(p: Resp2, cmd: Command) -> bytes:
     """One COMMAND INFO entry (Redis 7 shape: ten fields, subcommands nested)."""
     flags = [f for f in _FLAG_ORDER if f in cmd.flags]
     subs = list(cmd.subcommands.values())
-    tips = _TIPS.get(cmd.name, ())
+    tips = cmd.tips
     return enc.array(
         [
             enc.bulk(cmd.name.encode()),
@@ -629,7 +491,7 @@ def lookup_fullname(name: bytes) -> Command | None:
     return cmd.subcommands.get(parts[1].lower())
 
 
-def _subcommand_dispatch(c: Any, argv: list[bytes]) -> bytes:
+def _subcommand_dispatch(c: Client, argv: list[bytes]) -> bytes:
     """COMMAND <sub> ... while the core sends every COMMAND call to the bare handler."""
     parent = TABLE.commands["command"]
     sub = parent.subcommands.get(argv[1].lower())
@@ -641,44 +503,20 @@ def _subcommand_dispatch(c: Any, argv: list[bytes]) -> bytes:
     return sub.handler(c, argv)
 
 
-@command(
-    "command",
-    -1,
-    "loading stale",
-    group="server",
-    since="2.8.13",
-    summary="Returns detailed information about all commands.",
-    complexity="O(N) where N is the total number of Redis commands",
-)
-def command_(c: Any, argv: list[bytes]) -> bytes:
+@handler("command")
+def command_(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 1:
         return _subcommand_dispatch(c, argv)
     return enc.array([command_info(c.p, cmd) for cmd in TABLE.all()])
 
 
-@command(
-    "command|count",
-    2,
-    "loading stale",
-    group="server",
-    since="2.8.13",
-    summary="Returns a count of commands.",
-)
-def command_count(c: Any, argv: list[bytes]) -> bytes:
+@handler("command|count")
+def command_count(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(TABLE.all()))
 
 
-@command(
-    "command|info",
-    -2,
-    "loading stale",
-    group="server",
-    since="2.8.13",
-    summary="Returns information about one, multiple or all commands.",
-    args="[command-name [command-name ...]]",
-    complexity="O(N) where N is the number of commands to look up",
-)
-def command_info_(c: Any, argv: list[bytes]) -> bytes:
+@handler("command|info")
+def command_info_(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     if len(argv) == 2:
         return enc.array([command_info(p, cmd) for cmd in TABLE.all()])
@@ -689,17 +527,8 @@ def command_info_(c: Any, argv: list[bytes]) -> bytes:
     return enc.array(out)
 
 
-@command(
-    "command|docs",
-    -2,
-    "loading stale",
-    group="server",
-    since="7.0.0",
-    summary="Returns documentary information about one, multiple or all commands.",
-    args="[command-name [command-name ...]]",
-    complexity="O(N) where N is the number of commands to look up",
-)
-def command_docs(c: Any, argv: list[bytes]) -> bytes:
+@handler("command|docs")
+def command_docs(c: Client, argv: list[bytes]) -> bytes:
     p: Resp2 = c.p
     if len(argv) == 2:
         found = TABLE.all()
@@ -708,17 +537,8 @@ def command_docs(c: Any, argv: list[bytes]) -> bytes:
     return p.map_encoded([(enc.bulk(cmd.name.encode()), command_doc(p, cmd)) for cmd in found])
 
 
-@command(
-    "command|list",
-    -2,
-    "loading stale",
-    group="server",
-    since="7.0.0",
-    summary="Returns a list of command names.",
-    args="[FILTERBY (MODULE module-name|ACLCAT category|PATTERN pattern)]",
-    complexity="O(N) where N is the total number of Redis commands",
-)
-def command_list(c: Any, argv: list[bytes]) -> bytes:
+@handler("command|list")
+def command_list(c: Client, argv: list[bytes]) -> bytes:
     every = [x for cmd in TABLE.all() for x in [cmd, *cmd.subcommands.values()]]
     if len(argv) == 2:
         return enc.bulk_array(cmd.name.encode() for cmd in every)
@@ -738,54 +558,33 @@ def command_list(c: Any, argv: list[bytes]) -> bytes:
     return enc.bulk_array(cmd.name.encode() for cmd in chosen)
 
 
-def _keys_of(argv: list[bytes]) -> tuple[Command, list[int]]:
-    """COMMAND GETKEYS[ANDFLAGS]: the command named in argv[2:] and its key positions."""
+def _keys_of(argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
+    """COMMAND GETKEYS[ANDFLAGS]: the keys of the command in argv[2:] (their indexes in
+    ``argv``) with its flags for this request."""
     args = argv[2:]
-    cmd = TABLE.get(args[0])
-    if cmd is not None and cmd.subcommands and len(args) >= 2:
-        cmd = cmd.subcommands.get(args[1].lower())
+    cmd = TABLE.find(args)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if cmd.first_key <= 0 and not cmd.numkeys_at:
+    if not cmd.key_specs:
         raise CommandError("ERR The command has no key arguments")
     n, a = len(args), cmd.arity
     if (a > 0 and n != a) or n < -a:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    positions = cmd.key_positions(args)
-    if not positions and "no_mandatory_keys" not in cmd.flags:
+    found = cmd.keys_and_flags(args)
+    if not found and "no_mandatory_keys" not in cmd.flags:
         raise CommandError("ERR Invalid arguments specified for command")
-    return cmd, [i + 2 for i in positions]
+    return [(i + 2, flags) for i, flags in found]
 
 
-@command(
-    "command|getkeys",
-    -4,
-    "loading stale",
-    group="server",
-    since="2.8.13",
-    summary="Extracts the key names from an arbitrary command.",
-    args="command [arg [arg ...]]",
-    complexity="O(N) where N is the number of arguments to the command",
-)
-def command_getkeys(c: Any, argv: list[bytes]) -> bytes:
-    _, positions = _keys_of(argv)
-    return enc.bulk_array(argv[i] for i in positions)
+@handler("command|getkeys")
+def command_getkeys(c: Client, argv: list[bytes]) -> bytes:
+    return enc.bulk_array(argv[i] for i, _ in _keys_of(argv))
 
 
-@command(
-    "command|getkeysandflags",
-    -4,
-    "loading stale",
-    group="server",
-    since="7.0.0",
-    summary="Extracts the key names and access flags for an arbitrary command.",
-    args="command [arg [arg ...]]",
-    complexity="O(N) where N is the number of arguments to the command",
-)
-def command_getkeysandflags(c: Any, argv: list[bytes]) -> bytes:
-    cmd, positions = _keys_of(argv)
-    flags = _simple_set(c.p, key_flags(cmd))
-    return enc.array([enc.array([enc.bulk(argv[i]), flags]) for i in positions])
+@handler("command|getkeysandflags")
+def command_getkeysandflags(c: Client, argv: list[bytes]) -> bytes:
+    p: Resp2 = c.p
+    return enc.array([enc.array([enc.bulk(argv[i]), _simple_set(p, f)]) for i, f in _keys_of(argv)])
 
 
 _COMMAND_HELP = [
@@ -810,15 +609,8 @@ _COMMAND_HELP = [
 ]
 
 
-@command(
-    "command|help",
-    2,
-    "loading stale",
-    group="server",
-    since="5.0.0",
-    summary="Returns helpful text about the different subcommands.",
-)
-def command_help(c: Any, argv: list[bytes]) -> bytes:
+@handler("command|help")
+def command_help(c: Client, argv: list[bytes]) -> bytes:
     return _help(argv, _COMMAND_HELP)
 
 

@@ -29,19 +29,10 @@ from .base import (
     parse_scan_options,
     read_key,
 )
-from .table import command, container
+from .table import handler
 
 
-@command(
-    "del",
-    -2,
-    "write",
-    (1, -1, 1),
-    group="generic",
-    summary="Deletes one or more keys.",
-    args="key [key ...]",
-    complexity="O(N)",
-)
+@handler("del")
 def del_(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     srv = c.server
@@ -54,57 +45,22 @@ def del_(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(n)
 
 
-@command(
-    "unlink",
-    -2,
-    "write fast",
-    (1, -1, 1),
-    group="generic",
-    since="4.0.0",
-    summary="Asynchronously deletes one or more keys.",
-    args="key [key ...]",
-    complexity="O(1) for each key removed",
-)
+@handler("unlink")
 def unlink(c: Client, argv: list[bytes]) -> bytes:
     return del_(c, argv)
 
 
-@command(
-    "exists",
-    -2,
-    "readonly fast",
-    (1, -1, 1),
-    group="generic",
-    summary="Determines whether one or more keys exist.",
-    args="key [key ...]",
-)
+@handler("exists")
 def exists(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(sum(1 for k in argv[1:] if read_key(c, k) is not None))
 
 
-@command(
-    "touch",
-    -2,
-    "readonly fast",
-    (1, -1, 1),
-    group="generic",
-    since="3.2.1",
-    summary="Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-    args="key [key ...]",
-)
+@handler("touch")
 def touch(c: Client, argv: list[bytes]) -> bytes:
     return exists(c, argv)
 
 
-@command(
-    "type",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="generic",
-    summary="Determines the type of value stored at a key.",
-    args="key",
-)
+@handler("type")
 def type_(c: Client, argv: list[bytes]) -> bytes:
     v = read_key(c, argv[1])
     return b"+none\r\n" if v is None else b"+%s\r\n" % type_name(v)
@@ -133,28 +89,12 @@ def _rename(c: Client, argv: list[bytes], nx: bool) -> bytes:
     return enc.ONE if nx else enc.OK
 
 
-@command(
-    "rename",
-    3,
-    "write",
-    (1, 2, 1),
-    group="generic",
-    summary="Renames a key and overwrites the destination.",
-    args="key newkey",
-)
+@handler("rename")
 def rename(c: Client, argv: list[bytes]) -> bytes:
     return _rename(c, argv, False)
 
 
-@command(
-    "renamenx",
-    3,
-    "write fast",
-    (1, 2, 1),
-    group="generic",
-    summary="Renames a key only when the target key name doesn't exist.",
-    args="key newkey",
-)
+@handler("renamenx")
 def renamenx(c: Client, argv: list[bytes]) -> bytes:
     return _rename(c, argv, True)
 
@@ -166,17 +106,7 @@ def _db_index(c: Client, arg: bytes) -> Any:
     return c.server.dbs[idx]
 
 
-@command(
-    "copy",
-    -3,
-    "write denyoom",
-    (1, 2, 1),
-    group="generic",
-    since="6.2.0",
-    summary="Copies the value of a key to a new key.",
-    args="source destination [DB destination-db] [REPLACE]",
-    complexity="O(N)",
-)
+@handler("copy")
 def copy_(c: Client, argv: list[bytes]) -> bytes:
     src_db = dst_db = c.db
     replace = False
@@ -210,15 +140,7 @@ def copy_(c: Client, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-@command(
-    "move",
-    3,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    summary="Moves a key to another database.",
-    args="key db",
-)
+@handler("move")
 def move(c: Client, argv: list[bytes]) -> bytes:
     src_db = c.db
     dst_db = _db_index(c, argv[2])
@@ -239,17 +161,7 @@ def move(c: Client, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-@command(
-    "keys",
-    2,
-    "readonly",
-    (0, 0, 0),
-    acl="@dangerous",
-    group="generic",
-    summary="Returns all key names that match a pattern.",
-    args="pattern",
-    complexity="O(N)",
-)
+@handler("keys")
 def keys(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     match = compile_glob(argv[1])
@@ -264,17 +176,7 @@ def keys(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk_array(out)
 
 
-@command(
-    "scan",
-    -2,
-    "readonly",
-    (0, 0, 0),
-    group="generic",
-    since="2.8.0",
-    summary="Iterates over the key names in the database.",
-    args="cursor [MATCH pattern] [COUNT count] [TYPE type]",
-    complexity="O(1) for every call. O(N) for a complete iteration.",
-)
+@handler("scan")
 def scan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[1])
     match, count, typ = parse_scan_options(argv, 2, True)
@@ -293,14 +195,7 @@ def scan(c: Client, argv: list[bytes]) -> bytes:
     return b"*2\r\n" + enc.bulk(b"%d" % nxt) + enc.bulk_array(out)
 
 
-@command(
-    "randomkey",
-    1,
-    "readonly",
-    (0, 0, 0),
-    group="generic",
-    summary="Returns a random key name from the database.",
-)
+@handler("randomkey")
 def randomkey(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulk_or_null(c.db.random_key(c.server.rng))
 
@@ -366,57 +261,22 @@ def _expire(c: Client, argv: list[bytes], unit_ms: int, absolute: bool) -> bytes
 _EXPIRE_ARGS = "key {} [NX|XX|GT|LT]"
 
 
-@command(
-    "expire",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    summary="Sets the expiration time of a key in seconds.",
-    args=_EXPIRE_ARGS.format("seconds"),
-)
+@handler("expire")
 def expire(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1000, False)
 
 
-@command(
-    "pexpire",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    since="2.6.0",
-    summary="Sets the expiration time of a key in milliseconds.",
-    args=_EXPIRE_ARGS.format("milliseconds"),
-)
+@handler("pexpire")
 def pexpire(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1, False)
 
 
-@command(
-    "expireat",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    since="1.2.0",
-    summary="Sets the expiration time of a key to a Unix timestamp.",
-    args=_EXPIRE_ARGS.format("unix-time-seconds"),
-)
+@handler("expireat")
 def expireat(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1000, True)
 
 
-@command(
-    "pexpireat",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    since="2.6.0",
-    summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
-    args=_EXPIRE_ARGS.format("unix-time-milliseconds"),
-)
+@handler("pexpireat")
 def pexpireat(c: Client, argv: list[bytes]) -> bytes:
     return _expire(c, argv, 1, True)
 
@@ -434,71 +294,27 @@ def _ttl(c: Client, key: bytes, ms: bool, absolute: bool) -> bytes:
     return enc.integer(left if ms else (left + 500) // 1000)
 
 
-@command(
-    "ttl",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="generic",
-    summary="Returns the expiration time in seconds of a key.",
-    args="key",
-)
+@handler("ttl")
 def ttl(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], False, False)
 
 
-@command(
-    "pttl",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="generic",
-    since="2.6.0",
-    summary="Returns the expiration time in milliseconds of a key.",
-    args="key",
-)
+@handler("pttl")
 def pttl(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], True, False)
 
 
-@command(
-    "expiretime",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="generic",
-    since="7.0.0",
-    summary="Returns the expiration time of a key as a Unix timestamp.",
-    args="key",
-)
+@handler("expiretime")
 def expiretime(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], False, True)
 
 
-@command(
-    "pexpiretime",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="generic",
-    since="7.0.0",
-    summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
-    args="key",
-)
+@handler("pexpiretime")
 def pexpiretime(c: Client, argv: list[bytes]) -> bytes:
     return _ttl(c, argv[1], True, True)
 
 
-@command(
-    "persist",
-    2,
-    "write fast",
-    (1, 1, 1),
-    group="generic",
-    since="2.2.0",
-    summary="Removes the expiration time of a key.",
-    args="key",
-)
+@handler("persist")
 def persist(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     if db.lookup(argv[1]) is None or not db.persist(argv[1]):
@@ -523,7 +339,7 @@ _OBJECT_HELP = [
 ]
 
 
-def encoding_limits(c: Any) -> dict[str, int]:
+def encoding_limits(c: Client) -> dict[str, int]:
     cfg = c.server.config
     return {
         name: cfg.get(name)
@@ -540,24 +356,7 @@ def encoding_limits(c: Any) -> dict[str, int]:
     }
 
 
-container(
-    "object",
-    group="generic",
-    summary="A container for object introspection commands.",
-    since="2.2.3",
-)
-
-
-@command(
-    "object|encoding",
-    3,
-    "readonly",
-    (2, 2, 1),
-    group="generic",
-    since="2.2.3",
-    summary="Returns the internal encoding of a Redis object.",
-    args="key",
-)
+@handler("object|encoding")
 def object_encoding(c: Client, argv: list[bytes]) -> bytes:
     v = read_key(c, argv[2], notify=False)  # OBJECT: no keymiss
     if v is None:
@@ -565,16 +364,7 @@ def object_encoding(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(encoding(v, encoding_limits(c)))
 
 
-@command(
-    "object|freq",
-    3,
-    "readonly",
-    (2, 2, 1),
-    group="generic",
-    since="4.0.0",
-    summary="Returns the logarithmic access frequency counter of a Redis object.",
-    args="key",
-)
+@handler("object|freq")
 def object_freq(c: Client, argv: list[bytes]) -> bytes:
     if read_key(c, argv[2], notify=False) is None:  # OBJECT: no keymiss
         return c.p.null
@@ -585,13 +375,6 @@ def object_freq(c: Client, argv: list[bytes]) -> bytes:
     )
 
 
-@command(
-    "object|help",
-    2,
-    "loading stale",
-    group="generic",
-    since="6.2.0",
-    summary="Returns helpful text about the different subcommands.",
-)
+@handler("object|help")
 def object_help(c: Client, argv: list[bytes]) -> bytes:
     return enc.array([enc.simple(line) for line in _OBJECT_HELP])

@@ -48,11 +48,12 @@ from typing import Any
 
 from ..engine import notify as nt
 from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
 from .base import LLONG_MIN, SYNTAX, WRONGTYPE, CommandError, arg_int, get_typed, read_typed
-from .table import command
+from .table import handler
 
 List = deque[bytes]
 
@@ -147,12 +148,12 @@ register(deque, b"list", list_encoding)
 # -- keyspace helpers (shared with the blocking variants) ---------------------------------
 
 
-def get_list(db: Any, key: bytes) -> List | None:
+def get_list(db: Database, key: bytes) -> List | None:
     """A write lookup: the list at ``key``, None when absent, WRONGTYPE otherwise."""
     return get_typed(db, key, deque)  # type: ignore[no-any-return]
 
 
-def holds_list(db: Any, key: bytes) -> bool:
+def holds_list(db: Database, key: bytes) -> bool:
     """Whether ``key`` currently holds a (necessarily non-empty) list."""
     return db.lookup(key).__class__ is deque
 
@@ -162,6 +163,8 @@ def _read(c: Client, key: bytes) -> List | None:
     return read_typed(c, key, deque)  # type: ignore[no-any-return]
 
 
+# ``db: Any`` in the helpers that send events through ``db.owner.notify``: the owner is the
+# engine, and the keyspace's ``KeyspaceOwner`` port does not declare ``notify``.
 def _changed(db: Any, key: bytes, lst: List) -> None:
     """After removing elements (and their event): delete an emptied list, else tell
     WATCHers."""
@@ -245,7 +248,9 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], End, i
     return argv[numkeys_idx + 1 : where_idx], where, max(count, 1)
 
 
-def mpop(db: Any, keys: list[bytes], where: End, count: int) -> tuple[bytes, list[bytes]] | None:
+def mpop(
+    db: Database, keys: list[bytes], where: End, count: int
+) -> tuple[bytes, list[bytes]] | None:
     """Pop up to ``count`` elements from the first key of ``keys`` holding a list; keys are
     looked at in order, so a non-list before the first list is WRONGTYPE. The caller adds
     the number popped to ``server.dirty`` and propagates ``mpop_effect``."""
@@ -325,17 +330,7 @@ _PUSH_COMPLEXITY = (
 )
 
 
-@command(
-    "lpush",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.",
-    args="key element [element ...]",
-    complexity=_PUSH_COMPLEXITY,
-)
+@handler("lpush")
 def lpush(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 3:  # fast path: one element onto an existing list
         db = c.db
@@ -352,17 +347,7 @@ def lpush(c: Client, argv: list[bytes]) -> bytes:
     return _push(c, argv, End.LEFT, False)
 
 
-@command(
-    "rpush",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Appends one or more elements to a list. Creates the key if it doesn't exist.",
-    args="key element [element ...]",
-    complexity=_PUSH_COMPLEXITY,
-)
+@handler("rpush")
 def rpush(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 3:  # fast path: one element onto an existing list
         db = c.db
@@ -379,32 +364,12 @@ def rpush(c: Client, argv: list[bytes]) -> bytes:
     return _push(c, argv, End.RIGHT, False)
 
 
-@command(
-    "lpushx",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="list",
-    since="2.2.0",
-    summary="Prepends one or more elements to a list only when the list exists.",
-    args="key element [element ...]",
-    complexity=_PUSH_COMPLEXITY,
-)
+@handler("lpushx")
 def lpushx(c: Client, argv: list[bytes]) -> bytes:
     return _push(c, argv, End.LEFT, True)
 
 
-@command(
-    "rpushx",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="list",
-    since="2.2.0",
-    summary="Appends an element to a list only when the list exists.",
-    args="key element [element ...]",
-    complexity=_PUSH_COMPLEXITY,
-)
+@handler("rpushx")
 def rpushx(c: Client, argv: list[bytes]) -> bytes:
     return _push(c, argv, End.RIGHT, True)
 
@@ -442,17 +407,7 @@ def _pop(c: Client, argv: list[bytes], where: End) -> bytes:
 _POP_COMPLEXITY = "O(N) where N is the number of elements returned"
 
 
-@command(
-    "lpop",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
-    args="key [count]",
-    complexity=_POP_COMPLEXITY,
-)
+@handler("lpop")
 def lpop(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) != 2:
         return _pop(c, argv, End.LEFT)
@@ -474,17 +429,7 @@ def lpop(c: Client, argv: list[bytes]) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(x), x)
 
 
-@command(
-    "rpop",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
-    args="key [count]",
-    complexity=_POP_COMPLEXITY,
-)
+@handler("rpop")
 def rpop(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) != 2:
         return _pop(c, argv, End.RIGHT)
@@ -506,17 +451,7 @@ def rpop(c: Client, argv: list[bytes]) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(x), x)
 
 
-@command(
-    "lmpop",
-    -4,
-    "write movablekeys",
-    (0, 0, 0),
-    group="list",
-    since="7.0.0",
-    summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
-    args="numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
-    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-)
+@handler("lmpop")
 def lmpop(c: Client, argv: list[bytes]) -> bytes:
     keys, where, count = parse_mpop(argv, 1)
     found = mpop(c.db, keys, where, count)
@@ -536,32 +471,14 @@ def _move(c: Client, argv: list[bytes], wherefrom: End, whereto: End) -> bytes:
     return enc.bulk(x)
 
 
-@command(
-    "lmove",
-    5,
-    "write denyoom",
-    (1, 2, 1),
-    group="list",
-    since="6.2.0",
-    summary="Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
-    args="source destination <LEFT | RIGHT> <LEFT | RIGHT>",
-)
+@handler("lmove")
 def lmove(c: Client, argv: list[bytes]) -> bytes:
     wherefrom = parse_end(argv[3])
     whereto = parse_end(argv[4])
     return _move(c, argv, wherefrom, whereto)
 
 
-@command(
-    "rpoplpush",
-    3,
-    "write denyoom",
-    (1, 2, 1),
-    group="list",
-    since="1.2.0",
-    summary="Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
-    args="source destination",
-)
+@handler("rpoplpush")
 def rpoplpush(c: Client, argv: list[bytes]) -> bytes:
     return _move(c, argv, End.RIGHT, End.LEFT)
 
@@ -569,32 +486,13 @@ def rpoplpush(c: Client, argv: list[bytes]) -> bytes:
 # -- reads -------------------------------------------------------------------------------
 
 
-@command(
-    "llen",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Returns the length of a list.",
-    args="key",
-)
+@handler("llen")
 def llen(c: Client, argv: list[bytes]) -> bytes:
     lst = _read(c, argv[1])
     return enc.integer(0 if lst is None else len(lst))
 
 
-@command(
-    "lrange",
-    4,
-    "readonly",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Returns a range of elements from a list.",
-    args="key start stop",
-    complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
-)
+@handler("lrange")
 def lrange(c: Client, argv: list[bytes]) -> bytes:
     start = arg_int(argv[2])
     end = arg_int(argv[3])
@@ -612,17 +510,7 @@ def _index(lst: List, index: int) -> int | None:
     return index if 0 <= index < n else None
 
 
-@command(
-    "lindex",
-    3,
-    "readonly",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Returns an element from a list by its index.",
-    args="key index",
-    complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
-)
+@handler("lindex")
 def lindex(c: Client, argv: list[bytes]) -> bytes:
     lst = _read(c, argv[1])
     if lst is None:
@@ -658,17 +546,7 @@ def _lpos_options(argv: list[bytes]) -> tuple[int, int, int]:
     return rank, count, maxlen
 
 
-@command(
-    "lpos",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="list",
-    since="6.0.6",
-    summary="Returns the index of matching elements in a list.",
-    args="key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
-    complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
-)
+@handler("lpos")
 def lpos(c: Client, argv: list[bytes]) -> bytes:
     rank, count, maxlen = _lpos_options(argv)
     lst = _read(c, argv[1])
@@ -693,17 +571,7 @@ def lpos(c: Client, argv: list[bytes]) -> bytes:
 # -- in-place writes ---------------------------------------------------------------------
 
 
-@command(
-    "lset",
-    4,
-    "write denyoom",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Sets the value of an element in a list by its index.",
-    args="key index element",
-    complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
-)
+@handler("lset")
 def lset(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     lst = get_list(db, argv[1])
@@ -720,17 +588,7 @@ def lset(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "linsert",
-    5,
-    "write denyoom",
-    (1, 1, 1),
-    group="list",
-    since="2.2.0",
-    summary="Inserts an element before or after another element in a list.",
-    args="key <BEFORE | AFTER> pivot element",
-    complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-)
+@handler("linsert")
 def linsert(c: Client, argv: list[bytes]) -> bytes:
     side = argv[2].lower()
     if side not in (b"before", b"after"):
@@ -766,17 +624,7 @@ def _without(lst: List, element: bytes, limit: int, from_tail: bool) -> list[byt
     return kept
 
 
-@command(
-    "lrem",
-    4,
-    "write",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Removes elements from a list. Deletes the list if the last element was removed.",
-    args="key count element",
-    complexity="O(N+M) where N is the length of the list and M is the number of elements removed.",
-)
+@handler("lrem")
 def lrem(c: Client, argv: list[bytes]) -> bytes:
     limit = arg_int(argv[2])
     db = c.db
@@ -800,17 +648,7 @@ def lrem(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(removed)
 
 
-@command(
-    "ltrim",
-    4,
-    "write",
-    (1, 1, 1),
-    group="list",
-    since="1.0.0",
-    summary="Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
-    args="key start stop",
-    complexity="O(N) where N is the number of elements to be removed by the operation.",
-)
+@handler("ltrim")
 def ltrim(c: Client, argv: list[bytes]) -> bytes:
     start = arg_int(argv[2])
     end = arg_int(argv[3])

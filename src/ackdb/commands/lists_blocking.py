@@ -27,7 +27,7 @@ from .lists import (
     parse_mpop,
     pop_from,
 )
-from .table import command
+from .table import handler
 
 LLONG_MAX = 2**63 - 1
 _POP = {End.LEFT: b"LPOP", End.RIGHT: b"RPOP"}
@@ -67,32 +67,12 @@ def _bpop(c: Client, argv: list[bytes], where: End) -> bytes:
     raise BlockRequest(keys, timeout_ms, c.p.null_array)
 
 
-@command(
-    "blpop",
-    -3,
-    "write noscript blocking",
-    (1, -2, 1),
-    group="list",
-    since="2.0.0",
-    summary="Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-    args="key [key ...] timeout",
-    complexity="O(N) where N is the number of provided keys.",
-)
+@handler("blpop")
 def blpop(c: Client, argv: list[bytes]) -> bytes:
     return _bpop(c, argv, End.LEFT)
 
 
-@command(
-    "brpop",
-    -3,
-    "write noscript blocking",
-    (1, -2, 1),
-    group="list",
-    since="2.0.0",
-    summary="Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-    args="key [key ...] timeout",
-    complexity="O(N) where N is the number of provided keys.",
-)
+@handler("brpop")
 def brpop(c: Client, argv: list[bytes]) -> bytes:
     return _bpop(c, argv, End.RIGHT)
 
@@ -115,49 +95,20 @@ def _bmove(
     return enc.bulk(x)
 
 
-@command(
-    "blmove",
-    6,
-    "write denyoom noscript blocking",
-    (1, 2, 1),
-    group="list",
-    since="6.2.0",
-    summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
-    args="source destination LEFT|RIGHT LEFT|RIGHT timeout",
-)
+@handler("blmove")
 def blmove(c: Client, argv: list[bytes]) -> bytes:
     wherefrom, whereto = parse_end(argv[3]), parse_end(argv[4])
     effect = [b"LMOVE", argv[1], argv[2], _END_WORD[wherefrom], _END_WORD[whereto]]
     return _bmove(c, argv[1], argv[2], wherefrom, whereto, argv[5], effect)
 
 
-@command(
-    "brpoplpush",
-    4,
-    "write denyoom noscript blocking",
-    (1, 2, 1),
-    group="list",
-    since="2.2.0",
-    summary="Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
-    args="source destination timeout",
-)
+@handler("brpoplpush")
 def brpoplpush(c: Client, argv: list[bytes]) -> bytes:
     effect = [b"RPOPLPUSH", argv[1], argv[2]]
     return _bmove(c, argv[1], argv[2], End.RIGHT, End.LEFT, argv[3], effect)
 
 
-@command(
-    "blmpop",
-    -5,
-    "write blocking movablekeys",
-    (0, 0, 0),
-    numkeys=2,
-    group="list",
-    since="7.0.0",
-    summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-    args="timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]",
-    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-)
+@handler("blmpop")
 def blmpop(c: Client, argv: list[bytes]) -> bytes:
     timeout_ms = parse_timeout_ms(argv[1], c.server.now_ms())
     keys, where, count = parse_mpop(argv, 2)

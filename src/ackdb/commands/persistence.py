@@ -9,28 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.client import Client
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError
-from .table import command
+from .table import handler
 
 
-def _persist(c: Any) -> Any:
+def _persist(c: Client) -> Any:
     p = c.server.persist
     if p is None:
         raise CommandError("ERR persistence is not available in this process")
     return p
 
 
-@command(
-    "save",
-    1,
-    "admin noscript no_async_loading no_multi",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Synchronously saves the database(s) to disk.",
-    complexity="O(N) where N is the total number of keys in all databases",
-)
-def save(c: Any, argv: list[bytes]) -> bytes:
+@handler("save")
+def save(c: Client, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "save":
         raise CommandError("ERR Background save already in progress")
@@ -39,17 +32,8 @@ def save(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "bgsave",
-    -1,
-    "admin noscript no_async_loading",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Asynchronously saves the database(s) to disk.",
-    args="[SCHEDULE]",
-    complexity="O(1)",
-)
-def bgsave(c: Any, argv: list[bytes]) -> bytes:
+@handler("bgsave")
+def bgsave(c: Client, argv: list[bytes]) -> bytes:
     schedule = False
     if len(argv) > 1:
         if len(argv) == 2 and argv[1].lower() == b"schedule":
@@ -73,16 +57,8 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
     return enc.simple("Background saving started")
 
 
-@command(
-    "bgrewriteaof",
-    1,
-    "admin noscript no_async_loading",
-    group="server",
-    acl="@admin @slow @dangerous",
-    summary="Asynchronously rewrites the append-only file to disk.",
-    complexity="O(1)",
-)
-def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
+@handler("bgrewriteaof")
+def bgrewriteaof(c: Client, argv: list[bytes]) -> bytes:
     p = _persist(c)
     if p.child is not None and p.child.kind == "rewrite":
         raise CommandError("ERR Background append only file rewriting already in progress")

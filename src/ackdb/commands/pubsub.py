@@ -13,34 +13,16 @@ from ..engine.pubsub import push
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
 from .base import CommandError
-from .table import command, container
+from .table import handler
 
 
-@command(
-    "subscribe",
-    -2,
-    "pubsub noscript loading stale",
-    group="pubsub",
-    since="2.0.0",
-    summary="Listens for messages published to channels.",
-    args="channel [channel ...]",
-    complexity="O(N) where N is the number of channels to subscribe to.",
-)
+@handler("subscribe")
 def subscribe(c: Client, argv: list[bytes]) -> bytes:
     ps = c.server.pubsub
     return b"".join(ps.subscribe(c, ch) for ch in argv[1:])
 
 
-@command(
-    "unsubscribe",
-    -1,
-    "pubsub noscript loading stale",
-    group="pubsub",
-    since="2.0.0",
-    summary="Stops listening to messages posted to channels.",
-    args="[channel [channel ...]]",
-    complexity="O(N) where N is the number of channels to unsubscribe.",
-)
+@handler("unsubscribe")
 def unsubscribe(c: Client, argv: list[bytes]) -> bytes:
     ps = c.server.pubsub
     channels = argv[1:] or list(c.channels)
@@ -49,31 +31,13 @@ def unsubscribe(c: Client, argv: list[bytes]) -> bytes:
     return b"".join(ps.unsubscribe(c, ch) for ch in channels)
 
 
-@command(
-    "psubscribe",
-    -2,
-    "pubsub noscript loading stale",
-    group="pubsub",
-    since="2.0.0",
-    summary="Listens for messages published to channels that match one or more patterns.",
-    args="pattern [pattern ...]",
-    complexity="O(N) where N is the number of patterns to subscribe to.",
-)
+@handler("psubscribe")
 def psubscribe(c: Client, argv: list[bytes]) -> bytes:
     ps = c.server.pubsub
     return b"".join(ps.psubscribe(c, p) for p in argv[1:])
 
 
-@command(
-    "punsubscribe",
-    -1,
-    "pubsub noscript loading stale",
-    group="pubsub",
-    since="2.0.0",
-    summary="Stops listening to messages published to channels that match one or more patterns.",
-    args="[pattern [pattern ...]]",
-    complexity="O(N) where N is the number of patterns to unsubscribe.",
-)
+@handler("punsubscribe")
 def punsubscribe(c: Client, argv: list[bytes]) -> bytes:
     ps = c.server.pubsub
     patterns = argv[1:] or list(c.patterns)
@@ -82,16 +46,7 @@ def punsubscribe(c: Client, argv: list[bytes]) -> bytes:
     return b"".join(ps.punsubscribe(c, p) for p in patterns)
 
 
-@command(
-    "publish",
-    3,
-    "pubsub loading stale fast may_replicate",
-    group="pubsub",
-    since="2.0.0",
-    summary="Posts a message to a channel.",
-    args="channel message",
-    complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
-)
+@handler("publish")
 def publish(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     n = srv.pubsub.publish(argv[1], argv[2])
@@ -99,8 +54,6 @@ def publish(c: Client, argv: list[bytes]) -> bytes:
         srv.propagate_to_replicas(c.db.index, argv)
     return enc.ONE if n == 1 else enc.integer(n)
 
-
-container("pubsub", group="pubsub", summary="A container for Pub/Sub commands.", since="2.8.0")
 
 _PUBSUB_HELP = [
     "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -120,16 +73,7 @@ _PUBSUB_HELP = [
 ]
 
 
-@command(
-    "pubsub|channels",
-    -2,
-    "pubsub loading stale",
-    group="pubsub",
-    since="2.8.0",
-    summary="Returns the active channels.",
-    args="[pattern]",
-    complexity="O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
-)
+@handler("pubsub|channels")
 def pubsub_channels(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR wrong number of arguments for 'pubsub|channels' command")
@@ -140,16 +84,7 @@ def pubsub_channels(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk_array(chans)
 
 
-@command(
-    "pubsub|numsub",
-    -2,
-    "pubsub loading stale",
-    group="pubsub",
-    since="2.8.0",
-    summary="Returns a count of subscribers to channels.",
-    args="[channel [channel ...]]",
-    complexity="O(N) for the NUMSUB subcommand, where N is the number of requested channels",
-)
+@handler("pubsub|numsub")
 def pubsub_numsub(c: Client, argv: list[bytes]) -> bytes:
     chans = c.server.pubsub.channels
     parts = []
@@ -158,52 +93,22 @@ def pubsub_numsub(c: Client, argv: list[bytes]) -> bytes:
     return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)  # a flat array, RESP3 too
 
 
-@command(
-    "pubsub|numpat",
-    2,
-    "pubsub loading stale",
-    group="pubsub",
-    since="2.8.0",
-    summary="Returns a count of unique pattern subscriptions.",
-)
+@handler("pubsub|numpat")
 def pubsub_numpat(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(c.server.pubsub.numpat())
 
 
-@command(
-    "pubsub|shardchannels",
-    -2,
-    "pubsub loading stale",
-    group="pubsub",
-    since="7.0.0",
-    summary="Returns the active shard channels.",
-    args="[pattern]",
-)
+@handler("pubsub|shardchannels")
 def pubsub_shardchannels(c: Client, argv: list[bytes]) -> bytes:
     return enc.EMPTY_ARRAY  # shard channels exist only in cluster mode
 
 
-@command(
-    "pubsub|shardnumsub",
-    -2,
-    "pubsub loading stale",
-    group="pubsub",
-    since="7.0.0",
-    summary="Returns the count of subscribers of shard channels.",
-    args="[shardchannel [shardchannel ...]]",
-)
+@handler("pubsub|shardnumsub")
 def pubsub_shardnumsub(c: Client, argv: list[bytes]) -> bytes:
     parts = [enc.bulk(ch) + enc.ZERO for ch in argv[2:]]
     return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)
 
 
-@command(
-    "pubsub|help",
-    2,
-    "loading stale",
-    group="server",
-    since="6.2.0",
-    summary="Returns helpful text about the different subcommands.",
-)
+@handler("pubsub|help")
 def pubsub_help(c: Client, argv: list[bytes]) -> bytes:
     return enc.array([enc.simple(line) for line in _PUBSUB_HELP])

@@ -29,7 +29,9 @@ from itertools import islice
 from typing import Any
 
 from ..engine.blocking import BlockRequest
+from ..engine.client import Client
 from ..engine.ports import ConfigRewriteError, ConfigSetError, Info
+from ..keyspace.db import Database
 from ..keyspace.digest import dataset_digest, digest_value_hex
 from ..keyspace.glob import compile_glob
 from ..keyspace.numbers import parse_int
@@ -37,12 +39,12 @@ from ..keyspace.types import encoding
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError
 from .keys import encoding_limits
-from .table import command, container
+from .table import handler
 
 _ADMIN = "admin noscript loading stale"
 
 
-def is_local_client(c: Any) -> bool:
+def is_local_client(c: Client) -> bool:
     """Redis islocalClient: a unix socket, or a peer at exactly 127.0.0.1 or ::1."""
     addr = c.addr
     if addr.startswith("/"):
@@ -60,18 +62,8 @@ def help_reply(name: str, lines: list[str]) -> bytes:
 # -- INFO ---------------------------------------------------------------------------------
 
 
-@command(
-    "info",
-    -1,
-    "loading stale",
-    group="server",
-    acl="@dangerous",
-    tips="nondeterministic_output",
-    summary="Returns information and statistics about the server.",
-    args="[section [section ...]]",
-    complexity="O(1)",
-)
-def info(c: Any, argv: list[bytes]) -> bytes:
+@handler("info")
+def info(c: Client, argv: list[bytes]) -> bytes:
     reply: bytes = c.p.verbatim(_info(c).text(argv[1:]).encode())
     return reply
 
@@ -85,22 +77,11 @@ def _info(c: Any) -> Info:
 
 # -- CONFIG -------------------------------------------------------------------------------
 
-container("config", summary="A container for server configuration commands.", since="2.0.0")
-
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-@command(
-    "config|get",
-    -3,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Returns the effective values of configuration parameters.",
-    args="parameter [parameter ...]",
-    complexity="O(N) when N is the number of configuration parameters provided",
-)
-def config_get(c: Any, argv: list[bytes]) -> bytes:
+@handler("config|get")
+def config_get(c: Client, argv: list[bytes]) -> bytes:
     cfg = c.server.config
     found: dict[str, tuple[str, str]] = {}  # lower-case name -> (name as shown, value)
     for raw in argv[2:]:
@@ -121,17 +102,8 @@ def config_get(c: Any, argv: list[bytes]) -> bytes:
     return reply
 
 
-@command(
-    "config|set",
-    -4,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Sets configuration parameters in-flight.",
-    args="parameter value [parameter value ...]",
-    complexity="O(N) when N is the number of configuration parameters provided",
-)
-def config_set(c: Any, argv: list[bytes]) -> bytes:
+@handler("config|set")
+def config_set(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2:
         raise CommandError(SYNTAX)
     args = [a.decode("utf-8", "surrogateescape") for a in argv[2:]]
@@ -145,30 +117,16 @@ def config_set(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@command(
-    "config|resetstat",
-    2,
-    _ADMIN,
-    group="server",
-    since="2.0.0",
-    summary="Resets the server's statistics.",
-)
-def config_resetstat(c: Any, argv: list[bytes]) -> bytes:
+@handler("config|resetstat")
+def config_resetstat(c: Client, argv: list[bytes]) -> bytes:
     # Redis: server stats, command and error stats, the memory peak; not the slowlog.
     c.server.reset_stats()
     _info(c).reset_memory_peak()
     return enc.OK
 
 
-@command(
-    "config|rewrite",
-    2,
-    _ADMIN,
-    group="server",
-    since="2.8.0",
-    summary="Persists the effective configuration to file.",
-)
-def config_rewrite(c: Any, argv: list[bytes]) -> bytes:
+@handler("config|rewrite")
+def config_rewrite(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     try:
         srv.config.rewrite()
@@ -193,30 +151,16 @@ _CONFIG_HELP = [
 ]
 
 
-@command(
-    "config|help",
-    2,
-    "loading stale",
-    group="server",
-    since="5.0.0",
-    summary="Returns helpful text about the different subcommands.",
-)
-def config_help(c: Any, argv: list[bytes]) -> bytes:
+@handler("config|help")
+def config_help(c: Client, argv: list[bytes]) -> bytes:
     return help_reply("CONFIG", _CONFIG_HELP)
 
 
 # -- keyspace-wide ------------------------------------------------------------------------
 
 
-@command(
-    "dbsize",
-    1,
-    "readonly fast",
-    group="server",
-    acl="@keyspace",
-    summary="Returns the number of keys in the database.",
-)
-def dbsize(c: Any, argv: list[bytes]) -> bytes:
+@handler("dbsize")
+def dbsize(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.db.data))
 
 
@@ -225,7 +169,7 @@ def _check_flush_args(argv: list[bytes]) -> None:
         raise CommandError(SYNTAX)
 
 
-def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
+def _flushed(c: Client, argv: list[bytes], removed: int) -> bytes:
     srv = c.server
     srv.dirty += removed
     if not removed:  # the core propagates only changes; Redis forces FLUSH* through
@@ -233,32 +177,14 @@ def _flushed(c: Any, argv: list[bytes], removed: int) -> bytes:
     return enc.OK
 
 
-@command(
-    "flushdb",
-    -1,
-    "write",
-    group="server",
-    acl="@keyspace @dangerous",
-    summary="Removes all keys from the current database.",
-    args="[ASYNC|SYNC]",
-    complexity="O(N) where N is the number of keys in the selected database",
-)
-def flushdb(c: Any, argv: list[bytes]) -> bytes:
+@handler("flushdb")
+def flushdb(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, c.db.clear())
 
 
-@command(
-    "flushall",
-    -1,
-    "write",
-    group="server",
-    acl="@keyspace @dangerous",
-    summary="Removes all keys from all databases.",
-    args="[ASYNC|SYNC]",
-    complexity="O(N) where N is the total number of keys in all databases",
-)
-def flushall(c: Any, argv: list[bytes]) -> bytes:
+@handler("flushall")
+def flushall(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
     return _flushed(c, argv, sum(db.clear() for db in c.server.dbs))
 
@@ -266,29 +192,14 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
 # -- time, persistence, role, shutdown ----------------------------------------------------
 
 
-@command(
-    "time",
-    1,
-    "loading stale fast",
-    group="server",
-    since="2.6.0",
-    summary="Returns the server time.",
-)
-def time_(c: Any, argv: list[bytes]) -> bytes:
+@handler("time")
+def time_(c: Client, argv: list[bytes]) -> bytes:
     seconds, micros = divmod(c.server.clock.now_us(), 1_000_000)
     return enc.bulk_array([b"%d" % seconds, b"%d" % micros])
 
 
-@command(
-    "lastsave",
-    1,
-    "loading stale fast",
-    group="server",
-    acl="@admin @dangerous",
-    tips="nondeterministic_output",
-    summary="Returns the Unix timestamp of the last successful save to disk.",
-)
-def lastsave(c: Any, argv: list[bytes]) -> bytes:
+@handler("lastsave")
+def lastsave(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.persist is not None:
         return enc.integer(srv.persist.lastsave_s)
@@ -298,16 +209,8 @@ def lastsave(c: Any, argv: list[bytes]) -> bytes:
 _SHUTDOWN_FLAGS = frozenset({b"nosave", b"save", b"now", b"force"})
 
 
-@command(
-    "shutdown",
-    -1,
-    "admin noscript loading stale no_multi allow_busy",
-    group="server",
-    summary="Synchronously saves the database(s) to disk and shuts down the Redis server.",
-    args="[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
-    complexity="O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-)
-def shutdown(c: Any, argv: list[bytes]) -> bytes:
+@handler("shutdown")
+def shutdown(c: Client, argv: list[bytes]) -> bytes:
     flags: set[bytes] = set()
     abort = False
     for arg in argv[1:]:
@@ -350,8 +253,6 @@ def shutdown(c: Any, argv: list[bytes]) -> bytes:
 
 # -- SLOWLOG ------------------------------------------------------------------------------
 
-container("slowlog", summary="A container for slow log commands.", since="2.2.12")
-
 
 def _slowlog_entry(e: Any) -> bytes:
     return (
@@ -365,17 +266,8 @@ def _slowlog_entry(e: Any) -> bytes:
     )
 
 
-@command(
-    "slowlog|get",
-    -2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Returns the slow log's entries.",
-    args="[count]",
-    complexity="O(N) where N is the number of entries returned",
-)
-def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
+@handler("slowlog|get")
+def slowlog_get(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError("ERR wrong number of arguments for 'slowlog|get' command")
     log = c.server.slowlog
@@ -388,28 +280,13 @@ def slowlog_get(c: Any, argv: list[bytes]) -> bytes:
     return enc.array([_slowlog_entry(e) for e in islice(log, count)])
 
 
-@command(
-    "slowlog|len",
-    2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Returns the number of entries in the slow log.",
-)
-def slowlog_len(c: Any, argv: list[bytes]) -> bytes:
+@handler("slowlog|len")
+def slowlog_len(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(c.server.slowlog))
 
 
-@command(
-    "slowlog|reset",
-    2,
-    "admin loading stale",
-    group="server",
-    since="2.2.12",
-    summary="Clears all entries from the slow log.",
-    complexity="O(N) where N is the number of entries in the slowlog",
-)
-def slowlog_reset(c: Any, argv: list[bytes]) -> bytes:
+@handler("slowlog|reset")
+def slowlog_reset(c: Client, argv: list[bytes]) -> bytes:
     c.server.slowlog.clear()  # entry ids keep counting, as in Redis
     return enc.OK
 
@@ -427,29 +304,16 @@ _SLOWLOG_HELP = [
 ]
 
 
-@command(
-    "slowlog|help",
-    2,
-    "loading stale",
-    group="server",
-    since="6.2.0",
-    summary="Show helpful text about the different subcommands",
-)
-def slowlog_help(c: Any, argv: list[bytes]) -> bytes:
+@handler("slowlog|help")
+def slowlog_help(c: Client, argv: list[bytes]) -> bytes:
     return help_reply("SLOWLOG", _SLOWLOG_HELP)
 
 
 # -- MONITOR ------------------------------------------------------------------------------
 
 
-@command(
-    "monitor",
-    1,
-    _ADMIN,
-    group="server",
-    summary="Listens for all requests received by the server in real-time.",
-)
-def monitor(c: Any, argv: list[bytes]) -> bytes:
+@handler("monitor")
+def monitor(c: Client, argv: list[bytes]) -> bytes:
     srv = c.server
     if srv.in_exec:
         # Redis: a client inside EXEC (or a script) must get one reply per command.
@@ -495,7 +359,7 @@ def _positive(b: bytes) -> int:
     return n
 
 
-def _db_entries(db: Any) -> Any:
+def _db_entries(db: Database) -> Any:
     expires = db.expires
     return ((k, v, k in expires) for k, v in db.data.items())
 
@@ -504,11 +368,11 @@ def _digest(srv: Any) -> str:
     return dataset_digest([(db.index, _db_entries(db)) for db in srv.dbs])
 
 
-def _debug_digest(c: Any, argv: list[bytes]) -> bytes:
+def _debug_digest(c: Client, argv: list[bytes]) -> bytes:
     return enc.simple(_digest(c.server))
 
 
-def _debug_digest_value(c: Any, argv: list[bytes]) -> bytes:
+def _debug_digest_value(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     out = []
     for key in argv[2:]:
@@ -517,7 +381,7 @@ def _debug_digest_value(c: Any, argv: list[bytes]) -> bytes:
     return enc.array(out)
 
 
-def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
+def _debug_sleep(c: Client, argv: list[bytes]) -> bytes:
     seconds = _strtod(argv[2])
     if seconds > 0:
         # Blocks the whole server, as Redis's DEBUG SLEEP does.
@@ -525,12 +389,12 @@ def _debug_sleep(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_set_active_expire(c: Any, argv: list[bytes]) -> bytes:
+def _debug_set_active_expire(c: Client, argv: list[bytes]) -> bytes:
     c.server.active_expire = bool(_atoi(argv[2]))
     return enc.OK
 
 
-def _debug_populate(c: Any, argv: list[bytes]) -> bytes:
+def _debug_populate(c: Client, argv: list[bytes]) -> bytes:
     count = _positive(argv[2])
     prefix = argv[3] if len(argv) > 3 else b"key"
     size = _positive(argv[4]) if len(argv) > 4 else 0
@@ -560,7 +424,7 @@ def _copy_value(v: Any) -> Any:
     return copy() if copy is not None else v.__class__(v)
 
 
-def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
+def _debug_reload(c: Client, argv: list[bytes]) -> bytes:
     options = {a.lower() for a in argv[2:]}
     if not options <= {b"merge", b"noflush", b"nosave"}:
         raise CommandError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
@@ -605,7 +469,7 @@ def _debug_reload(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_disk_fault(c: Any, argv: list[bytes]) -> bytes:
+def _debug_disk_fault(c: Client, argv: list[bytes]) -> bytes:
     p = c.server.persist
     if p is None:
         raise CommandError("ERR persistence is not available in this process")
@@ -616,7 +480,7 @@ def _debug_disk_fault(c: Any, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-def _debug_object(c: Any, argv: list[bytes]) -> bytes:
+def _debug_object(c: Client, argv: list[bytes]) -> bytes:
     v = c.db.lookup(argv[2])
     if v is None:
         raise CommandError("ERR no such key")
@@ -680,15 +544,8 @@ _DEBUG: dict[bytes, tuple[Any, int, int]] = {
 }
 
 
-@command(
-    "debug",
-    -2,
-    _ADMIN,
-    group="server",
-    summary="A container for debugging commands.",
-    complexity="Depends on subcommand.",
-)
-def debug(c: Any, argv: list[bytes]) -> bytes:
+@handler("debug")
+def debug(c: Client, argv: list[bytes]) -> bytes:
     mode = c.server.config.get("enable-debug-command")
     if not (mode == "yes" or (mode == "local" and is_local_client(c))):
         raise CommandError(_DEBUG_DENIED)

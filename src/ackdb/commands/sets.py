@@ -66,6 +66,8 @@ from random import Random
 from typing import Any
 
 from ..engine import notify as nt
+from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.numbers import parse_int
 from ..keyspace.types import register
 from ..resp import encoder as enc
@@ -80,7 +82,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # SPOP with count: members per propagated SREM (Redis 7.2, #12082).
 SREM_BATCH_MEMBERS = 1024
@@ -125,7 +127,7 @@ def _encoding(value: Members, limits: dict[str, int]) -> bytes:
 register(set, b"set", _encoding)
 
 
-def _limits(c: Any) -> dict[str, int]:
+def _limits(c: Client) -> dict[str, int]:
     cfg = c.server.config
     return {
         name: cfg.get(name)
@@ -133,7 +135,7 @@ def _limits(c: Any) -> dict[str, int]:
     }
 
 
-def _in_order(c: Any, members: Collection[bytes]) -> Collection[bytes]:
+def _in_order(c: Client, members: Collection[bytes]) -> Collection[bytes]:
     """``members`` in ascending numeric order when Redis would reply from an intset."""
     if len(members) > c.server.config.get("set-max-intset-entries"):
         return members
@@ -151,7 +153,7 @@ def _bulks(members: Iterable[bytes]) -> bytes:
     return b"".join([b"$%d\r\n%s\r\n" % (len(m), m) for m in members])
 
 
-def _set_reply(c: Any, members: Collection[bytes]) -> bytes:
+def _set_reply(c: Client, members: Collection[bytes]) -> bytes:
     """A RESP3 set (``~``), an array in RESP2, in Redis's order where known."""
     members = _in_order(c, members)
     header: bytes = c.p.set_header(len(members))
@@ -169,16 +171,18 @@ def _positive(arg: bytes, msg: str, low: int = 0) -> int:
 # -- lookups -----------------------------------------------------------------------------
 
 
-def _read(c: Any, key: bytes) -> Members | None:
+def _read(c: Client, key: bytes) -> Members | None:
     """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
     return read_typed(c, key, set)  # type: ignore[no-any-return]
 
 
-def _get(db: Any, key: bytes) -> Members | None:
+def _get(db: Database, key: bytes) -> Members | None:
     """A write lookup: see ``base.get_typed``."""
     return get_typed(db, key, set)  # type: ignore[no-any-return]
 
 
+# ``db: Any`` in the helpers that send events through ``db.owner.notify``: the owner is the
+# engine, and the keyspace's ``KeyspaceOwner`` port does not declare ``notify``.
 def _modified(db: Any, key: bytes, s: Members) -> None:
     """After removing members in place (and their event): delete an emptied set, else
     tell WATCHers."""
@@ -285,18 +289,8 @@ def _distinct(s: Members, count: int, rng: Random) -> list[bytes]:
 # -- writes ------------------------------------------------------------------------------
 
 
-@command(
-    "sadd",
-    -3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
-    args="key member [member ...]",
-    complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-)
-def sadd(c: Any, argv: list[bytes]) -> bytes:
+@handler("sadd")
+def sadd(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     s = db.lookup(key) if db.expires else db.data.get(key)
@@ -319,18 +313,8 @@ def sadd(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(added)
 
 
-@command(
-    "srem",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Removes one or more members from a set. Deletes the set if the last member was removed.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of members to be removed.",
-)
-def srem(c: Any, argv: list[bytes]) -> bytes:
+@handler("srem")
+def srem(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
     s = _get(db, key)
@@ -346,17 +330,8 @@ def srem(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(removed)
 
 
-@command(
-    "smove",
-    4,
-    "write fast",
-    (1, 2, 1),
-    group="set",
-    since="1.0.0",
-    summary="Moves a member from one set to another.",
-    args="source destination member",
-)
-def smove(c: Any, argv: list[bytes]) -> bytes:
+@handler("smove")
+def smove(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     src_key, dst_key, member = argv[1], argv[2], argv[3]
     src = db.lookup(src_key)
@@ -386,7 +361,7 @@ def smove(c: Any, argv: list[bytes]) -> bytes:
     return enc.ONE
 
 
-def _srem_effects(c: Any, key: bytes, popped: list[bytes]) -> list[list[bytes]]:
+def _srem_effects(c: Client, key: bytes, popped: list[bytes]) -> list[list[bytes]]:
     """SPOP with count as Redis 7.2 propagates it: SREMs of at most SREM_BATCH_MEMBERS
     members, in MULTI/EXEC when more than one (EXEC already wraps a transaction's)."""
     n = SREM_BATCH_MEMBERS
@@ -396,7 +371,7 @@ def _srem_effects(c: Any, key: bytes, popped: list[bytes]) -> list[list[bytes]]:
     return effects
 
 
-def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
+def _spop_count(c: Client, key: bytes, arg: bytes) -> bytes:
     count = _positive(arg, _POSITIVE)
     db = c.db
     s = _get(db, key)
@@ -428,19 +403,8 @@ def _spop_count(c: Any, key: bytes, arg: bytes) -> bytes:
     return header + _bulks(popped)
 
 
-@command(
-    "spop",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
-    args="key [count]",
-    complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
-    tips="nondeterministic_output",
-)
-def spop(c: Any, argv: list[bytes]) -> bytes:
+@handler("spop")
+def spop(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
         return _spop_count(c, argv[1], argv[2])
     if len(argv) > 3:
@@ -462,72 +426,33 @@ def spop(c: Any, argv: list[bytes]) -> bytes:
 # -- reads -------------------------------------------------------------------------------
 
 
-@command(
-    "sismember",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Determines whether a member belongs to a set.",
-    args="key member",
-)
-def sismember(c: Any, argv: list[bytes]) -> bytes:
+@handler("sismember")
+def sismember(c: Client, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return enc.ONE if s is not None and argv[2] in s else enc.ZERO
 
 
-@command(
-    "smismember",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="6.2.0",
-    summary="Determines whether multiple members belong to a set.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of elements being checked for membership",
-)
-def smismember(c: Any, argv: list[bytes]) -> bytes:
+@handler("smismember")
+def smismember(c: Client, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1]) or ()
     return b"*%d\r\n" % (len(argv) - 2) + b"".join(
         [enc.ONE if m in s else enc.ZERO for m in argv[2:]]
     )
 
 
-@command(
-    "scard",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the number of members in a set.",
-    args="key",
-)
-def scard(c: Any, argv: list[bytes]) -> bytes:
+@handler("scard")
+def scard(c: Client, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return enc.integer(0 if s is None else len(s))
 
 
-@command(
-    "smembers",
-    2,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns all members of a set.",
-    args="key",
-    complexity="O(N) where N is the set cardinality.",
-    tips="nondeterministic_output_order",
-)
-def smembers(c: Any, argv: list[bytes]) -> bytes:
+@handler("smembers")
+def smembers(c: Client, argv: list[bytes]) -> bytes:
     s = _read(c, argv[1])
     return _set_reply(c, () if s is None else s)
 
 
-def _srandmember_count(c: Any, key: bytes, arg: bytes) -> bytes:
+def _srandmember_count(c: Client, key: bytes, arg: bytes) -> bytes:
     count = arg_int(arg)
     if count == LLONG_MIN:  # Redis takes the count in -LONG_MAX..LONG_MAX
         raise CommandError(_COUNT_RANGE)
@@ -550,19 +475,8 @@ def _srandmember_count(c: Any, key: bytes, arg: bytes) -> bytes:
     return enc.bulk_array(_distinct(s, count, rng))
 
 
-@command(
-    "srandmember",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Get one or multiple random members from a set",
-    args="key [count]",
-    complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
-    tips="nondeterministic_output",
-)
-def srandmember(c: Any, argv: list[bytes]) -> bytes:
+@handler("srandmember")
+def srandmember(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
         return _srandmember_count(c, argv[1], argv[2])
     if len(argv) > 3:
@@ -577,7 +491,7 @@ def srandmember(c: Any, argv: list[bytes]) -> bytes:
 # -- the algebra ---------------------------------------------------------------------------
 
 
-def _sources(c: Any, keys: list[bytes]) -> list[Members | None]:
+def _sources(c: Client, keys: list[bytes]) -> list[Members | None]:
     """Every key looked up and type-checked before any result (as Redis)."""
     return [_read(c, k) for k in keys]
 
@@ -609,7 +523,7 @@ def _diff(sets: list[Members | None]) -> Members:
     return first.difference(*[s for s in sets[1:] if s is not None])
 
 
-def _store(c: Any, dst: bytes, result: Members, event: bytes) -> bytes:
+def _store(c: Client, dst: bytes, result: Members, event: bytes) -> bytes:
     """STORE forms: replace ``dst`` (TTL dropped) or delete it when ``result`` is empty."""
     db = c.db
     if result:
@@ -623,111 +537,38 @@ def _store(c: Any, dst: bytes, result: Members, event: bytes) -> bytes:
     return enc.ZERO
 
 
-@command(
-    "sinter",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the intersect of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-    tips="nondeterministic_output_order",
-)
-def sinter(c: Any, argv: list[bytes]) -> bytes:
+@handler("sinter")
+def sinter(c: Client, argv: list[bytes]) -> bytes:
     return _set_reply(c, _inter(_sources(c, argv[1:])))
 
 
-@command(
-    "sunion",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the union of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-    tips="nondeterministic_output_order",
-)
-def sunion(c: Any, argv: list[bytes]) -> bytes:
+@handler("sunion")
+def sunion(c: Client, argv: list[bytes]) -> bytes:
     return _set_reply(c, _union(_sources(c, argv[1:])))
 
 
-@command(
-    "sdiff",
-    -2,
-    "readonly",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Returns the difference of multiple sets.",
-    args="key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-    tips="nondeterministic_output_order",
-)
-def sdiff(c: Any, argv: list[bytes]) -> bytes:
+@handler("sdiff")
+def sdiff(c: Client, argv: list[bytes]) -> bytes:
     return _set_reply(c, _diff(_sources(c, argv[1:])))
 
 
-@command(
-    "sinterstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the intersect of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-)
-def sinterstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("sinterstore")
+def sinterstore(c: Client, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _inter(_sources(c, argv[2:])), b"sinterstore")
 
 
-@command(
-    "sunionstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the union of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-)
-def sunionstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("sunionstore")
+def sunionstore(c: Client, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _union(_sources(c, argv[2:])), b"sunionstore")
 
 
-@command(
-    "sdiffstore",
-    -3,
-    "write denyoom",
-    (1, -1, 1),
-    group="set",
-    since="1.0.0",
-    summary="Stores the difference of multiple sets in a key.",
-    args="destination key [key ...]",
-    complexity="O(N) where N is the total number of elements in all given sets.",
-)
-def sdiffstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("sdiffstore")
+def sdiffstore(c: Client, argv: list[bytes]) -> bytes:
     return _store(c, argv[1], _diff(_sources(c, argv[2:])), b"sdiffstore")
 
 
-@command(
-    "sintercard",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="set",
-    since="7.0.0",
-    summary="Returns the number of members of the intersect of multiple sets.",
-    args="numkeys key [key ...] [LIMIT limit]",
-    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-)
-def sintercard(c: Any, argv: list[bytes]) -> bytes:
+@handler("sintercard")
+def sintercard(c: Client, argv: list[bytes]) -> bytes:
     numkeys = _positive(argv[1], _NUMKEYS, 1)
     if numkeys > len(argv) - 2:
         raise CommandError(_NUMKEYS_ARGS)
@@ -757,26 +598,15 @@ def sintercard(c: Any, argv: list[bytes]) -> bytes:
 # -- SSCAN ---------------------------------------------------------------------------------
 
 
-def _scan_page(c: Any, s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
+def _scan_page(c: Client, s: Members, cursor: int, count: int) -> tuple[int, list[bytes]]:
     """(next cursor, members) of one SSCAN call on a large ``s``; members may be gone."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         s, cursor, count, lambda start, stop: list(islice(s, start, stop))
     )
 
 
-@command(
-    "sscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="set",
-    since="2.8.0",
-    summary="Iterates over members of a set.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-    tips="nondeterministic_output",
-)
-def sscan(c: Any, argv: list[bytes]) -> bytes:
+@handler("sscan")
+def sscan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     s = _read(c, argv[1])
     if s is None:

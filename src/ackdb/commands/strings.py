@@ -29,7 +29,7 @@ from .base import (
     get_string,
     read_string,
 )
-from .table import command
+from .table import handler
 
 OK = enc.OK
 _TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
@@ -37,15 +37,7 @@ _TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 _UNITS = {b"ex": (1000, False), b"px": (1, False), b"exat": (1000, True), b"pxat": (1, True)}
 
 
-@command(
-    "get",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="string",
-    summary="Returns the string value of a key.",
-    args="key",
-)
+@handler("get")
 def get(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     v = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
@@ -92,15 +84,7 @@ def _parse_set_options(
     return cond, want_get, unit, unit_at, keepttl, persist
 
 
-@command(
-    "set",
-    -3,
-    "write denyoom",
-    (1, 1, 1),
-    group="string",
-    summary="Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
-    args="key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
-)
+@handler("set")
 def set_(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -138,15 +122,7 @@ def set_(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulk_or_null(old) if want_get else OK
 
 
-@command(
-    "setnx",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Set the string value of a key only when the key doesn't exist.",
-    args="key value",
-)
+@handler("setnx")
 def setnx(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     if db.lookup(argv[1]) is not None:
@@ -169,41 +145,17 @@ def _setex(c: Client, argv: list[bytes], scale: int, name: str) -> bytes:
     return OK
 
 
-@command(
-    "setex",
-    4,
-    "write denyoom",
-    (1, 1, 1),
-    group="string",
-    summary="Sets the string value and expiration time of a key.",
-    args="key seconds value",
-)
+@handler("setex")
 def setex(c: Client, argv: list[bytes]) -> bytes:
     return _setex(c, argv, 1000, "setex")
 
 
-@command(
-    "psetex",
-    4,
-    "write denyoom",
-    (1, 1, 1),
-    group="string",
-    summary="Sets both string value and expiration time in milliseconds of a key.",
-    args="key milliseconds value",
-)
+@handler("psetex")
 def psetex(c: Client, argv: list[bytes]) -> bytes:
     return _setex(c, argv, 1, "psetex")
 
 
-@command(
-    "getset",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Returns the previous string value of a key after setting it to a new value.",
-    args="key value",
-)
+@handler("getset")
 def getset(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     old = read_string(c, argv[1])
@@ -214,16 +166,7 @@ def getset(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulk_or_null(old)
 
 
-@command(
-    "getdel",
-    2,
-    "write fast",
-    (1, 1, 1),
-    group="string",
-    since="6.2.0",
-    summary="Returns the string value of a key after deleting the key.",
-    args="key",
-)
+@handler("getdel")
 def getdel(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     old = read_string(c, argv[1])
@@ -236,16 +179,7 @@ def getdel(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulk_or_null(old)
 
 
-@command(
-    "getex",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="string",
-    since="6.2.0",
-    summary="Returns the string value of a key after setting its expiration time.",
-    args="key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
-)
+@handler("getex")
 def getex(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -273,15 +207,7 @@ def getex(c: Client, argv: list[bytes]) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(v), v)
 
 
-@command(
-    "mget",
-    -2,
-    "readonly fast",
-    (1, -1, 1),
-    group="string",
-    summary="Atomically returns the string values of one or more keys.",
-    args="key [key ...]",
-)
+@handler("mget")
 def mget(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     lookup = db.lookup
@@ -297,15 +223,7 @@ def mget(c: Client, argv: list[bytes]) -> bytes:
     return c.p.bulks_or_null(vals)
 
 
-@command(
-    "mset",
-    -3,
-    "write denyoom",
-    (1, -1, 2),
-    group="string",
-    summary="Atomically creates or modifies the string values of one or more keys.",
-    args="key value [key value ...]",
-)
+@handler("mset")
 def mset(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'mset' command")
@@ -327,15 +245,7 @@ def _set_each(c: Client, argv: list[bytes]) -> None:
         notify(nt.STRING, b"set", argv[i], db.index)
 
 
-@command(
-    "msetnx",
-    -3,
-    "write denyoom",
-    (1, -1, 2),
-    group="string",
-    summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
-    args="key value [key value ...]",
-)
+@handler("msetnx")
 def msetnx(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'msetnx' command")
@@ -373,15 +283,7 @@ def _incr(c: Client, key: bytes, by: int) -> bytes:
     return b":%s\r\n" % text
 
 
-@command(
-    "incr",
-    2,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-    args="key",
-)
+@handler("incr")
 def incr(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -398,41 +300,17 @@ def incr(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, key, 1)
 
 
-@command(
-    "decr",
-    2,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-    args="key",
-)
+@handler("decr")
 def decr(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, argv[1], -1)
 
 
-@command(
-    "incrby",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-    args="key increment",
-)
+@handler("incrby")
 def incrby(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, argv[1], arg_int(argv[2]))
 
 
-@command(
-    "decrby",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-    args="key decrement",
-)
+@handler("decrby")
 def decrby(c: Client, argv: list[bytes]) -> bytes:
     by = arg_int(argv[2])
     if by == LLONG_MIN:
@@ -440,16 +318,7 @@ def decrby(c: Client, argv: list[bytes]) -> bytes:
     return _incr(c, argv[1], -by)
 
 
-@command(
-    "incrbyfloat",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    since="2.6.0",
-    summary="Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-    args="key increment",
-)
+@handler("incrbyfloat")
 def incrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key = argv[1]
@@ -466,16 +335,7 @@ def incrbyfloat(c: Client, argv: list[bytes]) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(new), new)
 
 
-@command(
-    "append",
-    3,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="string",
-    since="2.0.0",
-    summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
-    args="key value",
-)
+@handler("append")
 def append(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     cur = get_string(db, argv[1])
@@ -488,16 +348,7 @@ def append(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(len(new))
 
 
-@command(
-    "strlen",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="string",
-    since="2.2.0",
-    summary="Returns the length of a string value.",
-    args="key",
-)
+@handler("strlen")
 def strlen(c: Client, argv: list[bytes]) -> bytes:
     v = read_string(c, argv[1])
     return enc.integer(0 if v is None else len(v))
@@ -523,46 +374,17 @@ def _getrange(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(v[start : end + 1])
 
 
-@command(
-    "getrange",
-    4,
-    "readonly",
-    (1, 1, 1),
-    group="string",
-    since="2.4.0",
-    summary="Returns a substring of the string stored at a key.",
-    args="key start end",
-    complexity="O(N)",
-)
+@handler("getrange")
 def getrange(c: Client, argv: list[bytes]) -> bytes:
     return _getrange(c, argv)
 
 
-@command(
-    "substr",
-    4,
-    "readonly",
-    (1, 1, 1),
-    group="string",
-    since="1.0.0",
-    summary="Returns a substring from a string value.",
-    args="key start end",
-    complexity="O(N)",
-)
+@handler("substr")
 def substr(c: Client, argv: list[bytes]) -> bytes:
     return _getrange(c, argv)
 
 
-@command(
-    "setrange",
-    4,
-    "write denyoom",
-    (1, 1, 1),
-    group="string",
-    since="2.2.0",
-    summary="Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-    args="key offset value",
-)
+@handler("setrange")
 def setrange(c: Client, argv: list[bytes]) -> bytes:
     db = c.db
     key, value = argv[1], argv[3]

@@ -60,6 +60,8 @@ from operator import itemgetter
 from typing import Any
 
 from ..engine import notify as nt
+from ..engine.client import Client
+from ..keyspace.db import Database
 from ..keyspace.numbers import format_double, parse_float, parse_int
 from ..keyspace.zrange import (
     LexRange,
@@ -83,7 +85,7 @@ from .base import (
     parse_scan_options,
     read_typed,
 )
-from .table import command
+from .table import handler
 
 # ZRANDMEMBER key -count: most picks (with repetition) one reply may hold.
 RANDMEMBER_PICKS_MAX = 1 << 24
@@ -105,17 +107,17 @@ _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 # -- lookups and keyspace upkeep -------------------------------------------------------
 
 
-def _read(c: Any, key: bytes) -> ZSet | None:
+def _read(c: Client, key: bytes) -> ZSet | None:
     """A read lookup (counts a keyspace hit or miss): see ``base.read_typed``."""
     return read_typed(c, key, ZSet)  # type: ignore[no-any-return]
 
 
-def _get(db: Any, key: bytes) -> ZSet | None:
+def _get(db: Database, key: bytes) -> ZSet | None:
     """A write lookup: see ``base.get_typed``."""
     return get_typed(db, key, ZSet)  # type: ignore[no-any-return]
 
 
-def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
+def _modified(c: Client, key: bytes, z: ZSet, event: bytes) -> None:
     """After an in-place removal: publish ``event``, then delete an emptied set (and
     publish ``del``, as Redis), else tell WATCHers."""
     db = c.db
@@ -127,7 +129,7 @@ def _modified(c: Any, key: bytes, z: ZSet, event: bytes) -> None:
         db.touch(key)
 
 
-def _store(c: Any, dst: bytes, z: ZSet, event: bytes) -> bytes:
+def _store(c: Client, dst: bytes, z: ZSet, event: bytes) -> bytes:
     """STORE forms: ``z`` replaces ``dst`` (TTL dropped; ``event`` published); an empty
     result deletes it (``del`` published when there was one)."""
     db = c.db
@@ -247,7 +249,7 @@ def _score_arg(arg: bytes) -> float | None:
 _ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
 
 
-def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
+def _zadd(c: Client, argv: list[bytes], incr_only: bool) -> bytes:
     """ZADD (and ZINCRBY, ``incr_only``): Redis zaddGenericCommand's checks, in its order."""
     flags: set[bytes] = set()
     i = 2
@@ -319,18 +321,8 @@ def _zadd(c: Any, argv: list[bytes], incr_only: bool) -> bytes:
     return enc.integer(added + updated if b"ch" in flags else added)
 
 
-@command(
-    "zadd",
-    -4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
-    args="key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
-    complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.",
-)
-def zadd(c: Any, argv: list[bytes]) -> bytes:
+@handler("zadd")
+def zadd(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: one pair, no flags, an existing sorted set
         db = c.db
         z = db.lookup(argv[1]) if db.expires else db.data.get(argv[1])
@@ -349,36 +341,16 @@ def zadd(c: Any, argv: list[bytes]) -> bytes:
     return _zadd(c, argv, False)
 
 
-@command(
-    "zincrby",
-    4,
-    "write denyoom fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Increments the score of a member in a sorted set.",
-    args="key increment member",
-    complexity="O(log(N)) where N is the number of elements in the sorted set.",
-)
-def zincrby(c: Any, argv: list[bytes]) -> bytes:
+@handler("zincrby")
+def zincrby(c: Client, argv: list[bytes]) -> bytes:
     return _zadd(c, argv, True)
 
 
 # -- single members ----------------------------------------------------------------------
 
 
-@command(
-    "zrem",
-    -3,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
-    args="key member [member ...]",
-    complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
-)
-def zrem(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrem")
+def zrem(c: Client, argv: list[bytes]) -> bytes:
     key = argv[1]
     z = _get(c.db, key)
     if z is None:
@@ -395,32 +367,14 @@ def zrem(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "zcard",
-    2,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns the number of members in a sorted set.",
-    args="key",
-)
-def zcard(c: Any, argv: list[bytes]) -> bytes:
+@handler("zcard")
+def zcard(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     return enc.integer(0 if z is None else len(z))
 
 
-@command(
-    "zscore",
-    3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns the score of a member in a sorted set.",
-    args="key member",
-)
-def zscore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zscore")
+def zscore(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     s = None if z is None else z.score(argv[2])
     if s is None:
@@ -430,18 +384,8 @@ def zscore(c: Any, argv: list[bytes]) -> bytes:
     return reply
 
 
-@command(
-    "zmscore",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Returns the score of one or more members in a sorted set.",
-    args="key member [member ...]",
-    complexity="O(N) where N is the number of members being requested.",
-)
-def zmscore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zmscore")
+def zmscore(c: Client, argv: list[bytes]) -> bytes:
     z = _read(c, argv[1])
     p = c.p
     parts = []
@@ -451,7 +395,7 @@ def zmscore(c: Any, argv: list[bytes]) -> bytes:
     return enc.array(parts)
 
 
-def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
+def _zrank(c: Client, argv: list[bytes], reverse: bool) -> bytes:
     if len(argv) > 4:
         raise CommandError(
             f"ERR wrong number of arguments for '{argv[0].decode().lower()}' command"
@@ -472,33 +416,13 @@ def _zrank(c: Any, argv: list[bytes], reverse: bool) -> bytes:
     return b"*2\r\n" + enc.integer(rank) + p.double(score_text(s))
 
 
-@command(
-    "zrank",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the index of a member in a sorted set ordered by ascending scores.",
-    args="key member [WITHSCORE]",
-    complexity="O(log(N))",
-)
-def zrank(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrank")
+def zrank(c: Client, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, False)
 
 
-@command(
-    "zrevrank",
-    -3,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the index of a member in a sorted set ordered by descending scores.",
-    args="key member [WITHSCORE]",
-    complexity="O(log(N))",
-)
-def zrevrank(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrevrank")
+def zrevrank(c: Client, argv: list[bytes]) -> bytes:
     return _zrank(c, argv, True)
 
 
@@ -519,18 +443,8 @@ def _lex_range(lo: bytes, hi: bytes) -> LexRange:
     return r
 
 
-@command(
-    "zcount",
-    4,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Returns the count of members in a sorted set that have scores within a range.",
-    args="key min max",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
-def zcount(c: Any, argv: list[bytes]) -> bytes:
+@handler("zcount")
+def zcount(c: Client, argv: list[bytes]) -> bytes:
     r = _score_range(argv[2], argv[3])
     z = _read(c, argv[1])
     if z is None:
@@ -539,18 +453,8 @@ def zcount(c: Any, argv: list[bytes]) -> bytes:
     return enc.integer(hi - lo)
 
 
-@command(
-    "zlexcount",
-    4,
-    "readonly fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns the number of members in a sorted set within a lexicographical range.",
-    args="key min max",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
-def zlexcount(c: Any, argv: list[bytes]) -> bytes:
+@handler("zlexcount")
+def zlexcount(c: Client, argv: list[bytes]) -> bytes:
     r = _lex_range(argv[2], argv[3])
     z = _read(c, argv[1])
     if z is None:
@@ -565,7 +469,7 @@ _RANK, _SCORE, _LEX = "rank", "score", "lex"
 
 
 def _zrange(
-    c: Any,
+    c: Client,
     argv: list[bytes],
     src_idx: int,
     dst: bytes | None,
@@ -632,18 +536,8 @@ def _zrange(
     return _scored_reply(c.p, z.iter_entries(lo, hi, reverse))
 
 
-@command(
-    "zrange",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns members in a sorted set within a range of indexes.",
-    args="key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
-)
-def zrange(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrange")
+def zrange(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 4:  # fast path: ZRANGE key start stop of an existing sorted set
         z = c.db.lookup(argv[1])
         start, stop = parse_int(argv[2]), parse_int(argv[3])
@@ -653,100 +547,40 @@ def zrange(c: Any, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, None, None)
 
 
-@command(
-    "zrangestore",
-    -5,
-    "write denyoom",
-    (1, 2, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Stores a range of members from sorted set in a key.",
-    args="dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
-)
-def zrangestore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrangestore")
+def zrangestore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 2, argv[1], None, None)
 
 
-@command(
-    "zrangebyscore",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.0.5",
-    summary="Returns members in a sorted set within a range of scores.",
-    args="key min max [WITHSCORES] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
-def zrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrangebyscore")
+def zrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, False)
 
 
-@command(
-    "zrevrangebyscore",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.2.0",
-    summary="Returns members in a sorted set within a range of scores in reverse order.",
-    args="key max min [WITHSCORES] [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
-def zrevrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrevrangebyscore")
+def zrevrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _SCORE, True)
 
 
-@command(
-    "zrangebylex",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns members in a sorted set within a lexicographical range.",
-    args="key min max [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
-def zrangebylex(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrangebylex")
+def zrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, False)
 
 
-@command(
-    "zrevrangebylex",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Returns members in a sorted set within a lexicographical range in reverse order.",
-    args="key max min [LIMIT offset count]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
-)
-def zrevrangebylex(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrevrangebylex")
+def zrevrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _LEX, True)
 
 
-@command(
-    "zrevrange",
-    -4,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Returns members in a sorted set within a range of indexes in reverse order.",
-    args="key start stop [WITHSCORES]",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
-)
-def zrevrange(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrevrange")
+def zrevrange(c: Client, argv: list[bytes]) -> bytes:
     return _zrange(c, argv, 1, None, _RANK, True)
 
 
 # -- ZREMRANGEBY* ------------------------------------------------------------------------
 
 
-def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
+def _zremrange(c: Client, argv: list[bytes], rangetype: str) -> bytes:
     """ZREMRANGEBYRANK / BYSCORE / BYLEX: the range is parsed before the lookup."""
     key = argv[1]
     span: Any
@@ -770,55 +604,25 @@ def _zremrange(c: Any, argv: list[bytes], rangetype: str) -> bytes:
     return enc.integer(deleted)
 
 
-@command(
-    "zremrangebyrank",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
-    args="key start stop",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
-def zremrangebyrank(c: Any, argv: list[bytes]) -> bytes:
+@handler("zremrangebyrank")
+def zremrangebyrank(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _RANK)
 
 
-@command(
-    "zremrangebyscore",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="1.2.0",
-    summary="Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
-    args="key min max",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
-def zremrangebyscore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zremrangebyscore")
+def zremrangebyscore(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _SCORE)
 
 
-@command(
-    "zremrangebylex",
-    4,
-    "write",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.9",
-    summary="Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
-    args="key min max",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
-)
-def zremrangebylex(c: Any, argv: list[bytes]) -> bytes:
+@handler("zremrangebylex")
+def zremrangebylex(c: Client, argv: list[bytes]) -> bytes:
     return _zremrange(c, argv, _LEX)
 
 
 # -- pops (shared with the blocking variants) ---------------------------------------------
 
 
-def pop(c: Any, key: bytes, z: ZSet, count: int, maximum: bool) -> list[Entry]:
+def pop(c: Client, key: bytes, z: ZSet, count: int, maximum: bool) -> list[Entry]:
     """Pop up to ``count`` entries of ``z`` (stored at ``key`` in ``c.db``), lowest first
     or highest first; deletes an emptied set, touches WATCHers, counts the change. The
     caller replies and, unless the command propagates as sent, sets ``c.prop``."""
@@ -834,12 +638,12 @@ def pop_effect(key: bytes, maximum: bool, popped: int) -> list[bytes]:
     return [b"ZPOPMAX" if maximum else b"ZPOPMIN", key, b"%d" % popped]
 
 
-def mpop_reply(c: Any, key: bytes, entries: list[Entry]) -> bytes:
+def mpop_reply(c: Client, key: bytes, entries: list[Entry]) -> bytes:
     """``[key, [[member, score], ...]]`` (ZMPOP, BZMPOP; both protocols)."""
     return b"*2\r\n" + enc.bulk(key) + _nested_pairs(entries, c.p)
 
 
-def first_zset(db: Any, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
+def first_zset(db: Database, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
     """The first key of ``keys`` holding a sorted set; a non-zset before it is WRONGTYPE."""
     for key in keys:
         z = _get(db, key)
@@ -848,7 +652,7 @@ def first_zset(db: Any, keys: list[bytes]) -> tuple[bytes, ZSet] | None:
     return None
 
 
-def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
+def _zpop(c: Client, argv: list[bytes], maximum: bool) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
     count = 1
@@ -867,33 +671,13 @@ def _zpop(c: Any, argv: list[bytes], maximum: bool) -> bytes:
     return _flat_reply(taken, c.p)
 
 
-@command(
-    "zpopmin",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    args="key [count]",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
-def zpopmin(c: Any, argv: list[bytes]) -> bytes:
+@handler("zpopmin")
+def zpopmin(c: Client, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, False)
 
 
-@command(
-    "zpopmax",
-    -2,
-    "write fast",
-    (1, 1, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    args="key [count]",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
-def zpopmax(c: Any, argv: list[bytes]) -> bytes:
+@handler("zpopmax")
+def zpopmax(c: Client, argv: list[bytes]) -> bytes:
     return _zpop(c, argv, True)
 
 
@@ -923,18 +707,8 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], bool, 
     return argv[numkeys_idx + 1 : where_idx], where == b"max", max(count, 1)
 
 
-@command(
-    "zmpop",
-    -4,
-    "write movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="7.0.0",
-    summary="Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-    args="numkeys key [key ...] <MIN | MAX> [COUNT count]",
-    complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
-def zmpop(c: Any, argv: list[bytes]) -> bytes:
+@handler("zmpop")
+def zmpop(c: Client, argv: list[bytes]) -> bytes:
     keys, maximum, count = parse_mpop(argv, 1)
     found = first_zset(c.db, keys)
     if found is None:
@@ -982,7 +756,7 @@ def _aggregate(how: bytes, target: float, value: float) -> float:
 
 
 def _parse_algebra(
-    c: Any, argv: list[bytes], numkeys_idx: int, op: str, store: bool, card: bool
+    c: Client, argv: list[bytes], numkeys_idx: int, op: str, store: bool, card: bool
 ) -> tuple[list[Source], list[float], bytes, bool, int]:
     """numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES] [LIMIT n], in
     Redis's order: numkeys, the keys' types, then the options."""
@@ -1085,7 +859,7 @@ def _diff(sources: list[Source]) -> dict[bytes, float]:
     return {m: s for m, s in _pairs(sources[0]) if not any(m in o for o in others)}
 
 
-def _algebra(c: Any, argv: list[bytes], op: str, store: bool) -> bytes:
+def _algebra(c: Client, argv: list[bytes], op: str, store: bool) -> bytes:
     numkeys_idx = 2 if store else 1
     sources, weights, how, withscores, _ = _parse_algebra(c, argv, numkeys_idx, op, store, False)
     if op == _UNION:
@@ -1108,108 +882,38 @@ _ALGEBRA_DOC = {
 }
 
 
-@command(
-    "zunion",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_UNION],
-    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
-    complexity="O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-)
-def zunion(c: Any, argv: list[bytes]) -> bytes:
+@handler("zunion")
+def zunion(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, False)
 
 
-@command(
-    "zinter",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_INTER],
-    args="numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
-    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-)
-def zinter(c: Any, argv: list[bytes]) -> bytes:
+@handler("zinter")
+def zinter(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, False)
 
 
-@command(
-    "zdiff",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="6.2.0",
-    summary=_ALGEBRA_DOC[_DIFF],
-    args="numkeys key [key ...] [WITHSCORES]",
-    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-)
-def zdiff(c: Any, argv: list[bytes]) -> bytes:
+@handler("zdiff")
+def zdiff(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, False)
 
 
-@command(
-    "zunionstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Stores the union of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
-    complexity="O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
-)
-def zunionstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zunionstore")
+def zunionstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _UNION, True)
 
 
-@command(
-    "zinterstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.0.0",
-    summary="Stores the intersect of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
-    complexity="O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
-)
-def zinterstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zinterstore")
+def zinterstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _INTER, True)
 
 
-@command(
-    "zdiffstore",
-    -4,
-    "write denyoom movablekeys",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Stores the difference of multiple sorted sets in a key.",
-    args="destination numkeys key [key ...]",
-    complexity="O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
-)
-def zdiffstore(c: Any, argv: list[bytes]) -> bytes:
+@handler("zdiffstore")
+def zdiffstore(c: Client, argv: list[bytes]) -> bytes:
     return _algebra(c, argv, _DIFF, True)
 
 
-@command(
-    "zintercard",
-    -3,
-    "readonly movablekeys",
-    (0, 0, 0),
-    group="sorted_set",
-    since="7.0.0",
-    summary="Returns the number of members of the intersect of multiple sorted sets.",
-    args="numkeys key [key ...] [LIMIT limit]",
-    complexity="O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
-)
-def zintercard(c: Any, argv: list[bytes]) -> bytes:
+@handler("zintercard")
+def zintercard(c: Client, argv: list[bytes]) -> bytes:
     sources, weights, how, _, limit = _parse_algebra(c, argv, 1, _INTER, False, True)
     if any(s is None for s in sources):
         return enc.ZERO
@@ -1219,19 +923,8 @@ def zintercard(c: Any, argv: list[bytes]) -> bytes:
 # -- ZRANDMEMBER -------------------------------------------------------------------------
 
 
-@command(
-    "zrandmember",
-    -2,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="6.2.0",
-    summary="Returns one or more random members from a sorted set.",
-    args="key [count [WITHSCORES]]",
-    complexity="O(N) where N is the number of members returned",
-    tips="nondeterministic_output",
-)
-def zrandmember(c: Any, argv: list[bytes]) -> bytes:
+@handler("zrandmember")
+def zrandmember(c: Client, argv: list[bytes]) -> bytes:
     rng = c.server.rng
     if len(argv) == 2:
         z = _read(c, argv[1])
@@ -1267,7 +960,7 @@ def zrandmember(c: Any, argv: list[bytes]) -> bytes:
 # -- ZSCAN -------------------------------------------------------------------------------
 
 
-def _is_listpack(c: Any, z: ZSet) -> bool:
+def _is_listpack(c: Client, z: ZSet) -> bool:
     cfg = c.server.config
     if len(z) > cfg.get("zset-max-listpack-entries"):
         return False
@@ -1275,9 +968,9 @@ def _is_listpack(c: Any, z: ZSet) -> bool:
     return all(len(m) <= most for m in z.member_names())
 
 
-def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
+def _scan_page(c: Client, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[bytes]]:
     """(next cursor, members) of one ZSCAN call; members may have been removed since."""
-    return c.server.scan_snapshots.page(  # type: ignore[no-any-return]
+    return c.server.scan_snapshots.page(
         z,
         cursor,
         count,
@@ -1286,19 +979,8 @@ def _scan_page(c: Any, z: ZSet, cursor: int, count: int) -> tuple[int, Iterable[
     )
 
 
-@command(
-    "zscan",
-    -3,
-    "readonly",
-    (1, 1, 1),
-    group="sorted_set",
-    since="2.8.0",
-    summary="Iterates over members and scores of a sorted set.",
-    args="key cursor [MATCH pattern] [COUNT count]",
-    complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-    tips="nondeterministic_output",
-)
-def zscan(c: Any, argv: list[bytes]) -> bytes:
+@handler("zscan")
+def zscan(c: Client, argv: list[bytes]) -> bytes:
     cursor = parse_scan_cursor(argv[2])
     z = _read(c, argv[1])
     if z is None:

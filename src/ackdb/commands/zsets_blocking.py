@@ -11,7 +11,7 @@ from ..engine.blocking import BlockRequest
 from ..engine.client import Client
 from ..resp import encoder as enc
 from .lists_blocking import parse_timeout_ms
-from .table import command
+from .table import handler
 from .zsets import first_zset, mpop_reply, parse_mpop, pop, pop_effect, score_text
 
 
@@ -28,48 +28,17 @@ def _bzpop(c: Client, argv: list[bytes], maximum: bool) -> bytes:
     return b"*3\r\n" + enc.bulk(key) + member + c.p.double(score_text(score))
 
 
-@command(
-    "bzpopmin",
-    -3,
-    "write noscript blocking fast",
-    (1, -2, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-    args="key [key ...] timeout",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
+@handler("bzpopmin")
 def bzpopmin(c: Client, argv: list[bytes]) -> bytes:
     return _bzpop(c, argv, False)
 
 
-@command(
-    "bzpopmax",
-    -3,
-    "write noscript blocking fast",
-    (1, -2, 1),
-    group="sorted_set",
-    since="5.0.0",
-    summary="Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
-    args="key [key ...] timeout",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-)
+@handler("bzpopmax")
 def bzpopmax(c: Client, argv: list[bytes]) -> bytes:
     return _bzpop(c, argv, True)
 
 
-@command(
-    "bzmpop",
-    -5,
-    "write blocking movablekeys",
-    (0, 0, 0),
-    numkeys=2,
-    group="sorted_set",
-    since="7.0.0",
-    summary="Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-    args="timeout numkeys key [key ...] MIN|MAX [COUNT count]",
-    complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-)
+@handler("bzmpop")
 def bzmpop(c: Client, argv: list[bytes]) -> bytes:
     timeout_ms = parse_timeout_ms(argv[1], c.server.now_ms())
     keys, maximum, count = parse_mpop(argv, 2)

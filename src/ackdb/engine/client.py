@@ -15,9 +15,9 @@ from ..resp.encoder import RESP2, Resp2
 from ..resp.reader import RequestReader
 
 if TYPE_CHECKING:
-    from ..commands.table import Command
     from .blocking import BlockedState
     from .core import Server
+    from .dispatch import Entry
 
 
 class Conn(Protocol):
@@ -122,7 +122,7 @@ class Client:
             cfg.get("client-query-buffer-limit"),
             self.authenticated,
         )
-        self._multi: list[tuple[Command, list[bytes]]] | None = None
+        self._multi: list[tuple[Entry, list[bytes]]] | None = None
         # True when a command of this client must take the core's checked path: not
         # authenticated, inside MULTI, or in RESP2 subscribed mode.
         self.gate = not self.authenticated
@@ -150,12 +150,12 @@ class Client:
         self.woff = 0
 
     @property
-    def multi(self) -> list[tuple[Command, list[bytes]]] | None:
+    def multi(self) -> list[tuple[Entry, list[bytes]]] | None:
         """The queued commands of an open MULTI, or None."""
         return self._multi
 
     @multi.setter
-    def multi(self, queued: list[tuple[Command, list[bytes]]] | None) -> None:
+    def multi(self, queued: list[tuple[Entry, list[bytes]]] | None) -> None:
         self._multi = queued
         self.refresh_gate()
 

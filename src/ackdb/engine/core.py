@@ -19,13 +19,14 @@ import random
 from collections import deque
 from collections.abc import Callable
 
-from ..commands.table import TABLE, Command
+from ..commandtable import TABLE
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import Client, Conn
+from .dispatch import Dispatch, Entry
 from .ports import (
     Clock,
     Config,
@@ -137,9 +138,6 @@ class Server:
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
-        # A replica: keys past their expiry are not deleted (the primary sends DEL); reads
-        # see them as missing, the primary's commands (``applying``) as present (Redis).
-        self.role_replica = False
         self.applying = False
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
@@ -163,7 +161,10 @@ class Server:
         # INFO's text and CONFIG RESETSTAT's memory peak; set by the shell.
         self.info: Info | None = None
         self.loader: Loading | None = None  # set by the shell while a dataset loads
-        self._plain = TABLE.plain
+        # This engine's entries and call counters (INFO commandstats): its own, never
+        # shared with another engine in the process.
+        self.dispatch = Dispatch(TABLE)
+        self._plain = self.dispatch.plain
         self.active_expire = True
         self.shutdown_requested: str | None = None
         self.shutdown_now = False  # SHUTDOWN NOW: do not wait for lagging replicas
@@ -253,6 +254,14 @@ class Server:
         self.repl_gated = gated
         self._refresh_gated()
 
+    @property
+    def role_replica(self) -> bool:
+        """A replica (the replication engine holds the role): keys past their expiry are
+        not deleted (the primary sends DEL); reads see them as missing, the primary's
+        commands (``applying``) as present (Redis)."""
+        r = self.repl
+        return r is not None and not r.is_primary
+
     def is_replica(self) -> bool:
         return self.role_replica
 
@@ -309,13 +318,30 @@ class Server:
         self.stat_total_errors = 0
         self.stat_unexpected_errors = 0
         self.stat_expire_cycle_ms = 0
+        # Active expiry cycles that stopped at their time cap with expired keys left.
+        self.stat_expired_time_cap_reached = 0
+        # Replication traffic, kept apart from the clients' (Redis 7): the primary's
+        # stream as a replica reads it, and what a primary writes to its replicas.
+        self.stat_net_repl_input = 0
+        self.stat_net_repl_output = 0
+        # Socket reads and writes (Redis counts read()/write() calls, not commands).
+        self.stat_reads_processed = 0
+        self.stat_writes_processed = 0
+        # Event-loop passes that served clients or replication, and their time (us).
+        self.stat_eventloop_cycles = 0
+        self.stat_eventloop_duration_us = 0
+        # AUTH / HELLO AUTH refused (Redis: acl_access_denied_auth).
+        self.stat_auth_denied = 0
         self.error_stats = {}
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
-        for cmd in TABLE.all():
-            for c in [cmd, *cmd.subcommands.values()]:
-                c.calls = c.nsec = c.rejected_calls = c.failed_calls = 0
+        self._repl_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._repl_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._cycle_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        # (cycles, duration_us) pairs: the recent average duration of one pass.
+        self._cycle_time_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self.dispatch.reset()
 
     def count_error(self, reply: bytes) -> None:
         self.stat_total_errors += 1
@@ -460,7 +486,7 @@ class Server:
         return True
 
     def _process_checked(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
-        cmd = TABLE.get(argv[0])
+        cmd = self.dispatch.get(argv[0])
         if cmd is None:
             return self._reject(c, None, _unknown_command(argv))
         if cmd.subcommands and (cmd.handler is None or len(argv) >= 2):  # CONFIG, CLIENT...
@@ -494,7 +520,7 @@ class Server:
         if self.repl_gated and repl is not None and c.kind != "master":
             refusal = repl.refusal(c, cmd)
             if refusal is not None:
-                return self._reject(c, cmd, refusal)
+                return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -506,7 +532,7 @@ class Server:
             return PAUSED
         return self.call(c, cmd, argv)
 
-    def _denied(self, c: Client, cmd: Command) -> bool:
+    def _denied(self, c: Client, cmd: Entry) -> bool:
         """Redis refuses writes, EXEC of queued writes, and PING while the disk fails;
         never the commands its primary sends."""
         if c.kind == "master":
@@ -515,7 +541,7 @@ class Server:
             return bool(c.multi) and any(q.write for q, _ in c.multi or ())
         return cmd.write or cmd.name == "ping"
 
-    def _reject(self, c: Client, cmd: Command | None, msg: str) -> bytes:
+    def _reject(self, c: Client, cmd: Entry | None, msg: str) -> bytes:
         if c.multi is not None:
             c.multi_error = True
         if cmd is not None:
@@ -530,7 +556,7 @@ class Server:
         self.count_error(reply)
         return reply
 
-    def _must_pause(self, c: Client, cmd: Command) -> bool:
+    def _must_pause(self, c: Client, cmd: Entry) -> bool:
         if self.now_ms() >= self.pause_until_ms:
             self.unpause()
             return False
@@ -540,7 +566,7 @@ class Server:
             return self.pause_all or any(q.write for q, _ in c.multi)
         return self.pause_all or cmd.write or cmd.name in _PAUSE_WRITE_EXTRA
 
-    def call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes:
+    def call(self, c: Client, cmd: Entry, argv: list[bytes]) -> bytes:
         """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR."""
         dirty = self.dirty
         t0 = self._perf_ns()
@@ -570,7 +596,7 @@ class Server:
             self.feed_monitors(c, argv)
         return reply
 
-    def _internal_error(self, cmd: Command, e: Exception) -> bytes:
+    def _internal_error(self, cmd: Entry, e: Exception) -> bytes:
         """A bug in a command must not take the server down: log it, answer an error."""
         self.stat_unexpected_errors += 1
         if self.log is not None:
@@ -603,12 +629,12 @@ class Server:
     @property
     def stat_commands(self) -> int:
         """total_commands_processed: every call of every command and subcommand."""
-        total = 0
-        for cmd in TABLE.all():
-            total += cmd.calls
-            for sub in cmd.subcommands.values():
-                total += sub.calls
-        return total
+        return sum(e.calls for e in self.dispatch.every())
+
+    @property
+    def stat_command_us(self) -> int:
+        """eventloop_duration_cmd_sum: the time (us) spent running commands."""
+        return sum(e.nsec for e in self.dispatch.every()) // 1000
 
     # -- effects -------------------------------------------------------------------------
 
@@ -729,6 +755,12 @@ class Server:
         self._ops_samples.append((now_ms, self.stat_commands))
         self._net_in_samples.append((now_ms, self.stat_net_input))
         self._net_out_samples.append((now_ms, self.stat_net_output))
+        self._repl_in_samples.append((now_ms, self.stat_net_repl_input))
+        self._repl_out_samples.append((now_ms, self.stat_net_repl_output))
+        self._cycle_samples.append((now_ms, self.stat_eventloop_cycles))
+        self._cycle_time_samples.append(
+            (self.stat_eventloop_cycles, self.stat_eventloop_duration_us)
+        )
 
     def _active_expire(self, now_ms: int) -> None:
         perf_ns = self._perf_ns
@@ -742,6 +774,8 @@ class Server:
                 if perf_ns() > deadline:
                     break
             if perf_ns() > deadline:
+                if any(d.has_expired_pending(now_ms) for d in self.dbs):
+                    self.stat_expired_time_cap_reached += 1
                 break
         self.stat_expire_cycle_ms += (perf_ns() - t0) // 1_000_000
 
@@ -750,6 +784,9 @@ class Server:
             "ops": self._ops_samples,
             "in": self._net_in_samples,
             "out": self._net_out_samples,
+            "repl_in": self._repl_in_samples,
+            "repl_out": self._repl_out_samples,
+            "cycles": self._cycle_samples,
         }[which]
         if len(samples) < 2:
             return 0.0
@@ -757,6 +794,14 @@ class Server:
         if t1 <= t0:
             return 0.0
         return (v1 - v0) * 1000 / (t1 - t0)
+
+    def recent_cycle_us(self) -> int:
+        """The average duration (us) of one event-loop pass over the recent samples."""
+        samples = self._cycle_time_samples
+        if len(samples) < 2:
+            return 0
+        (c0, d0), (c1, d1) = samples[0], samples[-1]
+        return (d1 - d0) // (c1 - c0) if c1 > c0 else 0
 
 
 def _unknown_command(argv: list[bytes]) -> str:

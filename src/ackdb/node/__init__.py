@@ -1,7 +1,12 @@
-"""The node agent (``ackdb node``): a Raft member over TCP with the cluster metadata store.
+"""The node (``ackdb node``): a host of services; today the Raft member serving the cluster
+metadata store and its client port.
 
-Modules: ``peerframes`` (wire frames between members), ``transport`` (peer links),
-``proposer`` (client commands to the log and back), ``agent`` (the Raft loop),
-``metaserver`` (the client port), ``cli_cluster`` (``ackdb node`` / ``ackdb cluster``),
-``raftstore`` (the durable Raft log, owned by the consensus work).
+Modules: ``agent`` (the host: starts, drains and stops the services), ``service`` (the
+contracts between host and services), ``member`` (the Raft member service: its asyncio
+loop around the shared ``consensus.driver.RaftDriver``), ``clientport`` and
+``metaserver`` (the metadata client port and its connections), ``membership`` (following
+configuration changes, ``--join``), ``transport`` and ``peerframes`` (peer links and their
+frames), ``raftstore`` (the durable Raft log), ``status`` (``INFO``), ``options``,
+``cli_cluster`` (``ackdb node`` / ``ackdb cluster``), ``localcluster`` (a private cluster
+for tests and benchmarks), ``client`` (RESP clients). Decisions live in ``ackdb.cluster``.
 """

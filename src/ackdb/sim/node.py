@@ -1,31 +1,47 @@
-"""A simulated member: a RawNode, its disk, its state machine and the shell between them.
+"""A simulated member: a RawNode run by the production Raft driver behind simulated ports.
 
-Owns: carrying out each Ready in the order the core demands -- write snapshot, entries and
-hard state; fsync when ``must_sync``; only then send messages; then apply committed
-entries and serve read states -- and answering the clients whose requests it took. A
-crash may strike between the writes and the fsync (the writes are then lost and nothing
-was sent). Never does real IO: the disk and the network are simulated.
+Owns: the member's process state (up or crashed, its incarnation), its replicated register
+map (kv.py, what the linearizability check reasons about), the client requests it took,
+and the sim's side of each port of ``ackdb.consensus.driver``:
+
+- Disk: ``SimDisk`` (writes lost on a crash until synced); after each Ready's writes the
+  safety checker looks at what was written and committed, and a crash may strike between
+  the writes and the fsync (the writes are then lost and nothing was sent);
+- Network: the world's ``send`` (delay, loss, partitions are the world's);
+- StateMachine and Reads: the register map, and the ReadIndex reads waiting on it.
+
+The Ready handling itself -- write, fsync, send, apply, serve reads, compact -- is the
+driver's, the same code the node agent runs. Never does real IO.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ackdb.consensus import (
     Config,
+    Entry,
+    HardState,
     Message,
     ProposalDropped,
     RawNode,
+    ReadState,
     Role,
+    Snapshot,
 )
+from ackdb.consensus.driver import RaftDriver
 from ackdb.sim.checks import SafetyChecker
 from ackdb.sim.disk import SimDisk
 from ackdb.sim.kv import KvStateMachine
 
 Reply = Callable[[Any], None]
+
+
+class Crashed(Exception):
+    """The simulated process died inside a driver port (between a write and its fsync)."""
 
 
 @dataclass(slots=True)
@@ -40,8 +56,11 @@ class SimNode:
     id: str
     config: Config
     rng: random.Random
+    send: Callable[[Message], None]
+    checker: SafetyChecker
     disk: SimDisk = field(default_factory=SimDisk)
     raw: RawNode | None = None
+    driver: RaftDriver | None = None
     sm: KvStateMachine | None = None
     incarnation: int = 0
     checked_commit: int = 0
@@ -65,11 +84,16 @@ class SimNode:
         self.sm = KvStateMachine.restore(snap.data, snap.index)
         self.checked_commit = snap.index
         self.incarnation += 1
+        port = _Ports(self)
+        self.driver = RaftDriver(
+            self.raw, storage, port, port, port, port, compact_entries=self.compact_every
+        )
         if bootstrap is not None:
             self.raw.bootstrap(bootstrap)
 
     def crash(self) -> None:
         self.raw = None
+        self.driver = None
         self.sm = None
         self.disk.crash()
         self.proposals.clear()
@@ -99,74 +123,104 @@ class SimNode:
 
     # -- the Ready loop --
 
-    def process(self, send: Callable[[Message], None], checker: SafetyChecker) -> bool:
+    def tick(self) -> None:
+        assert self.driver is not None
+        self.driver.tick()
+
+    def process(self) -> bool:
         """Carry out every pending Ready; False if the member crashed doing it."""
-        raw = self.raw
-        while raw is not None and raw.has_ready():
-            rd = raw.ready()
-            storage = raw.storage
-            log = raw.raft.log
-            # 1. write (the MemoryStorage mirrors what the shell has written)
-            if rd.snapshot is not None:
-                checker.on_snapshot(self.id, rd.snapshot)
-                self.disk.write_snapshot(rd.snapshot)
-                storage.apply_snapshot(rd.snapshot)
-            if rd.entries:
-                self.disk.write_entries(rd.entries)
-                storage.append(rd.entries)
-                checker.on_write(self.id, log, rd.entries)
-            if rd.hard_state is not None:
-                self.disk.write_hard_state(rd.hard_state)
-                storage.set_hard_state(rd.hard_state)
-            if rd.snapshot is not None:
-                self.checked_commit = max(self.checked_commit, rd.snapshot.index)
-            if log.committed > self.checked_commit:
-                checker.on_commit(self.id, log, self.checked_commit, log.committed)
-                self.checked_commit = log.committed
-            if self.crash_in_ready and self.rng.random() < self.crash_in_ready:
-                self.crash()
-                return False
-            # 2. fsync, and only then 3. send
-            if rd.must_sync:
-                self.disk.sync()
-            for m in rd.messages:
-                send(m)
-            # 4. apply and serve reads
-            self._apply(rd.snapshot, rd.committed_entries, checker)
-            for rs in rd.read_states:
-                pr = self.reads.get(rs.ctx)
-                if pr is not None:
-                    pr.index = rs.index
-            raw.advance(rd)
-            self._serve_reads()
-            self._maybe_compact()
+        if self.driver is None:
+            return True
+        try:
+            self.driver.run()
+        except Crashed:
+            self.crash()
+            return False
         return True
 
-    def _apply(self, snap: Any, entries: tuple[Any, ...], checker: SafetyChecker) -> None:
-        assert self.sm is not None
-        if snap is not None:
-            self.sm = KvStateMachine.restore(snap.data, snap.index)
-        for e in entries:
-            checker.on_apply(self.id, e)
-            applied = self.sm.apply(e)
-            if applied is not None:
-                reply = self.proposals.pop((applied.client, applied.seq), None)
-                if reply is not None:
-                    reply(applied.result)
 
-    def _serve_reads(self) -> None:
-        assert self.sm is not None
-        done = [ctx for ctx, pr in self.reads.items() if 0 <= pr.index <= self.sm.applied]
+class _Ports:
+    """The driver's ports for one incarnation of a SimNode."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: SimNode) -> None:
+        self.node = node
+
+    # -- Disk --
+
+    def save(
+        self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None
+    ) -> None:
+        n = self.node
+        assert n.raw is not None
+        log = n.raw.raft.log
+        if snapshot is not None:
+            n.checker.on_snapshot(n.id, snapshot)
+            n.disk.write_snapshot(snapshot)
+        if entries:
+            n.disk.write_entries(entries)
+            n.checker.on_write(n.id, log, tuple(entries))
+        if hard_state is not None:
+            n.disk.write_hard_state(hard_state)
+        if snapshot is not None:
+            n.checked_commit = max(n.checked_commit, snapshot.index)
+        if log.committed > n.checked_commit:
+            n.checker.on_commit(n.id, log, n.checked_commit, log.committed)
+            n.checked_commit = log.committed
+        if n.crash_in_ready and n.rng.random() < n.crash_in_ready:
+            raise Crashed(n.id)
+
+    def sync(self) -> None:
+        self.node.disk.sync()
+
+    def save_snapshot(self, snap: Snapshot) -> None:
+        self.node.disk.compact(snap)
+
+    # -- Network --
+
+    def send(self, m: Message) -> bool:
+        self.node.send(m)
+        return True
+
+    # -- StateMachine --
+
+    @property
+    def applied_index(self) -> int:
+        sm = self.node.sm
+        assert sm is not None
+        return sm.applied
+
+    def restore(self, snap: Snapshot) -> None:
+        self.node.sm = KvStateMachine.restore(snap.data, snap.index)
+
+    def apply(self, entry: Entry) -> None:
+        n = self.node
+        assert n.sm is not None
+        n.checker.on_apply(n.id, entry)
+        applied = n.sm.apply(entry)
+        if applied is not None:
+            reply = n.proposals.pop((applied.client, applied.seq), None)
+            if reply is not None:
+                reply(applied.result)
+
+    def snapshot_data(self) -> bytes:
+        sm = self.node.sm
+        assert sm is not None
+        return sm.snapshot()
+
+    # -- Reads --
+
+    def on_read_state(self, rs: ReadState) -> None:
+        pr = self.node.reads.get(rs.ctx)
+        if pr is not None:
+            pr.index = rs.index
+
+    def on_applied(self, applied_index: int) -> None:
+        reads = self.node.reads
+        sm = self.node.sm
+        assert sm is not None
+        done = [ctx for ctx, pr in reads.items() if 0 <= pr.index <= applied_index]
         for ctx in done:
-            pr = self.reads.pop(ctx)
-            pr.reply(self.sm.get(pr.key))
-
-    def _maybe_compact(self) -> None:
-        raw, sm = self.raw, self.sm
-        assert raw is not None and sm is not None
-        if not self.compact_every:
-            return
-        snap_index = raw.storage.snapshot().index
-        if sm.applied - snap_index >= self.compact_every:
-            snap = raw.compact(sm.applied, sm.snapshot())
-            self.disk.compact(snap)
+            pr = reads.pop(ctx)
+            pr.reply(sm.get(pr.key))

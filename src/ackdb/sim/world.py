@@ -1,9 +1,10 @@
 """The simulated world: one seed builds a cluster, its faults and its clients, and runs it.
 
-Owns: the virtual clock and event queue, the network (delay, loss, duplication,
-reordering, truncated garbage, symmetric and one-way partitions), the fault schedule
-(crashes that lose unsynced writes, restarts, leadership transfers, membership changes),
-clock drift (members tick at different rates), and the phases of a run:
+Owns: the simulated processes (Raft members, sim/node.py; clients, sim/clients.py), the
+network (delay, loss, duplication, reordering, truncated garbage, symmetric and one-way
+partitions), the fault schedule (crashes that lose unsynced writes, restarts, leadership
+transfers, membership changes), clock drift (members tick at different rates), and the
+phases of a run:
 
 1. chaos -- faults within what Raft claims to survive; every event is followed by the
    safety checks of checks.py;
@@ -11,12 +12,15 @@ clock drift (members tick at different rates), and the phases of a run:
    ``LIVENESS_BOUND_MS`` and all members must converge to one state;
 3. the clients' history must be linearizable (linearizability.py).
 
+Time and order come from one ``EventQueue`` (events.py): every event is a callback, so a
+new kind of simulated process (a replication server, a proxy) is added by giving it its
+own ``schedule``d callbacks and a table like ``nodes`` -- nothing here dispatches on kinds.
+
 Never does IO and never reads a real clock; the same seed replays the same run.
 """
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from ackdb.consensus import Config, DecodeError, Message, Role, decode_message, encode_message
 from ackdb.sim.checks import SafetyChecker
 from ackdb.sim.clients import SimClient
+from ackdb.sim.events import EventQueue
 from ackdb.sim.faults import FaultPlan, Membership, apply_fault, settle_membership
 from ackdb.sim.linearizability import CheckResult, Op, Verdict, check_history
 from ackdb.sim.node import SimNode
@@ -35,8 +40,6 @@ ELECTION_TICK = 10
 LIVENESS_BOUND_MS = 5000
 # ... and every member must have applied the same log within this more.
 CONVERGENCE_BOUND_MS = 5000
-
-_TICK, _DELIVER, _CLIENT, _FAULT, _RESTART, _CRASH, _ISOLATE, _UNISOLATE = range(8)
 
 
 class SimFailure(AssertionError):
@@ -70,9 +73,7 @@ class World:
         self.rng = random.Random(seed)
         self.plan = FaultPlan.from_rng(self.rng, profile)
         self.unsafe_commit = unsafe_commit
-        self.now = 0
-        self._q: list[tuple[int, int, int, object, object]] = []
-        self._seq = 0
+        self.queue = EventQueue()
         self.checker = SafetyChecker()
         self.nodes: dict[str, SimNode] = {}
         self.retired: set[str] = set()
@@ -87,8 +88,15 @@ class World:
         self.clients: dict[str, SimClient] = {}
         self.trace: deque[str] = deque(maxlen=60)
         self.membership = Membership(next_id=self.plan.nodes + 1)
-        self.events = 0
         self.messages = 0
+
+    @property
+    def now(self) -> int:
+        return self.queue.now
+
+    @property
+    def events(self) -> int:
+        return self.queue.events
 
     # -- building --
 
@@ -111,6 +119,8 @@ class World:
             id=node_id,
             config=self.config(node_id),
             rng=random.Random(self.rng.getrandbits(64)),
+            send=self.send,
+            checker=self.checker,
             compact_every=self.plan.compact_every,
             crash_in_ready=self.plan.crash_in_ready,
             unsafe_local_reads=self.unsafe_local_reads,
@@ -125,7 +135,9 @@ class World:
         node = self.nodes[node_id]
         node.start(bootstrap)
         self.log(f"start {node_id} (incarnation {node.incarnation})")
-        self.schedule(self.rng.randint(1, self.tick_ms[node_id]), _TICK, node_id, node.incarnation)
+        self.schedule(
+            self.rng.randint(1, self.tick_ms[node_id]), self._tick, node_id, node.incarnation
+        )
         self.after(node)
 
     def crash(self, node_id: str) -> None:
@@ -140,15 +152,17 @@ class World:
 
     # -- events --
 
-    def schedule(self, delay_ms: int, kind: int, a: object, b: object = None) -> None:
-        self._seq += 1
-        heapq.heappush(self._q, (self.now + delay_ms, self._seq, kind, a, b))
+    def schedule(self, delay_ms: int, fn: Callable[..., None], *args: object) -> None:
+        self.queue.schedule(delay_ms, fn, *args)
 
     def schedule_fault(self, delay_ms: int) -> None:
-        self.schedule(delay_ms, _FAULT, None)
+        self.schedule(delay_ms, self._fault)
 
     def schedule_restart(self, delay_ms: int, node_id: str) -> None:
-        self.schedule(delay_ms, _RESTART, node_id)
+        self.schedule(delay_ms, self._restart, node_id)
+
+    def schedule_client(self, delay_ms: int, client_id: str, token: int) -> None:
+        self.schedule(delay_ms, self._wake_client, client_id, token)
 
     def log(self, line: str) -> None:
         self.trace.append(f"{self.now:>7}ms {line}")
@@ -160,14 +174,14 @@ class World:
         data = encode_message(m)
         copies = 2 if self.rng.random() < self.dup else 1
         for _ in range(copies):
-            self.schedule(self.rng.randint(1, self.delay_max_ms), _DELIVER, m.to, data)
+            self.schedule(self.rng.randint(1, self.delay_max_ms), self._deliver, m.to, data)
         if self.garbage and self.rng.random() < self.garbage:
             cut = data[: self.rng.randrange(len(data))]
-            self.schedule(self.rng.randint(1, self.delay_max_ms), _DELIVER, m.to, cut)
+            self.schedule(self.rng.randint(1, self.delay_max_ms), self._deliver, m.to, cut)
 
     def after(self, node: SimNode) -> None:
         """Carry out the member's Ready work, then check what its new state claims."""
-        if not node.process(self.send, self.checker):
+        if not node.process():
             self.log(f"crash {node.id} between write and fsync")
             self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), node.id)
             return
@@ -185,65 +199,62 @@ class World:
         p = self.plan
         if self.healed or self.rng.random() >= p.leader_crash:
             return
-        kind = _ISOLATE if self.rng.random() < p.leader_isolate else _CRASH
-        self.schedule(self.rng.randint(1, p.leader_crash_ms), kind, node_id)
+        strike = self._isolate if self.rng.random() < p.leader_isolate else self._strike_crash
+        self.schedule(self.rng.randint(1, p.leader_crash_ms), strike, node_id)
 
     def _isolate(self, node_id: str) -> None:
+        if self.healed:
+            return
         pairs = {(node_id, o) for o in self.nodes if o != node_id}
         pairs |= {(o, node_id) for o in self.nodes if o != node_id}
         self.blocked |= pairs
         self.log(f"isolate {node_id}")
-        self.schedule(self.rng.randint(20, self.plan.restart_max_ms), _UNISOLATE, node_id)
+        self.schedule(self.rng.randint(20, self.plan.restart_max_ms), self._unisolate, node_id)
 
     def _unisolate(self, node_id: str) -> None:
+        if self.healed:
+            return
         self.blocked = {(a, b) for a, b in self.blocked if node_id not in (a, b)}
         self.log(f"reconnect {node_id}")
 
     def step_event(self) -> None:
-        t, _, kind, a, b = heapq.heappop(self._q)
-        self.now = t
-        self.events += 1
+        fn, args = self.queue.pop()
         if self.membership.removing or self.membership.adding:
             settle_membership(self)
-        if kind == _TICK:
-            node = self.nodes[str(a)]
-            if node.raw is None or b != node.incarnation:
-                return
-            node.raw.tick()
-            self.after(node)
-            self.schedule(self.tick_ms[node.id], _TICK, node.id, node.incarnation)
-        elif kind == _DELIVER:
-            self._deliver(str(a), b)
-        elif kind == _CLIENT:
-            client = self.clients[str(a)]
-            assert isinstance(b, int)
-            client.wake(self.now, b, {i: self.nodes[i] for i in self.live_ids()})
-            for i in self.live_ids():
-                if self.nodes[i].up:
-                    self.after(self.nodes[i])
-        elif kind == _FAULT:
-            if not self.healed:
-                apply_fault(self)
-        elif kind == _CRASH:
-            if not self.healed:
-                self.crash(str(a))
-                self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), str(a))
-        elif kind == _ISOLATE:
-            if not self.healed:
-                self._isolate(str(a))
-        elif kind == _UNISOLATE:
-            if not self.healed:
-                self._unisolate(str(a))
-        elif kind == _RESTART:
-            nid = str(a)
-            if nid not in self.retired and not self.nodes[nid].up:
-                self.start(nid)
+        fn(*args)
 
-    def _deliver(self, to: str, data: object) -> None:
+    def _tick(self, node_id: str, incarnation: int) -> None:
+        node = self.nodes[node_id]
+        if node.raw is None or incarnation != node.incarnation:
+            return
+        node.tick()
+        self.after(node)
+        self.schedule(self.tick_ms[node.id], self._tick, node.id, node.incarnation)
+
+    def _wake_client(self, client_id: str, token: int) -> None:
+        client = self.clients[client_id]
+        client.wake(self.now, token, {i: self.nodes[i] for i in self.live_ids()})
+        for i in self.live_ids():
+            if self.nodes[i].up:
+                self.after(self.nodes[i])
+
+    def _fault(self) -> None:
+        if not self.healed:
+            apply_fault(self)
+
+    def _strike_crash(self, node_id: str) -> None:
+        if not self.healed:
+            self.crash(node_id)
+            self.schedule_restart(self.rng.randint(10, self.plan.restart_max_ms), node_id)
+
+    def _restart(self, node_id: str) -> None:
+        if node_id not in self.retired and not self.nodes[node_id].up:
+            self.start(node_id)
+
+    def _deliver(self, to: str, data: bytes) -> None:
         node = self.nodes[to]
         if node.raw is None:
             return
-        assert isinstance(data, bytes)
         try:
             m = decode_message(data)
         except DecodeError:
@@ -254,7 +265,7 @@ class World:
         self.after(node)
 
     def run_until(self, pred: Callable[[], bool], until_ms: int) -> bool:
-        while self._q and self.now <= until_ms:
+        while self.queue and self.now <= until_ms:
             if pred():
                 return True
             self.step_event()
@@ -280,10 +291,10 @@ class World:
                 rng=random.Random(self.rng.getrandbits(64)),
                 keys=tuple(f"k{j}" for j in range(p.keys)),
                 history=self.history,
-                schedule=lambda d, c, tok: self.schedule(d, _CLIENT, c, tok),
+                schedule=self.schedule_client,
                 clock=lambda: self.now,
             )
-            self.schedule(self.rng.randint(50, 300), _CLIENT, cid, 0)
+            self.schedule_client(self.rng.randint(50, 300), cid, 0)
         self.schedule_fault(self.rng.randint(100, 300))
         self.run_until(lambda: False, p.chaos_ms)
         self.heal()
@@ -327,12 +338,12 @@ class World:
             rng=random.Random(self.rng.getrandbits(64)),
             keys=("probe",),
             history=self.history,
-            schedule=lambda d, c, tok: self.schedule(d, _CLIENT, c, tok),
+            schedule=self.schedule_client,
             clock=lambda: self.now,
             writes_only=True,
         )
         self.clients["probe"] = probe
-        self.schedule(0, _CLIENT, "probe", 0)
+        self.schedule_client(0, "probe", 0)
         deadline = self.now + LIVENESS_BOUND_MS
         if not self.run_until(lambda: probe.completed > 0, deadline):
             raise AssertionError(f"liveness: no write committed within {LIVENESS_BOUND_MS}ms")

@@ -1,9 +1,9 @@
-"""ReadIndex batching (ackdb.node.reads)."""
+"""ReadIndex batching (ackdb.cluster.reads)."""
 
 from __future__ import annotations
 
+from ackdb.cluster.reads import Reads
 from ackdb.consensus import ProposalDropped, ReadState
-from ackdb.node.reads import Reads
 
 
 class World:

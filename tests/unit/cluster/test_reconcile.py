@@ -1,11 +1,11 @@
-"""The reconciler (ackdb.node.reconcile): registration, joins, removals, health."""
+"""The reconciler (ackdb.cluster.reconcile): registration, joins, removals, health."""
 
 from __future__ import annotations
 
 from ackdb.cluster.commands import Health, Op
 from ackdb.cluster.metadata import Member, MemberState, MetadataStore
+from ackdb.cluster.reconcile import ProposeConf, Reconciler, Submit
 from ackdb.consensus import ConfChangeKind, PeerProgress, Role, Status
-from ackdb.node.reconcile import ProposeConf, Reconciler, Submit
 
 
 def status(

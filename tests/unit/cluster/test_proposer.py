@@ -1,12 +1,12 @@
-"""The proposer (ackdb.node.proposer): routing, retries, reissue, timeouts -- against a
+"""The proposer (ackdb.cluster.proposer): routing, retries, reissue, timeouts -- against a
 real MetadataStore as the log's consumer."""
 
 from __future__ import annotations
 
 from ackdb.cluster.commands import Op, Result, decode_command
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.proposer import Proposer
 from ackdb.consensus import Entry, ProposalDropped
-from ackdb.node.proposer import Proposer
 
 
 class World:

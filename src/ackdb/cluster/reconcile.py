@@ -13,8 +13,8 @@ Owns: the decisions that follow from the metadata, taken each tick:
   every voter as seen when it took office.
 
 Never does IO: ``step`` looks at a Status and the metadata and returns actions for the
-agent; each kind of action is rate-limited here (``retry_ms``) so a slow commit is not
-flooded with copies.
+Raft member (node/member.py) to carry out; each kind of action is rate-limited here
+(``retry_ms``) so a slow commit is not flooded with copies.
 """
 
 from __future__ import annotations

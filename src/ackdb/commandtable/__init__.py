@@ -1,0 +1,72 @@
+"""The command table, importable on its own: every command ackdb has, as data.
+
+Owns: ``TABLE`` — each command's name, arity, flags, group, summary, since, complexity,
+argument syntax, legacy first/last/step, ACL categories, key specs (Redis's begin-search /
+find-keys form) and command tips, as Redis 7.2's COMMAND INFO / COMMAND DOCS report them —
+and ``keys_of`` for slot routing. Sans-IO and handler-free: it never imports the engine,
+the command handlers or the server, so a proxy routes with the same table without loading
+them. ``ackdb.commands.load_all`` binds the handlers to these entries by name.
+
+The family modules (``strings``, ``zsets``...) hold the entries, one module per module of
+``ackdb.commands``; their order here is the order COMMAND and COMMAND LIST report.
+"""
+
+from __future__ import annotations
+
+from . import (
+    connection,
+    hashes,
+    introspection,
+    keys,
+    lists,
+    lists_blocking,
+    persistence,
+    pubsub,
+    replication,
+    server_admin,
+    sets,
+    strings,
+    zsets,
+    zsets_blocking,
+)
+from .keyspecs import BeginIndex, BeginKeyword, FindKeynum, FindRange, KeySpec, spec
+from .model import Command, CommandTable, Handler, entry
+
+__all__ = [
+    "TABLE",
+    "BeginIndex",
+    "BeginKeyword",
+    "Command",
+    "CommandTable",
+    "FindKeynum",
+    "FindRange",
+    "Handler",
+    "KeySpec",
+    "entry",
+    "keys_of",
+    "spec",
+]
+
+TABLE = CommandTable(
+    [
+        *connection.ENTRIES,
+        *hashes.ENTRIES,
+        *introspection.ENTRIES,
+        *keys.ENTRIES,
+        *lists.ENTRIES,
+        *lists_blocking.ENTRIES,
+        *persistence.ENTRIES,
+        *pubsub.ENTRIES,
+        *replication.ENTRIES,
+        *server_admin.ENTRIES,
+        *sets.ENTRIES,
+        *strings.ENTRIES,
+        *zsets.ENTRIES,
+        *zsets_blocking.ENTRIES,
+    ]
+)
+
+
+def keys_of(argv: list[bytes]) -> list[bytes]:
+    """The keys of one request (``TABLE.keys_of``); LookupError for an unknown command."""
+    return TABLE.keys_of(argv)

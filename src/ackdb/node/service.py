@@ -1,0 +1,95 @@
+"""The contracts between the node host (agent.py) and the services it runs.
+
+Owns: the ``Service`` protocol every service of a node implements (the Raft member today;
+the shard supervisor, the per-database proxy endpoints and metrics next), the ``Exit``
+callback a service uses to ask the host to stop the process, and ``ConnectionHost``:
+what a client connection of the metadata port (metaserver.py) needs from its service.
+Never does anything itself; it imports no service, so no service imports another.
+
+Life of a service, driven by the host:
+    start()   bind ports, start timers and tasks; raises if it cannot run;
+    drain()   stop taking new work and fail what waits (synchronous, so every service
+              has drained before any is torn down: replies still reach open clients);
+    stop()    release everything (connections, files, threads).
+The host starts services in list order and drains, then stops, them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from ackdb.cluster.commands import Op, Result
+from ackdb.cluster.metadata import MetadataStore
+from ackdb.consensus import Role
+from ackdb.server.log import Log
+
+# Ask the host to stop the process with this exit code, saying why (for the log).
+Exit = Callable[[int, str], None]
+
+
+class Service(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    def drain(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class MetaPort(Protocol):
+    """The metadata store as a client port sees it: writes through the log, linearizable
+    reads, and the reports (the Raft member implements it)."""
+
+    @property
+    def meta(self) -> MetadataStore: ...
+
+    @property
+    def role(self) -> Role: ...
+
+    def submit(
+        self, op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Result], None]
+    ) -> None: ...
+
+    def read(self, run: Callable[[], None], failed: Callable[[str], None]) -> None: ...
+
+    def status_text(self) -> str: ...
+
+    def info_text(self, clients: int) -> str: ...
+
+
+class ClientConnection(Protocol):
+    transport: asyncio.Transport | None
+
+    def flush(self) -> None: ...
+
+
+class ConnectionHost(Protocol):
+    """What one client connection (metaserver.MetaConnection) needs from its service."""
+
+    log: Log
+    clients: set[ClientConnection]
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def meta(self) -> MetadataStore: ...
+
+    @property
+    def role(self) -> Role: ...
+
+    def submit(
+        self, op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Result], None]
+    ) -> None: ...
+
+    def read(self, run: Callable[[], None], failed: Callable[[str], None]) -> None: ...
+
+    def schedule_flush(self, conn: ClientConnection) -> None: ...
+
+    def status_text(self) -> str: ...
+
+    def info_text(self) -> str: ...
