@@ -7,7 +7,7 @@ them (a fix turns the xfail into an XPASS, which fails the suite: then drop the 
    (``test_raft_registers.py::test_meta_registers_linearizable_long_randomized``, seed
    3278037262, 2 runs of 2) saw writes answered -NOQUORUM whose values later reads
    returned (``failed_writes_observed``), and the history is linearizable only when those
-   writes are taken as unknown. Cause, ``node/proposer.py`` ``Proposer.tick``: at the
+   writes are taken as unknown. Cause, ``cluster/proposer.py`` ``Proposer.tick``: at the
    deadline a pending command fails with NOQUORUM whenever ``self.leader is None`` *now*,
    even if it was proposed or forwarded to a leader earlier (``sent_to`` was set), and
    that entry can still commit (the old leader had replicated it, or a new leader carries
@@ -23,13 +23,13 @@ import pytest
 
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.proposer import Proposer
 from ackdb.consensus import Entry
-from ackdb.node.proposer import Proposer
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="node/proposer.py: NOQUORUM at the deadline when no leader is known *now*, "
+    reason="cluster/proposer.py: NOQUORUM at the deadline when no leader is known *now*, "
     "though the command was forwarded to an earlier leader and may still commit",
 )
 def test_a_write_forwarded_to_a_leader_is_not_answered_noquorum() -> None:

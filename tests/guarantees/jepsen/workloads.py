@@ -20,7 +20,8 @@ from typing import Any
 
 import redis
 
-from ackdb.node.client import Client, ReplyError
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError
 
 from .history import FAIL, OK, UNKNOWN, History
 from .procs import Node
