@@ -1,7 +1,8 @@
-"""Findings of the harness in src/, kept as strict xfail reproducers until the lead fixes
-them (a fix turns the xfail into an XPASS, which fails the suite: then drop the mark).
+"""Findings of the harness in src/, each kept as the test that reproduced it (a finding not
+fixed yet is a strict xfail: its fix turns it into an XPASS, which fails the suite, and
+then the mark goes).
 
-1. ``-NOQUORUM`` for a META write that was applied. docs/cluster.md says "-NOQUORUM ...
+1. ``-NOQUORUM`` for a META write that was applied (fixed). docs/cluster.md says "-NOQUORUM ...
    The write was not applied by this request", and the linearizability checker treats it
    as a definite failure. The long randomized Raft run
    (``test_raft_registers.py::test_meta_registers_linearizable_long_randomized``, seed
@@ -13,8 +14,8 @@ them (a fix turns the xfail into an XPASS, which fails the suite: then drop the 
    that entry can still commit (the old leader had replicated it, or a new leader carries
    it on). Fix: remember that a command was ever handed to a leader and answer TRYAGAIN
    ("it may still be applied") for those; NOQUORUM only for commands no leader ever saw.
-   Until then the Raft scenario checks with NOQUORUM writes as unknown
-   (``NOQUORUM_IS_DEFINITE``) and reports the ones observed applied.
+   Fixed that way (``Pending.handed_over``); the Raft scenario now checks NOQUORUM writes
+   as definite failures (``NOQUORUM_IS_DEFINITE``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ from ackdb.cluster.proposer import Proposer
 from ackdb.consensus import Entry
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cluster/proposer.py: NOQUORUM at the deadline when no leader is known *now*, "
-    "though the command was forwarded to an earlier leader and may still commit",
-)
 def test_a_write_forwarded_to_a_leader_is_not_answered_noquorum() -> None:
     forwarded: list[bytes] = []
     results: list[Result] = []

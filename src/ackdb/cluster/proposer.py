@@ -16,8 +16,9 @@ never apply (it was lost, and a late copy would be ignored as a retry): it is re
 and sent again ("reissued").
 
 States of a pending command: WAITING (no leader known) -> SENT -> resolved (applied) or
-failed (its deadline passed: ``NOQUORUM`` if no leader was known, else ``TRYAGAIN``;
-the command may still apply later).
+failed (its deadline passed: ``NOQUORUM`` only if no leader ever received it, so it
+cannot apply; else ``TRYAGAIN``: it may still apply later, even with no leader known now,
+because an entry an old leader appended can still commit).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Pending:
     done: Done
     sent_ms: int = -1  # -1: not sent to the current leader yet
     sent_to: str | None = None
+    handed_over: bool = False  # some leader (this node or another) ever received it
 
 
 class Proposer:
@@ -102,6 +104,7 @@ class Proposer:
             p.sent_ms, p.sent_to = -1, None
             return
         p.sent_ms, p.sent_to = now_ms, leader
+        p.handed_over = True
 
     def on_leader(self, leader: str | None, now_ms: int) -> None:
         """The Raft leader as this member now sees it; resend what the old one may have
@@ -143,13 +146,15 @@ class Proposer:
         for p in list(self.pending.values()):
             if now_ms >= p.deadline_ms:
                 del self.pending[p.seq]
-                if self.leader is None:
+                if not p.handed_over:
+                    # No leader ever had it: it cannot be applied (a definite failure).
                     p.done(fail("NOQUORUM no leader: this node cannot reach a majority"))
                 else:
+                    leader = self.leader or "unknown now"
                     p.done(
                         fail(
                             f"TRYAGAIN not committed within {self.timeout_ms} ms "
-                            f"(leader {self.leader}); it may still be applied"
+                            f"(leader {leader}); it may still be applied"
                         )
                     )
             elif p.sent_ms < 0 or now_ms - p.sent_ms >= self.retry_ms:
