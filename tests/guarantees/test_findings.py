@@ -20,8 +20,6 @@ then the mark goes).
 
 from __future__ import annotations
 
-import pytest
-
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.proposer import Proposer
