@@ -197,7 +197,7 @@ class RaftStore:
             raise CorruptLogError(wal, 0, "not a Raft log of this version")
         records, end = cls._read_records(wal, buf, len(head))
         mem = MemoryStorage()
-        snap_index = _replay(d, wal, records, mem)
+        referenced = _replay(d, wal, records, mem)
         truncated = len(buf) - end
         if truncated:
             os.truncate(wal, end)
@@ -208,7 +208,9 @@ class RaftStore:
             os.fsync(fd)
         store = cls(d, fd, mem)
         store.truncated_bytes = truncated
-        store._remove_snapshots_except(snap_index)
+        # Every snapshot the log still names stays (a received snapshot is appended after
+        # the marker a local one left at the log's head); only orphans go.
+        store._remove_snapshots_but(referenced)
         return store, mem
 
     @staticmethod
@@ -266,16 +268,16 @@ class RaftStore:
         _write_atomically(wal, bytes(out))
         os.close(self._fd)
         self._fd = os.open(wal, os.O_WRONLY | os.O_APPEND)
-        self._remove_snapshots_except(snap.index)
+        self._remove_snapshots_but({_snap_name(snap.index, snap.term)})
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
-    def _remove_snapshots_except(self, index: int) -> None:
+    def _remove_snapshots_but(self, keep: set[str]) -> None:
         for p in self.dir.glob("snap-*.snap"):
-            if not p.name.startswith(f"snap-{index:020d}-"):
+            if p.name not in keep:
                 p.unlink()
 
 
@@ -301,9 +303,10 @@ def _entries_records(entries: Sequence[Entry]) -> bytes:
     return bytes(out)
 
 
-def _replay(d: Path, wal: Path, records: list[tuple[int, bytes]], mem: MemoryStorage) -> int:
-    """Apply the records to ``mem`` in order; returns the snapshot index in force."""
-    snap_index = 0
+def _replay(d: Path, wal: Path, records: list[tuple[int, bytes]], mem: MemoryStorage) -> set[str]:
+    """Apply the records to ``mem`` in order; returns the names of the snapshot files the
+    log refers to (every one must stay: the next open reads them all again)."""
+    referenced: set[str] = set()
     for offset, payload in records:
         try:
             rec = msgpack.unpackb(payload, raw=False)
@@ -318,10 +321,11 @@ def _replay(d: Path, wal: Path, records: list[tuple[int, bytes]], mem: MemorySto
                 mem.append(ents)
             elif kind == REC_SNAPSHOT:
                 _, index, term = rec
-                snap = read_snapshot_file(d / _snap_name(index, term))
+                name = _snap_name(index, term)
+                snap = read_snapshot_file(d / name)
                 if snap.index > mem.snapshot().index:
                     mem.apply_snapshot(snap)
-                snap_index = snap.index
+                referenced.add(name)
             else:
                 raise CorruptLogError(wal, offset, f"unknown record type {kind!r}")
         except CorruptLogError:
@@ -330,4 +334,4 @@ def _replay(d: Path, wal: Path, records: list[tuple[int, bytes]], mem: MemorySto
             raise CorruptLogError(wal, offset, f"snapshot file missing: {exc.filename}") from exc
         except (ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
             raise CorruptLogError(wal, offset, f"undecodable record: {exc!r}") from exc
-    return snap_index
+    return referenced

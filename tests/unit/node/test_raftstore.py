@@ -182,6 +182,30 @@ def test_save_snapshot_compacts_the_log(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_received_snapshot_after_a_local_one_survives_two_restarts(tmp_path: Path) -> None:
+    """Found by the guarantees harness (a member that could not start after a SIGKILL):
+    a local snapshot rewrites the log with its marker first; a snapshot received later is
+    appended as a second marker. Opening the store kept only the last snapshot's file, so
+    the next open found the first marker's file gone ("snapshot file missing")."""
+    store, mem = RaftStore.open(tmp_path)
+    for i in range(1, 7):
+        e = ents(i, 1)
+        store.save(HardState(term=1, commit=i), e, None)
+        mem.append(e)
+        mem.set_hard_state(HardState(term=1, commit=i))
+    local = mem.create_snapshot(4, ConfState(("n1",)), b"four")
+    mem.compact(4)
+    store.save_snapshot(local)
+    received = Snapshot(index=20, term=2, conf=ConfState(("n1",)), data=b"twenty")
+    store.save(HardState(term=2, commit=20), [], received)
+    store.sync()
+    store.close()
+    for _ in range(3):
+        store2, mem2 = reopen(tmp_path)
+        assert mem2.snapshot() == received and mem2.hard_state.commit == 20
+        store2.close()
+
+
 def test_orphan_snapshot_and_temp_files_are_removed(tmp_path: Path) -> None:
     # A crash after writing a snapshot file but before its marker: the log never
     # referred to it, so it is dropped (nothing depending on it was sent).
