@@ -14,6 +14,7 @@ The family modules (``strings``, ``zsets``...) hold the entries, one module per 
 from __future__ import annotations
 
 from . import (
+    bitmaps,
     connection,
     hashes,
     introspection,
@@ -49,6 +50,7 @@ __all__ = [
 
 TABLE = CommandTable(
     [
+        *bitmaps.ENTRIES,
         *connection.ENTRIES,
         *hashes.ENTRIES,
         *introspection.ENTRIES,
