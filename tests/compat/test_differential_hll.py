@@ -107,7 +107,7 @@ def _first_difference(ref: Reply, sut: Reply) -> tuple[object, object]:
     assert isinstance(ref[1], list) and isinstance(sut[1], list)
     for key, a, b in zip(KEYS, ref[1], sut[1], strict=True):
         if a != b and isinstance(a[1], bytes) and isinstance(b[1], bytes):
-            at = next((i for i, (x, y) in enumerate(zip(a[1], b[1])) if x != y), None)
+            at = next((i for i, (x, y) in enumerate(zip(a[1], b[1], strict=False)) if x != y), None)
             if at is None:
                 at = min(len(a[1]), len(b[1]))
             lo = max(at - 8, 0)
