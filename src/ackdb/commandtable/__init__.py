@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import (
     bitmaps,
     connection,
+    geo,
     hashes,
     hyperloglog,
     introspection,
@@ -53,6 +54,7 @@ TABLE = CommandTable(
     [
         *bitmaps.ENTRIES,
         *connection.ENTRIES,
+        *geo.ENTRIES,
         *hashes.ENTRIES,
         *hyperloglog.ENTRIES,
         *introspection.ENTRIES,
