@@ -31,7 +31,7 @@ ENTRIES: list[Command] = [
         complexity="O(1)",
         args="key offset",
         acl="@read @bitmap @fast",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "bitcount",
@@ -44,7 +44,7 @@ ENTRIES: list[Command] = [
         complexity="O(N)",
         args="key [start end [BYTE | BIT]]",
         acl="@read @bitmap @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "bitpos",
@@ -57,7 +57,7 @@ ENTRIES: list[Command] = [
         complexity="O(N)",
         args="key bit [start [end [BYTE | BIT]]]",
         acl="@read @bitmap @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "bitop",
@@ -71,8 +71,8 @@ ENTRIES: list[Command] = [
         args="<AND | OR | XOR | NOT> destkey key [key ...]",
         acl="@write @bitmap @slow",
         specs=(
-            spec("OW", BeginIndex(2), FindRange(0, 1, 0)),
-            spec("RO", BeginIndex(3), FindRange(-1, 1, 0)),
+            spec("OW update", BeginIndex(2), FindRange(0, 1, 0)),
+            spec("RO access", BeginIndex(3), FindRange(-1, 1, 0)),
         ),
     ),
     entry(
@@ -88,7 +88,7 @@ ENTRIES: list[Command] = [
         acl="@write @bitmap @slow",
         specs=(
             spec(
-                "RW update",
+                "RW access update variable_flags",
                 BeginIndex(1),
                 FindRange(0, 1, 0),
                 "This command allows both access and modification of the key",
@@ -106,6 +106,6 @@ ENTRIES: list[Command] = [
         complexity="O(1) for each subcommand specified",
         args="key [GET encoding offset [GET encoding offset ...]]",
         acl="@read @bitmap @fast",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
 ]

@@ -18,7 +18,7 @@ ENTRIES: list[Command] = [
         complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.",
         args="key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]",
         acl="@write @geo @slow",
-        specs=(spec("RW", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RW update", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "geodist",
@@ -31,7 +31,7 @@ ENTRIES: list[Command] = [
         complexity="O(log(N))",
         args="key member1 member2 [M | KM | FT | MI]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "geohash",
@@ -44,7 +44,7 @@ ENTRIES: list[Command] = [
         complexity="O(log(N)) for each member requested, where N is the number of elements in the sorted set.",
         args="key member [member ...]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "geopos",
@@ -57,7 +57,7 @@ ENTRIES: list[Command] = [
         complexity="O(N) where N is the number of members requested.",
         args="key member [member ...]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "georadius",
@@ -71,9 +71,9 @@ ENTRIES: list[Command] = [
         args="key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key] [STOREDIST key]",
         acl="@write @geo @slow",
         specs=(
-            spec("RO", BeginIndex(1), FindRange(0, 1, 0)),
-            spec("OW", BeginKeyword("STORE", 6), FindRange(0, 1, 0)),
-            spec("OW", BeginKeyword("STOREDIST", 6), FindRange(0, 1, 0)),
+            spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),
+            spec("OW update", BeginKeyword("STORE", 6), FindRange(0, 1, 0)),
+            spec("OW update", BeginKeyword("STOREDIST", 6), FindRange(0, 1, 0)),
         ),
     ),
     entry(
@@ -87,7 +87,7 @@ ENTRIES: list[Command] = [
         complexity="O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
         args="key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "georadiusbymember",
@@ -101,9 +101,9 @@ ENTRIES: list[Command] = [
         args="key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key] [STOREDIST key]",
         acl="@write @geo @slow",
         specs=(
-            spec("RO", BeginIndex(1), FindRange(0, 1, 0)),
-            spec("OW", BeginKeyword("STORE", 5), FindRange(0, 1, 0)),
-            spec("OW", BeginKeyword("STOREDIST", 5), FindRange(0, 1, 0)),
+            spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),
+            spec("OW update", BeginKeyword("STORE", 5), FindRange(0, 1, 0)),
+            spec("OW update", BeginKeyword("STOREDIST", 5), FindRange(0, 1, 0)),
         ),
     ),
     entry(
@@ -117,7 +117,7 @@ ENTRIES: list[Command] = [
         complexity="O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.",
         args="key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "geosearch",
@@ -130,7 +130,7 @@ ENTRIES: list[Command] = [
         complexity="O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape",
         args="key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
         acl="@read @geo @slow",
-        specs=(spec("RO", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RO access", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "geosearchstore",
@@ -144,8 +144,8 @@ ENTRIES: list[Command] = [
         args="destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]",
         acl="@write @geo @slow",
         specs=(
-            spec("OW", BeginIndex(1), FindRange(0, 1, 0)),
-            spec("RO", BeginIndex(2), FindRange(0, 1, 0)),
+            spec("OW update", BeginIndex(1), FindRange(0, 1, 0)),
+            spec("RO access", BeginIndex(2), FindRange(0, 1, 0)),
         ),
     ),
 ]

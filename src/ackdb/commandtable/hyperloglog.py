@@ -18,7 +18,7 @@ ENTRIES: list[Command] = [
         complexity="O(1) to add every element.",
         args="key [element [element ...]]",
         acl="@write @hyperloglog @fast",
-        specs=(spec("RW", BeginIndex(1), FindRange(0, 1, 0)),),
+        specs=(spec("RW insert", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
     entry(
         "pfcount",
@@ -33,7 +33,7 @@ ENTRIES: list[Command] = [
         acl="@read @hyperloglog @slow",
         specs=(
             spec(
-                "RW",
+                "RW access",
                 BeginIndex(1),
                 FindRange(-1, 1, 0),
                 "RW because it may change the internal representation of the key, and propagate to replicas",
@@ -53,7 +53,7 @@ ENTRIES: list[Command] = [
         acl="@write @hyperloglog @slow",
         specs=(
             spec("RW access insert", BeginIndex(1), FindRange(0, 1, 0)),
-            spec("RO", BeginIndex(2), FindRange(-1, 1, 0)),
+            spec("RO access", BeginIndex(2), FindRange(-1, 1, 0)),
         ),
     ),
     entry(
@@ -67,7 +67,7 @@ ENTRIES: list[Command] = [
         complexity="N/A",
         args="subcommand key",
         acl="@write @hyperloglog @admin @slow @dangerous",
-        specs=(spec("RW", BeginIndex(2), FindRange(0, 1, 0)),),
+        specs=(spec("RW access", BeginIndex(2), FindRange(0, 1, 0)),),
     ),
     entry(
         "pfselftest",
