@@ -2,7 +2,7 @@
 
 Owns: Redis 7.2 semantics, replies and error texts of the bitmap family on the string
 type (the bit arithmetic is ``keyspace.bits``): the offset limit (an offset whose byte is
-past proto-max-bulk-len, 512 MB), argument checks before the key is looked up (7.2's
+at or past proto-max-bulk-len, 512 MB by default), argument checks before the key is looked up (7.2's
 BITCOUNT / BITPOS order), the keyspace events (``setbit`` for SETBIT and BITFIELD, ``set``
 or ``del`` for BITOP's destination). Every write propagates as itself (deterministic).
 Never touches the network.
@@ -15,7 +15,7 @@ from ..engine.client import Client
 from ..keyspace import bits as kb
 from ..keyspace.numbers import parse_int
 from ..resp import encoder as enc
-from .base import STRING_MAX_BYTES, SYNTAX, CommandError, arg_int, get_string, read_string
+from .base import SYNTAX, CommandError, arg_int, get_string, read_string
 from .table import handler
 
 _BAD_OFFSET = "ERR bit offset is not an integer or out of range"
@@ -26,55 +26,62 @@ _BAD_TYPE = (
 )
 
 
-def bit_offset(arg: bytes, hashed: bool = False, bits: int = 0) -> int:
-    """Redis getBitOffsetFromArgument: a bit offset, ``#N`` meaning N fields of ``bits``."""
+def bit_offset(c: Client, arg: bytes, hashed: bool = False, bits: int = 0) -> int:
+    """Redis getBitOffsetFromArgument: a bit offset, ``#N`` meaning N fields of ``bits``;
+    its byte must lie below proto-max-bulk-len."""
     use_hash = hashed and arg[:1] == b"#"
     n = parse_int(arg[1:] if use_hash else arg)
     if n is None:
         raise CommandError(_BAD_OFFSET)
     if use_hash:
         n *= bits
-    if n < 0 or (n >> 3) >= STRING_MAX_BYTES:
+    if n < 0 or (n >> 3) >= c.server.config.get("proto-max-bulk-len"):
         raise CommandError(_BAD_OFFSET)
     return n
 
 
-def _grown(c: Client, key: bytes, last_bit: int) -> tuple[bytearray, bool]:
+def _grown(c: Client, key: bytes, last_bit: int) -> tuple[bytearray, bool, bool]:
     """The string at ``key`` as a buffer holding bit ``last_bit`` (WRONGTYPE otherwise),
-    and whether the key existed (Redis lookupStringForBitCommand)."""
+    whether the key existed, and whether it was created or lengthened — a change even
+    when no bit moves (Redis lookupStringForBitCommand)."""
     cur = get_string(c.db, key)
     need = (last_bit >> 3) + 1
     buf = bytearray(b"" if cur is None else cur)
-    if len(buf) < need:
+    grown = len(buf) < need
+    if grown:
         buf.extend(bytes(need - len(buf)))
-    return buf, cur is not None
+    return buf, cur is not None, grown
 
 
 def _store(c: Client, key: bytes, buf: bytearray, existed: bool, changes: int) -> None:
+    """Keep ``buf`` at ``key``; the event and the change count only when ``changes``
+    (Redis creates the key even when nothing changed, as a FAILed BITFIELD INCRBY)."""
     db = c.db
     if existed:
         db.replace(key, bytes(buf))
     else:
         db.add_new(key, bytes(buf))
-    c.server.dirty += changes
-    c.server.notify(nt.STRING, b"setbit", key, db.index)
+    if changes:
+        c.server.dirty += changes
+        c.server.notify(nt.STRING, b"setbit", key, db.index)
 
 
 @handler("setbit")
 def setbit(c: Client, argv: list[bytes]) -> bytes:
-    offset = bit_offset(argv[2])
+    offset = bit_offset(c, argv[2])
     bit = parse_int(argv[3])
     if bit is None or bit & ~1:
         raise CommandError(_BAD_BIT)
-    buf, existed = _grown(c, argv[1], offset)
+    buf, existed, grown = _grown(c, argv[1], offset)
     old = kb.set_bit(buf, offset, bit)
-    _store(c, argv[1], buf, existed, 1)
+    if grown or old != bit:  # setting a bit to its value changes nothing (Redis 7)
+        _store(c, argv[1], buf, existed, 1)
     return enc.ONE if old else enc.ZERO
 
 
 @handler("getbit")
 def getbit(c: Client, argv: list[bytes]) -> bytes:
-    offset = bit_offset(argv[2])
+    offset = bit_offset(c, argv[2])
     v = read_string(c, argv[1])
     return enc.ONE if v is not None and kb.get_bit(v, offset) else enc.ZERO
 
@@ -192,7 +199,7 @@ def _field_type(arg: bytes) -> tuple[bool, int]:
 _Op = tuple[bytes, bool, int, int, int, int]
 
 
-def _parse_bitfield(argv: list[bytes]) -> tuple[list[_Op], int]:
+def _parse_bitfield(c: Client, argv: list[bytes]) -> tuple[list[_Op], int]:
     """The operations and the highest bit a write reaches (-1 when only GETs)."""
     ops: list[_Op] = []
     mode = kb.WRAP
@@ -213,7 +220,7 @@ def _parse_bitfield(argv: list[bytes]) -> tuple[list[_Op], int]:
         if not ((sub == b"get" and left >= 2) or (sub in (b"set", b"incrby") and left >= 3)):
             raise CommandError(SYNTAX)
         signed, bits = _field_type(argv[j + 1])
-        offset = bit_offset(argv[j + 2], True, bits)
+        offset = bit_offset(c, argv[j + 2], True, bits)
         arg = 0
         if sub != b"get":
             highest = max(highest, offset + bits - 1)
@@ -224,8 +231,9 @@ def _parse_bitfield(argv: list[bytes]) -> tuple[list[_Op], int]:
     return ops, highest
 
 
-def _apply(buf: bytearray, op: _Op) -> int | None:
-    """One SET or INCRBY on ``buf``: its reply value, None when FAIL refused it."""
+def _apply(buf: bytearray, op: _Op) -> tuple[int | None, bool]:
+    """One SET or INCRBY on ``buf``: its reply value (None when FAIL refused it) and
+    whether the field changed."""
     sub, signed, bits, offset, arg, mode = op
     old = kb.get_field(buf, offset, bits, signed)
     if sub == b"incrby":
@@ -236,13 +244,13 @@ def _apply(buf: bytearray, op: _Op) -> int | None:
         over, new = kb.overflow(value, 0, bits, signed, mode)
         reply = old
     if over and mode == kb.FAIL:
-        return None
+        return None, False
     kb.set_field(buf, offset, bits, new)
-    return reply
+    return reply, new != old
 
 
 def _bitfield(c: Client, argv: list[bytes], read_only: bool) -> bytes:
-    ops, highest = _parse_bitfield(argv)
+    ops, highest = _parse_bitfield(c, argv)
     key = argv[1]
     if highest < 0:
         v = read_string(c, key)
@@ -250,17 +258,18 @@ def _bitfield(c: Client, argv: list[bytes], read_only: bool) -> bytes:
         return enc.array([enc.integer(x) for x in values])
     if read_only:
         raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
-    buf, existed = _grown(c, key, highest)
+    buf, existed, grown = _grown(c, key, highest)
     replies = []
     changes = 0
     for op in ops:
         if op[0] == b"get":
             replies.append(enc.integer(kb.get_field(buf, op[3], op[2], op[1])))
             continue
-        changes += 1
-        got = _apply(buf, op)
+        got, changed = _apply(buf, op)
+        changes += got is not None and (grown or changed)
         replies.append(c.p.null if got is None else enc.integer(got))
-    _store(c, key, buf, existed, changes)
+    if changes or grown:
+        _store(c, key, buf, existed, changes)
     return enc.array(replies)
 
 

@@ -113,7 +113,7 @@ def dense_put(buf: bytearray, reg: int, val: int) -> None:
 
 
 def dense_registers(v: bytes | bytearray) -> list[int]:
-    out = []
+    out: list[int] = []
     regs = v[HDR:]
     for i in range(0, len(regs) - 2, 3):
         b0, b1, b2 = regs[i], regs[i + 1], regs[i + 2]
