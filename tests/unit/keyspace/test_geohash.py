@@ -59,7 +59,8 @@ def test_neighbours_are_adjacent_cells() -> None:
 def test_step_estimate() -> None:
     assert gh.estimate_steps(0, 0) == 26
     assert gh.estimate_steps(1, 0) == 24
-    assert gh.estimate_steps(5_000_000, 0) == 1
+    assert gh.estimate_steps(5_000_000, 0) == 2
+    assert gh.estimate_steps(30_000_000, 0) == 1
     assert gh.estimate_steps(1000, 70) == gh.estimate_steps(1000, 0) - 1
     assert gh.estimate_steps(1000, -81) == gh.estimate_steps(1000, 0) - 2
 
