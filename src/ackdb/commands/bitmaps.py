@@ -72,6 +72,18 @@ def setbit(c: Client, argv: list[bytes]) -> bytes:
     bit = parse_int(argv[3])
     if bit is None or bit & ~1:
         raise CommandError(_BAD_BIT)
+    db = c.db
+    cur = db.lookup(argv[1])
+    byte = offset >> 3
+    if cur.__class__ is bytes and byte < len(cur):
+        # Fast path, no growth: one copy of the string (values are immutable bytes).
+        mask = 0x80 >> (offset & 7)
+        was = 1 if cur[byte] & mask else 0
+        if was != bit:
+            db.replace(argv[1], b"%s%c%s" % (cur[:byte], cur[byte] ^ mask, cur[byte + 1 :]))
+            c.server.dirty += 1
+            c.server.notify(nt.STRING, b"setbit", argv[1], db.index)
+        return enc.ONE if was else enc.ZERO
     buf, existed, grown = _grown(c, argv[1], offset)
     old = kb.set_bit(buf, offset, bit)
     if grown or old != bit:  # setting a bit to its value changes nothing (Redis 7)
