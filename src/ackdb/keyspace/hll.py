@@ -179,14 +179,24 @@ def _zeros(length: int) -> bytes:
     return bytes((length - 1,))
 
 
-def _locate(buf: bytearray, index: int) -> tuple[int, int, int]:
-    """(opcode position, first register it covers, previous opcode or -1)."""
-    p, first, prev = HDR, 0, -1
+# Where a scan of the opcodes may start: (position, first register of that opcode).
+Hint = tuple[int, int]
+_START: Hint = (HDR, 0)
+
+
+def _locate(buf: bytearray, index: int, start: Hint) -> tuple[int, int, int, Hint]:
+    """(opcode covering ``index``, its first register, the opcode before it or -1, and
+    the opcode before that as a hint for a later scan — untouched by this update)."""
+    p, first = start
+    prev = -1
+    prev2: Hint = start
+    prev_at: Hint = start
     end = len(buf)
     while p < end:
         _, span, oplen = _op_at(buf, p)
         if index <= first + span - 1:
-            return p, first, prev
+            return p, first, prev, prev2
+        prev2, prev_at = prev_at, (p, first)
         prev = p
         p += oplen
         first += span
@@ -196,24 +206,36 @@ def _locate(buf: bytearray, index: int) -> tuple[int, int, int]:
 def sparse_set(buf: bytearray, index: int, count: int, max_bytes: int) -> tuple[bool, bytearray]:
     """Redis hllSparseSet: raise register ``index`` to ``count``. Returns (changed, the
     value) — a new dense value when the update promotes it."""
+    changed, buf, _ = _sparse_set(buf, index, count, max_bytes, _START)
+    return changed, buf
+
+
+def _sparse_set(
+    buf: bytearray, index: int, count: int, max_bytes: int, hint: Hint
+) -> tuple[bool, bytearray, Hint]:
+    """``sparse_set`` scanning from ``hint`` (an opcode at or before the one covering
+    ``index``, whose predecessor is unknown: a register in the hint's own opcode is looked
+    up again from the start); returns a hint for a later, higher register."""
     if count > VAL_MAX_VALUE:
-        return _promote(buf, index, count)
-    p, first, prev = _locate(buf, index)
+        return (*_promote(buf, index, count), _START)
+    p, first, prev, after = _locate(buf, index, hint)
+    if p == hint[0] and hint != _START:
+        p, first, prev, after = _locate(buf, index, _START)
     kind, span, oplen = _op_at(buf, p)
     if kind == 2:
         cur = ((buf[p] >> 2) & 0x1F) + 1
         if cur >= count:
-            return False, buf
+            return False, buf, after
         if span == 1:
             buf[p] = _val(count, 1)
             _merge(buf, prev)
             invalidate(buf)
-            return True, buf
+            return True, buf, after
     elif kind == 0 and span == 1:
         buf[p] = _val(count, 1)
         _merge(buf, prev)
         invalidate(buf)
-        return True, buf
+        return True, buf, after
     last = first + span - 1
     seq = bytearray()
     if kind == 2:
@@ -230,11 +252,11 @@ def sparse_set(buf: bytearray, index: int, count: int, max_bytes: int) -> tuple[
         if index != last:
             seq += _zeros(last - index)
     if len(seq) > oplen and len(buf) + len(seq) - oplen > max_bytes:
-        return _promote(buf, index, count)
+        return (*_promote(buf, index, count), _START)
     buf[p : p + oplen] = seq
     _merge(buf, prev)
     invalidate(buf)
-    return True, buf
+    return True, buf, after
 
 
 def _promote(buf: bytearray, index: int, count: int) -> tuple[bool, bytearray]:
@@ -358,6 +380,7 @@ def decode(v: bytes | bytearray) -> bytes:
 def set_all(buf: bytearray, regs: list[int], max_bytes: int) -> bytearray:
     """PFMERGE's write: raise every register of ``buf`` to ``regs`` in register order, as
     Redis does one register at a time (so the sparse opcodes come out the same)."""
+    hint = _START
     for j, r in enumerate(regs):
         if not r:
             continue
@@ -365,5 +388,5 @@ def set_all(buf: bytearray, regs: list[int], max_bytes: int) -> bytearray:
             if dense_get(buf, j) < r:
                 dense_put(buf, j, r)
         else:
-            _, buf = sparse_set(buf, j, r, max_bytes)
+            _, buf, hint = _sparse_set(buf, j, r, max_bytes, hint)
     return buf
