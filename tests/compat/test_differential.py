@@ -278,6 +278,12 @@ WATCH_CASES = [
     ("h", "HDEL h f"), ("h", "HDEL h nope"), ("h", "HINCRBY h n 1"), ("h", "HGET h f"),
     ("h", "HINCRBYFLOAT h n 1.5"), ("h", "HMSET h f v"), ("h", "HINCRBY h f 1"),
     ("missing", "SET missing v"), ("missing", "DEL missing"), ("missing", "EXPIRE missing 5"),
+    ("s", "SETBIT s 0 1"), ("s", "SETBIT s 1 1"), ("s", "SETBIT s 100 0"), ("s", "GETBIT s 1"),
+    ("s", "BITFIELD s SET u8 0 118"), ("s", "BITFIELD s SET u8 0 1"), ("s", "BITCOUNT s"),
+    ("s", "BITFIELD s OVERFLOW FAIL INCRBY u8 0 200"), ("s", "BITOP NOT s s"),
+    ("missing", "BITOP AND missing missing"), ("missing", "PFADD missing"),
+    ("missing", "PFCOUNT missing"), ("s", "PFADD s a"), ("missing", "SETBIT missing 0 0"),
+    ("missing", "GEOADD missing 1 2 m"), ("missing", "GEOSEARCHSTORE missing h FROMLONLAT 1 2 BYRADIUS 1 m"),
 ]  # fmt: skip
 
 
