@@ -35,18 +35,15 @@ import time
 from collections import deque
 from pathlib import Path
 
-import hiredis
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from ackdb.node.client import Client, ReplyError, pack  # noqa: E402
 from ackdb.node.localcluster import LocalCluster, wait_for  # noqa: E402
+from ackdb.resp.client import BlockingClient, Client, ReplyError  # noqa: E402
 
 VALUE = b"v" * 64
 KEYS_PER_CONNECTION = 1000
 WARMUP_S = 0.5
-READ_CHUNK_BYTES = 256 * 1024
 DEFAULT_LOADS = "1x1,8x1,32x1,64x1,8x16,64x16,32x1f"
 QUICK_LOADS = "1x1,8x1,64x1,64x16"
 
@@ -59,9 +56,7 @@ class Tally:
 
 
 async def connection(addr: str, wid: int, pipeline: int, stop_at: float, tally: Tally) -> None:
-    host, port = addr.rsplit(":", 1)
-    r, w = await asyncio.open_connection(host, int(port))
-    parser = hiredis.Reader()
+    c = await Client.connect(addr)
     inflight: deque[float] = deque()
     n = 0
     loop = asyncio.get_running_loop()
@@ -71,27 +66,24 @@ async def connection(addr: str, wid: int, pipeline: int, stop_at: float, tally: 
             if now < stop_at:
                 burst = []
                 while len(inflight) < pipeline:
-                    burst.append(pack("META.SET", f"bench:{wid}:{n % KEYS_PER_CONNECTION}", VALUE))
+                    burst.append(("META.SET", f"bench:{wid}:{n % KEYS_PER_CONNECTION}", VALUE))
                     inflight.append(now)
                     n += 1
                 if burst:
-                    w.write(b"".join(burst))
+                    c.send_many(burst)
             elif not inflight:
                 return
-            data = await r.read(READ_CHUNK_BYTES)
-            if not data:
-                raise ConnectionError(f"{addr} closed the connection")
-            parser.feed(data)
+            replies = await c.read_some()
             done = loop.time()
-            while (reply := parser.gets()) is not False:
+            for reply in replies:
                 sent = inflight.popleft()
                 if tally.measuring:
-                    if isinstance(reply, hiredis.ReplyError):
+                    if isinstance(reply, ReplyError):
                         tally.errors += 1
                     else:
                         tally.latencies_ms.append((done - sent) * 1000)
     finally:
-        w.close()
+        await c.close()
 
 
 async def run_load(addr: str, conns: int, pipeline: int, seconds: float) -> Tally:
@@ -112,7 +104,7 @@ async def run_load(addr: str, conns: int, pipeline: int, seconds: float) -> Tall
 
 
 def info_counters(addr: str) -> tuple[int, int]:
-    with Client(addr) as c:
+    with BlockingClient(addr) as c:
         fields = dict(
             line.split(":", 1) for line in c.call("INFO").decode().splitlines() if ":" in line
         )
@@ -150,14 +142,14 @@ def bench_loads(cluster: LocalCluster, loads: list[tuple[int, int, bool]], secon
 def light_load(cluster: LocalCluster, stop: threading.Event, acks: list[float]) -> None:
     """One writer that tries the members in turn until one acknowledges."""
     i = 0
-    client: Client | None = None
+    client: BlockingClient | None = None
     turn = 0
     while not stop.is_set():
         try:
             if client is None:
                 live = [m for m in cluster.members.values() if m.running()]
                 turn += 1
-                client = Client(live[turn % len(live)].addr, timeout_s=5)
+                client = BlockingClient(live[turn % len(live)].addr, timeout_s=5)
             client.call("META.SET", f"failover:{i}", "x")
             acks.append(time.monotonic())
         except (OSError, ReplyError):

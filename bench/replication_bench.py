@@ -24,10 +24,11 @@ Prints one table with ratios (ackdb / redis; targets in brackets):
    as ``$<len>``, the replica writes it to a temporary file and loads it in steps. For
    ackdb the table also breaks the time down from the two servers' logs.
 
-Every figure is the best of ``--repeat`` runs (highest throughput, lowest latency and
-sync time): the machine is shared with other sessions, whose load only ever slows a run
-down, so the best run is the closest to an undisturbed one. ackdb and redis take turns
-(the order flips every repeat). Each server runs in its own temporary directory on
+Every figure is the median of ``--repeat`` runs (at least 5 for a figure you report; the
+best run is never reported: it is not what a user sees). ackdb and redis take turns (the
+order flips every repeat), so run i of one is paired with run i of the other;
+``--baseline-src DIR`` puts an older ackdb tree in redis's place (``bench/compare_trees.py``
+uses it), and ``--json FILE`` writes every run's figure in run order. Each server runs in its own temporary directory on
 127.0.0.1 ephemeral ports and its own session; all of them are stopped in a ``finally``.
 ackdb is started as ``python3 -m ackdb server --port P --bind 127.0.0.1 --save ""
 --appendonly no`` with PYTHONPATH pointing at this tree's ``src``; redis as
@@ -36,18 +37,20 @@ a test: exit 0 even when a target is missed (2: a tool is missing; 3: a server f
 start, died, or a step timed out -- the table shows what was measured until then).
 Progress lines (every single run) go to stderr, the table to stdout.
 
-Usage: python3 bench/replication_bench.py [--keys 1000000] [--requests 100000] [--repeat 3]
-       [--only throughput,latency,sync]
+Usage: python3 bench/replication_bench.py [--keys 1000000] [--requests 100000] [--repeat 5]
+       [--only throughput,latency,sync] [--baseline-src DIR] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,10 +59,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server_bench import Resp
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ackdb.resp.client import BlockingClient  # noqa: E402
+from ackdb.resp.request import pack  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("ackdb", "redis")
+# --baseline-src: an older ackdb tree takes redis's place (kind "base"), for A/B runs.
+BASELINE_SRC: str | None = None
 CLIENTS = 50
 KEYSPACE = 100_000
 VALUE_BYTES = 16
@@ -78,45 +86,15 @@ def note(msg: str) -> None:
 # -- a minimal RESP client --------------------------------------------------------------
 
 
-class ReplyError(Exception):
-    pass
-
-
-class Conn:
-    """One blocking connection: encode a command, read one reply (errors are returned
-    as ReplyError instances, not raised, so a poller can treat -LOADING as 'not yet')."""
+class Conn(BlockingClient):
+    """One blocking connection to 127.0.0.1:port, replies decoded as text; ``call`` returns
+    an error reply as a ReplyError value (a poller can treat -LOADING as 'not yet')."""
 
     def __init__(self, port: int, timeout: float = 600.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rf = self.sock.makefile("rb")
-
-    def close(self) -> None:
-        self.rf.close()
-        self.sock.close()
+        super().__init__(f"127.0.0.1:{port}", timeout_s=timeout, encoding="utf-8")
 
     def call(self, *args: str | bytes | int) -> Any:
-        self.sock.sendall(Resp.encode(*args))
-        return self.read()
-
-    def read(self) -> Any:
-        line = self.rf.readline()
-        if not line:
-            raise ConnectionError("connection closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return ReplyError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.rf.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ConnectionError(f"unexpected reply line {line!r}")
+        return self.pipeline([args])[0]
 
 
 def info(conn: Conn, section: str) -> dict[str, str]:
@@ -164,7 +142,7 @@ class Server:
 
     def start(self) -> None:
         env = dict(os.environ)
-        src = str(REPO / "src")
+        src = BASELINE_SRC if self.kind == "base" and BASELINE_SRC else str(REPO / "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         for _attempt in range(3):  # an ephemeral port can be taken between probe and bind
             self.port = free_port()
@@ -340,9 +318,10 @@ def bench_throughput(work: Path, args: argparse.Namespace, reg: list[Server], re
 def set_wait_latencies(port: int, iterations: int) -> list[float]:
     """Round trips (ms) of SET then WAIT 1 0 on one connection, sequentially."""
     c = Conn(port, timeout=60)
-    sets = [Resp.encode("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
-    wait = Resp.encode("WAIT", 1, 0)
-    sock, rf = c.sock, c.rf
+    sets = [pack("SET", f"lat:{i}", "v" * VALUE_BYTES) for i in range(1000)]
+    wait = pack("WAIT", 1, 0)
+    sock = c.sock
+    rf = sock.makefile("rb")
     out = []
     try:
         for i in range(WARMUP + iterations):
@@ -357,6 +336,7 @@ def set_wait_latencies(port: int, iterations: int) -> list[float]:
             if i >= WARMUP:
                 out.append(dt * 1000)
     finally:
+        rf.close()
         c.close()
     return out
 
@@ -473,7 +453,7 @@ def bench_sync(work: Path, args: argparse.Namespace, reg: list[Server], res: Res
 
 
 class Results:
-    """Every run's figure per (row key, kind); ``best`` picks the best run."""
+    """Every run's figure per (row key, kind), in run order; a figure is their median."""
 
     def __init__(self) -> None:
         self.runs: dict[tuple[Any, ...], dict[str, list[tuple[float, float]]]] = {}
@@ -481,16 +461,29 @@ class Results:
     def add(self, key: tuple[Any, ...], kind: str, value: float, when: float = 0.0) -> None:
         self.runs.setdefault(key, {}).setdefault(kind, []).append((value, when))
 
-    def best(self, key: tuple[Any, ...], kind: str, higher: bool) -> float | None:
+    def median(self, key: tuple[Any, ...], kind: str) -> float | None:
         vals = self.runs.get(key, {}).get(kind)
         if not vals:
             return None
-        return (max if higher else min)(v for v, _ in vals)
+        return float(statistics.median(v for v, _ in vals))
 
-    def with_best(self, key: tuple[Any, ...], kind: str) -> float | None:
-        """A phase figure from the run whose total sync time was the best."""
+    def with_median(self, key: tuple[Any, ...], kind: str) -> float | None:
+        """A phase figure from the run whose total sync time was the median one."""
         vals = self.runs.get(key, {}).get(kind)
-        return min(vals, key=lambda vw: vw[1])[0] if vals else None
+        if not vals:
+            return None
+        ordered = sorted(vals, key=lambda vw: vw[1])
+        return ordered[(len(ordered) - 1) // 2][0]
+
+    def as_json(self) -> dict[str, dict[str, list[float]]]:
+        """{"tp 1 16": {"ackdb": [run 1, run 2, ...], ...}, "p50": ...}: figures in run
+        order, so run i of one kind pairs with run i of the other."""
+        return {
+            " ".join(str(k) for k in key): {
+                kind: [v for v, _ in vals] for kind, vals in kinds.items()
+            }
+            for key, kinds in self.runs.items()
+        }
 
 
 def row(label: str, a: float | None, r: float | None, unit: str, target: str,
@@ -508,7 +501,7 @@ def row(label: str, a: float | None, r: float | None, unit: str, target: str,
 
 def print_table(res: Results, args: argparse.Namespace, parts: set[str]) -> None:
     print()
-    print(f"{'':<40} {'ackdb':>11} {'redis':>11} {'unit':<6} {'ratio':>7}  target")
+    print(f"{'':<40} {KINDS[0]:>11} {KINDS[1]:>11} {'unit':<6} {'ratio':>7}  target")
     print("-" * 94)
     if "throughput" in parts:
         print(f"SET throughput (redis-benchmark -t set -c {CLIENTS} -r {KEYSPACE} "
@@ -516,40 +509,39 @@ def print_table(res: Results, args: argparse.Namespace, parts: set[str]) -> None
               f"-P {PIPELINED})")  # fmt: skip
         for pipe in (1, PIPELINED):
             for reps in (0, 1, 2):
-                a = res.best(("tp", reps, pipe), "ackdb", True)
-                r = res.best(("tp", reps, pipe), "redis", True)
+                a = res.median(("tp", reps, pipe), KINDS[0])
+                r = res.median(("tp", reps, pipe), KINDS[1])
                 target, good = (">= 0.7x", (lambda x: x >= 0.7)) if reps else ("context", None)
                 row(f"  -P {pipe:<2} {reps} replica(s)", a, r, "req/s", target, good)
         for pipe in (1, PIPELINED):
             for reps in (1, 2):
-                a = res.best(("lag", reps, pipe), "ackdb", False)
-                r = res.best(("lag", reps, pipe), "redis", False)
+                a = res.median(("lag", reps, pipe), KINDS[0])
+                r = res.median(("lag", reps, pipe), KINDS[1])
                 row(f"  replicas catch up after -P {pipe} {reps} rep.", a, r, "ms", "context",
                     None)  # fmt: skip
     if "latency" in parts:
         n = max(1000, args.requests // 10)
         print(f"SET + WAIT 1 0 round trip, 1 replica ({n} sequential iterations, raw socket)")
         for p in ("p50", "p99"):
-            a, r = res.best((p,), "ackdb", False), res.best((p,), "redis", False)
+            a, r = res.median((p,), KINDS[0]), res.median((p,), KINDS[1])
             row(f"  {p}", a, r, "ms", "<= 1.5x", lambda x: x <= 1.5)
         print("  redis 7.0 computes WAIT's target offset differently from 7.2 (ackdb follows")
         print("  7.2); the round trip is the same: SET, GETACK to the replica, its ACK, reply")
     if "sync" in parts:
         print(f"Full sync of {args.keys} keys to a fresh replica (REPLICAOF to link up, "
               "sync done and DBSIZE equal)")  # fmt: skip
-        a, r = res.best(("sync",), "ackdb", False), res.best(("sync",), "redis", False)
+        a, r = res.median(("sync",), KINDS[0]), res.median(("sync",), KINDS[1])
         row("  full sync time", a, r, "s", "<= 3x", lambda x: x <= 3)
         for key in res.runs:
             if key[0] == "phase":
-                row(f"    ackdb: {key[1]}", res.with_best(key, "ackdb"), None, "s", "", None)
+                row(f"    ackdb: {key[1]}", res.with_median(key, "ackdb"), None, "s", "", None)
         print("  redis: repl-diskless-sync yes (7.0 default), repl-diskless-sync-delay 0 (not 5),")
         print("         replica repl-diskless-load disabled (default: RDB to disk, then loaded)")
         print("  ackdb: forked child writes a snapshot file; the primary sends it as $<len>; the")
         print("         replica writes it to a temp file, then loads it in steps")
     print("-" * 94)
-    print(f"Best of {args.repeat} run(s) per figure (highest req/s, lowest ms and s). The")
-    print("machine is shared with other sessions: absolute numbers move from run to run;")
-    print("the ratios are what matter.")
+    print(f"Median of {args.repeat} run(s) per figure, the two servers alternating run by run.")
+    print("Absolute numbers move with the machine's load; the ratios are what matter.")
 
 
 def tool_version() -> str:
@@ -563,10 +555,15 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=1_000_000, help="keys for the full sync")
     ap.add_argument("--requests", type=int, default=100_000,
                     help="-n at pipeline 1 (x4 at -P 16); WAIT iterations: this / 10")  # fmt: skip
-    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is shown")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per figure; the median is shown")
+    ap.add_argument("--baseline-src", help="an older ackdb's src/ in redis's place (A/B runs)")
+    ap.add_argument("--json", type=Path, help="write every run's figure to this file")
     ap.add_argument("--only", default="throughput,latency,sync",
                     help="comma-separated parts to run: throughput, latency, sync")  # fmt: skip
     args = ap.parse_args()
+    global KINDS, BASELINE_SRC
+    if args.baseline_src:
+        KINDS, BASELINE_SRC = ("ackdb", "base"), str(Path(args.baseline_src).resolve())
     parts = set(args.only.split(","))
     for tool in ("redis-server", "redis-benchmark"):
         if shutil.which(tool) is None:
@@ -596,6 +593,8 @@ def main() -> int:
             for s in registry:
                 s.stop()
     print_table(res, args, parts)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": res.as_json()}, indent=1) + "\n")
     print(f"Wall time {time.monotonic() - t0:.0f} s; load average at the end "
           f"{os.getloadavg()[0]:.2f}.")  # fmt: skip
     return 0

@@ -41,6 +41,10 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from ackdb.resp.client import BlockingClient  # noqa: E402
+from ackdb.resp.client import ReplyError as RespError  # noqa: E402
 
 ALL_TESTS = ("SET", "GET", "INCR", "HSET", "MSET")
 # Throughput targets: minimum ackdb/redis req/s ratio per pipeline depth.
@@ -82,89 +86,26 @@ class StartError(Exception):
     pass
 
 
-class RespError(Exception):
-    """An error reply (``-ERR ...``) from the server."""
-
-
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
-# Minimal RESP2 client (stdlib only; avoids redis-py's connect-time
-# CLIENT SETINFO / HELLO, which a young server may not implement).
+# RESP: ackdb's blocking client (resp.client), replies decoded as text. It sends
+# nothing at connect time (redis-py's CLIENT SETINFO / HELLO would).
 # --------------------------------------------------------------------------
 
 
-class Resp:
+class Resp(BlockingClient):
     def __init__(self, port: int, timeout: float) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self) -> Resp:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def settimeout(self, timeout: float) -> None:
-        self.sock.settimeout(timeout)
-
-    @staticmethod
-    def encode(*args: str | bytes | int) -> bytes:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        return b"".join(out)
-
-    def call(self, *args: str | bytes | int) -> Any:
-        self.sock.sendall(self.encode(*args))
-        return self.read_reply()
-
-    def _line(self) -> bytes:
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2 :]
-                return line
-            self._fill()
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n + 2:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n + 2 :]
-        return data
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("connection closed by server")
-        self.buf += chunk
+        super().__init__(f"127.0.0.1:{port}", timeout_s=timeout, encoding="utf-8")
 
     def read_reply(self) -> Any:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode(errors="replace")
-        if kind == b"-":
-            raise RespError(rest.decode(errors="replace"))
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read_reply() for _ in range(n)]
-        raise ConnectionError(f"unexpected reply type {line[:40]!r}")
+        """The next reply; an error reply is raised."""
+        reply = self.read()
+        if isinstance(reply, RespError):
+            raise reply
+        return reply
 
 
 def parse_info(raw: Any) -> dict[str, str]:
@@ -517,7 +458,7 @@ def populate(srv: Server, n: int, method: str, timeout: float) -> None:
             args: list[str | bytes | int] = ["MSET"]
             for i in range(start, min(start + batch, n)):
                 args += [f"key:{i}", f"value:{i}"]
-            c.sock.sendall(Resp.encode(*args))
+            c.send(*args)
             pending += 1
             if pending >= window:
                 c.read_reply()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from server_bench import (
+    Resp,
     Server,
     parse_benchmark_output,
     start_pair,
@@ -83,13 +84,10 @@ class Subscriber:
 
 
 def prepare(srv: Server, need: str, n: int) -> None:
-    r = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    f = r.makefile("rb")
+    r = Resp(srv.port, timeout=30)
 
     def cmd(*args: str) -> None:
-        parts = [b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args]
-        r.sendall(b"".join(parts))
-        f.readline()
+        r.pipeline([args])  # an error reply is not raised: set-up goes on, as it did
 
     if need == "list":
         for i in range(0, n, 1000):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import socket
 
+from ackdb.resp.request import encode_command as encode_command
+
 Reply = tuple[str, object]
 
 REPLY_TIMEOUT_S = 20.0
@@ -20,13 +22,6 @@ RECV_BYTES = 1 << 20
 
 class Incomplete(Exception):
     """The buffer ends inside a reply: read more and parse again from the start."""
-
-
-def encode_command(args: list[bytes]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def parse_reply(buf: bytes | bytearray, pos: int) -> tuple[Reply, int]:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import hiredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ackdb.resp.replies import NEED_DATA, ReplyReader
+from ackdb.resp.request import pack
 from conftest import ServerProcess, wait_until
 
 # Longest wait for a replica to sync / catch up (s): generous, the machine is shared.
@@ -106,19 +107,15 @@ class Session:
 
     def __init__(self, port: int, timeout_s: float = 10.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
-        self.reader = hiredis.Reader()
+        self.reader = ReplyReader()
 
     def send(self, *args: str | bytes | int) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
+        self.sock.sendall(pack(*args))
 
     def read(self) -> Any:
         while True:
-            reply = self.reader.gets()
-            if reply is not False:
+            reply = self.reader.get()
+            if reply is not NEED_DATA:
                 return reply
             data = self.sock.recv(65536)
             if not data:

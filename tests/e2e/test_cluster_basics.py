@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from ackdb.cluster.commands import VALUE_MAX_BYTES
-from ackdb.node.client import ReplyError
 from ackdb.node.localcluster import LocalCluster, wait_for
+from ackdb.resp.client import ReplyError
 from conftest import REDIS_CLI
 
 pytestmark = pytest.mark.e2e

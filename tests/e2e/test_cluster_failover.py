@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ackdb.node.client import Client, ReplyError
 from ackdb.node.localcluster import LocalCluster, wait_for
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError
 
 pytestmark = pytest.mark.e2e
 

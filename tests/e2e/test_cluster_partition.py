@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ackdb.node.client import ReplyError
 from ackdb.node.localcluster import LocalCluster, Member, wait_for
+from ackdb.resp.client import ReplyError
 from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.e2e

@@ -27,12 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hiredis
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ackdb.resp.replies import NEED_DATA, ReplyReader
+from ackdb.resp.request import pack
 from conftest import ServerProcess, ackdb_argv, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -160,18 +161,14 @@ def raw(port: int, *args: str | bytes, timeout_s: float = 10.0) -> Any:
 
 
 def encode(*args: str | bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        b = a.encode() if isinstance(a, str) else a
-        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(out)
+    return pack(*args)
 
 
 def read_reply(s: socket.socket) -> Any:
-    reader = hiredis.Reader()
+    reader = ReplyReader()
     while True:
-        reply = reader.gets()
-        if reply is not False:
+        reply = reader.get()
+        if reply is not NEED_DATA:
             return reply
         data = s.recv(65536)
         if not data:

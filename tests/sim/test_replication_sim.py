@@ -1,6 +1,7 @@
 """Seeded simulation of primary/replica replication with WAIT, WAITAOF and FAILOVER.
 
-One seed builds a world (src/ackdb/replication/sim_support.py): a primary and 1-3
+One seed builds a world (src/ackdb/sim/repl_world.py) of simulated servers running the
+real server core, keyspace and replication driver (src/ackdb/sim/replication.py): a primary and 1-3
 replicas (sometimes a sub-replica chain), AOF policies per node, clients writing, WAITing
 and WAITAOFing. A safety phase injects faults the protocol claims to survive -- dropped
 links, isolated nodes, replica crash-restarts, primary crashes followed by promotion of the
@@ -26,8 +27,12 @@ import pytest
 
 from ackdb.replication import primary as primary_mod
 from ackdb.replication import replica as replica_mod
-from ackdb.replication.sim_support import Client, Conn, Node, World
 from ackdb.replication.util import encode_command
+from ackdb.sim.linearizability import Verdict
+from ackdb.sim.repl_world import Conn, World
+from ackdb.sim.replication import Client, Node
+from ackdb.sim.world import SimFailure
+from ackdb.sim.world import World as RaftWorld
 
 pytestmark = pytest.mark.sim
 
@@ -35,14 +40,22 @@ SAFETY_MS = 30_000
 LIVENESS_MS = 60_000
 KEYS = [b"k%d" % i for i in range(20)]
 CI_SEEDS = list(range(1, 41))
+# Seeds of the world that holds a Raft cluster and a primary/replica shard together.
+MIXED_SEEDS = list(range(1, 6))
 
 
 class Scenario:
     """Clients, faults and checks for one seed."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, raft: RaftWorld | None = None) -> None:
+        """``raft``: a Raft world whose event queue (and clock) this one shares."""
         self.seed = seed
-        self.w = w = World(seed)
+        self.replay = f"ACKDB_SIM_SEED={seed} python3 -m pytest {__file__} -k replay"
+        if raft is None:
+            self.w = w = World(seed)
+        else:
+            self.w = w = World(seed, queue=raft.queue, step=raft.step_event)
+            self.replay = f"python3 -m pytest '{__file__}::test_one_world_with_raft[{seed}]'"
         self.rng = w.rng
         w.on_reply = self.on_reply
         w.on_promoted = self.on_promoted
@@ -95,11 +108,7 @@ class Scenario:
 
     def fail_if(self, cond: bool, msg: str) -> None:
         if cond:
-            pytest.fail(
-                f"seed {self.seed}: {msg}\nreplay: ACKDB_SIM_SEED={self.seed} python3 -m pytest "
-                "tests/sim/test_replication_sim.py -k replay",
-                pytrace=False,
-            )
+            pytest.fail(f"seed {self.seed}: {msg}\nreplay: {self.replay}", pytrace=False)
 
     def primary(self) -> Node | None:
         prims = self.w.primaries()
@@ -151,8 +160,8 @@ class Scenario:
         if c.node is not p or c.cid not in p.clients:
             if c.node is not None:
                 c.node.clients.pop(c.cid, None)
-            c.node, c.last_write, c.woff = p, None, 0  # a new connection
-            p.clients[c.cid] = c
+            c.last_write = None
+            p.attach(c)  # a new connection
         r = self.rng.random()
         if r < 0.6:
             self.client_write(c, p)
@@ -160,7 +169,7 @@ class Scenario:
             self.client_wait(c, p)
         else:
             self.client_waitaof(c, p)
-        p.end_iteration()
+        p.end_pass()
 
     def client_write(self, c: Client, p: Node) -> None:
         db = self.rng.choice([0, 1])
@@ -171,18 +180,14 @@ class Scenario:
             key = self.rng.choice(KEYS)
             if self.rng.random() < 0.85:
                 ops.append([b"SET", key, b"v%d" % wid])
+                c.last_write = wid
             else:
-                ops.append([b"DEL", key, b"%d" % wid])
-        for op in ops:
-            c.last_write = p.write(db, op)
-        e = p.engine
-        if len(ops) == 1:
-            c.woff = e.propagate(db, ops[0])
-        else:
-            e.propagate(db, [b"MULTI"])
-            for op in ops:
-                e.propagate(db, op)
-            c.woff = e.propagate(db, [b"EXEC"])
+                ops.append([b"DEL", key])  # the SET before it carries the key's id
+        cmds = [[b"SELECT", b"%d" % db]]
+        cmds += ops if len(ops) == 1 else [[b"MULTI"], *ops, [b"EXEC"]]
+        for argv in cmds:
+            reply = p.command(c, argv)
+            assert reply is not None and not reply.startswith(b"-"), (argv, reply)
         self.stats["writes"] += len(ops)
 
     def _timeout(self) -> bytes:
@@ -194,8 +199,8 @@ class Scenario:
         if argv[2] == b"0":
             n = min(n, 1)
             argv[1] = b"%d" % n
-        reply = p.engine.wait(c.cid, argv, target_offset=c.woff, now_ms=self.w.now, can_block=True)
         c.waiting = ("wait", c.woff, c.last_write or 0)
+        reply = p.command(c, argv)
         if reply is not None:
             self.on_reply(c, p, reply)
 
@@ -206,10 +211,8 @@ class Scenario:
         if timeout == b"0":
             timeout = b"500"  # replicas without AOF never FACK: no endless waits
         argv = [b"WAITAOF", b"%d" % local, b"%d" % n, timeout]
-        reply = p.engine.waitaof(
-            c.cid, argv, target_offset=c.woff, now_ms=self.w.now, can_block=True
-        )
         c.waiting = ("waitaof", c.woff, c.last_write or 0)
+        reply = p.command(c, argv)
         if reply is not None:
             self.on_reply(c, p, reply)
 
@@ -362,13 +365,11 @@ class Scenario:
             w.after(200, self.promote_best)
             return
         best = max(cands, key=lambda n: (n.engine.state.master_repl_offset, n.name))
-        best.run(best.engine.promote(w.now))
+        best.promote()
         for n in cands:
             up = w.nodes.get(n.engine.link.host or "")
             if n is not best and (up is None or not up.alive):
-                argv = [b"REPLICAOF", best.name.encode(), b"%d" % best.port]
-                reply, acts = n.engine.replicaof(argv, w.now)
-                n.run(acts)
+                n.admin([b"REPLICAOF", best.name.encode(), b"%d" % best.port])
 
     def failover(self) -> None:
         p = self.primary()
@@ -382,10 +383,9 @@ class Scenario:
                 argv.append(b"FORCE")
         if self.rng.random() < 0.7 or b"FORCE" in argv:
             argv += [b"TIMEOUT", b"%d" % self.rng.randint(100, 3000)]
-        reply, acts = p.engine.failover_command(argv, self.w.now)
+        reply = p.admin(argv)
         assert reply == b"+OK\r\n", (argv, reply)
         self.stats["failovers"] += 1
-        p.run(acts)
 
     def heal(self) -> None:
         for n in self.w.nodes.values():
@@ -416,9 +416,8 @@ class Scenario:
                 continue
             since = self.stuck_since.setdefault(n.name, self.w.now)
             if self.w.now - since >= 5000:
-                reply, acts = n.engine.failover_command([b"FAILOVER", b"ABORT"], self.w.now)
+                reply = n.admin([b"FAILOVER", b"ABORT"])
                 assert reply == b"+OK\r\n", reply
-                n.run(acts)
         self.w.after(500, self.operator)
 
 
@@ -431,6 +430,24 @@ def run_seed(seed: int) -> Scenario:
 @pytest.mark.parametrize("seed", CI_SEEDS)
 def test_seed(seed: int) -> None:
     run_seed(seed)
+
+
+@pytest.mark.parametrize("seed", MIXED_SEEDS)
+def test_one_world_with_raft(seed: int) -> None:
+    """One seed, one event queue and clock: Raft members (src/ackdb/sim/world.py, with its
+    faults, per-event safety checks and linearizability) and this file's primary/replica
+    shard run side by side, their events interleaved; each keeps every check it has alone.
+    The Raft world's phases run first; the shard's phases then go on on the same clock."""
+    raft = RaftWorld(seed)
+    s = Scenario(seed, raft=raft)
+    try:
+        result = raft.run()
+    except SimFailure as exc:
+        pytest.fail(f"{exc}\nreplay: {s.replay}", pytrace=False)
+    assert result.committed > 0 and result.linearizability.verdict != Verdict.VIOLATION
+    assert s.stats["writes"] > 0, "the shard ran while the Raft members did"
+    s.run()
+    assert s.stats["wait"] + s.stats["waitaof"] > 0
 
 
 def test_replay() -> None:
@@ -457,7 +474,7 @@ def test_checks_catch_an_ack_that_counts_unprocessed_bytes(monkeypatch: pytest.M
         return encode_command([b"REPLCONF", b"ACK", b"%d" % offset])
 
     monkeypatch.setattr(replica_mod.ReplicaLink, "_ack_command", over_ack)
-    with pytest.raises(pytest.fail.Exception, match="WAIT replied 1 for write"):
+    with pytest.raises(pytest.fail.Exception, match=r"WAIT replied \d+ for write"):
         run_seed(2)
 
 

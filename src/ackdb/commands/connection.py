@@ -15,6 +15,7 @@ from .. import REDIS_COMPAT_VERSION
 from ..engine.client import Client
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
+from ..resp.hello import hello_reply, parse_hello_options
 from .base import SYNTAX, CommandError, arg_int
 from .table import handler
 
@@ -60,6 +61,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
     else:
         user, password = argv[1], argv[2]
     if not check_password(c.server, user, password):
+        c.server.stat_auth_denied += 1
         raise CommandError(WRONGPASS)
     c.set_authenticated(True)
     return enc.OK
@@ -72,23 +74,13 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
         ver = arg_int(argv[1], "ERR Protocol version is not an integer or out of range")
         if ver not in (2, 3):
             raise CommandError("NOPROTO unsupported protocol version")
-    user = password = name = None
-    i = 2
-    while i < len(argv):
-        opt = argv[i].lower()
-        more = len(argv) - i - 1
-        if opt == b"auth" and more >= 2:
-            user, password = argv[i + 1], argv[i + 2]
-            i += 3
-        elif opt == b"setname" and more >= 1:
-            name = argv[i + 1]
-            i += 2
-        else:
-            raise CommandError(
-                f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'"
-            )
-    if user is not None:
-        if not check_password(c.server, user, password or b""):
+    opts = parse_hello_options(argv)
+    if isinstance(opts, str):
+        raise CommandError(opts)
+    if opts.auth is not None:
+        user, password = opts.auth
+        if not check_password(c.server, user, password):
+            c.server.stat_auth_denied += 1
             raise CommandError(WRONGPASS)
         c.set_authenticated(True)
     if not c.authenticated:
@@ -97,24 +89,22 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
             "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
             "and select the RESP protocol version at the same time"
         )
-    if name is not None:
-        validate_client_name(name)
-        c.name = name
+    if opts.setname is not None:
+        validate_client_name(opts.setname)
+        c.name = opts.setname
     if ver is not None:
         c.resp = ver
         c.p = RESP3 if ver == 3 else RESP2
         c.refresh_gate()
-    p = c.p
-    fields = [
-        (b"server", enc.bulk(b"redis")),
-        (b"version", enc.bulk(REDIS_COMPAT_VERSION.encode())),
-        (b"proto", enc.integer(c.resp)),
-        (b"id", enc.integer(c.id)),
-        (b"mode", enc.bulk(b"standalone")),
-        (b"role", enc.bulk(b"replica" if c.server.is_replica() else b"master")),
-        (b"modules", enc.EMPTY_ARRAY),
-    ]
-    return p.map_encoded([(enc.bulk(k), v) for k, v in fields])
+    role = b"replica" if c.server.is_replica() else b"master"
+    return hello_reply(
+        c.p,
+        server=b"redis",
+        version=REDIS_COMPAT_VERSION.encode(),
+        client_id=c.id,
+        mode=b"standalone",
+        role=role,
+    )
 
 
 def validate_client_name(name: bytes) -> None:

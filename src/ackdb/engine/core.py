@@ -138,9 +138,6 @@ class Server:
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
-        # A replica: keys past their expiry are not deleted (the primary sends DEL); reads
-        # see them as missing, the primary's commands (``applying``) as present (Redis).
-        self.role_replica = False
         self.applying = False
         # Set by the replication shell while nobody needs the effects' bytes: an object
         # whose master_repl_offset counts writes instead (see _propagate_call).
@@ -257,6 +254,14 @@ class Server:
         self.repl_gated = gated
         self._refresh_gated()
 
+    @property
+    def role_replica(self) -> bool:
+        """A replica (the replication engine holds the role): keys past their expiry are
+        not deleted (the primary sends DEL); reads see them as missing, the primary's
+        commands (``applying``) as present (Redis)."""
+        r = self.repl
+        return r is not None and not r.is_primary
+
     def is_replica(self) -> bool:
         return self.role_replica
 
@@ -313,10 +318,29 @@ class Server:
         self.stat_total_errors = 0
         self.stat_unexpected_errors = 0
         self.stat_expire_cycle_ms = 0
+        # Active expiry cycles that stopped at their time cap with expired keys left.
+        self.stat_expired_time_cap_reached = 0
+        # Replication traffic, kept apart from the clients' (Redis 7): the primary's
+        # stream as a replica reads it, and what a primary writes to its replicas.
+        self.stat_net_repl_input = 0
+        self.stat_net_repl_output = 0
+        # Socket reads and writes (Redis counts read()/write() calls, not commands).
+        self.stat_reads_processed = 0
+        self.stat_writes_processed = 0
+        # Event-loop passes that served clients or replication, and their time (us).
+        self.stat_eventloop_cycles = 0
+        self.stat_eventloop_duration_us = 0
+        # AUTH / HELLO AUTH refused (Redis: acl_access_denied_auth).
+        self.stat_auth_denied = 0
         self.error_stats = {}
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._repl_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._repl_out_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        self._cycle_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
+        # (cycles, duration_us) pairs: the recent average duration of one pass.
+        self._cycle_time_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self.dispatch.reset()
 
     def count_error(self, reply: bytes) -> None:
@@ -496,7 +520,7 @@ class Server:
         if self.repl_gated and repl is not None and c.kind != "master":
             refusal = repl.refusal(c, cmd)
             if refusal is not None:
-                return self._reject(c, cmd, refusal)
+                return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:
                 return self._reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -606,6 +630,11 @@ class Server:
     def stat_commands(self) -> int:
         """total_commands_processed: every call of every command and subcommand."""
         return sum(e.calls for e in self.dispatch.every())
+
+    @property
+    def stat_command_us(self) -> int:
+        """eventloop_duration_cmd_sum: the time (us) spent running commands."""
+        return sum(e.nsec for e in self.dispatch.every()) // 1000
 
     # -- effects -------------------------------------------------------------------------
 
@@ -726,6 +755,12 @@ class Server:
         self._ops_samples.append((now_ms, self.stat_commands))
         self._net_in_samples.append((now_ms, self.stat_net_input))
         self._net_out_samples.append((now_ms, self.stat_net_output))
+        self._repl_in_samples.append((now_ms, self.stat_net_repl_input))
+        self._repl_out_samples.append((now_ms, self.stat_net_repl_output))
+        self._cycle_samples.append((now_ms, self.stat_eventloop_cycles))
+        self._cycle_time_samples.append(
+            (self.stat_eventloop_cycles, self.stat_eventloop_duration_us)
+        )
 
     def _active_expire(self, now_ms: int) -> None:
         perf_ns = self._perf_ns
@@ -739,6 +774,8 @@ class Server:
                 if perf_ns() > deadline:
                     break
             if perf_ns() > deadline:
+                if any(d.has_expired_pending(now_ms) for d in self.dbs):
+                    self.stat_expired_time_cap_reached += 1
                 break
         self.stat_expire_cycle_ms += (perf_ns() - t0) // 1_000_000
 
@@ -747,6 +784,9 @@ class Server:
             "ops": self._ops_samples,
             "in": self._net_in_samples,
             "out": self._net_out_samples,
+            "repl_in": self._repl_in_samples,
+            "repl_out": self._repl_out_samples,
+            "cycles": self._cycle_samples,
         }[which]
         if len(samples) < 2:
             return 0.0
@@ -754,6 +794,14 @@ class Server:
         if t1 <= t0:
             return 0.0
         return (v1 - v0) * 1000 / (t1 - t0)
+
+    def recent_cycle_us(self) -> int:
+        """The average duration (us) of one event-loop pass over the recent samples."""
+        samples = self._cycle_time_samples
+        if len(samples) < 2:
+            return 0
+        (c0, d0), (c1, d1) = samples[0], samples[-1]
+        return (d1 - d0) // (c1 - c0) if c1 > c0 else 0
 
 
 def _unknown_command(argv: list[bytes]) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..replication.refusal import Refusal
     from .client import Client
 
 
@@ -119,8 +120,14 @@ class Replication(Protocol):
         """The replication offset: every byte of the replication stream."""
         ...
 
-    def refusal(self, c: Client, cmd: Any) -> str | None:
-        """Why ``cmd`` may not run now (READONLY, MASTERDOWN, NOREPLICAS), or None."""
+    @property
+    def is_primary(self) -> bool:
+        """The node's role, as the replication engine holds it (the one place it lives)."""
+        ...
+
+    def refusal(self, c: Client, cmd: Any) -> Refusal | None:
+        """Why ``cmd`` may not run now (READONLY, MASTERDOWN, NOREPLICAS), or None; the
+        core encodes its text as the error reply."""
         ...
 
     def client_gone(self, c: Client) -> None: ...

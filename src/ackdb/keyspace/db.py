@@ -39,8 +39,10 @@ CURSOR_GEN_MASK = 0x7F
 class KeyspaceOwner(Protocol):
     """What a database needs from the server core."""
 
-    role_replica: bool
     applying: bool
+
+    @property
+    def role_replica(self) -> bool: ...
 
     def now_ms(self) -> int: ...
     def on_expired(self, db: Database, key: bytes) -> None: ...

@@ -51,9 +51,10 @@ import struct
 from decimal import Decimal
 from typing import ClassVar, Final, Protocol
 
+from ..resp.ints import parse_ll
+
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
-_LONG_STR_SIZE: Final = 21  # string2ll rejects 21+ characters (util.h LONG_STR_SIZE)
 _MAX_LONG_DOUBLE_CHARS: Final = 5 * 1024  # string2ld rejects inputs this long or longer
 
 # The strtod/strtold grammar (C locale); NaN forms are left out: Redis rejects NaN anyway.
@@ -68,21 +69,8 @@ _FLOAT_RE: Final = re.compile(
 _C_SPACE: Final = frozenset(b" \t\n\v\f\r")  # isspace() in the C locale
 _NONZERO_DIGIT: Final = re.compile(rb"[1-9a-fA-F]")
 
-
-def parse_int(b: bytes) -> int | None:
-    """Redis string2ll: the int64 value of ``b``, or None.
-
-    Digits only, an optional leading '-', no leading zero (but "0"), not "-0". Checked
-    with bytes.isdigit before int() because this runs on every INCR and argument."""
-    if not 0 < len(b) < _LONG_STR_SIZE:
-        return None
-    if b.isdigit():
-        if b[0] == 0x30 and len(b) > 1:
-            return None
-    elif not (b[0] == 0x2D and b[1:].isdigit() and b[1] != 0x30):
-        return None
-    value = int(b)
-    return value if INT64_MIN <= value <= INT64_MAX else None
+# Redis string2ll (INCR, EXPIRE, ...): resp.ints holds the one implementation.
+parse_int = parse_ll
 
 
 def _grammar(b: bytes) -> re.Match[bytes] | None:

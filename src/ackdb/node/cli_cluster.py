@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
-from ackdb.node.client import Client, ReplyError
 from ackdb.node.options import OptionsError, parse_node_args
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError
 
 POLL_INTERVAL_S = 0.1
 STOP_TIMEOUT_S = 10.0

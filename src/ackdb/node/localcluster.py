@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
-from ackdb.node.client import Client, ReplyError
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError
 
 POLL_INTERVAL_S = 0.02
 STOP_TIMEOUT_S = 10.0

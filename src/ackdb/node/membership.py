@@ -21,10 +21,11 @@ from typing import Protocol
 
 from ackdb.cluster.metadata import MetadataStore, decode_member_context
 from ackdb.consensus import ConfChangeKind, DecodeError, Entry, decode_conf_entry
-from ackdb.node.client import AsyncClient, ReplyError
 from ackdb.node.options import AgentOptions
 from ackdb.node.peerframes import encode_removed
 from ackdb.node.service import Exit
+from ackdb.resp.client import Client as AsyncClient
+from ackdb.resp.client import ReplyError
 from ackdb.server.log import Log
 
 # A removed member waits this long before exiting, so the commit reaches the others (ms);

@@ -1,7 +1,8 @@
 """The client port of a node: RESP commands on the cluster's metadata store.
 
-Owns: client connections (requests read with resp.reader's ``RequestReader``, replies
-built with resp.encoder), the command table, the reply shapes, and per-connection order.
+Owns: client connections (resp.frontend's ordered pipeline behind resp.aio's asyncio
+shell; replies built with resp.encoder, HELLO with resp.hello), the command table, the
+reply shapes, and the ordering rule of reads and writes below.
 Decisions about the log live in the agent; this module only turns commands into
 ``agent.submit`` (writes through the log) and ``agent.read`` (ReadIndex reads).
 
@@ -33,8 +34,6 @@ reader, and the metadata store's key and value limits (checked here, before the 
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,9 @@ from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTE
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.node.service import ConnectionHost as Agent
 from ackdb.resp import encoder as enc
-from ackdb.resp.reader import RequestReader
+from ackdb.resp.aio import FrontEndProtocol
+from ackdb.resp.frontend import NOT_YET, FrontEnd, NotYet, Pending
+from ackdb.resp.hello import hello_reply, parse_hello_options
 
 CONNECTION_PENDING_MAX_COMMANDS = 10_000
 CLIENT_MAX_CONNECTIONS = 10_000
@@ -56,25 +57,21 @@ LOCAL, READ, WRITE = "local", "read", "write"
 Reply = Callable[[bytes], None]
 
 
-class MetaConnection(asyncio.Protocol):
+class MetaConnection(FrontEndProtocol):
+    """One client connection: resp.aio's shell around resp.frontend's ordered pipeline;
+    this class adds the node's admission rules and the ordering rule of reads and writes."""
+
     def __init__(self, agent: Agent) -> None:
+        super().__init__(FrontEnd(self._handle, REQUEST_MAX_BULK_BYTES, REQUEST_MAX_QUERY_BYTES))
         self.agent = agent
-        self.reader = RequestReader(REQUEST_MAX_BULK_BYTES, REQUEST_MAX_QUERY_BYTES)
-        self.transport: asyncio.Transport | None = None
-        self.slots: deque[list[bytes | None]] = deque()  # [reply] in request order
-        self.waiting: deque[list[bytes]] = deque()  # commands not started yet
         self.reads_running = 0
         self.running = 0
-        self.paused = False
-        self.closing = False
-        self.starting = False  # inside _start_ready: replies must not re-enter it
         self.proto: enc.Resp2 = enc.RESP2  # RESP3 after HELLO 3
-        self.out: list[bytes] = []
 
     # -- asyncio.Protocol --
 
     def connection_made(self, transport: Any) -> None:
-        self.transport = transport
+        super().connection_made(transport)
         if self.agent.stopping:
             transport.close()
             return
@@ -86,115 +83,48 @@ class MetaConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.agent.clients.discard(self)
-        self.transport = None
+        super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        self.waiting.extend(self.reader.feed(data))
-        self._start_ready()
-        err = self.reader.error
-        if err is not None:
-            if err.reply:
-                self._queue_reply(enc.error(err.reply))
-            self.closing = True
-        self._flush()
-        self._limit()
+    # -- front-end hooks --
 
-    def pause_writing(self) -> None:
-        self._pause(True)
+    def pending_replies_max(self) -> int:
+        return CONNECTION_PENDING_MAX_COMMANDS
 
-    def resume_writing(self) -> None:
-        self._pause(False)
+    def schedule_flush(self) -> None:
+        self.agent.schedule_flush(self)  # the agent flushes its connections once a pass
 
     # -- running commands in order --
 
-    def _start_ready(self) -> None:
-        self.starting = True
-        try:
-            self._start_waiting()
-        finally:
-            self.starting = False
+    def _handle(self, argv: list[bytes]) -> bytes | Pending | NotYet:
+        name = argv[0].upper()
+        entry = COMMANDS.get(name)
+        kind = LOCAL if entry is None else entry[0]
+        if (kind == READ and self.running) or (kind == WRITE and self.reads_running):
+            return NOT_YET  # ordering rule: see the module docstring
+        if entry is None:
+            return _unknown(argv)
+        _, handler, arity = entry
+        if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
+            return enc.error(f"ERR wrong number of arguments for '{_name(argv)}' command")
+        pending = Pending()
+        self.running += 1
+        if kind == READ:
+            self.reads_running += 1
 
-    def _start_waiting(self) -> None:
-        while self.waiting:
-            if self.closing:  # QUIT: nothing after it runs
-                self.waiting.clear()
-                return
-            argv = self.waiting[0]
-            name = argv[0].upper()
-            kind = COMMANDS.get(name, (LOCAL, None))[0]
-            if (kind == READ and self.running) or (kind == WRITE and self.reads_running):
-                return  # ordering rule: see the module docstring
-            self.waiting.popleft()
-            slot: list[bytes | None] = [None]
-            self.slots.append(slot)
-            self.running += 1
-            if kind == READ:
-                self.reads_running += 1
-            self._run(name, argv, slot, kind)
-
-    def _run(self, name: bytes, argv: list[bytes], slot: list[bytes | None], kind: str) -> None:
         def reply(data: bytes) -> None:
-            if slot[0] is not None:
+            if pending.reply is not None:
                 return
-            slot[0] = data
             self.running -= 1
             if kind == READ:
                 self.reads_running -= 1
-            if self.slots and self.slots[0] is slot:
-                self.agent.schedule_flush(self)
-            if self.waiting and not self.starting:
-                self._start_ready()
+            self.complete(pending, data)
 
-        entry = COMMANDS.get(name)
-        if entry is None:
-            reply(_unknown(argv))
-            return
-        _, handler, arity = entry
-        if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
-            reply(enc.error(f"ERR wrong number of arguments for '{_name(argv)}' command"))
-            return
         try:
             handler(self, argv, reply)
         except Exception:
             self.agent.log.warning(f"Error running {_name(argv)}", exc=True)
             reply(enc.error("ERR internal error (see the node's log)"))
-
-    def _queue_reply(self, data: bytes) -> None:
-        self.slots.append([data])
-
-    def flush(self) -> None:
-        """Write every leading answered slot (called once per event-loop pass)."""
-        self._flush()
-        self._limit()
-
-    def _flush(self) -> None:
-        slots = self.slots
-        out = self.out
-        while slots and slots[0][0] is not None:
-            data = slots.popleft()[0]
-            assert data is not None
-            out.append(data)
-        t = self.transport
-        if out and t is not None and not t.is_closing():
-            t.write(b"".join(out))
-        out.clear()
-        if self.closing and not slots and t is not None:
-            t.close()
-
-    def _limit(self) -> None:
-        self._pause(len(self.slots) + len(self.waiting) > CONNECTION_PENDING_MAX_COMMANDS)
-
-    def _pause(self, paused: bool) -> None:
-        t = self.transport
-        if t is None or paused == self.paused:
-            return
-        self.paused = paused
-        if paused:
-            t.pause_reading()
-        elif not t.is_closing():
-            t.resume_reading()
+        return pending if pending.reply is None else pending.reply
 
 
 # -- command handlers -------------------------------------------------------------------
@@ -304,31 +234,21 @@ def hello(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
         if proto is None:
             reply(enc.error("NOPROTO sorry, this protocol version is not supported"))
             return
-        opts = [a.upper() for a in argv[2:]]
-        i = 0
-        while i < len(opts):  # no users here: AUTH is accepted as Redis's nopass default
-            step = {b"AUTH": 3, b"SETNAME": 2}.get(opts[i])
-            if step is None or i + step > len(opts):
-                reply(enc.error(f"ERR Syntax error in HELLO option '{_text(argv[2 + i])}'"))
-                return
-            i += step
+        opts = parse_hello_options(argv)  # no users here: AUTH is taken as the nopass default
+        if isinstance(opts, str):
+            reply(enc.error(opts))
+            return
         c.proto = proto
-    p = c.proto
-    role = c.agent.role.value
-    fields = [
-        (enc.bulk(b"server"), enc.bulk(b"ackdb")),
-        (enc.bulk(b"version"), enc.bulk(__version__.encode())),
-        (enc.bulk(b"proto"), enc.integer(p.version)),
-        (enc.bulk(b"id"), enc.integer(id(c) & 0xFFFFFF)),
-        (enc.bulk(b"mode"), enc.bulk(b"cluster-node")),
-        (enc.bulk(b"role"), enc.bulk(role.encode())),
-        (enc.bulk(b"modules"), enc.EMPTY_ARRAY),
-    ]
-    reply(p.map_encoded(fields))
-
-
-def _text(b: bytes) -> str:
-    return b.decode("utf-8", "replace")
+    reply(
+        hello_reply(
+            c.proto,
+            server=b"ackdb",
+            version=__version__.encode(),
+            client_id=id(c) & 0xFFFFFF,
+            mode=b"cluster-node",
+            role=c.agent.role.value.encode(),
+        )
+    )
 
 
 def echo(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
@@ -337,7 +257,7 @@ def echo(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
 
 def quit_(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
     reply(enc.OK)
-    c.closing = True
+    c.frontend.close_after_reply()
 
 
 def ok(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:

@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 
 from ackdb.consensus import DecodeError, Message, decode_message, encode_message
+from ackdb.resp.addr import parse_addr as parse_addr
+from ackdb.resp.request import encode_command
 
 # A node id: letters, digits, '.', '_', '-' (it appears in logs, file names, replies).
 NODE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -64,44 +66,24 @@ class Removed:
 Frame = Hello | RaftFrame | Forward | Removed
 
 
-def _pack(*parts: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(parts)]
-    for p in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
-    return b"".join(out)
-
-
 def encode_hello(node_id: str, addr: str) -> bytes:
-    return _pack(b"HELLO", node_id.encode(), addr.encode())
+    return encode_command((b"HELLO", node_id.encode(), addr.encode()))
 
 
 def encode_raft(msg: Message) -> bytes:
-    return _pack(b"RAFT", encode_message(msg))
+    return encode_command((b"RAFT", encode_message(msg)))
 
 
 def encode_forward(data: bytes) -> bytes:
-    return _pack(b"FWD", data)
+    return encode_command((b"FWD", data))
 
 
 def encode_removed(node_id: str) -> bytes:
-    return _pack(b"REMOVED", node_id.encode())
+    return encode_command((b"REMOVED", node_id.encode()))
 
 
 def valid_node_id(node_id: str) -> bool:
     return NODE_ID_RE.fullmatch(node_id) is not None
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port); ValueError if malformed."""
-    host, sep, port_s = addr.rpartition(":")
-    if not sep or not host or not port_s.isdigit():
-        raise ValueError(f"bad address {addr!r}: expected host:port")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    port = int(port_s)
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in {addr!r}")
-    return host, port
 
 
 def parse_frame(argv: list[bytes]) -> Frame:

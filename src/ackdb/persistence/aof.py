@@ -29,24 +29,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..resp.request import encode_command as encode_command
+from ..resp.request import select_command as select_command
 from . import manifest as mf
 from .files import NO_FAULTS, DiskFaults, atomic_write, fsync_dir
 
 # everysec: how long writes may wait for a slow background fsync before they go to the
 # file anyway (Redis: 2 s), in ms.
 FSYNC_POSTPONE_MAX_MS = 2000
-
-
-def encode_command(argv: list[bytes]) -> bytes:
-    parts = [b"*%d\r\n" % len(argv)]
-    for a in argv:
-        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(parts)
-
-
-def select_command(db: int) -> bytes:
-    d = b"%d" % db
-    return b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n" % (len(d), d)
 
 
 class AofWriter:

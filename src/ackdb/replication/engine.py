@@ -31,6 +31,7 @@ from . import introspection
 from .actions import Action, Apply, Log, RoleChanged
 from .handshake import ReplicaConfig
 from .primary import ReplicaTable, SnapshotStart
+from .refusal import MASTERDOWN, NOREPLICAS, READONLY, Refusal
 from .replica import (
     CONNECTED,
     NONE,
@@ -47,8 +48,6 @@ from .waiters import Waiters
 
 ERR_FAILING_OVER = "NOMASTERLINK Can't SYNC while failing over"
 ERR_NO_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"
-ERR_MASTERDOWN = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
-ERR_READONLY = "READONLY You can't write against a read only replica."
 ERR_REPLICA_CLIENT = "ERR Command is not valid when client is a replica."
 
 
@@ -67,6 +66,9 @@ class EngineConfig:
     min_replicas_max_lag_s: int = 10
     reconnect_min_ms: int = 100
     reconnect_max_ms: int = 1000
+    # Redis replica-read-only and replica-serve-stale-data.
+    replica_read_only: bool = True
+    serve_stale_data: bool = True
 
 
 class Replication:
@@ -163,15 +165,25 @@ class Replication:
             return self.state.master_repl_offset
         return self.table.feed(self.encoder.encode(db, argv))
 
-    def write_refusal(self, now_ms: int) -> bytes | None:
-        """-NOREPLICAS for a write on a primary short of good replicas (notes)."""
-        return self.table.write_refusal(now_ms) if self.is_primary else None
+    @property
+    def gated(self) -> bool:
+        """Some command may be refused now (``refusal`` can return non-None): the server
+        core sends every command through ``refusal`` only while this holds."""
+        return not self.is_primary or self.table.min_replicas_to_write > 0 or self.failover.active
 
-    def stale_refusal(self, serve_stale_data: bool) -> bytes | None:
-        """-MASTERDOWN for non-stale commands while the link is down (notes)."""
-        if self.is_primary or serve_stale_data or self.link.state == CONNECTED:
+    def refusal(self, *, writes: bool, stale_ok: bool, now_ms: int) -> Refusal | None:
+        """Why a client's command may not run here now (Redis processCommand's order), or
+        None. ``writes``: it writes (an EXEC of queued writes does); ``stale_ok``: it may
+        run on a replica whose link is down. Commands of our primary are never refused."""
+        if self.is_primary:
+            if writes and self.table.write_refused(now_ms):
+                return NOREPLICAS  # notes: replicas ignore min-replicas-to-write
             return None
-        return error_reply(ERR_MASTERDOWN)
+        if writes and self.config.replica_read_only:
+            return READONLY
+        if stale_ok or self.config.serve_stale_data or self.link.state == CONNECTED:
+            return None
+        return MASTERDOWN
 
     # -- commands ---------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ ONLINE = "online"
 
 ERR_SYNTAX = "ERR syntax error"
 ERR_NOT_INTEGER = "ERR value is not an integer or out of range"
-ERR_NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 # Redis NET_HOST_STR_LEN: the longest ip-address a replica may announce.
 ANNOUNCED_IP_MAX_BYTES = 255
 # How long a GETACK keeps a replica acknowledging every read, as the primary counts it
@@ -367,12 +366,10 @@ class ReplicaTable:
             if r.state == ONLINE and (now_ms - r.ack_time_ms) // 1000 <= lag_max
         )
 
-    def write_refusal(self, now_ms: int) -> bytes | None:
-        """-NOREPLICAS when min-replicas-to-write is not met (primaries only)."""
+    def write_refused(self, now_ms: int) -> bool:
+        """min-replicas-to-write is not met (NOREPLICAS on a primary)."""
         need = self.min_replicas_to_write
-        if not need or not self.min_replicas_max_lag_s or self.good_replicas(now_ms) >= need:
-            return None
-        return error_reply(ERR_NOREPLICAS)
+        return bool(need and self.min_replicas_max_lag_s and self.good_replicas(now_ms) < need)
 
     def find(self, host: str, port: int) -> Replica | None:
         """Redis findReplica: by announced (else peer) ip, case-insensitive, and port."""

@@ -24,6 +24,11 @@ import re
 
 import hiredis
 
+from .argsplit import split_args
+from .ints import parse_ll
+
+__all__ = ["ProtocolError", "RequestReader", "split_args"]
+
 # Redis: PROTO_INLINE_MAX_SIZE, the longest inline request or header line (bytes).
 INLINE_MAX_BYTES = 64 * 1024
 # Redis: a multibulk count above INT_MAX is refused.
@@ -61,85 +66,6 @@ class ProtocolError(Exception):
         super().__init__(reply or log)
         self.reply = reply
         self.log = log or (reply or "")
-
-
-def split_args(line: bytes) -> list[bytes] | None:
-    """Split a line as Redis's sdssplitargs does (inline commands, redis.conf lines).
-
-    Returns None on unbalanced quotes. Double quotes understand \\n \\r \\t \\b \\a \\xHH and
-    a backslash before any other character; single quotes understand \\' only. A closing
-    quote must be followed by a space or the end of the line.
-    """
-    args: list[bytes] = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in b" \t\r\n\v\f":
-            i += 1
-        if i >= n:
-            return args
-        cur = bytearray()
-        inq = insq = False
-        while True:
-            if i >= n:
-                if inq or insq:
-                    return None
-                break
-            ch = line[i]
-            if inq:
-                if ch == 0x5C and i + 3 < n and line[i + 1] == 0x78 and _ishex(line[i + 2 : i + 4]):
-                    cur.append(int(line[i + 2 : i + 4], 16))
-                    i += 3
-                elif ch == 0x5C and i + 1 < n:
-                    i += 1
-                    cur.append(_ESCAPES.get(line[i], line[i]))
-                elif ch == 0x22:
-                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
-                        return None
-                    inq = False
-                    i += 1
-                    break
-                else:
-                    cur.append(ch)
-            elif insq:
-                if ch == 0x5C and i + 1 < n and line[i + 1] == 0x27:
-                    i += 1
-                    cur.append(0x27)
-                elif ch == 0x27:
-                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
-                        return None
-                    insq = False
-                    i += 1
-                    break
-                else:
-                    cur.append(ch)
-            elif ch in b" \t\r\n\v\f":
-                break
-            elif ch == 0x22:
-                inq = True
-            elif ch == 0x27:
-                insq = True
-            else:
-                cur.append(ch)
-            i += 1
-        args.append(bytes(cur))
-
-
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
-
-
-def _ishex(b: bytes) -> bool:
-    return len(b) == 2 and all(c in b"0123456789abcdefABCDEF" for c in b)
-
-
-def _parse_ll(b: bytes | bytearray) -> int | None:
-    """Redis string2ll on a header number: optional '-', digits, no spaces or '+'."""
-    if not b or len(b) > 20:
-        return None
-    s = b[1:] if b[0] == 0x2D else b
-    if not s.isdigit() or (len(s) > 1 and s[0] == 0x30):
-        return None
-    v = int(b)
-    return v if -(2**63) <= v < 2**63 else None
 
 
 class RequestReader:
@@ -314,7 +240,7 @@ class RequestReader:
         line = self._line("too big mbulk count string")
         if line is None:
             return False
-        n = _parse_ll(line)
+        n = parse_ll(line)
         if n is None or n > MULTIBULK_MAX_ARGS:
             self._fail("ERR Protocol error: invalid multibulk length")
             return False
@@ -350,7 +276,7 @@ class RequestReader:
                 line = self._line("too big bulk count string")
                 if line is None:
                     return None
-                n = _parse_ll(line)
+                n = parse_ll(line)
                 if n is None or n < 0 or n > self.max_bulk_bytes:
                     self._fail("ERR Protocol error: invalid bulk length")
                     return None
@@ -377,6 +303,10 @@ class RequestReader:
     def _inline(self) -> list[bytes] | None:
         buf = self._buf
         end = buf.find(b"\n", self._pos)
+        # Redis looks for the newline with strchr: a NUL before it hides it, and the
+        # request waits as if incomplete until it passes the inline limit.
+        if end >= 0 and buf.find(b"\0", self._pos, end) >= 0:
+            end = -1
         if end < 0:
             if len(buf) - self._pos > INLINE_MAX_BYTES:
                 self._fail("ERR Protocol error: too big inline request")

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from ackdb import __version__
 from ackdb.engine.ports import ConfigRewriteError, ConfigSetError
+from ackdb.resp.argsplit import split_args_text
 from ackdb.server.config_table import BY_NAME, DEPRECATED, DIRECTIVES, Directive, Flag, quote_arg
 
 __all__ = [
@@ -102,66 +103,15 @@ class ConfigLoadingError(ConfigSetError):
 # ---------------------------------------------------------------------------------------------
 # Text: lines and arguments.
 
-_SPACE = " \t\n\v\f\r"  # C isspace()
-_TOKEN_END = " \n\r\t\0"
-_HEX = "0123456789abcdefABCDEF"
-_CONTROL = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
-
-
-def _raw(char: str) -> bytes:
-    return char.encode("utf-8", "surrogateescape")
-
 
 def split_args(line: str) -> list[str]:
-    """Split one line like Redis's `sdssplitargs`; ValueError("unbalanced quotes").
-
-    Outside quotes, space/tab/CR/LF end an argument and a quote starts quoting even
-    mid-argument. In "double quotes": \\n \\r \\t \\b \\a \\xHH, and \\<c> is <c>. In
-    'single quotes' only \\' is an escape. A closing quote must be followed by a space or
-    the end. Bytes from \\xHH that are not UTF-8 come back as surrogate escapes.
-    """
-    args: list[str] = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in _SPACE:
-            i += 1
-        if i >= n:
-            return args
-        current = bytearray()
-        quote = ""
-        while True:
-            char = line[i] if i < n else ""
-            if quote and not char:
-                raise ValueError("unbalanced quotes")
-            if quote == '"' and char == "\\" and line[i + 1 : i + 2] == "x" and i + 3 < n:
-                if line[i + 2] in _HEX and line[i + 3] in _HEX:
-                    current.append(int(line[i + 2 : i + 4], 16))
-                    i += 4
-                    continue
-            if quote == '"' and char == "\\" and i + 1 < n:
-                current += _raw(_CONTROL.get(line[i + 1], line[i + 1]))
-                i += 2
-            elif quote == "'" and char == "\\" and line[i + 1 : i + 2] == "'":
-                current += b"'"
-                i += 2
-            elif quote and char == quote:
-                if i + 1 < n and line[i + 1] not in _SPACE:
-                    raise ValueError("unbalanced quotes")
-                i += 1
-                break
-            elif quote:
-                current += _raw(char)
-                i += 1
-            elif not char or char in _TOKEN_END:
-                i += 1
-                break
-            elif char in "\"'":
-                quote = char
-                i += 1
-            else:
-                current += _raw(char)
-                i += 1
-        args.append(bytes(current).decode("utf-8", "surrogateescape"))
+    """Split one line like Redis's `sdssplitargs` (resp.argsplit has the rules); raises
+    ValueError("unbalanced quotes"). Bytes from \\xHH that are not UTF-8 come back as
+    surrogate escapes."""
+    args = split_args_text(line)
+    if args is None:
+        raise ValueError("unbalanced quotes")
+    return args
 
 
 class ConfigLine(NamedTuple):

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from ackdb.resp.ints import parse_ll_text
+
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 UINT_MAX = 2**32 - 1
 LLONG_MIN, LLONG_MAX = -(2**63), 2**63 - 1
@@ -39,7 +41,6 @@ _KB, _MB, _GB = 1024, 1024**2, 1024**3
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": _KB, "m": 1000**2, "mb": _MB}
 _MEMORY_UNITS |= {"g": 1000**3, "gb": _GB}
 _MEMORY_RE = re.compile(r"([0-9]*)(.*)", re.DOTALL)
-_STRING2LL_RE = re.compile(r"0|-?[1-9][0-9]*")
 _STRTOLL_RE = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 
 
@@ -57,14 +58,6 @@ class Flag(enum.Flag):
 
 # ---------------------------------------------------------------------------------------------
 # Number parsing, with the exact acceptance rules of Redis's helpers.
-
-
-def string2ll(text: str) -> int | None:
-    """Redis `string2ll`: strict decimal, no sign '+', no spaces, no leading zeros."""
-    if not _STRING2LL_RE.fullmatch(text):
-        return None
-    value = int(text)
-    return value if LLONG_MIN <= value <= LLONG_MAX else None
 
 
 def strtoll_whole(text: str) -> int | None:
@@ -187,13 +180,13 @@ class IntCodec:
         if self.memory and (value := parse_memory(text)) is not None:
             return value
         if self.percent and len(text) > 1 and text.endswith("%"):
-            number = string2ll(text[:-1])
+            number = parse_ll_text(text[:-1])
             if number is not None and number >= 0:
                 return -number
         if self.octal and re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-7]+", text):
             return int(text, 8)
         if not (self.memory or self.percent or self.octal):
-            return string2ll(text)
+            return parse_ll_text(text)
         return None
 
     def _parse_error(self) -> str:

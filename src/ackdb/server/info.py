@@ -339,14 +339,17 @@ def _stats(srv: InfoCore) -> Fields:
         ("instantaneous_ops_per_sec", int(s.instantaneous("ops"))),
         ("total_net_input_bytes", s.stat_net_input),
         ("total_net_output_bytes", s.stat_net_output),
-        *no_source("total_net_repl_input_bytes total_net_repl_output_bytes"),
+        ("total_net_repl_input_bytes", s.stat_net_repl_input),
+        ("total_net_repl_output_bytes", s.stat_net_repl_output),
         ("instantaneous_input_kbps", f"{s.instantaneous('in') / 1024:.2f}"),
         ("instantaneous_output_kbps", f"{s.instantaneous('out') / 1024:.2f}"),
-        *no_source("instantaneous_input_repl_kbps instantaneous_output_repl_kbps"),
+        ("instantaneous_input_repl_kbps", f"{s.instantaneous('repl_in') / 1024:.2f}"),
+        ("instantaneous_output_repl_kbps", f"{s.instantaneous('repl_out') / 1024:.2f}"),
         ("rejected_connections", s.stat_rejected_conn),
         *_sync_stats(s),
         ("expired_keys", s.stat_expired_keys),
-        *no_source("expired_stale_perc expired_time_cap_reached_count"),
+        *no_source("expired_stale_perc"),
+        ("expired_time_cap_reached_count", s.stat_expired_time_cap_reached),
         ("expire_cycle_cpu_milliseconds", s.stat_expire_cycle_ms),
         *no_source(
             "evicted_keys evicted_clients total_eviction_exceeded_time "
@@ -385,14 +388,20 @@ def _stats_tail(s: InfoCore) -> Fields:
         ),
         ("unexpected_error_replies", s.stat_unexpected_errors),
         ("total_error_replies", s.stat_total_errors),
+        *no_source("dump_payload_sanitizations"),
+        ("total_reads_processed", s.stat_reads_processed),
+        ("total_writes_processed", s.stat_writes_processed),
         *no_source(
-            "dump_payload_sanitizations total_reads_processed total_writes_processed "
             "io_threaded_reads_processed io_threaded_writes_processed reply_buffer_shrinks "
-            "reply_buffer_expands eventloop_cycles eventloop_duration_sum "
-            "eventloop_duration_cmd_sum instantaneous_eventloop_cycles_per_sec "
-            "instantaneous_eventloop_duration_usec acl_access_denied_auth "
-            "acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"
+            "reply_buffer_expands"
         ),
+        ("eventloop_cycles", s.stat_eventloop_cycles),
+        ("eventloop_duration_sum", s.stat_eventloop_duration_us),
+        ("eventloop_duration_cmd_sum", s.stat_command_us),
+        ("instantaneous_eventloop_cycles_per_sec", int(s.instantaneous("cycles"))),
+        ("instantaneous_eventloop_duration_usec", s.recent_cycle_us()),
+        ("acl_access_denied_auth", s.stat_auth_denied),
+        *no_source("acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"),
     ]
 
 

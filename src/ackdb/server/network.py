@@ -18,6 +18,7 @@ from typing import Any
 
 from ..engine.client import Client
 from ..engine.core import Server
+from ..resp import encoder as enc
 
 # Socket send buffer above which a client's reads pause until it drains (bytes).
 WRITE_HIGH_WATER_BYTES = 1024 * 1024
@@ -60,8 +61,13 @@ class ClientConnection(asyncio.Protocol):
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         t.write(data)
-        self.core.stat_net_output += len(data)
+        core = self.core
+        core.stat_writes_processed += 1
         c = self.client
+        if c is not None and c.kind == "replica":
+            core.stat_net_repl_output += len(data)  # Redis 7: apart from clients' bytes
+        else:
+            core.stat_net_output += len(data)
         if c is not None and (c.kind != "normal" or self.node.normal_limited):
             self._check_output_limits()
 
@@ -140,6 +146,7 @@ class ClientConnection(asyncio.Protocol):
             return
         core = self.core
         core.stat_net_input += len(data)
+        core.stat_reads_processed += 1
         c.last_ms = self.node.cached_ms
         cmds = c.reader.feed(data)
         if c.pending:
@@ -151,7 +158,7 @@ class ClientConnection(asyncio.Protocol):
         err = c.reader.error
         if err is not None:
             if err.reply is not None:
-                self.write(b"-" + err.reply.encode() + b"\r\n")
+                self.write(enc.error(err.reply))
                 self.node.log.verbose(
                     f"Protocol error ({err.reply}) from client: id={c.id} addr={c.addr}"
                 )

@@ -53,6 +53,7 @@ class Node:
         self._last_timeout_check_ms = 0
         self._to_flush: list[ClientConnection] = []
         self._flush_scheduled = False
+        self._pass_start_ns = 0  # when the pass that scheduled _flush_all began its work
         self.repl: ReplicationShell | None = None
         self._load_output_limits()
         self._register_config_hooks()
@@ -370,6 +371,7 @@ class Node:
         """Run the end-of-pass work (``_flush_all``) at the end of this pass."""
         if not self._flush_scheduled and self.loop is not None:
             self._flush_scheduled = True
+            self._pass_start_ns = time.perf_counter_ns()
             self.loop.call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
@@ -398,6 +400,9 @@ class Node:
         else:
             for conn in conns:
                 conn.flush()
+        core = self.core
+        core.stat_eventloop_cycles += 1
+        core.stat_eventloop_duration_us += (time.perf_counter_ns() - self._pass_start_ns) // 1000
         if (p.aof is not None and p.aof.pending) or (repl is not None and repl.has_queued()):
             # Commands resumed above (a WAIT answered) wrote more: another pass.
             self.request_before_sleep()

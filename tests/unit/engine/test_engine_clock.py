@@ -95,3 +95,37 @@ def test_an_engine_needs_its_handlers_loaded(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(TABLE, "loaded", False)
     with pytest.raises(RuntimeError, match="load_all"):
         engine(ManualClock(0))
+
+
+class JumpingClock(ManualClock):
+    """Every monotonic reading is 30 ms after the last: the expiry cycle's cap (25 ms)
+    is reached after its first batch."""
+
+    def perf_ns(self) -> int:
+        self.perf += 30_000_000
+        return self.perf
+
+
+def test_expiry_cycle_counts_reaching_its_time_cap() -> None:
+    clock = JumpingClock(1_000_000)
+    srv = engine(clock)
+    for i in range(600):
+        run(srv, "SET", f"k{i}", "v", "PX", "10")
+    clock.ms += 20
+    srv.cron(clock.ms)
+    assert srv.stat_expired_time_cap_reached == 1  # 200 of 600 expired keys reclaimed
+    for _ in range(5):
+        srv.cron(clock.ms)
+    # The second cycle also stops at the cap with keys left; the third takes the last
+    # 200 and, with nothing left expired, is not counted (Redis counts a cycle that
+    # stopped with work left).
+    assert srv.stat_expired_time_cap_reached == 2
+    assert run(srv, "DBSIZE") == b":0\r\n"
+
+
+def test_failed_auth_is_counted() -> None:
+    srv = engine(ManualClock(0), "requirepass secret")
+    assert run(srv, "AUTH", "wrong").startswith(b"-WRONGPASS")
+    assert run(srv, "HELLO", "3", "AUTH", "default", "nope").startswith(b"-WRONGPASS")
+    assert run(srv, "AUTH", "secret") == b"+OK\r\n"
+    assert srv.stat_auth_denied == 2

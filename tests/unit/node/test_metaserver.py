@@ -13,6 +13,7 @@ from ackdb.cluster.metadata import KvItem, MetadataStore
 from ackdb.consensus import Role
 from ackdb.node import metaserver
 from ackdb.node.metaserver import MetaConnection
+from ackdb.resp.request import encode_command
 from ackdb.server.log import Log
 
 
@@ -82,7 +83,7 @@ def conn() -> tuple[FakeAgent, MetaConnection, FakeTransport]:
 
 
 def cmd(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    return encode_command(args)
 
 
 def test_set_get_del_cas_shapes(conn: Any) -> None:

@@ -1,5 +1,5 @@
 """The CLUSTER.STATUS parser (ackdb.cluster.status) and the RESP client's packing
-(ackdb.node.client), against a one-shot local server."""
+(ackdb.resp.client), against a one-shot local server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from ackdb.cluster.status import parse_status
-from ackdb.node.client import Client, ReplyError, pack
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError, pack
 
 STATUS = (
     "node_id:n2\r\nrole:follower\r\nterm:7\r\nleader_id:n1\r\nleader_addr:127.0.0.1:7001\r\n"

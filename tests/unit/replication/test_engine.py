@@ -1,26 +1,31 @@
 """The engine: role changes and the glue between cores, driven through the simulated
-world of ackdb.replication.sim_support (deterministic, no faults unless a test adds them)."""
+world of ackdb.sim.replication -- real server cores, the replication driver, simulated
+links (deterministic, no faults unless a test adds them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from ackdb.replication.actions import ReplyToClient, RoleChanged, SendToPrimary, SnapshotEnd
 from ackdb.replication.engine import EngineConfig, Replication
-from ackdb.replication.sim_support import Node, World
+from ackdb.replication.refusal import MASTERDOWN, READONLY, RefusalKind
 from ackdb.replication.waiters import UNBLOCKED
+from ackdb.sim.repl_world import World
+from ackdb.sim.replication import Client, Node
 
 
 def write(node: Node, n: int, db: int = 0) -> int:
-    off = 0
+    """``n`` writes by a client of ``node``; returns the client's offset after them."""
+    client = Client(node.w.new_id())
+    node.attach(client)
+    assert node.command(client, [b"SELECT", b"%d" % db]) == b"+OK\r\n"
     for _ in range(n):
         wid = node.w.next_write
         node.w.next_write += 1
-        argv = [b"SET", b"k%d" % (wid % 7), b"v%d" % wid]
-        node.write(db, argv)
-        off = node.engine.propagate(db, argv)
-    node.end_iteration()
-    return off
+        assert node.command(client, [b"SET", b"k%d" % (wid % 7), b"v%d" % wid]) == b"+OK\r\n"
+    node.end_pass()
+    return client.woff
 
 
 def settle(w: World, ms: int = 1500) -> None:
@@ -55,7 +60,7 @@ def test_promotion_then_partial_resyncs_via_replid2() -> None:
     write(p, 80)
     settle(w)
     p.crash()
-    r1.run(r1.engine.promote(w.now))
+    r1.promote()
     reply, acts = r2.engine.replicaof([b"REPLICAOF", b"n1", b"7001"], w.now)
     assert reply == b"+OK\r\n"
     r2.run(acts)
@@ -190,15 +195,24 @@ def test_offset_counts_bytes_only_when_someone_needs_them() -> None:
 
 
 def test_refusals() -> None:
-    e = Replication(EngineConfig(listening_port=1, min_replicas_to_write=1), random.Random(1))
-    assert e.write_refusal(0) == b"-NOREPLICAS Not enough good replicas to write.\r\n"
-    assert e.stale_refusal(serve_stale_data=False) is None
+    config = EngineConfig(listening_port=1, min_replicas_to_write=1, serve_stale_data=False)
+    e = Replication(config, random.Random(1))
+    assert e.gated
+    refused = e.refusal(writes=True, stale_ok=False, now_ms=0)
+    assert refused is not None and refused.kind is RefusalKind.NOREPLICAS
+    assert refused.text == "NOREPLICAS Not enough good replicas to write."
+    assert e.refusal(writes=False, stale_ok=False, now_ms=0) is None
     e.demote("h", 1, 0)
-    assert e.write_refusal(0) is None  # notes: replicas ignore min-replicas-to-write
-    assert e.stale_refusal(serve_stale_data=True) is None
-    assert e.stale_refusal(serve_stale_data=False) == (
-        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    # notes: replicas ignore min-replicas-to-write; a read-only replica refuses writes.
+    assert e.refusal(writes=True, stale_ok=False, now_ms=0) == READONLY
+    assert READONLY.text == "READONLY You can't write against a read only replica."
+    assert e.refusal(writes=False, stale_ok=True, now_ms=0) is None
+    assert e.refusal(writes=False, stale_ok=False, now_ms=0) == MASTERDOWN
+    assert MASTERDOWN.text == (
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
     )
+    e.reconfigure(dataclasses.replace(config, serve_stale_data=True, replica_read_only=False))
+    assert e.refusal(writes=True, stale_ok=False, now_ms=0) is None
 
 
 def test_fack_restarts_from_zero_after_a_full_sync() -> None:
