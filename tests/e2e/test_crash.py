@@ -46,7 +46,7 @@ from test_persistence import (
     write_every_type,
 )
 
-from ackdb.server.persist import MISCONF_BGSAVE
+from ackdb.persistence.policy import MISCONF_BGSAVE
 from conftest import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -165,13 +165,6 @@ class OffsetCounter(Protocol):
     master_repl_offset: int
 
 
-class Job(Protocol):
-    @property
-    def kind(self) -> str:
-        """ "save" (a snapshot) or "rewrite" (an AOF rewrite)."""
-        ...
-
-
 class DiskFaults(Protocol):
     def set(self, kind: str, name: str) -> None:
         """DEBUG DISK-FAULT kind errno|off (raises ValueError on a bad name)."""
@@ -180,14 +173,24 @@ class DiskFaults(Protocol):
 
 class Persistence(Protocol):
     @property
-    def child(self) -> Job | None:
-        """The running child (BGSAVE, BGREWRITEAOF), or None."""
+    def lastsave_s(self) -> int: ...
+
+    @property
+    def faults(self) -> DiskFaults: ...
+
+    def save_allowed(self) -> bool:
+        """SAVE: not while a BGSAVE runs."""
         ...
 
-    lastsave_s: int
-    bgsave_scheduled: bool
-    rewrite_scheduled: bool
-    faults: DiskFaults
+    def bgsave_request(self, schedule: bool) -> str:
+        """BGSAVE [SCHEDULE], decided by the persistence policy: "start", "scheduled",
+        "in-progress" (a BGSAVE runs) or "busy" (another child runs, no SCHEDULE)."""
+        ...
+
+    def rewrite_request(self) -> str:
+        """BGREWRITEAOF, decided by the persistence policy: "start", "scheduled" (a
+        BGSAVE runs) or "in-progress"."""
+        ...
 
     def save(self) -> bool: ...
 

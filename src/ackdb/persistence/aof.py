@@ -6,37 +6,38 @@ three ``appendfsync`` policies, the marks that say how far data is written and f
 the background fsync thread of ``everysec``, write/fsync errors, and the file moves of
 a rewrite (a new incremental file at its start, the new manifest at its end).
 
-Marks: every effect is stamped with the server's ``mark`` (the replication offset after
-it, ``master_repl_offset``), so ``fsynced_mark`` answers WAITAOF's question directly:
-everything up to that offset is on disk. ``aof_offset`` counts the bytes appended by this
+Decisions (the ``appendfsync`` policy, postponing writes behind a slow fsync, what an
+fsync covers, the error states) are taken by ``persistence.fsync.FsyncAccounting``
+(``self.acct``); this class carries them out: it owns the buffer, the file descriptors,
+the fsync thread and the log lines.
+
+Marks: the server stamps every effect it feeds with ``acct.mark``, the replication
+offset the effect ends at (``server.persist_aof``: the replication stream hands it over,
+whatever the order of the core's feeds), so ``fsynced_mark`` answers WAITAOF's question
+directly: everything up to that offset is on disk. ``aof_offset`` counts the bytes appended by this
 process across files.
 
 Errors: a failed or short write truncates the file back to the last good size and keeps
 the buffer; ``write_errno`` is set until a retry succeeds (the server refuses writes
-meanwhile). A failed fsync is worse: after it the page cache may have dropped data
-(Linux "fsyncgate"), so nothing written since the last good fsync can be trusted, and
-``fsync_broken`` stays set until a rewrite has written the whole dataset again.
+meanwhile). A failed fsync is worse: ``fsync_broken`` stays set until a rewrite has
+written the whole dataset again (see ``persistence.fsync``).
 
-Threads: only ``_fsync_thread`` runs outside the event loop; it touches ``_fsync_*``
-fields and ``fsynced_mark`` (single assignments, safe under the GIL) and never the
-buffer or the file's position.
+Threads: only ``_fsync_thread`` runs outside the event loop; it reads ``_fsync_request``
+and reports through ``FsyncAccounting.background_fsync_finished`` (single stores, safe
+under the GIL), and never touches the buffer or the file's position.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from ..resp.request import encode_command as encode_command
 from ..resp.request import select_command as select_command
 from . import manifest as mf
 from .files import NO_FAULTS, DiskFaults, atomic_write, fsync_dir
-
-# everysec: how long writes may wait for a slow background fsync before they go to the
-# file anyway (Redis: 2 s), in ms.
-FSYNC_POSTPONE_MAX_MS = 2000
+from .fsync import EIO, Fsync, FsyncAccounting, FsyncNow, Postpone
 
 
 class AofWriter:
@@ -52,33 +53,67 @@ class AofWriter:
         self.dir = dirpath
         self.prefix = prefix
         self.manifest = manifest
-        self.policy = policy
+        self.acct = FsyncAccounting(policy)
         self.log = log
         self.faults = faults
         self._buf: list[bytes] = []
         self.buf_bytes = 0
         self.sel_db = -1
-        self.mark = 0  # mark of the last effect buffered
-        self.written_mark = 0
-        self.fsynced_mark = 0
-        self.aof_offset = 0
-        self.fsynced_offset = 0
-        self.write_errno = 0
-        self.fsync_broken = 0  # errno of a failed fsync; cleared by a rewrite
-        self.delayed_fsync = 0
-        self._postponed_since_ms = 0
-        self.last_fsync_ms = 0
         self.fd = -1
         self.incr_size = 0
         self.sizes: dict[str, int] = {}
         self._fsync_lock = threading.Lock()
         self._fsync_wanted = threading.Event()
-        self._fsync_in_progress = False
         self._fsync_request: tuple[int, int, int] = (-1, 0, 0)
-        self._fsync_error = 0
         self._closing = False
         self._thread: threading.Thread | None = None
         self._open_last_incr()
+
+    # -- the accounting's answers, read by the server and replication ---------------------
+
+    @property
+    def policy(self) -> str:
+        return self.acct.policy
+
+    def set_policy(self, policy: str, now_ms: int) -> None:
+        """CONFIG SET appendfsync."""
+        if self.acct.set_policy(policy):
+            self.write(now_ms, force=True)
+            self.fsync_now()
+
+    @property
+    def mark(self) -> int:
+        """The replication offset after the last effect buffered."""
+        return self.acct.mark
+
+    @property
+    def written_mark(self) -> int:
+        return self.acct.written_mark
+
+    @property
+    def fsynced_mark(self) -> int:
+        """Everything up to this replication offset is on disk (WAITAOF's answer)."""
+        return self.acct.fsynced_mark
+
+    @property
+    def write_errno(self) -> int:
+        return self.acct.write_errno
+
+    @property
+    def fsync_broken(self) -> int:
+        return self.acct.fsync_broken
+
+    @property
+    def delayed_fsync(self) -> int:
+        return self.acct.delayed_fsync
+
+    @property
+    def fsync_in_progress(self) -> bool:
+        return self.acct.fsync_in_progress
+
+    def follow(self, offset: int) -> None:
+        """The offsets' numbering moved to ``offset``; nothing is buffered."""
+        self.acct.follow(offset)
 
     # -- files --------------------------------------------------------------------------
 
@@ -114,18 +149,20 @@ class AofWriter:
 
     # -- appending ------------------------------------------------------------------------
 
-    def feed(self, db: int, argv: list[bytes], mark_after: Callable[[int], int]) -> None:
-        """Buffer one effect; ``mark_after(nbytes)`` advances and returns the mark."""
+    def feed(self, db: int, argv: list[bytes]) -> int:
+        """Buffer one effect (after a SELECT when the database changes); returns the
+        bytes buffered. The caller stamps ``acct.mark`` with the offset it ends at."""
+        nbytes = 0
         if db != self.sel_db:
             sel = select_command(db)
             self._buf.append(sel)
-            self.buf_bytes += len(sel)
+            nbytes = len(sel)
             self.sel_db = db
-            self.mark = mark_after(len(sel))
         data = encode_command(argv)
         self._buf.append(data)
-        self.buf_bytes += len(data)
-        self.mark = mark_after(len(data))
+        nbytes += len(data)
+        self.buf_bytes += nbytes
+        return nbytes
 
     @property
     def pending(self) -> bool:
@@ -135,33 +172,25 @@ class AofWriter:
         """Write the buffer to the file; False when it stays buffered (error or postponed)."""
         if not self._buf:
             return True
-        if self.policy == "everysec" and not force and self._fsync_in_progress:
-            # Writing now would block behind the fsync: wait, but not for ever (Redis).
-            if not self._postponed_since_ms:
-                self._postponed_since_ms = now_ms
-                return False
-            if now_ms - self._postponed_since_ms < FSYNC_POSTPONE_MAX_MS:
-                return False
-            self.delayed_fsync += 1
+        acct = self.acct
+        decision = acct.write_decision(now_ms, force)
+        if isinstance(decision, Postpone):
+            return False
+        if decision.delayed:
             self.log.notice(
                 "Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF "
                 "buffer without waiting for fsync to complete, this may slow down ackdb."
             )
-        self._postponed_since_ms = 0
         data = b"".join(self._buf)
         try:
             self._write_all(data)
         except OSError as e:
-            if not self.write_errno:
+            if acct.on_write_failed(e.errno or EIO):
                 self.log.warning(f"Error writing to the AOF file: {e.strerror}")
-            self.write_errno = e.errno or 5
             return False
         self._buf = []
         self.buf_bytes = 0
-        self.aof_offset += len(data)
-        self.written_mark = self.mark
-        if self.write_errno:
-            self.write_errno = 0
+        if acct.on_written(len(data)):
             self.log.warning("AOF write error looks solved, ackdb can write again.")
         return True
 
@@ -190,45 +219,50 @@ class AofWriter:
 
     def fsync_now(self) -> bool:
         """fsync in the caller's thread (``always``); True when everything written is safe."""
-        if self.fsynced_mark >= self.written_mark and self.fsynced_offset >= self.aof_offset:
-            return not self.fsync_broken
+        acct = self.acct
+        if not acct.fsync_needed:
+            return acct.healthy
         try:
             self.faults.check("aof-fsync")
             os.fdatasync(self.fd)
         except OSError as e:
-            self._on_fsync_error(e.errno or 5)
+            self._on_fsync_error(e.errno or EIO)
             return False
-        if not self.fsync_broken:
-            self.fsynced_mark = max(self.fsynced_mark, self.written_mark)
-            self.fsynced_offset = max(self.fsynced_offset, self.aof_offset)
-        return not self.fsync_broken
+        acct.fsynced_all_written()
+        return acct.healthy
 
     def _on_fsync_error(self, code: int) -> None:
-        if not self.fsync_broken:
-            self.log.warning(
-                f"Error syncing the AOF file: {os.strerror(code)}. What was written since the "
-                "last successful fsync cannot be trusted: writes are refused until an AOF "
-                "rewrite has saved the dataset again."
-            )
-        self.fsync_broken = code
+        if self.acct.on_fsync_failed(code):
+            self._log_fsync_broken(code)
 
-    def everysec(self, now_ms: int) -> None:
-        """Called every cron tick: start a background fsync once a second."""
-        if self._fsync_error:
-            self._on_fsync_error(self._fsync_error)
-            self._fsync_error = 0
-        if self._fsync_in_progress or now_ms - self.last_fsync_ms < 1000:
-            return
-        if self.written_mark <= self.fsynced_mark and self.aof_offset <= self.fsynced_offset:
-            return
-        self.last_fsync_ms = now_ms
+    def _log_fsync_broken(self, code: int) -> None:
+        self.log.warning(
+            f"Error syncing the AOF file: {os.strerror(code)}. What was written since the "
+            "last successful fsync cannot be trusted: writes are refused until an AOF "
+            "rewrite has saved the dataset again."
+        )
+
+    def tick(self, now_ms: int) -> None:
+        """Every cron tick: write what is buffered (or retry a failed write), then the
+        policy's fsync: in the loop (``always``) or in the background (``everysec``,
+        once a second)."""
+        if self._buf or self.acct.write_errno:
+            self.write(now_ms)
+        broke, work = self.acct.tick(now_ms)
+        if broke:
+            self._log_fsync_broken(broke)
+        if isinstance(work, FsyncNow):
+            self.fsync_now()
+        elif work is not None:
+            self._start_background_fsync(work)
+
+    def _start_background_fsync(self, fsync: Fsync) -> None:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._fsync_thread, name="aof-fsync", daemon=True
             )
             self._thread.start()
-        self._fsync_request = (self.fd, self.written_mark, self.aof_offset)
-        self._fsync_in_progress = True
+        self._fsync_request = (self.fd, fsync.mark, fsync.offset)
         self._fsync_wanted.set()
 
     def _fsync_thread(self) -> None:
@@ -242,21 +276,14 @@ class AofWriter:
                 # descriptor meanwhile (after fsyncing it, which covers this request), and
                 # its number may already belong to another file or a socket.
                 fd, mark, offset = self._fsync_request
+                code = 0
                 try:
                     self.faults.check("aof-fsync")
                     if fd == self.fd:
                         os.fdatasync(fd)
-                    if not self.fsync_broken:
-                        self.fsynced_mark = max(self.fsynced_mark, mark)
-                        self.fsynced_offset = max(self.fsynced_offset, offset)
                 except OSError as e:
-                    self._fsync_error = e.errno or 5
-                finally:
-                    self._fsync_in_progress = False
-
-    @property
-    def fsync_in_progress(self) -> bool:
-        return self._fsync_in_progress
+                    code = e.errno or EIO
+                self.acct.background_fsync_finished(mark, offset, code)
 
     def recover_after_rewrite(self) -> bool:
         """A rewrite saved the dataset again: once the current incremental file is
@@ -266,13 +293,10 @@ class AofWriter:
             self.faults.check("aof-fsync")
             os.fdatasync(self.fd)
         except OSError as e:
-            self._on_fsync_error(e.errno or 5)
+            self._on_fsync_error(e.errno or EIO)
             return False
-        if self.fsync_broken:
+        if self.acct.on_recovered():
             self.log.warning("AOF fsync error looks solved, ackdb can write again.")
-        self.fsync_broken = 0
-        self.fsynced_mark = self.written_mark
-        self.fsynced_offset = self.aof_offset
         return True
 
     # -- rewrite ----------------------------------------------------------------------------
@@ -285,7 +309,7 @@ class AofWriter:
             try:
                 os.fdatasync(self.fd)
             except OSError as e:
-                self._on_fsync_error(e.errno or 5)
+                self._on_fsync_error(e.errno or EIO)
             old_fd = self.fd
             seq = self.manifest.next_seq("i")
             name = mf.incr_name(self.prefix, seq)
@@ -334,8 +358,7 @@ class AofWriter:
             self._thread.join(timeout=5)
         try:
             os.fdatasync(self.fd)
-            if not self.fsync_broken:
-                self.fsynced_mark = self.written_mark
+            self.acct.on_closed()
         except OSError:
             pass
         os.close(self.fd)

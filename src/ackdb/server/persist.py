@@ -1,188 +1,121 @@
-"""Persistence in a running server: SAVE / BGSAVE, the AOF's life, disk errors, INFO.
+"""Persistence in a running server: SAVE / BGSAVE, children, disk errors, INFO.
 
-Owns: when to save (``save`` rules, BGSAVE [SCHEDULE], SHUTDOWN, DEBUG RELOAD), the
-forked child of a BGSAVE or an AOF rewrite and what its end means, turning the AOF on
-and off (also at runtime), automatic rewrites, the group commit of ``appendfsync
-always`` (``before_replies``, called by the shell once per event-loop pass before any
-reply leaves), and refusing writes while the disk fails (MISCONF) until it recovers.
-Start-up loading lives in ``server.loading``.
+The shell around ``persistence.policy.PersistencePolicy`` (``self.policy``), which
+decides when to save (``save`` rules, BGSAVE SCHEDULE, the retry after a failure), when
+to rewrite the AOF (automatic, scheduled, recovery), and when to refuse writes
+(MISCONF). This module feeds it ``now_ms`` (on the cron tick), the dirty counter, the
+AOF's size and errors, children's ends and configuration, and carries out what it
+decides: it forks and watches the children, saves, logs, refuses or allows writes, and
+prepares shutdown. Start-up loading lives in ``server.loading``.
 
-Paths: ``dir``/``dbfilename`` for snapshots; ``dir``/``appenddirname``/ for the AOF
-(``appendfilename``.manifest plus the files it lists; docs/persistence.md).
-"""
+Layers (one object, three modules of under 400 lines): ``server.persist_files`` (paths,
+snapshot writing, manifest and history files) <- ``server.persist_aof`` (the AOF's write
+path, turning it on and off, rewrites; its fsync accounting is ``persistence.fsync``)
+<- this module."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, assert_never
 
-from .. import __version__
-from ..persistence import dataset
+from ..engine import ports
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
 from ..persistence.child import Child, Progress, fork
-from ..persistence.files import DiskFaults, atomic_write, fsync_dir
-
-MISCONF_BGSAVE = (
-    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
-    "to disk. Commands that may modify the data set are disabled, because this instance is "
-    "configured to report errors during writes if RDB snapshotting fails "
-    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
-    "the RDB error."
+from ..persistence.files import DiskFaults
+from ..persistence.policy import (
+    AllowWrites,
+    DenyWrites,
+    PersistencePolicy,
+    PolicySettings,
+    Request,
+    StartRewrite,
+    StartSnapshot,
 )
-# Redis: a failed BGSAVE is retried by the save rules only after this long (ms).
-BGSAVE_RETRY_DELAY_MS = 5000
-# After a failed AOF fsync, how often a recovery rewrite is tried (ms).
-AOF_RECOVERY_RETRY_MS = 1000
-# How often a running child's progress is logged (ms).
-CHILD_LOG_INTERVAL_MS = 2000
+from .persist_aof import AofLife
+
+# The settings the policy reads; a change of one reconfigures it.
+_POLICY_SETTINGS = (
+    "save",
+    "stop-writes-on-bgsave-error",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+)
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Persistence:
+class Persistence(AofLife):
     def __init__(self, core: Any, config: Any, log: Any) -> None:
         self.core = core
         self.config = config
         self.log = log
         self.faults = DiskFaults()
-        self.lastsave_s = int(time.time())
-        self.dirty_at_last_save = 0
-        self.bgsave_ok = True
-        self.last_bgsave_try_ms = 0
-        self.last_bgsave_time_s = -1
-        self.rdb_saves = 0
-        self.bgsave_scheduled = False
+        self.policy = PersistencePolicy(_now_ms(), os.strerror)
         self.child: Child | None = None
-        self._child_dirty = 0
         self._child_tmp = ""
-        self._child_logged_ms = 0
         self.aof: AofWriter | None = None
-        self.aof_state = "off"  # off | on | wait_rewrite
-        self.rewrite_scheduled = False
-        self.rewrite_ok = True
-        self.rewrites = 0
-        self.rewrite_failures = 0
-        self.last_rewrite_time_s = -1
-        self.rewrite_base_size = 0
         self._rewrite_first_incr = ""
-        self._rewrite_mark = 0
-        self._recovery_try_ms = 0
         self._detached_manifest = mf.Manifest()  # BGREWRITEAOF while the AOF is off
-        self.deny_reason: str | None = None
         self.loaded_meta: dict[str, Any] = {}
         self.last_load_keys = 0
         self.last_load_expired = 0
         core.persist = self
         config.on_change("appendfsync", self._on_appendfsync)
+        self._configure_policy()
+        for name in _POLICY_SETTINGS:
+            config.on_change(name, self._configure_policy)
 
-    # -- paths ---------------------------------------------------------------------------
+    def _configure_policy(self, *_: Any) -> None:
+        get = self.config.get
+        self.policy.configure(
+            PolicySettings(
+                save_rules=tuple(get("save") or ()),
+                stop_writes_on_bgsave_error=bool(get("stop-writes-on-bgsave-error")),
+                rewrite_percentage=get("auto-aof-rewrite-percentage"),
+                rewrite_min_size=get("auto-aof-rewrite-min-size"),
+            )
+        )
 
-    @property
-    def dir(self) -> str:
-        return str(self.config.get("dir"))
-
-    @property
-    def snapshot_path(self) -> str:
-        return os.path.join(self.dir, self.config.get("dbfilename"))
-
-    @property
-    def aof_dir(self) -> str:
-        return os.path.join(self.dir, self.config.get("appenddirname"))
-
-    @property
-    def aof_prefix(self) -> str:
-        return str(self.config.get("appendfilename"))
+    # -- what the commands ask (the engine's Persistence port) -------------------------
 
     @property
-    def manifest_path(self) -> str:
-        return os.path.join(self.aof_dir, self.aof_prefix + ".manifest")
+    def lastsave_s(self) -> int:
+        """LASTSAVE."""
+        return self.policy.lastsave_s
 
-    def _meta(self, aof_base: bool = False) -> dict[str, Any]:
-        core = self.core
-        meta: dict[str, Any] = {
-            "ackdb": __version__,
-            "ctime_ms": _now_ms(),
-            "replid": core.replid,
-            "repl_offset": core.master_repl_offset,
-            "databases": len(core.dbs),
-            "aof_base": aof_base,
-        }
-        if core.repl is not None:
-            # The history as of the moment the data is captured (in a child: the fork).
-            meta.update(core.repl.saved_meta())
-        return meta
+    def save_allowed(self) -> bool:
+        """SAVE: not while a BGSAVE runs."""
+        return self.policy.save_allowed()
 
-    # -- the write path --------------------------------------------------------------------
+    def bgsave_request(self, schedule: bool) -> Request:
+        """BGSAVE [SCHEDULE]: start, scheduled, in-progress or busy (the policy's)."""
+        return self.policy.bgsave_request(schedule)
 
-    def _advance(self, nbytes: int) -> int:
-        core = self.core
-        if core.repl is None:  # no replication engine (a bare core): the AOF numbers it
-            core.master_repl_offset += nbytes
-        # With one, its feed already moved the offset past this effect.
-        return int(core.master_repl_offset)
+    def rewrite_request(self) -> Request:
+        """BGREWRITEAOF: start, scheduled or in-progress (the policy's)."""
+        return self.policy.rewrite_request()
 
-    def _feed(self, db: int, argv: list[bytes]) -> None:
-        aof = self.aof
-        if aof is not None:
-            aof.feed(db, argv, self._advance)
-
-    def aof_marks_follow(self, offset: int) -> None:
-        """The offsets numbering changed hands (the replication engine took over at
-        start-up): nothing is buffered, so every mark is ``offset``."""
-        aof = self.aof
-        if aof is not None:
-            aof.mark = aof.written_mark = aof.fsynced_mark = offset
-
-    @property
-    def always(self) -> bool:
-        return self.aof is not None and self.aof.policy == "always"
-
-    def before_replies(self) -> None:
-        """Once per event-loop pass, before replies leave: write the AOF buffer and, under
-        ``always``, fsync it (one fsync for every write of the pass: group commit)."""
-        aof = self.aof
-        if aof is None:
-            return
-        if aof.pending:
-            aof.write(_now_ms())
-        if aof.policy == "always":
-            aof.fsync_now()
-        self.refresh_denial()
-
-    def sync_now(self) -> None:
-        """Write and fsync now (a closing client's reply must not leave unsynced)."""
-        aof = self.aof
-        if aof is not None:
-            aof.write(_now_ms(), force=True)
-            aof.fsync_now()
-
-    def durable_mark(self) -> int | None:
-        """Under ``always``: replies to writes past this mark must wait; else None."""
-        aof = self.aof
-        if aof is None or aof.policy != "always":
-            return None
-        return aof.fsynced_mark
+    # -- refusing writes -------------------------------------------------------------------
 
     def refresh_denial(self) -> None:
-        reason = None
         aof = self.aof
-        if aof is not None and (aof.write_errno or aof.fsync_broken):
-            code = aof.write_errno or aof.fsync_broken
-            reason = f"MISCONF Errors writing to the AOF file: {os.strerror(code)}"
-        elif (
-            not self.bgsave_ok
-            and self.config.get("stop-writes-on-bgsave-error")
-            and self.config.get("save")
-        ):
-            reason = MISCONF_BGSAVE
-        if reason != self.deny_reason:
-            self.deny_reason = reason
-            self.core.set_write_denied(reason)
+        if aof is None:
+            gate = self.policy.write_gate()
+        else:
+            gate = self.policy.write_gate(aof.write_errno, aof.fsync_broken)
+        match gate:
+            case None:
+                pass
+            case DenyWrites(reason=reason):
+                self.core.set_write_denied(reason)
+            case AllowWrites():
+                self.core.set_write_denied(None)
+            case _:
+                assert_never(gate)
 
     # -- cron ------------------------------------------------------------------------------
 
@@ -191,72 +124,35 @@ class Persistence:
             self._watch_child(now_ms)
         aof = self.aof
         if aof is not None:
-            if aof.pending or aof.write_errno:
-                aof.write(now_ms)
-            if aof.policy == "everysec":
-                aof.everysec(now_ms)
-            elif aof.policy == "always":
-                aof.fsync_now()
-            if (
-                aof.fsync_broken
-                and self.child is None
-                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
-            ):
-                self._recovery_try_ms = now_ms
-                self.log.notice("Rewriting the AOF to recover from the failed fsync")
-                self.start_rewrite()
-            elif (
-                self.aof_state == "wait_rewrite"
-                and self.child is None
-                and now_ms - self._recovery_try_ms >= AOF_RECOVERY_RETRY_MS
-            ):
-                # The rewrite that creates the AOF failed: until one succeeds there is no
-                # AOF on disk, so try again (Redis reschedules it too).
-                self._recovery_try_ms = now_ms
-                self.log.notice("Retrying the AOF rewrite that turns the AOF on")
-                self.start_rewrite()
+            aof.tick(now_ms)
+            recovery = self.policy.recovery_due(now_ms, bool(aof.fsync_broken))
+            if recovery is not None:
+                self._start(recovery)
         if self.child is None:
-            self._maybe_start_background(now_ms)
+            aof = self.aof
+            size = aof.current_size if aof is not None else None
+            work = self.policy.background_due(now_ms, self.core.dirty, size)
+            if work is not None:
+                self._start(work)
         self.refresh_denial()
 
-    def _maybe_start_background(self, now_ms: int) -> None:
-        if self.bgsave_scheduled:
-            self.bgsave_scheduled = False
-            self.start_bgsave()
-            return
-        if self.rewrite_scheduled:
-            self.rewrite_scheduled = False
-            self.start_rewrite()
-            return
-        changes = self.core.dirty - self.dirty_at_last_save
-        for seconds, needed in self.config.get("save") or ():
-            if (
-                changes >= needed
-                and now_ms // 1000 - self.lastsave_s >= seconds
-                and (self.bgsave_ok or now_ms - self.last_bgsave_try_ms >= BGSAVE_RETRY_DELAY_MS)
-            ):
-                self.log.notice(f"{needed} changes in {seconds} seconds. Saving...")
+    def _start(self, work: StartSnapshot | StartRewrite) -> None:
+        """Carry out the policy's decision to start a child."""
+        if work.notice is not None:
+            self.log.notice(work.notice)
+        match work:
+            case StartSnapshot():
                 self.start_bgsave()
-                return
-        aof = self.aof
-        perc = self.config.get("auto-aof-rewrite-percentage")
-        if aof is not None and self.aof_state == "on" and perc:
-            size = aof.current_size
-            base = self.rewrite_base_size or 1
-            if size >= self.config.get("auto-aof-rewrite-min-size") and (
-                (size - base) * 100 // base >= perc
-            ):
-                self.log.notice(
-                    f"Starting automatic rewriting of AOF on {(size - base) * 100 // base}% growth"
-                )
+            case StartRewrite():
                 self.start_rewrite()
+            case _:
+                assert_never(work)
 
     def _watch_child(self, now_ms: int) -> None:
         child = self.child
         assert child is not None
         child.poll_progress()
-        if child.total and now_ms - self._child_logged_ms >= CHILD_LOG_INTERVAL_MS:
-            self._child_logged_ms = now_ms
+        if self.policy.progress_log_due(now_ms, child.total):
             what = "Background saving" if child.kind == "save" else "Background AOF rewrite"
             self.log.notice(
                 f"{what}: {child.done} of {child.total} keys "
@@ -267,12 +163,11 @@ class Persistence:
             return
         self.child = None
         if code != 0:
-            self._remove_temp(child)
-        elapsed_s = (now_ms - child.started_ms) // 1000
-        if child.kind == "save":
-            self._save_done(code == 0, elapsed_s)
+            self._remove_temp(child, self._child_tmp)
+        if self.policy.child_exited(code == 0, _now_ms()) == "save":
+            self._save_done(code == 0)
         else:
-            self._rewrite_done(code == 0, elapsed_s)
+            self._rewrite_done(code == 0)
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -283,52 +178,20 @@ class Persistence:
             self._write_snapshot(self.snapshot_path, None)
         except OSError as e:
             self.log.warning(f"Failed saving the DB: {e.strerror or e}")
-            self.bgsave_ok = False
+            self.policy.foreground_saved(False, _now_ms(), dirty)
             self.refresh_denial()
             return False
         self.log.notice("DB saved on disk")
-        self.lastsave_s = int(time.time())
-        self.dirty_at_last_save = dirty
-        self.bgsave_ok = True
-        self.rdb_saves += 1
+        self.policy.foreground_saved(True, _now_ms(), dirty)
         self.refresh_denial()
         return True
-
-    def write_snapshot_to(self, path: str, progress: Progress | None, meta: dict[str, Any]) -> None:
-        """A snapshot for a replica's full sync: ``meta`` names the history it starts."""
-        now = _now_ms()
-        cb = progress.report if progress else None
-        full = {**self._meta(), **meta}
-        # Sent and deleted at once: no fsync, no rename (a crash leaves a temp file that
-        # the next start removes).
-        with open(path, "wb", buffering=1 << 20) as f:
-            dataset.write_snapshot(
-                f, self.core.dbs, full, now, cb, self.config.get("rdb-key-save-delay")
-            )
-
-    def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
-        """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
-        AOF base (a snapshot, or RESP commands when ``aof-use-rdb-preamble no``)."""
-        dbs = self.core.dbs
-        now = _now_ms()
-        delay = self.config.get("rdb-key-save-delay")
-        cb = progress.report if progress else None
-        if aof_base and not self.config.get("aof-use-rdb-preamble"):
-
-            def produce(f: Any) -> None:
-                dataset.write_resp(f, dbs, now, cb, delay)
-        else:
-
-            def produce(f: Any) -> None:
-                dataset.write_snapshot(f, dbs, self._meta(aof_base), now, cb, delay)
-
-        atomic_write(path, produce, self.faults)
 
     def start_bgsave(self) -> str | None:
         """Fork a child that writes the snapshot; returns an error text or None."""
         if self.child is not None:
             return "busy"
-        self.last_bgsave_try_ms = _now_ms()
+        now = _now_ms()
+        self.policy.snapshot_attempted(now)
         path = self.snapshot_path
 
         def work(progress: Progress) -> None:
@@ -336,229 +199,22 @@ class Persistence:
             progress.report(1, 1, force=True)
 
         try:
-            self.child = fork("save", work, _now_ms())
+            self.child = fork("save", work, now)
         except OSError as e:
             self.log.warning(f"Can't save in background: fork: {e.strerror}")
-            self.bgsave_ok = False
+            self.policy.snapshot_fork_failed()
             return f"ERR Can't save in background: fork: {e.strerror}"
-        self._child_dirty = self.core.dirty
+        self.policy.child_started("save", self.child.started_ms, self.core.dirty)
         self.core.count_fork(self.child.fork_usec)
         self.log.notice(f"Background saving started by pid {self.child.pid}")
         return None
 
-    def _save_done(self, ok: bool, elapsed_s: int) -> None:
-        self.last_bgsave_time_s = elapsed_s
+    def _save_done(self, ok: bool) -> None:
         if ok:
             self.log.notice("Background saving terminated with success")
-            self.lastsave_s = int(time.time())
-            self.dirty_at_last_save = self._child_dirty
-            self.bgsave_ok = True
-            self.rdb_saves += 1
         else:
             self.log.warning("Background saving error")
-            self.bgsave_ok = False
         self.refresh_denial()
-
-    # -- the AOF -------------------------------------------------------------------------------
-
-    def open_aof(self, m: mf.Manifest) -> None:
-        """Start appending to the last incremental file of a loaded (or new) AOF."""
-        self.aof = AofWriter(
-            self.aof_dir,
-            self.aof_prefix,
-            m,
-            self.config.get("appendfsync"),
-            self.log,
-            self.faults,
-        )
-        # The marks continue the server's numbering: after the AOF was off and on again,
-        # a client's last write offset (``woff``) lies beyond 0 and must count as
-        # durable, or its replies would wait under ``always`` for a write of another client.
-        offset = int(self.core.master_repl_offset)
-        self.aof.mark = self.aof.written_mark = self.aof.fsynced_mark = offset
-        self.aof_state = "on"
-        self.rewrite_base_size = self.aof.current_size
-        if self._feed not in self.core.feeds:
-            self.core.add_feed(self._feed)
-        if self.core.repl is not None:
-            self.core.repl.aof_changed(True)
-
-    def create_aof(self) -> None:
-        """A new AOF for the current dataset: written now if the dataset is empty, else
-        by a background rewrite (the AOF is on, waiting for its base, meanwhile)."""
-        os.makedirs(self.aof_dir, exist_ok=True)
-        # The files of an earlier AOF in this directory (the AOF was on before) become
-        # history: the new files take the next sequence numbers, and the old ones are
-        # deleted once the new manifest is installed. Reusing their names would append to
-        # old commands, which the next load would replay over newer data.
-        old = self._read_manifest_or_empty()
-        m = mf.Manifest(history=[mf.AofFile(f.name, f.seq, "h") for f in old.history + old.files])
-        seq = m.next_seq("i")
-        incr = mf.incr_name(self.aof_prefix, seq)
-        m.incrs.append(mf.AofFile(incr, seq, "i"))
-        if not any(db.data for db in self.core.dbs):
-            bseq = m.next_seq("b")
-            base = mf.base_name(self.aof_prefix, bseq, self.config.get("aof-use-rdb-preamble"))
-            self._write_snapshot(os.path.join(self.aof_dir, base), None, aof_base=True)
-            m.base = mf.AofFile(base, bseq, "b")
-            open(os.path.join(self.aof_dir, incr), "wb").close()
-            self.open_aof(m)
-            self.aof.save_manifest()  # type: ignore[union-attr]
-            fsync_dir(self.aof_dir)
-            self.aof.forget_history()  # type: ignore[union-attr]
-            self.log.notice(f"Creating AOF base file {base} on server start")
-            return
-        open(os.path.join(self.aof_dir, incr), "wb").close()
-        self.open_aof(m)
-        self.aof_state = "wait_rewrite"
-        self._rewrite_first_incr = incr
-        if self._fork_rewrite() is not None:
-            self.stop_aof()
-            raise OSError("Unable to turn on AOF: the background rewrite could not start")
-
-    def stop_aof(self) -> None:
-        if self.child is not None and self.child.kind == "rewrite":
-            self.child.kill()
-            self._remove_temp(self.child)
-            self.child = None
-        if self.aof is not None:
-            self.aof.close()
-        if self._feed in self.core.feeds:
-            self.core.feeds.remove(self._feed)
-        self.aof = None
-        self.aof_state = "off"
-        if self.core.repl is not None:
-            self.core.repl.aof_changed(False)
-        self.refresh_denial()
-
-    def _on_appendfsync(self, name: str, old: Any, new: Any) -> None:
-        if self.aof is not None:
-            self.aof.policy = new
-            if new == "always":
-                self.aof.write(_now_ms(), force=True)
-                self.aof.fsync_now()
-
-    def start_rewrite(self) -> str | None:
-        """BGREWRITEAOF now: a new incremental file takes the writes from this instant,
-        and a child writes the dataset as of this instant as the new base."""
-        if self.child is not None:
-            return "busy"
-        if self.aof is None:
-            return self._rewrite_without_aof()
-        if self.aof_state == "wait_rewrite":
-            return self._restart_aof_creation()
-        self._rewrite_first_incr = self.aof.switch_to_new_incr()
-        return self._fork_rewrite()
-
-    def _restart_aof_creation(self) -> str | None:
-        """The AOF is being turned on and has no base yet: start over with a new fork.
-        Switching files here would list incremental files without a base in the
-        manifest, which a restart would load as the whole dataset; instead the new AOF,
-        listed nowhere yet, is created again (its incremental file restarts empty: the
-        new fork's dataset holds everything written to it)."""
-        self.stop_aof()
-        try:
-            self.create_aof()
-        except OSError as e:
-            self.log.warning(f"Unable to turn on AOF: {e.strerror or e}")
-            return f"ERR {e.strerror or e}"
-        return None
-
-    def _fork_rewrite(self) -> str | None:
-        m = self.aof.manifest if self.aof is not None else self._detached_manifest
-        seq = m.next_seq("b")
-        name = mf.base_name(self.aof_prefix, seq, self.config.get("aof-use-rdb-preamble"))
-        path = os.path.join(self.aof_dir, name)
-        self._child_tmp = name
-        self._rewrite_mark = int(self.core.master_repl_offset)
-
-        def work(progress: Progress) -> None:
-            self._write_snapshot(path, progress, aof_base=True)
-            progress.report(1, 1, force=True)
-
-        try:
-            self.child = fork("rewrite", work, _now_ms())
-        except OSError as e:
-            self.log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
-            self.rewrite_ok = False
-            return f"ERR Can't rewrite append only file in background: fork: {e.strerror}"
-        self.core.count_fork(self.child.fork_usec)
-        self.log.notice(f"Background append only file rewriting started by pid {self.child.pid}")
-        return None
-
-    def _rewrite_without_aof(self) -> str | None:
-        """BGREWRITEAOF with the AOF off: write a fresh AOF (base + empty incr) that a
-        later start with ``appendonly yes`` loads; nothing is appended to it."""
-        os.makedirs(self.aof_dir, exist_ok=True)
-        m = self._read_manifest_or_empty()
-        seq = m.next_seq("i")
-        incr = mf.incr_name(self.aof_prefix, seq)
-        open(os.path.join(self.aof_dir, incr), "wb").close()
-        self._rewrite_first_incr = incr
-        m.incrs.append(mf.AofFile(incr, seq, "i"))
-        self._detached_manifest = m
-        return self._fork_rewrite()
-
-    def _read_manifest_or_empty(self) -> mf.Manifest:
-        try:
-            with open(self.manifest_path) as f:
-                return mf.parse(f.read())
-        except (OSError, mf.ManifestError):
-            return mf.Manifest()
-
-    def _rewrite_done(self, ok: bool, elapsed_s: int) -> None:
-        self.last_rewrite_time_s = elapsed_s
-        name = self._child_tmp
-        if not ok:
-            self.log.warning("Background AOF rewrite terminated with error")
-            self.rewrite_ok = False
-            self.rewrite_failures += 1
-            return
-        try:
-            if self.aof is not None:
-                self.aof.install_base(name, self._rewrite_first_incr)
-                self.aof.forget_history()
-                if self.aof.fsync_broken or self.aof_state == "wait_rewrite":
-                    self.aof.recover_after_rewrite()
-                self.aof_state = "on"
-                self.rewrite_base_size = self.aof.current_size
-            else:
-                self._install_detached(name)
-        except OSError as e:
-            self.log.warning(f"Background AOF rewrite could not be installed: {e.strerror or e}")
-            self.rewrite_ok = False
-            self.rewrite_failures += 1
-            return
-        self.rewrite_ok = True
-        self.rewrite_failures = 0
-        self.rewrites += 1
-        self.log.notice("Background AOF rewrite terminated with success")
-        self.log.notice("Background AOF rewrite finished successfully")
-        self.refresh_denial()
-
-    def _install_detached(self, name: str) -> None:
-        m = self._detached_manifest
-        mf.install_base(m, name, self._rewrite_first_incr)
-        old, m.history = m.history, []  # earlier history files go too
-        text = m.dump().encode()
-        atomic_write(self.manifest_path, lambda f: f.write(text))
-        for f in old:
-            try:
-                os.unlink(os.path.join(self.aof_dir, f.name))
-            except OSError:
-                pass
-
-    def _remove_temp(self, child: Child) -> None:
-        """Delete the temp file a failed or killed child left (``files.atomic_write``
-        names it ``temp-<child pid>-<name>``): a snapshot's as well as a rewrite's."""
-        if child.kind == "save":
-            directory, name = self.dir, str(self.config.get("dbfilename"))
-        else:
-            directory, name = self.aof_dir, self._child_tmp
-        try:
-            os.unlink(os.path.join(directory, f"temp-{child.pid}-{name}"))
-        except OSError:
-            pass
 
     def debug_reload(self, save: bool, flush: bool) -> bool:
         """DEBUG RELOAD: save the snapshot (unless NOSAVE), flush (unless NOFLUSH or
@@ -589,9 +245,10 @@ class Persistence:
         if self.child is not None:
             self.log.warning("There is a child saving a snapshot or rewriting the AOF. Killing it!")
             self.child.kill()
-            self._remove_temp(self.child)
+            self._remove_temp(self.child, self._child_tmp)
             self.child = None
-        if mode == "save" or (mode != "nosave" and self.config.get("save")):
+            self.policy.child_gone()
+        if self.policy.shutdown_saves(mode):
             self.log.notice("Saving the final snapshot before exiting.")
             if not self.save():
                 self.log.warning("Error trying to save the DB, can't exit.")
@@ -599,61 +256,15 @@ class Persistence:
         if self.aof is not None:
             self.log.notice("Calling fsync() on the AOF file.")
             self.aof.close()
-            self._save_aof_history()
+            self._save_aof_history(self.aof)
             self.aof = None
         return True
-
-    @property
-    def history_path(self) -> str:
-        return os.path.join(self.aof_dir, self.aof_prefix + ".history")
-
-    def _save_aof_history(self) -> None:
-        """A clean stop with the AOF: record the replication history its data ends at,
-        and the incremental file's name and size then, so a restart can continue the
-        history partially (Redis cannot: the AOF carries no replication id). Anything
-        appended later changes the size, and the record is then ignored."""
-        aof, repl = self.aof, self.core.repl
-        if aof is None or repl is None or aof.fsync_broken or not aof.manifest.incrs:
-            return
-        incr = aof.manifest.incrs[-1].name
-        try:
-            size = os.path.getsize(os.path.join(self.aof_dir, incr))
-            record = {**repl.saved_meta(), "incr": incr, "size": size}
-            text = json.dumps(record).encode()
-            atomic_write(self.history_path, lambda f: f.write(text))
-        except OSError as e:
-            self.log.warning(f"Could not record the replication history: {e.strerror or e}")
-
-    def take_aof_history(self, m: mf.Manifest) -> dict[str, Any]:
-        """The history recorded at the last clean stop, if the AOF ends exactly there
-        (the record is removed: it describes one moment only)."""
-        path = self.history_path
-        try:
-            with open(path, "rb") as f:
-                record = json.loads(f.read(4096))
-        except (OSError, ValueError):
-            return {}
-        try:
-            os.unlink(path)
-            fsync_dir(self.aof_dir)
-        except OSError:
-            pass
-        if not isinstance(record, dict) or not m.incrs:
-            return {}
-        incr = m.incrs[-1].name
-        try:
-            size = os.path.getsize(os.path.join(self.aof_dir, incr))
-        except OSError:
-            return {}
-        if record.get("incr") != incr or record.get("size") != size:
-            self.log.notice("The recorded replication history does not match the AOF: ignored")
-            return {}
-        return record
 
     # -- INFO persistence --------------------------------------------------------------------
 
     def info_fields(self) -> list[tuple[str, Any]]:
         c = self.child
+        pol = self.policy
         now = _now_ms()
         saving = c is not None and c.kind == "save"
         rewriting = c is not None and c.kind == "rewrite"
@@ -661,27 +272,24 @@ class Persistence:
         fields: list[tuple[str, Any]] = [
             ("current_save_keys_processed", c.done if c else 0),
             ("current_save_keys_total", c.total if c else 0),
-            ("rdb_changes_since_last_save", self.core.dirty - self.dirty_at_last_save),
+            ("rdb_changes_since_last_save", pol.changes_since_save(self.core.dirty)),
             ("rdb_bgsave_in_progress", int(saving)),
-            ("rdb_last_save_time", self.lastsave_s),
-            ("rdb_last_bgsave_status", "ok" if self.bgsave_ok else "err"),
-            ("rdb_last_bgsave_time_sec", self.last_bgsave_time_s),
-            ("rdb_current_bgsave_time_sec", (now - c.started_ms) // 1000 if saving and c else -1),
-            ("rdb_saves", self.rdb_saves),
+            ("rdb_last_save_time", pol.lastsave_s),
+            ("rdb_last_bgsave_status", "ok" if pol.bgsave_ok else "err"),
+            ("rdb_last_bgsave_time_sec", pol.last_bgsave_time_s),
+            ("rdb_current_bgsave_time_sec", pol.current_child_time_s("save", now)),
+            ("rdb_saves", pol.rdb_saves),
             ("rdb_last_cow_size", 0),
             ("rdb_last_load_keys_expired", self.last_load_expired),
             ("rdb_last_load_keys_loaded", self.last_load_keys),
             ("aof_enabled", int(self.aof_state != "off")),
             ("aof_rewrite_in_progress", int(rewriting)),
-            ("aof_rewrite_scheduled", int(self.rewrite_scheduled)),
-            ("aof_last_rewrite_time_sec", self.last_rewrite_time_s),
-            (
-                "aof_current_rewrite_time_sec",
-                (now - c.started_ms) // 1000 if rewriting and c else -1,
-            ),
-            ("aof_last_bgrewrite_status", "ok" if self.rewrite_ok else "err"),
-            ("aof_rewrites", self.rewrites),
-            ("aof_rewrites_consecutive_failures", self.rewrite_failures),
+            ("aof_rewrite_scheduled", int(pol.rewrite_scheduled)),
+            ("aof_last_rewrite_time_sec", pol.last_rewrite_time_s),
+            ("aof_current_rewrite_time_sec", pol.current_child_time_s("rewrite", now)),
+            ("aof_last_bgrewrite_status", "ok" if pol.rewrite_ok else "err"),
+            ("aof_rewrites", pol.rewrites),
+            ("aof_rewrites_consecutive_failures", pol.rewrite_failures),
             ("aof_last_write_status", "err" if aof and aof.write_errno else "ok"),
             ("aof_last_cow_size", 0),
             ("module_fork_in_progress", 0),
@@ -691,7 +299,7 @@ class Persistence:
             fields += [
                 ("aof_current_size", aof.current_size),
                 ("aof_base_size", aof.base_size),
-                ("aof_pending_rewrite", int(self.rewrite_scheduled)),
+                ("aof_pending_rewrite", int(pol.rewrite_scheduled)),
                 ("aof_buffer_length", aof.buf_bytes),
                 ("aof_pending_bio_fsync", int(aof.fsync_in_progress)),
                 ("aof_delayed_fsync", aof.delayed_fsync),
@@ -701,3 +309,10 @@ class Persistence:
                 ("aof_last_fsync_status", "err" if aof.fsync_broken else "ok"),
             ]
         return fields
+
+
+if TYPE_CHECKING:
+
+    def _conforms(p: Persistence) -> ports.Persistence:
+        """mypy --strict proves the shell provides the engine's Persistence port."""
+        return p

@@ -83,6 +83,7 @@ class ReplicationShell(CoreReplication):
         self.dataset = self  # the Dataset port, as the snapshot ports call it
         if self.persist.aof is not None:
             self.persist.aof_marks_follow(self.core.master_repl_offset)
+            self.aof_offsets = self.persist.aof_numbered
         self.driver.start(self.config.get("replicaof"))
 
     def cron(self, now_ms: int) -> None:
@@ -118,6 +119,10 @@ class ReplicationShell(CoreReplication):
         getattr(self.log, level, self.log.notice)(message)
 
     # -- Aof -------------------------------------------------------------------------------
+
+    def aof_changed(self, enabled: bool) -> None:
+        self.aof_offsets = self.persist.aof_numbered if enabled else None
+        super().aof_changed(enabled)
 
     def active(self) -> bool:
         return self.persist.aof is not None

@@ -16,6 +16,7 @@ feeds effects to the engine) is set in one place, ``role_changed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.client import Client, NullConn
@@ -111,6 +112,10 @@ class CoreReplication:
             received=received,
         )
         self.primary_client: Client | None = None
+        # While an AOF is open: where ``_feed`` hands the offset each effect ends at, so
+        # the AOF's marks do not depend on the order of the core's feeds (a subclass sets
+        # it; see server.persist_aof.aof_numbered).
+        self.aof_offsets: Callable[[int], None] | None = None
         core.repl = self
         core.feeds.insert(0, self._feed)
         for name in _ENGINE_SETTINGS:
@@ -141,9 +146,12 @@ class CoreReplication:
         return reply
 
     def _feed(self, db: int, argv: list[bytes]) -> None:
-        # The engine numbers the stream; the AOF feed after this one stamps its buffer
-        # with the offset this leaves in core.master_repl_offset.
-        self.engine.propagate(db, argv)
+        # The engine numbers the stream and the AOF is handed the offset the effect
+        # ends at, whichever of the two feeds the core runs first.
+        offset = self.engine.propagate(db, argv)
+        aof_offsets = self.aof_offsets
+        if aof_offsets is not None:
+            aof_offsets(offset)
 
     def refusal(self, c: Client, cmd: Any) -> Refusal | None:
         """Why ``cmd`` may not run here now (the engine decides), or None."""
