@@ -135,6 +135,8 @@ def test_bits_hll_geo_replicate_and_persist(start: Start) -> None:
     primary.stop()
     again = start("p", "--appendonly", "yes", port=primary.port)
     ac = client(again.port)
+    # DEBUG is served while the AOF still loads (as in Redis): wait for the whole file.
+    wait_until(lambda: ac.info("persistence").get("loading") == 0, 60)
     after = {k: ac.execute_command("DEBUG", "DIGEST-VALUE", k) for k in keys}
     assert after == before
     assert digest(ac) == want
