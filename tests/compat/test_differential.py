@@ -234,6 +234,10 @@ GETKEYS_REQUESTS = [
     "ZINTERCARD 2 a b LIMIT 1", "SINTERSTORE d a b", "BLPOP a b 0", "COPY a b", "GETEX k PERSIST",
     "OBJECT ENCODING k", "ZRANGESTORE d s 0 -1", "RENAME a b", "SMOVE a b m", "LMPOP x a LEFT",
     "PING", "BZPOPMIN a b 0", "EXISTS a b",
+    "BITFIELD k GET u8 0", "BITFIELD k GET u8 0 OVERFLOW SAT", "BITFIELD k GET u8",
+    "BITFIELD k INCRBY u8 0 1", "BITFIELD_RO k GET i5 3", "BITOP AND d a b", "PFMERGE d a b",
+    "PFCOUNT a b", "PFDEBUG GETREG k", "GEORADIUS k 1 2 3 m STORE d STOREDIST e",
+    "GEORADIUSBYMEMBER k m 3 km STORE d", "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 1 m",
 ]  # fmt: skip
 
 
@@ -274,6 +278,12 @@ WATCH_CASES = [
     ("h", "HDEL h f"), ("h", "HDEL h nope"), ("h", "HINCRBY h n 1"), ("h", "HGET h f"),
     ("h", "HINCRBYFLOAT h n 1.5"), ("h", "HMSET h f v"), ("h", "HINCRBY h f 1"),
     ("missing", "SET missing v"), ("missing", "DEL missing"), ("missing", "EXPIRE missing 5"),
+    ("s", "SETBIT s 0 1"), ("s", "SETBIT s 1 1"), ("s", "SETBIT s 100 0"), ("s", "GETBIT s 1"),
+    ("s", "BITFIELD s SET u8 0 118"), ("s", "BITFIELD s SET u8 0 1"), ("s", "BITCOUNT s"),
+    ("s", "BITFIELD s OVERFLOW FAIL INCRBY u8 0 200"), ("s", "BITOP NOT s s"),
+    ("missing", "BITOP AND missing missing"), ("missing", "PFADD missing"),
+    ("missing", "PFCOUNT missing"), ("s", "PFADD s a"), ("missing", "SETBIT missing 0 0"),
+    ("missing", "GEOADD missing 1 2 m"), ("missing", "GEOSEARCHSTORE missing h FROMLONLAT 1 2 BYRADIUS 1 m"),
 ]  # fmt: skip
 
 

@@ -79,6 +79,7 @@ class Generator:
             (3, op_multi),
             (1, op_admin),
             (1, op_config),
+            (8, op_bits_hll_geo),
         ]
         self.total = sum(w for w, _ in self.table)
 
@@ -100,6 +101,39 @@ def _b(x: object) -> bytes:
 
 def one(*args: object) -> list[list[bytes]]:
     return [[_b(a) for a in args]]
+
+
+BITMAPS = [b"bm1", b"bm2"]
+HLLS = [b"hl1", b"hl2"]
+GEOS = [b"geo1", b"geo2"]
+GEO_POINTS = [(b"13.36", b"38.11"), (b"15.08", b"37.50"), (b"2.35", b"48.85"), (b"-0.12", b"51.5")]
+
+
+def op_bits_hll_geo(g: Generator) -> list[list[bytes]]:
+    """Bitmap, HyperLogLog and geo writes (their events: setbit, set / del for BITOP,
+    pfadd for PFADD and PFMERGE, zadd for GEOADD, geo*store / del for the STORE forms)."""
+    rng = g.rng
+    choice = rng.randrange(8)
+    if choice == 0:
+        return one(b"SETBIT", g.pick(BITMAPS), rng.randrange(40), rng.choice([0, 1]))
+    if choice == 1:
+        args = rng.choice([[b"SET", b"u8", 0, 7], [b"INCRBY", b"i5", b"#1", 3], [b"GET", b"u4", 0]])
+        return one(b"BITFIELD", g.pick(BITMAPS), *args)
+    if choice == 2:
+        return one(b"BITOP", rng.choice([b"OR", b"AND"]), g.pick(BITMAPS), b"bm1", b"nokey")
+    if choice == 3:
+        return one(b"PFADD", g.pick(HLLS), *rng.sample([b"a", b"b", b"c", b"d"], rng.randrange(3)))
+    if choice == 4:
+        return one(b"PFMERGE", g.pick(HLLS), *rng.sample(HLLS, rng.randrange(3)))
+    if choice == 5:
+        lon, lat = rng.choice(GEO_POINTS)
+        return one(b"GEOADD", g.pick(GEOS), *rng.sample([b"NX", b"XX", b"CH"], 1), lon, lat, b"p")
+    if choice == 6:
+        return one(b"PFCOUNT", g.pick(HLLS))
+    dst, src = rng.choice(GEOS), g.pick(GEOS)
+    if rng.random() < 0.5:
+        return one(b"GEOSEARCHSTORE", dst, src, b"FROMLONLAT", 13, 38, b"BYRADIUS", 500, b"km")
+    return one(b"GEORADIUS", src, 13, 38, rng.choice([10, 5000]), b"km", b"STORE", dst)
 
 
 def op_string(g: Generator) -> list[list[bytes]]:

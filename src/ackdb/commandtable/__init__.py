@@ -14,8 +14,11 @@ The family modules (``strings``, ``zsets``...) hold the entries, one module per 
 from __future__ import annotations
 
 from . import (
+    bitmaps,
     connection,
+    geo,
     hashes,
+    hyperloglog,
     introspection,
     keys,
     lists,
@@ -50,8 +53,11 @@ __all__ = [
 
 TABLE = CommandTable(
     [
+        *bitmaps.ENTRIES,
         *connection.ENTRIES,
+        *geo.ENTRIES,
         *hashes.ENTRIES,
+        *hyperloglog.ENTRIES,
         *introspection.ENTRIES,
         *keys.ENTRIES,
         *lists.ENTRIES,

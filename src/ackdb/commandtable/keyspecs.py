@@ -124,5 +124,23 @@ def _set_flags(argv: list[bytes]) -> tuple[str, ...]:
     return ("OW", "update")
 
 
+def _bitfield_flags(argv: list[bytes]) -> tuple[str, ...]:
+    """BITFIELD: read-only while every subcommand is a complete GET or OVERFLOW; a SET,
+    an INCRBY or anything malformed makes it a write (Redis's bitfieldGetKeys)."""
+    i, n = 2, len(argv)
+    while i < n:
+        word, left = argv[i].lower(), n - i - 1
+        if word == b"get" and left >= 2:
+            i += 3
+        elif word == b"overflow" and left >= 1:
+            i += 2
+        else:
+            return ("RW", "access", "update")
+    return ("RO", "access")
+
+
 # The flags of a ``variable_flags`` spec for one request, by command name.
-VARIABLE_FLAGS: dict[str, Callable[[list[bytes]], tuple[str, ...]]] = {"set": _set_flags}
+VARIABLE_FLAGS: dict[str, Callable[[list[bytes]], tuple[str, ...]]] = {
+    "set": _set_flags,
+    "bitfield": _bitfield_flags,
+}
