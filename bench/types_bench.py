@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Lists, sets, sorted sets and Pub/Sub: ackdb against redis-server, side by side.
+"""Lists, sets, sorted sets, Pub/Sub, streams, bitmaps, HyperLogLog and geo: ackdb against
+redis-server, side by side.
 
 Runs redis-benchmark (50 clients, pipeline 1 and 16) for LPUSH, LPOP, SADD, SPOP, ZADD,
-ZRANGE (100 of 10,000 members) and PUBLISH with one subscriber, alternating the two
+ZRANGE (100 of 10,000 members), PUBLISH with one subscriber, XADD, XREADGROUP (one entry
+a call from a stream holding as many as the run reads), SETBIT, PFADD and GEOADD,
+alternating the two
 servers run by run, and prints the ackdb/Redis ratio of each (target >= 0.6): the ratio of
 the two medians (the verdict), and the median of each round's own ratio ("paired": the two
 runs of a round are back to back, so load from elsewhere on a shared machine moves both;
@@ -49,6 +52,15 @@ TESTS: dict[str, tuple[list[str], str]] = {
     "ZADD": (["-t", "zadd"], ""),
     "ZRANGE": (["ZRANGE", "zbench", "0", "99"], "zset"),
     "PUBLISH": (["PUBLISH", "bench-channel", "hello-subscriber"], "subscriber"),
+    # Issue 18's families (target >= 0.6 at -P 1).
+    "XADD": (["XADD", "xbench", "*", "field", "value:__rand_int__"], ""),
+    "XREADGROUP": (
+        ["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "xread", ">"],
+        "stream",
+    ),
+    "SETBIT": (["SETBIT", "bitbench", "__rand_int__", "1"], ""),
+    "PFADD": (["PFADD", "hllbench", "element:__rand_int__"], ""),
+    "GEOADD": (["GEOADD", "geobench", "13.361389", "38.115556", "place:__rand_int__"], ""),
 }
 
 
@@ -95,6 +107,13 @@ def prepare(srv: Server, need: str, n: int) -> None:
     elif need == "set":
         for i in range(0, n, 1000):
             cmd("SADD", "myset", *[f"m{j}" for j in range(i, min(i + 1000, n))])
+    elif need == "stream":
+        # As many entries as the run reads, in one consumer group read from the start.
+        cmd("DEL", "xread")
+        batch = [("XADD", "xread", "*", "field", f"v{j}") for j in range(n)]
+        for i in range(0, n, 1000):
+            r.pipeline(batch[i : i + 1000])
+        cmd("XGROUP", "CREATE", "xread", "g", "0")
     elif need == "zset":
         cmd("DEL", "zbench")
         for i in range(0, ZSET_MEMBERS, 1000):
@@ -108,8 +127,8 @@ def prepare(srv: Server, need: str, n: int) -> None:
 def run_one(srv: Server, test: str, pipeline: int, n: int, timeout_s: float) -> float | None:
     args, need = TESTS[test]
     sub = None
-    if need in ("list", "set", "zset"):
-        prepare(srv, need, n * (pipeline if need != "zset" else 1))
+    if need in ("list", "set", "zset", "stream"):
+        prepare(srv, need, n * (pipeline if need not in ("zset", "stream") else 1))
     if need == "subscriber":
         sub = Subscriber(srv.port)
     argv = [
