@@ -42,7 +42,7 @@ def paired(new: list[float | None], old: list[float | None]) -> tuple[float | No
 
 
 def run_server_bench(
-    baseline: Path, rounds: int, tests: str, requests: int
+    baseline: Path, rounds: int, tests: str, requests: int, pipelines: str
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="ackdb-ab-") as tmp:
         out = Path(tmp) / "server.json"
@@ -52,7 +52,7 @@ def run_server_bench(
             "--tests",
             tests,
             "--pipelines",
-            "1,16",
+            pipelines,
             "--no-memory",
             "--repeat",
             str(rounds),
@@ -135,6 +135,7 @@ def main() -> int:
     ap.add_argument("--only", default="server,replication")
     ap.add_argument("--tests", default="SET,GET", help="server_bench tests")
     ap.add_argument("--requests", type=int, default=150_000, help="-n at pipeline 1")
+    ap.add_argument("--pipelines", default="1,16", help="server_bench -P values")
     args = ap.parse_args()
     if not (args.baseline / "src" / "ackdb").is_dir():
         ap.error(f"{args.baseline} has no src/ackdb")
@@ -143,7 +144,9 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     if "server" in parts:
         print("server_bench: baseline and this tree alternating ...", flush=True)
-        rows += run_server_bench(args.baseline, args.rounds, args.tests, args.requests)
+        rows += run_server_bench(
+            args.baseline, args.rounds, args.tests, args.requests, args.pipelines
+        )
     if "replication" in parts:
         print("replication_bench: baseline and this tree alternating ...", flush=True)
         rows += run_replication_bench(args.baseline, args.rounds, args.requests // 2)

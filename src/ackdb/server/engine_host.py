@@ -20,9 +20,16 @@ from . import info
 
 
 class SystemClock:
-    """The engine's ``Clock`` on the process's clocks."""
+    """The engine's ``Clock`` on the process's clocks.
+
+    ``perf_ns`` is read once per command (commandstats): it is the C function itself, not
+    a method around it, so the engine's bound ``clock.perf_ns`` costs no Python frame
+    (a wrapper cost about 4% of SET/GET at pipeline 16, paired runs).
+    """
 
     __slots__ = ()
+
+    perf_ns = staticmethod(time.perf_counter_ns)
 
     def now_ms(self) -> int:
         return int(time.time() * 1000)
@@ -32,9 +39,6 @@ class SystemClock:
 
     def now_us(self) -> int:
         return time.time_ns() // 1000
-
-    def perf_ns(self) -> int:
-        return time.perf_counter_ns()
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
