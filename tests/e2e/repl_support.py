@@ -269,3 +269,66 @@ class Ledger:
             if got is None or not acked[key] <= int(got) <= top:
                 bad.append(f"{key}: acked {acked[key]}, sent {sent[key]}, found {got!r}")
         return bad
+
+
+def loaded(r: redis.Redis) -> bool:
+    """A restarted server finished loading its AOF (DEBUG DIGEST answers while loading,
+    as Redis's does, so a comparison must wait for this)."""
+    try:
+        return int(r.info("persistence")["loading"]) == 0
+    except redis.BusyLoadingError:
+        return False
+
+
+Command = Callable[[Any, random.Random], None]  # queues one random command on a pipeline
+Blocker = Callable[[int, int, threading.Event, list[int]], None]
+
+
+@dataclass(frozen=True)
+class BlockingLoad:
+    """One writer sending random commands in pipelines (some as MULTI/EXEC) while
+    ``blockers`` clients loop on blocking commands; the writer goes on until it sent
+    ``commands`` and the blocked clients were served ``served_min`` times (``served[0]``,
+    counted by the blockers), or ``max_s`` passed."""
+
+    one_command: Command
+    blocker: Blocker
+    commands: int
+    served_min: int
+    blockers: int
+    batch_max: int
+    max_s: float = 60.0
+
+    def run(self, port: int, writer_seed: int, blocker_seed: int) -> int:
+        """Run it against ``port``; returns how often blocked clients were served."""
+        done = threading.Event()
+        served = [0]
+        threads = [threading.Thread(target=self._writer, args=(port, writer_seed, done, served))]
+        threads += [
+            threading.Thread(target=self.blocker, args=(port, blocker_seed + i, done, served))
+            for i in range(self.blockers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(self.max_s + 10)
+        assert not any(t.is_alive() for t in threads)
+        return served[0]
+
+    def _writer(self, port: int, seed: int, done: threading.Event, served: list[int]) -> None:
+        rng = random.Random(seed)
+        r = client(port)
+        deadline = time.monotonic() + self.max_s
+        sent = 0
+        try:
+            while (
+                sent < self.commands or served[0] < self.served_min
+            ) and time.monotonic() < deadline:
+                with r.pipeline(transaction=rng.random() < 0.2) as p:
+                    for _ in range(rng.randrange(1, self.batch_max)):
+                        self.one_command(p, rng)
+                        sent += 1
+                    p.execute(raise_on_error=False)
+        finally:
+            done.set()
+            r.close()

@@ -26,7 +26,14 @@ from typing import Any
 import pytest
 import redis
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.repl_support import client, digest, link_up, wait_caught_up
+from tests.e2e.repl_support import (
+    BlockingLoad,
+    client,
+    digest,
+    link_up,
+    loaded,
+    wait_caught_up,
+)
 
 Start = Callable[..., ServerProcess]
 
@@ -100,23 +107,6 @@ def _one_command(p: redis.client.Pipeline, rng: random.Random) -> None:
         p.xlen(k)
 
 
-def _writer(port: int, seed: int, done: threading.Event, served: list[int]) -> None:
-    rng = random.Random(seed)
-    r = client(port)
-    deadline = time.monotonic() + LOAD_MAX_S
-    sent = 0
-    try:
-        while (sent < LOAD_COMMANDS or served[0] < SERVED_MIN) and time.monotonic() < deadline:
-            with r.pipeline(transaction=rng.random() < 0.2) as p:
-                for _ in range(rng.randrange(1, 8)):
-                    _one_command(p, rng)
-                    sent += 1
-                p.execute(raise_on_error=False)
-    finally:
-        done.set()
-        r.close()
-
-
 def _blocker(port: int, seed: int, done: threading.Event, served: list[int]) -> None:
     rng = random.Random(seed)
     r = client(port)
@@ -136,14 +126,6 @@ def _blocker(port: int, seed: int, done: threading.Event, served: list[int]) -> 
                 served[0] += 1
     finally:
         r.close()
-
-
-def loaded(r: redis.Redis) -> bool:
-    """The restarted server finished loading its AOF (DEBUG DIGEST answers while loading)."""
-    try:
-        return int(r.info("persistence")["loading"]) == 0
-    except redis.BusyLoadingError:
-        return False
 
 
 def groups_state(r: redis.Redis, live_only: bool = False) -> dict[str, Any]:
@@ -190,25 +172,19 @@ def groups_state(r: redis.Redis, live_only: bool = False) -> dict[str, Any]:
     return out
 
 
+LOAD = BlockingLoad(
+    _one_command, _blocker, LOAD_COMMANDS, SERVED_MIN, BLOCKERS, batch_max=8, max_s=LOAD_MAX_S
+)
+
+
 def test_streams_replicate_persist_and_full_sync(start: Start) -> None:
     primary = start("p", "--appendonly", "yes", "--appendfsync", "everysec")
     replica = start("r", "--replicaof", "127.0.0.1", str(primary.port))
     pc, rc = client(primary.port), client(replica.port)
     wait_until(lambda: link_up(rc), 20)
 
-    done = threading.Event()
-    served = [0]
-    threads = [threading.Thread(target=_writer, args=(primary.port, 11, done, served))]
-    threads += [
-        threading.Thread(target=_blocker, args=(primary.port, 200 + i, done, served))
-        for i in range(BLOCKERS)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(LOAD_MAX_S + 10)
-    assert not any(t.is_alive() for t in threads)
-    assert served[0] >= SERVED_MIN, "the blocking reads were hardly ever served"
+    served = LOAD.run(primary.port, writer_seed=11, blocker_seed=200)
+    assert served >= SERVED_MIN, "the blocking reads were hardly ever served"
 
     wait_caught_up(pc, rc)
     want, want_groups = digest(pc), groups_state(pc)

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 import redis
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.repl_support import client, digest, link_up, wait_caught_up
+from tests.e2e.repl_support import (
+    BlockingLoad,
+    client,
+    digest,
+    link_up,
+    loaded,
+    wait_caught_up,
+)
 
 Start = Callable[..., ServerProcess]
 
@@ -91,23 +97,6 @@ def _one_command(p: redis.client.Pipeline, rng: random.Random) -> None:
         p.zrandmember(zk, 2)
 
 
-def _writer(port: int, seed: int, done: threading.Event, served: list[int]) -> None:
-    rng = random.Random(seed)
-    r = client(port)
-    deadline = time.monotonic() + LOAD_MAX_S
-    sent = 0
-    try:
-        while (sent < LOAD_COMMANDS or served[0] < SERVED_MIN) and time.monotonic() < deadline:
-            with r.pipeline(transaction=rng.random() < 0.2) as p:
-                for _ in range(rng.randrange(1, 10)):
-                    _one_command(p, rng)
-                    sent += 1
-                p.execute(raise_on_error=False)
-    finally:
-        done.set()
-        r.close()
-
-
 def _blocker(port: int, seed: int, done: threading.Event, served: list[int]) -> None:
     rng = random.Random(seed)
     r = client(port)
@@ -135,25 +124,19 @@ def _blocker(port: int, seed: int, done: threading.Event, served: list[int]) -> 
         r.close()
 
 
+LOAD = BlockingLoad(
+    _one_command, _blocker, LOAD_COMMANDS, SERVED_MIN, BLOCKERS, batch_max=10, max_s=LOAD_MAX_S
+)
+
+
 def test_random_and_blocking_commands_replicate_as_effects(start: Start) -> None:
     primary = start("p", "--appendonly", "yes", "--appendfsync", "everysec")
     replica = start("r", "--replicaof", "127.0.0.1", str(primary.port))
     pc, rc = client(primary.port), client(replica.port)
     wait_until(lambda: link_up(rc), 20)
 
-    done = threading.Event()
-    served = [0]
-    threads = [threading.Thread(target=_writer, args=(primary.port, 7, done, served))]
-    threads += [
-        threading.Thread(target=_blocker, args=(primary.port, 100 + i, done, served))
-        for i in range(BLOCKERS)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(LOAD_MAX_S + 10)
-    assert not any(t.is_alive() for t in threads)
-    assert served[0] >= SERVED_MIN, "the blocking pops were hardly ever served: the load is wrong"
+    served = LOAD.run(primary.port, writer_seed=7, blocker_seed=100)
+    assert served >= SERVED_MIN, "the blocking pops were hardly ever served: the load is wrong"
 
     wait_caught_up(pc, rc)
     want = digest(pc)
@@ -175,6 +158,5 @@ def test_random_and_blocking_commands_replicate_as_effects(start: Start) -> None
     primary.stop()
     again = start("p", "--appendonly", "yes", port=primary.port)
     ac = client(again.port)
-    # DEBUG DIGEST answers while the AOF still loads (as Redis's does): wait for the end.
-    wait_until(lambda: int(ac.info("persistence")["loading"]) == 0, 30)
+    wait_until(lambda: loaded(ac), 30)
     assert digest(ac) == want
