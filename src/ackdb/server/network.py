@@ -64,11 +64,12 @@ class ClientConnection(asyncio.Protocol):
         core = self.core
         core.stat_writes_processed += 1
         c = self.client
-        if c is not None and c.kind == "replica":
+        kind = c.kind if c is not None else "normal"
+        if kind == "replica":
             core.stat_net_repl_output += len(data)  # Redis 7: apart from clients' bytes
         else:
             core.stat_net_output += len(data)
-        if c is not None and (c.kind != "normal" or self.node.normal_limited):
+        if c is not None and (kind != "normal" or self.node.normal_limited):
             self._check_output_limits()
 
     def close(self) -> None:
