@@ -1,0 +1,257 @@
+"""Databases as cluster metadata: what a database is, where its shards run, and what
+each node must run for it. The contract between the metadata store (which creates and
+places databases), the node's shard supervisor (which runs the shard processes) and the
+proxy endpoints (which route clients to them, from a ``Topology``).
+
+Owns: the ``Database`` record (its options and its shard placement), its encoding as a
+metadata record body (a msgpack map with str keys, ``RecordKind.DATABASE``, named by the
+database's name), the slot arithmetic of a sharded database, and the pure views the
+shells need: the shard instances a node runs (``instances_on``) and a database's
+``Topology`` as an endpoint sees it (hosts of the nodes, so addresses of the shards). Never does IO, reads no clock.
+
+A database of S shards splits the 16384 slots into S contiguous ranges, rounding as
+``redis-cli --cluster create`` does. Each shard has a primary instance and ``replicas`` replica instances, each on a different
+node; every instance has a port of its own, unique in the cluster (so nodes sharing one
+host never clash). ``epoch`` counts the shard's role changes (failover bumps it; the
+supervisor and proxies act on the highest epoch they have seen).
+
+Every node serves every database on ``port`` (its proxy endpoint, on the node's host).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+SLOTS = 16384
+DB_NAME_MAX_CHARS = 64
+DEFAULT_DB_NAME = "default"
+DEFAULT_DB_PORT = 12000  # the database ``ackdb cluster up`` creates
+# Ports the cluster hands out: database endpoints (when --port is not given) and shard
+# processes, each unique in the cluster.
+DB_PORT_RANGE = (12000, 12999)
+SHARD_PORT_RANGE = (30000, 39999)
+
+
+class DbType(enum.Enum):
+    SHARDED = "sharded"  # primary/replica shards behind proxy endpoints
+    LEADERLESS = "leaderless"  # (issue 16)
+
+
+class Persistence(enum.Enum):
+    NONE = "none"
+    AOF_EVERYSEC = "aof-everysec"
+    AOF_ALWAYS = "aof-always"
+    SNAPSHOT = "snapshot"
+
+
+class Role(enum.Enum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One shard process: which node runs it and on which port."""
+
+    node: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int  # 0 .. shards-1
+    first_slot: int  # inclusive
+    last_slot: int  # inclusive
+    epoch: int  # role changes so far (1 at creation)
+    primary: Instance
+    replicas: tuple[Instance, ...]
+
+    def instances(self) -> tuple[Instance, ...]:
+        return (self.primary, *self.replicas)
+
+    def role_of(self, node: str) -> Role | None:
+        if self.primary.node == node:
+            return Role.PRIMARY
+        if any(r.node == node for r in self.replicas):
+            return Role.REPLICA
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    name: str
+    uid: int  # the log index of its creation: unique for the cluster's life
+    type: DbType
+    port: int  # the endpoint's port on every node
+    replication: bool
+    replicas: int  # replicas per shard (0 when replication is off)
+    persistence: Persistence
+    password_sha256: str  # hex digest of the endpoint's password; "" = no password
+    cluster_api: bool
+    shards: tuple[Shard, ...]
+
+    def shard_of_slot(self, slot: int) -> Shard:
+        """The shard holding ``slot`` (shards are sorted by their slot ranges)."""
+        lo, hi = 0, len(self.shards) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.shards[mid].last_slot < slot:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.shards[lo]
+
+    # -- as a metadata record body ------------------------------------------------------
+
+    def to_body(self) -> bytes:
+        body = {
+            "name": self.name,
+            "uid": self.uid,
+            "type": self.type.value,
+            "port": self.port,
+            "replication": self.replication,
+            "replicas": self.replicas,
+            "persistence": self.persistence.value,
+            "password_sha256": self.password_sha256,
+            "cluster_api": self.cluster_api,
+            "shards": [
+                [
+                    s.index,
+                    s.first_slot,
+                    s.last_slot,
+                    s.epoch,
+                    [[i.node, i.port] for i in s.instances()],
+                ]
+                for s in self.shards
+            ],
+        }
+        out = msgpack.packb(body, use_bin_type=True)
+        assert isinstance(out, bytes)
+        return out
+
+    @staticmethod
+    def from_body(body: bytes) -> Database:
+        """The database a ``to_body`` encoded. Raises ValueError on anything else."""
+        try:
+            v: Any = msgpack.unpackb(body, raw=False)
+            shards = tuple(
+                Shard(
+                    int(index),
+                    int(first),
+                    int(last),
+                    int(epoch),
+                    Instance(str(insts[0][0]), int(insts[0][1])),
+                    tuple(Instance(str(n), int(p)) for n, p in insts[1:]),
+                )
+                for index, first, last, epoch, insts in v["shards"]
+            )
+            return Database(
+                name=str(v["name"]),
+                uid=int(v["uid"]),
+                type=DbType(v["type"]),
+                port=int(v["port"]),
+                replication=bool(v["replication"]),
+                replicas=int(v["replicas"]),
+                persistence=Persistence(v["persistence"]),
+                password_sha256=str(v["password_sha256"]),
+                cluster_api=bool(v["cluster_api"]),
+                shards=shards,
+            )
+        except (KeyError, TypeError, IndexError, ValueError, msgpack.ExtraData) as e:
+            raise ValueError(f"not a database record: {e}") from None
+        except Exception as e:  # msgpack raises several unrelated types on garbage
+            raise ValueError(f"not a database record: {e}") from None
+
+
+def slot_ranges(shards: int) -> list[tuple[int, int]]:
+    """The inclusive slot range of each of ``shards`` shards: contiguous, split as
+    ``redis-cli --cluster create`` splits them (3 shards: 0-5460, 5461-10922,
+    10923-16383)."""
+    if not 1 <= shards <= SLOTS:
+        raise ValueError(f"shards must be between 1 and {SLOTS}")
+    per = SLOTS / shards
+    out: list[tuple[int, int]] = []
+    first, cursor = 0, 0.0
+    for i in range(shards):
+        last = int(cursor + per - 1 + 0.5)  # lround: the values are positive
+        if last > SLOTS - 1 or i == shards - 1:
+            last = SLOTS - 1
+        last = max(last, first)
+        out.append((first, last))
+        first = last + 1
+        cursor += per
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LocalInstance:
+    """A shard process a node runs: everything its supervisor needs to start it."""
+
+    db: Database
+    shard: Shard
+    instance: Instance
+    role: Role
+    primary: Instance  # whom a replica replicates from (itself for the primary)
+
+    @property
+    def key(self) -> str:
+        """A stable name for its directory and pid file: ``<db uid>-<shard index>``."""
+        return f"{self.db.uid}-{self.shard.index}"
+
+
+def instances_on(node: str, dbs: list[Database]) -> list[LocalInstance]:
+    """Every shard process ``node`` must run for ``dbs``, in a stable order."""
+    out: list[LocalInstance] = []
+    for db in sorted(dbs, key=lambda d: d.uid):
+        for s in db.shards:
+            for inst in s.instances():
+                if inst.node == node:
+                    role = Role.PRIMARY if inst == s.primary else Role.REPLICA
+                    out.append(LocalInstance(db, s, inst, role, s.primary))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """A database as one node's endpoint routes it: the record, the host of every node
+    (from the members' client addresses), and which node the endpoint runs on.
+    ``version`` is the metadata's applied index when it was taken: a later topology of
+    the same database has a higher one."""
+
+    version: int
+    db: Database
+    hosts: dict[str, str]  # node id -> host its shards and endpoints listen on
+    node: str
+
+    def addr(self, inst: Instance) -> tuple[str, int]:
+        return self.hosts.get(inst.node, "127.0.0.1"), inst.port
+
+    def endpoints(self) -> list[tuple[str, str, int]]:
+        """(node id, host, port) of the database's endpoint on every node, sorted."""
+        return [(n, h, self.db.port) for n, h in sorted(self.hosts.items())]
+
+    def to_bytes(self) -> bytes:
+        out = msgpack.packb(
+            [self.version, self.db.to_body(), self.hosts, self.node], use_bin_type=True
+        )
+        assert isinstance(out, bytes)
+        return out
+
+    @staticmethod
+    def from_bytes(data: bytes) -> Topology:
+        try:
+            version, body, hosts, node = msgpack.unpackb(data, raw=False)
+            return Topology(
+                int(version),
+                Database.from_body(body),
+                {str(k): str(v) for k, v in hosts.items()},
+                str(node),
+            )
+        except ValueError:
+            raise
+        except Exception as e:
+            raise ValueError(f"not a topology: {e}") from None
