@@ -149,14 +149,15 @@ class ReplicationDriver:
         if self.aof.active():
             now = self.host.now_ms()
             self._report_fsync(now)
-        if not (e.table.has_queued or len(e.waiters) or e.failover.active or e.snapshot_needed):
+        failover = e.failover.active
+        if not (e.table.has_queued or len(e.waiters) or failover or e.snapshot_needed):
             return
         now = now or self.host.now_ms()
         # Without a failover running, the end of a pass only sends the stream, GETACKs
         # and WAIT answers: no role or gate changes.
-        data_only = not e.failover.active
         self.execute(
-            e.before_sleep(now, writes_paused=self.dataset.writes_paused()), data_only=data_only
+            e.before_sleep(now, writes_paused=self.dataset.writes_paused()),
+            data_only=not failover,
         )
         if e.snapshot_needed and not self.loading_snapshot:
             self._serve_snapshot()
