@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from repl_support import client, info
+from tests.e2e.repl_support import client, info
 
 from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv, wait_until
 
