@@ -208,7 +208,9 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
             opts.port,
             member_ports(store),
         )
-    except (ValueError, PlacementError) as e:
+    except PlacementError as e:
+        return fail(str(e) + _registering_hint(store))
+    except ValueError as e:
         return fail(str(e))
     db = Database(
         name=name,
@@ -224,6 +226,13 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
     )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK
+
+
+def _registering_hint(store: MetadataStore) -> str:
+    """Voters that have not registered their client address yet (just after a cluster
+    starts) take no shards: say so, as the refusal will not last."""
+    n = sum(1 for v in store.voters if not (m := store.members.get(v)) or not m.client_addr)
+    return f" ({n} more not registered yet: try again shortly)" if n else ""
 
 
 def apply_delete(store: MetadataStore, name: str) -> Result:

@@ -109,6 +109,17 @@ def test_refused_requests_create_nothing() -> None:
     assert log.store.records == records
 
 
+def test_voters_not_registered_yet_get_a_hint() -> None:
+    log = Log()
+    cc = ConfChange(ConfChangeKind.ADD_NODE, "n1", b"")
+    log._apply(encode_conf_entry(cc, ConfState(voters=("n1", "n2"))), EntryKind.CONF_CHANGE)
+    r = log.create("d")
+    assert r.error == (
+        "ERR cannot place a database: the cluster has no active node "
+        "(2 more not registered yet: try again shortly)"
+    )
+
+
 def test_delete_and_recreate() -> None:
     log = cluster(2)
     log.create("d", replicas=1)
