@@ -7,6 +7,8 @@ the same steps run on both; the replication fields that must agree are compared.
   chained replicas resynchronise partially.
 - Random topology changes (promotions, re-pointed replicas, chains) under a write load
   cost one full sync per replica's first attachment and partial resyncs after that.
+- FAILOVER TO one of two replicas, and a replica promoted past pings it never received,
+  end with the same syncs and offsets as on Redis.
 - Keep-alive pings follow Redis's own schedule (every repl-ping-replica-period-th run of
   the replication cron, counted from start-up), so a primary whose replicas attached
   after start-up and that never writes keeps master_repl_offset 0 for a whole period.
@@ -24,6 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 from tests.e2e.repl_support import client, info
+from tests.faultproxy import FaultProxy
 
 from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv, wait_until
 
@@ -248,3 +251,97 @@ def test_random_topology_changes_cost_one_full_sync_per_replica(tmp_path: Path, 
         pytest.skip("redis-server is not installed")
     got = {kind: _topology_dance(tmp_path, kind, seed, steps=10) for kind in KINDS}
     assert got["ackdb"] == got["redis"] == {"full syncs": 4, "digests equal": True}
+
+
+def _start_all(base: Path, kind: str, n: int, *extra: str) -> tuple[list[int], list[ServerProcess]]:
+    ports = [free_port() for _ in range(n)]
+    argv = ackdb_argv if kind == "ackdb" else redis_argv
+    servers = []
+    for i, p in enumerate(ports):
+        d = base / kind / f"s{i}"
+        d.mkdir(parents=True)
+        servers.append(ServerProcess(argv(p, *COMMON[:2], *extra), p, d, kind))
+    return ports, servers
+
+
+def _syncs(r: redis.Redis) -> tuple[int, int]:
+    s = info(r, "stats")
+    return s["sync_full"], s["sync_partial_ok"]
+
+
+def _failover_to_facts(base: Path, kind: str) -> dict[str, object]:
+    """FAILOVER TO one of two replicas: the other replica stays on the demoted primary
+    and resynchronises partially once."""
+    ports, servers = _start_all(base, kind, 3)
+    try:
+        a, b, c = (client(p) for p in ports)
+        for r in (b, c):
+            r.execute_command("REPLICAOF", "127.0.0.1", ports[0])
+            wait_until(lambda r=r: info(r).get("master_link_status") == "up", 30)
+        for i in range(100):
+            a.set(f"k{i}", i)
+        wait_until(lambda: _caught_up(a, b) and _caught_up(a, c), 20)
+        t0 = time.monotonic()
+        a.execute_command("FAILOVER", "TO", "127.0.0.1", ports[1])
+        wait_until(
+            lambda: (
+                info(a).get("master_failover_state") == "no-failover"
+                and info(b)["role"] == "master"
+            ),
+            30,
+        )
+        took = time.monotonic() - t0
+        for r in (a, c):
+            wait_until(lambda r=r: _on_history_of(b, r) and _caught_up(b, r), 30)
+        return {
+            "roles": [info(r)["role"] for r in (a, b, c)],
+            "c follows a": info(c)["master_port"] == ports[0],
+            "syncs (full, partial) a, b, c": [_syncs(r) for r in (a, b, c)],
+            "under 5 s": took < 5,
+        }
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_failover_to_one_of_two_replicas(tmp_path: Path) -> None:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    got = {kind: _failover_to_facts(tmp_path, kind) for kind in KINDS}
+    assert got["ackdb"] == got["redis"]
+    assert got["ackdb"]["under 5 s"]
+
+
+def _lost_pings_facts(base: Path, kind: str) -> dict[str, object]:
+    """The primary's pings to its replica are lost (the link blackholed), the replica is
+    promoted and the old primary made its replica: both end on one offset, equal."""
+    ports, servers = _start_all(base, kind, 2, "--repl-ping-replica-period", "1")
+    proxy = FaultProxy(("127.0.0.1", ports[0])).start()
+    try:
+        a, b = (client(p) for p in ports)
+        b.execute_command("REPLICAOF", "127.0.0.1", proxy.port)
+        wait_until(lambda: info(b).get("master_link_status") == "up", 30)
+        for i in range(20):
+            a.set(f"k{i}", i)
+        wait_until(lambda: _caught_up(a, b), 20)
+        proxy.blackhole("down")
+        wait_until(lambda: info(a)["master_repl_offset"] >= info(b)["master_repl_offset"] + 28, 20)
+        b.execute_command("REPLICAOF", "NO", "ONE")
+        a.execute_command("REPLICAOF", "127.0.0.1", ports[1])
+        wait_until(lambda: _on_history_of(b, a) and _caught_up(b, a), 30)
+        return {
+            "syncs (full, partial) a, b": [_syncs(r) for r in (a, b)],
+            "digests equal": a.execute_command("DEBUG", "DIGEST")
+            == b.execute_command("DEBUG", "DIGEST"),
+        }
+    finally:
+        proxy.stop()
+        for s in servers:
+            s.stop()
+
+
+def test_a_replica_promoted_past_lost_pings(tmp_path: Path) -> None:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    got = {kind: _lost_pings_facts(tmp_path, kind) for kind in KINDS}
+    assert got["ackdb"] == got["redis"]
