@@ -238,6 +238,8 @@ GETKEYS_REQUESTS = [
     "BITFIELD k INCRBY u8 0 1", "BITFIELD_RO k GET i5 3", "BITOP AND d a b", "PFMERGE d a b",
     "PFCOUNT a b", "PFDEBUG GETREG k", "GEORADIUS k 1 2 3 m STORE d STOREDIST e",
     "GEORADIUSBYMEMBER k m 3 km STORE d", "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 1 m",
+    "SORT k", "SORT k BY w_* STORE d", "SORT k STORE a LIMIT 0 1 STORE b", "SORT k GET store",
+    "SORT k LIMIT store 1 STORE", "SORT_RO k GET x BY y", "LCS a b IDX",
 ]  # fmt: skip
 
 

@@ -21,7 +21,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..commandtable import BeginIndex, BeginKeyword, FindKeynum, FindRange, KeySpec
+from ..commandtable import (
+    BeginIndex,
+    BeginKeyword,
+    BeginUnknown,
+    FindKeynum,
+    FindRange,
+    FindUnknown,
+    KeySpec,
+)
 from ..engine.client import Client
 from ..keyspace.glob import compile_glob
 from ..resp import encoder as enc
@@ -417,7 +425,9 @@ def _typed(p: Resp2, kind: bytes, fields: list[tuple[bytes, bytes]]) -> bytes:
     return _map(p, [(b"type", enc.bulk(kind)), (b"spec", _map(p, fields))])
 
 
-def _begin_search(p: Resp2, begin: BeginIndex | BeginKeyword) -> bytes:
+def _begin_search(p: Resp2, begin: BeginIndex | BeginKeyword | BeginUnknown) -> bytes:
+    if isinstance(begin, BeginUnknown):
+        return _typed(p, b"unknown", [])
     if isinstance(begin, BeginIndex):
         return _typed(p, b"index", [(b"index", enc.integer(begin.index))])
     return _typed(
@@ -430,7 +440,9 @@ def _begin_search(p: Resp2, begin: BeginIndex | BeginKeyword) -> bytes:
     )
 
 
-def _find_keys(p: Resp2, find: FindRange | FindKeynum) -> bytes:
+def _find_keys(p: Resp2, find: FindRange | FindKeynum | FindUnknown) -> bytes:
+    if isinstance(find, FindUnknown):
+        return _typed(p, b"unknown", [])
     if isinstance(find, FindRange):
         fields = [(b"lastkey", find.lastkey), (b"keystep", find.keystep), (b"limit", find.limit)]
         kind = b"range"

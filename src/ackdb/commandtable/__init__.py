@@ -28,22 +28,34 @@ from . import (
     replication,
     server_admin,
     sets,
+    sort,
     streams,
     strings,
     zsets,
     zsets_blocking,
 )
-from .keyspecs import BeginIndex, BeginKeyword, FindKeynum, FindRange, KeySpec, spec
+from .keyspecs import (
+    BeginIndex,
+    BeginKeyword,
+    BeginUnknown,
+    FindKeynum,
+    FindRange,
+    FindUnknown,
+    KeySpec,
+    spec,
+)
 from .model import Command, CommandTable, Handler, entry
 
 __all__ = [
     "TABLE",
     "BeginIndex",
     "BeginKeyword",
+    "BeginUnknown",
     "Command",
     "CommandTable",
     "FindKeynum",
     "FindRange",
+    "FindUnknown",
     "Handler",
     "KeySpec",
     "entry",
@@ -67,6 +79,7 @@ TABLE = CommandTable(
         *replication.ENTRIES,
         *server_admin.ENTRIES,
         *sets.ENTRIES,
+        *sort.ENTRIES,
         *streams.ENTRIES,
         *strings.ENTRIES,
         *zsets.ENTRIES,

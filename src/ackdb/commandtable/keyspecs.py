@@ -30,6 +30,17 @@ class BeginKeyword:
 
 
 @dataclass(frozen=True, slots=True)
+class BeginUnknown:
+    """Redis's "unknown" begin-search: the keys cannot be found from the specs (SORT's
+    BY / GET / STORE); the command's own function in ``KEYS_FUNCS`` finds them."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindUnknown:
+    """Redis's "unknown" find-keys, paired with ``BeginUnknown``."""
+
+
+@dataclass(frozen=True, slots=True)
 class FindRange:
     lastkey: int
     keystep: int = 1
@@ -50,25 +61,27 @@ class KeySpec:
     access, update, insert, delete, not_key, incomplete, variable_flags."""
 
     flags: tuple[str, ...]
-    begin: BeginIndex | BeginKeyword
-    find: FindRange | FindKeynum
+    begin: BeginIndex | BeginKeyword | BeginUnknown
+    find: FindRange | FindKeynum | FindUnknown
     notes: str = ""
 
 
 def spec(
     flags: str,
-    begin: BeginIndex | BeginKeyword,
-    find: FindRange | FindKeynum,
+    begin: BeginIndex | BeginKeyword | BeginUnknown,
+    find: FindRange | FindKeynum | FindUnknown,
     notes: str = "",
 ) -> KeySpec:
     """A ``KeySpec`` with its flags written as one space-separated string."""
     return KeySpec(tuple(flags.split()), begin, find, notes)
 
 
-def _begin(begin: BeginIndex | BeginKeyword, argv: list[bytes]) -> int:
+def _begin(begin: BeginIndex | BeginKeyword | BeginUnknown, argv: list[bytes]) -> int:
     """Where the keys start, or 0 when the keyword is absent (0 is never a key: the name)."""
     if isinstance(begin, BeginIndex):
         return begin.index
+    if isinstance(begin, BeginUnknown):
+        return 0
     word = begin.keyword.lower().encode()
     n = len(argv)
     if begin.startfrom >= 0:
@@ -92,6 +105,8 @@ def spec_positions(ks: KeySpec, argv: list[bytes]) -> list[int]:
     if first <= 0 or first >= n:
         return []
     find = ks.find
+    if isinstance(find, FindUnknown):
+        return []
     if isinstance(find, FindRange):
         step = find.keystep
         if find.lastkey >= 0:
@@ -143,4 +158,33 @@ def _bitfield_flags(argv: list[bytes]) -> tuple[str, ...]:
 VARIABLE_FLAGS: dict[str, Callable[[list[bytes]], tuple[str, ...]]] = {
     "set": _set_flags,
     "bitfield": _bitfield_flags,
+}
+
+
+KeysAndFlags = list[tuple[int, tuple[str, ...]]]
+
+
+def _sort_keys(argv: list[bytes]) -> KeysAndFlags:
+    """SORT: the sorted key, and the last STORE's destination (Redis's sortGetKeys skips
+    LIMIT's two arguments and BY's and GET's one)."""
+    out: KeysAndFlags = [(1, ("RO", "access"))]
+    store = 0
+    skip = {b"limit": 2, b"get": 1, b"by": 1}
+    i, n = 2, len(argv)
+    while i < n:
+        word = argv[i].lower()
+        if word in skip:
+            i += skip[word]
+        elif word == b"store" and i + 1 < n:
+            store = i + 1
+        i += 1
+    if store:
+        out.append((store, ("OW", "update")))
+    return out
+
+
+# Commands whose keys their specs cannot find ("unknown" specs): their keys and flags for
+# one request, by command name.
+KEYS_FUNCS: dict[str, Callable[[list[bytes]], KeysAndFlags]] = {
+    "sort": _sort_keys,
 }

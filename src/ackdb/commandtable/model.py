@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .keyspecs import VARIABLE_FLAGS, KeySpec, key_positions
+from .keyspecs import KEYS_FUNCS, VARIABLE_FLAGS, KeysAndFlags, KeySpec, key_positions
 
 # What a handler is to this table: called with (client, argv), returns the encoded reply.
 # ``ackdb.commands`` types the client precisely; this package never imports the engine.
@@ -59,6 +59,8 @@ class Command:
     # Arity as the bounds of len(argv), for one test on the hot path.
     argc_min: int = 0
     argc_max: int = 0
+    # Finds the keys where the key specs cannot (SORT's STORE): ``keyspecs.KEYS_FUNCS``.
+    keys_func: Callable[[list[bytes]], KeysAndFlags] | None = None
 
     def __post_init__(self) -> None:
         f = self.flags
@@ -73,15 +75,20 @@ class Command:
         self.skip_monitor = "skip_monitor" in f
         self.skip_slowlog = "skip_slowlog" in f
         self.monitored = not self.skip_monitor and "admin" not in f
+        self.keys_func = KEYS_FUNCS.get(self.name)
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the key arguments in ``argv`` (argv[0] is this command's name, or
         the parent's for a subcommand), from the key specs."""
+        if self.keys_func is not None:
+            return [i for i, _ in self.keys_func(argv)]
         return [i for i, _ in key_positions(self.key_specs, argv)]
 
     def keys_and_flags(self, argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
         """Each key's index with its flags for this request (COMMAND GETKEYSANDFLAGS):
         its spec's flags, resolved for this argv when the spec says variable_flags."""
+        if self.keys_func is not None:
+            return self.keys_func(argv)
         out = []
         for i, ks in key_positions(self.key_specs, argv):
             flags = ks.flags

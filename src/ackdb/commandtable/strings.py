@@ -283,4 +283,17 @@ ENTRIES: list[Command] = [
         acl="@write @string @slow",
         specs=(spec("RW update", BeginIndex(1), FindRange(0, 1, 0)),),
     ),
+    entry(
+        "lcs",
+        -3,
+        "readonly",
+        (1, 2, 1),
+        group="string",
+        summary="Find longest common substring",
+        since="7.0.0",
+        complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        args="key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]",
+        acl="@read @string @slow",
+        specs=(spec("RO access", BeginIndex(1), FindRange(1, 1, 0)),),
+    ),
 ]
