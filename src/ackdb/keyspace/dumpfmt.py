@@ -69,7 +69,7 @@ def _encode(v: Any) -> list[Any]:
 
 def dump(v: Any) -> bytes:
     """The payload of one value."""
-    body = msgpack.packb(_encode(v), use_bin_type=True)
+    body: bytes = msgpack.packb(_encode(v), use_bin_type=True)
     head = body + struct.pack("<H2s", VERSION, MAGIC)
     return head + struct.pack("<I", zlib.crc32(head))
 
@@ -79,7 +79,7 @@ def _bytes_list(x: Any, pairs: bool = False) -> list[bytes]:
         raise BadData("not a list of strings")
     if pairs and len(x) % 2:
         raise BadData("odd pairs")
-    return x  # type: ignore[no-any-return]
+    return x
 
 
 def _decode(code: Any, x: Any) -> Any:
