@@ -289,7 +289,7 @@ ENTRIES: list[Command] = [
         "readonly",
         (1, 2, 1),
         group="string",
-        summary="Find longest common substring",
+        summary="Finds the longest common substring.",
         since="7.0.0",
         complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively",
         args="key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]",
