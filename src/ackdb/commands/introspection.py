@@ -99,8 +99,13 @@ def info_line(
             % (argv_mem, multi_mem, omem),
             b" tot-mem=%d events=%s cmd=%s"
             % (qbuf + argv_mem + multi_mem + omem, events.encode(), last.encode()),
-            b" user=default redir=-1 resp=%d lib-name=%s lib-ver=%s"
-            % (cl.resp, cl.lib_name, cl.lib_ver),
+            b" user=default redir=%d resp=%d lib-name=%s lib-ver=%s"
+            % (
+                -1 if cl.tracking is None else cl.tracking.redirect,
+                cl.resp,
+                cl.lib_name,
+                cl.lib_ver,
+            ),
         ]
     )
 
@@ -324,24 +329,9 @@ def client_no_touch(c: Client, argv: list[bytes]) -> bytes:
     return enc.OK
 
 
-@handler("client|getredir")
-def client_getredir(c: Client, argv: list[bytes]) -> bytes:
-    return enc.integer(-1)  # tracking is never on
-
-
-@handler("client|trackinginfo")
-def client_trackinginfo(c: Client, argv: list[bytes]) -> bytes:
-    p: Resp2 = c.p
-    return p.map_encoded(
-        [
-            (enc.bulk(b"flags"), p.set_header(1) + enc.bulk(b"off")),
-            (enc.bulk(b"redirect"), enc.integer(-1)),
-            (enc.bulk(b"prefixes"), enc.EMPTY_ARRAY),
-        ]
-    )
-
-
 _CLIENT_HELP = [
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
@@ -378,12 +368,17 @@ _CLIENT_HELP = [
     "    Stop the current client pause, resuming traffic.",
     "PAUSE <timeout> [WRITE|ALL]",
     "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",

@@ -180,12 +180,16 @@ def _flushed(c: Client, argv: list[bytes], removed: int) -> bytes:
 @handler("flushdb")
 def flushdb(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
+    if c.server.tracking.clients:
+        c.server.tracking.flush()
     return _flushed(c, argv, c.db.clear())
 
 
 @handler("flushall")
 def flushall(c: Client, argv: list[bytes]) -> bytes:
     _check_flush_args(argv)
+    if c.server.tracking.clients:
+        c.server.tracking.flush()
     return _flushed(c, argv, sum(db.clear() for db in c.server.dbs))
 
 

@@ -14,10 +14,14 @@ from ..keyspace.db import Database
 from ..resp.encoder import RESP2, Resp2
 from ..resp.reader import RequestReader
 
+# CLIENT REPLY modes (Client.reply_mode).
+REPLY_ON, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = range(4)
+
 if TYPE_CHECKING:
     from .blocking import BlockedState
     from .core import Server
     from .dispatch import Entry
+    from .tracking import TrackingState
 
 
 class Conn(Protocol):
@@ -95,6 +99,8 @@ class Client:
         "no_evict",
         "no_touch",
         "woff",
+        "reply_mode",
+        "tracking",
         "__weakref__",
     )
 
@@ -148,6 +154,9 @@ class Client:
         # The write offset after this client's last write (master_repl_offset numbering):
         # what WAIT / WAITAOF wait for, and what appendfsync always must fsync first.
         self.woff = 0
+        # CLIENT REPLY: REPLY_ON, or OFF / SKIP / SKIP_NEXT (the gated path mutes replies).
+        self.reply_mode = REPLY_ON
+        self.tracking: TrackingState | None = None  # CLIENT TRACKING settings while on
 
     @property
     def multi(self) -> list[tuple[Entry, list[bytes]]] | None:
@@ -167,6 +176,8 @@ class Client:
             self._multi is not None
             or not self.authenticated
             or (self.subscriptions > 0 and self.resp == 2)
+            or self.reply_mode != REPLY_ON
+            or self.tracking is not None
         )
 
     def set_authenticated(self, ok: bool) -> None:
@@ -192,6 +203,8 @@ class Client:
             f += "c"
         if self.pending or self.blocked_since_ms or self.blocked is not None:
             f += "b"
+        if self.tracking is not None:  # Redis: t, R, B after b
+            f += "t" + "R" * self.tracking.broken_redirect + "B" * self.tracking.bcast
         if self.no_evict:
             f += "e"
         if self.no_touch:

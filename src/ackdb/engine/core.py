@@ -25,7 +25,7 @@ from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
-from .client import Client, Conn
+from .client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client, Conn
 from .dispatch import Dispatch, Entry
 from .ports import (
     Clock,
@@ -38,6 +38,7 @@ from .ports import (
     Replication,
 )
 from .pubsub import PubSub
+from .tracking import TRACKER, Tracking
 
 Feed = Callable[[int, list[bytes]], None]
 
@@ -176,6 +177,7 @@ class Server:
         self.paused_clients: list[Client] = []
         self.blocking = Blocking()
         self.pubsub = PubSub()
+        self.tracking = Tracking(self)  # CLIENT TRACKING (costs nothing while unused)
         self.scan_snapshots = ScanSnapshots()  # HSCAN / SSCAN / ZSCAN cursors
         self.notifier = nt.Notifier(self.pubsub)
         self.slowlog: deque[SlowlogEntry] = deque()
@@ -293,13 +295,19 @@ class Server:
     def on_watched_touched(
         self, db: Database, key: bytes, clients: set[Client], expiring: bool
     ) -> None:
+        tracked = TRACKER in clients
         for c in clients:
+            if c is TRACKER:
+                continue
             wk = (db.index, key)
             if expiring and c.watched.get(wk):
                 # Already expired when WATCHed: its removal is no logical change.
                 c.watched[wk] = False
             else:
                 c.dirty_cas = True
+        tracking = self.tracking
+        if tracked or tracking.prefixes:  # CLIENT TRACKING (after: it edits ``clients``)
+            tracking.invalidate(key, tracking.current)
 
     # -- stats -------------------------------------------------------------------------
 
@@ -370,6 +378,8 @@ class Server:
             self.paused_clients.remove(c)
         self.blocking.unblock(c)
         self.pubsub.unsubscribe_all(c)
+        if c.tracking is not None:
+            self.tracking.client_gone(c)
         if self.repl is not None:
             self.repl.client_gone(c)
 
@@ -418,7 +428,12 @@ class Server:
             # The primary's client (a replica applying the stream) is exempt from every
             # reason to gate (loading, pauses, MISCONF, READONLY...): it stays fast.
             if cmd is None or c.gate or (self.gated and c.kind != "master"):
-                reply = self._process_checked(c, argv)
+                if c.reply_mode == REPLY_ON and c.tracking is None:
+                    reply = self._process_checked(c, argv)
+                    if c.reply_mode != REPLY_ON and reply.__class__ is bytes:
+                        reply = self._mute(c, b"")  # CLIENT REPLY OFF / SKIP itself
+                else:
+                    reply = self._process_muted_or_tracked(c, argv)
                 if reply.__class__ is not bytes:
                     if reply is PAUSED:
                         self.paused_clients.append(c)
@@ -532,6 +547,50 @@ class Server:
             return PAUSED
         return self.call(c, cmd, argv)
 
+    def _process_muted_or_tracked(self, c: Client, argv: list[bytes]) -> bytes | PausedSignal:
+        """``_process_checked`` for a client under CLIENT REPLY OFF / SKIP or CLIENT
+        TRACKING: the reply muted as the mode says, then the invalidation messages the
+        command caused for the client itself (Redis 7.2: after the reply, even muted)."""
+        tracking = self.tracking
+        if c.tracking is not None:
+            tracking.current = c
+        try:
+            reply = self._process_checked(c, argv)
+        finally:
+            tracking.current = None
+        if reply.__class__ is not bytes:
+            return reply
+        assert isinstance(reply, bytes)
+        if c.reply_mode != REPLY_ON:
+            reply = self._mute(c, reply)
+        if c.tracking is not None:
+            reply = tracking.after_command(c, argv, reply)
+        return reply
+
+    def _mute(self, c: Client, reply: bytes) -> bytes:
+        """CLIENT REPLY: no reply under OFF or SKIP; SKIP lasts one more command."""
+        mode = c.reply_mode
+        if mode == REPLY_SKIP_NEXT:
+            c.reply_mode = REPLY_SKIP
+        elif mode == REPLY_SKIP:
+            c.reply_mode = REPLY_ON
+            c.refresh_gate()
+        return b""
+
+    def set_reply_mode(self, c: Client, word: bytes) -> bool:
+        """CLIENT REPLY ON / OFF / SKIP; False for another word."""
+        if word == b"on":
+            c.reply_mode = REPLY_ON
+        elif word == b"off":
+            c.reply_mode = REPLY_OFF
+        elif word == b"skip":
+            if c.reply_mode != REPLY_OFF:
+                c.reply_mode = REPLY_SKIP_NEXT
+        else:
+            return False
+        c.refresh_gate()
+        return True
+
     def _denied(self, c: Client, cmd: Entry) -> bool:
         """Redis refuses writes, EXEC of queued writes, and PING while the disk fails;
         never the commands its primary sends."""
@@ -587,6 +646,8 @@ class Server:
         cmd.calls += 1
         cmd.nsec += ns
         c.last_cmd = cmd.name
+        if c.tracking is not None and "readonly" in cmd.flags:
+            self.tracking.remember(c, cmd.spec, argv)
         if cmd.write and self.dirty != dirty and self.feeds:
             self._propagate_call(c, argv)
         c.prop = None

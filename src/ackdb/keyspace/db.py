@@ -53,6 +53,18 @@ class KeyspaceOwner(Protocol):
     ) -> None: ...
 
 
+class TouchAll(dict[bytes, set[Any]]):
+    """A WATCH map that is never empty to the write paths' ``if db.watched:`` check, so
+    every change of every key reaches ``KeyspaceOwner.on_watched_touched`` (CLIENT
+    TRACKING's BCAST mode installs it while it needs every change)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_NOBODY: set[Any] = set()
+
+
 class Database:
     __slots__ = (
         "index",
@@ -207,10 +219,14 @@ class Database:
         return True
 
     def touch(self, key: bytes, expiring: bool = False) -> None:
-        """Mark the clients watching ``key`` (WATCH) as having seen it change."""
-        clients = self.watched.get(key)
+        """Mark the clients watching ``key`` (WATCH) as having seen it change; with a
+        ``TouchAll`` map, every change reaches the owner."""
+        watched = self.watched
+        clients = watched.get(key)
         if clients:
             self.owner.on_watched_touched(self, key, clients, expiring)
+        elif watched.__class__ is TouchAll:
+            self.owner.on_watched_touched(self, key, _NOBODY, expiring)
 
     def clear(self) -> int:
         """FLUSHDB: drop everything; returns how many keys there were."""

@@ -219,11 +219,11 @@ def _clients(srv: InfoCore) -> Fields:
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
         ("blocked_clients", len(srv.blocking)),
-        *no_source("tracking_clients"),
+        ("tracking_clients", srv.tracking.clients),
         ("pubsub_clients", sum(1 for c in clients if c.subscriptions)),
         ("watching_clients", sum(1 for c in clients if c.watched)),
         ("clients_in_timeout_table", src.clients_in_timeout_table(srv)),
-        ("total_watched_keys", sum(len(db.watched) for db in srv.dbs)),
+        ("total_watched_keys", src.watched_keys(srv)),
         ("total_blocking_keys", srv.blocking.keys_count()),
         *no_source("total_blocking_keys_on_nokey"),
     ]
@@ -383,9 +383,11 @@ def _stats_tail(s: InfoCore) -> Fields:
         *no_source(
             "migrate_cached_sockets slave_expires_tracked_keys "
             "active_defrag_hits active_defrag_misses active_defrag_key_hits "
-            "active_defrag_key_misses total_active_defrag_time current_active_defrag_time "
-            "tracking_total_keys tracking_total_items tracking_total_prefixes"
+            "active_defrag_key_misses total_active_defrag_time current_active_defrag_time"
         ),
+        ("tracking_total_keys", len(s.tracking.table)),
+        ("tracking_total_items", s.tracking.items),
+        ("tracking_total_prefixes", len(s.tracking.prefixes)),
         ("unexpected_error_replies", s.stat_unexpected_errors),
         ("total_error_replies", s.stat_total_errors),
         *no_source("dump_payload_sanitizations"),

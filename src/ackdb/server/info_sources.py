@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..engine.dispatch import Dispatch
+from ..engine.tracking import TRACKER
 from ..persistence.aof import AofWriter
 from ..replication.backlog import Backlog
 from ..replication.engine import Replication
@@ -77,6 +78,9 @@ class InfoCore(Protocol):
 
     @property
     def blocking(self) -> Any: ...
+
+    @property
+    def tracking(self) -> Any: ...
 
     @property
     def pubsub(self) -> Any: ...
@@ -276,10 +280,20 @@ def clients_in_timeout_table(srv: InfoCore) -> int:
     return on_keys + waiting
 
 
+def watched_keys(srv: Any) -> int:
+    """total_watched_keys: keys some client WATCHes (CLIENT TRACKING's marks, which share
+    the WATCH maps, are not counted)."""
+    return sum(
+        1
+        for db in srv.dbs
+        for watchers in db.watched.values()
+        if len(watchers) > (TRACKER in watchers)
+    )
+
+
 # -- fields without a source ------------------------------------------------------------------
 
 _NO_LUA = "ackdb has no Lua scripting or functions"
-_NO_TRACKING = "ackdb has no CLIENT TRACKING"
 _NO_DEFRAG = "ackdb has no active defragmentation"
 _NO_IO_THREADS = "ackdb has no I/O threads"
 _NO_COW = "the copy-on-write size of a child is not measured"
@@ -293,7 +307,6 @@ NO_SOURCE: dict[str, tuple[Any, str]] = {
     "io_threads_active": (0, _NO_IO_THREADS),
     # Clients
     "cluster_connections": (0, "ackdb has no Redis Cluster bus"),
-    "tracking_clients": (0, _NO_TRACKING),
     # Redis 7.2: keys whose waiters want waking when the key is deleted -- XREADGROUP only.
     "total_blocking_keys_on_nokey": (0, "ackdb has no streams (XREADGROUP)"),
     # Memory
@@ -347,9 +360,6 @@ NO_SOURCE: dict[str, tuple[Any, str]] = {
     "active_defrag_key_misses": (0, _NO_DEFRAG),
     "total_active_defrag_time": (0, _NO_DEFRAG),
     "current_active_defrag_time": (0, _NO_DEFRAG),
-    "tracking_total_keys": (0, _NO_TRACKING),
-    "tracking_total_items": (0, _NO_TRACKING),
-    "tracking_total_prefixes": (0, _NO_TRACKING),
     "dump_payload_sanitizations": (0, "ackdb has no RESTORE (sanitize-dump-payload)"),
     "io_threaded_reads_processed": (0, _NO_IO_THREADS),
     "io_threaded_writes_processed": (0, _NO_IO_THREADS),
