@@ -27,6 +27,7 @@ from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client, Conn
 from .dispatch import Dispatch, Entry
+from .latency import LatencyMonitor
 from .ports import (
     Clock,
     Config,
@@ -188,6 +189,8 @@ class Server:
         self._multi_buffer: list[tuple[int, list[bytes], bool]] = []
         self.slowlog_slower_than_us = 0
         self.slowlog_ns = 0
+        self.slowlog_log_ns = 0
+        self.latency = LatencyMonitor()
         self.slowlog_max_len = 0
         self.refresh_config()
         self.reset_stats()
@@ -209,7 +212,12 @@ class Server:
         self.slowlog_slower_than_us = self.config.get("slowlog-log-slower-than")
         # The same threshold in ns for the hot path; a negative setting disables SLOWLOG.
         us = self.slowlog_slower_than_us
-        self.slowlog_ns = us * 1000 if us >= 0 else 1 << 62
+        self.slowlog_log_ns = us * 1000 if us >= 0 else 1 << 62
+        # The hot path's one test, "is this command slow enough to look at?": the lower
+        # of SLOWLOG's threshold and the latency monitor's (0 = off).
+        latency_ms = self.config.get("latency-monitor-threshold")
+        self.latency.threshold_ms = latency_ms
+        self.slowlog_ns = min(self.slowlog_log_ns, latency_ms * 1_000_000 or 1 << 62)
         self.slowlog_max_len = self.config.get("slowlog-max-len")
         if hasattr(self, "notifier"):
             flags = nt.flags_of(self.config.get("notify-keyspace-events"))
@@ -312,6 +320,7 @@ class Server:
     # -- stats -------------------------------------------------------------------------
 
     def count_fork(self, fork_usec: int) -> None:
+        self.latency.add_if_needed("fork", fork_usec // 1000, int(self.clock.time_s()))
         self.stat_latest_fork_usec = fork_usec
         self.stat_total_forks += 1
 
@@ -481,8 +490,8 @@ class Server:
                     self._propagate_call(c, argv)
             if c.prop is not None:
                 c.prop = None
-            if ns >= slow_ns and not cmd.skip_slowlog:
-                self._slowlog_add(c, argv, ns // 1000)
+            if ns >= slow_ns:
+                self._slow_command(c, cmd, argv, ns)
             if monitors and cmd.monitored:
                 self.feed_monitors(c, argv)
             append(reply)
@@ -651,8 +660,8 @@ class Server:
         if cmd.write and self.dirty != dirty and self.feeds:
             self._propagate_call(c, argv)
         c.prop = None
-        if ns >= self.slowlog_ns and not cmd.skip_slowlog:
-            self._slowlog_add(c, argv, ns // 1000)
+        if ns >= self.slowlog_ns:
+            self._slow_command(c, cmd, argv, ns)
         if self.monitors and cmd.monitored:
             self.feed_monitors(c, argv)
         return reply
@@ -763,6 +772,13 @@ class Server:
 
     # -- SLOWLOG and MONITOR -----------------------------------------------------------
 
+    def _slow_command(self, c: Client, cmd: Entry, argv: list[bytes], ns: int) -> None:
+        """A command past the lower of the SLOWLOG and latency-monitor thresholds."""
+        if ns >= self.slowlog_log_ns and not cmd.skip_slowlog:
+            self._slowlog_add(c, argv, ns // 1000)
+        event = "fast-command" if "fast" in cmd.flags else "command"
+        self.latency.add_if_needed(event, ns // 1_000_000, int(self.clock.time_s()))
+
     def _slowlog_add(self, c: Client, argv: list[bytes], usec: int) -> None:
         # Redis keeps at most 32 arguments and 128 bytes of each.
         shown = []
@@ -838,7 +854,9 @@ class Server:
                 if any(d.has_expired_pending(now_ms) for d in self.dbs):
                     self.stat_expired_time_cap_reached += 1
                 break
-        self.stat_expire_cycle_ms += (perf_ns() - t0) // 1_000_000
+        ms = (perf_ns() - t0) // 1_000_000
+        self.stat_expire_cycle_ms += ms
+        self.latency.add_if_needed("expire-cycle", ms, int(self.clock.time_s()))
 
     def instantaneous(self, which: str) -> float:
         samples = {
