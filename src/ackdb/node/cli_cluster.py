@@ -4,6 +4,8 @@ Owns: the two entry points ``node_main(argv)`` and ``cluster_main(argv)`` and th
 of a local cluster's directory (``ackdb cluster up --dir DATA``):
 
     DATA/cluster.json   the members started here: id, ports, data directory
+    DATA/cluster.secret the cluster secret, made by 'cluster up' and given to every member
+                        it starts (each keeps a copy in DATA/<id>/cluster.secret)
     DATA/<id>/          a member's data (its Raft log and snapshots)
     DATA/<id>.pid       a member's process id, while it runs
     DATA/<id>.log       a member's log
@@ -27,6 +29,14 @@ from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.options import OptionsError, parse_node_args
+from ackdb.node.secrets import (
+    SECRET_FILE,
+    SecretError,
+    encode,
+    new_secret,
+    node_secret,
+    write_secret,
+)
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -46,6 +56,7 @@ def node_main(argv: list[str]) -> int:
         return 2
     from ackdb.node.agent import Agent
     from ackdb.node.raftstore import RaftStoreError
+    from ackdb.node.secrets import SecretError
     from ackdb.server.log import Log
 
     try:
@@ -66,8 +77,10 @@ def node_main(argv: list[str]) -> int:
     try:
         agent = Agent(opts, log)
         return loop.run_until_complete(agent.run())
-    except (OSError, RaftStoreError) as e:
+    except (OSError, RaftStoreError, SecretError) as e:
         log.warning(f"Cannot start: {e}")
+        if opts.log_file:
+            sys.stderr.write(f"ackdb node: cannot start: {e}\n")
         return 1
     finally:
         loop.close()
@@ -104,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--timeout", type=float, default=30.0)
     down = sub.add_parser("down", help="stop a local cluster")
     down.add_argument("--dir", required=True)
+    sec = sub.add_parser(
+        "secret",
+        help="make a new cluster secret file, or print / copy a cluster's secret",
+        description="With --new FILE: write a new secret to FILE (mode 0600), for the "
+        "first members of a cluster (--cluster-secret-file). With --dir DATA (a member's "
+        "data directory, or a directory made by 'cluster up'): print its secret, or copy it "
+        "to --out FILE for a node that is to --join.",
+    )
+    g = sec.add_mutually_exclusive_group(required=True)
+    g.add_argument("--new", metavar="FILE", help="write a new secret to FILE")
+    g.add_argument("--dir", help="a member's data directory or a 'cluster up' directory")
+    sec.add_argument("--out", metavar="FILE", help="with --dir: copy the secret to FILE")
     return p
 
 
@@ -118,8 +143,10 @@ def cluster_main(argv: list[str]) -> int:
             return _add_node(a)
         if a.cmd == "remove-node":
             return _remove_node(a)
+        if a.cmd == "secret":
+            return _secret(a)
         return _down(Path(a.dir))
-    except (ClusterError, OSError) as e:
+    except (ClusterError, OSError, SecretError) as e:
         sys.stderr.write(f"ackdb cluster {a.cmd}: {e}\n")
         return 1
 
@@ -244,11 +271,12 @@ def _up(a: argparse.Namespace) -> int:
             layout["options"] += ["--election-ticks", str(a.election_ticks)]
         _save(data, layout)
     boot = ",".join(f"{n['id']}=127.0.0.1:{n['cluster_port']}" for n in layout["nodes"])
+    secret = _cluster_secret_file(data)
     for n in layout["nodes"]:
         if _pid(data, n["id"]) is not None:
             print(f"{n['id']} already running")
             continue
-        pid = _spawn(data, n, ["--bootstrap", boot, *layout["options"]])
+        pid = _spawn(data, n, ["--bootstrap", boot, *secret, *layout["options"]])
         print(f"started {n['id']}: client port {n['port']}, pid {pid}, log {data}/{n['id']}.log")
 
     def leader_or_crash() -> StatusView | None:
@@ -260,6 +288,31 @@ def _up(a: argparse.Namespace) -> int:
         return _leader_view(_addrs(layout))
 
     _print_status(_wait(leader_or_crash, a.timeout, "a leader"))
+    return 0
+
+
+def _cluster_secret_file(data: Path) -> list[str]:
+    """``--cluster-secret-file DATA/cluster.secret``, the file made on first use: one
+    secret for every member of a local cluster."""
+    path = data / SECRET_FILE
+    if not path.exists():
+        write_secret(str(path), new_secret())
+    return ["--cluster-secret-file", str(path)]
+
+
+def _secret(a: argparse.Namespace) -> int:
+    if a.new:
+        if os.path.exists(a.new):
+            raise ClusterError(f"{a.new} exists; a secret file is never overwritten")
+        write_secret(a.new, new_secret())
+        print(f"wrote a new cluster secret to {a.new}")
+        return 0
+    secret = node_secret(a.dir)
+    if a.out:
+        write_secret(a.out, secret)
+        print(f"copied the cluster secret of {a.dir} to {a.out}")
+    else:
+        sys.stdout.write(encode(secret).decode())
     return 0
 
 
@@ -320,7 +373,8 @@ def _add_node(a: argparse.Namespace) -> int:
         raise ClusterError("no member answers; is the cluster up?")
     layout["nodes"].append(node)
     _save(data, layout)
-    pid = _spawn(data, node, ["--join", live[0], *layout["options"]])
+    secret = _cluster_secret_file(data)
+    pid = _spawn(data, node, ["--join", live[0], *secret, *layout["options"]])
     print(f"started {node['id']}: client port {node['port']}, pid {pid}; joining via {live[0]}")
 
     def is_voter() -> StatusView | None:

@@ -1,5 +1,6 @@
 """The metadata client port as a service of the node: the listener of ``--port`` and the
-connections it accepted (each a metaserver.MetaConnection).
+connections it accepted (each a metaserver.MetaConnection). It is given the peer links'
+key to check the proof of ``CLUSTER.JOIN``.
 
 Owns: the listening socket, the set of open connections (bounded by metaserver's
 ``CLIENT_MAX_CONNECTIONS``), and writing answered replies once per pass of the event
@@ -20,6 +21,7 @@ from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
 from ackdb.node.metaserver import MetaConnection
+from ackdb.node.peerauth import join_proof_ok
 from ackdb.node.service import ClientConnection, MetaPort
 from ackdb.server.log import Log
 
@@ -33,9 +35,11 @@ class ClientPort:
         bind: str,
         port: int,
         log: Log,
+        join_key: bytes,
         host_stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.member = member
+        self.join_key = join_key
         self.host_stopping = host_stopping
         self.bind = bind
         self.port = port
@@ -93,6 +97,9 @@ class ClientPort:
 
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))
+
+    def join_proof_ok(self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes) -> bool:
+        return join_proof_ok(self.join_key, node_id, client_addr, cluster_addr, proof)
 
     def schedule_flush(self, conn: ClientConnection) -> None:
         """Write ``conn``'s answered replies at the end of this pass of the event loop."""
