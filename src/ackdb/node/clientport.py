@@ -98,7 +98,9 @@ class ClientPort:
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))
 
-    def join_proof_ok(self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes) -> bool:
+    def join_proof_ok(
+        self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes
+    ) -> bool:
         return join_proof_ok(self.join_key, node_id, client_addr, cluster_addr, proof)
 
     def schedule_flush(self, conn: ClientConnection) -> None:

@@ -65,12 +65,10 @@ class InboundConnection(asyncio.Protocol):
         if self.auth is not None:
             self._handshake(self.auth.receive_data(data))
             return
+        # (No "starts with '*'" check here: the reader's pending_bytes() is 0 between a
+        # multibulk header and its bulks too, so a read ending there looked like garbage.)
         reader = self.reader
         assert reader is not None
-        if reader.pending_bytes() == 0 and data[:1] != b"*":
-            # At a frame boundary every peer frame starts with '*': this is not a peer.
-            self._close(f"not a RESP array (first byte {data[:1]!r})")
-            return
         for argv in reader.feed(data):
             if not self._handle(argv):
                 return

@@ -117,9 +117,7 @@ class Membership:
                     c = await AsyncClient.connect(o.join, timeout_s=2)
                     try:
                         await asyncio.wait_for(
-                            c.call(
-                                "CLUSTER.JOIN", o.node_id, o.client_addr, o.cluster_addr, proof
-                            ),
+                            c.call("CLUSTER.JOIN", o.node_id, o.client_addr, o.cluster_addr, proof),
                             o.request_timeout_ms / 1000 + 1,
                         )
                     finally:

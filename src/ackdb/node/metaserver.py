@@ -207,11 +207,7 @@ def cluster_join(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
         reply(enc.error("ERR invalid node id or address"))
         return
     if not c.agent.join_proof_ok(node_id, client, cluster, argv[4]):
-        reply(
-            enc.error(
-                f"{WRONG_SECRET_ERROR} node {node_id} does not hold this cluster's secret"
-            )
-        )
+        reply(enc.error(f"{WRONG_SECRET_ERROR} node {node_id} does not hold this cluster's secret"))
         return
     c.agent.submit(Op.MEMBER_JOIN, (node_id, client, cluster), _result(lambda r: enc.OK, reply))
 

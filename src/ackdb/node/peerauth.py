@@ -169,11 +169,12 @@ class _Handshake:
     def receive_data(self, data: bytes) -> list[Action]:
         if self.done:
             return [] if self.state is State.FAILED else [self._fail("data after the handshake")]
+        if self.received_bytes == 0 and data[:1] != b"*":
+            # Every flight is a RESP array: an HTTP or TLS client, a Redis error reply...
+            return [self._fail(f"not a peer (first byte {data[:1]!r})")]
         self.received_bytes += len(data)
         if self.received_bytes > HANDSHAKE_MAX_BYTES:
             return [self._fail(f"handshake longer than {HANDSHAKE_MAX_BYTES} bytes")]
-        if self._reader.pending_bytes() == 0 and data[:1] != b"*":
-            return [self._fail(f"not a peer (first byte {data[:1]!r})")]
         out: list[Action] = []
         for argv in self._reader.feed(data):
             if self.done:  # a frame after the last flight, before the answer
@@ -200,9 +201,6 @@ class _Handshake:
     def _fail(self, reason: str) -> Refused:
         self.state = State.FAILED
         return Refused(reason)
-
-    def _check_proof(self, argv: list[bytes], want: bytes) -> bool:
-        return len(argv) == 2 and hmac.compare_digest(argv[1], want)
 
 
 def _unexpected(argv: list[bytes], expected: str) -> str:
@@ -239,9 +237,9 @@ class Dialer(_Handshake):
             mac = self._proof(DIALER_LABEL)
             return [Send(encode_command((b"PROOF", mac)))]
         assert self.state is State.PROOF_WAIT
-        if verb != b"PROOF":
+        if verb != b"PROOF" or len(argv) != 2:
             return [self._fail(_unexpected(argv, "PROOF"))]
-        if not self._check_proof(argv, self._proof(ACCEPTOR_LABEL)):
+        if not hmac.compare_digest(argv[1], self._proof(ACCEPTOR_LABEL)):
             return [self._fail(WRONG_SECRET)]
         self.state = State.DONE
         return [Authenticated(self.expected, "")]
@@ -256,7 +254,7 @@ class Dialer(_Handshake):
         if self.state is State.PROOF_WAIT:
             return (
                 "the peer closed the link after our proof: it does not accept this node's "
-                "cluster secret"
+                "cluster secret (does it hold another cluster's?)"
             )
         return "the peer closed the link before its challenge (not an ackdb member?)"
 
@@ -281,9 +279,9 @@ class Acceptor(_Handshake):
             self.state = State.PROOF_WAIT
             return [Send(encode_command((b"CHALLENGE", self.node_id.encode(), self.nonce)))]
         assert self.state is State.PROOF_WAIT
-        if verb != b"PROOF":
+        if verb != b"PROOF" or len(argv) != 2:
             return [self._fail(_unexpected(argv, "PROOF"))]
-        if not self._check_proof(argv, self._proof(DIALER_LABEL)):
+        if not hmac.compare_digest(argv[1], self._proof(DIALER_LABEL)):
             return [self._fail(WRONG_SECRET)]
         assert self.peer_id is not None
         self.state = State.DONE

@@ -87,6 +87,8 @@ class ConnectionHost(MetaAccess, Protocol):
 
     def info_text(self) -> str: ...
 
-    def join_proof_ok(self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes) -> bool:
+    def join_proof_ok(
+        self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes
+    ) -> bool:
         """Whether ``CLUSTER.JOIN``'s proof shows the node holds the cluster secret."""
         ...

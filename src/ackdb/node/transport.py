@@ -41,7 +41,15 @@ from typing import Any
 
 from ackdb.node import peerauth
 from ackdb.node.inbound import InboundConnection
-from ackdb.node.peerauth import NONCE_BYTES, Authenticated, Dialer, LogBudget, Nonces, Send
+from ackdb.node.peerauth import (
+    NONCE_BYTES,
+    Authenticated,
+    Dialer,
+    LogBudget,
+    Nonces,
+    Send,
+    State,
+)
 from ackdb.node.peerframes import Frame, parse_addr
 from ackdb.server.log import Log
 
@@ -178,10 +186,20 @@ class PeerLink:
         o.loop.call_later(peerauth.HANDSHAKE_TIMEOUT_MS / 1000, self._handshake_deadline, auth)
 
     def _handshake_deadline(self, auth: Dialer) -> None:
-        if self._auth is auth:
-            refused = auth.expire()
-            if refused is not None:
-                self._refused(refused.reason)
+        if self._auth is not auth:
+            return
+        silent = auth.state is State.CHALLENGE_WAIT
+        refused = auth.expire()
+        if refused is None:
+            return
+        if silent:  # nothing came back: a lost network more likely than a stranger
+            self._auth = None
+            if self.failures == 0:
+                self.owner.log.verbose(f"Peer {self.peer_id} at {self.addr}: {refused.reason}")
+            if self._transport is not None:
+                self._transport.abort()
+        else:
+            self._refused(refused.reason)
 
     def on_data(self, data: bytes) -> None:
         auth = self._auth
@@ -221,8 +239,12 @@ class PeerLink:
 
     def on_lost(self) -> None:
         self._transport = None
-        if self._auth is not None:
-            self._refused(self._auth.lost_reason())
+        auth, self._auth = self._auth, None
+        if auth is not None:
+            if auth.state is State.PROOF_WAIT:  # it heard our proof and hung up
+                self._refused(auth.lost_reason())
+            elif self.failures == 0:  # a peer going away, a proxy refusing: a lost link
+                self.owner.log.verbose(f"Peer {self.peer_id} at {self.addr}: {auth.lost_reason()}")
         self._lost()
 
     def _lost(self) -> None:
