@@ -134,8 +134,8 @@ class PeerLink:
     def _flush(self) -> None:
         self._flush_scheduled = False
         t = self._transport
-        if t is None or self._paused or t.is_closing():
-            return
+        if t is None or self._paused or self.state is not LinkState.CONNECTED or t.is_closing():
+            return  # (never a frame before the handshake: CONNECTED means authenticated)
         q = self.queue
         while q and not self._paused:
             batch: list[bytes] = []
