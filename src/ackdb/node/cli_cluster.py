@@ -28,15 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node.cli_secret import add_secret_parser, local_secret_args, secret_main
 from ackdb.node.options import OptionsError, parse_node_args
-from ackdb.node.secrets import (
-    SECRET_FILE,
-    SecretError,
-    encode,
-    new_secret,
-    node_secret,
-    write_secret,
-)
+from ackdb.node.secrets import SecretError
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -56,7 +50,6 @@ def node_main(argv: list[str]) -> int:
         return 2
     from ackdb.node.agent import Agent
     from ackdb.node.raftstore import RaftStoreError
-    from ackdb.node.secrets import SecretError
     from ackdb.server.log import Log
 
     try:
@@ -117,18 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--timeout", type=float, default=30.0)
     down = sub.add_parser("down", help="stop a local cluster")
     down.add_argument("--dir", required=True)
-    sec = sub.add_parser(
-        "secret",
-        help="make a new cluster secret file, or print / copy a cluster's secret",
-        description="With --new FILE: write a new secret to FILE (mode 0600), for the "
-        "first members of a cluster (--cluster-secret-file). With --dir DATA (a member's "
-        "data directory, or a directory made by 'cluster up'): print its secret, or copy it "
-        "to --out FILE for a node that is to --join.",
-    )
-    g = sec.add_mutually_exclusive_group(required=True)
-    g.add_argument("--new", metavar="FILE", help="write a new secret to FILE")
-    g.add_argument("--dir", help="a member's data directory or a 'cluster up' directory")
-    sec.add_argument("--out", metavar="FILE", help="with --dir: copy the secret to FILE")
+    add_secret_parser(sub)
     return p
 
 
@@ -144,7 +126,7 @@ def cluster_main(argv: list[str]) -> int:
         if a.cmd == "remove-node":
             return _remove_node(a)
         if a.cmd == "secret":
-            return _secret(a)
+            return secret_main(a)
         return _down(Path(a.dir))
     except (ClusterError, OSError, SecretError) as e:
         sys.stderr.write(f"ackdb cluster {a.cmd}: {e}\n")
@@ -271,7 +253,7 @@ def _up(a: argparse.Namespace) -> int:
             layout["options"] += ["--election-ticks", str(a.election_ticks)]
         _save(data, layout)
     boot = ",".join(f"{n['id']}=127.0.0.1:{n['cluster_port']}" for n in layout["nodes"])
-    secret = _cluster_secret_file(data)
+    secret = local_secret_args(data)
     for n in layout["nodes"]:
         if _pid(data, n["id"]) is not None:
             print(f"{n['id']} already running")
@@ -288,31 +270,6 @@ def _up(a: argparse.Namespace) -> int:
         return _leader_view(_addrs(layout))
 
     _print_status(_wait(leader_or_crash, a.timeout, "a leader"))
-    return 0
-
-
-def _cluster_secret_file(data: Path) -> list[str]:
-    """``--cluster-secret-file DATA/cluster.secret``, the file made on first use: one
-    secret for every member of a local cluster."""
-    path = data / SECRET_FILE
-    if not path.exists():
-        write_secret(str(path), new_secret())
-    return ["--cluster-secret-file", str(path)]
-
-
-def _secret(a: argparse.Namespace) -> int:
-    if a.new:
-        if os.path.exists(a.new):
-            raise ClusterError(f"{a.new} exists; a secret file is never overwritten")
-        write_secret(a.new, new_secret())
-        print(f"wrote a new cluster secret to {a.new}")
-        return 0
-    secret = node_secret(a.dir)
-    if a.out:
-        write_secret(a.out, secret)
-        print(f"copied the cluster secret of {a.dir} to {a.out}")
-    else:
-        sys.stdout.write(encode(secret).decode())
     return 0
 
 
@@ -373,7 +330,7 @@ def _add_node(a: argparse.Namespace) -> int:
         raise ClusterError("no member answers; is the cluster up?")
     layout["nodes"].append(node)
     _save(data, layout)
-    secret = _cluster_secret_file(data)
+    secret = local_secret_args(data)
     pid = _spawn(data, node, ["--join", live[0], *secret, *layout["options"]])
     print(f"started {node['id']}: client port {node['port']}, pid {pid}; joining via {live[0]}")
 
