@@ -185,7 +185,7 @@ class _Handshake:
         err = self._reader.error
         if err is not None:
             return [self._fail(f"protocol error: {err.reply or err.log}")]
-        if self.state is State.DONE and self._reader.pending_bytes():
+        if self.state is State.DONE and not self._reader.at_boundary():
             return [self._fail("frames before the handshake finished")]
         return out
 

@@ -231,11 +231,10 @@ def test_acceptor_refuses_frames_sent_before_its_proof() -> None:
     proof = sends(d.receive_data(sends(a_out)))
     out = a.receive_data(proof + encode_command((b"RAFT", b"x")))
     assert out == [Refused("frames before the handshake finished")]
-    d, a = pair()
-    proof = sends(d.receive_data(sends(a.receive_data(d.start()))))
-    assert a.receive_data(proof + b"*2\r\n$4\r\nRA") == [
-        Refused("frames before the handshake finished")
-    ]
+    for early in (b"*2\r\n$4\r\nRA", b"*2\r\n", b"*2\r\n$4\r\nRAFT\r\n", b"PI"):
+        d, a = pair()
+        proof = sends(d.receive_data(sends(a.receive_data(d.start()))))
+        assert a.receive_data(proof + early) == [Refused("frames before the handshake finished")]
 
 
 @pytest.mark.parametrize(
