@@ -15,8 +15,9 @@ Per outbound link (``PeerLink``), states:
     IDLE -> CONNECTING -> HANDSHAKE -> CONNECTED -> (lost) BACKOFF -> CONNECTING ...
     CLOSED at the end
 - a link dials on its first frame and stays up; a failed dial, a failed handshake or a
-  lost connection waits
-  ``BACKOFF_MIN_MS`` doubling up to ``BACKOFF_MAX_MS`` (with jitter), then dials again;
+  lost connection waits ``BACKOFF_MIN_MS`` doubling up to ``BACKOFF_MAX_MS`` (with
+  jitter), then dials again; only an authenticated link counts as up (for the back-off's
+  reset after ``LINK_STABLE_MS`` and for ``connected``), and frames queue until then;
 - frames wait in a bounded queue (``PEER_QUEUE_MAX_FRAMES`` frames and
   ``PEER_QUEUE_MAX_BYTES`` bytes). When it is full the OLDEST frames are dropped: Raft
   tolerates loss and its newest messages supersede older ones (a later heartbeat, a later
