@@ -63,4 +63,5 @@ def local_secret_args(data: Path) -> list[str]:
     path = data / SECRET_FILE
     if not path.exists():
         write_secret(str(path), new_secret())
+        print(f"made the cluster secret {path} (nodes that join need it)")
     return ["--cluster-secret-file", str(path)]
