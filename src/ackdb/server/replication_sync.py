@@ -206,7 +206,7 @@ class ReceivedSnapshot:
         ok = True
         t0 = time.monotonic()
         try:
-            for _ in loader.load_snapshot(path):
+            for _ in loader.load_snapshot(path, as_primary=False):
                 await asyncio.sleep(0)
         except Exception as e:  # noqa: BLE001 - a bad payload must not take the node down
             shell.log.warning(f"PRIMARY <-> REPLICA sync: the received snapshot is unusable: {e}")
