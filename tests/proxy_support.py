@@ -9,8 +9,6 @@ import hashlib
 import sys
 from pathlib import Path
 
-from conftest import ServerProcess, free_port, wait_until
-
 from ackdb.cluster.databases import (
     Database,
     DbType,
@@ -21,6 +19,7 @@ from ackdb.cluster.databases import (
     slot_ranges,
 )
 from ackdb.node.secrets import new_secret, shard_password, write_secret
+from conftest import ServerProcess, free_port, wait_until
 
 
 class ShardedDb:

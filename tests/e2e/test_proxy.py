@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from proxy_support import ShardedDb
 
 from ackdb.cluster.keyslot import key_slot
 from ackdb.resp.client import BlockingClient
 from conftest import REDIS_CLI, wait_until
+from proxy_support import ShardedDb
 
 pytestmark = pytest.mark.e2e
 
