@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import local
-from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply, split_cursor
+from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply
 from .router import Merge, Route, slot_of
 
 if TYPE_CHECKING:
@@ -91,9 +91,14 @@ def scan(s: Session, r: Route, argv: list[bytes]) -> None:
         s._reply(INVALID_CURSOR)
         return
     n = s.router.nshards
-    shard, shard_cursor = split_cursor(cursor, n)
+    cursors = s.cursors
+    found = cursors.decode(cursor, n)
+    if found is None:
+        s._reply(INVALID_CURSOR)
+        return
+    shard, shard_cursor = found
     req = [argv[0], b"%d" % shard_cursor, *argv[2:]]
-    s.fan([shard], [req], lambda parts: scan_reply(parts[0], shard, n))
+    s.fan([shard], [req], lambda parts: scan_reply(parts[0], shard, n, cursors))
 
 
 def wait(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ackdb.cluster.keyslot import key_slot
-from ackdb.proxy.merge import merge, next_cursor, parse_cursor, split_cursor
+from ackdb.proxy.merge import SCAN_CURSORS_MAX, ScanCursors, merge, parse_cursor
 from ackdb.proxy.replies import ReplySplitter, items
 from ackdb.proxy.router import ROUTES, Kind, Merge, Router, find_route, slot_of
 
@@ -107,16 +107,28 @@ def test_merges() -> None:
     assert merge(Merge.RANDOM, [b"$-1\r\n", b"$-1\r\n"], rng) == b"$-1\r\n"
 
 
-@given(st.integers(1, 256), st.integers(0, 2**40), st.data())
+@given(st.integers(1, 256), st.integers(0, 2**63 - 1), st.data())
 def test_scan_cursor_round_trip(shards: int, shard_cursor: int, data: st.DataObject) -> None:
+    cursors = ScanCursors()
     shard = data.draw(st.integers(0, shards - 1))
-    c = next_cursor(shard, shard_cursor, shards)
+    c = cursors.encode(shard, shard_cursor, shards)
+    assert 0 <= c < 2**64  # Redis's unsigned 64 bits, whatever the shard's cursor
     if shard_cursor:
-        assert split_cursor(c, shards) == (shard, shard_cursor)
+        assert cursors.decode(c, shards) == (shard, shard_cursor)
     elif shard + 1 < shards:
-        assert split_cursor(c, shards) == (shard + 1, 0)  # the next shard from its start
+        assert cursors.decode(c, shards) == (shard + 1, 0)  # the next shard from its start
     else:
         assert c == 0  # the iteration is over
+
+
+def test_scan_cursor_table_is_bounded() -> None:
+    cursors = ScanCursors()
+    first = cursors.encode(1, 2**62, 3)
+    assert first >= 2**63
+    for _ in range(SCAN_CURSORS_MAX):
+        cursors.encode(1, 2**62, 3)
+    assert len(cursors.entries) == SCAN_CURSORS_MAX
+    assert cursors.decode(first, 3) is None  # the oldest went first: ERR invalid cursor
 
 
 def test_parse_cursor_follows_redis() -> None:
