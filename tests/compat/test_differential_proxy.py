@@ -40,11 +40,11 @@ import diff_harness as harness
 import pytest
 import test_differential as base
 from diff_commands import Generator, Op
-from proxy_support import ShardedDb
 from resp_wire import Reply
 
 from ackdb.commandtable import TABLE
 from conftest import REDIS_SERVER, ServerProcess, free_port, redis_argv
+from proxy_support import ShardedDb
 
 pytestmark = [
     pytest.mark.compat,
