@@ -105,6 +105,7 @@ class Session:
         self.sinks: list[deque[Sink]] = [deque() for _ in range(n)]
         self.up: list[list[Any]] = [[] for _ in range(n)]  # requests (argv or bytes) to send
         self.proto = [0] * n  # 0: the shard connection is closed
+        self.plain = [0] * n  # plain pending replies in each shard's sinks
         self.touched: list[int] = []  # shards with requests to send
         self.written = 0  # bit i: wrote to shard i since the last WAIT
         self.txn: Txn | None = None
@@ -127,49 +128,80 @@ class Session:
         plain = 0
         plain_shard = -1
         single = self.router.nshards == 1 and self.redirect is None
+        self.commands_processed += len(cmds)
+        # The keyed path below is _forward inlined (it runs for nearly every request).
+        keyed = Kind.KEYED
+        queue, proto, up, sinks, counts = self.queue, self.proto, self.up, self.sinks, self.plain
+        # Re-read after any other handler: AUTH, MULTI, QUIT... change them.
+        plain_ok = self.authenticated and self.txn is None and not self.closing
         for argv in cmds:
-            if self.closing:
-                break
-            self.commands_processed += 1
             r = ROUTES.get(argv[0])
             if r is None or r.kind is Kind.CONTAINER:
                 r = find_route(argv)
-                if r is None:
-                    self._unknown(argv)
-                    continue
-            if not self.authenticated and not r.no_auth:
-                self._reply(NOAUTH)
-                if self.txn is not None:
-                    self.txn.error = True
-                continue
-            if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
-                self._reply(txn.queue_command(self, r, argv))
-                continue
-            if r.kind is Kind.KEYED:
+            if plain_ok and r is not None and r.kind is keyed:
                 shard = 0 if single else self._keyed_shard(r, argv)
                 if shard < 0:
                     continue
-                self._forward(shard, argv, r.write)
+                p = Pending()
+                queue.append(p)
+                if not proto[shard]:
+                    self._open(shard)
+                buf = up[shard]
+                if not buf:
+                    self.touched.append(shard)
+                buf.append(argv)
+                sinks[shard].append(p)
+                counts[shard] += 1
+                if r.write:
+                    self.written |= 1 << shard
                 if plain == 0 or plain_shard == shard:
                     plain_shard = shard
                     plain += 1
                 continue
-            _HANDLERS[r.kind](self, r, argv)
+            if self.closing:
+                break
+            self._other(r, argv)
+            plain_ok = self.authenticated and self.txn is None and not self.closing
         if raw is not None and plain == len(cmds) and plain:
             buf = self.up[plain_shard]
             del buf[-plain:]
             buf.append(raw)
         self._flush()
 
+    def _other(self, r: Route | None, argv: list[bytes]) -> None:
+        """Any request but a plain keyed one of an authenticated client outside MULTI."""
+        if r is None:
+            self._unknown(argv)
+            return
+        if not self.authenticated and not r.no_auth:
+            self._reply(NOAUTH)
+            if self.txn is not None:
+                self.txn.error = True
+            return
+        if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
+            self._reply(txn.queue_command(self, r, argv))
+            return
+        if r.kind is Kind.KEYED:
+            shard = 0 if self.router.nshards == 1 and self.redirect is None else -1
+            if shard < 0:
+                shard = self._keyed_shard(r, argv)
+                if shard < 0:
+                    return
+            self._forward(shard, argv, r.write)
+            return
+        _HANDLERS[r.kind](self, r, argv)
+
     def replies(self, shard: int, raws: list[bytes]) -> None:
         """Complete replies from shard ``shard``'s connection, in order."""
         sinks = self.sinks[shard]
         for raw in raws:
-            if raw[0] == 0x3E and not sinks:  # RESP3 push: out of band
-                self._reply(raw)
+            if not sinks:  # nothing owed: a RESP3 push (out of band), or a shard's stray
+                if raw[0] == 0x3E:
+                    self._reply(raw)
                 continue
             s = sinks.popleft()
             if s.__class__ is Pending:
+                self.plain[shard] -= 1
                 s.value = raw
             elif s is None:
                 if is_error(raw):
@@ -182,6 +214,7 @@ class Session:
         """The shard connection broke: what it owed gets an error; the next request to
         the shard opens a new connection."""
         sinks = self.sinks[shard]
+        self.plain[shard] = 0
         while sinks:
             s = sinks.popleft()
             if s.__class__ is Pending:
@@ -193,6 +226,27 @@ class Session:
         if self.watched_shard == shard:
             self.watch_lost = True
         self._flush()
+
+    def can_pass(self, shard: int) -> bool:
+        """Is every reply the client is owed a plain one from this shard's connection, in
+        order? Then the shard's bytes may go to the client as they are (``passed``)."""
+        n = self.plain[shard]
+        return n > 0 and n == len(self.queue) == len(self.sinks[shard])
+
+    def passed(self, shard: int, data: bytes, n: int) -> None:
+        """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),
+        goes to the client unchanged."""
+        sinks, q = self.sinks[shard], self.queue
+        assert n <= len(sinks)
+        if n == len(sinks):
+            sinks.clear()
+            q.clear()
+        else:
+            for _ in range(n):
+                sinks.popleft()
+                q.popleft()
+        self.plain[shard] -= n
+        self.out.append(data)
 
     # -- outputs -----------------------------------------------------------------------
 
@@ -256,6 +310,7 @@ class Session:
         p = Pending()
         self.queue.append(p)
         self._send(shard, argv, p)
+        self.plain[shard] += 1
         if write:
             self.written |= 1 << shard
 
