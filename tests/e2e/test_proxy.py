@@ -17,7 +17,7 @@ import redis
 from ackdb.cluster.keyslot import key_slot
 from ackdb.resp.client import BlockingClient
 from conftest import REDIS_CLI, wait_until
-from proxy_support import ShardedDb
+from proxy_support import FakeMeta, ShardedDb
 
 pytestmark = pytest.mark.e2e
 
@@ -343,3 +343,26 @@ def test_the_proxy_stops_on_sigterm(tmp_path: Path) -> None:
         assert d.proxy is not None
         assert d.proxy.stop() == 0
         assert not os.path.exists(f"/proc/{d.proxy.proc.pid}")
+
+
+def test_topology_from_the_node_by_long_poll(tmp_path: Path) -> None:
+    meta = FakeMeta()
+    try:
+        with ShardedDb(tmp_path, shards=2, replicas={1: 1}, meta=meta) as d:
+            k1 = keys_on_each_shard(d)[1][0]
+            r = d.client()
+            r.set(k1, "old")
+            assert r.wait(1, 2000) == 1
+            new = d.replicas[1][0]
+            d.shard_client(new.port).execute_command("REPLICAOF", "NO", "ONE")
+            d.primaries[1], d.replicas[1] = new, [d.primaries[1]]
+            d.version += 1
+            t0 = time.monotonic()
+            d.write_topology()
+            wait_until(lambda: r.info("server")["topology_version"] == 2, 5)
+            assert time.monotonic() - t0 < 3  # the long poll answered at once, not at 10 s
+            r.set(k1, "new")
+            assert d.shard_client(new.port).get(k1) == b"new"
+            r.close()
+    finally:
+        meta.close()
