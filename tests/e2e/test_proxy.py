@@ -366,3 +366,42 @@ def test_topology_from_the_node_by_long_poll(tmp_path: Path) -> None:
             r.close()
     finally:
         meta.close()
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_does_not_read_is_paused_not_buffered(db: ShardedDb) -> None:
+    """Back-pressure: a client pipelining far more than it reads stops being read (its
+    replies wait in bounded buffers), and gets every reply once it reads."""
+    import select
+    import socket
+    import threading
+
+    assert db.proxy is not None
+    db.client().set("bp", "v" * 100)
+    n = 200_000
+    request = b"*2\r\n$3\r\nGET\r\n$2\r\nbp\r\n"
+    reply = b"$100\r\n" + b"v" * 100 + b"\r\n"  # 200k replies: 21 MB
+    sock = socket.create_connection(("127.0.0.1", db.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    before = _rss_kib(db.proxy.proc.pid)
+    sender = threading.Thread(target=lambda: sock.sendall(request * n), daemon=True)
+    sender.start()
+    time.sleep(2)
+    grown_kib = _rss_kib(db.proxy.proc.pid) - before
+    assert grown_kib < 16 * 1024, grown_kib  # far below the 21 MB of replies owed
+    got = 0
+    want = len(reply) * n
+    while got < want:  # select, not a socket timeout: the sender shares the socket
+        assert select.select([sock], [], [], 30)[0], f"stalled after {got} bytes"
+        chunk = sock.recv(1 << 20)
+        assert chunk
+        got += len(chunk)
+    sender.join(10)
+    assert got == want
+    sock.close()
