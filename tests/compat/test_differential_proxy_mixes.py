@@ -24,12 +24,12 @@ from typing import Any
 
 import diff_harness as harness
 import pytest
-from proxy_support import ShardedDb
 from resp_wire import Reply, RespConnection
 
 from ackdb.cluster.keyslot import key_slot
 from ackdb.commandtable import TABLE
 from conftest import REDIS_SERVER, ServerProcess, free_port, redis_argv
+from proxy_support import ShardedDb
 
 pytestmark = [
     pytest.mark.compat,
