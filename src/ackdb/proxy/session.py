@@ -392,6 +392,9 @@ def _refused(s: Session, r: Route, argv: list[bytes]) -> None:
 
 
 def _container(s: Session, r: Route, argv: list[bytes]) -> None:
+    if r.cmd is not None and not r.cmd.container:  # COMMAND alone: the whole table
+        s._forward(0, argv, False)
+        return
     s._reply(local.arity_error(r.name))  # CLIENT, CONFIG... without a subcommand
 
 

@@ -57,7 +57,7 @@ def _check(s: Session, r: Route, argv: list[bytes]) -> bytes | None:
     cmd = r.cmd
     if r.kind is Kind.REFUSED:
         return r.refusal
-    if r.kind is Kind.CONTAINER:
+    if r.kind is Kind.CONTAINER and (cmd is None or cmd.container):
         return local.arity_error(r.name)
     if cmd is not None and not cmd.argc_min <= len(argv) <= cmd.argc_max:
         return local.arity_error(r.name)

@@ -211,6 +211,8 @@ def test_local_commands_and_refusals() -> None:
     assert str(err) == "ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' "
     (err,) = h.call("CLIENT")
     assert "wrong number of arguments" in str(err)
+    h.call("COMMAND")
+    assert h.shards[0].requests[-1] == [b"COMMAND"]  # the whole table, from a shard
     out = h.call("QUIT", "PING")
     assert out == [b"OK"] and h.session.closing
 
