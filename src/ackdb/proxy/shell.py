@@ -119,9 +119,15 @@ class ShardConn(asyncio.Protocol):
             self.owner.shard_paused(-1)
 
     def close(self) -> None:
+        """Close it now; its owner learns at once (what it owed fails), so a request that
+        follows opens a new connection instead of queueing behind a dead one."""
+        if self.closed:
+            return
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+        if self.owner is not None:
+            self.owner.shard_lost(self)
 
 
 class ClientConn(asyncio.Protocol):
@@ -388,7 +394,6 @@ class Endpoint:
                 conn = c.shards[i]
                 if conn is not None:
                     conn.close()
-                    c.shard_lost(conn)
         for hook in self.on_topology:
             hook(router)
         if moved:
