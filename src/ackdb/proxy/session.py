@@ -253,6 +253,9 @@ class Session:
     def take(self, shard: int) -> bytes:
         """The bytes to write to shard ``shard``'s connection now."""
         buf = self.up[shard]
+        if len(buf) == 1 and buf[0].__class__ is bytes:  # one read forwarded as it came
+            data: bytes = buf.pop()
+            return data
         data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
         buf.clear()
         return data

@@ -152,6 +152,9 @@ def test_transactions_queue_here_and_run_on_one_shard() -> None:
         "b'OK'",
     ]
     assert h.call("MULTI", "EXEC") == [b"OK", []]
+    out = h.call("MULTI", "SELECT 0", "SELECT 1", "EXEC")
+    assert out[1] == b"QUEUED" and "not available" in str(out[2])
+    assert str(out[3]).startswith("EXECABORT")
 
 
 def test_watch_pins_the_transaction_to_its_slot() -> None:
