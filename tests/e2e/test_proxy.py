@@ -408,3 +408,57 @@ def test_a_client_that_does_not_read_is_paused_not_buffered(db: ShardedDb) -> No
     sender.join(10)
     assert got == want
     sock.close()
+
+
+def test_an_endpoint_of_a_database_created_on_a_real_node(tmp_path: Path) -> None:
+    """``ackdb proxy --meta`` against a real node: DB.CREATE, the shards started on the
+    ports the cluster gave them (no shard password: this cluster has no secret), the
+    endpoint following DB.TOPOLOGY."""
+    import sys
+
+    from ackdb.cluster.databases import Topology
+    from ackdb.node.localcluster import LocalCluster
+    from conftest import ServerProcess, ackdb_argv, free_port
+
+    (tmp_path / "cluster").mkdir()
+    with LocalCluster(tmp_path / "cluster", 1) as c:
+        c.start_all()
+        node = c.wait_leader()
+        wait_until(lambda: _created(c, node), 30)
+        with c.client(node) as cl:
+            topo = Topology.from_bytes(cl.call("DB.TOPOLOGY", "px"))
+        shards = []
+        try:
+            for s in topo.db.shards:
+                d = tmp_path / f"shard{s.index}"
+                d.mkdir()
+                shards.append(ServerProcess(ackdb_argv(s.primary.port), s.primary.port, d, "shard"))
+            port = free_port()
+            argv = [sys.executable, "-m", "ackdb", "proxy", "--db", "px", "--bind", "127.0.0.1"]
+            argv += ["--port", str(port), "--meta", c[node].addr]
+            proxy = ServerProcess(argv, port, tmp_path, "proxy")
+            try:
+                r = redis.Redis(port=port, socket_timeout=10)
+                assert r.mset({f"k{i}": i for i in range(50)})
+                assert r.dbsize() == 50
+                assert sum(redis.Redis(port=s.port).dbsize() for s in shards) == 50
+                assert r.info("server")["topology_version"] == topo.version
+                r.close()
+            finally:
+                proxy.stop()
+        finally:
+            for s in shards:
+                s.stop()
+
+
+def _created(c: object, node: str) -> bool:
+    from ackdb.resp.client import ReplyError
+
+    try:
+        with c.client(node) as cl:  # type: ignore[attr-defined]
+            cl.call("DB.CREATE", "px", "SHARDS", "3", "REPLICATION", "no")
+        return True
+    except ReplyError as e:
+        return "already exists" in str(e)
+    except (OSError, ConnectionError):
+        return False
