@@ -55,11 +55,16 @@ class ForkedSnapshots:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self._serving: list[_ServedSync] = []
+        self._seq = 0
 
     def serve(self, start: SnapshotStart) -> bool:
         shell = self.shell
         p = shell.persist
-        path = os.path.join(p.dir, f"temp-{os.getpid()}-sync-{start.offset}.ackdb")
+        # One file per full sync: two at the same offset (replicas attaching one after
+        # another with no write between) must not share one, or the first to finish
+        # deletes the other's file under it.
+        self._seq += 1
+        path = os.path.join(p.dir, f"temp-{os.getpid()}-sync-{self._seq}-{start.offset}.ackdb")
         meta = {"replid": start.replid, "repl_offset": start.offset, "stream_db": start.stream_db}
 
         def work(progress: Progress) -> None:
