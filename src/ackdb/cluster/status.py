@@ -4,7 +4,14 @@ and the parser the command-line tools use to read it back.
 Owns: the format -- ``field:value`` lines, then one line per member: ``member:<id>
 client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
-them; elsewhere ``?``). Never does IO: it formats a Raft ``Status`` and the metadata.
+them; elsewhere ``?``); then one line per process the node's shard supervisor runs
+(``instance_line``): ``instance:<db>/<shard> node=<id> host=<host> port=<port>
+role=primary|replica seen=primary|replica|? offset=<bytes> replicas=<count>
+link=up|down|- lag=<s>|- pid=<pid>|- state=starting|running|restarting|stopping
+restarts=<count>`` (``seen``, ``offset``, ``replicas``, ``link`` and ``lag`` from the
+shard's last ``INFO replication``; ``lag`` is a replica's seconds since its primary was
+last heard), or ``proxy:<db> node= host= port= pid= state= restarts=``. Never does IO: it
+formats a Raft ``Status``, the metadata and the supervisor's units.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.supervise import ShardSpec, Unit
 from ackdb.consensus import Status
 
 
@@ -53,6 +61,36 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
     return "\r\n".join(lines) + "\r\n"
 
 
+def instance_line(node: str, u: Unit) -> str:
+    """The status line of one of the supervisor's units (it must have a spec)."""
+    spec = u.spec
+    assert spec is not None
+    common = f"node={node} host={spec.host} port={spec.port}"
+    tail = f"pid={u.pid if u.pid is not None else '-'} state={u.phase.value} restarts={u.restarts}"
+    if not isinstance(spec, ShardSpec):
+        return f"proxy:{spec.db} {common} {tail}"
+    o = u.observed
+    role = "primary" if spec.primary is None else "replica"
+    seen = {"master": "primary", "slave": "replica"}.get(o.role, "?") if o else "?"
+    link = "-" if o is None or o.role != "slave" else ("up" if o.link_up else "down")
+    lag = "-" if o is None or o.lag_s < 0 else str(o.lag_s)
+    return (
+        f"instance:{spec.db}/{spec.shard} {common} role={role} seen={seen}"
+        f" offset={o.offset if o else '-'} replicas={o.replicas if o else '-'}"
+        f" link={link} lag={lag} {tail}"
+    )
+
+
+@dataclass
+class InstanceView:
+    """An ``instance:`` (shard process) or ``proxy:`` line: ``kind``, its name
+    (``db/shard`` or ``db``) and its fields."""
+
+    kind: str
+    name: str
+    fields: dict[str, str]
+
+
 @dataclass
 class MemberView:
     id: str
@@ -63,6 +101,7 @@ class MemberView:
 class StatusView:
     fields: dict[str, str] = field(default_factory=dict)
     members: list[MemberView] = field(default_factory=list)
+    instances: list[InstanceView] = field(default_factory=list)
 
     @property
     def role(self) -> str:
@@ -87,6 +126,9 @@ def parse_status(text: str) -> StatusView:
         if key == "member":
             node_id, *pairs = value.split(" ")
             view.members.append(MemberView(node_id, dict(p.split("=", 1) for p in pairs)))
+        elif key in ("instance", "proxy"):
+            name, *pairs = value.split(" ")
+            view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))
         else:
             view.fields[key] = value
     return view

@@ -34,8 +34,10 @@ class ClientPort:
         port: int,
         log: Log,
         host_stopping: Callable[[], bool] = lambda: False,
+        extra_status: Callable[[], str] = lambda: "",
     ) -> None:
         self.member = member
+        self.extra_status = extra_status  # lines appended to CLUSTER.STATUS (the shards)
         self.host_stopping = host_stopping
         self.bind = bind
         self.port = port
@@ -89,7 +91,7 @@ class ClientPort:
         self.member.read(run, failed)
 
     def status_text(self) -> str:
-        return self.member.status_text()
+        return self.member.status_text() + self.extra_status()
 
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))
