@@ -4,8 +4,11 @@ end-to-end tests, the benchmark and experiments.
 Owns: starting, stopping, killing and restarting member processes, the ports and data
 directories they use, and polling them (status, leader). Each member's cluster address
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
-fault-injecting proxy on every link. Every wait is bounded and polls; processes are
-stopped by ``close()`` (SIGTERM, then SIGKILL).
+fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
+on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
+member can serve a database on the same port, as separate machines do. Every member gets
+the same cluster secret (``DIR/cluster.secret``) before its first start. Every wait is
+bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node import secrets
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -42,16 +46,17 @@ class Member:
     cluster_port: int
     dir: Path
     log_path: Path
+    host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def cluster_addr(self) -> str:
-        return f"127.0.0.1:{self.cluster_port}"
+        return f"{self.host}:{self.cluster_port}"
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -70,8 +75,11 @@ class LocalCluster:
         n: int,
         extra_args: Iterable[str] = (),
         peer_addr: Callable[[Member, Member], str] | None = None,
+        distinct_hosts: bool = False,
     ) -> None:
         self.base_dir = base_dir
+        self.distinct_hosts = distinct_hosts
+        self.secret = secrets.new_secret()
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
@@ -80,12 +88,14 @@ class LocalCluster:
         self.initial = list(self.members)
 
     def _new_member(self, node_id: str) -> Member:
+        host = f"127.0.0.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
         m = Member(
             node_id,
             free_port(),
             free_port(),
             self.base_dir / node_id,
             self.base_dir / f"{node_id}.log",
+            host,
         )
         self.members[node_id] = m
         return m
@@ -100,6 +110,7 @@ class LocalCluster:
             sys.executable, "-m", "ackdb.node", "node",
             "--id", m.id, "--dir", str(m.dir),
             "--port", str(m.port), "--cluster-port", str(m.cluster_port),
+            *(["--bind", m.host, "--advertise-host", m.host] if self.distinct_hosts else []),
             *self.extra_args, *extra,
         ]  # fmt: skip
 
@@ -114,6 +125,9 @@ class LocalCluster:
         assert not m.running(), f"{node_id} is running"
         if node_id in self.initial:
             extra = ["--bootstrap", self.bootstrap_arg(m), *extra]
+        m.dir.mkdir(parents=True, exist_ok=True)
+        if not (m.dir / "cluster.secret").exists():
+            secrets.write_secret(str(m.dir / "cluster.secret"), self.secret)
         m._log = open(m.log_path, "ab")  # noqa: SIM115 -- closed in _reap
         m.proc = subprocess.Popen(
             self.argv(m, extra), stdout=m._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
