@@ -37,6 +37,8 @@ Other commands:
                                            run a cluster member (Raft metadata store)
        ackdb cluster up|status|add-node|remove-node|down ...
                                            a local cluster on loopback (docs/cluster.md)
+       ackdb db create|list|info|delete ...
+                                           the cluster's databases (docs/cluster.md)
 """
 
 
@@ -116,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from .node.cli_cluster import cluster_main
 
         return cluster_main(args[1:])
+    if args[0] == "db":
+        from .node.cli_db import db_main
+
+        return db_main(args[1:])
     if args[0] == "check-snapshot":
         from .persistence.check import check_snapshot_main
 

@@ -4,7 +4,9 @@ and the parser the command-line tools use to read it back.
 Owns: the format -- ``field:value`` lines, then one line per member: ``member:<id>
 client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
-them; elsewhere ``?``); then one line per process the node's shard supervisor runs
+them; elsewhere ``?``); then one ``database:`` line per database and one ``shard:`` line
+per shard, from the metadata (cluster/dbtext.py has their format); then one line per
+process the node's shard supervisor runs
 (``instance_line``): ``instance:<db>/<shard> node=<id> host=<host> port=<port>
 role=primary|replica seen=primary|replica|? offset=<bytes> replicas=<count>
 link=up|down|- lag=<s>|- pid=<pid>|- state=starting|running|restarting|stopping
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ackdb.cluster import dbops
+from ackdb.cluster.dbtext import status_lines
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.supervise import ShardSpec, Unit
 from ackdb.consensus import Status
@@ -58,6 +62,9 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
             f" match={pr.match if pr else '?'}"
             f" next={pr.next if pr else '?'}"
         )
+    dbs = [(db, dbops.topology_version(meta, db.name) or 0) for db in dbops.databases(meta)]
+    lines += status_lines(dbs)
+    # The shard supervisor's live lines (role, offset, lag of each local instance) go here.
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -101,6 +108,8 @@ class MemberView:
 class StatusView:
     fields: dict[str, str] = field(default_factory=dict)
     members: list[MemberView] = field(default_factory=list)
+    databases: list[MemberView] = field(default_factory=list)  # id = database name
+    shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     instances: list[InstanceView] = field(default_factory=list)
 
     @property
@@ -123,9 +132,10 @@ def parse_status(text: str) -> StatusView:
         key, sep, value = line.partition(":")
         if not sep:
             continue
-        if key == "member":
-            node_id, *pairs = value.split(" ")
-            view.members.append(MemberView(node_id, dict(p.split("=", 1) for p in pairs)))
+        items = {"member": view.members, "database": view.databases, "shard": view.shards}
+        if key in items:
+            item_id, *pairs = value.split(" ")
+            items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
         elif key in ("instance", "proxy"):
             name, *pairs = value.split(" ")
             view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))
