@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node.cli_shards import print_instances
 from ackdb.node.options import OptionsError, parse_node_args
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
@@ -281,6 +282,7 @@ def _status(a: argparse.Namespace) -> int:
             print(f"{addr}: node {own.fields.get('node_id')} is {own.role}, no leader known")
         return 1
     _print_status(view)
+    print_instances(view)
     return 0
 
 
