@@ -6,14 +6,15 @@ client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
 them; elsewhere ``?``); then one ``database:`` line per database and one ``shard:`` line
 per shard, from the metadata (cluster/dbtext.py has their format); then one line per
-process the node's shard supervisor runs
-(``instance_line``): ``instance:<db>/<shard> node=<id> host=<host> port=<port>
-role=primary|replica seen=primary|replica|? offset=<bytes> replicas=<count>
-link=up|down|- lag=<s>|- pid=<pid>|- state=starting|running|restarting|stopping
-restarts=<count>`` (``seen``, ``offset``, ``replicas``, ``link`` and ``lag`` from the
-shard's last ``INFO replication``; ``lag`` is a replica's seconds since its primary was
-last heard), or ``proxy:<db> node= host= port= pid= state= restarts=``. Never does IO: it
-formats a Raft ``Status``, the metadata and the supervisor's units.
+process the node's shard supervisor runs (``instance_line``; the node appends them):
+``instance:<db>/<shard> node=<id> host=<host> port=<port> role=primary|replica
+seen=primary|replica|? offset=<bytes> replicas=<count> link=up|down|- last_io=<s>|-
+pid=<pid>|- state=starting|running|restarting|stopping restarts=<count>`` (``seen``,
+``offset``, ``replicas``, ``link`` and ``last_io`` from the shard's last ``INFO
+replication``; ``last_io`` is a replica's seconds since its primary was last heard; its
+lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host= port=
+pid= state= restarts=``. Never does IO: it formats a Raft ``Status``, the metadata and
+the supervisor's units.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
         )
     dbs = [(db, dbops.topology_version(meta, db.name) or 0) for db in dbops.databases(meta)]
     lines += status_lines(dbs)
-    # The shard supervisor's live lines (role, offset, lag of each local instance) go here.
+    # The node appends its shard supervisor's live lines (instance_line) after these.
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -80,11 +81,11 @@ def instance_line(node: str, u: Unit) -> str:
     role = "primary" if spec.primary is None else "replica"
     seen = {"master": "primary", "slave": "replica"}.get(o.role, "?") if o else "?"
     link = "-" if o is None or o.role != "slave" else ("up" if o.link_up else "down")
-    lag = "-" if o is None or o.lag_s < 0 else str(o.lag_s)
+    last_io = "-" if o is None or o.last_io_s < 0 else str(o.last_io_s)
     return (
         f"instance:{spec.db}/{spec.shard} {common} role={role} seen={seen}"
         f" offset={o.offset if o else '-'} replicas={o.replicas if o else '-'}"
-        f" link={link} lag={lag} {tail}"
+        f" link={link} last_io={last_io} {tail}"
     )
 
 

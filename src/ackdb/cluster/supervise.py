@@ -174,7 +174,7 @@ class Observed:
     master_port: int = 0
     link_up: bool = False
     replicas: int = 0
-    lag_s: int = -1  # a replica: seconds since it last heard from its primary
+    last_io_s: int = -1  # a replica: seconds since it last heard from its primary
 
 
 def parse_replication_info(text: str) -> Observed:
@@ -202,7 +202,7 @@ def parse_replication_info(text: str) -> Observed:
         master_port=num("master_port"),
         link_up=f.get("master_link_status") == "up",
         replicas=num("connected_slaves"),
-        lag_s=num("master_last_io_seconds_ago", -1) if role == "slave" else -1,
+        last_io_s=num("master_last_io_seconds_ago", -1) if role == "slave" else -1,
     )
 
 

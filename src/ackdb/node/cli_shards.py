@@ -2,7 +2,7 @@
 ``proxy:`` lines (each member reports only the processes it runs), as one table.
 
 Owns: asking each member (its client address, from the leader's member list) and the
-table's columns. ``behind`` is a replica's distance in bytes from its primary's offset
+table's columns. ``lag`` is a replica's distance in bytes behind its primary's offset,
 as both last reported (their probes are up to a second apart, so a busy shard shows a
 small non-zero number). Never changes anything.
 """
@@ -49,9 +49,9 @@ def print_instances(v: StatusView) -> None:
     shards = sorted((i for i in instances if i.kind == "instance"), key=_order)
     primaries = {i.name: i for i in shards if i.fields.get("role") == "primary"}
     print()
-    cols = ("shard", "node", "role", "seen", "address", "pid", "state", "offset", "behind")
+    cols = ("shard", "node", "role", "seen", "address", "pid", "state", "offset", "lag")
     widths = (14, 8, 9, 9, 22, 9, 12, 12, 8)
-    print("".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)) + "link lag restarts")
+    print("".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)) + "link restarts")
     for i in shards:
         f = i.fields
         row = (
@@ -66,7 +66,7 @@ def print_instances(v: StatusView) -> None:
             _behind(i, primaries),
         )
         line = "".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=True))
-        print(f"{line}{f.get('link', '-'):<5}{f.get('lag', '-'):<4}{f.get('restarts', '?')}")
+        print(f"{line}{f.get('link', '-'):<5}{f.get('restarts', '?')}")
     for p in sorted((i for i in instances if i.kind == "proxy"), key=_order):
         f = p.fields
         print(

@@ -137,6 +137,7 @@ class ShardSupervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._password = ""
+        self._started = False  # Raft passes run before this service starts: wait
         self._stopped = False
 
     # -- Service ------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class ShardSupervisor:
         os.makedirs(self.base, exist_ok=True)
         self._password = secrets.shard_password(load_or_create_secret(self.base))
         self._adopt()
+        self._started = True
         self._schedule()
         self.on_pass()
 
@@ -174,7 +176,7 @@ class ShardSupervisor:
         """After a Raft pass: the desired units again, when the metadata they come from
         changed (cheap when it did not)."""
         meta = self.meta()
-        if meta.applied_index == self._seen_index or self._stopped:
+        if meta.applied_index == self._seen_index or self._stopped or not self._started:
             return
         self._seen_index = meta.applied_index
         if meta.applied_index < self._applied_at_start:

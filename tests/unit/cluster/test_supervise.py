@@ -275,5 +275,5 @@ def test_instance_lines_parse_back() -> None:
     (v,) = parse_status(text).instances
     assert (v.kind, v.name) == ("instance", "default/0")
     assert v.fields["role"] == "replica" and v.fields["seen"] == "replica"
-    assert v.fields["offset"] == "40" and v.fields["link"] == "up" and v.fields["lag"] == "1"
+    assert v.fields["offset"] == "40" and v.fields["link"] == "up" and v.fields["last_io"] == "1"
     assert v.fields["state"] == "running" and v.fields["pid"] == str(pids[unit])
