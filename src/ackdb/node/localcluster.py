@@ -6,8 +6,9 @@ directories they use, and polling them (status, leader). Each member's cluster a
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
 fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
 on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
-member can serve a database on the same port, as separate machines do. Every member gets
-the same cluster secret (``DIR/cluster.secret``) before its first start. Every wait is
+member can serve a database on the same port, as separate machines do. The cluster has
+one secret, ``base_dir/cluster.secret``, copied into each member's data directory before
+its first start. Every wait is
 bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL).
 """
 
@@ -79,7 +80,10 @@ class LocalCluster:
     ) -> None:
         self.base_dir = base_dir
         self.distinct_hosts = distinct_hosts
-        self.secret = secrets.new_secret()
+        base_dir.mkdir(parents=True, exist_ok=True)
+        self.secret_file = base_dir / "cluster.secret"
+        if not self.secret_file.exists():
+            secrets.write_secret(str(self.secret_file), secrets.new_secret())
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
@@ -127,7 +131,8 @@ class LocalCluster:
             extra = ["--bootstrap", self.bootstrap_arg(m), *extra]
         m.dir.mkdir(parents=True, exist_ok=True)
         if not (m.dir / "cluster.secret").exists():
-            secrets.write_secret(str(m.dir / "cluster.secret"), self.secret)
+            secret = secrets.read_secret(str(self.secret_file))
+            secrets.write_secret(str(m.dir / "cluster.secret"), secret)
         m._log = open(m.log_path, "ab")  # noqa: SIM115 -- closed in _reap
         m.proc = subprocess.Popen(
             self.argv(m, extra), stdout=m._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
