@@ -289,7 +289,6 @@ class ShardSupervisor:
             with open(os.path.join(d, log_name), "ab") as out:
                 proc = subprocess.Popen(
                     argv,
-                    cwd=d,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
