@@ -1,9 +1,10 @@
 """The shard supervisor with real processes: a three-node cluster on three loopback hosts
 creates a database; each node's agent starts its shard processes with the roles the
-metadata gives, replication works with the internal password (and nobody gets in
-without it), a crashed shard is restarted and resyncs, a SIGKILLed agent adopts its
-running shards when it starts again (same PIDs), a deleted database leaves no process or
-directory, and stopping every agent (SIGTERM, as ``ackdb cluster down``) leaves no shard
+metadata gives and the database's proxy endpoint on the same port on every host,
+replication works with the internal password (and nobody gets in without it), a crashed
+shard is restarted and resyncs, a SIGKILLed agent adopts its running shards and proxy
+when it starts again (same PIDs), a deleted database leaves no process or directory, and
+stopping every agent (SIGTERM, as ``ackdb cluster down``) leaves no shard or proxy
 process behind."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ackdb.resp.client import ReplyError
 pytestmark = pytest.mark.e2e
 
 DB = "db1"
+DB_PORT = 12000
 TIMEOUT_S = 40.0
 
 
@@ -37,21 +39,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def instances(c: LocalCluster) -> dict[tuple[str, str], InstanceView]:
-    """(db/shard, node) -> its line, from every running member."""
+def instances(c: LocalCluster, kind: str = "instance") -> dict[tuple[str, str], InstanceView]:
+    """(db/shard, node) -> its line (or (db, node) -> a proxy's), from every member."""
     out = {}
     for node_id, m in c.members.items():
         if not m.running():
             continue
         v = c.status(node_id)
         for i in v.instances if v is not None else []:
-            if i.kind == "instance":
+            if i.kind == kind:
                 out[(i.name, i.fields["node"])] = i
     return out
 
 
 def settled(c: LocalCluster, count: int) -> dict[tuple[str, str], InstanceView] | None:
-    """Every instance running in the role it should have, replicas' links up."""
+    """Every instance running in the role it should have, replicas' links up, and each
+    database's proxy running on every node."""
     got = instances(c)
     if len(got) != count:
         return None
@@ -61,14 +64,23 @@ def settled(c: LocalCluster, count: int) -> dict[tuple[str, str], InstanceView] 
             return None
         if f["role"] == "replica" and f["link"] != "up":
             return None
+    proxies = instances(c, "proxy")
+    dbs = {name.partition("/")[0] for name, _ in got}
+    if len(proxies) != 3 * len(dbs) or any(
+        p.fields["state"] != "running" for p in proxies.values()
+    ):
+        return None
     return got
+
+
+def all_pids(c: LocalCluster) -> dict[tuple[str, str], int]:
+    both = {**instances(c), **instances(c, "proxy")}
+    return {k: int(v.fields["pid"]) for k, v in both.items()}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with LocalCluster(
-        tmp_path_factory.mktemp("shards"), 3, ["--proxies", "no"], distinct_hosts=True
-    ) as c:
+    with LocalCluster(tmp_path_factory.mktemp("shards"), 3, distinct_hosts=True) as c:
         c.start_all()
         leader = c.wait_leader()
 
@@ -82,7 +94,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
         wait_for(all_active, TIMEOUT_S, "three active members")
         with c.client("n1") as cl:
-            cl.call("DB.CREATE", DB, "SHARDS", "3", "REPLICAS", "1")
+            cl.call("DB.CREATE", DB, "SHARDS", "3", "REPLICAS", "1", "PORT", str(DB_PORT))
         yield c
 
 
@@ -135,6 +147,16 @@ def test_replication_with_the_shard_password_and_noauth_without(cluster: LocalCl
             assert cr.call("GET", f"key{s}") == f"value{s}".encode()
 
 
+def test_every_node_serves_the_database_on_its_port(cluster: LocalCluster) -> None:
+    wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards and three proxies")
+    for node_id, m in cluster.members.items():
+        with Client(f"{m.host}:{DB_PORT}") as c:
+            assert c.call("SET", f"via-{node_id}", node_id) == b"OK"
+    for m in cluster.members.values():
+        with Client(f"{m.host}:{DB_PORT}") as c:
+            assert c.call("MGET", "via-n1", "via-n2", "via-n3") == [b"n1", b"n2", b"n3"]
+
+
 def test_killed_shard_restarts_and_resyncs(cluster: LocalCluster) -> None:
     got = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
     pw = password(cluster)
@@ -166,21 +188,24 @@ def test_killed_shard_restarts_and_resyncs(cluster: LocalCluster) -> None:
 
 
 def test_killed_agent_adopts_its_running_shards(cluster: LocalCluster) -> None:
-    got = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
-    mine = {k: int(v.fields["pid"]) for k, v in got.items() if k[1] == "n2"}
-    assert len(mine) >= 2
+    wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
+    mine = {k: pid for k, pid in all_pids(cluster).items() if k[1] == "n2"}
+    assert len(mine) >= 3  # its shards and its proxy
     cluster.kill("n2", signal.SIGKILL)
     for pid in mine.values():
         assert _alive(pid)  # their own session: the agent's death leaves them running
-    # one of them dies while its agent is down: the next agent restarts that one
-    (dead_key, dead_pid), (kept_key, kept_pid) = sorted(mine.items())[:2]
+    # one shard dies while its agent is down: the next agent restarts that one
+    dead_key = min(k for k in mine if "/" in k[0])
+    dead_pid = mine.pop(dead_key)
     os.kill(dead_pid, signal.SIGKILL)
     wait_for(lambda: not _alive(dead_pid), TIMEOUT_S, "the shard to die")
     cluster.start("n2")
-    now = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards again")
-    assert int(now[kept_key].fields["pid"]) == kept_pid
-    assert int(now[dead_key].fields["pid"]) != dead_pid
-    assert f"adopted running pid {kept_pid}" in cluster["n2"].log()
+    wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards again")
+    now = all_pids(cluster)
+    assert {k: now[k] for k in mine} == mine  # adopted: the same processes
+    assert now[dead_key] != dead_pid
+    for pid in mine.values():
+        assert f"adopted running pid {pid}" in cluster["n2"].log()
 
 
 def test_deleted_database_leaves_nothing(cluster: LocalCluster) -> None:
@@ -193,10 +218,11 @@ def test_deleted_database_leaves_nothing(cluster: LocalCluster) -> None:
                 return False
 
     wait_for(create, TIMEOUT_S, "tmpdb")
-    got = wait_for(lambda: settled(cluster, 8), TIMEOUT_S, "eight shards")
-    tmp = [v for (n, _), v in got.items() if n.startswith("tmpdb/")]
-    pids = [int(v.fields["pid"]) for v in tmp]
+    wait_for(lambda: settled(cluster, 8), TIMEOUT_S, "eight shards")
+    pids = [pid for (n, _), pid in all_pids(cluster).items() if n.startswith("tmpdb")]
+    assert len(pids) == 5  # two shards, three proxies
     dirs = list(Path(cluster.base_dir).glob("n*/shards/*"))
+    proxy_dirs = list(Path(cluster.base_dir).glob("n*/proxies/*"))
     with cluster.client("n1") as cl:
         assert cl.call("DB.DELETE", "tmpdb") == b"OK"
     wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
@@ -206,6 +232,11 @@ def test_deleted_database_leaves_nothing(cluster: LocalCluster) -> None:
         lambda: len(list(Path(cluster.base_dir).glob("n*/shards/*"))) == len(dirs) - 2,
         TIMEOUT_S,
         f"tmpdb's directories to go (left: {left})",
+    )
+    wait_for(
+        lambda: len(list(Path(cluster.base_dir).glob("n*/proxies/*"))) == len(proxy_dirs) - 3,
+        TIMEOUT_S,
+        "tmpdb's proxy directories to go",
     )
 
 
@@ -222,8 +253,8 @@ def test_cluster_status_lists_every_nodes_shards(cluster: LocalCluster) -> None:
 
 
 def test_stopping_every_agent_leaves_no_shard_process(cluster: LocalCluster) -> None:
-    got = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
-    pids = [int(v.fields["pid"]) for v in got.values()]
-    assert all(_alive(p) for p in pids)
+    wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
+    pids = list(all_pids(cluster).values())
+    assert len(pids) == 9 and all(_alive(p) for p in pids)
     cluster.close()  # SIGTERM to every agent, as ackdb cluster down does
     assert [p for p in pids if _alive(p)] == []
