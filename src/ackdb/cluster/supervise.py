@@ -485,6 +485,8 @@ class Supervisor:
     def _check_role(
         self, u: Unit, spec: ShardSpec, seen: Observed, now_ms: int, out: list[Action]
     ) -> None:
+        if not seen.role:
+            return  # it answered without saying its role (loading): ask again later
         if spec.primary is None:
             right = seen.role == "master"
         else:

@@ -383,12 +383,12 @@ class ShardSupervisor:
         seen: Observed | None = None
         try:
             c = await self._conn(a.unit, a.pid, a.spec)
-            if isinstance(a.spec, ShardSpec):
-                reply = await c.call("INFO", "replication")
-                seen = parse_replication_info(bytes(reply).decode(errors="replace"))
-            else:
-                await c.pipeline([("PING",)])  # any answer, even an error, is alive
-                seen = Observed()
+            question = ("INFO", "replication") if isinstance(a.spec, ShardSpec) else ("PING",)
+            (reply,) = await c.pipeline([question])
+            # Any answer is alive (a shard loading its data may answer an error).
+            seen = Observed()
+            if isinstance(reply, bytes) and isinstance(a.spec, ShardSpec):
+                seen = parse_replication_info(reply.decode(errors="replace"))
         except (OSError, ConnectionError, TimeoutError, ReplyError, ValueError) as e:
             self.log.verbose(f"{a.unit}: probe failed: {e!r}")
             self._drop_conn(a.unit)
