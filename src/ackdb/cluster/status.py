@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from ackdb.cluster import dbops
 from ackdb.cluster.dbtext import status_lines
 from ackdb.cluster.metadata import MetadataStore
-from ackdb.cluster.supervise import ShardSpec, Unit
+from ackdb.cluster.shardspec import ShardSpec
+from ackdb.cluster.supervise import Unit
 from ackdb.consensus import Status
 
 

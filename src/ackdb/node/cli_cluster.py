@@ -31,6 +31,7 @@ from typing import Any
 from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.cli_shards import print_instances
 from ackdb.node.options import OptionsError, parse_node_args
+from ackdb.node.shardfiles import stop_leftovers
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -417,4 +418,8 @@ def _down(data: Path) -> int:
             _stop_pid(pid)
             print(f"stopped {n['id']} (pid {pid})")
         (data / f"{n['id']}.pid").unlink(missing_ok=True)
+        # A member that stopped gracefully stopped its shards; one that crashed did not.
+        left = stop_leftovers(str(data / n["id"]))
+        if left:
+            print(f"stopped {len(left)} shard/proxy process(es) of {n['id']} left running")
     return 0

@@ -37,77 +37,51 @@ from typing import IO, Any
 from ackdb.cluster.commands import RecordKind
 from ackdb.cluster.databases import Database
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.shardspec import (
+    Observed,
+    ProxySpec,
+    ShardSpec,
+    Spec,
+    desired_units,
+    parse_replication_info,
+    shard_config,
+)
 from ackdb.cluster.status import instance_line
 from ackdb.cluster.supervise import (
     Action,
     Kill,
     Note,
-    Observed,
     Probe,
-    ProxySpec,
     RemoveDir,
     SetReplication,
-    ShardSpec,
-    Spec,
     Start,
     Stop,
     Supervisor,
     Timing,
-    desired_units,
-    parse_replication_info,
-    shard_config,
 )
 from ackdb.node import secrets
 from ackdb.node.options import AgentOptions
+from ackdb.node.shardfiles import (
+    SECRET_FILE,
+    STOP_TIMEOUT_S,
+    alive,
+    exit_text,
+    find_units,
+    load_or_create_secret,
+    send_signal,
+    write_file,
+)
 from ackdb.resp.addr import parse_addr
 from ackdb.resp.client import Client, ReplyError
 from ackdb.server.log import Log
 
-SECRET_FILE = "cluster.secret"
 TICK_S = 0.1  # exits are seen and the decider ticks this often
-STOP_TIMEOUT_S = 5.0  # SIGTERM -> SIGKILL
 KILL_WAIT_S = 2.0  # after SIGKILL, how long stop() waits for the exits
 PROBE_TIMEOUT_S = 1.0  # one probe: connect, AUTH and the question
 
 
 def now_ms() -> int:
     return int(time.monotonic() * 1000)
-
-
-def load_or_create_secret(data_dir: str) -> bytes:
-    """The cluster secret of ``data_dir``, created if missing (until bootstrap creates it
-    and joining nodes receive it, a single node makes its own)."""
-    path = os.path.join(data_dir, SECRET_FILE)
-    if not os.path.exists(path):
-        secrets.write_secret(path, secrets.new_secret())
-    return secrets.read_secret(path)
-
-
-def _alive(pid: int) -> bool:
-    """Running (not a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat.rpartition(b")")[2].split()[:1] != [b"Z"]
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0")]
-    except OSError:
-        return []
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class ShardSupervisor:
@@ -240,8 +214,8 @@ class ShardSupervisor:
                 if code is None:
                     continue
                 del self._children[pid]
-                status = _exit_text(code)
-            elif _alive(pid):
+                status = exit_text(code)
+            elif alive(pid):
                 continue
             else:
                 status = "exit status unknown: not started by this agent"
@@ -259,11 +233,11 @@ class ShardSupervisor:
             elif isinstance(a, SetReplication):
                 self._spawn_task(self._set_replication(a))
             elif isinstance(a, Stop):
-                self._signal(a.pid, signal.SIGTERM)
+                send_signal(a.pid, signal.SIGTERM)
                 asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
             elif isinstance(a, Kill):
                 self.log.warning(f"{a.unit}: killing pid {a.pid} ({a.why})")
-                self._signal(a.pid, signal.SIGKILL)
+                send_signal(a.pid, signal.SIGKILL)
             elif isinstance(a, RemoveDir):
                 self._drop_conn(a.unit)
                 path = self._dir(a.unit)
@@ -295,7 +269,7 @@ class ShardSupervisor:
                     start_new_session=True,
                 )
             self._children[proc.pid] = proc
-            _write_file(os.path.join(d, pid_name), f"{proc.pid}\n", 0o644)
+            write_file(os.path.join(d, pid_name), f"{proc.pid}\n", 0o644)
         except OSError as e:
             self._run(self.core.exited(unit, None, f"could not start: {e}", now_ms()))
             return
@@ -304,7 +278,7 @@ class ShardSupervisor:
 
     def _write_config(self, d: str, spec: ShardSpec) -> str:
         path = os.path.join(d, "shard.conf")
-        _write_file(path, shard_config(spec, d, self._password), 0o600)
+        write_file(path, shard_config(spec, d, self._password), 0o600)
         return path
 
     def _proxy_argv(self, d: str, spec: ProxySpec) -> list[str]:
@@ -316,40 +290,19 @@ class ShardSupervisor:
             "--logfile", os.path.join(d, "proxy.log"), "--loglevel", o.log_level,
         ]  # fmt: skip
 
-    def _signal(self, pid: int, sig: int) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
     def _kill_late(self, pid: int) -> None:
-        if any(u.pid == pid for u in self.core.units.values()) and _alive(pid):
+        if any(u.pid == pid for u in self.core.units.values()) and alive(pid):
             self.log.warning(f"pid {pid} still running {STOP_TIMEOUT_S:g}s after SIGTERM: SIGKILL")
-            self._signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
 
     def _adopt(self) -> None:
         """Units left by an earlier agent: running ones are adopted (same process), the
         others wait for the metadata (restart, or removal)."""
         now = now_ms()
-        for kind, pid_name, mark in (
-            ("shards", "shard.pid", "shard.conf"),
-            ("proxies", "proxy.pid", "proxy.log"),
-        ):
-            top = os.path.join(self.base, kind)
-            try:
-                names = sorted(os.listdir(top))
-            except FileNotFoundError:
-                continue
-            for name in names:
-                unit, d = f"{kind}/{name}", os.path.join(top, name)
-                if not os.path.isdir(d):
-                    continue
-                pid = _read_pid(os.path.join(d, pid_name))
-                if pid is not None and not (_alive(pid) and os.path.join(d, mark) in _cmdline(pid)):
-                    pid = None
-                self.core.adopt(unit, pid, now)
-                if pid is not None:
-                    self.log.notice(f"{unit}: adopted running pid {pid}")
+        for unit, pid in find_units(self.base):
+            self.core.adopt(unit, pid, now)
+            if pid is not None:
+                self.log.notice(f"{unit}: adopted running pid {pid}")
 
     # -- talking to the processes -------------------------------------------------------
 
@@ -414,22 +367,3 @@ def _describe(spec: Spec) -> str:
         return f"proxy of {spec.db} on {spec.host}:{spec.port}"
     role = "primary" if spec.primary is None else f"replica of {spec.primary[0]}:{spec.primary[1]}"
     return f"{spec.db} shard {spec.shard} on {spec.host}:{spec.port}, {role}"
-
-
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_file(path: str, text: str, mode: int) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)

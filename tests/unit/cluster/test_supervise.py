@@ -8,25 +8,27 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ackdb.cluster.databases import Database, DbType, Instance, Persistence, Shard, slot_ranges
+from ackdb.cluster.shardspec import (
+    Observed,
+    ProxySpec,
+    ShardSpec,
+    desired_units,
+    parse_replication_info,
+    shard_config,
+)
 from ackdb.cluster.status import instance_line, parse_status
 from ackdb.cluster.supervise import (
     Action,
     Kill,
     Note,
-    Observed,
     Phase,
     Probe,
-    ProxySpec,
     RemoveDir,
     SetReplication,
-    ShardSpec,
     Start,
     Stop,
     Supervisor,
     Timing,
-    desired_units,
-    parse_replication_info,
-    shard_config,
 )
 
 T = TypeVar("T")
