@@ -187,6 +187,21 @@ def test_killed_shard_restarts_and_resyncs(cluster: LocalCluster) -> None:
         assert cr.call("GET", "before-crash") == b"1"
 
 
+def test_a_replica_turned_primary_by_hand_is_put_back_live(cluster: LocalCluster) -> None:
+    """The probes compare each shard's role with the metadata's and repair it with
+    REPLICAOF -- the same path a failover's role change takes -- without a restart."""
+    got = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
+    r = shard(got, "2", "replica")
+    with Client(addr(r)) as c:
+        c.call("AUTH", password(cluster))
+        assert c.call("REPLICAOF", "NO", "ONE") == b"OK"
+
+    log = cluster[r.fields["node"]].log
+    wait_for(lambda: "-2 becomes replica of " in log(), TIMEOUT_S, "the supervisor's REPLICAOF")
+    now = wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "the replica to follow again")
+    assert shard(now, "2", "replica").fields["pid"] == r.fields["pid"]  # not restarted
+
+
 def test_killed_agent_adopts_its_running_shards(cluster: LocalCluster) -> None:
     wait_for(lambda: settled(cluster, 6), TIMEOUT_S, "six shards")
     mine = {k: pid for k, pid in all_pids(cluster).items() if k[1] == "n2"}
