@@ -385,7 +385,7 @@ class Node:
             if self._held:
                 self._release_held()
         if repl is not None:
-            repl.before_sleep()
+            repl.driver.before_sleep()  # the driver itself: a frame less on every pass
         conns, self._to_flush = self._to_flush, []
         self._flush_scheduled = False
         mark = p.durable_mark() if p.aof is not None else None
@@ -403,7 +403,9 @@ class Node:
         core = self.core
         core.stat_eventloop_cycles += 1
         core.stat_eventloop_duration_us += (time.perf_counter_ns() - self._pass_start_ns) // 1000
-        if (p.aof is not None and p.aof.pending) or (repl is not None and repl.has_queued()):
+        if (p.aof is not None and p.aof.pending) or (
+            repl is not None and repl.driver.engine.table.has_queued
+        ):
             # Commands resumed above (a WAIT answered) wrote more: another pass.
             self.request_before_sleep()
 
