@@ -182,6 +182,7 @@ class Supervisor:
                 self._retire(u, out)
             elif u.spec is None:
                 u.spec = spec  # adopted: the metadata says what it is
+                u.last_ok_ms = now_ms  # its start-up grace begins now
                 if u.phase is Phase.RESTARTING:
                     u.restart_at_ms = now_ms
             elif spec != u.spec:
@@ -337,6 +338,8 @@ class Supervisor:
 
     def _watch(self, u: Unit, now_ms: int, out: list[Action]) -> None:
         assert u.pid is not None
+        if u.spec is None:
+            return  # adopted, the metadata not read yet: nothing to probe it against
         t = self.timing
         silent = now_ms - u.last_ok_ms
         limit = t.start_timeout_ms if u.phase is Phase.STARTING else t.hang_ms
@@ -344,7 +347,7 @@ class Supervisor:
             u.last_ok_ms = now_ms  # one Kill; the exit restarts it
             out.append(Kill(u.id, u.pid, f"no answer for {silent} ms"))
             return
-        if not u.probing and now_ms >= u.next_probe_ms and u.spec is not None:
+        if not u.probing and now_ms >= u.next_probe_ms:
             u.probing = True
             u.next_probe_ms = now_ms + t.probe_interval_ms
             out.append(Probe(u.id, u.pid, u.spec))

@@ -279,3 +279,12 @@ def test_instance_lines_parse_back() -> None:
     assert v.fields["role"] == "replica" and v.fields["seen"] == "replica"
     assert v.fields["offset"] == "40" and v.fields["link"] == "up" and v.fields["last_io"] == "1"
     assert v.fields["state"] == "running" and v.fields["pid"] == str(pids[unit])
+
+
+def test_an_adopted_unit_waits_for_the_metadata_before_being_judged() -> None:
+    t = Timing()
+    s = Supervisor(t)
+    s.adopt("shards/7-0", 555, 0)
+    assert s.tick(t.start_timeout_ms * 2) == []  # no spec yet: no probe, no kill
+    s.set_desired(desired_units("n1", [db()], HOSTS, False), t.start_timeout_ms * 2)
+    assert actions_of(Kill, s.tick(t.start_timeout_ms * 2 + 1)) == []
