@@ -219,8 +219,9 @@ def instances_on(node: str, dbs: list[Database]) -> list[LocalInstance]:
 class Topology:
     """A database as one node's endpoint routes it: the record, the host of every node
     (from the members' client addresses), and which node the endpoint runs on.
-    ``version`` is the metadata's applied index when it was taken: a later topology of
-    the same database has a higher one."""
+    ``version`` is a log index that grows with every change of the topology and stays
+    put otherwise (cluster/dbops.py defines it): a later topology of the same database
+    has a higher one, an unchanged one the same."""
 
     version: int
     db: Database

@@ -15,9 +15,10 @@ Topology version: ``max(record's last write index, hosts_index)``, where a recor
 write index is the log index of the command that last wrote it (its create, or a later
 put such as a failover's), and ``hosts_index`` is the log index of the last command or
 configuration entry that changed the hosts map (a member added, removed, activated or
-moved to another host). Both are log indexes, so the version grows with every change to
-the topology -- a delete and re-create included -- and stays put otherwise (health
-changes and port-only address changes leave it alone).
+moved to another host; members still joining are not in it). Both are log indexes,
+so the version grows with every change to the topology -- a delete and re-create
+included -- and stays put otherwise (health changes and port-only address changes leave
+it alone).
 """
 
 from __future__ import annotations
@@ -208,7 +209,9 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
             opts.port,
             member_ports(store),
         )
-    except (ValueError, PlacementError) as e:
+    except PlacementError as e:
+        return fail(str(e) + _registering_hint(store))
+    except ValueError as e:
         return fail(str(e))
     db = Database(
         name=name,
@@ -226,6 +229,13 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
     return OK
 
 
+def _registering_hint(store: MetadataStore) -> str:
+    """Voters that have not registered their client address yet (just after a cluster
+    starts) take no shards: say so, as the refusal will not last."""
+    n = sum(1 for v in store.voters if not (m := store.members.get(v)) or not m.client_addr)
+    return f" ({n} more not registered yet: try again shortly)" if n else ""
+
+
 def apply_delete(store: MetadataStore, name: str) -> Result:
     if not store.del_record(RecordKind.DATABASE, name):
         return fail(f"ERR no such database '{name}'")
@@ -241,13 +251,14 @@ def host_of(addr: str) -> str:
 
 
 def hosts(store: MetadataStore) -> dict[str, str]:
-    """node id -> host of every active member with a client address."""
+    """node id -> host of every member with a client address, but those still joining
+    (a member being removed may still run shards until they move)."""
     from ackdb.cluster.metadata import MemberState
 
     return {
         m.id: host_of(m.client_addr)
         for m in store.member_list()
-        if m.client_addr and m.state is MemberState.ACTIVE
+        if m.client_addr and m.state is not MemberState.JOINING
     }
 
 

@@ -113,7 +113,7 @@ class Replication:
         self.aof_enabled = aof_enabled
         self.fsynced_offset = self.state.master_repl_offset if aof_enabled else -1
         self.link.fsynced_offset = self.fsynced_offset if aof_enabled else None
-        self._next_ping_ms = -1  # the first cron run pings (Redis's loop 0)
+        self._next_ping_ms = -1  # the first cron run starts the schedule (Redis's loop 0)
 
     def reconfigure(self, config: EngineConfig) -> None:
         """CONFIG SET of a replication setting: every part takes its new values at once."""
@@ -504,9 +504,12 @@ class Replication:
             # primary whose replicas attached after its first run and never writes keeps
             # offset 0 for a whole period, as Redis's does).
             period = self.config.ping_period_ms
-            nxt = self._next_ping_ms + period if self._next_ping_ms >= 0 else now_ms + period
+            first = self._next_ping_ms < 0
+            nxt = now_ms + period if first else self._next_ping_ms + period
             self._next_ping_ms = nxt if nxt > now_ms else now_ms + period
-            if self.is_primary and self.table.replicas and not self.failover.active:
+            # Redis's loop 0 runs right at start-up, before any replica could attach: the
+            # first run here (up to 1/hz later, when one may have) does not ping either.
+            if not first and self.is_primary and self.table.replicas and not self.failover.active:
                 # notes: not while a failover pauses writes (it would move the offset the
                 # target must match).
                 self.table.feed(PING)

@@ -228,6 +228,7 @@ class Node:
         if not await self._load():
             return
         self.repl = ReplicationShell(self, saved_history_from(self.persist.loaded_meta))
+        self._propagate_expired_at_load()
         pidfile = cfg.get("pidfile")
         if pidfile:
             try:
@@ -300,6 +301,19 @@ class Node:
                 await asyncio.sleep(0.01)
         finally:
             core.shutdown_waiting = False
+
+    def _propagate_expired_at_load(self) -> None:
+        """Redis's start-up as a primary (rdbLoad with RDBFLAGS_FEED_REPL): every key
+        dropped because its time passed while the server was down goes to the stream as
+        DEL (UNLINK under lazyfree-lazy-expire), so replicas that continue the saved
+        history partially delete it too; it lands after the restored offset, before any
+        replica can attach."""
+        keys, self.persist.expired_at_load = self.persist.expired_at_load, []
+        if not keys or self.repl is None or not self.repl.is_primary:
+            return
+        name = b"UNLINK" if self.config.get("lazyfree-lazy-expire") else b"DEL"
+        for db_index, key in keys:
+            self.core.propagate(db_index, [name, key])
 
     async def _load(self) -> bool:
         """Load the dataset while clients get -LOADING; False when it cannot be loaded."""
