@@ -4,6 +4,8 @@ Owns: the two entry points ``node_main(argv)`` and ``cluster_main(argv)`` and th
 of a local cluster's directory (``ackdb cluster up --dir DATA``):
 
     DATA/cluster.json   the members started here: id, host, ports, data directory
+    DATA/cluster.secret the cluster secret, made by 'cluster up' and given to every member
+                        it starts (each keeps a copy in DATA/<id>/cluster.secret)
     DATA/<id>/          a member's data (its Raft log and snapshots)
     DATA/<id>.pid       a member's process id, while it runs
     DATA/<id>.log       a member's log
@@ -29,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node.cli_secret import add_secret_parser, local_secret_args, secret_main
 from ackdb.node.cli_shards import print_instances
 from ackdb.node.options import OptionsError, parse_node_args
+from ackdb.node.secrets import SecretError
 from ackdb.node.shardfiles import stop_leftovers
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
@@ -71,8 +75,10 @@ def node_main(argv: list[str]) -> int:
     try:
         agent = Agent(opts, log)
         return loop.run_until_complete(agent.run())
-    except (OSError, RaftStoreError) as e:
+    except (OSError, RaftStoreError, SecretError) as e:
         log.warning(f"Cannot start: {e}")
+        if opts.log_file:
+            sys.stderr.write(f"ackdb node: cannot start: {e}\n")
         return 1
     finally:
         loop.close()
@@ -109,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--timeout", type=float, default=30.0)
     down = sub.add_parser("down", help="stop a local cluster")
     down.add_argument("--dir", required=True)
+    add_secret_parser(sub)
     return p
 
 
@@ -123,8 +130,10 @@ def cluster_main(argv: list[str]) -> int:
             return _add_node(a)
         if a.cmd == "remove-node":
             return _remove_node(a)
+        if a.cmd == "secret":
+            return secret_main(a)
         return _down(Path(a.dir))
-    except (ClusterError, OSError) as e:
+    except (ClusterError, OSError, SecretError) as e:
         sys.stderr.write(f"ackdb cluster {a.cmd}: {e}\n")
         return 1
 
@@ -254,11 +263,12 @@ def _up(a: argparse.Namespace) -> int:
             layout["options"] += ["--election-ticks", str(a.election_ticks)]
         _save(data, layout)
     boot = ",".join(f"{n['id']}={_host(n)}:{n['cluster_port']}" for n in layout["nodes"])
+    secret = local_secret_args(data)
     for n in layout["nodes"]:
         if _pid(data, n["id"]) is not None:
             print(f"{n['id']} already running")
             continue
-        pid = _spawn(data, n, ["--bootstrap", boot, *layout["options"]])
+        pid = _spawn(data, n, ["--bootstrap", boot, *secret, *layout["options"]])
         print(f"started {n['id']}: client port {n['port']}, pid {pid}, log {data}/{n['id']}.log")
 
     def leader_or_crash() -> StatusView | None:
@@ -335,7 +345,8 @@ def _add_node(a: argparse.Namespace) -> int:
         raise ClusterError("no member answers; is the cluster up?")
     layout["nodes"].append(node)
     _save(data, layout)
-    pid = _spawn(data, node, ["--join", live[0], *layout["options"]])
+    secret = local_secret_args(data)
+    pid = _spawn(data, node, ["--join", live[0], *secret, *layout["options"]])
     print(f"started {node['id']}: client port {node['port']}, pid {pid}; joining via {live[0]}")
 
     def is_voter() -> StatusView | None:

@@ -6,10 +6,11 @@ directories they use, and polling them (status, leader). Each member's cluster a
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
 fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
 on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
-member can serve a database on the same port, as separate machines do. The cluster has
-one secret, ``base_dir/cluster.secret``, copied into each member's data directory before
-its first start. Every wait is
-bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL).
+member can serve a database on the same port, as separate machines do. Every wait is
+bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL). The
+cluster has one secret, ``base_dir/cluster.secret``, given to every member
+(``--cluster-secret-file``); a member can be given another (``add(..., secret_file=...)``)
+to play a node of another cluster.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
-from ackdb.node import secrets
+from ackdb.node.secrets import SECRET_FILE, new_secret, write_secret
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -47,6 +48,7 @@ class Member:
     cluster_port: int
     dir: Path
     log_path: Path
+    secret_file: Path
     host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -80,18 +82,18 @@ class LocalCluster:
     ) -> None:
         self.base_dir = base_dir
         self.distinct_hosts = distinct_hosts
-        base_dir.mkdir(parents=True, exist_ok=True)
-        self.secret_file = base_dir / "cluster.secret"
-        if not self.secret_file.exists():
-            secrets.write_secret(str(self.secret_file), secrets.new_secret())
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
+        base_dir.mkdir(parents=True, exist_ok=True)
+        self.secret_file = base_dir / SECRET_FILE
+        if not self.secret_file.exists():
+            write_secret(str(self.secret_file), new_secret())
         for i in range(1, n + 1):
             self._new_member(f"n{i}")
         self.initial = list(self.members)
 
-    def _new_member(self, node_id: str) -> Member:
+    def _new_member(self, node_id: str, secret_file: Path | None = None) -> Member:
         host = f"127.0.0.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
         m = Member(
             node_id,
@@ -99,6 +101,7 @@ class LocalCluster:
             free_port(),
             self.base_dir / node_id,
             self.base_dir / f"{node_id}.log",
+            secret_file or self.secret_file,
             host,
         )
         self.members[node_id] = m
@@ -115,6 +118,7 @@ class LocalCluster:
             "--id", m.id, "--dir", str(m.dir),
             "--port", str(m.port), "--cluster-port", str(m.cluster_port),
             *(["--bind", m.host, "--advertise-host", m.host] if self.distinct_hosts else []),
+            "--cluster-secret-file", str(m.secret_file),
             *self.extra_args, *extra,
         ]  # fmt: skip
 
@@ -129,10 +133,6 @@ class LocalCluster:
         assert not m.running(), f"{node_id} is running"
         if node_id in self.initial:
             extra = ["--bootstrap", self.bootstrap_arg(m), *extra]
-        m.dir.mkdir(parents=True, exist_ok=True)
-        if not (m.dir / "cluster.secret").exists():
-            secret = secrets.read_secret(str(self.secret_file))
-            secrets.write_secret(str(m.dir / "cluster.secret"), secret)
         m._log = open(m.log_path, "ab")  # noqa: SIM115 -- closed in _reap
         m.proc = subprocess.Popen(
             self.argv(m, extra), stdout=m._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -152,9 +152,10 @@ class LocalCluster:
             if not self.members[node_id].running():
                 self.start(node_id)
 
-    def add(self, node_id: str, join_via: str) -> Member:
-        """A new member that joins through ``join_via``'s client port."""
-        self._new_member(node_id)
+    def add(self, node_id: str, join_via: str, secret_file: Path | None = None) -> Member:
+        """A new member that joins through ``join_via``'s client port (with the cluster's
+        secret unless ``secret_file`` names another)."""
+        self._new_member(node_id, secret_file)
         return self.start(node_id, ["--join", self.members[join_via].addr])
 
     def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
