@@ -11,9 +11,10 @@ Decides nothing about Raft, metadata or clients.
 
 Services today (service.py has the contract):
 - ``RaftMember`` (member.py): the Raft member and the replicated metadata store;
-- ``ClientPort`` (clientport.py): the metadata client port on ``--port``.
-Next: the shard supervisor, one proxy endpoint per database, metrics -- each appended to
-``services``.
+- ``ClientPort`` (clientport.py): the metadata client port on ``--port``;
+- ``ShardSupervisor`` (shards.py): the shard and proxy processes the metadata assigns to
+  this node (told after each Raft pass; its lines join ``CLUSTER.STATUS``).
+Next: metrics -- appended to ``services``.
 
 States of the process: STARTING (services starting in order) -> RUNNING -> STOPPING (a
 signal, or a service asked to exit) -> stopped (every started service drained, then
@@ -37,6 +38,7 @@ from ackdb.node.peerauth import peer_key
 from ackdb.node.raftstore import RaftStore
 from ackdb.node.secrets import MissingSecret, SecretError, provision_secret, secret_path
 from ackdb.node.service import Service
+from ackdb.node.shards import ShardSupervisor
 from ackdb.server.log import Log
 
 
@@ -89,17 +91,30 @@ class Host:
 
 
 class Agent(Host):
-    """``ackdb node``: the Raft member and its client port (more services to come)."""
+    """``ackdb node``: the Raft member, its client port and the shard supervisor."""
 
     def __init__(self, opts: AgentOptions, log: Log) -> None:
         super().__init__(log)
         self.opts = opts
         key = peer_key(cluster_secret(opts, log))
         self.member = RaftMember(opts, log, self.stop, self._after_pass, key)
-        self.client_port = ClientPort(
-            self.member, opts.bind, opts.port, log, key, host_stopping=lambda: self.stopping
+        self.supervisor = ShardSupervisor(
+            opts,
+            log,
+            lambda: self.member.meta,
+            applied_at_start=self.member.raw.status().commit,
+            proxies=opts.proxies,
         )
-        self.services = [self.member, self.client_port]
+        self.client_port = ClientPort(
+            self.member,
+            opts.bind,
+            opts.port,
+            log,
+            key,
+            host_stopping=lambda: self.stopping,
+            extra_status=self.supervisor.status_text,
+        )
+        self.services = [self.member, self.client_port, self.supervisor]
 
     def ready(self) -> None:
         o = self.opts
@@ -110,6 +125,7 @@ class Agent(Host):
 
     def _after_pass(self) -> None:
         self.client_port.after_pass()
+        self.supervisor.on_pass()
 
     # -- the Raft member's state, for tests and tools -------------------------------------
 

@@ -39,8 +39,10 @@ class ClientPort:
         log: Log,
         join_key: bytes,
         host_stopping: Callable[[], bool] = lambda: False,
+        extra_status: Callable[[], str] = lambda: "",
     ) -> None:
         self.member = member
+        self.extra_status = extra_status  # lines appended to CLUSTER.STATUS (the shards)
         self.join_key = join_key
         self.host_stopping = host_stopping
         self.bind = bind
@@ -98,7 +100,7 @@ class ClientPort:
         self.member.read(run, failed)
 
     def status_text(self) -> str:
-        return self.member.status_text()
+        return self.member.status_text() + self.extra_status()
 
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))

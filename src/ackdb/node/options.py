@@ -54,6 +54,8 @@ class AgentOptions:
     retry_ms: int = 1000
     log_file: str = ""
     log_level: str = "notice"
+    # Run one ``ackdb proxy`` per database on this node (the databases' endpoints).
+    proxies: bool = True
     # The cluster secret to copy into the data directory (it is read from there later).
     cluster_secret_file: str = ""
 
@@ -142,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5000,
         help="how long a command may wait for a leader and a commit (ms)",
     )
+    p.add_argument(
+        "--proxies",
+        default="yes",
+        choices=("yes", "no"),
+        help="run each database's proxy endpoint on this node (default yes)",
+    )
     p.add_argument("--logfile", default="", help="log file (default: standard output)")
     p.add_argument(
         "--loglevel", default="notice", choices=("debug", "verbose", "notice", "warning")
@@ -185,5 +193,6 @@ def parse_node_args(argv: list[str]) -> AgentOptions:
         request_timeout_ms=_positive("--request-timeout-ms", a.request_timeout_ms),
         log_file=a.logfile,
         log_level=a.loglevel,
+        proxies=a.proxies == "yes",
         cluster_secret_file=a.cluster_secret_file,
     )
