@@ -34,11 +34,14 @@ Other commands:
        ackdb check-aof [--fix] FILE        verify (and repair) an AOF: a manifest or one file
        ackdb check-snapshot FILE           verify a snapshot file (dump.rdb)
        ackdb node --id ID --dir DIR --port P --cluster-port C [--join HOST:PORT]
-                                           run a cluster member (Raft metadata store)
-       ackdb cluster up|status|add-node|remove-node|down ...
+                  [--cluster-secret-file F]  run a cluster member (Raft metadata store)
+       ackdb cluster up|status|add-node|remove-node|down|secret ...
                                            a local cluster on loopback (docs/cluster.md)
        ackdb db create|list|info|delete ...
                                            the cluster's databases (docs/cluster.md)
+       ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
+                   [--secret-file F] [--logfile F] [--loglevel L]
+                                           a database's endpoint (docs/proxy.md)
 """
 
 
@@ -122,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         from .node.cli_db import db_main
 
         return db_main(args[1:])
+    if args[0] == "proxy":
+        from .node.secrets import read_secret, shard_password
+        from .proxy.main import proxy_main
+
+        return proxy_main(args[1:], lambda path: shard_password(read_secret(path)))
     if args[0] == "check-snapshot":
         from .persistence.check import check_snapshot_main
 

@@ -111,8 +111,14 @@ class RequestReader:
         self._cmd_bytes = 0
 
     def pending_bytes(self) -> int:
-        """Bytes held for a partial command (the query buffer, for INFO and limits)."""
+        """Bytes held for a partial command (the query buffer, for INFO and limits).
+        0 does not mean "between commands": parsed arguments of a partial command are
+        no longer in the buffer (see ``at_boundary``)."""
         return len(self._buf)
+
+    def at_boundary(self) -> bool:
+        """Whether the bytes fed so far end exactly after a complete command."""
+        return self._args is None and not self._buf
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         if self.error is not None:
@@ -181,6 +187,10 @@ class RequestReader:
     def _slow(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         buf = self._buf
+        # One hand-back to the fast path per call: when it fails, the buffer ends inside a
+        # command, and it would fail again after every later command of this call (each
+        # try copies and parses the whole rest: quadratic in a big pipelined read).
+        fast_tried = False
         while self._pos < len(buf):
             if self._args is None:
                 if buf[self._pos] == 0x2A:  # '*'
@@ -202,7 +212,13 @@ class RequestReader:
                 out.append(cmd)
                 # A command completed: if the rest is plain multibulk traffic, hand it
                 # back to the fast path instead of parsing it here.
-                if self.authenticated and self._pos < len(buf) and buf[self._pos] == 0x2A:
+                if (
+                    not fast_tried
+                    and self.authenticated
+                    and self._pos < len(buf)
+                    and buf[self._pos] == 0x2A
+                ):
+                    fast_tried = True
                     rest = bytes(buf[self._pos :])
                     self._buf = buf = bytearray()
                     self._pos = 0
