@@ -121,6 +121,7 @@ class Client:
             cfg.get("proto-max-bulk-len"),
             cfg.get("client-query-buffer-limit"),
             self.authenticated,
+            stepwise=True,
         )
         self._multi: list[tuple[Entry, list[bytes]]] | None = None
         # True when a command of this client must take the core's checked path: not

@@ -135,7 +135,7 @@ class ClientConn(asyncio.Protocol):
         self.endpoint = endpoint
         self.transport: asyncio.Transport | None = None
         self.session: Session
-        self.reader = RequestReader(BULK_MAX_BYTES, QUERY_BUFFER_MAX_BYTES)
+        self.reader = RequestReader(BULK_MAX_BYTES, QUERY_BUFFER_MAX_BYTES, stepwise=True)
         self.shards: list[ShardConn | None] = []
         self.paused_shards = 0
         self.write_paused = False
@@ -175,6 +175,12 @@ class ClientConn(asyncio.Protocol):
             raw = data if boundary and not reader.pending_bytes() and reader.error is None else None
             s.commands(cmds, raw)
             reader.authenticated = s.authenticated
+        while reader.more and not s.closing:
+            # Unauthenticated: one command per feed (AUTH runs before the rest is parsed).
+            cmds = reader.feed(b"")
+            if cmds:
+                s.commands(cmds, None)
+                reader.authenticated = s.authenticated
         if reader.error is not None:
             s.closing = True
             if reader.error.reply is not None:
