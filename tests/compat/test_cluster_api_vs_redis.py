@@ -121,8 +121,12 @@ def _shape(reply: Reply, fields: dict[bytes, object] | None = None) -> object:
             else:
                 out.append(_shape(item))
         return (kind, out)
-    if kind == "$" and value in (b"master", b"online", b"slots", b"nodes") or (
-        kind == "$" and isinstance(value, bytes) and not value[:1].isdigit() and len(value) < 20
+    if (
+        kind == "$"
+        and value in (b"master", b"online", b"slots", b"nodes")
+        or (
+            kind == "$" and isinstance(value, bytes) and not value[:1].isdigit() and len(value) < 20
+        )
     ):
         return reply  # field names and words
     return (kind, "<value>")
