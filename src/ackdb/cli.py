@@ -37,6 +37,9 @@ Other commands:
                                            run a cluster member (Raft metadata store)
        ackdb cluster up|status|add-node|remove-node|down ...
                                            a local cluster on loopback (docs/cluster.md)
+       ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
+                   [--secret-file F] [--logfile F] [--loglevel L]
+                                           a database's endpoint (docs/proxy.md)
 """
 
 
@@ -116,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         from .node.cli_cluster import cluster_main
 
         return cluster_main(args[1:])
+    if args[0] == "proxy":
+        from .node.secrets import read_secret, shard_password
+        from .proxy.main import proxy_main
+
+        return proxy_main(args[1:], lambda path: shard_password(read_secret(path)))
     if args[0] == "check-snapshot":
         from .persistence.check import check_snapshot_main
 

@@ -1,0 +1,129 @@
+"""Requests that go to more than one shard: split per slot group, fanned out to every
+shard, SCAN across shards, WAIT / WAITAOF over the shards written, INFO.
+
+Owns: how each such request becomes shard requests and which merge answers it. Never does
+IO; runs inside the session core (proxy/session.py), which sends and orders.
+
+Splitting groups keys by shard (a shard is one process, so one request per shard keeps
+each part atomic on its shard and costs one round trip); the merge follows the command's
+tip: DEL / UNLINK / EXISTS / TOUCH sum, MSET all-succeeded, MGET puts values back in
+request order.
+
+WAIT and WAITAOF (tips: all_shards, agg_min): sent to every shard this client wrote to
+since its last WAIT, each on the client's own connection to that shard, so each shard waits
+for the offset of this client's last write there; all run at once, so the timeout is one
+timeout overall; the reply is the minimum. A client that wrote nothing asks every shard,
+which answers as Redis does for a connection without writes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import local
+from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply, split_cursor
+from .router import Merge, Route, slot_of
+
+if TYPE_CHECKING:
+    from .session import Session
+
+INVALID_CURSOR = b"-ERR invalid cursor\r\n"
+
+
+def split(s: Session, r: Route, argv: list[bytes]) -> None:
+    step = r.step
+    n = len(argv)
+    if n < 2 or (n - 1) % step:
+        s._forward(0, argv, r.write)  # the shard words the arity error
+        return
+    router = s.router
+    groups: dict[int, list[int]] = {}  # shard -> indexes of the keys in argv
+    single = router.nshards == 1 and s.redirect is None
+    if single:
+        s._forward(0, argv, r.write)
+        return
+    shard_of = router.shard_of
+    redirect = s.redirect
+    for i in range(1, n, step):
+        slot = slot_of(argv[i])
+        if redirect is not None:
+            moved = redirect(slot)
+            if moved is not None:
+                s._reply(moved)
+                return
+        groups.setdefault(shard_of[slot], []).append(i)
+    if len(groups) == 1:
+        s._forward(next(iter(groups)), argv, r.write)
+        return
+    shards = sorted(groups)
+    requests = []
+    for shard in shards:
+        req = [argv[0]]
+        for i in groups[shard]:
+            req.extend(argv[i : i + step])
+        requests.append(req)
+        if r.write:
+            s.written |= 1 << shard
+    if r.merge is Merge.ORDERED:
+        positions = [[(i - 1) // step for i in groups[shard]] for shard in shards]
+        total = (n - 1) // step
+        s.fan(shards, requests, lambda parts: ordered(parts, positions, total))
+    else:
+        kind = r.merge
+        rng = s.rng
+        s.fan(shards, requests, lambda parts: merge(kind, parts, rng))
+
+
+def fan_out(s: Session, r: Route, argv: list[bytes]) -> None:
+    shards = s.all_shards()
+    if r.write:
+        for shard in shards:
+            s.written |= 1 << shard
+    s.merged(shards, argv, r.merge)
+
+
+def scan(s: Session, r: Route, argv: list[bytes]) -> None:
+    if len(argv) < 2:
+        s._forward(0, argv, False)
+        return
+    cursor = parse_cursor(argv[1])
+    if cursor is None:
+        s._reply(INVALID_CURSOR)
+        return
+    n = s.router.nshards
+    shard, shard_cursor = split_cursor(cursor, n)
+    req = [argv[0], b"%d" % shard_cursor, *argv[2:]]
+    s.fan([shard], [req], lambda parts: scan_reply(parts[0], shard, n))
+
+
+def wait(s: Session, r: Route, argv: list[bytes]) -> None:
+    written = s.written
+    if written:
+        shards = [i for i in range(s.router.nshards) if written >> i & 1]
+    else:
+        shards = s.all_shards()
+    s.written = 0
+    s.merged(shards, argv, Merge.MIN)
+
+
+_ALL_SECTIONS = ("server", "clients", "stats", "keyspace")
+
+
+def info(s: Session, r: Route, argv: list[bytes]) -> None:
+    """The endpoint's own sections (server, clients, stats) and the database's keyspace,
+    summed over the shards."""
+    asked = [a.decode("utf-8", "replace").lower() for a in argv[1:]]
+    if not asked or any(a in ("default", "all", "everything") for a in asked):
+        sections = list(_ALL_SECTIONS)
+    else:
+        sections = [a for a in _ALL_SECTIONS if a in asked]
+    protocol = s.protocol
+
+    def finish(parts: list[bytes]) -> bytes:
+        return local.info_reply(s.info(), sections, keyspace_lines(parts), protocol)
+
+    if "keyspace" not in sections:
+        s._reply(finish([]))
+        return
+    shards = s.all_shards()
+    s.fan(shards, [[b"INFO", b"keyspace"]] * len(shards), finish)

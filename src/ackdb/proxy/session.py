@@ -1,0 +1,359 @@
+"""One client connection of the endpoint, as a sans-IO state machine.
+
+Owns: the order of the client's replies (a queue of ``Pending`` replies, flushed from its
+head), which shard each request goes to and what is written to each shard connection,
+which shard reply fills which pending reply (one FIFO of sinks per shard connection), the
+connection's state (protocol, authentication, name), WAIT's set of written shards, the
+transaction (MULTI queued here, sent whole to one shard at EXEC) and WATCH's shard.
+Never does IO: the shell (proxy/shell.py) feeds it parsed requests and the shards' raw
+replies, writes ``out`` to the client and ``take(shard)`` to each shard connection.
+
+Shard connections are the client's own (opened lazily, one per shard touched): a shard
+tracks WAIT's offset per connection (the offset of that connection's last write), so a
+connection that carried only this client's writes makes ``WAIT`` mean what it says.
+
+States: open; in a transaction (``txn`` set); closing (after QUIT: later requests are
+dropped). A shard connection is closed (``proto[i] == 0``: the next request opens it and
+sends AUTH, and HELLO 3 for a RESP3 client, first) or open in protocol 2 or 3.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..resp.request import encode_command
+from . import fanout, local, txn
+from .merge import merge
+from .replies import is_error
+from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
+
+LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+_NO_KEYS = -1
+_CROSS = -2
+
+
+class Pending:
+    """One reply the client is owed, in request order; ``value`` once it is known."""
+
+    __slots__ = ("value", "parts", "left", "finish")
+
+    def __init__(self, value: bytes | None = None) -> None:
+        self.value = value
+        self.parts: list[bytes] = []
+        self.left = 0
+        self.finish: Callable[[list[bytes]], bytes] | None = None
+
+
+class Part:
+    """A sink for one shard's share of a merged reply."""
+
+    __slots__ = ("pending", "index")
+
+    def __init__(self, pending: Pending, index: int) -> None:
+        self.pending = pending
+        self.index = index
+
+    def deliver(self, raw: bytes) -> None:
+        p = self.pending
+        p.parts[self.index] = raw
+        p.left -= 1
+        if not p.left:
+            assert p.finish is not None
+            p.value = p.finish(p.parts)
+
+
+Sink = Pending | Part | None  # None: a reply the proxy swallows (AUTH, HELLO, MULTI, QUEUED)
+
+
+class Txn:
+    __slots__ = ("queued", "error", "slots", "write")
+
+    def __init__(self) -> None:
+        self.queued: list[list[bytes]] = []
+        self.error = False
+        self.slots: set[int] = set()
+        self.write = False
+
+
+class Session:
+    def __init__(
+        self,
+        router: Router,
+        client_id: int,
+        shard_password: bytes | None = None,
+        rng: random.Random | None = None,
+        info: Callable[[], dict[str, list[tuple[str, Any]]]] | None = None,
+    ) -> None:
+        self.router = router
+        self.client_id = client_id
+        self.shard_password = shard_password
+        self.rng = rng or random.Random(client_id)
+        self.info = info or (lambda: {})
+        self.protocol = 2
+        self.authenticated = not router.password_sha256
+        self.name = b""
+        self.closing = False
+        self.out: list[bytes] = []  # bytes for the client, in order
+        self.queue: deque[Pending] = deque()
+        n = router.nshards
+        self.sinks: list[deque[Sink]] = [deque() for _ in range(n)]
+        self.up: list[list[Any]] = [[] for _ in range(n)]  # requests (argv or bytes) to send
+        self.proto = [0] * n  # 0: the shard connection is closed
+        self.touched: list[int] = []  # shards with requests to send
+        self.written = 0  # bit i: wrote to shard i since the last WAIT
+        self.txn: Txn | None = None
+        self.watched_slot = -1
+        self.watched_shard = -1
+        self.watch_lost = False
+        self.prologue_errors: list[bytes] = []
+        self.commands_processed = 0
+        # The cluster API's hook: (slot) -> a MOVED reply, or None to serve the slot here.
+        self.redirect: Callable[[int], bytes | None] | None = None
+        # The shell's pool: (shard) -> True when it attached an idle connection that is
+        # already authenticated, in RESP2.
+        self.acquire: Callable[[int], bool] = _fresh
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def commands(self, cmds: list[list[bytes]], raw: bytes | None = None) -> None:
+        """Requests from the client. ``raw``: exactly the bytes they were parsed from,
+        when the shell knows it (forwarded as they are when all go to one shard)."""
+        plain = 0
+        plain_shard = -1
+        single = self.router.nshards == 1 and self.redirect is None
+        for argv in cmds:
+            if self.closing:
+                break
+            self.commands_processed += 1
+            r = ROUTES.get(argv[0])
+            if r is None or r.kind is Kind.CONTAINER:
+                r = find_route(argv)
+                if r is None:
+                    self._unknown(argv)
+                    continue
+            if not self.authenticated and not r.no_auth:
+                self._reply(NOAUTH)
+                if self.txn is not None:
+                    self.txn.error = True
+                continue
+            if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
+                self._reply(txn.queue_command(self, r, argv))
+                continue
+            if r.kind is Kind.KEYED:
+                shard = 0 if single else self._keyed_shard(r, argv)
+                if shard < 0:
+                    continue
+                self._forward(shard, argv, r.write)
+                if plain == 0 or plain_shard == shard:
+                    plain_shard = shard
+                    plain += 1
+                continue
+            _HANDLERS[r.kind](self, r, argv)
+        if raw is not None and plain == len(cmds) and plain:
+            buf = self.up[plain_shard]
+            del buf[-plain:]
+            buf.append(raw)
+        self._flush()
+
+    def replies(self, shard: int, raws: list[bytes]) -> None:
+        """Complete replies from shard ``shard``'s connection, in order."""
+        sinks = self.sinks[shard]
+        for raw in raws:
+            if raw[0] == 0x3E and not sinks:  # RESP3 push: out of band
+                self._reply(raw)
+                continue
+            s = sinks.popleft()
+            if s.__class__ is Pending:
+                s.value = raw
+            elif s is None:
+                if is_error(raw):
+                    self.prologue_errors.append(raw)
+            else:
+                s.deliver(raw)  # type: ignore[union-attr]
+        self._flush()
+
+    def lost(self, shard: int) -> None:
+        """The shard connection broke: what it owed gets an error; the next request to
+        the shard opens a new connection."""
+        sinks = self.sinks[shard]
+        while sinks:
+            s = sinks.popleft()
+            if s.__class__ is Pending:
+                s.value = LOST
+            elif s is not None:
+                s.deliver(LOST)  # type: ignore[union-attr]
+        self.proto[shard] = 0
+        self.up[shard].clear()
+        if self.watched_shard == shard:
+            self.watch_lost = True
+        self._flush()
+
+    # -- outputs -----------------------------------------------------------------------
+
+    def take(self, shard: int) -> bytes:
+        """The bytes to write to shard ``shard``'s connection now."""
+        buf = self.up[shard]
+        data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
+        buf.clear()
+        return data
+
+    def take_touched(self) -> list[int]:
+        t = self.touched
+        self.touched = []
+        return t
+
+    def in_flight(self, shard: int) -> int:
+        return len(self.sinks[shard])
+
+    def reusable(self, shard: int) -> bool:
+        """May the shard connection serve another client (nothing owed, no WATCH, RESP2)?"""
+        return (
+            not self.sinks[shard]
+            and self.proto[shard] == 2
+            and self.watched_shard != shard
+            and not self.up[shard]
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _reply(self, value: bytes) -> None:
+        if self.queue:
+            self.queue.append(Pending(value))
+        else:
+            self.out.append(value)
+
+    def _flush(self) -> None:
+        q = self.queue
+        out = self.out
+        while q and q[0].value is not None:
+            out.append(q.popleft().value)  # type: ignore[arg-type]
+
+    def _open(self, shard: int) -> None:
+        """The first request to a closed shard connection: authenticate (and HELLO 3)."""
+        self.proto[shard] = 2
+        if not self.acquire(shard) and self.shard_password is not None:
+            self._send(shard, [b"AUTH", self.shard_password], None)
+        if self.protocol == 3:
+            self._send(shard, [b"HELLO", b"3"], None)
+            self.proto[shard] = 3
+
+    def _send(self, shard: int, argv: list[bytes] | bytes, sink: Sink) -> None:
+        if not self.proto[shard]:
+            self._open(shard)
+        buf = self.up[shard]
+        if not buf:
+            self.touched.append(shard)
+        buf.append(argv)
+        self.sinks[shard].append(sink)
+
+    def _forward(self, shard: int, argv: list[bytes], write: bool) -> None:
+        p = Pending()
+        self.queue.append(p)
+        self._send(shard, argv, p)
+        if write:
+            self.written |= 1 << shard
+
+    def fan(
+        self,
+        shards: list[int],
+        requests: list[list[bytes]],
+        finish: Callable[[list[bytes]], bytes],
+    ) -> None:
+        """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs."""
+        p = Pending()
+        p.parts = [b""] * len(shards)
+        p.left = len(shards)
+        p.finish = finish
+        self.queue.append(p)
+        for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
+            self._send(shard, argv, Part(p, i))
+
+    def merged(self, shards: list[int], argv: list[bytes], kind: Merge) -> None:
+        rng = self.rng
+        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng))
+
+    def slot_of_keys(self, keys: list[bytes]) -> int:
+        """The one slot of ``keys``; _NO_KEYS or _CROSS."""
+        if not keys:
+            return _NO_KEYS
+        slot = slot_of(keys[0])
+        for k in keys[1:]:
+            if slot_of(k) != slot:
+                return _CROSS
+        return slot
+
+    def _keyed_shard(self, r: Route, argv: list[bytes]) -> int:
+        """The shard of the request's keys (0 for none); -1 when answered here already."""
+        ka = r.key_at
+        if ka:
+            if len(argv) <= ka:
+                return 0
+            slot = slot_of(argv[ka])
+        else:
+            slot = self.slot_of_keys(keys_of(r, argv))
+            if slot == _NO_KEYS:
+                return 0
+            if slot == _CROSS:
+                self._reply(CROSSSLOT)
+                return -1
+        if self.redirect is not None:
+            moved = self.redirect(slot)
+            if moved is not None:
+                self._reply(moved)
+                return -1
+        return self.router.shard_of[slot]
+
+    def _unknown(self, argv: list[bytes]) -> None:
+        self._reply(local.unknown_command(argv))
+        if self.txn is not None:
+            self.txn.error = True
+
+    def all_shards(self) -> list[int]:
+        return list(range(self.router.nshards))
+
+    def set_router(self, router: Router) -> None:
+        """A new topology with the same shard count (the shell drops the connections of
+        shards whose primary moved, through ``lost``)."""
+        assert router.nshards == self.router.nshards, "resharding is not supported"
+        self.router = router
+
+
+def _fresh(shard: int) -> bool:
+    return False
+
+
+def _local(s: Session, r: Route, argv: list[bytes]) -> None:
+    s._reply(local.run(s, r, argv))
+
+
+def _refused(s: Session, r: Route, argv: list[bytes]) -> None:
+    s._reply(r.refusal)
+
+
+def _container(s: Session, r: Route, argv: list[bytes]) -> None:
+    s._reply(local.arity_error(r.name))  # CLIENT, CONFIG... without a subcommand
+
+
+# Run at once inside a transaction (Redis's MULTI-immediate commands).
+_IMMEDIATE = frozenset({Kind.MULTI, Kind.EXEC, Kind.DISCARD, Kind.WATCH})
+_IMMEDIATE_NAMES = frozenset({"quit", "reset"})
+
+_HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
+    Kind.LOCAL: _local,
+    Kind.REFUSED: _refused,
+    Kind.CONTAINER: _container,
+    Kind.SPLIT: fanout.split,
+    Kind.FANOUT: fanout.fan_out,
+    Kind.SCAN: fanout.scan,
+    Kind.WAIT: fanout.wait,
+    Kind.INFO: fanout.info,
+    Kind.MULTI: txn.multi,
+    Kind.EXEC: txn.exec_,
+    Kind.DISCARD: txn.discard,
+    Kind.WATCH: txn.watch,
+    Kind.UNWATCH: txn.unwatch,
+}
