@@ -84,6 +84,17 @@ def subscribed_resp2(s: Session) -> bool:
     return ps is not None and s.protocol == 2 and ps.total() > 0
 
 
+def refused(s: Session, r: Route) -> bool:
+    """Refuse (with Redis's error) what a RESP2 client may not run while subscribed."""
+    ps = s.pubsub
+    if s.protocol != 2 or ps is None or not ps.total() or r.name in ALLOWED_SUBSCRIBED:
+        return False
+    s._reply(b"-" + (SUBSCRIBED_ONLY % r.name).encode() + b"\r\n")
+    if s.txn is not None:
+        s.txn.error = True
+    return True
+
+
 def deliver(s: Session, raw: bytes) -> None:
     """A message pushed by a shard: to the client, in the client's protocol."""
     s._reply(raw if s.protocol == 3 else b"*" + raw[1:])
@@ -129,6 +140,9 @@ def _confirmed(
     """Reply ``frames`` once every shard confirmed its part of ``sends``; then the
     ``emptied`` connections return to the client's protocol."""
     reply = b"".join(frames)
+    ps = s.pubsub
+    if ps is not None and not ps.total():
+        s.pubsub = None  # back to the plain path
     if not sends:
         s._reply(reply)
         return
@@ -176,7 +190,9 @@ def unsubscribe(s: Session, r: Route, argv: list[bytes]) -> None:
     if not chans:
         s._reply(_frame(s, b"unsubscribe", None, ps.classic()))
         return
-    sends, frames, emptied = [], [], []
+    sends: list[tuple[int, list[bytes]]] = []
+    frames: list[bytes] = []
+    emptied: list[int] = []
     for ch in chans:
         shard = ps.channels.pop(ch, -1)
         if shard >= 0:
@@ -205,7 +221,9 @@ def punsubscribe(s: Session, r: Route, argv: list[bytes]) -> None:
     if not patterns:
         s._reply(_frame(s, b"punsubscribe", None, ps.classic()))
         return
-    sends, frames, emptied = [], [], []
+    sends: list[tuple[int, list[bytes]]] = []
+    frames: list[bytes] = []
+    emptied: list[int] = []
     for pattern in patterns:
         if ps.patterns.pop(pattern, 1) is None:
             for shard in s.all_shards():
@@ -256,7 +274,9 @@ def sunsubscribe(s: Session, r: Route, argv: list[bytes]) -> None:
     if not chans:
         s._reply(_frame(s, b"sunsubscribe", None, 0))
         return
-    sends, frames, emptied = [], [], []
+    sends: list[tuple[int, list[bytes]]] = []
+    frames: list[bytes] = []
+    emptied: list[int] = []
     for ch in chans:
         shard = ps.shard_channels.pop(ch, -1)
         if shard >= 0:

@@ -24,11 +24,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..resp import encoder as enc
 from ..resp.request import encode_command
-from . import fanout, local, txn
+from . import clusterapi, fanout, local, pubsub, txn
 from .merge import merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
+from .slotscan import SlotScan
 
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
@@ -66,7 +68,27 @@ class Part:
             p.value = p.finish(p.parts)
 
 
-Sink = Pending | Part | None  # None: a reply the proxy swallows (AUTH, HELLO, MULTI, QUEUED)
+class ScanSink:
+    """A sink for the SCAN pages of CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: each page
+    asks for the next until the scan is over, then fills the client's reply."""
+
+    __slots__ = ("session", "shard", "scan", "pending")
+
+    def __init__(self, session: Session, shard: int, scan: SlotScan, pending: Pending) -> None:
+        self.session = session
+        self.shard = shard
+        self.scan = scan
+        self.pending = pending
+
+    def deliver(self, raw: bytes) -> None:
+        out = self.scan.on_reply(raw)
+        if out is None:
+            self.session._send(self.shard, self.scan.request(), self)
+        else:
+            self.pending.value = out
+
+
+Sink = Pending | Part | ScanSink | None  # None: a reply the proxy swallows (AUTH, HELLO...)
 
 
 class Txn:
@@ -112,7 +134,10 @@ class Session:
         self.prologue_errors: list[bytes] = []
         self.commands_processed = 0
         # The cluster API's hook: (slot) -> a MOVED reply, or None to serve the slot here.
-        self.redirect: Callable[[int], bytes | None] | None = None
+        self.redirect: Callable[[int], bytes | None] | None = (
+            router.cluster.redirect if router.cluster is not None else None
+        )
+        self.pubsub: pubsub.Subscriptions | None = None  # from the first (P|S)SUBSCRIBE
         # The shell's pool: (shard) -> True when it attached an idle connection that is
         # already authenticated, in RESP2.
         self.acquire: Callable[[int], bool] = _fresh
@@ -140,6 +165,8 @@ class Session:
                 if self.txn is not None:
                     self.txn.error = True
                 continue
+            if self.pubsub is not None and pubsub.refused(self, r):
+                continue
             if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
                 self._reply(txn.queue_command(self, r, argv))
                 continue
@@ -163,8 +190,8 @@ class Session:
         """Complete replies from shard ``shard``'s connection, in order."""
         sinks = self.sinks[shard]
         for raw in raws:
-            if raw[0] == 0x3E and not sinks:  # RESP3 push: out of band
-                self._reply(raw)
+            if raw[0] == 0x3E and (not sinks or pubsub.is_message(raw)):  # out of band
+                pubsub.deliver(self, raw)
                 continue
             s = sinks.popleft()
             if s.__class__ is Pending:
@@ -190,6 +217,7 @@ class Session:
         self.up[shard].clear()
         if self.watched_shard == shard:
             self.watch_lost = True
+        pubsub.renew(self, shard)
         self._flush()
 
     # -- outputs -----------------------------------------------------------------------
@@ -216,6 +244,7 @@ class Session:
             and self.proto[shard] == 2
             and self.watched_shard != shard
             and not self.up[shard]
+            and (self.pubsub is None or not self.pubsub.held[shard])
         )
 
     # -- plumbing ------------------------------------------------------------------------
@@ -315,11 +344,17 @@ class Session:
     def all_shards(self) -> list[int]:
         return list(range(self.router.nshards))
 
+    def keyspace_shards(self) -> list[int]:
+        """The shards DBSIZE, KEYS, SCAN, FLUSHALL... cover: with the cluster API, those
+        whose slots this endpoint owns (as a Redis Cluster node covers its own)."""
+        return self.router.keyspace_shards
+
     def set_router(self, router: Router) -> None:
         """A new topology with the same shard count (the shell drops the connections of
         shards whose primary moved, through ``lost``)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
         self.router = router
+        self.redirect = router.cluster.redirect if router.cluster is not None else None
 
 
 def _fresh(shard: int) -> bool:
@@ -334,7 +369,25 @@ def _refused(s: Session, r: Route, argv: list[bytes]) -> None:
     s._reply(r.refusal)
 
 
+def _cluster(s: Session, r: Route, argv: list[bytes]) -> None:
+    api = s.router.cluster
+    if api is None:
+        s._reply(clusterapi.disabled_reply(argv))
+        return
+    out = api.command(argv, enc.RESP3 if s.protocol == 3 else enc.RESP2)
+    if isinstance(out, bytes):
+        s._reply(out)
+    else:  # COUNTKEYSINSLOT / GETKEYSINSLOT: SCAN the shard, page after page
+        p = Pending()
+        s.queue.append(p)
+        scan = SlotScan(out.slot, out.limit)
+        s._send(out.shard, scan.request(), ScanSink(s, out.shard, scan, p))
+
+
 def _container(s: Session, r: Route, argv: list[bytes]) -> None:
+    if r.cmd is not None and r.cmd.argc_min <= len(argv):
+        s._forward(0, argv, False)  # COMMAND alone is a command (redis-py's RedisCluster)
+        return
     s._reply(local.arity_error(r.name))  # CLIENT, CONFIG... without a subcommand
 
 
@@ -356,4 +409,6 @@ _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.DISCARD: txn.discard,
     Kind.WATCH: txn.watch,
     Kind.UNWATCH: txn.unwatch,
+    Kind.PUBSUB: pubsub.handle,
+    Kind.CLUSTER: _cluster,
 }
