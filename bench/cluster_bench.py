@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Proxy endpoint benchmark (issue 14 item 8): redis-benchmark through ``ackdb proxy``
+against directly to one shard process and against one redis-server, side by side.
+
+Targets (ratios printed; targets in brackets):
+- through the proxy of a 1-shard database / directly to that shard: ``-P 1`` [>= 0.8x],
+  ``-P 16`` [>= 0.5x];
+- the same through the proxy of a 3-shard database (keys spread over the shards);
+- the direct shard / redis-server, for context;
+- p50 latency the proxy adds at ``-P 1`` (redis-benchmark's p50, proxy minus direct)
+  [<= 100 us].
+
+Each round runs every target once for SET and GET at -P 1 and -P 16 (``redis-benchmark
+-t set,get -c 50 -n N -r 100000 -d 16 --csv``; ``-n`` is 4x N at -P 16), in an order that
+rotates every round, so the targets' runs are paired; every figure is the median over
+``--rounds`` rounds. The load average before and after each round and the RSS of every
+process at the end are printed. The shards run with ``requirepass`` (the shard password
+from a fresh cluster secret), as the node's supervisor starts them; the proxy reads the
+topology from a file.
+
+``redis-benchmark --cluster`` through the cluster API is added with the cluster API.
+
+A report, not a test: exit 0 even when a target is missed (2: a tool is missing; 3: a
+process failed to start). Progress on stderr, the table on stdout.
+
+Usage: python3 bench/cluster_bench.py [--requests 100000] [--rounds 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from ackdb.cluster.databases import (  # noqa: E402
+    Database,
+    DbType,
+    Instance,
+    Persistence,
+    Shard,
+    Topology,
+    slot_ranges,
+)
+from ackdb.node.secrets import new_secret, shard_password, write_secret  # noqa: E402
+
+CLIENTS = 50
+KEYSPACE = 100_000
+VALUE_BYTES = 16
+PIPELINES = (1, 16)
+TESTS = ("SET", "GET")
+START_TIMEOUT_S = 30.0
+RUN_TIMEOUT_S = 900.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+class World:
+    """Every process of the benchmark, stopped in ``close``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        secret_file = root / "secret"
+        write_secret(str(secret_file), new_secret())
+        self.secret_file = secret_file
+        from ackdb.node.secrets import read_secret
+
+        self.password = shard_password(read_secret(str(secret_file)))
+        self.env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+
+    def spawn(self, name: str, argv: list[str], port: int) -> int:
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.procs[name] = proc
+        wait_port(port, proc)
+        return port
+
+    def shard(self, name: str) -> int:
+        port = free_port()
+        d = self.root / name
+        d.mkdir()
+        conf = d / "shard.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {d}\nrequirepass {self.password}\n"
+            'save ""\nappendonly no\n'
+        )
+        return self.spawn(name, [sys.executable, "-m", "ackdb", "server", str(conf)], port)
+
+    def database(self, name: str, shards: int) -> tuple[int, list[int]]:
+        """(endpoint port, shard ports) of a database of ``shards`` shards."""
+        ports = [self.shard(f"{name}-shard{i}") for i in range(shards)]
+        endpoint = free_port()
+        db = Database(
+            name,
+            1,
+            DbType.SHARDED,
+            endpoint,
+            False,
+            0,
+            Persistence.NONE,
+            "",
+            False,
+            tuple(
+                Shard(i, a, b, 1, Instance("n1", ports[i]), ())
+                for i, (a, b) in enumerate(slot_ranges(shards))
+            ),
+        )
+        topo_file = self.root / f"{name}.topology"
+        topo_file.write_bytes(Topology(1, db, {"n1": "127.0.0.1"}, "n1").to_bytes())
+        argv = [
+            sys.executable, "-m", "ackdb", "proxy", "--db", name, "--bind", "127.0.0.1",
+            "--port", str(endpoint), "--topology-file", str(topo_file),
+            "--secret-file", str(self.secret_file),
+        ]  # fmt: skip
+        self.spawn(f"{name}-proxy", argv, endpoint)
+        return endpoint, ports
+
+    def redis(self) -> int:
+        port = free_port()
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(self.root)]
+        return self.spawn("redis", argv, port)
+
+    def rss_kib(self) -> dict[str, int]:
+        out = {}
+        for name, p in self.procs.items():
+            try:
+                for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        out[name] = int(line.split()[1])
+            except OSError:
+                pass
+        return out
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def bench(port: int, pipeline: int, requests: int, password: str | None) -> dict[str, Any]:
+    n = requests * (4 if pipeline > 1 else 1)
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS)]
+    argv += ["-n", str(n), "-r", str(KEYSPACE), "-d", str(VALUE_BYTES), "-P", str(pipeline)]
+    argv += ["-t", ",".join(t.lower() for t in TESTS), "--csv"]
+    if password:
+        argv += ["-a", password]
+    out = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT_S, check=True)
+    rows = list(csv.reader(io.StringIO(out.stdout.decode())))
+    head, body = rows[0], rows[1:]
+    result = {}
+    for row in body:
+        rec = dict(zip(head, row, strict=False))
+        result[rec["test"]] = {"rps": float(rec["rps"]), "p50_ms": float(rec["p50_latency_ms"])}
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--requests", type=int, default=100_000, help="per run at -P 1")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", help="write every run's figures here")
+    args = ap.parse_args()
+    if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
+        print("redis-benchmark and redis-server are needed", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
+    world = World(root)
+    runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    loads: list[tuple[float, float]] = []
+    try:
+        try:
+            p1, (shard1,) = world.database("one", 1)
+            p3, _ = world.database("three", 3)
+            redis_port = world.redis()
+        except RuntimeError as e:
+            print(f"start failed: {e}", file=sys.stderr)
+            return 3
+        targets = [
+            ("proxy-1shard", p1, None),
+            ("direct-shard", shard1, world.password),
+            ("proxy-3shard", p3, None),
+            ("redis", redis_port, None),
+        ]
+        for rnd in range(args.rounds):
+            order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
+            before = os.getloadavg()[0]
+            for pipeline in PIPELINES:
+                for name, port, pw in order:
+                    res = bench(port, pipeline, args.requests, pw)
+                    for test, fig in res.items():
+                        runs.setdefault((name, test, pipeline), []).append(fig)
+                    print(f"round {rnd + 1} -P {pipeline} {name}: {res}", file=sys.stderr)
+            loads.append((before, os.getloadavg()[0]))
+        report(runs, loads, world.rss_kib())
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({f"{k[0]} {k[1]} P{k[2]}": v for k, v in runs.items()}, indent=1)
+            )
+    finally:
+        world.close()
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+def _median(runs: list[dict[str, float]], field: str) -> float:
+    return statistics.median(r[field] for r in runs)
+
+
+def report(
+    runs: dict[tuple[str, str, int], list[dict[str, float]]],
+    loads: list[tuple[float, float]],
+    rss: dict[str, int],
+) -> None:
+    print(f"{'test':<6}{'-P':>4}{'proxy-1':>12}{'direct':>12}{'proxy-3':>12}{'redis':>12}"
+          f"{'p1/dir':>9}{'p3/dir':>9}{'dir/redis':>10}{'target':>9}{'+p50 us':>9}")  # fmt: skip
+    for test in TESTS:
+        for pipeline in PIPELINES:
+            rps = {n: _median(runs[(n, test, pipeline)], "rps") for n in
+                   ("proxy-1shard", "direct-shard", "proxy-3shard", "redis")}  # fmt: skip
+            p50 = {n: _median(runs[(n, test, pipeline)], "p50_ms") for n in
+                   ("proxy-1shard", "direct-shard")}  # fmt: skip
+            direct = rps["direct-shard"]
+            target = 0.8 if pipeline == 1 else 0.5
+            added = (p50["proxy-1shard"] - p50["direct-shard"]) * 1000
+            print(
+                f"{test:<6}{pipeline:>4}{rps['proxy-1shard']:>12.0f}{direct:>12.0f}"
+                f"{rps['proxy-3shard']:>12.0f}{rps['redis']:>12.0f}"
+                f"{rps['proxy-1shard'] / direct:>9.2f}{rps['proxy-3shard'] / direct:>9.2f}"
+                f"{direct / rps['redis']:>10.2f}{'>=' + str(target):>9}"
+                f"{added if pipeline == 1 else float('nan'):>9.0f}"
+            )
+    print("p50 added target: <= 100 us at -P 1 (proxy-1shard minus direct-shard)")
+    print("load average (1 min) before / after each round: "
+          + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in loads))  # fmt: skip
+    print("RSS (KiB): " + ", ".join(f"{k} {v}" for k, v in sorted(rss.items())))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""The proxy endpoint end to end: three real ``ackdb server`` shards (requirepass = the
+shard password; replicas where a test needs them) behind ``ackdb proxy`` started from a
+topology file, driven with redis-py and redis-cli."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ackdb.cluster.keyslot import key_slot
+from ackdb.resp.client import BlockingClient
+from conftest import REDIS_CLI, wait_until
+from proxy_support import ShardedDb
+
+pytestmark = pytest.mark.e2e
+
+
+def keys_on_each_shard(db: ShardedDb, per_shard: int = 1) -> list[list[bytes]]:
+    """Keys that land on each shard, ``per_shard`` of each."""
+    topo = db.topology().db
+    found: list[list[bytes]] = [[] for _ in topo.shards]
+    i = 0
+    while any(len(f) < per_shard for f in found):
+        k = b"key:%d" % i
+        s = topo.shard_of_slot(key_slot(k)).index
+        if len(found[s]) < per_shard:
+            found[s].append(k)
+        i += 1
+    return found
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedDb]:
+    with ShardedDb(tmp_path_factory.mktemp("proxy"), shards=3, replicas={0: 1}) as d:
+        yield d
+
+
+@pytest.fixture
+def r(db: ShardedDb) -> Iterator[redis.Redis]:
+    c = db.client()
+    c.flushall()
+    yield c
+    c.close()
+
+
+def test_pipelines_and_splits(r: redis.Redis, db: ShardedDb) -> None:
+    p = r.pipeline(transaction=False)
+    for i in range(300):
+        p.set(f"k{i}", i)
+    for i in range(300):
+        p.get(f"k{i}")
+    replies = p.execute()
+    assert replies[300:] == [str(i).encode() for i in range(300)]
+    assert r.dbsize() == 300
+    # Every shard got some keys (routing really spread them).
+    for prim in db.primaries:
+        assert db.shard_client(prim.port).dbsize() > 0
+    names = [f"k{i}" for i in range(0, 300, 7)] + ["missing"]
+    assert r.mget(names) == [str(i).encode() for i in range(0, 300, 7)] + [None]
+    assert r.mset({"a": "1", "b": "2", "c": "3", "{a}x": "4"})
+    assert r.exists("a", "b", "c", "nope", "a") == 4
+    assert r.touch("a", "b", "zz") == 2
+    assert r.unlink("a", "b") == 2
+    assert r.delete("c", "{a}x", "k0", "nope") == 3
+    assert sorted(r.keys("k29*")) == [
+        b"k29",
+        b"k290",
+        b"k291",
+        b"k292",
+        b"k293",
+        b"k294",
+        b"k295",
+        b"k296",
+        b"k297",
+        b"k298",
+        b"k299",
+    ]
+    assert r.randomkey() is not None
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):
+        r.sunion("k1", "k2")
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):
+        r.msetnx({"x1": 1, "x2": 2})
+    assert r.sunion("{t}1", "{t}2") == set()
+
+
+def test_scan_returns_every_key_present_throughout(r: redis.Redis) -> None:
+    r.mset({f"s{i}": i for i in range(200)})
+    seen: set[bytes] = set()
+    cursor, calls = 0, 0
+    while True:
+        cursor, page = r.scan(cursor, count=17)
+        seen.update(page)
+        r.set(f"new{calls}", 1)  # keys come and go during the iteration
+        r.delete(f"new{calls - 1}")
+        calls += 1
+        if cursor == 0:
+            break
+    assert {f"s{i}".encode() for i in range(200)} <= seen
+    assert sorted(r.scan_iter(match="s1?", _type="string")) == sorted(
+        f"s{i}".encode() for i in range(10, 20)
+    )
+    with pytest.raises(redis.ResponseError, match="invalid cursor"):
+        r.execute_command("SCAN", "x")
+
+
+def test_transactions_on_one_slot(r: redis.Redis) -> None:
+    with r.pipeline() as p:
+        p.set("{u}a", 1)
+        p.incr("{u}a")
+        p.lpush("{u}l", "x")
+        assert p.execute() == [True, 2, 1]
+    with pytest.raises(redis.ResponseError, match="hash to the same slot"):
+        with r.pipeline() as p:
+            p.set("a", 1)
+            p.set("b", 2)
+            p.execute()
+    # WATCH: a change from another connection aborts EXEC.
+    other = r.__class__(connection_pool=redis.ConnectionPool(**r.connection_pool.connection_kwargs))
+    with r.pipeline() as p:
+        p.watch("{u}a")
+        p.multi()
+        p.set("{u}a", 100)
+        other.set("{u}a", 5)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("{u}a") == b"5"
+    # Queued errors: EXECABORT, as Redis does.
+    c = r.connection_pool.get_connection()
+    try:
+        c.send_command("MULTI")
+        assert c.read_response() == b"OK"
+        c.send_command("SET", "{u}a")
+        with pytest.raises(redis.ResponseError, match="wrong number"):
+            c.read_response()
+        c.send_command("EXEC")
+        with pytest.raises(redis.exceptions.ExecAbortError):
+            c.read_response()
+    finally:
+        r.connection_pool.release(c)
+
+
+def test_resp3_and_connection_commands(db: ShardedDb) -> None:
+    r3 = db.client(protocol=3)
+    r3.flushall()
+    r3.hset("h", mapping={"a": "1", "b": "2"})
+    assert r3.hgetall("h") == {b"a": b"1", b"b": b"2"}
+    hello = r3.execute_command("HELLO", "3")
+    assert hello[b"proto"] == 3
+    assert r3.execute_command("ZADD", "z", "1.5", "m") == 1
+    assert r3.zscore("z", "m") == 1.5
+    assert r3.client_setname("me") and r3.client_getname() == b"me"
+    assert r3.ping() and r3.echo("x") == b"x"
+    for cmd, err in [
+        ("MOVE a 1", "not available"),
+        ("SWAPDB 0 1", "not available"),
+        ("SELECT 1", "database 0 only"),
+        ("BGSAVE", "not available"),
+        ("REPLICAOF no one", "not available"),
+        ("CONFIG SET appendonly yes", "not available"),
+        ("CLIENT PAUSE 100", "not available"),
+        ("DEBUG SLEEP 0", "not available"),
+    ]:
+        with pytest.raises(redis.ResponseError, match=err):
+            r3.execute_command(*cmd.split())
+    assert r3.execute_command("SELECT", "0") in (b"OK", "OK", True)
+    info = r3.info()
+    assert info["redis_mode"] == "standalone" and info["db0"]["keys"] == 2
+    r3.close()
+
+
+def test_blocking_command_through_the_proxy(r: redis.Redis, db: ShardedDb) -> None:
+    other = db.client()
+    t0 = time.monotonic()
+    assert r.blpop(["{q}list"], timeout=0.2) is None
+    assert time.monotonic() - t0 >= 0.15
+    p = r.pipeline(transaction=False)
+    p.set("before", 1)
+    p.blpop(["{q}list"], timeout=5)
+    p.get("before")
+    import threading
+
+    timer = threading.Timer(0.3, lambda: other.rpush("{q}list", "v"))
+    timer.start()
+    assert p.execute() == [True, (b"{q}list", b"v"), b"1"]
+    timer.join()
+    other.close()
+
+
+def test_auth_through_the_endpoint(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path / "pw", shards=2, password="s3cret") as d:
+        with BlockingClient(f"127.0.0.1:{d.port}") as anon:
+            replies = anon.pipeline(
+                [
+                    ["GET", "a"],
+                    ["AUTH", "wrong"],
+                    ["AUTH", "s3cret"],
+                    ["SET", "a", "1"],
+                    ["GET", "a"],
+                ]
+            )
+        assert [str(x) for x in replies[:2]] == [
+            "NOAUTH Authentication required.",
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ]
+        assert replies[2:] == [b"OK", b"OK", b"1"]
+        r3 = redis.Redis(port=d.port, protocol=3, password="s3cret", socket_timeout=10)
+        assert r3.get("a") == b"1"
+        r3.close()
+    with ShardedDb(tmp_path / "nopw", shards=1) as d:
+        c = redis.Redis(port=d.port, protocol=2, socket_timeout=10)
+        with pytest.raises(redis.AuthenticationError, match="without any password configured"):
+            c.execute_command("AUTH", "x")
+        assert c.execute_command("AUTH", "default", "x")  # the default user has nopass
+        c.close()
+
+
+@pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli not on PATH")
+def test_redis_cli_script(db: ShardedDb) -> None:
+    assert REDIS_CLI is not None
+    script = "FLUSHALL\nSET a 1\nMSET b 2 c 3\nMGET a b c\nDBSIZE\nDEL a b c\nINCR n\nPING\n"
+    out = subprocess.run(
+        [REDIS_CLI, "-p", str(db.port)], input=script.encode(), capture_output=True, timeout=30
+    )
+    assert out.stdout.decode().split() == ["OK", "OK", "OK", "1", "2", "3", "3", "3", "1", "PONG"]
+    # --pipe: a mass insert, every reply read back.
+    proto = b"".join(
+        b"*3\r\n$3\r\nSET\r\n$%d\r\nm%d\r\n$1\r\nv\r\n" % (len(b"m%d" % i), i) for i in range(2000)
+    )
+    out = subprocess.run(
+        [REDIS_CLI, "-p", str(db.port), "--pipe"], input=proto, capture_output=True, timeout=60
+    )
+    assert b"errors: 0, replies: 2000" in out.stdout
+    out = subprocess.run(
+        [REDIS_CLI, "-p", str(db.port), "--scan", "--pattern", "m1*"],
+        capture_output=True,
+        timeout=30,
+    )
+    assert len(out.stdout.split()) == 1111
+    out = subprocess.run([REDIS_CLI, "-p", str(db.port), "DBSIZE"], capture_output=True, timeout=30)
+    assert out.stdout.strip() == b"2001"
+
+
+def test_wait_is_the_minimum_over_the_shards_written(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path, shards=3, replicas={0: 1, 1: 1}) as d:
+        k0, k1, k2 = (ks[0] for ks in keys_on_each_shard(d))
+        r = d.client()
+        r.set(k0, 1)
+        r.set(k1, 1)
+        assert r.wait(1, 2000) == 1  # both written shards have their replica
+        assert r.wait(0, 0) == 0  # wrote nothing since: every shard asked; shard 2 has none
+        stopped = d.replicas[1][0]
+        stopped.proc.send_signal(signal.SIGSTOP)
+        try:
+            r.set(k0, 2)
+            assert r.wait(1, 2000) == 1  # only shard 0 written: its replica acks
+            r.set(k0, 3)
+            r.set(k1, 3)
+            t0 = time.monotonic()
+            assert r.wait(1, 400) == 0  # shard 1's replica is stopped: the minimum is 0
+            took = time.monotonic() - t0
+            assert 0.3 <= took < 2.0  # one timeout overall
+            r.set(k2, 1)
+            assert r.wait(0, 100) == 0
+        finally:
+            stopped.proc.send_signal(signal.SIGCONT)
+        d.wait_replicas(1)
+        r.set(k1, 4)
+        assert r.wait(1, 5000) == 1
+        r.close()
+
+
+def test_waitaof_is_the_minimum_over_the_shards_written(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path, shards=2, replicas={0: 1}, appendonly=True) as d:
+        k0, k1 = (ks[0] for ks in keys_on_each_shard(d))
+        r = d.client()
+        r.set(k0, 1)
+        assert r.execute_command("WAITAOF", 1, 1, 3000) == [1, 1]
+        r.set(k0, 2)
+        r.set(k1, 2)  # shard 1 has no replica
+        assert r.execute_command("WAITAOF", 1, 1, 1500) == [1, 0]  # everysec: local within 1 s
+        r.close()
+
+
+def test_shard_crash_mid_pipeline_gives_errors_not_hangs(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path, shards=3) as d:
+        ks = keys_on_each_shard(d, 5)
+        r = d.client()
+        for group in ks:
+            for k in group:
+                r.set(k, 1)
+        victim = d.primaries[1]
+        victim.proc.send_signal(signal.SIGSTOP)
+        p = r.pipeline(transaction=False)
+        for i in range(5):
+            for group in ks:
+                p.get(group[i])
+        import threading
+
+        killer = threading.Timer(0.5, lambda: victim.proc.send_signal(signal.SIGKILL))
+        killer.start()
+        t0 = time.monotonic()
+        replies = p.execute(raise_on_error=False)
+        killer.join()
+        assert time.monotonic() - t0 < 10
+        for i, reply in enumerate(replies):
+            if i % 3 == 1:
+                assert isinstance(reply, redis.exceptions.TryAgainError), reply
+            else:
+                assert reply == b"1"
+        victim.stop()
+        # The shard comes back on its port: the next command reconnects.
+        d.primaries[1] = d.start_shard("shard1", victim.port)
+        assert r.set(ks[1][0], 2) and r.get(ks[1][0]) == b"2"
+        r.close()
+
+
+def test_topology_change_sends_new_commands_to_the_new_primary(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path, shards=2, replicas={1: 1}) as d:
+        k1 = keys_on_each_shard(d)[1][0]
+        r = d.client()
+        r.set(k1, "old")
+        assert r.wait(1, 2000) == 1
+        new = d.replicas[1][0]
+        d.shard_client(new.port).execute_command("REPLICAOF", "NO", "ONE")
+        d.primaries[1], d.replicas[1] = new, [d.primaries[1]]
+        d.version += 1
+        d.write_topology()
+        wait_until(lambda: r.info("server")["topology_version"] == 2, 10)
+        r.set(k1, "new")
+        assert d.shard_client(new.port).get(k1) == b"new"
+        r.close()
+
+
+def test_the_proxy_stops_on_sigterm(tmp_path: Path) -> None:
+    with ShardedDb(tmp_path, shards=1) as d:
+        assert d.proxy is not None
+        assert d.proxy.stop() == 0
+        assert not os.path.exists(f"/proc/{d.proxy.proc.pid}")
