@@ -63,13 +63,14 @@ class Subscriptions:
     """One client's subscriptions. ``held[i]``: how many of them shard connection i holds
     (a pattern is held by every shard's connection)."""
 
-    __slots__ = ("channels", "patterns", "shard_channels", "held")
+    __slots__ = ("channels", "patterns", "shard_channels", "held", "unconfirmed")
 
     def __init__(self, shards: int) -> None:
         self.channels: dict[bytes, int] = {}  # channel -> shard
         self.patterns: dict[bytes, None] = {}
         self.shard_channels: dict[bytes, int] = {}  # shard channel -> shard
         self.held = [0] * shards
+        self.unconfirmed = 0  # (un)subscribe replies waiting for the shards
 
     def classic(self) -> int:
         return len(self.channels) + len(self.patterns)
@@ -96,8 +97,17 @@ def refused(s: Session, r: Route) -> bool:
 
 
 def deliver(s: Session, raw: bytes) -> None:
-    """A message pushed by a shard: to the client, in the client's protocol."""
-    s._reply(raw if s.protocol == 3 else b"*" + raw[1:])
+    """A message pushed by a shard: to the client, in the client's protocol. Out of band
+    (before replies still owed, as Redis sends a push while a command blocks), except
+    while a (un)subscribe reply is owed: then after it, so no message of a channel comes
+    before the client was told it subscribed."""
+    frame = raw if s.protocol == 3 else b"*" + raw[1:]
+    ps = s.pubsub
+    if ps is not None and ps.unconfirmed:
+        s._reply(frame)
+    else:
+        s._flush()  # replies already complete go first
+        s.out.append(frame)
 
 
 def _frame(s: Session, kind: bytes, name: bytes | None, count: int) -> bytes:
@@ -119,7 +129,15 @@ def _hold(s: Session, ps: Subscriptions, shard: int) -> None:
     """Count one more subscription on a shard connection; the first switches the
     connection to RESP3 (before the subscribe is sent)."""
     ps.held[shard] += 1
-    if ps.held[shard] == 1 and s.proto[shard] != 3:
+    if ps.held[shard] == 1:
+        _resp3(s, shard)
+
+
+def _resp3(s: Session, shard: int) -> None:
+    """Open shard connection ``shard`` if it is closed, and switch it to RESP3."""
+    if not s.proto[shard]:
+        s._open(shard)  # AUTH, and HELLO 3 for a RESP3 client
+    if s.proto[shard] != 3:
         s._send(shard, [b"HELLO", b"3"], None)
         s.proto[shard] = 3
 
@@ -147,7 +165,12 @@ def _confirmed(
         s._reply(reply)
         return
 
+    if ps is not None:
+        ps.unconfirmed += 1
+
     def finish(parts: list[bytes]) -> bytes:
+        if ps is not None:
+            ps.unconfirmed -= 1
         for p in parts:
             if is_error(p) and not p.startswith(b"-TRYAGAIN"):  # lost: renewed on reconnect
                 return p
@@ -354,9 +377,7 @@ def renew(s: Session, shard: int) -> None:
     ps = s.pubsub
     if ps is None or not ps.held[shard]:
         return
-    if s.proto[shard] != 3:
-        s._send(shard, [b"HELLO", b"3"], None)
-        s.proto[shard] = 3
+    _resp3(s, shard)
     for ch, sh in ps.channels.items():
         if sh == shard:
             s._send(shard, [b"SUBSCRIBE", ch], None)
