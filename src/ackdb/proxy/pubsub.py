@@ -4,8 +4,9 @@ reaches the subscribers of every node's endpoint, with the replies one Redis wou
 Owns: a client's subscriptions as the endpoint sees them (``Subscriptions``: channels,
 patterns and shard channels, and how many of them each shard connection holds), the
 (un)subscribe frames the client gets (its own counts, RESP2 arrays or RESP3 pushes), where
-each Pub/Sub command goes, and how the PUBSUB introspection replies merge. Never does IO;
-runs inside the session core (proxy/session.py), which sends and orders.
+each Pub/Sub command goes (PUBSUB's introspection: proxy/pubsubinfo.py). Never does IO;
+runs inside the session core (proxy/session.py), which sends and orders. Pub/Sub commands
+are refused inside MULTI (they change the connection's state, not a shard's data).
 
 Where things go. A channel lives on the shard of its slot (CRC16 of the channel name, as
 Redis Cluster hashes shard channels): SUBSCRIBE sends it there on the client's own
@@ -32,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .replies import as_int, is_error, items
-from .router import CROSSSLOT, Merge, Route, slot_of
+from . import pubsubinfo
+from .replies import is_error
+from .router import CROSSSLOT, Route, slot_of
 
 if TYPE_CHECKING:
     from .session import Session
@@ -316,58 +318,6 @@ def publish(s: Session, r: Route, argv: list[bytes]) -> None:
     s._forward(s.router.shard_of[slot_of(argv[1])], argv, False)
 
 
-# -- PUBSUB -----------------------------------------------------------------------------
-
-
-def channels(s: Session, r: Route, argv: list[bytes]) -> None:
-    """PUBSUB CHANNELS / SHARDCHANNELS: every shard's, joined (a channel lives on one)."""
-    if len(argv) > 3:
-        s._forward(0, argv, False)  # the shard words the syntax error
-        return
-    s.merged(s.all_shards(), argv, Merge.CONCAT)
-
-
-def numsub(s: Session, r: Route, argv: list[bytes]) -> None:
-    """PUBSUB NUMSUB / SHARDNUMSUB: each channel asked of its shard, pairs in order."""
-    chans = argv[2:]
-    groups: dict[int, list[int]] = {}
-    for i, ch in enumerate(chans):
-        groups.setdefault(s.router.shard_of[slot_of(ch)], []).append(i)
-    if len(groups) <= 1:
-        s._forward(next(iter(groups), 0), argv, False)
-        return
-    shards = sorted(groups)
-    requests = [argv[:2] + [chans[i] for i in groups[sh]] for sh in shards]
-
-    def finish(parts: list[bytes]) -> bytes:
-        pairs: list[bytes] = [b""] * len(chans)
-        for sh, part in zip(shards, parts, strict=True):
-            if is_error(part):
-                return part
-            flat = items(part)
-            for j, i in enumerate(groups[sh]):
-                pairs[i] = flat[2 * j] + flat[2 * j + 1]
-        return b"*%d\r\n" % (2 * len(chans)) + b"".join(pairs)
-
-    s.fan(shards, requests, finish)
-
-
-def numpat(s: Session, r: Route, argv: list[bytes]) -> None:
-    """PUBSUB NUMPAT: every shard holds every pattern; the largest count (a shard that
-    lost a connection may briefly hold fewer)."""
-    if len(argv) != 2:
-        s._forward(0, argv, False)
-        return
-
-    def finish(parts: list[bytes]) -> bytes:
-        err = next((p for p in parts if is_error(p)), None)
-        if err is not None:
-            return err
-        return b":%d\r\n" % max(as_int(p) or 0 for p in parts)
-
-    s.fan(s.all_shards(), [argv] * s.router.nshards, finish)
-
-
 # -- the connection's life --------------------------------------------------------------
 
 
@@ -415,11 +365,11 @@ HANDLERS: dict[str, Callable[[Session, Route, list[bytes]], None]] = {
     "ssubscribe": ssubscribe,
     "sunsubscribe": sunsubscribe,
     "publish": publish,
-    "pubsub|channels": channels,
-    "pubsub|shardchannels": channels,
-    "pubsub|numsub": numsub,
-    "pubsub|shardnumsub": numsub,
-    "pubsub|numpat": numpat,
+    "pubsub|channels": pubsubinfo.channels,
+    "pubsub|shardchannels": pubsubinfo.channels,
+    "pubsub|numsub": pubsubinfo.numsub,
+    "pubsub|shardnumsub": pubsubinfo.numsub,
+    "pubsub|numpat": pubsubinfo.numpat,
 }
 
 

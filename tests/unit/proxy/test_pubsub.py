@@ -188,3 +188,11 @@ def test_is_message() -> None:
     assert is_message(push("pmessage", b"p", b"c", b"m"))
     assert not is_message(push("subscribe", b"c", 1))
     assert not is_message(b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n")  # an array reply
+
+
+def test_pubsub_and_cluster_commands_are_refused_in_a_transaction() -> None:
+    s = session()
+    s.commands([cmd("MULTI"), cmd("PUBLISH", "c", "m"), cmd("SUBSCRIBE", "c")])
+    replies = out(s)
+    assert replies.startswith(b"+OK\r\n-ERR 'publish' is not available inside a transaction")
+    assert b"-ERR 'subscribe' is not available inside a transaction" in replies
