@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import local
-from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply, split_cursor
+from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply
 from .router import Merge, Route, slot_of
 
 if TYPE_CHECKING:
@@ -103,14 +103,19 @@ def scan(s: Session, r: Route, argv: list[bytes]) -> None:
     if cursor is None:
         s._reply(INVALID_CURSOR)
         return
-    shards = s.keyspace_shards()
+    shards = s.keyspace_shards()  # with the cluster API: the owned ones
     n = len(shards)
     if not n:
         s._reply(b"*2\r\n$1\r\n0\r\n*0\r\n")
         return
-    at, shard_cursor = split_cursor(cursor, n)
+    cursors = s.cursors
+    found = cursors.decode(cursor, n)
+    if found is None or found[0] >= n:
+        s._reply(INVALID_CURSOR)
+        return
+    at, shard_cursor = found  # ``at``: the position in ``shards``
     req = [argv[0], b"%d" % shard_cursor, *argv[2:]]
-    s.fan([shards[at]], [req], lambda parts: scan_reply(parts[0], at, n))
+    s.fan([shards[at]], [req], lambda parts: scan_reply(parts[0], at, n, cursors))
 
 
 def wait(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -1,7 +1,7 @@
 """Merging the replies of several shards into the one reply a client gets.
 
 Owns: each ``Merge`` of the router (command tips' response policies: agg_sum, agg_min,
-all_succeeded, concatenation, MGET's order, RANDOMKEY, DEBUG DIGEST's XOR), SCAN's cursor
+all_succeeded, concatenation, MGET's order, RANDOMKEY), SCAN's cursor
 arithmetic, and INFO keyspace sums. Pure functions of raw replies (proxy/replies.py);
 never does IO. An error reply from any shard wins (the first one, in shard order), as
 Redis Cluster clients report a failed part.
@@ -49,12 +49,6 @@ def merge(kind: Merge, parts: list[bytes], rng: random.Random) -> bytes:
     if kind is Merge.RANDOM:
         found = [p for p in parts if not is_null(p)]
         return rng.choice(found) if found else parts[0]
-    if kind is Merge.XOR_DIGEST:
-        acc = 0
-        for p in parts:
-            acc ^= int(bulk_value(p) or b"0", 16)
-        text = b"%040x" % acc
-        return b"+%s\r\n" % text
     return parts[0]  # FIRST, ALL_OK (no error: every reply is alike)
 
 
@@ -91,6 +85,44 @@ def ordered(parts: list[bytes], positions: list[list[int]], total: int) -> bytes
 # ends (its cursor 0) the next proxy cursor is the next shard's index (its cursor 0), and
 # after the last shard 0 ends the whole iteration. A key present for the whole iteration is
 # on one shard for all of it and that shard's scan returns it.
+#
+# A cursor must fit Redis's unsigned 64 bits, and a shard's own cursor may use 63 of them
+# (ackdb's carries a generation in its high bits), so a product that would reach 2**63 is
+# kept in ``ScanCursors``, the endpoint's table, and the client gets 2**63 + its entry's
+# number instead. The table holds ``SCAN_CURSORS_MAX`` entries (the oldest go first); an
+# entry that is gone answers "ERR invalid cursor".
+
+SCAN_CURSORS_MAX = 65536
+_HIGH = 1 << 63
+
+
+class ScanCursors:
+    """Shard cursors too big to multiply, by entry number (shared by an endpoint's
+    clients, as a cursor may move between connections)."""
+
+    def __init__(self, limit: int = SCAN_CURSORS_MAX) -> None:
+        self.limit = limit
+        self.entries: dict[int, tuple[int, int]] = {}
+        self.next_id = 0
+
+    def encode(self, shard: int, shard_cursor: int, shards: int) -> int:
+        if not shard_cursor:
+            return shard + 1 if shard + 1 < shards else 0
+        plain = shard_cursor * shards + shard
+        if plain < _HIGH:
+            return plain
+        self.next_id = (self.next_id + 1) % _HIGH
+        self.entries[self.next_id] = (shard, shard_cursor)
+        if len(self.entries) > self.limit:
+            del self.entries[next(iter(self.entries))]
+        return _HIGH | self.next_id
+
+    def decode(self, cursor: int, shards: int) -> tuple[int, int] | None:
+        """(shard, its cursor), or None for an entry no longer held."""
+        if cursor >= _HIGH:
+            return self.entries.get(cursor - _HIGH)
+        return cursor % shards, cursor // shards
+
 
 _CURSOR = re.compile(rb"([+-]?)([0-9]+)")
 _U64 = 1 << 64
@@ -107,25 +139,14 @@ def parse_cursor(arg: bytes) -> int | None:
     return (-n) % _U64 if m[1] == b"-" else n
 
 
-def split_cursor(cursor: int, shards: int) -> tuple[int, int]:
-    """(shard index, the shard's cursor) of a proxy cursor."""
-    return cursor % shards, cursor // shards
-
-
-def next_cursor(shard: int, shard_next: int, shards: int) -> int:
-    if shard_next:
-        return shard_next * shards + shard
-    return shard + 1 if shard + 1 < shards else 0
-
-
-def scan_reply(raw: bytes, shard: int, shards: int) -> bytes:
+def scan_reply(raw: bytes, shard: int, shards: int, cursors: ScanCursors) -> bytes:
     """The shard's SCAN reply with its cursor turned into the proxy's."""
     if is_error(raw):
         return raw
     cursor, page = items(raw)
     value = bulk_value(cursor)
     shard_next = int(value) if value is not None else 0
-    text = b"%d" % next_cursor(shard, shard_next, shards)
+    text = b"%d" % cursors.encode(shard, shard_next, shards)
     return b"*2\r\n$%d\r\n%s\r\n" % (len(text), text) + page
 
 

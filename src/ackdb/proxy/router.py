@@ -56,7 +56,6 @@ class Merge(enum.IntEnum):
     CONCAT = 4  # arrays joined (KEYS, SLOWLOG GET)
     ORDERED = 5  # MGET: elements back in request order
     RANDOM = 6  # RANDOMKEY: one non-null reply
-    XOR_DIGEST = 7  # DEBUG DIGEST: per-key digests are XORed, so shards' combine
 
 
 @dataclass(frozen=True, slots=True)

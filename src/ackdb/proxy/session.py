@@ -27,7 +27,7 @@ from typing import Any
 from ..resp import encoder as enc
 from ..resp.request import encode_command
 from . import clusterapi, fanout, local, pubsub, txn
-from .merge import merge
+from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
 from .slotscan import SlotScan
@@ -109,12 +109,14 @@ class Session:
         shard_password: bytes | None = None,
         rng: random.Random | None = None,
         info: Callable[[], dict[str, list[tuple[str, Any]]]] | None = None,
+        cursors: ScanCursors | None = None,
     ) -> None:
         self.router = router
         self.client_id = client_id
         self.shard_password = shard_password
         self.rng = rng or random.Random(client_id)
         self.info = info or (lambda: {})
+        self.cursors = cursors or ScanCursors()  # the endpoint's, shared by its clients
         self.protocol = 2
         self.authenticated = not router.password_sha256
         self.name = b""
@@ -404,11 +406,11 @@ _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.SCAN: fanout.scan,
     Kind.WAIT: fanout.wait,
     Kind.INFO: fanout.info,
-    Kind.MULTI: txn.multi,
-    Kind.EXEC: txn.exec_,
-    Kind.DISCARD: txn.discard,
-    Kind.WATCH: txn.watch,
-    Kind.UNWATCH: txn.unwatch,
+    Kind.MULTI: txn.checked(txn.multi),
+    Kind.EXEC: txn.checked(txn.exec_),
+    Kind.DISCARD: txn.checked(txn.discard),
+    Kind.WATCH: txn.checked(txn.watch),
+    Kind.UNWATCH: txn.checked(txn.unwatch),
     Kind.PUBSUB: pubsub.handle,
     Kind.CLUSTER: _cluster,
 }

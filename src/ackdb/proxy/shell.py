@@ -31,6 +31,7 @@ from typing import Any, cast
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..resp.reader import RequestReader
 from .log import Log
+from .merge import ScanCursors
 from .replies import ReplyProtocolError, ReplySplitter
 from .router import Router
 from .session import Session
@@ -141,7 +142,9 @@ class ClientConn(asyncio.Protocol):
         transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH_BYTES)
         ep.next_id += 1
         ep.stat_connections += 1
-        s = Session(ep.router, ep.next_id, ep.shard_password, ep.rng_for(ep.next_id), ep.info)
+        s = Session(
+            ep.router, ep.next_id, ep.shard_password, ep.rng_for(ep.next_id), ep.info, ep.cursors
+        )
         s.acquire = self.acquire
         self.session = s
         self.reader.authenticated = s.authenticated
@@ -280,6 +283,7 @@ class Endpoint:
         self.port = port
         self.rng = rng or random.Random()
         self.clients: set[ClientConn] = set()
+        self.cursors = ScanCursors()
         self.idle: dict[tuple[str, int], list[ShardConn]] = {}
         self.next_id = 0
         self.started = time.monotonic()

@@ -13,6 +13,7 @@ had changed (a null reply). Never does IO.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import local
@@ -69,6 +70,30 @@ def _check(s: Session, r: Route, argv: list[bytes]) -> bytes | None:
     if r.kind is Kind.PUBSUB or r.kind is Kind.CLUSTER:  # the endpoint's own state
         return (_NOT_IN_TXN % r.name).encode()
     return None
+
+
+Verb = Callable[["Session", Route, list[bytes]], None]
+
+
+def checked(verb: Verb) -> Verb:
+    """The verb behind Redis's arity check: a rejected request flags an open transaction;
+    a rejected EXEC discards it and says why (EXECABORT)."""
+
+    def run(s: Session, r: Route, argv: list[bytes]) -> None:
+        cmd = r.cmd
+        if cmd is not None and not cmd.argc_min <= len(argv) <= cmd.argc_max:
+            if r.kind is Kind.EXEC:
+                _end(s)
+                why = f"wrong number of arguments for '{r.name}' command"
+                s._reply(f"-EXECABORT Transaction discarded because of: {why}\r\n".encode())
+                return
+            if s.txn is not None:
+                s.txn.error = True
+            s._reply(local.arity_error(r.name))
+            return
+        verb(s, r, argv)
+
+    return run
 
 
 def multi(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -1,0 +1,193 @@
+"""A session core wired to in-memory fake shards: enough of a Redis to check the proxy's
+routing, ordering, merging and transaction rules without sockets."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from ackdb.cluster.databases import (
+    Database,
+    DbType,
+    Instance,
+    Persistence,
+    Shard,
+    Topology,
+    slot_ranges,
+)
+from ackdb.cluster.keyslot import key_slot
+from ackdb.proxy.replies import ReplySplitter
+from ackdb.proxy.router import Router
+from ackdb.proxy.session import Session
+from ackdb.resp.reader import RequestReader
+from ackdb.resp.replies import NEED_DATA, ReplyReader
+
+
+def topology(shards: int, password: str = "") -> Topology:
+    digest = hashlib.sha256(password.encode()).hexdigest() if password else ""
+    db = Database(
+        "d",
+        1,
+        DbType.SHARDED,
+        12000,
+        False,
+        0,
+        Persistence.NONE,
+        digest,
+        False,
+        tuple(
+            Shard(i, a, b, 1, Instance("n1", 30000 + i), ())
+            for i, (a, b) in enumerate(slot_ranges(shards))
+        ),
+    )
+    return Topology(1, db, {"n1": "127.0.0.1"}, "n1")
+
+
+def bulk(v: bytes | None) -> bytes:
+    return b"$-1\r\n" if v is None else b"$%d\r\n%s\r\n" % (len(v), v)
+
+
+class FakeShard:
+    """Holds keys; answers the commands the tests send; records every request."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.data: dict[bytes, bytes] = {}
+        self.requests: list[list[bytes]] = []
+        self.multi: list[list[bytes]] | None = None
+        self.wait_reply = 1  # what WAIT answers
+        self.hold = False  # keep replies back (a slow shard)
+        self.held: list[bytes] = []
+
+    def handle(self, argv: list[bytes]) -> bytes:
+        self.requests.append(argv)
+        name = argv[0].upper()
+        if self.multi is not None and name not in (b"EXEC", b"DISCARD"):
+            self.multi.append(argv)
+            return b"+QUEUED\r\n"
+        if name == b"MULTI":
+            self.multi = []
+            return b"+OK\r\n"
+        if name == b"EXEC":
+            queued, self.multi = self.multi or [], None
+            return b"*%d\r\n" % len(queued) + b"".join(self.run(q[0].upper(), q) for q in queued)
+        return self.run(name, argv)
+
+    def run(self, name: bytes, argv: list[bytes]) -> bytes:  # noqa: C901 - a fake's switch
+        d = self.data
+        if name in (b"AUTH", b"UNWATCH", b"WATCH", b"FLUSHALL", b"FLUSHDB"):
+            if name.startswith(b"FLUSH"):
+                d.clear()
+            return b"+OK\r\n"
+        if name == b"HELLO":
+            return b"%1\r\n$5\r\nproto\r\n:" + argv[1] + b"\r\n"
+        if name == b"SET":
+            d[argv[1]] = argv[2]
+            return b"+OK\r\n"
+        if name == b"MSET":
+            for i in range(1, len(argv), 2):
+                d[argv[i]] = argv[i + 1]
+            return b"+OK\r\n"
+        if name == b"GET":
+            return bulk(d.get(argv[1]))
+        if name == b"MGET":
+            return b"*%d\r\n" % (len(argv) - 1) + b"".join(bulk(d.get(k)) for k in argv[1:])
+        if name in (b"DEL", b"EXISTS", b"UNLINK", b"TOUCH"):
+            n = sum(1 for k in argv[1:] if k in d)
+            if name in (b"DEL", b"UNLINK"):
+                for k in argv[1:]:
+                    d.pop(k, None)
+            return b":%d\r\n" % n
+        if name == b"DBSIZE":
+            return b":%d\r\n" % len(d)
+        if name == b"KEYS":
+            return b"*%d\r\n" % len(d) + b"".join(bulk(k) for k in sorted(d))
+        if name == b"WAIT":
+            return b":%d\r\n" % self.wait_reply
+        if name == b"WAITAOF":
+            return b"*2\r\n:1\r\n:%d\r\n" % self.wait_reply
+        if name == b"SCAN":  # pages of 2 keys; the cursor is the position
+            keys = sorted(d)
+            pos = int(argv[1])
+            page = keys[pos : pos + 2]
+            nxt = pos + 2 if pos + 2 < len(keys) else 0
+            cur = b"%d" % nxt
+            return b"*2\r\n" + bulk(cur) + b"*%d\r\n" % len(page) + b"".join(bulk(k) for k in page)
+        if name == b"INFO":
+            text = b"# Keyspace\r\ndb0:keys=%d,expires=0,avg_ttl=0\r\n" % len(d)
+            return bulk(text)
+        if name == b"PING":
+            return b"+PONG\r\n"
+        return b"-ERR fake shard: unknown '%s'\r\n" % name
+
+
+class Harness:
+    """One client session and its fake shards; ``call`` runs requests end to end."""
+
+    def __init__(self, shards: int = 3, password: str = "", auto: bool = True) -> None:
+        self.router = Router.of(topology(shards, password))
+        self.session = Session(
+            self.router, 7, b"shardpw", info=lambda: {"server": [("redis_version", "7.2.4")]}
+        )
+        self.shards = [FakeShard(i) for i in range(shards)]
+        self.readers = [RequestReader() for _ in range(shards)]
+        self.splitters = [ReplySplitter() for _ in range(shards)]
+        self.replies = ReplyReader()
+        self.auto = auto  # answer shard requests at once
+
+    def send(self, *cmds: list[bytes] | str, raw: bytes | None = None) -> None:
+        argvs = [c.encode().split() if isinstance(c, str) else c for c in cmds]
+        self.session.commands(argvs, raw)
+        if self.auto:
+            self.pump()
+
+    def pump(self) -> None:
+        """Deliver what the session wrote to each shard and the shards' replies."""
+        s = self.session
+        for _ in range(10):
+            touched = s.take_touched()
+            if not touched:
+                return
+            for i in touched:
+                data = s.take(i)
+                out = b"".join(self.shards[i].handle(a) for a in self.readers[i].feed(data))
+                if self.shards[i].hold:
+                    self.shards[i].held.append(out)
+                    continue
+                s.replies(i, self.splitters[i].feed(out))
+
+    def release(self, shard: int) -> None:
+        fs = self.shards[shard]
+        fs.hold = False
+        out = b"".join(fs.held)
+        fs.held = []
+        self.session.replies(shard, self.splitters[shard].feed(out))
+
+    def out(self) -> list[object]:
+        """The replies the client got so far, decoded."""
+        data = b"".join(self.session.out)
+        self.session.out.clear()
+        self.replies.feed(data)
+        got = []
+        while (r := self.replies.get()) is not NEED_DATA:
+            got.append(r)
+        return got
+
+    def call(self, *cmds: list[bytes] | str) -> list[object]:
+        self.send(*cmds)
+        return self.out()
+
+    def shard_of(self, key: bytes) -> int:
+        return self.router.shard_of[key_slot(key)]
+
+    def keys_on(self, shard: int, n: int = 1, prefix: bytes = b"k") -> list[bytes]:
+        out, i = [], 0
+        while len(out) < n:
+            k = b"%s%d" % (prefix, i)
+            if self.shard_of(k) == shard:
+                out.append(k)
+            i += 1
+        return out
+
+
+Check = Callable[[Harness], None]

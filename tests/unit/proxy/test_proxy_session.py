@@ -1,0 +1,227 @@
+"""The session core (proxy/session.py, fanout.py, txn.py, local.py) against fake shards:
+reply order, routing, splitting and merging, SCAN cursors, WAIT aggregation, transaction
+rules, shard connections lost."""
+
+from __future__ import annotations
+
+import pytest
+from fake_shards import Harness
+
+from ackdb.resp.replies import ReplyError
+
+
+def test_replies_come_back_in_request_order_across_shards() -> None:
+    h = Harness(auto=False)
+    k0, k1, k2 = (h.keys_on(i)[0] for i in range(3))
+    h.shards[0].hold = True
+    h.send([b"SET", k0, b"a"], [b"SET", k1, b"b"], "PING", [b"GET", k2], [b"GET", k0])
+    h.pump()
+    assert h.out() == []  # shard 0 holds the head of the line
+    h.release(0)
+    assert h.out() == [b"OK", b"OK", b"PONG", None, b"a"]
+
+
+def test_the_first_request_to_a_shard_authenticates_and_follows_the_protocol() -> None:
+    h = Harness()
+    (k,) = h.keys_on(1)
+    h.call("HELLO 3", [b"GET", k])
+    assert h.shards[1].requests[:2] == [[b"AUTH", b"shardpw"], [b"HELLO", b"3"]]
+    assert h.shards[0].requests == []  # shard connections open lazily
+    h.call("HELLO 2")
+    assert h.shards[1].requests[-1] == [b"HELLO", b"2"]
+
+
+def test_plain_requests_to_one_shard_are_forwarded_as_they_came() -> None:
+    h = Harness(shards=1, auto=False)
+    raw = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"
+    h.session.commands([[b"GET", b"a"], [b"GET", b"b"]], raw)
+    assert h.session.take(0).endswith(raw)
+
+
+def test_multi_key_commands_split_per_shard_and_merge() -> None:
+    h = Harness()
+    keys = [k for i in range(3) for k in h.keys_on(i, 2)]
+    args = [x for k in keys for x in (k, b"v" + k)]
+    assert h.call([b"MSET", *args]) == [b"OK"]
+    assert all(len(fs.data) == 2 for fs in h.shards)
+    assert h.call([b"MGET", *reversed(keys), b"nope"]) == [
+        [*(b"v" + k for k in reversed(keys)), None]
+    ]
+    assert h.call([b"EXISTS", *keys, keys[0]]) == [7]
+    assert h.call([b"DEL", *keys[:3], b"nope"]) == [3]
+    assert h.call("DBSIZE") == [3]
+
+
+def test_other_multi_key_commands_across_slots_get_crossslot() -> None:
+    h = Harness()
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    (err,) = h.call([b"SUNION", k0, k1])
+    assert isinstance(err, ReplyError) and str(err).startswith("CROSSSLOT")
+    (err,) = h.call([b"MSETNX", k0, b"1", k1, b"2"])
+    assert isinstance(err, ReplyError)
+    assert h.call([b"SUNION", b"{t}a", b"{t}b"])[0] != err  # one slot: forwarded
+
+
+def test_one_shard_database_has_no_slot_rules() -> None:
+    h = Harness(shards=1)
+    h.call([b"SUNION", b"a", b"b"])
+    assert h.shards[0].requests[-1] == [b"SUNION", b"a", b"b"]
+
+
+def test_fan_out_merges() -> None:
+    h = Harness()
+    for i in range(3):
+        for k in h.keys_on(i, i + 1):
+            h.call([b"SET", k, b"1"])
+    assert h.call("DBSIZE") == [6]
+    assert sorted(h.call("KEYS *")[0]) == sorted(k for fs in h.shards for k in fs.data)  # type: ignore[arg-type]
+    (info,) = h.call("INFO")
+    assert b"db0:keys=6,expires=0,avg_ttl=0" in info  # type: ignore[operator]
+    assert b"# Server" in info  # type: ignore[operator]
+    assert h.call("FLUSHALL") == [b"OK"]
+    assert h.call("DBSIZE") == [0]
+
+
+def test_scan_walks_every_shard_and_its_cursor_names_the_shard() -> None:
+    h = Harness()
+    everything = set()
+    for i in range(3):
+        for k in h.keys_on(i, 3):
+            h.call([b"SET", k, b"1"])
+            everything.add(k)
+    seen: set[bytes] = set()
+    cursor = b"0"
+    for _ in range(20):
+        (reply,) = h.call([b"SCAN", cursor])
+        cursor, page = reply  # type: ignore[misc]
+        seen.update(page)
+        if cursor == b"0":
+            break
+        assert int(cursor) % 3 in (0, 1, 2)
+    assert seen == everything
+    (err,) = h.call("SCAN abc")
+    assert str(err) == "ERR invalid cursor"
+
+
+def test_wait_goes_to_the_shards_written_since_the_last_wait_and_takes_the_minimum() -> None:
+    h = Harness()
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    h.shards[0].wait_reply = 2
+    h.shards[1].wait_reply = 1
+    h.shards[2].wait_reply = 0
+    h.call([b"SET", k0, b"1"])
+    assert h.call("WAIT 2 100") == [2]  # only shard 0 written
+    assert [r[0] for fs in h.shards for r in fs.requests if r[0] == b"WAIT"] == [b"WAIT"]
+    h.call([b"SET", k0, b"1"], [b"SET", k1, b"1"], [b"GET", h.keys_on(2)[0]])
+    assert h.call("WAIT 2 100") == [1]  # shards 0 and 1: the minimum; reads do not count
+    assert h.shards[2].requests[-1][0] == b"GET"
+    assert h.call("WAIT 1 100") == [0]  # nothing written since: every shard is asked
+    h.call([b"MSET", k0, b"1", k1, b"2"])
+    assert h.call("WAITAOF 1 1 100") == [[1, 1]]  # element-wise minimum
+
+
+def test_transactions_queue_here_and_run_on_one_shard() -> None:
+    h = Harness()
+    a, b = b"{u}a", b"{u}b"
+    shard = h.shard_of(a)
+    assert h.call("MULTI", [b"SET", a, b"1"], [b"GET", b], "PING", "EXEC") == [
+        b"OK",
+        b"QUEUED",
+        b"QUEUED",
+        b"QUEUED",
+        [b"OK", None, b"PONG"],
+    ]
+    reqs = h.shards[shard].requests
+    assert [r[0] for r in reqs[-5:]] == [b"MULTI", b"SET", b"GET", b"PING", b"EXEC"]
+    # Keys of two slots: EXEC answers CROSSSLOT and nothing runs.
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    out = h.call("MULTI", [b"SET", k0, b"1"], [b"SET", k1, b"1"], "EXEC")
+    assert out[:3] == [b"OK", b"QUEUED", b"QUEUED"]
+    assert isinstance(out[3], ReplyError) and str(out[3]).startswith("CROSSSLOT")
+    # A queued error: EXECABORT (Redis's rule), the queue dropped.
+    out = h.call("MULTI", [b"SET", a], "EXEC")
+    assert isinstance(out[1], ReplyError) and "wrong number" in str(out[1])
+    assert isinstance(out[2], ReplyError) and str(out[2]).startswith("EXECABORT")
+    out = h.call("EXEC", "DISCARD", "MULTI", "MULTI", "WATCH x", "DISCARD")
+    assert [str(x) for x in out] == [
+        "ERR EXEC without MULTI",
+        "ERR DISCARD without MULTI",
+        "b'OK'",
+        "ERR MULTI calls can not be nested",
+        "ERR WATCH inside MULTI is not allowed",
+        "b'OK'",
+    ]
+    assert h.call("MULTI", "EXEC") == [b"OK", []]
+
+
+def test_watch_pins_the_transaction_to_its_slot() -> None:
+    h = Harness()
+    a = b"{u}a"
+    shard = h.shard_of(a)
+    other = h.keys_on((shard + 1) % 3)[0]
+    assert h.call([b"WATCH", a], "MULTI", [b"SET", a, b"2"], "EXEC") == [
+        b"OK",
+        b"OK",
+        b"QUEUED",
+        [b"OK"],
+    ]
+    assert h.shards[shard].requests[-4][0] == b"WATCH"
+    out = h.call([b"WATCH", a], "MULTI", [b"SET", other, b"2"], "EXEC")
+    assert str(out[3]).startswith("CROSSSLOT")
+    assert h.shards[shard].requests[-1] == [b"UNWATCH"]  # the failed EXEC unwatched
+
+
+def test_a_lost_shard_connection_fails_what_it_owed_and_reopens() -> None:
+    h = Harness(auto=False)
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    h.send([b"GET", k0], [b"MGET", k0, k1], [b"GET", k1])
+    h.session.take(0)
+    h.session.take(1)
+    h.session.take_touched()
+    h.session.replies(1, [b"+OK\r\n", b"$1\r\nx\r\n", b"$1\r\ny\r\n"])  # AUTH first
+    h.session.lost(0)
+    out = h.out()
+    assert [type(x) for x in out] == [ReplyError, ReplyError, bytes]
+    assert str(out[0]).startswith("TRYAGAIN")
+    h.send([b"GET", k0])
+    assert h.session.take(0).startswith(b"*2\r\n$4\r\nAUTH")  # a new connection
+
+
+def test_auth_and_noauth() -> None:
+    h = Harness(password="pw")
+    out = h.call("GET a", "AUTH x", "AUTH pw", "GET a", "AUTH a b c")
+    assert [str(x) for x in out[:2]] == [
+        "NOAUTH Authentication required.",
+        "WRONGPASS invalid username-password pair or user is disabled.",
+    ]
+    assert out[2:4] == [b"OK", None]
+    assert str(out[4]) == "ERR syntax error"
+    (err,) = Harness().call("AUTH x")
+    assert "without any password configured" in str(err)
+
+
+def test_local_commands_and_refusals() -> None:
+    h = Harness()
+    out = h.call("PING", "PING hi", "ECHO x", "SELECT 0", "CLIENT SETNAME n", "CLIENT GETNAME")
+    assert out == [b"PONG", b"hi", b"x", b"OK", b"OK", b"n"]
+    for cmd in ("MOVE a 1", "SWAPDB 0 1", "SELECT 2", "BGSAVE", "CONFIG SET x y", "MONITOR"):
+        (err,) = h.call(cmd)
+        assert isinstance(err, ReplyError) and "endpoint" in str(err), cmd
+    (err,) = h.call("NOSUCH a b")
+    assert str(err) == "ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' "
+    (err,) = h.call("CLIENT")
+    assert "wrong number of arguments" in str(err)
+    out = h.call("QUIT", "PING")
+    assert out == [b"OK"] and h.session.closing
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_pipelines_of_every_kind_keep_order(shards: int) -> None:
+    h = Harness(shards=shards)
+    cmds: list[list[bytes] | str] = []
+    expect: list[object] = []
+    for i in range(30):
+        k = b"key%d" % i
+        cmds += [[b"SET", k, b"%d" % i], [b"GET", k], "PING", "DBSIZE"]
+        expect += [b"OK", b"%d" % i, b"PONG", i + 1]
+    assert h.call(*cmds) == expect
