@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,31 @@ def test_redis_benchmark_cluster_smoke(db: ShardedDb) -> None:
     assert "Cluster has 3 master nodes" in run.stdout
     assert "SET:" in run.stdout and "GET:" in run.stdout
     assert "requests per second" in run.stdout
+
+
+def test_redis_py_cluster_pubsub(db: ShardedDb) -> None:
+    """redis-py's cluster Pub/Sub: classic channels through any node, shard channels
+    through the slot's owner."""
+    rc = redis.RedisCluster(host="127.0.0.3", port=db.port, socket_timeout=10)
+    try:
+        p = rc.pubsub()
+        p.subscribe("orders")
+        p.ssubscribe("{b}events")
+        deadline = time.monotonic() + 10
+        kinds = set()
+        while len(kinds) < 2 and time.monotonic() < deadline:
+            m = p.get_sharded_message(timeout=0.1) or p.get_message(timeout=0.1)
+            if m is not None:
+                kinds.add(m["type"])
+        assert kinds == {"subscribe", "ssubscribe"}
+        assert rc.publish("orders", "a") == 1
+        assert rc.spublish("{b}events", "b") == 1
+        got = set()
+        while len(got) < 2 and time.monotonic() < deadline + 10:
+            m = p.get_sharded_message(timeout=0.1) or p.get_message(timeout=0.1)
+            if m is not None:
+                got.add((m["type"], m["channel"], m["data"]))
+        assert got == {("message", b"orders", b"a"), ("smessage", b"{b}events", b"b")}
+        p.close()
+    finally:
+        rc.close()
