@@ -12,6 +12,7 @@ tests through real endpoints are in tests/e2e/test_cluster_api.py.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,22 @@ pytestmark = [
 NODES = ["n1", "n2", "n3"]
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too: a cluster-enabled
+    redis-server refuses ports above 55535."""
+    for _ in range(1000):
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no port below 55535 with a free bus port")
+
+
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """Three cluster-enabled redis-servers joined by ``redis-cli --cluster create``."""
@@ -51,7 +68,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int
         for i in range(3):
             d = base / str(i)
             d.mkdir()
-            port = free_port()
+            port = cluster_port()
             argv = redis_argv(port, "--cluster-enabled", "yes", "--cluster-config-file", "n.conf")
             servers.append(ServerProcess(argv, port, d, "redis"))
         ports = [s.port for s in servers]
