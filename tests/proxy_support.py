@@ -6,7 +6,9 @@ proxy`` endpoint from a topology file."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import sys
+import threading
 from pathlib import Path
 
 from ackdb.cluster.databases import (
@@ -22,6 +24,69 @@ from ackdb.node.secrets import new_secret, shard_password, write_secret
 from conftest import ServerProcess, free_port, wait_until
 
 
+class FakeMeta:
+    """A node's client port as far as ``DB.TOPOLOGY name [known-version [timeout-ms]]``
+    goes (the contract of issue 14): answers at once without a known version, or when the
+    version passes it, or at the timeout with the current topology."""
+
+    def __init__(self) -> None:
+        self.topology: Topology | None = None
+        self.cond = threading.Condition()
+        self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def publish(self, topology: Topology) -> None:
+        with self.cond:
+            self.topology = topology
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        from ackdb.resp.reader import RequestReader
+
+        reader = RequestReader()
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for argv in reader.feed(data):
+                    conn.sendall(self._answer(argv))
+
+    def _answer(self, argv: list[bytes]) -> bytes:
+        self.requests += 1
+        if argv[0].upper() != b"DB.TOPOLOGY" or len(argv) not in (2, 4):
+            return b"-ERR unknown command\r\n"
+        known = int(argv[2]) if len(argv) == 4 else -1
+        timeout_s = int(argv[3]) / 1000 if len(argv) == 4 else 0
+        with self.cond:
+            self.cond.wait_for(
+                lambda: self.topology is not None and self.topology.version > known, timeout_s
+            )
+            topo = self.topology
+        if topo is None or topo.db.name.encode() != argv[1]:
+            return b"-ERR no such database '%s'\r\n" % argv[1]
+        body = topo.to_bytes()
+        return b"$%d\r\n%s\r\n" % (len(body), body)
+
+
 class ShardedDb:
     """``with ShardedDb(tmp, shards=3, replicas={0: 1}) as db: db.port ...``"""
 
@@ -33,6 +98,7 @@ class ShardedDb:
         password: str = "",
         appendonly: bool = False,
         name: str = "db",
+        meta: FakeMeta | None = None,
     ) -> None:
         self.dir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -41,6 +107,7 @@ class ShardedDb:
         self.password = password
         self.appendonly = appendonly
         self.name = name
+        self.meta = meta  # the topology comes from this fake node instead of a file
         self.secret_file = workdir / "secret"
         write_secret(str(self.secret_file), new_secret())
         from ackdb.node.secrets import read_secret
@@ -122,8 +189,11 @@ class ShardedDb:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--topology-file",
-            str(self.topology_file),
+            *(
+                ["--meta", f"127.0.0.1:{self.meta.port}"]
+                if self.meta is not None
+                else ["--topology-file", str(self.topology_file)]
+            ),
             "--secret-file",
             str(self.secret_file),
         ]
@@ -157,6 +227,9 @@ class ShardedDb:
         return Topology(self.version, db, {"n1": "127.0.0.1"}, "n1")
 
     def write_topology(self) -> None:
+        if self.meta is not None:
+            self.meta.publish(self.topology())
+            return
         tmp = self.topology_file.with_suffix(".tmp")
         tmp.write_bytes(self.topology().to_bytes())
         tmp.replace(self.topology_file)

@@ -37,6 +37,8 @@ Other commands:
                                            run a cluster member (Raft metadata store)
        ackdb cluster up|status|add-node|remove-node|down ...
                                            a local cluster on loopback (docs/cluster.md)
+       ackdb db create|list|info|delete ...
+                                           the cluster's databases (docs/cluster.md)
        ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
                    [--secret-file F] [--logfile F] [--loglevel L]
                                            a database's endpoint (docs/proxy.md)
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         from .node.cli_cluster import cluster_main
 
         return cluster_main(args[1:])
+    if args[0] == "db":
+        from .node.cli_db import db_main
+
+        return db_main(args[1:])
     if args[0] == "proxy":
         from .node.secrets import read_secret, shard_password
         from .proxy.main import proxy_main

@@ -17,7 +17,7 @@ import redis
 from ackdb.cluster.keyslot import key_slot
 from ackdb.resp.client import BlockingClient
 from conftest import REDIS_CLI, wait_until
-from proxy_support import ShardedDb
+from proxy_support import FakeMeta, ShardedDb
 
 pytestmark = pytest.mark.e2e
 
@@ -157,6 +157,9 @@ def test_resp3_and_connection_commands(db: ShardedDb) -> None:
     assert r3.zscore("z", "m") == 1.5
     assert r3.client_setname("me") and r3.client_getname() == b"me"
     assert r3.ping() and r3.echo("x") == b"x"
+    with BlockingClient(f"127.0.0.1:{db.port}") as raw:
+        assert len(raw.call("COMMAND")) > 200  # the table, from a shard
+    assert r3.command_count() > 200
     for cmd, err in [
         ("MOVE a 1", "not available"),
         ("SWAPDB 0 1", "not available"),
@@ -343,3 +346,119 @@ def test_the_proxy_stops_on_sigterm(tmp_path: Path) -> None:
         assert d.proxy is not None
         assert d.proxy.stop() == 0
         assert not os.path.exists(f"/proc/{d.proxy.proc.pid}")
+
+
+def test_topology_from_the_node_by_long_poll(tmp_path: Path) -> None:
+    meta = FakeMeta()
+    try:
+        with ShardedDb(tmp_path, shards=2, replicas={1: 1}, meta=meta) as d:
+            k1 = keys_on_each_shard(d)[1][0]
+            r = d.client()
+            r.set(k1, "old")
+            assert r.wait(1, 2000) == 1
+            new = d.replicas[1][0]
+            d.shard_client(new.port).execute_command("REPLICAOF", "NO", "ONE")
+            d.primaries[1], d.replicas[1] = new, [d.primaries[1]]
+            d.version += 1
+            t0 = time.monotonic()
+            d.write_topology()
+            wait_until(lambda: r.info("server")["topology_version"] == 2, 5)
+            assert time.monotonic() - t0 < 3  # the long poll answered at once, not at 10 s
+            r.set(k1, "new")
+            assert d.shard_client(new.port).get(k1) == b"new"
+            r.close()
+    finally:
+        meta.close()
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_does_not_read_is_paused_not_buffered(db: ShardedDb) -> None:
+    """Back-pressure: a client pipelining far more than it reads stops being read (its
+    replies wait in bounded buffers), and gets every reply once it reads."""
+    import select
+    import socket
+    import threading
+
+    assert db.proxy is not None
+    db.client().set("bp", "v" * 100)
+    n = 200_000
+    request = b"*2\r\n$3\r\nGET\r\n$2\r\nbp\r\n"
+    reply = b"$100\r\n" + b"v" * 100 + b"\r\n"  # 200k replies: 21 MB
+    sock = socket.create_connection(("127.0.0.1", db.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    before = _rss_kib(db.proxy.proc.pid)
+    sender = threading.Thread(target=lambda: sock.sendall(request * n), daemon=True)
+    sender.start()
+    time.sleep(2)
+    grown_kib = _rss_kib(db.proxy.proc.pid) - before
+    assert grown_kib < 16 * 1024, grown_kib  # far below the 21 MB of replies owed
+    got = 0
+    want = len(reply) * n
+    while got < want:  # select, not a socket timeout: the sender shares the socket
+        assert select.select([sock], [], [], 30)[0], f"stalled after {got} bytes"
+        chunk = sock.recv(1 << 20)
+        assert chunk
+        got += len(chunk)
+    sender.join(10)
+    assert got == want
+    sock.close()
+
+
+def test_an_endpoint_of_a_database_created_on_a_real_node(tmp_path: Path) -> None:
+    """``ackdb proxy --meta`` against a real node: DB.CREATE, the shards started on the
+    ports the cluster gave them (no shard password: this cluster has no secret), the
+    endpoint following DB.TOPOLOGY."""
+    import sys
+
+    from ackdb.cluster.databases import Topology
+    from ackdb.node.localcluster import LocalCluster
+    from conftest import ServerProcess, ackdb_argv, free_port
+
+    (tmp_path / "cluster").mkdir()
+    with LocalCluster(tmp_path / "cluster", 1) as c:
+        c.start_all()
+        node = c.wait_leader()
+        wait_until(lambda: _created(c, node), 30)
+        with c.client(node) as cl:
+            topo = Topology.from_bytes(cl.call("DB.TOPOLOGY", "px"))
+        shards = []
+        try:
+            for s in topo.db.shards:
+                d = tmp_path / f"shard{s.index}"
+                d.mkdir()
+                shards.append(ServerProcess(ackdb_argv(s.primary.port), s.primary.port, d, "shard"))
+            port = free_port()
+            argv = [sys.executable, "-m", "ackdb", "proxy", "--db", "px", "--bind", "127.0.0.1"]
+            argv += ["--port", str(port), "--meta", c[node].addr]
+            proxy = ServerProcess(argv, port, tmp_path, "proxy")
+            try:
+                r = redis.Redis(port=port, socket_timeout=10)
+                assert r.mset({f"k{i}": i for i in range(50)})
+                assert r.dbsize() == 50
+                assert sum(redis.Redis(port=s.port).dbsize() for s in shards) == 50
+                assert r.info("server")["topology_version"] == topo.version
+                r.close()
+            finally:
+                proxy.stop()
+        finally:
+            for s in shards:
+                s.stop()
+
+
+def _created(c: object, node: str) -> bool:
+    from ackdb.resp.client import ReplyError
+
+    try:
+        with c.client(node) as cl:  # type: ignore[attr-defined]
+            cl.call("DB.CREATE", "px", "SHARDS", "3", "REPLICATION", "no")
+        return True
+    except ReplyError as e:
+        return "already exists" in str(e)
+    except (OSError, ConnectionError):
+        return False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 
 import pytest
 
@@ -474,8 +475,19 @@ def test_checks_catch_an_ack_that_counts_unprocessed_bytes(monkeypatch: pytest.M
         return encode_command([b"REPLCONF", b"ACK", b"%d" % offset])
 
     monkeypatch.setattr(replica_mod.ReplicaLink, "_ack_command", over_ack)
-    with pytest.raises(pytest.fail.Exception, match=r"WAIT replied \d+ for write"):
-        run_seed(2)
+    _caught_within_seeds(r"WAIT replied \d+ for write")
+
+
+def _caught_within_seeds(match: str, seeds: range = range(1, 31)) -> None:
+    """Some seed among ``seeds`` must fail with ``match``: which seed first meets the
+    broken path depends on every timing of the world, so no single seed is pinned."""
+    for seed in seeds:
+        try:
+            run_seed(seed)
+        except pytest.fail.Exception as e:
+            assert re.search(match, str(e)), str(e)
+            return
+    pytest.fail(f"no seed of {seeds} caught it ({match})")
 
 
 def test_checks_catch_waitaof_counting_acks_instead_of_facks(
@@ -484,5 +496,4 @@ def test_checks_catch_waitaof_counting_acks_instead_of_facks(
     monkeypatch.setattr(
         primary_mod.ReplicaTable, "count_facked", primary_mod.ReplicaTable.count_acked
     )
-    with pytest.raises(pytest.fail.Exception, match="WAITAOF replied .* fsynced on"):
-        run_seed(1)
+    _caught_within_seeds("WAITAOF replied .* fsynced on")

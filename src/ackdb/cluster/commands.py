@@ -43,6 +43,8 @@ class Op(enum.Enum):
     MEMBER_HEALTH = "member.health"  # [id, health]
     RECORD_PUT = "record.put"  # [kind, name, body, expected_version | -1]
     RECORD_DEL = "record.del"  # [kind, name, expected_version | -1]
+    DB_CREATE = "db.create"  # [name, options]: place and create a database (cluster/dbops.py)
+    DB_DELETE = "db.delete"  # [name]
 
 
 class RecordKind(enum.Enum):
@@ -71,6 +73,8 @@ _ARG_TYPES: dict[Op, str] = {
     Op.MEMBER_HEALTH: "ss",
     Op.RECORD_PUT: "ssbi",
     Op.RECORD_DEL: "ssi",
+    Op.DB_CREATE: "sb",
+    Op.DB_DELETE: "s",
 }
 
 

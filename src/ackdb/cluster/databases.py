@@ -31,9 +31,11 @@ DB_NAME_MAX_CHARS = 64
 DEFAULT_DB_NAME = "default"
 DEFAULT_DB_PORT = 12000  # the database ``ackdb cluster up`` creates
 # Ports the cluster hands out: database endpoints (when --port is not given) and shard
-# processes, each unique in the cluster.
+# processes, each unique in the cluster. Both lie below Linux's ephemeral range
+# (32768-60999), so no outgoing connection can hold one a shard needs (Redis Enterprise
+# uses 10000-19999 and 20000-29999 the same way).
 DB_PORT_RANGE = (12000, 12999)
-SHARD_PORT_RANGE = (30000, 39999)
+SHARD_PORT_RANGE = (20000, 29999)
 
 
 class DbType(enum.Enum):
@@ -219,8 +221,9 @@ def instances_on(node: str, dbs: list[Database]) -> list[LocalInstance]:
 class Topology:
     """A database as one node's endpoint routes it: the record, the host of every node
     (from the members' client addresses), and which node the endpoint runs on.
-    ``version`` is the metadata's applied index when it was taken: a later topology of
-    the same database has a higher one."""
+    ``version`` is a log index that grows with every change of the topology and stays
+    put otherwise (cluster/dbops.py defines it): a later topology of the same database
+    has a higher one, an unchanged one the same."""
 
     version: int
     db: Database

@@ -13,7 +13,11 @@ Member states (the leader's reconciler, cluster/reconcile.py, acts on them):
     (absent) --member.put / conf ADD--> ACTIVE     (a bootstrap voter registering itself)
 
 A key's version is the log index of its last write (etcd's mod_revision), so it grows
-and is the same on every member. A record's version counts its writes from 1.
+and is the same on every member. A record's version counts its writes from 1; its
+``modified`` is the log index of its last write. ``hosts_index`` is the log index of the
+last change to the hosts of the members (cluster/dbops.py: the topology version of a
+database is the larger of the two). Databases (``db.create``, ``db.delete``) are applied
+by cluster/dbops.py.
 
 Every client command runs through the client sessions (ackdb.consensus.sessions): a
 command retried with the same (client id, seq) applies once and its retry gets the
@@ -28,6 +32,7 @@ from typing import Any
 
 import msgpack
 
+from ackdb.cluster import dbops
 from ackdb.cluster.commands import (
     BODY_MAX_BYTES,
     KEY_MAX_BYTES,
@@ -53,7 +58,7 @@ from ackdb.consensus import (
 )
 from ackdb.consensus.sessions import Sessions, StaleRequest
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 1: without record ``modified`` and ``hosts_index``
 
 
 class MemberState(enum.Enum):
@@ -84,6 +89,7 @@ class Record:
     name: str
     version: int
     body: bytes  # an encoded msgpack map with str keys
+    modified: int = 0  # log index of the last write
 
     def fields(self) -> dict[str, Any]:
         v = msgpack.unpackb(self.body, raw=False)
@@ -136,6 +142,7 @@ class MetadataStore:
         self.kv: dict[bytes, KvItem] = {}
         self.members: dict[str, Member] = {}
         self.records: dict[tuple[str, str], Record] = {}
+        self.hosts_index = 0  # log index of the last change to dbops.hosts(self)
         self.sessions = Sessions()
 
     # -- applying the log -------------------------------------------------------------
@@ -150,7 +157,9 @@ class MetadataStore:
                 cc, conf = decode_conf_entry(entry.data)
             except DecodeError:
                 return None  # the core checks its own entries; nothing for us to do
+            before = dbops.hosts(self)
             self.apply_conf(cc, conf)
+            self._hosts_changed(before, entry.index)
             return None
         if entry.kind is EntryKind.NOOP or not entry.data:
             return None
@@ -188,12 +197,34 @@ class MetadataStore:
             self.members[cc.node_id] = replace(m, state=MemberState.ACTIVE)
 
     def _execute(self, cmd: Command, index: int) -> Result:
-        op, a = cmd.op, cmd.args
+        op = cmd.op
+        a: tuple[Any, ...] = cmd.args
         if op in (Op.KV_SET, Op.KV_DEL, Op.KV_CAS):
             return self._kv(op, a, index)
         if op in (Op.RECORD_PUT, Op.RECORD_DEL):
-            return self._record(op, a)
-        return self._member(op, a)
+            return self._record(op, a, index)
+        if op is Op.DB_CREATE:
+            return dbops.apply_create(self, a[0], a[1], index)
+        if op is Op.DB_DELETE:
+            return dbops.apply_delete(self, a[0])
+        before = dbops.hosts(self)
+        result = self._member(op, a)
+        self._hosts_changed(before, index)
+        return result
+
+    def _hosts_changed(self, before: dict[str, str], index: int) -> None:
+        if dbops.hosts(self) != before:
+            self.hosts_index = index
+
+    def put_record(self, kind: RecordKind, name: str, body: bytes, index: int) -> int:
+        """Write a record (its version + 1, modified at ``index``); its new version."""
+        old = self.records.get((kind.value, name))
+        version = 1 if old is None else old.version + 1
+        self.records[(kind.value, name)] = Record(kind, name, version, body, index)
+        return version
+
+    def del_record(self, kind: RecordKind, name: str) -> bool:
+        return self.records.pop((kind.value, name), None) is not None
 
     def _kv(self, op: Op, a: tuple[Any, ...], index: int) -> Result:
         key: bytes = a[0]
@@ -210,7 +241,7 @@ class MetadataStore:
         self.kv[key] = KvItem(new, index, index if old is None else old.created)
         return OK if op is Op.KV_SET else Result(True, 1)
 
-    def _record(self, op: Op, a: tuple[Any, ...]) -> Result:
+    def _record(self, op: Op, a: tuple[Any, ...], index: int) -> Result:
         try:
             kind = RecordKind(a[0])
         except ValueError:
@@ -222,14 +253,10 @@ class MetadataStore:
         if expected != -1 and expected != have:
             return fail(f"VERSION {kind.value} '{name}' is at version {have}, not {expected}")
         if op is Op.RECORD_DEL:
-            if old is None:
-                return Result(True, 0)
-            del self.records[(kind.value, name)]
-            return Result(True, 1)
+            return Result(True, 1 if self.del_record(kind, name) else 0)
         if not valid_body(a[2]):
             return fail("ERR a record body must be a msgpack map with string keys")
-        self.records[(kind.value, name)] = Record(kind, name, have + 1, a[2])
-        return Result(True, have + 1)
+        return Result(True, self.put_record(kind, name, a[2], index))
 
     def _member(self, op: Op, a: tuple[Any, ...]) -> Result:
         node_id: str = a[0]
@@ -293,8 +320,12 @@ class MetadataStore:
                 [m.id, m.client_addr, m.cluster_addr, m.health.value, m.state.value]
                 for m in self.member_list()
             ],
-            [[r.kind.value, r.name, r.version, r.body] for _, r in sorted(self.records.items())],
+            [
+                [r.kind.value, r.name, r.version, r.body, r.modified]
+                for _, r in sorted(self.records.items())
+            ],
             self.sessions.snapshot(),
+            self.hosts_index,
         ]
         out = msgpack.packb(state, use_bin_type=True)
         assert isinstance(out, bytes)
@@ -305,8 +336,10 @@ class MetadataStore:
         """The store a ``snapshot()`` saved. The data comes from our own snapshots (on
         disk, checksummed, or from the leader), so a malformed one is a bug: assert."""
         v = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        version, applied, voters, kv, members, records, sessions = v
-        assert version == SNAPSHOT_VERSION, f"unsupported metadata snapshot {version}"
+        assert v[0] in (1, SNAPSHOT_VERSION), f"unsupported metadata snapshot {v[0]}"
+        if v[0] == 1:  # records without ``modified``, no ``hosts_index``: both 0
+            v = [*v[:5], [[*r, 0] for r in v[5]], v[6], 0]
+        _, applied, voters, kv, members, records, sessions, hosts_index = v
         s = cls()
         s.applied_index = applied
         s.voters = tuple(voters)
@@ -314,6 +347,9 @@ class MetadataStore:
         s.members = {
             m[0]: Member(m[0], m[1], m[2], Health(m[3]), MemberState(m[4])) for m in members
         }
-        s.records = {(k, n): Record(RecordKind(k), n, ver, body) for k, n, ver, body in records}
+        s.records = {
+            (k, n): Record(RecordKind(k), n, ver, body, mod) for k, n, ver, body, mod in records
+        }
+        s.hosts_index = hosts_index
         s.sessions = Sessions.restore(sessions)
         return s

@@ -4,13 +4,17 @@ and the parser the command-line tools use to read it back.
 Owns: the format -- ``field:value`` lines, then one line per member: ``member:<id>
 client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
-them; elsewhere ``?``). Never does IO: it formats a Raft ``Status`` and the metadata.
+them; elsewhere ``?``); then one ``database:`` line per database and one ``shard:`` line
+per shard, from the metadata (cluster/dbtext.py has their format). Never does IO: it
+formats a Raft ``Status`` and the metadata.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ackdb.cluster import dbops
+from ackdb.cluster.dbtext import status_lines
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Status
 
@@ -50,6 +54,9 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
             f" match={pr.match if pr else '?'}"
             f" next={pr.next if pr else '?'}"
         )
+    dbs = [(db, dbops.topology_version(meta, db.name) or 0) for db in dbops.databases(meta)]
+    lines += status_lines(dbs)
+    # The shard supervisor's live lines (role, offset, lag of each local instance) go here.
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -63,6 +70,8 @@ class MemberView:
 class StatusView:
     fields: dict[str, str] = field(default_factory=dict)
     members: list[MemberView] = field(default_factory=list)
+    databases: list[MemberView] = field(default_factory=list)  # id = database name
+    shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
 
     @property
     def role(self) -> str:
@@ -84,9 +93,10 @@ def parse_status(text: str) -> StatusView:
         key, sep, value = line.partition(":")
         if not sep:
             continue
-        if key == "member":
-            node_id, *pairs = value.split(" ")
-            view.members.append(MemberView(node_id, dict(p.split("=", 1) for p in pairs)))
+        items = {"member": view.members, "database": view.databases, "shard": view.shards}
+        if key in items:
+            item_id, *pairs = value.split(" ")
+            items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
         else:
             view.fields[key] = value
     return view

@@ -103,7 +103,7 @@ class Agent(Host):
         )
 
     def _after_pass(self) -> None:
-        self.client_port.flush()
+        self.client_port.after_pass()
 
     # -- the Raft member's state, for tests and tools -------------------------------------
 

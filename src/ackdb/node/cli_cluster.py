@@ -297,6 +297,9 @@ def _print_status(v: StatusView) -> None:
         for c in cols:
             row += f"{m.fields.get(c, '?'):<18}" if c in cols[:2] else f"{m.fields.get(c, '?'):<10}"
         print(row.rstrip())
+    from ackdb.node.cli_db import print_databases  # (cli_db imports this module)
+
+    print_databases(v)
 
 
 def _add_node(a: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ connections it accepted (each a metaserver.MetaConnection).
 Owns: the listening socket, the set of open connections (bounded by metaserver's
 ``CLIENT_MAX_CONNECTIONS``), and writing answered replies once per pass of the event
 loop (``schedule_flush``; the Raft member also flushes at the end of each of its passes
-through ``flush``). Commands go to the ``MetaPort`` it was given -- the Raft member -- and
+through ``after_pass``, which first wakes the ``DB.TOPOLOGY`` long polls of topowatch.py
+that the pass answered). Commands go to the ``MetaPort`` it was given -- the Raft member -- and
 nothing here decides anything about them. Never touches the Raft state itself.
 
 States: NEW -> LISTENING (start) -> DRAINED (drain: no new connections) -> CLOSED (stop:
@@ -21,6 +22,7 @@ from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
 from ackdb.node.metaserver import MetaConnection
 from ackdb.node.service import ClientConnection, MetaPort
+from ackdb.node.topowatch import TopologyWatches
 from ackdb.server.log import Log
 
 
@@ -41,6 +43,8 @@ class ClientPort:
         self.port = port
         self.log = log
         self.clients: set[ClientConnection] = set()
+        self.node_id = member.node_id
+        self.watches = TopologyWatches(lambda: self.member.meta)
         self._to_flush: list[ClientConnection] = []
         self._server: asyncio.Server | None = None
         self._draining = False
@@ -58,6 +62,7 @@ class ClientPort:
 
     async def stop(self) -> None:
         self._draining = True
+        self.watches.close()
         self.flush()
         for c in list(self.clients):
             if c.transport is not None:
@@ -99,6 +104,11 @@ class ClientPort:
         if not self._to_flush:
             asyncio.get_running_loop().call_soon(self.flush)
         self._to_flush.append(conn)
+
+    def after_pass(self) -> None:
+        """The Raft loop ended a pass: wake the long polls it answered, write replies."""
+        self.watches.check()
+        self.flush()
 
     def flush(self) -> None:
         conns, self._to_flush = self._to_flush, []

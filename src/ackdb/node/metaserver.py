@@ -15,6 +15,7 @@ Commands and replies (docs/cluster.md has the full story):
     CLUSTER.STATUS                $text: "field:value" lines, one "member:" line each
     CLUSTER.JOIN id client-addr cluster-addr     +OK (the leader then adds it as a voter)
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
+    DB.CREATE / DB.LIST / DB.INFO / DB.DELETE / DB.TOPOLOGY    databases (dbserver.py)
     HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
     PING [msg], ECHO msg, INFO [section], QUIT, COMMAND, CLIENT ..., SELECT 0
 
@@ -39,8 +40,10 @@ from typing import Any
 
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
+from ackdb.node import dbserver
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.node.service import ConnectionHost as Agent
+from ackdb.node.topowatch import Watch
 from ackdb.resp import encoder as enc
 from ackdb.resp.aio import FrontEndProtocol
 from ackdb.resp.frontend import NOT_YET, FrontEnd, NotYet, Pending
@@ -67,6 +70,7 @@ class MetaConnection(FrontEndProtocol):
         self.reads_running = 0
         self.running = 0
         self.proto: enc.Resp2 = enc.RESP2  # RESP3 after HELLO 3
+        self.watches: set[Watch] = set()  # this connection's DB.TOPOLOGY polls
 
     # -- asyncio.Protocol --
 
@@ -83,6 +87,9 @@ class MetaConnection(FrontEndProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.agent.clients.discard(self)
+        for w in list(self.watches):
+            w.cancel()
+        self.watches.clear()
         super().connection_lost(exc)
 
     # -- front-end hooks --
@@ -282,6 +289,11 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"CLUSTER.JOIN": (WRITE, cluster_join, 4),
     b"CLUSTER.REMOVE": (WRITE, cluster_remove, 2),
     b"CLUSTER.STATUS": (LOCAL, cluster_status, 1),
+    b"DB.CREATE": (WRITE, dbserver.db_create, -2),
+    b"DB.DELETE": (WRITE, dbserver.db_delete, 2),
+    b"DB.LIST": (READ, dbserver.db_list, 1),
+    b"DB.INFO": (READ, dbserver.db_info, 2),
+    b"DB.TOPOLOGY": (LOCAL, dbserver.db_topology, -2),
     b"INFO": (LOCAL, info, -1),
     b"PING": (LOCAL, ping, -1),
     b"HELLO": (LOCAL, hello, -1),

@@ -23,6 +23,7 @@ from typing import Protocol
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
+from ackdb.node.topowatch import TopologyWatches
 from ackdb.server.log import Log
 
 # Ask the host to stop the process with this exit code, saying why (for the log).
@@ -61,6 +62,8 @@ class MetaPort(MetaAccess, Protocol):
     """The metadata store as a client port sees it: writes through the log, linearizable
     reads, and the reports (the Raft member implements it)."""
 
+    node_id: str
+
     def status_text(self) -> str: ...
 
     def info_text(self, clients: int) -> str: ...
@@ -77,6 +80,8 @@ class ConnectionHost(MetaAccess, Protocol):
 
     log: Log
     clients: set[ClientConnection]
+    node_id: str
+    watches: TopologyWatches  # DB.TOPOLOGY long polls
 
     @property
     def stopping(self) -> bool: ...

@@ -3,7 +3,8 @@
 Owns: walking the databases to write them (as a snapshot, or as the RESP commands of an
 AOF base when ``aof-use-rdb-preamble no``), and filling databases from a snapshot
 (``DbTarget``). Keys already expired when a save starts are left out; a primary drops
-keys that expired while the file sat on disk when it loads them (as Redis does).
+keys that expired while the file sat on disk when it loads them (as Redis does), a
+replica and an AOF's base keep them.
 """
 
 from __future__ import annotations
@@ -130,13 +131,26 @@ def _batched(name: bytes, key: bytes, items: list[bytes], width: int) -> list[li
 
 
 class DbTarget(snap.LoadTarget):
-    """Fills the server's databases from a snapshot; counts expired keys skipped."""
+    """Fills the server's databases from a snapshot; counts expired keys skipped.
 
-    def __init__(self, dbs: Sequence[Database], now_ms: int, keep_expired: bool = False) -> None:
+    ``keep_expired``: load keys whose time has passed too (Redis: a replica's load, whose
+    primary expires them, and an AOF's base, which the AOF's commands continue).
+    ``expired_keys``: a list to which (db index, key) of each key skipped is appended, for
+    a primary that tells its replicas (Redis's RDBFLAGS_FEED_REPL at start-up)."""
+
+    def __init__(
+        self,
+        dbs: Sequence[Database],
+        now_ms: int,
+        keep_expired: bool = False,
+        expired_keys: list[tuple[int, bytes]] | None = None,
+    ) -> None:
         self.dbs = dbs
         self.now_ms = now_ms
         self.keep_expired = keep_expired
+        self.expired_keys = expired_keys
         self.db = dbs[0]
+        self.db_index = 0
         self.expired = 0
 
     def select(self, index: int) -> None:
@@ -145,6 +159,7 @@ class DbTarget(snap.LoadTarget):
                 f"the snapshot holds database {index}, but 'databases' is {len(self.dbs)}"
             )
         self.db = self.dbs[index]
+        self.db_index = index
 
     def strings(self, flat: list[bytes]) -> None:
         self.db.load_strings(flat)
@@ -152,6 +167,8 @@ class DbTarget(snap.LoadTarget):
     def key(self, key: bytes, value: Any, expire_ms: int | None) -> None:
         if expire_ms is not None and expire_ms <= self.now_ms and not self.keep_expired:
             self.expired += 1
+            if self.expired_keys is not None:
+                self.expired_keys.append((self.db_index, key))
             return
         self.db.load_key(key, value, expire_ms)
 

@@ -14,6 +14,8 @@ array is never rescanned from its start).
 
 from __future__ import annotations
 
+import hiredis
+
 # Type bytes. Aggregates: * array, ~ set, > push, % map, | attribute.
 _ARRAY, _SET, _PUSH, _MAP, _ATTR = 0x2A, 0x7E, 0x3E, 0x25, 0x7C
 # Blob types with a length header: $ bulk, = verbatim, ! blob error.
@@ -112,6 +114,41 @@ class ReplySplitter:
         self._start, self._pos = start - shift, pos - shift
         self._need = max(need - shift, 0)
         return out
+
+
+class _Need:
+    __slots__ = ()
+
+
+_NEED = _Need()
+
+
+class ReplyCounter:
+    """Counts the replies in a chunk with hiredis's C parser, for the pass-through path:
+    when every reply a client is owed comes from one shard connection, a chunk that ends on
+    a reply boundary is forwarded whole and only counted."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self) -> None:
+        self._r = hiredis.Reader(notEnoughData=_NEED)
+
+    def count(self, data: bytes) -> int | None:
+        """The replies in ``data``; None when it does not end on a reply boundary (or is
+        not RESP): the caller splits it instead."""
+        r = self._r
+        n = 0
+        try:
+            r.feed(data)
+            while r.gets() is not _NEED:
+                n += 1
+        except hiredis.ProtocolError:
+            self._r = hiredis.Reader(notEnoughData=_NEED)
+            return None
+        if r.has_data():
+            self._r = hiredis.Reader(notEnoughData=_NEED)
+            return None
+        return n
 
 
 def header(raw: bytes) -> tuple[int, int, int]:

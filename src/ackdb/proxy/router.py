@@ -110,8 +110,6 @@ REFUSED: dict[str, str] = {
     "client|no-touch": "shard connections are the endpoint's own",
     "debug": "DEBUG acts on one shard process",
     "monitor": "MONITOR would watch one shard",
-    "pfdebug": "internal",
-    "pfselftest": "internal",
     "slowlog|reset": "slow logs belong to shards",
     "latency": "latency monitors belong to shards",
 }

@@ -24,13 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..resp import encoder as enc
 from ..resp.request import encode_command
-from . import clusterapi, fanout, local, pubsub, txn
+from . import clustercmd, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
-from .slotscan import SlotScan
 
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
@@ -68,27 +66,7 @@ class Part:
             p.value = p.finish(p.parts)
 
 
-class ScanSink:
-    """A sink for the SCAN pages of CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: each page
-    asks for the next until the scan is over, then fills the client's reply."""
-
-    __slots__ = ("session", "shard", "scan", "pending")
-
-    def __init__(self, session: Session, shard: int, scan: SlotScan, pending: Pending) -> None:
-        self.session = session
-        self.shard = shard
-        self.scan = scan
-        self.pending = pending
-
-    def deliver(self, raw: bytes) -> None:
-        out = self.scan.on_reply(raw)
-        if out is None:
-            self.session._send(self.shard, self.scan.request(), self)
-        else:
-            self.pending.value = out
-
-
-Sink = Pending | Part | ScanSink | None  # None: a reply the proxy swallows (AUTH, HELLO...)
+Sink = Pending | Part | clustercmd.ScanSink | None  # None: a reply the proxy swallows
 
 
 class Txn:
@@ -127,6 +105,7 @@ class Session:
         self.sinks: list[deque[Sink]] = [deque() for _ in range(n)]
         self.up: list[list[Any]] = [[] for _ in range(n)]  # requests (argv or bytes) to send
         self.proto = [0] * n  # 0: the shard connection is closed
+        self.plain = [0] * n  # plain pending replies in each shard's sinks
         self.touched: list[int] = []  # shards with requests to send
         self.written = 0  # bit i: wrote to shard i since the last WAIT
         self.txn: Txn | None = None
@@ -152,51 +131,87 @@ class Session:
         plain = 0
         plain_shard = -1
         single = self.router.nshards == 1 and self.redirect is None
+        self.commands_processed += len(cmds)
+        # The keyed path below is _forward inlined (it runs for nearly every request).
+        keyed = Kind.KEYED
+        queue, proto, up, sinks, counts = self.queue, self.proto, self.up, self.sinks, self.plain
+        # Re-read after any other handler: AUTH, MULTI, QUIT... change them.
+        plain_ok = self._plain_ok()
         for argv in cmds:
-            if self.closing:
-                break
-            self.commands_processed += 1
             r = ROUTES.get(argv[0])
             if r is None or r.kind is Kind.CONTAINER:
                 r = find_route(argv)
-                if r is None:
-                    self._unknown(argv)
-                    continue
-            if not self.authenticated and not r.no_auth:
-                self._reply(NOAUTH)
-                if self.txn is not None:
-                    self.txn.error = True
-                continue
-            if self.pubsub is not None and pubsub.refused(self, r):
-                continue
-            if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
-                self._reply(txn.queue_command(self, r, argv))
-                continue
-            if r.kind is Kind.KEYED:
+            if plain_ok and r is not None and r.kind is keyed:
                 shard = 0 if single else self._keyed_shard(r, argv)
                 if shard < 0:
                     continue
-                self._forward(shard, argv, r.write)
+                p = Pending()
+                queue.append(p)
+                if not proto[shard]:
+                    self._open(shard)
+                buf = up[shard]
+                if not buf:
+                    self.touched.append(shard)
+                buf.append(argv)
+                sinks[shard].append(p)
+                counts[shard] += 1
+                if r.write:
+                    self.written |= 1 << shard
                 if plain == 0 or plain_shard == shard:
                     plain_shard = shard
                     plain += 1
                 continue
-            _HANDLERS[r.kind](self, r, argv)
+            if self.closing:
+                break
+            self._other(r, argv)
+            plain_ok = self._plain_ok()
         if raw is not None and plain == len(cmds) and plain:
             buf = self.up[plain_shard]
             del buf[-plain:]
             buf.append(raw)
         self._flush()
 
+    def _plain_ok(self) -> bool:
+        """May keyed requests take the plain path (no AUTH, MULTI, QUIT or Pub/Sub)?"""
+        return self.authenticated and self.txn is None and not self.closing and not self.pubsub
+
+    def _other(self, r: Route | None, argv: list[bytes]) -> None:
+        """Any request but a plain keyed one of an authenticated client outside MULTI."""
+        if r is None:
+            self._unknown(argv)
+            return
+        if not self.authenticated and not r.no_auth:
+            self._reply(NOAUTH)
+            if self.txn is not None:
+                self.txn.error = True
+            return
+        if self.pubsub is not None and pubsub.refused(self, r):
+            return
+        if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
+            self._reply(txn.queue_command(self, r, argv))
+            return
+        if r.kind is Kind.KEYED:
+            shard = 0 if self.router.nshards == 1 and self.redirect is None else -1
+            if shard < 0:
+                shard = self._keyed_shard(r, argv)
+                if shard < 0:
+                    return
+            self._forward(shard, argv, r.write)
+            return
+        _HANDLERS[r.kind](self, r, argv)
+
     def replies(self, shard: int, raws: list[bytes]) -> None:
         """Complete replies from shard ``shard``'s connection, in order."""
         sinks = self.sinks[shard]
         for raw in raws:
-            if raw[0] == 0x3E and (not sinks or pubsub.is_message(raw)):  # out of band
-                pubsub.deliver(self, raw)
+            # nothing owed: a RESP3 push (out of band), or a shard's stray; or a message
+            if not sinks or (raw[0] == 0x3E and pubsub.is_message(raw)):
+                if raw[0] == 0x3E:
+                    pubsub.deliver(self, raw)
                 continue
             s = sinks.popleft()
             if s.__class__ is Pending:
+                self.plain[shard] -= 1
                 s.value = raw
             elif s is None:
                 if is_error(raw):
@@ -209,6 +224,7 @@ class Session:
         """The shard connection broke: what it owed gets an error; the next request to
         the shard opens a new connection."""
         sinks = self.sinks[shard]
+        self.plain[shard] = 0
         while sinks:
             s = sinks.popleft()
             if s.__class__ is Pending:
@@ -222,11 +238,39 @@ class Session:
         pubsub.renew(self, shard)
         self._flush()
 
+    def can_pass(self, shard: int) -> bool:
+        """Is every reply the client is owed a plain one from this shard's connection, in
+        order? Then the shard's bytes may go to the client as they are (``passed``)."""
+        n = self.plain[shard]
+        return (
+            n > 0
+            and n == len(self.queue) == len(self.sinks[shard])
+            and (self.pubsub is None or not self.pubsub.held[shard])  # messages come too
+        )
+
+    def passed(self, shard: int, data: bytes, n: int) -> None:
+        """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),
+        goes to the client unchanged."""
+        sinks, q = self.sinks[shard], self.queue
+        assert n <= len(sinks)
+        if n == len(sinks):
+            sinks.clear()
+            q.clear()
+        else:
+            for _ in range(n):
+                sinks.popleft()
+                q.popleft()
+        self.plain[shard] -= n
+        self.out.append(data)
+
     # -- outputs -----------------------------------------------------------------------
 
     def take(self, shard: int) -> bytes:
         """The bytes to write to shard ``shard``'s connection now."""
         buf = self.up[shard]
+        if len(buf) == 1 and buf[0].__class__ is bytes:  # one read forwarded as it came
+            data: bytes = buf.pop()
+            return data
         data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
         buf.clear()
         return data
@@ -285,6 +329,7 @@ class Session:
         p = Pending()
         self.queue.append(p)
         self._send(shard, argv, p)
+        self.plain[shard] += 1
         if write:
             self.written |= 1 << shard
 
@@ -371,24 +416,9 @@ def _refused(s: Session, r: Route, argv: list[bytes]) -> None:
     s._reply(r.refusal)
 
 
-def _cluster(s: Session, r: Route, argv: list[bytes]) -> None:
-    api = s.router.cluster
-    if api is None:
-        s._reply(clusterapi.disabled_reply(argv))
-        return
-    out = api.command(argv, enc.RESP3 if s.protocol == 3 else enc.RESP2)
-    if isinstance(out, bytes):
-        s._reply(out)
-    else:  # COUNTKEYSINSLOT / GETKEYSINSLOT: SCAN the shard, page after page
-        p = Pending()
-        s.queue.append(p)
-        scan = SlotScan(out.slot, out.limit)
-        s._send(out.shard, scan.request(), ScanSink(s, out.shard, scan, p))
-
-
 def _container(s: Session, r: Route, argv: list[bytes]) -> None:
-    if r.cmd is not None and r.cmd.argc_min <= len(argv):
-        s._forward(0, argv, False)  # COMMAND alone is a command (redis-py's RedisCluster)
+    if r.cmd is not None and not r.cmd.container:  # COMMAND alone: the whole table
+        s._forward(0, argv, False)
         return
     s._reply(local.arity_error(r.name))  # CLIENT, CONFIG... without a subcommand
 
@@ -412,5 +442,5 @@ _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.WATCH: txn.checked(txn.watch),
     Kind.UNWATCH: txn.checked(txn.unwatch),
     Kind.PUBSUB: pubsub.handle,
-    Kind.CLUSTER: _cluster,
+    Kind.CLUSTER: clustercmd.handle,
 }

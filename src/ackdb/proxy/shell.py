@@ -32,7 +32,7 @@ from .. import REDIS_COMPAT_VERSION, __version__
 from ..resp.reader import RequestReader
 from .log import Log
 from .merge import ScanCursors
-from .replies import ReplyProtocolError, ReplySplitter
+from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
 from .router import Router
 from .session import Session
 
@@ -58,6 +58,7 @@ class ShardConn(asyncio.Protocol):
         self.shard = -1
         self.transport: asyncio.Transport | None = None
         self.splitter = ReplySplitter()
+        self.counter = ReplyCounter()
         self.waiting: list[bytes] = []  # written before the connection opened
         self.closed = False
         self.paused = False  # its write buffer is above the high-water mark
@@ -80,6 +81,14 @@ class ShardConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
+        if owner is not None and not self.splitter.pending_bytes():
+            s = owner.session
+            if s.can_pass(self.shard):
+                n = self.counter.count(data)
+                if n is not None and n <= s.in_flight(self.shard):
+                    s.passed(self.shard, data, n)
+                    owner.pump()
+                    return
         try:
             raws = self.splitter.feed(data)
         except (ReplyProtocolError, ValueError) as e:
@@ -110,9 +119,15 @@ class ShardConn(asyncio.Protocol):
             self.owner.shard_paused(-1)
 
     def close(self) -> None:
+        """Close it now; its owner learns at once (what it owed fails), so a request that
+        follows opens a new connection instead of queueing behind a dead one."""
+        if self.closed:
+            return
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+        if self.owner is not None:
+            self.owner.shard_lost(self)
 
 
 class ClientConn(asyncio.Protocol):
@@ -379,7 +394,6 @@ class Endpoint:
                 conn = c.shards[i]
                 if conn is not None:
                     conn.close()
-                    c.shard_lost(conn)
         for hook in self.on_topology:
             hook(router)
         if moved:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..resp.ints import parse_ll
 from . import local
 from .router import CROSSSLOT, Kind, Route, keys_of, slot_of
 
@@ -57,13 +58,15 @@ def _check(s: Session, r: Route, argv: list[bytes]) -> bytes | None:
     cmd = r.cmd
     if r.kind is Kind.REFUSED:
         return r.refusal
-    if r.kind is Kind.CONTAINER:
+    if r.kind is Kind.CONTAINER and (cmd is None or cmd.container):
         return local.arity_error(r.name)
     if cmd is not None and not cmd.argc_min <= len(argv) <= cmd.argc_max:
         return local.arity_error(r.name)
     if cmd is not None and cmd.no_multi:
         return b"-ERR Command not allowed inside a transaction\r\n"
     if r.kind is Kind.LOCAL and r.name not in ("ping", "echo"):
+        if r.name == "select" and parse_ll(argv[1]) == 0:
+            return None  # harmless on the shard: its connections use database 0
         return (_NOT_IN_TXN % r.name).encode()
     if r.kind in _SPANNING and s.router.nshards > 1:
         return (_NOT_IN_TXN % r.name).encode()

@@ -24,6 +24,11 @@ from . import actions as act
 from .engine import Replication
 from .ports import Aof, Dataset, Host, Links, SnapshotReceiver, SnapshotServer
 
+# Actions that only move data: carrying them out changes no role and no command gate.
+_DATA_ACTIONS: frozenset[type] = frozenset(
+    {act.Apply, act.SendToReplica, act.SendToPrimary, act.ReplyToClient}
+)
+
 
 @dataclass(slots=True)
 class _Held:
@@ -72,9 +77,13 @@ class ReplicationDriver:
 
     def replconf(self, conn: int, argv: list[bytes], peer_ip: str) -> bytes | None:
         e = self.engine
+        failover = e.failover.active
         reply, actions = e.replconf(conn, argv, self.host.now_ms(), peer_ip)
-        self.execute(actions)
-        if actions or len(e.waiters) or e.failover.active:
+        if actions or failover:
+            # An ACK changes no role nor gate: without a failover running, the command
+            # gate need not be recomputed (most ACKs carry no action at all).
+            self.execute(actions, data_only=not failover)
+        if actions or failover or len(e.waiters):
             # An ACK matters at the end of the pass only to someone waiting; otherwise
             # (most ACKs: replicas acknowledge every read) no extra pass is needed.
             self.host.request_pass()
@@ -140,15 +149,22 @@ class ReplicationDriver:
         if self.aof.active():
             now = self.host.now_ms()
             self._report_fsync(now)
-        if not (e.table.has_queued or len(e.waiters) or e.failover.active or e.snapshot_needed):
+        failover = e.failover.active
+        if not (e.table.has_queued or len(e.waiters) or failover or e.snapshot_needed):
             return
         now = now or self.host.now_ms()
-        self.execute(e.before_sleep(now, writes_paused=self.dataset.writes_paused()))
+        # Without a failover running, the end of a pass only sends the stream, GETACKs
+        # and WAIT answers: no role or gate changes.
+        self.execute(
+            e.before_sleep(now, writes_paused=self.dataset.writes_paused()),
+            data_only=not failover,
+        )
         if e.snapshot_needed and not self.loading_snapshot:
             self._serve_snapshot()
-        d = e.waiters.next_deadline_ms()
-        if d is not None:
-            self.host.wake_at(d)
+        if len(e.waiters):
+            d = e.waiters.next_deadline_ms()
+            if d is not None:
+                self.host.wake_at(d)
 
     def cron(self, now_ms: int) -> None:
         self._report_fsync(now_ms)
@@ -170,8 +186,13 @@ class ReplicationDriver:
 
     # -- actions ----------------------------------------------------------------------
 
-    def execute(self, actions: list[act.Action]) -> None:
+    def execute(self, actions: list[act.Action], *, data_only: bool = False) -> None:
+        """Carry out ``actions`` in order, then let the dataset follow the engine's role
+        and gate -- unless the caller knows the engine call that made them changes
+        neither (``data_only``) and they only move data: the stream, applied commands
+        and replies (the per-write paths: two Python calls per pass less)."""
         applied: list[list[bytes]] = []  # a run of Apply: one pass through the dataset
+        changed = not data_only
         for a in actions:
             if type(a) is act.Apply:
                 applied.append(a.argv)
@@ -179,10 +200,19 @@ class ReplicationDriver:
             if applied:
                 self.dataset.apply(applied, self.engine.link.stream_db)
                 applied = []
+            if type(a) is act.SendToReplica and not self._held:
+                self.links.send_to_replica(a.conn, a.data)
+                continue
+            if type(a) is act.SendToPrimary:
+                self.links.send_to_primary(a.data)
+                continue
+            if type(a) not in _DATA_ACTIONS:
+                changed = True
             self._execute_one(a)
         if applied:
             self.dataset.apply(applied, self.engine.link.stream_db)
-        self.dataset.engine_changed()
+        if changed:
+            self.dataset.engine_changed()
 
     def _execute_one(self, a: act.Action) -> None:  # noqa: C901 - one branch per action
         match a:
@@ -273,7 +303,9 @@ class ReplicationDriver:
             self._link_pending.append(data)
             return
         e = self.engine
-        self.execute(e.receive_data(data, self.host.now_ms()))
+        # A replica's link never makes it a primary (REPLICAOF NO ONE, PSYNC FAILOVER and
+        # promotion do), so while it streams the gate stays as it is.
+        self.execute(e.receive_data(data, self.host.now_ms()), data_only=not e.is_primary)
         if self.aof.active() or e.table.has_queued or e.snapshot_needed:
             # The AOF to write (and FACK), the stream to pass on to sub-replicas. With
             # neither, the end-of-pass work has nothing to do: one pass less per read.

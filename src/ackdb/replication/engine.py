@@ -113,7 +113,7 @@ class Replication:
         self.aof_enabled = aof_enabled
         self.fsynced_offset = self.state.master_repl_offset if aof_enabled else -1
         self.link.fsynced_offset = self.fsynced_offset if aof_enabled else None
-        self._next_ping_ms = 0
+        self._next_ping_ms = -1  # the first cron run starts the schedule (Redis's loop 0)
 
     def reconfigure(self, config: EngineConfig) -> None:
         """CONFIG SET of a replication setting: every part takes its new values at once."""
@@ -333,7 +333,6 @@ class Replication:
         actions += self.table.drop_all("primary promoted: replicas must learn the new id")
         self.state.ensure_backlog(new_history=False)
         self.encoder.force_select()
-        self._next_ping_ms = now_ms
         actions.append(RoleChanged(None, 0))
         actions.append(
             Log(
@@ -498,11 +497,21 @@ class Replication:
         """The hz timer: link timers, keep-alive pings, timeouts, backlog TTL; then what
         ``before_sleep`` does (``writes_paused`` as there: CLIENT PAUSE WRITE is on)."""
         actions = self._run_link(self.link.tick(now_ms), now_ms)
-        if self.is_primary and self.table.replicas and now_ms >= self._next_ping_ms:
-            self._next_ping_ms = now_ms + self.config.ping_period_ms
-            if not self.failover.active:
-                # notes: keep-alive ping every repl-ping-replica-period; not while a
-                # failover pauses writes (it would move the offset the target must match).
+        if now_ms >= self._next_ping_ms:
+            # Redis replicationCron: a ping on every repl-ping-replica-period-th run of
+            # the cron counted from start-up -- a schedule of its own, kept whether or not
+            # there are replicas, never restarted when one attaches or on a promotion (a
+            # primary whose replicas attached after its first run and never writes keeps
+            # offset 0 for a whole period, as Redis's does).
+            period = self.config.ping_period_ms
+            first = self._next_ping_ms < 0
+            nxt = now_ms + period if first else self._next_ping_ms + period
+            self._next_ping_ms = nxt if nxt > now_ms else now_ms + period
+            # Redis's loop 0 runs right at start-up, before any replica could attach: the
+            # first run here (up to 1/hz later, when one may have) does not ping either.
+            if not first and self.is_primary and self.table.replicas and not self.failover.active:
+                # notes: not while a failover pauses writes (it would move the offset the
+                # target must match).
                 self.table.feed(PING)
         actions += self.table.cron(now_ms)
         self.state.maybe_free_backlog(now_ms, len(self.table.replicas), self.is_primary)

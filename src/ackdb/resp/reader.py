@@ -181,6 +181,10 @@ class RequestReader:
     def _slow(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         buf = self._buf
+        # One hand-back to the fast path per call: when it fails, the buffer ends inside a
+        # command, and it would fail again after every later command of this call (each
+        # try copies and parses the whole rest: quadratic in a big pipelined read).
+        fast_tried = False
         while self._pos < len(buf):
             if self._args is None:
                 if buf[self._pos] == 0x2A:  # '*'
@@ -202,7 +206,13 @@ class RequestReader:
                 out.append(cmd)
                 # A command completed: if the rest is plain multibulk traffic, hand it
                 # back to the fast path instead of parsing it here.
-                if self.authenticated and self._pos < len(buf) and buf[self._pos] == 0x2A:
+                if (
+                    not fast_tried
+                    and self.authenticated
+                    and self._pos < len(buf)
+                    and buf[self._pos] == 0x2A
+                ):
+                    fast_tried = True
                     rest = bytes(buf[self._pos :])
                     self._buf = buf = bytearray()
                     self._pos = 0

@@ -94,7 +94,9 @@ class Loader:
             if os.path.exists(p.snapshot_path):
                 # Better than Redis, which starts empty here: keep the snapshot's data
                 # and build the AOF from it.
-                yield from self.load_snapshot(p.snapshot_path)
+                yield from self.load_snapshot(
+                    p.snapshot_path, as_primary=self._primary_at_start(), start_up=True
+                )
                 self.log.notice(
                     f"DB loaded from disk: {time.monotonic() - t0:.3f} seconds; no AOF yet, "
                     "creating it from the loaded data"
@@ -102,8 +104,14 @@ class Loader:
             p.create_aof()
             return
         if os.path.exists(p.snapshot_path):
-            yield from self.load_snapshot(p.snapshot_path)
+            yield from self.load_snapshot(
+                p.snapshot_path, as_primary=self._primary_at_start(), start_up=True
+            )
             self.log.notice(f"DB loaded from disk: {time.monotonic() - t0:.3f} seconds")
+
+    def _primary_at_start(self) -> bool:
+        """Start-up: the configuration says whether this server starts as a primary."""
+        return self.p.config.get("replicaof") is None
 
     def _remove_stale_temp_files(self) -> None:
         """Delete the temp files (``files.atomic_write``: ``temp-<pid>-<name>``) that a
@@ -132,12 +140,25 @@ class Loader:
 
     # -- snapshots --------------------------------------------------------------------------
 
-    def load_snapshot(self, path: str, aof_base: bool = False) -> Iterator[None]:
+    def load_snapshot(
+        self, path: str, aof_base: bool = False, *, as_primary: bool = True, start_up: bool = False
+    ) -> Iterator[None]:
         """Load the snapshot at ``path`` into the databases, one step per yield (start-up,
-        DEBUG RELOAD, a replica's full sync)."""
+        DEBUG RELOAD, a replica's full sync).
+
+        Keys whose time passed are dropped only by a primary loading a plain snapshot
+        (Redis rdbLoad: a replica's primary expires them; an AOF base is continued by its
+        commands); at start-up the primary's replicas must hear of them: each dropped key
+        is kept in ``expired_at_load`` for the replication stream."""
         size = os.path.getsize(path)
         self.total_bytes += size
-        target = DbTarget(self.core.dbs, self.core.now_ms())
+        expired_keys: list[tuple[int, bytes]] | None = [] if start_up and as_primary else None
+        target = DbTarget(
+            self.core.dbs,
+            self.core.now_ms(),
+            keep_expired=aof_base or not as_primary,
+            expired_keys=None if aof_base else expired_keys,
+        )
         deadline = time.monotonic() + STEP_MS / 1000
         base = self.loaded_bytes
         try:
@@ -163,6 +184,8 @@ class Loader:
         meta = loader.meta
         if not aof_base:
             self.p.loaded_meta = meta
+            if expired_keys is not None:
+                self.p.expired_at_load = expired_keys
         self.p.last_load_keys = loader.keys - target.expired
         self.p.last_load_expired = target.expired
         self.loaded_bytes = base + size

@@ -228,6 +228,7 @@ class Node:
         if not await self._load():
             return
         self.repl = ReplicationShell(self, saved_history_from(self.persist.loaded_meta))
+        self._propagate_expired_at_load()
         pidfile = cfg.get("pidfile")
         if pidfile:
             try:
@@ -300,6 +301,19 @@ class Node:
                 await asyncio.sleep(0.01)
         finally:
             core.shutdown_waiting = False
+
+    def _propagate_expired_at_load(self) -> None:
+        """Redis's start-up as a primary (rdbLoad with RDBFLAGS_FEED_REPL): every key
+        dropped because its time passed while the server was down goes to the stream as
+        DEL (UNLINK under lazyfree-lazy-expire), so replicas that continue the saved
+        history partially delete it too; it lands after the restored offset, before any
+        replica can attach."""
+        keys, self.persist.expired_at_load = self.persist.expired_at_load, []
+        if not keys or self.repl is None or not self.repl.is_primary:
+            return
+        name = b"UNLINK" if self.config.get("lazyfree-lazy-expire") else b"DEL"
+        for db_index, key in keys:
+            self.core.propagate(db_index, [name, key])
 
     async def _load(self) -> bool:
         """Load the dataset while clients get -LOADING; False when it cannot be loaded."""
@@ -385,7 +399,7 @@ class Node:
             if self._held:
                 self._release_held()
         if repl is not None:
-            repl.before_sleep()
+            repl.driver.before_sleep()  # the driver itself: a frame less on every pass
         conns, self._to_flush = self._to_flush, []
         self._flush_scheduled = False
         mark = p.durable_mark() if p.aof is not None else None
@@ -403,7 +417,9 @@ class Node:
         core = self.core
         core.stat_eventloop_cycles += 1
         core.stat_eventloop_duration_us += (time.perf_counter_ns() - self._pass_start_ns) // 1000
-        if (p.aof is not None and p.aof.pending) or (repl is not None and repl.has_queued()):
+        if (p.aof is not None and p.aof.pending) or (
+            repl is not None and repl.driver.engine.table.has_queued
+        ):
             # Commands resumed above (a WAIT answered) wrote more: another pass.
             self.request_before_sleep()
 

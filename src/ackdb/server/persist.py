@@ -63,6 +63,9 @@ class Persistence(AofLife):
         self.loaded_meta: dict[str, Any] = {}
         self.last_load_keys = 0
         self.last_load_expired = 0
+        # (db index, key) of each key a primary dropped at start-up because its time had
+        # passed: the replication stream tells replicas (node.py, once replication exists).
+        self.expired_at_load: list[tuple[int, bytes]] = []
         core.persist = self
         config.on_change("appendfsync", self._on_appendfsync)
         self._configure_policy()
@@ -228,7 +231,7 @@ class Persistence(AofLife):
                 db.clear()
         loader = Loader(self)
         try:
-            for _ in loader.load_snapshot(self.snapshot_path):
+            for _ in loader.load_snapshot(self.snapshot_path, as_primary=self.core.is_primary):
                 pass
         except (LoadFailure, OSError) as e:
             self.log.warning(f"DEBUG RELOAD failed: {e}")

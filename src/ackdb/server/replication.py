@@ -65,6 +65,7 @@ class ReplicationShell(CoreReplication):
     def __init__(self, node: Any, saved: SavedHistory | None) -> None:
         self.node = node
         self.persist = node.persist
+        self.request_pass = node.request_before_sleep  # type: ignore[method-assign]
         self.link: _LinkProtocol | None = None
         self._link_seq = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -92,10 +93,9 @@ class ReplicationShell(CoreReplication):
 
     # -- Host ------------------------------------------------------------------------------
 
-    def now_ms(self) -> int:
-        return _now_ms()
+    now_ms = staticmethod(_now_ms)  # the Host port's clock, without a frame around it
 
-    def request_pass(self) -> None:
+    def request_pass(self) -> None:  # replaced per instance in __init__ (no frame around it)
         self.node.request_before_sleep()
 
     def wake_at(self, deadline_ms: int) -> None:

@@ -188,13 +188,6 @@ class CoreReplication:
         """The AOF was switched on or off (start-up, CONFIG SET appendonly)."""
         self.driver.aof_changed(enabled)
 
-    def before_sleep(self) -> None:
-        self.driver.before_sleep()
-
-    def has_queued(self) -> bool:
-        """Stream bytes wait to be sent to replicas (written after ``before_sleep``)."""
-        return self.engine.table.has_queued
-
     # -- Links: replicas are the core's clients ---------------------------------------
 
     def replica_attached(self, conn: int) -> None:

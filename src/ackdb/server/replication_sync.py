@@ -55,11 +55,16 @@ class ForkedSnapshots:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self._serving: list[_ServedSync] = []
+        self._seq = 0
 
     def serve(self, start: SnapshotStart) -> bool:
         shell = self.shell
         p = shell.persist
-        path = os.path.join(p.dir, f"temp-{os.getpid()}-sync-{start.offset}.ackdb")
+        # One file per full sync: two at the same offset (replicas attaching one after
+        # another with no write between) must not share one, or the first to finish
+        # deletes the other's file under it.
+        self._seq += 1
+        path = os.path.join(p.dir, f"temp-{os.getpid()}-sync-{self._seq}-{start.offset}.ackdb")
         meta = {"replid": start.replid, "repl_offset": start.offset, "stream_db": start.stream_db}
 
         def work(progress: Progress) -> None:
@@ -206,7 +211,7 @@ class ReceivedSnapshot:
         ok = True
         t0 = time.monotonic()
         try:
-            for _ in loader.load_snapshot(path):
+            for _ in loader.load_snapshot(path, as_primary=False):
                 await asyncio.sleep(0)
         except Exception as e:  # noqa: BLE001 - a bad payload must not take the node down
             shell.log.warning(f"PRIMARY <-> REPLICA sync: the received snapshot is unusable: {e}")

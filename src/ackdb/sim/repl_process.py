@@ -155,7 +155,7 @@ class SimProcess(CoreReplication):
             config, _QuietLog(), random.Random(self.w.rng.random()), clock=_SimClock(self.w)
         )
         if data is not None:
-            load_dataset(core, data)
+            load_dataset(core, data, keep_expired=False)  # a restart, as a primary
         self.aof_on = node.aof != "no"
         self._pass_queued = False
         self._wake_ms: int | None = None
@@ -311,7 +311,7 @@ class _SimReceived:
         def loaded() -> None:
             if not proc.live:
                 return
-            meta = load_dataset(core, payload)
+            meta = load_dataset(core, payload, keep_expired=True)  # a replica's full sync
             core.loading = False
             node = proc.node
             node.data_cache = None  # the dataset changed without moving ``dirty``
@@ -337,8 +337,8 @@ def dump_dataset(core: Server, meta: dict[str, Any]) -> bytes:
     return bytes(out.data)
 
 
-def load_dataset(core: Server, data: bytes) -> dict[str, Any]:
-    target = DbTarget(core.dbs, core.now_ms())
+def load_dataset(core: Server, data: bytes, *, keep_expired: bool) -> dict[str, Any]:
+    target = DbTarget(core.dbs, core.now_ms(), keep_expired=keep_expired)
     loader = snap.Loader(_Bytes(data), target)  # type: ignore[arg-type]
     for _ in loader.steps():
         pass

@@ -152,6 +152,9 @@ def test_transactions_queue_here_and_run_on_one_shard() -> None:
         "b'OK'",
     ]
     assert h.call("MULTI", "EXEC") == [b"OK", []]
+    out = h.call("MULTI", "SELECT 0", "SELECT 1", "EXEC")
+    assert out[1] == b"QUEUED" and "not available" in str(out[2])
+    assert str(out[3]).startswith("EXECABORT")
 
 
 def test_watch_pins_the_transaction_to_its_slot() -> None:
@@ -211,6 +214,8 @@ def test_local_commands_and_refusals() -> None:
     assert str(err) == "ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' "
     (err,) = h.call("CLIENT")
     assert "wrong number of arguments" in str(err)
+    h.call("COMMAND")
+    assert h.shards[0].requests[-1] == [b"COMMAND"]  # the whole table, from a shard
     out = h.call("QUIT", "PING")
     assert out == [b"OK"] and h.session.closing
 
@@ -225,3 +230,30 @@ def test_pipelines_of_every_kind_keep_order(shards: int) -> None:
         cmds += [[b"SET", k, b"%d" % i], [b"GET", k], "PING", "DBSIZE"]
         expect += [b"OK", b"%d" % i, b"PONG", i + 1]
     assert h.call(*cmds) == expect
+
+
+def test_pass_through_only_when_every_owed_reply_is_from_one_shard() -> None:
+    from ackdb.proxy.replies import ReplyCounter
+
+    h = Harness(auto=False)
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    s = h.session
+    h.send([b"GET", k0], [b"GET", k0])
+    s.take_touched()
+    assert not s.can_pass(0)  # the AUTH reply is swallowed first
+    s.replies(0, [b"+OK\r\n"])
+    assert s.can_pass(0)
+    data = b"$1\r\na\r\n$-1\r\n"
+    n = ReplyCounter().count(data)
+    assert n == 2
+    s.passed(0, data, n)
+    assert h.out() == [b"a", None]
+    h.send([b"GET", k0], [b"GET", k1])
+    s.take_touched()
+    assert not s.can_pass(0) and not s.can_pass(1)  # shard 1 owes one too
+    s.replies(1, [b"+OK\r\n", b"$1\r\nb\r\n"])  # AUTH, then GET k1
+    assert not s.can_pass(0)  # GET k1's reply waits behind GET k0's
+    s.replies(0, [b"$1\r\na\r\n"])
+    assert h.out() == [b"a", b"b"]
+    assert ReplyCounter().count(b"$3\r\nab") is None  # not on a boundary: split instead
+    assert ReplyCounter().count(b"#f\r\n_\r\n") == 2  # RESP3 false is a reply too

@@ -1,0 +1,278 @@
+"""Databases in the metadata state machine: ``db.create`` and ``db.delete`` as they apply,
+and the views of the databases the client port serves (``Topology``).
+
+Owns: the options of a database as they travel in the log (``DbOptions``, a msgpack map
+with str keys; missing keys take their defaults), their validation, the nodes eligible
+for new shards, applying a create (validate, place with cluster/placement.py, store the
+``RecordKind.DATABASE`` record) or a delete, the hosts map, and the topology version.
+Never does IO, reads no clock, draws no random number: it runs inside the state machine.
+
+Defaults: 1 shard, replication no (so a request works on a cluster of any size),
+1 replica with replication yes, 0 without; persistence none (what Redis Software gives
+a new database unless asked); no password; cluster API no; the lowest free port.
+
+Topology version: ``max(record's last write index, hosts_index)``, where a record's last
+write index is the log index of the command that last wrote it (its create, or a later
+put such as a failover's), and ``hosts_index`` is the log index of the last command or
+configuration entry that changed the hosts map (a member added, removed, activated or
+moved to another host; members still joining are not in it). Both are log indexes,
+so the version grows with every change to the topology -- a delete and re-create
+included -- and stays put otherwise (health changes and port-only address changes leave
+it alone).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from ackdb.cluster.commands import OK, Health, RecordKind, Result, fail
+from ackdb.cluster.databases import (
+    DB_NAME_MAX_CHARS,
+    Database,
+    DbType,
+    Persistence,
+    Topology,
+)
+from ackdb.cluster.placement import PlacementError, place
+
+if TYPE_CHECKING:
+    from ackdb.cluster.metadata import MetadataStore
+
+DB_SHARDS_MAX = 128
+DB_REPLICAS_MAX = 8
+DEFAULT_PERSISTENCE = Persistence.NONE
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def valid_db_name(name: str) -> bool:
+    return 0 < len(name) <= DB_NAME_MAX_CHARS and _NAME_RE.match(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DbOptions:
+    shards: int = 1
+    replication: bool | None = None  # None: yes when replicas > 0
+    replicas: int | None = None  # None: 1 with replication, 0 without
+    port: int = 0  # 0: the lowest free one
+    persistence: Persistence = DEFAULT_PERSISTENCE
+    password_sha256: str = ""
+    cluster_api: bool = False
+
+    def to_bytes(self) -> bytes:
+        v: dict[str, Any] = {
+            "shards": self.shards,
+            "port": self.port,
+            "persistence": self.persistence.value,
+            "password_sha256": self.password_sha256,
+            "cluster_api": self.cluster_api,
+        }
+        if self.replication is not None:
+            v["replication"] = self.replication
+        if self.replicas is not None:
+            v["replicas"] = self.replicas
+        out = msgpack.packb(v, use_bin_type=True)
+        assert isinstance(out, bytes)
+        return out
+
+    def resolved(self) -> tuple[bool, int]:
+        """(replication, replicas) after the defaults; raises ValueError if they clash."""
+        replication = self.replication
+        if replication is None:
+            replication = bool(self.replicas)
+        replicas = self.replicas if self.replicas is not None else int(replication)
+        if not replication and replicas:
+            raise ValueError("ERR replicas need replication: use REPLICATION yes")
+        if replication and not replicas:
+            raise ValueError("ERR replication yes needs at least 1 replica")
+        return replication, replicas
+
+    def check(self) -> None:
+        """Raises ValueError (its message a client error) unless the options are valid."""
+        if not 1 <= self.shards <= DB_SHARDS_MAX:
+            raise ValueError(f"ERR shards must be between 1 and {DB_SHARDS_MAX}")
+        if self.replicas is not None and not 0 <= self.replicas <= DB_REPLICAS_MAX:
+            raise ValueError(f"ERR replicas must be between 0 and {DB_REPLICAS_MAX}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("ERR port must be between 1 and 65535")
+        if self.password_sha256 and not _SHA256_RE.match(self.password_sha256):
+            raise ValueError("ERR password_sha256 must be 64 lowercase hex digits")
+        self.resolved()
+
+    @staticmethod
+    def from_bytes(data: bytes) -> DbOptions:
+        """The options ``to_bytes`` encoded; ValueError (a client error) otherwise."""
+        try:
+            v = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
+        except Exception:  # msgpack raises several unrelated types on garbage
+            raise ValueError("ERR database options are not a msgpack map") from None
+        if type(v) is not dict:
+            raise ValueError("ERR database options are not a msgpack map")
+        types: dict[str, type] = {
+            "shards": int,
+            "replication": bool,
+            "replicas": int,
+            "port": int,
+            "persistence": str,
+            "password_sha256": str,
+            "cluster_api": bool,
+        }
+        for k, val in v.items():
+            if k not in types:
+                raise ValueError(f"ERR unknown database option '{k!s:.40}'")
+            if type(val) is not types[k]:
+                raise ValueError(f"ERR bad value for database option '{k}'")
+        try:
+            persistence = Persistence(v.get("persistence", DEFAULT_PERSISTENCE.value))
+        except ValueError:
+            raise ValueError(
+                "ERR persistence must be none|aof-everysec|aof-always|snapshot"
+            ) from None
+        opts = DbOptions(
+            shards=v.get("shards", 1),
+            replication=v.get("replication"),
+            replicas=v.get("replicas"),
+            port=v.get("port", 0),
+            persistence=persistence,
+            password_sha256=v.get("password_sha256", ""),
+            cluster_api=v.get("cluster_api", False),
+        )
+        opts.check()
+        return opts
+
+
+# -- the state machine's side -----------------------------------------------------------
+
+
+def databases(store: MetadataStore) -> list[Database]:
+    """Every database whose record decodes, by name (a malformed record is skipped, the
+    same way on every member)."""
+    out = []
+    for r in store.record_list(RecordKind.DATABASE):
+        try:
+            out.append(Database.from_body(r.body))
+        except ValueError:
+            continue
+    return out
+
+
+def eligible_nodes(store: MetadataStore) -> list[str]:
+    """Nodes that may take new shards: active voters with a client address, not down."""
+    from ackdb.cluster.metadata import MemberState
+
+    return sorted(
+        m.id
+        for m in store.members.values()
+        if m.state is MemberState.ACTIVE
+        and m.id in store.voters
+        and m.client_addr
+        and m.health is not Health.DOWN
+    )
+
+
+def _port_of(addr: str) -> int | None:
+    _, sep, port = addr.rpartition(":")
+    return int(port) if sep and port.isdigit() else None
+
+
+def member_ports(store: MetadataStore) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for m in store.member_list():
+        for what, addr in (("client", m.client_addr), ("cluster", m.cluster_addr)):
+            port = _port_of(addr)
+            if port is not None:
+                out[port] = f"node {m.id}'s {what} port"
+    return out
+
+
+def apply_create(store: MetadataStore, name: str, options: bytes, index: int) -> Result:
+    """``db.create``: the database record, placed, or an error having changed nothing."""
+    if not valid_db_name(name):
+        return fail(
+            f"ERR invalid database name: 1-{DB_NAME_MAX_CHARS} letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    if store.record(RecordKind.DATABASE, name) is not None:
+        return fail(f"ERR database '{name}' already exists")
+    try:
+        opts = DbOptions.from_bytes(options)
+        replication, replicas = opts.resolved()
+        placed = place(
+            eligible_nodes(store),
+            databases(store),
+            opts.shards,
+            replicas,
+            opts.port,
+            member_ports(store),
+        )
+    except PlacementError as e:
+        return fail(str(e) + _registering_hint(store))
+    except ValueError as e:
+        return fail(str(e))
+    db = Database(
+        name=name,
+        uid=index,
+        type=DbType.SHARDED,
+        port=placed.port,
+        replication=replication,
+        replicas=replicas,
+        persistence=opts.persistence,
+        password_sha256=opts.password_sha256,
+        cluster_api=opts.cluster_api,
+        shards=placed.shards,
+    )
+    store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
+    return OK
+
+
+def _registering_hint(store: MetadataStore) -> str:
+    """Voters that have not registered their client address yet (just after a cluster
+    starts) take no shards: say so, as the refusal will not last."""
+    n = sum(1 for v in store.voters if not (m := store.members.get(v)) or not m.client_addr)
+    return f" ({n} more not registered yet: try again shortly)" if n else ""
+
+
+def apply_delete(store: MetadataStore, name: str) -> Result:
+    if not store.del_record(RecordKind.DATABASE, name):
+        return fail(f"ERR no such database '{name}'")
+    return OK
+
+
+# -- hosts and topologies ---------------------------------------------------------------
+
+
+def host_of(addr: str) -> str:
+    host = addr.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def hosts(store: MetadataStore) -> dict[str, str]:
+    """node id -> host of every member with a client address, but those still joining
+    (a member being removed may still run shards until they move)."""
+    from ackdb.cluster.metadata import MemberState
+
+    return {
+        m.id: host_of(m.client_addr)
+        for m in store.member_list()
+        if m.client_addr and m.state is not MemberState.JOINING
+    }
+
+
+def topology_version(store: MetadataStore, name: str) -> int | None:
+    """The version ``topology`` would give, cheaply; None if there is no such record."""
+    r = store.record(RecordKind.DATABASE, name)
+    return None if r is None else max(r.modified, store.hosts_index)
+
+
+def topology(store: MetadataStore, name: str, node: str) -> Topology | None:
+    """Database ``name`` as the endpoint on ``node`` routes it; None if there is no such
+    database. Raises ValueError if its record is malformed."""
+    r = store.record(RecordKind.DATABASE, name)
+    if r is None:
+        return None
+    db = Database.from_body(r.body)
+    return Topology(max(r.modified, store.hosts_index), db, hosts(store), node)

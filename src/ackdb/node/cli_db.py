@@ -1,0 +1,182 @@
+"""``ackdb db``: create, list, inspect and delete the cluster's databases.
+
+Owns: the entry point ``db_main(argv)``, finding a member to ask (the client addresses of
+a local cluster's ``DATA/cluster.json`` with ``--dir``, or ``--node HOST:PORT``; the next
+member when one does not answer), and printing what the ``DB.*`` commands of the client
+port answer (docs/cluster.md, "Databases"). Every member takes every command (writes go
+through the Raft log), so any member that answers will do. Also prints the databases of
+``ackdb cluster status``. Decides nothing itself.
+
+Exit status: 0 done; 1 the cluster refused (the message is its error) or no member
+answered; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ackdb.cluster.dbtext import DbInfo, parse_info
+from ackdb.cluster.status import StatusView
+from ackdb.node.cli_cluster import DEFAULT_BASE_PORT, ClusterError, _addrs, _load
+from ackdb.resp.client import BlockingClient as Client
+from ackdb.resp.client import ReplyError
+
+REQUEST_TIMEOUT_S = 15.0
+# Errors after which another member may do better (its own view of the leader).
+_RETRY_ELSEWHERE = ("NOQUORUM",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--dir", default=None, help="a directory made by 'cluster up'")
+    where.add_argument("--node", default=None, metavar="HOST:PORT", help="a member to ask")
+    p = argparse.ArgumentParser(prog="ackdb db", description="Manage the cluster's databases.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    cr = sub.add_parser("create", parents=[where], help="create a database")
+    cr.add_argument("name")
+    cr.add_argument("--shards", type=int, default=None)
+    cr.add_argument("--replication", choices=("yes", "no"), default=None)
+    cr.add_argument("--replicas", type=int, default=None)
+    cr.add_argument("--port", type=int, default=None)
+    cr.add_argument(
+        "--persistence", choices=("none", "aof-everysec", "aof-always", "snapshot"), default=None
+    )
+    cr.add_argument("--password", default=None)
+    cr.add_argument("--cluster-api", choices=("yes", "no"), default=None)
+    sub.add_parser("list", parents=[where], help="list the databases")
+    info = sub.add_parser("info", parents=[where], help="a database's options and shards")
+    info.add_argument("name")
+    rm = sub.add_parser("delete", parents=[where], help="delete a database")
+    rm.add_argument("name")
+    return p
+
+
+def db_main(argv: list[str]) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        addrs = _members(a)
+        if a.cmd == "create":
+            _print_info(parse_info(_call(addrs, _create_args(a)).decode()), created=True)
+        elif a.cmd == "list":
+            _list(addrs)
+        elif a.cmd == "info":
+            _print_info(parse_info(_call(addrs, ["DB.INFO", a.name]).decode()))
+        else:
+            _call(addrs, ["DB.DELETE", a.name])
+            print(f"deleted database {a.name}")
+        return 0
+    except (ClusterError, OSError) as e:
+        sys.stderr.write(f"ackdb db {a.cmd}: {e}\n")
+        return 1
+
+
+def _members(a: argparse.Namespace) -> list[str]:
+    if a.node is not None:
+        return [a.node]
+    if a.dir is not None:
+        return _addrs(_load(Path(a.dir)))
+    return [f"127.0.0.1:{DEFAULT_BASE_PORT}"]
+
+
+def _create_args(a: argparse.Namespace) -> list[str]:
+    args = ["DB.CREATE", a.name]
+    for opt, v in (
+        ("SHARDS", a.shards),
+        ("REPLICATION", a.replication),
+        ("REPLICAS", a.replicas),
+        ("PORT", a.port),
+        ("PERSISTENCE", a.persistence),
+        ("PASSWORD", a.password),
+        ("CLUSTER-API", a.cluster_api),
+    ):
+        if v is not None:
+            args += [opt, str(v)]
+    return args
+
+
+def _call(addrs: list[str], args: list[str]) -> Any:
+    """``args``' reply from the first member that answers; ClusterError with the
+    cluster's error message, or when none answers."""
+    errors = []
+    for addr in addrs:
+        try:
+            with Client(addr, timeout_s=REQUEST_TIMEOUT_S) as c:
+                reply = c.call(*args)
+        except OSError as e:
+            errors.append(f"{addr}: {e or type(e).__name__}")
+            continue
+        except ReplyError as e:
+            if str(e).startswith(_RETRY_ELSEWHERE) and addr != addrs[-1]:
+                errors.append(f"{addr}: {e}")
+                continue
+            raise ClusterError(str(e)) from None
+        return reply
+    raise ClusterError("no member answers (" + "; ".join(errors) + ")")
+
+
+def _list(addrs: list[str]) -> None:
+    names = [n.decode() for n in _call(addrs, ["DB.LIST"])]
+    if not names:
+        print("no databases")
+        return
+    print(f"{'name':<20}{'port':<8}{'shards':<8}{'replicas':<10}{'persistence':<14}cluster-api")
+    for name in names:
+        try:
+            info = parse_info(_call(addrs, ["DB.INFO", name]).decode())
+        except ClusterError as e:
+            print(f"{name:<20}({e})")
+            continue
+        f = info.fields
+        print(
+            f"{name:<20}{f.get('port', '?'):<8}{f.get('shards', '?'):<8}"
+            f"{f.get('replicas', '?'):<10}{f.get('persistence', '?'):<14}{f.get('cluster_api', '?')}"
+        )
+
+
+def _inst(s: str) -> str:
+    node, _, addr = s.partition(":")
+    return f"{node} {addr}"
+
+
+def _print_info(info: DbInfo, created: bool = False) -> None:
+    f = info.fields
+    head = "created database" if created else "database"
+    print(f"{head} {info.name} (uid {f.get('uid')}), topology version {f.get('topology_version')}")
+    print(f"  endpoint:    port {f.get('port')} on every node: {f.get('endpoints')}")
+    print(
+        f"  shards:      {f.get('shards')}, replication {f.get('replication')}"
+        f" ({f.get('replicas')} replica(s) per shard)"
+    )
+    print(f"  persistence: {f.get('persistence')}")
+    print(f"  password:    {f.get('password')}, cluster API {f.get('cluster_api')}")
+    print(f"  {'shard':<7}{'slots':<14}{'epoch':<7}{'primary':<26}replicas")
+    for s in info.shards:
+        slots, epoch = s.fields.get("slots", "?"), s.fields.get("epoch", "?")
+        replicas = ", ".join(_inst(r) for r in s.replicas) or "-"
+        print(f"  {s.index:<7}{slots:<14}{epoch:<7}{_inst(s.primary):<26}{replicas}")
+
+
+def print_databases(v: StatusView) -> None:
+    """The databases and shards of ``ackdb cluster status``."""
+    if not v.databases:
+        return
+    print()
+    print(f"{'database':<20}{'port':<8}{'shards':<8}{'replicas':<10}{'persistence':<14}version")
+    for d in v.databases:
+        g = d.fields.get
+        print(
+            f"{d.id:<20}{g('port', '?'):<8}{g('shards', '?'):<8}{g('replicas', '?'):<10}"
+            f"{g('persistence', '?'):<14}{g('version', '?')}"
+        )
+    print()
+    print(f"{'shard':<24}{'slots':<14}{'epoch':<7}{'primary':<16}replicas")
+    for s in v.shards:
+        g = s.fields.get
+        print(
+            f"{s.id:<24}{g('slots', '?'):<14}{g('epoch', '?'):<7}{g('primary', '?'):<16}"
+            f"{g('replicas') or '-'}"
+        )
+    # The shard supervisor's live per-instance lines (role, offset, lag) print here.
