@@ -111,8 +111,14 @@ class RequestReader:
         self._cmd_bytes = 0
 
     def pending_bytes(self) -> int:
-        """Bytes held for a partial command (the query buffer, for INFO and limits)."""
+        """Bytes held for a partial command (the query buffer, for INFO and limits).
+        0 does not mean "between commands": parsed arguments of a partial command are
+        no longer in the buffer (see ``at_boundary``)."""
         return len(self._buf)
+
+    def at_boundary(self) -> bool:
+        """Whether the bytes fed so far end exactly after a complete command."""
+        return self._args is None and not self._buf
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         if self.error is not None:

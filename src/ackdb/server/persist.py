@@ -231,7 +231,9 @@ class Persistence(AofLife):
                 db.clear()
         loader = Loader(self)
         try:
-            for _ in loader.load_snapshot(self.snapshot_path, as_primary=self.core.is_primary):
+            for _ in loader.load_snapshot(
+                self.snapshot_path, as_primary=not self.core.role_replica
+            ):
                 pass
         except (LoadFailure, OSError) as e:
             self.log.warning(f"DEBUG RELOAD failed: {e}")

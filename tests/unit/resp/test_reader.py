@@ -188,3 +188,21 @@ def test_every_huge_aggregate_kind_is_caught(head: bytes) -> None:
     assert _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"1000000\r\n")
     assert _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"-100000\r\n")
     assert not _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"99999\r\n")
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_at_boundary_only_between_commands(authenticated: bool) -> None:
+    # pending_bytes() is 0 between a multibulk header and its bulks too: at_boundary()
+    # is the one that tells (the peer links' handshake relies on it).
+    r = RequestReader(authenticated=authenticated)
+    assert r.at_boundary()
+    for chunk, boundary in (
+        (b"*2\r\n", False),
+        (b"$3\r\nGET\r\n", False),
+        (b"$1\r\nk", False),
+        (b"\r\n", True),
+        (b"PI", False),
+        (b"NG\r\n", True),
+    ):
+        r.feed(chunk)
+        assert r.at_boundary() is boundary, chunk
