@@ -415,7 +415,7 @@ class Endpoint:
             "server": [
                 ("redis_version", REDIS_COMPAT_VERSION),
                 ("ackdb_version", __version__),
-                ("redis_mode", "standalone"),
+                ("redis_mode", "standalone" if self.router.cluster is None else "cluster"),
                 ("ackdb_role", "endpoint"),
                 ("database", topo.db.name),
                 ("shards", topo.db and len(topo.db.shards)),
@@ -431,6 +431,7 @@ class Endpoint:
                 ("shard_connections", open_conns),
                 ("shard_connections_idle", sum(len(v) for v in self.idle.values())),
             ],
+            "cluster": [("cluster_enabled", 0 if self.router.cluster is None else 1)],
             "stats": [
                 ("total_connections_received", self.stat_connections),
                 (
