@@ -58,7 +58,7 @@ def _current(c: Client, key: bytes) -> Record | None:
     v = c.db.lookup(key)
     if v is not None and v.__class__ is not Record:
         raise CommandError(WRONGTYPE)
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def _apply(c: Client, key: bytes, rec: Record) -> bytes:

@@ -107,7 +107,7 @@ def _zset_pairs(value: object) -> Iterable[tuple[bytes, float]]:
 def _value_into(digest: bytes, value: object, has_expire: bool, kind: ValueKind) -> bytes:
     """Redis xorObjectDigest: continue ``digest`` with one value."""
     if value.__class__ is lww.Record:
-        value = lww.encode(value)  # type: ignore[arg-type]
+        value = lww.encode(value)
     d = _mix(digest, struct.pack(">I", kind))
     match kind:
         case ValueKind.STRING:

@@ -138,11 +138,15 @@ class WriteRequest:
             return [Done(self._receipt())]
         return self._maybe_fail()
 
-    def on_failure(self, replica: int) -> list[Action]:
+    def on_failure(self, replica: int, hint: bool = True) -> list[Action]:
+        """``hint=False``: the replica refused the write for good (its version is too far
+        ahead of the replica's clock); a hint would land it later, after the client was
+        told it failed, so none is kept."""
         if not self._pending(replica):
             return []
         self.failed.append(replica)
-        return [StoreHint(replica, self.key, self.record), *self._maybe_fail()]
+        keep: list[Action] = [StoreHint(replica, self.key, self.record)] if hint else []
+        return [*keep, *self._maybe_fail()]
 
     def tick(self, now_ms: int) -> list[Action]:
         if now_ms < self.deadline_ms or self.finished:

@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import DELETED, STRING, Record, Version
 
-versions = st.builds(
-    Version, st.integers(0, 5), st.integers(0, 3), st.integers(0, 2)
-)
+versions = st.builds(Version, st.integers(0, 5), st.integers(0, 3), st.integers(0, 2))
 
 
 def _value(v: Version, salt: bytes = b"") -> bytes:
@@ -64,7 +62,7 @@ def test_merge_never_lowers_a_version(a: Record, b: Record) -> None:
     m = lww.merge(a, b)
     assert m.newest() == max(a.newest(), b.newest())
     assert m.base_version == max(a.base_version, b.base_version)
-    for f, (fv, _) in m.fields.items():
+    for fv, _ in m.fields.values():
         assert fv > m.base_version
 
 

@@ -56,7 +56,8 @@ def test_ties_on_the_same_millisecond_count_up() -> None:
 
 
 @pytest.mark.parametrize(
-    ("n", "one", "quorum", "all_"), [(1, 1, 1, 1), (2, 1, 2, 2), (3, 1, 2, 3), (4, 1, 3, 4), (5, 1, 3, 5)]
+    ("n", "one", "quorum", "all_"),
+    [(1, 1, 1, 1), (2, 1, 2, 2), (3, 1, 2, 3), (4, 1, 3, 4), (5, 1, 3, 5)],
 )
 def test_required_counts(n: int, one: int, quorum: int, all_: int) -> None:
     assert (required(Level.ONE, n), required(Level.QUORUM, n), required(Level.ALL, n)) == (
