@@ -6,7 +6,8 @@ replicas it repairs and which writes become hints. Never sends, waits or reads a
 the shell feeds replies (``on_*``) and time (``tick``) and carries out the returned
 actions -- ``SendApply`` is ``LL.APPLY key <record>`` on the replica (merge: applies only
 what is newer, so it is idempotent and a repair can never clobber a newer write),
-``SendRead`` is ``LL.GET`` / ``LL.DIGEST``, ``SendRange`` is ``LL.RANGE``.
+``SendRead`` is ``LL.GET`` / ``LL.DIGEST``, ``SendRange`` is ``LL.RANGE`` (the actions
+are in ``actions.py``; scans in ``scans.py``).
 
 States of a write: sent -> (level reached: replied) -> every replica answered or timed
 out. A write that misses its level is answered with ``LevelError`` saying how many
@@ -23,81 +24,39 @@ never go back in time (Cassandra 4.0's blocking read repair).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from ..keyspace import lww
 from ..keyspace.lww import Record, Version
+from .actions import (
+    Action,
+    ConflictError,
+    Done,
+    LevelError,
+    Receipt,
+    SendApply,
+    SendRange,
+    SendRead,
+    StoreHint,
+)
+from .deletes import DeletionStrategy, conflict, winning_delete
 from .levels import Level, required
+from .scans import ScanRequest
 
-
-@dataclass(frozen=True, slots=True)
-class SendApply:
-    replica: int
-    key: bytes
-    record: Record
-    repair: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SendRead:
-    replica: int
-    key: bytes
-    full: bool  # False: the digest only
-
-
-@dataclass(frozen=True, slots=True)
-class SendRange:
-    replica: int
-    depth: int
-    lo: int  # first leaf
-    hi: int  # leaf after the last
-
-
-@dataclass(frozen=True, slots=True)
-class StoreHint:
-    replica: int
-    key: bytes
-    record: Record
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    answered: tuple[int, ...]  # replicas that acknowledged (write) or answered (read)
-    version: Version  # written, or newest read (ZERO: nothing there)
-    repaired: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LevelError:
-    """A request that missed its level; ``applied`` replicas did apply a write."""
-
-    op: str
-    level: Level
-    needed: int
-    reached: int
-    n: int
-
-    def text(self) -> str:
-        tail = (
-            "; the write stands on the replicas that applied it and will spread"
-            " (it is not rolled back)"
-            if self.op == "write"
-            else ""
-        )
-        return (
-            f"LEVEL {self.op} at {self.level.value} reached {self.reached} of {self.n}"
-            f" replicas, {self.needed} required{tail}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    receipt: Receipt
-    record: Record | None = None  # reads: the merged record (None: nothing anywhere)
-    error: LevelError | None = None
-
-
-Action = SendApply | SendRead | SendRange | StoreHint | Done
+__all__ = [
+    "Action",
+    "ConflictError",
+    "Done",
+    "LevelError",
+    "ReadRequest",
+    "Receipt",
+    "RequestIds",
+    "ScanRequest",
+    "SendApply",
+    "SendRange",
+    "SendRead",
+    "StoreHint",
+    "WriteRequest",
+]
 
 
 class WriteRequest:
@@ -169,13 +128,22 @@ class WriteRequest:
 
 
 class ReadRequest:
-    """One point read at ``level``; replicas[0] is asked for the full record first."""
+    """One point read at ``level``; replicas[0] is asked for the full record first.
+    ``strategy`` decides delete/update conflicts (``deletes.py``); ``stamp`` is the
+    version the coordinator stamped for this read (DeleteOnConflict's tombstone)."""
 
     def __init__(
-        self, key: bytes, replicas: tuple[int, ...], level: Level, deadline_ms: int
+        self,
+        key: bytes,
+        replicas: tuple[int, ...],
+        level: Level,
+        deadline_ms: int,
+        strategy: DeletionStrategy = DeletionStrategy.TIME_BASED_RESOLUTION,
+        stamp: Version = lww.ZERO,
     ) -> None:
         assert replicas and len(set(replicas)) == len(replicas)
         self.key, self.replicas, self.level = key, replicas, level
+        self.strategy, self.stamp = strategy, stamp
         self.deadline_ms = deadline_ms
         self.need = required(level, len(replicas))
         self.records: dict[int, Record | None] = {}
@@ -261,6 +229,14 @@ class ReadRequest:
         for rec in self.records.values():
             if rec is not None:
                 lww.merge_into(merged, rec)
+        if self.strategy is not DeletionStrategy.TIME_BASED_RESOLUTION and conflict(
+            self.records.values()
+        ):
+            if self.strategy is DeletionStrategy.NO_AUTOMATED_RESOLUTION:
+                self.replied = True
+                receipt = Receipt(tuple(self._live()), merged.newest())
+                return [Done(receipt, error=ConflictError(self.key))]
+            merged = winning_delete(merged, self.stamp)
         self.merged = merged
         stale = [r for r, rec in self.records.items() if (rec or Record()) != merged]
         if not stale:
@@ -294,86 +270,6 @@ class ReadRequest:
         self.replied = True
         err = LevelError("read", self.level, self.need, reached, len(self.replicas))
         return [Done(Receipt(tuple(self._live()), lww.ZERO), error=err)]
-
-
-class ScanRequest:
-    """SCAN / KEYS / DBSIZE at a level: the records of leaves [lo, hi) from ``need``
-    replicas, merged per key (newest wins), tombstones hidden. Stale participants are
-    repaired without holding the reply (anti-entropy is the backstop)."""
-
-    def __init__(
-        self,
-        replicas: tuple[int, ...],
-        level: Level,
-        depth: int,
-        lo: int,
-        hi: int,
-        deadline_ms: int,
-    ) -> None:
-        self.replicas, self.level, self.depth, self.lo, self.hi = replicas, level, depth, lo, hi
-        self.deadline_ms = deadline_ms
-        self.need = required(level, len(replicas))
-        self.asked: list[int] = []
-        self.failed: list[int] = []
-        self.pages: dict[int, dict[bytes, Record]] = {}
-        self.replied = False
-
-    def start(self) -> list[Action]:
-        return [self._ask(r) for r in self.replicas[: self.need]]
-
-    def _ask(self, replica: int) -> SendRange:
-        self.asked.append(replica)
-        return SendRange(replica, self.depth, self.lo, self.hi)
-
-    def on_range(self, replica: int, items: dict[bytes, Record]) -> list[Action]:
-        if self.replied or replica not in self.asked or replica in self.pages:
-            return []
-        self.pages[replica] = items
-        if len(self.pages) < self.need:
-            return []
-        return self._finish()
-
-    def on_failure(self, replica: int) -> list[Action]:
-        if self.replied or replica not in self.asked or replica in self.failed:
-            return []
-        self.failed.append(replica)
-        self.pages.pop(replica, None)
-        spare = [r for r in self.replicas if r not in self.asked]
-        if spare:
-            return [self._ask(spare[0])]
-        return self._fail()
-
-    def tick(self, now_ms: int) -> list[Action]:
-        return self._fail() if not self.replied and now_ms >= self.deadline_ms else []
-
-    def _fail(self) -> list[Action]:
-        self.replied = True
-        err = LevelError("scan", self.level, self.need, len(self.pages), len(self.replicas))
-        return [Done(Receipt(tuple(self.pages), lww.ZERO), error=err)]
-
-    def _finish(self) -> list[Action]:
-        self.replied = True
-        merged: dict[bytes, Record] = {}
-        for page in self.pages.values():
-            for key, rec in page.items():
-                mine = merged.get(key)
-                if mine is None:
-                    merged[key] = rec.copy()
-                else:
-                    lww.merge_into(mine, rec)
-        self.merged = merged
-        out: list[Action] = []
-        for r, page in self.pages.items():
-            for key, rec in merged.items():
-                if page.get(key) != rec:
-                    out.append(SendApply(r, key, rec, repair=True))
-        newest = max((rec.newest() for rec in merged.values()), default=lww.ZERO)
-        out.append(Done(Receipt(tuple(self.pages), newest)))
-        return out
-
-    def live_keys(self) -> list[bytes]:
-        """The keys that exist (tombstones hidden), sorted; after Done."""
-        return sorted(k for k, r in self.merged.items() if r.view()[0] in ("string", "hash"))
 
 
 class RequestIds:

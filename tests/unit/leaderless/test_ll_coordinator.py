@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Record, Version
 from ackdb.leaderless.coordinator import (
+    ConflictError,
     Done,
     ReadRequest,
     RequestIds,
@@ -15,6 +18,7 @@ from ackdb.leaderless.coordinator import (
     StoreHint,
     WriteRequest,
 )
+from ackdb.leaderless.deletes import DeletionStrategy, conflict
 from ackdb.leaderless.levels import Level
 
 V1, V2 = Version(10, 0, 1), Version(20, 0, 2)
@@ -159,3 +163,49 @@ def test_receipt_of_a_write_is_the_version_written() -> None:
     d = _done(w.on_ack(1))
     assert d is not None and d.receipt.version == V2 and isinstance(d.record, type(None))
     assert Record() != rec
+
+
+# -- deletion strategies (leaderless/deletes.py) -------------------------------------------
+
+
+def _conflicting_read(strategy: DeletionStrategy) -> tuple[ReadRequest, list]:  # type: ignore[type-arg]
+    live_newer = lww.string_write(V2, b"live")
+    dead = lww.delete_write(V1)
+    r = ReadRequest(
+        b"k", (1, 2), Level.ALL, deadline_ms=100, strategy=strategy, stamp=Version(15, 0, 9)
+    )
+    r.start()
+    r.on_record(1, dead)
+    r.on_digest(2, lww.digest(live_newer))
+    return r, r.on_record(2, live_newer)
+
+
+def test_time_based_resolution_newest_wins() -> None:
+    r, out = _conflicting_read(DeletionStrategy.TIME_BASED_RESOLUTION)
+    assert out == [SendApply(1, b"k", lww.string_write(V2, b"live"), repair=True)]
+
+
+def test_no_automated_resolution_is_an_error_and_repairs_nothing() -> None:
+    r, out = _conflicting_read(DeletionStrategy.NO_AUTOMATED_RESOLUTION)
+    d = _done(out)
+    assert d is not None and isinstance(d.error, ConflictError)
+    assert d.error.text().startswith("CONFLICT")
+    assert not [a for a in out if isinstance(a, SendApply)]
+
+
+def test_delete_on_conflict_writes_a_tombstone_above_everything_read() -> None:
+    r, out = _conflicting_read(DeletionStrategy.DELETE_ON_CONFLICT)
+    applies = [a for a in out if isinstance(a, SendApply)]
+    assert {a.replica for a in applies} == {1, 2}
+    tomb = applies[0].record
+    assert tomb.view() == ("deleted", Version(20, 1, 9))  # above V2, the stamp's node
+    d = _done(r.on_repaired(1) + r.on_repaired(2))
+    assert d is not None and d.record is not None and d.record.view()[0] == "deleted"
+
+
+def test_conflict_definition_and_strategy_names() -> None:
+    live, dead = lww.string_write(V1, b"x"), lww.delete_write(V2)
+    assert conflict([live, dead]) and not conflict([live, None]) and not conflict([dead, None])
+    assert DeletionStrategy.parse(b"deleteonconflict") is DeletionStrategy.DELETE_ON_CONFLICT
+    with pytest.raises(ValueError):
+        DeletionStrategy.parse(b"whatever")
