@@ -42,8 +42,11 @@ def _version(b: bytes) -> Version:
         raise CommandError(_BAD_VERSION) from None
 
 
-def _maxskew(c: Client, rest: list[bytes], rec: Record) -> None:
-    """Parse an optional ``MAXSKEW ms`` and refuse a record too far in the future."""
+def _maxskew(c: Client, argv: list[bytes], at: int, rec: Record) -> None:
+    """Parse an optional ``MAXSKEW ms`` at ``argv[at:]`` and refuse a record too far in
+    the future. The effect logged leaves the option out: an AOF replayed after the clock
+    moved must not refuse what was accepted."""
+    rest = argv[at:]
     if not rest:
         return
     if len(rest) != 2 or rest[0].lower() != b"maxskew":
@@ -52,6 +55,7 @@ def _maxskew(c: Client, rest: list[bytes], rec: Record) -> None:
     ahead = rec.newest().ms - c.server.now_ms()
     if limit >= 0 and ahead > limit:
         raise CommandError(f"ERR LLSKEW version is {ahead} ms ahead of this replica's clock")
+    c.prop = [argv[:at]]
 
 
 def _current(c: Client, key: bytes) -> Record | None:
@@ -83,21 +87,21 @@ def ll_apply(c: Client, argv: list[bytes]) -> bytes:
         rec = lww.decode(argv[2])
     except ValueError:
         raise CommandError(_BAD_RECORD) from None
-    _maxskew(c, argv[3:], rec)
+    _maxskew(c, argv, 3, rec)
     return _apply(c, argv[1], rec)
 
 
 @handler("ll.set")
 def ll_set(c: Client, argv: list[bytes]) -> bytes:
     rec = lww.string_write(_version(argv[2]), argv[3])
-    _maxskew(c, argv[4:], rec)
+    _maxskew(c, argv, 4, rec)
     return _apply(c, argv[1], rec)
 
 
 @handler("ll.del")
 def ll_del(c: Client, argv: list[bytes]) -> bytes:
     rec = lww.delete_write(_version(argv[2]))
-    _maxskew(c, argv[3:], rec)
+    _maxskew(c, argv, 3, rec)
     return _apply(c, argv[1], rec)
 
 

@@ -222,7 +222,10 @@ def from_plain(p: Any) -> Record:
             if f.__class__ is not bytes or not (x is None or x.__class__ is bytes):
                 raise ValueError("bad field")
             fields[f] = (_version(fm, fl, fn), x)
-        return Record(_version(ms, lg, node), kind, value, fields)
+        base = _version(ms, lg, node)
+        # Canonical form: fields not newer than the base are superseded (forged input).
+        fields = {f: c for f, c in fields.items() if c[0] > base}
+        return Record(base, kind, value, fields)
     except (TypeError, AttributeError) as e:
         raise ValueError("bad record") from e
 

@@ -151,3 +151,13 @@ def test_debug_digest_covers_records(h: Harness) -> None:
     one = h.run(c, "DEBUG", "DIGEST")
     h.run(c, "LL.SET", "k", V2, "y")
     assert h.run(c, "DEBUG", "DIGEST") != one
+
+
+def test_effects_leave_maxskew_out(h: Harness) -> None:
+    c = h.client()
+    now = h.server.now_ms()
+    v = b"%d.0.9" % now
+    assert h.run(c, "LL.SET", "k", v, "x", "MAXSKEW", "500") == b":1\r\n"
+    rec = lww.encode(lww.string_write(Version(now + 1, 0, 9), b"y"))
+    assert h.run(c, "LL.APPLY", "k", rec, "MAXSKEW", "500") == b":1\r\n"
+    assert [argv for _, argv in h.effects] == [[b"LL.SET", b"k", v, b"x"], [b"LL.APPLY", b"k", rec]]

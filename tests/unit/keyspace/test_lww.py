@@ -147,3 +147,9 @@ def _xor_all(items: list[tuple[bytes, Record]]) -> int:
     for k, r in items:
         acc ^= lww.entry_hash(k, r)
     return acc
+
+
+def test_from_plain_drops_fields_the_base_supersedes() -> None:
+    forged = [5, 0, 1, STRING, b"s", [b"f", 4, 0, 1, b"old", b"g", 6, 0, 1, b"new"]]
+    r = lww.from_plain(forged)
+    assert r.fields == {b"g": (Version(6, 0, 1), b"new")}
