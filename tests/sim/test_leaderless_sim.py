@@ -19,7 +19,7 @@ appears that no client wrote; every key whose newest write is a delete stays del
 Finally tombstones that every replica holds are purged past the grace period, and a new
 anti-entropy round brings none of those keys back.
 
-Replay one seed:  ACKDB_SIM_SEED=<seed> python3 -m pytest tests/sim/test_leaderless_sim.py -k replay
+Replay one seed:  ACKDB_SIM_SEED=<seed> [ACKDB_SIM_N=5] python3 -m pytest tests/sim/test_leaderless_sim.py -k replay
 Many random seeds: ACKDB_SIM_SEEDS=<n> python3 -m pytest tests/sim/test_leaderless_sim.py -k random
 """
 
@@ -206,7 +206,7 @@ def purge_tombstones(w: LlWorld) -> list[bytes]:
             for i in range(w.n):
                 w.coords[0].rpc(i, [b"LL.PURGE", key, v.to_bytes()], lambda _: None, lambda _: None)
     w.run_until(w.q.now + 100)
-    for a, b in [(0, 1), (1, 2), (0, 2)]:
+    for a, b in [(x, y) for x in range(w.n) for y in range(x + 1, w.n)]:
         w.coords[0].sync_pair(a, b, lambda: None)
     w.run_until(w.q.now + 300)
     for r in w.replicas:
@@ -215,8 +215,8 @@ def purge_tombstones(w: LlWorld) -> list[bytes]:
     return purged
 
 
-def run_seed(seed: int) -> LlWorld:
-    w = LlWorld(seed)
+def run_seed(seed: int, n: int = 3) -> LlWorld:
+    w = LlWorld(seed, n=n)
     rng = random.Random(seed ^ 0x5EED)
     end = w.q.now + SAFETY_MS
     for cid in range(CLIENTS):
@@ -241,6 +241,11 @@ def test_fixed_seeds(seed: int) -> None:
     assert sum(o.kind == "read" and o.ok for o in w.history) > 20, "too few reads checked"
 
 
+@pytest.mark.parametrize("seed", [4, 9])
+def test_five_replicas(seed: int) -> None:
+    run_seed(seed, n=5)
+
+
 def test_fast_coordinator_is_refused_and_never_lands() -> None:
     seed = next(s for s in range(100) if LlWorld(s).coords[-1].skew_ms == 5_000)
     w = run_seed(seed)
@@ -257,7 +262,7 @@ def test_replay() -> None:
     seed = os.environ.get("ACKDB_SIM_SEED")
     if seed is None:
         pytest.skip("set ACKDB_SIM_SEED to replay one seed")
-    run_seed(int(seed))
+    run_seed(int(seed), n=int(os.environ.get("ACKDB_SIM_N", "3")))
 
 
 def test_random() -> None:
@@ -267,7 +272,7 @@ def test_random() -> None:
     for _ in range(n):
         seed = random.randrange(1 << 30)
         try:
-            run_seed(seed)
+            run_seed(seed, n=3 if seed % 4 else 5)
         except AssertionError:
-            print(f"failing seed: ACKDB_SIM_SEED={seed}")
+            print(f"failing seed: ACKDB_SIM_SEED={seed} ACKDB_SIM_N={3 if seed % 4 else 5}")
             raise
