@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..resp.request import encode_command
-from . import fanout, local, txn
+from . import clustercmd, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
@@ -66,7 +66,7 @@ class Part:
             p.value = p.finish(p.parts)
 
 
-Sink = Pending | Part | None  # None: a reply the proxy swallows (AUTH, HELLO, MULTI, QUEUED)
+Sink = Pending | Part | clustercmd.ScanSink | None  # None: a reply the proxy swallows
 
 
 class Txn:
@@ -115,7 +115,10 @@ class Session:
         self.prologue_errors: list[bytes] = []
         self.commands_processed = 0
         # The cluster API's hook: (slot) -> a MOVED reply, or None to serve the slot here.
-        self.redirect: Callable[[int], bytes | None] | None = None
+        self.redirect: Callable[[int], bytes | None] | None = (
+            router.cluster.redirect if router.cluster is not None else None
+        )
+        self.pubsub: pubsub.Subscriptions | None = None  # from the first (P|S)SUBSCRIBE
         # The shell's pool: (shard) -> True when it attached an idle connection that is
         # already authenticated, in RESP2.
         self.acquire: Callable[[int], bool] = _fresh
@@ -133,7 +136,7 @@ class Session:
         keyed = Kind.KEYED
         queue, proto, up, sinks, counts = self.queue, self.proto, self.up, self.sinks, self.plain
         # Re-read after any other handler: AUTH, MULTI, QUIT... change them.
-        plain_ok = self.authenticated and self.txn is None and not self.closing
+        plain_ok = self._plain_ok()
         for argv in cmds:
             r = ROUTES.get(argv[0])
             if r is None or r.kind is Kind.CONTAINER:
@@ -161,12 +164,16 @@ class Session:
             if self.closing:
                 break
             self._other(r, argv)
-            plain_ok = self.authenticated and self.txn is None and not self.closing
+            plain_ok = self._plain_ok()
         if raw is not None and plain == len(cmds) and plain:
             buf = self.up[plain_shard]
             del buf[-plain:]
             buf.append(raw)
         self._flush()
+
+    def _plain_ok(self) -> bool:
+        """May keyed requests take the plain path (no AUTH, MULTI, QUIT or Pub/Sub)?"""
+        return self.authenticated and self.txn is None and not self.closing and not self.pubsub
 
     def _other(self, r: Route | None, argv: list[bytes]) -> None:
         """Any request but a plain keyed one of an authenticated client outside MULTI."""
@@ -177,6 +184,8 @@ class Session:
             self._reply(NOAUTH)
             if self.txn is not None:
                 self.txn.error = True
+            return
+        if self.pubsub is not None and pubsub.refused(self, r):
             return
         if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
             self._reply(txn.queue_command(self, r, argv))
@@ -195,9 +204,10 @@ class Session:
         """Complete replies from shard ``shard``'s connection, in order."""
         sinks = self.sinks[shard]
         for raw in raws:
-            if not sinks:  # nothing owed: a RESP3 push (out of band), or a shard's stray
+            # nothing owed: a RESP3 push (out of band), or a shard's stray; or a message
+            if not sinks or (raw[0] == 0x3E and pubsub.is_message(raw)):
                 if raw[0] == 0x3E:
-                    self._reply(raw)
+                    pubsub.deliver(self, raw)
                 continue
             s = sinks.popleft()
             if s.__class__ is Pending:
@@ -225,13 +235,18 @@ class Session:
         self.up[shard].clear()
         if self.watched_shard == shard:
             self.watch_lost = True
+        pubsub.renew(self, shard)
         self._flush()
 
     def can_pass(self, shard: int) -> bool:
         """Is every reply the client is owed a plain one from this shard's connection, in
         order? Then the shard's bytes may go to the client as they are (``passed``)."""
         n = self.plain[shard]
-        return n > 0 and n == len(self.queue) == len(self.sinks[shard])
+        return (
+            n > 0
+            and n == len(self.queue) == len(self.sinks[shard])
+            and (self.pubsub is None or not self.pubsub.held[shard])  # messages come too
+        )
 
     def passed(self, shard: int, data: bytes, n: int) -> None:
         """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),
@@ -275,6 +290,7 @@ class Session:
             and self.proto[shard] == 2
             and self.watched_shard != shard
             and not self.up[shard]
+            and (self.pubsub is None or not self.pubsub.held[shard])
         )
 
     # -- plumbing ------------------------------------------------------------------------
@@ -375,11 +391,17 @@ class Session:
     def all_shards(self) -> list[int]:
         return list(range(self.router.nshards))
 
+    def keyspace_shards(self) -> list[int]:
+        """The shards DBSIZE, KEYS, SCAN, FLUSHALL... cover: with the cluster API, those
+        whose slots this endpoint owns (as a Redis Cluster node covers its own)."""
+        return self.router.keyspace_shards
+
     def set_router(self, router: Router) -> None:
         """A new topology with the same shard count (the shell drops the connections of
         shards whose primary moved, through ``lost``)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
         self.router = router
+        self.redirect = router.cluster.redirect if router.cluster is not None else None
 
 
 def _fresh(shard: int) -> bool:
@@ -419,4 +441,6 @@ _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.DISCARD: txn.checked(txn.discard),
     Kind.WATCH: txn.checked(txn.watch),
     Kind.UNWATCH: txn.checked(txn.unwatch),
+    Kind.PUBSUB: pubsub.handle,
+    Kind.CLUSTER: clustercmd.handle,
 }
