@@ -34,13 +34,13 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     step = r.step
     n = len(argv)
     if n < 2 or (n - 1) % step:
-        s._forward(0, argv, r.write)  # the shard words the arity error
+        s._forward(0, argv, r.write, True)  # the shard words the arity error
         return
     router = s.router
     groups: dict[int, list[int]] = {}  # shard -> indexes of the keys in argv
     single = router.nshards == 1 and s.redirect is None
     if single:
-        s._forward(0, argv, r.write)
+        s._forward(0, argv, r.write, True)
         return
     shard_of = router.shard_of
     redirect = s.redirect
@@ -53,7 +53,7 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
                 return
         groups.setdefault(shard_of[slot], []).append(i)
     if len(groups) == 1:
-        s._forward(next(iter(groups)), argv, r.write)
+        s._forward(next(iter(groups)), argv, r.write, True)
         return
     shards = sorted(groups)
     requests = []
@@ -107,8 +107,14 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         shards = [i for i in range(s.router.nshards) if written >> i & 1]
     else:
         shards = s.all_shards()
+    if written and s.mux:
+        # The writes may have gone over the shared connections (whose last write offset
+        # is every client's): the dedicated connection's is raised to the shard's
+        # offset, >= this client's last write there, before WAIT asks for it.
+        for shard in shards:
+            s._send(shard, [b"ACKDB.SYNCWOFF"], None)
     s.written = 0
-    s.merged(shards, argv, Merge.MIN)
+    s.merged(shards, argv, Merge.MIN, shared=False)
 
 
 _ALL_SECTIONS = ("server", "clients", "stats", "keyspace")

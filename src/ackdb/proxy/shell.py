@@ -3,9 +3,12 @@ their idle pool, back-pressure, and topology changes.
 
 SHELL MODULE: sockets and the event loop. It only moves bytes: every decision (routing,
 reply order, merges, transactions, WAIT) is the session core's (proxy/session.py). One
-``ClientConn`` per client runs one ``Session``; it opens its own ``ShardConn`` to a shard
-the first time the session sends there (taken from the idle pool when one is free), and
-returns clean ones to the pool when the client leaves.
+``ClientConn`` per client runs one ``Session``. Plain requests of all clients to a shard
+go over the endpoint's one ``SharedConn`` to it: what the clients queue during a loop pass
+is written once at its end, and a FIFO of (client, sink) matches the replies back. What
+needs session state on the shard goes over a dedicated ``ShardConn`` the client opens the
+first time it needs one (taken from the idle pool when one is free); clean ones return to
+the pool when the client leaves.
 
 Limits (each named with its unit):
 - ``PENDING_REPLIES_MAX``: replies a client may be owed; reading it pauses above this.
@@ -22,6 +25,8 @@ Limits (each named with its unit):
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import os
 import random
 import time
@@ -34,7 +39,7 @@ from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
 from .router import Router
-from .session import Session
+from .session import LOST, Session, Sink
 
 PENDING_REPLIES_MAX = 1024
 PENDING_REPLIES_RESUME = PENDING_REPLIES_MAX // 2
@@ -130,6 +135,111 @@ class ShardConn(asyncio.Protocol):
             self.owner.shard_lost(self)
 
 
+class SharedConn(asyncio.Protocol):
+    """The endpoint's shared connection to one shard (RESP2, authenticated): requests of
+    many clients, written once per loop pass; replies matched back through the FIFO."""
+
+    def __init__(self, endpoint: Endpoint, shard: int, addr: tuple[str, int]) -> None:
+        self.endpoint = endpoint
+        self.shard = shard
+        self.addr = addr
+        self.transport: asyncio.Transport | None = None
+        self.splitter = ReplySplitter()
+        self.clients: collections.deque[ClientConn | None] = collections.deque()
+        self.sinks: collections.deque[Sink] = collections.deque()
+        self.out: list[bytes] = []
+        self.scheduled = False
+        self.closed = False
+        self.paused = False
+        pw = endpoint.shard_password
+        if pw is not None:  # the first reply, swallowed
+            self.out.append(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
+            self.clients.append(None)
+            self.sinks.append(None)
+
+    def send(self, client: ClientConn, data: bytes, sinks: list[Sink]) -> None:
+        self.out.append(data)
+        self.clients.extend(itertools.repeat(client, len(sinks)))
+        self.sinks.extend(sinks)
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        t = self.transport
+        if t is None or self.closed or not self.out:
+            return
+        out = self.out
+        t.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=SHARD_WRITE_HIGH_BYTES)
+        if self.closed:
+            self.transport.close()
+            return
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            raws = self.splitter.feed(data)
+        except (ReplyProtocolError, ValueError) as e:
+            self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
+            self.close()
+            return
+        clients, sinks, shard = self.clients, self.sinks, self.shard
+        settled: dict[ClientConn, None] = {}
+        for raw in raws:
+            if not clients:  # a reply nobody asked for: the stream is not ours to trust
+                self.endpoint.log.warning(f"shard {self.addr}: an unexpected reply; dropping it")
+                self.close()
+                break
+            c = clients.popleft()
+            sink = sinks.popleft()
+            if c is None:
+                if raw[:1] == b"-":
+                    self.endpoint.log.warning(f"shard {self.addr}: {raw.strip().decode()!r}")
+                continue
+            c.session.mux_reply(shard, sink, raw)
+            settled[c] = None
+        for c in settled:
+            c.mux_settled()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        self.endpoint.shared_paused(+1)
+
+    def resume_writing(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.endpoint.shared_paused(-1)
+
+    def close(self) -> None:
+        """Close it; what it owed gets ``LOST`` (the next request opens a new one)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self.endpoint.forget_shared(self)
+        self.resume_writing()
+        settled: dict[ClientConn, None] = {}
+        clients, sinks, shard = self.clients, self.sinks, self.shard
+        while clients:
+            c = clients.popleft()
+            sink = sinks.popleft()
+            if c is not None:
+                c.session.mux_reply(shard, sink, LOST)
+                settled[c] = None
+        for c in settled:
+            c.mux_settled()
+
+
 class ClientConn(asyncio.Protocol):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -161,6 +271,7 @@ class ClientConn(asyncio.Protocol):
             ep.router, ep.next_id, ep.shard_password, ep.rng_for(ep.next_id), ep.info, ep.cursors
         )
         s.acquire = self.acquire
+        s.mux = True
         self.session = s
         self.reader.authenticated = s.authenticated
         self.shards = [None] * ep.router.nshards
@@ -212,8 +323,18 @@ class ClientConn(asyncio.Protocol):
 
     # -- carrying out the session's outputs ---------------------------------------------------
 
+    def mux_settled(self) -> None:
+        if not self.closed:
+            self.session.mux_settled()
+            self.pump()
+
     def pump(self) -> None:
         s = self.session
+        if s.mux_touched:
+            ep = self.endpoint
+            for shard in s.take_mux_touched():
+                data, sinks = s.take_mux(shard)
+                ep.shared_conn(shard).send(self, data, sinks)
         for shard in s.take_touched():
             data = s.take(shard)
             conn = self.shards[shard]
@@ -233,10 +354,12 @@ class ClientConn(asyncio.Protocol):
         t = self.transport
         if t is None or self.closed:
             return
+        s = self.session
         want = (
             not self.paused_shards
             and not self.write_paused
-            and len(self.session.queue)
+            and not self.endpoint.paused_shared
+            and len(s.queue) + len(s.held)
             < (PENDING_REPLIES_MAX if self.reading else PENDING_REPLIES_RESUME)
         )
         if want != self.reading:
@@ -300,6 +423,8 @@ class Endpoint:
         self.clients: set[ClientConn] = set()
         self.cursors = ScanCursors()
         self.idle: dict[tuple[str, int], list[ShardConn]] = {}
+        self.shared: list[SharedConn | None] = [None] * router.nshards
+        self.paused_shared = 0  # shared connections above their write high-water mark
         self.next_id = 0
         self.started = time.monotonic()
         self.stat_connections = 0
@@ -329,6 +454,9 @@ class Endpoint:
             for conn in conns:
                 conn.close()
         self.idle.clear()
+        for shared in self.shared:
+            if shared is not None:
+                shared.close()
 
     # -- shard connections -----------------------------------------------------------------
 
@@ -351,6 +479,39 @@ class Endpoint:
             conn.closed = True
             if conn.owner is not None:
                 conn.owner.shard_lost(conn)
+
+    def shared_conn(self, shard: int) -> SharedConn:
+        conn = self.shared[shard]
+        if conn is None or conn.closed:
+            conn = SharedConn(self, shard, self.router.addrs[shard])
+            self.shared[shard] = conn
+            self.stat_shard_connects += 1
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._open_shared(conn))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        return conn
+
+    async def _open_shared(self, conn: SharedConn) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = conn.addr
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: conn, host, port), CONNECT_TIMEOUT_S
+            )
+        except (TimeoutError, OSError) as e:
+            self.stat_shard_connect_failures += 1
+            self.log.verbose(f"cannot connect to shard {host}:{port}: {e}")
+            conn.close()
+
+    def forget_shared(self, conn: SharedConn) -> None:
+        if self.shared[conn.shard] is conn:
+            self.shared[conn.shard] = None
+
+    def shared_paused(self, delta: int) -> None:
+        self.paused_shared = max(0, self.paused_shared + delta)
+        if self.paused_shared <= 1:  # it changed between paused and not
+            for c in list(self.clients):
+                c._update_reading()
 
     def take_idle(self, addr: tuple[str, int]) -> ShardConn | None:
         conns = self.idle.get(addr)
@@ -388,6 +549,10 @@ class Endpoint:
             if addr not in router.addrs:
                 for idle in self.idle.pop(addr):
                     idle.close()
+        for i in moved:
+            shared = self.shared[i]
+            if shared is not None:
+                shared.close()
         for c in list(self.clients):
             c.session.set_router(router)
             for i in moved:
@@ -405,6 +570,7 @@ class Endpoint:
         up = time.monotonic() - self.started
         topo = self.router.topology
         open_conns = sum(1 for c in self.clients for s in c.shards if s is not None)
+        open_conns += sum(1 for s in self.shared if s is not None)
         return {
             "server": [
                 ("redis_version", REDIS_COMPAT_VERSION),
