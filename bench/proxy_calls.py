@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+TOP = int(os.environ.get("PROXY_CALLS_TOP", "15"))
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -102,7 +103,7 @@ def pycalls(tree: str, shards: int, n1: int, n2: int, pipeline: int, clients: in
     a, b = got
     per = {k: (b.get(k, 0) - a.get(k, 0)) / (2 * (n2 - n1)) for k in set(a) | set(b)}
     print(f"python calls/request: {sum(per.values()):.2f}")
-    for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:15]:
+    for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:TOP]:
         print(f"  {v:8.3f}  {k}")
 
 

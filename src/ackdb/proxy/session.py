@@ -295,8 +295,11 @@ class Session:
             cmds = list(self.held)
             self.held.clear()
             self._run(cmds, None)
-        else:
-            self._flush()
+            return
+        q = self.queue  # _flush, inlined
+        out = self.out
+        while q and q[0].value is not None:
+            out.append(q.popleft().value)  # type: ignore[arg-type]
 
     def take_mux(self, shard: int) -> tuple[bytes, list[Sink]]:
         """The bytes for the shared connection to ``shard`` and the sinks of their

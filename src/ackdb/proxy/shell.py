@@ -25,8 +25,6 @@ Limits (each named with its unit):
 from __future__ import annotations
 
 import asyncio
-import collections
-import itertools
 import os
 import random
 import time
@@ -39,11 +37,11 @@ from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
 from .router import Router
-from .session import LOST, Session, Sink
+from .session import Session
+from .shared import SHARD_WRITE_HIGH_BYTES, SharedConn
 
 PENDING_REPLIES_MAX = 1024
 PENDING_REPLIES_RESUME = PENDING_REPLIES_MAX // 2
-SHARD_WRITE_HIGH_BYTES = 1024 * 1024
 CLIENT_WRITE_HIGH_BYTES = 4 * 1024 * 1024
 IDLE_PER_SHARD_MAX = 64
 CLIENTS_MAX = 10000
@@ -135,111 +133,6 @@ class ShardConn(asyncio.Protocol):
             self.owner.shard_lost(self)
 
 
-class SharedConn(asyncio.Protocol):
-    """The endpoint's shared connection to one shard (RESP2, authenticated): requests of
-    many clients, written once per loop pass; replies matched back through the FIFO."""
-
-    def __init__(self, endpoint: Endpoint, shard: int, addr: tuple[str, int]) -> None:
-        self.endpoint = endpoint
-        self.shard = shard
-        self.addr = addr
-        self.transport: asyncio.Transport | None = None
-        self.splitter = ReplySplitter()
-        self.clients: collections.deque[ClientConn | None] = collections.deque()
-        self.sinks: collections.deque[Sink] = collections.deque()
-        self.out: list[bytes] = []
-        self.scheduled = False
-        self.closed = False
-        self.paused = False
-        pw = endpoint.shard_password
-        if pw is not None:  # the first reply, swallowed
-            self.out.append(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
-            self.clients.append(None)
-            self.sinks.append(None)
-
-    def send(self, client: ClientConn, data: bytes, sinks: list[Sink]) -> None:
-        self.out.append(data)
-        self.clients.extend(itertools.repeat(client, len(sinks)))
-        self.sinks.extend(sinks)
-        if not self.scheduled:
-            self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.scheduled = False
-        t = self.transport
-        if t is None or self.closed or not self.out:
-            return
-        out = self.out
-        t.write(out[0] if len(out) == 1 else b"".join(out))
-        out.clear()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=SHARD_WRITE_HIGH_BYTES)
-        if self.closed:
-            self.transport.close()
-            return
-        self.flush()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            raws = self.splitter.feed(data)
-        except (ReplyProtocolError, ValueError) as e:
-            self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
-            self.close()
-            return
-        clients, sinks, shard = self.clients, self.sinks, self.shard
-        settled: dict[ClientConn, None] = {}
-        for raw in raws:
-            if not clients:  # a reply nobody asked for: the stream is not ours to trust
-                self.endpoint.log.warning(f"shard {self.addr}: an unexpected reply; dropping it")
-                self.close()
-                break
-            c = clients.popleft()
-            sink = sinks.popleft()
-            if c is None:
-                if raw[:1] == b"-":
-                    self.endpoint.log.warning(f"shard {self.addr}: {raw.strip().decode()!r}")
-                continue
-            c.session.mux_reply(shard, sink, raw)
-            settled[c] = None
-        for c in settled:
-            c.mux_settled()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.close()
-
-    def pause_writing(self) -> None:
-        self.paused = True
-        self.endpoint.shared_paused(+1)
-
-    def resume_writing(self) -> None:
-        if self.paused:
-            self.paused = False
-            self.endpoint.shared_paused(-1)
-
-    def close(self) -> None:
-        """Close it; what it owed gets ``LOST`` (the next request opens a new one)."""
-        if self.closed:
-            return
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-        self.endpoint.forget_shared(self)
-        self.resume_writing()
-        settled: dict[ClientConn, None] = {}
-        clients, sinks, shard = self.clients, self.sinks, self.shard
-        while clients:
-            c = clients.popleft()
-            sink = sinks.popleft()
-            if c is not None:
-                c.session.mux_reply(shard, sink, LOST)
-                settled[c] = None
-        for c in settled:
-            c.mux_settled()
-
-
 class ClientConn(asyncio.Protocol):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -279,11 +172,11 @@ class ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
-        boundary = not reader.pending_bytes()
+        boundary = reader.at_boundary()
         cmds = reader.feed(data)
         s = self.session
         if cmds:
-            raw = data if boundary and not reader.pending_bytes() and reader.error is None else None
+            raw = data if boundary and reader.at_boundary() and reader.error is None else None
             s.commands(cmds, raw)
             reader.authenticated = s.authenticated
         if reader.error is not None:
@@ -331,22 +224,34 @@ class ClientConn(asyncio.Protocol):
     def pump(self) -> None:
         s = self.session
         if s.mux_touched:
-            ep = self.endpoint
+            shared = self.endpoint.shared
             for shard in s.take_mux_touched():
                 data, sinks = s.take_mux(shard)
-                ep.shared_conn(shard).send(self, data, sinks)
-        for shard in s.take_touched():
-            data = s.take(shard)
-            conn = self.shards[shard]
-            if conn is None or conn.closed:
-                conn = self._connect(shard)
-            conn.write(data)
+                sc = shared[shard]
+                if sc is None or sc.closed:
+                    sc = self.endpoint.shared_conn(shard)
+                sc.send(self, data, sinks)
+        if s.touched:
+            for shard in s.take_touched():
+                data = s.take(shard)
+                conn = self.shards[shard]
+                if conn is None or conn.closed:
+                    conn = self._connect(shard)
+                conn.write(data)
         t = self.transport
         if s.out and t is not None and not self.closed:
             t.write(b"".join(s.out))
             s.out.clear()
         if s.closing and not s.queue and t is not None:
             t.close()
+            return
+        # _update_reading's test when nothing is paused, inlined (it runs per request)
+        if (
+            self.reading
+            and len(s.queue) < PENDING_REPLIES_MAX
+            and not (s.held or self.paused_shards or self.write_paused)
+            and not self.endpoint.paused_shared
+        ):
             return
         self._update_reading()
 

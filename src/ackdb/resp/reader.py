@@ -114,6 +114,11 @@ class RequestReader:
         """Bytes held for a partial command (the query buffer, for INFO and limits)."""
         return len(self._buf)
 
+    def at_boundary(self) -> bool:
+        """Between commands: no partial command held (its bytes or its arguments read so
+        far). ``pending_bytes`` alone is 0 also while a multibulk's arguments are partly in."""
+        return not self._buf and self._args is None
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         if self.error is not None:
             return []
