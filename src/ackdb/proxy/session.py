@@ -42,6 +42,7 @@ from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, k
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 _NO_KEYS = -1
+_GATE_QUEUED, _GATE_SENT = 1, 2
 _CROSS = -2
 
 
@@ -114,6 +115,7 @@ class Session:
         self.sinks: list[deque[Sink]] = [deque() for _ in range(n)]
         self.up: list[list[Any]] = [[] for _ in range(n)]  # requests (argv or bytes) to send
         self.proto = [0] * n  # 0: the shard connection is closed
+        self.gate = [0] * n  # _GATE_*: a new connection's AUTH not yet answered
         self.plain = [0] * n  # plain pending replies in each shard's sinks
         self.touched: list[int] = []  # shards with requests to send
         self.written = 0  # bit i: wrote to shard i since the last WAIT
@@ -258,6 +260,10 @@ class Session:
             elif s is None:
                 if is_error(raw):
                     self.prologue_errors.append(raw)
+                if self.gate[shard] == _GATE_SENT:  # AUTH answered: send what waited
+                    self.gate[shard] = 0
+                    if self.up[shard]:
+                        self.touched.append(shard)
             else:
                 s.deliver(raw)  # type: ignore[union-attr]
         self._flush()
@@ -274,6 +280,7 @@ class Session:
             elif s is not None:
                 s.deliver(LOST)  # type: ignore[union-attr]
         self.proto[shard] = 0
+        self.gate[shard] = 0
         self.up[shard].clear()
         if self.watched_shard == shard:
             self.watch_lost = True
@@ -344,12 +351,23 @@ class Session:
     def take(self, shard: int) -> bytes:
         """The bytes to write to shard ``shard``'s connection now."""
         buf = self.up[shard]
+        if self.gate[shard]:
+            return self._take_gated(shard)
         if len(buf) == 1 and buf[0].__class__ is bytes:  # one read forwarded as it came
             data: bytes = buf.pop()
             return data
         data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
         buf.clear()
         return data
+
+    def _take_gated(self, shard: int) -> bytes:
+        """A new connection's AUTH goes alone: a shard parses a whole read with the limits
+        of an unauthenticated client (a request of more than 10 arguments would fail), so
+        what follows waits for AUTH's reply (``replies``)."""
+        if self.gate[shard] == _GATE_QUEUED:
+            self.gate[shard] = _GATE_SENT
+            return encode_command(self.up[shard].pop(0))
+        return b""
 
     def take_touched(self) -> list[int]:
         t = self.touched
@@ -387,6 +405,7 @@ class Session:
         self.proto[shard] = 2
         if not self.acquire(shard) and self.shard_password is not None:
             self._send(shard, [b"AUTH", self.shard_password], None)
+            self.gate[shard] = _GATE_QUEUED
         if self.protocol == 3:
             self._send(shard, [b"HELLO", b"3"], None)
             self.proto[shard] = 3

@@ -40,9 +40,12 @@ class SharedConn(asyncio.Protocol):
         self.closed = False
         self.paused = False
         self.loop = asyncio.get_running_loop()
+        # AUTH goes alone, the rest after its reply: a shard parses a whole read with an
+        # unauthenticated client's limits (no request of more than 10 arguments).
+        self.auth = b""
         pw = endpoint.shard_password
-        if pw is not None:  # the first reply, swallowed
-            self.out.append(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
+        if pw is not None:  # its reply is swallowed
+            self.auth = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw)
             self.clients.append(None)
             self.sinks.append(None)
 
@@ -61,7 +64,9 @@ class SharedConn(asyncio.Protocol):
     def flush(self) -> None:
         self.scheduled = False
         t = self.transport
-        if t is None or self.closed or not self.out:
+        if t is None or self.closed or self.auth:
+            return
+        if not self.out:
             return
         out = self.out
         t.write(out[0] if len(out) == 1 else b"".join(out))
@@ -72,6 +77,9 @@ class SharedConn(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=SHARD_WRITE_HIGH_BYTES)
         if self.closed:
             self.transport.close()
+            return
+        if self.auth:
+            self.transport.write(self.auth)
             return
         self.flush()
 
@@ -94,6 +102,8 @@ class SharedConn(asyncio.Protocol):
             if c is None:
                 if raw[:1] == b"-":
                     self.endpoint.log.warning(f"shard {self.addr}: {raw.strip().decode()!r}")
+                self.auth = b""
+                self.flush()
                 continue
             c.session.mux_reply(shard, sink, raw)
             settled[c] = None

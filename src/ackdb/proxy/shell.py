@@ -237,7 +237,8 @@ class ClientConn(asyncio.Protocol):
                 conn = self.shards[shard]
                 if conn is None or conn.closed:
                     conn = self._connect(shard)
-                conn.write(data)
+                if data:
+                    conn.write(data)
         t = self.transport
         if s.out and t is not None and not self.closed:
             t.write(b"".join(s.out))

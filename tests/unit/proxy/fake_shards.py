@@ -199,6 +199,7 @@ class Harness:
         out = b"".join(fs.held)
         fs.held = []
         self.session.replies(shard, self.splitters[shard].feed(out))
+        self.pump()  # what waited for a new connection's AUTH reply
 
     def out(self) -> list[object]:
         """The replies the client got so far, decoded."""
