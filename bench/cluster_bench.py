@@ -18,7 +18,10 @@ process at the end are printed. The shards run with ``requirepass`` (the shard p
 from a fresh cluster secret), as the node's supervisor starts them; the proxy reads the
 topology from a file.
 
-``redis-benchmark --cluster`` through the cluster API is added with the cluster API.
+- ``redis-benchmark --cluster`` through the cluster API of a 3-shard database on three
+  "nodes" (loopback hosts 127.0.0.1, .2, .3, one proxy each on the database's port, shard i's
+  primary on node i), against the one proxy of the 3-shard database (``cl3/p3``): the
+  client spreads its keys over the three endpoints by slot, each endpoint serving its own.
 
 A report, not a test: exit 0 even when a target is missed (2: a tool is missing; 3: a
 process failed to start). Progress on stderr, the table on stdout.
@@ -66,19 +69,33 @@ START_TIMEOUT_S = 30.0
 RUN_TIMEOUT_S = 900.0
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+def free_port_on(hosts: list[str]) -> int:
+    """A port free on every one of ``hosts`` (every node's endpoint uses the same)."""
+    for _ in range(100):
+        port = free_port(hosts[0])
+        try:
+            for h in hosts[1:]:
+                with socket.socket() as s:
+                    s.bind((h, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no port free on every host")
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process on port {port} exited with {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            with socket.create_connection((host, port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
                 if s.recv(64):
                     return
@@ -101,23 +118,49 @@ class World:
         self.password = shard_password(read_secret(str(secret_file)))
         self.env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
 
-    def spawn(self, name: str, argv: list[str], port: int) -> int:
+    def spawn(self, name: str, argv: list[str], port: int, host: str = "127.0.0.1") -> int:
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         self.procs[name] = proc
-        wait_port(port, proc)
+        wait_port(port, proc, host)
         return port
 
-    def shard(self, name: str) -> int:
-        port = free_port()
+    def shard(self, name: str, host: str = "127.0.0.1") -> int:
+        port = free_port(host)
         d = self.root / name
         d.mkdir()
         conf = d / "shard.conf"
         conf.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {d}\nrequirepass {self.password}\n"
+            f"port {port}\nbind {host}\ndir {d}\nrequirepass {self.password}\n"
             'save ""\nappendonly no\n'
         )
-        return self.spawn(name, [sys.executable, "-m", "ackdb", "server", str(conf)], port)
+        argv = [sys.executable, "-m", "ackdb", "server", str(conf)]
+        return self.spawn(name, argv, port, host)
+
+    def cluster_database(self, name: str, nodes: int) -> int:
+        """The endpoint port of a database with the cluster API over ``nodes`` nodes
+        (loopback hosts 127.0.0.1...), one shard primary and one proxy per node."""
+        hosts = [f"127.0.0.{i + 1}" for i in range(nodes)]
+        ports = [self.shard(f"{name}-shard{i}", hosts[i]) for i in range(nodes)]
+        endpoint = free_port_on(hosts)
+        db = Database(
+            name, 1, DbType.SHARDED, endpoint, False, 0, Persistence.NONE, "", True,
+            tuple(
+                Shard(i, a, b, 1, Instance(f"n{i}", ports[i]), ())
+                for i, (a, b) in enumerate(slot_ranges(nodes))
+            ),
+        )  # fmt: skip
+        for i, host in enumerate(hosts):
+            topo = Topology(1, db, {f"n{j}": h for j, h in enumerate(hosts)}, f"n{i}")
+            topo_file = self.root / f"{name}-n{i}.topology"
+            topo_file.write_bytes(topo.to_bytes())
+            argv = [
+                sys.executable, "-m", "ackdb", "proxy", "--db", name, "--bind", host,
+                "--port", str(endpoint), "--topology-file", str(topo_file),
+                "--secret-file", str(self.secret_file),
+            ]  # fmt: skip
+            self.spawn(f"{name}-proxy{i}", argv, endpoint, host)
+        return endpoint
 
     def database(self, name: str, shards: int) -> tuple[int, list[int]]:
         """(endpoint port, shard ports) of a database of ``shards`` shards."""
@@ -176,15 +219,22 @@ class World:
                 p.kill()
 
 
-def bench(port: int, pipeline: int, requests: int, password: str | None) -> dict[str, Any]:
+def bench(
+    port: int, pipeline: int, requests: int, password: str | None, cluster: bool = False
+) -> dict[str, Any]:
     n = requests * (4 if pipeline > 1 else 1)
     argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS)]
+    if cluster:
+        argv.append("--cluster")
     argv += ["-n", str(n), "-r", str(KEYSPACE), "-d", str(VALUE_BYTES), "-P", str(pipeline)]
     argv += ["-t", ",".join(t.lower() for t in TESTS), "--csv"]
     if password:
         argv += ["-a", password]
     out = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT_S, check=True)
-    rows = list(csv.reader(io.StringIO(out.stdout.decode())))
+    text = out.stdout.decode()
+    if cluster:  # --cluster prints the masters it found before the CSV
+        text = text[text.index('"test"') :]
+    rows = list(csv.reader(io.StringIO(text)))
     head, body = rows[0], rows[1:]
     result = {}
     for row in body:
@@ -210,22 +260,24 @@ def main() -> int:
         try:
             p1, (shard1,) = world.database("one", 1)
             p3, _ = world.database("three", 3)
+            cluster_port = world.cluster_database("cl3", 3)
             redis_port = world.redis()
         except RuntimeError as e:
             print(f"start failed: {e}", file=sys.stderr)
             return 3
         targets = [
-            ("proxy-1shard", p1, None),
-            ("direct-shard", shard1, world.password),
-            ("proxy-3shard", p3, None),
-            ("redis", redis_port, None),
+            ("proxy-1shard", p1, None, False),
+            ("direct-shard", shard1, world.password, False),
+            ("proxy-3shard", p3, None, False),
+            ("cluster-3", cluster_port, None, True),
+            ("redis", redis_port, None, False),
         ]
         for rnd in range(args.rounds):
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
             before = os.getloadavg()[0]
             for pipeline in PIPELINES:
-                for name, port, pw in order:
-                    res = bench(port, pipeline, args.requests, pw)
+                for name, port, pw, cluster in order:
+                    res = bench(port, pipeline, args.requests, pw, cluster)
                     for test, fig in res.items():
                         runs.setdefault((name, test, pipeline), []).append(fig)
                     print(f"round {rnd + 1} -P {pipeline} {name}: {res}", file=sys.stderr)
@@ -250,12 +302,14 @@ def report(
     loads: list[tuple[float, float]],
     rss: dict[str, int],
 ) -> None:
-    print(f"{'test':<6}{'-P':>4}{'proxy-1':>12}{'direct':>12}{'proxy-3':>12}{'redis':>12}"
-          f"{'p1/dir':>9}{'p3/dir':>9}{'dir/redis':>10}{'target':>9}{'+p50 us':>9}")  # fmt: skip
+    print(f"{'test':<6}{'-P':>4}{'proxy-1':>12}{'direct':>12}{'proxy-3':>12}{'cluster-3':>12}"
+          f"{'redis':>12}{'p1/dir':>9}{'p3/dir':>9}{'cl3/p3':>9}{'dir/redis':>10}{'target':>9}"
+          f"{'+p50 us':>9}")  # fmt: skip
     for test in TESTS:
         for pipeline in PIPELINES:
             rps = {n: _median(runs[(n, test, pipeline)], "rps") for n in
-                   ("proxy-1shard", "direct-shard", "proxy-3shard", "redis")}  # fmt: skip
+                   ("proxy-1shard", "direct-shard", "proxy-3shard", "cluster-3",
+                    "redis")}  # fmt: skip
             p50 = {n: _median(runs[(n, test, pipeline)], "p50_ms") for n in
                    ("proxy-1shard", "direct-shard")}  # fmt: skip
             direct = rps["direct-shard"]
@@ -263,8 +317,9 @@ def report(
             added = (p50["proxy-1shard"] - p50["direct-shard"]) * 1000
             print(
                 f"{test:<6}{pipeline:>4}{rps['proxy-1shard']:>12.0f}{direct:>12.0f}"
-                f"{rps['proxy-3shard']:>12.0f}{rps['redis']:>12.0f}"
+                f"{rps['proxy-3shard']:>12.0f}{rps['cluster-3']:>12.0f}{rps['redis']:>12.0f}"
                 f"{rps['proxy-1shard'] / direct:>9.2f}{rps['proxy-3shard'] / direct:>9.2f}"
+                f"{rps['cluster-3'] / rps['proxy-3shard']:>9.2f}"
                 f"{direct / rps['redis']:>10.2f}{'>=' + str(target):>9}"
                 f"{added if pipeline == 1 else float('nan'):>9.0f}"
             )

@@ -34,8 +34,8 @@ Other commands:
        ackdb check-aof [--fix] FILE        verify (and repair) an AOF: a manifest or one file
        ackdb check-snapshot FILE           verify a snapshot file (dump.rdb)
        ackdb node --id ID --dir DIR --port P --cluster-port C [--join HOST:PORT]
-                                           run a cluster member (Raft metadata store)
-       ackdb cluster up|status|add-node|remove-node|down ...
+                  [--cluster-secret-file F]  run a cluster member (Raft metadata store)
+       ackdb cluster up|status|add-node|remove-node|down|secret ...
                                            a local cluster on loopback (docs/cluster.md)
        ackdb db create|list|info|delete ...
                                            the cluster's databases (docs/cluster.md)

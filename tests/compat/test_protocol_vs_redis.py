@@ -62,3 +62,32 @@ def _exchange(port: int, data: bytes) -> bytes:
 def test_same_bytes_back(ports: tuple[int, int], data: bytes) -> None:
     ref, sut = ports
     assert _exchange(sut, data) == _exchange(ref, data)
+
+
+def _pack(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+_MSET20 = _pack(b"MSET", *(b"k%d" % (i // 2) if i % 2 == 0 else b"%d" % i for i in range(40)))
+AUTH_CASES = [
+    # Pipelined behind AUTH, a command past the unauthenticated limits runs (Redis parses
+    # and runs one command at a time, so AUTH has run before the next is parsed).
+    _pack(b"AUTH", b"pw") + _MSET20 + _pack(b"GET", b"k3"),
+    _pack(b"AUTH", b"pw") + _pack(b"SET", b"big", b"x" * 20000) + _pack(b"STRLEN", b"big"),
+    # Without a good AUTH the limits hold.
+    _pack(b"AUTH", b"bad") + _MSET20,
+    _MSET20,
+]
+
+
+@pytest.fixture(scope="module")
+def auth_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    workdir: Path = tmp_path_factory.mktemp("protocol-auth")
+    with server_pair(workdir, "--requirepass", "pw") as pair:
+        yield pair
+
+
+@pytest.mark.parametrize("data", AUTH_CASES, ids=lambda d: repr(d[:40]))
+def test_same_bytes_back_with_a_password(auth_ports: tuple[int, int], data: bytes) -> None:
+    ref, sut = auth_ports
+    assert _exchange(sut, data) == _exchange(ref, data)

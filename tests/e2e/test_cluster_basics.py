@@ -137,7 +137,7 @@ def test_garbage_on_the_cluster_port_only_closes_that_link(cluster: LocalCluster
             s.sendall(junk)
             s.settimeout(5)
             assert s.recv(10) == b""  # closed
-    wait_for(lambda: "Closing link from" in m.log(), 5, "the log line")
+    wait_for(lambda: "Refused peer connection from" in m.log(), 5, "the log line")
     assert m.running()
     with cluster.client("n1") as c:
         assert c.call("META.SET", "after-garbage", "1") == b"OK"

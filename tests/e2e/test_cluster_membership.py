@@ -100,7 +100,7 @@ def test_cluster_tool_up_status_add_remove_down(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr + up.stdout
         assert "leader n" in up.stdout and "term" in up.stdout
         pids = [int((data / f"n{i}.pid").read_text()) for i in (1, 2, 3)]
-        st = cli("status", "--port", str(base + 1))
+        st = cli("status", "--host", "127.0.0.2", "--port", str(base + 1))  # n2
         assert st.returncode == 0, st.stderr
         lines = st.stdout.splitlines()
         assert lines[0].startswith("leader n") and "commit index" in lines[0]

@@ -459,14 +459,16 @@ def test_a_client_that_does_not_read_is_paused_not_buffered(db: ShardedDb) -> No
 
 
 def test_an_endpoint_of_a_database_created_on_a_real_node(tmp_path: Path) -> None:
-    """``ackdb proxy --meta`` against a real node: DB.CREATE, the shards started on the
-    ports the cluster gave them (no shard password: this cluster has no secret), the
-    endpoint following DB.TOPOLOGY."""
+    """``ackdb proxy --meta`` against a real node: DB.CREATE, the node's supervisor starts
+    the shards on the ports the cluster gave them (they require the shard password,
+    derived from the cluster secret), and a second endpoint run here follows
+    DB.TOPOLOGY and authenticates with the secret file."""
     import sys
 
     from ackdb.cluster.databases import Topology
     from ackdb.node.localcluster import LocalCluster
-    from conftest import ServerProcess, ackdb_argv, free_port
+    from ackdb.node.secrets import read_secret, shard_password
+    from conftest import ServerProcess, free_port
 
     (tmp_path / "cluster").mkdir()
     with LocalCluster(tmp_path / "cluster", 1) as c:
@@ -475,28 +477,33 @@ def test_an_endpoint_of_a_database_created_on_a_real_node(tmp_path: Path) -> Non
         wait_until(lambda: _created(c, node), 30)
         with c.client(node) as cl:
             topo = Topology.from_bytes(cl.call("DB.TOPOLOGY", "px"))
-        shards = []
+        password = shard_password(read_secret(str(c.secret_file)))
+        shards = [
+            redis.Redis(port=s.primary.port, password=password, socket_timeout=10)
+            for s in topo.db.shards
+        ]
+        wait_until(lambda: all(_answers(r) for r in shards), 30)
+        port = free_port()
+        argv = [sys.executable, "-m", "ackdb", "proxy", "--db", "px", "--bind", "127.0.0.1"]
+        argv += ["--port", str(port), "--meta", c[node].addr]
+        argv += ["--secret-file", str(c.secret_file)]
+        proxy = ServerProcess(argv, port, tmp_path, "proxy")
         try:
-            for s in topo.db.shards:
-                d = tmp_path / f"shard{s.index}"
-                d.mkdir()
-                shards.append(ServerProcess(ackdb_argv(s.primary.port), s.primary.port, d, "shard"))
-            port = free_port()
-            argv = [sys.executable, "-m", "ackdb", "proxy", "--db", "px", "--bind", "127.0.0.1"]
-            argv += ["--port", str(port), "--meta", c[node].addr]
-            proxy = ServerProcess(argv, port, tmp_path, "proxy")
-            try:
-                r = redis.Redis(port=port, socket_timeout=10)
-                assert r.mset({f"k{i}": i for i in range(50)})
-                assert r.dbsize() == 50
-                assert sum(redis.Redis(port=s.port).dbsize() for s in shards) == 50
-                assert r.info("server")["topology_version"] == topo.version
-                r.close()
-            finally:
-                proxy.stop()
+            r = redis.Redis(port=port, socket_timeout=10)
+            assert r.mset({f"k{i}": i for i in range(50)})
+            assert r.dbsize() == 50
+            assert sum(int(s.dbsize()) for s in shards) == 50
+            assert r.info("server")["topology_version"] == topo.version
+            r.close()
         finally:
-            for s in shards:
-                s.stop()
+            proxy.stop()
+
+
+def _answers(r: redis.Redis) -> bool:
+    try:
+        return bool(r.ping())
+    except redis.RedisError:
+        return False
 
 
 def _created(c: object, node: str) -> bool:

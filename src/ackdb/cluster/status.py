@@ -5,8 +5,16 @@ Owns: the format -- ``field:value`` lines, then one line per member: ``member:<i
 client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
 them; elsewhere ``?``); then one ``database:`` line per database and one ``shard:`` line
-per shard, from the metadata (cluster/dbtext.py has their format). Never does IO: it
-formats a Raft ``Status`` and the metadata.
+per shard, from the metadata (cluster/dbtext.py has their format); then one line per
+process the node's shard supervisor runs (``instance_line``; the node appends them):
+``instance:<db>/<shard> node=<id> host=<host> port=<port> role=primary|replica
+seen=primary|replica|? offset=<bytes> replicas=<count> link=up|down|- last_io=<s>|-
+pid=<pid>|- state=starting|running|restarting|stopping restarts=<count>`` (``seen``,
+``offset``, ``replicas``, ``link`` and ``last_io`` from the shard's last ``INFO
+replication``; ``last_io`` is a replica's seconds since its primary was last heard; its
+lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host= port=
+pid= state= restarts=``. Never does IO: it formats a Raft ``Status``, the metadata and
+the supervisor's units.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from dataclasses import dataclass, field
 from ackdb.cluster import dbops
 from ackdb.cluster.dbtext import status_lines
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.shardspec import ShardSpec
+from ackdb.cluster.supervise import Unit
 from ackdb.consensus import Status
 
 
@@ -56,8 +66,38 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
         )
     dbs = [(db, dbops.topology_version(meta, db.name) or 0) for db in dbops.databases(meta)]
     lines += status_lines(dbs)
-    # The shard supervisor's live lines (role, offset, lag of each local instance) go here.
+    # The node appends its shard supervisor's live lines (instance_line) after these.
     return "\r\n".join(lines) + "\r\n"
+
+
+def instance_line(node: str, u: Unit) -> str:
+    """The status line of one of the supervisor's units (it must have a spec)."""
+    spec = u.spec
+    assert spec is not None
+    common = f"node={node} host={spec.host} port={spec.port}"
+    tail = f"pid={u.pid if u.pid is not None else '-'} state={u.phase.value} restarts={u.restarts}"
+    if not isinstance(spec, ShardSpec):
+        return f"proxy:{spec.db} {common} {tail}"
+    o = u.observed
+    role = "primary" if spec.primary is None else "replica"
+    seen = {"master": "primary", "slave": "replica"}.get(o.role, "?") if o else "?"
+    link = "-" if o is None or o.role != "slave" else ("up" if o.link_up else "down")
+    last_io = "-" if o is None or o.last_io_s < 0 else str(o.last_io_s)
+    return (
+        f"instance:{spec.db}/{spec.shard} {common} role={role} seen={seen}"
+        f" offset={o.offset if o else '-'} replicas={o.replicas if o else '-'}"
+        f" link={link} last_io={last_io} {tail}"
+    )
+
+
+@dataclass
+class InstanceView:
+    """An ``instance:`` (shard process) or ``proxy:`` line: ``kind``, its name
+    (``db/shard`` or ``db``) and its fields."""
+
+    kind: str
+    name: str
+    fields: dict[str, str]
 
 
 @dataclass
@@ -72,6 +112,7 @@ class StatusView:
     members: list[MemberView] = field(default_factory=list)
     databases: list[MemberView] = field(default_factory=list)  # id = database name
     shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
+    instances: list[InstanceView] = field(default_factory=list)
 
     @property
     def role(self) -> str:
@@ -97,6 +138,9 @@ def parse_status(text: str) -> StatusView:
         if key in items:
             item_id, *pairs = value.split(" ")
             items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
+        elif key in ("instance", "proxy"):
+            name, *pairs = value.split(" ")
+            view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))
         else:
             view.fields[key] = value
     return view

@@ -565,7 +565,7 @@ def _keys_of(argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
     cmd = TABLE.find(args)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if not cmd.key_specs:
+    if all("not_key" in ks.flags for ks in cmd.key_specs):  # none, or channels (SPUBLISH)
         raise CommandError("ERR The command has no key arguments")
     n, a = len(args), cmd.arity
     if (a > 0 and n != a) or n < -a:

@@ -1,9 +1,16 @@
-"""Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+"""Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, the
+sharded SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, and PUBSUB.
 
 Owns: the command surface of ``engine/pubsub.py``. A (un)subscribe command answers with
 one frame per channel; in RESP2 a subscribed client may only run the commands the core's
-subscribed-mode rule allows. PUBLISH is not an effect on the dataset: it never
-reaches the AOF (replicas will get it from the replication issue's own channel).
+subscribed-mode rule allows. PUBLISH and SPUBLISH are not effects on the dataset: they
+never reach the AOF, but go to the replicas' stream so subscribers there get them
+(Redis 7.0 standalone propagates both that way).
+
+Shard channels behave as a standalone redis-server 7.0 runs them: SSUBSCRIBE of channels
+in different slots is allowed (only cluster mode checks CROSSSLOT, and the proxy endpoint
+does that check itself), and SSUBSCRIBE inside MULTI fails at EXEC ("DENY BLOCKING")
+where SUBSCRIBE is let through.
 """
 
 from __future__ import annotations
@@ -55,6 +62,38 @@ def publish(c: Client, argv: list[bytes]) -> bytes:
     return enc.ONE if n == 1 else enc.integer(n)
 
 
+@handler("ssubscribe")
+def ssubscribe(c: Client, argv: list[bytes]) -> bytes:
+    if c.server.in_exec:
+        raise CommandError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+    ps = c.server.pubsub
+    return b"".join(ps.ssubscribe(c, ch) for ch in argv[1:])
+
+
+@handler("sunsubscribe")
+def sunsubscribe(c: Client, argv: list[bytes]) -> bytes:
+    ps = c.server.pubsub
+    channels = argv[1:] or list(c.shard_channels)
+    if not channels:
+        return push(c, b"sunsubscribe", None, 0)
+    return b"".join(ps.sunsubscribe(c, ch) for ch in channels)
+
+
+@handler("spublish")
+def spublish(c: Client, argv: list[bytes]) -> bytes:
+    srv = c.server
+    n = srv.pubsub.spublish(argv[1], argv[2])
+    if srv.count_only is None:
+        srv.propagate_to_replicas(c.db.index, argv)
+    return enc.ONE if n == 1 else enc.integer(n)
+
+
+# Redis's addReplySubcommandSyntaxError (the subcommand as the client spelled it): PUBSUB
+# CHANNELS / SHARDCHANNELS take one pattern at most.
+_SUBCOMMAND_SYNTAX = (
+    "ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP."
+)
+
 _PUBSUB_HELP = [
     "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CHANNELS [<pattern>]",
@@ -76,7 +115,7 @@ _PUBSUB_HELP = [
 @handler("pubsub|channels")
 def pubsub_channels(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
-        raise CommandError("ERR wrong number of arguments for 'pubsub|channels' command")
+        raise CommandError(_SUBCOMMAND_SYNTAX % argv[1].decode("utf-8", "replace"))
     chans = list(c.server.pubsub.channels)
     if len(argv) == 3:
         match = compile_glob(argv[2])
@@ -100,13 +139,20 @@ def pubsub_numpat(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("pubsub|shardchannels")
 def pubsub_shardchannels(c: Client, argv: list[bytes]) -> bytes:
-    return enc.EMPTY_ARRAY  # shard channels exist only in cluster mode
+    if len(argv) > 3:
+        raise CommandError(_SUBCOMMAND_SYNTAX % argv[1].decode("utf-8", "replace"))
+    chans = list(c.server.pubsub.shard_channels)
+    if len(argv) == 3:
+        match = compile_glob(argv[2])
+        chans = [ch for ch in chans if match(ch)]
+    return enc.bulk_array(chans)
 
 
 @handler("pubsub|shardnumsub")
 def pubsub_shardnumsub(c: Client, argv: list[bytes]) -> bytes:
-    parts = [enc.bulk(ch) + enc.ZERO for ch in argv[2:]]
-    return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)
+    chans = c.server.pubsub.shard_channels
+    parts = [enc.bulk(ch) + enc.integer(len(chans.get(ch, ()))) for ch in argv[2:]]
+    return b"*%d\r\n" % (2 * len(parts)) + b"".join(parts)  # a flat array, RESP3 too
 
 
 @handler("pubsub|help")

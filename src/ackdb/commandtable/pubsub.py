@@ -3,7 +3,13 @@ tips as Redis reports them in COMMAND INFO)."""
 
 from __future__ import annotations
 
+from .keyspecs import BeginIndex, FindRange, spec
 from .model import Command, entry
+
+# Shard channels are routed like keys (a cluster sends them to the slot's shard) but are
+# no keys: Redis 7.0 marks their specs ``not_key``.
+_SHARD_CHANNELS = (spec("not_key", BeginIndex(1), FindRange(-1, 1, 0)),)
+_SHARD_CHANNEL = (spec("not_key", BeginIndex(1), FindRange(0, 1, 0)),)
 
 ENTRIES: list[Command] = [
     entry(
@@ -60,6 +66,45 @@ ENTRIES: list[Command] = [
         complexity="O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
         args="channel message",
         acl="@pubsub @fast",
+    ),
+    entry(
+        "ssubscribe",
+        -2,
+        "pubsub noscript loading stale",
+        (1, -1, 1),
+        group="pubsub",
+        summary="Listens for messages published to shard channels.",
+        since="7.0.0",
+        complexity="O(N) where N is the number of shard channels to subscribe to.",
+        args="shardchannel [shardchannel ...]",
+        acl="@pubsub @slow",
+        specs=_SHARD_CHANNELS,
+    ),
+    entry(
+        "sunsubscribe",
+        -1,
+        "pubsub noscript loading stale",
+        (1, -1, 1),
+        group="pubsub",
+        summary="Stops listening to messages posted to shard channels.",
+        since="7.0.0",
+        complexity="O(N) where N is the number of shard channels to unsubscribe.",
+        args="[shardchannel [shardchannel ...]]",
+        acl="@pubsub @slow",
+        specs=_SHARD_CHANNELS,
+    ),
+    entry(
+        "spublish",
+        3,
+        "pubsub loading stale fast",
+        (1, 1, 1),
+        group="pubsub",
+        summary="Post a message to a shard channel",
+        since="7.0.0",
+        complexity="O(N) where N is the number of clients subscribed to the receiving shard channel.",
+        args="shardchannel message",
+        acl="@pubsub @fast",
+        specs=_SHARD_CHANNEL,
     ),
     entry(
         "pubsub",

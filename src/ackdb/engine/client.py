@@ -91,6 +91,7 @@ class Client:
         "subscriptions",
         "channels",
         "patterns",
+        "shard_channels",
         "out_soft_since_ms",
         "no_evict",
         "no_touch",
@@ -121,6 +122,7 @@ class Client:
             cfg.get("proto-max-bulk-len"),
             cfg.get("client-query-buffer-limit"),
             self.authenticated,
+            stepwise=True,
         )
         self._multi: list[tuple[Entry, list[bytes]]] | None = None
         # True when a command of this client must take the core's checked path: not
@@ -139,9 +141,13 @@ class Client:
         self.blocked: BlockedState | None = None  # while waiting on keys (BLPOP...)
         self.block_deadline_ms = 0  # kept across re-blocks of one command
         self.monitor = False
-        self.subscriptions = 0  # channels + patterns
+        # channels + patterns + shard channels: nonzero puts the client in Pub/Sub mode
+        # (Redis's CLIENT_PUBSUB). The (un)subscribe replies count the classic channels and
+        # patterns, or the shard channels, separately (as Redis 7.0 does).
+        self.subscriptions = 0
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
+        self.shard_channels: dict[bytes, None] = {}
         self.out_soft_since_ms = 0
         self.no_evict = False
         self.no_touch = False
@@ -160,7 +166,7 @@ class Client:
         self.refresh_gate()
 
     def refresh_gate(self) -> None:
-        self.subscriptions = len(self.channels) + len(self.patterns)
+        self.subscriptions = len(self.channels) + len(self.patterns) + len(self.shard_channels)
         if self.kind in ("normal", "pubsub"):
             self.kind = "pubsub" if self.subscriptions else "normal"
         self.gate = (

@@ -375,7 +375,7 @@ class Server:
 
     def subscription_counts(self, c: Client) -> tuple[int, int, int]:
         """(channels, patterns, shard channels) for CLIENT LIST."""
-        return len(c.channels), len(c.patterns), 0
+        return len(c.channels), len(c.patterns), len(c.shard_channels)
 
     def kill_client(self, c: Client) -> None:
         c.close_after_reply = True

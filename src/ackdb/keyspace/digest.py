@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from enum import IntEnum
 from typing import Final, assert_never
 
+from ackdb.keyspace import lww
 from ackdb.keyspace.numbers import format_double_70
 from ackdb.keyspace.stream import MAX_ID, MIN_ID, Stream
 
@@ -78,7 +79,7 @@ def _xor_many(digest: bytes, parts: Iterable[bytes]) -> bytes:
 
 def kind_of(value: object) -> ValueKind:
     """Which Redis type ``value`` stands for (see the module docstring)."""
-    if isinstance(value, _BYTES_LIKE):
+    if isinstance(value, (*_BYTES_LIKE, lww.Record)):  # a leaderless record: its encoding
         return ValueKind.STRING
     if isinstance(value, Stream):
         return ValueKind.STREAM
@@ -105,6 +106,8 @@ def _zset_pairs(value: object) -> Iterable[tuple[bytes, float]]:
 
 def _value_into(digest: bytes, value: object, has_expire: bool, kind: ValueKind) -> bytes:
     """Redis xorObjectDigest: continue ``digest`` with one value."""
+    if value.__class__ is lww.Record:
+        value = lww.encode(value)
     d = _mix(digest, struct.pack(">I", kind))
     match kind:
         case ValueKind.STRING:

@@ -3,14 +3,18 @@
 Owns: the services' life (``Host``) -- start them in order, stop the process on a signal
 or when a service asks (``Exit``: this member was removed, a fatal error), then drain and
 stop them in reverse order -- and the wiring (``Agent``): each service gets the narrow
-ports it needs (options, the log, ``Exit``, another service's port), never the host.
+ports it needs (options, the log, ``Exit``, another service's port, the key derived from
+the cluster secret), never the host. Before any service exists the agent makes sure the
+data directory holds the cluster secret (``cluster_secret``: the rules of
+``--bootstrap``, ``--join`` and ``--cluster-secret-file``).
 Decides nothing about Raft, metadata or clients.
 
 Services today (service.py has the contract):
 - ``RaftMember`` (member.py): the Raft member and the replicated metadata store;
-- ``ClientPort`` (clientport.py): the metadata client port on ``--port``.
-Next: the shard supervisor, one proxy endpoint per database, metrics -- each appended to
-``services``.
+- ``ClientPort`` (clientport.py): the metadata client port on ``--port``;
+- ``ShardSupervisor`` (shards.py): the shard and proxy processes the metadata assigns to
+  this node (told after each Raft pass; its lines join ``CLUSTER.STATUS``).
+Next: metrics -- appended to ``services``.
 
 States of the process: STARTING (services starting in order) -> RUNNING -> STOPPING (a
 signal, or a service asked to exit) -> stopped (every started service drained, then
@@ -30,8 +34,11 @@ from ackdb.consensus import Role
 from ackdb.node.clientport import ClientPort
 from ackdb.node.member import RaftMember
 from ackdb.node.options import AgentOptions
+from ackdb.node.peerauth import peer_key
 from ackdb.node.raftstore import RaftStore
+from ackdb.node.secrets import MissingSecret, SecretError, provision_secret, secret_path
 from ackdb.node.service import Service
+from ackdb.node.shards import ShardSupervisor
 from ackdb.server.log import Log
 
 
@@ -84,16 +91,30 @@ class Host:
 
 
 class Agent(Host):
-    """``ackdb node``: the Raft member and its client port (more services to come)."""
+    """``ackdb node``: the Raft member, its client port and the shard supervisor."""
 
     def __init__(self, opts: AgentOptions, log: Log) -> None:
         super().__init__(log)
         self.opts = opts
-        self.member = RaftMember(opts, log, self.stop, self._after_pass)
-        self.client_port = ClientPort(
-            self.member, opts.bind, opts.port, log, host_stopping=lambda: self.stopping
+        key = peer_key(cluster_secret(opts, log))
+        self.member = RaftMember(opts, log, self.stop, self._after_pass, key)
+        self.supervisor = ShardSupervisor(
+            opts,
+            log,
+            lambda: self.member.meta,
+            applied_at_start=self.member.raw.status().commit,
+            proxies=opts.proxies,
         )
-        self.services = [self.member, self.client_port]
+        self.client_port = ClientPort(
+            self.member,
+            opts.bind,
+            opts.port,
+            log,
+            key,
+            host_stopping=lambda: self.stopping,
+            extra_status=self.supervisor.status_text,
+        )
+        self.services = [self.member, self.client_port, self.supervisor]
 
     def ready(self) -> None:
         o = self.opts
@@ -104,6 +125,7 @@ class Agent(Host):
 
     def _after_pass(self) -> None:
         self.client_port.after_pass()
+        self.supervisor.on_pass()
 
     # -- the Raft member's state, for tests and tools -------------------------------------
 
@@ -134,3 +156,36 @@ class Agent(Host):
 
     def read(self, run: Callable[[], None], failed: Callable[[str], None]) -> None:
         self.member.read(run, failed)
+
+
+def cluster_secret(opts: AgentOptions, log: Log) -> bytes:
+    """The node's cluster secret, from its data directory; put there first if needed:
+    created for a one-voter ``--bootstrap``, copied from ``--cluster-secret-file``
+    otherwise. SecretError (with what to do) if it cannot be had."""
+    alone = len(opts.bootstrap) == 1
+    given = opts.cluster_secret_file or None
+    try:
+        secret, done = provision_secret(opts.data_dir, given, may_create=alone)
+    except MissingSecret as e:
+        raise SecretError(f"{e}: {_missing_secret_hint(opts)}") from None
+    path = secret_path(opts.data_dir)
+    if done == "created":
+        log.notice(f"Created a new cluster secret in {path} (give it to joining nodes)")
+    elif done == "copied":
+        log.notice(f"Copied the cluster secret from {given} to {path}")
+    return secret
+
+
+def _missing_secret_hint(opts: AgentOptions) -> str:
+    if opts.bootstrap:
+        return (
+            "--bootstrap with several voters needs --cluster-secret-file: the first members "
+            "must share one secret (make one with 'ackdb cluster secret --new FILE' and give "
+            "the same file to each)"
+        )
+    if opts.join:
+        return (
+            "--join needs --cluster-secret-file holding the cluster's secret (on a member, "
+            "'ackdb cluster secret --dir DATA --out FILE' copies it)"
+        )
+    return "a node waiting to be added needs --cluster-secret-file holding the cluster's secret"

@@ -3,11 +3,16 @@
 Owns: the two entry points ``node_main(argv)`` and ``cluster_main(argv)`` and the layout
 of a local cluster's directory (``ackdb cluster up --dir DATA``):
 
-    DATA/cluster.json   the members started here: id, ports, data directory
+    DATA/cluster.json   the members started here: id, host, ports, data directory
+    DATA/cluster.secret the cluster secret, made by 'cluster up' and given to every member
+                        it starts (each keeps a copy in DATA/<id>/cluster.secret)
     DATA/<id>/          a member's data (its Raft log and snapshots)
     DATA/<id>.pid       a member's process id, while it runs
     DATA/<id>.log       a member's log
 
+Member i listens on its own loopback host 127.0.0.<i> (``--bind``/``--advertise-host``),
+so every member serves a database's endpoint on the same port, as separate machines do
+(a layout without hosts, from an older version, keeps 127.0.0.1 for all).
 Members run as background processes (their own session, so they outlive the command).
 Every wait is bounded (``--timeout`` seconds) and polls; nothing here sleeps blindly.
 """
@@ -26,7 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node.cli_secret import add_secret_parser, local_secret_args, secret_main
+from ackdb.node.cli_shards import print_instances
 from ackdb.node.options import OptionsError, parse_node_args
+from ackdb.node.secrets import SecretError
+from ackdb.node.shardfiles import stop_leftovers
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -66,8 +75,10 @@ def node_main(argv: list[str]) -> int:
     try:
         agent = Agent(opts, log)
         return loop.run_until_complete(agent.run())
-    except (OSError, RaftStoreError) as e:
+    except (OSError, RaftStoreError, SecretError) as e:
         log.warning(f"Cannot start: {e}")
+        if opts.log_file:
+            sys.stderr.write(f"ackdb node: cannot start: {e}\n")
         return 1
     finally:
         loop.close()
@@ -104,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("--timeout", type=float, default=30.0)
     down = sub.add_parser("down", help="stop a local cluster")
     down.add_argument("--dir", required=True)
+    add_secret_parser(sub)
     return p
 
 
@@ -118,8 +130,10 @@ def cluster_main(argv: list[str]) -> int:
             return _add_node(a)
         if a.cmd == "remove-node":
             return _remove_node(a)
+        if a.cmd == "secret":
+            return secret_main(a)
         return _down(Path(a.dir))
-    except (ClusterError, OSError) as e:
+    except (ClusterError, OSError, SecretError) as e:
         sys.stderr.write(f"ackdb cluster {a.cmd}: {e}\n")
         return 1
 
@@ -172,6 +186,7 @@ def _spawn(data: Path, node: dict[str, Any], extra: list[str]) -> int:
         sys.executable, "-m", "ackdb.node", "node",
         "--id", node["id"], "--dir", str(data / node["id"]),
         "--port", str(node["port"]), "--cluster-port", str(node["cluster_port"]),
+        "--bind", _host(node), "--advertise-host", _host(node),
         *extra,
     ]  # fmt: skip
     with open(data / f"{node['id']}.log", "ab") as out:
@@ -220,8 +235,12 @@ def _wait(pred: Any, timeout_s: float, what: str) -> Any:
         time.sleep(POLL_INTERVAL_S)
 
 
+def _host(node: dict[str, Any]) -> str:
+    return str(node.get("host", "127.0.0.1"))
+
+
 def _addrs(layout: dict[str, Any]) -> list[str]:
-    return [f"127.0.0.1:{n['port']}" for n in layout["nodes"]]
+    return [f"{_host(n)}:{n['port']}" for n in layout["nodes"]]
 
 
 def _up(a: argparse.Namespace) -> int:
@@ -233,7 +252,7 @@ def _up(a: argparse.Namespace) -> int:
         if not 1 <= a.nodes <= 99:
             raise ClusterError("--nodes must be between 1 and 99")
         nodes = [
-            {"id": f"n{i}", "port": a.base_port + i - 1,
+            {"id": f"n{i}", "host": f"127.0.0.{i}", "port": a.base_port + i - 1,
              "cluster_port": a.base_port + CLUSTER_PORT_OFFSET + i - 1}
             for i in range(1, a.nodes + 1)
         ]  # fmt: skip
@@ -243,12 +262,13 @@ def _up(a: argparse.Namespace) -> int:
         if a.election_ticks:
             layout["options"] += ["--election-ticks", str(a.election_ticks)]
         _save(data, layout)
-    boot = ",".join(f"{n['id']}=127.0.0.1:{n['cluster_port']}" for n in layout["nodes"])
+    boot = ",".join(f"{n['id']}={_host(n)}:{n['cluster_port']}" for n in layout["nodes"])
+    secret = local_secret_args(data)
     for n in layout["nodes"]:
         if _pid(data, n["id"]) is not None:
             print(f"{n['id']} already running")
             continue
-        pid = _spawn(data, n, ["--bootstrap", boot, *layout["options"]])
+        pid = _spawn(data, n, ["--bootstrap", boot, *secret, *layout["options"]])
         print(f"started {n['id']}: client port {n['port']}, pid {pid}, log {data}/{n['id']}.log")
 
     def leader_or_crash() -> StatusView | None:
@@ -281,6 +301,7 @@ def _status(a: argparse.Namespace) -> int:
             print(f"{addr}: node {own.fields.get('node_id')} is {own.role}, no leader known")
         return 1
     _print_status(view)
+    print_instances(view)
     return 0
 
 
@@ -313,6 +334,7 @@ def _add_node(a: argparse.Namespace) -> int:
     base = first["port"]
     node = {
         "id": a.id or f"n{k}",
+        "host": f"127.0.0.{k}",
         "port": a.port or base + k - 1,
         "cluster_port": a.cluster_port or base + CLUSTER_PORT_OFFSET + k - 1,
     }
@@ -323,7 +345,8 @@ def _add_node(a: argparse.Namespace) -> int:
         raise ClusterError("no member answers; is the cluster up?")
     layout["nodes"].append(node)
     _save(data, layout)
-    pid = _spawn(data, node, ["--join", live[0], *layout["options"]])
+    secret = local_secret_args(data)
+    pid = _spawn(data, node, ["--join", live[0], *secret, *layout["options"]])
     print(f"started {node['id']}: client port {node['port']}, pid {pid}; joining via {live[0]}")
 
     def is_voter() -> StatusView | None:
@@ -406,4 +429,8 @@ def _down(data: Path) -> int:
             _stop_pid(pid)
             print(f"stopped {n['id']} (pid {pid})")
         (data / f"{n['id']}.pid").unlink(missing_ok=True)
+        # A member that stopped gracefully stopped its shards; one that crashed did not.
+        left = stop_leftovers(str(data / n["id"]))
+        if left:
+            print(f"stopped {len(left)} shard/proxy process(es) of {n['id']} left running")
     return 0

@@ -1,5 +1,6 @@
 """The metadata client port as a service of the node: the listener of ``--port`` and the
-connections it accepted (each a metaserver.MetaConnection).
+connections it accepted (each a metaserver.MetaConnection). It is given the peer links'
+key to check the proof of ``CLUSTER.JOIN``.
 
 Owns: the listening socket, the set of open connections (bounded by metaserver's
 ``CLIENT_MAX_CONNECTIONS``), and writing answered replies once per pass of the event
@@ -21,6 +22,7 @@ from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
 from ackdb.node.metaserver import MetaConnection
+from ackdb.node.peerauth import join_proof_ok
 from ackdb.node.service import ClientConnection, MetaPort
 from ackdb.node.topowatch import TopologyWatches
 from ackdb.server.log import Log
@@ -35,9 +37,13 @@ class ClientPort:
         bind: str,
         port: int,
         log: Log,
+        join_key: bytes,
         host_stopping: Callable[[], bool] = lambda: False,
+        extra_status: Callable[[], str] = lambda: "",
     ) -> None:
         self.member = member
+        self.extra_status = extra_status  # lines appended to CLUSTER.STATUS (the shards)
+        self.join_key = join_key
         self.host_stopping = host_stopping
         self.bind = bind
         self.port = port
@@ -94,10 +100,15 @@ class ClientPort:
         self.member.read(run, failed)
 
     def status_text(self) -> str:
-        return self.member.status_text()
+        return self.member.status_text() + self.extra_status()
 
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))
+
+    def join_proof_ok(
+        self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes
+    ) -> bool:
+        return join_proof_ok(self.join_key, node_id, client_addr, cluster_addr, proof)
 
     def schedule_flush(self, conn: ClientConnection) -> None:
         """Write ``conn``'s answered replies at the end of this pass of the event loop."""

@@ -4,8 +4,13 @@ end-to-end tests, the benchmark and experiments.
 Owns: starting, stopping, killing and restarting member processes, the ports and data
 directories they use, and polling them (status, leader). Each member's cluster address
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
-fault-injecting proxy on every link. Every wait is bounded and polls; processes are
-stopped by ``close()`` (SIGTERM, then SIGKILL).
+fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
+on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
+member can serve a database on the same port, as separate machines do. Every wait is
+bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL). The
+cluster has one secret, ``base_dir/cluster.secret``, given to every member
+(``--cluster-secret-file``); a member can be given another (``add(..., secret_file=...)``)
+to play a node of another cluster.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
+from ackdb.node.secrets import SECRET_FILE, new_secret, write_secret
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -42,16 +48,18 @@ class Member:
     cluster_port: int
     dir: Path
     log_path: Path
+    secret_file: Path
+    host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def cluster_addr(self) -> str:
-        return f"127.0.0.1:{self.cluster_port}"
+        return f"{self.host}:{self.cluster_port}"
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -70,22 +78,31 @@ class LocalCluster:
         n: int,
         extra_args: Iterable[str] = (),
         peer_addr: Callable[[Member, Member], str] | None = None,
+        distinct_hosts: bool = False,
     ) -> None:
         self.base_dir = base_dir
+        self.distinct_hosts = distinct_hosts
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
+        base_dir.mkdir(parents=True, exist_ok=True)
+        self.secret_file = base_dir / SECRET_FILE
+        if not self.secret_file.exists():
+            write_secret(str(self.secret_file), new_secret())
         for i in range(1, n + 1):
             self._new_member(f"n{i}")
         self.initial = list(self.members)
 
-    def _new_member(self, node_id: str) -> Member:
+    def _new_member(self, node_id: str, secret_file: Path | None = None) -> Member:
+        host = f"127.0.0.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
         m = Member(
             node_id,
             free_port(),
             free_port(),
             self.base_dir / node_id,
             self.base_dir / f"{node_id}.log",
+            secret_file or self.secret_file,
+            host,
         )
         self.members[node_id] = m
         return m
@@ -100,6 +117,8 @@ class LocalCluster:
             sys.executable, "-m", "ackdb.node", "node",
             "--id", m.id, "--dir", str(m.dir),
             "--port", str(m.port), "--cluster-port", str(m.cluster_port),
+            *(["--bind", m.host, "--advertise-host", m.host] if self.distinct_hosts else []),
+            "--cluster-secret-file", str(m.secret_file),
             *self.extra_args, *extra,
         ]  # fmt: skip
 
@@ -133,9 +152,10 @@ class LocalCluster:
             if not self.members[node_id].running():
                 self.start(node_id)
 
-    def add(self, node_id: str, join_via: str) -> Member:
-        """A new member that joins through ``join_via``'s client port."""
-        self._new_member(node_id)
+    def add(self, node_id: str, join_via: str, secret_file: Path | None = None) -> Member:
+        """A new member that joins through ``join_via``'s client port (with the cluster's
+        secret unless ``secret_file`` names another)."""
+        self._new_member(node_id, secret_file)
         return self.start(node_id, ["--join", self.members[join_via].addr])
 
     def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:

@@ -26,8 +26,10 @@ the disk, the bigger the batch. Nothing of a Ready is sent or applied before its
 returns, and no new Ready is taken until then.
 
 It is given narrow ports by the host: the options, the log, ``Exit`` (to stop the process
-when removed or on a fatal error) and ``after_pass`` (the client port's reply flush). It
-holds no reference to the host or to another service.
+when removed or on a fatal error), ``after_pass`` (the client port's reply flush) and the
+peer links' key (peerauth.peer_key of the cluster secret: the handshake of every peer
+link and the proof of ``--join``). It holds no reference to the host or to another
+service.
 
 States: NEW (store opened) -> RUNNING (start: peers bound, ticking) -> DRAINED (pending
 commands and reads failed) -> STOPPED (links closed, store closed).
@@ -73,9 +75,15 @@ class RaftMember:
     name = "raft-member"
 
     def __init__(
-        self, opts: AgentOptions, log: Log, exit: Exit, after_pass: Callable[[], None]
+        self,
+        opts: AgentOptions,
+        log: Log,
+        exit: Exit,
+        after_pass: Callable[[], None],
+        peer_key: bytes,
     ) -> None:
         self.opts = opts
+        self.peer_key = peer_key
         self.log = log
         self.exit = exit
         self.after_pass = after_pass
@@ -184,10 +192,13 @@ class RaftMember:
             self._on_frame,
             self.raw.report_unreachable,
             random.Random(),
+            self.peer_key,
         )
         for pid, addr in o.bootstrap:
             t.set_address(pid, addr, pinned=True)
-        self.membership = Membership(o, self.log, t, lambda: self.meta, self.exit)
+        self.membership = Membership(
+            o, self.log, t, lambda: self.meta, self.exit, join_key=self.peer_key
+        )
         self.membership.sync_addresses()
         await t.listen(o.bind, o.cluster_port)
         self._next_tick = loop.time()

@@ -22,6 +22,7 @@ from typing import Protocol
 from ackdb.cluster.metadata import MetadataStore, decode_member_context
 from ackdb.consensus import ConfChangeKind, DecodeError, Entry, decode_conf_entry
 from ackdb.node.options import AgentOptions
+from ackdb.node.peerauth import WRONG_SECRET_ERROR, join_proof
 from ackdb.node.peerframes import encode_removed
 from ackdb.node.service import Exit
 from ackdb.resp.client import Client as AsyncClient
@@ -53,6 +54,7 @@ class Membership:
         peers: Peers,
         meta: Callable[[], MetadataStore],
         exit: Exit,
+        join_key: bytes,
     ) -> None:
         self.opts = opts
         self.node_id = opts.node_id
@@ -60,6 +62,7 @@ class Membership:
         self.peers = peers
         self.meta = meta
         self.exit = exit
+        self.join_key = join_key
         self.removing = False
 
     def on_conf_entry(self, e: Entry) -> None:
@@ -107,20 +110,35 @@ class Membership:
         delay_ms = JOIN_RETRY_MIN_MS
         asked = False
         attempts = 0
+        proof = join_proof(self.join_key, o.node_id, o.client_addr, o.cluster_addr).hex()
         while self.node_id not in self.meta().voters:
             if not asked:
                 try:
                     c = await AsyncClient.connect(o.join, timeout_s=2)
                     try:
                         await asyncio.wait_for(
-                            c.call("CLUSTER.JOIN", o.node_id, o.client_addr, o.cluster_addr),
+                            c.call("CLUSTER.JOIN", o.node_id, o.client_addr, o.cluster_addr, proof),
                             o.request_timeout_ms / 1000 + 1,
                         )
                     finally:
                         await c.close()
                     asked = True
                     self.log.notice(f"Asked {o.join} to add this node; waiting to be a voter")
-                except (OSError, ConnectionError, ReplyError, TimeoutError) as e:
+                except ReplyError as e:
+                    if str(e).startswith(WRONG_SECRET_ERROR):
+                        self.log.warning(
+                            f"Cannot join through {o.join}: the cluster refused this node's "
+                            f"cluster secret ({e}). This node's secret is not that cluster's: "
+                            "remove this node's data directory (it holds no data yet) and start "
+                            "it again with --cluster-secret-file holding the cluster's secret "
+                            "('ackdb cluster secret --dir DATA' on a member prints it)"
+                        )
+                        self.exit(1, "wrong cluster secret")
+                        return
+                    attempts += 1
+                    say = self.log.notice if attempts == 1 else self.log.verbose
+                    say(f"Join through {o.join} not done yet (retrying): {e}")
+                except (OSError, ConnectionError, TimeoutError) as e:
                     attempts += 1
                     say = self.log.notice if attempts == 1 else self.log.verbose
                     say(f"Join through {o.join} not done yet (retrying): {e}")

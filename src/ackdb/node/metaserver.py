@@ -13,7 +13,10 @@ Commands and replies (docs/cluster.md has the full story):
     META.DEL key                  :1 deleted | :0 was missing
     META.CAS key expected new     :1 swapped | :0 current value differs or key missing
     CLUSTER.STATUS                $text: "field:value" lines, one "member:" line each
-    CLUSTER.JOIN id client-addr cluster-addr     +OK (the leader then adds it as a voter)
+    CLUSTER.JOIN id client-addr cluster-addr proof
+                                  +OK (the leader then adds it as a voter); the proof
+                                  (peerauth.join_proof, hex) shows the joining node
+                                  holds the cluster secret: -WRONGSECRET otherwise
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
     DB.CREATE / DB.LIST / DB.INFO / DB.DELETE / DB.TOPOLOGY    databases (dbserver.py)
     HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
@@ -41,6 +44,7 @@ from typing import Any
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
 from ackdb.node import dbserver
+from ackdb.node.peerauth import WRONG_SECRET_ERROR
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.node.service import ConnectionHost as Agent
 from ackdb.node.topowatch import Watch
@@ -209,6 +213,9 @@ def cluster_join(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
     if not valid_node_id(node_id) or len(client) > NAME_MAX_BYTES or len(cluster) > NAME_MAX_BYTES:
         reply(enc.error("ERR invalid node id or address"))
         return
+    if not c.agent.join_proof_ok(node_id, client, cluster, argv[4]):
+        reply(enc.error(f"{WRONG_SECRET_ERROR} node {node_id} does not hold this cluster's secret"))
+        return
     c.agent.submit(Op.MEMBER_JOIN, (node_id, client, cluster), _result(lambda r: enc.OK, reply))
 
 
@@ -286,7 +293,7 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"META.GET": (READ, meta_get, 2),
     b"META.DEL": (WRITE, meta_del, 2),
     b"META.CAS": (WRITE, meta_cas, 4),
-    b"CLUSTER.JOIN": (WRITE, cluster_join, 4),
+    b"CLUSTER.JOIN": (WRITE, cluster_join, 5),
     b"CLUSTER.REMOVE": (WRITE, cluster_remove, 2),
     b"CLUSTER.STATUS": (LOCAL, cluster_status, 1),
     b"DB.CREATE": (WRITE, dbserver.db_create, -2),

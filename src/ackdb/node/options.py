@@ -13,11 +13,17 @@ from ackdb.node.peerframes import parse_addr, valid_node_id
 
 USAGE_EPILOG = """\
 examples:
-  start the first three members of a new cluster (each with the same --bootstrap):
+  start the first three members of a new cluster (each with the same --bootstrap and
+  the same secret, made once with 'ackdb cluster secret --new cluster.secret'):
     ackdb node --id n1 --dir data/n1 --port 7001 --cluster-port 7101 \\
-        --bootstrap n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
+        --bootstrap n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103 \\
+        --cluster-secret-file cluster.secret
   add a member to a running cluster (--join names any member's client port):
-    ackdb node --id n4 --dir data/n4 --port 7004 --cluster-port 7104 --join 127.0.0.1:7001
+    ackdb node --id n4 --dir data/n4 --port 7004 --cluster-port 7104 --join 127.0.0.1:7001 \\
+        --cluster-secret-file cluster.secret
+  a one-member cluster creates its own secret (copy it with 'ackdb cluster secret'):
+    ackdb node --id n1 --dir data/n1 --port 7001 --cluster-port 7101 \\
+        --bootstrap n1=127.0.0.1:7101
 """
 
 
@@ -48,6 +54,10 @@ class AgentOptions:
     retry_ms: int = 1000
     log_file: str = ""
     log_level: str = "notice"
+    # Run one ``ackdb proxy`` per database on this node (the databases' endpoints).
+    proxies: bool = True
+    # The cluster secret to copy into the data directory (it is read from there later).
+    cluster_secret_file: str = ""
 
     @property
     def client_addr(self) -> str:
@@ -108,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--join", metavar="HOST:PORT", help="a member's client port to join through")
     g.add_argument("--bootstrap", metavar="ID=HOST:CPORT,...", help="the first voters")
+    p.add_argument(
+        "--cluster-secret-file",
+        metavar="PATH",
+        default="",
+        help="the cluster's secret, copied into the data directory on first start (needed "
+        "to --join and for a --bootstrap of several voters; must match it later)",
+    )
     p.add_argument("--tick-ms", type=int, default=100, help="Raft tick length (ms)")
     p.add_argument(
         "--election-ticks",
@@ -126,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=5000,
         help="how long a command may wait for a leader and a commit (ms)",
+    )
+    p.add_argument(
+        "--proxies",
+        default="yes",
+        choices=("yes", "no"),
+        help="run each database's proxy endpoint on this node (default yes)",
     )
     p.add_argument("--logfile", default="", help="log file (default: standard output)")
     p.add_argument(
@@ -170,4 +193,6 @@ def parse_node_args(argv: list[str]) -> AgentOptions:
         request_timeout_ms=_positive("--request-timeout-ms", a.request_timeout_ms),
         log_file=a.logfile,
         log_level=a.loglevel,
+        proxies=a.proxies == "yes",
+        cluster_secret_file=a.cluster_secret_file,
     )

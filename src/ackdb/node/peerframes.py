@@ -2,11 +2,10 @@
 
 Owns: encoding and checking the frames of the cluster port. Each frame is a RESP array
 of bulk strings (the framing every Redis tool can dump), read with resp.reader's
-``RequestReader``:
+``RequestReader``. Every connection opens with the handshake of peerauth.py (``HELLO``
+says who is dialling and where it listens, which lets a new member answer a leader it
+has no address for yet; both ends prove they hold the cluster secret); then:
 
-    HELLO <node-id> <cluster-addr>   first frame of every connection: who is dialling and
-                                     where it listens (lets a new member answer a leader
-                                     it has no address for yet)
     RAFT <bytes>                     one Raft message, ``encode_message(m)``
     FWD <bytes>                      a metadata command for the leader to propose
                                      (a follower forwarding a client's write)
@@ -43,12 +42,6 @@ class FrameError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Hello:
-    node_id: str
-    addr: str
-
-
-@dataclass(frozen=True, slots=True)
 class RaftFrame:
     msg: Message
 
@@ -63,11 +56,7 @@ class Removed:
     node_id: str
 
 
-Frame = Hello | RaftFrame | Forward | Removed
-
-
-def encode_hello(node_id: str, addr: str) -> bytes:
-    return encode_command((b"HELLO", node_id.encode(), addr.encode()))
+Frame = RaftFrame | Forward | Removed
 
 
 def encode_raft(msg: Message) -> bytes:
@@ -101,15 +90,5 @@ def parse_frame(argv: list[bytes]) -> Frame:
         if not valid_node_id(node_id):
             raise FrameError(f"bad node id in REMOVED: {node_id!r:.70}")
         return Removed(node_id)
-    if verb == b"HELLO" and len(argv) == 3:
-        try:
-            node_id = argv[1].decode()
-            addr = argv[2].decode()
-            parse_addr(addr)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise FrameError(f"bad HELLO: {e}") from None
-        if not valid_node_id(node_id):
-            raise FrameError(f"bad node id in HELLO: {node_id!r:.70}")
-        return Hello(node_id, addr)
     shown = b" ".join(a[:32] for a in argv[:3])
     raise FrameError(f"unexpected frame {shown!r:.100}")

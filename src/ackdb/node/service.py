@@ -91,3 +91,9 @@ class ConnectionHost(MetaAccess, Protocol):
     def status_text(self) -> str: ...
 
     def info_text(self) -> str: ...
+
+    def join_proof_ok(
+        self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes
+    ) -> bool:
+        """Whether ``CLUSTER.JOIN``'s proof shows the node holds the cluster secret."""
+        ...

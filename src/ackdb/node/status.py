@@ -65,5 +65,7 @@ def info_text(
         f"peer_frames_sent:{sum(link.sent_frames for link in links)}",
         f"peer_frames_dropped:{sum(link.dropped_frames for link in links)}",
         f"peer_garbage_closes:{t.garbage_closes if t is not None else 0}",
+        f"peer_handshakes_refused:{t.auth_refused if t is not None else 0}",
+        f"peer_handshakes_failed:{t.auth_failed if t is not None else 0}",
     ]
     return "\r\n".join(lines) + "\r\n"

@@ -4,10 +4,20 @@ Owns: dialling peers, queueing frames for them, reconnecting with back-off, and 
 the frames peers send us. It never interprets a frame beyond peerframes' checks: every
 frame goes to the agent's ``on_frame(peer_id, frame)``.
 
+Every connection opens with peerauth.py's handshake: both ends prove they hold the
+cluster secret before any frame is accepted (inbound) or sent (outbound); a refused
+handshake closes the connection, is counted (``auth_refused`` inbound, ``auth_failed``
+outbound) and logged -- at most ``REFUSAL_LOG_MAX_LINES`` lines per
+``REFUSAL_LOG_WINDOW_MS`` (a scanner cannot flood the log). After the handshake frames
+cost what they did before it.
+
 Per outbound link (``PeerLink``), states:
-    IDLE -> CONNECTING -> CONNECTED -> (lost) BACKOFF -> CONNECTING ...   CLOSED at the end
-- a link dials on its first frame and stays up; a failed dial or a lost connection waits
-  ``BACKOFF_MIN_MS`` doubling up to ``BACKOFF_MAX_MS`` (with jitter), then dials again;
+    IDLE -> CONNECTING -> HANDSHAKE -> CONNECTED -> (lost) BACKOFF -> CONNECTING ...
+    CLOSED at the end
+- a link dials on its first frame and stays up; a failed dial, a failed handshake or a
+  lost connection waits ``BACKOFF_MIN_MS`` doubling up to ``BACKOFF_MAX_MS`` (with
+  jitter), then dials again; only an authenticated link counts as up (for the back-off's
+  reset after ``LINK_STABLE_MS`` and for ``connected``), and frames queue until then;
 - frames wait in a bounded queue (``PEER_QUEUE_MAX_FRAMES`` frames and
   ``PEER_QUEUE_MAX_BYTES`` bytes). When it is full the OLDEST frames are dropped: Raft
   tolerates loss and its newest messages supersede older ones (a later heartbeat, a later
@@ -15,9 +25,8 @@ Per outbound link (``PeerLink``), states:
 - back-pressure: while the socket's write buffer is above ``WRITE_HIGH_WATER_BYTES`` the
   queue is not drained (it fills and drops instead of growing memory).
 
-Inbound connections (``InboundConnection``) must open with ``HELLO <id> <addr>``; every
-frame is checked; a bad frame, a protocol error or an exception while handling one
-closes that connection with a log line -- never the node.
+Inbound connections are inbound.py's ``InboundConnection``; ``Transport`` holds them and
+the listener.
 """
 
 from __future__ import annotations
@@ -25,21 +34,24 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
+import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ackdb.node.peerframes import (
-    FRAME_MAX_BYTES,
-    Frame,
-    FrameError,
-    Hello,
-    RaftFrame,
-    encode_hello,
-    parse_addr,
-    parse_frame,
+from ackdb.node import peerauth
+from ackdb.node.inbound import InboundConnection
+from ackdb.node.peerauth import (
+    NONCE_BYTES,
+    Authenticated,
+    Dialer,
+    LogBudget,
+    Nonces,
+    Send,
+    State,
 )
-from ackdb.resp.reader import RequestReader
+from ackdb.node.peerframes import Frame, parse_addr
 from ackdb.server.log import Log
 
 # Frames waiting for one peer (count) and their size (bytes); the oldest go first.
@@ -57,10 +69,9 @@ BACKOFF_MAX_MS = 2000
 # One that dies sooner (a peer or proxy that accepts and closes) keeps backing off.
 LINK_STABLE_MS = 500
 CONNECT_TIMEOUT_MS = 1000
-# Inbound peer connections accepted at once (count).
-INBOUND_MAX_CONNECTIONS = 256
-# A peer connection must say HELLO within this time (ms).
-HELLO_TIMEOUT_MS = 2000
+# Refused handshakes logged per window (lines, ms); the rest are counted in the next line.
+REFUSAL_LOG_MAX_LINES = 10
+REFUSAL_LOG_WINDOW_MS = 60_000
 
 OnFrame = Callable[[str, Frame], None]
 OnUnreachable = Callable[[str], None]
@@ -69,6 +80,7 @@ OnUnreachable = Callable[[str], None]
 class LinkState(enum.Enum):
     IDLE = "idle"
     CONNECTING = "connecting"
+    HANDSHAKE = "handshake"
     CONNECTED = "connected"
     BACKOFF = "backoff"
     CLOSED = "closed"
@@ -86,11 +98,12 @@ class PeerLink:
         self.queued_bytes = 0
         self.sent_frames = 0
         self.dropped_frames = 0
-        self.connects = 0
+        self.connects = 0  # TCP connections made (authenticated or not)
         self.failures = 0  # consecutive failed dials or short-lived connections
         self._connected_at = 0.0
         self._reported_up = False
         self._transport: asyncio.Transport | None = None
+        self._auth: Dialer | None = None  # during the handshake
         self._paused = False
         self._flush_scheduled = False
         self._task: asyncio.Task[None] | None = None
@@ -122,8 +135,8 @@ class PeerLink:
     def _flush(self) -> None:
         self._flush_scheduled = False
         t = self._transport
-        if t is None or self._paused or t.is_closing():
-            return
+        if t is None or self._paused or self.state is not LinkState.CONNECTED or t.is_closing():
+            return  # (never a frame before the handshake: CONNECTED means authenticated)
         q = self.queue
         while q and not self._paused:
             batch: list[bytes] = []
@@ -166,14 +179,59 @@ class PeerLink:
         self._transport = transport
         self._paused = False
         transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
-        self.state = LinkState.CONNECTED
+        self.state = LinkState.HANDSHAKE
         self.connects += 1
+        o = self.owner
+        auth = self._auth = Dialer(o.node_id, o.advertise_addr, self.peer_id, o.key, o.nonces)
+        transport.write(auth.start())
+        o.loop.call_later(peerauth.HANDSHAKE_TIMEOUT_MS / 1000, self._handshake_deadline, auth)
+
+    def _handshake_deadline(self, auth: Dialer) -> None:
+        if self._auth is not auth:
+            return
+        silent = auth.state is State.CHALLENGE_WAIT
+        refused = auth.expire()
+        if refused is None:
+            return
+        if silent:  # nothing came back: a lost network more likely than a stranger
+            self._auth = None
+            if self.failures == 0:
+                self.owner.log.verbose(f"Peer {self.peer_id} at {self.addr}: {refused.reason}")
+            if self._transport is not None:
+                self._transport.abort()
+        else:
+            self._refused(refused.reason)
+
+    def on_data(self, data: bytes) -> None:
+        auth = self._auth
+        if auth is None:
+            # Peers never write on a connection we dialled once it is authenticated.
+            self.garbage(f"unexpected {len(data)} bytes on an outbound link")
+            return
+        for action in auth.receive_data(data):
+            if isinstance(action, Send):
+                if self._transport is not None:
+                    self._transport.write(action.data)
+            elif isinstance(action, Authenticated):
+                self._authenticated()
+            else:
+                self._refused(action.reason)
+
+    def _authenticated(self) -> None:
+        self._auth = None
+        self.state = LinkState.CONNECTED
         self._connected_at = self.owner.loop.time()
         if self.failures and not self._reported_up:
             self.owner.log.notice(f"Peer {self.peer_id} at {self.addr} connected")
             self._reported_up = True
-        transport.write(encode_hello(self.owner.node_id, self.owner.advertise_addr))
         self._schedule_flush()
+
+    def _refused(self, reason: str) -> None:
+        self._auth = None
+        self.owner.auth_failed += 1
+        self.owner.log_refusal(f"Cannot link to peer {self.peer_id} at {self.addr}: {reason}")
+        if self._transport is not None:
+            self._transport.abort()
 
     def on_pause(self, paused: bool) -> None:
         self._paused = paused
@@ -182,6 +240,12 @@ class PeerLink:
 
     def on_lost(self) -> None:
         self._transport = None
+        auth, self._auth = self._auth, None
+        if auth is not None:
+            if auth.state is State.PROOF_WAIT:  # it heard our proof and hung up
+                self._refused(auth.lost_reason())
+            elif self.failures == 0:  # a peer going away, a proxy refusing: a lost link
+                self.owner.log.verbose(f"Peer {self.peer_id} at {self.addr}: {auth.lost_reason()}")
         self._lost()
 
     def _lost(self) -> None:
@@ -221,8 +285,7 @@ class _OutboundProtocol(asyncio.Protocol):
         self.link.on_connected(transport)
 
     def data_received(self, data: bytes) -> None:
-        # Peers never write on a connection we dialled: anything here is garbage.
-        self.link.garbage(f"unexpected {len(data)} bytes on an outbound link")
+        self.link.on_data(data)
 
     def pause_writing(self) -> None:
         self.link.on_pause(True)
@@ -232,84 +295,6 @@ class _OutboundProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link.on_lost()
-
-
-class InboundConnection(asyncio.Protocol):
-    """A connection a peer dialled to us: HELLO first, then frames for the agent."""
-
-    def __init__(self, owner: Transport) -> None:
-        self.owner = owner
-        self.reader = RequestReader(
-            max_bulk_bytes=FRAME_MAX_BYTES, max_query_bytes=2 * FRAME_MAX_BYTES
-        )
-        self.peer_id: str | None = None
-        self.addr = "?"
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.addr = f"{peer[0]}:{peer[1]}" if peer else "?"
-        if self.owner.closed:
-            transport.close()
-            return
-        if len(self.owner.inbound) >= INBOUND_MAX_CONNECTIONS:
-            self.owner.log.warning(f"Refusing peer connection from {self.addr}: too many")
-            transport.close()
-            return
-        self.owner.inbound.add(self)
-        self.owner.loop.call_later(HELLO_TIMEOUT_MS / 1000, self._hello_deadline)
-
-    def _hello_deadline(self) -> None:
-        if self.peer_id is None and self.transport is not None and not self.transport.is_closing():
-            self._close(f"no HELLO within {HELLO_TIMEOUT_MS} ms")
-
-    def data_received(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        if self.reader.pending_bytes() == 0 and data[:1] != b"*":
-            # At a frame boundary every peer frame starts with '*': this is not a peer.
-            self._close(f"not a RESP array (first byte {data[:1]!r})")
-            return
-        for argv in self.reader.feed(data):
-            if not self._handle(argv):
-                return
-        err = self.reader.error
-        if err is not None:
-            self._close(f"protocol error: {err.reply or err.log}")
-
-    def _handle(self, argv: list[bytes]) -> bool:
-        try:
-            frame = parse_frame(argv)
-            if self.peer_id is None:
-                if not isinstance(frame, Hello):
-                    raise FrameError("expected HELLO first")
-                self.peer_id = frame.node_id
-            elif isinstance(frame, Hello):
-                raise FrameError("HELLO repeated")
-            elif isinstance(frame, RaftFrame) and frame.msg.frm != self.peer_id:
-                raise FrameError(f"message from {frame.msg.frm!r} on {self.peer_id}'s link")
-            self.owner.on_frame(self.peer_id, frame)
-        except FrameError as e:
-            self._close(str(e))
-            return False
-        except Exception:
-            self.owner.log.warning(
-                f"Error handling a frame from peer {self.peer_id} ({self.addr})", exc=True
-            )
-            self._close("handler error")
-            return False
-        return True
-
-    def _close(self, why: str) -> None:
-        who = self.peer_id or "unknown peer"
-        self.owner.log.warning(f"Closing link from {who} ({self.addr}): {why}")
-        self.owner.garbage_closes += 1
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner.inbound.discard(self)
 
 
 class Transport:
@@ -323,13 +308,19 @@ class Transport:
         on_frame: OnFrame,
         on_unreachable: OnUnreachable,
         rng: random.Random,
+        key: bytes,
+        nonces: Nonces = lambda: secrets.token_bytes(NONCE_BYTES),
     ) -> None:
+        """``key``: peerauth.peer_key of the cluster secret; ``nonces``: the handshakes'
+        random nonces (injected for tests)."""
         self.node_id = node_id
         self.advertise_addr = advertise_addr
         self.log = log
         self.on_frame_cb = on_frame
         self.on_unreachable = on_unreachable
         self.rng = rng
+        self.key = key
+        self.nonces = nonces
         self.loop = asyncio.get_running_loop()  # built inside the agent's loop
         self.links: dict[str, PeerLink] = {}
         # peer id -> (address, pinned): pinned addresses (given on the command line) are
@@ -337,6 +328,9 @@ class Transport:
         self.addresses: dict[str, tuple[str, bool]] = {}
         self.inbound: set[InboundConnection] = set()
         self.garbage_closes = 0
+        self.auth_refused = 0  # inbound connections refused by the handshake
+        self.auth_failed = 0  # outbound handshakes that failed
+        self.refusal_log = LogBudget(REFUSAL_LOG_MAX_LINES, REFUSAL_LOG_WINDOW_MS)
         self.unroutable_frames = 0
         self.closed = False
         self._server: asyncio.AbstractServer | None = None
@@ -381,10 +375,13 @@ class Transport:
         return link is not None and link.state is LinkState.CONNECTED
 
     def on_frame(self, peer_id: str, frame: Frame) -> None:
-        if isinstance(frame, Hello):
-            self.set_address(frame.node_id, frame.addr)
-            return
         self.on_frame_cb(peer_id, frame)
+
+    def log_refusal(self, line: str) -> None:
+        ok, skipped = self.refusal_log.allow(int(time.monotonic() * 1000))
+        if ok:
+            more = f" ({skipped} more refusals not logged)" if skipped else ""
+            self.log.warning(line + more)
 
     def close(self) -> None:
         self.closed = True

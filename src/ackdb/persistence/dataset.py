@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
+from ..keyspace import lww
 from ..keyspace.db import Database
 from ..keyspace.numbers import format_double_70 as format_double
 from ..keyspace.stream import Stream
@@ -116,6 +117,8 @@ def _commands_for(key: bytes, v: Any) -> list[list[bytes]]:
         return _batched(b"ZADD", key, flat, 2)
     if cls is Stream:
         return resp_commands(key, v)
+    if cls is lww.Record:
+        return [[b"LL.APPLY", key, lww.encode(v)]]
     raise TypeError(f"no RESP form for {cls.__name__}")
 
 

@@ -18,7 +18,8 @@ frame is used and is reported with the frame's offset; a truncated file fails at
 frame it cuts; a file without the ``end`` record is truncated. Values: string = bytes,
 hash = flat [field, value, ...], list = [item, ...], set = [member, ...], sorted set =
 flat [member, score, ...], stream = ``keyspace.stream.to_plain`` (counters, nodes with
-their deleted slots, groups with consumers and pending entries).
+their deleted slots, groups with consumers and pending entries), leaderless record =
+``keyspace.lww.to_plain`` (base version, kind and value, then its field cells).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, BinaryIO
 
 import msgpack
 
+from ..keyspace import lww
 from ..keyspace.stream import Stream
 from ..keyspace.stream_plain import from_plain, to_plain
 from ..keyspace.zset import ZSet
@@ -50,6 +52,8 @@ PROGRESS_EVERY_KEYS = 65536
 
 T_STRING, T_HASH, T_LIST, T_SET, T_ZSET = range(5)
 T_STREAM = 5
+# A leaderless record (keyspace/lww.py): its plain form.
+T_LWW = 6
 
 
 class SnapshotError(Exception):
@@ -85,6 +89,8 @@ def _encode_value(v: Any) -> tuple[int, Any]:
         return T_ZSET, zflat
     if cls is Stream:
         return T_STREAM, to_plain(v)
+    if cls is lww.Record:
+        return T_LWW, lww.to_plain(v)
     raise TypeError(f"no snapshot encoding for {cls.__name__}")
 
 
@@ -181,6 +187,8 @@ def _decode_value(code: int, enc: Any) -> Any:
         return ZSet((m, float(s)) for m, s in zip(it, it, strict=True))
     if code == T_STREAM:
         return from_plain(enc)
+    if code == T_LWW:
+        return lww.from_plain(enc)
     raise ValueError(f"unknown type {code}")
 
 

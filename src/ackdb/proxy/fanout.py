@@ -43,15 +43,13 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
         s._forward(0, argv, r.write, True)
         return
     shard_of = router.shard_of
-    redirect = s.redirect
+    if router.cluster is not None:  # a cluster node: one slot, its own (CROSSSLOT, MOVED)
+        refusal = router.cluster.check_slots({slot_of(argv[i]) for i in range(1, n, step)})
+        if refusal is not None:
+            s._reply(refusal)
+            return
     for i in range(1, n, step):
-        slot = slot_of(argv[i])
-        if redirect is not None:
-            moved = redirect(slot)
-            if moved is not None:
-                s._reply(moved)
-                return
-        groups.setdefault(shard_of[slot], []).append(i)
+        groups.setdefault(shard_of[slot_of(argv[i])], []).append(i)
     if len(groups) == 1:
         s._forward(next(iter(groups)), argv, r.write, True)
         return
@@ -67,38 +65,57 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     if r.merge is Merge.ORDERED:
         positions = [[(i - 1) // step for i in groups[shard]] for shard in shards]
         total = (n - 1) // step
-        s.fan(shards, requests, lambda parts: ordered(parts, positions, total))
+        s.fan(shards, requests, lambda parts: ordered(parts, positions, total), True)
     else:
         kind = r.merge
         rng = s.rng
-        s.fan(shards, requests, lambda parts: merge(kind, parts, rng))
+        s.fan(shards, requests, lambda parts: merge(kind, parts, rng), True)
+
+
+# Fan-outs over the dataset: with the cluster API they cover the shards this endpoint owns
+# (a Redis Cluster node's DBSIZE counts its own keys; redis-py sums over the nodes).
+_KEYSPACE = frozenset({"dbsize", "keys", "randomkey", "flushall", "flushdb"})
+# Their reply from an endpoint that owns no slot (a Redis Cluster node without slots).
+_NOTHING_OWNED = {
+    Merge.SUM: b":0\r\n",
+    Merge.CONCAT: b"*0\r\n",
+    Merge.ALL_OK: b"+OK\r\n",
+}
 
 
 def fan_out(s: Session, r: Route, argv: list[bytes]) -> None:
-    shards = s.all_shards()
+    shards = s.keyspace_shards() if r.name in _KEYSPACE else s.all_shards()
+    if not shards:
+        null = b"_\r\n" if s.protocol == 3 else b"$-1\r\n"
+        s._reply(_NOTHING_OWNED.get(r.merge, null))
+        return
     if r.write:
         for shard in shards:
             s.written |= 1 << shard
-    s.merged(shards, argv, r.merge)
+    s.merged(shards, argv, r.merge, True)
 
 
 def scan(s: Session, r: Route, argv: list[bytes]) -> None:
     if len(argv) < 2:
-        s._forward(0, argv, False)
+        s._forward(0, argv, False, True)
         return
     cursor = parse_cursor(argv[1])
     if cursor is None:
         s._reply(INVALID_CURSOR)
         return
-    n = s.router.nshards
+    shards = s.keyspace_shards()  # with the cluster API: the owned ones
+    n = len(shards)
+    if not n:
+        s._reply(b"*2\r\n$1\r\n0\r\n*0\r\n")
+        return
     cursors = s.cursors
     found = cursors.decode(cursor, n)
-    if found is None:
+    if found is None or found[0] >= n:
         s._reply(INVALID_CURSOR)
         return
-    shard, shard_cursor = found
+    at, shard_cursor = found  # ``at``: the position in ``shards``
     req = [argv[0], b"%d" % shard_cursor, *argv[2:]]
-    s.fan([shard], [req], lambda parts: scan_reply(parts[0], shard, n, cursors))
+    s.fan([shards[at]], [req], lambda parts: scan_reply(parts[0], at, n, cursors), True)
 
 
 def wait(s: Session, r: Route, argv: list[bytes]) -> None:
@@ -114,10 +131,10 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         for shard in shards:
             s._send(shard, [b"ACKDB.SYNCWOFF"], None)
     s.written = 0
-    s.merged(shards, argv, Merge.MIN, shared=False)
+    s.merged(shards, argv, Merge.MIN)
 
 
-_ALL_SECTIONS = ("server", "clients", "stats", "keyspace")
+_ALL_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace")
 
 
 def info(s: Session, r: Route, argv: list[bytes]) -> None:
@@ -133,8 +150,8 @@ def info(s: Session, r: Route, argv: list[bytes]) -> None:
     def finish(parts: list[bytes]) -> bytes:
         return local.info_reply(s.info(), sections, keyspace_lines(parts), protocol)
 
-    if "keyspace" not in sections:
+    shards = s.keyspace_shards()
+    if "keyspace" not in sections or not shards:
         s._reply(finish([]))
         return
-    shards = s.all_shards()
-    s.fan(shards, [[b"INFO", b"keyspace"]] * len(shards), finish)
+    s.fan(shards, [[b"INFO", b"keyspace"]] * len(shards), finish, True)

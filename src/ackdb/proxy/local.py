@@ -2,8 +2,8 @@
 CLIENT SETNAME / GETNAME / ID / SETINFO / INFO, and the text of INFO.
 
 Owns: ``HANDLERS`` -- full command name -> handler ``(session, argv) -> reply bytes`` -- the
-table a later part (the cluster API: CLUSTER ..., READONLY, ASKING) extends: add the name to
-``router.LOCAL`` and the handler here. Redis's texts for the errors these commands give.
+table grows by adding the name to ``router.LOCAL`` and the handler here (the cluster API's
+CLUSTER, READONLY, READWRITE, ASKING have a route of their own: proxy/clusterapi.py). Redis's texts for the errors these commands give.
 Never does IO.
 
 AUTH checks the database's password (its SHA-256 against ``Database.password_sha256``);
@@ -23,6 +23,7 @@ from .. import REDIS_COMPAT_VERSION
 from ..resp import encoder as enc
 from ..resp.hello import hello_reply, parse_hello_options
 from ..resp.ints import parse_ll
+from . import pubsub
 from .router import Route
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ def _check(s: Session, user: bytes, password: bytes) -> bool:
 def ping(s: Session, argv: list[bytes]) -> bytes:
     if len(argv) > 2:
         return arity_error("ping")
+    if pubsub.subscribed_resp2(s):
+        msg = argv[1] if len(argv) == 2 else b""
+        return b"*2\r\n$4\r\npong\r\n$%d\r\n%s\r\n" % (len(msg), msg)
     if len(argv) == 2:
         return enc.bulk(argv[1])
     return enc.PONG
@@ -136,7 +140,7 @@ def hello(s: Session, argv: list[bytes]) -> bytes:
         server=b"redis",
         version=REDIS_COMPAT_VERSION.encode(),
         client_id=s.client_id,
-        mode=b"standalone",
+        mode=b"standalone" if s.router.cluster is None else b"cluster",
         role=b"master",
     )
 
@@ -144,8 +148,9 @@ def hello(s: Session, argv: list[bytes]) -> bytes:
 def set_protocol(s: Session, ver: int) -> None:
     """The client's protocol, and every open shard connection's with it."""
     s.protocol = ver
+    held = s.pubsub.held if s.pubsub is not None else None
     for shard, proto in enumerate(s.proto):
-        if proto and proto != ver:
+        if proto and proto != ver and not (held and held[shard]):  # subscribed: stays RESP3
             s._send(shard, [b"HELLO", b"%d" % ver], None)
             s.proto[shard] = ver
 
@@ -177,6 +182,7 @@ def reset(s: Session, argv: list[bytes]) -> bytes:
     from .txn import _end
 
     _end(s)
+    pubsub.reset(s)
     set_protocol(s, 2)
     s.name = b""
     s.authenticated = not s.router.password_sha256
@@ -226,10 +232,6 @@ def client_help(s: Session, argv: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(lines) + b"".join(b"+%s\r\n" % x for x in lines)
 
 
-def no_cluster(s: Session, argv: list[bytes]) -> bytes:
-    return b"-ERR This instance has cluster support disabled\r\n"
-
-
 HANDLERS: dict[str, Handler] = {
     "ping": ping,
     "echo": echo,
@@ -244,9 +246,6 @@ HANDLERS: dict[str, Handler] = {
     "client|setinfo": client_setinfo,
     "client|info": client_info,
     "client|help": client_help,
-    "readonly": no_cluster,
-    "readwrite": no_cluster,
-    "asking": no_cluster,
 }
 
 

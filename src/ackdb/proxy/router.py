@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from ..cluster.databases import Topology
 from ..cluster.keyslot import SLOTS
 from ..commandtable import TABLE, Command
+from .clusterapi import ClusterApi
 
 CROSSSLOT = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
 
@@ -43,6 +44,8 @@ class Kind(enum.IntEnum):
     UNWATCH = 11
     REFUSED = 12
     CONTAINER = 13  # routed by its subcommand
+    PUBSUB = 14  # proxy/pubsub.py
+    CLUSTER = 15  # CLUSTER, READONLY, READWRITE, ASKING: proxy/clusterapi.py
 
 
 class Merge(enum.IntEnum):
@@ -113,16 +116,6 @@ REFUSED: dict[str, str] = {
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
     "latency": "latency monitors belong to shards",
-    # Pub/Sub through the endpoint: the cluster API's part of issue 14 (a later change).
-    "subscribe": "Pub/Sub through an endpoint is not supported yet",
-    "psubscribe": "Pub/Sub through an endpoint is not supported yet",
-    "ssubscribe": "Pub/Sub through an endpoint is not supported yet",
-    "unsubscribe": "Pub/Sub through an endpoint is not supported yet",
-    "punsubscribe": "Pub/Sub through an endpoint is not supported yet",
-    "sunsubscribe": "Pub/Sub through an endpoint is not supported yet",
-    "publish": "Pub/Sub through an endpoint is not supported yet",
-    "spublish": "Pub/Sub through an endpoint is not supported yet",
-    "pubsub": "Pub/Sub through an endpoint is not supported yet",
 }
 # Answered by the proxy (handlers in proxy/local.py), by full name.
 LOCAL = frozenset(
@@ -140,9 +133,6 @@ LOCAL = frozenset(
         "client|setinfo",
         "client|info",
         "client|help",
-        "readonly",
-        "readwrite",
-        "asking",
     }
 )
 _SPECIAL: dict[str, Kind] = {
@@ -155,6 +145,15 @@ _SPECIAL: dict[str, Kind] = {
     "discard": Kind.DISCARD,
     "watch": Kind.WATCH,
     "unwatch": Kind.UNWATCH,
+    # SPUBLISH is keyed (its shard channel's key spec) and PUBSUB HELP goes to any shard.
+    **{
+        name: Kind.PUBSUB
+        for name in (
+            "subscribe unsubscribe psubscribe punsubscribe ssubscribe sunsubscribe publish "
+            "pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels "
+            "pubsub|shardnumsub"
+        ).split()
+    },
 }
 # multi_shard commands the endpoint splits (the brief of issue 14: MSETNX is not split,
 # its all-or-nothing promise spans the keys; it gets CROSSSLOT across slots).
@@ -220,6 +219,11 @@ def _build() -> dict[bytes, Route]:
     for cmd in TABLE.all():
         r = route_of(cmd)
         out[cmd.name.encode()] = out[cmd.name.upper().encode()] = r
+    # The cluster API's commands are not in a standalone server's table: the endpoint
+    # answers them (proxy/clusterapi.py).
+    for name in ("cluster", "readonly", "readwrite", "asking"):
+        route = Route(Kind.CLUSTER, name, None, no_auth=False)
+        out[name.encode()] = out[name.upper().encode()] = route
     return out
 
 
@@ -262,13 +266,18 @@ def keys_of(route: Route, argv: list[bytes]) -> list[bytes]:
 @dataclass(slots=True)
 class Router:
     """One topology as the data path uses it: the shard of every slot, the shards'
-    addresses (primaries), and the database's password digest."""
+    addresses (primaries), and the database's password digest. With the cluster API,
+    ``cluster`` is the endpoint as a cluster node and ``keyspace_shards`` the shards whose
+    slots it owns (what DBSIZE, KEYS, SCAN, FLUSHALL... cover, as on a Redis Cluster
+    node); without, every shard."""
 
     topology: Topology
     shard_of: bytes  # slot -> shard index (one byte each; at most 256 shards)
     addrs: list[tuple[str, int]]
     nshards: int
     password_sha256: str
+    cluster: ClusterApi | None = None
+    keyspace_shards: list[int] = field(default_factory=list)
 
     @staticmethod
     def of(topology: Topology) -> Router:
@@ -277,12 +286,15 @@ class Router:
         table = bytearray(SLOTS)
         for i, s in enumerate(db.shards):
             table[s.first_slot : s.last_slot + 1] = bytes([i]) * (s.last_slot - s.first_slot + 1)
+        api = ClusterApi(topology) if db.cluster_api else None
         return Router(
             topology,
             bytes(table),
             [topology.addr(s.primary) for s in db.shards],
             len(db.shards),
             db.password_sha256,
+            api,
+            [i for i, s in enumerate(db.shards) if api is None or s.primary.node == topology.node],
         )
 
     def slot_set(self, keys: list[bytes]) -> set[int]:

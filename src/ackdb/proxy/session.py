@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..resp.request import encode_command
-from . import fanout, local, txn
+from . import clustercmd, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
@@ -76,7 +76,7 @@ class Part:
             p.value = p.finish(p.parts)
 
 
-Sink = Pending | Part | None  # None: a reply the proxy swallows (AUTH, HELLO, MULTI, QUEUED)
+Sink = Pending | Part | clustercmd.ScanSink | None  # None: a reply the proxy swallows
 
 
 class Txn:
@@ -133,7 +133,10 @@ class Session:
         self.mux_touched: list[int] = []
         self.held: deque[list[bytes]] = deque()
         # The cluster API's hook: (slot) -> a MOVED reply, or None to serve the slot here.
-        self.redirect: Callable[[int], bytes | None] | None = None
+        self.redirect: Callable[[int], bytes | None] | None = (
+            router.cluster.redirect if router.cluster is not None else None
+        )
+        self.pubsub: pubsub.Subscriptions | None = None  # from the first (P|S)SUBSCRIBE
         # The shell's pool: (shard) -> True when it attached an idle connection that is
         # already authenticated, in RESP2.
         self.acquire: Callable[[int], bool] = _fresh
@@ -157,7 +160,7 @@ class Session:
         keyed = Kind.KEYED
         queue, proto, up, sinks, counts = self.queue, self.proto, self.up, self.sinks, self.plain
         # Re-read after any other handler: AUTH, MULTI, QUIT... change them.
-        plain_ok = self.authenticated and self.txn is None and not self.closing
+        plain_ok = self._plain_ok()
         mux = self.mux and self.protocol == 2
         mux_n = self.mux_n
         for i, argv in enumerate(cmds):
@@ -210,13 +213,17 @@ class Session:
                 self.held.extend(cmds[i:])
                 plain = -1
                 break
-            plain_ok = self.authenticated and self.txn is None and not self.closing
+            plain_ok = self._plain_ok()
             mux = self.mux and self.protocol == 2
         if raw is not None and plain == len(cmds) and plain:
             buf = (self.mux_up if plain_dest & 1 else self.up)[plain_dest >> 1]
             del buf[-plain:]
             buf.append(raw)
         self._flush()
+
+    def _plain_ok(self) -> bool:
+        """May keyed requests take the plain path (no AUTH, MULTI, QUIT or Pub/Sub)?"""
+        return self.authenticated and self.txn is None and not self.closing and not self.pubsub
 
     def _other(self, r: Route | None, argv: list[bytes]) -> bool:
         """Any request but a plain keyed one of an authenticated client outside MULTI.
@@ -229,8 +236,10 @@ class Session:
             if self.txn is not None:
                 self.txn.error = True
             return False
-        if (r.kind in _DEDICATED or not r.shared) and any(self.mux_n):
+        if (r.kind not in _SHAREABLE or not r.shared) and any(self.mux_n):
             return True
+        if self.pubsub is not None and pubsub.refused(self, r):
+            return False
         if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
             self._reply(txn.queue_command(self, r, argv))
             return False
@@ -249,9 +258,10 @@ class Session:
         """Complete replies from shard ``shard``'s connection, in order."""
         sinks = self.sinks[shard]
         for raw in raws:
-            if not sinks:  # nothing owed: a RESP3 push (out of band), or a shard's stray
+            # nothing owed: a RESP3 push (out of band), or a shard's stray; or a message
+            if not sinks or (raw[0] == 0x3E and pubsub.is_message(raw)):
                 if raw[0] == 0x3E:
-                    self._reply(raw)
+                    pubsub.deliver(self, raw)
                 continue
             s = sinks.popleft()
             if s.__class__ is Pending:
@@ -284,6 +294,7 @@ class Session:
         self.up[shard].clear()
         if self.watched_shard == shard:
             self.watch_lost = True
+        pubsub.renew(self, shard)
         self._flush()
 
     def mux_reply(self, shard: int, sink: Sink, raw: bytes) -> None:
@@ -329,7 +340,11 @@ class Session:
         """Is every reply the client is owed a plain one from this shard's connection, in
         order? Then the shard's bytes may go to the client as they are (``passed``)."""
         n = self.plain[shard]
-        return n > 0 and n == len(self.queue) == len(self.sinks[shard])
+        return (
+            n > 0
+            and n == len(self.queue) == len(self.sinks[shard])
+            and (self.pubsub is None or not self.pubsub.held[shard])  # messages come too
+        )
 
     def passed(self, shard: int, data: bytes, n: int) -> None:
         """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),
@@ -384,6 +399,7 @@ class Session:
             and self.proto[shard] == 2
             and self.watched_shard != shard
             and not self.up[shard]
+            and (self.pubsub is None or not self.pubsub.held[shard])
         )
 
     # -- plumbing ------------------------------------------------------------------------
@@ -446,10 +462,11 @@ class Session:
         shards: list[int],
         requests: list[list[bytes]],
         finish: Callable[[list[bytes]], bytes],
-        shared: bool = True,
+        shared: bool = False,
     ) -> None:
         """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
-        ``shared``: the requests hold no session state (not WAIT)."""
+        ``shared``: the requests hold no session state and may go over the shared
+        connections (only for kinds in ``_SHAREABLE``)."""
         p = Pending()
         p.parts = [b""] * len(shards)
         p.left = len(shards)
@@ -459,7 +476,7 @@ class Session:
             self._send(shard, argv, Part(p, i), shared)
 
     def merged(
-        self, shards: list[int], argv: list[bytes], kind: Merge, shared: bool = True
+        self, shards: list[int], argv: list[bytes], kind: Merge, shared: bool = False
     ) -> None:
         rng = self.rng
         self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng), shared)
@@ -503,11 +520,17 @@ class Session:
     def all_shards(self) -> list[int]:
         return list(range(self.router.nshards))
 
+    def keyspace_shards(self) -> list[int]:
+        """The shards DBSIZE, KEYS, SCAN, FLUSHALL... cover: with the cluster API, those
+        whose slots this endpoint owns (as a Redis Cluster node covers its own)."""
+        return self.router.keyspace_shards
+
     def set_router(self, router: Router) -> None:
         """A new topology with the same shard count (the shell drops the connections of
         shards whose primary moved, through ``lost``)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
         self.router = router
+        self.redirect = router.cluster.redirect if router.cluster is not None else None
 
 
 def _fresh(shard: int) -> bool:
@@ -532,8 +555,23 @@ def _container(s: Session, r: Route, argv: list[bytes]) -> None:
 # Run at once inside a transaction (Redis's MULTI-immediate commands).
 _IMMEDIATE = frozenset({Kind.MULTI, Kind.EXEC, Kind.DISCARD, Kind.WATCH})
 _IMMEDIATE_NAMES = frozenset({"quit", "reset"})
-# Sent over the client's dedicated connection, after what the shared ones owe it.
-_DEDICATED = frozenset({Kind.WAIT, Kind.EXEC, Kind.WATCH, Kind.UNWATCH, Kind.DISCARD})
+# What may run while the shared connections owe the client replies: it sends nothing,
+# or only over the shared connections when the client's dedicated ones owe nothing
+# (``shared=True``). Anything else (WAIT, EXEC, WATCH, Pub/Sub...) is held until then, so
+# a client's requests to a shard are never in flight on two connections at once.
+_SHAREABLE = frozenset(
+    {
+        Kind.KEYED,
+        Kind.SPLIT,
+        Kind.FANOUT,
+        Kind.SCAN,
+        Kind.INFO,
+        Kind.LOCAL,
+        Kind.REFUSED,
+        Kind.CONTAINER,
+        Kind.MULTI,
+    }
+)
 
 _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.LOCAL: _local,
@@ -549,4 +587,6 @@ _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.DISCARD: txn.checked(txn.discard),
     Kind.WATCH: txn.checked(txn.watch),
     Kind.UNWATCH: txn.checked(txn.unwatch),
+    Kind.PUBSUB: pubsub.handle,
+    Kind.CLUSTER: clustercmd.handle,
 }

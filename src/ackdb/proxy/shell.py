@@ -138,7 +138,7 @@ class ClientConn(asyncio.Protocol):
         self.endpoint = endpoint
         self.transport: asyncio.Transport | None = None
         self.session: Session
-        self.reader = RequestReader(BULK_MAX_BYTES, QUERY_BUFFER_MAX_BYTES)
+        self.reader = RequestReader(BULK_MAX_BYTES, QUERY_BUFFER_MAX_BYTES, stepwise=True)
         self.shards: list[ShardConn | None] = []
         self.paused_shards = 0
         self.write_paused = False
@@ -179,6 +179,12 @@ class ClientConn(asyncio.Protocol):
             raw = data if boundary and reader.at_boundary() and reader.error is None else None
             s.commands(cmds, raw)
             reader.authenticated = s.authenticated
+        while reader.more and not s.closing:
+            # Unauthenticated: one command per feed (AUTH runs before the rest is parsed).
+            cmds = reader.feed(b"")
+            if cmds:
+                s.commands(cmds, None)
+                reader.authenticated = s.authenticated
         if reader.error is not None:
             s.closing = True
             if reader.error.reply is not None:
@@ -481,7 +487,7 @@ class Endpoint:
             "server": [
                 ("redis_version", REDIS_COMPAT_VERSION),
                 ("ackdb_version", __version__),
-                ("redis_mode", "standalone"),
+                ("redis_mode", "standalone" if self.router.cluster is None else "cluster"),
                 ("ackdb_role", "endpoint"),
                 ("database", topo.db.name),
                 ("shards", topo.db and len(topo.db.shards)),
@@ -497,6 +503,7 @@ class Endpoint:
                 ("shard_connections", open_conns),
                 ("shard_connections_idle", sum(len(v) for v in self.idle.values())),
             ],
+            "cluster": [("cluster_enabled", 0 if self.router.cluster is None else 1)],
             "stats": [
                 ("total_connections_received", self.stat_connections),
                 (

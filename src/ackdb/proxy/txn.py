@@ -70,6 +70,8 @@ def _check(s: Session, r: Route, argv: list[bytes]) -> bytes | None:
         return (_NOT_IN_TXN % r.name).encode()
     if r.kind in _SPANNING and s.router.nshards > 1:
         return (_NOT_IN_TXN % r.name).encode()
+    if r.kind is Kind.PUBSUB or r.kind is Kind.CLUSTER:  # the endpoint's own state
+        return (_NOT_IN_TXN % r.name).encode()
     return None
 
 

@@ -88,6 +88,8 @@ class RequestReader:
         "_left",
         "_bulk",
         "_cmd_bytes",
+        "more",
+        "stepwise",
     )
 
     def __init__(
@@ -95,10 +97,14 @@ class RequestReader:
         max_bulk_bytes: int = 512 * 1024 * 1024,
         max_query_bytes: int = 1024 * 1024 * 1024,
         authenticated: bool = True,
+        stepwise: bool = False,
     ) -> None:
         self.max_bulk_bytes = max_bulk_bytes  # proto-max-bulk-len
         self.max_query_bytes = max_query_bytes  # client-query-buffer-limit
         self.authenticated = authenticated
+        # A client whose AUTH decides its limits (a server's, an endpoint's): while it is
+        # not authenticated, one command per feed (``more``), as Redis runs them.
+        self.stepwise = stepwise
         self.error: ProtocolError | None = None
         self._hr = hiredis.Reader()
         self._buf = bytearray()  # the partial command, from its first byte
@@ -109,15 +115,19 @@ class RequestReader:
         # Bytes taken by the arguments of the partial command so far (they count against
         # the query buffer limit, as Redis counts argv).
         self._cmd_bytes = 0
+        # An unauthenticated client's commands come one per call: True when complete
+        # bytes wait behind the one returned (feed b"" once it ran).
+        self.more = False
 
     def pending_bytes(self) -> int:
-        """Bytes held for a partial command (the query buffer, for INFO and limits)."""
+        """Bytes held for a partial command (the query buffer, for INFO and limits).
+        0 does not mean "between commands": parsed arguments of a partial command are
+        no longer in the buffer (see ``at_boundary``)."""
         return len(self._buf)
 
     def at_boundary(self) -> bool:
-        """Between commands: no partial command held (its bytes or its arguments read so
-        far). ``pending_bytes`` alone is 0 also while a multibulk's arguments are partly in."""
-        return not self._buf and self._args is None
+        """Whether the bytes fed so far end exactly after a complete command."""
+        return self._args is None and not self._buf
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         if self.error is not None:
@@ -186,6 +196,7 @@ class RequestReader:
     def _slow(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         buf = self._buf
+        self.more = False
         # One hand-back to the fast path per call: when it fails, the buffer ends inside a
         # command, and it would fail again after every later command of this call (each
         # try copies and parses the whole rest: quadratic in a big pipelined read).
@@ -201,6 +212,9 @@ class RequestReader:
                         break
                     if cmd:
                         out.append(cmd)
+                        if self.stepwise and not self.authenticated:
+                            self.more = self._pos < len(buf)
+                            break
                     continue
             if self.error is not None:
                 return out
@@ -209,6 +223,12 @@ class RequestReader:
                 if cmd is None:
                     break
                 out.append(cmd)
+                if self.stepwise and not self.authenticated:
+                    # Redis parses and runs one command at a time: an AUTH pipelined
+                    # with what follows must run before the rest is held to the
+                    # unauthenticated limits. The caller runs this one, then feeds b"".
+                    self.more = self._pos < len(buf)
+                    break
                 # A command completed: if the rest is plain multibulk traffic, hand it
                 # back to the fast path instead of parsing it here.
                 if (

@@ -359,7 +359,7 @@ def _stats(srv: InfoCore) -> Fields:
         ("keyspace_misses", s.stat_keyspace_misses),
         ("pubsub_channels", len(s.pubsub.channels)),
         ("pubsub_patterns", s.pubsub.numpat()),
-        *no_source("pubsubshard_channels"),
+        ("pubsubshard_channels", len(s.pubsub.shard_channels)),
         *_stats_tail(s),
     ]
 

@@ -338,7 +338,6 @@ NO_SOURCE: dict[str, tuple[Any, str]] = {
     "evicted_clients": (0, "ackdb has no maxmemory-clients"),
     "total_eviction_exceeded_time": (0, _NO_EVICTION),
     "current_eviction_exceeded_time": (0, _NO_EVICTION),
-    "pubsubshard_channels": (0, "ackdb has no sharded pub/sub (SSUBSCRIBE)"),
     "migrate_cached_sockets": (0, "ackdb has no MIGRATE"),
     "slave_expires_tracked_keys": (0, "ackdb does not track TTL keys written on a replica"),
     "active_defrag_hits": (0, _NO_DEFRAG),

@@ -156,6 +156,13 @@ class ClientConnection(asyncio.Protocol):
                 self.pause_reading("hold")  # a held client pipelining without end
         elif cmds:
             self._run(cmds)
+        reader = c.reader
+        while reader.more and not c.closed and not c.pending:
+            # Unauthenticated: one command per feed, so an AUTH runs before the rest
+            # is parsed (with the limits its outcome decides).
+            cmds = reader.feed(b"")
+            if cmds:
+                self._run(cmds)
         err = c.reader.error
         if err is not None:
             if err.reply is not None:

@@ -15,6 +15,7 @@ from ackdb.cluster.commands import Op, Result
 from ackdb.consensus import Role
 from ackdb.node.agent import Agent
 from ackdb.node.options import AgentOptions
+from ackdb.node.secrets import new_secret, write_secret
 from ackdb.server.log import Log
 from conftest import free_port
 
@@ -40,10 +41,12 @@ class Trio:
         boot = tuple((i, f"127.0.0.1:{ports[i][1]}") for i in ids)
         self.logs: dict[str, Log] = {}
         self.opts: dict[str, AgentOptions] = {}
+        secret = str(tmp / "cluster.secret")
+        write_secret(secret, new_secret())
         for i in ids:
             self.opts[i] = AgentOptions(
                 node_id=i, data_dir=str(tmp / i), port=ports[i][0],
-                cluster_port=ports[i][1], bootstrap=boot, **opts,
+                cluster_port=ports[i][1], bootstrap=boot, cluster_secret_file=secret, **opts,
             )  # fmt: skip
             self.logs[i] = Log("verbose", str(tmp / f"{i}.log"))
         self.agents: dict[str, Agent] = {}

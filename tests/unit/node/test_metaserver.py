@@ -67,6 +67,9 @@ class FakeAgent:
     def info_text(self) -> str:
         return "# Cluster\r\n"
 
+    def join_proof_ok(self, node_id: str, client: str, cluster: str, proof: bytes) -> bool:
+        return proof == b"good"
+
     def flush(self) -> None:
         conns, self.to_flush = self.to_flush, []
         for c in conns:
@@ -167,7 +170,10 @@ def test_usage_errors(conn: Any) -> None:
     c.data_received(cmd(b"NOPE", b"a") + cmd(b"META.SET", b"k") + cmd(b"SELECT", b"1"))
     c.data_received(cmd(b"META.SET", b"k" * (KEY_MAX_BYTES + 1), b"v"))
     c.data_received(
-        cmd(b"CLUSTER.JOIN", b"n4", b"bad", b"h:1") + cmd(b"CLUSTER.JOIN", b"n 4", b"h:1", b"h:2")
+        cmd(b"CLUSTER.JOIN", b"n4", b"bad", b"h:1", b"good")
+        + cmd(b"CLUSTER.JOIN", b"n 4", b"h:1", b"h:2", b"good")
+        + cmd(b"CLUSTER.JOIN", b"n4", b"h:1", b"h:2", b"bad")
+        + cmd(b"CLUSTER.JOIN", b"n4", b"h:1", b"h:2")
     )
     agent.flush()
     assert t.data.split(b"\r\n")[:-1] == [
@@ -177,13 +183,17 @@ def test_usage_errors(conn: Any) -> None:
         b"-ERR key longer than 65536 bytes",
         b"-ERR bad address 'bad': expected host:port",
         b"-ERR invalid node id or address",
+        b"-WRONGSECRET node n4 does not hold this cluster's secret",
+        b"-ERR wrong number of arguments for 'cluster.join' command",
     ]
     assert agent.writes == []
 
 
 def test_join_and_remove_submit(conn: Any) -> None:
     agent, c, t = conn
-    c.data_received(cmd(b"CLUSTER.JOIN", b"n4", b"h:1", b"h:2") + cmd(b"CLUSTER.REMOVE", b"n2"))
+    c.data_received(
+        cmd(b"CLUSTER.JOIN", b"n4", b"h:1", b"h:2", b"good") + cmd(b"CLUSTER.REMOVE", b"n2")
+    )
     assert [w[:2] for w in agent.writes] == [
         (Op.MEMBER_JOIN, ("n4", "h:1", "h:2")),
         (Op.MEMBER_REMOVE, ("n2",)),

@@ -349,3 +349,15 @@ def test_a_lost_shared_connection_fails_what_it_owed() -> None:
     got = h.out()
     assert [str(e)[:8] for e in got[:2]] == ["TRYAGAIN", "TRYAGAIN"]
     assert got[2] == 1  # WAIT ran once nothing was owed
+
+
+def test_a_subscribe_waits_for_the_shared_connection_and_goes_on_the_dedicated_one() -> None:
+    h = Harness(mux=True)
+    (k,) = h.keys_on(0)
+    h.shared_hold[0] = True
+    h.send([b"GET", k], [b"SUBSCRIBE", b"{b}x"])
+    assert [r[0] for r in h.shards[0].requests] == [b"GET"]
+    h.release_shared(0)
+    h.pump()
+    assert h.shared[0] == [[b"GET", k]]
+    assert [r[0] for r in h.shards[0].requests[1:]] == [b"AUTH", b"HELLO", b"SUBSCRIBE"]

@@ -209,3 +209,21 @@ def test_at_boundary_is_false_while_a_multibulk_is_partly_read() -> None:
         if cmds and boundary and r.at_boundary():
             assert data.count(b"*2\r\n") == len(cmds)
         pos += k
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_at_boundary_only_between_commands(authenticated: bool) -> None:
+    # pending_bytes() is 0 between a multibulk header and its bulks too: at_boundary()
+    # is the one that tells (the peer links' handshake relies on it).
+    r = RequestReader(authenticated=authenticated)
+    assert r.at_boundary()
+    for chunk, boundary in (
+        (b"*2\r\n", False),
+        (b"$3\r\nGET\r\n", False),
+        (b"$1\r\nk", False),
+        (b"\r\n", True),
+        (b"PI", False),
+        (b"NG\r\n", True),
+    ):
+        r.feed(chunk)
+        assert r.at_boundary() is boundary, chunk

@@ -1,0 +1,369 @@
+"""The shard supervisor as a service of the node: runs the shard processes (``ackdb
+server``) and proxy processes (``ackdb proxy``) the metadata assigns to this node.
+
+Owns: the processes and their directories under the data directory --
+
+    DATA/cluster.secret               the cluster secret (shards' password derives from it)
+    DATA/shards/<db uid>-<shard>/     shard.conf (0600), shard.pid, shard.log, its data
+    DATA/proxies/<db uid>/            proxy.pid, proxy.log
+
+-- the probes' connections to them (authenticated RESP), and carrying out the decisions
+of ``cluster.supervise.Supervisor`` in order. Decides nothing itself: what to start,
+stop, restart or reconfigure comes from the decider, fed with the local applied metadata
+(after each Raft pass) and with what it sees (exits, probe answers, every ``TICK_S``).
+
+Processes run in their own session, so an agent that dies leaves them running; the next
+agent adopts them (the pid file, then ``/proc/<pid>/cmdline`` naming the unit's file).
+A graceful stop of the agent stops them all: SIGTERM, then SIGKILL after
+``STOP_TIMEOUT_S``. Nothing here blocks the event loop: a spawn is one quick
+``Popen``, every wait is a timer or a task.
+
+States: NEW -> RUNNING (start: secret loaded, units adopted, ticking) -> STOPPED (stop:
+every process gone, connections closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import IO, Any
+
+from ackdb.cluster.commands import RecordKind
+from ackdb.cluster.databases import Database
+from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.shardspec import (
+    Observed,
+    ProxySpec,
+    ShardSpec,
+    Spec,
+    desired_units,
+    parse_replication_info,
+    shard_config,
+)
+from ackdb.cluster.status import instance_line
+from ackdb.cluster.supervise import (
+    Action,
+    Kill,
+    Note,
+    Probe,
+    RemoveDir,
+    SetReplication,
+    Start,
+    Stop,
+    Supervisor,
+    Timing,
+)
+from ackdb.node import secrets
+from ackdb.node.options import AgentOptions
+from ackdb.node.shardfiles import (
+    SECRET_FILE,
+    STOP_TIMEOUT_S,
+    alive,
+    exit_text,
+    find_units,
+    load_or_create_secret,
+    send_signal,
+    write_file,
+)
+from ackdb.resp.addr import parse_addr
+from ackdb.resp.client import Client, ReplyError
+from ackdb.server.log import Log
+
+TICK_S = 0.1  # exits are seen and the decider ticks this often
+KILL_WAIT_S = 2.0  # after SIGKILL, how long stop() waits for the exits
+PROBE_TIMEOUT_S = 1.0  # one probe: connect, AUTH and the question
+
+
+def now_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class ShardSupervisor:
+    name = "shard-supervisor"
+
+    def __init__(
+        self,
+        opts: AgentOptions,
+        log: Log,
+        meta: Callable[[], MetadataStore],
+        applied_at_start: int = 0,
+        proxies: bool = False,
+        timing: Timing | None = None,
+    ) -> None:
+        self.opts = opts
+        self.log = log
+        self.meta = meta
+        self.proxies = proxies
+        self.base = os.path.abspath(opts.data_dir)
+        self.core = Supervisor(timing or Timing())
+        self._applied_at_start = applied_at_start  # the metadata is current from here
+        self._seen: tuple[object, ...] | None = None
+        self._seen_index = -1
+        self._dbs: dict[tuple[str, bytes], Database] = {}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._conns: dict[str, tuple[int, Client]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._password = ""
+        self._started = False  # Raft passes run before this service starts: wait
+        self._stopped = False
+
+    # -- Service ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        os.makedirs(self.base, exist_ok=True)
+        self._password = secrets.shard_password(load_or_create_secret(self.base))
+        self._adopt()
+        self._started = True
+        self._schedule()
+        self.on_pass()
+
+    def drain(self) -> None:
+        pass  # nothing waits on us; stop() stops the processes
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._run(self.core.stop_all())
+        deadline = time.monotonic() + STOP_TIMEOUT_S + KILL_WAIT_S
+        while self.core.units and time.monotonic() < deadline:
+            await asyncio.sleep(TICK_S / 2)
+            self._reap()
+        for unit in self.core.units.values():
+            self.log.warning(f"{unit.id}: pid {unit.pid} did not exit")
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for _, c in self._conns.values():
+            await c.close()
+        self._conns.clear()
+
+    # -- the metadata ---------------------------------------------------------------------
+
+    def on_pass(self) -> None:
+        """After a Raft pass: the desired units again, when the metadata they come from
+        changed (cheap when it did not)."""
+        meta = self.meta()
+        if meta.applied_index == self._seen_index or self._stopped or not self._started:
+            return
+        self._seen_index = meta.applied_index
+        if meta.applied_index < self._applied_at_start:
+            return  # still replaying what was committed before this start
+        records = meta.record_list(RecordKind.DATABASE)
+        hosts = {m.id: parse_addr(m.client_addr)[0] for m in meta.members.values() if m.client_addr}
+        hosts[self.opts.node_id] = self.opts.advertise_host
+        seen = (tuple((r.name, r.body) for r in records), tuple(sorted(hosts.items())))
+        if seen == self._seen:
+            return
+        self._seen = seen
+        dbs: list[Database] = []
+        cache: dict[tuple[str, bytes], Database] = {}
+        for r in records:
+            db = self._dbs.get((r.name, r.body))
+            if db is None:
+                try:
+                    db = Database.from_body(r.body)
+                except ValueError as e:
+                    self.log.warning(f"Ignoring database record '{r.name}': {e}")
+                    continue
+            cache[(r.name, r.body)] = db
+            dbs.append(db)
+        self._dbs = cache
+        want = desired_units(self.opts.node_id, dbs, hosts, self.proxies)
+        self._run(self.core.set_desired(want, now_ms()))
+
+    # -- status -------------------------------------------------------------------------
+
+    def status_text(self) -> str:
+        lines = []
+        for u in sorted(self.core.units.values(), key=lambda u: u.id):
+            if u.spec is not None:
+                lines.append(instance_line(self.opts.node_id, u))
+        return "".join(f"{line}\r\n" for line in lines)
+
+    # -- watching -------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            self._reap()
+            self._run(self.core.tick(now_ms()))
+        except Exception:
+            self.log.warning("Unexpected error in the shard supervisor", exc=True)
+        if not self._stopped:
+            self._schedule()
+
+    def _reap(self) -> None:
+        """Feed the decider every exit: our children's (with their status), adopted
+        processes' (gone from /proc)."""
+        for u in list(self.core.units.values()):
+            pid = u.pid
+            if pid is None:
+                continue
+            child = self._children.get(pid)
+            if child is not None:
+                code = child.poll()
+                if code is None:
+                    continue
+                del self._children[pid]
+                status = exit_text(code)
+            elif alive(pid):
+                continue
+            else:
+                status = "exit status unknown: not started by this agent"
+            self._drop_conn(u.id)
+            self._run(self.core.exited(u.id, pid, status, now_ms()))
+
+    # -- carrying out actions -------------------------------------------------------------
+
+    def _run(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Start):
+                self._start(a.unit, a.spec)
+            elif isinstance(a, Probe):
+                self._spawn_task(self._probe(a))
+            elif isinstance(a, SetReplication):
+                self._spawn_task(self._set_replication(a))
+            elif isinstance(a, Stop):
+                send_signal(a.pid, signal.SIGTERM)
+                asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
+            elif isinstance(a, Kill):
+                self.log.warning(f"{a.unit}: killing pid {a.pid} ({a.why})")
+                send_signal(a.pid, signal.SIGKILL)
+            elif isinstance(a, RemoveDir):
+                self._drop_conn(a.unit)
+                path = self._dir(a.unit)
+                loop = asyncio.get_running_loop()
+                loop.run_in_executor(None, shutil.rmtree, path, True)
+            elif isinstance(a, Note):
+                getattr(self.log, a.level)(a.text)
+
+    def _dir(self, unit: str) -> str:
+        return os.path.join(self.base, unit)
+
+    def _start(self, unit: str, spec: Spec) -> None:
+        d = self._dir(unit)
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            if isinstance(spec, ShardSpec):
+                argv = [sys.executable, "-m", "ackdb", "server", self._write_config(d, spec)]
+                log_name, pid_name = "shard.log", "shard.pid"
+            else:
+                argv = self._proxy_argv(d, spec)
+                log_name, pid_name = "proxy.log", "proxy.pid"
+            out: IO[bytes]
+            with open(os.path.join(d, log_name), "ab") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self._children[proc.pid] = proc
+            write_file(os.path.join(d, pid_name), f"{proc.pid}\n", 0o644)
+        except OSError as e:
+            self._run(self.core.exited(unit, None, f"could not start: {e}", now_ms()))
+            return
+        self.core.started(unit, proc.pid, now_ms())
+        self.log.notice(f"{unit}: started pid {proc.pid} ({_describe(spec)})")
+
+    def _write_config(self, d: str, spec: ShardSpec) -> str:
+        path = os.path.join(d, "shard.conf")
+        write_file(path, shard_config(spec, d, self._password), 0o600)
+        return path
+
+    def _proxy_argv(self, d: str, spec: ProxySpec) -> list[str]:
+        o = self.opts
+        return [
+            sys.executable, "-m", "ackdb", "proxy",
+            "--db", spec.db, "--bind", spec.host, "--port", str(spec.port),
+            "--meta", o.client_addr, "--secret-file", os.path.join(self.base, SECRET_FILE),
+            "--logfile", os.path.join(d, "proxy.log"), "--loglevel", o.log_level,
+        ]  # fmt: skip
+
+    def _kill_late(self, pid: int) -> None:
+        if any(u.pid == pid for u in self.core.units.values()) and alive(pid):
+            self.log.warning(f"pid {pid} still running {STOP_TIMEOUT_S:g}s after SIGTERM: SIGKILL")
+            send_signal(pid, signal.SIGKILL)
+
+    def _adopt(self) -> None:
+        """Units left by an earlier agent: running ones are adopted (same process), the
+        others wait for the metadata (restart, or removal)."""
+        now = now_ms()
+        for unit, pid in find_units(self.base):
+            self.core.adopt(unit, pid, now)
+            if pid is not None:
+                self.log.notice(f"{unit}: adopted running pid {pid}")
+
+    # -- talking to the processes -------------------------------------------------------
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _conn(self, unit: str, pid: int, spec: Spec) -> Client:
+        have = self._conns.get(unit)
+        if have is not None and have[0] == pid:
+            return have[1]
+        self._drop_conn(unit)
+        c = await Client.connect(f"{spec.host}:{spec.port}", timeout_s=PROBE_TIMEOUT_S)
+        c.read_timeout_s = PROBE_TIMEOUT_S
+        if isinstance(spec, ShardSpec):
+            try:
+                await c.call("AUTH", self._password)
+            except BaseException:
+                await c.close()
+                raise
+        self._conns[unit] = (pid, c)
+        return c
+
+    def _drop_conn(self, unit: str) -> None:
+        have = self._conns.pop(unit, None)
+        if have is not None:
+            self._spawn_task(have[1].close())
+
+    async def _probe(self, a: Probe) -> None:
+        seen: Observed | None = None
+        try:
+            c = await self._conn(a.unit, a.pid, a.spec)
+            question = ("INFO", "replication") if isinstance(a.spec, ShardSpec) else ("PING",)
+            (reply,) = await c.pipeline([question])
+            # Any answer is alive (a shard loading its data may answer an error).
+            seen = Observed()
+            if isinstance(reply, bytes) and isinstance(a.spec, ShardSpec):
+                seen = parse_replication_info(reply.decode(errors="replace"))
+        except (OSError, ConnectionError, TimeoutError, ReplyError, ValueError) as e:
+            self.log.verbose(f"{a.unit}: probe failed: {e!r}")
+            self._drop_conn(a.unit)
+        if not self._stopped:
+            self._run(self.core.probed(a.unit, a.pid, seen, now_ms()))
+
+    async def _set_replication(self, a: SetReplication) -> None:
+        spec = a.spec
+        try:
+            self._write_config(self._dir(a.unit), spec)
+            c = await self._conn(a.unit, a.pid, spec)
+            if spec.primary is None:
+                await c.call("REPLICAOF", "NO", "ONE")
+            else:
+                await c.call("REPLICAOF", spec.primary[0], str(spec.primary[1]))
+        except (OSError, ConnectionError, TimeoutError, ReplyError) as e:
+            self.log.warning(f"{a.unit}: REPLICAOF failed ({e}); the probes will retry")
+            self._drop_conn(a.unit)
+
+
+def _describe(spec: Spec) -> str:
+    if isinstance(spec, ProxySpec):
+        return f"proxy of {spec.db} on {spec.host}:{spec.port}"
+    role = "primary" if spec.primary is None else f"replica of {spec.primary[0]}:{spec.primary[1]}"
+    return f"{spec.db} shard {spec.shard} on {spec.host}:{spec.port}, {role}"
