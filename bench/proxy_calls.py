@@ -43,10 +43,10 @@ def _world(tree: str, root: Path, shards: int, profile: Path | None) -> tuple[An
     if profile is not None:
         real = w.spawn
 
-        def spawn(name: str, argv: list[str], port: int) -> int:
+        def spawn(name: str, argv: list[str], *rest: Any) -> int:
             if name.endswith("-proxy"):
                 argv = [argv[0], "-m", "cProfile", "-o", str(profile), *argv[1:]]
-            return real(name, argv, port)
+            return int(real(name, argv, *rest))
 
         w.spawn = spawn  # type: ignore[method-assign]
     endpoint, _ports = w.database("db", shards)
