@@ -26,7 +26,9 @@ CLI_TIMEOUT_S = 60
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     # Small snapshots, so a restarted member gets its databases back from one.
-    with LocalCluster(tmp_path_factory.mktemp("dbs"), 3, ["--snapshot-entries", "8"]) as c:
+    with LocalCluster(
+        tmp_path_factory.mktemp("dbs"), 3, ["--snapshot-entries", "8"], distinct_hosts=True
+    ) as c:
         c.start_all()
         registered(c)
         yield c
@@ -104,7 +106,8 @@ def test_the_cli_through_a_follower(cluster: LocalCluster) -> None:
     r = db_cli("info", "cli1", "--node", node)
     assert r.returncode == 0 and "8192-16383" in r.stdout
     st = subprocess.run(
-        [sys.executable, "-m", "ackdb", "cluster", "status", "--port", node.split(":")[1]],
+        [sys.executable, "-m", "ackdb", "cluster", "status", "--host", node.split(":")[0],
+         "--port", node.split(":")[1]],
         capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
     )  # fmt: skip
     assert st.returncode == 0 and "cli1/1" in st.stdout and "cli1 " in st.stdout

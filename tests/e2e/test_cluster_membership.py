@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
-from ackdb.node.localcluster import LocalCluster, wait_for
+from ackdb.node.localcluster import LocalCluster, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -96,15 +97,30 @@ def test_cluster_tool_up_status_add_remove_down(tmp_path: Path) -> None:
     data = tmp_path / "data"
     base = _free_base()
     try:
-        up = cli("up", "--nodes", "3", "--dir", str(data), "--base-port", str(base))
+        db_port = free_port()
+        up = cli(
+            "up", "--nodes", "3", "--dir", str(data), "--base-port", str(base),
+            "--db-port", str(db_port),
+        )  # fmt: skip
         assert up.returncode == 0, up.stderr + up.stdout
         assert "leader n" in up.stdout and "term" in up.stdout
+        assert f"ready: redis-cli -h 127.0.0.1 -p {db_port}" in up.stdout
         pids = [int((data / f"n{i}.pid").read_text()) for i in (1, 2, 3)]
+        # The default database, through two nodes' endpoints; its replicas are attached.
+        r1 = redis.Redis(host="127.0.0.1", port=db_port, socket_timeout=10)
+        r2 = redis.Redis(host="127.0.0.2", port=db_port, socket_timeout=10)
+        assert r1.mset({f"k{i}": i for i in range(30)})
+        assert r2.mget(["k3", "k29"]) == [b"3", b"29"]
+        assert r1.execute_command("WAIT", 1, 5000) == 1
+        r1.close()
+        r2.close()
         st = cli("status", "--host", "127.0.0.2", "--port", str(base + 1))  # n2
         assert st.returncode == 0, st.stderr
         lines = st.stdout.splitlines()
         assert lines[0].startswith("leader n") and "commit index" in lines[0]
-        assert [ln.split()[0] for ln in lines[2:]] == ["n1", "n2", "n3"]
+        assert [ln.split()[0] for ln in lines[2:5]] == ["n1", "n2", "n3"]
+        assert any(ln.startswith("default ") and str(db_port) in ln for ln in lines)
+        assert sum(ln.startswith("default/") and " primary " in ln for ln in lines) >= 3
         add = cli("add-node", "--dir", str(data))
         assert add.returncode == 0, add.stderr + add.stdout
         assert any(ln.startswith("n4 ") and " yes " in ln for ln in add.stdout.splitlines())

@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--snapshot-entries", type=int, default=None)
     up.add_argument("--election-ticks", type=int, default=None)
     up.add_argument("--timeout", type=float, default=30.0)
+    up.add_argument(
+        "--default-db", choices=("yes", "no"), default="yes",
+        help="create the 'default' database (3 shards, 1 replica, port 12000)",
+    )  # fmt: skip
+    up.add_argument("--db-port", type=int, default=None, help="its port (default 12000)")
     st = sub.add_parser("status", help="leader, term, commit index, members")
     st.add_argument("--host", default="127.0.0.1")
     st.add_argument("--port", type=int, default=None)
@@ -280,6 +285,18 @@ def _up(a: argparse.Namespace) -> int:
         return _leader_view(_addrs(layout))
 
     _print_status(_wait(leader_or_crash, a.timeout, "a leader"))
+    if a.default_db == "yes":
+        from ackdb.node.cli_default_db import ensure_default_db
+
+        first = layout["nodes"][0]
+        try:
+            port = ensure_default_db(
+                _addrs(layout), len(layout["nodes"]), _host(first), a.db_port,
+                lambda: _leader_view(_addrs(layout)), max(a.timeout, 60.0),
+            )  # fmt: skip
+        except TimeoutError as e:
+            raise ClusterError(f"the default database: {e}") from None
+        print(f"ready: redis-cli -h {_host(first)} -p {port}")
     return 0
 
 
@@ -312,11 +329,12 @@ def _print_status(v: StatusView) -> None:
         f"commit index {f.get('commit_index')}"
     )
     cols = ("client", "cluster", "voter", "state", "health", "match", "next")
-    print(f"{'id':<8}" + "".join(f"{c:<18}" if c in cols[:2] else f"{c:<10}" for c in cols))
+    width = {"client": 18, "cluster": 18, "state": 14}
+    print(f"{'id':<8}" + "".join(f"{c:<{width.get(c, 10)}}" for c in cols))
     for m in v.members:
         row = f"{m.id:<8}"
         for c in cols:
-            row += f"{m.fields.get(c, '?'):<18}" if c in cols[:2] else f"{m.fields.get(c, '?'):<10}"
+            row += f"{m.fields.get(c, '?'):<{width.get(c, 10)}}"
         print(row.rstrip())
     from ackdb.node.cli_db import print_databases  # (cli_db imports this module)
 
