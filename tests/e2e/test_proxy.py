@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,6 +278,53 @@ def test_wait_is_the_minimum_over_the_shards_written(tmp_path: Path) -> None:
         r.set(k1, 4)
         assert r.wait(1, 5000) == 1
         r.close()
+
+
+def test_wait_after_writes_over_the_shared_connection_waits_and_blocks_nobody_else(
+    tmp_path: Path,
+) -> None:
+    """Plain writes go over the endpoint's shared shard connection; a WAIT pipelined right
+    behind them still waits for them (ACKDB.SYNCWOFF on the client's own connection), and
+    neither a WAIT nor a blocking command holds other clients' requests."""
+    with ShardedDb(tmp_path, shards=2, replicas={0: 1}) as d:
+        k0 = keys_on_each_shard(d)[0][0]
+        a, b = d.client(), d.client()
+        a.set(k0, 0)
+        assert a.wait(1, 2000) == 1
+        with pytest.raises(redis.exceptions.ResponseError, match="internal to the endpoint"):
+            a.execute_command("ACKDB.SYNCWOFF")
+        stopped = d.replicas[0][0]
+        stopped.proc.send_signal(signal.SIGSTOP)
+        try:
+            p = a.pipeline(transaction=False)
+            p.set(k0, 1).execute_command("WAIT", 1, 600).get(k0)
+            t0 = time.monotonic()
+            done = threading.Event()
+            others: list[float] = []
+
+            def other() -> None:
+                while not done.is_set():
+                    t = time.monotonic()
+                    b.get(k0)
+                    others.append(time.monotonic() - t)
+
+            th = threading.Thread(target=other)
+            th.start()
+            assert p.execute() == [True, 0, b"1"]  # the write is not acknowledged
+            done.set()
+            th.join()
+            assert time.monotonic() - t0 >= 0.5
+            assert others and max(others) < 0.5  # b's reads passed while a's WAIT waited
+            started = time.monotonic()
+            blocked = threading.Thread(target=lambda: a.blpop(["{%s}l" % k0.decode()], 1))
+            blocked.start()
+            time.sleep(0.1)
+            assert b.get(k0) == b"1" and time.monotonic() - started < 0.5
+            blocked.join()
+        finally:
+            stopped.proc.send_signal(signal.SIGCONT)
+        a.close()
+        b.close()
 
 
 def test_waitaof_is_the_minimum_over_the_shards_written(tmp_path: Path) -> None:

@@ -155,6 +155,7 @@ SHELL_MODULES: dict[str, str] = {
     "ackdb.resp.aio": "the asyncio.Protocol shell of the ordered-pipeline front end",
     "ackdb.resp.client": "the RESP client: asyncio and blocking sockets",
     "ackdb.proxy.shell": "the endpoint's asyncio shell: listener, client and shard sockets",
+    "ackdb.proxy.shared": "the endpoint's shared shard connections: asyncio sockets",
     "ackdb.proxy.main": "the ackdb proxy process: files, signals, the event loop, the meta feed",
     "ackdb.proxy.log": "the endpoint's log: reads the clock, writes the log file",
 }

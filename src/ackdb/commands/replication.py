@@ -69,6 +69,15 @@ def waitaof(c: Client, argv: list[bytes]) -> bytes:
     return _wait(c, argv, aof=True)
 
 
+@handler("ackdb.syncwoff")
+def syncwoff(c: Client, argv: list[bytes]) -> bytes:
+    """The endpoint's connections are shared by its clients: before a client's WAIT it
+    raises its own connection's last write offset to the shard's offset, which covers the
+    client's writes made over any connection (docs/proxy.md)."""
+    c.woff = c.server.master_repl_offset
+    return enc.OK
+
+
 @handler("failover")
 def failover(c: Client, argv: list[bytes]) -> bytes:
     return bytes(_repl(c).failover(argv))

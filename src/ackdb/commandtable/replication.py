@@ -82,6 +82,16 @@ ENTRIES: list[Command] = [
         tips="request_policy:all_shards response_policy:agg_min",
     ),
     entry(
+        "ackdb.syncwoff",
+        1,
+        "noscript stale fast",
+        group="connection",
+        summary="Internal (ackdb's database endpoint): sets the connection's last write offset, which WAIT and WAITAOF wait for, to the current replication offset.",
+        since="7.2.0",
+        complexity="O(1)",
+        acl="@fast @connection",
+    ),
+    entry(
         "failover",
         -1,
         "admin noscript stale",

@@ -70,6 +70,9 @@ class Route:
     refusal: bytes = b""
     no_auth: bool = False
     subs: dict[bytes, Route] = field(default_factory=dict)
+    # May it share a shard connection with other clients' requests? Not a blocking
+    # command: it would hold the shared connection (docs/proxy.md, shard connections).
+    shared: bool = True
 
 
 def _refusal(name: str, why: str) -> bytes:
@@ -108,6 +111,7 @@ REFUSED: dict[str, str] = {
     "client|reply": "replies are the endpoint's to order",
     "client|no-evict": "shard connections are the endpoint's own",
     "client|no-touch": "shard connections are the endpoint's own",
+    "ackdb.syncwoff": "it is internal to the endpoint",
     "debug": "DEBUG acts on one shard process",
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
@@ -184,6 +188,7 @@ def route_of(cmd: Command) -> Route:
     name = cmd.name
     write = cmd.write or "may_replicate" in cmd.flags
     base = {"name": name, "cmd": cmd, "write": write, "no_auth": cmd.no_auth}
+    base["shared"] = "blocking" not in cmd.flags
     if name in REFUSED:
         return Route(Kind.REFUSED, refusal=_refusal(name, REFUSED[name]), **base)  # type: ignore[arg-type]
     if name in LOCAL:

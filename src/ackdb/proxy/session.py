@@ -8,9 +8,18 @@ transaction (MULTI queued here, sent whole to one shard at EXEC) and WATCH's sha
 Never does IO: the shell (proxy/shell.py) feeds it parsed requests and the shards' raw
 replies, writes ``out`` to the client and ``take(shard)`` to each shard connection.
 
-Shard connections are the client's own (opened lazily, one per shard touched): a shard
-tracks WAIT's offset per connection (the offset of that connection's last write), so a
-connection that carried only this client's writes makes ``WAIT`` mean what it says.
+Two kinds of shard connection (docs/proxy.md): the endpoint's *shared* one per shard
+(``mux``: RESP2, no session state; ``mux_up`` / ``mux_sinks`` hold what this client sends
+there, the shell keeps the FIFO of sinks across clients) and the client's own *dedicated*
+ones (``up`` / ``sinks``), opened lazily, which carry what needs the shard to hold state
+for this client: blocking commands, WATCH, EXEC, WAIT, and everything of a RESP3 client.
+A client's requests to one shard are never in flight on both kinds at once, so they run in
+the order sent: a plain request goes shared only while the dedicated connection owes
+nothing, and a request that needs the dedicated connection while shared replies are owed
+is held (``held``, with every request after it) until they have arrived. WAIT is sent
+after ``ACKDB.SYNCWOFF`` on each shard written since the last WAIT, which raises
+the dedicated connection's last write offset to the shard's offset (>= this client's
+last write there), so WAIT still waits for this client's writes.
 
 States: open; in a transaction (``txn`` set); closing (after QUIT: later requests are
 dropped). A shard connection is closed (``proto[i] == 0``: the next request opens it and
@@ -33,6 +42,7 @@ from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, k
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 _NO_KEYS = -1
+_GATE_QUEUED, _GATE_SENT = 1, 2
 _CROSS = -2
 
 
@@ -105,6 +115,7 @@ class Session:
         self.sinks: list[deque[Sink]] = [deque() for _ in range(n)]
         self.up: list[list[Any]] = [[] for _ in range(n)]  # requests (argv or bytes) to send
         self.proto = [0] * n  # 0: the shard connection is closed
+        self.gate = [0] * n  # _GATE_*: a new connection's AUTH not yet answered
         self.plain = [0] * n  # plain pending replies in each shard's sinks
         self.touched: list[int] = []  # shards with requests to send
         self.written = 0  # bit i: wrote to shard i since the last WAIT
@@ -114,6 +125,13 @@ class Session:
         self.watch_lost = False
         self.prologue_errors: list[bytes] = []
         self.commands_processed = 0
+        # The shared connections (the shell sets ``mux``): see the module docstring.
+        self.mux = False
+        self.mux_up: list[list[Any]] = [[] for _ in range(n)]
+        self.mux_sinks: list[list[Sink]] = [[] for _ in range(n)]
+        self.mux_n = [0] * n  # replies owed over each shared connection
+        self.mux_touched: list[int] = []
+        self.held: deque[list[bytes]] = deque()
         # The cluster API's hook: (slot) -> a MOVED reply, or None to serve the slot here.
         self.redirect: Callable[[int], bytes | None] | None = (
             router.cluster.redirect if router.cluster is not None else None
@@ -128,24 +146,51 @@ class Session:
     def commands(self, cmds: list[list[bytes]], raw: bytes | None = None) -> None:
         """Requests from the client. ``raw``: exactly the bytes they were parsed from,
         when the shell knows it (forwarded as they are when all go to one shard)."""
-        plain = 0
-        plain_shard = -1
-        single = self.router.nshards == 1 and self.redirect is None
         self.commands_processed += len(cmds)
+        if self.held:
+            self.held.extend(cmds)
+            return
+        self._run(cmds, raw)
+
+    def _run(self, cmds: list[list[bytes]], raw: bytes | None) -> None:
+        plain = 0
+        plain_dest = -1  # shard * 2 + 1 when shared
+        single = self.router.nshards == 1 and self.redirect is None
         # The keyed path below is _forward inlined (it runs for nearly every request).
         keyed = Kind.KEYED
         queue, proto, up, sinks, counts = self.queue, self.proto, self.up, self.sinks, self.plain
         # Re-read after any other handler: AUTH, MULTI, QUIT... change them.
         plain_ok = self._plain_ok()
-        for argv in cmds:
+        mux = self.mux and self.protocol == 2
+        mux_n = self.mux_n
+        for i, argv in enumerate(cmds):
             r = ROUTES.get(argv[0])
             if r is None or r.kind is Kind.CONTAINER:
                 r = find_route(argv)
             if plain_ok and r is not None and r.kind is keyed:
+                if not r.shared and any(mux_n):
+                    self.held.extend(cmds[i:])  # a blocking command waits for them
+                    plain = -1
+                    break
                 shard = 0 if single else self._keyed_shard(r, argv)
                 if shard < 0:
                     continue
                 p = Pending()
+                if mux and r.shared and not sinks[shard]:
+                    queue.append(p)
+                    buf = self.mux_up[shard]
+                    if not buf:
+                        self.mux_touched.append(shard)
+                    buf.append(argv)
+                    self.mux_sinks[shard].append(p)
+                    mux_n[shard] += 1
+                    if r.write:
+                        self.written |= 1 << shard
+                    dest = shard * 2 + 1
+                    if plain == 0 or plain_dest == dest:
+                        plain_dest = dest
+                        plain += 1
+                    continue
                 queue.append(p)
                 if not proto[shard]:
                     self._open(shard)
@@ -157,16 +202,21 @@ class Session:
                 counts[shard] += 1
                 if r.write:
                     self.written |= 1 << shard
-                if plain == 0 or plain_shard == shard:
-                    plain_shard = shard
+                dest = shard * 2
+                if plain == 0 or plain_dest == dest:
+                    plain_dest = dest
                     plain += 1
                 continue
             if self.closing:
                 break
-            self._other(r, argv)
+            if self._other(r, argv):
+                self.held.extend(cmds[i:])
+                plain = -1
+                break
             plain_ok = self._plain_ok()
+            mux = self.mux and self.protocol == 2
         if raw is not None and plain == len(cmds) and plain:
-            buf = self.up[plain_shard]
+            buf = (self.mux_up if plain_dest & 1 else self.up)[plain_dest >> 1]
             del buf[-plain:]
             buf.append(raw)
         self._flush()
@@ -175,30 +225,34 @@ class Session:
         """May keyed requests take the plain path (no AUTH, MULTI, QUIT or Pub/Sub)?"""
         return self.authenticated and self.txn is None and not self.closing and not self.pubsub
 
-    def _other(self, r: Route | None, argv: list[bytes]) -> None:
-        """Any request but a plain keyed one of an authenticated client outside MULTI."""
+    def _other(self, r: Route | None, argv: list[bytes]) -> bool:
+        """Any request but a plain keyed one of an authenticated client outside MULTI.
+        True: not run, held until the shared connections owe this client nothing."""
         if r is None:
             self._unknown(argv)
-            return
+            return False
         if not self.authenticated and not r.no_auth:
             self._reply(NOAUTH)
             if self.txn is not None:
                 self.txn.error = True
-            return
+            return False
+        if (r.kind not in _SHAREABLE or not r.shared) and any(self.mux_n):
+            return True
         if self.pubsub is not None and pubsub.refused(self, r):
-            return
+            return False
         if self.txn is not None and r.kind not in _IMMEDIATE and r.name not in _IMMEDIATE_NAMES:
             self._reply(txn.queue_command(self, r, argv))
-            return
+            return False
         if r.kind is Kind.KEYED:
             shard = 0 if self.router.nshards == 1 and self.redirect is None else -1
             if shard < 0:
                 shard = self._keyed_shard(r, argv)
                 if shard < 0:
-                    return
-            self._forward(shard, argv, r.write)
-            return
+                    return False
+            self._forward(shard, argv, r.write, r.shared)
+            return False
         _HANDLERS[r.kind](self, r, argv)
+        return False
 
     def replies(self, shard: int, raws: list[bytes]) -> None:
         """Complete replies from shard ``shard``'s connection, in order."""
@@ -216,6 +270,10 @@ class Session:
             elif s is None:
                 if is_error(raw):
                     self.prologue_errors.append(raw)
+                if self.gate[shard] == _GATE_SENT:  # AUTH answered: send what waited
+                    self.gate[shard] = 0
+                    if self.up[shard]:
+                        self.touched.append(shard)
             else:
                 s.deliver(raw)  # type: ignore[union-attr]
         self._flush()
@@ -232,11 +290,51 @@ class Session:
             elif s is not None:
                 s.deliver(LOST)  # type: ignore[union-attr]
         self.proto[shard] = 0
+        self.gate[shard] = 0
         self.up[shard].clear()
         if self.watched_shard == shard:
             self.watch_lost = True
         pubsub.renew(self, shard)
         self._flush()
+
+    def mux_reply(self, shard: int, sink: Sink, raw: bytes) -> None:
+        """One reply (or ``LOST``) from the shared connection to ``shard``, for this
+        client; ``mux_settled`` follows a batch of them."""
+        self.mux_n[shard] -= 1
+        if sink.__class__ is Pending:
+            sink.value = raw
+        elif sink is not None:
+            sink.deliver(raw)  # type: ignore[union-attr]
+
+    def mux_settled(self) -> None:
+        """After replies from shared connections: deliver what is ready, and run the held
+        requests once the shared connections owe this client nothing."""
+        if self.held and not any(self.mux_n):
+            cmds = list(self.held)
+            self.held.clear()
+            self._run(cmds, None)
+            return
+        q = self.queue  # _flush, inlined
+        out = self.out
+        while q and q[0].value is not None:
+            out.append(q.popleft().value)  # type: ignore[arg-type]
+
+    def take_mux(self, shard: int) -> tuple[bytes, list[Sink]]:
+        """The bytes for the shared connection to ``shard`` and the sinks of their
+        replies, in order."""
+        buf, sinks = self.mux_up[shard], self.mux_sinks[shard]
+        self.mux_sinks[shard] = []
+        if len(buf) == 1 and buf[0].__class__ is bytes:
+            data: bytes = buf.pop()
+        else:
+            data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
+            buf.clear()
+        return data, sinks
+
+    def take_mux_touched(self) -> list[int]:
+        t = self.mux_touched
+        self.mux_touched = []
+        return t
 
     def can_pass(self, shard: int) -> bool:
         """Is every reply the client is owed a plain one from this shard's connection, in
@@ -268,12 +366,23 @@ class Session:
     def take(self, shard: int) -> bytes:
         """The bytes to write to shard ``shard``'s connection now."""
         buf = self.up[shard]
+        if self.gate[shard]:
+            return self._take_gated(shard)
         if len(buf) == 1 and buf[0].__class__ is bytes:  # one read forwarded as it came
             data: bytes = buf.pop()
             return data
         data = b"".join(x if x.__class__ is bytes else encode_command(x) for x in buf)
         buf.clear()
         return data
+
+    def _take_gated(self, shard: int) -> bytes:
+        """A new connection's AUTH goes alone: a shard parses a whole read with the limits
+        of an unauthenticated client (a request of more than 10 arguments would fail), so
+        what follows waits for AUTH's reply (``replies``)."""
+        if self.gate[shard] == _GATE_QUEUED:
+            self.gate[shard] = _GATE_SENT
+            return encode_command(self.up[shard].pop(0))
+        return b""
 
     def take_touched(self) -> list[int]:
         t = self.touched
@@ -312,11 +421,24 @@ class Session:
         self.proto[shard] = 2
         if not self.acquire(shard) and self.shard_password is not None:
             self._send(shard, [b"AUTH", self.shard_password], None)
+            self.gate[shard] = _GATE_QUEUED
         if self.protocol == 3:
             self._send(shard, [b"HELLO", b"3"], None)
             self.proto[shard] = 3
 
-    def _send(self, shard: int, argv: list[bytes] | bytes, sink: Sink) -> None:
+    def _send(
+        self, shard: int, argv: list[bytes] | bytes, sink: Sink, shared: bool = False
+    ) -> None:
+        """Queue a request for the shard; ``shared``: over the shared connection when
+        this client's dedicated one owes nothing (and its protocol is RESP2)."""
+        if shared and self.mux and self.protocol == 2 and not self.sinks[shard]:
+            buf = self.mux_up[shard]
+            if not buf:
+                self.mux_touched.append(shard)
+            buf.append(argv)
+            self.mux_sinks[shard].append(sink)
+            self.mux_n[shard] += 1
+            return
         if not self.proto[shard]:
             self._open(shard)
         buf = self.up[shard]
@@ -325,11 +447,13 @@ class Session:
         buf.append(argv)
         self.sinks[shard].append(sink)
 
-    def _forward(self, shard: int, argv: list[bytes], write: bool) -> None:
+    def _forward(self, shard: int, argv: list[bytes], write: bool, shared: bool = False) -> None:
         p = Pending()
         self.queue.append(p)
-        self._send(shard, argv, p)
-        self.plain[shard] += 1
+        n = self.mux_n[shard]
+        self._send(shard, argv, p, shared)
+        if self.mux_n[shard] == n:
+            self.plain[shard] += 1
         if write:
             self.written |= 1 << shard
 
@@ -338,19 +462,24 @@ class Session:
         shards: list[int],
         requests: list[list[bytes]],
         finish: Callable[[list[bytes]], bytes],
+        shared: bool = False,
     ) -> None:
-        """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs."""
+        """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
+        ``shared``: the requests hold no session state and may go over the shared
+        connections (only for kinds in ``_SHAREABLE``)."""
         p = Pending()
         p.parts = [b""] * len(shards)
         p.left = len(shards)
         p.finish = finish
         self.queue.append(p)
         for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
-            self._send(shard, argv, Part(p, i))
+            self._send(shard, argv, Part(p, i), shared)
 
-    def merged(self, shards: list[int], argv: list[bytes], kind: Merge) -> None:
+    def merged(
+        self, shards: list[int], argv: list[bytes], kind: Merge, shared: bool = False
+    ) -> None:
         rng = self.rng
-        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng))
+        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng), shared)
 
     def slot_of_keys(self, keys: list[bytes]) -> int:
         """The one slot of ``keys``; _NO_KEYS or _CROSS."""
@@ -418,7 +547,7 @@ def _refused(s: Session, r: Route, argv: list[bytes]) -> None:
 
 def _container(s: Session, r: Route, argv: list[bytes]) -> None:
     if r.cmd is not None and not r.cmd.container:  # COMMAND alone: the whole table
-        s._forward(0, argv, False)
+        s._forward(0, argv, False, True)
         return
     s._reply(local.arity_error(r.name))  # CLIENT, CONFIG... without a subcommand
 
@@ -426,6 +555,23 @@ def _container(s: Session, r: Route, argv: list[bytes]) -> None:
 # Run at once inside a transaction (Redis's MULTI-immediate commands).
 _IMMEDIATE = frozenset({Kind.MULTI, Kind.EXEC, Kind.DISCARD, Kind.WATCH})
 _IMMEDIATE_NAMES = frozenset({"quit", "reset"})
+# What may run while the shared connections owe the client replies: it sends nothing,
+# or only over the shared connections when the client's dedicated ones owe nothing
+# (``shared=True``). Anything else (WAIT, EXEC, WATCH, Pub/Sub...) is held until then, so
+# a client's requests to a shard are never in flight on two connections at once.
+_SHAREABLE = frozenset(
+    {
+        Kind.KEYED,
+        Kind.SPLIT,
+        Kind.FANOUT,
+        Kind.SCAN,
+        Kind.INFO,
+        Kind.LOCAL,
+        Kind.REFUSED,
+        Kind.CONTAINER,
+        Kind.MULTI,
+    }
+)
 
 _HANDLERS: dict[Kind, Callable[[Session, Route, list[bytes]], None]] = {
     Kind.LOCAL: _local,

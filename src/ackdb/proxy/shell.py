@@ -3,9 +3,12 @@ their idle pool, back-pressure, and topology changes.
 
 SHELL MODULE: sockets and the event loop. It only moves bytes: every decision (routing,
 reply order, merges, transactions, WAIT) is the session core's (proxy/session.py). One
-``ClientConn`` per client runs one ``Session``; it opens its own ``ShardConn`` to a shard
-the first time the session sends there (taken from the idle pool when one is free), and
-returns clean ones to the pool when the client leaves.
+``ClientConn`` per client runs one ``Session``. Plain requests of all clients to a shard
+go over the endpoint's one ``SharedConn`` to it: what the clients queue during a loop pass
+is written once at its end, and a FIFO of (client, sink) matches the replies back. What
+needs session state on the shard goes over a dedicated ``ShardConn`` the client opens the
+first time it needs one (taken from the idle pool when one is free); clean ones return to
+the pool when the client leaves.
 
 Limits (each named with its unit):
 - ``PENDING_REPLIES_MAX``: replies a client may be owed; reading it pauses above this.
@@ -35,10 +38,10 @@ from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
 from .router import Router
 from .session import Session
+from .shared import SHARD_WRITE_HIGH_BYTES, SharedConn
 
 PENDING_REPLIES_MAX = 1024
 PENDING_REPLIES_RESUME = PENDING_REPLIES_MAX // 2
-SHARD_WRITE_HIGH_BYTES = 1024 * 1024
 CLIENT_WRITE_HIGH_BYTES = 4 * 1024 * 1024
 IDLE_PER_SHARD_MAX = 64
 CLIENTS_MAX = 10000
@@ -161,6 +164,7 @@ class ClientConn(asyncio.Protocol):
             ep.router, ep.next_id, ep.shard_password, ep.rng_for(ep.next_id), ep.info, ep.cursors
         )
         s.acquire = self.acquire
+        s.mux = True
         self.session = s
         self.reader.authenticated = s.authenticated
         self.shards = [None] * ep.router.nshards
@@ -168,11 +172,11 @@ class ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
-        boundary = not reader.pending_bytes()
+        boundary = reader.at_boundary()
         cmds = reader.feed(data)
         s = self.session
         if cmds:
-            raw = data if boundary and not reader.pending_bytes() and reader.error is None else None
+            raw = data if boundary and reader.at_boundary() and reader.error is None else None
             s.commands(cmds, raw)
             reader.authenticated = s.authenticated
         while reader.more and not s.closing:
@@ -218,14 +222,29 @@ class ClientConn(asyncio.Protocol):
 
     # -- carrying out the session's outputs ---------------------------------------------------
 
+    def mux_settled(self) -> None:
+        if not self.closed:
+            self.session.mux_settled()
+            self.pump()
+
     def pump(self) -> None:
         s = self.session
-        for shard in s.take_touched():
-            data = s.take(shard)
-            conn = self.shards[shard]
-            if conn is None or conn.closed:
-                conn = self._connect(shard)
-            conn.write(data)
+        if s.mux_touched:
+            shared = self.endpoint.shared
+            for shard in s.take_mux_touched():
+                data, sinks = s.take_mux(shard)
+                sc = shared[shard]
+                if sc is None or sc.closed:
+                    sc = self.endpoint.shared_conn(shard)
+                sc.send(self, data, sinks)
+        if s.touched:
+            for shard in s.take_touched():
+                data = s.take(shard)
+                conn = self.shards[shard]
+                if conn is None or conn.closed:
+                    conn = self._connect(shard)
+                if data:
+                    conn.write(data)
         t = self.transport
         if s.out and t is not None and not self.closed:
             t.write(b"".join(s.out))
@@ -233,16 +252,26 @@ class ClientConn(asyncio.Protocol):
         if s.closing and not s.queue and t is not None:
             t.close()
             return
+        # _update_reading's test when nothing is paused, inlined (it runs per request)
+        if (
+            self.reading
+            and len(s.queue) < PENDING_REPLIES_MAX
+            and not (s.held or self.paused_shards or self.write_paused)
+            and not self.endpoint.paused_shared
+        ):
+            return
         self._update_reading()
 
     def _update_reading(self) -> None:
         t = self.transport
         if t is None or self.closed:
             return
+        s = self.session
         want = (
             not self.paused_shards
             and not self.write_paused
-            and len(self.session.queue)
+            and not self.endpoint.paused_shared
+            and len(s.queue) + len(s.held)
             < (PENDING_REPLIES_MAX if self.reading else PENDING_REPLIES_RESUME)
         )
         if want != self.reading:
@@ -306,6 +335,8 @@ class Endpoint:
         self.clients: set[ClientConn] = set()
         self.cursors = ScanCursors()
         self.idle: dict[tuple[str, int], list[ShardConn]] = {}
+        self.shared: list[SharedConn | None] = [None] * router.nshards
+        self.paused_shared = 0  # shared connections above their write high-water mark
         self.next_id = 0
         self.started = time.monotonic()
         self.stat_connections = 0
@@ -335,6 +366,9 @@ class Endpoint:
             for conn in conns:
                 conn.close()
         self.idle.clear()
+        for shared in self.shared:
+            if shared is not None:
+                shared.close()
 
     # -- shard connections -----------------------------------------------------------------
 
@@ -357,6 +391,39 @@ class Endpoint:
             conn.closed = True
             if conn.owner is not None:
                 conn.owner.shard_lost(conn)
+
+    def shared_conn(self, shard: int) -> SharedConn:
+        conn = self.shared[shard]
+        if conn is None or conn.closed:
+            conn = SharedConn(self, shard, self.router.addrs[shard])
+            self.shared[shard] = conn
+            self.stat_shard_connects += 1
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._open_shared(conn))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        return conn
+
+    async def _open_shared(self, conn: SharedConn) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = conn.addr
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: conn, host, port), CONNECT_TIMEOUT_S
+            )
+        except (TimeoutError, OSError) as e:
+            self.stat_shard_connect_failures += 1
+            self.log.verbose(f"cannot connect to shard {host}:{port}: {e}")
+            conn.close()
+
+    def forget_shared(self, conn: SharedConn) -> None:
+        if self.shared[conn.shard] is conn:
+            self.shared[conn.shard] = None
+
+    def shared_paused(self, delta: int) -> None:
+        self.paused_shared = max(0, self.paused_shared + delta)
+        if self.paused_shared <= 1:  # it changed between paused and not
+            for c in list(self.clients):
+                c._update_reading()
 
     def take_idle(self, addr: tuple[str, int]) -> ShardConn | None:
         conns = self.idle.get(addr)
@@ -394,6 +461,10 @@ class Endpoint:
             if addr not in router.addrs:
                 for idle in self.idle.pop(addr):
                     idle.close()
+        for i in moved:
+            shared = self.shared[i]
+            if shared is not None:
+                shared.close()
         for c in list(self.clients):
             c.session.set_router(router)
             for i in moved:
@@ -411,6 +482,7 @@ class Endpoint:
         up = time.monotonic() - self.started
         topo = self.router.topology
         open_conns = sum(1 for c in self.clients for s in c.shards if s is not None)
+        open_conns += sum(1 for s in self.shared if s is not None)
         return {
             "server": [
                 ("redis_version", REDIS_COMPAT_VERSION),

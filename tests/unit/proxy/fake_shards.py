@@ -18,7 +18,7 @@ from ackdb.cluster.databases import (
 from ackdb.cluster.keyslot import key_slot
 from ackdb.proxy.replies import ReplySplitter
 from ackdb.proxy.router import Router
-from ackdb.proxy.session import Session
+from ackdb.proxy.session import Session, Sink
 from ackdb.resp.reader import RequestReader
 from ackdb.resp.replies import NEED_DATA, ReplyReader
 
@@ -118,13 +118,20 @@ class FakeShard:
             return bulk(text)
         if name == b"PING":
             return b"+PONG\r\n"
+        if name == b"ACKDB.SYNCWOFF":
+            return b"+OK\r\n"
+        if name == b"BLPOP":
+            v = d.pop(argv[1], None)
+            return b"*-1\r\n" if v is None else b"*2\r\n" + bulk(argv[1]) + bulk(v)
         return b"-ERR fake shard: unknown '%s'\r\n" % name
 
 
 class Harness:
     """One client session and its fake shards; ``call`` runs requests end to end."""
 
-    def __init__(self, shards: int = 3, password: str = "", auto: bool = True) -> None:
+    def __init__(
+        self, shards: int = 3, password: str = "", auto: bool = True, mux: bool = False
+    ) -> None:
         self.router = Router.of(topology(shards, password))
         self.session = Session(
             self.router, 7, b"shardpw", info=lambda: {"server": [("redis_version", "7.2.4")]}
@@ -134,6 +141,12 @@ class Harness:
         self.splitters = [ReplySplitter() for _ in range(shards)]
         self.replies = ReplyReader()
         self.auto = auto  # answer shard requests at once
+        # The shared connections (``mux``): what went over them, and held replies.
+        self.session.mux = mux
+        self.shared: list[list[list[bytes]]] = [[] for _ in range(shards)]
+        self.shared_readers = [RequestReader() for _ in range(shards)]
+        self.shared_hold = [False] * shards
+        self.shared_held: list[list[tuple[Sink, bytes]]] = [[] for _ in range(shards)]
 
     def send(self, *cmds: list[bytes] | str, raw: bytes | None = None) -> None:
         argvs = [c.encode().split() if isinstance(c, str) else c for c in cmds]
@@ -145,9 +158,12 @@ class Harness:
         """Deliver what the session wrote to each shard and the shards' replies."""
         s = self.session
         for _ in range(10):
+            self._pump_shared()
             touched = s.take_touched()
             if not touched:
-                return
+                if not s.mux_touched:
+                    return
+                continue
             for i in touched:
                 data = s.take(i)
                 out = b"".join(self.shards[i].handle(a) for a in self.readers[i].feed(data))
@@ -156,12 +172,34 @@ class Harness:
                     continue
                 s.replies(i, self.splitters[i].feed(out))
 
+    def _pump_shared(self) -> None:
+        s = self.session
+        for i in s.take_mux_touched():
+            data, sinks = s.take_mux(i)
+            argvs = self.shared_readers[i].feed(data)
+            self.shared[i].extend(argvs)
+            splitter = ReplySplitter()
+            raws = splitter.feed(b"".join(self.shards[i].handle(a) for a in argvs))
+            assert len(raws) == len(sinks)
+            self.shared_held[i].extend(zip(sinks, raws, strict=True))
+            if not self.shared_hold[i]:
+                self.release_shared(i)
+
+    def release_shared(self, shard: int, lost: bytes | None = None) -> None:
+        """The shared connection's replies held so far (each ``lost`` when given)."""
+        self.shared_hold[shard] = False
+        held, self.shared_held[shard] = self.shared_held[shard], []
+        for sink, raw in held:
+            self.session.mux_reply(shard, sink, raw if lost is None else lost)
+        self.session.mux_settled()
+
     def release(self, shard: int) -> None:
         fs = self.shards[shard]
         fs.hold = False
         out = b"".join(fs.held)
         fs.held = []
         self.session.replies(shard, self.splitters[shard].feed(out))
+        self.pump()  # what waited for a new connection's AUTH reply
 
     def out(self) -> list[object]:
         """The replies the client got so far, decoded."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from fake_shards import Harness
 
+from ackdb.proxy.session import LOST
 from ackdb.resp.replies import ReplyError
 
 
@@ -35,7 +36,14 @@ def test_plain_requests_to_one_shard_are_forwarded_as_they_came() -> None:
     h = Harness(shards=1, auto=False)
     raw = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"
     h.session.commands([[b"GET", b"a"], [b"GET", b"b"]], raw)
-    assert h.session.take(0).endswith(raw)
+    # A new connection's AUTH goes alone (a shard parses a whole read with the limits of
+    # an unauthenticated client); the rest follows its reply.
+    assert h.session.take_touched() == [0]
+    assert h.session.take(0) == b"*2\r\n$4\r\nAUTH\r\n$7\r\nshardpw\r\n"
+    assert h.session.take(0) == b""  # nothing more until AUTH's reply
+    h.session.replies(0, [b"+OK\r\n"])
+    assert h.session.take_touched() == [0]
+    assert h.session.take(0) == raw
 
 
 def test_multi_key_commands_split_per_shard_and_merge() -> None:
@@ -257,3 +265,99 @@ def test_pass_through_only_when_every_owed_reply_is_from_one_shard() -> None:
     assert h.out() == [b"a", b"b"]
     assert ReplyCounter().count(b"$3\r\nab") is None  # not on a boundary: split instead
     assert ReplyCounter().count(b"#f\r\n_\r\n") == 2  # RESP3 false is a reply too
+
+
+# -- shared shard connections (mux) ---------------------------------------------------------
+
+
+def test_plain_requests_go_over_the_shared_connection_and_wait_syncs_first() -> None:
+    h = Harness(mux=True)
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    assert h.call([b"SET", k0, b"1"], [b"GET", k1], [b"MGET", k0, k1]) == [
+        b"OK",
+        None,
+        [b"1", None],
+    ]
+    assert h.shared[0] == [[b"SET", k0, b"1"], [b"MGET", k0]]
+    assert h.shards[0].requests == h.shared[0]  # no dedicated connection yet
+    h.shards[0].wait_reply = 2
+    assert h.call("WAIT 1 100") == [2]  # only shard 0 written
+    assert h.shards[0].requests[2:] == [
+        [b"AUTH", b"shardpw"],
+        [b"ACKDB.SYNCWOFF"],
+        [b"WAIT", b"1", b"100"],
+    ]
+    assert h.shards[1].requests == h.shared[1]  # no WAIT there
+    assert h.call("WAIT 1 100") == [1]  # nothing written since: asked, not synced
+    assert h.shards[0].requests[-1] == [b"WAIT", b"1", b"100"]
+    assert h.shards[0].requests.count([b"ACKDB.SYNCWOFF"]) == 1
+
+
+def test_wait_is_held_until_the_shared_connection_answered_the_writes_before_it() -> None:
+    h = Harness(mux=True)
+    k0 = h.keys_on(0)[0]
+    h.shared_hold[0] = True
+    h.send([b"SET", k0, b"1"], "WAIT 1 0", "PING")
+    assert [r[0] for r in h.shards[0].requests] == [b"SET"]  # WAIT not sent yet
+    assert h.session.held and h.out() == []
+    h.release_shared(0)
+    h.pump()
+    assert [r[0] for r in h.shards[0].requests] == [b"SET", b"AUTH", b"ACKDB.SYNCWOFF", b"WAIT"]
+    assert h.out() == [b"OK", 1, b"PONG"]
+    assert not h.session.held
+
+
+def test_a_blocking_command_never_goes_over_the_shared_connection() -> None:
+    h = Harness(mux=True)
+    (k,) = h.keys_on(2)
+    h.shared_hold[2] = True
+    h.send([b"RPUSH", k, b"x"], [b"BLPOP", k, b"0"], [b"GET", k])
+    assert h.shared[2] == [[b"RPUSH", k, b"x"]]  # the BLPOP and what follows wait
+    h.release_shared(2)
+    h.pump()
+    assert h.shared[2] == [[b"RPUSH", k, b"x"]]
+    assert h.shards[2].requests[1:] == [[b"AUTH", b"shardpw"], [b"BLPOP", k, b"0"], [b"GET", k]]
+
+
+def test_a_plain_request_follows_the_dedicated_connection_while_it_owes_replies() -> None:
+    h = Harness(mux=True, auto=False)
+    (k,) = h.keys_on(1)
+    h.send([b"WATCH", k], [b"GET", k])  # WATCH on the dedicated connection, GET behind it
+    h.pump()
+    assert h.shared[1] == []
+    assert [r[0] for r in h.shards[1].requests] == [b"AUTH", b"WATCH", b"GET"]
+    h.send([b"GET", k])  # the dedicated connection owes nothing now
+    h.pump()
+    assert h.shared[1] == [[b"GET", k]]
+
+
+def test_a_resp3_client_uses_its_dedicated_connections() -> None:
+    h = Harness(mux=True)
+    (k,) = h.keys_on(0)
+    h.call("HELLO 3", [b"GET", k])
+    assert h.shared[0] == []
+    assert h.shards[0].requests == [[b"AUTH", b"shardpw"], [b"HELLO", b"3"], [b"GET", k]]
+
+
+def test_a_lost_shared_connection_fails_what_it_owed() -> None:
+    h = Harness(mux=True)
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    h.shared_hold[0] = True
+    h.send([b"GET", k0], [b"MGET", k0, k1], "WAIT 0 0")
+    h.release_shared(0, lost=LOST)
+    h.pump()
+    got = h.out()
+    assert [str(e)[:8] for e in got[:2]] == ["TRYAGAIN", "TRYAGAIN"]
+    assert got[2] == 1  # WAIT ran once nothing was owed
+
+
+def test_a_subscribe_waits_for_the_shared_connection_and_goes_on_the_dedicated_one() -> None:
+    h = Harness(mux=True)
+    (k,) = h.keys_on(0)
+    h.shared_hold[0] = True
+    h.send([b"GET", k], [b"SUBSCRIBE", b"{b}x"])
+    assert [r[0] for r in h.shards[0].requests] == [b"GET"]
+    h.release_shared(0)
+    h.pump()
+    assert h.shared[0] == [[b"GET", k]]
+    assert [r[0] for r in h.shards[0].requests[1:]] == [b"AUTH", b"HELLO", b"SUBSCRIBE"]

@@ -190,6 +190,27 @@ def test_every_huge_aggregate_kind_is_caught(head: bytes) -> None:
     assert not _huge_aggregate(b"*1\r\n$1\r\na\r\n" + head + b"99999\r\n")
 
 
+def test_at_boundary_is_false_while_a_multibulk_is_partly_read() -> None:
+    """The endpoint forwards a read as it came only when it started and ended between
+    commands; ``pending_bytes`` is 0 also when a command's first arguments are in."""
+    req = b"*2\r\n$3\r\nGET\r\n$2\r\nbp\r\n"
+    r = RequestReader()
+    assert r.at_boundary()
+    assert r.feed(req + b"*2\r\n$3\r\nGET\r\n") == [[b"GET", b"bp"]]
+    assert not r.at_boundary()
+    assert r.feed(b"$2\r\nbp\r\n") == [[b"GET", b"bp"]]
+    assert r.at_boundary()
+    stream = req * 5000
+    pos = 0
+    for k in (7, 22, 1000, 65536, 3, 200000):
+        boundary = r.at_boundary()
+        data = stream[pos : pos + k]
+        cmds = r.feed(data)
+        if cmds and boundary and r.at_boundary():
+            assert data.count(b"*2\r\n") == len(cmds)
+        pos += k
+
+
 @pytest.mark.parametrize("authenticated", [True, False])
 def test_at_boundary_only_between_commands(authenticated: bool) -> None:
     # pending_bytes() is 0 between a multibulk header and its bulks too: at_boundary()
