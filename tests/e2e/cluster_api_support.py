@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,11 +132,3 @@ def start_db(base: Path, nodes: int = 3, cluster_api: bool = True) -> ShardedDb:
         out.stop()
         raise
     return out
-
-
-def wait_for(pred: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)

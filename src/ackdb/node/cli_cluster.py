@@ -20,7 +20,6 @@ Every wait is bounded (``--timeout`` seconds) and polls; nothing here sleeps bli
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -36,6 +35,7 @@ from ackdb.node.cli_shards import print_instances
 from ackdb.node.options import OptionsError, parse_node_args
 from ackdb.node.secrets import SecretError
 from ackdb.node.shardfiles import stop_leftovers
+from ackdb.resp.aio import new_event_loop
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -64,14 +64,7 @@ def node_main(argv: list[str]) -> int:
         sys.stderr.write(f"ackdb node: {e}\n")
         return 1
     log.role = "N"
-    loop: asyncio.AbstractEventLoop
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = new_event_loop()
     try:
         agent = Agent(opts, log)
         return loop.run_until_complete(agent.run())
@@ -289,13 +282,10 @@ def _up(a: argparse.Namespace) -> int:
         from ackdb.node.cli_default_db import ensure_default_db
 
         first = layout["nodes"][0]
-        try:
-            port = ensure_default_db(
-                _addrs(layout), len(layout["nodes"]), _host(first), a.db_port,
-                lambda: _leader_view(_addrs(layout)), max(a.timeout, 60.0),
-            )  # fmt: skip
-        except TimeoutError as e:
-            raise ClusterError(f"the default database: {e}") from None
+        port = ensure_default_db(
+            _addrs(layout), len(layout["nodes"]), _host(first), a.db_port,
+            lambda: _leader_view(_addrs(layout)), max(a.timeout, 60.0),
+        )  # fmt: skip
         print(f"ready: redis-cli -h {_host(first)} -p {port}")
     return 0
 

@@ -6,7 +6,7 @@ nodes or more, ``aof-everysec``, port ``DEFAULT_DB_PORT`` = 12000 unless ``--db-
 the wait for every member to register its address (placement only uses registered
 members), and the wait until the endpoint on the first node serves it (every shard's
 primary answering through it, its replicas attached). A cluster that has it already keeps it. Every wait is
-bounded and polls; progress is printed, since a person is waiting.
+bounded (one deadline) and polls; progress is printed, since a person is waiting.
 """
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ from typing import Any
 
 from ackdb.cluster.databases import DEFAULT_DB_NAME, DEFAULT_DB_PORT
 from ackdb.cluster.status import StatusView
+from ackdb.node.cli_cluster import ClusterError, _wait
+from ackdb.node.cli_db import _call
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
-POLL_INTERVAL_S = 0.2
 DEFAULT_SHARDS = 3
 
 
+def _replicas(nodes: int) -> int:
+    return 1 if nodes >= 2 else 0  # a replica needs a node of its own
+
+
 def default_db_args(nodes: int, port: int) -> list[str]:
-    replicas = 1 if nodes >= 2 else 0  # (a replica needs a node of its own)
+    replicas = _replicas(nodes)
     return [
         "DB.CREATE", DEFAULT_DB_NAME, "SHARDS", str(DEFAULT_SHARDS),
         "REPLICATION", "yes" if replicas else "no", "REPLICAS", str(replicas),
@@ -60,36 +65,22 @@ def ensure_default_db(
     timeout_s: float,
 ) -> int:
     """Create the default database (unless it exists) and wait until it serves on
-    ``host``; returns its port. Raises TimeoutError with what was awaited."""
+    ``host``; returns its port. Raises ClusterError with what was awaited."""
     port = port or DEFAULT_DB_PORT
     deadline = time.monotonic() + timeout_s
 
-    def until(pred: Callable[[], Any], what: str) -> Any:
-        while time.monotonic() < deadline:
-            got = pred()
-            if got:
-                return got
-            time.sleep(POLL_INTERVAL_S)
-        raise TimeoutError(f"timed out waiting for {what}")
+    def until(pred: Callable[[], Any], what: str) -> Any:  # one deadline for every wait
+        return _wait(pred, max(0.0, deadline - time.monotonic()), what)
 
     until(lambda: (v := leader()) is not None and _registered(v, nodes), "members to register")
-    reply: Any = None
-    for addr in addrs:
-        try:
-            with Client(addr, timeout_s=15.0) as c:
-                reply = c.call(*default_db_args(nodes, port))
-            print(f"created database '{DEFAULT_DB_NAME}' (port {port})")
-            break
-        except ReplyError as e:
-            if "already exists" in str(e):
-                print(f"database '{DEFAULT_DB_NAME}' exists")
-                break
-            if addr == addrs[-1]:
-                raise
-        except OSError:
-            continue
-    del reply
+    try:
+        _call(addrs, default_db_args(nodes, port))
+        print(f"created database '{DEFAULT_DB_NAME}' (port {port})")
+    except ClusterError as e:
+        if "already exists" not in str(e):
+            raise
+        print(f"database '{DEFAULT_DB_NAME}' exists")
     print("waiting for its shards and endpoints...", flush=True)
-    replicas = 1 if nodes >= 2 else 0
+    replicas = _replicas(nodes)
     until(lambda: _serves(host, port, replicas), f"the endpoint {host}:{port}")
     return port

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 
 from ..cluster.databases import Topology
+from ..resp.aio import new_event_loop
 from ..resp.client import Client, ReplyError
 from .log import LEVELS, Log
 from .router import Router
@@ -148,14 +149,7 @@ def proxy_main(argv: list[str], read_shard_password: Callable[[str], str]) -> in
     except OSError as e:
         sys.stderr.write(f"Can't open the log file: {e.strerror}\n")
         return 1
-    loop: asyncio.AbstractEventLoop
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = new_event_loop()
     try:
         return loop.run_until_complete(serve(opts, log, password))
     except OSError as e:

@@ -6,7 +6,8 @@ Owns: the transport: each read goes to the front end and what it has ready leave
 one write; replies completed later leave at the end of the event-loop pass
 (``schedule_flush``, which a host may override to batch its connections); reading pauses
 while more than ``pending_replies_max()`` replies are unsent or requests unstarted, or
-while the socket's write buffer is above its high-water mark.
+while the socket's write buffer is above its high-water mark. Also the event loop every
+ackdb process runs on (``new_event_loop``: uvloop where it is installed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ from .frontend import FrontEnd, Pending
 
 # Unsent replies plus unstarted requests of one connection above which reading pauses.
 PENDING_REPLIES_MAX = 10_000
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop, set as the current one: uvloop's, else asyncio's."""
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
 
 
 class FrontEndProtocol(asyncio.Protocol):

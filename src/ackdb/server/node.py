@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
+from ..resp.aio import new_event_loop
 from .config import Config, ConfigSetError
 from .engine_host import build_engine
 from .loading import Loader, LoadFailure
@@ -495,14 +496,7 @@ class Node:
 
 
 def run(config: Config, log: Log) -> int:
-    loop: asyncio.AbstractEventLoop
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    loop = new_event_loop()
     node = Node(config, log)
     try:
         loop.run_until_complete(node.serve())

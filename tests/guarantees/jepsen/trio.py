@@ -11,7 +11,6 @@ decides what a scenario checks.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import redis
 
+from ackdb.node.localcluster import wait_for
 from faultproxy import FaultProxy
 
 from .oracle import power_loss
@@ -41,17 +41,6 @@ def loaded(node: Node) -> bool:
             return int(c.info("persistence").get("loading", 1)) == 0
     except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
         return False
-
-
-def wait_for(pred: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 class Trio:
