@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op, RecordKind, Result
-from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence
+from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence, Topology
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.dbtext import info_text
 from ackdb.node.topowatch import TOPOLOGY_WAIT_DEFAULT_MS, TOPOLOGY_WAIT_MAX_MS, Watch
@@ -105,23 +105,22 @@ def parse_create(argv: list[bytes]) -> tuple[str, DbOptions]:
 
 
 def _info(c: MetaConnection, name: str) -> bytes:
-    try:
-        t = dbops.topology(c.agent.meta, name, c.agent.node_id)
-    except ValueError:
-        return enc.error(f"ERR database '{name}' has a malformed record")
-    if t is None:
-        return enc.error(f"ERR no such database '{name}'")
-    return enc.bulk(info_text(t).encode())
+    return _with_topology(c, name, lambda t: info_text(t).encode())
 
 
 def _topology(c: MetaConnection, name: str) -> bytes:
+    return _with_topology(c, name, Topology.to_bytes)
+
+
+def _with_topology(c: MetaConnection, name: str, body: Callable[[Topology], bytes]) -> bytes:
+    """``body`` of the database's topology as a bulk string, or the error saying why not."""
     try:
         t = dbops.topology(c.agent.meta, name, c.agent.node_id)
     except ValueError:
         return enc.error(f"ERR database '{name}' has a malformed record")
     if t is None:
         return enc.error(f"ERR no such database '{name}'")
-    return enc.bulk(t.to_bytes())
+    return enc.bulk(body(t))
 
 
 def db_create(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:

@@ -373,37 +373,28 @@ class Endpoint:
     # -- shard connections -----------------------------------------------------------------
 
     def open_shard_conn(self, conn: ShardConn) -> None:
-        self.stat_shard_connects += 1
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._open(conn))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-
-    async def _open(self, conn: ShardConn) -> None:
-        loop = asyncio.get_running_loop()
-        host, port = conn.addr
-        try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: conn, host, port), CONNECT_TIMEOUT_S
-            )
-        except (TimeoutError, OSError) as e:
-            self.stat_shard_connect_failures += 1
-            self.log.verbose(f"cannot connect to shard {host}:{port}: {e}")
+        def failed() -> None:
             conn.closed = True
             if conn.owner is not None:
                 conn.owner.shard_lost(conn)
+
+        self._connect(conn, failed)
 
     def shared_conn(self, shard: int) -> SharedConn:
         conn = self.shared[shard]
         if conn is None or conn.closed:
             conn = SharedConn(self, shard, self.router.addrs[shard])
             self.shared[shard] = conn
-            self.stat_shard_connects += 1
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._open_shared(conn))
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            self._connect(conn, conn.close)
         return conn
 
-    async def _open_shared(self, conn: SharedConn) -> None:
+    def _connect(self, conn: ShardConn | SharedConn, failed: Callable[[], None]) -> None:
+        """Connect ``conn`` to its shard in the background; ``failed`` when it cannot."""
+        self.stat_shard_connects += 1
+        task = asyncio.get_running_loop().create_task(self._open(conn, failed))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _open(self, conn: ShardConn | SharedConn, failed: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         host, port = conn.addr
         try:
@@ -413,7 +404,7 @@ class Endpoint:
         except (TimeoutError, OSError) as e:
             self.stat_shard_connect_failures += 1
             self.log.verbose(f"cannot connect to shard {host}:{port}: {e}")
-            conn.close()
+            failed()
 
     def forget_shared(self, conn: SharedConn) -> None:
         if self.shared[conn.shard] is conn:
