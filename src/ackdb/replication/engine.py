@@ -129,7 +129,7 @@ class Replication:
         t.min_replicas_to_write = config.min_replicas_to_write
         t.min_replicas_max_lag_s = config.min_replicas_max_lag_s
         self.state.backlog_ttl_ms = config.backlog_ttl_ms
-        self.fencing.enabled = config.lease
+        self.fencing.set_enabled(config.lease)
         self.link.config = dataclasses.replace(
             self.link.config,
             listening_port=config.listening_port,
@@ -193,7 +193,7 @@ class Replication:
         if self.is_primary:
             if writes:
                 f = self.fencing
-                if f.fencing and f.fenced(mono_ms):
+                if f.fencing and mono_ms >= f.deadline_ms:
                     return FENCED  # ackdb: before NOREPLICAS, the more basic refusal
                 if self.table.write_refused(now_ms):
                     return NOREPLICAS  # notes: replicas ignore min-replicas-to-write

@@ -46,18 +46,21 @@ class DivergedRange:
 class Fencing:
     """Lease, epoch and freeze of one node (state only; the engine wires it)."""
 
-    __slots__ = ("enabled", "epoch", "deadline_ms", "frozen")
+    __slots__ = ("enabled", "epoch", "deadline_ms", "frozen", "fencing")
 
     def __init__(self, enabled: bool = False) -> None:
         self.enabled = enabled  # ackdb-lease yes
         self.epoch = 0  # the highest failover epoch seen
         self.deadline_ms = 0  # CLOCK_MONOTONIC ms; writes allowed strictly before it
         self.frozen = False  # ACKDB.FREEZE, undone by REPLICAOF (or a lease on a primary)
+        # Writes of a primary depend on the lease now: ``enabled or frozen``, kept as a
+        # field because the command gate reads it on every write while it is gated.
+        self.fencing = enabled
 
-    @property
-    def fencing(self) -> bool:
-        """Writes of a primary depend on the lease now (the command gate must check)."""
-        return self.enabled or self.frozen
+    def set_enabled(self, enabled: bool) -> None:
+        """CONFIG SET ackdb-lease."""
+        self.enabled = enabled
+        self.fencing = enabled or self.frozen
 
     def fenced(self, mono_ms: int) -> bool:
         """A primary's writes are refused at ``mono_ms`` (check ``fencing`` first)."""
@@ -93,6 +96,7 @@ class Fencing:
         self.epoch = epoch
         self.deadline_ms = deadline
         self.frozen = False
+        self.fencing = self.enabled
         return None
 
     def freeze(self, epoch_raw: bytes) -> str | None:
@@ -102,13 +106,14 @@ class Fencing:
             return epoch
         self.epoch = epoch
         self.deadline_ms = 0
-        self.frozen = True
+        self.frozen = self.fencing = True
         return None
 
     def drop_lease(self) -> None:
         """A role change: no lease carries over; a REPLICAOF ends a freeze."""
         self.deadline_ms = 0
         self.frozen = False
+        self.fencing = self.enabled
 
 
 def diverged_range(state: ReplicationState, replid: str, offset: int) -> DivergedRange | None:

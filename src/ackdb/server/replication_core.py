@@ -167,10 +167,12 @@ class CoreReplication:
         e = self.engine
         if not writes:
             return e.refusal(writes=False, stale_ok=cmd.stale_ok, now_ms=0)
-        # The clocks only for writes (NOREPLICAS counts good replicas by their lag; the
-        # lease is in CLOCK_MONOTONIC ms), the monotonic one only while fencing.
+        # The clocks only for writes, each only when it can matter: NOREPLICAS counts
+        # good replicas by their lag (wall clock, as the ACKs' times); the lease is in
+        # CLOCK_MONOTONIC ms, read only while fencing.
+        now_ms = self.now_ms() if e.table.min_replicas_to_write else 0
         mono_ms = self.mono_ms() if e.fencing.fencing else 0
-        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=self.now_ms(), mono_ms=mono_ms)
+        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
 
     def now_ms(self) -> int:
         raise NotImplementedError
