@@ -51,6 +51,7 @@ from .waiters import Waiters
 ERR_FAILING_OVER = "NOMASTERLINK Can't SYNC while failing over"
 ERR_NO_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"
 ERR_REPLICA_CLIENT = "ERR Command is not valid when client is a replica."
+ERR_FREEZE_LOADING = "LOADING a full sync's snapshot is loading: retry ACKDB.FREEZE after it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +325,10 @@ class Replication:
         err = self.fencing.check_epoch(argv[1])
         if err is not None:
             return error_reply(err), []
+        if not self.is_primary and self.link.loading:
+            # The dataset is being replaced by a full sync's snapshot: neither the old
+            # history nor the new one is ours to report yet. The agent retries.
+            return error_reply(ERR_FREEZE_LOADING), []
         # A FAILOVER command running is aborted first (as a controller's promotion does):
         # the cluster's controller decides from here; its abort may restore us as primary.
         actions = self._run_failover(self.failover.abort("frozen by a failover"), now_ms)
@@ -340,9 +345,10 @@ class Replication:
         )
         return reply, actions
 
-    def diverged(self, replid: str, offset: int) -> DivergedRange | None:
-        """The bytes of our history a new primary's fork ``(replid, offset)`` lacks."""
-        return diverged_range(self.state, replid, offset)
+    def diverged(self, replid: str, offset: int, *, has_data: bool) -> DivergedRange | None:
+        """What of our data a new primary's fork ``(replid, offset)`` lacks (``has_data``:
+        the dataset holds a key; it matters only when our history is unknown)."""
+        return diverged_range(self.state, replid, offset, has_data=has_data)
 
     # -- role changes -----------------------------------------------------------------
 

@@ -116,28 +116,40 @@ class Fencing:
         self.fencing = self.enabled
 
 
-def diverged_range(state: ReplicationState, replid: str, offset: int) -> DivergedRange | None:
-    """What of our history a fork ``(replid, offset)`` lacks, or None when nothing.
+def diverged_range(
+    state: ReplicationState, replid: str, offset: int, *, has_data: bool
+) -> DivergedRange | None:
+    """What of our data a new primary's fork ``(replid, offset)`` lacks, or None.
 
-    The fork is on our history when ``replid`` is our id, or our ``replid2`` and the
-    fork lies in the shared part (offsets below ``second_repl_offset``); past that
-    point our history left it, so what we hold beyond ``second_repl_offset - 1`` is
-    ours alone. A fork of another history tells nothing about our bytes: None (the
-    caller logs it). Redis's PSYNC uses the same test (``psync.decide``).
+    The fork says: the new primary holds history ``replid`` up to ``offset`` and went on
+    under an id of its own. Three cases (docs/fencing.md):
+
+    - ``replid`` is our id: we are still on that history; our bytes past ``offset``
+      are ours alone (an old primary, or a replica that received more than the winner).
+    - ``replid`` is our ``replid2``: we left that history at ``second_repl_offset - 1``
+      (a promotion, a partial resync onto a new id, a restart). What we held of it past
+      ``offset`` is ours alone; what came after we left it is on our new history, which
+      is the new primary's when we are its replica or the winner itself.
+    - another id: when our history is known, our data descends from a later history (a
+      replica that synced with the new primary since): nothing. When it is unknown (a
+      start without a saved history, no sync since) and we hold data, we cannot tell
+      which of it is divergent: the whole dataset is (``first_offset`` 0, no bytes).
     """
+    own = state.master_repl_offset
     if replid == state.replid:
-        fork = offset
+        fork, last = offset, own
     elif replid == state.replid2 and state.second_repl_offset > 0:
-        fork = min(offset, state.second_repl_offset - 1)
+        fork, last = offset, state.second_repl_offset - 1
+    elif not state.history_known and has_data:
+        return DivergedRange(0, own, None)
     else:
         return None
-    own = state.master_repl_offset
-    if own <= fork:
+    if last <= fork:
         return None
     b = state.backlog
-    covered = b is not None and b.contains(fork + 1) and b.end_offset == own + 1
-    data = b.read_from(fork + 1) if covered and b is not None else None
-    return DivergedRange(fork + 1, own, data)
+    covered = b is not None and b.first_byte_offset <= fork + 1 and last < b.end_offset
+    data = b.read_from(fork + 1)[: last - fork] if covered and b is not None else None
+    return DivergedRange(fork + 1, last, data)
 
 
 def count_commands(data: bytes) -> int | None:

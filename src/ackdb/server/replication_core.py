@@ -124,6 +124,9 @@ class CoreReplication:
         # the AOF's marks do not depend on the order of the core's feeds (a subclass sets
         # it; see server.persist_aof.aof_numbered).
         self.aof_offsets: Callable[[int], None] | None = None
+        if saved is None and not any(db.data for db in core.dbs):
+            # Empty at start: everything we will hold is of our own history.
+            self.engine.state.history_known = True
         core.repl = self
         core.feeds.insert(0, self._feed)
         for name in _ENGINE_SETTINGS:
@@ -200,7 +203,8 @@ class CoreReplication:
             return enc.error("ERR invalid offset")
         if not _TAG.fullmatch(tag):
             return enc.error("ERR invalid tag: use 1 to 64 of A-Z a-z 0-9 _ -")
-        rng = self.engine.diverged(replid, offset)
+        has_data = any(db.data for db in self.core.dbs)
+        rng = self.engine.diverged(replid, offset, has_data=has_data)
         if rng is None:
             self.log.notice(
                 f"ACKDB.DIVERGED {replid}:{offset}: nothing of our history "

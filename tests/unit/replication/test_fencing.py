@@ -76,37 +76,60 @@ def _state(rng: random.Random, sizes: list[int]) -> ReplicationState:
 
 @given(
     sizes=st.lists(st.integers(1, 4000), max_size=20),
-    fork=st.integers(0, 60_000),
+    after=st.lists(st.integers(1, 4000), max_size=5),
+    fork=st.integers(0, 80_000),
     shifted=st.booleans(),
 )
 def test_diverged_range_matches_a_naive_reference(
-    sizes: list[int], fork: int, shifted: bool
+    sizes: list[int], after: list[int], fork: int, shifted: bool
 ) -> None:
+    """Reference: the bytes of history ``old`` we hold past the fork are ``(fork,
+    end of old]``, where old ends at our offset, or where we left it (a shift)."""
     s = _state(random.Random(1), sizes)
     old = s.replid
-    if shifted:  # a promotion: the history we continue is our replid2 now
+    old_end = s.master_repl_offset
+    if shifted:  # a promotion or a +CONTINUE: the history we held is replid2 now
         s.shift_replid()
-        s.append(b"y" * 10)
-    got = diverged_range(s, old, fork)
-    own = s.master_repl_offset
-    point = min(fork, s.second_repl_offset - 1) if shifted else fork
-    if own <= point:
+    for n in after:
+        s.append(b"y" * n)
+    if not shifted:
+        old_end = s.master_repl_offset
+    got = diverged_range(s, old, fork, has_data=True)
+    if old_end <= fork:
         assert got is None
         return
-    assert got is not None and (got.first_offset, got.last_offset) == (point + 1, own)
+    assert got is not None and (got.first_offset, got.last_offset) == (fork + 1, old_end)
     b = s.backlog
     assert b is not None
-    if b.first_byte_offset <= point + 1:
-        assert got.data is not None and len(got.data) == own - point
-        assert got.data == b.read_from(point + 1)
+    if b.first_byte_offset <= fork + 1:
+        assert got.data is not None and len(got.data) == old_end - fork
+        assert set(got.data) == {ord("x")} or not shifted
     else:
         assert got.data is None
 
 
-def test_diverged_range_of_another_history_is_none() -> None:
+def test_diverged_range_of_another_history() -> None:
     s = _state(random.Random(2), [100])
-    assert diverged_range(s, "f" * 40, 0) is None
-    assert diverged_range(s, s.replid2, 0) is None  # the null replid2
+    # A history we know (here: a backlog of our own writes... as a synced replica):
+    s.history_known = True
+    assert diverged_range(s, "f" * 40, 0, has_data=True) is None
+    assert diverged_range(s, s.replid2, 0, has_data=True) is None  # the null replid2
+    # Started without a saved history and never synced since: the whole dataset.
+    s.history_known = False
+    got = diverged_range(s, "f" * 40, 0, has_data=True)
+    assert got is not None and (got.first_offset, got.last_offset, got.data) == (0, 100, None)
+    assert diverged_range(s, "f" * 40, 0, has_data=False) is None  # nothing to save
+
+
+def test_the_winner_and_its_partial_replicas_hold_nothing_diverged() -> None:
+    """The promoted replica and a replica that continued on it partially have the
+    fork's history as replid2, left exactly at (or before) the fork."""
+    s = _state(random.Random(3), [500])
+    old, fork = s.replid, s.master_repl_offset
+    s.shift_replid()  # promoted (or +CONTINUE with the new id)
+    s.append(b"z" * 300)
+    assert diverged_range(s, old, fork, has_data=True) is None
+    assert diverged_range(s, old, fork + 50, has_data=True) is None  # left before it
 
 
 def test_count_commands_skips_stream_housekeeping() -> None:
@@ -196,3 +219,15 @@ def test_promotion_drops_the_lease() -> None:
     assert r1.command(client, [b"SET", b"k", b"x"]) == b"-" + READONLY.text.encode() + b"\r\n"
     r1.promote()
     assert r1.command(client, [b"SET", b"k", b"x"]) == b"-" + FENCED.text.encode() + b"\r\n"
+
+
+def test_freeze_is_refused_while_a_full_sync_loads() -> None:
+    e = Replication(EngineConfig(listening_port=1), random.Random(5))
+    e.demote("h", 1, 0)
+    e.link.loading = True  # SnapshotEnd was sent: the shell is loading the snapshot
+    reply, actions = e.freeze([b"ACKDB.FREEZE", b"4"], 0)
+    assert reply.startswith(b"-LOADING ") and actions == []
+    assert e.fencing.epoch == 0 and not e.link.frozen
+    e.link.loading = False
+    reply, _ = e.freeze([b"ACKDB.FREEZE", b"4"], 0)
+    assert reply.startswith(b"*4\r\n") and e.link.frozen and e.fencing.epoch == 4
