@@ -83,10 +83,11 @@ class Fencing:
             return f"ERR stale epoch {epoch} (current {self.epoch})"
         return epoch
 
-    def lease(self, epoch_raw: bytes, deadline_raw: bytes) -> str | None:
+    def lease(self, epoch_raw: bytes, deadline_raw: bytes, *, primary: bool) -> str | None:
         """ACKDB.LEASE <epoch> <deadline>: None when taken, else the error text. A
         lease also lifts a primary's freeze (the agent leases only the primary of a
-        shard in state OK: the failover that froze it was aborted)."""
+        shard in state OK: the failover that froze it was aborted); a frozen replica
+        stays frozen (only REPLICAOF reconnects it)."""
         epoch = self._epoch(epoch_raw)
         if isinstance(epoch, str):
             return epoch
@@ -95,8 +96,9 @@ class Fencing:
             return ERR_DEADLINE
         self.epoch = epoch
         self.deadline_ms = deadline
-        self.frozen = False
-        self.fencing = self.enabled
+        if primary:
+            self.frozen = False
+        self.fencing = self.enabled or self.frozen
         return None
 
     def freeze(self, epoch_raw: bytes) -> str | None:
