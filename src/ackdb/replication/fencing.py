@@ -29,7 +29,6 @@ NOT_COUNTED = frozenset({b"ping", b"replconf", b"select", b"multi", b"exec"})
 
 ERR_EPOCH = "ERR invalid epoch"
 ERR_DEADLINE = "ERR invalid deadline"
-ERR_OFFSET = "ERR invalid offset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +37,8 @@ class DivergedRange:
     ``data`` is exactly them when the backlog still holds them, else None (the shell
     saves the whole dataset instead)."""
 
-    first_offset: int  # the first diverged byte (fork offset + 1)
-    last_offset: int  # our own offset: the last diverged byte
+    first_offset: int  # the first diverged byte (fork offset + 1); 0: unknown history
+    last_offset: int  # the last diverged byte
     data: bytes | None
 
 

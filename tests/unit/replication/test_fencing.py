@@ -233,3 +233,18 @@ def test_freeze_is_refused_while_a_full_sync_loads() -> None:
     e.link.loading = False
     reply, _ = e.freeze([b"ACKDB.FREEZE", b"4"], 0)
     assert reply.startswith(b"*4\r\n") and e.link.frozen and e.fencing.epoch == 4
+
+
+def test_the_target_of_a_failover_command_starts_fenced() -> None:
+    w, p, _, r2 = three_nodes()
+    r2.admin([b"CONFIG", b"SET", b"ackdb-lease", b"yes"])
+    write(p, 10)
+    settle(w)
+    assert p.admin([b"FAILOVER", b"TO", b"n2", b"7002"]) == b"+OK\r\n"
+    settle(w, 3000)
+    assert r2.engine.is_primary and not p.engine.is_primary
+    client = Client(w.new_id())
+    r2.attach(client)
+    assert r2.command(client, [b"SET", b"k", b"x"]) == b"-" + FENCED.text.encode() + b"\r\n"
+    assert r2.admin([b"ACKDB.LEASE", b"1", b"%d" % (w.now + 10_000)]) == b"+OK\r\n"
+    assert r2.command(client, [b"SET", b"k", b"x"]) == b"+OK\r\n"
