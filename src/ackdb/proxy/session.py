@@ -141,6 +141,7 @@ class Session:
             router.cluster.redirect if router.cluster is not None else None
         )
         self.pubsub: pubsub.Subscriptions | None = None  # from the first (P|S)SUBSCRIBE
+        self.readonly = False  # the cluster API's READONLY (reads of replicated slots)
         # The shell's pool: (shard) -> True when it attached an idle connection that is
         # already authenticated, in RESP2.
         self.acquire: Callable[[int], bool] = _fresh
@@ -568,10 +569,16 @@ class Session:
                 return -1
         if self.redirect is not None:
             moved = self.redirect(slot)
-            if moved is not None:
+            if moved is not None and not (self.readonly and not r.write and self._reads(slot)):
                 self._reply(moved)
                 return -1
         return self.router.shard_of[slot]
+
+    def _reads(self, slot: int) -> bool:
+        """After READONLY: does this endpoint, a replica of ``slot``'s master in the
+        cluster API, serve reads of it (proxy/clusterapi.py)?"""
+        api = self.router.cluster
+        return api is not None and api.reads(slot)
 
     def _unknown(self, argv: list[bytes]) -> None:
         self._reply(local.unknown_command(argv))

@@ -200,3 +200,17 @@ def test_wait_parts() -> None:
     assert failover.wait_part(err, b":0\r\n") == err
     assert failover.zero_for([b"waitaof", b"1", b"1", b"0"]) == failover.WAITAOF_ZERO
     assert failover.zero_for([b"WAIT", b"1", b"0"]) == failover.WAIT_ZERO
+
+
+def test_a_replica_endpoint_serves_reads_after_readonly() -> None:
+    from ackdb.cluster.databases import Database, DbType, Instance, Persistence, Shard, Topology
+
+    shard = Shard(0, 0, 16383, 1, Instance("n1", 30000), (Instance("n2", 31000),))
+    db = Database("d", 1, DbType.SHARDED, 12000, True, 1, Persistence.NONE, "", True, (shard,))
+    hosts = {"n1": "127.0.0.1", "n2": "127.0.0.2"}
+    h = Harness(shards=1)
+    h.switch(Topology(2, db, hosts, "n2"))  # this endpoint runs on n2: the replica
+    (moved,) = h.call([b"GET", b"a"])
+    assert str(moved) == "MOVED 15495 127.0.0.1:12000"
+    got = h.call("READONLY", [b"GET", b"a"], [b"SET", b"a", b"1"], "READWRITE", [b"GET", b"a"])
+    assert got[:2] == [b"OK", None] and errors(got[2:]) == ["MOVED", "b'OK'", "MOVED"]
