@@ -9,6 +9,7 @@ from collections.abc import Callable
 from ackdb.cluster.databases import (
     Database,
     DbType,
+    Fence,
     Instance,
     Persistence,
     Shard,
@@ -56,6 +57,9 @@ def topology(
                 Instance("n1", ports.get(i, 30000 + i)),
                 (),
                 state=ShardState.FAILING if i in failing else ShardState.OK,
+                fence=Fence(version, Instance("n1", 30000 + i), False, "", "")
+                if i in failing
+                else None,
             )
             for i, (a, b) in enumerate(slot_ranges(shards))
         ),
