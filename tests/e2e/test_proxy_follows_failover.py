@@ -138,7 +138,12 @@ def _follow(db: ShardedDb, meta: FakeMeta) -> None:  # noqa: PLR0915 - one scena
     wait_until(lambda: _version(r) == 4, 3)
     assert r.set(k0, "v2") and r.get(k0) == b"v2"
 
-    # Failing past the bound (2 s, the high profile): -TRYAGAIN.
+    # Failing past the bound (2 s, the high profile): -TRYAGAIN; and what was in flight to
+    # the old primary (a blocked client here) is cut off then too.
+    del outcome["blpop"]
+    threading.Thread(target=blpop, daemon=True).start()
+    primary = db.shard_client(db.primaries[0].port)
+    wait_until(lambda: primary.info("clients")["blocked_clients"] == 1, 5)
     meta.publish(_with_shard0(db, 5, failing=True))
     wait_until(lambda: _version(r) == 5, 5)
     t0 = time.monotonic()
@@ -146,5 +151,7 @@ def _follow(db: ShardedDb, meta: FakeMeta) -> None:  # noqa: PLR0915 - one scena
         r.get(k0)
     assert 1.9 < time.monotonic() - t0 < 4
     assert r.get(k1) == b"x"
+    wait_until(lambda: "blpop" in outcome, 3)
+    assert isinstance(outcome["blpop"], redis.exceptions.TryAgainError), outcome
     for c in (r, blocked, writer):
         c.close()

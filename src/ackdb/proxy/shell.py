@@ -354,6 +354,7 @@ class Endpoint:
         # Failover: the timer ticking sessions while a shard fails over; the hook a shard's
         # -READONLY calls (the topology feed re-polls at once), at most once per tick.
         self.ticker: asyncio.TimerHandle | None = None
+        self.failing_since: dict[int, float] = {}  # shard -> monotonic s (0: dropped)
         self.on_stale: Callable[[], None] | None = None
         self.stale_at = 0.0
 
@@ -490,13 +491,20 @@ class Endpoint:
         failing = [i for i in range(router.nshards) if router.failing >> i & 1]
         if failing != [i for i in range(old.nshards) if old.failing >> i & 1]:
             self.log.notice(f"topology {router.topology.version}: shards {failing} failing over")
+        now = time.monotonic()
+        self.failing_since = {i: self.failing_since.get(i, now) for i in failing}
         if router.failing and self.ticker is None:
             self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
 
     def _tick(self) -> None:
         """While a shard fails over: stamp and expire the requests waiting for it."""
         self.ticker = None
-        now_ms = int(time.monotonic() * 1000)
+        now = time.monotonic()
+        now_ms = int(now * 1000)
+        for i, since in list(self.failing_since.items()):
+            if since and now - since > self.router.wait_ms / 1000:
+                self.failing_since[i] = 0.0  # once per failover
+                self._drop_shard(i)
         waiting = False
         for c in list(self.clients):
             if c.session.parked and not c.closed:
@@ -505,6 +513,21 @@ class Endpoint:
                 waiting = waiting or bool(c.session.parked)
         if self.router.failing or waiting:
             self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
+
+    def _drop_shard(self, shard: int) -> None:
+        """Shard ``shard`` has failed over for longer than the bound with no new primary:
+        drop the connections to its old primary, so no request in flight there (on a
+        node cut off, say) waits longer than the bound (reads wait on, parked)."""
+        self.log.notice(f"shard {shard}: no new primary within {self.router.wait_ms} ms")
+        shared = self.shared[shard]
+        if shared is not None:
+            shared.close()
+        for c in list(self.clients):
+            conn = c.shards[shard] if shard < len(c.shards) else None
+            if conn is not None:
+                conn.close()
+        for idle in self.idle.pop(self.router.addrs[shard], []):
+            idle.close()
 
     def stale_hint(self, shard: int) -> None:
         """Shard ``shard`` answered -READONLY: it was demoted, the topology is stale."""
