@@ -13,7 +13,9 @@ WAIT and WAITAOF (tips: all_shards, agg_min): sent to every shard this client wr
 since its last WAIT, each on the client's own connection to that shard, so each shard waits
 for the offset of this client's last write there; all run at once, so the timeout is one
 timeout overall; the reply is the minimum. A client that wrote nothing asks every shard,
-which answers as Redis does for a connection without writes.
+which answers as Redis does for a connection without writes. A shard failing over, whose
+primary changed under the client's writes, or whose reply is lost counts 0
+(proxy/failover.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ after ``ACKDB.SYNCWOFF`` on each shard written since the last WAIT, which raises
 the dedicated connection's last write offset to the shard's offset (>= this client's
 last write there), so WAIT still waits for this client's writes.
 
+A shard failing over (``Router.failing``) is *stalled*: ``_send`` parks its requests
+until the topology names its new primary or the bound passes (proxy/failover.py), and
+the plain keyed path is left for ``_other`` while any shard is stalled.
+
 States: open; in a transaction (``txn`` set); closing (after QUIT: later requests are
 dropped). A shard connection is closed (``proto[i] == 0``: the next request opens it and
 sends AUTH, and HELLO 3 for a RESP3 client, first) or open in protocol 2 or 3.
