@@ -471,15 +471,17 @@ class Endpoint:
         clients = list(self.clients)
         for c in clients:
             c.session.set_router(router)
-        for i in moved:
-            shared = self.shared[i]
-            if shared is not None:
-                shared.close()
+        # Dedicated connections first: a request a lost shared one releases (held behind
+        # it) then opens a new connection to the new primary, not the old one's.
         for c in clients:
             for i in moved:
                 conn = c.shards[i] if i < len(c.shards) else None
                 if conn is not None:
                     conn.close()
+        for i in moved:
+            shared = self.shared[i]
+            if shared is not None:
+                shared.close()
         for c in clients:
             if not c.closed:
                 c.session.resume()

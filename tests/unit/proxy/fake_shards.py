@@ -233,14 +233,14 @@ class Harness:
             self.shards[i] = FakeShard(i)
             self.shards[i].data = old.data
             self.old_shards.append(old)
+            self.readers[i] = RequestReader()
+            self.splitters[i] = ReplySplitter()
+            s.lost(i)
             held, self.shared_held[i] = self.shared_held[i], []
             self.shared_hold[i] = False
             if held:
                 s.mux_lost(i, [sink for sink, _ in held])
                 s.mux_settled()
-            self.readers[i] = RequestReader()
-            self.splitters[i] = ReplySplitter()
-            s.lost(i)
         s.resume()
         if self.auto:
             self.pump()

@@ -214,3 +214,16 @@ def test_a_replica_endpoint_serves_reads_after_readonly() -> None:
     assert str(moved) == "MOVED 15495 127.0.0.1:12000"
     got = h.call("READONLY", [b"GET", b"a"], [b"SET", b"a", b"1"], "READWRITE", [b"GET", b"a"])
     assert got[:2] == [b"OK", None] and errors(got[2:]) == ["MOVED", "b'OK'", "MOVED"]
+
+
+def test_requests_held_behind_a_lost_shared_connection_go_to_the_new_primary() -> None:
+    h = Harness(mux=True)
+    (k0,) = h.keys_on(0)
+    h.call([b"SET", k0, b"v"])
+    h.shared_hold[0] = True
+    h.send([b"GET", k0], [b"BLPOP", b"{%s}l" % k0, b"1"], [b"GET", k0])
+    old = h.shards[0]
+    h.switch(PROMOTED_0)
+    assert h.out() == [b"v", None, b"v"]
+    assert [r[0] for r in old.requests] == [b"SET", b"GET"]  # the BLPOP never went there
+    assert [r[0] for r in h.shards[0].requests] == [b"AUTH", b"GET", b"BLPOP", b"GET"]
