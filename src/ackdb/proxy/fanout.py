@@ -13,9 +13,8 @@ WAIT and WAITAOF (tips: all_shards, agg_min): sent to every shard this client wr
 since its last WAIT, each on the client's own connection to that shard, so each shard waits
 for the offset of this client's last write there; all run at once, so the timeout is one
 timeout overall; the reply is the minimum. A client that wrote nothing asks every shard,
-which answers as Redis does for a connection without writes. A shard failing over, whose
-primary changed under the client's writes, or whose reply is lost counts 0
-(proxy/failover.py).
+which answers as Redis does for a connection without writes. A shard whose primary changed
+under the client's writes, or whose reply is lost, counts 0 (proxy/failover.py).
 """
 
 from __future__ import annotations
@@ -126,9 +125,10 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         shards = [i for i in range(s.router.nshards) if written >> i & 1]
     else:
         shards = s.all_shards()
-    # A shard failing over, or whose primary changed since this client wrote there,
-    # counts 0 (its replicas are not the ones that got those writes); so does one whose
-    # reply is lost (its connection broke mid-WAIT): the count the endpoint can vouch for.
+    # A shard whose primary changed (or started failing over) since this client wrote
+    # there counts 0 (its replicas are not the ones that got those writes); so does one
+    # whose reply is lost (its connection broke mid-WAIT, or it stayed failing past the
+    # bound): the count the endpoint can vouch for.
     zero = failover.zero_for(argv)
     zeros = failover.wait_zero(s, shards)
     if zeros:
