@@ -45,7 +45,10 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
         return
     shard_of = router.shard_of
     if router.cluster is not None:  # a cluster node: one slot, its own (CROSSSLOT, MOVED)
-        refusal = router.cluster.check_slots({slot_of(argv[i]) for i in range(1, n, step)})
+        slots = {slot_of(argv[i]) for i in range(1, n, step)}
+        refusal = router.cluster.check_slots(slots)
+        if refusal is not None and refusal[:6] == b"-MOVED" and s.readonly and not r.write:
+            refusal = None if all(s._reads(slot) for slot in slots) else refusal
         if refusal is not None:
             s._reply(refusal)
             return

@@ -221,6 +221,7 @@ def test_a_replica_endpoint_serves_reads_after_readonly() -> None:
     assert str(moved) == "MOVED 15495 127.0.0.1:12000"
     got = h.call("READONLY", [b"GET", b"a"], [b"SET", b"a", b"1"], "READWRITE", [b"GET", b"a"])
     assert got[:2] == [b"OK", None] and errors(got[2:]) == ["MOVED", "b'OK'", "MOVED"]
+    assert h.call("READONLY", [b"MGET", b"{a}1", b"{a}2"]) == [b"OK", [None, None]]
 
 
 def test_requests_held_behind_a_lost_shared_connection_go_to_the_new_primary() -> None:
