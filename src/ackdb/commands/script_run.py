@@ -34,7 +34,7 @@ BUSY_FUNCTION = (
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
 )
 KILLED_EVAL = b"ERR Script killed by user with SCRIPT KILL..."
-KILLED_FUNCTION = b"ERR Script killed by user with FUNCTION KILL..."
+KILLED_FUNCTION = KILLED_EVAL  # Redis 7 says SCRIPT KILL for both
 KILLED_SHUTDOWN = b"ERR Script killed by SHUTDOWN"
 UNKILLABLE = (
     "UNKILLABLE Sorry the script already executed write commands against the dataset. You "
@@ -228,7 +228,7 @@ class ScriptRun:
         now = srv.clock.perf_ns()
         if not self.busy and now - self.start_ns >= self.threshold_ns:
             self.busy = True
-            srv.set_busy(BUSY_FUNCTION if self.is_function else BUSY_EVAL)
+            srv.set_busy(BUSY_FUNCTION if self.is_function else BUSY_EVAL, self.caller)
             if srv.log is not None:
                 what = "function" if self.is_function else "script"
                 srv.log.warning(

@@ -15,6 +15,8 @@ from ..engine.core import CommandError
 from ..resp import encoder as enc
 from ..scripting import shebang
 from .script_run import (
+    BUSY_EVAL,
+    BUSY_FUNCTION,
     SCRIPT_CACHE_MAX,
     CachedScript,
     ScriptRun,
@@ -141,12 +143,8 @@ def kill(c: Client, by_function_kill: bool) -> bytes:
     if run is None:
         raise CommandError("NOTBUSY No scripts in execution right now.")
     if run.is_function != by_function_kill:
-        if by_function_kill:
-            raise CommandError("NOTBUSY No scripts in execution right now.")
-        raise CommandError(
-            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
-            "SHUTDOWN NOSAVE."
-        )
+        # The other kind of KILL: the running script's -BUSY text says which to use.
+        raise CommandError(BUSY_FUNCTION if run.is_function else BUSY_EVAL)
     run.kill(by_function_kill)
     return enc.OK
 

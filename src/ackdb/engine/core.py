@@ -199,6 +199,7 @@ class Server:
         # the allow_busy ones gets; the shell's ``busy_pump`` reads clients meanwhile.
         self.busy: str | None = None
         self.busy_pump: Callable[[], None] | None = None
+        self.busy_client: Client | None = None  # whose script it is: never read meanwhile
         self.refresh_config()
         self.reset_stats()
 
@@ -268,9 +269,11 @@ class Server:
             or self.busy is not None
         )
 
-    def set_busy(self, text: str | None) -> None:
-        """A script runs past busy-reply-threshold (``text``: its -BUSY error), or ended."""
+    def set_busy(self, text: str | None, client: Client | None = None) -> None:
+        """A script of ``client`` runs past busy-reply-threshold (``text``: the -BUSY
+        error others get), or it ended (None)."""
         self.busy = text
+        self.busy_client = client
         self._refresh_gated()
 
     def set_repl_gated(self, gated: bool) -> None:

@@ -161,6 +161,7 @@ end
 -- The failing line: the innermost frame of the user's chunk.
 local chunk = mode == "functions" and "user_function" or "user_script"
 local function handler(e)
+  debug_sethook()  -- a killed script's hook must not fire past this point
   local line = -1
   for level = 2, 40 do
     local info = debug_getinfo(level, "Sl")
@@ -178,6 +179,10 @@ local function handler(e)
 end
 
 local function hook()
+  -- A killed script raises again at every instruction (a pcall cannot swallow the kill),
+  -- except inside the handler that reports it.
+  local running = debug_getinfo(2, "f")
+  if running and running.func == handler then return end
   local killed = py.tick()
   if killed then
     debug_sethook(hook, "", 1)

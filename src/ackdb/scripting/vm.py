@@ -77,7 +77,7 @@ class LuaVM:
                 b"log": lambda level, msg: self._bridge().log(int(level), msg),
                 b"setresp": lambda v: self._bridge().setresp(int(v)),
                 b"set_repl": lambda f: self._bridge().set_repl(f),
-                b"tick": lambda: self._bridge().tick(),
+                b"tick": self._tick,
                 b"acl_check_cmd": lambda *a: self._bridge().acl_check_cmd(a),
                 b"register_function": lambda *a: self._bridge().register_function(a),
                 b"sha1hex": lambda s: hashlib.sha1(s).hexdigest().encode(),
@@ -128,6 +128,13 @@ class LuaVM:
         b = self.bridge
         assert b is not None, "a script runs only with a bridge"
         return b
+
+    def _tick(self) -> bytes | None:
+        b = self.bridge
+        if b is None:
+            self._unhook()  # a killed script's every-instruction hook, left behind
+            return None
+        return b.tick()
 
     def _call_raise(self, *args: Any) -> Any:
         if not args:

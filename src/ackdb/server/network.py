@@ -13,6 +13,8 @@ socket buffer passes the high-water mark is not read until it drains.
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import socket
 from typing import Any
 
@@ -251,6 +253,49 @@ _DENIED = (
     b"the default user. NOTE: You only need to do one of the above things in order for the "
     b"server to start accepting connections from the outside.\r\n"
 )
+
+
+# Bytes read from one client's socket per pass while a script is busy.
+BUSY_READ_BYTES = 64 * 1024
+
+
+def serve_while_busy(core: Server) -> None:
+    """Answer clients while a script runs past busy-reply-threshold (the engine's
+    ``busy_pump``, called from inside the script's Lua hook on the loop's thread).
+
+    The event loop cannot run (this call is inside one of its callbacks), so the sockets
+    are read here directly, as Redis's processEventsWhileBlocked does: whatever a client
+    sent goes through its protocol object, where the engine refuses it with -BUSY (or runs
+    an allow_busy command: SCRIPT KILL, FUNCTION KILL, SHUTDOWN...), and the replies are
+    written at once. Skipped: the script's own client, replicas and the primary's link,
+    clients whose reads are paused. New connections wait in the listen backlog."""
+    conns: dict[int, ClientConnection] = {}
+    poller = select.poll()
+    for c in list(core.clients.values()):
+        conn = c.conn
+        if (
+            c is core.busy_client
+            or c.kind not in ("normal", "pubsub")
+            or c.closed
+            or c.pending
+            or not isinstance(conn, ClientConnection)
+            or conn._read_paused_by
+            or c.fd < 0
+        ):
+            continue
+        conns[c.fd] = conn
+        poller.register(c.fd, select.POLLIN)
+    if not conns:
+        return
+    for fd, _ev in poller.poll(0):
+        conn = conns[fd]
+        try:
+            data = os.read(fd, BUSY_READ_BYTES)
+        except OSError:
+            continue  # EAGAIN, or a reset the event loop reports later
+        if data:
+            conn.data_received(data)
+            conn.flush()
 
 
 def _format_addr(addr: Any) -> str:
