@@ -276,7 +276,7 @@ def execute(
             result = vm.run_function(fn, keys, args, run.name)
         else:
             result = vm.run_script(fn, keys, args, run.name)
-        reply = convert.to_resp(result, c.resp == 3)
+        reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
     except ScriptError as e:
         raise CommandError(e.reply[1:-2].decode("utf-8", "replace")) from None
     finally:

@@ -37,14 +37,15 @@ def _int_of(x: Any) -> int:
 
 
 def arg_bytes(v: Any) -> bytes | None:
-    """A ``redis.call`` argument as bytes (numbers as Lua's ``%.14g``), None if invalid."""
+    """A ``redis.call`` argument as bytes, None if invalid. Numbers are written with
+    ``%.17g`` (as redis-server 7.0 does: 0.1+0.2 -> 0.30000000000000004)."""
     cls = v.__class__
     if cls is bytes:
         return v  # type: ignore[no-any-return]
     if cls is int:
         return b"%d" % v
     if cls is float:
-        return fmt_number(v)
+        return b"%.17g" % v
     return None
 
 
@@ -168,8 +169,12 @@ class ReplyToLua:
         raise ValueError(f"unexpected reply type {chr(t)!r}")
 
 
-def to_resp(v: Any, resp3: bool, depth: int = 0) -> bytes:
-    """Encode a script's result for a client speaking RESP3 (``resp3``) or RESP2."""
+def to_resp(v: Any, resp3: bool, depth: int = 0, script3: bool = False) -> bytes:
+    """Encode a script's result for a client speaking RESP3 (``resp3``) or RESP2.
+
+    Booleans follow the script's own protocol (``script3``: it called redis.setresp(3)),
+    as Redis's luaReplyToRedisReply: under RESP2 true is 1 and false a null; under RESP3
+    they are booleans in the caller's protocol (RESP2 callers see 1 / 0)."""
     cls = v.__class__
     if cls is bytes:
         return b"$%d\r\n%s\r\n" % (len(v), v)
@@ -180,15 +185,17 @@ def to_resp(v: Any, resp3: bool, depth: int = 0) -> bytes:
     if v is None:
         return b"_\r\n" if resp3 else b"$-1\r\n"
     if v is True:
-        return b"#t\r\n" if resp3 else b":1\r\n"
+        return b"#t\r\n" if resp3 and script3 else b":1\r\n"
     if v is False:
-        return b"#f\r\n" if resp3 else b"$-1\r\n"
+        if script3:
+            return b"#f\r\n" if resp3 else b":0\r\n"
+        return b"_\r\n" if resp3 else b"$-1\r\n"
     if type(v).__name__ == "_LuaTable" and depth < DEPTH_MAX:
-        return _table_to_resp(v, resp3, depth)
-    return b"$-1\r\n"  # functions, userdata, threads: nil
+        return _table_to_resp(v, resp3, depth, script3)
+    return b"_\r\n" if resp3 else b"$-1\r\n"  # functions, userdata, threads: nil
 
 
-def _table_to_resp(t: Any, resp3: bool, depth: int) -> bytes:
+def _table_to_resp(t: Any, resp3: bool, depth: int, script3: bool) -> bytes:
     err = t[b"err"]
     if err.__class__ is bytes:
         return b"-%s\r\n" % _clean(err)
@@ -203,13 +210,13 @@ def _table_to_resp(t: Any, resp3: bool, depth: int) -> bytes:
     if type(m).__name__ == "_LuaTable":
         parts = []
         for k, x in m.items():
-            parts.append(to_resp(k, resp3, depth + 1))
-            parts.append(to_resp(x, resp3, depth + 1))
+            parts.append(to_resp(k, resp3, depth + 1, script3))
+            parts.append(to_resp(x, resp3, depth + 1, script3))
         head = b"%%%d\r\n" % (len(parts) // 2) if resp3 else b"*%d\r\n" % len(parts)
         return head + b"".join(parts)
     s = t[b"set"]
     if type(s).__name__ == "_LuaTable":
-        members = [to_resp(k, resp3, depth + 1) for k in s.keys()]
+        members = [to_resp(k, resp3, depth + 1, script3) for k in s.keys()]
         head = b"~%d\r\n" % len(members) if resp3 else b"*%d\r\n" % len(members)
         return head + b"".join(members)
     big = t[b"big_number"]
@@ -230,6 +237,6 @@ def _table_to_resp(t: Any, resp3: bool, depth: int) -> bytes:
         x = t[i]
         if x is None:
             break
-        items.append(to_resp(x, resp3, depth + 1))
+        items.append(to_resp(x, resp3, depth + 1, script3))
         i += 1
     return b"*%d\r\n" % len(items) + b"".join(items)

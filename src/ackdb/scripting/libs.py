@@ -100,6 +100,21 @@ def _array_len(t: Any) -> int | None:
     return n if n == count else None
 
 
+def _sparse_len(t: Any) -> int | None:
+    """cjson's array test: every key a positive integer; holes become null unless the
+    array is "excessively sparse" (past 10 and over twice its items: an error)."""
+    n = 0
+    count = 0
+    for k in t.keys():
+        if isinstance(k, bool) or not isinstance(k, int | float) or k < 1 or k != int(k):
+            return None
+        count += 1
+        n = max(n, int(k))
+    if n > 10 and n > 2 * count:
+        raise ValueError("Cannot serialise table: excessively sparse array")
+    return n
+
+
 def _num(x: float | int) -> bytes:
     if isinstance(x, int) and not isinstance(x, bool):
         return b"%d" % x
@@ -151,7 +166,9 @@ class CJson:
     def _enc(self, v: Any, out: list[bytes], depth: int) -> None:
         if depth > NESTING_MAX:
             raise ValueError("Cannot serialise, excessive nesting (1001)")
-        if v is None or v is self.null:
+        # cjson.null comes back from Lua as a new wrapper of the same userdata: any
+        # userdata a script hands over is taken for it.
+        if v is None or v is self.null or type(v).__name__ == "_LuaObject":
             out.append(b"null")
         elif v is True:
             out.append(b"true")
@@ -162,7 +179,7 @@ class CJson:
         elif isinstance(v, bytes):
             out.append(_json_str(v))
         elif _is_table(v):
-            n = _array_len(v)
+            n = _sparse_len(v)
             if n is not None and n > 0:
                 out.append(b"[")
                 for i in range(1, n + 1):

@@ -101,22 +101,13 @@ redis.log = function(level, ...)
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
   py.log(level, table.concat(parts, " "))
 end
-redis.setresp = function(v)
-  if v ~= 2 and v ~= 3 then error({err = "ERR RESP version must be 2 or 3."}) end
-  py.setresp(v)
-end
-redis.set_repl = function(flags)
-  local e = py.set_repl(flags)
-  if e then error({err = e}) end
-end
+-- Python functions (C frames: an error keeps the script's line, see redis.call).
+redis.setresp = py.setresp
+redis.set_repl = py.set_repl
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() return nil end
-redis.acl_check_cmd = function(...)
-  local kind, v = py.acl_check_cmd(...)
-  if kind == 2 then error({err = v}) end
-  return v
-end
+redis.acl_check_cmd = py.acl_check_cmd
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_REPLICA, redis.REPL_SLAVE, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION = py.version

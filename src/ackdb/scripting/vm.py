@@ -75,10 +75,10 @@ class LuaVM:
                 b"call_raise": self._call_raise,
                 b"call_noraise": self._call_noraise,
                 b"log": lambda level, msg: self._bridge().log(int(level), msg),
-                b"setresp": lambda v: self._bridge().setresp(int(v)),
-                b"set_repl": lambda f: self._bridge().set_repl(f),
+                b"setresp": self._setresp,
+                b"set_repl": self._set_repl,
                 b"tick": self._tick,
-                b"acl_check_cmd": lambda *a: self._bridge().acl_check_cmd(a),
+                b"acl_check_cmd": self._acl_check_cmd,
                 b"register_function": lambda *a: self._bridge().register_function(a),
                 b"sha1hex": lambda s: hashlib.sha1(s).hexdigest().encode(),
                 b"error_text": convert.error_text,
@@ -128,6 +128,22 @@ class LuaVM:
         b = self.bridge
         assert b is not None, "a script runs only with a bridge"
         return b
+
+    def _setresp(self, v: Any = None) -> None:
+        if v not in (2, 3):
+            raise CallError(b"ERR RESP version must be 2 or 3.")
+        self._bridge().setresp(int(v))
+
+    def _set_repl(self, flags: Any = None) -> None:
+        err = self._bridge().set_repl(flags)
+        if err is not None:
+            raise CallError(err)
+
+    def _acl_check_cmd(self, *args: Any) -> Any:
+        kind, v = self._bridge().acl_check_cmd(args)
+        if kind == 2:
+            raise CallError(v)
+        return v
 
     def _tick(self) -> bytes | None:
         b = self.bridge
