@@ -188,8 +188,7 @@ class ScriptRun:
             log.warning(text)
         elif level == 2:
             log.notice(text)
-        else:
-            log.verbose(text)
+        # LOG_DEBUG and LOG_VERBOSE: below the engine log port's levels, not written.
 
     def setresp(self, version: int) -> None:
         sc = self.st.client

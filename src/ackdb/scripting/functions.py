@@ -161,7 +161,7 @@ class Registry:
             raise FunctionError(f"ERR Error compiling function: {e}") from None
         loading = _Loading(header.name)
         saved = vm.bridge
-        vm.bridge = loading  # type: ignore[assignment]
+        vm.bridge = loading
         try:
             err = vm.load_library(body)
         finally:
@@ -205,7 +205,7 @@ class Registry:
     # -- DUMP / RESTORE ----------------------------------------------------------------
 
     def dump(self) -> bytes:
-        body = msgpack.packb([DUMP_MAGIC, DUMP_VERSION, self.codes()], use_bin_type=True)
+        body: bytes = msgpack.packb([DUMP_MAGIC, DUMP_VERSION, self.codes()], use_bin_type=True)
         return body + zlib.crc32(body).to_bytes(4, "little")
 
     def restore(self, payload: bytes, policy: str) -> None:

@@ -14,7 +14,7 @@ import json
 import math
 import struct as pystruct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 
@@ -380,7 +380,7 @@ class Struct:
         i = int(pos) - 1
         res: list[Any] = []
         for kind, size, signed, endian in _struct_items(fmt):
-            order = "little" if endian == "<" else "big"
+            order: Literal["little", "big"] = "little" if endian == "<" else "big"
             if kind == "pad":
                 i += 1
                 continue

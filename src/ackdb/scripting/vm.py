@@ -184,18 +184,18 @@ class LuaVM:
 
     def run_function(self, f: Any, keys: list[bytes], args: list[bytes], name: str) -> Any:
         res = self._run_function(f, self._table_from(keys), self._table_from(args))
-        return self._outcome(res, name, function=True)
+        return self._outcome(res, name)
 
     def load_library(self, f: Any) -> bytes | None:
         """Run a library body with the loading API; None, or the error message."""
         res = self._load_library(f)
-        ok, info = (res, None) if not isinstance(res, tuple) else (res[0], res[1])
-        if ok:
+        if not isinstance(res, tuple) or res[0]:
             return None
+        info = res[1]
         msg, line, kind = info[1], info[2], info[3]
         return _message(msg, kind, line, self.chunk)
 
-    def _outcome(self, res: Any, name: str, function: bool = False) -> Any:
+    def _outcome(self, res: Any, name: str) -> Any:
         if not isinstance(res, tuple):
             return res if res is not True else None  # xpcall gave no result
         if res[0] is True:
@@ -204,8 +204,6 @@ class LuaVM:
         line = info[2]
         text = _message(info[1], info[3], line, self.chunk)
         where = f"script: {name}, on @{self.chunk}:{line}."
-        if function:
-            where = f"script: {name}, on @{self.chunk}:{line}."
         raise ScriptError(b"-" + convert._clean(text) + b" " + where.encode() + b"\r\n")
 
 
