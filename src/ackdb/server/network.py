@@ -74,6 +74,25 @@ class ClientConnection(asyncio.Protocol):
         if c is not None and (kind != "normal" or self.node.normal_limited):
             self._check_output_limits()
 
+    def flush_now(self, fd: int) -> None:
+        """Write the queued replies to the socket at once (``serve_while_busy``: the event
+        loop, which may defer a transport's writes to the end of its pass, is not running).
+        Data the transport still holds keeps its order: then the replies queue behind it."""
+        out = self._out
+        t = self.transport
+        if not out or t is None or t.is_closing():
+            return
+        self._out = []
+        data = b"".join(out)
+        self.core.stat_net_output += len(data)
+        if not t.get_write_buffer_size():
+            try:
+                data = data[os.write(fd, data) :]
+            except OSError:
+                pass  # EAGAIN, or a reset the event loop reports later
+        if data:
+            t.write(data)
+
     def close(self) -> None:
         if self.transport is not None:
             if self.node.may_flush(self):
@@ -268,11 +287,17 @@ def serve_while_busy(core: Server) -> None:
     sent goes through its protocol object, where the engine refuses it with -BUSY (or runs
     an allow_busy command: SCRIPT KILL, FUNCTION KILL, SHUTDOWN...), and the replies are
     written at once. Skipped: the script's own client, replicas and the primary's link,
-    clients whose reads are paused. New connections wait in the listen backlog."""
+    clients whose reads are paused. New connections wait in the listen backlog (a
+    departure from Redis, which accepts them: SCRIPT KILL must come from a connection
+    opened before the script turned busy)."""
     conns: dict[int, ClientConnection] = {}
     poller = select.poll()
     for c in list(core.clients.values()):
         conn = c.conn
+        if isinstance(conn, ClientConnection) and conn._out and c.fd >= 0:
+            # Replies of this loop pass, queued for its end-of-pass flush: that flush
+            # waits for the script, so they leave now.
+            conn.flush_now(c.fd)
         if (
             c is core.busy_client
             or c.kind not in ("normal", "pubsub")
@@ -295,7 +320,7 @@ def serve_while_busy(core: Server) -> None:
             continue  # EAGAIN, or a reset the event loop reports later
         if data:
             conn.data_received(data)
-            conn.flush()
+            conn.flush_now(fd)
 
 
 def _format_addr(addr: Any) -> str:
