@@ -137,6 +137,11 @@ class ClientConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
+        if self.client is not None:
+            # Accepted while a script was busy (``_adopt``): only the transport changes.
+            self.transport = transport
+            transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
+            return
         self.transport = transport
         core = self.core
         peer = transport.get_extra_info("peername")
@@ -278,7 +283,101 @@ _DENIED = (
 BUSY_READ_BYTES = 64 * 1024
 
 
-def serve_while_busy(core: Server) -> None:
+class _BusyTransport:
+    """The transport of a connection accepted while a script is busy (the event loop is
+    not running): blocking writes with a deadline, until the loop adopts the socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        if not self.closing:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            try:
+                return self.sock.getpeername()
+            except OSError:
+                return default
+        if name == "sockname":
+            return self.sock.getsockname()
+        if name == "socket":
+            return self.sock
+        return default
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+# Longest a write to a connection accepted during a busy script may block (s).
+BUSY_ACCEPTED_SEND_TIMEOUT_S = 1.0
+
+
+def _accept_while_busy(node: Any) -> None:
+    """New connections while a script is busy: served by the pump (HELLO, AUTH, SCRIPT
+    KILL...; -BUSY for the rest), handed to the event loop once it runs again."""
+    loop = node.loop
+    for srv in node.listeners:
+        for lsock in srv.sockets or ():
+            fd = lsock.fileno()
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            if not p.poll(0):
+                continue
+            listener = socket.socket(fileno=os.dup(fd))
+            try:
+                listener.setblocking(False)
+                sock, _ = listener.accept()
+            except OSError:
+                continue
+            finally:
+                listener.close()
+            sock.settimeout(BUSY_ACCEPTED_SEND_TIMEOUT_S)
+            conn = ClientConnection(node)
+            conn.connection_made(_BusyTransport(sock))
+            if conn.client is None:
+                sock.close()  # refused (maxclients, protected mode)
+                continue
+            loop.create_task(_adopt(loop, conn, sock))
+
+
+async def _adopt(loop: Any, conn: ClientConnection, sock: socket.socket) -> None:
+    """Give a connection accepted during a busy script to the event loop."""
+    if conn.transport is None or conn.transport.is_closing():
+        conn.connection_lost(None)
+        sock.close()
+        return
+    sock.setblocking(False)
+    await loop.connect_accepted_socket(lambda: conn, sock)
+
+
+def serve_while_busy(node: Any) -> None:
+    """``serve_busy_clients`` and ``_accept_while_busy``: the engine's ``busy_pump``."""
+    _accept_while_busy(node)
+    serve_busy_clients(node.core)
+
+
+def serve_busy_clients(core: Server) -> None:
     """Answer clients while a script runs past busy-reply-threshold (the engine's
     ``busy_pump``, called from inside the script's Lua hook on the loop's thread).
 
@@ -287,9 +386,8 @@ def serve_while_busy(core: Server) -> None:
     sent goes through its protocol object, where the engine refuses it with -BUSY (or runs
     an allow_busy command: SCRIPT KILL, FUNCTION KILL, SHUTDOWN...), and the replies are
     written at once. Skipped: the script's own client, replicas and the primary's link,
-    clients whose reads are paused. New connections wait in the listen backlog (a
-    departure from Redis, which accepts them: SCRIPT KILL must come from a connection
-    opened before the script turned busy)."""
+    clients whose reads are paused. New connections are accepted by
+    ``_accept_while_busy``."""
     conns: dict[int, ClientConnection] = {}
     poller = select.poll()
     for c in list(core.clients.values()):

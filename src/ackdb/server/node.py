@@ -39,7 +39,7 @@ class Node:
         self.log = log
         self.core = build_engine(config, log)
         self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
-        self.core.busy_pump = lambda: serve_while_busy(self.core)
+        self.core.busy_pump = lambda: serve_while_busy(self)
         self.persist = Persistence(self.core, config, log)
         self.loader: Loader | None = None
         self.exit_code = 0
