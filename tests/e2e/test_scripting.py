@@ -93,7 +93,8 @@ def _libraries(r: redis.Redis) -> list[bytes]:
     return sorted(
         lib[b"library_code"]
         for lib in (
-            dict(zip(x[::2], x[1::2])) for x in r.execute_command("FUNCTION", "LIST", "WITHCODE")
+            dict(zip(x[::2], x[1::2], strict=True))
+            for x in r.execute_command("FUNCTION", "LIST", "WITHCODE")
         )
     )
 
