@@ -18,6 +18,11 @@ import lupa.lua51 as lua51
 from . import convert, libs
 from .prelude import HOOK_INSTRUCTIONS, PRELUDE
 
+# Most memory one Lua state may hold (bytes): a script past it fails with "not enough
+# memory" instead of taking the server's memory (Redis has no such cap; ackdb puts a
+# limit on everything).
+LUA_MEMORY_MAX_BYTES = 1 << 30
+
 # What redis.REDIS_VERSION reports (Redis 7.2's semantics are what ackdb follows).
 REDIS_VERSION = b"7.2.0"
 REDIS_VERSION_NUM = 0x070200
@@ -61,7 +66,11 @@ class LuaVM:
         self.chunk = "user_function" if mode == "functions" else "user_script"
         self.bridge: Bridge | None = None
         rt = lua51.LuaRuntime(
-            encoding=None, unpack_returned_tuples=True, register_eval=False, register_builtins=False
+            encoding=None,
+            unpack_returned_tuples=True,
+            register_eval=False,
+            register_builtins=False,
+            max_memory=LUA_MEMORY_MAX_BYTES,
         )
         self.rt = rt
         self._table_from = rt.table_from
@@ -179,11 +188,19 @@ class LuaVM:
 
     def run_script(self, f: Any, keys: list[bytes], argv: list[bytes], sha: str) -> Any:
         """Run an EVAL body; the Lua result, or ScriptError."""
-        res = self._run_script(f, self._table_from(keys), self._table_from(argv))
+        try:
+            res = self._run_script(f, self._table_from(keys), self._table_from(argv))
+        except lua51.LuaError as e:  # out of memory outside the script's own frames
+            self.rt.gccollect()
+            raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), sha.encode())) from None
         return self._outcome(res, sha)
 
     def run_function(self, f: Any, keys: list[bytes], args: list[bytes], name: str) -> Any:
-        res = self._run_function(f, self._table_from(keys), self._table_from(args))
+        try:
+            res = self._run_function(f, self._table_from(keys), self._table_from(args))
+        except lua51.LuaError as e:
+            self.rt.gccollect()
+            raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())) from None
         return self._outcome(res, name)
 
     def load_library(self, f: Any) -> bytes | None:
@@ -201,6 +218,10 @@ class LuaVM:
         if res[0] is True:
             return res[1] if len(res) > 1 else None
         info = res[1]
+        if not hasattr(info, "values"):  # no handler ran: Lua's "not enough memory"
+            self.rt.gccollect()
+            text = info if isinstance(info, bytes) else str(info).encode()
+            raise ScriptError(b"-ERR " + convert._clean(text) + b" script: " + name.encode() + b"\r\n")
         line = info[2]
         text = _message(info[1], info[3], line, self.chunk)
         where = f"script: {name}, on @{self.chunk}:{line}."

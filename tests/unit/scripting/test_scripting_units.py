@@ -297,3 +297,15 @@ def test_registry_load_replace_delete() -> None:
     with pytest.raises(FunctionError, match="payload"):
         reg.restore(payload[:-1] + b"x", "flush")
     assert reg.codes() == [LIB.replace(b"'f'", b"'g'")]
+
+
+def test_memory_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ackdb.scripting.vm as vm_module
+
+    monkeypatch.setattr(vm_module, "LUA_MEMORY_MAX_BYTES", 8 << 20)
+    vm = LuaVM("eval")
+    vm.bridge = Bridge(vm)
+    hog = vm.compile(b"local t = {} for i = 1, 1e7 do t[i] = string.rep('x', 64) .. i end")
+    with pytest.raises(ScriptError, match="not enough memory"):
+        vm.run_script(hog, [], [], "sha")
+    assert vm.run_script(vm.compile(b"return 5"), [], [], "sha") == 5  # still usable
