@@ -164,7 +164,7 @@ def function_stats(c: Client, argv: list[bytes]) -> bytes:
             [
                 (enc.bulk(b"name"), enc.bulk(run.name.encode())),
                 (enc.bulk(b"command"), enc.bulk_array(run.argv)),
-                (enc.bulk(b"duration_ms"), b":%d\r\n" % (c.server.now_ms() - run.start_ms)),
+                (enc.bulk(b"duration_ms"), b":%d\r\n" % run.duration_ms()),
             ]
         )
     reg = st.registry

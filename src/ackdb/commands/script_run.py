@@ -117,23 +117,27 @@ class ScriptRun:
         self.busy = False
         self.repl_flags = 3
         self.start_ns = self.srv.clock.perf_ns()
-        self.start_ms = self.srv.now_ms()
         self._next_pump_ns = 0
-        threshold_ms = self.srv.config.get("busy-reply-threshold")
-        self.threshold_ns = threshold_ms * 1_000_000 if threshold_ms > 0 else 1 << 62
+        # Read at the first tick (most scripts end before one): busy-reply-threshold in ns.
+        self.threshold_ns = -1
         self.to_lua = (st.registry.vm if is_function else st.vm).to_lua  # type: ignore[union-attr]
+
+    def duration_ms(self) -> int:
+        return (self.srv.clock.perf_ns() - self.start_ns) // 1_000_000
 
     # -- redis.call / redis.pcall ------------------------------------------------------
 
     def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
-        argv = []
-        for a in args:
-            b = convert.arg_bytes(a)
-            if b is None:
-                return self._error(
-                    raise_errors, b"ERR Lua redis lib command arguments must be strings or integers"
-                )
-            argv.append(b)
+        argv = list(args)
+        for i, a in enumerate(argv):
+            if a.__class__ is not bytes:
+                b = convert.arg_bytes(a)
+                if b is None:
+                    return self._error(
+                        raise_errors,
+                        b"ERR Lua redis lib command arguments must be strings or integers",
+                    )
+                argv[i] = b
         srv = self.srv
         cmd = srv.dispatch.get(argv[0])
         if cmd is not None and cmd.subcommands and (cmd.handler is None or len(argv) >= 2):
@@ -151,13 +155,14 @@ class ScriptRun:
             refusal = self._write_refusal()
             if refusal is not None:
                 return self._error(raise_errors, refusal)
-        sc = self.st.client
-        mark = srv.effects_mark()
-        reply = srv.call(sc, cmd, argv)
+        if self.repl_flags != 3 and cmd.write:
+            mark = srv.effects_mark()
+            reply = srv.call(self.st.client, cmd, argv)
+            srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
+        else:
+            reply = srv.call(self.st.client, cmd, argv)
         if cmd.write:
             self.wrote = True
-            if self.repl_flags != 3:
-                srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
         if reply[:1] == b"-":
             return self._error(raise_errors, reply[1:-2])
         return 0, self.to_lua.convert(reply)
@@ -175,7 +180,7 @@ class ScriptRun:
     def _error(self, raise_errors: bool, text: bytes) -> tuple[int, Any]:
         if raise_errors:
             return 2, text
-        return 0, self.to_lua.table({b"err": text})
+        return 0, self.to_lua.err(text)
 
     # -- the rest of the redis.* API ---------------------------------------------------
 
@@ -225,6 +230,9 @@ class ScriptRun:
         if self.killed is not None:
             return self.killed
         now = srv.clock.perf_ns()
+        if self.threshold_ns < 0:
+            ms = srv.config.get("busy-reply-threshold")
+            self.threshold_ns = ms * 1_000_000 if ms > 0 else 1 << 62
         if not self.busy and now - self.start_ns >= self.threshold_ns:
             self.busy = True
             srv.set_busy(BUSY_FUNCTION if self.is_function else BUSY_EVAL, self.caller)

@@ -189,18 +189,40 @@ api.compile = function(code, name)
   if f then setfenv(f, env) end
   return f, e
 end
+-- KEYS and ARGV from a call's arguments: nkeys keys, then the arguments (cheaper than
+-- building two tables from Python).
+local function split(nkeys, ...)
+  local keys = {...}
+  for i = select("#", ...), nkeys + 1, -1 do keys[i] = nil end
+  return keys, {select(nkeys + 1, ...)}
+end
 -- Run a script with KEYS / ARGV: true, result | false, {message, line, kind}.
-api.run_script = function(f, keys, argv)
+api.run_script = function(f, nkeys, ...)
+  local keys, argv = split(nkeys, ...)
+  rawset(real, "KEYS", keys)
+  rawset(real, "ARGV", argv)
+  debug_sethook(hook, "", hook_count)
+  return xpcall(f, handler)
+end
+api.run_script_tables = function(f, keys, argv)
   rawset(real, "KEYS", keys)
   rawset(real, "ARGV", argv)
   debug_sethook(hook, "", hook_count)
   return xpcall(f, handler)
 end
 -- Run a function: fn(keys, args).
-api.run_function = function(f, keys, args)
+api.run_function = function(f, nkeys, ...)
+  local keys, args = split(nkeys, ...)
   debug_sethook(hook, "", hook_count)
   return xpcall(function() return f(keys, args) end, handler)
 end
+api.run_function_tables = function(f, keys, args)
+  debug_sethook(hook, "", hook_count)
+  return xpcall(function() return f(keys, args) end, handler)
+end
+api.ok = function(s) return {ok = s} end
+api.err = function(s) return {err = s} end
+api.array = function(...) return {...} end
 -- Run a library body with the loading API: true | false, {message, line, kind}.
 api.load_library = function(f)
   rawset(real, "redis", redis_load)

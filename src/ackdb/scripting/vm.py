@@ -74,7 +74,6 @@ class LuaVM:
         )
         self.rt = rt
         self._table_from = rt.table_from
-        self.to_lua = convert.ReplyToLua(rt.table_from)
         null = rt.eval("newproxy(false)")
         self.cjson = libs.CJson(rt.table_from, null)
         self.msgpack = libs.CMsgpack(rt.table_from)
@@ -114,6 +113,9 @@ class LuaVM:
         self._compile = api[b"compile"]
         self._run_script = api[b"run_script"]
         self._run_function = api[b"run_function"]
+        self._run_script_tables = api[b"run_script_tables"]
+        self._run_function_tables = api[b"run_function_tables"]
+        self.to_lua = convert.ReplyToLua(rt.table_from, api[b"ok"], api[b"err"], api[b"array"])
         self._load_library = api[b"load_library"]
         self._unhook = api[b"unhook"]
         self.is_function = api[b"is_function"]
@@ -189,7 +191,10 @@ class LuaVM:
     def run_script(self, f: Any, keys: list[bytes], argv: list[bytes], sha: str) -> Any:
         """Run an EVAL body; the Lua result, or ScriptError."""
         try:
-            res = self._run_script(f, self._table_from(keys), self._table_from(argv))
+            if len(keys) + len(argv) <= convert.ARRAY_ARGS_MAX:
+                res = self._run_script(f, len(keys), *keys, *argv)
+            else:
+                res = self._run_script_tables(f, self._table_from(keys), self._table_from(argv))
         except lua51.LuaError as e:  # out of memory outside the script's own frames
             self.rt.gccollect()
             raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), sha.encode())) from None
@@ -197,10 +202,15 @@ class LuaVM:
 
     def run_function(self, f: Any, keys: list[bytes], args: list[bytes], name: str) -> Any:
         try:
-            res = self._run_function(f, self._table_from(keys), self._table_from(args))
+            if len(keys) + len(args) <= convert.ARRAY_ARGS_MAX:
+                res = self._run_function(f, len(keys), *keys, *args)
+            else:
+                res = self._run_function_tables(f, self._table_from(keys), self._table_from(args))
         except lua51.LuaError as e:
             self.rt.gccollect()
-            raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())) from None
+            raise ScriptError(
+                b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())
+            ) from None
         return self._outcome(res, name)
 
     def load_library(self, f: Any) -> bytes | None:
@@ -221,7 +231,9 @@ class LuaVM:
         if not hasattr(info, "values"):  # no handler ran: Lua's "not enough memory"
             self.rt.gccollect()
             text = info if isinstance(info, bytes) else str(info).encode()
-            raise ScriptError(b"-ERR " + convert._clean(text) + b" script: " + name.encode() + b"\r\n")
+            raise ScriptError(
+                b"-ERR " + convert._clean(text) + b" script: " + name.encode() + b"\r\n"
+            )
         line = info[2]
         text = _message(info[1], info[3], line, self.chunk)
         where = f"script: {name}, on @{self.chunk}:{line}."
