@@ -53,7 +53,7 @@ def function_load(c: Client, argv: list[bytes]) -> bytes:
     elif len(argv) > 4:
         raise CommandError("ERR Unknown option given: " + argv[3].decode("utf-8", "replace"))
     try:
-        name = state(c.server).registry.load(argv[-1], replace)
+        name = state(c.server).registry.load(argv[-1], replace, c.server.clock.perf_ns)
     except FunctionError as e:
         raise _fail(e) from None
     c.server.dirty += 1

@@ -11,6 +11,7 @@ Never runs a function (the engine does, through ``vm``) and never touches files.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,18 @@ class FunctionError(ValueError):
     """A refused FUNCTION command; the message is the error reply's text."""
 
 
+# Longest a library body may run while it loads (ns), as Redis's 500 ms load timeout.
+LOAD_TIMEOUT_NS = 500_000_000
+
+
 class _Loading:
     """The bridge while a library body runs: collects ``register_function`` calls."""
 
-    def __init__(self, library: str) -> None:
+    def __init__(self, library: str, perf_ns: Callable[[], int] | None) -> None:
         self.library = library
         self.functions: dict[str, Function] = {}
+        self.perf_ns = perf_ns
+        self.deadline_ns = perf_ns() + LOAD_TIMEOUT_NS if perf_ns is not None else 0
 
     def register_function(self, args: tuple[Any, ...]) -> None:
         if len(args) == 1:
@@ -80,6 +87,8 @@ class _Loading:
         pass
 
     def tick(self) -> bytes | None:
+        if self.perf_ns is not None and self.perf_ns() > self.deadline_ns:
+            return b"ERR FUNCTION LOAD timeout"
         return None
 
     def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
@@ -145,8 +154,9 @@ class Registry:
             self.vm = LuaVM("functions")
         return self.vm
 
-    def load(self, code: bytes, replace: bool) -> str:
-        """Load (or with ``replace`` replace) a library; returns its name."""
+    def load(self, code: bytes, replace: bool, perf_ns: Callable[[], int] | None = None) -> str:
+        """Load (or with ``replace`` replace) a library; returns its name. With the
+        engine's clock (``perf_ns``) a body running past ``LOAD_TIMEOUT_NS`` fails."""
         try:
             header = shebang.library_header(code)
         except shebang.HeaderError as e:
@@ -159,7 +169,7 @@ class Registry:
             body = vm.compile(header.body)
         except ValueError as e:
             raise FunctionError(f"ERR Error compiling function: {e}") from None
-        loading = _Loading(header.name)
+        loading = _Loading(header.name, perf_ns)
         saved = vm.bridge
         vm.bridge = loading
         try:

@@ -309,3 +309,11 @@ def test_memory_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ScriptError, match="not enough memory"):
         vm.run_script(hog, [], [], "sha")
     assert vm.run_script(vm.compile(b"return 5"), [], [], "sha") == 5  # still usable
+
+
+def test_library_load_times_out() -> None:
+    clock = iter(range(0, 10**12, 10**8))  # 100 ms a reading
+    reg = Registry()
+    with pytest.raises(FunctionError, match="FUNCTION LOAD timeout"):
+        reg.load(b"#!lua name=spin\nwhile true do end", False, lambda: next(clock))
+    assert not reg.libraries
