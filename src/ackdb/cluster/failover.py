@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ackdb.cluster import dbops
-from ackdb.cluster.commands import Op
+from ackdb.cluster.commands import Health, Op
 from ackdb.cluster.databases import Database, Report, Shard, ShardState
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.reconcile import Submit
@@ -406,7 +406,7 @@ def planned_fences(
         raise ValueError(f"ERR no such database '{name}'") from None
     if shard is not None and db.shard(shard) is None:
         raise ValueError(f"ERR database '{name}' has no shard {shard}")
-    off = {m.id for m in meta.members.values() if m.maintenance or m.health.value == "down"}
+    off = {m.id for m in meta.members.values() if m.maintenance or m.health is Health.DOWN}
     out = []
     for s in db.shards if shard is None else (db.shards[shard],):
         if s.state is not ShardState.OK:
