@@ -25,22 +25,34 @@ from ackdb.cluster.supervise import Phase, Unit
 
 def _leased(node: str, dbs: Iterable[Database]) -> list[LocalInstance]:
     """The primaries on ``node`` of shards that fail over (they have replicas), in state
-    OK, with no shard.down fact: the ones that must hold a lease to take writes."""
+    OK with no shard.down fact, or handing over in a planned failover that has not
+    reported yet: the ones that must hold a lease to take writes."""
     return [
         li
         for li in instances_on(node, list(dbs))
         if li.role is Role.PRIMARY
         and li.shard.replicas
-        and li.shard.state is ShardState.OK
         and not li.shard.down
+        and (li.shard.state is ShardState.OK or _handing_over(li))
     ]
+
+
+def _handing_over(li: LocalInstance) -> bool:
+    """A planned failover's old primary until its report: FAILOVER TO pauses its writes and
+    makes it a replica of the target, which takes no write before its own lease (after
+    shard.promote), so it may keep its lease meanwhile -- its clients see a pause, not a
+    fence. Once it reported, it is a replica: nothing to lease."""
+    f = li.shard.fence
+    return f is not None and f.planned and f.report_of(li.instance.node) is None
 
 
 def lease_targets(meta: MetadataStore, node: str) -> list[tuple[str, int]]:
     """(unit, epoch) of every local shard process the applied metadata says is the
-    primary of a shard in state OK (contract 1): the agent leases exactly these, at that
-    epoch. A shard with a shard.down fact gets none (its failover is coming), nor one
-    without replicas (it never fails over and runs without ``ackdb-lease``)."""
+    primary of a shard in state OK (contract 1) -- or handing over in a planned failover,
+    until it reported (a departure from the contract: see ``_handing_over``): the agent
+    leases exactly these, at the shard's epoch. A shard with a shard.down fact gets none
+    (its failover is coming), nor one without replicas (it never fails over and runs
+    without ``ackdb-lease``)."""
     return [
         (shard_unit(li.db.uid, li.shard.index), li.shard.epoch)
         for li in _leased(node, dbops.databases(meta))
@@ -56,6 +68,8 @@ def down_facts(
     starting is not judged (a new database's shards may take a while)."""
     out = []
     for li in _leased(node, dbops.databases(meta)):
+        if li.shard.state is not ShardState.OK:
+            continue  # a planned failover: its outcome is a report or an abort
         u = units.get(shard_unit(li.db.uid, li.shard.index))
         if u is None or u.spec is None:
             continue
