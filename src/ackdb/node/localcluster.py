@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.secrets import SECRET_FILE, new_secret, write_secret
+from ackdb.node.shardfiles import alive, find_units, send_signal
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
@@ -170,6 +171,41 @@ class LocalCluster:
                     m.proc.wait(STOP_TIMEOUT_S)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self._reap(m)
+
+    def unit_pids(self, node_id: str, kind: str = "") -> dict[str, int]:
+        """The running processes a member's supervisor started (its shards and proxies),
+        by unit (``shards/<uid>-<i>``, ``proxies/<uid>``; ``kind`` "shards" or "proxies"
+        keeps one kind), from their pid files."""
+        return {
+            unit: pid
+            for unit, pid in find_units(str(self.members[node_id].dir))
+            if pid is not None and unit.startswith(kind)
+        }
+
+    def kill_node(self, node_id: str) -> list[int]:
+        """A machine dying: SIGKILL the member's agent and every process it runs (shards
+        and proxies, in their own sessions). Returns the killed pids, agent first."""
+        pids = list(self.unit_pids(node_id).values())
+        m = self.members[node_id]
+        agent = [m.proc.pid] if m.proc is not None and m.proc.poll() is None else []
+        self.kill(node_id, signal.SIGKILL)
+        for pid in pids:
+            send_signal(pid, signal.SIGKILL)
+        wait_for(lambda: not any(alive(p) for p in pids), STOP_TIMEOUT_S, "the units to die")
+        return agent + pids
+
+    def kill_leftovers(self) -> list[int]:
+        """SIGKILL the units of members whose agent is not running (left by ``kill`` or
+        ``kill_node`` with no restart): for the end of a test, after ``close``."""
+        pids = [
+            pid
+            for node_id, m in self.members.items()
+            if not m.running()
+            for pid in self.unit_pids(node_id).values()
+        ]
+        for pid in pids:
+            send_signal(pid, signal.SIGKILL)
+        return pids
 
     def _reap(self, m: Member) -> None:
         if m._log is not None:

@@ -324,8 +324,26 @@ class ShardSupervisor:
             except BaseException:
                 await c.close()
                 raise
+        have = self._conns.get(unit)
+        if have is not None and have[0] == pid:
+            await c.close()  # another task connected meanwhile (a probe, a lease): share it
+            return have[1]
         self._conns[unit] = (pid, c)
         return c
+
+    async def call(self, unit: str, *args: str) -> Any:
+        """One command on the connection to ``unit``'s running shard process (the lease
+        loop's port). LookupError when the unit runs no shard process now; the errors of
+        ``Client.call`` otherwise (the connection is dropped on a connection error)."""
+        u = self.core.units.get(unit)
+        if u is None or u.pid is None or not isinstance(u.spec, ShardSpec):
+            raise LookupError(f"{unit} runs no shard process")
+        try:
+            c = await self._conn(unit, u.pid, u.spec)
+            return await c.call(*args)
+        except (OSError, ConnectionError, TimeoutError):
+            self._drop_conn(unit)
+            raise
 
     def _drop_conn(self, unit: str) -> None:
         have = self._conns.pop(unit, None)
