@@ -161,7 +161,8 @@ def test_divergent_writes_of_a_returning_primary_are_saved(cluster: LocalCluster
     for i in range(5):
         assert f"diverged-{i}".encode() in text
     _back_as_replica(cluster, old)
-    out = ackdb("cluster", "status", "--node", cluster[replica].addr)
+    m = cluster[replica]
+    out = ackdb("cluster", "status", "--host", m.host, "--port", str(m.port))
     assert "diverged" in out.stdout + out.stderr, out.stdout
     with shard_client(cluster, new.primary, new.primary_port) as c:
         assert c.call("EXISTS", "diverged-0") == 0  # the new history never had them

@@ -104,6 +104,7 @@ class Agent(Host):
             lambda: self.member.meta,
             applied_at_start=self.member.raw.status().commit,
             proxies=opts.proxies,
+            submit=self.member.submit,
         )
         self.client_port = ClientPort(
             self.member,

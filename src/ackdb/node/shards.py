@@ -25,6 +25,8 @@ every process gone, connections closed).
 from __future__ import annotations
 
 import asyncio
+import functools
+import glob
 import os
 import shutil
 import signal
@@ -34,7 +36,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import IO, Any
 
-from ackdb.cluster.commands import RecordKind
+from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import Database
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.shardspec import (
@@ -61,6 +63,7 @@ from ackdb.cluster.supervise import (
 )
 from ackdb.node import secrets
 from ackdb.node.options import AgentOptions
+from ackdb.node.shardfailover import ShardFailover, Submit
 from ackdb.node.shardfiles import (
     SECRET_FILE,
     STOP_TIMEOUT_S,
@@ -95,6 +98,7 @@ class ShardSupervisor:
         applied_at_start: int = 0,
         proxies: bool = False,
         timing: Timing | None = None,
+        submit: Submit | None = None,
     ) -> None:
         self.opts = opts
         self.log = log
@@ -109,8 +113,10 @@ class ShardSupervisor:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._conns: dict[str, tuple[int, Client]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chains: dict[str, asyncio.Task[None]] = {}  # unit -> its last ordered step
         self._timer: asyncio.TimerHandle | None = None
         self._password = ""
+        self.failover = ShardFailover(opts.node_id, log, self.call, submit or _no_submit)
         self._started = False  # Raft passes run before this service starts: wait
         self._stopped = False
 
@@ -182,10 +188,33 @@ class ShardSupervisor:
 
     def status_text(self) -> str:
         lines = []
-        for u in sorted(self.core.units.values(), key=lambda u: u.id):
+        units = sorted(self.core.units.values(), key=lambda u: u.id)
+        for u in units:
             if u.spec is not None:
                 lines.append(instance_line(self.opts.node_id, u))
+        for u in units:
+            if isinstance(u.spec, ShardSpec):
+                lines += self._diverged_lines(u.id, u.spec)
         return "".join(f"{line}\r\n" for line in lines)
+
+    def _diverged_lines(self, unit: str, spec: ShardSpec) -> list[str]:
+        """One line per file of divergent writes in the unit's directory: they stay
+        listed until an operator removes the file (the counts are known when this agent
+        saved it; after a restart of the agent only the size is)."""
+        out = []
+        for path in sorted(glob.glob(os.path.join(glob.escape(self._dir(unit)), "diverged-*"))):
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                continue  # removed meanwhile
+            d = self.failover.saved.get(path)
+            count, first, last = (d.count, d.first, d.last) if d else ("?", "?", "?")
+            out.append(
+                f"diverged:{spec.db}/{spec.shard} node={self.opts.node_id}"
+                f" path={path.replace(' ', '%20')} count={count} first={first} last={last}"
+                f" bytes={size}"
+            )
+        return out
 
     # -- watching -------------------------------------------------------------------------
 
@@ -231,7 +260,7 @@ class ShardSupervisor:
             elif isinstance(a, Probe):
                 self._spawn_task(self._probe(a))
             elif isinstance(a, SetReplication):
-                self._spawn_task(self._set_replication(a))
+                self._in_order(a.unit, functools.partial(self._set_replication, a))
             elif isinstance(a, Stop):
                 send_signal(a.pid, signal.SIGTERM)
                 asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
@@ -306,10 +335,31 @@ class ShardSupervisor:
 
     # -- talking to the processes -------------------------------------------------------
 
-    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _in_order(self, unit: str, step: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``step()`` once every earlier step of ``unit`` is done: the commands that
+        change a shard's role (freeze, divergence checks, REPLICAOF, hand-over) reach it
+        in the order the decider gave them."""
+        prev = self._chains.get(unit)
+
+        async def run() -> None:
+            if prev is not None:
+                await asyncio.wait({prev})
+            await step()
+
+        task = self._spawn_task(run())
+        self._chains[unit] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._chains.get(unit) is t:
+                del self._chains[unit]
+
+        task.add_done_callback(done)
 
     async def _conn(self, unit: str, pid: int, spec: Spec) -> Client:
         have = self._conns.get(unit)
@@ -378,6 +428,10 @@ class ShardSupervisor:
         except (OSError, ConnectionError, TimeoutError, ReplyError) as e:
             self.log.warning(f"{a.unit}: REPLICAOF failed ({e}); the probes will retry")
             self._drop_conn(a.unit)
+
+
+def _no_submit(op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Result], None]) -> None:
+    done(Result(False, error="ERR no Raft member to propose through"))
 
 
 def _describe(spec: Spec) -> str:
