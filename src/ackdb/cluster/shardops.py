@@ -13,7 +13,8 @@ A shard's states (``E`` its epoch)::
     OK(E) --shard.fence [E]--> FAILING(E+1), fence = (old primary, planned, target, ...)
     FAILING(E) --shard.report [E, node]--> FAILING(E), the node's report kept (latest)
     FAILING(E) --shard.promote [E, node]--> OK(E): node is the primary, the old primary a
-                                            replica, a fork appended
+                                            replica, a fork appended (from node's report;
+                                            a planned target's: the old primary's)
     FAILING(E) --shard.abort [E]--> OK(E+1), same primary
     OK(E) --shard.move [old, new]--> OK(E): the replica on ``old`` now on ``new``
 
@@ -144,8 +145,13 @@ def _promote(shard: Shard, epoch: int, node: str, note: str) -> Shard | Result:
     if (err := _stale(shard, epoch, ShardState.FAILING)) is not None:
         return err
     assert shard.fence is not None
+    f = shard.fence
     winner = shard.instance_on(node)
-    report = shard.fence.report_of(node)
+    report = f.report_of(node)
+    if f.planned and node == f.target:
+        # The old primary handed over (FAILOVER TO the target) and reported where: the
+        # target holds exactly its history, so the fork is the old primary's report.
+        report = f.report_of(f.old_primary.node)
     if winner is None:
         return fail(f"ERR {node} holds no instance of shard {shard.index}")
     if report is None:
