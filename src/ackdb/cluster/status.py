@@ -116,6 +116,7 @@ class StatusView:
     databases: list[MemberView] = field(default_factory=list)  # id = database name
     shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     instances: list[InstanceView] = field(default_factory=list)
+    failovers: list[str] = field(default_factory=list)  # the leader's failover: lines
 
     @property
     def role(self) -> str:
@@ -141,6 +142,8 @@ def parse_status(text: str) -> StatusView:
         if key in items:
             item_id, *pairs = value.split(" ")
             items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
+        elif key == "failover":
+            view.failovers.append(value)
         elif key in ("instance", "proxy", "diverged"):
             name, *pairs = value.split(" ")
             view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))
