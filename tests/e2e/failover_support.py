@@ -42,10 +42,16 @@ def start_cluster(c: LocalCluster, *create_args: str) -> None:
         )
 
     wait_for(all_active, TIMEOUT_S, "three active members")
-    out = ackdb(
-        "db", "create", DB, "--port", str(DB_PORT), "--node", c["n1"].addr, *create_args
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
+
+    def create() -> bool:
+        out = ackdb(
+            "db", "create", DB, "--port", str(DB_PORT), "--node", c[leader].addr, *create_args
+        )  # fmt: skip
+        text = out.stdout + out.stderr
+        assert out.returncode == 0 or "not registered" in text or "exists" in text, text
+        return out.returncode == 0 or "already exists" in text
+
+    wait_for(create, TIMEOUT_S, "the database created (members registering)")
 
 
 def password(c: LocalCluster) -> str:

@@ -64,7 +64,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path_factory.mktemp("failover"), 3, distinct_hosts=True)
     try:
         start_cluster(
-            c, "--shards", "1", "--replicas", "1", "--failover-profile", "high",
+            c, "--shards", "1", "--replicas", "1",
             "--persistence", "aof-everysec",
         )  # fmt: skip
         yield c
