@@ -31,8 +31,8 @@ from typing import Any
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import RecordKind
-from ackdb.cluster.databases import ShardState
 from ackdb.cluster.failover import PROFILES, Profile, profile_of
+from ackdb.cluster.leases import lease_targets
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.resp.client import ReplyError
 from ackdb.server.log import Log
@@ -44,17 +44,6 @@ SEND_TIMEOUT_SHARE = 1.0
 
 Read = Callable[[Callable[[], None], Callable[[str], None]], None]
 Call = Callable[..., Awaitable[Any]]
-
-
-def lease_targets(meta: MetadataStore, node: str) -> list[tuple[str, int]]:
-    """(unit, epoch) of every instance on ``node`` that the metadata makes the primary
-    of a shard in state OK."""
-    return [
-        (f"shards/{db.uid}-{s.index}", s.epoch)
-        for db in dbops.databases(meta)
-        for s in db.shards
-        if s.primary.node == node and s.state is ShardState.OK
-    ]
 
 
 def now_ms() -> int:

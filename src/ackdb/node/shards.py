@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import Database
+from ackdb.cluster.leases import down_facts
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.shardspec import (
     Observed,
@@ -51,6 +52,9 @@ from ackdb.cluster.shardspec import (
 from ackdb.cluster.status import instance_line
 from ackdb.cluster.supervise import (
     Action,
+    CheckDiverged,
+    Freeze,
+    HandOver,
     Kill,
     Note,
     Probe,
@@ -81,6 +85,7 @@ from ackdb.server.log import Log
 TICK_S = 0.1  # exits are seen and the decider ticks this often
 KILL_WAIT_S = 2.0  # after SIGKILL, how long stop() waits for the exits
 PROBE_TIMEOUT_S = 1.0  # one probe: connect, AUTH and the question
+DOWN_RETRY_MS = 500  # a shard.down not committed yet is proposed again after this long
 
 
 def now_ms() -> int:
@@ -116,7 +121,10 @@ class ShardSupervisor:
         self._chains: dict[str, asyncio.Task[None]] = {}  # unit -> its last ordered step
         self._timer: asyncio.TimerHandle | None = None
         self._password = ""
-        self.failover = ShardFailover(opts.node_id, log, self.call, submit or _no_submit)
+        self._submit = submit or _no_submit
+        self.failover = ShardFailover(opts.node_id, log, self.call, self._submit)
+        self._unchecked: set[str] = set()  # units whose last divergence check failed
+        self._down_sent: dict[tuple[object, ...], int] = {}  # (db, shard, epoch) -> when
         self._started = False  # Raft passes run before this service starts: wait
         self._stopped = False
 
@@ -224,7 +232,10 @@ class ShardSupervisor:
     def _tick(self) -> None:
         try:
             self._reap()
-            self._run(self.core.tick(now_ms()))
+            now = now_ms()
+            self._run(self.core.tick(now))
+            if self._seen_index >= self._applied_at_start:
+                self._down_facts(now)
         except Exception:
             self.log.warning("Unexpected error in the shard supervisor", exc=True)
         if not self._stopped:
@@ -261,6 +272,8 @@ class ShardSupervisor:
                 self._spawn_task(self._probe(a))
             elif isinstance(a, SetReplication):
                 self._in_order(a.unit, functools.partial(self._set_replication, a))
+            elif isinstance(a, (Freeze, CheckDiverged, HandOver)):
+                self._in_order(a.unit, functools.partial(self._failover_step, a))
             elif isinstance(a, Stop):
                 send_signal(a.pid, signal.SIGTERM)
                 asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
@@ -388,12 +401,18 @@ class ShardSupervisor:
         u = self.core.units.get(unit)
         if u is None or u.pid is None or not isinstance(u.spec, ShardSpec):
             raise LookupError(f"{unit} runs no shard process")
+        pid = u.pid
         try:
-            c = await self._conn(unit, u.pid, u.spec)
-            return await c.call(*args)
+            c = await self._conn(unit, pid, u.spec)
+            reply = await c.call(*args)
+        except ReplyError:
+            self.core.answered(unit, pid, now_ms())  # an error reply is an answer too
+            raise
         except (OSError, ConnectionError, TimeoutError):
             self._drop_conn(unit)
             raise
+        self.core.answered(unit, pid, now_ms())
+        return reply
 
     def _drop_conn(self, unit: str) -> None:
         have = self._conns.pop(unit, None)
@@ -416,8 +435,44 @@ class ShardSupervisor:
         if not self._stopped:
             self._run(self.core.probed(a.unit, a.pid, seen, now_ms()))
 
+    async def _failover_step(self, a: Freeze | CheckDiverged | HandOver) -> None:
+        """One failover step on a shard (node/shardfailover.py does the talking)."""
+        u = self.core.units.get(a.unit)
+        spec = u.spec if u is not None else None
+        if not isinstance(spec, ShardSpec) or self._stopped:
+            return
+        f = self.failover
+        if isinstance(a, Freeze):
+            await f.freeze(a.unit, spec.db, spec.shard, a.epoch)
+        elif isinstance(a, CheckDiverged):
+            if not await f.check_diverged(a.unit, self._dir(a.unit), a.forks):
+                self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
+        else:
+            await f.hand_over(a.unit, spec.db, spec.shard, a.epoch, a.host, a.port)
+
+    def _down_facts(self, now: int) -> None:
+        """Propose shard.down for the local primaries that stopped answering (each at
+        most every DOWN_RETRY_MS until it commits: then it is no longer a candidate)."""
+        for sub in down_facts(self.meta(), self.opts.node_id, self.core.units, now):
+            key = tuple(sub.args[:3])
+            if now - self._down_sent.get(key, -DOWN_RETRY_MS) < DOWN_RETRY_MS:
+                continue
+            self._down_sent[key] = now
+            self.log.warning(f"{sub.args[0]}/{sub.args[1]}: primary down ({sub.args[4]})")
+            self._submit(sub.op, sub.args, self._down_result)
+
+    def _down_result(self, r: Result) -> None:
+        if not r.ok:
+            self.log.verbose(f"shard.down: {r.error}")
+
     async def _set_replication(self, a: SetReplication) -> None:
         spec = a.spec
+        if a.unit in self._unchecked:
+            # Its divergence check failed: following the new primary now could throw
+            # away writes only it holds. The probes repair the role, checking again.
+            self._unchecked.discard(a.unit)
+            self.log.warning(f"{a.unit}: REPLICAOF skipped (divergence check failed)")
+            return
         try:
             self._write_config(self._dir(a.unit), spec)
             c = await self._conn(a.unit, a.pid, spec)
