@@ -18,6 +18,7 @@ between real ``ackdb server`` processes.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -324,3 +325,35 @@ def test_wait_and_blocked_clients_on_a_primary_fenced_meanwhile(
         t.join(10)
     assert results["wait"] == 0 and float(results["wait_s"]) >= 1.3  # type: ignore[arg-type]
     assert results["blpop"] is None
+
+
+def test_old_primary_killed_and_restarted_saves_its_whole_dataset(
+    start_node: Callable[..., ServerProcess],
+    clients: Callable[..., redis.Redis],
+    tmp_path: Path,
+) -> None:
+    """A (AOF on) writes past its frozen replica B, is SIGKILLed and restarted as a
+    fenced primary (ackdb-lease yes, no replicaof): after a crash its AOF carries no
+    replication history, so which of its writes diverged is unknown -- ACKDB.DIVERGED
+    saves the whole dataset (count -1), and a server started on that file has them."""
+    a = start_node("a", "--appendonly", "yes", "--appendfsync", "always")
+    ra = clients(a.port)
+    ra.set("common", 1)
+    b = start_node("b", "--replicaof", "127.0.0.1", str(a.port))
+    rb = clients(b.port)
+    wait_caught_up(ra, rb)
+    replid, fork, _, _ = freeze(rb, 1)
+    for i in range(10):
+        ra.set(f"only-a:{i}", i)
+    a.stop(signal.SIGKILL)
+    a = start_node("a", "--appendonly", "yes", "--ackdb-lease", "yes", port=a.port)
+    ra = clients(a.port)
+    wait_until(lambda: info(ra, "persistence")["loading"] == 0, 10)
+    with Session(a.port) as s:
+        assert error_text(s.call("SET", "k", "v")) == FENCED
+    count, first, _, path = ra.execute_command("ACKDB.DIVERGED", replid, fork, "1")
+    assert (count, first) == (-1, 0)
+    assert path.decode() == str(tmp_path / "a" / "diverged-1.rdb")
+    assert "unknown history" in a.log()
+    check = start_node("a", "--dbfilename", "diverged-1.rdb")
+    assert clients(check.port).get("only-a:9") == b"9"

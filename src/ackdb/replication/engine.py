@@ -51,6 +51,7 @@ from .waiters import Waiters
 ERR_FAILING_OVER = "NOMASTERLINK Can't SYNC while failing over"
 ERR_NO_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"
 ERR_REPLICA_CLIENT = "ERR Command is not valid when client is a replica."
+ERR_FREEZE_LOADING = "LOADING a full sync's snapshot is loading: retry ACKDB.FREEZE after it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class Replication:
         t.min_replicas_to_write = config.min_replicas_to_write
         t.min_replicas_max_lag_s = config.min_replicas_max_lag_s
         self.state.backlog_ttl_ms = config.backlog_ttl_ms
-        self.fencing.enabled = config.lease
+        self.fencing.set_enabled(config.lease)
         self.link.config = dataclasses.replace(
             self.link.config,
             listening_port=config.listening_port,
@@ -193,7 +194,7 @@ class Replication:
         if self.is_primary:
             if writes:
                 f = self.fencing
-                if f.fencing and f.fenced(mono_ms):
+                if f.fencing and mono_ms >= f.deadline_ms:
                     return FENCED  # ackdb: before NOREPLICAS, the more basic refusal
                 if self.table.write_refused(now_ms):
                     return NOREPLICAS  # notes: replicas ignore min-replicas-to-write
@@ -324,6 +325,10 @@ class Replication:
         err = self.fencing.check_epoch(argv[1])
         if err is not None:
             return error_reply(err), []
+        if not self.is_primary and self.link.loading:
+            # The dataset is being replaced by a full sync's snapshot: neither the old
+            # history nor the new one is ours to report yet. The agent retries.
+            return error_reply(ERR_FREEZE_LOADING), []
         # A FAILOVER command running is aborted first (as a controller's promotion does):
         # the cluster's controller decides from here; its abort may restore us as primary.
         actions = self._run_failover(self.failover.abort("frozen by a failover"), now_ms)
@@ -340,9 +345,10 @@ class Replication:
         )
         return reply, actions
 
-    def diverged(self, replid: str, offset: int) -> DivergedRange | None:
-        """The bytes of our history a new primary's fork ``(replid, offset)`` lacks."""
-        return diverged_range(self.state, replid, offset)
+    def diverged(self, replid: str, offset: int, *, has_data: bool) -> DivergedRange | None:
+        """What of our data a new primary's fork ``(replid, offset)`` lacks (``has_data``:
+        the dataset holds a key; it matters only when our history is unknown)."""
+        return diverged_range(self.state, replid, offset, has_data=has_data)
 
     # -- role changes -----------------------------------------------------------------
 

@@ -46,18 +46,21 @@ class DivergedRange:
 class Fencing:
     """Lease, epoch and freeze of one node (state only; the engine wires it)."""
 
-    __slots__ = ("enabled", "epoch", "deadline_ms", "frozen")
+    __slots__ = ("enabled", "epoch", "deadline_ms", "frozen", "fencing")
 
     def __init__(self, enabled: bool = False) -> None:
         self.enabled = enabled  # ackdb-lease yes
         self.epoch = 0  # the highest failover epoch seen
         self.deadline_ms = 0  # CLOCK_MONOTONIC ms; writes allowed strictly before it
         self.frozen = False  # ACKDB.FREEZE, undone by REPLICAOF (or a lease on a primary)
+        # Writes of a primary depend on the lease now: ``enabled or frozen``, kept as a
+        # field because the command gate reads it on every write while it is gated.
+        self.fencing = enabled
 
-    @property
-    def fencing(self) -> bool:
-        """Writes of a primary depend on the lease now (the command gate must check)."""
-        return self.enabled or self.frozen
+    def set_enabled(self, enabled: bool) -> None:
+        """CONFIG SET ackdb-lease."""
+        self.enabled = enabled
+        self.fencing = enabled or self.frozen
 
     def fenced(self, mono_ms: int) -> bool:
         """A primary's writes are refused at ``mono_ms`` (check ``fencing`` first)."""
@@ -93,6 +96,7 @@ class Fencing:
         self.epoch = epoch
         self.deadline_ms = deadline
         self.frozen = False
+        self.fencing = self.enabled
         return None
 
     def freeze(self, epoch_raw: bytes) -> str | None:
@@ -102,37 +106,50 @@ class Fencing:
             return epoch
         self.epoch = epoch
         self.deadline_ms = 0
-        self.frozen = True
+        self.frozen = self.fencing = True
         return None
 
     def drop_lease(self) -> None:
         """A role change: no lease carries over; a REPLICAOF ends a freeze."""
         self.deadline_ms = 0
         self.frozen = False
+        self.fencing = self.enabled
 
 
-def diverged_range(state: ReplicationState, replid: str, offset: int) -> DivergedRange | None:
-    """What of our history a fork ``(replid, offset)`` lacks, or None when nothing.
+def diverged_range(
+    state: ReplicationState, replid: str, offset: int, *, has_data: bool
+) -> DivergedRange | None:
+    """What of our data a new primary's fork ``(replid, offset)`` lacks, or None.
 
-    The fork is on our history when ``replid`` is our id, or our ``replid2`` and the
-    fork lies in the shared part (offsets below ``second_repl_offset``); past that
-    point our history left it, so what we hold beyond ``second_repl_offset - 1`` is
-    ours alone. A fork of another history tells nothing about our bytes: None (the
-    caller logs it). Redis's PSYNC uses the same test (``psync.decide``).
+    The fork says: the new primary holds history ``replid`` up to ``offset`` and went on
+    under an id of its own. Three cases (docs/fencing.md):
+
+    - ``replid`` is our id: we are still on that history; our bytes past ``offset``
+      are ours alone (an old primary, or a replica that received more than the winner).
+    - ``replid`` is our ``replid2``: we left that history at ``second_repl_offset - 1``
+      (a promotion, a partial resync onto a new id, a restart). What we held of it past
+      ``offset`` is ours alone; what came after we left it is on our new history, which
+      is the new primary's when we are its replica or the winner itself.
+    - another id: when our history is known, our data descends from a later history (a
+      replica that synced with the new primary since): nothing. When it is unknown (a
+      start without a saved history, no sync since) and we hold data, we cannot tell
+      which of it is divergent: the whole dataset is (``first_offset`` 0, no bytes).
     """
+    own = state.master_repl_offset
     if replid == state.replid:
-        fork = offset
+        fork, last = offset, own
     elif replid == state.replid2 and state.second_repl_offset > 0:
-        fork = min(offset, state.second_repl_offset - 1)
+        fork, last = offset, state.second_repl_offset - 1
+    elif not state.history_known and has_data:
+        return DivergedRange(0, own, None)
     else:
         return None
-    own = state.master_repl_offset
-    if own <= fork:
+    if last <= fork:
         return None
     b = state.backlog
-    covered = b is not None and b.contains(fork + 1) and b.end_offset == own + 1
-    data = b.read_from(fork + 1) if covered and b is not None else None
-    return DivergedRange(fork + 1, own, data)
+    covered = b is not None and b.first_byte_offset <= fork + 1 and last < b.end_offset
+    data = b.read_from(fork + 1)[: last - fork] if covered and b is not None else None
+    return DivergedRange(fork + 1, last, data)
 
 
 def count_commands(data: bytes) -> int | None:

@@ -320,6 +320,7 @@ class ReplicaLink:
             # and disconnects its sub-replicas so they learn the new id.
             self.repl.shift_replid(new_id)
             actions.append(DisconnectReplicas("primary replication id changed"))
+        self.repl.history_known = True  # the primary recognised our history
         self.repl.ensure_backlog(new_history=False)
         if self.stream_db:
             actions.append(Apply([b"SELECT", b"%d" % self.stream_db]))

@@ -196,7 +196,14 @@ class ReplicationShell(CoreReplication):
         """ACKDB.DIVERGED: the diverged stream bytes, exactly, to ``diverged-<tag>.aof``
         in the data dir (fsynced, atomically); when the backlog no longer holds them,
         the whole dataset to ``diverged-<tag>.rdb`` (count -1). Logged as a warning."""
-        what = f"bytes {rng.first_offset}..{rng.last_offset} of replid {self.engine.state.replid}"
+        st = self.engine.state
+        if rng.first_offset:
+            what = (
+                f"stream bytes {rng.first_offset}..{rng.last_offset} "
+                f"(master_replid {st.replid}, replid2 {st.replid2})"
+            )
+        else:
+            what = f"the data of an unknown history (started without one; replid {st.replid})"
         if rng.data is not None:
             data = rng.data
             count = count_commands(data)
@@ -209,7 +216,7 @@ class ReplicationShell(CoreReplication):
         path = os.path.join(self.persist.dir, f"diverged-{tag}.rdb")
         self._write_file(path, self.persist.write_dataset)
         self.log.warning(
-            f"Diverged writes saved: {what} (no longer in the backlog): the whole dataset in {path}"
+            f"Diverged writes saved: {what} (not in the backlog): the whole dataset in {path}"
         )
         return -1, path
 

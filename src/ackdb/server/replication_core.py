@@ -124,6 +124,9 @@ class CoreReplication:
         # the AOF's marks do not depend on the order of the core's feeds (a subclass sets
         # it; see server.persist_aof.aof_numbered).
         self.aof_offsets: Callable[[int], None] | None = None
+        if saved is None and not any(db.data for db in core.dbs):
+            # Empty at start: everything we will hold is of our own history.
+            self.engine.state.history_known = True
         core.repl = self
         core.feeds.insert(0, self._feed)
         for name in _ENGINE_SETTINGS:
@@ -167,10 +170,12 @@ class CoreReplication:
         e = self.engine
         if not writes:
             return e.refusal(writes=False, stale_ok=cmd.stale_ok, now_ms=0)
-        # The clocks only for writes (NOREPLICAS counts good replicas by their lag; the
-        # lease is in CLOCK_MONOTONIC ms), the monotonic one only while fencing.
+        # The clocks only for writes, each only when it can matter: NOREPLICAS counts
+        # good replicas by their lag (wall clock, as the ACKs' times); the lease is in
+        # CLOCK_MONOTONIC ms, read only while fencing.
+        now_ms = self.now_ms() if e.table.min_replicas_to_write else 0
         mono_ms = self.mono_ms() if e.fencing.fencing else 0
-        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=self.now_ms(), mono_ms=mono_ms)
+        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -198,7 +203,8 @@ class CoreReplication:
             return enc.error("ERR invalid offset")
         if not _TAG.fullmatch(tag):
             return enc.error("ERR invalid tag: use 1 to 64 of A-Z a-z 0-9 _ -")
-        rng = self.engine.diverged(replid, offset)
+        has_data = any(db.data for db in self.core.dbs)
+        rng = self.engine.diverged(replid, offset, has_data=has_data)
         if rng is None:
             self.log.notice(
                 f"ACKDB.DIVERGED {replid}:{offset}: nothing of our history "
