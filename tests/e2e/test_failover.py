@@ -96,12 +96,13 @@ def test_sigkill_of_the_primarys_node_under_wait1_load(cluster: LocalCluster) ->
         new = wait_for(lambda: primary_moved(cluster, s), FAILOVER_MAX_S, "a new primary")
         wait_for(lambda: accepts_writes(cluster, others[0]), FAILOVER_MAX_S, "writes again")
         took = time.monotonic() - t0
-        wait_writes(w, 50)
+        # (The only replica is gone with the node: WAIT 1 answers 0 until it returns.)
+        check_readable(cluster, others[0], w.acked)
+        cluster.start(victim)
+        _back_as_replica(cluster, victim)
+        wait_writes(w, 50)  # WAIT 1 reaches the returned replica
     assert new.primary in others
     assert took < FAILOVER_MAX_S
-    check_readable(cluster, others[0], w.acked)
-    cluster.start(victim)
-    _back_as_replica(cluster, victim)
     check_readable(cluster, victim, w.acked)
 
 
@@ -134,10 +135,13 @@ def test_divergent_writes_of_a_returning_primary_are_saved(cluster: LocalCluster
     ppid, rpid = int(pids[old]["pid"]), int(pids[replica]["pid"])
     agent = cluster[old].proc
     assert agent is not None
+    before = set(_diverged_files(cluster, old))  # (a restart of its node may have left one)
     os.kill(rpid, signal.SIGSTOP)  # the replica receives nothing from here on
     stopped = [rpid]
     try:
         with shard_client(cluster, old, s.primary_port) as c:
+            # Its link is closed too, so no write waits in its socket's buffer either.
+            assert c.call("CLIENT", "KILL", "TYPE", "replica") == 1
             for i in range(5):
                 assert c.call("SET", f"diverged-{i}", str(i)) == b"OK"
             assert c.call("WAIT", "1", "50") == 0  # never covered by WAIT 1
@@ -156,8 +160,13 @@ def test_divergent_writes_of_a_returning_primary_are_saved(cluster: LocalCluster
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
-    files = wait_for(lambda: _diverged_files(cluster, old), TIMEOUT_S, "a diverged file")
-    text = b"".join(f.read_bytes() for f in files)
+    files = wait_for(
+        lambda: [f for f in _diverged_files(cluster, old) if f not in before],
+        TIMEOUT_S,
+        "a new diverged file",
+    )
+    assert [f.suffix for f in files] == [".aof"]
+    text = files[0].read_bytes()
     for i in range(5):
         assert f"diverged-{i}".encode() in text
     _back_as_replica(cluster, old)
@@ -208,11 +217,12 @@ def test_repeated_sigkill_failovers_back_and_forth(cluster: LocalCluster) -> Non
             wait_writes(w, 30)
             cluster.kill_node(victim)
             wait_for(lambda: primary_moved(cluster, s), FAILOVER_MAX_S, "a new primary")  # noqa: B023
+            wait_for(lambda: accepts_writes(cluster, others[0]), FAILOVER_MAX_S, "writes")  # noqa: B023
+            cluster.start(victim)
+            _back_as_replica(cluster, victim)
             wait_writes(w, 30)
         acked.update(w.acked)
         check_readable(cluster, others[0], acked)
-        cluster.start(victim)
-        _back_as_replica(cluster, victim)
     check_readable(cluster, "n1", acked)
 
 
