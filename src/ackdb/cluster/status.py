@@ -17,8 +17,8 @@ lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host=
 pid= state= restarts=``; then (the node's too) one ``diverged:<db>/<shard> node=<id>
 path=<file> count=<commands>|? first=<offset>|? last=<offset>|? bytes=<size>`` line per
 file of divergent writes a returning old primary saved, until an operator removes it
-(``count`` -1: the whole dataset was saved). Never does IO: it formats a Raft ``Status``, the metadata and
-the supervisor's units.
+(``count`` -1: the whole dataset was saved). Never does IO: it formats a Raft
+``Status``, the metadata and the supervisor's units.
 """
 
 from __future__ import annotations
@@ -126,7 +126,6 @@ class StatusView:
     shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     failovers: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     instances: list[InstanceView] = field(default_factory=list)
-    failovers: list[str] = field(default_factory=list)  # the leader's failover: lines
 
     @property
     def role(self) -> str:
@@ -160,8 +159,6 @@ def parse_status(text: str) -> StatusView:
         elif key in items:
             item_id, *pairs = value.split(" ")
             items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
-        elif key == "failover":
-            view.failovers.append(value)
         elif key in ("instance", "proxy", "diverged"):
             name, *pairs = value.split(" ")
             view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))

@@ -329,8 +329,6 @@ def _print_status(v: StatusView) -> None:
     from ackdb.node.cli_db import print_databases  # (cli_db imports this module)
 
     print_databases(v)
-    for line in v.failovers:
-        print(f"failover {line}")
 
 
 def _add_node(a: argparse.Namespace) -> int:

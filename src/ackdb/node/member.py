@@ -170,9 +170,9 @@ class RaftMember:
         }
 
     def status_text(self) -> str:
-        text = status_text(self.raw.status(), self.meta, self.opts.client_addr, self.snap_index)
         lines = self.failover.status_lines(self.meta, now_ms())
-        return text + "".join(f"{line}\r\n" for line in lines)
+        st = self.raw.status()
+        return status_text(st, self.meta, self.opts.client_addr, self.snap_index, lines)
 
     def info_text(self, clients: int) -> str:
         d = self.driver.stats
