@@ -6,7 +6,9 @@ directories they use, and polling them (status, leader). Each member's cluster a
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
 fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
 on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
-member can serve a database on the same port, as separate machines do. Every wait is
+member can serve a database on the same port, as separate machines do; ``loopback_net``
+(e.g. ``127.31.7``) puts them on another /24 of the loopback network, so clusters run at
+once (the cluster hands out the same shard ports in each) never share an address. Every wait is
 bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL). The
 cluster has one secret, ``base_dir/cluster.secret``, given to every member
 (``--cluster-secret-file``); a member can be given another (``add(..., secret_file=...)``)
@@ -15,6 +17,7 @@ to play a node of another cluster.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -34,6 +37,11 @@ from ackdb.resp.client import ReplyError
 POLL_INTERVAL_S = 0.02
 STOP_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
+
+
+def random_loopback_net() -> str:
+    """A /24 of 127.0.0.0/8 other than 127.0.0 (for ``loopback_net``)."""
+    return f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}"
 
 
 def free_port() -> int:
@@ -80,9 +88,11 @@ class LocalCluster:
         extra_args: Iterable[str] = (),
         peer_addr: Callable[[Member, Member], str] | None = None,
         distinct_hosts: bool = False,
+        loopback_net: str = "127.0.0",
     ) -> None:
         self.base_dir = base_dir
         self.distinct_hosts = distinct_hosts
+        self.loopback_net = loopback_net
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
@@ -95,7 +105,9 @@ class LocalCluster:
         self.initial = list(self.members)
 
     def _new_member(self, node_id: str, secret_file: Path | None = None) -> Member:
-        host = f"127.0.0.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
+        host = (
+            f"{self.loopback_net}.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
+        )
         m = Member(
             node_id,
             free_port(),
