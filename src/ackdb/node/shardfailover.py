@@ -12,6 +12,10 @@ Owns: carrying out the failover actions of ``cluster.supervise`` on one shard pr
   the outcome from ``INFO replication``) and propose ``shard.report`` for this node, or
   ``shard.abort`` when the hand-over failed.
 
+Also the ``shard.down`` facts of local primaries that stopped answering
+(``propose_down``) and the status lines of the files of divergent writes
+(``diverged_lines``).
+
 Decides nothing: what to do and when comes from the supervisor's decider, whether a report
 counts from the controller. Every step is one command on the supervisor's connection to
 the unit (``call``); a failure is logged and left to the decider's retry.
@@ -20,21 +24,26 @@ the unit (``call``); a failure is logged and left to the decider's retry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import glob
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.databases import Fork
-from ackdb.cluster.shardspec import parse_replication_info
+from ackdb.cluster.failover import HANDOVER_TIMEOUT_MS
+from ackdb.cluster.leases import down_facts
+from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.shardspec import ShardSpec, parse_replication_info
+from ackdb.cluster.supervise import CheckDiverged, Freeze, HandOver, Unit
 from ackdb.resp.client import ReplyError
 from ackdb.server.log import Log
 
-# FAILOVER's own timeout (ms): the primary waits this long for the target to catch up.
-HANDOVER_TIMEOUT_MS = 5000
 # How often the hand-over's outcome is read while FAILOVER runs (s), and for how long.
 HANDOVER_POLL_S = 0.05
 HANDOVER_WAIT_S = HANDOVER_TIMEOUT_MS / 1000 + 5.0
+DOWN_RETRY_MS = 500  # a shard.down not committed yet is proposed again after this long
 
 Call = Callable[..., Awaitable[Any]]
 Submit = Callable[[Op, tuple[bytes | str | int, ...], Callable[[Result], None]], None]
@@ -56,6 +65,47 @@ class ShardFailover:
         self.call = call  # call(unit, *args): one command on the unit's connection
         self.submit = submit
         self.saved: dict[str, Diverged] = {}  # file path -> what its shard said
+        self._down_sent: dict[tuple[object, ...], int] = {}  # (db, shard, epoch) -> when
+
+    async def step(self, a: Freeze | CheckDiverged | HandOver, spec: ShardSpec, d: str) -> bool:
+        """Carry out one of the supervisor's failover actions on the shard of ``spec``
+        (its directory ``d``). True when it did."""
+        if isinstance(a, Freeze):
+            return await self.freeze(a.unit, spec.db, spec.shard, a.epoch)
+        if isinstance(a, CheckDiverged):
+            return await self.check_diverged(a.unit, d, a.forks)
+        return await self.hand_over(a.unit, spec.db, spec.shard, a.epoch, a.host, a.port)
+
+    def diverged_lines(self, spec: ShardSpec, d: str) -> list[str]:
+        """The status lines of the files of divergent writes in the unit directory
+        ``d``: listed until an operator removes them (the counts are known when this
+        agent saved the file; after a restart of the agent only its size is)."""
+        out = []
+        for path in sorted(glob.glob(os.path.join(glob.escape(d), "diverged-*"))):
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                continue  # removed meanwhile
+            got = self.saved.get(path)
+            count, first, last = (got.count, got.first, got.last) if got else ("?", "?", "?")
+            out.append(
+                f"diverged:{spec.db}/{spec.shard} node={self.node_id}"
+                f" path={path.replace(' ', '%20')} count={count} first={first} last={last}"
+                f" bytes={size}"
+            )
+        return out
+
+    def propose_down(self, meta: MetadataStore, units: Mapping[str, Unit], now: int) -> None:
+        """Propose shard.down for the local primaries that stopped answering
+        (``cluster.leases.down_facts``), each at most every DOWN_RETRY_MS until it
+        commits (then it is no longer a candidate)."""
+        for sub in down_facts(meta, self.node_id, units, now):
+            key = tuple(sub.args[:3])
+            if now - self._down_sent.get(key, -DOWN_RETRY_MS) < DOWN_RETRY_MS:
+                continue
+            self._down_sent[key] = now
+            self.log.warning(f"{sub.args[0]}/{sub.args[1]}: primary down ({sub.args[4]})")
+            self.submit(sub.op, sub.args, self._logged("shard.down"))
 
     def _report(self, db: str, shard: int, epoch: int, replid: str, offset: int) -> None:
         args = (db, shard, epoch, self.node_id, replid, offset)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import glob
 import os
 import shutil
 import signal
@@ -38,7 +37,6 @@ from typing import IO, Any
 
 from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import Database
-from ackdb.cluster.leases import down_facts
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.shardspec import (
     Observed,
@@ -85,7 +83,6 @@ from ackdb.server.log import Log
 TICK_S = 0.1  # exits are seen and the decider ticks this often
 KILL_WAIT_S = 2.0  # after SIGKILL, how long stop() waits for the exits
 PROBE_TIMEOUT_S = 1.0  # one probe: connect, AUTH and the question
-DOWN_RETRY_MS = 500  # a shard.down not committed yet is proposed again after this long
 
 
 def now_ms() -> int:
@@ -124,7 +121,6 @@ class ShardSupervisor:
         self._submit = submit or _no_submit
         self.failover = ShardFailover(opts.node_id, log, self.call, self._submit)
         self._unchecked: set[str] = set()  # units whose last divergence check failed
-        self._down_sent: dict[tuple[object, ...], int] = {}  # (db, shard, epoch) -> when
         self._started = False  # Raft passes run before this service starts: wait
         self._stopped = False
 
@@ -202,27 +198,8 @@ class ShardSupervisor:
                 lines.append(instance_line(self.opts.node_id, u))
         for u in units:
             if isinstance(u.spec, ShardSpec):
-                lines += self._diverged_lines(u.id, u.spec)
+                lines += self.failover.diverged_lines(u.spec, self._dir(u.id))
         return "".join(f"{line}\r\n" for line in lines)
-
-    def _diverged_lines(self, unit: str, spec: ShardSpec) -> list[str]:
-        """One line per file of divergent writes in the unit's directory: they stay
-        listed until an operator removes the file (the counts are known when this agent
-        saved it; after a restart of the agent only the size is)."""
-        out = []
-        for path in sorted(glob.glob(os.path.join(glob.escape(self._dir(unit)), "diverged-*"))):
-            try:
-                size = os.path.getsize(path)
-            except OSError:
-                continue  # removed meanwhile
-            d = self.failover.saved.get(path)
-            count, first, last = (d.count, d.first, d.last) if d else ("?", "?", "?")
-            out.append(
-                f"diverged:{spec.db}/{spec.shard} node={self.opts.node_id}"
-                f" path={path.replace(' ', '%20')} count={count} first={first} last={last}"
-                f" bytes={size}"
-            )
-        return out
 
     # -- watching -------------------------------------------------------------------------
 
@@ -235,7 +212,7 @@ class ShardSupervisor:
             now = now_ms()
             self._run(self.core.tick(now))
             if self._seen_index >= self._applied_at_start:
-                self._down_facts(now)
+                self.failover.propose_down(self.meta(), self.core.units, now)
         except Exception:
             self.log.warning("Unexpected error in the shard supervisor", exc=True)
         if not self._stopped:
@@ -436,34 +413,12 @@ class ShardSupervisor:
             self._run(self.core.probed(a.unit, a.pid, seen, now_ms()))
 
     async def _failover_step(self, a: Freeze | CheckDiverged | HandOver) -> None:
-        """One failover step on a shard (node/shardfailover.py does the talking)."""
         u = self.core.units.get(a.unit)
         spec = u.spec if u is not None else None
-        if not isinstance(spec, ShardSpec) or self._stopped:
-            return
-        f = self.failover
-        if isinstance(a, Freeze):
-            await f.freeze(a.unit, spec.db, spec.shard, a.epoch)
-        elif isinstance(a, CheckDiverged):
-            if not await f.check_diverged(a.unit, self._dir(a.unit), a.forks):
-                self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
-        else:
-            await f.hand_over(a.unit, spec.db, spec.shard, a.epoch, a.host, a.port)
-
-    def _down_facts(self, now: int) -> None:
-        """Propose shard.down for the local primaries that stopped answering (each at
-        most every DOWN_RETRY_MS until it commits: then it is no longer a candidate)."""
-        for sub in down_facts(self.meta(), self.opts.node_id, self.core.units, now):
-            key = tuple(sub.args[:3])
-            if now - self._down_sent.get(key, -DOWN_RETRY_MS) < DOWN_RETRY_MS:
-                continue
-            self._down_sent[key] = now
-            self.log.warning(f"{sub.args[0]}/{sub.args[1]}: primary down ({sub.args[4]})")
-            self._submit(sub.op, sub.args, self._down_result)
-
-    def _down_result(self, r: Result) -> None:
-        if not r.ok:
-            self.log.verbose(f"shard.down: {r.error}")
+        if isinstance(spec, ShardSpec) and not self._stopped:
+            if not await self.failover.step(a, spec, self._dir(a.unit)):
+                if isinstance(a, CheckDiverged):
+                    self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
 
     async def _set_replication(self, a: SetReplication) -> None:
         spec = a.spec
