@@ -391,28 +391,3 @@ class FailoverController:
 
 def _key(s: Submit) -> tuple[str | int, ...]:
     return (s.op.value, *s.args)
-
-
-def planned_fences(
-    meta: MetadataStore, name: str, shard: int | None
-) -> list[tuple[str, int, int, int, str]]:
-    """The ``shard.fence`` arguments of ``DB.FAILOVER name [shard]`` (every shard when
-    ``shard`` is None): planned, to the first replica on a node that is not down nor in
-    maintenance (the metadata knows no offsets; FAILOVER waits for the target to catch
-    up). ValueError with the client's error when a shard cannot fail over now."""
-    try:
-        db = next(d for d in dbops.databases(meta) if d.name == name)
-    except StopIteration:
-        raise ValueError(f"ERR no such database '{name}'") from None
-    if shard is not None and db.shard(shard) is None:
-        raise ValueError(f"ERR database '{name}' has no shard {shard}")
-    off = {m.id for m in meta.members.values() if m.maintenance or m.health.value == "down"}
-    out = []
-    for s in db.shards if shard is None else (db.shards[shard],):
-        if s.state is not ShardState.OK:
-            raise ValueError(f"ERR shard {s.index} is failing over already (epoch {s.epoch})")
-        target = next((r.node for r in s.replicas if r.node not in off), None)
-        if target is None:
-            raise ValueError(f"ERR shard {s.index} has no replica to fail over to")
-        out.append((db.name, s.index, s.epoch, 1, target))
-    return out

@@ -20,7 +20,7 @@ the log, which only ever holds their sha256.
         answered as soon as the topology's version is above it, or at timeout-ms
         (default 30000, at most 300000) with the current one.
     DB.FAILOVER name [shard]                  +OK once a planned failover of the shard
-        (every shard without one) is committed (cluster/failover.py ``planned_fences``);
+        (every shard without one) is committed (cluster/shardops.py ``planned_fences``);
         the leader's controller and the agents carry it out (docs/failover.md).
     NODE.MAINTENANCE id on|off                +OK once committed: the controller moves the
         node's primaries off it (on) or back (off).
@@ -37,7 +37,7 @@ from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence, Topology
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.dbtext import info_text
-from ackdb.cluster.failover import planned_fences
+from ackdb.cluster.shardops import planned_fences
 from ackdb.node.topowatch import TOPOLOGY_WAIT_DEFAULT_MS, TOPOLOGY_WAIT_MAX_MS, Watch
 from ackdb.resp import encoder as enc
 
