@@ -111,7 +111,7 @@ def _follow(db: ShardedDb, meta: FakeMeta) -> None:  # noqa: PLR0915 - one scena
     assert "set" not in outcome  # parked
     t0 = time.monotonic()
     assert r.set(k1, "x") and r.get(k1) == b"x"
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 1.5  # not held behind the failing shard
 
     # The new primary is published: the parked write runs there.
     _swap(db)

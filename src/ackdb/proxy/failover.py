@@ -158,12 +158,22 @@ def _parked_mask(s: Session) -> int:
     return mask
 
 
+def unsure(old: Router, new: Router, written: int) -> int:
+    """Of the shards ``written`` since the client's last WAIT, those whose writes may have
+    gone to a primary that is not the shard's any more: a shard that starts failing (its
+    writes so far went to the old primary), and one whose primary or epoch changed while
+    the endpoint did not see it failing. Not a shard that was failing: its writes since
+    were parked, and run on the new primary."""
+    moved, epochs = moved_shards(old, new)
+    return written & ((new.failing & ~old.failing) | ((moved | epochs) & ~old.failing))
+
+
 def wait_zero(s: Session, shards: list[int]) -> set[int]:
-    """The shards WAIT must count as 0 for this client: failing ones, and those whose
-    primary (or epoch) changed since the client wrote there (its writes went to a primary
-    that is not the one whose replicas would be counted)."""
-    zero = s.router.failing | s.unsure
-    return {i for i in shards if zero >> i & 1}
+    """The shards WAIT must count as 0 for this client (``Session.unsure``): its writes
+    there may have gone to a primary whose replicas are not the ones counted now. (WAIT
+    for a failing shard the client did not write to before it failed is parked like any
+    request, and runs on the new primary after the writes parked before it.)"""
+    return {i for i in shards if s.unsure >> i & 1}
 
 
 def zero_for(argv: list[bytes]) -> bytes:

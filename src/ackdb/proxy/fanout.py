@@ -13,9 +13,8 @@ WAIT and WAITAOF (tips: all_shards, agg_min): sent to every shard this client wr
 since its last WAIT, each on the client's own connection to that shard, so each shard waits
 for the offset of this client's last write there; all run at once, so the timeout is one
 timeout overall; the reply is the minimum. A client that wrote nothing asks every shard,
-which answers as Redis does for a connection without writes. A shard failing over, whose
-primary changed under the client's writes, or whose reply is lost counts 0
-(proxy/failover.py).
+which answers as Redis does for a connection without writes. A shard whose primary changed
+under the client's writes, or whose reply is lost, counts 0 (proxy/failover.py).
 """
 
 from __future__ import annotations
@@ -46,7 +45,10 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
         return
     shard_of = router.shard_of
     if router.cluster is not None:  # a cluster node: one slot, its own (CROSSSLOT, MOVED)
-        refusal = router.cluster.check_slots({slot_of(argv[i]) for i in range(1, n, step)})
+        slots = {slot_of(argv[i]) for i in range(1, n, step)}
+        refusal = router.cluster.check_slots(slots)
+        if refusal is not None and refusal[:6] == b"-MOVED" and s.readonly and not r.write:
+            refusal = None if all(s._reads(slot) for slot in slots) else refusal
         if refusal is not None:
             s._reply(refusal)
             return
@@ -126,9 +128,10 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         shards = [i for i in range(s.router.nshards) if written >> i & 1]
     else:
         shards = s.all_shards()
-    # A shard failing over, or whose primary changed since this client wrote there,
-    # counts 0 (its replicas are not the ones that got those writes); so does one whose
-    # reply is lost (its connection broke mid-WAIT): the count the endpoint can vouch for.
+    # A shard whose primary changed (or started failing over) since this client wrote
+    # there counts 0 (its replicas are not the ones that got those writes); so does one
+    # whose reply is lost (its connection broke mid-WAIT, or it stayed failing past the
+    # bound): the count the endpoint can vouch for.
     zero = failover.zero_for(argv)
     zeros = failover.wait_zero(s, shards)
     if zeros:

@@ -90,11 +90,16 @@ async def _next_topology(meta: str, db: str, known: int, stale: asyncio.Event) -
     woken = asyncio.ensure_future(stale.wait())
     try:
         await asyncio.wait({poll, woken}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (the endpoint stops): so is the poll
+        poll.cancel()
+        await asyncio.gather(poll, return_exceptions=True)
+        raise
     finally:
         woken.cancel()
     if poll.done():
         return poll.result()
     poll.cancel()
+    await asyncio.gather(poll, return_exceptions=True)
     stale.clear()
     return await fetch_topology(meta, db, -1, 0)
 
@@ -147,6 +152,7 @@ async def serve(opts: argparse.Namespace, log: Log, shard_password: bytes | None
         feed = loop.create_task(follow_meta(ep, opts.meta, opts.db))
     await stop.wait()
     feed.cancel()
+    await asyncio.gather(feed, return_exceptions=True)
     await ep.close()
     log.notice("endpoint stopped")
     return 0

@@ -152,7 +152,8 @@ class Session:
         # Failover (proxy/failover.py): bit i of ``stalled``: requests for shard i are
         # parked in ``parked[i]`` (it is failing over); ``relocated``: shards whose
         # primary just moved (reads lost on their old connections are sent again);
-        # ``unsure``: shards written since the last WAIT whose primary changed since.
+        # ``unsure``: shards written since the last WAIT whose writes may have gone to a
+        # primary that is no longer the shard's (WAIT counts 0 there).
         self.stalled = router.failing
         self.parked: dict[int, deque[failover.Parked]] = {}
         self.relocated = 0
@@ -312,8 +313,9 @@ class Session:
         opens a new connection."""
         sinks = self.sinks[shard]
         self.plain[shard] = 0
-        self.unsure |= self.written & (1 << shard)
         retrying = failover.retrying(self, shard)
+        if not retrying:  # (else ``set_router`` marked what it must: failover.unsure)
+            self.unsure |= self.written & (1 << shard)
         again: list[tuple[list[bytes], Sink]] = []
         while sinks:
             s = sinks.popleft()
@@ -337,8 +339,9 @@ class Session:
         """The shared connection to ``shard`` broke owing this client ``sinks`` (in
         order): each gets an error, or is sent again as in ``lost``."""
         self.mux_n[shard] -= len(sinks)
-        self.unsure |= self.written & (1 << shard)
         retrying = failover.retrying(self, shard)
+        if not retrying:
+            self.unsure |= self.written & (1 << shard)
         again: list[tuple[list[bytes], Sink]] = []
         for sink in sinks:
             argv = failover.retry_argv(sink) if retrying else None
@@ -602,9 +605,8 @@ class Session:
         of shards whose primary moved (``lost``: their reads are sent again) and calls
         ``resume`` (what waited for a failing shard goes to its new primary)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
-        moved, epochs = failover.moved_shards(self.router, router)
-        self.relocated |= moved
-        self.unsure |= self.written & (moved | epochs)
+        self.unsure |= failover.unsure(self.router, router, self.written)
+        self.relocated |= failover.moved_shards(self.router, router)[0]
         self.router = router
         self.redirect = router.cluster.redirect if router.cluster is not None else None
         self.stalled |= router.failing

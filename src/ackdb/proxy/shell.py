@@ -366,6 +366,7 @@ class Endpoint:
         self.server = await loop.create_server(
             lambda: ClientConn(self), host, self.port, reuse_address=True, backlog=511
         )
+        self._watch_failing()  # the first topology may have a shard failing already
 
     async def close(self) -> None:
         if self.server is not None:
@@ -493,7 +494,12 @@ class Endpoint:
         failing = [i for i in range(router.nshards) if router.failing >> i & 1]
         if failing != [i for i in range(old.nshards) if old.failing >> i & 1]:
             self.log.notice(f"topology {router.topology.version}: shards {failing} failing over")
-        now = time.monotonic()
+        self._watch_failing()
+
+    def _watch_failing(self) -> None:
+        """Note since when each shard fails over; tick sessions while one does."""
+        router, now = self.router, time.monotonic()
+        failing = [i for i in range(router.nshards) if router.failing >> i & 1]
         self.failing_since = {i: self.failing_since.get(i, now) for i in failing}
         if router.failing and self.ticker is None:
             self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)

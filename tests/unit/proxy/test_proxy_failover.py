@@ -136,6 +136,13 @@ def test_wait_answers_the_count_it_can_vouch_for() -> None:
     assert h.call("WAITAOF 0 1 100") == [[0, 0]]
     h.call([b"SET", k0, b"1"])
     assert h.call("WAIT 2 100") == [2]  # written on the new primary: counted again
+    # Writes parked while the shard fails run on the new primary: WAIT waits there too.
+    h.switch(topology(3, version=4, ports={0: 40000}, epochs={0: 3}, failing=frozenset({0})))
+    h.send([b"SET", k0, b"2"], "WAIT 2 100")
+    assert h.out() == []
+    h.switch(topology(3, version=5, ports={0: 40001}, epochs={0: 4}))
+    assert h.out() == [b"OK", 1]  # the new primary's count (its FakeShard answers 1)
+    assert [r[0] for r in h.shards[0].requests] == [b"AUTH", b"SET", b"WAIT"]
 
 
 def test_a_wait_in_flight_when_its_connection_is_lost_answers_zero() -> None:
@@ -214,6 +221,7 @@ def test_a_replica_endpoint_serves_reads_after_readonly() -> None:
     assert str(moved) == "MOVED 15495 127.0.0.1:12000"
     got = h.call("READONLY", [b"GET", b"a"], [b"SET", b"a", b"1"], "READWRITE", [b"GET", b"a"])
     assert got[:2] == [b"OK", None] and errors(got[2:]) == ["MOVED", "b'OK'", "MOVED"]
+    assert h.call("READONLY", [b"MGET", b"{a}1", b"{a}2"]) == [b"OK", [None, None]]
 
 
 def test_requests_held_behind_a_lost_shared_connection_go_to_the_new_primary() -> None:
