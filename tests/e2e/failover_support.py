@@ -134,8 +134,8 @@ def endpoint(c: LocalCluster, node_id: str, timeout_s: float = 5.0) -> Client:
 class Writer:
     """Threads writing ``SET key value`` + ``WAIT 1 <wait_ms>`` through the endpoints of
     ``via`` (one thread per node), recording each write the shard acknowledged with WAIT
-    >= 1, and every error reply (time, text). A key whose outcome is unknown is never
-    reused."""
+    >= 1, and every error (wall-clock time, to compare with the logs, and "<endpoint's node>:
+    <text>"). A key whose outcome is unknown is never reused."""
 
     def __init__(self, c: LocalCluster, via: list[str], wait_ms: int = 1000) -> None:
         self.c = c
@@ -175,7 +175,7 @@ class Writer:
                 if isinstance(r[0], ReplyError) or isinstance(r[1], ReplyError):
                     err = r[0] if isinstance(r[0], ReplyError) else r[1]
                     with self.lock:
-                        self.errors.append((time.monotonic(), str(err)))
+                        self.errors.append((time.time(), f"{node_id}: {err}"))
                     time.sleep(0.01)
                     continue
                 with self.lock:
@@ -185,7 +185,7 @@ class Writer:
                         self.unacked += 1
             except (OSError, ReplyError) as e:
                 with self.lock:
-                    self.errors.append((time.monotonic(), repr(e)))
+                    self.errors.append((time.time(), f"{node_id}: {e!r}"))
                 if cl is not None:
                     cl.close()
                 cl = None

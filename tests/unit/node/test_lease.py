@@ -110,3 +110,18 @@ def test_the_period_is_the_strictest_profiles() -> None:
     assert log.create("d", shards=1, replicas=1) == OK
     r, _ = _renewer(Fake(log))
     assert r._period_ms(log.store) == PROFILES["high"].lease_renew_ms
+
+
+def test_a_planned_targets_lease_starts_once_the_old_primary_handed_over() -> None:
+    from ackdb.cluster.leases import lease_targets
+
+    log = cluster(3)
+    assert log.create("d", shards=1, replicas=1) == OK
+    s = db(log, "d").shards[0]
+    old, target = s.primary.node, s.replicas[0].node
+    unit = f"shards/{db(log, 'd').uid}-0"
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 1, target) == OK  # planned, epoch 2
+    assert lease_targets(log.store, old) == [] and lease_targets(log.store, target) == []
+    assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, old, "r", 100) == OK  # handed over
+    assert lease_targets(log.store, target) == [(unit, 2)]
+    assert lease_targets(log.store, old) == []
