@@ -38,9 +38,6 @@ from ackdb.resp.client import ReplyError
 from ackdb.server.log import Log
 
 DEFAULT_PROFILE = "high"
-# One ACKDB.LEASE may take at most this share of the renewal period (the next round sends
-# a fresher lease anyway).
-SEND_TIMEOUT_SHARE = 1.0
 
 Read = Callable[[Callable[[], None], Callable[[str], None]], None]
 Call = Callable[..., Awaitable[Any]]
@@ -195,7 +192,8 @@ class LeaseRenewer:
         return await fut
 
     async def _send(self, unit: str, epoch: int, deadline_ms: int) -> bool:
-        timeout_s = max(deadline_ms - now_ms(), 1) / 1000 * SEND_TIMEOUT_SHARE
+        # An answer after the deadline it carries is worth nothing: give up then.
+        timeout_s = max(deadline_ms - now_ms(), 1) / 1000
         try:
             await asyncio.wait_for(
                 self.call(unit, "ACKDB.LEASE", str(epoch), str(deadline_ms)), timeout_s
