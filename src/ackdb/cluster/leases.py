@@ -15,7 +15,14 @@ from collections.abc import Iterable, Mapping
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Database, LocalInstance, Role, ShardState, instances_on
+from ackdb.cluster.databases import (
+    Database,
+    LocalInstance,
+    Role,
+    Shard,
+    ShardState,
+    instances_on,
+)
 from ackdb.cluster.failover import profile_of
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.reconcile import Submit
@@ -25,38 +32,50 @@ from ackdb.cluster.supervise import Phase, Unit
 
 def _leased(node: str, dbs: Iterable[Database]) -> list[LocalInstance]:
     """The primaries on ``node`` of shards that fail over (they have replicas), in state
-    OK with no shard.down fact, or handing over in a planned failover that has not
-    reported yet: the ones that must hold a lease to take writes."""
+    OK, with no shard.down fact: the ones that must hold a lease to take writes."""
     return [
         li
         for li in instances_on(node, list(dbs))
         if li.role is Role.PRIMARY
         and li.shard.replicas
+        and li.shard.state is ShardState.OK
         and not li.shard.down
-        and (li.shard.state is ShardState.OK or _handing_over(li))
     ]
 
 
-def _handing_over(li: LocalInstance) -> bool:
-    """A planned failover's old primary until its report: FAILOVER TO pauses its writes and
-    makes it a replica of the target, which takes no write before its own lease (after
-    shard.promote), so it may keep its lease meanwhile -- its clients see a pause, not a
-    fence. Once it reported, it is a replica: nothing to lease."""
-    f = li.shard.fence
-    return f is not None and f.planned and f.report_of(li.instance.node) is None
+def _handed_over_to(node: str, dbs: Iterable[Database]) -> list[tuple[Database, Shard]]:
+    """Shards failing over by plan to ``node`` whose old primary has reported its
+    hand-over: FAILOVER made it a replica of ``node``'s instance, which is the only
+    primary left (its own lease stopped at the fence)."""
+    out = []
+    for db in dbs:
+        for s in db.shards:
+            f = s.fence
+            if (
+                s.state is ShardState.FAILING
+                and f is not None
+                and f.planned
+                and f.target == node
+                and s.instance_on(node) is not None
+                and f.report_of(f.old_primary.node) is not None
+            ):
+                out.append((db, s))
+    return out
 
 
 def lease_targets(meta: MetadataStore, node: str) -> list[tuple[str, int]]:
     """(unit, epoch) of every local shard process the applied metadata says is the
-    primary of a shard in state OK (contract 1) -- or handing over in a planned failover,
-    until it reported (a departure from the contract: see ``_handing_over``): the agent
-    leases exactly these, at the shard's epoch. A shard with a shard.down fact gets none
-    (its failover is coming), nor one without replicas (it never fails over and runs
-    without ``ackdb-lease``)."""
+    primary of a shard in state OK (contract 1): the agent leases exactly these, at that
+    epoch. A shard with a shard.down fact gets none (its failover is coming), nor one
+    without replicas (it never fails over and runs without ``ackdb-lease``). Also the
+    target of a planned failover once the old primary reported its hand-over: it is the
+    primary already (FAILOVER promoted it), so leasing it before the promotion commits
+    lets the endpoints, which follow the promotion at once, find it taking writes
+    (no -TRYAGAIN after a planned failover's pause)."""
+    dbs = dbops.databases(meta)
     return [
-        (shard_unit(li.db.uid, li.shard.index), li.shard.epoch)
-        for li in _leased(node, dbops.databases(meta))
-    ]
+        (shard_unit(li.db.uid, li.shard.index), li.shard.epoch) for li in _leased(node, dbs)
+    ] + [(shard_unit(db.uid, s.index), s.epoch) for db, s in _handed_over_to(node, dbs)]
 
 
 def down_facts(
@@ -68,8 +87,6 @@ def down_facts(
     starting is not judged (a new database's shards may take a while)."""
     out = []
     for li in _leased(node, dbops.databases(meta)):
-        if li.shard.state is not ShardState.OK:
-            continue  # a planned failover: its outcome is a report or an abort
         u = units.get(shard_unit(li.db.uid, li.shard.index))
         if u is None or u.spec is None:
             continue

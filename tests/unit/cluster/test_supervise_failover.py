@@ -241,19 +241,3 @@ def test_a_primary_that_never_answered_restarts_as_before() -> None:
     assert not sup.units[start.unit].held
     assert of(Start, sup.tick(1000)) != []
     assert down_facts(log.store, s.primary.node, sup.units, 1000) == []
-
-
-def test_a_planned_failovers_old_primary_keeps_its_lease_until_it_reported() -> None:
-    log, nodes = world()
-    s = shard(log)
-    p = nodes[s.primary.node]
-    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 1, s.replicas[0].node) == c.OK
-    assert lease_targets(log.store, p.node) == [(p.unit, 2)]  # at the fence's epoch
-    assert lease_targets(log.store, s.replicas[0].node) == []
-    assert down_facts(log.store, p.node, p.sup.units, 60_000) == []
-    assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, p.node, "a" * 40, 5) == c.OK
-    assert lease_targets(log.store, p.node) == []
-    # An unplanned fence leases nobody.
-    log2, nodes2 = world()
-    assert log2.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
-    assert all(lease_targets(log2.store, n) == [] for n in nodes2)
