@@ -10,7 +10,8 @@ Owns: the decisions that follow from the metadata, taken each tick:
   ``settle_ms``, OK again as soon as it does. The core's ``recent_active`` is cleared at
   every quorum check and set by the next reply, so one look at it would flap: the
   reconciler remembers when it last saw each voter active instead. A new leader counts
-  every voter as seen when it took office.
+  every voter as seen when it took office. A voter's health is recorded once it has
+  registered its addresses.
 
 Never does IO: ``step`` looks at a Status and the metadata and returns actions for the
 Raft member (node/member.py) to carry out; each kind of action is rate-limited here
@@ -126,7 +127,12 @@ class Reconciler:
                 self._seen[v] = now_ms
         for v in st.voters:
             m = meta.members.get(v)
-            have = Health.UNKNOWN if m is None else m.health
+            if m is None or not m.client_addr:
+                # Not registered yet: its health waits for its addresses, so a member
+                # shown active and ok can take shards (the leader now steps after every
+                # pass, and would otherwise record it first).
+                continue
+            have = m.health
             seen = self._seen.get(v, self._leading_since)
             want = Health.OK if now_ms - seen < self.settle_ms else Health.DOWN
             if have is not want and self._due("health", v, now_ms):
