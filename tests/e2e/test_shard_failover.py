@@ -325,6 +325,14 @@ def test_partition_of_the_primarys_node(tmp_path: Path) -> None:
         acked: dict[str, bytes] = {}
         with Client(f"{net.ip(old)}:{port}", timeout_s=2) as direct:
             direct.call("AUTH", pw)
+
+            def leased() -> bool:
+                try:
+                    return bool(direct.call("SET", "leased", "1") == b"OK")
+                except ReplyError:
+                    return False  # its first lease is still coming
+
+            wait_for(leased, 30, "the primary's lease")
             for i in range(20):
                 direct.call("SET", f"before-{i}", "1")
                 if direct.call("WAIT", "1", "1000") >= 1:

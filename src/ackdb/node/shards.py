@@ -385,7 +385,10 @@ class ShardSupervisor:
         except ReplyError:
             self.core.answered(unit, pid, now_ms())  # an error reply is an answer too
             raise
-        except (OSError, ConnectionError, TimeoutError):
+        except BaseException:
+            # A connection error, a timeout, or the caller cancelling (its wait_for) after
+            # the command went out: its reply may still come and would answer the next
+            # command on this shared connection. Drop the connection.
             self._drop_conn(unit)
             raise
         self.core.answered(unit, pid, now_ms())
