@@ -115,17 +115,18 @@ class Node:
         self.crashes += 1
 
     def _schedule_tick(self, proc: SimProcess) -> None:
-        def tick() -> None:
-            if not proc.live:
-                return
-            if self.aof == "everysec" and self.w.now % 1000 < TICK_MS:
-                self.fsync()
-            proc.core.cron(self.w.now)
-            proc.driver.cron(self.w.now)
-            self.end_pass()
-            self._schedule_tick(proc)
+        self.w.after(TICK_MS, lambda: self._tick(proc))
 
-        self.w.after(TICK_MS, tick)
+    def _tick(self, proc: SimProcess) -> None:
+        """The hz timer of one incarnation (a subclass may hold it, as for a pause)."""
+        if not proc.live:
+            return
+        if self.aof == "everysec" and self.w.now % 1000 < TICK_MS:
+            self.fsync()
+        proc.core.cron(self.w.now)
+        proc.driver.cron(self.w.now)
+        self.end_pass()
+        self._schedule_tick(proc)
 
     # -- the event loop ---------------------------------------------------------------
 

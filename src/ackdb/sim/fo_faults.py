@@ -1,0 +1,124 @@
+"""The failover simulator's fault model: what one seed chooses, and each fault.
+
+Owns: ``FoPlan`` (the database's failover options -- guarantee, policy, profile -- the
+network's quality, the load, the length of the chaos phase and how faults overlap) and
+``fault_step`` (one fault per fault event during chaos, with its own healing). Faults are
+those issue 15 claims to survive: one node at a time is killed (member, agent and shard
+process) and restarted, cut off (both ways or one way), or paused (a node, its shard
+process alone or its agent alone; clocks go on). With ``overlap`` a second fault may
+strike before the first healed: beyond the claim, so the strict policy must wait and
+the available one must say what it may have lost. Never does IO.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ackdb.sim.failover_world import FailoverWorld
+
+KINDS = ("kill", "isolate", "oneway_out", "oneway_in", "pause_node", "pause_shard", "pause_agent")
+
+
+@dataclass(frozen=True, slots=True)
+class FoPlan:
+    profile: str
+    policy: str  # "strict" | "available"
+    guarantee: int  # wait:n, 1..2
+    delay_max_ms: int  # Raft messages
+    loss: float
+    clients: int
+    chaos_ms: int
+    fault_ms: tuple[int, int]  # a fault lasts this long
+    gap_ms: tuple[int, int]  # quiet time after a fault healed
+    overlap: float  # probability that a fault strikes while another is active
+    weights: tuple[int, ...]  # of KINDS
+
+    @classmethod
+    def from_rng(cls, rng: random.Random, **forced: Any) -> FoPlan:
+        plan = cls(
+            profile="high",
+            policy=rng.choice(("strict", "strict", "available")),
+            guarantee=rng.choice((1, 1, 2)),
+            delay_max_ms=rng.choice((2, 5, 10)),
+            loss=rng.choice((0.0, 0.0, 0.01, 0.05)),
+            clients=rng.randint(2, 4),
+            chaos_ms=rng.randint(8000, 12000),
+            fault_ms=rng.choice(((200, 1500), (500, 3000), (1000, 4000))),
+            gap_ms=rng.choice(((300, 1000), (1000, 3000))),
+            overlap=rng.choice((0.0, 0.0, 0.3)),
+            weights=tuple(rng.choice((0, 1, 2, 3)) for _ in KINDS),
+        )
+        fields = {k: v for k, v in forced.items() if v is not None}
+        if not any(plan.weights) and "weights" not in fields:
+            fields["weights"] = tuple(1 for _ in KINDS)
+        return cls(**{**{f: getattr(plan, f) for f in cls.__slots__}, **fields})
+
+
+def fault_step(w: FailoverWorld) -> None:
+    if not w.faults_on:
+        return
+    p, rng = w.plan, w.rng
+    if w.active_faults and rng.random() >= p.overlap:
+        w.queue.schedule(rng.randint(*p.gap_ms), fault_step, w)
+        return
+    kind = rng.choices(KINDS, weights=p.weights)[0]
+    victim = rng.choice(sorted(w.shards))
+    lead = w.leader()
+    meta = None if lead is None else w.applied_meta(lead)
+    if meta is not None and rng.random() < 0.6:
+        victim = meta.primary  # the faults that matter most strike the primary
+    ms = rng.randint(*p.fault_ms)
+    w.active_faults += 1
+    if kind == "kill":
+        if w.agents[victim].alive:
+            w.kill_node(victim)
+        w.queue.schedule(ms, _restart, w, victim)
+    elif kind in ("isolate", "oneway_out", "oneway_in"):
+        others = [n for n in sorted(w.shards) if n != victim]
+        pairs = []
+        if kind != "oneway_in":
+            pairs += [(victim, o) for o in others]
+        if kind != "oneway_out":
+            pairs += [(o, victim) for o in others]
+        w.log(f"{kind} {victim} for {ms}ms")
+        _block(w, pairs, +1)
+        w.queue.schedule(ms, _unblock, w, pairs)
+    else:
+        until = w.now + ms
+        w.log(f"{kind} {victim} for {ms}ms")
+        if kind in ("pause_node", "pause_agent"):
+            w.paused[victim] = max(w.paused.get(victim, 0), until)
+        if kind in ("pause_node", "pause_shard"):
+            shard = w.shards[victim]
+            shard.paused_until = max(shard.paused_until, until)
+        w.queue.schedule(ms, _healed, w)
+    w.queue.schedule(ms + rng.randint(*p.gap_ms), fault_step, w)
+
+
+def _healed(w: FailoverWorld) -> None:
+    w.active_faults = max(0, w.active_faults - 1)
+
+
+def _restart(w: FailoverWorld, node: str) -> None:
+    _healed(w)
+    if not w.agents[node].alive:
+        w.log(f"restart {node}")
+        w.start_node(node)
+
+
+def _block(w: FailoverWorld, pairs: list[tuple[str, str]], d: int) -> None:
+    for pair in pairs:
+        w.blocks[pair] = max(0, w.blocks[pair] + d)
+    w.raft.blocked = {pair for pair, n in w.blocks.items() if n > 0}
+    for conn in list(w.repl.conns.values()):
+        if w.cut(conn.client.name, conn.server.name):
+            w.repl.break_conn(conn)
+
+
+def _unblock(w: FailoverWorld, pairs: list[tuple[str, str]]) -> None:
+    _healed(w)
+    _block(w, pairs, -1)
+    w.log(f"unblock {pairs[0]}...")
