@@ -38,15 +38,17 @@ class FoPlan:
 
     @classmethod
     def from_rng(cls, rng: random.Random, **forced: Any) -> FoPlan:
+        profile = rng.choice(("high", "high", "high", "low", "long-lease", "long-lease"))
+        slow = 3 if profile == "low" else 1
         plan = cls(
-            profile="high",
+            profile=profile,
             policy=rng.choice(("strict", "strict", "available")),
             guarantee=rng.choice((1, 1, 2)),
             delay_max_ms=rng.choice((2, 5, 10)),
             loss=rng.choice((0.0, 0.0, 0.01, 0.05)),
             clients=rng.randint(2, 4),
-            chaos_ms=rng.randint(8000, 12000),
-            fault_ms=rng.choice(((200, 1500), (500, 3000), (1000, 4000))),
+            chaos_ms=rng.randint(8000, 12000) * slow,
+            fault_ms=rng.choice(((200, 1500), (500, 3000), (1000, 4000), (2000, 6000 * slow))),
             gap_ms=rng.choice(((300, 1000), (1000, 3000))),
             overlap=rng.choice((0.0, 0.0, 0.3)),
             weights=tuple(rng.choice((0, 1, 2, 3)) for _ in KINDS),

@@ -40,6 +40,9 @@ class Profile:
 PROFILES = {
     "high": Profile("high", 1000, 1000, 500, 150, 0.05, 50, 300),
     "low": Profile("low", 5000, 5000, 2500, 700, 0.05, 200, 1500),
+    # Simulator only: a lease that outlives detection, so that nothing but the
+    # controller's lease wait keeps a cut-off primary from overlapping its successor.
+    "long-lease": Profile("long-lease", 1000, 1000, 2500, 300, 0.05, 50, 300),
 }
 
 
