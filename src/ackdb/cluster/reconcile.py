@@ -19,7 +19,9 @@ Raft member (node/member.py) to carry out; each kind of action is rate-limited h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ackdb.cluster.commands import Health, Op
 from ackdb.cluster.metadata import MemberState, MetadataStore, encode_member_context
@@ -29,7 +31,7 @@ from ackdb.consensus import ConfChange, ConfChangeKind, Role, Status
 @dataclass(frozen=True, slots=True)
 class Submit:
     op: Op
-    args: tuple[str, ...]
+    args: tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,18 @@ class Reconciler:
         self._leading_since: int | None = None
         self._term = 0
         self._seen: dict[str, int] = {}  # voter -> when the leader last saw it active
+
+    @property
+    def seen(self) -> Mapping[str, int]:
+        """voter -> when this leader last saw it active (read-only; meaningful on the
+        leader only, reset when it takes office). The failover controller
+        (cluster/failover.py) detects failed nodes with it."""
+        return MappingProxyType(self._seen)
+
+    @property
+    def leading_since(self) -> int | None:
+        """When this node last became leader (None when it is not the leader)."""
+        return self._leading_since
 
     def _due(self, what: str, member: str, now_ms: int) -> bool:
         last = self._last.get((what, member))

@@ -7,14 +7,45 @@ directory relative to the node's data directory, ``shards/<db uid>-<shard index>
 ``shard_config`` (the ``ackdb server`` config file of issue 14's contract) and
 ``Observed`` / ``parse_replication_info`` (a shard's ``INFO replication``). Pure: never
 does IO, reads no clock. The decisions over these are cluster/supervise.py's.
+
+Failover (issue 15, docs/failover.md): a shard spec carries its ``Mode`` -- ``primary``,
+``replica`` of ``primary``, ``frozen`` at ``epoch`` (an unplanned failover: freeze and
+report), ``handover`` (a planned one: this primary hands over to ``target`` and reports)
+or ``hold`` (a replica during a planned one: left alone) -- the shard's ``forks`` (a
+replica checks them for divergent writes before it follows its primary), whether this
+node's report is in the metadata, and whether the database fails over at all (``lease``:
+it has replicas; the process then runs with ``ackdb-lease yes``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from ackdb.cluster.databases import Database, Persistence, instances_on
+from ackdb.cluster.databases import (
+    Database,
+    Fork,
+    LocalInstance,
+    Persistence,
+    Role,
+    ShardState,
+    instances_on,
+)
+from ackdb.cluster.failover import profile_of
+
+
+class Mode(enum.Enum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+    FROZEN = "frozen"  # an unplanned failover is in progress: frozen at the spec's epoch
+    HANDOVER = "handover"  # a planned failover: this primary hands over to the target
+    HOLD = "hold"  # a replica while a planned failover runs: no role repair
+
+
+def shard_unit(db_uid: int, shard: int) -> str:
+    """The unit id of a shard process: ``shards/<db uid>-<shard index>``."""
+    return f"shards/{db_uid}-{shard}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +58,44 @@ class ShardSpec:
     persistence: Persistence
     primary: tuple[str, int] | None  # (host, port) to replicate from; None: a primary
     epoch: int
+    mode: Mode | None = None  # None: PRIMARY when ``primary`` is None, else REPLICA
+    forks: tuple[Fork, ...] = ()
+    target: tuple[str, int] | None = None  # HANDOVER: (host, port) of the target
+    reported: bool = False  # FROZEN / HANDOVER: this node's report is in the metadata
+    lease: bool = False  # the database fails over: ``ackdb-lease yes``
+    timeout_ms: int = 0  # with ``lease``: its profile's shard_timeout_ms
+
+    def __post_init__(self) -> None:
+        if self.mode is None:
+            mode = Mode.PRIMARY if self.primary is None else Mode.REPLICA
+            object.__setattr__(self, "mode", mode)
 
     @property
     def unit(self) -> str:
-        return f"shards/{self.db_uid}-{self.shard}"
+        return shard_unit(self.db_uid, self.shard)
 
     def same_process(self, other: Spec) -> bool:
-        """True when ``other`` is this process with at most another replication source
-        (applied live); anything else needs a restart."""
+        """True when ``other`` is this process with at most another role, replication
+        source or failover step (applied live); anything else needs a restart."""
         if not isinstance(other, ShardSpec):
             return False
-        return replace(other, primary=self.primary, epoch=self.epoch) == self
+        live = replace(
+            other,
+            primary=self.primary,
+            epoch=self.epoch,
+            mode=self.mode,
+            forks=self.forks,
+            target=self.target,
+            reported=self.reported,
+        )
+        return live == self
+
+    @property
+    def follows(self) -> tuple[str, int] | None:
+        """Whom the process replicates from when the spec is carried out: its primary in
+        REPLICA mode, nobody otherwise (frozen, handing over and holding instances are
+        left where they are)."""
+        return self.primary if self.mode is Mode.REPLICA else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,25 +125,50 @@ def desired_units(
     me = hosts.get(node, "127.0.0.1")
     out: dict[str, Spec] = {}
     for li in instances_on(node, dbs):
-        primary = None
-        if li.primary != li.instance:
-            primary = (hosts.get(li.primary.node, "127.0.0.1"), li.primary.port)
-        spec = ShardSpec(
-            li.db.name,
-            li.db.uid,
-            li.shard.index,
-            me,
-            li.instance.port,
-            li.db.persistence,
-            primary,
-            li.shard.epoch,
-        )
+        spec = _shard_spec(li, me, hosts)
         out[spec.unit] = spec
     if proxies:
         for db in dbs:
             p = ProxySpec(db.name, db.uid, me, db.port)
             out[p.unit] = p
     return out
+
+
+def _shard_spec(li: LocalInstance, me: str, hosts: dict[str, str]) -> ShardSpec:
+    shard, node = li.shard, li.instance.node
+    primary = None
+    if li.role is Role.REPLICA:
+        primary = (hosts.get(li.primary.node, "127.0.0.1"), li.primary.port)
+    mode, target, reported = None, None, False
+    f = shard.fence
+    if shard.state is ShardState.FAILING and f is not None:
+        reported = f.report_of(node) is not None
+        if not f.planned:
+            mode = Mode.FROZEN
+        elif li.role is Role.PRIMARY:
+            mode = Mode.HANDOVER
+            t = shard.instance_on(f.target)
+            if t is not None:
+                target = (hosts.get(t.node, "127.0.0.1"), t.port)
+        else:
+            mode = Mode.HOLD
+    lease = bool(shard.replicas)
+    return ShardSpec(
+        li.db.name,
+        li.db.uid,
+        shard.index,
+        me,
+        li.instance.port,
+        li.db.persistence,
+        primary,
+        shard.epoch,
+        mode,
+        shard.forks,
+        target,
+        reported,
+        lease,
+        profile_of(li.db).shard_timeout_ms if lease else 0,
+    )
 
 
 # Seconds a stopping shard may wait for its replicas (``shutdown-timeout``): the agent
@@ -103,7 +186,14 @@ def shard_config(spec: ShardSpec, unit_dir: str, password: str) -> str:
 
     AOF persistence turns the snapshot rules off (the AOF is the durable copy; a fork
     per save rule would only cost); ``none`` keeps nothing on disk. Full syncs start at
-    once (``repl-diskless-sync-delay 0``): a shard's replicas are few and known."""
+    once (``repl-diskless-sync-delay 0``): a shard's replicas are few and known.
+
+    A shard of a database that fails over runs with ``ackdb-lease yes`` (it accepts
+    writes only under its agent's lease). A replica gets a ``replicaof`` line only while
+    the shard has no forks: otherwise it comes up as a fenced primary, so that a returning
+    old primary cannot full-sync its divergent writes away before the supervisor has
+    checked them (ACKDB.DIVERGED) and made it a replica (REPLICAOF); frozen, handing-over
+    and holding instances come up without one too."""
     d = unit_dir.rstrip("/")
     lines = [
         "# Written by the node's shard supervisor; rewritten on every start.",
@@ -125,8 +215,10 @@ def shard_config(spec: ShardSpec, unit_dir: str, password: str) -> str:
     else:
         fsync = "always" if p is Persistence.AOF_ALWAYS else "everysec"
         lines += ['save ""', "appendonly yes", f"appendfsync {fsync}"]
-    if spec.primary is not None:
-        lines.append(f"replicaof {spec.primary[0]} {spec.primary[1]}")
+    if spec.lease:
+        lines.append("ackdb-lease yes")
+    if spec.follows is not None and not spec.forks:
+        lines.append(f"replicaof {spec.follows[0]} {spec.follows[1]}")
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +236,8 @@ class Observed:
     link_up: bool = False
     replicas: int = 0
     last_io_s: int = -1  # a replica: seconds since it last heard from its primary
+    frozen: bool = False  # ackdb_frozen:1 (ACKDB.FREEZE, until the next REPLICAOF)
+    epoch: int = 0  # ackdb_epoch: the highest epoch it has seen
 
 
 def parse_replication_info(text: str) -> Observed:
@@ -172,4 +266,6 @@ def parse_replication_info(text: str) -> Observed:
         link_up=f.get("master_link_status") == "up",
         replicas=num("connected_slaves"),
         last_io_s=num("master_last_io_seconds_ago", -1) if role == "slave" else -1,
+        frozen=f.get("ackdb_frozen") == "1",
+        epoch=num("ackdb_epoch"),
     )

@@ -22,131 +22,75 @@ first after a unit stayed up ``stable_ms``. A change of a shard's role or primar
 metadata is applied live (``SetReplication``: REPLICAOF), never by a restart; the
 probes also compare a shard's reported role with the desired one and repair it (a shard
 adopted after an agent crash, or one that missed the command).
+
+Failover (issue 15, docs/failover.md; the spec's ``Mode`` says which step): a FROZEN
+unit is sent ``Freeze`` (the shell sends ACKDB.FREEZE and proposes shard.report) until
+its report is in the metadata; a HANDOVER unit is sent ``HandOver`` once per epoch (the
+shell runs FAILOVER TO and proposes shard.report or shard.abort); a HOLD unit is left
+alone; a unit becoming a REPLICA of a shard with forks gets ``CheckDiverged`` right before
+its ``SetReplication``. A primary of a database that fails over whose process exits is
+not restarted as a primary (it may come back empty or behind, and its replicas would
+full-sync from it): it is *held* until its spec changes (the failover froze it), and
+``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. Such
+units are probed every quarter of their ``timeout_ms``; ``answered`` (any reply, such as
+a lease renewal's) counts as a probe answer.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
-from ackdb.cluster.shardspec import Observed, ShardSpec, Spec
+from ackdb.cluster.shardspec import Mode, Observed, ShardSpec, Spec
+from ackdb.cluster.unitactions import (
+    BACKOFF_FIRST_MS,
+    BACKOFF_MAX_MS,
+    FAILOVER_RETRY_MS,
+    HANG_MS,
+    PROBE_INTERVAL_MS,
+    RECONF_RETRY_MS,
+    STABLE_MS,
+    START_TIMEOUT_MS,
+    Action,
+    CheckDiverged,
+    Freeze,
+    HandOver,
+    Kill,
+    Note,
+    Phase,
+    Probe,
+    RemoveDir,
+    SetReplication,
+    Start,
+    Stop,
+    Timing,
+    Unit,
+)
 
-# Restart back-off of a crashed process (ms): first delay, cap, and how long a process
-# must stay up for the next crash to start again from the first delay.
-BACKOFF_FIRST_MS = 100
-BACKOFF_MAX_MS = 5000
-STABLE_MS = 10_000
-# Probes: one per unit every probe_interval_ms; a started process that never answers
-# within start_timeout_ms, or a running one silent for hang_ms, is killed (and restarted).
-PROBE_INTERVAL_MS = 1000
-START_TIMEOUT_MS = 60_000
-HANG_MS = 20_000
-# A REPLICAOF the probes find not applied is sent again after this long (ms).
-RECONF_RETRY_MS = 2000
-
-
-# -- actions ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Write the unit's files and start its process; report ``started`` or ``exited``."""
-
-    unit: str
-    spec: Spec
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """SIGTERM, then SIGKILL after the shell's bounded wait; the exit comes as ``exited``."""
-
-    unit: str
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Kill:
-    """SIGKILL a process that stopped answering; the exit comes as ``exited``."""
-
-    unit: str
-    pid: int
-    why: str
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveDir:
-    """The unit is gone for good: remove its directory."""
-
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """Ask the process how it is (report ``probed``, with None when it did not answer)."""
-
-    unit: str
-    pid: int
-    spec: Spec
-
-
-@dataclass(frozen=True, slots=True)
-class SetReplication:
-    """Rewrite the unit's config and send REPLICAOF (host port, or NO ONE when None)."""
-
-    unit: str
-    pid: int
-    spec: ShardSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A line for the node's log."""
-
-    level: str  # "notice" | "warning" | "verbose"
-    text: str
-
-
-Action = Start | Stop | Kill | RemoveDir | Probe | SetReplication | Note
-
-
-class Phase(enum.Enum):
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-
-
-@dataclass(slots=True)
-class Unit:
-    id: str
-    spec: Spec | None  # None: found on disk, not (yet) known to the metadata
-    phase: Phase
-    pid: int | None = None
-    started_ms: int = 0
-    last_ok_ms: int = 0
-    next_probe_ms: int = 0
-    probing: bool = False
-    backoff_ms: int = BACKOFF_FIRST_MS
-    restart_at_ms: int = 0
-    restarts: int = 0
-    reconf_ms: int | None = None  # when the last SetReplication was sent
-    observed: Observed | None = None
-    # After a STOPPING unit exits: start it again with this spec (a changed process),
-    # or remove its directory (no longer desired).
-    then_start: Spec | None = None
-    remove: bool = False
-    adopted: bool = False
-
-
-@dataclass(slots=True)
-class Timing:
-    backoff_first_ms: int = BACKOFF_FIRST_MS
-    backoff_max_ms: int = BACKOFF_MAX_MS
-    stable_ms: int = STABLE_MS
-    probe_interval_ms: int = PROBE_INTERVAL_MS
-    start_timeout_ms: int = START_TIMEOUT_MS
-    hang_ms: int = HANG_MS
-    reconf_retry_ms: int = RECONF_RETRY_MS
+__all__ = [
+    "BACKOFF_FIRST_MS",
+    "BACKOFF_MAX_MS",
+    "FAILOVER_RETRY_MS",
+    "HANG_MS",
+    "PROBE_INTERVAL_MS",
+    "RECONF_RETRY_MS",
+    "STABLE_MS",
+    "START_TIMEOUT_MS",
+    "Action",
+    "CheckDiverged",
+    "Freeze",
+    "HandOver",
+    "Kill",
+    "Note",
+    "Phase",
+    "Probe",
+    "RemoveDir",
+    "SetReplication",
+    "Start",
+    "Stop",
+    "Supervisor",
+    "Timing",
+    "Unit",
+]
 
 
 @dataclass(slots=True)
@@ -222,6 +166,13 @@ class Supervisor:
         if self.shutting_down:
             del self.units[unit]
             return out
+        if pid is not None and _fails_over_as_primary(u.spec):
+            u.phase, u.held = Phase.RESTARTING, True
+            u.restarts += 1
+            out.append(
+                Note("warning", f"{unit} exited ({status}); held until the failover moves on")
+            )
+            return out
         if now_ms - u.started_ms >= self.timing.stable_ms:
             u.backoff_ms = self.timing.backoff_first_ms
         delay = u.backoff_ms
@@ -248,13 +199,19 @@ class Supervisor:
             self._check_role(u, u.spec, seen, now_ms, out)
         return out
 
+    def answered(self, unit: str, pid: int, now_ms: int) -> None:
+        """The unit's process answered some command (a lease renewal): it is alive."""
+        u = self.units.get(unit)
+        if u is not None and u.pid == pid and u.phase is Phase.RUNNING:
+            u.last_ok_ms = now_ms
+
     def tick(self, now_ms: int) -> list[Action]:
         out: list[Action] = []
         if self.shutting_down:
             return out
         for u in list(self.units.values()):
             if u.phase is Phase.RESTARTING:
-                if u.spec is not None and now_ms >= u.restart_at_ms:
+                if u.spec is not None and not u.held and now_ms >= u.restart_at_ms:
                     self._start(u, now_ms, out)
                 continue
             if u.phase is Phase.STOPPING or u.pid is None:
@@ -280,6 +237,7 @@ class Supervisor:
         assert u.spec is not None
         u.phase, u.pid, u.started_ms, u.adopted = Phase.STARTING, None, now_ms, False
         u.observed, u.reconf_ms, u.last_ok_ms = None, None, now_ms
+        u.held, u.freeze_ms, u.handed_over = False, None, None
         out.append(Start(u.id, u.spec))
 
     def _retire(self, u: Unit, out: list[Action]) -> None:
@@ -301,10 +259,13 @@ class Supervisor:
             if not u.remove:
                 u.then_start = spec
             return
+        if u.held and (not _fails_over_as_primary(spec) or _epoch(spec) != _epoch(old)):
+            u.held, u.restart_at_ms = False, now_ms  # the failover moved on: start again
         if old.same_process(spec) and isinstance(spec, ShardSpec):
+            assert isinstance(old, ShardSpec)
             u.spec = spec
-            if u.pid is not None and spec.primary != getattr(old, "primary", None):
-                self._reconfigure(u, spec, now_ms, out)
+            if u.pid is not None and _step(spec) != _step(old):
+                self._carry_out(u, spec, now_ms, out)
             return
         if u.pid is None:
             u.spec = spec  # not running: the next start uses it
@@ -313,9 +274,39 @@ class Supervisor:
         out.append(Stop(u.id, u.pid))
         out.append(Note("notice", f"{u.id} restarting with a changed configuration"))
 
+    def _carry_out(self, u: Unit, spec: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        """The spec's role or failover step changed: act on the running process."""
+        if spec.mode is Mode.FROZEN:
+            self._freeze(u, spec, now_ms, out)
+        elif spec.mode is Mode.HANDOVER:
+            self._hand_over(u, spec, out)
+        elif spec.mode is Mode.HOLD:
+            out.append(Note("notice", f"{u.id} waits for a planned failover (epoch {spec.epoch})"))
+        else:
+            self._reconfigure(u, spec, now_ms, out)
+
+    def _freeze(self, u: Unit, spec: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        if spec.reported:
+            return
+        first = u.freeze_ms is None
+        u.freeze_ms = now_ms
+        out.append(Freeze(u.id, spec.epoch))
+        if first:
+            out.append(Note("notice", f"{u.id} freezing for a failover (epoch {spec.epoch})"))
+
+    def _hand_over(self, u: Unit, spec: ShardSpec, out: list[Action]) -> None:
+        if spec.reported or spec.target is None or u.handed_over == spec.epoch:
+            return
+        u.handed_over = spec.epoch
+        host, port = spec.target
+        out.append(HandOver(u.id, host, port, spec.epoch))
+        out.append(Note("notice", f"{u.id} hands over to {host}:{port} (epoch {spec.epoch})"))
+
     def _reconfigure(self, u: Unit, spec: ShardSpec, now_ms: int, out: list[Action]) -> None:
         assert u.pid is not None
         u.reconf_ms = now_ms
+        if spec.mode is Mode.REPLICA and spec.forks:
+            out.append(CheckDiverged(u.id, spec.forks))
         out.append(SetReplication(u.id, u.pid, spec))
         to = (
             "primary" if spec.primary is None else f"replica of {spec.primary[0]}:{spec.primary[1]}"
@@ -325,16 +316,33 @@ class Supervisor:
     def _check_role(
         self, u: Unit, spec: ShardSpec, seen: Observed, now_ms: int, out: list[Action]
     ) -> None:
+        if spec.mode in (Mode.FROZEN, Mode.HANDOVER, Mode.HOLD):
+            self._carry_out_again(u, spec, now_ms, out)
+            return
         if not seen.role:
             return  # it answered without saying its role (loading): ask again later
-        if spec.primary is None:
-            right = seen.role == "master"
+        if spec.mode is Mode.PRIMARY:
+            right = seen.role == "master" and not seen.frozen
         else:
-            right = seen.role == "slave" and (seen.master_host, seen.master_port) == spec.primary
+            right = (
+                seen.role == "slave"
+                and (seen.master_host, seen.master_port) == spec.primary
+                and not seen.frozen
+            )
         if right:
             u.reconf_ms = None
         elif u.reconf_ms is None or now_ms - u.reconf_ms >= self.timing.reconf_retry_ms:
             self._reconfigure(u, spec, now_ms, out)
+
+    def _carry_out_again(self, u: Unit, spec: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        """A failover step not confirmed yet: a Freeze every failover_retry_ms until the
+        report is in the metadata; a HandOver once per epoch."""
+        if spec.mode is Mode.HANDOVER:
+            self._hand_over(u, spec, out)
+        elif spec.mode is Mode.FROZEN and (
+            u.freeze_ms is None or now_ms - u.freeze_ms >= self.timing.failover_retry_ms
+        ):
+            self._freeze(u, spec, now_ms, out)
 
     def _watch(self, u: Unit, now_ms: int, out: list[Action]) -> None:
         assert u.pid is not None
@@ -347,7 +355,27 @@ class Supervisor:
             u.last_ok_ms = now_ms  # one Kill; the exit restarts it
             out.append(Kill(u.id, u.pid, f"no answer for {silent} ms"))
             return
+        spec = u.spec
+        if u.phase is Phase.RUNNING and isinstance(spec, ShardSpec):
+            self._carry_out_again(u, spec, now_ms, out)
         if not u.probing and now_ms >= u.next_probe_ms:
             u.probing = True
-            u.next_probe_ms = now_ms + t.probe_interval_ms
-            out.append(Probe(u.id, u.pid, u.spec))
+            interval = t.probe_interval_ms
+            if isinstance(spec, ShardSpec) and spec.timeout_ms:
+                interval = min(interval, max(1, spec.timeout_ms // 4))
+            u.next_probe_ms = now_ms + interval
+            out.append(Probe(u.id, u.pid, spec))
+
+
+def _fails_over_as_primary(spec: Spec | None) -> bool:
+    """A primary of a database that fails over: not restarted when it exits."""
+    return isinstance(spec, ShardSpec) and spec.lease and spec.mode is Mode.PRIMARY
+
+
+def _epoch(spec: Spec) -> int:
+    return spec.epoch if isinstance(spec, ShardSpec) else 0
+
+
+def _step(spec: ShardSpec) -> tuple[object, ...]:
+    """What the running process must be told about when it changes."""
+    return (spec.mode, spec.follows, spec.epoch, spec.target)

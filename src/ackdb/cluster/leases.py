@@ -1,0 +1,75 @@
+"""What a node's agent decides for failover from the metadata and its supervisor's units:
+which of its shard processes get a lease, and when it reports its primary down
+(issue 15, docs/failover.md).
+
+Owns: ``lease_targets`` (the agent's lease loop sends ``ACKDB.LEASE <epoch> <deadline>``
+to these units after each linearizable read) and ``down_facts`` (the ``shard.down``
+proposals for its primaries that stopped answering). Pure: never does IO, reads no clock;
+the shell (node/) renews, proposes and rate-limits (a repeated shard.down changes
+nothing once committed, but each is a Raft round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ackdb.cluster import dbops
+from ackdb.cluster.commands import Op
+from ackdb.cluster.databases import Database, LocalInstance, Role, ShardState, instances_on
+from ackdb.cluster.failover import profile_of
+from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.reconcile import Submit
+from ackdb.cluster.shardspec import shard_unit
+from ackdb.cluster.supervise import Phase, Unit
+
+
+def _leased(node: str, dbs: Iterable[Database]) -> list[LocalInstance]:
+    """The primaries on ``node`` of shards that fail over (they have replicas), in state
+    OK, with no shard.down fact: the ones that must hold a lease to take writes."""
+    return [
+        li
+        for li in instances_on(node, list(dbs))
+        if li.role is Role.PRIMARY
+        and li.shard.replicas
+        and li.shard.state is ShardState.OK
+        and not li.shard.down
+    ]
+
+
+def lease_targets(meta: MetadataStore, node: str) -> list[tuple[str, int]]:
+    """(unit, epoch) of every local shard process the applied metadata says is the
+    primary of a shard in state OK (contract 1): the agent leases exactly these, at that
+    epoch. A shard with a shard.down fact gets none (its failover is coming), nor one
+    without replicas (it never fails over and runs without ``ackdb-lease``)."""
+    return [
+        (shard_unit(li.db.uid, li.shard.index), li.shard.epoch)
+        for li in _leased(node, dbops.databases(meta))
+    ]
+
+
+def down_facts(
+    meta: MetadataStore, node: str, units: Mapping[str, Unit], now_ms: int
+) -> list[Submit]:
+    """``shard.down`` proposals for the primaries on ``node`` that are down: the process
+    exited (the supervisor holds it, so at once), or a process that has answered before
+    has not answered for its profile's ``shard_timeout_ms``. A first start still
+    starting is not judged (a new database's shards may take a while)."""
+    out = []
+    for li in _leased(node, dbops.databases(meta)):
+        u = units.get(shard_unit(li.db.uid, li.shard.index))
+        if u is None or u.spec is None:
+            continue
+        silent = now_ms - u.last_ok_ms
+        timeout = profile_of(li.db).shard_timeout_ms
+        if u.held:
+            why = "its process exited"
+        elif u.phase is Phase.RESTARTING:
+            continue  # not a held primary (the spec lags the metadata): judged once it is
+        elif u.phase is Phase.STARTING and not (u.restarts or u.adopted):
+            continue
+        elif u.phase is not Phase.STOPPING and silent >= timeout:
+            why = f"no answer for {silent} ms"
+        else:
+            continue
+        out.append(Submit(Op.SHARD_DOWN, (li.db.name, li.shard.index, li.shard.epoch, node, why)))
+    return out

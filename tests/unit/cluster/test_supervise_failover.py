@@ -1,0 +1,228 @@
+"""The node's failover decisions (ackdb.cluster.shardspec modes, the supervisor's Freeze /
+CheckDiverged / HandOver, held primaries, ackdb.cluster.leases): driven by the metadata
+as the ops leave it (the real state machine), as the agent would see it."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from tests.unit.cluster.test_dbops import Log, cluster
+
+from ackdb.cluster import commands as c
+from ackdb.cluster import dbops
+from ackdb.cluster.commands import Op
+from ackdb.cluster.databases import Fork
+from ackdb.cluster.leases import down_facts, lease_targets
+from ackdb.cluster.reconcile import Submit
+from ackdb.cluster.shardspec import (
+    Mode,
+    Observed,
+    ShardSpec,
+    desired_units,
+    parse_replication_info,
+    shard_config,
+)
+from ackdb.cluster.supervise import (
+    Action,
+    CheckDiverged,
+    Freeze,
+    HandOver,
+    Phase,
+    SetReplication,
+    Start,
+    Supervisor,
+)
+
+T = TypeVar("T")
+UNIT = "shards/{uid}-0"
+
+
+def of(kind: type[T], actions: list[Action]) -> list[T]:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+class Node:
+    """One node's supervisor following the metadata of a 3-node cluster with database
+    ``d`` (1 shard, 2 replicas: an instance on every node)."""
+
+    def __init__(self, log: Log, node: str) -> None:
+        self.log, self.node = log, node
+        self.sup = Supervisor()
+        self.now = 0
+        self.pid = 100
+        self.carry(self.sup.set_desired(self.specs(), 0))
+        self.unit = next(iter(self.sup.units))
+        self.sup.probed(self.unit, self.pid, Observed(role="master"), 0)
+
+    def specs(self) -> dict[str, ShardSpec]:
+        m = self.log.store
+        out = desired_units(self.node, dbops.databases(m), dbops.hosts(m), proxies=False)
+        return {k: v for k, v in out.items() if isinstance(v, ShardSpec)}
+
+    def spec(self) -> ShardSpec:
+        return self.specs()[self.unit]
+
+    def carry(self, acts: list[Action]) -> list[Action]:
+        for a in of(Start, acts):
+            self.pid += 1
+            self.sup.started(a.unit, self.pid, self.now)
+        return acts
+
+    def follow(self) -> list[Action]:
+        return self.carry(self.sup.set_desired(dict(self.specs()), self.now))
+
+    def tick(self, ms: int) -> list[Action]:
+        self.now += ms
+        return self.carry(self.sup.tick(self.now))
+
+
+def world() -> tuple[Log, dict[str, Node]]:
+    log = cluster(3)
+    assert log.create("d", replicas=2) == c.OK
+    return log, {n: Node(log, n) for n in ("n1", "n2", "n3")}
+
+
+def shard(log: Log):  # type: ignore[no-untyped-def]
+    return dbops.databases(log.store)[0].shards[0]
+
+
+def test_specs_carry_the_mode_and_the_config_the_lease() -> None:
+    log, nodes = world()
+    s = shard(log)
+    p, r = nodes[s.primary.node].spec(), nodes[s.replicas[0].node].spec()
+    assert (p.mode, p.lease, p.timeout_ms) == (Mode.PRIMARY, True, 1000)
+    assert r.mode is Mode.REPLICA and r.follows == ("127.0.0.1", s.primary.port)
+    assert "ackdb-lease yes" in shard_config(p, "/d", "x").splitlines()
+    assert f"replicaof 127.0.0.1 {s.primary.port}" in shard_config(r, "/d", "x").splitlines()
+    # No replicas: no failover, no lease.
+    assert log.create("solo") == c.OK
+    solo = [
+        v
+        for n in ("n1", "n2", "n3")
+        for v in desired_units(n, dbops.databases(log.store), {}, False).values()
+        if isinstance(v, ShardSpec) and v.db == "solo"
+    ]
+    assert solo and not solo[0].lease and solo[0].timeout_ms == 0
+    assert "ackdb-lease" not in shard_config(solo[0], "/d", "x")
+
+
+def test_unplanned_failover_freezes_everyone_until_reported_then_follows() -> None:
+    log, nodes = world()
+    s = shard(log)
+    old, r1, r2 = s.primary.node, s.replicas[0].node, s.replicas[1].node
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    for n in nodes.values():
+        assert n.spec().mode is Mode.FROZEN and "replicaof" not in shard_config(n.spec(), "/", "x")
+        assert of(Freeze, n.follow()) == [Freeze(n.unit, 2)]
+        assert of(Freeze, n.tick(100)) == []  # not again so soon
+        assert of(Freeze, n.tick(500)) == [Freeze(n.unit, 2)]  # no report yet: again
+    for node, offset in ((old, 10), (r1, 12), (r2, 11)):
+        assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, node, "a" * 40, offset) == c.OK
+    for n in nodes.values():
+        assert n.spec().reported
+        n.follow()
+        assert of(Freeze, n.tick(1000)) == []  # reported: no more freezing
+    assert log.cmd(Op.SHARD_PROMOTE, "d", 0, 2, r1, "") == c.OK
+    # The winner becomes a primary; the others check their divergence, then follow it.
+    acts = nodes[r1].follow()
+    assert of(CheckDiverged, acts) == []
+    (sr,) = of(SetReplication, acts)
+    assert sr.spec.mode is Mode.PRIMARY
+    fork = Fork(2, "a" * 40, 12)
+    for n in (nodes[old], nodes[r2]):
+        acts = n.follow()
+        kinds = [type(a) for a in acts if isinstance(a, (CheckDiverged, SetReplication))]
+        assert kinds == [CheckDiverged, SetReplication]
+        assert of(CheckDiverged, acts)[0].forks == (fork,)
+        spec = n.spec()
+        assert spec.mode is Mode.REPLICA and spec.forks == (fork,)
+        # Restarted, it comes up without replicaof (a fenced primary) until checked.
+        assert "replicaof" not in shard_config(spec, "/", "x")
+        # The probe repairs a replica still frozen (a check or REPLICAOF that failed).
+        primary = shard(log).primary
+        frozen = Observed("slave", 5, "127.0.0.1", primary.port, frozen=True)
+        repair = n.sup.probed(n.unit, n.pid, frozen, n.now + 5000)
+        assert [type(a) for a in repair if not hasattr(a, "level")] == [
+            CheckDiverged,
+            SetReplication,
+        ]
+
+
+def test_planned_failover_hands_over_once_and_holds_the_replicas() -> None:
+    log, nodes = world()
+    s = shard(log)
+    target = s.replicas[1]
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 1, target.node) == c.OK
+    p = nodes[s.primary.node]
+    assert p.spec().mode is Mode.HANDOVER and p.spec().target == ("127.0.0.1", target.port)
+    assert of(HandOver, p.follow()) == [HandOver(p.unit, "127.0.0.1", target.port, 2)]
+    assert of(HandOver, p.tick(3000)) == []  # once per epoch
+    # FAILOVER made the old primary a replica: no repair while the failover runs.
+    seen = Observed("slave", 5, "127.0.0.1", target.port, True)
+    assert of(SetReplication, p.sup.probed(p.unit, p.pid, seen, p.now)) == []
+    for r in s.replicas:
+        n = nodes[r.node]
+        assert n.spec().mode is Mode.HOLD
+        assert of(SetReplication, n.follow()) == []
+        assert of(SetReplication, n.sup.probed(n.unit, n.pid, Observed("master"), 99)) == []
+    assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, s.primary.node, "a" * 40, 77) == c.OK
+    assert log.cmd(Op.SHARD_PROMOTE, "d", 0, 2, target.node, "planned failover") == c.OK
+    assert shard(log).forks == (Fork(2, "a" * 40, 77),)
+    assert of(SetReplication, nodes[target.node].follow())[0].spec.mode is Mode.PRIMARY
+    acts = p.follow()
+    assert [type(a) for a in acts if isinstance(a, (CheckDiverged, SetReplication))] == [
+        CheckDiverged,
+        SetReplication,
+    ]
+
+
+def test_an_exited_primary_is_held_and_reported_down_at_once() -> None:
+    log, nodes = world()
+    s = shard(log)
+    p = nodes[s.primary.node]
+    assert lease_targets(log.store, p.node) == [(p.unit, 1)]
+    assert lease_targets(log.store, s.replicas[0].node) == []
+    assert down_facts(log.store, p.node, p.sup.units, p.now) == []
+    p.sup.exited(p.unit, p.pid, "killed by SIGKILL", 10)
+    u = p.sup.units[p.unit]
+    assert u.phase is Phase.RESTARTING and u.held
+    assert of(Start, p.tick(60_000)) == []  # never restarted as the primary
+    (down,) = down_facts(log.store, p.node, p.sup.units, p.now)
+    assert down == Submit(Op.SHARD_DOWN, ("d", 0, 1, p.node, "its process exited"))
+    assert log.cmd(down.op, *down.args) == c.OK
+    assert lease_targets(log.store, p.node) == []  # a shard reported down gets no lease
+    assert down_facts(log.store, p.node, p.sup.units, p.now) == []
+    # The fence moves the failover on: the process starts again, frozen.
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    p.follow()
+    (start,) = of(Start, p.tick(10))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.FROZEN
+
+
+def test_a_silent_primary_is_reported_down_after_its_timeout() -> None:
+    log, nodes = world()
+    p = nodes[shard(log).primary.node]
+    p.sup.probed(p.unit, p.pid, Observed("master"), 0)
+    assert down_facts(log.store, p.node, p.sup.units, 999) == []
+    p.sup.answered(p.unit, p.pid, 500)  # a lease renewal's reply counts
+    assert down_facts(log.store, p.node, p.sup.units, 1499) == []
+    (down,) = down_facts(log.store, p.node, p.sup.units, 1500)
+    assert down.args[4] == "no answer for 1000 ms"
+    # Failing-over primaries are probed every quarter of their timeout.
+    probes = [a for a in p.tick(2000) if type(a).__name__ == "Probe"]
+    assert len(probes) == 1 and p.sup.units[p.unit].next_probe_ms == p.now + 250
+
+
+def test_a_first_start_is_not_judged() -> None:
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    s = shard(log)
+    sup = Supervisor()
+    sup.set_desired(desired_units(s.primary.node, dbops.databases(log.store), {}, False), 0)
+    assert down_facts(log.store, s.primary.node, sup.units, 50_000) == []
+
+
+def test_parse_the_fencing_fields() -> None:
+    o = parse_replication_info("role:master\r\nackdb_frozen:1\r\nackdb_epoch:4\r\n")
+    assert (o.frozen, o.epoch) == (True, 4)
+    assert not parse_replication_info("role:master\r\n").frozen
