@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
 from ..persistence import dataset
@@ -81,6 +81,10 @@ class PersistenceFiles:
             dataset.write_snapshot(
                 f, self.core.dbs, full, now, cb, self.config.get("rdb-key-save-delay")
             )
+
+    def write_dataset(self, f: BinaryIO) -> None:
+        """The dataset as a snapshot into ``f``, in this process (ACKDB.DIVERGED)."""
+        dataset.write_snapshot(f, self.core.dbs, self._meta(), _now_ms(), None, 0)
 
     def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
         """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
