@@ -1,14 +1,15 @@
-"""The node agent of the failover simulator: the node-side decisions of issue 15.
+"""The node agent of the failover simulator: the node-side decisions of issue 15, carried
+out against a simulated shard process.
 
-Owns, per incarnation of a node's agent: the lease renewals (a ReadIndex read through
-the node's Raft member started at local time ``a``; when it completes and the current
-applied metadata says this node's instance is the primary of a shard in state OK, the
-shard gets ``LEASE <epoch> <a + lease_ms>``), the probes of its shard process (no answer
-for ``shard_timeout_ms`` while it is the primary: a shard.down fact), and following the
-metadata: starting the shard in the role the contract gives it, freezing it and
-reporting its position when its shard is fenced, ``REPLICAOF NO ONE`` on the promoted
-instance, and on every other instance ``DIVERGED`` for each fork and then ``REPLICAOF``
-the new primary. Its clock is its host's (the shard shares it).
+Owns, per incarnation of a node's agent: the shard ``Supervisor`` (cluster/supervise.py,
+the real decider: start in the role the metadata gives, probes, Freeze until reported,
+CheckDiverged before following, SetReplication) fed with ``desired_units`` of the applied
+metadata; the carrying out of its actions on the node's ``ShardNode`` with the commands
+the node shell sends (INFO replication, REPLICAOF, ACKDB.FREEZE, ACKDB.DIVERGED) and the
+Raft proposals that follow (shard.report); the lease renewals (a ReadIndex read through
+the node's member started at local time ``a``, then ``ACKDB.LEASE <epoch> <a +
+lease_ms>`` to each of ``lease_targets``); and ``down_facts`` proposed as they come. Its
+clock is its host's (the shard shares it).
 
 Everything goes through the world's ports (member, shard, clock, local calls that a
 pause holds); never does IO and reads no real clock.
@@ -16,157 +17,204 @@ pause holds); never does IO and reads no real clock.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from ackdb.cluster import dbops
+from ackdb.cluster.commands import Op
+from ackdb.cluster.failover import profile_of
+from ackdb.cluster.leases import down_facts, lease_targets
+from ackdb.cluster.shardspec import ShardSpec, desired_units, parse_replication_info, shard_config
+from ackdb.cluster.supervise import (
+    Action,
+    CheckDiverged,
+    Freeze,
+    Kill,
+    Note,
+    Probe,
+    SetReplication,
+    Start,
+    Stop,
+    Supervisor,
+)
 from ackdb.consensus import ProposalDropped
-from ackdb.replication.state import NULL_REPLID
-from ackdb.sim.fo_meta import SHARD_KEY, Profile, Report, ShardMeta
-from ackdb.sim.fo_shard import Frozen
+from ackdb.resp.replies import ReplyError, ReplyReader
+from ackdb.sim.fo_shard import ShardNode
 
 if TYPE_CHECKING:
     from ackdb.sim.failover_world import FailoverWorld
 
-TICK_MS = 50  # the agent's reconcile period (local ms)
-PROBE_MS = 100  # shard probe period (local ms)
-RETRY_MS = 200  # a decision is re-proposed at most this often (local ms)
+TICK_MS = 100  # the supervisor's tick (local ms), as node/shards.py's
+RETRY_MS = 200  # a shard.down is proposed again at most this often (local ms)
+
+
+def _replication_info(s: ShardNode) -> str:
+    fields = s.engine.info_fields(s.w.now, mono_ms=s.clock())
+    return "".join(f"{k}:{v}\r\n" for k, v in fields)
+
+
+def parse_reply(data: bytes) -> Any:
+    r = ReplyReader()
+    r.feed(data)
+    return r.get()
 
 
 class Agent:
-    def __init__(self, w: FailoverWorld, node_id: str, profile: Profile, incarnation: int) -> None:
+    def __init__(self, w: FailoverWorld, node_id: str, incarnation: int) -> None:
         self.w = w
         self.id = node_id
-        self.profile = profile
         self.incarnation = incarnation
         self.client_id = f"agent-{node_id}.{incarnation}"
         self.seq = 0
         self.alive = True
-        self.last_answer = w.clock(node_id)
-        self.frozen_epoch = 0
-        self.report: Report | None = None
-        self.booted = False
-        self._last: dict[str, int] = {}
-
-    # -- life --
+        self.sup = Supervisor()
+        self.desired: dict[str, Any] | None = None
+        self.unit_pid: dict[str, int] = {}
+        self.skip_follow: set[str] = set()  # units whose CheckDiverged failed
+        self._down_last: dict[str, int] = {}
 
     def start(self) -> None:
-        self.w.every(self, TICK_MS, self.reconcile)
-        self.w.every(self, PROBE_MS, self.probe)
-        self.w.every(self, self.profile.lease_renew_ms, self.renew)
+        self.w.every(self, TICK_MS, self.tick)
+        self.w.every(self, self.w.lease_renew_ms, self.renew)
 
     def now(self) -> int:
         return self.w.clock(self.id)
 
-    def meta(self) -> ShardMeta | None:
-        return self.w.applied_meta(self.id)
-
-    def _due(self, what: str) -> bool:
-        last = self._last.get(what)
-        if last is not None and self.now() - last < RETRY_MS:
-            return False
-        self._last[what] = self.now()
-        return True
-
-    def propose(self, old: ShardMeta, new: ShardMeta) -> None:
+    def submit(self, op: Op, args: tuple[bytes | str | int, ...]) -> None:
         self.seq += 1
-        self.w.submit(self.id, self.client_id, self.seq, old.encode(), new.encode())
+        self.w.submit(self.id, self.client_id, self.seq, op, args)
+
+    # -- the supervisor --
+
+    def tick(self) -> None:
+        if not self.w.caught_up(self.id):
+            return  # act on the metadata only once caught up (docs/shards.md)
+        meta = self.w.meta(self.id)
+        dbs = dbops.databases(meta)
+        desired = desired_units(self.id, dbs, dbops.hosts(meta), proxies=False)
+        now = self.now()
+        if desired != self.desired:
+            self.desired = desired
+            self.run(self.sup.set_desired(desired, now))
+        self.run(self.sup.tick(now))
+        for sub in down_facts(meta, self.id, self.sup.units, now):
+            key = repr(sub.args[:3])
+            last = self._down_last.get(key)
+            if last is None or now - last >= RETRY_MS:
+                self._down_last[key] = now
+                self.w.log(f"{self.id}: shard.down epoch {sub.args[2]}: {sub.args[4]}")
+                self.submit(sub.op, sub.args)
+
+    def run(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._carry_out(a)
+
+    def _carry_out(self, a: Action) -> None:
+        if isinstance(a, Start):
+            assert isinstance(a.spec, ShardSpec)
+            self._start(a.unit, a.spec)
+        elif isinstance(a, (Kill, Stop)):
+            shard = self.w.shard_of(self.id)
+            if shard.alive:
+                shard.crash()
+            self.run(self.sup.exited(a.unit, a.pid, "killed", self.now()))
+        elif isinstance(a, Probe):
+            # INFO replication (the server shell's INFO, from the engine's fields).
+            self._ask(_replication_info, self._probed, a.unit, a.pid)
+        elif isinstance(a, SetReplication):
+            self._set_replication(a)
+        elif isinstance(a, Freeze):
+            self._call(a.unit, [b"ACKDB.FREEZE", b"%d" % a.epoch], self._frozen, a.unit, a.epoch)
+        elif isinstance(a, CheckDiverged):
+            self.skip_follow.discard(a.unit)
+            for f in a.forks:
+                argv = [b"ACKDB.DIVERGED", f.replid.encode(), b"%d" % f.offset, b"%d" % f.epoch]
+                self._call(a.unit, argv, self._checked, a.unit, f.epoch)
+        elif isinstance(a, Note):
+            if a.level != "verbose":
+                self.w.log(f"{self.id}: {a.text}")
+        # HandOver (planned failovers) and RemoveDir do not occur in these worlds.
+
+    def _start(self, unit: str, spec: ShardSpec) -> None:
+        """Start the process from the config file the node would write."""
+        config = shard_config(spec, f"/sim/{self.id}/{unit}", "pw")
+        replica_of: ShardNode | None = None
+        extra = []
+        for line in config.splitlines():
+            if line.startswith("replicaof "):
+                _, host, port = line.split()
+                replica_of = self.w.shard_of(host, int(port))
+            elif line.startswith("ackdb-lease "):
+                extra.append(line)
+        shard = self.w.shard_of(self.id, spec.port)
+        shard.extra_config = "".join(x + "\n" for x in extra)
+        self.w.log(f"{self.id}: start {unit} ({'replica of ' + replica_of.name if replica_of else 'primary'})")
+        shard.boot(replica_of=replica_of)
+        pid = self.unit_pid[unit] = shard.crashes + 1
+        self.sup.started(unit, pid, self.now())
+
+    def _set_replication(self, a: SetReplication) -> None:
+        if a.unit in self.skip_follow:
+            return  # a divergence check failed: the probes will repair the role later
+        p = a.spec.primary
+        argv = [b"REPLICAOF", b"NO", b"ONE"] if p is None else [b"REPLICAOF", p[0].encode(), b"%d" % p[1]]
+        self._call(a.unit, argv, lambda reply: None)
+
+    # -- answers --
+
+    def _call(self, unit: str, argv: list[bytes], then: Any, *args: Any) -> None:
+        """One command on the agent's connection to the shard; the answer goes to
+        ``then(reply, *args)`` (held while the agent is paused)."""
+        self._ask(lambda s: parse_reply(s.admin(argv)), then, *args)
+
+    def _ask(self, question: Callable[[ShardNode], Any], then: Any, *args: Any) -> None:
+        def run(s: ShardNode) -> None:
+            self.w.local_agent(self, then, question(s), *args)
+
+        self.w.local_shard(self.id, run)
+
+    def _probed(self, info: str, unit: str, pid: int) -> None:
+        self.run(self.sup.probed(unit, pid, parse_replication_info(info), self.now()))
+
+    def _frozen(self, reply: Any, unit: str, epoch: int) -> None:
+        if not isinstance(reply, list):
+            return  # refused (stale, loading): the supervisor sends it again
+        spec = self.sup.units[unit].spec if unit in self.sup.units else None
+        if not isinstance(spec, ShardSpec):
+            return
+        replid, offset = reply[0].decode(), int(reply[1])
+        self.submit(Op.SHARD_REPORT, (spec.db, spec.shard, epoch, self.id, replid, offset))
+
+    def _checked(self, reply: Any, unit: str, epoch: int) -> None:
+        if isinstance(reply, ReplyError):
+            self.skip_follow.add(unit)
+            self.w.log(f"{self.id}: ACKDB.DIVERGED (epoch {epoch}) failed: {reply}")
+        elif isinstance(reply, list) and int(reply[0]) != 0:
+            self.w.log(f"{self.id}: diverged writes saved (epoch {epoch}): {int(reply[0])} commands")
 
     # -- leases --
 
     def renew(self) -> None:
         member = self.w.raft.nodes[self.id]
-        meta = self.meta()
-        if meta is None or meta.primary != self.id or meta.state != "ok":
-            return
         a = self.now()
-        ctx = f"{self.client_id}/{a}/{self.seq}".encode()
         self.seq += 1
+        ctx = f"{self.client_id}/{self.seq}".encode()
         try:
-            member.read(ctx, SHARD_KEY, lambda value: self.w.local_agent(self, self._renewed, a))
+            member.read(ctx, "", lambda value: self.w.local_agent(self, self._renewed, a))
         except ProposalDropped:
             return
         self.w.raft.after(member)
 
     def _renewed(self, a: int) -> None:
-        meta = self.meta()  # the current applied metadata, not the read's
-        if meta is not None and meta.state == "ok" and meta.primary == self.id:
-            epoch, deadline = meta.epoch, a + self.profile.lease_ms
-            self.w.local_shard(self.id, lambda shard: shard.lease(epoch, deadline))
+        meta = self.w.meta(self.id)  # the current applied metadata
+        dbs = {db.uid: db for db in dbops.databases(meta)}
+        for unit, epoch in lease_targets(meta, self.id):
+            uid = int(unit.split("/")[1].split("-")[0])
+            deadline = a + profile_of(dbs[uid]).lease_ms
+            argv = [b"ACKDB.LEASE", b"%d" % epoch, b"%d" % deadline]
+            self._call(unit, argv, self._leased, unit)
 
-    # -- probes --
-
-    def probe(self) -> None:
-        self.w.local_shard(self.id, lambda shard: self._answered())
-        meta = self.meta()
-        silent = self.now() - self.last_answer >= self.profile.shard_timeout_ms
-        if meta is not None and meta.primary == self.id and silent and self.booted:
-            down = meta.down(meta.epoch)
-            if down is not None and self._due("down"):
-                self.w.log(f"{self.id}: shard.down (no answer for {self.now() - self.last_answer}ms)")
-                self.propose(meta, down)
-
-    def _answered(self) -> None:
-        self.w.local_agent(self, self._mark_answered)
-
-    def _mark_answered(self) -> None:
-        self.last_answer = self.now()
-
-    # -- following the metadata --
-
-    def reconcile(self) -> None:
-        meta = self.meta()
-        if meta is None or self.id not in meta.nodes() or not self.w.caught_up(self.id):
-            return
-        shard = self.w.shards[self.id]
-        if not shard.alive:
-            self._boot(meta)
-            return
-        if meta.state == "failing":
-            self._failing(meta)
-        elif meta.primary == self.id:
-            if not shard.engine.is_primary and self._due("promote"):
-                self.w.local_shard(self.id, lambda s: s.replicaof(None))
-        elif (shard.frozen or shard.following != meta.primary) and self._due("follow"):
-            self.w.local_shard(self.id, lambda s: self._follow(meta))
-
-    def _boot(self, meta: ShardMeta) -> None:
-        """The shard's role at start: a replica only when it was already following the
-        current primary (or no failover ever happened); else a fenced primary."""
-        shard = self.w.shards[self.id]
-        target = None
-        if meta.state == "ok" and meta.primary != self.id:
-            if not meta.forks or shard.following == meta.primary:
-                target = self.w.shards[meta.primary]
-        elif meta.state == "failing" and shard.following not in ("", self.id):
-            target = self.w.shards[shard.following]
-        self.w.log(f"{self.id}: start shard ({'replica of ' + target.name if target else 'primary'})")
-        shard.boot(replica_of=target)
-        self.booted = True
-        self.last_answer = self.now()
-
-    def _failing(self, meta: ShardMeta) -> None:
-        if self.frozen_epoch != meta.epoch:
-            if self._due("freeze"):
-                epoch = meta.epoch
-                self.w.local_shard(self.id, lambda s: self._frozen(epoch, s.freeze(epoch)))
-            return
-        if self.report is None or any(r.node == self.id for r in meta.reports):
-            return
-        new = meta.report(meta.epoch, self.report)
-        if new is not None and self._due("report"):
-            self.propose(meta, new)
-
-    def _frozen(self, epoch: int, answer: Frozen | bytes) -> None:
-        if not isinstance(answer, Frozen):
-            return
-        replid = answer.replid
-        if answer.replid2 != NULL_REPLID and answer.offset == answer.second_offset - 1:
-            replid = answer.replid2  # a restarted primary: its bytes are all on the old id
-        self.frozen_epoch, self.report = epoch, Report(self.id, replid, answer.offset)
-
-    def _follow(self, meta: ShardMeta) -> None:
-        shard = self.w.shards[self.id]
-        for fork in meta.forks:
-            d = shard.diverged(fork.replid, fork.offset, str(fork.epoch))
-            if d.count:
-                self.w.on_diverged(self.id, d)
-        shard.replicaof(self.w.shards[meta.primary])
+    def _leased(self, reply: Any, unit: str) -> None:
+        pid = self.unit_pid.get(unit)
+        if pid is not None and not isinstance(reply, ReplyError):
+            self.sup.answered(unit, pid, self.now())

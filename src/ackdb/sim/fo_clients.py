@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from ackdb.sim.fo_shard import TRYAGAIN_FENCED, ShardNode
+from ackdb.cluster.databases import ShardState
+from ackdb.sim.fo_shard import ShardNode
 from ackdb.sim.replication import Client
 
 if TYPE_CHECKING:
@@ -48,16 +49,17 @@ class FoClient:
             self.schedule()
         if not self.active or self.busy_since is not None:
             return
-        via = self.rng.choice(sorted(w.shards))
+        via = self.rng.choice(sorted(w.agents))
         if not w.node_up(via):
             return  # the endpoint refuses the connection
-        meta = w.applied_meta(via)
-        if meta is None:
+        rec = w.shard_record(via)
+        if rec is None:
             return
-        if meta.state != "ok":
-            w.checker.outcome.refused += 1
+        if rec.state is not ShardState.OK:
+            w.checker.outcome.refused += 1  # TRYAGAIN: the shard is failing over
             return
-        if w.cut(via, meta.primary):
+        primary = rec.primary.node
+        if w.cut(via, primary) or primary not in w.shards:
             return
         self.busy_since = w.now
         self.token += 1
@@ -65,7 +67,7 @@ class FoClient:
         w.repl.next_write += 1
         self.wait_n = self.rng.randint(1, w.replicas)
         token = self.token
-        w.queue.schedule(self.rng.randint(1, 3), self._deliver, meta.primary, token)
+        w.queue.schedule(self.rng.randint(1, 3), self._deliver, primary, token)
 
     def _done(self) -> None:
         self.busy_since = None
@@ -91,13 +93,14 @@ class FoClient:
             if c.node is not None:
                 c.node.clients.pop(c.cid, None)
             shard.attach(c)
-        if not shard.acknowledges_writes():
-            w.checker.outcome.refused += 1
-            self._reply(TRYAGAIN_FENCED)
-            return
         key = b"k%d" % self.rng.randrange(KEYS)
         reply = shard.command(c, [b"SET", key, b"v%d" % self.wid])
-        assert reply == b"+OK\r\n", reply
+        if reply is None or not reply.startswith(b"+OK"):
+            assert reply is not None and reply[:6] in (b"-TRYAG", b"-READO", b"-LOADI", b"-MASTE"), reply
+            w.checker.outcome.refused += 1
+            shard.end_pass()
+            self._done()
+            return
         w.checker.on_ack(w.now, node, shard.epoch, self.wid)
         timeout = self.rng.choice((50, 200, 1000))
         c.waiting = ("wait", c.woff, self.wid)
@@ -113,7 +116,4 @@ class FoClient:
         if data.startswith(b":"):
             self.w.checker.on_wait(self.wid, int(data[1:-2]))
             self.completed += 1
-        self._reply(data)
-
-    def _reply(self, data: bytes) -> None:
         self._done()

@@ -38,7 +38,7 @@ class FoPlan:
 
     @classmethod
     def from_rng(cls, rng: random.Random, **forced: Any) -> FoPlan:
-        profile = rng.choice(("high", "high", "high", "low", "long-lease", "long-lease"))
+        profile = rng.choice(("high", "high", "high", "low"))
         slow = 3 if profile == "low" else 1
         plan = cls(
             profile=profile,
@@ -67,11 +67,11 @@ def fault_step(w: FailoverWorld) -> None:
         w.queue.schedule(rng.randint(*p.gap_ms), fault_step, w)
         return
     kind = rng.choices(KINDS, weights=p.weights)[0]
-    victim = rng.choice(sorted(w.shards))
+    victim = rng.choice(sorted(w.agents))
     lead = w.leader()
-    meta = None if lead is None else w.applied_meta(lead)
-    if meta is not None and rng.random() < 0.6:
-        victim = meta.primary  # the faults that matter most strike the primary
+    rec = None if lead is None else w.shard_record(lead)
+    if rec is not None and rng.random() < 0.6:
+        victim = rec.primary.node  # the faults that matter most strike the primary
     ms = rng.randint(*p.fault_ms)
     w.active_faults += 1
     if kind == "kill":
@@ -79,7 +79,7 @@ def fault_step(w: FailoverWorld) -> None:
             w.kill_node(victim)
         w.queue.schedule(ms, _restart, w, victim)
     elif kind in ("isolate", "oneway_out", "oneway_in"):
-        others = [n for n in sorted(w.shards) if n != victim]
+        others = [n for n in sorted(w.agents) if n != victim]
         pairs = []
         if kind != "oneway_in":
             pairs += [(victim, o) for o in others]
@@ -93,8 +93,8 @@ def fault_step(w: FailoverWorld) -> None:
         w.log(f"{kind} {victim} for {ms}ms")
         if kind in ("pause_node", "pause_agent"):
             w.paused[victim] = max(w.paused.get(victim, 0), until)
-        if kind in ("pause_node", "pause_shard"):
-            shard = w.shards[victim]
+        shard = w.shards.get(victim)
+        if kind in ("pause_node", "pause_shard") and shard is not None and shard.alive:
             shard.paused_until = max(shard.paused_until, until)
         w.queue.schedule(ms, _healed, w)
     w.queue.schedule(ms + rng.randint(*p.gap_ms), fault_step, w)
