@@ -85,7 +85,8 @@ class FailoverWorld:
         self.rates = {n: self.rng.uniform(-1, 1) * profile.drift / 2.2 + 1 for n in NODES}
         self.offsets = {n: self.rng.randrange(10**9) for n in NODES}
         self.paused: dict[str, int] = {}  # node -> its member and agent take no input until
-        self.blocks: Counter[tuple[str, str]] = Counter()
+        self.blocks: Counter[tuple[str, str]] = Counter()  # directed: every message
+        self.tcp_blocks: Counter[tuple[str, str]] = Counter()  # (a, b), a < b: TCP only
         self.shards: dict[str, ShardNode] = {}
         self.agents: dict[str, Agent] = {}
         self.members: dict[str, MemberSide] = {}
@@ -123,7 +124,10 @@ class FailoverWorld:
 
     def cut(self, a: str, b: str) -> bool:
         """A TCP link between hosts a and b cannot work."""
-        return (a, b) in self.raft.blocked or (b, a) in self.raft.blocked
+        blocked = self.raft.blocked
+        if (a, b) in blocked or (b, a) in blocked:
+            return True
+        return self.tcp_blocks[(min(a, b), max(a, b))] > 0
 
     def meta(self, node: str) -> MetadataStore:
         """The metadata ``node``'s member applied (empty while it is down)."""
@@ -314,6 +318,7 @@ class FailoverWorld:
     def heal(self) -> None:
         self.log("heal: faults stop, partitions heal, nodes restart")
         self.blocks.clear()
+        self.tcp_blocks.clear()
         self.raft.blocked.clear()
         for node in NODES:
             if not self.agents[node].alive:

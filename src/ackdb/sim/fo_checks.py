@@ -52,7 +52,7 @@ class FailoverChecker:
         ackers = [s for s in shards if not s.stopped and s.acknowledges_writes()]
         if len(ackers) > 1:
             desc = ", ".join(
-                f"{s.name}(epoch {s.epoch}, lease to {s.deadline}, clock {s.clock()})"
+                f"{s.name}(epoch {s.epoch}, lease to {s.engine.fencing.deadline_ms}, clock {s.clock()})"
                 for s in ackers
             )
             raise FailoverViolation(f"two primaries hold a valid lease at {now}ms: {desc}")

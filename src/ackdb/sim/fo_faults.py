@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ackdb.sim.failover_world import FailoverWorld
 
-KINDS = ("kill", "isolate", "oneway_out", "oneway_in", "pause_node", "pause_shard", "pause_agent")
+KINDS = (
+    "kill",
+    "isolate",
+    "oneway_out",
+    "oneway_in",
+    "pause_node",
+    "pause_shard",
+    "pause_agent",
+    "cut_link",  # the TCP links between two hosts only (Raft still passes): a lagging replica
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,13 @@ def fault_step(w: FailoverWorld) -> None:
         if w.agents[victim].alive:
             w.kill_node(victim)
         w.queue.schedule(ms, _restart, w, victim)
+    elif kind == "cut_link":
+        other = rng.choice([n for n in sorted(w.agents) if n != victim])
+        pair = (min(victim, other), max(victim, other))
+        w.log(f"cut the links {pair[0]} <-> {pair[1]} for {ms}ms")
+        w.tcp_blocks[pair] += 1
+        _break_cut_links(w)
+        w.queue.schedule(ms, _uncut, w, pair)
     elif kind in ("isolate", "oneway_out", "oneway_in"):
         others = [n for n in sorted(w.agents) if n != victim]
         pairs = []
@@ -115,9 +131,18 @@ def _block(w: FailoverWorld, pairs: list[tuple[str, str]], d: int) -> None:
     for pair in pairs:
         w.blocks[pair] = max(0, w.blocks[pair] + d)
     w.raft.blocked = {pair for pair, n in w.blocks.items() if n > 0}
+    _break_cut_links(w)
+
+
+def _break_cut_links(w: FailoverWorld) -> None:
     for conn in list(w.repl.conns.values()):
         if w.cut(conn.client.name, conn.server.name):
             w.repl.break_conn(conn)
+
+
+def _uncut(w: FailoverWorld, pair: tuple[str, str]) -> None:
+    _healed(w)
+    w.tcp_blocks[pair] = max(0, w.tcp_blocks[pair] - 1)
 
 
 def _unblock(w: FailoverWorld, pairs: list[tuple[str, str]]) -> None:
