@@ -38,6 +38,9 @@ CI_SEEDS = list(range(1, 51))
 SLOW_SEEDS = list(range(51, 551))
 
 
+_RESULTS: dict[int, FoResult] = {}  # default seeds already run in this session
+
+
 def _run(seed: int, **forced: object) -> FoResult:
     try:
         return run_seed(seed, **forced)
@@ -45,9 +48,15 @@ def _run(seed: int, **forced: object) -> FoResult:
         pytest.fail(str(exc), pytrace=False)
 
 
+def _default(seed: int) -> FoResult:
+    if seed not in _RESULTS:
+        _RESULTS[seed] = _run(seed)
+    return _RESULTS[seed]
+
+
 @pytest.mark.parametrize("seed", CI_SEEDS)
 def test_seed(seed: int) -> None:
-    r = _run(seed)
+    r = _default(seed)
     assert r.outcome.acked > 0 and r.outcome.covered > 0
 
 
@@ -60,7 +69,7 @@ def test_seed_slow(seed: int) -> None:
 def test_seeds_fail_over() -> None:
     """The default seeds do what they are for: failovers happen (epochs move), writes are
     refused while fenced, divergent writes of old primaries get saved."""
-    results = [_run(s) for s in CI_SEEDS[:20]]
+    results = [_default(s) for s in CI_SEEDS[:20]]
     assert sum(r.epoch > 1 for r in results) >= 10
     assert sum(r.outcome.refused for r in results) > 0
     assert sum(r.outcome.diverged_saved for r in results) > 0
@@ -116,7 +125,7 @@ def test_lease_wait_keeps_primaries_apart(monkeypatch: pytest.MonkeyPatch) -> No
     """With the long lease, the real controller's lease wait is what keeps the checks
     green."""
     _long_lease(monkeypatch)
-    for seed in range(1, 16):
+    for seed in range(1, 9):
         _run(seed, profile="high")
 
 
@@ -143,3 +152,18 @@ def test_checks_catch_promoting_the_lowest_offset(monkeypatch: pytest.MonkeyPatc
         overlap=0.8,
         weights=lagging,
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an old primary restarted twice before its DIVERGED check has lost the fork's "
+    "replid (each start as a primary shifts it to replid2, and the saved history keeps only "
+    "the newest id): DIVERGED answers nothing diverged and the writes only it acknowledged "
+    "are dropped by the full sync that follows",
+)
+def test_old_primary_restarted_twice_keeps_its_divergent_writes() -> None:
+    """Seed 15 with kills and cut links: n1 acknowledges writes 177 and 178 (not WAIT
+    covered), is killed, restarts as a fenced primary, is killed again, and returns after
+    n2's promotion; its DIVERGED check must save 177 and 178 (issue 15: no silent loss)."""
+    lagging = (3, 0, 0, 0, 0, 0, 0, 3)
+    _run(15, policy="strict", guarantee=1, overlap=0.8, weights=lagging)

@@ -30,11 +30,11 @@ from typing import Any, cast
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Persistence, Shard, ShardState
+from ackdb.cluster.databases import Database, Persistence, Shard, ShardState
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.failover import PROFILES
 from ackdb.cluster.metadata import MetadataStore
-from ackdb.consensus import ProposalDropped, Role
+from ackdb.consensus import Role
 
 from .fo_agent import Agent
 from .fo_checks import FailoverChecker, Outcome
@@ -98,6 +98,7 @@ class FailoverWorld:
         self.active_faults = 0
         self._next_cid = 100
         self._seq = 0
+        self._dbs: dict[str, tuple[tuple[int, int], list[Database]]] = {}
 
     @property
     def now(self) -> int:
@@ -134,8 +135,17 @@ class FailoverWorld:
         sm = self.raft.nodes[node].sm
         return MetadataStore() if sm is None else cast(MetaStateMachine, sm).meta
 
+    def databases(self, node: str) -> list[Database]:
+        """``dbops.databases`` of ``node``'s applied metadata (decoded once per change)."""
+        meta = self.meta(node)
+        key = (id(meta), meta.applied_index)
+        cached = self._dbs.get(node)
+        if cached is None or cached[0] != key:
+            cached = self._dbs[node] = (key, dbops.databases(meta))
+        return cached[1]
+
     def shard_record(self, node: str) -> Shard | None:
-        dbs = dbops.databases(self.meta(node))
+        dbs = self.databases(node)
         return dbs[0].shards[0] if dbs else None
 
     def caught_up(self, node: str) -> bool:

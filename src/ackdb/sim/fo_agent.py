@@ -90,7 +90,7 @@ class Agent:
         if not self.w.caught_up(self.id):
             return  # act on the metadata only once caught up (docs/shards.md)
         meta = self.w.meta(self.id)
-        dbs = dbops.databases(meta)
+        dbs = self.w.databases(self.id)
         desired = desired_units(self.id, dbs, dbops.hosts(meta), proxies=False)
         now = self.now()
         if desired != self.desired:
@@ -148,7 +148,9 @@ class Agent:
                 extra.append(line)
         shard = self.w.shard_of(self.id, spec.port)
         shard.extra_config = "".join(x + "\n" for x in extra)
-        self.w.log(f"{self.id}: start {unit} ({'replica of ' + replica_of.name if replica_of else 'primary'})")
+        self.w.log(
+            f"{self.id}: start {unit} ({'replica of ' + replica_of.name if replica_of else 'primary'})"
+        )
         shard.boot(replica_of=replica_of)
         pid = self.unit_pid[unit] = shard.crashes + 1
         self.sup.started(unit, pid, self.now())
@@ -157,7 +159,11 @@ class Agent:
         if a.unit in self.skip_follow:
             return  # a divergence check failed: the probes will repair the role later
         p = a.spec.primary
-        argv = [b"REPLICAOF", b"NO", b"ONE"] if p is None else [b"REPLICAOF", p[0].encode(), b"%d" % p[1]]
+        argv = (
+            [b"REPLICAOF", b"NO", b"ONE"]
+            if p is None
+            else [b"REPLICAOF", p[0].encode(), b"%d" % p[1]]
+        )
         self._call(a.unit, argv, lambda reply: None)
 
     # -- answers --
@@ -190,7 +196,9 @@ class Agent:
             self.skip_follow.add(unit)
             self.w.log(f"{self.id}: ACKDB.DIVERGED (epoch {epoch}) failed: {reply}")
         elif isinstance(reply, list) and int(reply[0]) != 0:
-            self.w.log(f"{self.id}: diverged writes saved (epoch {epoch}): {int(reply[0])} commands")
+            self.w.log(
+                f"{self.id}: diverged writes saved (epoch {epoch}): {int(reply[0])} commands"
+            )
 
     # -- leases --
 
@@ -207,7 +215,7 @@ class Agent:
 
     def _renewed(self, a: int) -> None:
         meta = self.w.meta(self.id)  # the current applied metadata
-        dbs = {db.uid: db for db in dbops.databases(meta)}
+        dbs = {db.uid: db for db in self.w.databases(self.id)}
         for unit, epoch in lease_targets(meta, self.id):
             uid = int(unit.split("/")[1].split("-")[0])
             deadline = a + profile_of(dbs[uid]).lease_ms

@@ -96,7 +96,12 @@ class FoClient:
         key = b"k%d" % self.rng.randrange(KEYS)
         reply = shard.command(c, [b"SET", key, b"v%d" % self.wid])
         if reply is None or not reply.startswith(b"+OK"):
-            assert reply is not None and reply[:6] in (b"-TRYAG", b"-READO", b"-LOADI", b"-MASTE"), reply
+            assert reply is not None and reply[:6] in (
+                b"-TRYAG",
+                b"-READO",
+                b"-LOADI",
+                b"-MASTE",
+            ), reply
             w.checker.outcome.refused += 1
             shard.end_pass()
             self._done()

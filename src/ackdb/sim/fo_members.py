@@ -57,7 +57,9 @@ class MetaRaft(RaftWorld):
             super()._deliver(to, data)
 
 
-def submit(w: FailoverWorld, node: str, client: str, seq: int, op: Op, args: tuple[bytes | str | int, ...]) -> None:
+def submit(
+    w: FailoverWorld, node: str, client: str, seq: int, op: Op, args: tuple[bytes | str | int, ...]
+) -> None:
     """Propose a command at ``node``'s member; a follower forwards it to its leader."""
     data = encode_command(Command(client, seq, op, args))
     member = w.raft.nodes[node]

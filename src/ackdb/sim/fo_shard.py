@@ -57,7 +57,10 @@ class ShardNode(Node):
         if not self.alive:
             return False
         e = self.engine
-        return e.is_primary and e.refusal(writes=True, stale_ok=False, now_ms=0, mono_ms=self.clock()) is None
+        return (
+            e.is_primary
+            and e.refusal(writes=True, stale_ok=False, now_ms=0, mono_ms=self.clock()) is None
+        )
 
     # -- a pause holds every input until the process resumes --
 
