@@ -35,9 +35,10 @@ Other commands:
        ackdb check-snapshot FILE           verify a snapshot file (dump.rdb)
        ackdb node --id ID --dir DIR --port P --cluster-port C [--join HOST:PORT]
                   [--cluster-secret-file F]  run a cluster member (Raft metadata store)
+       ackdb node maintenance ID on|off    move a member's primaries off it / back
        ackdb cluster up|status|add-node|remove-node|down|secret ...
                                            a local cluster on loopback (docs/cluster.md)
-       ackdb db create|list|info|delete ...
+       ackdb db create|list|info|failover|delete ...
                                            the cluster's databases (docs/cluster.md)
        ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
                    [--secret-file F] [--logfile F] [--loglevel L]
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from .persistence.check import check_aof_main
 
         return check_aof_main(args[1:])
+    if args[0] == "node" and args[1:2] == ["maintenance"]:
+        from .node.cli_node import node_maintenance_main
+
+        return node_maintenance_main(args[2:])
     if args[0] == "node":
         from .node.cli_cluster import node_main
 

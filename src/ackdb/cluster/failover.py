@@ -24,6 +24,10 @@ A shard, as the controller sees it:
 
 Times are the leader's (``now_ms``); ``T_fence`` is when this leader first saw a fence
 applied (a new leader takes its first look), which is never before the fence committed.
+The lease wait is the contract's ``min(T_fence, max(seen, leading_since)) + lease_ms *
+(1 + drift) + margin_ms`` with one departure, never shorter: ``seen`` is taken plus
+``seen_slack_ms`` (see SEEN_SLACK_MS), because the seen map is a sample, not the time the
+node last spoke.
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ PROFILES: dict[str, Profile] = {
 HANDOVER_TIMEOUT_MS = 5000
 HANDOVER_WAIT_MS = HANDOVER_TIMEOUT_MS + 3000
 RETRY_MS = 500  # a proposal not yet applied is proposed again after this long
+# How much later than the Reconciler's ``seen`` time a node may still have started the
+# read that granted its last lease: ``seen`` samples the Raft progress's recent_active
+# flag once a tick, and the flag is cleared at every quorum check (an election timeout),
+# so the last message a node sent can be up to about an election timeout plus a tick
+# after the last sample that saw it. The default covers the node's defaults (8 ticks of
+# 100 ms, and a tick); the shell passes its own election timeout plus two ticks.
+SEEN_SLACK_MS = 1000
 LOG_MAX_LINES = 1000  # notices kept for the shell before the oldest are dropped
 
 
@@ -84,8 +95,19 @@ def reports_needed(replicas: int, guarantee: int) -> int:
 
 
 def best_report(reports: Iterable[Report]) -> Report | None:
-    """The highest offset; ties to the lowest node id."""
-    return min(reports, key=lambda r: (-r.offset, r.node), default=None)
+    """The report to promote: offsets only compare on one history, so first the history
+    (replid) most reports share -- every instance that followed the old primary reports
+    its replid; one that restarted empty has a fresh replid of its own -- ties to the
+    history with the highest offset; then in it the highest offset, ties to the lowest
+    node id."""
+    reports = list(reports)
+    if not reports:
+        return None
+    groups: dict[str, list[Report]] = {}
+    for r in reports:
+        groups.setdefault(r.replid, []).append(r)
+    best = max(groups.values(), key=lambda g: (len(g), max(r.offset for r in g)))
+    return min(best, key=lambda r: (-r.offset, r.node))
 
 
 def maintenance_note(node: str) -> str:
@@ -113,15 +135,20 @@ class _View:
     def down_for(self, node: str) -> int:
         return self.now_ms - max(self.seen.get(node, self.leading_since), self.leading_since)
 
-    def last_seen(self, node: str) -> int:
-        return self.now_ms - self.down_for(node)
+    def lease_from(self, node: str, slack_ms: int) -> int:
+        """A time no lease of ``node``'s agent was granted after (see ``seen_slack_ms``):
+        the leader saw it up to ``slack_ms`` before it last sent anything; a node not seen
+        since this leader took office last read through an earlier leader."""
+        seen = self.seen.get(node)
+        return self.leading_since if seen is None else max(seen, self.leading_since) + slack_ms
 
 
 class FailoverController:
     """See the module docstring. ``log`` collects notices for the shell to log."""
 
-    def __init__(self, retry_ms: int = RETRY_MS) -> None:
+    def __init__(self, retry_ms: int = RETRY_MS, seen_slack_ms: int = SEEN_SLACK_MS) -> None:
         self.retry_ms = retry_ms
+        self.seen_slack_ms = seen_slack_ms
         self.log: list[str] = []
         self._last: dict[tuple[str | int, ...], int] = {}  # what -> when last proposed
         self._fenced_at: dict[tuple[str, int, int], int] = {}  # (db, shard, epoch) -> T_fence
@@ -232,7 +259,8 @@ class FailoverController:
         if f.report_of(f.old_primary.node) is not None:
             lease_end = t_fence  # the old primary is frozen itself: no lease to wait out
         else:
-            lease_end = min(t_fence, v.last_seen(f.old_primary.node)) + p.lease_wait_ms
+            lease_from = v.lease_from(f.old_primary.node, self.seen_slack_ms)
+            lease_end = min(t_fence, lease_from) + p.lease_wait_ms
         if v.now_ms < lease_end:
             return Decision("lease", heard, needed)
         best = best_report(f.reports)

@@ -4,7 +4,8 @@ they apply (issue 15, docs/failover.md).
 Owns: the checks and the transitions of a shard's failover record. Never does IO, reads
 no clock, draws no random number: it runs inside the state machine, so the same log gives
 the same shards on every member. Which op to propose, and when, is the leader's
-controller's (cluster/failover.py); what a node does about the result is its supervisor's.
+controller's (cluster/failover.py) -- but for ``planned_fences``, the fences of an
+operator's ``DB.FAILOVER``; what a node does about the result is its supervisor's.
 
 A shard's states (``E`` its epoch)::
 
@@ -31,7 +32,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ackdb.cluster import dbops
-from ackdb.cluster.commands import OK, Op, RecordKind, Result, fail
+from ackdb.cluster.commands import OK, Health, Op, RecordKind, Result, fail
 from ackdb.cluster.databases import (
     FORKS_KEPT,
     SHARD_PORT_RANGE,
@@ -207,3 +208,28 @@ def apply_maintenance(store: MetadataStore, node: str, on_off: str) -> Result:
         return fail("ERR maintenance is 'on' or 'off'")
     store.members[node] = replace(m, maintenance=on_off == "on")
     return OK
+
+
+def planned_fences(
+    meta: MetadataStore, name: str, shard: int | None
+) -> list[tuple[str, int, int, int, str]]:
+    """The ``shard.fence`` arguments of ``DB.FAILOVER name [shard]`` (every shard when
+    ``shard`` is None): planned, to the first replica on a node that is not down nor in
+    maintenance (the metadata knows no offsets; FAILOVER waits for the target to catch
+    up). ValueError with the client's error when a shard cannot fail over now."""
+    try:
+        db = next(d for d in dbops.databases(meta) if d.name == name)
+    except StopIteration:
+        raise ValueError(f"ERR no such database '{name}'") from None
+    if shard is not None and db.shard(shard) is None:
+        raise ValueError(f"ERR database '{name}' has no shard {shard}")
+    off = {m.id for m in meta.members.values() if m.maintenance or m.health is Health.DOWN}
+    out = []
+    for s in db.shards if shard is None else (db.shards[shard],):
+        if s.state is not ShardState.OK:
+            raise ValueError(f"ERR shard {s.index} is failing over already (epoch {s.epoch})")
+        target = next((r.node for r in s.replicas if r.node not in off), None)
+        if target is None:
+            raise ValueError(f"ERR shard {s.index} has no replica to fail over to")
+        out.append((db.name, s.index, s.epoch, 1, target))
+    return out

@@ -5,7 +5,8 @@ Owns: the format -- ``field:value`` lines, then one line per member: ``member:<i
 client=<addr> cluster=<addr> voter=yes|no state=<state> health=<health>
 match=<index>|? next=<index>|?`` (match and next only on the leader, which alone tracks
 them; elsewhere ``?``); then one ``database:`` line per database and one ``shard:`` line
-per shard, from the metadata (cluster/dbtext.py has their format); then one line per
+per shard, from the metadata (cluster/dbtext.py has their format); on the leader, one
+``failover:`` line per shard failing over or with a note (cluster/failover.py); then one line per
 process the node's shard supervisor runs (``instance_line``; the node appends them):
 ``instance:<db>/<shard> node=<id> host=<host> port=<port> role=primary|replica
 seen=primary|replica|? offset=<bytes> replicas=<count> link=up|down|- last_io=<s>|-
@@ -29,9 +30,16 @@ from ackdb.cluster.supervise import Unit
 from ackdb.consensus import Status
 
 
-def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_index: int) -> str:
+def status_text(
+    st: Status,
+    meta: MetadataStore,
+    client_addr: str,
+    snapshot_index: int,
+    failover: list[str] | None = None,
+) -> str:
     """``CLUSTER.STATUS`` of the member whose Raft status is ``st`` (``client_addr`` is its
-    own client port: a leader reports it before its member record exists)."""
+    own client port: a leader reports it before its member record exists); ``failover``:
+    the failover controller's ``status_lines`` (the leader's; cluster/failover.py)."""
     leader_addr = ""
     if st.leader == st.id:
         leader_addr = client_addr
@@ -66,6 +74,7 @@ def status_text(st: Status, meta: MetadataStore, client_addr: str, snapshot_inde
         )
     dbs = [(db, dbops.topology_version(meta, db.name) or 0) for db in dbops.databases(meta)]
     lines += status_lines(dbs)
+    lines += failover or []
     # The node appends its shard supervisor's live lines (instance_line) after these.
     return "\r\n".join(lines) + "\r\n"
 
@@ -112,6 +121,7 @@ class StatusView:
     members: list[MemberView] = field(default_factory=list)
     databases: list[MemberView] = field(default_factory=list)  # id = database name
     shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
+    failovers: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     instances: list[InstanceView] = field(default_factory=list)
 
     @property
@@ -135,7 +145,15 @@ def parse_status(text: str) -> StatusView:
         if not sep:
             continue
         items = {"member": view.members, "database": view.databases, "shard": view.shards}
-        if key in items:
+        if key == "failover":
+            # cluster/failover.py's status lines: key=value pairs, ``note=`` to the end.
+            head, _, note = value.partition(" note=")
+            item_id, *pairs = head.split(" ")
+            fields = dict(p.split("=", 1) for p in pairs if "=" in p)
+            if _:
+                fields["note"] = note
+            view.failovers.append(MemberView(item_id, fields))
+        elif key in items:
             item_id, *pairs = value.split(" ")
             items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
         elif key in ("instance", "proxy"):

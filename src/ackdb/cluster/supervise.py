@@ -28,8 +28,8 @@ unit is sent ``Freeze`` (the shell sends ACKDB.FREEZE and proposes shard.report)
 its report is in the metadata; a HANDOVER unit is sent ``HandOver`` once per epoch (the
 shell runs FAILOVER TO and proposes shard.report or shard.abort); a HOLD unit is left
 alone; a unit becoming a REPLICA of a shard with forks gets ``CheckDiverged`` right before
-its ``SetReplication``. A primary of a database that fails over whose process exits is
-not restarted as a primary (it may come back empty or behind, and its replicas would
+its ``SetReplication``. A primary of a database that fails over whose process exits
+after it answered is not restarted as a primary (it may come back empty or behind, and its replicas would
 full-sync from it): it is *held* until its spec changes (the failover froze it), and
 ``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. Such
 units are probed every quarter of their ``timeout_ms``; ``answered`` (any reply, such as
@@ -166,7 +166,7 @@ class Supervisor:
         if self.shutting_down:
             del self.units[unit]
             return out
-        if pid is not None and _fails_over_as_primary(u.spec):
+        if was is Phase.RUNNING and _fails_over_as_primary(u.spec):
             u.phase, u.held = Phase.RESTARTING, True
             u.restarts += 1
             out.append(

@@ -1,4 +1,4 @@
-"""``ackdb db``: create, list, inspect and delete the cluster's databases.
+"""``ackdb db``: create, list, inspect, fail over and delete the cluster's databases.
 
 Owns: the entry point ``db_main(argv)``, finding a member to ask (the client addresses of
 a local cluster's ``DATA/cluster.json`` with ``--dir``, or ``--node HOST:PORT``; the next
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
 REQUEST_TIMEOUT_S = 15.0
+FAILOVER_WAIT_S = 20.0  # ``db failover`` waits this long for the new primaries (s)
+FAILOVER_POLL_S = 0.1
 # Errors after which another member may do better (its own view of the leader).
 _RETRY_ELSEWHERE = ("NOQUORUM",)
 
@@ -46,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     cr.add_argument("--password", default=None)
     cr.add_argument("--cluster-api", choices=("yes", "no"), default=None)
+    cr.add_argument(
+        "--failover-guarantee",
+        default=None,
+        metavar="wait:N",
+        help="the WAIT count applications rely on: a failover keeps every write it covered",
+    )
+    cr.add_argument("--failover-policy", choices=("strict", "available"), default=None)
+    cr.add_argument("--failover-profile", choices=("high", "low"), default=None)
+    fo = sub.add_parser("failover", parents=[where], help="a planned failover (no loss)")
+    fo.add_argument("name")
+    fo.add_argument("--shard", type=int, default=None, help="one shard (default: every shard)")
+    fo.add_argument("--wait-s", type=float, default=FAILOVER_WAIT_S, help="how long to wait")
     sub.add_parser("list", parents=[where], help="list the databases")
     info = sub.add_parser("info", parents=[where], help="a database's options and shards")
     info.add_argument("name")
@@ -64,6 +79,8 @@ def db_main(argv: list[str]) -> int:
             _list(addrs)
         elif a.cmd == "info":
             _print_info(parse_info(_call(addrs, ["DB.INFO", a.name]).decode()))
+        elif a.cmd == "failover":
+            return _failover(addrs, a.name, a.shard, a.wait_s)
         else:
             _call(addrs, ["DB.DELETE", a.name])
             print(f"deleted database {a.name}")
@@ -91,10 +108,43 @@ def _create_args(a: argparse.Namespace) -> list[str]:
         ("PERSISTENCE", a.persistence),
         ("PASSWORD", a.password),
         ("CLUSTER-API", a.cluster_api),
+        ("FAILOVER-GUARANTEE", a.failover_guarantee),
+        ("FAILOVER-POLICY", a.failover_policy),
+        ("FAILOVER-PROFILE", a.failover_profile),
     ):
         if v is not None:
             args += [opt, str(v)]
     return args
+
+
+def _failover(addrs: list[str], name: str, shard: int | None, wait_s: float) -> int:
+    """DB.FAILOVER, then wait until the shards are OK at a later epoch; print them."""
+    before = {s.index: s for s in parse_info(_call(addrs, ["DB.INFO", name]).decode()).shards}
+    _call(addrs, ["DB.FAILOVER", name] + ([] if shard is None else [str(shard)]))
+    want = set(before) if shard is None else {shard}
+    deadline = time.monotonic() + wait_s
+    while True:
+        info = parse_info(_call(addrs, ["DB.INFO", name]).decode())
+        done = {
+            s.index
+            for s in info.shards
+            if s.index in want
+            and s.fields.get("state") == "ok"
+            and int(s.fields.get("epoch", "0")) > int(before[s.index].fields.get("epoch", "0"))
+        }
+        if done == want:
+            for s in info.shards:
+                if s.index in want:
+                    old = _inst(before[s.index].primary)
+                    print(f"shard {s.index}: primary {_inst(s.primary)} (was {old})")
+            return 0
+        if time.monotonic() >= deadline:
+            sys.stderr.write(
+                f"ackdb db failover: committed, but shard(s) {sorted(want - done)} not failed"
+                f" over within {wait_s:g}s (see 'ackdb cluster status')\n"
+            )
+            return 1
+        time.sleep(FAILOVER_POLL_S)
 
 
 def _call(addrs: list[str], args: list[str]) -> Any:
@@ -152,6 +202,10 @@ def _print_info(info: DbInfo, created: bool = False) -> None:
     )
     print(f"  persistence: {f.get('persistence')}")
     print(f"  password:    {f.get('password')}, cluster API {f.get('cluster_api')}")
+    print(
+        f"  failover:    guarantee {f.get('failover_guarantee', '?')},"
+        f" policy {f.get('failover_policy', '?')}, profile {f.get('failover_profile', '?')}"
+    )
     print(f"  {'shard':<7}{'slots':<14}{'epoch':<7}{'primary':<26}replicas")
     for s in info.shards:
         slots, epoch = s.fields.get("slots", "?"), s.fields.get("epoch", "?")
@@ -172,11 +226,19 @@ def print_databases(v: StatusView) -> None:
             f"{g('persistence', '?'):<14}{g('version', '?')}"
         )
     print()
-    print(f"{'shard':<24}{'slots':<14}{'epoch':<7}{'primary':<16}replicas")
+    print(f"{'shard':<24}{'slots':<14}{'epoch':<7}{'state':<9}{'primary':<16}replicas")
     for s in v.shards:
         g = s.fields.get
         print(
-            f"{s.id:<24}{g('slots', '?'):<14}{g('epoch', '?'):<7}{g('primary', '?'):<16}"
-            f"{g('replicas') or '-'}"
+            f"{s.id:<24}{g('slots', '?'):<14}{g('epoch', '?'):<7}{g('state', '?'):<9}"
+            f"{g('primary', '?'):<16}{g('replicas') or '-'}"
         )
+    if v.failovers:
+        print()
+        for f in v.failovers:
+            pairs = " ".join(f"{k}={val}" for k, val in f.fields.items() if k != "note")
+            print(
+                f"failover {f.id}: {pairs}"
+                + (f" -- {f.fields['note']}" if "note" in f.fields else "")
+            )
     # The shard supervisor's live per-instance lines (role, offset, lag) print here.

@@ -9,7 +9,9 @@ the log, which only ever holds their sha256.
 
     DB.CREATE name [SHARDS s] [REPLICATION yes|no] [REPLICAS r] [PORT p]
               [PERSISTENCE none|aof-everysec|aof-always|snapshot] [PASSWORD pw]
-              [CLUSTER-API yes|no]            $ the DB.INFO text of the new database
+              [CLUSTER-API yes|no] [FAILOVER-GUARANTEE wait:n]
+              [FAILOVER-POLICY strict|available] [FAILOVER-PROFILE high|low]
+                                              $ the DB.INFO text of the new database
     DB.LIST                                   * names, sorted
     DB.INFO name                              $ field:value lines (cluster/dbtext.py)
     DB.DELETE name                            +OK
@@ -17,6 +19,11 @@ the log, which only ever holds their sha256.
         $ ``Topology.to_bytes()`` from this node's applied metadata; with known-version,
         answered as soon as the topology's version is above it, or at timeout-ms
         (default 30000, at most 300000) with the current one.
+    DB.FAILOVER name [shard]                  +OK once a planned failover of the shard
+        (every shard without one) is committed (cluster/shardops.py ``planned_fences``);
+        the leader's controller and the agents carry it out (docs/failover.md).
+    NODE.MAINTENANCE id on|off                +OK once committed: the controller moves the
+        node's primaries off it (on) or back (off).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence, Topology
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.dbtext import info_text
+from ackdb.cluster.shardops import planned_fences
 from ackdb.node.topowatch import TOPOLOGY_WAIT_DEFAULT_MS, TOPOLOGY_WAIT_MAX_MS, Watch
 from ackdb.resp import encoder as enc
 
@@ -97,6 +105,15 @@ def parse_create(argv: list[bytes]) -> tuple[str, DbOptions]:
             o["password_sha256"] = hashlib.sha256(v).hexdigest() if v else ""
         elif k == "CLUSTER-API":
             o["cluster_api"] = _yes_no(k, v)
+        elif k == "FAILOVER-GUARANTEE":
+            n = v.lower().removeprefix(b"wait:")
+            if n == v.lower():
+                raise ValueError("ERR failover guarantee must be wait:<n>")
+            o["failover_guarantee"] = _int(n)
+        elif k == "FAILOVER-POLICY":
+            o["failover_policy"] = v.decode("utf-8", "replace").lower()
+        elif k == "FAILOVER-PROFILE":
+            o["failover_profile"] = v.decode("utf-8", "replace").lower()
         else:
             raise ValueError("ERR syntax error")
     opts = DbOptions(**o)  # type: ignore[arg-type]
@@ -192,3 +209,48 @@ def db_topology(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
         reply(enc.error("TRYAGAIN too many DB.TOPOLOGY polls waiting on this node"))
         return
     c.watches.add(watch)
+
+
+def db_failover(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    if len(argv) > 3:
+        reply(enc.error("ERR wrong number of arguments for 'db.failover' command"))
+        return
+    name = argv[1].decode("utf-8", "replace")
+    try:
+        shard = _int(argv[2]) if len(argv) > 2 else None
+    except ValueError as e:
+        reply(enc.error(str(e)))
+        return
+    agent = c.agent
+
+    def run() -> None:
+        try:
+            fences = planned_fences(agent.meta, name, shard)
+        except ValueError as e:
+            reply(enc.error(str(e)))
+            return
+        left, errors = [len(fences)], []
+
+        def done(r: Result) -> None:
+            if not r.ok:
+                errors.append(r.error)
+            left[0] -= 1
+            if not left[0]:
+                reply(enc.error(errors[0]) if errors else enc.OK)
+
+        for args in fences:
+            agent.submit(Op.SHARD_FENCE, args, done)
+
+    agent.read(run, lambda err: reply(enc.error(err)))
+
+
+def node_maintenance(c: MetaConnection, argv: list[bytes], reply: Reply) -> None:
+    node, on_off = argv[1].decode("utf-8", "replace"), argv[2].decode("utf-8", "replace")
+    if on_off.lower() not in ("on", "off"):
+        reply(enc.error("ERR maintenance is 'on' or 'off'"))
+        return
+
+    def done(r: Result) -> None:
+        reply(enc.OK if r.ok else enc.error(r.error))
+
+    c.agent.submit(Op.NODE_MAINTENANCE, (node, on_off.lower()), done)

@@ -19,6 +19,7 @@ Commands and replies (docs/cluster.md has the full story):
                                   holds the cluster secret: -WRONGSECRET otherwise
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
     DB.CREATE / DB.LIST / DB.INFO / DB.DELETE / DB.TOPOLOGY    databases (dbserver.py)
+    DB.FAILOVER / NODE.MAINTENANCE                             failover (dbserver.py)
     HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
     PING [msg], ECHO msg, INFO [section], QUIT, COMMAND, CLIENT ..., SELECT 0
 
@@ -301,6 +302,8 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"DB.LIST": (READ, dbserver.db_list, 1),
     b"DB.INFO": (READ, dbserver.db_info, 2),
     b"DB.TOPOLOGY": (LOCAL, dbserver.db_topology, -2),
+    b"DB.FAILOVER": (WRITE, dbserver.db_failover, -2),
+    b"NODE.MAINTENANCE": (WRITE, dbserver.node_maintenance, 3),
     b"INFO": (LOCAL, info, -1),
     b"PING": (LOCAL, ping, -1),
     b"HELLO": (LOCAL, hello, -1),

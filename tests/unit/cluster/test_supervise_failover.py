@@ -226,3 +226,18 @@ def test_parse_the_fencing_fields() -> None:
     o = parse_replication_info("role:master\r\nackdb_frozen:1\r\nackdb_epoch:4\r\n")
     assert (o.frozen, o.epoch) == (True, 4)
     assert not parse_replication_info("role:master\r\n").frozen
+
+
+def test_a_primary_that_never_answered_restarts_as_before() -> None:
+    # (a port still taken, a bad config: it served nothing, so nothing is at stake)
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    s = shard(log)
+    sup = Supervisor()
+    acts = sup.set_desired(desired_units(s.primary.node, dbops.databases(log.store), {}, False), 0)
+    (start,) = of(Start, acts)
+    sup.started(start.unit, 100, 0)
+    sup.exited(start.unit, 100, "exit code 1", 50)
+    assert not sup.units[start.unit].held
+    assert of(Start, sup.tick(1000)) != []
+    assert down_facts(log.store, s.primary.node, sup.units, 1000) == []

@@ -346,3 +346,31 @@ def test_a_new_term_forgets_and_retries_rate_limited() -> None:
     assert w.step(apply=False) == []  # not again before retry_ms
     w.now += 100
     assert [o.op for o in w.step(apply=False)] == [Op.SHARD_FENCE]
+
+
+def test_best_report_prefers_the_shared_history() -> None:
+    # Two replicas that followed the old primary share its replid; an instance that
+    # restarted empty has a fresh one, whatever its offset.
+    same = [Report("n2", "old", 50), Report("n3", "old", 40)]
+    assert best_report([*same, Report("n1", "fresh", 90)]) == Report("n2", "old", 50)
+    # Alone on its history each: the highest offset.
+    assert best_report([Report("n2", "a", 5), Report("n3", "b", 9)]) == Report("n3", "b", 9)
+
+
+def test_the_lease_wait_counts_the_seen_slack() -> None:
+    # The old node was last sampled at 500: it may have started a read up to
+    # seen_slack_ms later, so its lease may run until 500 + 1000 + lease_wait.
+    w = World(nodes=2, replicas=1)
+    old, (r1,) = w.shard().primary.node, w.shard().replicas
+    w.now = 500
+    w.see("n1", "n2")
+    w.advance(HIGH.node_timeout_ms, r1.node)
+    assert w.shard().state is ShardState.FAILING
+    w.report(r1.node, 3)
+    out: list[Submit] = []
+    while not out:
+        out = w.advance(10, r1.node)
+    assert out[0].op is Op.SHARD_PROMOTE
+    assert 500 + w.ctl.seen_slack_ms + HIGH.lease_wait_ms <= w.now
+    assert w.now < 500 + w.ctl.seen_slack_ms + HIGH.lease_wait_ms + 10
+    assert old != r1.node
