@@ -315,7 +315,7 @@ class Replication:
 
     def lease(self, argv: list[bytes]) -> bytes:
         """ACKDB.LEASE <epoch> <deadline-monotonic-ms>."""
-        err = self.fencing.lease(argv[1], argv[2])
+        err = self.fencing.lease(argv[1], argv[2], primary=self.is_primary)
         return b"+OK\r\n" if err is None else error_reply(err)
 
     def freeze(self, argv: list[bytes], now_ms: int) -> tuple[bytes, list[Action]]:

@@ -29,7 +29,6 @@ NOT_COUNTED = frozenset({b"ping", b"replconf", b"select", b"multi", b"exec"})
 
 ERR_EPOCH = "ERR invalid epoch"
 ERR_DEADLINE = "ERR invalid deadline"
-ERR_OFFSET = "ERR invalid offset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +37,8 @@ class DivergedRange:
     ``data`` is exactly them when the backlog still holds them, else None (the shell
     saves the whole dataset instead)."""
 
-    first_offset: int  # the first diverged byte (fork offset + 1)
-    last_offset: int  # our own offset: the last diverged byte
+    first_offset: int  # the first diverged byte (fork offset + 1); 0: unknown history
+    last_offset: int  # the last diverged byte
     data: bytes | None
 
 
@@ -83,10 +82,11 @@ class Fencing:
             return f"ERR stale epoch {epoch} (current {self.epoch})"
         return epoch
 
-    def lease(self, epoch_raw: bytes, deadline_raw: bytes) -> str | None:
+    def lease(self, epoch_raw: bytes, deadline_raw: bytes, *, primary: bool) -> str | None:
         """ACKDB.LEASE <epoch> <deadline>: None when taken, else the error text. A
         lease also lifts a primary's freeze (the agent leases only the primary of a
-        shard in state OK: the failover that froze it was aborted)."""
+        shard in state OK: the failover that froze it was aborted); a frozen replica
+        stays frozen (only REPLICAOF reconnects it)."""
         epoch = self._epoch(epoch_raw)
         if isinstance(epoch, str):
             return epoch
@@ -95,8 +95,9 @@ class Fencing:
             return ERR_DEADLINE
         self.epoch = epoch
         self.deadline_ms = deadline
-        self.frozen = False
-        self.fencing = self.enabled
+        if primary:
+            self.frozen = False
+        self.fencing = self.enabled or self.frozen
         return None
 
     def freeze(self, epoch_raw: bytes) -> str | None:

@@ -39,13 +39,13 @@ def settle(w: World, ms: int = 1500) -> None:
 def test_lease_epochs_and_deadlines() -> None:
     f = Fencing(enabled=True)
     assert f.fencing and f.fenced(0)
-    assert f.lease(b"2", b"1000") is None
+    assert f.lease(b"2", b"1000", primary=True) is None
     assert not f.fenced(999) and f.fenced(1000) and f.remaining_ms(400) == 600
-    assert f.lease(b"1", b"5000") == "ERR stale epoch 1 (current 2)"
+    assert f.lease(b"1", b"5000", primary=True) == "ERR stale epoch 1 (current 2)"
     assert f.deadline_ms == 1000  # a refused lease changes nothing
-    assert f.lease(b"x", b"1") == "ERR invalid epoch"
-    assert f.lease(b"2", b"-1") == "ERR invalid deadline"
-    assert f.lease(b"2", b"0") is None and f.fenced(0)  # deadline 0 fences at once
+    assert f.lease(b"x", b"1", primary=True) == "ERR invalid epoch"
+    assert f.lease(b"2", b"-1", primary=True) == "ERR invalid deadline"
+    assert f.lease(b"2", b"0", primary=True) is None and f.fenced(0)  # deadline 0 fences at once
 
 
 def test_freeze_fences_even_without_ackdb_lease_until_a_lease() -> None:
@@ -54,8 +54,10 @@ def test_freeze_fences_even_without_ackdb_lease_until_a_lease() -> None:
     assert f.freeze(b"3") is None
     assert f.fencing and f.frozen and f.epoch == 3 and f.fenced(10**12)
     assert f.freeze(b"2") == "ERR stale epoch 2 (current 3)"
-    assert f.lease(b"3", b"100") is None
-    assert not f.frozen and not f.fencing  # the lease lifted the freeze
+    assert f.lease(b"3", b"100", primary=False) is None
+    assert f.frozen and f.fencing  # a frozen replica stays frozen
+    assert f.lease(b"3", b"100", primary=True) is None
+    assert not f.frozen and not f.fencing  # the lease lifted a primary's freeze
     f.freeze(b"4")
     f.drop_lease()  # REPLICAOF
     assert not f.frozen and not f.fencing
@@ -231,3 +233,18 @@ def test_freeze_is_refused_while_a_full_sync_loads() -> None:
     e.link.loading = False
     reply, _ = e.freeze([b"ACKDB.FREEZE", b"4"], 0)
     assert reply.startswith(b"*4\r\n") and e.link.frozen and e.fencing.epoch == 4
+
+
+def test_the_target_of_a_failover_command_starts_fenced() -> None:
+    w, p, _, r2 = three_nodes()
+    r2.admin([b"CONFIG", b"SET", b"ackdb-lease", b"yes"])
+    write(p, 10)
+    settle(w)
+    assert p.admin([b"FAILOVER", b"TO", b"n2", b"7002"]) == b"+OK\r\n"
+    settle(w, 3000)
+    assert r2.engine.is_primary and not p.engine.is_primary
+    client = Client(w.new_id())
+    r2.attach(client)
+    assert r2.command(client, [b"SET", b"k", b"x"]) == b"-" + FENCED.text.encode() + b"\r\n"
+    assert r2.admin([b"ACKDB.LEASE", b"1", b"%d" % (w.now + 10_000)]) == b"+OK\r\n"
+    assert r2.command(client, [b"SET", b"k", b"x"]) == b"+OK\r\n"
