@@ -30,6 +30,7 @@ import pytest
 
 from ackdb.cluster import failover
 from ackdb.sim.failover_world import FailoverWorld, FoResult, run_seed
+from ackdb.sim.fo_faults import KINDS, strike
 from ackdb.sim.world import SimFailure
 
 pytestmark = pytest.mark.sim
@@ -167,3 +168,43 @@ def test_old_primary_restarted_twice_keeps_its_divergent_writes() -> None:
     n2's promotion; its DIVERGED check must save 177 and 178 (issue 15: no silent loss)."""
     lagging = (3, 0, 0, 0, 0, 0, 0, 3)
     _run(15, policy="strict", guarantee=1, overlap=0.8, weights=lagging)
+
+
+def _lagging_then_lost(policy: str, seed: int) -> FoResult:
+    """A scripted world: the link between the primary and one replica B is cut (B falls
+    behind while the other replica A acknowledges WAIT 1); then A's shard process stops
+    (it cannot report) and the primary's node dies. Strict must wait for A; available
+    promotes B after its grace and loses the writes only A had -- and says so."""
+    w = FailoverWorld(seed, policy=policy, guarantee=1, weights=(0,) * len(KINDS))
+
+    def cut() -> None:
+        rec = w.shard_record(w.leader() or "n1")
+        assert rec is not None
+        p, b = rec.primary.node, rec.replicas[1].node
+        strike(w, "cut_link", p, 8000, b)
+
+    def fail() -> None:
+        rec = w.shard_record(w.leader() or "n1")
+        assert rec is not None
+        strike(w, "pause_shard", rec.replicas[0].node, 4000)
+        strike(w, "kill", rec.primary.node, 4000)
+
+    w.queue.schedule(3000, cut)
+    w.queue.schedule(5000, fail)
+    try:
+        return w.run()
+    except SimFailure as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_strict_waits_for_the_replica_that_has_the_writes(seed: int) -> None:
+    r = _lagging_then_lost("strict", seed)
+    assert r.epoch > 1 and r.outcome.reported_loss == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_available_policy_reports_what_it_loses(seed: int) -> None:
+    """The final check allows the loss only because the promotion's note announced it."""
+    r = _lagging_then_lost("available", seed)
+    assert r.epoch > 1 and r.outcome.reported_loss > 0

@@ -69,9 +69,9 @@ class FoPlan:
 
 
 def fault_step(w: FailoverWorld) -> None:
-    if not w.faults_on:
-        return
     p, rng = w.plan, w.rng
+    if not w.faults_on or not any(p.weights):
+        return
     if w.active_faults and rng.random() >= p.overlap:
         w.queue.schedule(rng.randint(*p.gap_ms), fault_step, w)
         return
@@ -82,13 +82,19 @@ def fault_step(w: FailoverWorld) -> None:
     if rec is not None and rng.random() < 0.6:
         victim = rec.primary.node  # the faults that matter most strike the primary
     ms = rng.randint(*p.fault_ms)
+    other = rng.choice([n for n in sorted(w.agents) if n != victim])
+    strike(w, kind, victim, ms, other)
+    w.queue.schedule(ms + rng.randint(*p.gap_ms), fault_step, w)
+
+
+def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -> None:
+    """One fault of ``kind`` on ``victim`` (and ``other``, for cut_link) for ``ms``."""
     w.active_faults += 1
     if kind == "kill":
         if w.agents[victim].alive:
             w.kill_node(victim)
         w.queue.schedule(ms, _restart, w, victim)
     elif kind == "cut_link":
-        other = rng.choice([n for n in sorted(w.agents) if n != victim])
         pair = (min(victim, other), max(victim, other))
         w.log(f"cut the links {pair[0]} <-> {pair[1]} for {ms}ms")
         w.tcp_blocks[pair] += 1
@@ -105,6 +111,7 @@ def fault_step(w: FailoverWorld) -> None:
         _block(w, pairs, +1)
         w.queue.schedule(ms, _unblock, w, pairs)
     else:
+        assert kind in KINDS, kind
         until = w.now + ms
         w.log(f"{kind} {victim} for {ms}ms")
         if kind in ("pause_node", "pause_agent"):
@@ -113,7 +120,6 @@ def fault_step(w: FailoverWorld) -> None:
         if kind in ("pause_node", "pause_shard") and shard is not None and shard.alive:
             shard.paused_until = max(shard.paused_until, until)
         w.queue.schedule(ms, _healed, w)
-    w.queue.schedule(ms + rng.randint(*p.gap_ms), fault_step, w)
 
 
 def _healed(w: FailoverWorld) -> None:
