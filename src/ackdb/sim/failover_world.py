@@ -98,6 +98,7 @@ class FailoverWorld:
         self.active_faults = 0
         self._next_cid = 100
         self._seq = 0
+        self.op_seq = 0  # the operator's commands
         self._dbs: dict[str, tuple[tuple[int, int], list[Database]]] = {}
 
     @property
@@ -207,6 +208,13 @@ class FailoverWorld:
             fn(*args)
 
         self.queue.schedule(0, deliver)
+
+    def local_agent_later(
+        self, agent: Agent, local_ms: int, fn: Callable[..., None], *args: object
+    ) -> None:
+        """``fn(*args)`` on the agent after ``local_ms`` of its clock (a timer)."""
+        delay = self.real_ms(agent.id, local_ms)
+        self.queue.schedule(delay, self.local_agent, agent, fn, *args)
 
     def submit(
         self, node: str, client: str, seq: int, op: Op, args: tuple[bytes | str | int, ...]

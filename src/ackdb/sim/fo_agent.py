@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.failover import profile_of
+from ackdb.cluster.failover import HANDOVER_TIMEOUT_MS, profile_of
 from ackdb.cluster.leases import down_facts, lease_targets
 from ackdb.cluster.shardspec import ShardSpec, desired_units, parse_replication_info, shard_config
 from ackdb.cluster.supervise import (
     Action,
     CheckDiverged,
     Freeze,
+    HandOver,
     Kill,
     Note,
     Probe,
@@ -46,11 +47,21 @@ if TYPE_CHECKING:
 
 TICK_MS = 100  # the supervisor's tick (local ms), as node/shards.py's
 RETRY_MS = 200  # a shard.down is proposed again at most this often (local ms)
+HANDOVER_POLL_MS = 50  # INFO polls while FAILOVER runs (local ms), and for how long
+HANDOVER_WAIT_MS = HANDOVER_TIMEOUT_MS + 5000
 
 
 def _replication_info(s: ShardNode) -> str:
     fields = s.engine.info_fields(s.w.now, mono_ms=s.clock())
     return "".join(f"{k}:{v}\r\n" for k, v in fields)
+
+
+def _field(info: str, name: str) -> str:
+    for line in info.splitlines():
+        k, sep, v = line.partition(":")
+        if sep and k == name:
+            return v.strip()
+    return ""
 
 
 def parse_reply(data: bytes) -> Any:
@@ -130,10 +141,12 @@ class Agent:
             for f in a.forks:
                 argv = [b"ACKDB.DIVERGED", f.replid.encode(), b"%d" % f.offset, b"%d" % f.epoch]
                 self._call(a.unit, argv, self._checked, a.unit, f.epoch)
+        elif isinstance(a, HandOver):
+            self._ask(_replication_info, self._hand_over, a)
         elif isinstance(a, Note):
             if a.level != "verbose":
                 self.w.log(f"{self.id}: {a.text}")
-        # HandOver (planned failovers) and RemoveDir do not occur in these worlds.
+        # RemoveDir does not occur in these worlds (no database is deleted).
 
     def _start(self, unit: str, spec: ShardSpec) -> None:
         """Start the process from the config file the node would write."""
@@ -199,6 +212,53 @@ class Agent:
             self.w.log(
                 f"{self.id}: diverged writes saved (epoch {epoch}): {int(reply[0])} commands"
             )
+
+    # -- a planned failover (node/shardfailover.py's hand_over) --
+
+    def _hand_over(self, info: str, a: HandOver) -> None:
+        """FAILOVER TO the target, then watch INFO for the outcome: shard.report of this
+        node at the offset the target took over at, or shard.abort."""
+        replid = _field(info, "master_replid")
+        argv = [b"FAILOVER", b"TO", a.host.encode(), b"%d" % a.port]
+        argv += [b"TIMEOUT", b"%d" % HANDOVER_TIMEOUT_MS]
+        self._call(a.unit, argv, self._handing_over, a, replid, self.now() + HANDOVER_WAIT_MS)
+
+    def _handing_over(self, reply: Any, a: HandOver, replid: str, deadline: int) -> None:
+        if isinstance(reply, ReplyError):
+            self._handover_done(a, replid, f"FAILOVER failed: {reply}")
+            return
+        self.w.local_agent_later(self, HANDOVER_POLL_MS, self._handover_poll, a, replid, deadline)
+
+    def _handover_poll(self, a: HandOver, replid: str, deadline: int) -> None:
+        self._ask(_replication_info, self._handover_seen, a, replid, deadline)
+
+    def _handover_seen(self, info: str, a: HandOver, replid: str, deadline: int) -> None:
+        if _field(info, "master_failover_state") != "no-failover":
+            if self.now() < deadline:
+                self.w.local_agent_later(
+                    self, HANDOVER_POLL_MS, self._handover_poll, a, replid, deadline
+                )
+            else:
+                self._handover_done(a, replid, "no outcome in time")
+            return
+        seen = parse_replication_info(info)
+        if seen.role == "slave" and (seen.master_host, seen.master_port) == (a.host, a.port):
+            second = _field(info, "second_repl_offset")
+            offset = int(second) - 1 if second.isdigit() and int(second) > 0 else seen.offset
+            self._handover_done(a, replid, offset)
+        else:
+            self._handover_done(a, replid, "the shard stayed primary (FAILOVER aborted)")
+
+    def _handover_done(self, a: HandOver, replid: str, outcome: int | str) -> None:
+        spec = self.sup.units[a.unit].spec if a.unit in self.sup.units else None
+        if not isinstance(spec, ShardSpec):
+            return
+        if isinstance(outcome, int):
+            self.w.log(f"{self.id}: handed over to {a.host} at offset {outcome}")
+            self.submit(Op.SHARD_REPORT, (spec.db, spec.shard, a.epoch, self.id, replid, outcome))
+        else:
+            self.w.log(f"{self.id}: planned failover failed: {outcome}")
+            self.submit(Op.SHARD_ABORT, (spec.db, spec.shard, a.epoch, outcome[:200]))
 
     # -- leases --
 

@@ -16,8 +16,13 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ackdb.cluster.commands import Op
+from ackdb.cluster.shardops import planned_fences
+
 if TYPE_CHECKING:
     from ackdb.sim.failover_world import FailoverWorld
+
+DB = "db1"  # the world's database (failover_world.DB)
 
 KINDS = (
     "kill",
@@ -28,6 +33,8 @@ KINDS = (
     "pause_shard",
     "pause_agent",
     "cut_link",  # the TCP links between two hosts only (Raft still passes): a lagging replica
+    "failover",  # an operator's DB.FAILOVER: a planned failover (FAILOVER TO, no wait)
+    "maintenance",  # node maintenance on, then off: planned failovers off it and back
 )
 
 
@@ -110,6 +117,8 @@ def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -
         w.log(f"{kind} {victim} for {ms}ms")
         _block(w, pairs, +1)
         w.queue.schedule(ms, _unblock, w, pairs)
+    elif kind in ("failover", "maintenance"):
+        _operator(w, kind, victim, ms)
     else:
         assert kind in KINDS, kind
         until = w.now + ms
@@ -120,6 +129,36 @@ def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -
         if kind in ("pause_node", "pause_shard") and shard is not None and shard.alive:
             shard.paused_until = max(shard.paused_until, until)
         w.queue.schedule(ms, _healed, w)
+
+
+def _operator(w: FailoverWorld, kind: str, victim: str, ms: int) -> None:
+    """What ``ackdb db failover`` / ``ackdb node maintenance`` propose, at the leader."""
+    lead = w.leader()
+    w.queue.schedule(ms, _healed, w)
+    if lead is None:
+        return
+    w.op_seq += 1
+    if kind == "maintenance":
+        w.log(f"maintenance on {victim} for {ms}ms")
+        w.submit(lead, "operator", w.op_seq, Op.NODE_MAINTENANCE, (victim, "on"))
+        w.queue.schedule(ms, _maintenance_off, w, victim)
+        return
+    try:
+        fences = planned_fences(w.meta(lead), DB, None)
+    except ValueError as e:
+        w.log(f"db failover refused: {e}")
+        return
+    for args in fences:
+        w.log(f"db failover to {args[4]} (epoch {args[2]})")
+        w.submit(lead, "operator", w.op_seq, Op.SHARD_FENCE, args)
+
+
+def _maintenance_off(w: FailoverWorld, node: str) -> None:
+    lead = w.leader()
+    if lead is not None:
+        w.op_seq += 1
+        w.log(f"maintenance off {node}")
+        w.submit(lead, "operator", w.op_seq, Op.NODE_MAINTENANCE, (node, "off"))
 
 
 def _healed(w: FailoverWorld) -> None:
