@@ -6,8 +6,9 @@ member, node agents running the real shard Supervisor (lease_targets, down_facts
 CheckDiverged, SetReplication) against the REAL server cores and replication engines of
 one shard (primary + 2 replicas, ``ackdb-lease yes``), and clients writing then WAITing
 through endpoints that route by their node's applied metadata. Faults: node kills and
-restarts, partitions (one-way too), pauses of a node, a shard process or an agent, clock
-rates within the profile's drift. Checks: after every event at most one shard process
+restarts, partitions (one-way too), cut TCP links, pauses of a node, a shard process or an
+agent, an operator's planned failovers and maintenance, clock rates within the profile's
+drift. Checks: after every event at most one shard process
 would acknowledge a write (primary, unpaused, valid lease on its host's clock); primaries
 acknowledge writes in disjoint real-time intervals; at the end every write acknowledged
 by WAIT n >= the database's guarantee is on the final primary (strict; with available a
