@@ -260,6 +260,19 @@ class FailoverWorld:
         if shard is not None and shard.alive:
             shard.crash()
 
+    def crash_shard(self, node: str) -> None:
+        """The shard process alone dies (SIGKILL); its agent reaps the exit a moment later
+        (node/shards.py reaps every 100 ms)."""
+        shard = self.shards.get(node)
+        agent = self.agents[node]
+        if shard is None or not shard.alive or not agent.alive:
+            return
+        self.log(f"crash the shard process of {node}")
+        shard.crash()
+        pid = shard.crashes  # the incarnation that died (the agent's pid for it)
+        delay = self.real_ms(node, self.rng.randint(1, 100))
+        self.queue.schedule(delay, self.local_agent, agent, agent.reaped, pid)
+
     # -- running --
 
     def run_until(self, t_end: int, done: Callable[[], bool] | None = None) -> bool:

@@ -168,6 +168,12 @@ class Agent:
         pid = self.unit_pid[unit] = shard.crashes + 1
         self.sup.started(unit, pid, self.now())
 
+    def reaped(self, pid: int) -> None:
+        """The shard process ``pid`` exited (killed by the simulator)."""
+        for unit, p in self.unit_pid.items():
+            if p == pid:
+                self.run(self.sup.exited(unit, pid, "killed by SIGKILL", self.now()))
+
     def _set_replication(self, a: SetReplication) -> None:
         if a.unit in self.skip_follow:
             return  # a divergence check failed: the probes will repair the role later

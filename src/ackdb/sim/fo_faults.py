@@ -35,6 +35,7 @@ KINDS = (
     "cut_link",  # the TCP links between two hosts only (Raft still passes): a lagging replica
     "failover",  # an operator's DB.FAILOVER: a planned failover (FAILOVER TO, no wait)
     "maintenance",  # node maintenance on, then off: planned failovers off it and back
+    "crash_shard",  # the shard process alone dies (its agent sees the exit)
 )
 
 
@@ -119,6 +120,9 @@ def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -
         w.queue.schedule(ms, _unblock, w, pairs)
     elif kind in ("failover", "maintenance"):
         _operator(w, kind, victim, ms)
+    elif kind == "crash_shard":
+        w.queue.schedule(ms, _healed, w)
+        w.crash_shard(victim)
     else:
         assert kind in KINDS, kind
         until = w.now + ms
