@@ -15,7 +15,14 @@ from collections.abc import Iterable, Mapping
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Database, LocalInstance, Role, ShardState, instances_on
+from ackdb.cluster.databases import (
+    Database,
+    LocalInstance,
+    Role,
+    Shard,
+    ShardState,
+    instances_on,
+)
 from ackdb.cluster.failover import profile_of
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.reconcile import Submit
@@ -36,15 +43,39 @@ def _leased(node: str, dbs: Iterable[Database]) -> list[LocalInstance]:
     ]
 
 
+def _handed_over_to(node: str, dbs: Iterable[Database]) -> list[tuple[Database, Shard]]:
+    """Shards failing over by plan to ``node`` whose old primary has reported its
+    hand-over: FAILOVER made it a replica of ``node``'s instance, which is the only
+    primary left (its own lease stopped at the fence)."""
+    out = []
+    for db in dbs:
+        for s in db.shards:
+            f = s.fence
+            if (
+                s.state is ShardState.FAILING
+                and f is not None
+                and f.planned
+                and f.target == node
+                and s.instance_on(node) is not None
+                and f.report_of(f.old_primary.node) is not None
+            ):
+                out.append((db, s))
+    return out
+
+
 def lease_targets(meta: MetadataStore, node: str) -> list[tuple[str, int]]:
     """(unit, epoch) of every local shard process the applied metadata says is the
     primary of a shard in state OK (contract 1): the agent leases exactly these, at that
     epoch. A shard with a shard.down fact gets none (its failover is coming), nor one
-    without replicas (it never fails over and runs without ``ackdb-lease``)."""
+    without replicas (it never fails over and runs without ``ackdb-lease``). Also the
+    target of a planned failover once the old primary reported its hand-over: it is the
+    primary already (FAILOVER promoted it), so leasing it before the promotion commits
+    lets the endpoints, which follow the promotion at once, find it taking writes
+    (no -TRYAGAIN after a planned failover's pause)."""
+    dbs = dbops.databases(meta)
     return [
-        (shard_unit(li.db.uid, li.shard.index), li.shard.epoch)
-        for li in _leased(node, dbops.databases(meta))
-    ]
+        (shard_unit(li.db.uid, li.shard.index), li.shard.epoch) for li in _leased(node, dbs)
+    ] + [(shard_unit(db.uid, s.index), s.epoch) for db, s in _handed_over_to(node, dbs)]
 
 
 def down_facts(

@@ -199,6 +199,9 @@ def shard_config(spec: ShardSpec, unit_dir: str, password: str) -> str:
         "# Written by the node's shard supervisor; rewritten on every start.",
         f"port {spec.port}",
         f"bind {spec.host}",
+        # Its primary knows it by this address (not the connection's source address,
+        # which on a shared host can be another one): FAILOVER TO names it so.
+        f"replica-announce-ip {spec.host}",
         f"dir {_quote(d)}",
         f"pidfile {_quote(d + '/shard.pid')}",
         f"logfile {_quote(d + '/shard.log')}",

@@ -14,8 +14,11 @@ pid=<pid>|- state=starting|running|restarting|stopping restarts=<count>`` (``see
 ``offset``, ``replicas``, ``link`` and ``last_io`` from the shard's last ``INFO
 replication``; ``last_io`` is a replica's seconds since its primary was last heard; its
 lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host= port=
-pid= state= restarts=``. Never does IO: it formats a Raft ``Status``, the metadata and
-the supervisor's units.
+pid= state= restarts=``; then (the node's too) one ``diverged:<db>/<shard> node=<id>
+path=<file> count=<commands>|? first=<offset>|? last=<offset>|? bytes=<size>`` line per
+file of divergent writes a returning old primary saved, until an operator removes it
+(``count`` -1: the whole dataset was saved). Never does IO: it formats a Raft
+``Status``, the metadata and the supervisor's units.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def parse_status(text: str) -> StatusView:
         elif key in items:
             item_id, *pairs = value.split(" ")
             items[key].append(MemberView(item_id, dict(p.split("=", 1) for p in pairs)))
-        elif key in ("instance", "proxy"):
+        elif key in ("instance", "proxy", "diverged"):
             name, *pairs = value.split(" ")
             view.instances.append(InstanceView(key, name, dict(p.split("=", 1) for p in pairs)))
         else:

@@ -13,7 +13,9 @@ Services today (service.py has the contract):
 - ``RaftMember`` (member.py): the Raft member and the replicated metadata store;
 - ``ClientPort`` (clientport.py): the metadata client port on ``--port``;
 - ``ShardSupervisor`` (shards.py): the shard and proxy processes the metadata assigns to
-  this node (told after each Raft pass; its lines join ``CLUSTER.STATUS``).
+  this node (told after each Raft pass; its lines join ``CLUSTER.STATUS``);
+- ``LeaseRenewer`` (lease.py): the leases of the primaries this node runs (a Raft read,
+  then ``ACKDB.LEASE`` over the supervisor's connections; told after each Raft pass).
 Next: metrics -- appended to ``services``.
 
 States of the process: STARTING (services starting in order) -> RUNNING -> STOPPING (a
@@ -32,6 +34,7 @@ from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
 from ackdb.node.clientport import ClientPort
+from ackdb.node.lease import LeaseRenewer
 from ackdb.node.member import RaftMember
 from ackdb.node.options import AgentOptions
 from ackdb.node.peerauth import peer_key
@@ -91,7 +94,8 @@ class Host:
 
 
 class Agent(Host):
-    """``ackdb node``: the Raft member, its client port and the shard supervisor."""
+    """``ackdb node``: the Raft member, its client port, the shard supervisor and the
+    lease renewer."""
 
     def __init__(self, opts: AgentOptions, log: Log) -> None:
         super().__init__(log)
@@ -104,6 +108,7 @@ class Agent(Host):
             lambda: self.member.meta,
             applied_at_start=self.member.raw.status().commit,
             proxies=opts.proxies,
+            submit=self.member.submit,
         )
         self.client_port = ClientPort(
             self.member,
@@ -114,7 +119,10 @@ class Agent(Host):
             host_stopping=lambda: self.stopping,
             extra_status=self.supervisor.status_text,
         )
-        self.services = [self.member, self.client_port, self.supervisor]
+        self.lease = LeaseRenewer(
+            opts.node_id, log, lambda: self.member.meta, self.member.read, self.supervisor.call
+        )
+        self.services = [self.member, self.client_port, self.supervisor, self.lease]
 
     def ready(self) -> None:
         o = self.opts
@@ -126,6 +134,7 @@ class Agent(Host):
     def _after_pass(self) -> None:
         self.client_port.after_pass()
         self.supervisor.on_pass()
+        self.lease.on_pass()
 
     # -- the Raft member's state, for tests and tools -------------------------------------
 

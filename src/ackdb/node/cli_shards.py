@@ -1,5 +1,6 @@
 """The shard processes in ``ackdb cluster status``: every member's ``instance:`` and
-``proxy:`` lines (each member reports only the processes it runs), as one table.
+``proxy:`` lines (each member reports only the processes it runs), as one table, and
+its ``diverged:`` lines (files of divergent writes an old primary saved).
 
 Owns: asking each member (its client address, from the leader's member list) and the
 table's columns. ``lag`` is a replica's distance in bytes behind its primary's offset,
@@ -73,8 +74,26 @@ def print_instances(v: StatusView) -> None:
             f"proxy {p.name} on {f.get('node', '?')} ({f.get('host', '?')}:{f.get('port', '?')}):"
             f" pid {f.get('pid', '?')}, {f.get('state', '?')}, restarts {f.get('restarts', '?')}"
         )
+    for d in sorted((i for i in instances if i.kind == "diverged"), key=_order):
+        print(_diverged_text(d))
     for node in silent:
         print(f"{node}: not answering (its shards are not listed)")
+
+
+def _diverged_text(d: InstanceView) -> str:
+    f = d.fields
+    path = f.get("path", "?").replace("%20", " ")
+    count = f.get("count", "?")
+    if count == "-1":
+        what = "the whole dataset (its backlog no longer covered them)"
+    elif count == "?":
+        what = f"{f.get('bytes', '?')} bytes"
+    else:
+        what = f"{count} commands, offsets {f.get('first', '?')}-{f.get('last', '?')}"
+    return (
+        f"diverged writes of {d.name} on {f.get('node', '?')}: {path} ({what}); "
+        "remove the file once handled"
+    )
 
 
 def _order(i: InstanceView) -> tuple[str, int, str]:

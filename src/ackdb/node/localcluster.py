@@ -6,7 +6,9 @@ directories they use, and polling them (status, leader). Each member's cluster a
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
 fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
 on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
-member can serve a database on the same port, as separate machines do. Every wait is
+member can serve a database on the same port, as separate machines do; ``loopback_net``
+(e.g. ``127.31.7``) puts them on another /24 of the loopback network, so clusters run at
+once (the cluster hands out the same shard ports in each) never share an address. Every wait is
 bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL). The
 cluster has one secret, ``base_dir/cluster.secret``, given to every member
 (``--cluster-secret-file``); a member can be given another (``add(..., secret_file=...)``)
@@ -15,6 +17,7 @@ to play a node of another cluster.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -27,12 +30,18 @@ from typing import IO, Any
 
 from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.secrets import SECRET_FILE, new_secret, write_secret
+from ackdb.node.shardfiles import alive, find_units, send_signal
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
 
 POLL_INTERVAL_S = 0.02
 STOP_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
+
+
+def random_loopback_net() -> str:
+    """A /24 of 127.0.0.0/8 other than 127.0.0 (for ``loopback_net``)."""
+    return f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}"
 
 
 def free_port() -> int:
@@ -79,9 +88,11 @@ class LocalCluster:
         extra_args: Iterable[str] = (),
         peer_addr: Callable[[Member, Member], str] | None = None,
         distinct_hosts: bool = False,
+        loopback_net: str = "127.0.0",
     ) -> None:
         self.base_dir = base_dir
         self.distinct_hosts = distinct_hosts
+        self.loopback_net = loopback_net
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}
@@ -94,7 +105,9 @@ class LocalCluster:
         self.initial = list(self.members)
 
     def _new_member(self, node_id: str, secret_file: Path | None = None) -> Member:
-        host = f"127.0.0.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
+        host = (
+            f"{self.loopback_net}.{len(self.members) + 1}" if self.distinct_hosts else "127.0.0.1"
+        )
         m = Member(
             node_id,
             free_port(),
@@ -170,6 +183,41 @@ class LocalCluster:
                     m.proc.wait(STOP_TIMEOUT_S)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self._reap(m)
+
+    def unit_pids(self, node_id: str, kind: str = "") -> dict[str, int]:
+        """The running processes a member's supervisor started (its shards and proxies),
+        by unit (``shards/<uid>-<i>``, ``proxies/<uid>``; ``kind`` "shards" or "proxies"
+        keeps one kind), from their pid files."""
+        return {
+            unit: pid
+            for unit, pid in find_units(str(self.members[node_id].dir))
+            if pid is not None and unit.startswith(kind)
+        }
+
+    def kill_node(self, node_id: str) -> list[int]:
+        """A machine dying: SIGKILL the member's agent and every process it runs (shards
+        and proxies, in their own sessions). Returns the killed pids, agent first."""
+        pids = list(self.unit_pids(node_id).values())
+        m = self.members[node_id]
+        agent = [m.proc.pid] if m.proc is not None and m.proc.poll() is None else []
+        self.kill(node_id, signal.SIGKILL)
+        for pid in pids:
+            send_signal(pid, signal.SIGKILL)
+        wait_for(lambda: not any(alive(p) for p in pids), STOP_TIMEOUT_S, "the units to die")
+        return agent + pids
+
+    def kill_leftovers(self) -> list[int]:
+        """SIGKILL the units of members whose agent is not running (left by ``kill`` or
+        ``kill_node`` with no restart): for the end of a test, after ``close``."""
+        pids = [
+            pid
+            for node_id, m in self.members.items()
+            if not m.running()
+            for pid in self.unit_pids(node_id).values()
+        ]
+        for pid in pids:
+            send_signal(pid, signal.SIGKILL)
+        return pids
 
     def _reap(self, m: Member) -> None:
         if m._log is not None:

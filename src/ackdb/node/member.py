@@ -2,7 +2,9 @@
 
 Owns: this member's RawNode, its durable store (raftstore.py), the metadata state machine
 (cluster/machine.py), the peer links (transport.py), the deciders (cluster/proposer.py,
-cluster/reads.py, cluster/reconcile.py) and the membership shell (membership.py); and the
+cluster/reads.py, cluster/reconcile.py, and on the leader the failover controller
+cluster/failover.py, stepped after the reconciler each tick and after every pass that
+applied entries, so a committed fence or report is acted on at once) and the membership shell (membership.py); and the
 asyncio side of the Raft loop. Each Ready is carried out by the shared
 ``consensus.driver.RaftDriver`` -- the code the simulator runs too -- in the order the core
 requires (etcd raft node.go; Raft §5):
@@ -46,6 +48,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ackdb.cluster.commands import CommandError, Op, Result, decode_command
+from ackdb.cluster.failover import FailoverController
 from ackdb.cluster.machine import MetadataMachine
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.proposer import Proposer
@@ -115,6 +118,8 @@ class RaftMember:
         self.reconciler = Reconciler(
             opts.node_id, opts.client_addr, opts.cluster_addr, settle_ms=2 * opts.election_ms
         )
+        self.failover = FailoverController()
+        self._failover_applied = -1  # the applied index the controller last looked at
         self.machine = MetadataMachine(
             meta, self.proposer, self._on_conf_entry, now_ms, self._on_restored
         )
@@ -165,7 +170,9 @@ class RaftMember:
         }
 
     def status_text(self) -> str:
-        return status_text(self.raw.status(), self.meta, self.opts.client_addr, self.snap_index)
+        lines = self.failover.status_lines(self.meta, now_ms())
+        st = self.raw.status()
+        return status_text(st, self.meta, self.opts.client_addr, self.snap_index, lines)
 
     def info_text(self, clients: int) -> str:
         d = self.driver.stats
@@ -291,6 +298,7 @@ class RaftMember:
             self.proposer.tick(now)
             self.reads.tick(now)
             self._reconcile(now)
+            self._step_failover(now)
             self.membership.sync_addresses()
         except Exception:
             self.log.warning("Unexpected error in the tick", exc=True)
@@ -349,6 +357,8 @@ class RaftMember:
     def _end_pass(self) -> None:
         now = now_ms()
         self._observe(now)
+        if self.role is Role.LEADER:
+            self._leader_pass(now)
         self.reads.flush(now)
         self.after_pass()
         if self.driver.has_ready():
@@ -380,6 +390,31 @@ class RaftMember:
                     )
                 except ProposalDropped as e:
                     self.log.verbose(f"Configuration change deferred: {e}")
+
+    def _leader_pass(self, now: int) -> None:
+        """After every pass on the leader: the reconciler samples its peers' activity now
+        (``recent_active`` is set by a peer's message and cleared at each quorum check,
+        so sampling only at ticks could miss the last contact with a node and make the
+        failover controller's lease wait start too early); a commit (a fence, a report)
+        is acted on now rather than at the next tick."""
+        try:
+            self._reconcile(now)
+            if self.meta.applied_index != self._failover_applied:
+                self._step_failover(now)
+        except Exception:
+            self.log.warning("Unexpected error in the leader's deciders", exc=True)
+
+    def _step_failover(self, now: int) -> None:
+        """The failover controller after the reconciler (same leader-only view, its
+        seen-map and leading_since): propose what it decided, log its notices."""
+        st = self.raw.status()
+        r = self.reconciler
+        for action in self.failover.step(st, self.meta, now, r.seen, r.leading_since):
+            self.proposer.submit(action.op, action.args, now, self._log_failure)
+        for line in self.failover.drain_log():
+            if line:
+                self.log.notice(f"Failover: {line}")
+        self._failover_applied = self.meta.applied_index
 
     def _log_failure(self, r: Result) -> None:
         if not r.ok:

@@ -25,6 +25,7 @@ every process gone, connections closed).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import IO, Any
 
-from ackdb.cluster.commands import RecordKind
+from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import Database
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.cluster.shardspec import (
@@ -49,6 +50,9 @@ from ackdb.cluster.shardspec import (
 from ackdb.cluster.status import instance_line
 from ackdb.cluster.supervise import (
     Action,
+    CheckDiverged,
+    Freeze,
+    HandOver,
     Kill,
     Note,
     Probe,
@@ -61,6 +65,7 @@ from ackdb.cluster.supervise import (
 )
 from ackdb.node import secrets
 from ackdb.node.options import AgentOptions
+from ackdb.node.shardfailover import ShardFailover, Submit
 from ackdb.node.shardfiles import (
     SECRET_FILE,
     STOP_TIMEOUT_S,
@@ -95,6 +100,7 @@ class ShardSupervisor:
         applied_at_start: int = 0,
         proxies: bool = False,
         timing: Timing | None = None,
+        submit: Submit | None = None,
     ) -> None:
         self.opts = opts
         self.log = log
@@ -109,8 +115,12 @@ class ShardSupervisor:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._conns: dict[str, tuple[int, Client]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chains: dict[str, asyncio.Task[None]] = {}  # unit -> its last ordered step
         self._timer: asyncio.TimerHandle | None = None
         self._password = ""
+        self._submit = submit or _no_submit
+        self.failover = ShardFailover(opts.node_id, log, self.call, self._submit)
+        self._unchecked: set[str] = set()  # units whose last divergence check failed
         self._started = False  # Raft passes run before this service starts: wait
         self._stopped = False
 
@@ -182,9 +192,13 @@ class ShardSupervisor:
 
     def status_text(self) -> str:
         lines = []
-        for u in sorted(self.core.units.values(), key=lambda u: u.id):
+        units = sorted(self.core.units.values(), key=lambda u: u.id)
+        for u in units:
             if u.spec is not None:
                 lines.append(instance_line(self.opts.node_id, u))
+        for u in units:
+            if isinstance(u.spec, ShardSpec):
+                lines += self.failover.diverged_lines(u.spec, self._dir(u.id))
         return "".join(f"{line}\r\n" for line in lines)
 
     # -- watching -------------------------------------------------------------------------
@@ -195,7 +209,10 @@ class ShardSupervisor:
     def _tick(self) -> None:
         try:
             self._reap()
-            self._run(self.core.tick(now_ms()))
+            now = now_ms()
+            self._run(self.core.tick(now))
+            if self._seen_index >= self._applied_at_start:
+                self.failover.propose_down(self.meta(), self.core.units, now)
         except Exception:
             self.log.warning("Unexpected error in the shard supervisor", exc=True)
         if not self._stopped:
@@ -231,7 +248,9 @@ class ShardSupervisor:
             elif isinstance(a, Probe):
                 self._spawn_task(self._probe(a))
             elif isinstance(a, SetReplication):
-                self._spawn_task(self._set_replication(a))
+                self._in_order(a.unit, functools.partial(self._set_replication, a))
+            elif isinstance(a, (Freeze, CheckDiverged, HandOver)):
+                self._in_order(a.unit, functools.partial(self._failover_step, a))
             elif isinstance(a, Stop):
                 send_signal(a.pid, signal.SIGTERM)
                 asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
@@ -306,10 +325,31 @@ class ShardSupervisor:
 
     # -- talking to the processes -------------------------------------------------------
 
-    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _in_order(self, unit: str, step: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``step()`` once every earlier step of ``unit`` is done: the commands that
+        change a shard's role (freeze, divergence checks, REPLICAOF, hand-over) reach it
+        in the order the decider gave them."""
+        prev = self._chains.get(unit)
+
+        async def run() -> None:
+            if prev is not None:
+                await asyncio.wait({prev})
+            await step()
+
+        task = self._spawn_task(run())
+        self._chains[unit] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._chains.get(unit) is t:
+                del self._chains[unit]
+
+        task.add_done_callback(done)
 
     async def _conn(self, unit: str, pid: int, spec: Spec) -> Client:
         have = self._conns.get(unit)
@@ -324,8 +364,32 @@ class ShardSupervisor:
             except BaseException:
                 await c.close()
                 raise
+        have = self._conns.get(unit)
+        if have is not None and have[0] == pid:
+            await c.close()  # another task connected meanwhile (a probe, a lease): share it
+            return have[1]
         self._conns[unit] = (pid, c)
         return c
+
+    async def call(self, unit: str, *args: str) -> Any:
+        """One command on the connection to ``unit``'s running shard process (the lease
+        loop's port). LookupError when the unit runs no shard process now; the errors of
+        ``Client.call`` otherwise (the connection is dropped on a connection error)."""
+        u = self.core.units.get(unit)
+        if u is None or u.pid is None or not isinstance(u.spec, ShardSpec):
+            raise LookupError(f"{unit} runs no shard process")
+        pid = u.pid
+        try:
+            c = await self._conn(unit, pid, u.spec)
+            reply = await c.call(*args)
+        except ReplyError:
+            self.core.answered(unit, pid, now_ms())  # an error reply is an answer too
+            raise
+        except (OSError, ConnectionError, TimeoutError):
+            self._drop_conn(unit)
+            raise
+        self.core.answered(unit, pid, now_ms())
+        return reply
 
     def _drop_conn(self, unit: str) -> None:
         have = self._conns.pop(unit, None)
@@ -348,8 +412,22 @@ class ShardSupervisor:
         if not self._stopped:
             self._run(self.core.probed(a.unit, a.pid, seen, now_ms()))
 
+    async def _failover_step(self, a: Freeze | CheckDiverged | HandOver) -> None:
+        u = self.core.units.get(a.unit)
+        spec = u.spec if u is not None else None
+        if isinstance(spec, ShardSpec) and not self._stopped:
+            if not await self.failover.step(a, spec, self._dir(a.unit)):
+                if isinstance(a, CheckDiverged):
+                    self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
+
     async def _set_replication(self, a: SetReplication) -> None:
         spec = a.spec
+        if a.unit in self._unchecked:
+            # Its divergence check failed: following the new primary now could throw
+            # away writes only it holds. The probes repair the role, checking again.
+            self._unchecked.discard(a.unit)
+            self.log.warning(f"{a.unit}: REPLICAOF skipped (divergence check failed)")
+            return
         try:
             self._write_config(self._dir(a.unit), spec)
             c = await self._conn(a.unit, a.pid, spec)
@@ -360,6 +438,10 @@ class ShardSupervisor:
         except (OSError, ConnectionError, TimeoutError, ReplyError) as e:
             self.log.warning(f"{a.unit}: REPLICAOF failed ({e}); the probes will retry")
             self._drop_conn(a.unit)
+
+
+def _no_submit(op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Result], None]) -> None:
+    done(Result(False, error="ERR no Raft member to propose through"))
 
 
 def _describe(spec: Spec) -> str:

@@ -185,6 +185,7 @@ def reset(s: Session, argv: list[bytes]) -> bytes:
     pubsub.reset(s)
     set_protocol(s, 2)
     s.name = b""
+    s.readonly = False
     s.authenticated = not s.router.password_sha256
     return b"+RESET\r\n"
 

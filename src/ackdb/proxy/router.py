@@ -21,12 +21,15 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..cluster.databases import Topology
+from ..cluster.databases import ShardState, Topology
 from ..cluster.keyslot import SLOTS
 from ..commandtable import TABLE, Command
 from .clusterapi import ClusterApi
 
 CROSSSLOT = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+# How long requests for a failing shard wait for its new primary, by the database's
+# failover profile (cluster/failover.py's detection and lease times fit well inside).
+FAILOVER_WAIT_MS = {"high": 2000, "low": 8000}
 
 
 class Kind(enum.IntEnum):
@@ -266,7 +269,7 @@ def keys_of(route: Route, argv: list[bytes]) -> list[bytes]:
 @dataclass(slots=True)
 class Router:
     """One topology as the data path uses it: the shard of every slot, the shards'
-    addresses (primaries), and the database's password digest. With the cluster API,
+    addresses (primaries), the database's password digest, and the shards failing over. With the cluster API,
     ``cluster`` is the endpoint as a cluster node and ``keyspace_shards`` the shards whose
     slots it owns (what DBSIZE, KEYS, SCAN, FLUSHALL... cover, as on a Redis Cluster
     node); without, every shard."""
@@ -278,6 +281,9 @@ class Router:
     password_sha256: str
     cluster: ClusterApi | None = None
     keyspace_shards: list[int] = field(default_factory=list)
+    failing: int = 0  # bit i: shard i is failing over (its requests wait: proxy/failover.py)
+    wait_ms: int = FAILOVER_WAIT_MS["high"]  # the bound on that wait
+    epochs: tuple[int, ...] = ()  # each shard's epoch
 
     @staticmethod
     def of(topology: Topology) -> Router:
@@ -295,6 +301,9 @@ class Router:
             db.password_sha256,
             api,
             [i for i, s in enumerate(db.shards) if api is None or s.primary.node == topology.node],
+            sum(1 << i for i, s in enumerate(db.shards) if s.state is ShardState.FAILING),
+            FAILOVER_WAIT_MS.get(db.failover_profile, FAILOVER_WAIT_MS["high"]),
+            tuple(s.epoch for s in db.shards),
         )
 
     def slot_set(self, keys: list[bytes]) -> set[int]:
