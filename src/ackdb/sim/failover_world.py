@@ -30,14 +30,14 @@ from typing import Any, cast
 
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Database, Persistence, Shard, ShardState
+from ackdb.cluster.databases import Database, Persistence, Shard
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.failover import PROFILES
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
 
 from .fo_agent import Agent
-from .fo_checks import FailoverChecker, Outcome
+from .fo_checks import FailoverChecker, Outcome, converged, describe
 from .fo_clients import FoClient
 from .fo_faults import FoPlan, fault_step
 from .fo_members import RAFT_TICK_MS, MemberSide, MetaRaft, submit
@@ -371,42 +371,10 @@ class FailoverWorld:
         return any(c.completed > since[id(c)] for c in self.clients)
 
     def converged(self) -> bool:
-        lead = self.leader()
-        if any(c.busy_since is not None for c in self.clients) or lead is None:
-            return False
-        rec = self.shard_record(lead)
-        if rec is None or rec.state is not ShardState.OK:
-            return False
-        p = self.shards[rec.primary.node]
-        if not p.acknowledges_writes():
-            return False
-        ps = p.engine.state
-        for inst in rec.replicas:
-            s = self.shards[inst.node]
-            if not s.alive or s.engine.is_primary or s.engine.link.state != "connected":
-                return False
-            st = s.engine.state
-            if st.master_repl_offset != ps.master_repl_offset or st.replid != ps.replid:
-                return False
-            if s.history != p.history or s.digest() != p.digest():
-                return False
-        return True
+        return converged(self)
 
     def describe(self) -> str:
-        parts = []
-        for n, s in sorted(self.shards.items()):
-            if not s.alive:
-                parts.append(f"{n}(down)")
-                continue
-            e = s.engine
-            parts.append(
-                f"{n}({'P' if e.is_primary else e.link.state}->{e.link.host} "
-                f"id={e.state.replid[:6]} off={e.state.master_repl_offset} epoch={s.epoch} "
-                f"acks={s.acknowledges_writes()} frozen={e.fencing.frozen})"
-            )
-        lead = self.leader()
-        rec = None if lead is None else self.shard_record(lead)
-        return f"leader={lead} shard={rec} " + " ".join(parts)
+        return describe(self)
 
     def replay_command(self) -> str:
         env = f"ACKDB_SIM_SEED={self.seed}"

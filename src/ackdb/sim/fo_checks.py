@@ -14,15 +14,21 @@ epoch that acknowledged it, every WAIT reply) and the checks against it:
   every other acknowledged write is either there or saved as divergent by an old
   primary (no silent loss).
 
-Never does IO; a violation raises ``FailoverViolation``.
+Also the end state the liveness phase waits for (``converged``) and the state a failure
+prints (``describe``). Never does IO; a violation raises ``FailoverViolation``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ackdb.cluster.databases import ShardState
 from ackdb.sim.fo_shard import ShardNode
+
+if TYPE_CHECKING:
+    from ackdb.sim.failover_world import FailoverWorld
 
 
 class FailoverViolation(AssertionError):
@@ -96,3 +102,44 @@ class FailoverChecker:
                 )
         self.outcome.diverged_saved = sum(1 for w in self.acked if w not in have and w in saved)
         return self.outcome
+
+
+def converged(w: FailoverWorld) -> bool:
+    """Every instance holds the primary's history (and the shard takes writes)."""
+    lead = w.leader()
+    if any(c.busy_since is not None for c in w.clients) or lead is None:
+        return False
+    rec = w.shard_record(lead)
+    if rec is None or rec.state is not ShardState.OK:
+        return False
+    p = w.shards[rec.primary.node]
+    if not p.acknowledges_writes():
+        return False
+    ps = p.engine.state
+    for inst in rec.replicas:
+        s = w.shards[inst.node]
+        if not s.alive or s.engine.is_primary or s.engine.link.state != "connected":
+            return False
+        st = s.engine.state
+        if st.master_repl_offset != ps.master_repl_offset or st.replid != ps.replid:
+            return False
+        if s.history != p.history or s.digest() != p.digest():
+            return False
+    return True
+
+
+def describe(w: FailoverWorld) -> str:
+    parts = []
+    for n, s in sorted(w.shards.items()):
+        if not s.alive:
+            parts.append(f"{n}(down)")
+            continue
+        e = s.engine
+        parts.append(
+            f"{n}({'P' if e.is_primary else e.link.state}->{e.link.host} "
+            f"id={e.state.replid[:6]} off={e.state.master_repl_offset} epoch={s.epoch} "
+            f"acks={s.acknowledges_writes()} frozen={e.fencing.frozen})"
+        )
+    lead = w.leader()
+    rec = None if lead is None else w.shard_record(lead)
+    return f"leader={lead} shard={rec} " + " ".join(parts)
