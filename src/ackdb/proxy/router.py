@@ -115,6 +115,9 @@ REFUSED: dict[str, str] = {
     "client|no-evict": "shard connections are the endpoint's own",
     "client|no-touch": "shard connections are the endpoint's own",
     "ackdb.syncwoff": "it is internal to the endpoint",
+    "ackdb.lease": "shard leases are the node agent's",
+    "ackdb.freeze": "shard leases are the node agent's",
+    "ackdb.diverged": "shard leases are the node agent's",
     "debug": "DEBUG acts on one shard process",
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
@@ -187,9 +190,14 @@ def _single_key_at(cmd: Command) -> int:
     return int(begin.index)  # type: ignore[union-attr]
 
 
+# Scripts and functions that may write: not flagged write in the table (a script decides
+# at run time), but a WAIT after one must cover its shard.
+_SCRIPT_WRITES = frozenset({"eval", "evalsha", "fcall"})
+
+
 def route_of(cmd: Command) -> Route:
     name = cmd.name
-    write = cmd.write or "may_replicate" in cmd.flags
+    write = cmd.write or "may_replicate" in cmd.flags or name in _SCRIPT_WRITES
     base = {"name": name, "cmd": cmd, "write": write, "no_auth": cmd.no_auth}
     base["shared"] = "blocking" not in cmd.flags
     if name in REFUSED:

@@ -18,6 +18,7 @@ import time
 from typing import Any, BinaryIO
 
 from .. import __version__
+from ..commands.functions import library_codes
 from ..persistence import dataset
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
@@ -64,6 +65,8 @@ class PersistenceFiles:
             "repl_offset": core.master_repl_offset,
             "databases": len(core.dbs),
             "aof_base": aof_base,
+            # Function libraries are part of the dataset (Redis saves them in the RDB).
+            "functions": library_codes(core),
         }
         if core.repl is not None:
             # The history as of the moment the data is captured (in a child: the fork).
@@ -96,7 +99,8 @@ class PersistenceFiles:
         if aof_base and not self.config.get("aof-use-rdb-preamble"):
 
             def produce(f: Any) -> None:
-                dataset.write_resp(f, dbs, now, cb, delay)
+                loads = [[b"FUNCTION", b"LOAD", code] for code in library_codes(self.core)]
+                dataset.write_resp(f, dbs, now, cb, delay, preamble=loads)
         else:
 
             def produce(f: Any) -> None:
