@@ -62,6 +62,9 @@ class SimNode:
     raw: RawNode | None = None
     driver: RaftDriver | None = None
     sm: KvStateMachine | None = None
+    # The replicated state machine's class (a subclass may apply another state machine,
+    # e.g. the cluster metadata).
+    machine: type[KvStateMachine] = KvStateMachine
     incarnation: int = 0
     checked_commit: int = 0
     compact_every: int = 0  # entries applied between local snapshots (0: never)
@@ -81,7 +84,7 @@ class SimNode:
         storage = self.disk.load()
         self.raw = RawNode(self.config, storage, self.rng)
         snap = storage.snapshot()
-        self.sm = KvStateMachine.restore(snap.data, snap.index)
+        self.sm = self.machine.restore(snap.data, snap.index)
         self.checked_commit = snap.index
         self.incarnation += 1
         port = _Ports(self)
@@ -192,7 +195,7 @@ class _Ports:
         return sm.applied
 
     def restore(self, snap: Snapshot) -> None:
-        self.node.sm = KvStateMachine.restore(snap.data, snap.index)
+        self.node.sm = self.node.machine.restore(snap.data, snap.index)
 
     def apply(self, entry: Entry) -> None:
         n = self.node

@@ -21,6 +21,7 @@ from ..engine.core import Server
 from ..persistence import snapshot as snap
 from ..persistence.dataset import DbTarget, write_snapshot
 from ..replication.actions import SnapshotBegin
+from ..replication.fencing import DivergedRange
 from ..replication.ports import Aof, Host, Links, SnapshotReceiver, SnapshotServer
 from ..replication.primary import SnapshotStart
 from ..replication.state import SavedHistory
@@ -148,7 +149,7 @@ class SimProcess(CoreReplication):
         config = load_config(
             None,
             f"port {node.port}\nreplica-announce-ip {node.name}\nrepl-timeout 3\n"
-            "repl-ping-replica-period 1\nrepl-backlog-size 16kb\n",
+            "repl-ping-replica-period 1\nrepl-backlog-size 16kb\n" + node.extra_config,
         )
         load_all()
         core = Server(
@@ -205,6 +206,12 @@ class SimProcess(CoreReplication):
 
     def log_line(self, level: str, message: str) -> None:
         pass
+
+    def mono_ms(self) -> int:
+        return self.node.mono_ms()
+
+    def save_diverged(self, tag: str, rng: DivergedRange) -> tuple[int, str]:
+        return self.node.save_diverged(tag, rng)
 
     def role_changed(self, host: str | None, port: int) -> None:
         super().role_changed(host, port)

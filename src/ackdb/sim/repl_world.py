@@ -67,6 +67,8 @@ class World:
         self.snapshot_history: dict[bytes, list[int]] = {}
         self.on_reply: Callable[[Client, Node, bytes], None] = lambda c, n, r: None
         self.on_promoted: Callable[[Node], None] = lambda n: None
+        # A world with its own network rules (partitions between hosts) refuses links.
+        self.refuse: Callable[[Node, Node], bool] = lambda client, server: False
         self.latency_ms = (1, 15)
 
     # -- time -------------------------------------------------------------------------
@@ -129,7 +131,13 @@ class World:
             if not node.alive or node.connect_token != token:
                 return
             target = self.find(host, port)
-            if target is None or not target.alive or target.isolated or node.isolated:
+            if (
+                target is None
+                or not target.alive
+                or target.isolated
+                or node.isolated
+                or self.refuse(node, target)
+            ):
                 node.link_failed("Connection refused")
                 return
             conn = Conn(self.new_id(), node, target, epoch=node.crashes)

@@ -21,7 +21,9 @@ from typing import Any
 from ..engine.client import NullConn
 from ..keyspace.digest import dataset_digest
 from ..replication.actions import Action
+from ..replication.fencing import NOT_COUNTED, DivergedRange
 from ..replication.state import SavedHistory
+from ..replication.wire import LinkReader
 from .repl_process import ReplicaConn, SimProcess, UserConn, dump_dataset
 from .repl_world import Conn, World
 
@@ -74,6 +76,9 @@ class Node:
         self.history_set: set[int] = set()
         self.proc: SimProcess
         self.data_cache: tuple[int, bytes] | None = None  # (core.dirty, its dump)
+        self.extra_config = ""  # config lines after the simulator's own
+        # ACKDB.DIVERGED saves: (tag, commands or -1 for the dataset, the write ids held)
+        self.diverged: list[tuple[str, int, frozenset[int]]] = []
 
     @property
     def engine(self) -> Any:
@@ -115,17 +120,18 @@ class Node:
         self.crashes += 1
 
     def _schedule_tick(self, proc: SimProcess) -> None:
-        def tick() -> None:
-            if not proc.live:
-                return
-            if self.aof == "everysec" and self.w.now % 1000 < TICK_MS:
-                self.fsync()
-            proc.core.cron(self.w.now)
-            proc.driver.cron(self.w.now)
-            self.end_pass()
-            self._schedule_tick(proc)
+        self.w.after(TICK_MS, lambda: self._tick(proc))
 
-        self.w.after(TICK_MS, tick)
+    def _tick(self, proc: SimProcess) -> None:
+        """The hz timer of one incarnation (a subclass may hold it, as for a pause)."""
+        if not proc.live:
+            return
+        if self.aof == "everysec" and self.w.now % 1000 < TICK_MS:
+            self.fsync()
+        proc.core.cron(self.w.now)
+        proc.driver.cron(self.w.now)
+        self.end_pass()
+        self._schedule_tick(proc)
 
     # -- the event loop ---------------------------------------------------------------
 
@@ -165,6 +171,29 @@ class Node:
             self.history.append(wid)
             self.history_set.add(wid)
             self.w.mark_had(self, [wid])
+
+    def mono_ms(self) -> int:
+        """The host's CLOCK_MONOTONIC (ms): the ACKDB.LEASE deadlines' clock."""
+        return self.w.now
+
+    def save_diverged(self, tag: str, rng: DivergedRange) -> tuple[int, str]:
+        """ACKDB.DIVERGED's file, kept in memory: the write ids of the diverged commands,
+        or of the whole dataset when the backlog no longer holds them."""
+        if rng.data is None:
+            self.diverged.append((tag, -1, frozenset(self.history_set)))
+            return -1, f"diverged-{tag}.rdb"
+        reader = LinkReader()
+        reader.feed(rng.data)
+        ids: set[int] = set()
+        count = 0
+        while (argv := reader.next_command()) is not None:
+            reader.take_until(reader.command_end)
+            if argv[0].lower() not in NOT_COUNTED:
+                count += 1
+            if len(argv) == 3 and argv[0].lower() == b"set" and argv[2][:1] == b"v":
+                ids.add(int(argv[2][1:]))
+        self.diverged.append((tag, count, frozenset(ids)))
+        return count, f"diverged-{tag}.aof"
 
     def digest(self) -> str:
         """DEBUG DIGEST of the real keyspace."""

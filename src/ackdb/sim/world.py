@@ -31,6 +31,7 @@ from ackdb.sim.checks import SafetyChecker
 from ackdb.sim.clients import SimClient
 from ackdb.sim.events import EventQueue
 from ackdb.sim.faults import FaultPlan, Membership, apply_fault, settle_membership
+from ackdb.sim.kv import KvStateMachine
 from ackdb.sim.linearizability import CheckResult, Op, Verdict, check_history
 from ackdb.sim.node import SimNode
 
@@ -60,6 +61,10 @@ class SimResult:
 
 
 class World:
+    # The members' replicated state machine (sim/kv.py's registers; a subclass may run
+    # another, as the failover world runs the cluster metadata).
+    machine: type[KvStateMachine] = KvStateMachine
+
     def __init__(
         self,
         seed: int,
@@ -124,6 +129,7 @@ class World:
             compact_every=self.plan.compact_every,
             crash_in_ready=self.plan.crash_in_ready,
             unsafe_local_reads=self.unsafe_local_reads,
+            machine=self.machine,
         )
         self.nodes[node_id] = node
         # Clock drift: each member's tick period differs by up to +-25%.
