@@ -217,15 +217,11 @@ def _killed_twice(seed: int) -> FoResult:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an old primary restarted twice before its DIVERGED check has lost the fork's "
-    "replid (each start as a primary shifts it to replid2, and the saved history keeps only "
-    "the newest id): DIVERGED answers nothing diverged and the writes only it acknowledged "
-    "are dropped by the full sync that follows",
-)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_old_primary_restarted_twice_keeps_its_divergent_writes(seed: int) -> None:
+    # Found by this simulator: each start as a primary shifted the replid and the saved
+    # history kept only the newest, so the fork's replid was lost and DIVERGED answered
+    # "nothing diverged" (replication/engine.py saved_history keeps replid2 now).
     r = _killed_twice(seed)
     assert r.epoch > 1
 

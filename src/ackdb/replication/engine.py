@@ -152,7 +152,14 @@ class Replication:
         # Redis rdbPopulateSaveInfo: a primary saves the db its stream has selected
         # (-1, "SELECT comes next", is as good as 0).
         db = max(self.encoder.selected_db, 0) if self.is_primary else self.link.stream_db
-        return SavedHistory(self.state.replid, self.state.master_repl_offset, db)
+        st = self.state
+        if self.is_primary and st.master_repl_offset == st.second_repl_offset - 1:
+            # Nothing written on our own id since it was shifted (a start or promotion):
+            # the data is still exactly the previous history's at this offset. Keep that
+            # id, so a server that restarts again before writing still knows it (the
+            # divergence check after a failover needs it: docs/failover-sim.md).
+            return SavedHistory(st.replid2, st.master_repl_offset, db)
+        return SavedHistory(st.replid, st.master_repl_offset, db)
 
     # -- the primary's stream ---------------------------------------------------------
 
