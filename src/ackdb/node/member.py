@@ -70,6 +70,11 @@ from ackdb.server.log import Log
 READY_ROUNDS_MAX = 8
 
 
+# The controller's slack past a peer's last message (see ``_heard``): the arrival times
+# are exact, this only absorbs the time between a frame's arrival and its handling.
+HEARD_SLACK_MS = 50
+
+
 def now_ms() -> int:
     return int(time.monotonic() * 1000)
 
@@ -118,7 +123,13 @@ class RaftMember:
         self.reconciler = Reconciler(
             opts.node_id, opts.client_addr, opts.cluster_addr, settle_ms=2 * opts.election_ms
         )
-        self.failover = FailoverController()
+        # When each peer's last Raft message arrived (monotonic ms): the controller's
+        # "seen" times -- exact, where the Reconciler's are samples of a flag that Raft
+        # keeps set until its next quorum check (up to an election timeout after a node
+        # fell silent). Every read that grants a lease reaches the leader as a message
+        # from its node, so no lease was granted after this time (cluster/failover.py).
+        self._heard: dict[str, int] = {}
+        self.failover = FailoverController(seen_slack_ms=HEARD_SLACK_MS)
         self._failover_applied = -1  # the applied index the controller last looked at
         self.machine = MetadataMachine(
             meta, self.proposer, self._on_conf_entry, now_ms, self._on_restored
@@ -243,6 +254,7 @@ class RaftMember:
             if frame.msg.to != self.node_id:
                 self.log.verbose(f"Dropping a message for {frame.msg.to} from {peer}")
                 return
+            self._heard[frame.msg.frm] = now_ms()
             self.raw.step(frame.msg)
         elif isinstance(frame, Forward):
             self._on_forward(peer, frame.data)
@@ -405,11 +417,13 @@ class RaftMember:
             self.log.warning("Unexpected error in the leader's deciders", exc=True)
 
     def _step_failover(self, now: int) -> None:
-        """The failover controller after the reconciler (same leader-only view, its
-        seen-map and leading_since): propose what it decided, log its notices."""
+        """The failover controller after the reconciler (leader only): the peers' last
+        message times as its seen-map, the reconciler's leading_since; propose what it
+        decided, log its notices."""
         st = self.raw.status()
-        r = self.reconciler
-        for action in self.failover.step(st, self.meta, now, r.seen, r.leading_since):
+        seen = dict(self._heard)
+        seen[self.node_id] = now
+        for action in self.failover.step(st, self.meta, now, seen, self.reconciler.leading_since):
             self.proposer.submit(action.op, action.args, now, self._log_failure)
         for line in self.failover.drain_log():
             if line:
