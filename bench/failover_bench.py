@@ -38,7 +38,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from ackdb.cluster.status import StatusView  # noqa: E402
 from ackdb.node.localcluster import LocalCluster, random_loopback_net, wait_for  # noqa: E402
 from ackdb.resp.client import BlockingClient as Client  # noqa: E402
 from ackdb.resp.client import ReplyError  # noqa: E402
@@ -55,26 +54,23 @@ def log(text: str) -> None:
     sys.stderr.flush()
 
 
-def any_status(c: LocalCluster) -> StatusView | None:
-    for node_id, m in c.members.items():
-        v = c.status(node_id) if m.running() else None
-        if v is not None:
-            return v
-    return None
-
-
 def settled(c: LocalCluster) -> str | None:
-    """The primary's node once shard 0 runs two instances in their roles, link up."""
-    v = any_status(c)
-    if v is None:
-        return None
-    primary = next((s.fields["primary"] for s in v.shards if s.id == f"{DB}/0"), None)
-    if primary is None:
-        return None
+    """The primary's node once every running node's metadata names the same primary for
+    shard 0 (a node that just restarted may still be applying its log: its view, and its
+    endpoint's routing, can be a failover behind) and the shard runs two instances in
+    their roles, link up."""
+    primaries = set()
     got = []
     for node_id, m in c.members.items():
         nv = c.status(node_id) if m.running() else None
-        got += [i for i in (nv.instances if nv else []) if i.name == f"{DB}/0"]
+        if nv is None:
+            return None
+        primaries.add(next((s.fields["primary"] for s in nv.shards if s.id == f"{DB}/0"), None))
+        got += [i for i in nv.instances if i.name == f"{DB}/0"]
+    if len(primaries) != 1 or None in primaries:
+        return None
+    primary = primaries.pop()
+    assert primary is not None
     if len(got) != 2:
         return None
     for i in got:
@@ -149,8 +145,19 @@ def one_run(c: LocalCluster, retry_s: float, kill: str) -> dict[str, Any]:
         )
         leader = c.leader()
     via = next(n for n in c.members if n != victim)
+    # The endpoint works before the kill (the new primary of the last run may still be
+    # waiting for its first lease: how long that takes is reported too).
+    ready = time.monotonic()
     with Client(f"{c[via].host}:{DB_PORT}", timeout_s=5.0) as cl:
-        assert cl.call("SET", "before", "1") == b"OK"  # the endpoint works before the kill
+        while True:
+            try:
+                if cl.call("SET", "before", "1") == b"OK":
+                    break
+            except ReplyError as e:
+                if time.monotonic() - ready > SETTLE_TIMEOUT_S:
+                    raise
+                log(f"before the kill: {e}")
+            time.sleep(0.05)
     t0 = time.monotonic()
     c.kill_node(victim)
     took = first_ack_after(c, via, retry_s, t0)
