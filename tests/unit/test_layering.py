@@ -70,16 +70,29 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "server": frozenset(
-        {"engine", "commands", "commandtable", "replication", "persistence", "keyspace", "resp"}
+        {
+            "engine",
+            "commands",
+            "acl",
+            "commandtable",
+            "replication",
+            "persistence",
+            "keyspace",
+            "resp",
+        }
     ),
     "proxy": frozenset({"cluster", "commandtable", "resp"}),
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.
-    "commands": frozenset({"engine", "commandtable", "keyspace", "resp"}),
+    "commands": frozenset({"engine", "acl", "commandtable", "keyspace", "resp"}),
     # The engine runs commands through the table and reaches replication and persistence
     # through typed ports (their value types and cores; never their shells).
-    "engine": frozenset({"commandtable", "replication", "persistence", "keyspace", "resp"}),
+    "engine": frozenset(
+        {"acl", "commandtable", "replication", "persistence", "keyspace", "resp"}
+    ),
+    # ACL users, rules and checks: the engine and the endpoint both check with them.
+    "acl": frozenset({"commandtable", "keyspace"}),
     "commandtable": frozenset(),
     "replication": frozenset({"resp"}),
     "persistence": frozenset({"keyspace", "resp"}),
@@ -95,6 +108,7 @@ NOT_BUILT: frozenset[str] = frozenset()
 # runs the command families, so they are held to the engine's rule.
 SANS_IO = frozenset(
     {
+        "acl",
         "resp",
         "keyspace",
         "consensus",

@@ -23,12 +23,14 @@ from ..commandtable import TABLE
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
+from . import access
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client, Conn
 from .dispatch import Dispatch, Entry
 from .latency import LatencyMonitor
 from .ports import (
+    AclFile,
     Clock,
     Config,
     Info,
@@ -150,6 +152,10 @@ class Server:
         self.stat_total_forks = 0
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
+        self.acl = access.new_acl(self)  # the users (requirepass is the default's password)
+        self.acl_file: AclFile | None = None  # set by the shell when ``aclfile`` is set
+        # ACL GENPASS's randomness: the shell injects the OS's (random.SystemRandom).
+        self.secure_rng: random.Random = self.rng
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.monitors: list[Client] = []
@@ -531,6 +537,10 @@ class Server:
             return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
         if not c.authenticated and not cmd.no_auth:
             return self._reject(c, cmd, "NOAUTH Authentication required.")
+        if c.acl_limited:
+            denied = access.check(self, c, cmd.spec, argv)
+            if denied is not None:
+                return self._reject(c, cmd, denied)
         if c.subscriptions and c.resp == 2 and cmd.name not in _SUBSCRIBED_ALLOWED:
             return self._reject(
                 c,
