@@ -88,9 +88,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "commands": frozenset({"engine", "acl", "commandtable", "keyspace", "resp"}),
     # The engine runs commands through the table and reaches replication and persistence
     # through typed ports (their value types and cores; never their shells).
-    "engine": frozenset(
-        {"acl", "commandtable", "replication", "persistence", "keyspace", "resp"}
-    ),
+    "engine": frozenset({"acl", "commandtable", "replication", "persistence", "keyspace", "resp"}),
     # ACL users, rules and checks: the engine and the endpoint both check with them.
     "acl": frozenset({"commandtable", "keyspace"}),
     "commandtable": frozenset(),

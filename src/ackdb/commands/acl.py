@@ -9,7 +9,7 @@ here ends with ``users_changed``); the ACL file is read and written through the 
 
 from __future__ import annotations
 
-from ..acl import CATEGORIES, OK, User, describe_user
+from ..acl import CATEGORIES, DENIED_CMD, DENIED_KEY, OK, User, describe_user
 from ..acl.describe import describe_channels, describe_commands, describe_keys, user_flags
 from ..acl.log import LogEntry
 from ..commandtable import TABLE, Command
@@ -133,9 +133,7 @@ def acl_cat(c: Client, argv: list[bytes]) -> bytes:
     category = _text(argv[2]).lower()
     if category not in CATEGORIES:
         raise CommandError(f"ERR Unknown category '{_text(argv[2])}'")
-    return enc.bulk_array(
-        cmd.name.encode() for cmd in TABLE.every() if _in_category(cmd, category)
-    )
+    return enc.bulk_array(cmd.name.encode() for cmd in TABLE.every() if _in_category(cmd, category))
 
 
 @handler("acl|log")
@@ -202,8 +200,8 @@ def acl_dryrun(c: Client, argv: list[bytes]) -> bytes:
     if code == OK:
         return enc.OK
     text = {
-        access.DENIED_CMD: f"This user has no permissions to run the '{cmd.name}' command",
-        access.DENIED_KEY: f"This user has no permissions to access the '{_text(args[idx])}' key",
+        DENIED_CMD: f"This user has no permissions to run the '{cmd.name}' command",
+        DENIED_KEY: f"This user has no permissions to access the '{_text(args[idx])}' key",
     }.get(code, f"This user has no permissions to access the '{_text(args[idx])}' channel")
     return enc.bulk(text.encode())
 

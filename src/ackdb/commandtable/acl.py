@@ -9,16 +9,27 @@ _ADMIN = "admin noscript loading stale"
 _ACL = "@admin @slow @dangerous"
 
 
-def _sub(name: str, arity: int, flags: str, summary: str, **kw: str) -> Command:
+def _sub(
+    name: str,
+    arity: int,
+    flags: str,
+    summary: str,
+    *,
+    complexity: str,
+    args: str = "",
+    since: str = "6.0.0",
+    acl: str = _ACL,
+) -> Command:
     return entry(
         "acl|" + name,
         arity,
         flags,
         group="server",
         summary=summary,
-        since=kw.pop("since", "6.0.0"),
-        acl=kw.pop("acl", _ACL),
-        **kw,
+        since=since,
+        complexity=complexity,
+        args=args,
+        acl=acl,
     )
 
 
