@@ -275,15 +275,17 @@ def _key_rule(sel: Selector, rule: bytes) -> None:
     perm = READ_WRITE
     offset = 1
     if rule[:1] == b"%":
+        # Redis 7.0: %<R|W...>~pattern; a rule ending before its ~ is the empty pattern.
         perm = 0
-        for offset in range(1, len(rule) + 1):
-            ch = rule[offset : offset + 1].upper()
+        offset = len(rule)
+        for i in range(1, len(rule)):
+            ch = rule[i : i + 1].upper()
             if ch == b"R" and not perm & READ:
                 perm |= READ
             elif ch == b"W" and not perm & WRITE:
                 perm |= WRITE
             elif ch == b"~":
-                offset += 1
+                offset = i + 1
                 break
             else:
                 raise RuleError(SYNTAX)

@@ -37,7 +37,7 @@ def echo(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
 
 
-def _login(c: Client, cmd_name: str, user: bytes, password: bytes) -> None:
+def _login(c: Client, cmd_name: bytes, user: bytes, password: bytes) -> None:
     """AUTH / HELLO AUTH: run as ``user`` from now on, or WRONGPASS (and an ACL LOG entry)."""
     u = c.server.acl.authenticate(user, password)
     if u is None:
@@ -59,7 +59,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
         user, password = b"default", argv[1]
     else:
         user, password = argv[1], argv[2]
-    _login(c, "auth", user, password)
+    _login(c, argv[0], user, password)
     return enc.OK
 
 
@@ -75,7 +75,7 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
         raise CommandError(opts)
     if opts.auth is not None:
         user, password = opts.auth
-        _login(c, "hello", user, password)
+        _login(c, argv[0], user, password)
     if not c.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "

@@ -127,11 +127,13 @@ def log_denial(
     server.acl.log.add(REASON_WORD[code], context, obj, name, server.now_ms(), _line(c, cmd))
 
 
-def log_failed_login(server: Server, c: Client, cmd_name: str, username: bytes) -> None:
+def log_failed_login(server: Server, c: Client, cmd_name: bytes, username: bytes) -> None:
+    """AUTH / HELLO refused: the entry's object is the command's name as sent (Redis)."""
     server.stat_auth_denied += 1
     context = "multi" if c.multi is not None else "toplevel"
-    line = client_line(c, cmd_name) if client_line is not None else b""
-    server.acl.log.add("auth", context, cmd_name.encode(), username, server.now_ms(), line)
+    name = cmd_name.decode("utf-8", "replace").lower()
+    line = client_line(c, name) if client_line is not None else b""
+    server.acl.log.add("auth", context, cmd_name, username, server.now_ms(), line)
 
 
 def _line(c: Client, cmd: Command) -> bytes:
