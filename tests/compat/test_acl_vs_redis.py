@@ -160,8 +160,8 @@ RULE_SETS: list[tuple[list[str], list[list[str]]]] = [
 def test_rule_sets_allow_and_deny_alike(ports: tuple[int, int], index: int) -> None:
     rules, commands = RULE_SETS[index]
     name = f"u{index}"
-    results = []
-    for port in ports:
+
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.execute_command("ACL", "LOG", "RESET")
         admin.execute_command("ACL", "SETUSER", name, "reset", "on", ">pw", *rules)
@@ -172,15 +172,17 @@ def test_rule_sets_allow_and_deny_alike(ports: tuple[int, int], index: int) -> N
         for argv in commands[:3]:
             pipe.execute_command(*argv)
         tape.append(_outcome(lambda pipe=pipe: [repr(x) for x in pipe.execute(False)]))
-        results.append((tape, _log(admin)))
+        result = (tape, _log(admin))
         user.close()
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
 def test_exec_rechecks_changed_rules(ports: tuple[int, int]) -> None:
-    results = []
-    for port in ports:
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.execute_command("ACL", "LOG", "RESET")
         admin.execute_command("ACL", "SETUSER", "tx", "reset", "on", ">pw", "~*", "&*", "+@all")
@@ -198,9 +200,12 @@ def test_exec_rechecks_changed_rules(ports: tuple[int, int]) -> None:
         conn.send_command("EXEC")
         reply = conn.read_response(disable_decoding=True)
         user.connection_pool.release(conn)
-        results.append(([repr(x) for x in reply], _log(admin)))
+        result = ([repr(x) for x in reply], _log(admin))
         user.close()
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
@@ -238,23 +243,24 @@ SETUSER_CASES = [
 def test_setuser_and_its_description(ports: tuple[int, int], index: int) -> None:
     rules = SETUSER_CASES[index]
     name = f"s{index}"
-    results = []
-    for port in ports:
+
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.execute_command("ACL", "DELUSER", name)
         out = _outcome(lambda: admin.execute_command("ACL", "SETUSER", name, *rules))
-        results.append(
-            (
-                out,
-                _outcome(lambda: admin.execute_command("ACL", "GETUSER", name)),
-                [
-                    line
-                    for line in admin.execute_command("ACL", "LIST")
-                    if b" " + name.encode() + b" " in line
-                ],
-            )
+        result = (
+            out,
+            _outcome(lambda: admin.execute_command("ACL", "GETUSER", name)),
+            [
+                line
+                for line in admin.execute_command("ACL", "LIST")
+                if b" " + name.encode() + b" " in line
+            ],
         )
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
@@ -272,8 +278,7 @@ DRYRUN_CASES = [
 
 
 def test_dryrun(ports: tuple[int, int]) -> None:
-    results = []
-    for port in ports:
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.execute_command(
             "ACL", "SETUSER", "dry", "reset", "on", "~k*", "&ch*", "+get", "+publish", "+config|get"
@@ -283,14 +288,16 @@ def test_dryrun(ports: tuple[int, int]) -> None:
             for argv in DRYRUN_CASES
         ]
         tape.append(_outcome(lambda: admin.execute_command("ACL", "DRYRUN", "nobody", "GET", "x")))
-        results.append(tape)
+        result = tape
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
 def test_auth_failures_and_log(ports: tuple[int, int]) -> None:
-    results = []
-    for port in ports:
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.execute_command("ACL", "LOG", "RESET")
         admin.execute_command("ACL", "SETUSER", "au", "reset", "on", ">good", "+@all", "~*")
@@ -307,15 +314,17 @@ def test_auth_failures_and_log(ports: tuple[int, int]) -> None:
             _outcome(lambda: c.execute_command("AUTH", "au", "bad")),
             _outcome(lambda: c.execute_command("ACL", "WHOAMI")),
         ]
-        results.append((tape, _log(admin)))
+        result = (tape, _log(admin))
         c.close()
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
 def test_requirepass_is_the_default_users_password(ports: tuple[int, int]) -> None:
-    results = []
-    for port in ports:
+    def one(port: int) -> Any:
         admin = _client(port)
         admin.config_set("requirepass", "secret")
         try:
@@ -330,14 +339,16 @@ def test_requirepass_is_the_default_users_password(ports: tuple[int, int]) -> No
         finally:
             admin.config_set("requirepass", "")
         tape.append(_outcome(lambda: admin.execute_command("ACL", "GETUSER", "default")))
-        results.append(tape)
+        result = tape
         admin.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
 def test_redis_py_acl_helpers(ports: tuple[int, int]) -> None:
-    results = []
-    for port in ports:
+    def one(port: int) -> Any:
         r = _client(port, decode_responses=True)
         for name in r.acl_users():
             if name != "default":
@@ -382,8 +393,11 @@ def test_redis_py_acl_helpers(ports: tuple[int, int]) -> None:
         tape.append(_outcome(lambda: r.acl_log(count=1)[0]["object"]))
         tape.append(_outcome(lambda: r.acl_log_reset()))
         tape.append(_outcome(lambda: r.acl_log()))
-        results.append(tape)
+        result = tape
         r.close()
+        return result
+
+    results = [one(p) for p in ports]
     assert results[0] == results[1]
 
 
@@ -391,7 +405,7 @@ def test_acl_cat_categories(ports: tuple[int, int]) -> None:
     ref, sut = (_client(p, decode_responses=True) for p in ports)
     assert ref.acl_cat() == sut.acl_cat()
     # Commands Redis 7.0 lacks (7.2's, ackdb's own LL.* and ACKDB.*) are left out.
-    known = {name.lower() for name in ref.execute_command("COMMAND", "LIST")}
+    known = {name.lower() for name in ref.command_list()}
     for category in ("read", "dangerous", "pubsub", "connection"):
         ours = {name for name in sut.acl_cat(category) if name.split("|")[0] in known}
         ours -= {"client|no-touch", "client|setinfo"}
