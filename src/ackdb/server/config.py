@@ -292,6 +292,10 @@ class Config:
             self.command_renames.append((args[0], args[1]))
             self.warnings.append(f"{where}: rename-command is recorded but not applied by ackdb")
         elif name == "user" and args:
+            if len(args) == 1:
+                # `--user "alice on >pw"`: one quoted argument holds the whole rule list
+                # (as for the multi-argument directives).
+                args = args[0].split()
             self.user_lines.append((entry.line_number, [name, *args]))
         elif name in ("include", "rename-command"):
             raise self._error(entry, "Bad directive or wrong number of arguments")
