@@ -1,15 +1,16 @@
-"""LATENCY LATEST / HISTORY / RESET / DOCTOR / HELP, MODULE LIST / LOAD / LOADEX / UNLOAD /
+"""LATENCY LATEST / HISTORY / RESET / DOCTOR / HISTOGRAM / HELP, MODULE LIST / LOAD / LOADEX / UNLOAD /
 HELP, and LOLWUT.
 
 Owns: Redis 7.2's replies and errors of these commands over what ackdb has: the latency
-monitor's series (``engine.latency``), no modules (MODULE LIST is empty; LOAD, LOADEX and
+monitor's series (``engine.latency``), the per-command histograms
+(``engine.cmdlatency``), no modules (MODULE LIST is empty; LOAD, LOADEX and
 UNLOAD are refused as Redis refuses them under ``enable-module-command``, and when it
 allows them, with Redis's load / unload failure and a log line saying why), and LOLWUT's
 version line (its art is ackdb's own). Never touches the network.
 
 LATENCY DOCTOR reports the events, their spike counts, averages and worst cases in Redis's
-words, without Redis's advice paragraphs about its own internals; LATENCY GRAPH and
-HISTOGRAM are not there (ackdb keeps no per-command latency histograms).
+words, without Redis's advice paragraphs about its own internals; LATENCY GRAPH is not
+there.
 """
 
 from __future__ import annotations
@@ -38,6 +39,32 @@ def latency_latest(c: Client, argv: list[bytes]) -> bytes:
             )
         )
     return enc.array(rows)
+
+
+@handler("latency|histogram")
+def latency_histogram(c: Client, argv: list[bytes]) -> bytes:
+    # Redis: every command with a histogram, or the named ones (and a container's
+    # subcommands) in the order given; a command without data is left out.
+    tracker = c.server.cmd_latency
+    entries = tracker.entries_named(argv[2:]) if len(argv) > 2 else c.server.dispatch.every()
+    p = c.p
+    pairs: list[tuple[bytes, bytes]] = []
+    for e in entries:
+        hist = tracker.shown(e)
+        if hist is None:
+            continue
+        steps = tracker.cdf(hist)
+        body = p.map_encoded(
+            [
+                (enc.bulk(b"calls"), enc.integer(sum(hist))),
+                (
+                    enc.bulk(b"histogram_usec"),
+                    p.map_encoded([(enc.integer(us), enc.integer(n)) for us, n in steps]),
+                ),
+            ]
+        )
+        pairs.append((enc.bulk(e.name.encode()), body))
+    return p.map_encoded(pairs)
 
 
 @handler("latency|history")
@@ -103,6 +130,10 @@ _LATENCY_HELP = [
     "RESET [<event> ...]",
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the"
+    " specified command names.",
+    "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Print this help.",
 ]

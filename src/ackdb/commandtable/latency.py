@@ -43,6 +43,18 @@ ENTRIES: list[Command] = [
         acl="@slow",
     ),
     entry(
+        "latency|histogram",
+        -2,
+        _ADMIN,
+        group="server",
+        summary="Returns the cumulative distribution of latencies of a subset or all commands.",
+        since="7.0.0",
+        complexity="O(N) where N is the number of commands with latency information being retrieved.",
+        args="[command [command ...]]",
+        acl=_ACL,
+        tips=_SPECIAL,
+    ),
+    entry(
         "latency|history",
         3,
         _ADMIN,

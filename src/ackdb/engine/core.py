@@ -27,6 +27,7 @@ from . import access
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client, Conn
+from .cmdlatency import CommandLatency
 from .dispatch import Dispatch, Entry
 from .latency import LatencyMonitor
 from .ports import (
@@ -172,6 +173,7 @@ class Server:
         # This engine's entries and call counters (INFO commandstats): its own, never
         # shared with another engine in the process.
         self.dispatch = Dispatch(TABLE)
+        self.cmd_latency = CommandLatency(self.dispatch)  # LATENCY HISTOGRAM's view
         self._plain = self.dispatch.plain
         self.active_expire = True
         self.shutdown_requested: str | None = None
@@ -223,6 +225,7 @@ class Server:
         # of SLOWLOG's threshold and the latency monitor's (0 = off).
         latency_ms = self.config.get("latency-monitor-threshold")
         self.latency.threshold_ms = latency_ms
+        self.cmd_latency.set_enabled(bool(self.config.get("latency-tracking")))
         self.slowlog_ns = min(self.slowlog_log_ns, latency_ms * 1_000_000 or 1 << 62)
         self.slowlog_max_len = self.config.get("slowlog-max-len")
         if hasattr(self, "notifier"):
@@ -365,6 +368,7 @@ class Server:
         # (cycles, duration_us) pairs: the recent average duration of one pass.
         self._cycle_time_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self.dispatch.reset()
+        self.cmd_latency.reset()
 
     def count_error(self, reply: bytes) -> None:
         self.stat_total_errors += 1
@@ -484,7 +488,7 @@ class Server:
             t = perf_ns()
             ns = t - t_prev
             t_prev = t
-            cmd.calls += 1
+            cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
             cmd.nsec += ns
             c.last_cmd = cmd.name
             if cmd.write and self.dirty != dirty and feeds:
@@ -662,7 +666,7 @@ class Server:
         except Exception as e:
             reply = self._internal_error(cmd, e)
         ns = self._perf_ns() - t0
-        cmd.calls += 1
+        cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
         cmd.nsec += ns
         c.last_cmd = cmd.name
         if c.tracking is not None and "readonly" in cmd.flags:

@@ -18,6 +18,9 @@ from typing import Any
 
 from ..commandtable import Command, CommandTable
 
+# Latency buckets per command: one per bit length of a duration in ns (< 2^63 ns).
+BUCKETS = 64
+
 
 class Entry:
     """A command as this engine dispatches it, with its counters."""
@@ -39,7 +42,7 @@ class Entry:
         "monitored",
         "subcommands",
         "parent",
-        "calls",
+        "hist",
         "nsec",
         "rejected_calls",
         "failed_calls",
@@ -63,17 +66,24 @@ class Entry:
         self.parent = parent
         self.subcommands = {k: Entry(s, self) for k, s in spec.subcommands.items()}
         # INFO commandstats; ``nsec`` is summed in ns on the hot path (INFO shows usec).
-        self.calls = 0
+        # ``hist`` counts the calls by the bit length of their duration in ns (the
+        # latency histogram of engine/cmdlatency.py); the calls are its total.
+        self.hist = [0] * BUCKETS
         self.nsec = 0
         self.rejected_calls = 0
         self.failed_calls = 0
+
+    @property
+    def calls(self) -> int:
+        return sum(self.hist)
 
     @property
     def usec(self) -> int:
         return self.nsec // 1000
 
     def reset(self) -> None:
-        self.calls = self.nsec = self.rejected_calls = self.failed_calls = 0
+        self.hist = [0] * BUCKETS
+        self.nsec = self.rejected_calls = self.failed_calls = 0
 
 
 class Dispatch:

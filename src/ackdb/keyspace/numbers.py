@@ -66,11 +66,17 @@ _FLOAT_RE: Final = re.compile(
     )""",
     re.VERBOSE,
 )
+# The common case -- plain decimals too short to overflow or underflow -- parsed without
+# the full grammar: strtod and float() round them the same way (correctly).
+_PLAIN_DECIMAL: Final = re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{1,17})?")
 _C_SPACE: Final = frozenset(b" \t\n\v\f\r")  # isspace() in the C locale
 _NONZERO_DIGIT: Final = re.compile(rb"[1-9a-fA-F]")
 
 # Redis string2ll (INCR, EXPIRE, ...): resp.ints holds the one implementation.
 parse_int = parse_ll
+
+
+_plain_decimal = _PLAIN_DECIMAL.fullmatch
 
 
 def _grammar(b: bytes) -> re.Match[bytes] | None:
@@ -92,6 +98,13 @@ def _mantissa_is_zero(m: re.Match[bytes]) -> bool:
 
 def parse_float(b: bytes) -> float | None:
     """Redis string2d (getDoubleFromObject, ZADD scores): the double, or None."""
+    if _plain_decimal(b) is not None:
+        return float(b)
+    return parse_float_grammar(b)
+
+
+def parse_float_grammar(b: bytes) -> float | None:
+    """``parse_float`` by the whole strtod grammar (what the plain-decimal path skips)."""
     m = _grammar(b)
     if m is None:
         return None

@@ -50,6 +50,7 @@ from itertools import islice
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
+from ..engine.cmdlatency import percentile_label
 from . import info_sources as src
 from .info_sources import InfoCore, no_source
 
@@ -461,6 +462,25 @@ def _commandstats(srv: InfoCore) -> Fields:
     return out
 
 
+def _latencystats(srv: InfoCore) -> Fields:
+    # Redis 7: one line per command with a histogram, at the configured percentiles;
+    # nothing while latency-tracking is off.
+    if not srv.config.get("latency-tracking"):
+        return []
+    percentiles = srv.config.get("latency-tracking-info-percentiles")
+    tracker = srv.cmd_latency
+    out: Fields = []
+    for cmd in srv.dispatch.every():
+        hist = tracker.shown(cmd)
+        if hist is None:
+            continue
+        values = ",".join(
+            f"{percentile_label(p)}={tracker.percentile_us(hist, p):.3f}" for p in percentiles
+        )
+        out.append((f"latency_percentiles_usec_{cmd.name}", values))
+    return out
+
+
 def _errorstats(srv: InfoCore) -> Fields:
     # Redis keeps error codes in a radix tree: they print in byte order.
     return [(f"errorstat_{code}", f"count={n}") for code, n in sorted(srv.error_stats.items())]
@@ -503,7 +523,7 @@ _SECTIONS: dict[str, Callable[[Any], Fields]] = {
     "modules": _nothing,
     "commandstats": _commandstats,
     "errorstats": _errorstats,
-    "latencystats": _nothing,
+    "latencystats": _latencystats,
     "cluster": _cluster,
     "keyspace": _keyspace,
 }

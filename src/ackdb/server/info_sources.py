@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..engine.cmdlatency import CommandLatency
 from ..engine.dispatch import Dispatch
 from ..engine.tracking import TRACKER
 from ..persistence.aof import AofWriter
@@ -143,6 +144,9 @@ class InfoCore(Protocol):
 
     @property
     def dispatch(self) -> Dispatch: ...  # this engine's command entries and call counters
+
+    @property
+    def cmd_latency(self) -> CommandLatency: ...  # their latency histograms' view
 
     @property
     def stat_net_repl_input(self) -> int: ...

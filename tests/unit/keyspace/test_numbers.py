@@ -29,6 +29,7 @@ from ackdb.keyspace.numbers import (
     hincr_float_text,
     incr_float_text,
     parse_float,
+    parse_float_grammar,
     parse_int,
 )
 
@@ -371,3 +372,12 @@ def test_timeout_seconds_ms_matches_libc(text: bytes) -> None:
         assert theirs is not None and theirs > 2**63 - 1
     else:
         assert ours == theirs
+
+
+@given(
+    st.from_regex(rb"\A-?[0-9]{1,17}(\.[0-9]{1,17})?\Z")
+    | st.from_regex(rb"\A[+-]?[0-9]{0,20}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,4})?\Z")
+)
+def test_plain_decimal_path_agrees_with_the_grammar(b: bytes) -> None:
+    b = b.strip(b"\n")  # from_regex may add a trailing newline before \Z
+    assert repr(parse_float(b)) == repr(parse_float_grammar(b))  # -0.0 too
