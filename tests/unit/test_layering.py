@@ -50,7 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # node/ hosts services (Raft member, shard supervisor, endpoints); shards are
     # processes it starts, so it uses server/ only for shared plumbing (the log).
     "node": frozenset(
-        {"server", "proxy", "leaderless", "cluster", "consensus", "commandtable", "resp"}
+        {"server", "proxy", "leaderless", "cluster", "consensus", "acl", "commandtable", "resp"}
     ),
     # sim/ runs the real engine and cores, and the shells' drivers, behind simulated ports.
     "sim": frozenset(
@@ -81,7 +81,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "resp",
         }
     ),
-    "proxy": frozenset({"cluster", "commandtable", "resp"}),
+    "proxy": frozenset({"cluster", "acl", "commandtable", "resp"}),
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.

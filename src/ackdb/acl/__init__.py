@@ -18,7 +18,15 @@ from .selector import (
     OK,
     Selector,
 )
-from .users import Acl, User, hash_password, parse_user_lines, split_acl_text
+from .users import (
+    Acl,
+    User,
+    database_acl,
+    hash_password,
+    normalize_user_rule,
+    parse_user_lines,
+    split_acl_text,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -32,8 +40,10 @@ __all__ = [
     "LogEntry",
     "Selector",
     "User",
+    "database_acl",
     "describe_user",
     "hash_password",
+    "normalize_user_rule",
     "parse_user_lines",
     "split_acl_text",
 ]

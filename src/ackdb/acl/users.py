@@ -288,3 +288,36 @@ def split_acl_text(text: str) -> list[tuple[int, list[bytes]]]:
             continue
         out.append((i, [w.encode("utf-8", "surrogateescape") for w in s.split()]))
     return out
+
+
+def normalize_user_rule(text: str) -> str:
+    """One ``<name> <rules...>`` user as it is stored with a cluster database: the rules
+    applied to a new user and written back (clear passwords become SHA-256, as in an
+    ACL file); ValueError with the reason when a rule is wrong."""
+    words = [w.encode("utf-8", "surrogateescape") for w in text.split()]
+    if not words:
+        raise ValueError("ERR an ACL user needs a name")
+    users = parse_user_lines(Acl(), [(1, [b"user", *words])])
+    if isinstance(users, str):
+        raise ValueError("ERR " + users.removesuffix(" at line 1"))
+    (u,) = users.values()
+    from .describe import describe_user
+
+    return f"{u.name.decode('utf-8', 'surrogateescape')} {describe_user(u)}"
+
+
+def database_acl(users: tuple[str, ...], password_sha256: str) -> Acl:
+    """A cluster database's users for its endpoint: the default user has the database's
+    password (nopass without one) unless a ``default`` line redefines it."""
+    acl = Acl()
+    if password_sha256:
+        acl.default.apply(b"resetpass", False)
+        acl.default.passwords = [password_sha256]
+    lines = [
+        (i, [b"user", *u.encode("utf-8", "surrogateescape").split()])
+        for i, u in enumerate(users, 1)
+    ]
+    parsed = parse_user_lines(acl, lines)
+    assert not isinstance(parsed, str), parsed  # stored lines were normalized
+    acl.replace_all(parsed, keep_default=True)
+    return acl

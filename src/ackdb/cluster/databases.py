@@ -95,6 +95,9 @@ class Database:
     password_sha256: str  # hex digest of the endpoint's password; "" = no password
     cluster_api: bool
     shards: tuple[Shard, ...]
+    # ACL users of the database's endpoints: ``<name> <rules...>`` lines as ACL LIST writes
+    # them (passwords as SHA-256 only); empty: the default user alone (docs/acl.md).
+    acl_users: tuple[str, ...] = ()
 
     def shard_of_slot(self, slot: int) -> Shard:
         """The shard holding ``slot`` (shards are sorted by their slot ranges)."""
@@ -131,6 +134,8 @@ class Database:
                 for s in self.shards
             ],
         }
+        if self.acl_users:  # (absent when empty: records written before ACLs read the same)
+            body["acl_users"] = list(self.acl_users)
         out = msgpack.packb(body, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
@@ -162,6 +167,7 @@ class Database:
                 password_sha256=str(v["password_sha256"]),
                 cluster_api=bool(v["cluster_api"]),
                 shards=shards,
+                acl_users=tuple(str(u) for u in v.get("acl_users", ())),
             )
         except (KeyError, TypeError, IndexError, ValueError, msgpack.ExtraData) as e:
             raise ValueError(f"not a database record: {e}") from None

@@ -62,6 +62,8 @@ class DbOptions:
     persistence: Persistence = DEFAULT_PERSISTENCE
     password_sha256: str = ""
     cluster_api: bool = False
+    # ACL user lines (``name rules...``, hashed passwords), checked by the node first.
+    acl_users: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         v: dict[str, Any] = {
@@ -71,6 +73,8 @@ class DbOptions:
             "password_sha256": self.password_sha256,
             "cluster_api": self.cluster_api,
         }
+        if self.acl_users:
+            v["acl_users"] = list(self.acl_users)
         if self.replication is not None:
             v["replication"] = self.replication
         if self.replicas is not None:
@@ -120,6 +124,7 @@ class DbOptions:
             "persistence": str,
             "password_sha256": str,
             "cluster_api": bool,
+            "acl_users": list,
         }
         for k, val in v.items():
             if k not in types:
@@ -140,6 +145,7 @@ class DbOptions:
             persistence=persistence,
             password_sha256=v.get("password_sha256", ""),
             cluster_api=v.get("cluster_api", False),
+            acl_users=tuple(str(u) for u in v.get("acl_users", ())),
         )
         opts.check()
         return opts
@@ -224,6 +230,7 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         password_sha256=opts.password_sha256,
         cluster_api=opts.cluster_api,
         shards=placed.shards,
+        acl_users=opts.acl_users,
     )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK

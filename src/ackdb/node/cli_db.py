@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     cr.add_argument("--password", default=None)
     cr.add_argument("--cluster-api", choices=("yes", "no"), default=None)
+    cr.add_argument(
+        "--acl-user",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="an ACL user of the database's endpoints: 'name on >password ~* +@read' "
+        "(repeatable; Redis's ACL SETUSER rules)",
+    )
     sub.add_parser("list", parents=[where], help="list the databases")
     info = sub.add_parser("info", parents=[where], help="a database's options and shards")
     info.add_argument("name")
@@ -94,6 +102,8 @@ def _create_args(a: argparse.Namespace) -> list[str]:
     ):
         if v is not None:
             args += [opt, str(v)]
+    for rules in a.acl_user:
+        args += ["ACL-USER", rules]
     return args
 
 

@@ -21,6 +21,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..acl import Acl, database_acl
 from ..cluster.databases import Topology
 from ..cluster.keyslot import SLOTS
 from ..commandtable import TABLE, Command
@@ -116,6 +117,10 @@ REFUSED: dict[str, str] = {
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
     "latency": "latency monitors belong to shards",
+    **{
+        f"acl|{sub}": "a database's users are defined with the database (docs/acl.md)"
+        for sub in "setuser deluser getuser list users load save log dryrun".split()
+    },
 }
 # Answered by the proxy (handlers in proxy/local.py), by full name.
 LOCAL = frozenset(
@@ -133,6 +138,7 @@ LOCAL = frozenset(
         "client|setinfo",
         "client|info",
         "client|help",
+        "acl|whoami",
     }
 )
 _SPECIAL: dict[str, Kind] = {
@@ -278,6 +284,8 @@ class Router:
     password_sha256: str
     cluster: ClusterApi | None = None
     keyspace_shards: list[int] = field(default_factory=list)
+    # The database's ACL users (proxy/access.py); None: the default user alone.
+    acl: Acl | None = None
 
     @staticmethod
     def of(topology: Topology) -> Router:
@@ -295,6 +303,7 @@ class Router:
             db.password_sha256,
             api,
             [i for i, s in enumerate(db.shards) if api is None or s.primary.node == topology.node],
+            database_acl(db.acl_users, db.password_sha256) if db.acl_users else None,
         )
 
     def slot_set(self, keys: list[bytes]) -> set[int]:
