@@ -42,7 +42,7 @@ def test_a_limited_user_is_checked_at_the_endpoint() -> None:
     assert h.session.acl_limited
     sent = sum(len(fs.requests) for fs in h.shards)
     out = h.call("GET b1", "DEL a1", "MULTI", "DEL a1", "EXEC")
-    assert [str(x) for x in out] == [
+    assert [x.decode() if isinstance(x, bytes) else str(x) for x in out] == [
         "NOPERM this user has no permissions to access one of the keys used as arguments",
         "NOPERM this user has no permissions to run the 'del' command",
         "OK",
