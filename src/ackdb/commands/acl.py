@@ -49,7 +49,7 @@ def acl_setuser(c: Client, argv: list[bytes]) -> bytes:
     err = c.server.acl.setuser(name, argv[3:])
     if err is not None:
         raise CommandError(err)
-    access.users_changed(c.server)
+    access.users_changed(c.server, c)
     return enc.OK
 
 
@@ -97,7 +97,7 @@ def acl_deluser(c: Client, argv: list[bytes]) -> bytes:
             if acl.users.pop(name, None) is not None:
                 deleted += 1
     finally:
-        access.users_changed(c.server)  # their connections close
+        access.users_changed(c.server, c)  # their connections close
     return enc.integer(deleted)
 
 
@@ -220,7 +220,7 @@ def acl_load(c: Client, argv: list[bytes]) -> bytes:
     err = c.server.acl.load_text(text)
     if err is not None:
         raise CommandError(f"ERR Error loading ACLs: {err}")
-    access.users_changed(c.server)
+    access.users_changed(c.server, c)
     return enc.OK
 
 

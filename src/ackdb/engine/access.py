@@ -73,29 +73,38 @@ def reset_login(c: Client) -> None:
     c.set_authenticated(acl.default_open())
 
 
-def users_changed(server: Server) -> None:
+def users_changed(server: Server, current: Client | None = None) -> None:
     """After ACL SETUSER / LOAD / CONFIG SET requirepass: recompute every client's flag,
-    and close the connections of users that no longer exist (Redis)."""
+    and close the connections of users that no longer exist (Redis); ``current``, the
+    client that made the change, is closed after its reply."""
     users = server.acl.users
     for c in list(server.clients.values()):
         u = c.user
         if u is None:
             continue
         if users.get(u.name) is not u:
-            server.kill_client(c)
+            if c is current:
+                c.close_after_reply = True
+            else:
+                server.kill_client(c)
             continue
         c.acl_limited = limited(u)
         c.refresh_gate()
 
 
-def check(server: Server, c: Client, cmd: Command, argv: list[bytes]) -> str | None:
-    """The NOPERM text when ``c``'s user may not run ``argv`` (logged), else None."""
+def check(
+    server: Server, c: Client, cmd: Command, argv: list[bytes], context: str = ""
+) -> str | None:
+    """The NOPERM text when ``c``'s user may not run ``argv`` (logged), else None.
+    ``context``: the ACL LOG's (``lua`` for a script's ``redis.call``); by default
+    ``multi`` while a transaction is queued, else ``toplevel``."""
     user = c.user
-    assert user is not None
+    if user is None:
+        return None  # an internal client
     code, idx = user.check(cmd, argv)
     if code == OK:
         return None
-    context = "multi" if c.multi is not None else "toplevel"
+    context = context or ("multi" if c.multi is not None else "toplevel")
     log_denial(server, c, code, cmd, argv, idx, context)
     text = NOPERM[code]
     return text % cmd.name if code == DENIED_CMD else text
@@ -122,6 +131,12 @@ def log_denial(
     context: str,
 ) -> None:
     obj = cmd.name.encode() if code == DENIED_CMD else argv[idx]
+    if code == DENIED_CMD:
+        server.stat_acl_denied_cmd += 1
+    elif code == DENIED_KEY:
+        server.stat_acl_denied_key += 1
+    else:
+        server.stat_acl_denied_channel += 1
     user = c.user
     name = user.name if user is not None else b"default"
     server.acl.log.add(REASON_WORD[code], context, obj, name, server.now_ms(), _line(c, cmd))

@@ -358,6 +358,10 @@ class Server:
         self.stat_eventloop_duration_us = 0
         # AUTH / HELLO AUTH refused (Redis: acl_access_denied_auth).
         self.stat_auth_denied = 0
+        # Commands refused by ACL rules (INFO acl_access_denied_cmd / _key / _channel).
+        self.stat_acl_denied_cmd = 0
+        self.stat_acl_denied_key = 0
+        self.stat_acl_denied_channel = 0
         self.error_stats = {}
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)

@@ -89,3 +89,19 @@ def test_requirepass_at_start_is_the_default_password() -> None:
     assert h.run(c, "get", "x") == b"-NOAUTH Authentication required.\r\n"
     assert h.run(c, "auth", "secret") == b"+OK\r\n"
     assert h.run(c, "acl", "whoami") == b"$7\r\ndefault\r\n"
+
+
+def test_denials_are_counted_for_info(harness: Harness) -> None:
+    admin = harness.client()
+    harness.run(admin, "acl", "setuser", "z", "on", "nopass", "~k", "+get", "+publish")
+    c = harness.client()
+    harness.run(c, "auth", "z", "x")
+    harness.run(c, "del", "k")
+    harness.run(c, "get", "x")
+    harness.run(c, "publish", "ch", "m")
+    srv = harness.server
+    assert (srv.stat_acl_denied_cmd, srv.stat_acl_denied_key, srv.stat_acl_denied_channel) == (
+        1,
+        1,
+        1,
+    )
