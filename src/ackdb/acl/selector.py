@@ -233,7 +233,7 @@ def key_permission(flags: tuple[str, ...]) -> int:
     return perm
 
 
-def apply_rule(sel: Selector, rule: bytes, pubsub_all: bool) -> None:
+def apply_rule(sel: Selector, rule: bytes) -> None:
     """One selector rule (Redis's ACLSetSelector); RuleError when refused."""
     op = rule.decode("utf-8", "surrogateescape")
     low = op.lower()

@@ -138,10 +138,10 @@ class User:
         elif rule[:1] == b"(" and rule[-1:] == b")":
             sel = Selector(allchannels=pubsub_all)
             for part in rule[1:-1].split():
-                apply_rule(sel, part, pubsub_all)
+                apply_rule(sel, part)
             self.selectors.append(sel)
         else:
-            apply_rule(self.root, rule, pubsub_all)
+            apply_rule(self.root, rule)
 
 
 def _hash_arg(text: bytes) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from ..acl import CATEGORIES, DENIED_CMD, DENIED_KEY, OK, User, describe_user
 from ..acl.describe import describe_channels, describe_commands, describe_keys, user_flags
 from ..acl.log import LogEntry
-from ..commandtable import TABLE, Command
+from ..acl.selector import in_category
+from ..commandtable import TABLE
 from ..engine import access
 from ..engine.client import Client
 from ..resp import encoder as enc
@@ -120,10 +121,6 @@ def acl_whoami(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(c.user.name if c.user is not None else b"default")
 
 
-def _in_category(cmd: Command, category: str) -> bool:
-    return ("@" + category) in cmd.acl
-
-
 @handler("acl|cat")
 def acl_cat(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 2:
@@ -133,7 +130,7 @@ def acl_cat(c: Client, argv: list[bytes]) -> bytes:
     category = _text(argv[2]).lower()
     if category not in CATEGORIES:
         raise CommandError(f"ERR Unknown category '{_text(argv[2])}'")
-    return enc.bulk_array(cmd.name.encode() for cmd in TABLE.every() if _in_category(cmd, category))
+    return enc.bulk_array(cmd.name.encode() for cmd in TABLE.every() if in_category(cmd, category))
 
 
 @handler("acl|log")
