@@ -4,8 +4,8 @@ redis-server, side by side.
 
 Runs redis-benchmark (50 clients, pipeline 1 and 16) for LPUSH, LPOP, SADD, SPOP, ZADD,
 ZRANGE (100 of 10,000 members), PUBLISH with one subscriber, XADD, XREADGROUP (one entry
-a call from a stream holding as many as the run reads), SETBIT, PFADD and GEOADD,
-alternating the two
+a call from a stream holding as many as the run reads), SETBIT, PFADD, GEOADD, EVALSHA of a
+three-command script (INCR, SET, GET) and FCALL of the same as a function, alternating the two
 servers run by run, and prints the ackdb/Redis ratio of each (target >= 0.6): the ratio of
 the two medians (the verdict), and the median of each round's own ratio ("paired": the two
 runs of a round are back to back, so load from elsewhere on a shared machine moves both;
@@ -22,6 +22,7 @@ rounds and prints its ratios too: a before/after comparison under the same load.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import socket
 import statistics
@@ -43,6 +44,18 @@ TARGET = 0.6
 CLIENTS = 50
 ZSET_MEMBERS = 10_000
 
+# Three commands, the EVALSHA and FCALL rows' work: INCR, SET, GET.
+SCRIPT = (
+    "redis.call('incr', KEYS[1]) redis.call('set', KEYS[2], ARGV[1]) "
+    "return redis.call('get', KEYS[2])"
+)
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+LIBRARY = (
+    "#!lua name=benchlib\nredis.register_function('bench3', function(KEYS, ARGV) "
+    + SCRIPT
+    + " end)"
+)
+
 # name -> (redis-benchmark arguments, what it needs before it runs)
 TESTS: dict[str, tuple[list[str], str]] = {
     "LPUSH": (["-t", "lpush"], ""),
@@ -63,6 +76,9 @@ TESTS: dict[str, tuple[list[str], str]] = {
     "SETBIT": (["SETBIT", "bitbench:__rand_int__", "1000", "1"], ""),
     "PFADD": (["PFADD", "hllbench", "element:__rand_int__"], ""),
     "GEOADD": (["GEOADD", "geobench", "13.361389", "38.115556", "place:__rand_int__"], ""),
+    # Issue 17: a three-command script by EVALSHA, and the same as a function.
+    "EVALSHA": (["EVALSHA", SCRIPT_SHA, "2", "sbench:n", "sbench:__rand_int__", "v"], "script"),
+    "FCALL": (["FCALL", "bench3", "2", "sbench:n", "sbench:__rand_int__", "v"], "function"),
 }
 
 
@@ -116,6 +132,10 @@ def prepare(srv: Server, need: str, n: int) -> None:
         for i in range(0, n, 1000):
             r.pipeline(batch[i : i + 1000])
         cmd("XGROUP", "CREATE", "xread", "g", "0")
+    elif need == "script":
+        cmd("SCRIPT", "LOAD", SCRIPT)
+    elif need == "function":
+        cmd("FUNCTION", "LOAD", "REPLACE", LIBRARY)
     elif need == "zset":
         cmd("DEL", "zbench")
         for i in range(0, ZSET_MEMBERS, 1000):
@@ -129,7 +149,7 @@ def prepare(srv: Server, need: str, n: int) -> None:
 def run_one(srv: Server, test: str, pipeline: int, n: int, timeout_s: float) -> float | None:
     args, need = TESTS[test]
     sub = None
-    if need in ("list", "set", "zset", "stream"):
+    if need in ("list", "set", "zset", "stream", "script", "function"):
         prepare(srv, need, n * (pipeline if need not in ("zset", "stream") else 1))
     if need == "subscriber":
         sub = Subscriber(srv.port)

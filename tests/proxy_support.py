@@ -225,7 +225,7 @@ class ShardedDb:
             digest,
             False,
             shards,
-            self.acl_users,
+            acl_users=self.acl_users,
         )
         return Topology(self.version, db, {"n1": "127.0.0.1"}, "n1")
 

@@ -418,3 +418,33 @@ def test_acl_cat_categories(ports: tuple[int, int]) -> None:
         assert ours
     ref.close()
     sut.close()
+
+
+SCRIPTS = [
+    "return redis.call('get','k1')",
+    "return redis.call('get','x')",
+    "return redis.call('del','k1')",
+    "return redis.call('publish','x','m')",
+    "return redis.pcall('get','x')",
+    "return redis.acl_check_cmd('get','x')",
+    "return redis.acl_check_cmd('get','k1')",
+    "return redis.acl_check_cmd('del','k1')",
+]
+
+
+def test_scripts_run_with_the_callers_rules(ports: tuple[int, int]) -> None:
+    def one(port: int) -> Any:
+        admin = _client(port)
+        admin.execute_command("ACL", "LOG", "RESET")
+        admin.execute_command(
+            "ACL", "SETUSER", "lu", "reset", "on", ">pw", "~k*", "&c*", "+eval", "+get", "+set"
+        )
+        user = _client(port, username="lu", password="pw")
+        tape = [_outcome(lambda s=s: user.eval(s, 0)) for s in SCRIPTS]
+        result = (tape, _log(admin))
+        user.close()
+        admin.close()
+        return result
+
+    results = [one(p) for p in ports]
+    assert results[0] == results[1]

@@ -85,7 +85,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.
-    "commands": frozenset({"engine", "acl", "commandtable", "keyspace", "resp"}),
+    "commands": frozenset({"engine", "acl", "commandtable", "scripting", "keyspace", "resp"}),
+    # The Lua state, its sandbox and libraries, conversions, function libraries: run by
+    # the command families through a bridge; never the engine itself.
+    "scripting": frozenset({"resp"}),
     # The engine runs commands through the table and reaches replication and persistence
     # through typed ports (their value types and cores; never their shells).
     "engine": frozenset({"acl", "commandtable", "replication", "persistence", "keyspace", "resp"}),
@@ -118,6 +121,7 @@ SANS_IO = frozenset(
         "engine",
         "commands",
         "commandtable",
+        "scripting",
         "sim",
     }
 )

@@ -45,6 +45,15 @@ class Op(enum.Enum):
     RECORD_DEL = "record.del"  # [kind, name, expected_version | -1]
     DB_CREATE = "db.create"  # [name, options]: place and create a database (cluster/dbops.py)
     DB_DELETE = "db.delete"  # [name]
+    # Failover (issue 15; cluster/shardops.py applies them, docs/failover.md): each
+    # applies only at the shard's current epoch (and state); a stale one fails.
+    SHARD_DOWN = "shard.down"  # [db, shard, epoch, node, reason]: an agent's fact
+    SHARD_FENCE = "shard.fence"  # [db, shard, epoch, planned 0|1, target node | ""]
+    SHARD_REPORT = "shard.report"  # [db, shard, epoch, node, replid, offset]
+    SHARD_PROMOTE = "shard.promote"  # [db, shard, epoch, node, note]
+    SHARD_ABORT = "shard.abort"  # [db, shard, epoch, reason]
+    SHARD_MOVE = "shard.move"  # [db, shard, old node, new node]: a replica moves
+    NODE_MAINTENANCE = "node.maintenance"  # [node, "on" | "off"]
 
 
 class RecordKind(enum.Enum):
@@ -75,6 +84,13 @@ _ARG_TYPES: dict[Op, str] = {
     Op.RECORD_DEL: "ssi",
     Op.DB_CREATE: "sb",
     Op.DB_DELETE: "s",
+    Op.SHARD_DOWN: "siiss",
+    Op.SHARD_FENCE: "siiis",
+    Op.SHARD_REPORT: "siissi",
+    Op.SHARD_PROMOTE: "siiss",
+    Op.SHARD_ABORT: "siis",
+    Op.SHARD_MOVE: "siss",
+    Op.NODE_MAINTENANCE: "ss",
 }
 
 

@@ -15,6 +15,15 @@ node; every instance has a port of its own, unique in the cluster (so nodes shar
 host never clash). ``epoch`` counts the shard's role changes (failover bumps it; the
 supervisor and proxies act on the highest epoch they have seen).
 
+Failover (issue 15, docs/failover.md): a shard is ``ok`` or ``failing``. ``shard.fence``
+bumps the epoch and makes it ``failing`` with a ``Fence`` (who the old primary was, the
+frozen instances' ``Report``s as they arrive); ``shard.promote`` makes a replica the
+primary, appends a ``Fork`` (where the new primary's history left the old one) and makes
+it ``ok`` again; ``shard.abort`` ends a failing one with the same primary. ``down`` is the
+reason of a committed ``shard.down`` fact of the current epoch ("" for none). Bodies
+written before these fields decode with their defaults (ok, no fence, no forks; a
+database's guarantee ``wait:1`` when it has replicas, else 0; strict; high).
+
 Every node serves every database on ``port`` (its proxy endpoint, on the node's host).
 """
 
@@ -50,6 +59,16 @@ class Persistence(enum.Enum):
     SNAPSHOT = "snapshot"
 
 
+class ShardState(enum.StrEnum):
+    OK = "ok"
+    FAILING = "failing"
+
+
+FAILOVER_POLICIES = ("strict", "available")
+FAILOVER_PROFILES = ("high", "low")
+FORKS_KEPT = 8  # a shard remembers its last 8 forks
+
+
 class Role(enum.Enum):
     PRIMARY = "primary"
     REPLICA = "replica"
@@ -64,6 +83,39 @@ class Instance:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """What a frozen instance's ACKDB.FREEZE answered: its history and offset."""
+
+    node: str
+    replid: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A failover in progress (the shard is ``failing``)."""
+
+    started_index: int  # log index of the shard.fence
+    old_primary: Instance
+    planned: bool
+    target: str  # the planned failover's target node; "" otherwise
+    down_reason: str  # the shard.down fact that started it, "" if none
+    reports: tuple[Report, ...] = ()
+
+    def report_of(self, node: str) -> Report | None:
+        return next((r for r in self.reports if r.node == node), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """Where a promotion forked the shard's history: the new primary's report."""
+
+    epoch: int
+    replid: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shard:
     index: int  # 0 .. shards-1
     first_slot: int  # inclusive
@@ -71,9 +123,17 @@ class Shard:
     epoch: int  # role changes so far (1 at creation)
     primary: Instance
     replicas: tuple[Instance, ...]
+    state: ShardState = ShardState.OK
+    fence: Fence | None = None  # set exactly when state is FAILING
+    forks: tuple[Fork, ...] = ()  # the last FORKS_KEPT, oldest first
+    note: str = ""  # the last promotion's note (e.g. an available-policy warning)
+    down: str = ""  # reason of a committed shard.down of this epoch; "" for none
 
     def instances(self) -> tuple[Instance, ...]:
         return (self.primary, *self.replicas)
+
+    def instance_on(self, node: str) -> Instance | None:
+        return next((i for i in self.instances() if i.node == node), None)
 
     def role_of(self, node: str) -> Role | None:
         if self.primary.node == node:
@@ -95,9 +155,20 @@ class Database:
     password_sha256: str  # hex digest of the endpoint's password; "" = no password
     cluster_api: bool
     shards: tuple[Shard, ...]
+    failover_guarantee: int = -1  # n of WAIT n a failover keeps; -1: 1 with replicas, else 0
+    failover_policy: str = "strict"  # | "available"
+    failover_profile: str = "high"  # | "low"
+
     # ACL users of the database's endpoints: ``<name> <rules...>`` lines as ACL LIST writes
     # them (passwords as SHA-256 only); empty: the default user alone (docs/acl.md).
     acl_users: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.failover_guarantee < 0:
+            object.__setattr__(self, "failover_guarantee", min(1, self.replicas))
+
+    def shard(self, index: int) -> Shard | None:
+        return self.shards[index] if 0 <= index < len(self.shards) else None
 
     def shard_of_slot(self, slot: int) -> Shard:
         """The shard holding ``slot`` (shards are sorted by their slot ranges)."""
@@ -123,16 +194,10 @@ class Database:
             "persistence": self.persistence.value,
             "password_sha256": self.password_sha256,
             "cluster_api": self.cluster_api,
-            "shards": [
-                [
-                    s.index,
-                    s.first_slot,
-                    s.last_slot,
-                    s.epoch,
-                    [[i.node, i.port] for i in s.instances()],
-                ]
-                for s in self.shards
-            ],
+            "shards": [_shard_body(s) for s in self.shards],
+            "failover_guarantee": self.failover_guarantee,
+            "failover_policy": self.failover_policy,
+            "failover_profile": self.failover_profile,
         }
         if self.acl_users:  # (absent when empty: records written before ACLs read the same)
             body["acl_users"] = list(self.acl_users)
@@ -145,17 +210,11 @@ class Database:
         """The database a ``to_body`` encoded. Raises ValueError on anything else."""
         try:
             v: Any = msgpack.unpackb(body, raw=False)
-            shards = tuple(
-                Shard(
-                    int(index),
-                    int(first),
-                    int(last),
-                    int(epoch),
-                    Instance(str(insts[0][0]), int(insts[0][1])),
-                    tuple(Instance(str(n), int(p)) for n, p in insts[1:]),
-                )
-                for index, first, last, epoch, insts in v["shards"]
-            )
+            shards = tuple(_shard_from(s) for s in v["shards"])
+            policy = str(v.get("failover_policy", "strict"))
+            profile = str(v.get("failover_profile", "high"))
+            if policy not in FAILOVER_POLICIES or profile not in FAILOVER_PROFILES:
+                raise ValueError(f"bad failover policy or profile {policy!r:.20} {profile!r:.20}")
             return Database(
                 name=str(v["name"]),
                 uid=int(v["uid"]),
@@ -167,12 +226,75 @@ class Database:
                 password_sha256=str(v["password_sha256"]),
                 cluster_api=bool(v["cluster_api"]),
                 shards=shards,
+                failover_guarantee=int(v.get("failover_guarantee", -1)),
+                failover_policy=policy,
+                failover_profile=profile,
                 acl_users=tuple(str(u) for u in v.get("acl_users", ())),
             )
         except (KeyError, TypeError, IndexError, ValueError, msgpack.ExtraData) as e:
             raise ValueError(f"not a database record: {e}") from None
         except Exception as e:  # msgpack raises several unrelated types on garbage
             raise ValueError(f"not a database record: {e}") from None
+
+
+def _shard_body(s: Shard) -> list[Any]:
+    """A shard as a msgpack list: the five fields of the first format, then the
+    failover fields (a body without them decodes with their defaults)."""
+    f = s.fence
+    fence = None
+    if f is not None:
+        fence = [
+            f.started_index,
+            [f.old_primary.node, f.old_primary.port],
+            f.planned,
+            f.target,
+            f.down_reason,
+            [[r.node, r.replid, r.offset] for r in f.reports],
+        ]
+    return [
+        s.index,
+        s.first_slot,
+        s.last_slot,
+        s.epoch,
+        [[i.node, i.port] for i in s.instances()],
+        s.state.value,
+        fence,
+        [[k.epoch, k.replid, k.offset] for k in s.forks],
+        s.note,
+        s.down,
+    ]
+
+
+def _shard_from(v: Any) -> Shard:
+    index, first, last, epoch, insts = v[:5]
+    state, fence, forks, note, down = [*v[5:10], *[None] * (10 - len(v))][:5]
+    f = None
+    if fence is not None:
+        started, (node, port), planned, target, reason, reports = fence
+        f = Fence(
+            int(started),
+            Instance(str(node), int(port)),
+            bool(planned),
+            str(target),
+            str(reason),
+            tuple(Report(str(n), str(r), int(o)) for n, r, o in reports),
+        )
+    st = ShardState(state if state is not None else ShardState.OK.value)
+    if (st is ShardState.FAILING) != (f is not None):
+        raise ValueError("a failing shard has a fence, an ok one none")
+    return Shard(
+        int(index),
+        int(first),
+        int(last),
+        int(epoch),
+        Instance(str(insts[0][0]), int(insts[0][1])),
+        tuple(Instance(str(n), int(p)) for n, p in insts[1:]),
+        st,
+        f,
+        tuple(Fork(int(e), str(r), int(o)) for e, r, o in forks or ()),
+        str(note or ""),
+        str(down or ""),
+    )
 
 
 def slot_ranges(shards: int) -> list[tuple[int, int]]:

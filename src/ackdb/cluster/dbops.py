@@ -9,7 +9,9 @@ Never does IO, reads no clock, draws no random number: it runs inside the state 
 
 Defaults: 1 shard, replication no (so a request works on a cluster of any size),
 1 replica with replication yes, 0 without; persistence none (what Redis Software gives
-a new database unless asked); no password; cluster API no; the lowest free port.
+a new database unless asked); no password; cluster API no; the lowest free port;
+failover guarantee ``wait:1`` with replicas (``wait:0`` without), policy strict, profile
+high (docs/failover.md).
 
 Topology version: ``max(record's last write index, hosts_index)``, where a record's last
 write index is the log index of the command that last wrote it (its create, or a later
@@ -32,6 +34,8 @@ import msgpack
 from ackdb.cluster.commands import OK, Health, RecordKind, Result, fail
 from ackdb.cluster.databases import (
     DB_NAME_MAX_CHARS,
+    FAILOVER_POLICIES,
+    FAILOVER_PROFILES,
     Database,
     DbType,
     Persistence,
@@ -62,6 +66,9 @@ class DbOptions:
     persistence: Persistence = DEFAULT_PERSISTENCE
     password_sha256: str = ""
     cluster_api: bool = False
+    failover_guarantee: int | None = None  # n of WAIT n; None: 1 with replicas, else 0
+    failover_policy: str = "strict"
+    failover_profile: str = "high"
     # ACL user lines (``name rules...``, hashed passwords), checked by the node first.
     acl_users: tuple[str, ...] = ()
 
@@ -79,6 +86,12 @@ class DbOptions:
             v["replication"] = self.replication
         if self.replicas is not None:
             v["replicas"] = self.replicas
+        if self.failover_guarantee is not None:
+            v["failover_guarantee"] = self.failover_guarantee
+        if self.failover_policy != "strict":
+            v["failover_policy"] = self.failover_policy
+        if self.failover_profile != "high":
+            v["failover_profile"] = self.failover_profile
         out = msgpack.packb(v, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
@@ -105,7 +118,14 @@ class DbOptions:
             raise ValueError("ERR port must be between 1 and 65535")
         if self.password_sha256 and not _SHA256_RE.match(self.password_sha256):
             raise ValueError("ERR password_sha256 must be 64 lowercase hex digits")
-        self.resolved()
+        _, replicas = self.resolved()
+        n = self.failover_guarantee
+        if n is not None and not 0 <= n <= replicas:
+            raise ValueError(f"ERR failover guarantee must be wait:0 to wait:{replicas}")
+        if self.failover_policy not in FAILOVER_POLICIES:
+            raise ValueError("ERR failover policy must be strict|available")
+        if self.failover_profile not in FAILOVER_PROFILES:
+            raise ValueError("ERR failover profile must be high|low")
 
     @staticmethod
     def from_bytes(data: bytes) -> DbOptions:
@@ -124,6 +144,9 @@ class DbOptions:
             "persistence": str,
             "password_sha256": str,
             "cluster_api": bool,
+            "failover_guarantee": int,
+            "failover_policy": str,
+            "failover_profile": str,
             "acl_users": list,
         }
         for k, val in v.items():
@@ -145,6 +168,9 @@ class DbOptions:
             persistence=persistence,
             password_sha256=v.get("password_sha256", ""),
             cluster_api=v.get("cluster_api", False),
+            failover_guarantee=v.get("failover_guarantee"),
+            failover_policy=v.get("failover_policy", "strict"),
+            failover_profile=v.get("failover_profile", "high"),
             acl_users=tuple(str(u) for u in v.get("acl_users", ())),
         )
         opts.check()
@@ -167,7 +193,8 @@ def databases(store: MetadataStore) -> list[Database]:
 
 
 def eligible_nodes(store: MetadataStore) -> list[str]:
-    """Nodes that may take new shards: active voters with a client address, not down."""
+    """Nodes that may take new shards: active voters with a client address, not down,
+    not in maintenance."""
     from ackdb.cluster.metadata import MemberState
 
     return sorted(
@@ -177,6 +204,7 @@ def eligible_nodes(store: MetadataStore) -> list[str]:
         and m.id in store.voters
         and m.client_addr
         and m.health is not Health.DOWN
+        and not m.maintenance
     )
 
 
@@ -230,6 +258,11 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         password_sha256=opts.password_sha256,
         cluster_api=opts.cluster_api,
         shards=placed.shards,
+        failover_guarantee=min(1, replicas)
+        if opts.failover_guarantee is None
+        else opts.failover_guarantee,
+        failover_policy=opts.failover_policy,
+        failover_profile=opts.failover_profile,
         acl_users=opts.acl_users,
     )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)

@@ -3,14 +3,16 @@ shard lines of ``CLUSTER.STATUS``, and the parser the command-line tools use to 
 ``DB.INFO`` back.
 
 Owns: the formats. ``DB.INFO``: ``field:value`` lines (name, uid, type, port, endpoints,
-shards, replication, replicas, persistence, password yes|no, cluster_api, topology_version),
+shards, replication, replicas, persistence, password yes|no, cluster_api,
+failover_guarantee ``wait:<n>``, failover_policy, failover_profile, topology_version),
 then one line per shard::
 
-    shard:<index> slots=<first>-<last> epoch=<e> primary=<node>:<host>:<port> replicas=<node>:<host>:<port>,...
+    shard:<index> slots=<first>-<last> epoch=<e> primary=<node>:<host>:<port> replicas=<node>:<host>:<port>,... state=ok|failing forks=<count>
 
 ``CLUSTER.STATUS``: one ``database:<name> uid=.. port=.. shards=.. replicas=..
-persistence=.. cluster_api=.. version=..`` line per database and one ``shard:<name>/<index>
-slots=.. epoch=.. primary=<node>:<port> replicas=<node>:<port>,...`` line per shard (an empty
+persistence=.. cluster_api=.. failover=wait:<n>/<policy>/<profile> version=..`` line per
+database and one ``shard:<name>/<index> slots=.. epoch=.. primary=<node>:<port>
+replicas=<node>:<port>,... state=ok|failing forks=<count>`` line per shard (an empty
 ``replicas=`` when there are none). Never does IO.
 """
 
@@ -31,7 +33,10 @@ def _inst(t: Topology, inst: Instance) -> str:
 
 
 def _shard_line(s: Shard, inst: str, replicas: str) -> str:
-    return f"slots={s.first_slot}-{s.last_slot} epoch={s.epoch} primary={inst} replicas={replicas}"
+    return (
+        f"slots={s.first_slot}-{s.last_slot} epoch={s.epoch} primary={inst} replicas={replicas}"
+        f" state={s.state.value} forks={len(s.forks)}"
+    )
 
 
 def info_text(t: Topology) -> str:
@@ -53,6 +58,9 @@ def info_text(t: Topology) -> str:
         f"persistence:{db.persistence.value}",
         f"password:{_yes(bool(db.password_sha256))}",
         f"cluster_api:{_yes(db.cluster_api)}",
+        f"failover_guarantee:wait:{db.failover_guarantee}",
+        f"failover_policy:{db.failover_policy}",
+        f"failover_profile:{db.failover_profile}",
         f"topology_version:{t.version}",
     ]
     for s in db.shards:
@@ -68,7 +76,8 @@ def status_lines(dbs: list[tuple[Database, int]]) -> list[str]:
         lines.append(
             f"database:{db.name} uid={db.uid} port={db.port} shards={len(db.shards)}"
             f" replicas={db.replicas} persistence={db.persistence.value}"
-            f" cluster_api={_yes(db.cluster_api)} version={version}"
+            f" cluster_api={_yes(db.cluster_api)} failover=wait:{db.failover_guarantee}"
+            f"/{db.failover_policy}/{db.failover_profile} version={version}"
         )
         for s in db.shards:
             replicas = ",".join(f"{r.node}:{r.port}" for r in s.replicas)

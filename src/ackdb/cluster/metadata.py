@@ -17,7 +17,8 @@ and is the same on every member. A record's version counts its writes from 1; it
 ``modified`` is the log index of its last write. ``hosts_index`` is the log index of the
 last change to the hosts of the members (cluster/dbops.py: the topology version of a
 database is the larger of the two). Databases (``db.create``, ``db.delete``) are applied
-by cluster/dbops.py.
+by cluster/dbops.py, the failover ops (``shard.*``, ``node.maintenance``) by
+cluster/shardops.py.
 
 Every client command runs through the client sessions (ackdb.consensus.sessions): a
 command retried with the same (client id, seq) applies once and its retry gets the
@@ -32,7 +33,7 @@ from typing import Any
 
 import msgpack
 
-from ackdb.cluster import dbops
+from ackdb.cluster import dbops, shardops
 from ackdb.cluster.commands import (
     BODY_MAX_BYTES,
     KEY_MAX_BYTES,
@@ -58,7 +59,8 @@ from ackdb.consensus import (
 )
 from ackdb.consensus.sessions import Sessions, StaleRequest
 
-SNAPSHOT_VERSION = 2  # 1: without record ``modified`` and ``hosts_index``
+# 1: without record ``modified`` and ``hosts_index``; 2: members without ``maintenance``
+SNAPSHOT_VERSION = 3
 
 
 class MemberState(enum.Enum):
@@ -74,6 +76,7 @@ class Member:
     cluster_addr: str
     health: Health = Health.UNKNOWN
     state: MemberState = MemberState.ACTIVE
+    maintenance: bool = False  # node.maintenance on: primaries move off it, no new shards
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,19 @@ def valid_body(body: bytes) -> bool:
     except Exception:
         return False
     return type(v) is dict and all(type(k) is str for k in v)
+
+
+_SHARD_OPS = frozenset(
+    {
+        Op.SHARD_DOWN,
+        Op.SHARD_FENCE,
+        Op.SHARD_REPORT,
+        Op.SHARD_PROMOTE,
+        Op.SHARD_ABORT,
+        Op.SHARD_MOVE,
+        Op.NODE_MAINTENANCE,
+    }
+)
 
 
 class MetadataStore:
@@ -207,6 +223,8 @@ class MetadataStore:
             return dbops.apply_create(self, a[0], a[1], index)
         if op is Op.DB_DELETE:
             return dbops.apply_delete(self, a[0])
+        if op in _SHARD_OPS:
+            return shardops.apply(self, op, a, index)
         before = dbops.hosts(self)
         result = self._member(op, a)
         self._hosts_changed(before, index)
@@ -288,7 +306,8 @@ class MetadataStore:
         else:
             state = MemberState.ACTIVE
         health = Health.UNKNOWN if m is None else m.health
-        self.members[node_id] = Member(node_id, client, cluster, health, state)
+        maintenance = m is not None and m.maintenance
+        self.members[node_id] = Member(node_id, client, cluster, health, state, maintenance)
         return OK
 
     # -- reading ------------------------------------------------------------------------
@@ -317,7 +336,7 @@ class MetadataStore:
             list(self.voters),
             [[k, i.value, i.version, i.created] for k, i in sorted(self.kv.items())],
             [
-                [m.id, m.client_addr, m.cluster_addr, m.health.value, m.state.value]
+                [m.id, m.client_addr, m.cluster_addr, m.health.value, m.state.value, m.maintenance]
                 for m in self.member_list()
             ],
             [
@@ -336,16 +355,19 @@ class MetadataStore:
         """The store a ``snapshot()`` saved. The data comes from our own snapshots (on
         disk, checksummed, or from the leader), so a malformed one is a bug: assert."""
         v = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        assert v[0] in (1, SNAPSHOT_VERSION), f"unsupported metadata snapshot {v[0]}"
+        assert v[0] in (1, 2, SNAPSHOT_VERSION), f"unsupported metadata snapshot {v[0]}"
         if v[0] == 1:  # records without ``modified``, no ``hosts_index``: both 0
             v = [*v[:5], [[*r, 0] for r in v[5]], v[6], 0]
+        if v[0] in (1, 2):  # members without ``maintenance``: off
+            v = [*v[:4], [[*m, False] for m in v[4]], *v[5:]]
         _, applied, voters, kv, members, records, sessions, hosts_index = v
         s = cls()
         s.applied_index = applied
         s.voters = tuple(voters)
         s.kv = {k: KvItem(val, ver, created) for k, val, ver, created in kv}
         s.members = {
-            m[0]: Member(m[0], m[1], m[2], Health(m[3]), MemberState(m[4])) for m in members
+            m[0]: Member(m[0], m[1], m[2], Health(m[3]), MemberState(m[4]), bool(m[5]))
+            for m in members
         }
         s.records = {
             (k, n): Record(RecordKind(k), n, ver, body, mod) for k, n, ver, body, mod in records

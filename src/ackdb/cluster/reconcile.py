@@ -29,7 +29,7 @@ from ackdb.consensus import ConfChange, ConfChangeKind, Role, Status
 @dataclass(frozen=True, slots=True)
 class Submit:
     op: Op
-    args: tuple[str, ...]
+    args: tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Replication commands: REPLICAOF / SLAVEOF, REPLCONF, PSYNC, SYNC, WAIT, WAITAOF,
-FAILOVER, ROLE.
+FAILOVER, ROLE, and ackdb's ACKDB.SYNCWOFF, ACKDB.LEASE, ACKDB.FREEZE, ACKDB.DIVERGED.
 
 Owns: their table entries (Redis 7.2 arities and flags) and handing them to the server's
 replication shell (``server.repl``), whose engine decides every reply. A core without a
@@ -76,6 +76,24 @@ def syncwoff(c: Client, argv: list[bytes]) -> bytes:
     client's writes made over any connection (docs/proxy.md)."""
     c.woff = c.server.master_repl_offset
     return enc.OK
+
+
+@handler("ackdb.lease")
+def ackdb_lease(c: Client, argv: list[bytes]) -> bytes:
+    """ACKDB.LEASE <epoch> <deadline-monotonic-ms> (docs/fencing.md)."""
+    return bytes(_repl(c).lease(argv))
+
+
+@handler("ackdb.freeze")
+def ackdb_freeze(c: Client, argv: list[bytes]) -> bytes:
+    """ACKDB.FREEZE <epoch> (docs/fencing.md)."""
+    return bytes(_repl(c).freeze(argv))
+
+
+@handler("ackdb.diverged")
+def ackdb_diverged(c: Client, argv: list[bytes]) -> bytes:
+    """ACKDB.DIVERGED <replid> <offset> <tag> (docs/fencing.md)."""
+    return bytes(_repl(c).diverged(argv))
 
 
 @handler("failover")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ..commandtable import TABLE
 from ..keyspace.db import Database
@@ -200,6 +201,13 @@ class Server:
         self.slowlog_log_ns = 0
         self.latency = LatencyMonitor()
         self.slowlog_max_len = 0
+        # Scripting (commands/script_run.ScriptState), made by the first script or FUNCTION.
+        self.scripting: Any = None
+        # While a script runs past busy-reply-threshold: the -BUSY text every command but
+        # the allow_busy ones gets; the shell's ``busy_pump`` reads clients meanwhile.
+        self.busy: str | None = None
+        self.busy_pump: Callable[[], None] | None = None
+        self.busy_client: Client | None = None  # whose script it is: never read meanwhile
         self.refresh_config()
         self.reset_stats()
 
@@ -267,7 +275,15 @@ class Server:
             or bool(self.pause_until_ms)
             or self.write_denied is not None
             or self.repl_gated
+            or self.busy is not None
         )
+
+    def set_busy(self, text: str | None, client: Client | None = None) -> None:
+        """A script of ``client`` runs past busy-reply-threshold (``text``: the -BUSY
+        error others get), or it ended (None)."""
+        self.busy = text
+        self.busy_client = client
+        self._refresh_gated()
 
     def set_repl_gated(self, gated: bool) -> None:
         self.repl_gated = gated
@@ -549,6 +565,8 @@ class Server:
             denied = access.check(self, c, cmd.spec, argv)
             if denied is not None:
                 return self._reject(c, cmd, denied)
+        if self.busy is not None and "allow_busy" not in cmd.flags:
+            return self._reject(c, cmd, self.busy)
         if c.subscriptions and c.resp == 2 and cmd.name not in _SUBSCRIBED_ALLOWED:
             return self._reject(
                 c,
@@ -763,6 +781,24 @@ class Server:
                 self.propagate(db_index, argv)
         if wrap:
             self.propagate(buf[-1][0], [b"EXEC"])
+
+    def effects_mark(self) -> int:
+        """Where the effects of a running EXEC or script stand (see ``effects_trim``)."""
+        return len(self._multi_buffer)
+
+    def effects_trim(self, mark: int, keep: bool, replicas_only: bool) -> None:
+        """redis.set_repl: drop the effects after ``mark`` (not ``keep``), or send them to
+        the replicas only."""
+        buf = self._multi_buffer
+        if not keep:
+            del buf[mark:]
+        elif replicas_only:
+            buf[mark:] = [(db, argv, True) for db, argv, _ in buf[mark:]]
+
+    def discard_transaction_effects(self) -> None:
+        """A script stopped by SHUTDOWN NOSAVE: its partial effects go nowhere."""
+        if self._multi_depth == 1:
+            self._multi_buffer = []
 
     def propagate_to_replicas(self, db_index: int, argv: list[bytes]) -> None:
         """PUBLISH: to the replication stream only, never the AOF (Redis), so clients

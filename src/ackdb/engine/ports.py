@@ -127,8 +127,8 @@ class Replication(Protocol):
         ...
 
     def refusal(self, c: Client, cmd: Any) -> Refusal | None:
-        """Why ``cmd`` may not run now (READONLY, MASTERDOWN, NOREPLICAS), or None; the
-        core encodes its text as the error reply."""
+        """Why ``cmd`` may not run now (READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN of a
+        fenced primary), or None; the core encodes its text as the error reply."""
         ...
 
     def client_gone(self, c: Client) -> None: ...
@@ -148,6 +148,18 @@ class Replication(Protocol):
     def failover(self, argv: list[bytes]) -> bytes: ...
 
     def replicaof(self, c: Client, argv: list[bytes]) -> bytes: ...
+
+    def lease(self, argv: list[bytes]) -> bytes:
+        """ACKDB.LEASE (docs/fencing.md)."""
+        ...
+
+    def freeze(self, argv: list[bytes]) -> bytes:
+        """ACKDB.FREEZE (docs/fencing.md)."""
+        ...
+
+    def diverged(self, argv: list[bytes]) -> bytes:
+        """ACKDB.DIVERGED (docs/fencing.md)."""
+        ...
 
     def role_reply(self) -> bytes: ...
 

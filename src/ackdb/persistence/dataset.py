@@ -78,10 +78,14 @@ def write_resp(
     now_ms: int,
     progress: ProgressFn | None = None,
     key_delay_us: int = 0,
+    preamble: Sequence[list[bytes]] = (),
 ) -> int:
-    """Write every database as RESP commands (an AOF base without a snapshot preamble)."""
+    """Write every database as RESP commands (an AOF base without a snapshot preamble),
+    after the ``preamble`` commands (the function libraries' FUNCTION LOADs)."""
     total = total_keys(dbs)
     n = 0
+    for argv in preamble:
+        f.write(encode_command(argv))
     for db in dbs:
         if not db.data:
             continue

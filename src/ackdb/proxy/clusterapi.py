@@ -12,10 +12,17 @@ action the shell carries out with ``proxy/slotscan.py``. Also what a database *w
 the cluster API answers to those commands (a standalone Redis's "cluster support
 disabled"). Never does IO; never reads a clock.
 
-The cluster it describes: every node of the database's cluster is one master (its
-endpoint: the node's host, the database's port); a master owns the slots of the shards
-whose primaries run on its node and has no replicas (a shard's replicas are behind the
-endpoints, not beside them). Every endpoint builds the same description from the same
+The cluster it describes: every node of the database's cluster has one endpoint (the
+node's host, the database's port); the endpoint of a node running primaries is a master
+owning the slots of those shards. An endpoint that owns no slot but whose node runs a
+replica of a shard is that shard's replica: CLUSTER SLOTS lists it after the master of
+the shard's slots, CLUSTER SHARDS under that master, CLUSTER NODES as a replica of it
+(when all the shards it replicates have one master); after READONLY it serves reads of
+those slots (forwarded to the primary, which is never staler than a replica), as a Redis
+Cluster replica does. An endpoint that owns slots is never listed as a replica: a Redis
+Cluster node has one role, and clients (redis-py) keep one role per address. After a
+failover the topology names the new primary and every reply (MOVED too) follows it.
+Every endpoint builds the same description from the same
 topology, so all of them report the same cluster; only "myself" differs. Node ids are
 SHA-1 of the database uid and the node id (40 hex digits, stable for the database's
 life). Config epochs are the endpoints' 1-based positions in node-id order (unique, as
@@ -27,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ..cluster.databases import Topology
+from ..cluster.databases import Shard, Topology
 from ..cluster.keyslot import SLOTS, key_slot
 from ..resp import encoder as enc
 
@@ -155,6 +162,15 @@ class ClusterApi:
             )
             for i, n in enumerate(nodes)
         ]
+        index = {e.node: i for i, e in enumerate(self.endpoints)}
+        slotless = {e.node for e in self.endpoints if not e.ranges}
+        self.rows, self.replicas = _rows(db.shards, index, slotless)
+        masters: dict[int, set[int]] = {}  # replica endpoint -> its masters
+        for m, reps in self.replicas.items():
+            for i in reps:
+                masters.setdefault(i, set()).add(m)
+        self.master_of = {i: next(iter(m)) for i, m in masters.items() if len(m) == 1}
+        self.listed = set(masters)  # replica endpoints: not a shard of their own
         self.me = next(e for e in self.endpoints if e.node == topology.node)
         # slot -> index in self.endpoints of its owner
         owner = bytearray(SLOTS)
@@ -163,6 +179,12 @@ class ClusterApi:
                 owner[first : last + 1] = bytes([i]) * (last - first + 1)
         self.owner = bytes(owner)
         self.my_index = self.endpoints.index(self.me)
+        # slots whose reads this endpoint serves after READONLY (it is their replica)
+        readable = bytearray(SLOTS)
+        for first, last, _, r in self.rows:
+            if self.my_index in r:
+                readable[first : last + 1] = b"\x01" * (last - first + 1)
+        self.readable = bytes(readable)
         self._addr = [f"{e.host}:{e.port}".encode() for e in self.endpoints]
 
     # -- the data path's checks -------------------------------------------------------
@@ -176,6 +198,11 @@ class ClusterApi:
         if i == self.my_index:
             return None
         return b"-MOVED %d %s\r\n" % (slot, self._addr[i])
+
+    def reads(self, slot: int) -> bool:
+        """Does this endpoint serve reads of ``slot`` after READONLY (it is listed as a
+        replica of the slot's master)?"""
+        return bool(self.readable[slot])
 
     def check_slots(self, slots: set[int]) -> bytes | None:
         """What a cluster node answers instead of running a request over ``slots``:
@@ -235,9 +262,11 @@ class ClusterApi:
         if sub == b"links":
             return enc.EMPTY_ARRAY  # no cluster bus, no links
         if sub in (b"replicas", b"slaves"):
-            if not any(e.id == argv[2] for e in self.endpoints):
+            found = [i for i, e in enumerate(self.endpoints) if e.id == argv[2]]
+            if not found:
                 return _error(f"ERR Unknown node {argv[2].decode('utf-8', 'replace')}")
-            return enc.EMPTY_ARRAY
+            lines = [self._node_line(i).encode() for i in sorted(self.replicas.get(found[0], ()))]
+            return enc.array([enc.bulk(line) for line in lines])
         if sub == b"count-failure-reports":
             if not any(e.id == argv[2] for e in self.endpoints):
                 return _error(f"ERR Unknown node {argv[2].decode('utf-8', 'replace')}")
@@ -268,58 +297,75 @@ class ClusterApi:
     # -- the topology replies ---------------------------------------------------------
 
     def slots_reply(self, p: enc.Resp2) -> bytes:
-        """CLUSTER SLOTS: [first, last, [host, port, id, {}]] per owned range, by slot."""
-        rows = sorted((r, e) for e in self.endpoints for r in e.ranges)
-        parts = [
-            b"*3\r\n"
-            + enc.integer(first)
-            + enc.integer(last)
-            + b"*4\r\n"
+        """CLUSTER SLOTS: [first, last, master, replica...] per range, by slot; each node
+        is [host, port, id, {}]."""
+        parts = []
+        for first, last, m, reps in self.rows:
+            nodes = [self._slots_node(self.endpoints[i], p) for i in (m, *reps)]
+            head = b"*%d\r\n" % (2 + len(nodes)) + enc.integer(first) + enc.integer(last)
+            parts.append(head + b"".join(nodes))
+        return b"*%d\r\n" % len(parts) + b"".join(parts)
+
+    @staticmethod
+    def _slots_node(e: Endpoint, p: enc.Resp2) -> bytes:
+        return (
+            b"*4\r\n"
             + enc.bulk(e.host.encode())
             + enc.integer(e.port)
             + enc.bulk(e.id)
             + p.map_header(0)
-            for (first, last), e in rows
-        ]
-        return b"*%d\r\n" % len(parts) + b"".join(parts)
+        )
 
     def shards_reply(self, p: enc.Resp2) -> bytes:
         """CLUSTER SHARDS: one shard per endpoint, slots as a flat list of pairs."""
-        out = [b"*%d\r\n" % len(self.endpoints)]
-        for e in self.endpoints:
+        masters = [i for i in range(len(self.endpoints)) if i not in self.listed]
+        out = [b"*%d\r\n" % len(masters)]
+        for i in masters:
+            e = self.endpoints[i]
             slots = [enc.integer(x) for r in e.ranges for x in r]
-            host = enc.bulk(e.host.encode())
-            node = p.map_encoded(
-                [
-                    (enc.bulk(b"id"), enc.bulk(e.id)),
-                    (enc.bulk(b"port"), enc.integer(e.port)),
-                    (enc.bulk(b"ip"), host),
-                    (enc.bulk(b"endpoint"), host),
-                    (enc.bulk(b"role"), enc.bulk(b"master")),
-                    (enc.bulk(b"replication-offset"), enc.ZERO),
-                    (enc.bulk(b"health"), enc.bulk(b"online")),
-                ]
-            )
+            nodes = [self._shards_node(e, b"master", p)] + [
+                self._shards_node(self.endpoints[r], b"replica", p)
+                for r in sorted(self.replicas.get(i, ()))
+            ]
             out.append(
                 p.map_encoded(
                     [
                         (enc.bulk(b"slots"), enc.array(slots)),
-                        (enc.bulk(b"nodes"), b"*1\r\n" + node),
+                        (enc.bulk(b"nodes"), enc.array(nodes)),
                     ]
                 )
             )
         return b"".join(out)
 
+    @staticmethod
+    def _shards_node(e: Endpoint, role: bytes, p: enc.Resp2) -> bytes:
+        host = enc.bulk(e.host.encode())
+        return p.map_encoded(
+            [
+                (enc.bulk(b"id"), enc.bulk(e.id)),
+                (enc.bulk(b"port"), enc.integer(e.port)),
+                (enc.bulk(b"ip"), host),
+                (enc.bulk(b"endpoint"), host),
+                (enc.bulk(b"role"), enc.bulk(role)),
+                (enc.bulk(b"replication-offset"), enc.ZERO),
+                (enc.bulk(b"health"), enc.bulk(b"online")),
+            ]
+        )
+
     def nodes_text(self) -> str:
         """CLUSTER NODES: one line per endpoint, each ending in a newline."""
-        lines = []
-        for e in self.endpoints:
-            flags = "myself,master" if e is self.me else "master"
-            ranges = "".join(f" {a}-{b}" if a != b else f" {a}" for a, b in e.ranges)
-            lines.append(
-                f"{e.id.decode()} {e.host}:{e.port}@0 {flags} - 0 0 {e.epoch} connected{ranges}\n"
-            )
-        return "".join(lines)
+        return "".join(self._node_line(i) + "\n" for i in range(len(self.endpoints)))
+
+    def _node_line(self, i: int) -> str:
+        e = self.endpoints[i]
+        m = self.master_of.get(i)
+        role = "master" if m is None else "slave"
+        flags = f"myself,{role}" if e is self.me else role
+        master = "-" if m is None else self.endpoints[m].id.decode()
+        ranges = "".join(f" {a}-{b}" if a != b else f" {a}" for a, b in e.ranges)
+        return (
+            f"{e.id.decode()} {e.host}:{e.port}@0 {flags} {master} 0 0 {e.epoch} connected{ranges}"
+        )
 
     def info_text(self) -> str:
         """CLUSTER INFO, Redis 7.0's fields (no bus: no messages sent or received)."""
@@ -338,6 +384,29 @@ class ClusterApi:
             ("total_cluster_links_buffer_limit_exceeded", 0),
         ]
         return "".join(f"{k}:{v}\r\n" for k, v in fields)
+
+
+Row = tuple[int, int, int, tuple[int, ...]]  # first, last, master, replicas (indexes)
+
+
+def _rows(
+    shards: tuple[Shard, ...], index: dict[str, int], slotless: set[str]
+) -> tuple[list[Row], dict[int, set[int]]]:
+    """CLUSTER SLOTS's rows (adjacent shards of one master with the same replicas merged)
+    and each master's replica endpoints: those of nodes that own no slot and run a
+    replica of one of its shards."""
+    rows: list[Row] = []
+    replicas: dict[int, set[int]] = {}
+    for s in sorted(shards, key=lambda s: s.first_slot):
+        m = index[s.primary.node]
+        reps = tuple(sorted({index[r.node] for r in s.replicas if r.node in slotless}))
+        replicas.setdefault(m, set()).update(reps)
+        prev = rows[-1] if rows else None
+        if prev is not None and prev[2:] == (m, reps) and prev[1] + 1 == s.first_slot:
+            rows[-1] = (prev[0], s.last_slot, m, reps)
+        else:
+            rows.append((s.first_slot, s.last_slot, m, reps))
+    return rows, replicas
 
 
 def info_section() -> bytes:

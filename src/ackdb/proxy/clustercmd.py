@@ -45,6 +45,10 @@ def handle(s: Session, r: Route, argv: list[bytes]) -> None:
         s._reply(clusterapi.disabled_reply(argv))
         return
     out = api.command(argv, enc.RESP3 if s.protocol == 3 else enc.RESP2)
+    if len(argv) == 1 and out == enc.OK:
+        name = argv[0].lower()
+        if name in (b"readonly", b"readwrite"):
+            s.readonly = name == b"readonly"
     if isinstance(out, bytes):
         s._reply(out)
     else:  # COUNTKEYSINSLOT / GETKEYSINSLOT: SCAN the shard, page after page

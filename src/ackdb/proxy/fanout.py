@@ -13,14 +13,15 @@ WAIT and WAITAOF (tips: all_shards, agg_min): sent to every shard this client wr
 since its last WAIT, each on the client's own connection to that shard, so each shard waits
 for the offset of this client's last write there; all run at once, so the timeout is one
 timeout overall; the reply is the minimum. A client that wrote nothing asks every shard,
-which answers as Redis does for a connection without writes.
+which answers as Redis does for a connection without writes. A shard whose primary changed
+under the client's writes, or whose reply is lost, counts 0 (proxy/failover.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import local
+from . import failover, local
 from .merge import keyspace_lines, merge, ordered, parse_cursor, scan_reply
 from .router import Merge, Route, slot_of
 
@@ -34,24 +35,27 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     step = r.step
     n = len(argv)
     if n < 2 or (n - 1) % step:
-        s._forward(0, argv, r.write, True)  # the shard words the arity error
+        s._forward(0, argv, r.write, True, not r.write)  # the shard words the arity error
         return
     router = s.router
     groups: dict[int, list[int]] = {}  # shard -> indexes of the keys in argv
     single = router.nshards == 1 and s.redirect is None
     if single:
-        s._forward(0, argv, r.write, True)
+        s._forward(0, argv, r.write, True, not r.write)
         return
     shard_of = router.shard_of
     if router.cluster is not None:  # a cluster node: one slot, its own (CROSSSLOT, MOVED)
-        refusal = router.cluster.check_slots({slot_of(argv[i]) for i in range(1, n, step)})
+        slots = {slot_of(argv[i]) for i in range(1, n, step)}
+        refusal = router.cluster.check_slots(slots)
+        if refusal is not None and refusal[:6] == b"-MOVED" and s.readonly and not r.write:
+            refusal = None if all(s._reads(slot) for slot in slots) else refusal
         if refusal is not None:
             s._reply(refusal)
             return
     for i in range(1, n, step):
         groups.setdefault(shard_of[slot_of(argv[i])], []).append(i)
     if len(groups) == 1:
-        s._forward(next(iter(groups)), argv, r.write, True)
+        s._forward(next(iter(groups)), argv, r.write, True, not r.write)
         return
     shards = sorted(groups)
     requests = []
@@ -65,11 +69,11 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     if r.merge is Merge.ORDERED:
         positions = [[(i - 1) // step for i in groups[shard]] for shard in shards]
         total = (n - 1) // step
-        s.fan(shards, requests, lambda parts: ordered(parts, positions, total), True)
+        s.fan(shards, requests, lambda parts: ordered(parts, positions, total), True, True)
     else:
         kind = r.merge
         rng = s.rng
-        s.fan(shards, requests, lambda parts: merge(kind, parts, rng), True)
+        s.fan(shards, requests, lambda parts: merge(kind, parts, rng), True, not r.write)
 
 
 # Fan-outs over the dataset: with the cluster API they cover the shards this endpoint owns
@@ -92,12 +96,12 @@ def fan_out(s: Session, r: Route, argv: list[bytes]) -> None:
     if r.write:
         for shard in shards:
             s.written |= 1 << shard
-    s.merged(shards, argv, r.merge, True)
+    s.merged(shards, argv, r.merge, True, not r.write)
 
 
 def scan(s: Session, r: Route, argv: list[bytes]) -> None:
     if len(argv) < 2:
-        s._forward(0, argv, False, True)
+        s._forward(0, argv, False, True, True)
         return
     cursor = parse_cursor(argv[1])
     if cursor is None:
@@ -115,7 +119,7 @@ def scan(s: Session, r: Route, argv: list[bytes]) -> None:
         return
     at, shard_cursor = found  # ``at``: the position in ``shards``
     req = [argv[0], b"%d" % shard_cursor, *argv[2:]]
-    s.fan([shards[at]], [req], lambda parts: scan_reply(parts[0], at, n, cursors), True)
+    s.fan([shards[at]], [req], lambda parts: scan_reply(parts[0], at, n, cursors), True, True)
 
 
 def wait(s: Session, r: Route, argv: list[bytes]) -> None:
@@ -124,6 +128,15 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         shards = [i for i in range(s.router.nshards) if written >> i & 1]
     else:
         shards = s.all_shards()
+    # A shard whose primary changed (or started failing over) since this client wrote
+    # there counts 0 (its replicas are not the ones that got those writes); so does one
+    # whose reply is lost (its connection broke mid-WAIT, or it stayed failing past the
+    # bound): the count the endpoint can vouch for.
+    zero = failover.zero_for(argv)
+    zeros = failover.wait_zero(s, shards)
+    if zeros:
+        shards = [i for i in shards if i not in zeros]
+    s.unsure = 0
     if written and s.mux:
         # The writes may have gone over the shared connections (whose last write offset
         # is every client's): the dedicated connection's is raised to the shard's
@@ -131,7 +144,16 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
         for shard in shards:
             s._send(shard, [b"ACKDB.SYNCWOFF"], None)
     s.written = 0
-    s.merged(shards, argv, Merge.MIN)
+    rng = s.rng
+    extra = [zero] if zeros else []
+
+    def finish(parts: list[bytes]) -> bytes:
+        return merge(Merge.MIN, [failover.wait_part(p, zero) for p in parts] + extra, rng)
+
+    if not shards:
+        s._reply(finish([]))
+        return
+    s.fan(shards, [argv] * len(shards), finish)
 
 
 _ALL_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace")
@@ -154,4 +176,4 @@ def info(s: Session, r: Route, argv: list[bytes]) -> None:
     if "keyspace" not in sections or not shards:
         s._reply(finish([]))
         return
-    s.fan(shards, [[b"INFO", b"keyspace"]] * len(shards), finish, True)
+    s.fan(shards, [[b"INFO", b"keyspace"]] * len(shards), finish, True, True)

@@ -192,6 +192,7 @@ def reset(s: Session, argv: list[bytes]) -> bytes:
     pubsub.reset(s)
     set_protocol(s, 2)
     s.name = b""
+    s.readonly = False
     access.reset_login(s)
     return b"+RESET\r\n"
 

@@ -67,17 +67,41 @@ async def fetch_topology(meta: str, db: str, known: int, timeout_ms: int) -> Top
 
 
 async def follow_meta(ep: Endpoint, meta: str, db: str) -> None:
-    """Long-poll the node for topology changes, forever."""
+    """Long-poll the node for topology changes, forever. A shard's -READONLY (the
+    endpoint's topology is stale: ``Endpoint.on_stale``) cuts the long poll short and
+    asks for the current topology at once."""
+    stale = asyncio.Event()
+    ep.on_stale = stale.set
     while True:
         known = ep.router.topology.version
         try:
-            topo = await fetch_topology(meta, db, known, LONG_POLL_TIMEOUT_MS)
+            topo = await _next_topology(meta, db, known, stale)
         except (TimeoutError, OSError, ValueError, ReplyError, ConnectionError) as e:
             ep.log.warning(f"DB.TOPOLOGY from {meta} failed: {e}")
             await asyncio.sleep(RETRY_DELAY_S)
             continue
-        if topo.version > known:
+        if topo.version > ep.router.topology.version:
             ep.set_router(Router.of(topo))
+
+
+async def _next_topology(meta: str, db: str, known: int, stale: asyncio.Event) -> Topology:
+    """The next topology of the long poll, or the current one as soon as ``stale`` is set."""
+    poll = asyncio.ensure_future(fetch_topology(meta, db, known, LONG_POLL_TIMEOUT_MS))
+    woken = asyncio.ensure_future(stale.wait())
+    try:
+        await asyncio.wait({poll, woken}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (the endpoint stops): so is the poll
+        poll.cancel()
+        await asyncio.gather(poll, return_exceptions=True)
+        raise
+    finally:
+        woken.cancel()
+    if poll.done():
+        return poll.result()
+    poll.cancel()
+    await asyncio.gather(poll, return_exceptions=True)
+    stale.clear()
+    return await fetch_topology(meta, db, -1, 0)
 
 
 async def follow_file(ep: Endpoint, path: str) -> None:
@@ -128,6 +152,7 @@ async def serve(opts: argparse.Namespace, log: Log, shard_password: bytes | None
         feed = loop.create_task(follow_meta(ep, opts.meta, opts.db))
     await stop.wait()
     feed.cancel()
+    await asyncio.gather(feed, return_exceptions=True)
     await ep.close()
     log.notice("endpoint stopped")
     return 0

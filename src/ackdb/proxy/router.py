@@ -22,12 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..acl import Acl, database_acl
-from ..cluster.databases import Topology
+from ..cluster.databases import ShardState, Topology
 from ..cluster.keyslot import SLOTS
 from ..commandtable import TABLE, Command
 from .clusterapi import ClusterApi
 
 CROSSSLOT = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+# How long requests for a failing shard wait for its new primary, by the database's
+# failover profile (cluster/failover.py's detection and lease times fit well inside).
+FAILOVER_WAIT_MS = {"high": 2000, "low": 8000}
 
 
 class Kind(enum.IntEnum):
@@ -113,6 +116,9 @@ REFUSED: dict[str, str] = {
     "client|no-evict": "shard connections are the endpoint's own",
     "client|no-touch": "shard connections are the endpoint's own",
     "ackdb.syncwoff": "it is internal to the endpoint",
+    "ackdb.lease": "shard leases are the node agent's",
+    "ackdb.freeze": "shard leases are the node agent's",
+    "ackdb.diverged": "shard leases are the node agent's",
     "debug": "DEBUG acts on one shard process",
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
@@ -190,9 +196,14 @@ def _single_key_at(cmd: Command) -> int:
     return int(begin.index)  # type: ignore[union-attr]
 
 
+# Scripts and functions that may write: not flagged write in the table (a script decides
+# at run time), but a WAIT after one must cover its shard.
+_SCRIPT_WRITES = frozenset({"eval", "evalsha", "fcall"})
+
+
 def route_of(cmd: Command) -> Route:
     name = cmd.name
-    write = cmd.write or "may_replicate" in cmd.flags
+    write = cmd.write or "may_replicate" in cmd.flags or name in _SCRIPT_WRITES
     base = {"name": name, "cmd": cmd, "write": write, "no_auth": cmd.no_auth}
     base["shared"] = "blocking" not in cmd.flags
     if name in REFUSED:
@@ -272,7 +283,7 @@ def keys_of(route: Route, argv: list[bytes]) -> list[bytes]:
 @dataclass(slots=True)
 class Router:
     """One topology as the data path uses it: the shard of every slot, the shards'
-    addresses (primaries), and the database's password digest. With the cluster API,
+    addresses (primaries), the database's password digest, and the shards failing over. With the cluster API,
     ``cluster`` is the endpoint as a cluster node and ``keyspace_shards`` the shards whose
     slots it owns (what DBSIZE, KEYS, SCAN, FLUSHALL... cover, as on a Redis Cluster
     node); without, every shard."""
@@ -284,6 +295,9 @@ class Router:
     password_sha256: str
     cluster: ClusterApi | None = None
     keyspace_shards: list[int] = field(default_factory=list)
+    failing: int = 0  # bit i: shard i is failing over (its requests wait: proxy/failover.py)
+    wait_ms: int = FAILOVER_WAIT_MS["high"]  # the bound on that wait
+    epochs: tuple[int, ...] = ()  # each shard's epoch
     # The database's ACL users (proxy/access.py); None: the default user alone.
     acl: Acl | None = None
 
@@ -303,6 +317,9 @@ class Router:
             db.password_sha256,
             api,
             [i for i, s in enumerate(db.shards) if api is None or s.primary.node == topology.node],
+            sum(1 << i for i, s in enumerate(db.shards) if s.state is ShardState.FAILING),
+            FAILOVER_WAIT_MS.get(db.failover_profile, FAILOVER_WAIT_MS["high"]),
+            tuple(s.epoch for s in db.shards),
             database_acl(db.acl_users, db.password_sha256) if db.acl_users else None,
         )
 

@@ -21,6 +21,10 @@ after ``ACKDB.SYNCWOFF`` on each shard written since the last WAIT, which raises
 the dedicated connection's last write offset to the shard's offset (>= this client's
 last write there), so WAIT still waits for this client's writes.
 
+A shard failing over (``Router.failing``) is *stalled*: ``_send`` parks its requests
+until the topology names its new primary or the bound passes (proxy/failover.py), and
+the plain keyed path is left for ``_other`` while any shard is stalled.
+
 States: open; in a transaction (``txn`` set); closing (after QUIT: later requests are
 dropped). A shard connection is closed (``proto[i] == 0``: the next request opens it and
 sends AUTH, and HELLO 3 for a RESP3 client, first) or open in protocol 2 or 3.
@@ -35,7 +39,7 @@ from typing import Any
 
 from ..acl import User
 from ..resp.request import encode_command
-from . import access, clustercmd, fanout, local, pubsub, txn
+from . import access, clustercmd, failover, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
@@ -48,9 +52,12 @@ _CROSS = -2
 
 
 class Pending:
-    """One reply the client is owed, in request order; ``value`` once it is known."""
+    """One reply the client is owed, in request order; ``value`` once it is known.
+    ``retry`` (set only for reads, read with getattr): the request, sent again when its
+    connection is lost while the shard fails over (proxy/failover.py)."""
 
-    __slots__ = ("value", "parts", "left", "finish")
+    __slots__ = ("value", "parts", "left", "finish", "retry")
+    retry: list[bytes] | None  # unset unless a read: read it with getattr
 
     def __init__(self, value: bytes | None = None) -> None:
         self.value = value
@@ -60,13 +67,14 @@ class Pending:
 
 
 class Part:
-    """A sink for one shard's share of a merged reply."""
+    """A sink for one shard's share of a merged reply (``retry`` as in ``Pending``)."""
 
-    __slots__ = ("pending", "index")
+    __slots__ = ("pending", "index", "retry")
 
-    def __init__(self, pending: Pending, index: int) -> None:
+    def __init__(self, pending: Pending, index: int, retry: list[bytes] | None = None) -> None:
         self.pending = pending
         self.index = index
+        self.retry = retry
 
     def deliver(self, raw: bytes) -> None:
         p = self.pending
@@ -144,9 +152,19 @@ class Session:
             router.cluster.redirect if router.cluster is not None else None
         )
         self.pubsub: pubsub.Subscriptions | None = None  # from the first (P|S)SUBSCRIBE
+        self.readonly = False  # the cluster API's READONLY (reads of replicated slots)
         # The shell's pool: (shard) -> True when it attached an idle connection that is
         # already authenticated, in RESP2.
         self.acquire: Callable[[int], bool] = _fresh
+        # Failover (proxy/failover.py): bit i of ``stalled``: requests for shard i are
+        # parked in ``parked[i]`` (it is failing over); ``relocated``: shards whose
+        # primary just moved (reads lost on their old connections are sent again);
+        # ``unsure``: shards written since the last WAIT whose writes may have gone to a
+        # primary that is no longer the shard's (WAIT counts 0 there).
+        self.stalled = router.failing
+        self.parked: dict[int, deque[failover.Parked]] = {}
+        self.relocated = 0
+        self.unsure = 0
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -193,6 +211,8 @@ class Session:
                     mux_n[shard] += 1
                     if r.write:
                         self.written |= 1 << shard
+                    else:
+                        p.retry = argv
                     dest = shard * 2 + 1
                     if plain == 0 or plain_dest == dest:
                         plain_dest = dest
@@ -209,6 +229,8 @@ class Session:
                 counts[shard] += 1
                 if r.write:
                     self.written |= 1 << shard
+                else:
+                    p.retry = argv
                 dest = shard * 2
                 if plain == 0 or plain_dest == dest:
                     plain_dest = dest
@@ -229,13 +251,15 @@ class Session:
         self._flush()
 
     def _plain_ok(self) -> bool:
-        """May keyed requests take the plain path (no AUTH, MULTI, QUIT or Pub/Sub)?"""
+        """May keyed requests take the plain path (no AUTH, MULTI, QUIT, Pub/Sub, or a
+        shard failing over)?"""
         return (
             self.authenticated
             and self.txn is None
             and not self.closing
             and not self.pubsub
             and not self.acl_limited
+            and not self.stalled
         )
 
     def _other(self, r: Route | None, argv: list[bytes]) -> bool:
@@ -269,7 +293,7 @@ class Session:
                 shard = self._keyed_shard(r, argv)
                 if shard < 0:
                     return False
-            self._forward(shard, argv, r.write, r.shared)
+            self._forward(shard, argv, r.write, r.shared, not r.write)
             return False
         _HANDLERS[r.kind](self, r, argv)
         return False
@@ -299,13 +323,21 @@ class Session:
         self._flush()
 
     def lost(self, shard: int) -> None:
-        """The shard connection broke: what it owed gets an error; the next request to
-        the shard opens a new connection."""
+        """The shard connection broke: what it owed gets an error (reads are sent again
+        when the shard is failing over: proxy/failover.py); the next request to the shard
+        opens a new connection."""
         sinks = self.sinks[shard]
         self.plain[shard] = 0
+        retrying = failover.retrying(self, shard)
+        if not retrying:  # (else ``set_router`` marked what it must: failover.unsure)
+            self.unsure |= self.written & (1 << shard)
+        again: list[tuple[list[bytes], Sink]] = []
         while sinks:
             s = sinks.popleft()
-            if s.__class__ is Pending:
+            argv = failover.retry_argv(s) if retrying else None
+            if argv is not None:
+                again.append((argv, s))
+            elif s.__class__ is Pending:
                 s.value = LOST
             elif s is not None:
                 s.deliver(LOST)  # type: ignore[union-attr]
@@ -315,7 +347,24 @@ class Session:
         if self.watched_shard == shard:
             self.watch_lost = True
         pubsub.renew(self, shard)
+        failover.requeue(self, shard, again)
         self._flush()
+
+    def mux_lost(self, shard: int, sinks: list[Sink]) -> None:
+        """The shared connection to ``shard`` broke owing this client ``sinks`` (in
+        order): each gets an error, or is sent again as in ``lost``."""
+        self.mux_n[shard] -= len(sinks)
+        retrying = failover.retrying(self, shard)
+        if not retrying:
+            self.unsure |= self.written & (1 << shard)
+        again: list[tuple[list[bytes], Sink]] = []
+        for sink in sinks:
+            argv = failover.retry_argv(sink) if retrying else None
+            if argv is not None:
+                again.append((argv, sink))
+            else:
+                failover.fail(sink, LOST)
+        failover.requeue(self, shard, again)
 
     def mux_reply(self, shard: int, sink: Sink, raw: bytes) -> None:
         """One reply (or ``LOST``) from the shared connection to ``shard``, for this
@@ -450,7 +499,11 @@ class Session:
         self, shard: int, argv: list[bytes] | bytes, sink: Sink, shared: bool = False
     ) -> None:
         """Queue a request for the shard; ``shared``: over the shared connection when
-        this client's dedicated one owes nothing (and its protocol is RESP2)."""
+        this client's dedicated one owes nothing (and its protocol is RESP2). Parked
+        instead while the shard fails over (proxy/failover.py)."""
+        if self.stalled >> shard & 1:
+            failover.park(self, shard, argv, sink, shared)
+            return
         if shared and self.mux and self.protocol == 2 and not self.sinks[shard]:
             buf = self.mux_up[shard]
             if not buf:
@@ -466,14 +519,18 @@ class Session:
             self.touched.append(shard)
         buf.append(argv)
         self.sinks[shard].append(sink)
-
-    def _forward(self, shard: int, argv: list[bytes], write: bool, shared: bool = False) -> None:
-        p = Pending()
-        self.queue.append(p)
-        n = self.mux_n[shard]
-        self._send(shard, argv, p, shared)
-        if self.mux_n[shard] == n:
+        if sink.__class__ is Pending:
             self.plain[shard] += 1
+
+    def _forward(
+        self, shard: int, argv: list[bytes], write: bool, shared: bool = False, retry: bool = False
+    ) -> None:
+        """``retry``: a read, sent again if lost while the shard fails over."""
+        p = Pending()
+        if retry:
+            p.retry = argv
+        self.queue.append(p)
+        self._send(shard, argv, p, shared)
         if write:
             self.written |= 1 << shard
 
@@ -483,23 +540,30 @@ class Session:
         requests: list[list[bytes]],
         finish: Callable[[list[bytes]], bytes],
         shared: bool = False,
+        retry: bool = False,
     ) -> None:
         """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
         ``shared``: the requests hold no session state and may go over the shared
-        connections (only for kinds in ``_SHAREABLE``)."""
+        connections (only for kinds in ``_SHAREABLE``). ``retry``: reads, sent again if
+        lost while their shard fails over."""
         p = Pending()
         p.parts = [b""] * len(shards)
         p.left = len(shards)
         p.finish = finish
         self.queue.append(p)
         for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
-            self._send(shard, argv, Part(p, i), shared)
+            self._send(shard, argv, Part(p, i, argv if retry else None), shared)
 
     def merged(
-        self, shards: list[int], argv: list[bytes], kind: Merge, shared: bool = False
+        self,
+        shards: list[int],
+        argv: list[bytes],
+        kind: Merge,
+        shared: bool = False,
+        retry: bool = False,
     ) -> None:
         rng = self.rng
-        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng), shared)
+        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng), shared, retry)
 
     def slot_of_keys(self, keys: list[bytes]) -> int:
         """The one slot of ``keys``; _NO_KEYS or _CROSS."""
@@ -527,10 +591,16 @@ class Session:
                 return -1
         if self.redirect is not None:
             moved = self.redirect(slot)
-            if moved is not None:
+            if moved is not None and not (self.readonly and not r.write and self._reads(slot)):
                 self._reply(moved)
                 return -1
         return self.router.shard_of[slot]
+
+    def _reads(self, slot: int) -> bool:
+        """After READONLY: does this endpoint, a replica of ``slot``'s master in the
+        cluster API, serve reads of it (proxy/clusterapi.py)?"""
+        api = self.router.cluster
+        return api is not None and api.reads(slot)
 
     def _unknown(self, argv: list[bytes]) -> None:
         self._reply(local.unknown_command(argv))
@@ -546,11 +616,23 @@ class Session:
         return self.router.keyspace_shards
 
     def set_router(self, router: Router) -> None:
-        """A new topology with the same shard count (the shell drops the connections of
-        shards whose primary moved, through ``lost``)."""
+        """A new topology with the same shard count. The shell then drops the connections
+        of shards whose primary moved (``lost``: their reads are sent again) and calls
+        ``resume`` (what waited for a failing shard goes to its new primary)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
+        self.unsure |= failover.unsure(self.router, router, self.written)
+        self.relocated |= failover.moved_shards(self.router, router)[0]
         self.router = router
         self.redirect = router.cluster.redirect if router.cluster is not None else None
+        self.stalled |= router.failing
+
+    def resume(self) -> None:
+        """After ``set_router`` and the connections it dropped (proxy/failover.py)."""
+        failover.resume(self)
+
+    def tick(self, now_ms: int) -> None:
+        """While a shard fails over: the bound on the wait of parked requests."""
+        failover.tick(self, now_ms)
 
 
 def _fresh(shard: int) -> bool:

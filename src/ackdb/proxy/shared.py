@@ -14,8 +14,9 @@ import collections
 import itertools
 from typing import TYPE_CHECKING, cast
 
+from .failover import READONLY_PREFIX, demoted
 from .replies import ReplyProtocolError, ReplySplitter
-from .session import LOST, Sink
+from .session import Sink
 
 if TYPE_CHECKING:
     from .shell import ClientConn, Endpoint
@@ -84,12 +85,16 @@ class SharedConn(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        split = self.splitter.pending_bytes()  # a reply may have begun in an earlier read
         try:
             raws = self.splitter.feed(data)
         except (ReplyProtocolError, ValueError) as e:
             self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
             self.close()
             return
+        if (split or READONLY_PREFIX in data) and any(r.startswith(READONLY_PREFIX) for r in raws):
+            raws = demoted(raws)
+            self.endpoint.stale_hint(self.shard)
         clients, sinks, shard = self.clients, self.sinks, self.shard
         settled: dict[ClientConn, None] = {}
         for raw in raws:
@@ -123,7 +128,8 @@ class SharedConn(asyncio.Protocol):
             self.endpoint.shared_paused(-1)
 
     def close(self) -> None:
-        """Close it; what it owed gets ``LOST`` (the next request opens a new one)."""
+        """Close it; what it owed gets ``LOST``, or is sent again when the shard is failing
+        over (``Session.mux_lost``); the next request opens a new one."""
         if self.closed:
             return
         self.closed = True
@@ -131,13 +137,14 @@ class SharedConn(asyncio.Protocol):
             self.transport.close()
         self.endpoint.forget_shared(self)
         self.resume_writing()
-        settled: dict[ClientConn, None] = {}
+        owed: dict[ClientConn, list[Sink]] = {}
         clients, sinks, shard = self.clients, self.sinks, self.shard
         while clients:
             c = clients.popleft()
             sink = sinks.popleft()
             if c is not None:
-                c.session.mux_reply(shard, sink, LOST)
-                settled[c] = None
-        for c in settled:
-            c.mux_settled()
+                owed.setdefault(c, []).append(sink)
+        for c, lost in owed.items():
+            if not c.closed:
+                c.session.mux_lost(shard, lost)
+                c.mux_settled()

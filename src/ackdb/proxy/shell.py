@@ -33,6 +33,7 @@ from typing import Any, cast
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..resp.reader import RequestReader
+from .failover import READONLY_PREFIX, TICK_MS, demoted
 from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
@@ -84,11 +85,12 @@ class ShardConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
-        if owner is not None and not self.splitter.pending_bytes():
+        split = self.splitter.pending_bytes()  # a reply may have begun in an earlier read
+        if owner is not None and not split:
             s = owner.session
             if s.can_pass(self.shard):
                 n = self.counter.count(data)
-                if n is not None and n <= s.in_flight(self.shard):
+                if n is not None and n <= s.in_flight(self.shard) and READONLY_PREFIX not in data:
                     s.passed(self.shard, data, n)
                     owner.pump()
                     return
@@ -102,6 +104,9 @@ class ShardConn(asyncio.Protocol):
             if raws:  # an idle connection must stay silent
                 self.close()
             return
+        if (split or READONLY_PREFIX in data) and any(r.startswith(READONLY_PREFIX) for r in raws):
+            raws = demoted(raws)  # a write to a demoted primary: our topology is stale
+            self.endpoint.stale_hint(self.shard)
         owner.session.replies(self.shard, raws)
         owner.pump()
 
@@ -346,6 +351,12 @@ class Endpoint:
         self.stat_shard_connect_failures = 0
         self.server: asyncio.AbstractServer | None = None
         self.on_topology: list[Callable[[Router], None]] = []
+        # Failover: the timer ticking sessions while a shard fails over; the hook a shard's
+        # -READONLY calls (the topology feed re-polls at once), at most once per tick.
+        self.ticker: asyncio.TimerHandle | None = None
+        self.failing_since: dict[int, float] = {}  # shard -> monotonic s (0: dropped)
+        self.on_stale: Callable[[], None] | None = None
+        self.stale_at = 0.0
 
     def rng_for(self, client_id: int) -> random.Random:
         return random.Random(self.rng.getrandbits(64) ^ client_id)
@@ -355,10 +366,14 @@ class Endpoint:
         self.server = await loop.create_server(
             lambda: ClientConn(self), host, self.port, reuse_address=True, backlog=511
         )
+        self._watch_failing()  # the first topology may have a shard failing already
 
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.ticker is not None:
+            self.ticker.cancel()
+            self.ticker = None
         for c in list(self.clients):
             if c.transport is not None:
                 c.transport.close()
@@ -441,7 +456,9 @@ class Endpoint:
 
     def set_router(self, router: Router) -> None:
         """A new topology: shard connections to a primary that moved are dropped (what
-        they owed gets errors), so the next request goes to the new primary."""
+        they owed gets errors, reads are sent again: proxy/failover.py), so the next
+        request goes to the new primary; what waited for a shard that failed over goes
+        to its new primary."""
         old = self.router
         if router.nshards != old.nshards:
             self.log.warning("the shard count changed: resharding is not supported; ignored")
@@ -452,20 +469,83 @@ class Endpoint:
             if addr not in router.addrs:
                 for idle in self.idle.pop(addr):
                     idle.close()
+        clients = list(self.clients)
+        for c in clients:
+            c.session.set_router(router)
+        # Dedicated connections first: a request a lost shared one releases (held behind
+        # it) then opens a new connection to the new primary, not the old one's.
+        for c in clients:
+            for i in moved:
+                conn = c.shards[i] if i < len(c.shards) else None
+                if conn is not None:
+                    conn.close()
         for i in moved:
             shared = self.shared[i]
             if shared is not None:
                 shared.close()
-        for c in list(self.clients):
-            c.session.set_router(router)
-            for i in moved:
-                conn = c.shards[i]
-                if conn is not None:
-                    conn.close()
+        for c in clients:
+            if not c.closed:
+                c.session.resume()
+                c.pump()
         for hook in self.on_topology:
             hook(router)
         if moved:
             self.log.notice(f"topology {router.topology.version}: shards {moved} moved")
+        failing = [i for i in range(router.nshards) if router.failing >> i & 1]
+        if failing != [i for i in range(old.nshards) if old.failing >> i & 1]:
+            self.log.notice(f"topology {router.topology.version}: shards {failing} failing over")
+        self._watch_failing()
+
+    def _watch_failing(self) -> None:
+        """Note since when each shard fails over; tick sessions while one does."""
+        router, now = self.router, time.monotonic()
+        failing = [i for i in range(router.nshards) if router.failing >> i & 1]
+        self.failing_since = {i: self.failing_since.get(i, now) for i in failing}
+        if router.failing and self.ticker is None:
+            self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
+
+    def _tick(self) -> None:
+        """While a shard fails over: stamp and expire the requests waiting for it."""
+        self.ticker = None
+        now = time.monotonic()
+        now_ms = int(now * 1000)
+        for i, since in list(self.failing_since.items()):
+            if since and now - since > self.router.wait_ms / 1000:
+                self.failing_since[i] = 0.0  # once per failover
+                self._drop_shard(i)
+        waiting = False
+        for c in list(self.clients):
+            if c.session.parked and not c.closed:
+                c.session.tick(now_ms)
+                c.pump()
+                waiting = waiting or bool(c.session.parked)
+        if self.router.failing or waiting:
+            self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
+
+    def _drop_shard(self, shard: int) -> None:
+        """Shard ``shard`` has failed over for longer than the bound with no new primary:
+        drop the connections to its old primary, so no request in flight there (on a
+        node cut off, say) waits longer than the bound (reads wait on, parked)."""
+        self.log.notice(f"shard {shard}: no new primary within {self.router.wait_ms} ms")
+        shared = self.shared[shard]
+        if shared is not None:
+            shared.close()
+        for c in list(self.clients):
+            conn = c.shards[shard] if shard < len(c.shards) else None
+            if conn is not None:
+                conn.close()
+        for idle in self.idle.pop(self.router.addrs[shard], []):
+            idle.close()
+
+    def stale_hint(self, shard: int) -> None:
+        """Shard ``shard`` answered -READONLY: it was demoted, the topology is stale."""
+        now = time.monotonic()
+        if now - self.stale_at < TICK_MS / 1000:
+            return
+        self.stale_at = now
+        self.log.notice(f"shard {shard} answered READONLY: re-reading the topology")
+        if self.on_stale is not None:
+            self.on_stale()
 
     # -- INFO --------------------------------------------------------------------------------
 

@@ -128,6 +128,19 @@ class ReplicationDriver:
         self.host.request_pass()
         return reply
 
+    def lease(self, argv: list[bytes]) -> bytes:
+        """ACKDB.LEASE: may lift a freeze, so the command gate follows."""
+        reply = self.engine.lease(argv)
+        self.dataset.engine_changed()
+        return reply
+
+    def freeze(self, argv: list[bytes]) -> bytes:
+        """ACKDB.FREEZE."""
+        reply, actions = self.engine.freeze(argv, self.host.now_ms())
+        self.execute(actions)
+        self.host.request_pass()
+        return reply
+
     def promote(self) -> None:
         """A failover controller chose this node."""
         self.execute(self.engine.promote(self.host.now_ms()))

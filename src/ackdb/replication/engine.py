@@ -4,7 +4,8 @@ Owns: the node's role and every decision that crosses cores -- promotion (REPLIC
 ONE, a PSYNC ... FAILOVER received) shifts the history and drops sub-replicas; demotion
 (REPLICAOF host port, FAILOVER) unblocks WAIT/WAITAOF waiters and caches our own history
 for a partial resync; stream bytes a replica processed go on to its sub-replicas; the
-FAILOVER state machine drives demotion and its abort. Never touches sockets, files,
+FAILOVER state machine drives demotion and its abort; fencing (``fencing.py``: the
+lease gates a primary's writes, ACKDB.FREEZE stops the link). Never touches sockets, files,
 clocks or global randomness; returns actions (``actions.py``) for the shell to carry out
 in order.
 
@@ -29,9 +30,10 @@ from dataclasses import dataclass
 from . import failover as fo
 from . import introspection
 from .actions import Action, Apply, Log, RoleChanged
+from .fencing import DivergedRange, Fencing, diverged_range
 from .handshake import ReplicaConfig
 from .primary import ReplicaTable, SnapshotStart
-from .refusal import MASTERDOWN, NOREPLICAS, READONLY, Refusal
+from .refusal import FENCED, MASTERDOWN, NOREPLICAS, READONLY, Refusal
 from .replica import (
     CONNECTED,
     NONE,
@@ -49,6 +51,7 @@ from .waiters import Waiters
 ERR_FAILING_OVER = "NOMASTERLINK Can't SYNC while failing over"
 ERR_NO_LINK = "NOMASTERLINK Can't SYNC while not connected with my master"
 ERR_REPLICA_CLIENT = "ERR Command is not valid when client is a replica."
+ERR_FREEZE_LOADING = "LOADING a full sync's snapshot is loading: retry ACKDB.FREEZE after it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class EngineConfig:
     # Redis replica-read-only and replica-serve-stale-data.
     replica_read_only: bool = True
     serve_stale_data: bool = True
+    # ackdb-lease: a primary writes only under a lease (docs/fencing.md).
+    lease: bool = False
 
 
 class Replication:
@@ -110,6 +115,7 @@ class Replication:
         self.encoder = StreamEncoder()
         self.waiters = Waiters()
         self.failover = fo.Failover()
+        self.fencing = Fencing(config.lease)
         self.aof_enabled = aof_enabled
         self.fsynced_offset = self.state.master_repl_offset if aof_enabled else -1
         self.link.fsynced_offset = self.fsynced_offset if aof_enabled else None
@@ -124,6 +130,7 @@ class Replication:
         t.min_replicas_to_write = config.min_replicas_to_write
         t.min_replicas_max_lag_s = config.min_replicas_max_lag_s
         self.state.backlog_ttl_ms = config.backlog_ttl_ms
+        self.fencing.set_enabled(config.lease)
         self.link.config = dataclasses.replace(
             self.link.config,
             listening_port=config.listening_port,
@@ -169,15 +176,28 @@ class Replication:
     def gated(self) -> bool:
         """Some command may be refused now (``refusal`` can return non-None): the server
         core sends every command through ``refusal`` only while this holds."""
-        return not self.is_primary or self.table.min_replicas_to_write > 0 or self.failover.active
+        return (
+            not self.is_primary
+            or self.table.min_replicas_to_write > 0
+            or self.failover.active
+            or self.fencing.fencing
+        )
 
-    def refusal(self, *, writes: bool, stale_ok: bool, now_ms: int) -> Refusal | None:
+    def refusal(
+        self, *, writes: bool, stale_ok: bool, now_ms: int, mono_ms: int = 0
+    ) -> Refusal | None:
         """Why a client's command may not run here now (Redis processCommand's order), or
         None. ``writes``: it writes (an EXEC of queued writes does); ``stale_ok``: it may
-        run on a replica whose link is down. Commands of our primary are never refused."""
+        run on a replica whose link is down; ``mono_ms``: CLOCK_MONOTONIC ms, read only
+        while ``fencing.fencing`` (the lease's clock). Commands of our primary are never
+        refused."""
         if self.is_primary:
-            if writes and self.table.write_refused(now_ms):
-                return NOREPLICAS  # notes: replicas ignore min-replicas-to-write
+            if writes:
+                f = self.fencing
+                if f.fencing and mono_ms >= f.deadline_ms:
+                    return FENCED  # ackdb: before NOREPLICAS, the more basic refusal
+                if self.table.write_refused(now_ms):
+                    return NOREPLICAS  # notes: replicas ignore min-replicas-to-write
             return None
         if writes and self.config.replica_read_only:
             return READONLY
@@ -287,15 +307,55 @@ class Replication:
             return error_reply("ERR Invalid master port"), []
         host = argv[1].decode("latin-1")
         same_host = self.link.host is not None and self.link.host.lower() == host.lower()
-        if not self.is_primary and same_host and self.link.port == port:
+        if not self.is_primary and same_host and self.link.port == port and not self.link.frozen:
             return b"+OK Already connected to specified master\r\n", []
         return b"+OK\r\n", self.demote(host, port, now_ms)
+
+    # -- fencing (issue 15, docs/fencing.md) -----------------------------------------
+
+    def lease(self, argv: list[bytes]) -> bytes:
+        """ACKDB.LEASE <epoch> <deadline-monotonic-ms>."""
+        err = self.fencing.lease(argv[1], argv[2], primary=self.is_primary)
+        return b"+OK\r\n" if err is None else error_reply(err)
+
+    def freeze(self, argv: list[bytes], now_ms: int) -> tuple[bytes, list[Action]]:
+        """ACKDB.FREEZE <epoch>: a primary is fenced at once and stays primary; a replica
+        drops its link and does not reconnect until the next REPLICAOF. The reply is
+        the history to report: [replid, offset, replid2, second_offset]."""
+        err = self.fencing.check_epoch(argv[1])
+        if err is not None:
+            return error_reply(err), []
+        if not self.is_primary and self.link.loading:
+            # The dataset is being replaced by a full sync's snapshot: neither the old
+            # history nor the new one is ours to report yet. The agent retries.
+            return error_reply(ERR_FREEZE_LOADING), []
+        # A FAILOVER command running is aborted first (as a controller's promotion does):
+        # the cluster's controller decides from here; its abort may restore us as primary.
+        actions = self._run_failover(self.failover.abort("frozen by a failover"), now_ms)
+        self.fencing.freeze(argv[1])
+        if not self.is_primary:
+            actions += self._run_link(self.link.freeze(now_ms), now_ms)
+        actions.append(Log("notice", f"Frozen for failover epoch {self.fencing.epoch}"))
+        st = self.state
+        reply = b"*4\r\n$40\r\n%s\r\n:%d\r\n$40\r\n%s\r\n:%d\r\n" % (
+            st.replid.encode(),
+            st.master_repl_offset,
+            st.replid2.encode(),
+            st.second_repl_offset,
+        )
+        return reply, actions
+
+    def diverged(self, replid: str, offset: int, *, has_data: bool) -> DivergedRange | None:
+        """What of our data a new primary's fork ``(replid, offset)`` lacks (``has_data``:
+        the dataset holds a key; it matters only when our history is unknown)."""
+        return diverged_range(self.state, replid, offset, has_data=has_data)
 
     # -- role changes -----------------------------------------------------------------
 
     def demote(self, host: str, port: int, now_ms: int, *, failover: bool = False) -> list[Action]:
         """Become a replica of host:port (Redis replicationSetMaster)."""
         was_primary = self.is_primary
+        self.fencing.drop_lease()
         actions: list[Action] = self.table.flush()
         actions += self.waiters.unblock_all()
         if was_primary:
@@ -326,7 +386,9 @@ class Replication:
         return actions + (self._promote(now_ms) if not self.is_primary else [])
 
     def _promote(self, now_ms: int) -> list[Action]:
-        # Redis replicationUnsetMaster.
+        # Redis replicationUnsetMaster. ackdb: a promoted node is fenced until its first
+        # lease (ACKDB.LEASE) when ackdb-lease is on.
+        self.fencing.drop_lease()
         actions: list[Action] = self._run_link(self.link.unset(now_ms), now_ms)
         actions += self.table.flush()
         self.state.shift_replid()
@@ -439,14 +501,16 @@ class Replication:
         replica_priority: int = 100,
         read_only: bool = True,
         announced: bool = True,
+        mono_ms: int = 0,
     ) -> list[tuple[str, str]]:
-        """INFO replication, in Redis's order."""
+        """INFO replication, in Redis's order (then ackdb's fencing lines)."""
         return introspection.replication_info(
             self,
             now_ms,
             replica_priority=replica_priority,
             read_only=read_only,
             announced=announced,
+            mono_ms=mono_ms,
         )
 
     def role_reply(self) -> bytes:

@@ -38,7 +38,13 @@ def link_info(link: ReplicaLink, now_ms: int) -> list[tuple[str, str]]:
 
 
 def replication_info(
-    e: Replication, now_ms: int, *, replica_priority: int, read_only: bool, announced: bool
+    e: Replication,
+    now_ms: int,
+    *,
+    replica_priority: int,
+    read_only: bool,
+    announced: bool,
+    mono_ms: int = 0,
 ) -> list[tuple[str, str]]:
     fields = [("role", "master" if e.is_primary else "slave")]
     if not e.is_primary:
@@ -50,7 +56,23 @@ def replication_info(
         ]
     fields += e.table.info_fields(now_ms)
     fields.append(("master_failover_state", e.failover.state))
-    return fields + e.state.info_fields()
+    return fields + e.state.info_fields() + fencing_info(e, mono_ms)
+
+
+def fencing_info(e: Replication, mono_ms: int) -> list[tuple[str, str]]:
+    """ackdb's lines (docs/fencing.md), last: only once fencing is in use (ackdb-lease
+    yes, or an ACKDB.LEASE / FREEZE was taken), so a plain server's INFO is Redis's."""
+    f = e.fencing
+    if not (f.enabled or f.epoch or f.frozen or f.deadline_ms):
+        return []
+    valid = e.is_primary and not f.fenced(mono_ms)
+    return [
+        ("ackdb_lease", "on" if f.enabled else "off"),
+        ("ackdb_lease_valid", "1" if valid else "0"),
+        ("ackdb_lease_remaining_ms", str(f.remaining_ms(mono_ms) if valid else 0)),
+        ("ackdb_epoch", str(f.epoch)),
+        ("ackdb_frozen", "1" if f.frozen else "0"),
+    ]
 
 
 def _bulk(b: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """Why the replication engine refuses a client's command: one typed value per reason.
 
-Owns: the kinds of refusal (READONLY, MASTERDOWN, NOREPLICAS) and Redis's exact text of
-each. The engine decides (``Replication.refusal``); the server core encodes the text as
+Owns: the kinds of refusal (READONLY, MASTERDOWN, NOREPLICAS, and ackdb's FENCED) and
+Redis's exact text of each. The engine decides (``Replication.refusal``); the server core encodes the text as
 an error reply, once. Never holds RESP bytes: nobody parses a refusal back.
 """
 
@@ -15,6 +15,7 @@ class RefusalKind(enum.Enum):
     READONLY = "READONLY"  # a write on a read-only replica
     MASTERDOWN = "MASTERDOWN"  # a non-stale command while the link is down
     NOREPLICAS = "NOREPLICAS"  # a write on a primary short of good replicas
+    FENCED = "TRYAGAIN"  # ackdb: a write on a primary without a valid lease (issue 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,8 @@ MASTERDOWN = Refusal(
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
 )
 NOREPLICAS = Refusal(RefusalKind.NOREPLICAS, "NOREPLICAS Not enough good replicas to write.")
+# ackdb's (docs/fencing.md): Redis's TRYAGAIN code, so clients and the endpoint retry.
+FENCED = Refusal(
+    RefusalKind.FENCED,
+    "TRYAGAIN this shard is fenced: no valid lease (a failover may be in progress)",
+)

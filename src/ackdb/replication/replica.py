@@ -21,6 +21,10 @@ States (Redis repl_state, as ROLE names them):
 Every failure goes back to ``connect``; the history (replid, offset) survives it, so the
 next PSYNC can continue partially, except after a +FULLRESYNC (Redis discards the cached
 primary then) until that full sync completes.
+
+``frozen`` (ackdb, ACKDB.FREEZE): the link is dropped and stays in ``connect`` without
+ever connecting, keeping the history for a PSYNC to the next primary; the next
+``replicaof`` / ``unset`` ends it.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class ReplicaLink:
         # Redis keeps a "cached master" while it can continue a history partially.
         self.can_psync = False
         self.failover_psync = False
+        self.frozen = False  # ACKDB.FREEZE: never reconnect until the next replicaof
         self.fsynced_offset: int | None = None  # None: AOF off, no FACK
         self._reader = LinkReader()
         self._expect: deque[str] = deque()
@@ -135,6 +140,7 @@ class ReplicaLink:
         actions = self._drop_link("primary changed", now_ms) if self._linked() else []
         self.host, self.port = host, port
         self._failures = 0
+        self.frozen = False
         self.state = CONNECT
         self.link_down_since_ms = self.link_down_since_ms or now_ms
         return actions + self._connect(now_ms)
@@ -145,6 +151,15 @@ class ReplicaLink:
         self.state, self.host, self.port = NONE, None, 0
         self.link_down_since_ms = None
         self.failover_psync = False
+        self.frozen = False
+        return actions
+
+    def freeze(self, now_ms: int) -> list[LinkAction]:
+        """ACKDB.FREEZE on a replica: drop the link and never reconnect (the history,
+        and ``can_psync``, stay for a PSYNC to the next primary)."""
+        assert self.state != NONE, "a primary has no link to freeze"
+        actions = self._drop_link("frozen by a failover", now_ms) if self._linked() else []
+        self.frozen = True
         return actions
 
     # -- link events from the shell ---------------------------------------------------
@@ -305,6 +320,7 @@ class ReplicaLink:
             # and disconnects its sub-replicas so they learn the new id.
             self.repl.shift_replid(new_id)
             actions.append(DisconnectReplicas("primary replication id changed"))
+        self.repl.history_known = True  # the primary recognised our history
         self.repl.ensure_backlog(new_history=False)
         if self.stream_db:
             actions.append(Apply([b"SELECT", b"%d" % self.stream_db]))
@@ -424,6 +440,8 @@ class ReplicaLink:
     def tick(self, now_ms: int) -> list[LinkAction]:
         """Reconnect, repl-timeout, and the ACK every ``ack_period_ms``."""
         if self.state == CONNECT:
+            if self.frozen:
+                return []
             return self._connect(now_ms) if now_ms >= self._next_connect_ms else []
         if self.state in (CONNECTING, HANDSHAKE, SYNC, CONNECTED):
             if now_ms - self._last_io_ms > self.config.repl_timeout_ms:

@@ -62,6 +62,11 @@ class ReplicationState:
         self.replid2 = NULL_REPLID
         self.second_repl_offset = -1
         self.master_repl_offset = 0
+        # ackdb: our data is known to belong to this history -- false after a start
+        # with data but without a saved history (the shell knows whether it loaded
+        # any), until a primary accepts our PSYNC (partial or full).
+        # ACKDB.DIVERGED saves the whole dataset of a node whose history is unknown.
+        self.history_known = False
         self.backlog: Backlog | None = None
         self.backlog_bytes_max = backlog_bytes_max
         # Redis: repl-backlog-ttl; 0 means never free the backlog.
@@ -99,6 +104,7 @@ class ReplicationState:
         the same offsets.
         """
         assert is_replid(saved.replid) and saved.offset >= 0
+        self.history_known = True
         self.master_repl_offset = saved.offset
         self.replid2 = saved.replid
         self.second_repl_offset = saved.offset + 1
@@ -109,6 +115,7 @@ class ReplicationState:
     def restore_as_replica(self, saved: SavedHistory) -> None:
         """At start-up as a replica: we follow the saved history and ask to continue it."""
         assert is_replid(saved.replid) and saved.offset >= 0
+        self.history_known = True
         self.replid = saved.replid
         self.master_repl_offset = saved.offset
         self.clear_replid2()
@@ -116,6 +123,7 @@ class ReplicationState:
 
     def adopt_primary_history(self, replid: str, offset: int) -> None:
         """A full sync finished loading: our data is the primary's at ``offset``."""
+        self.history_known = True
         self.replid = replid
         self.master_repl_offset = offset
         self.clear_replid2()

@@ -616,6 +616,8 @@ DIRECTIVES: tuple[Directive, ...] = (
     _b("aof-load-truncated", True),
     _b("aof-use-rdb-preamble", True),
     _b("aof-timestamp-enabled", False),
+    # ackdb (issue 15, docs/fencing.md): a primary writes only under an ACKDB.LEASE.
+    _b("ackdb-lease", False),
     _b("cluster-replica-no-failover", False, alias="cluster-slave-no-failover"),
     _b("replica-lazy-flush", False, alias="slave-lazy-flush"),
     _b("replica-serve-stale-data", True, alias="slave-serve-stale-data"),

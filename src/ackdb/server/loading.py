@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..commands.functions import restore_libraries
 from ..commands.table import TABLE
 from ..engine.access import login
 from ..engine.client import Client, NullConn
@@ -183,6 +184,11 @@ class Loader:
             raise LoadFailure(f"The snapshot {path} cannot be loaded: {e}") from e
         target.finish()
         meta = loader.meta
+        codes = meta.get("functions", [])
+        try:
+            restore_libraries(self.core, codes if isinstance(codes, list) else [])
+        except ValueError as e:
+            raise LoadFailure(f"The snapshot {path} cannot be loaded: {e}") from e
         if not aof_base:
             self.p.loaded_meta = meta
             if expired_keys is not None:

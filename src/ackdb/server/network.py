@@ -13,6 +13,8 @@ socket buffer passes the high-water mark is not read until it drains.
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import socket
 from typing import Any
 
@@ -72,6 +74,25 @@ class ClientConnection(asyncio.Protocol):
         if c is not None and (kind != "normal" or self.node.normal_limited):
             self._check_output_limits()
 
+    def flush_now(self, fd: int) -> None:
+        """Write the queued replies to the socket at once (``serve_while_busy``: the event
+        loop, which may defer a transport's writes to the end of its pass, is not running).
+        Data the transport still holds keeps its order: then the replies queue behind it."""
+        out = self._out
+        t = self.transport
+        if not out or t is None or t.is_closing():
+            return
+        self._out = []
+        data = b"".join(out)
+        self.core.stat_net_output += len(data)
+        if not t.get_write_buffer_size():
+            try:
+                data = data[os.write(fd, data) :]
+            except OSError:
+                pass  # EAGAIN, or a reset the event loop reports later
+        if data:
+            t.write(data)
+
     def close(self) -> None:
         if self.transport is not None:
             if self.node.may_flush(self):
@@ -116,6 +137,11 @@ class ClientConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
+        if self.client is not None:
+            # Accepted while a script was busy (``_adopt``): only the transport changes.
+            self.transport = transport
+            transport.set_write_buffer_limits(WRITE_HIGH_WATER_BYTES, WRITE_LOW_WATER_BYTES)
+            return
         self.transport = transport
         core = self.core
         peer = transport.get_extra_info("peername")
@@ -251,6 +277,148 @@ _DENIED = (
     b"the default user. NOTE: You only need to do one of the above things in order for the "
     b"server to start accepting connections from the outside.\r\n"
 )
+
+
+# Bytes read from one client's socket per pass while a script is busy.
+BUSY_READ_BYTES = 64 * 1024
+
+
+class _BusyTransport:
+    """The transport of a connection accepted while a script is busy (the event loop is
+    not running): blocking writes with a deadline, until the loop adopts the socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        if not self.closing:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            try:
+                return self.sock.getpeername()
+            except OSError:
+                return default
+        if name == "sockname":
+            return self.sock.getsockname()
+        if name == "socket":
+            return self.sock
+        return default
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+# Longest a write to a connection accepted during a busy script may block (s).
+BUSY_ACCEPTED_SEND_TIMEOUT_S = 1.0
+
+
+def _accept_while_busy(node: Any) -> None:
+    """New connections while a script is busy: served by the pump (HELLO, AUTH, SCRIPT
+    KILL...; -BUSY for the rest), handed to the event loop once it runs again."""
+    loop = node.loop
+    for srv in node.listeners:
+        for lsock in srv.sockets or ():
+            fd = lsock.fileno()
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            if not p.poll(0):
+                continue
+            listener = socket.socket(fileno=os.dup(fd))
+            try:
+                listener.setblocking(False)
+                sock, _ = listener.accept()
+            except OSError:
+                continue
+            finally:
+                listener.close()
+            sock.settimeout(BUSY_ACCEPTED_SEND_TIMEOUT_S)
+            conn = ClientConnection(node)
+            conn.connection_made(_BusyTransport(sock))
+            if conn.client is None:
+                sock.close()  # refused (maxclients, protected mode)
+                continue
+            loop.create_task(_adopt(loop, conn, sock))
+
+
+async def _adopt(loop: Any, conn: ClientConnection, sock: socket.socket) -> None:
+    """Give a connection accepted during a busy script to the event loop."""
+    if conn.transport is None or conn.transport.is_closing():
+        conn.connection_lost(None)
+        sock.close()
+        return
+    sock.setblocking(False)
+    await loop.connect_accepted_socket(lambda: conn, sock)
+
+
+def serve_while_busy(node: Any) -> None:
+    """``serve_busy_clients`` and ``_accept_while_busy``: the engine's ``busy_pump``."""
+    _accept_while_busy(node)
+    serve_busy_clients(node.core)
+
+
+def serve_busy_clients(core: Server) -> None:
+    """Answer clients while a script runs past busy-reply-threshold (the engine's
+    ``busy_pump``, called from inside the script's Lua hook on the loop's thread).
+
+    The event loop cannot run (this call is inside one of its callbacks), so the sockets
+    are read here directly, as Redis's processEventsWhileBlocked does: whatever a client
+    sent goes through its protocol object, where the engine refuses it with -BUSY (or runs
+    an allow_busy command: SCRIPT KILL, FUNCTION KILL, SHUTDOWN...), and the replies are
+    written at once. Skipped: the script's own client, replicas and the primary's link,
+    clients whose reads are paused. New connections are accepted by
+    ``_accept_while_busy``."""
+    conns: dict[int, ClientConnection] = {}
+    poller = select.poll()
+    for c in list(core.clients.values()):
+        conn = c.conn
+        if isinstance(conn, ClientConnection) and conn._out and c.fd >= 0:
+            # Replies of this loop pass, queued for its end-of-pass flush: that flush
+            # waits for the script, so they leave now.
+            conn.flush_now(c.fd)
+        if (
+            c is core.busy_client
+            or c.kind not in ("normal", "pubsub")
+            or c.closed
+            or c.pending
+            or not isinstance(conn, ClientConnection)
+            or conn._read_paused_by
+            or c.fd < 0
+        ):
+            continue
+        conns[c.fd] = conn
+        poller.register(c.fd, select.POLLIN)
+    if not conns:
+        return
+    for fd, _ev in poller.poll(0):
+        conn = conns[fd]
+        try:
+            data = os.read(fd, BUSY_READ_BYTES)
+        except OSError:
+            continue  # EAGAIN, or a reset the event loop reports later
+        if data:
+            conn.data_received(data)
+            conn.flush_now(fd)
 
 
 def _format_addr(addr: Any) -> str:

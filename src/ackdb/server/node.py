@@ -25,7 +25,7 @@ from .config import Config, ConfigSetError
 from .engine_host import build_engine
 from .loading import Loader, LoadFailure
 from .log import Log
-from .network import ClientConnection, is_loopback
+from .network import ClientConnection, is_loopback, serve_while_busy
 from .persist import Persistence
 from .replication import ReplicationShell, saved_history_from
 
@@ -42,6 +42,7 @@ class Node:
         self.core = build_engine(config, log)
         load_users_at_startup(self.core, config)  # AclStartupError: Redis does not start
         self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
+        self.core.busy_pump = lambda: serve_while_busy(self)
         self.persist = Persistence(self.core, config, log)
         self.loader: Loader | None = None
         self.exit_code = 0

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
+from ..commands.functions import library_codes
 from ..persistence import dataset
 from ..persistence import manifest as mf
 from ..persistence.aof import AofWriter
@@ -64,6 +65,8 @@ class PersistenceFiles:
             "repl_offset": core.master_repl_offset,
             "databases": len(core.dbs),
             "aof_base": aof_base,
+            # Function libraries are part of the dataset (Redis saves them in the RDB).
+            "functions": library_codes(core),
         }
         if core.repl is not None:
             # The history as of the moment the data is captured (in a child: the fork).
@@ -82,6 +85,10 @@ class PersistenceFiles:
                 f, self.core.dbs, full, now, cb, self.config.get("rdb-key-save-delay")
             )
 
+    def write_dataset(self, f: BinaryIO) -> None:
+        """The dataset as a snapshot into ``f``, in this process (ACKDB.DIVERGED)."""
+        dataset.write_snapshot(f, self.core.dbs, self._meta(), _now_ms(), None, 0)
+
     def _write_snapshot(self, path: str, progress: Progress | None, aof_base: bool = False) -> None:
         """Write the dataset to ``path`` atomically: a snapshot, or with ``aof_base`` an
         AOF base (a snapshot, or RESP commands when ``aof-use-rdb-preamble no``)."""
@@ -92,7 +99,8 @@ class PersistenceFiles:
         if aof_base and not self.config.get("aof-use-rdb-preamble"):
 
             def produce(f: Any) -> None:
-                dataset.write_resp(f, dbs, now, cb, delay)
+                loads = [[b"FUNCTION", b"LOAD", code] for code in library_codes(self.core)]
+                dataset.write_resp(f, dbs, now, cb, delay, preamble=loads)
         else:
 
             def produce(f: Any) -> None:

@@ -12,9 +12,14 @@ shared with the simulator (the core's entry points, the ``Dataset`` port) is
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..commands.base import CommandError
+from ..persistence.files import atomic_write
+from ..replication.fencing import DivergedRange, count_commands
 from ..replication.ports import Aof, Host, Links
 from ..replication.state import SavedHistory
 from .replication_core import CoreReplication
@@ -26,6 +31,10 @@ CONNECT_TIMEOUT_S = 5.0
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _mono_ms() -> int:
+    return int(time.monotonic() * 1000)
 
 
 def saved_history_from(meta: dict[str, Any]) -> SavedHistory | None:
@@ -94,6 +103,7 @@ class ReplicationShell(CoreReplication):
     # -- Host ------------------------------------------------------------------------------
 
     now_ms = staticmethod(_now_ms)  # the Host port's clock, without a frame around it
+    mono_ms = staticmethod(_mono_ms)  # the lease's clock (CLOCK_MONOTONIC, as the agent's)
 
     def request_pass(self) -> None:  # replaced per instance in __init__ (no frame around it)
         self.node.request_before_sleep()
@@ -181,6 +191,41 @@ class ReplicationShell(CoreReplication):
         link, self.link = self.link, None
         if link is not None and link.transport is not None:
             link.transport.close()
+
+    def save_diverged(self, tag: str, rng: DivergedRange) -> tuple[int, str]:
+        """ACKDB.DIVERGED: the diverged stream bytes, exactly, to ``diverged-<tag>.aof``
+        in the data dir (fsynced, atomically); when the backlog no longer holds them,
+        the whole dataset to ``diverged-<tag>.rdb`` (count -1). Logged as a warning."""
+        st = self.engine.state
+        if rng.first_offset:
+            what = (
+                f"stream bytes {rng.first_offset}..{rng.last_offset} "
+                f"(master_replid {st.replid}, replid2 {st.replid2})"
+            )
+        else:
+            what = f"the data of an unknown history (started without one; replid {st.replid})"
+        if rng.data is not None:
+            data = rng.data
+            count = count_commands(data)
+            if count is None:
+                raise CommandError("ERR the diverged range does not parse as commands")
+            path = os.path.join(self.persist.dir, f"diverged-{tag}.aof")
+            self._write_file(path, lambda f: f.write(data))
+            self.log.warning(f"Diverged writes saved: {count} commands, {what}, in {path}")
+            return count, path
+        path = os.path.join(self.persist.dir, f"diverged-{tag}.rdb")
+        self._write_file(path, self.persist.write_dataset)
+        self.log.warning(
+            f"Diverged writes saved: {what} (not in the backlog): the whole dataset in {path}"
+        )
+        return -1, path
+
+    def _write_file(self, path: str, produce: Callable[[BinaryIO], object]) -> None:
+        try:
+            atomic_write(path, produce)
+        except OSError as e:
+            self.log.warning(f"Saving diverged writes to {path} failed: {e.strerror or e}")
+            raise CommandError(f"ERR saving {path} failed: {e.strerror or e}") from e
 
     def replica_buffer_limit_bytes(self) -> int:
         return int(self.node.output_limits.get("replica", (0, 0, 0))[0])

@@ -16,19 +16,25 @@ feeds effects to the engine) is set in one place, ``role_changed``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from ..commands.base import CommandError
 from ..engine.access import login
 from ..engine.client import Client, NullConn
 from ..replication.driver import ReplicationDriver
 from ..replication.engine import EngineConfig, Replication
+from ..replication.fencing import DivergedRange
 from ..replication.ports import SnapshotReceiver, SnapshotServer
 from ..replication.refusal import Refusal
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
+from ..replication.util import parse_ll
 from ..resp import encoder as enc
 
+# ACKDB.DIVERGED's tag names a file: a safe, short word.
+_TAG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UNBLOCKED_ROLE = (
     "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
 )
@@ -46,6 +52,7 @@ _ENGINE_SETTINGS = (
     "port",
     "replica-read-only",
     "replica-serve-stale-data",
+    "ackdb-lease",
 )
 
 
@@ -64,6 +71,7 @@ def engine_config_from(cfg: Any) -> EngineConfig:
         min_replicas_max_lag_s=cfg.get("min-replicas-max-lag"),
         replica_read_only=cfg.get("replica-read-only"),
         serve_stale_data=cfg.get("replica-serve-stale-data"),
+        lease=cfg.get("ackdb-lease"),
     )
 
 
@@ -117,6 +125,9 @@ class CoreReplication:
         # the AOF's marks do not depend on the order of the core's feeds (a subclass sets
         # it; see server.persist_aof.aof_numbered).
         self.aof_offsets: Callable[[int], None] | None = None
+        if saved is None and not any(db.data for db in core.dbs):
+            # Empty at start: everything we will hold is of our own history.
+            self.engine.state.history_known = True
         core.repl = self
         core.feeds.insert(0, self._feed)
         for name in _ENGINE_SETTINGS:
@@ -157,12 +168,57 @@ class CoreReplication:
     def refusal(self, c: Client, cmd: Any) -> Refusal | None:
         """Why ``cmd`` may not run here now (the engine decides), or None."""
         writes = cmd.write or (cmd.name == "exec" and any(q.write for q, _ in c.multi or ()))
-        # The clock only for writes (NOREPLICAS counts good replicas by their lag).
-        now_ms = self.now_ms() if writes else 0
-        return self.engine.refusal(writes=writes, stale_ok=cmd.stale_ok, now_ms=now_ms)
+        e = self.engine
+        if not writes:
+            return e.refusal(writes=False, stale_ok=cmd.stale_ok, now_ms=0)
+        # The clocks only for writes, each only when it can matter: NOREPLICAS counts
+        # good replicas by their lag (wall clock, as the ACKs' times); the lease is in
+        # CLOCK_MONOTONIC ms, read only while fencing.
+        now_ms = self.now_ms() if e.table.min_replicas_to_write else 0
+        mono_ms = self.mono_ms() if e.fencing.fencing else 0
+        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
 
     def now_ms(self) -> int:
         raise NotImplementedError
+
+    def mono_ms(self) -> int:
+        """CLOCK_MONOTONIC ms, the clock of ACKDB.LEASE deadlines (the node agent's,
+        on the same host). A simulator's clock is one clock: ``now_ms``."""
+        return self.now_ms()
+
+    # -- fencing (issue 15, docs/fencing.md) -------------------------------------------
+
+    def lease(self, argv: list[bytes]) -> bytes:
+        return self.driver.lease(argv)
+
+    def freeze(self, argv: list[bytes]) -> bytes:
+        return self.driver.freeze(argv)
+
+    def diverged(self, argv: list[bytes]) -> bytes:
+        """ACKDB.DIVERGED <replid> <offset> <tag>: the engine finds the range, the shell
+        writes it (``save_diverged``)."""
+        replid = argv[1].decode("latin-1").lower()
+        offset = parse_ll(argv[2])
+        tag = argv[3].decode("latin-1")
+        if offset is None or offset < 0:
+            return enc.error("ERR invalid offset")
+        if not _TAG.fullmatch(tag):
+            return enc.error("ERR invalid tag: use 1 to 64 of A-Z a-z 0-9 _ -")
+        has_data = any(db.data for db in self.core.dbs)
+        rng = self.engine.diverged(replid, offset, has_data=has_data)
+        if rng is None:
+            self.log.notice(
+                f"ACKDB.DIVERGED {replid}:{offset}: nothing of our history "
+                f"({self.engine.state.replid}:{self.engine.state.master_repl_offset}) "
+                "lies beyond that fork"
+            )
+            return _diverged_reply(0, 0, 0, "")
+        count, path = self.save_diverged(tag, rng)
+        return _diverged_reply(count, rng.first_offset, rng.last_offset, path)
+
+    def save_diverged(self, tag: str, rng: DivergedRange) -> tuple[int, str]:
+        """Write the diverged range to a file in the data dir: (count, path)."""
+        raise CommandError("ERR ACKDB.DIVERGED needs a data directory (server only)")
 
     def replconf(self, c: Client, argv: list[bytes]) -> bytes:
         return self.driver.replconf(c.id, argv, _ip_of(c.addr)) or b""
@@ -349,8 +405,19 @@ class CoreReplication:
             replica_priority=cfg.get("replica-priority"),
             read_only=cfg.get("replica-read-only"),
             announced=cfg.get("replica-announced"),
+            mono_ms=self.mono_ms(),
         )
         return list(fields)
+
+
+def _diverged_reply(count: int, first: int, last: int, path: str) -> bytes:
+    return (
+        b"*4\r\n"
+        + enc.integer(count)
+        + enc.integer(first)
+        + enc.integer(last)
+        + enc.bulk(path.encode())
+    )
 
 
 def _ip_of(addr: str) -> str:

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from ackdb.cluster.databases import (
     Database,
     DbType,
+    Fence,
     Instance,
     Persistence,
     Shard,
+    ShardState,
     Topology,
     slot_ranges,
 )
@@ -23,8 +25,19 @@ from ackdb.resp.reader import RequestReader
 from ackdb.resp.replies import NEED_DATA, ReplyReader
 
 
-def topology(shards: int, password: str = "") -> Topology:
+def topology(
+    shards: int,
+    password: str = "",
+    version: int = 1,
+    ports: dict[int, int] | None = None,
+    epochs: dict[int, int] | None = None,
+    failing: frozenset[int] = frozenset(),
+) -> Topology:
+    """``ports``: a shard's primary port when not 30000 + its index (a failover moved it);
+    ``failing``: shards in state FAILING."""
     digest = hashlib.sha256(password.encode()).hexdigest() if password else ""
+    ports = ports or {}
+    epochs = epochs or {}
     db = Database(
         "d",
         1,
@@ -36,11 +49,22 @@ def topology(shards: int, password: str = "") -> Topology:
         digest,
         False,
         tuple(
-            Shard(i, a, b, 1, Instance("n1", 30000 + i), ())
+            Shard(
+                i,
+                a,
+                b,
+                epochs.get(i, 1),
+                Instance("n1", ports.get(i, 30000 + i)),
+                (),
+                state=ShardState.FAILING if i in failing else ShardState.OK,
+                fence=Fence(version, Instance("n1", 30000 + i), False, "", "")
+                if i in failing
+                else None,
+            )
             for i, (a, b) in enumerate(slot_ranges(shards))
         ),
     )
-    return Topology(1, db, {"n1": "127.0.0.1"}, "n1")
+    return Topology(version, db, {"n1": "127.0.0.1"}, "n1")
 
 
 def bulk(v: bytes | None) -> bytes:
@@ -147,6 +171,7 @@ class Harness:
         self.shared_readers = [RequestReader() for _ in range(shards)]
         self.shared_hold = [False] * shards
         self.shared_held: list[list[tuple[Sink, bytes]]] = [[] for _ in range(shards)]
+        self.old_shards: list[FakeShard] = []  # primaries a failover replaced
 
     def send(self, *cmds: list[bytes] | str, raw: bytes | None = None) -> None:
         argvs = [c.encode().split() if isinstance(c, str) else c for c in cmds]
@@ -192,6 +217,33 @@ class Harness:
         for sink, raw in held:
             self.session.mux_reply(shard, sink, raw if lost is None else lost)
         self.session.mux_settled()
+
+    def switch(self, topo: Topology) -> None:
+        """A new topology, as the shell applies it (``Endpoint.set_router``): the session
+        learns it, the connections to primaries that moved are dropped (shared and
+        dedicated: a new ``FakeShard`` with the same data stands for the new primary, and
+        the old one's held replies are lost), then what waited is resumed."""
+        s = self.session
+        router = Router.of(topo)
+        moved = [i for i in range(router.nshards) if router.addrs[i] != self.router.addrs[i]]
+        self.router = router
+        s.set_router(router)
+        for i in moved:
+            old = self.shards[i]
+            self.shards[i] = FakeShard(i)
+            self.shards[i].data = old.data
+            self.old_shards.append(old)
+            self.readers[i] = RequestReader()
+            self.splitters[i] = ReplySplitter()
+            s.lost(i)
+            held, self.shared_held[i] = self.shared_held[i], []
+            self.shared_hold[i] = False
+            if held:
+                s.mux_lost(i, [sink for sink, _ in held])
+                s.mux_settled()
+        s.resume()
+        if self.auto:
+            self.pump()
 
     def release(self, shard: int) -> None:
         fs = self.shards[shard]

@@ -102,18 +102,50 @@ def test_cluster_slots_shape() -> None:
     assert b"%0\r\n" in api.slots_reply(enc.RESP3) and b"*0\r\n" not in api.slots_reply(enc.RESP3)
 
 
-def test_adjacent_shards_of_one_node_merge_and_idle_nodes_are_slotless_masters() -> None:
+def test_adjacent_shards_of_one_node_merge_and_idle_nodes_are_replicas() -> None:
     api = ClusterApi(topology(shards=4, primaries=["n1", "n1", "n2", "n2"]))
     _, rows = call(api, "cluster slots")  # type: ignore[misc]
     assert [(r[1][0][1], r[1][1][1]) for r in rows] == [(0, 8191), (8192, 16383)]  # type: ignore[index]
+    # n3 owns no slot and runs replicas of n2's shards: n2's replica; n2 runs replicas of
+    # n1's shards but owns slots, so it is never listed as a replica.
+    assert [len(r[1]) for r in rows] == [3, 4]  # type: ignore[index]
+    assert rows[1][1][3][1][2] == ("$", node_id(7, "n3"))  # type: ignore[index]
     lines = api.nodes_text().splitlines()
     assert len(lines) == 3
-    assert lines[2].endswith(" master - 0 0 3 connected")  # n3: no slots
+    assert lines[2].endswith(f" slave {node_id(7, 'n2').decode()} 0 0 3 connected")
     info = dict(line.split(":") for line in api.info_text().split("\r\n") if line)
     assert info["cluster_known_nodes"] == "3" and info["cluster_size"] == "2"
     _, shards = call(api, "cluster shards")  # type: ignore[misc]
-    assert len(shards) == 3
-    assert shards[2][1][1] == ("*", [])  # type: ignore[index]
+    assert len(shards) == 2  # n3 is in n2's shard
+    nodes = shards[1][1][3][1]  # type: ignore[index]
+    assert [n[1][9][1] for n in nodes] == [b"master", b"replica"]
+    (_, reps) = call(api, f"cluster replicas {node_id(7, 'n2').decode()}")  # type: ignore[misc]
+    assert [r[1] for r in reps] == [lines[2].encode()]  # type: ignore[index]
+
+
+def _one_shard(primary: str, replicas: tuple[str, ...], node: str, epoch: int = 1) -> Topology:
+    shard = Shard(
+        0, 0, 16383, epoch, Instance(primary, 30000), tuple(Instance(r, 31000) for r in replicas)
+    )
+    db = Database(
+        "default", 7, DbType.SHARDED, 12000, True, 1, Persistence.NONE, "", True, (shard,)
+    )
+    return Topology(epoch, db, dict(HOSTS), node)
+
+
+def test_slots_and_moved_follow_a_failover() -> None:
+    before = {n: ClusterApi(_one_shard("n1", ("n2",), n)) for n in NODES}
+    after = {n: ClusterApi(_one_shard("n2", ("n1",), n, epoch=2)) for n in NODES}
+    assert before["n3"].redirect(0) == b"-MOVED 0 127.0.0.1:12000\r\n"
+    assert after["n3"].redirect(0) == b"-MOVED 0 127.0.0.2:12000\r\n"
+    assert after["n1"].redirect(0) == b"-MOVED 0 127.0.0.2:12000\r\n"
+    assert after["n2"].redirect(0) is None
+    _, rows = call(after["n1"], "cluster slots")  # type: ignore[misc]
+    ((_, row),) = rows  # type: ignore[misc]
+    assert [n[1][0][1] for n in row[2:]] == [b"127.0.0.2", b"127.0.0.1"]  # master, replica
+    assert after["n1"].reads(0) and not after["n2"].reads(0) and not after["n3"].reads(0)
+    me = [line for line in after["n1"].nodes_text().splitlines() if "myself" in line]
+    assert " myself,slave " in me[0]
 
 
 def test_cluster_shards_shape() -> None:

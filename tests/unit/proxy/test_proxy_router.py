@@ -34,6 +34,9 @@ def test_routes_follow_the_tips() -> None:
     assert ROUTES[b"wait"].kind is Kind.WAIT and ROUTES[b"waitaof"].kind is Kind.WAIT
     assert ROUTES[b"sunion"].key_at == 0  # many keys: all must share a slot
     assert ROUTES[b"move"].kind is Kind.REFUSED
+    # the shards' internal commands never pass through (a client could fence a shard)
+    for name in (b"ackdb.syncwoff", b"ackdb.lease", b"ackdb.freeze", b"ackdb.diverged"):
+        assert ROUTES[name].kind is Kind.REFUSED, name
     route = find_route([b"CONFIG", b"SET", b"x", b"y"])
     assert route is not None and route.kind is Kind.REFUSED
     route = find_route([b"config", b"get", b"x"])

@@ -361,3 +361,23 @@ def test_a_subscribe_waits_for_the_shared_connection_and_goes_on_the_dedicated_o
     h.pump()
     assert h.shared[0] == [[b"GET", k]]
     assert [r[0] for r in h.shards[0].requests[1:]] == [b"AUTH", b"HELLO", b"SUBSCRIBE"]
+
+
+def test_scripts_go_to_their_keys_shard_and_functions_to_every_shard() -> None:
+    # Redis Enterprise's rules: a script's keys in one slot, else CROSSSLOT; FUNCTION LOAD
+    # (tips: all_shards) on every shard.
+    h = Harness()
+    k0, k1 = h.keys_on(0)[0], h.keys_on(1)[0]
+    h.call([b"EVAL", b"return 1", b"1", k1, b"arg"])
+    assert h.shards[1].requests[-1] == [b"EVAL", b"return 1", b"1", k1, b"arg"]
+    assert not any(r[0] == b"EVAL" for r in h.shards[0].requests)
+    (err,) = h.call([b"EVALSHA", b"abc", b"2", k0, k1])
+    assert isinstance(err, ReplyError) and str(err).startswith("CROSSSLOT")
+    (err,) = h.call([b"FCALL_RO", b"f", b"2", k0, k1])
+    assert isinstance(err, ReplyError) and str(err).startswith("CROSSSLOT")
+    h.call([b"FCALL", b"f", b"2", b"{t}a", b"{t}b"])
+    h.call([b"FUNCTION", b"LOAD", b"#!lua name=l\n"])
+    h.call([b"SCRIPT", b"LOAD", b"return 1"])
+    for fs in h.shards:
+        names = [r[:2] for r in fs.requests]
+        assert [b"FUNCTION", b"LOAD"] in names and [b"SCRIPT", b"LOAD"] in names

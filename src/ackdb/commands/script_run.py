@@ -1,0 +1,342 @@
+"""Running a script or a function inside the engine: the engine's side of ``scripting``.
+
+Owns: ``ScriptState`` (one per engine: EVAL's Lua state and script cache, the function
+registry, the script client, the script running now) and ``ScriptRun`` (the bridge a
+running script calls: ``redis.call`` / ``redis.pcall`` checked as Redis checks a
+script's command — unknown, arity, ``noscript``, writes from read-only scripts, writes on
+a replica or while writes are refused — then run through the engine's ``call`` with the
+script client, whose reply is converted to Lua). A script's writes are one transaction's
+effects (``begin_transaction_effects``): they reach the AOF and replicas as the commands
+run, wrapped in MULTI/EXEC when more than one (Redis 7's effects replication).
+
+Busy scripts: Lua calls ``tick`` every ``prelude.HOOK_INSTRUCTIONS`` instructions; past
+``busy-reply-threshold`` ms the engine turns busy (every command but the ``allow_busy``
+ones is refused with -BUSY) and ``tick`` calls the shell's ``busy_pump``, which reads the
+other clients' sockets and answers them, like Redis's processEventsWhileBlocked. SCRIPT
+KILL / FUNCTION KILL (a script that wrote cannot be killed) and SHUTDOWN then stop the
+script from inside the hook. Never touches sockets or the clock directly: time comes from
+the engine's clock port.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..acl import DENIED_CMD, DENIED_KEY, OK
+from ..commandtable import TABLE
+from ..engine import access
+from ..engine.client import Client, NullConn
+from ..engine.core import CommandError, Server
+from ..resp.encoder import RESP2, RESP3
+from ..scripting import convert
+from ..scripting.functions import Registry
+from ..scripting.vm import LuaVM, ScriptError
+
+BUSY_EVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = (
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+)
+KILLED_EVAL = b"ERR Script killed by user with SCRIPT KILL..."
+KILLED_FUNCTION = KILLED_EVAL  # Redis 7 says SCRIPT KILL for both
+KILLED_SHUTDOWN = b"ERR Script killed by SHUTDOWN"
+UNKILLABLE = (
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. You "
+    "can either wait the script termination or kill the server in a hard way using the "
+    "SHUTDOWN NOSAVE command."
+)
+# Most scripts kept in the script cache (Redis 7.2 has no limit for EVAL's scripts; this
+# bounds memory: the oldest is dropped first).
+SCRIPT_CACHE_MAX = 100_000
+# The shell is asked to serve clients at most this often while a script is busy (ns).
+PUMP_EVERY_NS = 2_000_000
+
+_REPL_AOF, _REPL_REPLICA = 1, 2
+
+
+class CachedScript:
+    __slots__ = ("body", "fn", "flags", "has_shebang")
+
+    def __init__(self, body: bytes, fn: Any, flags: frozenset[str], has_shebang: bool) -> None:
+        self.body = body
+        self.fn = fn
+        self.flags = flags
+        self.has_shebang = has_shebang
+
+
+class ScriptState:
+    """One engine's scripting state."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self._vm: LuaVM | None = None
+        self.cache: dict[str, CachedScript] = {}
+        self.registry = Registry()
+        self.running: ScriptRun | None = None
+        client = Client(0, srv, NullConn(), "", "", -1)
+        client.kind = "lua"
+        client.authenticated = True
+        client.gate = False
+        self.client = client
+
+    @property
+    def vm(self) -> LuaVM:
+        if self._vm is None:
+            self._vm = LuaVM("eval")
+        return self._vm
+
+    def flush_scripts(self) -> None:
+        self.cache = {}
+        self._vm = None  # a fresh state, as Redis's SCRIPT FLUSH
+
+
+def state(srv: Server) -> ScriptState:
+    st = srv.scripting
+    if st is None:
+        st = srv.scripting = ScriptState(srv)
+    return st  # type: ignore[no-any-return]
+
+
+class ScriptRun:
+    """The bridge of one running script or function (see ``scripting.vm.Bridge``)."""
+
+    def __init__(
+        self,
+        st: ScriptState,
+        caller: Client,
+        name: str,
+        readonly: bool,
+        is_function: bool,
+        argv: list[bytes],
+    ) -> None:
+        self.st = st
+        self.srv = st.srv
+        self.caller = caller
+        self.name = name
+        self.readonly = readonly
+        self.is_function = is_function
+        self.argv = argv
+        self.wrote = False
+        self.killed: bytes | None = None
+        self.busy = False
+        self.repl_flags = 3
+        self.start_ns = self.srv.clock.perf_ns()
+        self._next_pump_ns = 0
+        # Read at the first tick (most scripts end before one): busy-reply-threshold in ns.
+        self.threshold_ns = -1
+        self.to_lua = (st.registry.vm if is_function else st.vm).to_lua  # type: ignore[union-attr]
+
+    def duration_ms(self) -> int:
+        return (self.srv.clock.perf_ns() - self.start_ns) // 1_000_000
+
+    # -- redis.call / redis.pcall ------------------------------------------------------
+
+    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
+        argv = list(args)
+        for i, a in enumerate(argv):
+            if a.__class__ is not bytes:
+                b = convert.arg_bytes(a)
+                if b is None:
+                    return self._error(
+                        raise_errors,
+                        b"ERR Lua redis lib command arguments must be strings or integers",
+                    )
+                argv[i] = b
+        srv = self.srv
+        cmd = srv.dispatch.get(argv[0])
+        if cmd is not None and cmd.subcommands and (cmd.handler is None or len(argv) >= 2):
+            cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) >= 2 else None
+        if cmd is None:
+            return self._error(raise_errors, b"ERR Unknown Redis command called from script")
+        n = len(argv)
+        if n < cmd.argc_min or n > cmd.argc_max:
+            return self._error(
+                raise_errors, b"ERR Wrong number of args calling Redis command from script"
+            )
+        if "noscript" in cmd.flags:
+            return self._error(raise_errors, b"ERR This Redis command is not allowed from script")
+        if self.caller.acl_limited:
+            denied = self._acl_denial(cmd.spec, argv)
+            if denied is not None:
+                return self._error(raise_errors, denied)
+        if cmd.write:
+            refusal = self._write_refusal()
+            if refusal is not None:
+                return self._error(raise_errors, refusal)
+        if self.repl_flags != 3 and cmd.write:
+            mark = srv.effects_mark()
+            reply = srv.call(self.st.client, cmd, argv)
+            srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
+        else:
+            reply = srv.call(self.st.client, cmd, argv)
+        if cmd.write:
+            self.wrote = True
+        if reply[:1] == b"-":
+            return self._error(raise_errors, reply[1:-2])
+        return 0, self.to_lua.convert(reply)
+
+    def _acl_denial(self, spec: Any, argv: list[bytes]) -> bytes | None:
+        """The caller's user checks what the script runs (ACL LOG context ``lua``), with
+        Redis 7.0's texts."""
+        caller = self.caller
+        user = caller.user
+        assert user is not None
+        code, _ = user.check(spec, argv)
+        if code == OK:
+            return None
+        access.check(self.srv, caller, spec, argv, "lua")  # logs and counts it
+        if code == DENIED_CMD:
+            return b"ERR The user executing the script can't run this command or subcommand"
+        if code == DENIED_KEY:
+            return (
+                b"ERR The user executing the script can't access at least one of the keys "
+                b"mentioned in the command arguments"
+            )
+        return b"ERR The user executing the script can't publish to the channel mentioned in the command"
+
+    def _write_refusal(self) -> bytes | None:
+        srv = self.srv
+        if self.readonly:
+            return b"ERR Write commands are not allowed from read-only scripts."
+        if srv.role_replica and self.caller.kind != "master":
+            return b"READONLY You can't write against a read only replica."
+        if srv.write_denied is not None:
+            return srv.write_denied.encode()
+        return None
+
+    def _error(self, raise_errors: bool, text: bytes) -> tuple[int, Any]:
+        if raise_errors:
+            return 2, text
+        return 0, self.to_lua.err(text)
+
+    # -- the rest of the redis.* API ---------------------------------------------------
+
+    def log(self, level: int, msg: bytes) -> None:
+        log = self.srv.log
+        if log is None:
+            return
+        text = msg.decode("utf-8", "replace")
+        if level >= 3:
+            log.warning(text)
+        elif level == 2:
+            log.notice(text)
+        # LOG_DEBUG and LOG_VERBOSE: below the engine log port's levels, not written.
+
+    def setresp(self, version: int) -> None:
+        sc = self.st.client
+        sc.resp = version
+        sc.p = RESP3 if version == 3 else RESP2
+
+    def set_repl(self, flags: Any) -> bytes | None:
+        if not isinstance(flags, int) or not 0 <= flags <= 3:
+            return (
+                b"ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+            )
+        # REPL_AOF alone (the AOF without the replicas) is kept as REPL_ALL: the engine's
+        # effects feed both together.
+        self.repl_flags = 3 if flags == _REPL_AOF else flags
+        return None
+
+    def acl_check_cmd(self, args: tuple[Any, ...]) -> tuple[int, Any]:
+        argv = [convert.arg_bytes(a) for a in args]
+        if not argv or any(a is None for a in argv):
+            return 2, b"ERR Please specify at least one argument for this redis lib call"
+        if self.srv.dispatch.get(argv[0]) is None:  # type: ignore[arg-type]
+            return 2, b"ERR Invalid command passed to redis.acl_check_cmd()"
+        user = self.caller.user
+        spec = TABLE.find(argv)  # type: ignore[arg-type]
+        if user is None or spec is None:
+            return 0, True
+        return 0, user.check(spec, argv)[0] == OK  # type: ignore[arg-type]
+
+    def register_function(self, args: tuple[Any, ...]) -> None:
+        raise ValueError("redis.register_function can only be called on FUNCTION LOAD command")
+
+    # -- busy scripts ------------------------------------------------------------------
+
+    def tick(self) -> bytes | None:
+        srv = self.srv
+        if self.killed is None and srv.shutdown_requested is not None:
+            self.killed = KILLED_SHUTDOWN
+        if self.killed is not None:
+            return self.killed
+        now = srv.clock.perf_ns()
+        if self.threshold_ns < 0:
+            ms = srv.config.get("busy-reply-threshold")
+            self.threshold_ns = ms * 1_000_000 if ms > 0 else 1 << 62
+        if not self.busy and now - self.start_ns >= self.threshold_ns:
+            self.busy = True
+            srv.set_busy(BUSY_FUNCTION if self.is_function else BUSY_EVAL, self.caller)
+            if srv.log is not None:
+                what = "function" if self.is_function else "script"
+                srv.log.warning(
+                    f"Slow {what} detected: still in execution after "
+                    f"{(now - self.start_ns) // 1_000_000} milliseconds. You can try killing "
+                    f"the script using the {'FUNCTION' if self.is_function else 'SCRIPT'} "
+                    "KILL command."
+                )
+        if self.busy and now >= self._next_pump_ns and srv.busy_pump is not None:
+            self._next_pump_ns = now + PUMP_EVERY_NS
+            srv.busy_pump()
+            if srv.shutdown_requested is not None:
+                self.killed = KILLED_SHUTDOWN
+        return self.killed
+
+    def kill(self, by_function_kill: bool) -> None:
+        """SCRIPT KILL / FUNCTION KILL of this run (checks done by the caller)."""
+        if self.wrote:
+            raise CommandError(UNKILLABLE)
+        self.killed = KILLED_FUNCTION if by_function_kill else KILLED_EVAL
+
+
+def execute(
+    c: Client,
+    vm: LuaVM,
+    fn: Any,
+    keys: list[bytes],
+    args: list[bytes],
+    run: ScriptRun,
+) -> bytes:
+    """Run ``fn`` for ``c`` as ``run`` describes; the encoded reply (CommandError for a
+    script's error)."""
+    srv = c.server
+    st = run.st
+    sc = st.client
+    sc.db = c.db
+    sc.resp = 2
+    sc.p = RESP2
+    vm.bridge = run
+    st.running = run
+    offset_before = srv.master_repl_offset
+    srv.begin_transaction_effects()
+    try:
+        if run.is_function:
+            result = vm.run_function(fn, keys, args, run.name)
+        else:
+            result = vm.run_script(fn, keys, args, run.name)
+        reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
+    except ScriptError as e:
+        raise CommandError(e.reply[1:-2].decode("utf-8", "replace")) from None
+    finally:
+        vm.bridge = None
+        st.running = None
+        if run.killed is KILLED_SHUTDOWN:
+            srv.discard_transaction_effects()
+        srv.end_transaction_effects()
+        if run.busy:
+            srv.set_busy(None)
+    if srv.master_repl_offset != offset_before:
+        c.woff = srv.master_repl_offset  # the wrapped effects went out just now
+    return reply
+
+
+def parse_numkeys(argv: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """KEYS and ARGV of ``EVAL body numkeys key... arg...`` (and FCALL's)."""
+    try:
+        n = int(argv[2])
+    except ValueError:
+        raise CommandError("ERR value is not an integer or out of range") from None
+    if n < 0:
+        raise CommandError("ERR Number of keys can't be negative")
+    if n > len(argv) - 3:
+        raise CommandError("ERR Number of keys can't be greater than number of args")
+    return argv[3 : 3 + n], argv[3 + n :]
