@@ -99,8 +99,10 @@ class ShardedDb:
         appendonly: bool = False,
         name: str = "db",
         meta: FakeMeta | None = None,
+        acl_users: tuple[str, ...] = (),
     ) -> None:
         self.dir = workdir
+        self.acl_users = acl_users  # stored form (ackdb.acl.normalize_user_rule)
         workdir.mkdir(parents=True, exist_ok=True)
         self.shards_n = shards
         self.replicas_of = replicas or {}
@@ -223,6 +225,7 @@ class ShardedDb:
             digest,
             False,
             shards,
+            acl_users=self.acl_users,
         )
         return Topology(self.version, db, {"n1": "127.0.0.1"}, "n1")
 

@@ -50,7 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # node/ hosts services (Raft member, shard supervisor, endpoints); shards are
     # processes it starts, so it uses server/ only for shared plumbing (the log).
     "node": frozenset(
-        {"server", "proxy", "leaderless", "cluster", "consensus", "commandtable", "resp"}
+        {"server", "proxy", "leaderless", "cluster", "consensus", "acl", "commandtable", "resp"}
     ),
     # sim/ runs the real engine and cores, and the shells' drivers, behind simulated ports.
     "sim": frozenset(
@@ -70,19 +70,30 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "server": frozenset(
-        {"engine", "commands", "commandtable", "replication", "persistence", "keyspace", "resp"}
+        {
+            "engine",
+            "commands",
+            "acl",
+            "commandtable",
+            "replication",
+            "persistence",
+            "keyspace",
+            "resp",
+        }
     ),
-    "proxy": frozenset({"cluster", "commandtable", "resp"}),
+    "proxy": frozenset({"cluster", "acl", "commandtable", "resp"}),
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.
-    "commands": frozenset({"engine", "commandtable", "scripting", "keyspace", "resp"}),
+    "commands": frozenset({"engine", "acl", "commandtable", "scripting", "keyspace", "resp"}),
     # The Lua state, its sandbox and libraries, conversions, function libraries: run by
     # the command families through a bridge; never the engine itself.
     "scripting": frozenset({"resp"}),
     # The engine runs commands through the table and reaches replication and persistence
     # through typed ports (their value types and cores; never their shells).
-    "engine": frozenset({"commandtable", "replication", "persistence", "keyspace", "resp"}),
+    "engine": frozenset({"acl", "commandtable", "replication", "persistence", "keyspace", "resp"}),
+    # ACL users, rules and checks: the engine and the endpoint both check with them.
+    "acl": frozenset({"commandtable", "keyspace"}),
     "commandtable": frozenset(),
     "replication": frozenset({"resp"}),
     "persistence": frozenset({"keyspace", "resp"}),
@@ -98,6 +109,7 @@ NOT_BUILT: frozenset[str] = frozenset()
 # runs the command families, so they are held to the engine's rule.
 SANS_IO = frozenset(
     {
+        "acl",
         "resp",
         "keyspace",
         "consensus",

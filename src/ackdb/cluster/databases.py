@@ -159,6 +159,10 @@ class Database:
     failover_policy: str = "strict"  # | "available"
     failover_profile: str = "high"  # | "low"
 
+    # ACL users of the database's endpoints: ``<name> <rules...>`` lines as ACL LIST writes
+    # them (passwords as SHA-256 only); empty: the default user alone (docs/acl.md).
+    acl_users: tuple[str, ...] = ()
+
     def __post_init__(self) -> None:
         if self.failover_guarantee < 0:
             object.__setattr__(self, "failover_guarantee", min(1, self.replicas))
@@ -195,6 +199,8 @@ class Database:
             "failover_policy": self.failover_policy,
             "failover_profile": self.failover_profile,
         }
+        if self.acl_users:  # (absent when empty: records written before ACLs read the same)
+            body["acl_users"] = list(self.acl_users)
         out = msgpack.packb(body, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
@@ -223,6 +229,7 @@ class Database:
                 failover_guarantee=int(v.get("failover_guarantee", -1)),
                 failover_policy=policy,
                 failover_profile=profile,
+                acl_users=tuple(str(u) for u in v.get("acl_users", ())),
             )
         except (KeyError, TypeError, IndexError, ValueError, msgpack.ExtraData) as e:
             raise ValueError(f"not a database record: {e}") from None

@@ -69,6 +69,8 @@ class DbOptions:
     failover_guarantee: int | None = None  # n of WAIT n; None: 1 with replicas, else 0
     failover_policy: str = "strict"
     failover_profile: str = "high"
+    # ACL user lines (``name rules...``, hashed passwords), checked by the node first.
+    acl_users: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         v: dict[str, Any] = {
@@ -78,6 +80,8 @@ class DbOptions:
             "password_sha256": self.password_sha256,
             "cluster_api": self.cluster_api,
         }
+        if self.acl_users:
+            v["acl_users"] = list(self.acl_users)
         if self.replication is not None:
             v["replication"] = self.replication
         if self.replicas is not None:
@@ -143,6 +147,7 @@ class DbOptions:
             "failover_guarantee": int,
             "failover_policy": str,
             "failover_profile": str,
+            "acl_users": list,
         }
         for k, val in v.items():
             if k not in types:
@@ -166,6 +171,7 @@ class DbOptions:
             failover_guarantee=v.get("failover_guarantee"),
             failover_policy=v.get("failover_policy", "strict"),
             failover_profile=v.get("failover_profile", "high"),
+            acl_users=tuple(str(u) for u in v.get("acl_users", ())),
         )
         opts.check()
         return opts
@@ -257,6 +263,7 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         else opts.failover_guarantee,
         failover_policy=opts.failover_policy,
         failover_profile=opts.failover_profile,
+        acl_users=opts.acl_users,
     )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK

@@ -8,10 +8,8 @@ modification (expiry and FLUSH included), effects of EXEC wrapped in MULTI/EXEC.
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
-
 from .. import REDIS_COMPAT_VERSION
+from ..engine import access
 from ..engine.client import Client
 from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
@@ -39,12 +37,13 @@ def echo(c: Client, argv: list[bytes]) -> bytes:
     return enc.bulk(argv[1])
 
 
-def check_password(server: Any, user: bytes, password: bytes) -> bool:
-    if user.lower() != b"default" and user != b"default":
-        return False
-    if not server.requirepass:
-        return True  # the default user has nopass
-    return hmac.compare_digest(password, server.requirepass)
+def _login(c: Client, cmd_name: bytes, user: bytes, password: bytes) -> None:
+    """AUTH / HELLO AUTH: run as ``user`` from now on, or WRONGPASS (and an ACL LOG entry)."""
+    u = c.server.acl.authenticate(user, password)
+    if u is None:
+        access.log_failed_login(c.server, c, cmd_name, user)
+        raise CommandError(WRONGPASS)
+    access.login(c, u)
 
 
 @handler("auth")
@@ -52,7 +51,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
     if len(argv) == 2:
-        if not c.server.requirepass:
+        if c.server.acl.default.nopass:
             raise CommandError(
                 "ERR AUTH <password> called without any password configured for the "
                 "default user. Are you sure your configuration is correct?"
@@ -60,10 +59,7 @@ def auth(c: Client, argv: list[bytes]) -> bytes:
         user, password = b"default", argv[1]
     else:
         user, password = argv[1], argv[2]
-    if not check_password(c.server, user, password):
-        c.server.stat_auth_denied += 1
-        raise CommandError(WRONGPASS)
-    c.set_authenticated(True)
+    _login(c, argv[0], user, password)
     return enc.OK
 
 
@@ -79,10 +75,7 @@ def hello(c: Client, argv: list[bytes]) -> bytes:
         raise CommandError(opts)
     if opts.auth is not None:
         user, password = opts.auth
-        if not check_password(c.server, user, password):
-            c.server.stat_auth_denied += 1
-            raise CommandError(WRONGPASS)
-        c.set_authenticated(True)
+        _login(c, argv[0], user, password)
     if not c.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -158,7 +151,7 @@ def reset(c: Client, argv: list[bytes]) -> bytes:
         srv.monitors.remove(c)
     srv.pubsub.unsubscribe_all(c)
     c.no_evict = c.no_touch = False
-    c.set_authenticated(not srv.requirepass)
+    access.reset_login(c)
     return b"+RESET\r\n"
 
 
@@ -217,6 +210,11 @@ def exec_(c: Client, argv: list[bytes]) -> bytes:
     srv.begin_transaction_effects()
     try:
         for cmd, args in queued:
+            if c.acl_limited:
+                denied = access.check_at_exec(srv, c, cmd.spec, args)
+                if denied is not None:
+                    replies.append(enc.error(denied))
+                    continue
             replies.append(srv.call(c, cmd, args))
     finally:
         srv.end_transaction_effects()

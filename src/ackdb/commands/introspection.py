@@ -99,8 +99,9 @@ def info_line(
             % (argv_mem, multi_mem, omem),
             b" tot-mem=%d events=%s cmd=%s"
             % (qbuf + argv_mem + multi_mem + omem, events.encode(), last.encode()),
-            b" user=default redir=%d resp=%d lib-name=%s lib-ver=%s"
+            b" user=%s redir=%d resp=%d lib-name=%s lib-ver=%s"
             % (
+                cl.user.name if cl.user is not None else b"(superuser)",
                 -1 if cl.tracking is None else cl.tracking.redirect,
                 cl.resp,
                 cl.lib_name,
@@ -227,6 +228,7 @@ def client_kill(c: Client, argv: list[bytes]) -> bytes:
 
 def _kill_filters(c: Client, argv: list[bytes]) -> Any:
     addr = laddr = kind = None
+    user: Any = None
     cid = maxage = 0
     skipme = True
     i = 2
@@ -247,7 +249,8 @@ def _kill_filters(c: Client, argv: list[bytes]) -> Any:
         elif opt == b"laddr":
             laddr = val
         elif opt == b"user":
-            if val != b"default":  # the only user until ACLs exist
+            user = c.server.acl.get(val)
+            if user is None:
                 raise CommandError(f"ERR No such user '{_text(val)}'")
         elif opt == b"skipme":
             if val.lower() not in (b"yes", b"no"):
@@ -266,6 +269,7 @@ def _kill_filters(c: Client, argv: list[bytes]) -> Any:
             or (laddr is not None and cl.laddr.encode() != laddr)
             or (kind is not None and client_type(cl) != kind)
             or (cid and cl.id != cid)
+            or (user is not None and cl.user is not user)
             or (skipme and cl is c)
             or (maxage and (now - cl.created_ms) // 1000 < maxage)
         )

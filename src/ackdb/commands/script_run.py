@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..acl import DENIED_CMD, DENIED_KEY, OK
+from ..commandtable import TABLE
+from ..engine import access
 from ..engine.client import Client, NullConn
 from ..engine.core import CommandError, Server
 from ..resp.encoder import RESP2, RESP3
@@ -151,6 +154,10 @@ class ScriptRun:
             )
         if "noscript" in cmd.flags:
             return self._error(raise_errors, b"ERR This Redis command is not allowed from script")
+        if self.caller.acl_limited:
+            denied = self._acl_denial(cmd.spec, argv)
+            if denied is not None:
+                return self._error(raise_errors, denied)
         if cmd.write:
             refusal = self._write_refusal()
             if refusal is not None:
@@ -166,6 +173,25 @@ class ScriptRun:
         if reply[:1] == b"-":
             return self._error(raise_errors, reply[1:-2])
         return 0, self.to_lua.convert(reply)
+
+    def _acl_denial(self, spec: Any, argv: list[bytes]) -> bytes | None:
+        """The caller's user checks what the script runs (ACL LOG context ``lua``), with
+        Redis 7.0's texts."""
+        caller = self.caller
+        user = caller.user
+        assert user is not None
+        code, _ = user.check(spec, argv)
+        if code == OK:
+            return None
+        access.check(self.srv, caller, spec, argv, "lua")  # logs and counts it
+        if code == DENIED_CMD:
+            return b"ERR The user executing the script can't run this command or subcommand"
+        if code == DENIED_KEY:
+            return (
+                b"ERR The user executing the script can't access at least one of the keys "
+                b"mentioned in the command arguments"
+            )
+        return b"ERR The user executing the script can't publish to the channel mentioned in the command"
 
     def _write_refusal(self) -> bytes | None:
         srv = self.srv
@@ -216,7 +242,11 @@ class ScriptRun:
             return 2, b"ERR Please specify at least one argument for this redis lib call"
         if self.srv.dispatch.get(argv[0]) is None:  # type: ignore[arg-type]
             return 2, b"ERR Invalid command passed to redis.acl_check_cmd()"
-        return 0, True  # every user may run every command until ACLs land
+        user = self.caller.user
+        spec = TABLE.find(argv)  # type: ignore[arg-type]
+        if user is None or spec is None:
+            return 0, True
+        return 0, user.check(spec, argv)[0] == OK  # type: ignore[arg-type]
 
     def register_function(self, args: tuple[Any, ...]) -> None:
         raise ValueError("redis.register_function can only be called on FUNCTION LOAD command")

@@ -14,6 +14,7 @@ The family modules (``strings``, ``zsets``...) hold the entries, one module per 
 from __future__ import annotations
 
 from . import (
+    acl,
     bitmaps,
     connection,
     geo,
@@ -69,6 +70,7 @@ __all__ = [
 
 TABLE = CommandTable(
     [
+        *acl.ENTRIES,
         *bitmaps.ENTRIES,
         *connection.ENTRIES,
         *geo.ENTRIES,

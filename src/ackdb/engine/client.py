@@ -18,6 +18,7 @@ from ..resp.reader import RequestReader
 REPLY_ON, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = range(4)
 
 if TYPE_CHECKING:
+    from ..acl import User
     from .blocking import BlockedState
     from .core import Server
     from .dispatch import Entry
@@ -71,6 +72,8 @@ class Client:
         "lib_name",
         "lib_ver",
         "authenticated",
+        "user",
+        "acl_limited",
         "addr",
         "laddr",
         "fd",
@@ -115,7 +118,13 @@ class Client:
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
-        self.authenticated = not server.requirepass
+        acl = server.acl
+        self.authenticated = acl.default_open()
+        # The ACL user (None: an internal client, which may run anything), and whether
+        # its commands must be checked (``engine.access``: decided per login, not per
+        # command).
+        self.user: User | None = acl.default
+        self.acl_limited = not acl.default.unrestricted
         self.addr = addr
         self.laddr = laddr
         self.fd = fd
@@ -132,8 +141,8 @@ class Client:
         )
         self._multi: list[tuple[Entry, list[bytes]]] | None = None
         # True when a command of this client must take the core's checked path: not
-        # authenticated, inside MULTI, or in RESP2 subscribed mode.
-        self.gate = not self.authenticated
+        # authenticated, inside MULTI, in RESP2 subscribed mode, or limited by its ACL user.
+        self.gate = not self.authenticated or self.acl_limited
         self.multi_error = False
         # (db index, key) -> whether the key was already logically expired when watched
         self.watched: dict[tuple[int, bytes], bool] = {}
@@ -181,6 +190,7 @@ class Client:
         self.gate = (
             self._multi is not None
             or not self.authenticated
+            or self.acl_limited
             or (self.subscriptions > 0 and self.resp == 2)
             or self.reply_mode != REPLY_ON
             or self.tracking is not None

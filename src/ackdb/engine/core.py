@@ -24,6 +24,7 @@ from ..commandtable import TABLE
 from ..keyspace.db import Database
 from ..keyspace.scanpage import ScanSnapshots
 from ..resp import encoder as enc
+from . import access
 from . import notify as nt
 from .blocking import Blocking, BlockRequest
 from .client import REPLY_OFF, REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client, Conn
@@ -31,6 +32,7 @@ from .cmdlatency import CommandLatency
 from .dispatch import Dispatch, Entry
 from .latency import LatencyMonitor
 from .ports import (
+    AclFile,
     Clock,
     Config,
     Info,
@@ -152,6 +154,10 @@ class Server:
         self.stat_total_forks = 0
         self.dbs = [Database(i, self) for i in range(config.get("databases"))]
         self.requirepass: bytes = (config.get("requirepass") or "").encode()
+        self.acl = access.new_acl(self)  # the users (requirepass is the default's password)
+        self.acl_file: AclFile | None = None  # set by the shell when ``aclfile`` is set
+        # ACL GENPASS's randomness: the shell injects the OS's (random.SystemRandom).
+        self.secure_rng: random.Random = self.rng
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.monitors: list[Client] = []
@@ -368,6 +374,10 @@ class Server:
         self.stat_eventloop_duration_us = 0
         # AUTH / HELLO AUTH refused (Redis: acl_access_denied_auth).
         self.stat_auth_denied = 0
+        # Commands refused by ACL rules (INFO acl_access_denied_cmd / _key / _channel).
+        self.stat_acl_denied_cmd = 0
+        self.stat_acl_denied_key = 0
+        self.stat_acl_denied_channel = 0
         self.error_stats = {}
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
         self._net_in_samples: deque[tuple[int, int]] = deque(maxlen=OPS_SAMPLES)
@@ -551,6 +561,10 @@ class Server:
             return self._reject(c, cmd, f"ERR wrong number of arguments for '{cmd.name}' command")
         if not c.authenticated and not cmd.no_auth:
             return self._reject(c, cmd, "NOAUTH Authentication required.")
+        if c.acl_limited:
+            denied = access.check(self, c, cmd.spec, argv)
+            if denied is not None:
+                return self._reject(c, cmd, denied)
         if self.busy is not None and "allow_busy" not in cmd.flags:
             return self._reject(c, cmd, self.busy)
         if c.subscriptions and c.resp == 2 and cmd.name not in _SUBSCRIBED_ALLOWED:

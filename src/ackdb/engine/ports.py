@@ -17,6 +17,7 @@ Ports:
   the replication offset, the replication commands, waiters, ROLE.
 - ``Persistence``: SAVE / BGSAVE / BGREWRITEAOF, LASTSAVE, SHUTDOWN's save, DEBUG RELOAD
   and the disk-fault switches.
+- ``AclFile``: the ``aclfile`` ACL LOAD reads and ACL SAVE writes.
 - ``Info``: INFO's text (process facts the engine cannot read itself) and CONFIG
   RESETSTAT's memory peak.
 """
@@ -235,3 +236,13 @@ class Info(Protocol):
         ...
 
     def reset_memory_peak(self) -> None: ...
+
+
+class AclFile(Protocol):
+    """The configured ``aclfile`` (ACL LOAD / ACL SAVE); OSError when the disk fails."""
+
+    path: str
+
+    def read(self) -> str: ...
+    def write(self, data: bytes) -> None:
+        """Replace the file's content (atomically: a crash leaves the old or the new)."""

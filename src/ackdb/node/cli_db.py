@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     cr.add_argument("--password", default=None)
     cr.add_argument("--cluster-api", choices=("yes", "no"), default=None)
     cr.add_argument(
+        "--acl-user",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="an ACL user of the database's endpoints: 'name on >password ~* +@read' "
+        "(repeatable; Redis's ACL SETUSER rules)",
+    )
+    cr.add_argument(
         "--failover-guarantee",
         default=None,
         metavar="wait:N",
@@ -114,6 +122,8 @@ def _create_args(a: argparse.Namespace) -> list[str]:
     ):
         if v is not None:
             args += [opt, str(v)]
+    for rules in a.acl_user:
+        args += ["ACL-USER", rules]
     return args
 
 

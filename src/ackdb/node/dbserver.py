@@ -32,6 +32,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ackdb.acl import normalize_user_rule
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence, Topology
@@ -82,6 +83,7 @@ def parse_create(argv: list[bytes]) -> tuple[str, DbOptions]:
     if len(argv) % 2:
         raise ValueError("ERR syntax error")
     o: dict[str, object] = {}
+    users: list[str] = []
     for key, v in zip(argv[2::2], argv[3::2], strict=True):
         k = key.decode("utf-8", "replace").upper()
         if k == "SHARDS":
@@ -114,8 +116,13 @@ def parse_create(argv: list[bytes]) -> tuple[str, DbOptions]:
             o["failover_policy"] = v.decode("utf-8", "replace").lower()
         elif k == "FAILOVER-PROFILE":
             o["failover_profile"] = v.decode("utf-8", "replace").lower()
+        elif k == "ACL-USER":
+            # Stored with hashed passwords only: the clear text never reaches the Raft log.
+            users.append(normalize_user_rule(v.decode("utf-8", "surrogateescape")))
         else:
             raise ValueError("ERR syntax error")
+    if users:
+        o["acl_users"] = tuple(users)
     opts = DbOptions(**o)  # type: ignore[arg-type]
     opts.check()
     return name, opts

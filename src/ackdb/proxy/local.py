@@ -23,7 +23,7 @@ from .. import REDIS_COMPAT_VERSION
 from ..resp import encoder as enc
 from ..resp.hello import hello_reply, parse_hello_options
 from ..resp.ints import parse_ll
-from . import pubsub
+from . import access, pubsub
 from .router import Route
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ def password_ok(s: Session, password: bytes) -> bool:
 
 
 def _check(s: Session, user: bytes, password: bytes) -> bool:
+    """AUTH's test: the database's ACL users when it has some (proxy/access.py logs the
+    session in as the user), else the default user with the database's password."""
+    if s.router.acl is not None:
+        return access.authenticate(s, user, password)
     if user.lower() != b"default":
         return False
     if not s.router.password_sha256:
@@ -96,7 +100,10 @@ def auth(s: Session, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         return b"-ERR syntax error\r\n"
     if len(argv) == 2:
-        if not s.router.password_sha256:
+        acl = s.router.acl
+        if (acl is not None and acl.default.nopass) or (
+            acl is None and not s.router.password_sha256
+        ):
             return NOPASS
         user, password = b"default", argv[1]
     else:
@@ -186,8 +193,12 @@ def reset(s: Session, argv: list[bytes]) -> bytes:
     set_protocol(s, 2)
     s.name = b""
     s.readonly = False
-    s.authenticated = not s.router.password_sha256
+    access.reset_login(s)
     return b"+RESET\r\n"
+
+
+def acl_whoami(s: Session, argv: list[bytes]) -> bytes:
+    return enc.bulk(s.user.name if s.user is not None else b"default")
 
 
 def client_setname(s: Session, argv: list[bytes]) -> bytes:
@@ -247,6 +258,7 @@ HANDLERS: dict[str, Handler] = {
     "client|setinfo": client_setinfo,
     "client|info": client_info,
     "client|help": client_help,
+    "acl|whoami": acl_whoami,
 }
 
 

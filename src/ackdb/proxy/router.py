@@ -21,6 +21,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..acl import Acl, database_acl
 from ..cluster.databases import ShardState, Topology
 from ..cluster.keyslot import SLOTS
 from ..commandtable import TABLE, Command
@@ -122,6 +123,10 @@ REFUSED: dict[str, str] = {
     "monitor": "MONITOR would watch one shard",
     "slowlog|reset": "slow logs belong to shards",
     "latency": "latency monitors belong to shards",
+    **{
+        f"acl|{sub}": "a database's users are defined with the database (docs/acl.md)"
+        for sub in "setuser deluser getuser list users load save log dryrun".split()
+    },
 }
 # Answered by the proxy (handlers in proxy/local.py), by full name.
 LOCAL = frozenset(
@@ -139,6 +144,7 @@ LOCAL = frozenset(
         "client|setinfo",
         "client|info",
         "client|help",
+        "acl|whoami",
     }
 )
 _SPECIAL: dict[str, Kind] = {
@@ -292,6 +298,8 @@ class Router:
     failing: int = 0  # bit i: shard i is failing over (its requests wait: proxy/failover.py)
     wait_ms: int = FAILOVER_WAIT_MS["high"]  # the bound on that wait
     epochs: tuple[int, ...] = ()  # each shard's epoch
+    # The database's ACL users (proxy/access.py); None: the default user alone.
+    acl: Acl | None = None
 
     @staticmethod
     def of(topology: Topology) -> Router:
@@ -312,6 +320,7 @@ class Router:
             sum(1 << i for i, s in enumerate(db.shards) if s.state is ShardState.FAILING),
             FAILOVER_WAIT_MS.get(db.failover_profile, FAILOVER_WAIT_MS["high"]),
             tuple(s.epoch for s in db.shards),
+            database_acl(db.acl_users, db.password_sha256) if db.acl_users else None,
         )
 
     def slot_set(self, keys: list[bytes]) -> set[int]:

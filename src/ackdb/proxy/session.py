@@ -37,8 +37,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..acl import User
 from ..resp.request import encode_command
-from . import clustercmd, failover, fanout, local, pubsub, txn
+from . import access, clustercmd, failover, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
 from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
@@ -115,6 +116,12 @@ class Session:
         self.cursors = cursors or ScanCursors()  # the endpoint's, shared by its clients
         self.protocol = 2
         self.authenticated = not router.password_sha256
+        # The ACL user (proxy/access.py): None without database users; acl_limited sends
+        # every request through the checked path.
+        self.user: User | None = None
+        self.acl_limited = False
+        if router.acl is not None:
+            access.reset_login(self)
         self.name = b""
         self.closing = False
         self.out: list[bytes] = []  # bytes for the client, in order
@@ -251,6 +258,7 @@ class Session:
             and self.txn is None
             and not self.closing
             and not self.pubsub
+            and not self.acl_limited
             and not self.stalled
         )
 
@@ -265,6 +273,13 @@ class Session:
             if self.txn is not None:
                 self.txn.error = True
             return False
+        if self.acl_limited:
+            denied = access.denial(self, argv)
+            if denied is not None:
+                self._reply(denied)
+                if self.txn is not None:
+                    self.txn.error = True
+                return False
         if (r.kind not in _SHAREABLE or not r.shared) and any(self.mux_n):
             return True
         if self.pubsub is not None and pubsub.refused(self, r):

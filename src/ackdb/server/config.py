@@ -208,6 +208,8 @@ class Config:
         self.config_file: str | None = None  # absolute; CONFIG REWRITE's target
         self.warnings: list[str] = []  # for the server to log
         self.command_renames: list[tuple[str, str]] = []  # rename-command lines, in order
+        # `user <name> <rules...>` lines (ACL users), with their line numbers, in order.
+        self.user_lines: list[tuple[int, list[str]]] = []
         self._callbacks: dict[str, list[ChangeCallback]] = {}
         self._save_seen = False  # Redis: the first `save` line of a load drops the defaults
 
@@ -289,6 +291,12 @@ class Config:
         elif name == "rename-command" and len(args) == 2:
             self.command_renames.append((args[0], args[1]))
             self.warnings.append(f"{where}: rename-command is recorded but not applied by ackdb")
+        elif name == "user" and args:
+            if len(args) == 1:
+                # `--user "alice on >pw"`: one quoted argument holds the whole rule list
+                # (as for the multi-argument directives).
+                args = args[0].split()
+            self.user_lines.append((entry.line_number, [name, *args]))
         elif name in ("include", "rename-command"):
             raise self._error(entry, "Bad directive or wrong number of arguments")
         else:
@@ -326,6 +334,13 @@ class Config:
         """Cross-directive checks Redis makes once the whole configuration is read."""
         if self.values["cluster-enabled"] and self.values["replicaof"] is not None:
             raise ConfigError("replicaof directive not allowed in cluster mode")
+        if self.user_lines and self.values["aclfile"]:
+            raise ConfigError(
+                "Configuring Redis with users defined in redis.conf and at the same setting "
+                "an ACL file path is invalid. This setup is very likely to lead to "
+                "configuration errors and security holes, please define either an ACL file "
+                "or declare users directly in your redis.conf, but not both."
+            )
 
     # -- CONFIG SET ----------------------------------------------------------------------
 

@@ -65,4 +65,5 @@ def build_engine(
     load_all()
     core = Server(config, log, rng, clock=SystemClock(), pid=os.getpid())
     core.info = InfoSource(core)
+    core.secure_rng = random.SystemRandom()  # ACL GENPASS: the OS's randomness
     return core

@@ -404,7 +404,9 @@ def _stats_tail(s: InfoCore) -> Fields:
         ("instantaneous_eventloop_cycles_per_sec", int(s.instantaneous("cycles"))),
         ("instantaneous_eventloop_duration_usec", s.recent_cycle_us()),
         ("acl_access_denied_auth", s.stat_auth_denied),
-        *no_source("acl_access_denied_cmd acl_access_denied_key acl_access_denied_channel"),
+        ("acl_access_denied_cmd", s.stat_acl_denied_cmd),
+        ("acl_access_denied_key", s.stat_acl_denied_key),
+        ("acl_access_denied_channel", s.stat_acl_denied_channel),
     ]
 
 

@@ -173,6 +173,15 @@ class InfoCore(Protocol):
     def stat_auth_denied(self) -> int: ...
 
     @property
+    def stat_acl_denied_cmd(self) -> int: ...
+
+    @property
+    def stat_acl_denied_key(self) -> int: ...
+
+    @property
+    def stat_acl_denied_channel(self) -> int: ...
+
+    @property
     def stat_expired_time_cap_reached(self) -> int: ...
 
     def instantaneous(self, which: str) -> float: ...
@@ -368,9 +377,6 @@ NO_SOURCE: dict[str, tuple[Any, str]] = {
     "io_threaded_writes_processed": (0, _NO_IO_THREADS),
     "reply_buffer_shrinks": (0, "replies go to the transport's buffer: nothing is resized"),
     "reply_buffer_expands": (0, "replies go to the transport's buffer: nothing is resized"),
-    "acl_access_denied_cmd": (0, "ackdb has no ACL users or rules"),
-    "acl_access_denied_key": (0, "ackdb has no ACL users or rules"),
-    "acl_access_denied_channel": (0, "ackdb has no ACL users or rules"),
     # Cluster
     "cluster_enabled": (0, "ackdb server is never a Redis Cluster node"),
 }

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..commands.functions import restore_libraries
 from ..commands.table import TABLE
+from ..engine.access import login
 from ..engine.client import Client, NullConn
 from ..persistence import manifest as mf
 from ..persistence import snapshot as snap
@@ -239,7 +240,7 @@ class Loader:
         size = os.path.getsize(path)
         core = self.core
         c = Client(0, core, NullConn(), "aof-loader", "", -1)
-        c.authenticated = True
+        login(c, None)  # the superuser: the AOF is replayed whatever the ACLs say
         c.kind = "aof"
         base = self.loaded_bytes
         deadline = time.monotonic() + STEP_MS / 1000

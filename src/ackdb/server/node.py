@@ -18,7 +18,9 @@ import time
 from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
+from ..engine.access import users_changed
 from ..resp.aio import new_event_loop
+from .acl_files import AclStartupError, load_users_at_startup
 from .config import Config, ConfigSetError
 from .engine_host import build_engine
 from .loading import Loader, LoadFailure
@@ -38,6 +40,7 @@ class Node:
         self.config = config
         self.log = log
         self.core = build_engine(config, log)
+        load_users_at_startup(self.core, config)  # AclStartupError: Redis does not start
         self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
         self.core.busy_pump = lambda: serve_while_busy(self)
         self.persist = Persistence(self.core, config, log)
@@ -76,7 +79,10 @@ class Node:
         core = self.core
 
         def requirepass(name: str, old: Any, new: Any) -> None:
+            # Redis: requirepass is the default user's password (nopass when empty).
             core.requirepass = (new or "").encode()
+            core.acl.set_default_password(core.requirepass)
+            users_changed(core)
 
         def loglevel(name: str, old: Any, new: Any) -> None:
             self.log.set_level(new)
@@ -140,7 +146,7 @@ class Node:
 
     def protected_mode_denies(self, addr: str) -> bool:
         cfg = self.config
-        if not cfg.get("protected-mode") or self.core.requirepass:
+        if not cfg.get("protected-mode") or not self.core.acl.default.nopass:
             return False
         if tuple(cfg.get("bind")) != ("*", "-::*"):
             return False
@@ -497,8 +503,12 @@ class Node:
 
 
 def run(config: Config, log: Log) -> int:
+    try:
+        node = Node(config, log)
+    except AclStartupError as e:
+        log.warning(f"Aborting Redis startup because of ACL errors: {e}")
+        return 1
     loop = new_event_loop()
-    node = Node(config, log)
     try:
         loop.run_until_complete(node.serve())
     except OSError as e:

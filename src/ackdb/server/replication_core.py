@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..commands.base import CommandError
+from ..engine.access import login
 from ..engine.client import Client, NullConn
 from ..replication.driver import ReplicationDriver
 from ..replication.engine import EngineConfig, Replication
@@ -288,7 +289,7 @@ class CoreReplication:
         host, port = self.engine.link.host, self.engine.link.port
         c: Client = self.core.new_client(_PrimaryClientConn(self), f"{host}:{port}", "", -1)
         c.kind = "master"
-        c.set_authenticated(True)
+        login(c, None)  # the superuser: the primary's stream is applied whatever the ACLs
         c.db = self.core.dbs[db] if 0 <= db < len(self.core.dbs) else self.core.dbs[0]
         self.primary_client = c
         return c

@@ -30,8 +30,8 @@ def test_every_entry_needing_a_handler_has_one() -> None:
     assert TABLE.unbound() == []
     containers = [c.name for c in TABLE.every() if c.container]
     assert containers == [
-        "client", "object", "latency", "module", "memory", "pubsub", "script", "function",
-        "config", "slowlog", "xgroup", "xinfo",
+        "acl", "client", "object", "latency", "module", "memory", "pubsub", "script",
+        "function", "config", "slowlog", "xgroup", "xinfo",
     ]  # fmt: skip
     assert all(c.handler is None and c.subcommands for c in TABLE.every() if c.container)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ackdb.cluster import commands as c
+from ackdb.cluster import dbops
 from ackdb.cluster.commands import Command, Op, RecordKind, Result
 from ackdb.cluster.databases import Database, Persistence, Topology
 from ackdb.cluster.dbtext import parse_info
@@ -254,3 +255,14 @@ def test_topology_polls_are_bounded_and_cleaned_up(monkeypatch: pytest.MonkeyPat
         assert agent.watches.count == 0 and agent.watches.by_db == {}
 
     asyncio.run(run())
+
+
+def test_acl_users_are_stored_hashed_with_the_database() -> None:
+    _, opts = parse_create(
+        [b"DB.CREATE", b"d", b"ACL-USER", b"alice on >apw ~a* +get", b"ACL-USER", b"bob on"]
+    )
+    assert [u.split()[0] for u in opts.acl_users] == ["alice", "bob"]
+    assert all("apw" not in u for u in opts.acl_users)
+    assert dbops.DbOptions.from_bytes(opts.to_bytes()).acl_users == opts.acl_users
+    with pytest.raises(ValueError, match="Unknown command"):
+        parse_create([b"DB.CREATE", b"d", b"ACL-USER", b"carol +nosuch"])
