@@ -12,7 +12,6 @@ namespaces are not available (not root, no ``ip`` or ``iptables``).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,13 +98,5 @@ def test_a_database_across_namespaces(tmp_path: Path) -> None:
         for r in endpoints:
             r.close()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        netns.stop_processes(procs)
         net.close()

@@ -376,13 +376,5 @@ def test_partition_of_the_primarys_node(tmp_path: Path) -> None:
         files = list((tmp_path / old / "shards").glob("*/diverged-*"))
         assert files and b"cut-" in b"".join(f.read_bytes() for f in files)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        netns.stop_processes(procs)
         net.close()

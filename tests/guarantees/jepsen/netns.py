@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 
 IP_TIMEOUT_S = 10.0
@@ -127,3 +128,17 @@ class Network:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 _run("ip", "netns", "del", ns)
         # The root end of the root<->hub veth goes with the hub namespace.
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, wait up to 20 s each, SIGKILL what is left
+    (the tests' processes inside the namespaces, before the network is closed)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
