@@ -146,6 +146,7 @@ class LocalCluster:
         assert not m.running(), f"{node_id} is running"
         if node_id in self.initial:
             extra = ["--bootstrap", self.bootstrap_arg(m), *extra]
+        self._reap(m)  # a member that exited by itself still holds its last log file
         m._log = open(m.log_path, "ab")  # noqa: SIM115 -- closed in _reap
         m.proc = subprocess.Popen(
             self.argv(m, extra), stdout=m._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
