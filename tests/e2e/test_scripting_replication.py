@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
-from tests.conftest import ServerProcess, wait_until
+from tests.conftest import ServerProcess, ackdb_argv, free_port, wait_until
 from tests.e2e.repl_support import client, digest, link_up, wait_caught_up
 
 Start = Callable[..., ServerProcess]
@@ -245,3 +247,18 @@ def test_busy_script_answers_busy_and_is_killed(start: Start) -> None:
     t.join(10)
     assert "killed" in str(out["error"])
     assert runner.ping() is True
+
+
+def test_wait_and_waitaof_in_a_script_never_block(tmp_path: Path) -> None:
+    # Redis 7.2.5+ (#12977): allowed in scripts, answered at once with the count reached.
+    port = free_port()
+    srv = ServerProcess(ackdb_argv(port, "--appendonly", "yes"), port, tmp_path, "ackdb")
+    try:
+        with redis.Redis(port=port) as r:
+            t0 = time.monotonic()
+            assert r.eval("return redis.call('WAIT', 1, 0)", 0) == 0  # no replica: at once
+            assert r.eval("redis.call('SET', KEYS[1], 'v'); return 1", 1, "k") == 1
+            assert r.eval("return redis.call('WAITAOF', 1, 1, 0)", 0) == [1, 0]
+            assert time.monotonic() - t0 < 5
+    finally:
+        srv.stop()

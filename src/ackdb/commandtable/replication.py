@@ -60,7 +60,7 @@ ENTRIES: list[Command] = [
     entry(
         "wait",
         3,
-        "noscript",
+        "",  # allowed in scripts (Redis 7.2.5, #12977): never blocks there
         group="connection",
         summary="Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
         since="3.0.0",
@@ -72,7 +72,7 @@ ENTRIES: list[Command] = [
     entry(
         "waitaof",
         4,
-        "noscript",
+        "",  # allowed in scripts (Redis 7.2.5, #12977): never blocks there
         group="connection",
         summary="Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.",
         since="7.2.0",
