@@ -180,11 +180,17 @@ def zero_for(argv: list[bytes]) -> bytes:
     return WAITAOF_ZERO if argv[0].lower() == b"waitaof" else WAIT_ZERO
 
 
+# WAIT's errors from a shard whose primary was demoted under it (a planned failover's
+# hand-over, or a WAIT blocked when the demotion came): the client's writes there are
+# nothing the endpoint can vouch for, not an error of the client's WAIT.
+_DEMOTED_WAIT = (b"-ERR WAIT cannot be used with replica", b"-UNBLOCKED")
+
+
 def wait_part(raw: bytes, zero: bytes) -> bytes:
     """A shard's WAIT reply, or 0 when it never came (the connection was lost mid-WAIT, or
-    the shard stayed failing past the bound): the count reached that the endpoint can
-    vouch for."""
-    if raw is EXPIRED or raw[:9] == b"-TRYAGAIN":
+    the shard stayed failing past the bound) or the shard was demoted meanwhile: the count
+    reached that the endpoint can vouch for."""
+    if raw is EXPIRED or raw[:9] == b"-TRYAGAIN" or raw.startswith(_DEMOTED_WAIT):
         return zero
     return raw
 

@@ -395,7 +395,7 @@ class Replication:
     def _promote(self, now_ms: int) -> list[Action]:
         # Redis replicationUnsetMaster. ackdb: a promoted node is fenced until its first
         # lease (ACKDB.LEASE) when ackdb-lease is on.
-        self.fencing.drop_lease()
+        self.fencing.promoted()
         actions: list[Action] = self._run_link(self.link.unset(now_ms), now_ms)
         actions += self.table.flush()
         self.state.shift_replid()

@@ -45,7 +45,15 @@ class DivergedRange:
 class Fencing:
     """Lease, epoch and freeze of one node (state only; the engine wires it)."""
 
-    __slots__ = ("enabled", "epoch", "deadline_ms", "frozen", "fencing")
+    __slots__ = (
+        "enabled",
+        "epoch",
+        "deadline_ms",
+        "frozen",
+        "fencing",
+        "promotions",
+        "awaiting_lease",
+    )
 
     def __init__(self, enabled: bool = False) -> None:
         self.enabled = enabled  # ackdb-lease yes
@@ -55,6 +63,10 @@ class Fencing:
         # Writes of a primary depend on the lease now: ``enabled or frozen``, kept as a
         # field because the command gate reads it on every write while it is gated.
         self.fencing = enabled
+        # Promotions so far, and whether the last one still awaits its first lease (the
+        # shell holds writes briefly meanwhile instead of refusing them: docs/fencing.md).
+        self.promotions = 0
+        self.awaiting_lease = False
 
     def set_enabled(self, enabled: bool) -> None:
         """CONFIG SET ackdb-lease."""
@@ -95,6 +107,7 @@ class Fencing:
             return ERR_DEADLINE
         self.epoch = epoch
         self.deadline_ms = deadline
+        self.awaiting_lease = False
         if primary:
             self.frozen = False
         self.fencing = self.enabled or self.frozen
@@ -108,6 +121,7 @@ class Fencing:
         self.epoch = epoch
         self.deadline_ms = 0
         self.frozen = self.fencing = True
+        self.awaiting_lease = False
         return None
 
     def drop_lease(self) -> None:
@@ -115,6 +129,14 @@ class Fencing:
         self.deadline_ms = 0
         self.frozen = False
         self.fencing = self.enabled
+        self.awaiting_lease = False
+
+    def promoted(self) -> None:
+        """A promotion: fenced until the first lease (``drop_lease``), which is expected
+        soon (the node agent leases a primary the metadata names at once)."""
+        self.drop_lease()
+        self.promotions += 1
+        self.awaiting_lease = self.enabled
 
 
 def diverged_range(

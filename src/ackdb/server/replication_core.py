@@ -35,6 +35,11 @@ from ..resp import encoder as enc
 
 # ACKDB.DIVERGED's tag names a file: a safe, short word.
 _TAG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# How long a promoted primary holds writes (a CLIENT PAUSE WRITE of its own) while it awaits
+# its first lease, instead of refusing them: the node agent leases a primary the metadata
+# names within a Raft read round, so a client of a planned or automatic failover sees a
+# short pause, not -TRYAGAIN. Past it, writes are refused as fenced (docs/fencing.md).
+FIRST_LEASE_WAIT_MS = 2000
 UNBLOCKED_ROLE = (
     "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
 )
@@ -105,6 +110,7 @@ class CoreReplication:
         self.core = core
         self.config = config
         self.log = log
+        self._lease_hold: tuple[int, int] | None = None  # (promotion, pause end, wall ms)
         self.engine = Replication(
             engine_config_from(config),
             rng=rng if rng is not None else core.rng,
@@ -176,7 +182,29 @@ class CoreReplication:
         # CLOCK_MONOTONIC ms, read only while fencing.
         now_ms = self.now_ms() if e.table.min_replicas_to_write else 0
         mono_ms = self.mono_ms() if e.fencing.fencing else 0
-        return e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
+        refusal = e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
+        if refusal is not None and e.fencing.awaiting_lease and self._hold_for_lease():
+            return None  # held by the core's write pause until the lease (or refused after)
+        return refusal
+
+    def _hold_for_lease(self) -> bool:
+        """A promotion awaits its first lease: pause writes (once per promotion, for
+        FIRST_LEASE_WAIT_MS); False once that pause is over."""
+        f, core = self.engine.fencing, self.core
+        if self._lease_hold is None or self._lease_hold[0] != f.promotions:
+            until = core.now_ms() + FIRST_LEASE_WAIT_MS
+            self._lease_hold = (f.promotions, until)
+            core.pause(until, everything=False)
+            self.log.notice("Holding writes until this new primary's first lease")
+            return True
+        return bool(core.now_ms() < self._lease_hold[1])
+
+    def _end_lease_hold(self) -> None:
+        """The first lease came: release the writes it held (a CLIENT PAUSE of a user that
+        outlasts ours is left alone)."""
+        hold, core = self._lease_hold, self.core
+        if hold is not None and core.pause_until_ms == hold[1] and not core.pause_all:
+            core.unpause()
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -189,7 +217,11 @@ class CoreReplication:
     # -- fencing (issue 15, docs/fencing.md) -------------------------------------------
 
     def lease(self, argv: list[bytes]) -> bytes:
-        return self.driver.lease(argv)
+        awaiting = self.engine.fencing.awaiting_lease
+        reply = self.driver.lease(argv)
+        if awaiting and not self.engine.fencing.awaiting_lease:
+            self._end_lease_hold()
+        return reply
 
     def freeze(self, argv: list[bytes]) -> bytes:
         return self.driver.freeze(argv)

@@ -205,6 +205,10 @@ def test_wait_parts() -> None:
     assert failover.wait_part(b":2\r\n", b":0\r\n") == b":2\r\n"
     err = b"-ERR timeout is negative\r\n"
     assert failover.wait_part(err, b":0\r\n") == err
+    # a shard demoted under the WAIT (planned failover): 0, not an error for the client
+    demoted = b"-ERR WAIT cannot be used with replica instances. Please also note ...\r\n"
+    assert failover.wait_part(demoted, b":0\r\n") == b":0\r\n"
+    assert failover.wait_part(b"-UNBLOCKED force unblock\r\n", b":0\r\n") == b":0\r\n"
     assert failover.zero_for([b"waitaof", b"1", b"1", b"0"]) == failover.WAITAOF_ZERO
     assert failover.zero_for([b"WAIT", b"1", b"0"]) == failover.WAIT_ZERO
 

@@ -15,6 +15,7 @@ from ackdb.replication.fencing import Fencing, count_commands, diverged_range
 from ackdb.replication.refusal import FENCED, NOREPLICAS, READONLY
 from ackdb.replication.state import ReplicationState
 from ackdb.replication.util import encode_command
+from ackdb.server.replication_core import FIRST_LEASE_WAIT_MS
 from ackdb.sim.repl_world import World
 from ackdb.sim.replication import Client, Node
 
@@ -220,7 +221,13 @@ def test_promotion_drops_the_lease() -> None:
     r1.attach(client)
     assert r1.command(client, [b"SET", b"k", b"x"]) == b"-" + READONLY.text.encode() + b"\r\n"
     r1.promote()
-    assert r1.command(client, [b"SET", b"k", b"x"]) == b"-" + FENCED.text.encode() + b"\r\n"
+    # A new primary holds writes while it awaits its first lease (a write pause of its
+    # own, FIRST_LEASE_WAIT_MS); with no lease by then they are refused as fenced.
+    assert r1.command(client, [b"SET", b"k", b"x"]) is None
+    settle(w, FIRST_LEASE_WAIT_MS + 500)
+    late = Client(w.new_id())
+    r1.attach(late)
+    assert r1.command(late, [b"SET", b"k", b"y"]) == b"-" + FENCED.text.encode() + b"\r\n"
 
 
 def test_freeze_is_refused_while_a_full_sync_loads() -> None:
@@ -245,6 +252,12 @@ def test_the_target_of_a_failover_command_starts_fenced() -> None:
     assert r2.engine.is_primary and not p.engine.is_primary
     client = Client(w.new_id())
     r2.attach(client)
-    assert r2.command(client, [b"SET", b"k", b"x"]) == b"-" + FENCED.text.encode() + b"\r\n"
+    # Held until the first lease (the core's write pause; the real server's shell runs
+    # the held command on resume, tests/e2e/test_replication_fencing.py), then writes run.
+    assert r2.command(client, [b"SET", b"k", b"x"]) is None
+    assert r2.proc.core.pause_until_ms > 0
     assert r2.admin([b"ACKDB.LEASE", b"1", b"%d" % (w.now + 10_000)]) == b"+OK\r\n"
-    assert r2.command(client, [b"SET", b"k", b"x"]) == b"+OK\r\n"
+    assert r2.proc.core.pause_until_ms == 0
+    other = Client(w.new_id())
+    r2.attach(other)
+    assert r2.command(other, [b"SET", b"k", b"y"]) == b"+OK\r\n"
