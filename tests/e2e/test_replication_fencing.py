@@ -138,6 +138,9 @@ def test_multi_exec_is_refused_whole_when_fenced(
     reason, and nothing of the transaction ran."""
     p = start_ackdb("--ackdb-lease", "yes")
     r = clients(p.port)
+    # Fenced now (a lease with deadline 0): a start awaiting its first lease would hold
+    # writes for FIRST_LEASE_WAIT_MS instead (test_a_start_holds_writes_until_the_lease).
+    assert lease(r, 1, 0) == b"OK"
     with Session(p.port) as s:
         assert s.call("MULTI") == b"OK"
         assert error_text(s.call("SET", "k", "v")) == FENCED
@@ -357,3 +360,27 @@ def test_old_primary_killed_and_restarted_saves_its_whole_dataset(
     assert "unknown history" in a.log()
     check = start_node("a", "--dbfilename", "diverged-1.rdb")
     assert clients(check.port).get("only-a:9") == b"9"
+
+
+def test_a_start_holds_writes_until_the_lease(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """A primary started under ackdb-lease holds writes until its first lease (the node
+    agent leases it within a Raft read), then runs them in order: a database just created
+    answers its first writes after a pause, not -TRYAGAIN."""
+    p = start_ackdb("--ackdb-lease", "yes")
+    r = clients(p.port)
+    held: list[object] = []
+
+    def writer() -> None:
+        with Session(p.port) as s:
+            held.append(s.call("SET", "k", "1"))
+            held.append(s.call("INCR", "k"))
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.3)
+    assert held == [] and r.get("k") is None  # held, not refused
+    assert lease(r, 1, 10_000) == b"OK"
+    t.join(10)
+    assert held == [b"OK", 2] and r.get("k") == b"2"

@@ -67,9 +67,16 @@ class Fencing:
         # shell holds writes briefly meanwhile instead of refusing them: docs/fencing.md).
         self.promotions = 0
         self.awaiting_lease = False
+        if enabled:  # a start under ackdb-lease: the first lease is awaited
+            self.promotions, self.awaiting_lease = 1, True
 
     def set_enabled(self, enabled: bool) -> None:
-        """CONFIG SET ackdb-lease."""
+        """CONFIG SET ackdb-lease (and the config file at start). Turned on with no lease
+        yet, a primary awaits its first one as after a promotion (writes are held, not
+        refused, while the node agent leases it: a database just created)."""
+        if enabled and not self.enabled and self.deadline_ms == 0:
+            self.promotions += 1
+            self.awaiting_lease = True
         self.enabled = enabled
         self.fencing = enabled or self.frozen
 
