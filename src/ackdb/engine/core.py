@@ -580,6 +580,8 @@ class Server:
         if self.repl_gated and repl is not None and c.kind != "master":
             refusal = repl.refusal(c, cmd)
             if refusal is not None:
+                if refusal.hold:  # resumed by the shell (its write pause) and asked again
+                    return PAUSED
                 return self._reject(c, cmd, refusal.text)
         if c.multi is not None and cmd.name not in _MULTI_IMMEDIATE:
             if cmd.no_multi:

@@ -20,10 +20,13 @@ class RefusalKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A refused command: its kind and Redis's error text (code first, no CRLF)."""
+    """A refused command: its kind and Redis's error text (code first, no CRLF).
+    ``hold``: not refused yet -- the core holds the command (as CLIENT PAUSE does) and
+    asks again when it resumes it."""
 
     kind: RefusalKind
     text: str
+    hold: bool = False
 
 
 # Redis's texts (server.c shared objects), byte for byte.
@@ -38,3 +41,5 @@ FENCED = Refusal(
     RefusalKind.FENCED,
     "TRYAGAIN this shard is fenced: no valid lease (a failover may be in progress)",
 )
+# A fenced primary awaiting its first lease holds writes instead (docs/fencing.md).
+HELD = Refusal(FENCED.kind, FENCED.text, hold=True)

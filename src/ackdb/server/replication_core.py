@@ -27,7 +27,7 @@ from ..replication.driver import ReplicationDriver
 from ..replication.engine import EngineConfig, Replication
 from ..replication.fencing import DivergedRange
 from ..replication.ports import SnapshotReceiver, SnapshotServer
-from ..replication.refusal import Refusal
+from ..replication.refusal import HELD, Refusal
 from ..replication.state import SavedHistory
 from ..replication.stream import GETACK
 from ..replication.util import parse_ll
@@ -184,7 +184,7 @@ class CoreReplication:
         mono_ms = self.mono_ms() if e.fencing.fencing else 0
         refusal = e.refusal(writes=True, stale_ok=cmd.stale_ok, now_ms=now_ms, mono_ms=mono_ms)
         if refusal is not None and e.fencing.awaiting_lease and self._hold_for_lease():
-            return None  # held by the core's write pause until the lease (or refused after)
+            return HELD  # the core holds it until the lease (or refuses it after the wait)
         return refusal
 
     def _hold_for_lease(self) -> bool:
@@ -192,12 +192,14 @@ class CoreReplication:
         FIRST_LEASE_WAIT_MS); False once that pause is over."""
         f, core = self.engine.fencing, self.core
         if self._lease_hold is None or self._lease_hold[0] != f.promotions:
-            until = core.now_ms() + FIRST_LEASE_WAIT_MS
-            self._lease_hold = (f.promotions, until)
-            core.pause(until, everything=False)
+            self._lease_hold = (f.promotions, core.now_ms() + FIRST_LEASE_WAIT_MS)
             self.log.notice("Holding writes until this new primary's first lease")
-            return True
-        return bool(core.now_ms() < self._lease_hold[1])
+        elif core.now_ms() >= self._lease_hold[1]:
+            return False
+        # (Re-)armed each time: the pause's end (or the lease) resumes what it holds, even
+        # after a CLIENT UNPAUSE meanwhile; a held command never runs without a lease.
+        core.pause(self._lease_hold[1], everything=False)
+        return True
 
     def _end_lease_hold(self) -> None:
         """The first lease came: release the writes it held (a CLIENT PAUSE of a user that

@@ -224,6 +224,13 @@ def test_promotion_drops_the_lease() -> None:
     # A new primary holds writes while it awaits its first lease (a write pause of its
     # own, FIRST_LEASE_WAIT_MS); with no lease by then they are refused as fenced.
     assert r1.command(client, [b"SET", b"k", b"x"]) is None
+    # A CLIENT UNPAUSE meanwhile lets no write run without a lease: it is held again.
+    assert r1.admin([b"CLIENT", b"UNPAUSE"]) == b"+OK\r\n"
+    other = Client(w.new_id())
+    r1.attach(other)
+    assert r1.command(other, [b"SET", b"k", b"z"]) is None
+    assert r1.command(other, [b"GET", b"k"]) == b"$-1\r\n"  # neither held write ran
+    assert r1.proc.core.pause_until_ms > 0
     settle(w, FIRST_LEASE_WAIT_MS + 500)
     late = Client(w.new_id())
     r1.attach(late)
