@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
+
+from tests.e2e.load_threads import LoadThreads
 
 from ackdb.cluster.status import StatusView
 from ackdb.node import secrets
@@ -131,7 +132,7 @@ def endpoint(c: LocalCluster, node_id: str, timeout_s: float = 5.0) -> Client:
     return Client(f"{c[node_id].host}:{DB_PORT}", timeout_s=timeout_s)
 
 
-class Writer:
+class Writer(LoadThreads):
     """Threads writing ``SET key value`` + ``WAIT 1 <wait_ms>`` through the endpoints of
     ``via`` (one thread per node), recording each write the shard acknowledged with WAIT
     >= 1, and every error (wall-clock time, to compare with the logs, and "<endpoint's node>:
@@ -141,26 +142,9 @@ class Writer:
         self.c = c
         self.via = via
         self.wait_ms = wait_ms
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.acked: dict[str, bytes] = {}
         self.unacked = 0  # WAIT answered 0: not covered by the guarantee
         self.errors: list[tuple[float, str]] = []
-        self.threads = [threading.Thread(target=self._run, args=(n,)) for n in via]
-
-    def __enter__(self) -> Writer:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
+        super().__init__(via)
 
     def _run(self, node_id: str) -> None:
         cl: Client | None = None

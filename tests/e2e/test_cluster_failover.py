@@ -5,11 +5,11 @@ the killed member once it returns)."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from tests.e2e.load_threads import LoadThreads
 
 from ackdb.node.localcluster import LocalCluster, wait_for
 from ackdb.resp.client import BlockingClient as Client
@@ -21,32 +21,15 @@ WRITERS = 4
 FAILOVER_MAX_S = 2.0
 
 
-class Load:
+class Load(LoadThreads):
     """Writer threads doing META.SET against the running members, recording every
     acknowledged key (and when), switching member on any error."""
 
     def __init__(self, cluster: LocalCluster, writers: int = WRITERS) -> None:
         self.cluster = cluster
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.acked: dict[str, bytes] = {}
         self.ack_times: list[float] = []
         self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self._run, args=(w,)) for w in range(writers)]
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
+        super().__init__(range(writers))
 
     def _run(self, w: int) -> None:
         i = 0

@@ -110,7 +110,7 @@ class CoreReplication:
         self.core = core
         self.config = config
         self.log = log
-        self._lease_hold: tuple[int, int] | None = None  # (promotion, pause end, wall ms)
+        self._lease_hold: tuple[int, int] | None = None  # (promotion, hold end in wall ms)
         self.engine = Replication(
             engine_config_from(config),
             rng=rng if rng is not None else core.rng,
