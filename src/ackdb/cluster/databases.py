@@ -35,6 +35,8 @@ from typing import Any
 
 import msgpack
 
+from ackdb.cluster.schema import Collection
+
 SLOTS = 16384
 DB_NAME_MAX_CHARS = 64
 DEFAULT_DB_NAME = "default"
@@ -65,6 +67,8 @@ class ShardState(enum.StrEnum):
 
 
 FAILOVER_POLICIES = ("strict", "available")
+LEVELS = ("ONE", "QUORUM", "ALL")  # a leaderless database's consistency levels
+STRATEGIES = ("TimeBasedResolution", "DeleteOnConflict", "NoAutomatedResolution")
 FAILOVER_PROFILES = ("high", "low")
 FORKS_KEPT = 8  # a shard remembers its last 8 forks
 
@@ -163,9 +167,26 @@ class Database:
     # them (passwords as SHA-256 only); empty: the default user alone (docs/acl.md).
     acl_users: tuple[str, ...] = ()
 
+    # Leaderless databases (issue 16, docs/leaderless.md). ``shards`` are its partitions;
+    # every instance of a partition is an equal replica (``primary`` is only the first of
+    # the replica set, in replica order), ``replicas`` is the replication factor - 1, and
+    # the epoch never changes (there is no failover). The defaults are a sharded
+    # database's (unused) and absent from its body.
+    read_consistency: str = "QUORUM"  # ONE | QUORUM | ALL
+    write_consistency: str = "QUORUM"
+    deletion_strategy: str = "TimeBasedResolution"  # | DeleteOnConflict | NoAutomatedResolution
+    max_clock_skew_ms: int = 500
+    schema_version: int = 0  # bumped by every committed schema change (0: never changed)
+    collections: tuple[Collection, ...] = ()  # cluster/schema.py
+
     def __post_init__(self) -> None:
         if self.failover_guarantee < 0:
             object.__setattr__(self, "failover_guarantee", min(1, self.replicas))
+
+    @property
+    def replication_factor(self) -> int:
+        """A leaderless database's n (replicas per key); 1 + replicas for any database."""
+        return self.replicas + 1
 
     def shard(self, index: int) -> Shard | None:
         return self.shards[index] if 0 <= index < len(self.shards) else None
@@ -201,6 +222,15 @@ class Database:
         }
         if self.acl_users:  # (absent when empty: records written before ACLs read the same)
             body["acl_users"] = list(self.acl_users)
+        if self.type is DbType.LEADERLESS:
+            body["leaderless"] = [
+                self.read_consistency,
+                self.write_consistency,
+                self.deletion_strategy,
+                self.max_clock_skew_ms,
+                self.schema_version,
+                [c.to_list() for c in self.collections],
+            ]
         out = msgpack.packb(body, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
@@ -213,6 +243,10 @@ class Database:
             shards = tuple(_shard_from(s) for s in v["shards"])
             policy = str(v.get("failover_policy", "strict"))
             profile = str(v.get("failover_profile", "high"))
+            ll = v.get("leaderless") or ["QUORUM", "QUORUM", "TimeBasedResolution", 500, 0, []]
+            read_cl, write_cl, strategy, skew, schema_version, colls = ll
+            if read_cl not in LEVELS or write_cl not in LEVELS or strategy not in STRATEGIES:
+                raise ValueError(f"bad levels or strategy {read_cl!r:.20} {write_cl!r:.20}")
             if policy not in FAILOVER_POLICIES or profile not in FAILOVER_PROFILES:
                 raise ValueError(f"bad failover policy or profile {policy!r:.20} {profile!r:.20}")
             return Database(
@@ -230,6 +264,12 @@ class Database:
                 failover_policy=policy,
                 failover_profile=profile,
                 acl_users=tuple(str(u) for u in v.get("acl_users", ())),
+                read_consistency=str(read_cl),
+                write_consistency=str(write_cl),
+                deletion_strategy=str(strategy),
+                max_clock_skew_ms=int(skew),
+                schema_version=int(schema_version),
+                collections=tuple(Collection.from_list(c) for c in colls),
             )
         except (KeyError, TypeError, IndexError, ValueError, msgpack.ExtraData) as e:
             raise ValueError(f"not a database record: {e}") from None
