@@ -3,7 +3,8 @@
 Owns: storing versioned records (``keyspace.lww.Record``) -- every write is a merge, so
 it applies only what is newer than what the key holds (idempotent: a retried or replayed
 write changes nothing twice, and a repair can never clobber a newer write) -- and
-answering records, digests, hash-tree leaves and leaf ranges. Never coordinates: which
+answering records, digests, hash-tree leaves and leaf ranges (from the incrementally kept
+tree of ``keyspace/lltree.py``: each write calls its ``begin`` / ``changed``). Never coordinates: which
 replicas to ask, levels, repair and hints are ``leaderless/``'s.
 
 Durability: a write changes the dataset only when the merge changed the record; then the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from ..engine.client import Client
 from ..engine.core import WRONGTYPE
-from ..keyspace import lww
+from ..keyspace import lltree, lww
 from ..keyspace.lww import Record, Version
 from ..resp import encoder as enc
 from .base import SYNTAX, CommandError, arg_int
@@ -68,6 +69,7 @@ def _current(c: Client, key: bytes) -> Record | None:
 def _apply(c: Client, key: bytes, rec: Record) -> bytes:
     """Merge ``rec`` into the key; count a change so the command is propagated."""
     db = c.db
+    tree = lltree.begin(db, c.server.dirty)
     cur = _current(c, key)
     if cur is None:
         db.add_new(key, rec)
@@ -78,6 +80,7 @@ def _apply(c: Client, key: bytes, rec: Record) -> bytes:
             db.touch(key)
     if changed:
         c.server.dirty += 1
+        lltree.changed(tree, db, key, c.server.dirty)
     return enc.ONE if changed else enc.ZERO
 
 
@@ -134,11 +137,13 @@ def ll_digest(c: Client, argv: list[bytes]) -> bytes:
 @handler("ll.purge")
 def ll_purge(c: Client, argv: list[bytes]) -> bytes:
     v = _version(argv[2])
+    tree = lltree.begin(c.db, c.server.dirty)
     rec = _current(c, argv[1])
     if rec is None or not rec.is_tombstone() or rec.base_version != v:
         return enc.ZERO
     c.db.delete(argv[1])
     c.server.dirty += 1
+    lltree.changed(tree, c.db, argv[1], c.server.dirty)
     return enc.ONE
 
 
@@ -151,8 +156,8 @@ def _depth(b: bytes) -> int:
 
 @handler("ll.tree")
 def ll_tree(c: Client, argv: list[bytes]) -> bytes:
-    leaves = lww.tree_leaves(c.db.data.items(), _depth(argv[1]))
-    return enc.bulk(b"".join(h.to_bytes(8, "big") for h in leaves))
+    depth = _depth(argv[1])
+    return enc.bulk(lltree.current(c.db, c.server.dirty).leaves(depth))
 
 
 @handler("ll.range")
@@ -160,8 +165,7 @@ def ll_range(c: Client, argv: list[bytes]) -> bytes:
     depth = _depth(argv[1])
     lo, hi = arg_int(argv[2]), arg_int(argv[3])
     out: list[bytes] = []
-    for key, v in c.db.data.items():
-        if v.__class__ is Record and lo <= lww.leaf_of(key, depth) < hi:
-            out.append(key)
-            out.append(lww.encode(v))
+    for key, rec in lltree.current(c.db, c.server.dirty).range_items(depth, lo, hi):
+        out.append(key)
+        out.append(lww.encode(rec))
     return enc.bulk_array(out)

@@ -80,6 +80,7 @@ class Database:
         "avg_ttl",
         "awaited",
         "notify_created",
+        "lltree",
     )
 
     def __init__(self, index: int, owner: KeyspaceOwner) -> None:
@@ -98,6 +99,9 @@ class Database:
         # Call owner.on_key_created for every key added (the `new` keyspace event); the
         # owner turns it on only when that event is enabled: one check per creation.
         self.notify_created = False
+        # The hash tree of this database's leaderless records (keyspace/lltree.py),
+        # made by the first LL.* command; None until then.
+        self.lltree: Any = None
 
     # -- reads -------------------------------------------------------------------------
 
@@ -125,6 +129,13 @@ class Database:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def change_mark(self) -> tuple[int, int, int]:
+        """A value that moves whenever a key is added or deleted (not when a value is
+        replaced in place): for state derived from the keyspace outside the command
+        path (keyspace/lltree.py) to notice changes it did not make. Nothing to keep up:
+        it reads the SCAN order's counters."""
+        return self._gen, len(self._order), self._stale
 
     # -- writes ------------------------------------------------------------------------
 
