@@ -1,11 +1,17 @@
 """Anti-entropy: comparing two replicas' hash trees and deciding what to push.
 
-Owns: the tree over a replica's leaves (``keyspace.lww.tree_leaves``: 2**depth leaves,
-each the XOR of its (key, record) hashes, computed from the stored records), the
-level-by-level comparison that finds differing leaves, and the plan for one differing
-range: which records go to which side. Never fetches: the shell asks each replica for
-``LL.TREE depth`` and ``LL.RANGE depth lo hi`` and sends the plan's records as
-``LL.APPLY`` (a merge: the newer side wins, a replica never loses a version).
+Owns: the tree over a replica's leaves (2**depth leaves, each the XOR of its (key,
+record) hashes; a replica keeps it incrementally, ``keyspace/lltree.py``), the
+level-by-level comparison that finds differing leaves, the plan for one differing range
+(which records go to which side), and the two jobs built on them: ``PairSync`` (compare
+two replicas of a partition and push the merge of every differing range, within a push
+budget) and ``PurgeSweep`` (read a window of leaves from every replica of a partition
+and purge the tombstones ``tombstones.may_purge`` allows). Never fetches: a job returns
+``Call`` actions -- ``LL.TREE depth``, ``LL.RANGE depth lo hi``, ``LL.APPLY key record``
+(a merge: the newer side wins, a replica never loses a version), ``LL.PURGE key
+version`` -- and the shell (coordinator/antientropy.py, sim/ll_world.py) feeds each
+reply back (``on_reply``) or its failure (``on_failure``: no connection, an error reply,
+a timeout). A job is over when no call of it is outstanding.
 
 Pushing the *merge* of both sides, never one side's record, means a push cannot go back
 in time and a content-identical record is never re-sent (equal records, no action).
@@ -13,8 +19,16 @@ in time and a content-identical record is never re-sent (equal records, no actio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ..keyspace import lww
-from ..keyspace.lww import Record
+from ..keyspace.lww import Record, Version
+from .tombstones import may_purge
+
+# Leaves of the compared tree fetched in one LL.RANGE at most: a wiped replica differs
+# everywhere, and one page must still cost a few leaves' keys, not the keyspace.
+RANGE_LEAVES_MAX = 8
 
 
 class HashTree:
@@ -80,3 +94,169 @@ def plan_sync(
         if m != rb:
             to_b[key] = m
     return to_a, to_b
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One command to replica ``replica`` (its index in the partition's instances) of
+    partition ``partition``. Repairs carry no SCHEMA and no MAXSKEW: their records were
+    checked when first written."""
+
+    partition: int
+    replica: int
+    argv: tuple[bytes, ...]
+
+
+def tree_of(raw: bytes) -> HashTree:
+    """An ``LL.TREE`` reply as a tree; ValueError when it is not whole leaves."""
+    if raw.__class__ is not bytes or not raw or len(raw) % 8:
+        raise ValueError("bad LL.TREE reply")
+    return HashTree([int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)])
+
+
+def items_of(flat: Any) -> dict[bytes, Record]:
+    """An ``LL.RANGE`` reply (key, record, key, record...) as a dict; ValueError when bad."""
+    if not isinstance(flat, list) or len(flat) % 2:
+        raise ValueError("bad LL.RANGE reply")
+    return {flat[i]: lww.decode(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def split_ranges(ranges: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:
+    """Runs cut into pieces of at most ``width`` leaves."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        out.extend((x, min(x + width, hi)) for x in range(lo, hi, width))
+    return out
+
+
+def apply_call(partition: int, replica: int, key: bytes, rec: Record) -> Call:
+    return Call(partition, replica, (b"LL.APPLY", key, lww.encode(rec)))
+
+
+class PairSync:
+    """Compare replicas ``a`` and ``b`` of a partition; push the merge of each differing
+    range to the side that lacks it, one range at a time, until ``push_budget`` records
+    were pushed (the rest waits for the next comparison: ``complete`` is then False).
+
+    States: trees asked -> (both trees) ranges, one at a time -> over. A failed tree or
+    range read ends the job (``failed`` names the replica); a failed push is counted only
+    (the next comparison finds that range again)."""
+
+    def __init__(self, partition: int, a: int, b: int, depth: int, push_budget: int) -> None:
+        assert a != b
+        self.partition, self.a, self.b, self.depth = partition, a, b, depth
+        self.push_budget = push_budget
+        self.trees: dict[int, HashTree] = {}
+        self.ranges: list[tuple[int, int]] = []
+        self.pages: dict[int, dict[bytes, Record]] = {}
+        self.differing = 0  # leaves that differed
+        self.pushed = 0
+        self.push_failed = 0
+        self.failed: list[int] = []
+        self.complete = False  # compared everything and pushed every difference found
+
+    def start(self) -> list[Call]:
+        return [Call(self.partition, r, (b"LL.TREE", b"%d" % self.depth)) for r in (self.a, self.b)]
+
+    def on_reply(self, call: Call, reply: Any) -> list[Call]:
+        if self.failed:
+            return []
+        cmd = call.argv[0]
+        try:
+            if cmd == b"LL.TREE":
+                self.trees[call.replica] = tree_of(reply)
+                return self._compared() if len(self.trees) == 2 else []
+            if cmd == b"LL.RANGE":
+                self.pages[call.replica] = items_of(reply)
+                return self._merge_page() if len(self.pages) == 2 else []
+        except ValueError:
+            return self.on_failure(call)
+        return []  # a push landed
+
+    def on_failure(self, call: Call) -> list[Call]:
+        if call.argv[0] == b"LL.APPLY":
+            self.push_failed += 1
+        elif call.replica not in self.failed:
+            self.failed.append(call.replica)
+            self.complete = False
+        return []
+
+    def _compared(self) -> list[Call]:
+        ta, tb = self.trees[self.a], self.trees[self.b]
+        if ta.depth != tb.depth:
+            self.failed.append(self.b)
+            return []
+        diff = differing_leaves(ta, tb)
+        self.differing = len(diff)
+        self.ranges = split_ranges(leaf_ranges(diff), RANGE_LEAVES_MAX)
+        return self._next_range()
+
+    def _next_range(self) -> list[Call]:
+        if not self.ranges:
+            self.complete = True
+            return []
+        if self.pushed >= self.push_budget:
+            return []
+        lo, hi = self.ranges.pop(0)
+        argv = (b"LL.RANGE", b"%d" % self.depth, b"%d" % lo, b"%d" % hi)
+        return [Call(self.partition, r, argv) for r in (self.a, self.b)]
+
+    def _merge_page(self) -> list[Call]:
+        to_a, to_b = plan_sync(self.pages[self.a], self.pages[self.b])
+        self.pages = {}
+        out = [apply_call(self.partition, self.a, k, rec) for k, rec in sorted(to_a.items())]
+        out += [apply_call(self.partition, self.b, k, rec) for k, rec in sorted(to_b.items())]
+        self.pushed += len(out)
+        return out + self._next_range()
+
+
+class PurgeSweep:
+    """Read leaves [lo, hi) at ``depth`` from every replica of a partition; purge each
+    tombstone every replica holds exactly, once the grace has passed (``may_purge``):
+    ``LL.PURGE`` on every replica, which drops it only if it still holds that exact
+    tombstone. Any replica failing to answer its page ends the job without a purge."""
+
+    def __init__(
+        self, partition: int, n: int, depth: int, lo: int, hi: int, now_ms: int, grace_ms: int
+    ) -> None:
+        self.partition, self.n, self.now_ms, self.grace_ms = partition, n, now_ms, grace_ms
+        self.argv = (b"LL.RANGE", b"%d" % depth, b"%d" % lo, b"%d" % hi)
+        self.pages: dict[int, dict[bytes, Record]] = {}
+        self.failed: list[int] = []
+        self.purged: set[bytes] = set()  # keys some replica dropped
+
+    def start(self) -> list[Call]:
+        return [Call(self.partition, r, self.argv) for r in range(self.n)]
+
+    def on_reply(self, call: Call, reply: Any) -> list[Call]:
+        if call.argv[0] == b"LL.PURGE":
+            if reply == 1:
+                self.purged.add(call.argv[1])
+            return []
+        try:
+            self.pages[call.replica] = items_of(reply)
+        except ValueError:
+            return self.on_failure(call)
+        if len(self.pages) < self.n or self.failed:
+            return []
+        return self._purges()
+
+    def on_failure(self, call: Call) -> list[Call]:
+        if call.argv[0] != b"LL.PURGE" and call.replica not in self.failed:
+            self.failed.append(call.replica)
+        return []
+
+    def _purges(self) -> list[Call]:
+        out: list[Call] = []
+        replicas = tuple(range(self.n))
+        for key, rec in sorted(self.pages[0].items()):
+            if not rec.is_tombstone():
+                continue
+            v: Version = rec.base_version
+            holders: dict[int, Record | None] = {r: self.pages[r].get(key) for r in replicas}
+            if may_purge(v, holders, replicas, self.now_ms, self.grace_ms):
+                out += [Call(self.partition, r, (b"LL.PURGE", key, v.to_bytes())) for r in replicas]
+        return out
