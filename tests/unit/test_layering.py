@@ -82,6 +82,8 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     "proxy": frozenset({"cluster", "acl", "commandtable", "resp"}),
+    # The leaderless coordinator process: the asyncio shell of leaderless/'s cores.
+    "coordinator": frozenset({"leaderless", "cluster", "resp"}),
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.

@@ -216,7 +216,9 @@ def db_pass(partitions: list[Partition], depth: int) -> list[PairSync]:
     compared (and synced) with each other replica. Agreed when no pair differed."""
     unlimited = 1 << 62
     return [
-        PairSync(p.index, 0, j, depth, unlimited) for p in partitions for j in range(1, len(p.nodes))
+        PairSync(p.index, 0, j, depth, unlimited)
+        for p in partitions
+        for j in range(1, len(p.nodes))
     ]
 
 

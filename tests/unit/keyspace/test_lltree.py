@@ -54,7 +54,9 @@ def _check(h: Harness, depth: int) -> None:
     assert reply == head + _scratch(h, depth) + b"\r\n"
     # The leaf index pages exactly the records of the range.
     want = sorted(
-        k for k, v in h.server.dbs[0].data.items() if isinstance(v, Record) and lww.leaf_of(k, 2) < 2
+        k
+        for k, v in h.server.dbs[0].data.items()
+        if isinstance(v, Record) and lww.leaf_of(k, 2) < 2
     )
     t = h.server.dbs[0].lltree
     assert sorted(k for k, _ in t.range_items(2, 0, 2)) == want

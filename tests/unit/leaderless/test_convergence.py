@@ -40,9 +40,7 @@ class Cluster:
         return reader.gets()
 
     def records(self, p: int, r: int) -> dict[bytes, Record]:
-        return {
-            k: v for k, v in self.h[p, r].server.dbs[0].data.items() if isinstance(v, Record)
-        }
+        return {k: v for k, v in self.h[p, r].server.dbs[0].data.items() if isinstance(v, Record)}
 
     def drive(self, job: Any) -> Any:
         pending = list(job.start())
@@ -149,9 +147,7 @@ def test_schedule_rounds_ring_pairs_purge_windows_and_info() -> None:
     }
     # The next sweep window follows on; a failed comparison is not a full comparison.
     jobs = s.begin_round(11_000)
-    assert [j.argv for j in jobs if isinstance(j, PurgeSweep)] == [
-        (b"LL.RANGE", b"4", b"8", b"16")
-    ]
+    assert [j.argv for j in jobs if isinstance(j, PurgeSweep)] == [(b"LL.RANGE", b"4", b"8", b"16")]
     s.end_round(11_100, jobs)
     assert dict(s.info(11_100))["ll_ae_last_full_comparison_age_ms"] == "10100"
 
@@ -196,6 +192,8 @@ def test_converge_wait_answers_or_retries_until_the_deadline() -> None:
     w = ConvergeWait(now_ms=0, timeout_ms=100, retry_ms=30)
     assert w.after_pass(10, "x differs") == Retry(30)
     assert w.after_pass(90, "x differs") == Retry(10)
-    assert w.after_pass(100, "x differs") == Answer("TIMEOUT not converged after 3 passes: x differs")
+    assert w.after_pass(100, "x differs") == Answer(
+        "TIMEOUT not converged after 3 passes: x differs"
+    )
     assert ConvergeWait(0, 0).after_pass(0, None) == Answer(None)
     assert lww.TREE_DEPTH_MAX >= 4

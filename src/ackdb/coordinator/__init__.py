@@ -1,0 +1,1 @@
+"""The leaderless coordinator process (shell)."""
