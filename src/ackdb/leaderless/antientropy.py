@@ -214,10 +214,12 @@ class PairSync:
 
 
 class PurgeSweep:
-    """Read leaves [lo, hi) at ``depth`` from every replica of a partition; purge each
-    tombstone every replica holds exactly, once the grace has passed (``may_purge``):
-    ``LL.PURGE`` on every replica, which drops it only if it still holds that exact
-    tombstone. Any replica failing to answer its page ends the job without a purge."""
+    """Read leaves [lo, hi) at ``depth`` and the clock (``TIME``) of every replica of a
+    partition; purge each tombstone every replica holds exactly, once the grace has
+    passed (``may_purge``) by the earliest of the replicas' clocks and this node's
+    (``now_ms``) -- so one fast clock, even this node's, cannot purge early: ``LL.PURGE``
+    on every replica, which drops it only if it still holds that exact tombstone. A
+    replica failing to answer ends the job without a purge."""
 
     def __init__(
         self, partition: int, n: int, depth: int, lo: int, hi: int, now_ms: int, grace_ms: int
@@ -225,22 +227,30 @@ class PurgeSweep:
         self.partition, self.n, self.now_ms, self.grace_ms = partition, n, now_ms, grace_ms
         self.argv = (b"LL.RANGE", b"%d" % depth, b"%d" % lo, b"%d" % hi)
         self.pages: dict[int, dict[bytes, Record]] = {}
+        self.clocks: dict[int, int] = {}
         self.failed: list[int] = []
         self.purged: set[bytes] = set()  # keys some replica dropped
 
     def start(self) -> list[Call]:
-        return [Call(self.partition, r, self.argv) for r in range(self.n)]
+        out: list[Call] = []
+        for r in range(self.n):
+            out += [Call(self.partition, r, (b"TIME",)), Call(self.partition, r, self.argv)]
+        return out
 
     def on_reply(self, call: Call, reply: Any) -> list[Call]:
-        if call.argv[0] == b"LL.PURGE":
+        cmd = call.argv[0]
+        if cmd == b"LL.PURGE":
             if reply == 1:
                 self.purged.add(call.argv[1])
             return []
         try:
-            self.pages[call.replica] = items_of(reply)
+            if cmd == b"TIME":
+                self.clocks[call.replica] = _time_ms(reply)
+            else:
+                self.pages[call.replica] = items_of(reply)
         except ValueError:
             return self.on_failure(call)
-        if len(self.pages) < self.n or self.failed:
+        if len(self.pages) < self.n or len(self.clocks) < self.n or self.failed:
             return []
         return self._purges()
 
@@ -252,11 +262,19 @@ class PurgeSweep:
     def _purges(self) -> list[Call]:
         out: list[Call] = []
         replicas = tuple(range(self.n))
+        now_ms = min(self.now_ms, *self.clocks.values())
         for key, rec in sorted(self.pages[0].items()):
             if not rec.is_tombstone():
                 continue
             v: Version = rec.base_version
             holders: dict[int, Record | None] = {r: self.pages[r].get(key) for r in replicas}
-            if may_purge(v, holders, replicas, self.now_ms, self.grace_ms):
+            if may_purge(v, holders, replicas, now_ms, self.grace_ms):
                 out += [Call(self.partition, r, (b"LL.PURGE", key, v.to_bytes())) for r in replicas]
         return out
+
+
+def _time_ms(reply: Any) -> int:
+    """A ``TIME`` reply ([seconds, microseconds]) in ms; ValueError when malformed."""
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise ValueError("bad TIME reply")
+    return int(reply[0]) * 1000 + int(reply[1]) // 1000

@@ -6,8 +6,11 @@ only after the next fsync (``disk_ms`` later), and every reply produced before t
 fsync leaves only after it (as the server holds replies behind an fsync). A crash drops
 the unsynced effects and the replies not yet sent; a restart rebuilds the dataset by
 replaying the synced effects through a fresh core (as an AOF load does). Its wall clock
-is the world's plus a fixed skew. ``SimNet`` carries requests and replies with seeded
-delays and drops, and cut links (partitions). Never reads a real clock.
+is the world's plus a fixed skew. A paused replica (SIGSTOP) keeps what arrives in its
+inbox and neither runs nor fsyncs until it resumes, then works through the inbox in
+order. ``SimNet`` carries requests and replies with seeded delays and drops, slow
+messages that overtake (reordering), and cut links (partitions). Never reads a real
+clock.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class SimReplica:
         self.pending: list[list[bytes]] = []  # effects written, not yet fsynced
         self.outbox: list[tuple[ReplyFn, bytes]] = []  # replies held behind the fsync
         self.fsync_due = False
+        self.paused = False
+        self.inbox: list[tuple[list[bytes], ReplyFn, int]] = []  # arrived while paused
         self._boot()
 
     def _boot(self) -> None:
@@ -88,6 +93,9 @@ class SimReplica:
     def _fsync(self, incarnation: int) -> None:
         if not self.alive or incarnation != self.crashes:
             return
+        if self.paused:
+            self.q.schedule(5, self._fsync, incarnation)
+            return
         self.fsync_due = False
         self.synced += self.pending
         self.pending = []
@@ -99,6 +107,20 @@ class SimReplica:
         self.alive = False
         self.crashes += 1
         self.pending, self.outbox, self.fsync_due = [], [], False
+        self.paused, self.inbox = False, []
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        """Work through what arrived while paused, in arrival order."""
+        if not self.paused:
+            return
+        self.paused = False
+        inbox, self.inbox = self.inbox, []
+        for argv, reply, disk_ms in inbox:
+            if self.alive and not self.paused:
+                self.handle(argv, reply, disk_ms)
 
     def restart(self) -> None:
         assert not self.alive
@@ -120,9 +142,13 @@ class SimNet:
         self.delay_ms = (1, 8)
         self.disk_ms = (1, 4)
         self.cut: set[tuple[int, int]] = set()  # (coordinator, replica) links down
+        self.slow_p = 0.0  # chance a message is slow (overtaken by later ones)
+        self.slow_ms = (20, 80)
         self.sent = 0
 
     def _delay(self) -> int:
+        if self.slow_p and self.rng.random() < self.slow_p:
+            return self.rng.randint(*self.slow_ms)
         return self.rng.randint(*self.delay_ms)
 
     def _lost(self, coord: int, replica: int) -> bool:
@@ -158,4 +184,8 @@ class SimNet:
             if not self._lost(coord, replica):
                 self.q.schedule(self._delay(), reply, value)
 
-        r.handle(argv, back, self.rng.randint(*self.disk_ms))
+        disk_ms = self.rng.randint(*self.disk_ms)
+        if r.paused:
+            r.inbox.append((argv, back, disk_ms))
+            return
+        r.handle(argv, back, disk_ms)

@@ -2,10 +2,18 @@
 
 Owns: ``SimCoordinator`` -- the driver that carries out the real coordinator cores'
 actions (``leaderless/coordinator.py``) over ``SimNet``, keeps hints
-(``leaderless/hints.py``) and runs anti-entropy (``leaderless/antientropy.py``) and
-tombstone purges (``leaderless/tombstones.py``) -- and ``LlWorld``, which builds one
-world from a seed, runs clients and faults, and records a history for the checks in
-tests/sim/test_leaderless_sim.py. Never reads a real clock; one seed, one run.
+(``leaderless/hints.py``), and runs the real anti-entropy schedule
+(``leaderless/convergence.py``: its rounds of pair comparisons and tombstone purge
+sweeps, and CONVERGE's passes) by carrying out the jobs' calls -- and ``LlWorld``, which
+builds one world from a seed, runs clients and faults, and records a history (with every
+purge sent) for the checks in tests/sim/test_leaderless_sim.py. A paused coordinator
+(a long GC pause, SIGSTOP) starts nothing and handles no reply or timeout until it
+resumes; then it works through them in order. Never reads a real clock; one seed, one
+run.
+
+Node layout: coordinator i runs on node ``c<i>``; replica j runs on node ``c<j mod
+coordinators>``, so the schedule's ring pairs (each node compares its replica with the
+next) cover every replica pair of the ring even with more replicas than coordinators.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import hiredis
 
 from ..keyspace import lww
 from ..keyspace.lww import Record, Version
-from ..leaderless import antientropy as ae
+from ..leaderless import convergence as cv
+from ..leaderless.antientropy import Call, PairSync, PurgeSweep
 from ..leaderless.coordinator import (
     Action,
     Done,
@@ -34,13 +43,22 @@ from ..leaderless.coordinator import (
 from ..leaderless.hints import HintQueue
 from ..leaderless.hlc import HybridClock
 from ..leaderless.levels import Level
+from ..leaderless.tombstones import grace_ms
 from .events import EventQueue
 from .ll_replica import SimNet, SimReplica
 
 REQUEST_TIMEOUT_MS = 60
 MAX_SKEW_MS = 500
 TREE_DEPTH = 4
+# Hints older than this are dropped (anti-entropy carries their writes): short, so the
+# tombstone grace is short enough for purges to run while faults still happen.
+HINT_AGE_MS_MAX = 500
+GRACE_MS = grace_ms(HINT_AGE_MS_MAX, REQUEST_TIMEOUT_MS, MAX_SKEW_MS)
+AE_INTERVAL_MS = 400
+AE_PUSH_BUDGET = 64
+PURGE_WINDOW = 8  # leaves per sweep: the whole tree of 16 leaves in 2 rounds
 Request = WriteRequest | ReadRequest | ScanRequest
+Job = PairSync | PurgeSweep | cv.KeyPass
 
 
 @dataclass(slots=True)
@@ -59,15 +77,40 @@ class Op:
     keys: list[bytes] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """An LL.PURGE a coordinator sent (the checks allow the key's absence after it)."""
+
+    key: bytes
+    version: Version
+    at_ms: int
+
+
 class SimCoordinator:
     def __init__(self, world: LlWorld, index: int, skew_ms: int) -> None:
         self.w, self.index, self.skew_ms = world, index, skew_ms
         self.clock = HybridClock(node=100 + index, max_skew_ms=MAX_SKEW_MS)
-        self.hints = {r: HintQueue(hint_count_max=64) for r in range(world.n)}
+        self.hints = {
+            r: HintQueue(hint_count_max=64, hint_age_ms_max=HINT_AGE_MS_MAX)
+            for r in range(world.n)
+        }
         self.replaying: set[int] = set()
+        self.paused_until = 0
+        self.schedule = cv.Schedule(
+            f"c{index}", GRACE_MS, AE_INTERVAL_MS, TREE_DEPTH, AE_PUSH_BUDGET, PURGE_WINDOW
+        )
+        self.schedule.set_partitions([world.partition])
 
     def wall(self) -> int:
         return self.w.q.now + self.skew_ms
+
+    def later(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` now, or when this coordinator resumes from a pause."""
+        wait = self.paused_until - self.w.q.now
+        if wait > 0:
+            self.w.q.schedule(wait, self.later, fn, *args)
+        else:
+            fn(*args)
 
     # -- one RPC ---------------------------------------------------------------------
 
@@ -82,7 +125,9 @@ class SimCoordinator:
         state = {"open": True}
 
         def reply(value: Any) -> None:
-            if state["open"]:
+            if self.paused_until > self.w.q.now:
+                self.later(reply, value)
+            elif state["open"]:
                 state["open"] = False
                 if isinstance(value, hiredis.ReplyError):
                     fail(str(value).startswith("ERR LLSKEW"))
@@ -90,7 +135,9 @@ class SimCoordinator:
                     ok(value)
 
         def lost() -> None:
-            if state["open"]:
+            if self.paused_until > self.w.q.now:
+                self.later(lost)
+            elif state["open"]:
                 state["open"] = False
                 fail(False)
 
@@ -104,7 +151,7 @@ class SimCoordinator:
         self.w.q.schedule(REQUEST_TIMEOUT_MS, self._tick, req, done)
 
     def _tick(self, req: Request, done: Callable[[Done], None]) -> None:
-        self.carry(req, req.tick(self.w.q.now), done)
+        self.later(lambda: self.carry(req, req.tick(self.w.q.now), done))
 
     def carry(self, req: Request, actions: list[Action], done: Callable[[Done], None]) -> None:
         for a in actions:
@@ -188,49 +235,60 @@ class SimCoordinator:
 
         self.rpc(r, self._apply_argv(key, rec), lambda _: finish(), fail)
 
-    # -- anti-entropy ----------------------------------------------------------------
+    # -- anti-entropy: the real schedule's jobs --------------------------------------
 
-    def sync_pair(self, a: int, b: int, then: Callable[[], None]) -> None:
-        """Compare the trees of replicas a and b; push the merge of differing ranges."""
-        trees: dict[int, ae.HashTree] = {}
+    def drive(self, job: Job, then: Callable[[], None]) -> None:
+        """Carry out ``job``'s calls (each reply fed back); ``then()`` when none is left."""
+        out = {"n": 0}
 
-        def got_tree(r: int, raw: Any) -> None:
-            trees[r] = ae.HashTree(
-                [int.from_bytes(raw[i : i + 8], "big") for i in range(0, len(raw), 8)]
-            )
-            if len(trees) == 2:
-                ranges = ae.leaf_ranges(ae.differing_leaves(trees[a], trees[b]))
-                self._sync_ranges(a, b, ranges, then)
+        def send(calls: list[Call]) -> None:
+            for call in calls:
+                out["n"] += 1
+                if call.argv[0] == b"LL.PURGE":
+                    purge = Purge(call.argv[1], Version.parse(call.argv[2]), self.w.q.now)
+                    self.w.purges.append(purge)
+                self.rpc(
+                    self.w.replica_of(call),
+                    list(call.argv),
+                    lambda v, c=call: answered(job.on_reply(c, v)),  # type: ignore[misc]
+                    lambda _, c=call: answered(job.on_failure(c)),  # type: ignore[misc]
+                )
 
-        for r in (a, b):
-            self.rpc(
-                r,
-                [b"LL.TREE", b"%d" % TREE_DEPTH],
-                lambda raw, r=r: got_tree(r, raw),  # type: ignore[misc]
-                lambda _: then(),
-            )
+        def answered(more: list[Call]) -> None:
+            out["n"] -= 1
+            send(more)
+            if not out["n"]:
+                then()
 
-    def _sync_ranges(
-        self, a: int, b: int, ranges: list[tuple[int, int]], then: Callable[[], None]
-    ) -> None:
-        if not ranges:
+        first = job.start()
+        if not first:
+            then()
+        send(first)
+
+    def drive_all(self, jobs: list[Any], then: Callable[[], None]) -> None:
+        """Run ``jobs`` one after the other (a round holds one job's calls at a time)."""
+        if not jobs:
             then()
             return
-        lo, hi = ranges[0]
-        pages: dict[int, dict[bytes, Record]] = {}
+        self.drive(jobs[0], lambda: self.drive_all(jobs[1:], then))
 
-        def got(r: int, flat: Any) -> None:
-            pages[r] = {flat[i]: lww.decode(flat[i + 1]) for i in range(0, len(flat), 2)}
-            if len(pages) == 2:
-                to_a, to_b = ae.plan_sync(pages[a], pages[b])
-                for target, push in ((a, to_a), (b, to_b)):
-                    for key, rec in push.items():
-                        self.rpc(target, self._apply_argv(key, rec), lambda _: None, lambda _: None)
-                self._sync_ranges(a, b, ranges[1:], then)
+    def start_schedule(self) -> None:
+        """Rounds whenever the schedule says one is due (the coordinator's ``run``)."""
 
-        argv = [b"LL.RANGE", b"%d" % TREE_DEPTH, b"%d" % lo, b"%d" % hi]
-        for r in (a, b):
-            self.rpc(r, argv, lambda flat, r=r: got(r, flat), lambda _: then())  # type: ignore[misc]
+        def due() -> None:
+            wait = self.schedule.wait_ms(self.wall())
+            if wait:
+                self.w.q.schedule(wait, self.later, due)
+                return
+            jobs = self.schedule.begin_round(self.wall())
+
+            def ended() -> None:
+                self.schedule.end_round(self.wall(), jobs)
+                self.later(due)
+
+            self.drive_all(jobs, ended)
+
+        self.later(due)
 
 
 class LlWorld:
@@ -247,9 +305,17 @@ class LlWorld:
         cskews = [self.rng.randint(-150, 150) for _ in range(coordinators)]
         if self.rng.random() < 0.5:
             cskews[-1] = 5_000  # a coordinator whose clock runs far ahead: refused
+        nodes = tuple(f"c{j % coordinators}" for j in range(n))
+        self.partition = cv.Partition(0, nodes)
+        self.purges: list[Purge] = []
+        self.safety_end_ms = 0  # set by the test: when the faults stop
         self.coords = [SimCoordinator(self, i, s) for i, s in enumerate(cskews)]
         self.history: list[Op] = []
         self.max_coord_skew_ms = max(cskews) - min(cskews)
+
+    def replica_of(self, call: Call) -> int:
+        assert call.partition == 0
+        return call.replica
 
     def run_until(self, t_ms: int) -> None:
         while len(self.q) and self.q._q[0][0] <= t_ms:
@@ -262,6 +328,9 @@ class LlWorld:
     def write(self, coord: int, key: bytes, make: Callable[[Version], Record], level: Level,
               then: Callable[[Op], None]) -> None:  # fmt: skip
         c = self.coords[coord]
+        if c.paused_until > self.q.now:
+            c.later(self.write, coord, key, make, level, then)
+            return
         rec = make(c.clock.now(c.wall()))
         req = WriteRequest(key, rec, tuple(range(self.n)), level, self.q.now + REQUEST_TIMEOUT_MS)
         op = Op("write", key, level, self.q.now, coord, rec, request=req)
@@ -269,6 +338,9 @@ class LlWorld:
         c.run(req, op, lambda d: self._end(op, d, then))
 
     def read(self, coord: int, key: bytes, level: Level, then: Callable[[Op], None]) -> None:
+        if self.coords[coord].paused_until > self.q.now:
+            self.coords[coord].later(self.read, coord, key, level, then)
+            return
         order = list(range(self.n))
         self.rng.shuffle(order)
         req = ReadRequest(key, tuple(order), level, self.q.now + REQUEST_TIMEOUT_MS)
@@ -277,6 +349,9 @@ class LlWorld:
         self.coords[coord].run(req, op, lambda d: self._end(op, d, then))
 
     def scan(self, coord: int, level: Level, then: Callable[[Op], None]) -> None:
+        if self.coords[coord].paused_until > self.q.now:
+            self.coords[coord].later(self.scan, coord, level, then)
+            return
         depth = TREE_DEPTH
         req = ScanRequest(tuple(range(self.n)), level, depth, 0, 1 << depth, self.q.now + 60)
         op = Op("scan", b"", level, self.q.now, coord, request=req)

@@ -197,3 +197,17 @@ def test_converge_wait_answers_or_retries_until_the_deadline() -> None:
     )
     assert ConvergeWait(0, 0).after_pass(0, None) == Answer(None)
     assert lww.TREE_DEPTH_MAX >= 4
+
+
+def test_a_fast_coordinator_clock_cannot_purge_early() -> None:
+    """The grace is judged by the earliest of the replicas' clocks (TIME) and this
+    node's: a sweeping node 1 h ahead purges nothing the replicas' clocks hold recent."""
+    import time
+
+    c = Cluster()
+    recent = time.time_ns() // 1_000_000 - 500
+    for r in range(3):
+        c.run(0, r, "LL.DEL", b"gone", _v(recent))
+    fast = c.drive(PurgeSweep(0, 3, 4, 0, 16, now_ms=recent + 3_600_000, grace_ms=60_000))
+    assert not fast.purged and not fast.failed
+    assert all(b"gone" in c.records(0, r) for r in range(3))
