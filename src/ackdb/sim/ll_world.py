@@ -91,8 +91,7 @@ class SimCoordinator:
         self.w, self.index, self.skew_ms = world, index, skew_ms
         self.clock = HybridClock(node=100 + index, max_skew_ms=MAX_SKEW_MS)
         self.hints = {
-            r: HintQueue(hint_count_max=64, hint_age_ms_max=HINT_AGE_MS_MAX)
-            for r in range(world.n)
+            r: HintQueue(hint_count_max=64, hint_age_ms_max=HINT_AGE_MS_MAX) for r in range(world.n)
         }
         self.replaying: set[int] = set()
         self.paused_until = 0
