@@ -220,10 +220,12 @@ class ReadRequest:
             return []  # only digests so far: a full read was re-asked of a spare
         base = next(iter(self.records.values()))
         want = lww.digest(base) if base is not None else b""
-        differ = [r for r, d in self.digests.items() if d != want]
-        if differ:
-            for r in differ:  # the digest round is over for these: read them in full
-                del self.digests[r]
+        if any(d != want for d in self.digests.values()):
+            # The digest round is over: read every digest participant in full. Those that
+            # matched hold ``base``, which the merge may supersede: they are repaired like
+            # the rest (kept as digests, they would count as holding the merge unrepaired).
+            differ = list(self.digests)
+            self.digests.clear()
             return [self._ask(r, True) for r in differ]
         merged = Record()
         for rec in self.records.values():

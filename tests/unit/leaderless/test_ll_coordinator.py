@@ -209,3 +209,23 @@ def test_conflict_definition_and_strategy_names() -> None:
     assert DeletionStrategy.parse(b"deleteonconflict") is DeletionStrategy.DELETE_ON_CONFLICT
     with pytest.raises(ValueError):
         DeletionStrategy.parse(b"whatever")
+
+
+def test_a_digest_matching_a_stale_full_read_is_repaired_too() -> None:
+    """Found by the simulation (seed 3050): the full read and one digest agree that the
+    key is absent, another digest differs. The merge (the differing replica's record)
+    must reach the replica that only sent the matching digest before an ALL read
+    answers, or the next ONE read from it goes back in time."""
+    rec = lww.fields_write(Version(10, 0, 1), {b"a": b"1"})
+    r = ReadRequest(b"k", (1, 0, 2), Level.ALL, deadline_ms=100)
+    r.start()
+    assert r.on_record(1, None) == []
+    assert r.on_digest(0, b"") == []
+    asks = r.on_digest(2, lww.digest(rec))
+    assert {(a.replica, a.full) for a in asks} == {(0, True), (2, True)}
+    assert r.on_record(2, rec) == []
+    repairs = r.on_record(0, None)
+    assert sorted(a.replica for a in repairs if isinstance(a, SendApply)) == [0, 1]
+    assert r.on_repaired(1) == []
+    done = r.on_repaired(0)
+    assert isinstance(done[0], Done) and done[0].record == rec
