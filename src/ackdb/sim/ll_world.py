@@ -216,6 +216,8 @@ class SimCoordinator:
             if r in self.replaying or not len(q):
                 continue
             batch = q.take(self.wall())
+            if not batch:  # every hint aged out: nothing in flight to wait for
+                continue
             self.replaying.add(r)
             left = {"n": len(batch)}
             for key, rec in batch:
