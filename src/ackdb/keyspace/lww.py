@@ -24,7 +24,7 @@ nothing. So type conflicts (SET racing HSET) resolve by version like everything 
 Expiry (the EXPIRE family): two more cells. ``expiry`` is the last expiry write --
 ``(version, at_ms)``, ``at_ms`` 0 meaning PERSIST -- and ``ttl_clear`` the version of the
 last whole-key write that drops a TTL (SET without KEEPTTL, DEL). The expiry cell is in
-effect only while it is newer than ``ttl_clear``, so "a whole-key write newer than the
+effect only while it is not older than ``ttl_clear`` (SET EX writes both at one version), so "a whole-key write newer than the
 expiry clears it unless KEEPTTL" holds, and both cells merge by "newer wins" on their own
 (a product of two max-semilattices: still a join). A record whose effective expiry time
 passed reads as absent (``view_at``). Expired records are not collected: a replica
@@ -93,7 +93,7 @@ class Record:
         self.base_kind = base_kind
         self.base_value = base_value
         self.fields: dict[bytes, FieldCell] = {} if fields is None else fields
-        self.expiry = expiry  # (version, at_ms; 0: persist), kept only if newer than ttl_clear
+        self.expiry = expiry  # (version, at_ms; 0: persist), kept only if >= ttl_clear
         self.ttl_clear = ttl_clear
 
     def __eq__(self, other: object) -> bool:
@@ -179,6 +179,11 @@ def delete_write(v: Version) -> Record:
     return Record(v, DELETED, ttl_clear=v)
 
 
+def string_write_ex(v: Version, value: bytes, at_ms: int) -> Record:
+    """SET with EX / PX / EXAT / PXAT: the value and its new TTL at one version."""
+    return Record(v, STRING, value, expiry=(v, at_ms), ttl_clear=v)
+
+
 def expiry_write(v: Version, at_ms: int) -> Record:
     """EXPIRE family (``at_ms`` > 0) and PERSIST (``at_ms`` 0) at version ``v``."""
     assert at_ms >= 0
@@ -239,7 +244,7 @@ def _merge_expiry(a: Record, b: Record) -> bool:
     e = a.expiry
     if b.expiry is not None and (e is None or b.expiry > e):
         e = b.expiry
-    if e is not None and e[0] <= clear:
+    if e is not None and e[0] < clear:
         e = None
     a.expiry, a.ttl_clear = e, clear
     return (e, clear) != before
@@ -298,7 +303,7 @@ def from_plain(p: Any) -> Record:
         base = _version(ms, lg, node)
         # Canonical form: fields not newer than the base are superseded (forged input).
         fields = {f: c for f, c in fields.items() if c[0] > base}
-        if expiry is not None and expiry[0] <= clear:
+        if expiry is not None and expiry[0] < clear:
             expiry = None
         return Record(base, kind, value, fields, expiry, clear)
     except (TypeError, AttributeError) as e:
