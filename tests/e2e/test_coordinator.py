@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 import redis
+from coordinator_support import LLDb
 
 from ackdb.cluster.schema import Collection, encode_schema, parse_properties
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Version
 from ackdb.leaderless.session import Token
 from conftest import wait_until
-from coordinator_support import LLDb
 
 pytestmark = pytest.mark.e2e
 REDIS_CLI = shutil.which("redis-cli")
