@@ -240,7 +240,8 @@ def _consistency(s: Session, access: Access, argv: list[bytes]) -> bytes:
     """``CONSISTENCY`` -> the levels; ``[READ l] [WRITE l]`` sets; ``RESET`` -> defaults."""
     if len(argv) == 2 and argv[1].lower() == b"reset":
         s.read_level = s.write_level = None
-    elif len(argv) > 1:
+        return enc.OK
+    if len(argv) > 1:
         if len(argv) % 2 == 0:
             return enc.error("ERR syntax error: CONSISTENCY [READ <level>] [WRITE <level>]")
         new = {}
