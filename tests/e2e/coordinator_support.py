@@ -58,8 +58,7 @@ class LLDb:
         return self.root / f"topology-{node}"
 
     def write_topology(self, node: str) -> None:
-        port = self.coord_ports[node]
-        topo = Topology(self.version, self.db(port), dict.fromkeys(NODES, "127.0.0.1"), node)
+        topo = self.topology(node)
         tmp = self.root / f"topology-{node}.tmp"
         tmp.write_bytes(topo.to_bytes())
         tmp.replace(self.topology_file(node))
@@ -89,10 +88,15 @@ class LLDb:
 
         return redis.Redis(port=self.ports[i], password=self.shard_password, socket_timeout=10)
 
-    def start_coordinator(self, node: str, *extra: str) -> ServerProcess:
+    def topology(self, node: str) -> Topology:
+        port = self.coord_ports.setdefault(node, free_port())
+        return Topology(self.version, self.db(port), dict.fromkeys(NODES, "127.0.0.1"), node)
+
+    def start_coordinator(self, node: str, *extra: str, meta: str = "") -> ServerProcess:
         port = self.coord_ports.get(node) or free_port()
         self.coord_ports[node] = port
         self.write_topology(node)
+        source = ["--meta", meta] if meta else ["--topology-file", str(self.topology_file(node))]
         argv = [
             sys.executable,
             "-m",
@@ -102,8 +106,7 @@ class LLDb:
             "ll",
             "--port",
             str(port),
-            "--topology-file",
-            str(self.topology_file(node)),
+            *source,
             "--secret-file",
             str(self.secret_file),
             "--loglevel",

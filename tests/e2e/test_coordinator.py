@@ -293,3 +293,25 @@ def test_redis_cli(lldb: LLDb) -> None:
             timeout=30,
         )
         assert b"replicas" in out.stdout and b"QUORUM" in out.stdout
+
+
+def test_topology_from_the_node_by_long_poll(tmp_path: Path) -> None:
+    from proxy_support import FakeMeta
+
+    db = LLDb(tmp_path)
+    meta = FakeMeta()
+    try:
+        meta.publish(db.topology("n1"))
+        db.start_coordinator("n1", meta=f"127.0.0.1:{meta.port}")
+        r = _client(db)
+        assert r.set("k", "v") is True and r.get("k") == b"v"
+        db.levels = ("ONE", "ALL")
+        db.version += 1
+        meta.publish(db.topology("n1"))
+        wait_until(lambda: _info(r)["ll_write_consistency"] == "ALL", 15)
+        assert r.execute_command("CONSISTENCY") == [b"read", b"ONE", b"write", b"ALL"]
+        assert r.set("k", "w") is True
+        assert r.execute_command("RECEIPT")[-1] == b"ALL"
+    finally:
+        db.stop()
+        meta.close()
