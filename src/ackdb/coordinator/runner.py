@@ -119,6 +119,10 @@ class Runner:
         for addr in list(self.links):
             if addr not in live:
                 self.links.pop(addr).close()
+        for addr in list(self.hints):
+            if addr not in live:  # the replica left the replica set: its hints go
+                q = self.hints.pop(addr)
+                self.hints_dropped_gone += q.dropped + len(q)
 
     def partition_of(self, key: bytes) -> Partition:
         shard = self.topo.db.shard_of_slot(key_slot(key))
@@ -320,7 +324,7 @@ class Runner:
         return (
             sum(len(q) for q in qs),
             sum(q.size_bytes for q in qs),
-            sum(q.dropped for q in qs),
+            sum(q.dropped for q in qs) + self.hints_dropped_gone,
         )
 
     def close(self) -> None:

@@ -183,3 +183,12 @@ def test_old_encodings_are_unchanged_without_expiry() -> None:
     r = lww.string_write(Version(1, 0, 1), b"x", keep_ttl=True)
     assert len(lww.to_plain(r)) == 6
     assert len(lww.to_plain(lww.string_write(Version(1, 0, 1), b"x"))) == 7
+
+
+def test_bad_expiry_cells_are_refused() -> None:
+    plain = lww.to_plain(lww.string_write(Version(1, 0, 1), b"x"))
+    for bad in ([1, 2, 3], [0, 0, 0, "x", 0, 0, 0], [0, 0, 0, -2, 0, 0, 0]):
+        with pytest.raises(ValueError):
+            lww.from_plain([*plain[:6], bad])
+    with pytest.raises(ValueError):
+        lww.from_plain([*plain, plain[6]])
