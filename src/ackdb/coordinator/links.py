@@ -10,7 +10,9 @@ leaves its future cancelled: its reply, when it comes, is dropped in its turn, s
 replies still match.
 
 Limits: ``BACKOFF_MS_MIN`` .. ``BACKOFF_MS_MAX`` between connection attempts (doubling);
-``CONNECT_TIMEOUT_S``.
+``CONNECT_TIMEOUT_S``; ``IN_FLIGHT_MAX`` requests without a reply (a replica that stopped
+answering, e.g. SIGSTOPped, whose callers gave up at their deadlines): past it the
+connection is dropped, failing them all, and made again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..resp.request import Arg, pack
 BACKOFF_MS_MIN = 100
 BACKOFF_MS_MAX = 2000
 CONNECT_TIMEOUT_S = 2.0
+IN_FLIGHT_MAX = 100_000
 
 
 class LinkDown(ConnectionError):
@@ -51,6 +54,8 @@ class Link(asyncio.Protocol):
         """The reply's future (a ``ReplyError`` value for an error reply); fails with
         ``LinkDown`` when the replica cannot be reached."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if len(self.waiting) >= IN_FLIGHT_MAX:
+            self._down(ConnectionError(f"{IN_FLIGHT_MAX} requests without a reply"))
         if self.ready and self.transport is not None:
             self.transport.write(pack(*args))
             self.waiting.append(fut)
