@@ -174,6 +174,13 @@ def test_blocking_repair_and_receipts(lldb: LLDb) -> None:
     r3 = _client(lldb, protocol=3)
     assert r3.get("k") == b"new"
     assert r3.execute_command("RECEIPT")[b"level"] == b"QUORUM"
+    # A version an hour ahead of the coordinator's clock is refused (its node flagged):
+    # the read counts that replica as failed and asks the spare.
+    future = Version(int(time.time() * 1000) + 3_600_000, 0, 77)
+    lldb.replica(0).execute_command("LL.APPLY", "k", lww.encode(lww.string_write(future, b"f")))
+    assert r.get("k") == b"new"
+    info = _info(r)
+    assert info["ll_skew_refused"] >= 1 and "77" in str(info["ll_skew_flagged_nodes"])
 
 
 def test_session_tokens_at_one(lldb: LLDb) -> None:

@@ -263,8 +263,7 @@ class Runner:
                 rec = None if reply is None else lww.decode(reply)
             except ValueError:
                 return req.on_failure(r)
-            if rec is not None and not self.clock.check(rec.newest(), wall_ms()):
-                self.skew_refused += 1
+            if rec is not None and not self._skew_ok(rec.newest(), a.replica):
                 return req.on_failure(r)
             return req.on_record(r, rec)
         assert isinstance(req, ScanRequest)
@@ -273,6 +272,22 @@ class Runner:
         except (ValueError, TypeError, IndexError):
             return req.on_failure(r)
         return req.on_range(r, items)
+
+    def _skew_ok(self, v: Version, replica: int) -> bool:
+        """False (counted; logged the first time a node is flagged) for a version more
+        than the skew limit ahead of our clock."""
+        first = v.node not in self.clock.flagged
+        if self.clock.check(v, wall_ms()):
+            return True
+        self.skew_refused += 1
+        if first:
+            ahead = self.clock.flagged[v.node].ahead_ms
+            self.log.warning(
+                f"version {v.to_bytes().decode()} (node {v.node}) read from replica {replica}"
+                f" is {ahead} ms ahead of this clock (limit {self.clock.max_skew_ms} ms):"
+                " refused, node flagged"
+            )
+        return False
 
     # -- hints -------------------------------------------------------------------------
 
