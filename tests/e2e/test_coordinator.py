@@ -153,6 +153,9 @@ def test_blocking_repair_and_receipts(lldb: LLDb) -> None:
     # and n2's digest, so n2 is repaired before the reply.
     v = Version(int(time.time() * 1000) + 50, 0, 9)
     lldb.replica(0).execute_command("LL.APPLY", "k", lww.encode(lww.string_write(v, b"new")))
+    # A fresh connection: ``r`` holds its write's token, whose replicas it would ask first
+    # (whichever two acknowledged first).
+    r = _client(lldb)
     assert r.get("k") == b"new"
     receipt = r.execute_command("RECEIPT")
     fields = dict(zip(receipt[::2], receipt[1::2], strict=True))

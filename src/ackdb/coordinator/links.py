@@ -12,7 +12,10 @@ replies still match.
 Limits: ``BACKOFF_MS_MIN`` .. ``BACKOFF_MS_MAX`` between connection attempts (doubling);
 ``CONNECT_TIMEOUT_S``; ``IN_FLIGHT_MAX`` requests without a reply (a replica that stopped
 answering, e.g. SIGSTOPped, whose callers gave up at their deadlines): past it the
-connection is dropped, failing them all, and made again.
+connection is dropped, failing them all, and made again. ``STALL_S``: a connection
+with requests in flight that received nothing for that long is dropped at the next call
+and made again -- after a partition heals, a fresh connection answers at once, while the
+old one waits for TCP's retransmission backoff (seconds after a cut of a few seconds).
 """
 
 from __future__ import annotations
@@ -29,13 +32,36 @@ BACKOFF_MS_MIN = 100
 BACKOFF_MS_MAX = 2000
 CONNECT_TIMEOUT_S = 2.0
 IN_FLIGHT_MAX = 100_000
+STALL_S = 3.0
 
 
 class LinkDown(ConnectionError):
     pass
 
 
-class Link(asyncio.Protocol):
+class _Conn(asyncio.Protocol):
+    """One TCP connection of a ``Link``: passes its events on only while it is the
+    link's current connection (a dropped one's late ``connection_lost`` must not take
+    down the connection made after it)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.link.transport = self.transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.link.transport is self.transport:
+            self.link.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link.transport is self.transport:
+            self.link.connection_lost(exc)
+
+
+class Link:
     def __init__(self, addr: tuple[str, int], password: bytes | None) -> None:
         self.addr = addr
         self.password = password
@@ -49,13 +75,19 @@ class Link(asyncio.Protocol):
         self.backoff_ms = BACKOFF_MS_MIN
         self.closed = False
         self._auth: asyncio.Future[Any] | None = None
+        self.progress_at = 0.0  # last reply received, or the first request of an idle link
 
     def call(self, *args: Arg) -> asyncio.Future[Any]:
         """The reply's future (a ``ReplyError`` value for an error reply); fails with
         ``LinkDown`` when the replica cannot be reached."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        now = time.monotonic()
         if len(self.waiting) >= IN_FLIGHT_MAX:
             self._down(ConnectionError(f"{IN_FLIGHT_MAX} requests without a reply"))
+        elif self.ready and self.waiting and now - self.progress_at > STALL_S:
+            self._down(ConnectionError(f"no reply for {STALL_S:g} s"))
+        if not self.waiting:
+            self.progress_at = now
         if self.ready and self.transport is not None:
             self.transport.write(pack(*args))
             self.waiting.append(fut)
@@ -78,7 +110,7 @@ class Link(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: self, *self.addr), CONNECT_TIMEOUT_S
+                loop.create_connection(lambda: _Conn(self), *self.addr), CONNECT_TIMEOUT_S
             )
             if self.password is not None:
                 self._auth = loop.create_future()
@@ -118,12 +150,10 @@ class Link(asyncio.Protocol):
             self.retry_at = time.monotonic() + self.backoff_ms / 1000
             self.backoff_ms = min(BACKOFF_MS_MAX, self.backoff_ms * 2)
 
-    # -- asyncio.Protocol --------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+    # -- the current connection's events (from _Conn) ---------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self.progress_at = time.monotonic()
         self.reader.feed(data)
         while True:
             try:

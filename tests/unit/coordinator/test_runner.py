@@ -23,6 +23,8 @@ class FakeReplica:
     def __init__(self, tryagain: int = 0) -> None:
         self.seen: list[list[bytes]] = []
         self.tryagain = tryagain
+        self.mute = False  # swallow every request after AUTH (a cut link)
+        self.connections = 0
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
         self.writers: list[asyncio.StreamWriter] = []
@@ -45,11 +47,13 @@ class FakeReplica:
 
     async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         self.writers.append(w)
+        self.connections += 1
         reader = RequestReader()
         while data := await r.read(65536):
             for argv in reader.feed(data):
                 self.seen.append(argv)
-                w.write(self._answer(argv))
+                if not self.mute or argv[0].upper() == b"AUTH":
+                    w.write(self._answer(argv))
         w.close()
 
     def _answer(self, argv: list[bytes]) -> bytes:
@@ -112,6 +116,39 @@ def test_link_auth_first_failures_and_backoff() -> None:
             pass
         again = down.call("PING")  # within the backoff: fails at once
         assert again.done() and isinstance(again.exception(), LinkDown)
+
+    asyncio.run(main())
+
+
+def test_a_stalled_link_is_made_again(monkeypatch: Any) -> None:
+    """Requests in flight and nothing received for STALL_S: the next call drops the
+    connection (failing them) and opens a new one, which answers."""
+    from ackdb.coordinator import links
+
+    monkeypatch.setattr(links, "STALL_S", 0.2)
+
+    async def main() -> None:
+        fake = FakeReplica()
+        await fake.start()
+        link = Link(("127.0.0.1", fake.port), b"pw")
+        assert await link.call("PING") == b"OK"
+        fake.mute = True
+        lost = link.call("PING")
+        await asyncio.sleep(0.1)
+        quick = link.call("PING")  # not stalled long enough yet: same connection
+        assert fake.connections == 1
+        await asyncio.sleep(0.25)
+        fake.mute = False
+        fresh = link.call("PING")
+        for fut in (lost, quick):
+            try:
+                await fut
+                raise AssertionError("a request of the stalled connection was answered")
+            except LinkDown:
+                pass
+        assert await fresh == b"OK" and fake.connections == 2
+        link.close()
+        await fake.stop()
 
     asyncio.run(main())
 
