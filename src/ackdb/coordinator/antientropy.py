@@ -27,6 +27,7 @@ from ..leaderless.antientropy import Call, PairSync, PurgeSweep
 from ..leaderless.hints import HINT_AGE_MS_MAX_DEFAULT
 from ..leaderless.tombstones import grace_ms
 from ..resp.client import Client, ReplyError
+from .ports import Convergence
 
 # How long one wave of calls may take before its replicas count as unreachable.
 CALL_TIMEOUT_S_DEFAULT = 5.0
@@ -215,3 +216,8 @@ class AntiEntropy:
 
 
 _FAILED = object()
+
+
+def as_convergence(ae: AntiEntropy) -> Convergence:
+    """``AntiEntropy`` is the coordinator's ``Convergence`` (checked by mypy here)."""
+    return ae
