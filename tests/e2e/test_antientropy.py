@@ -210,3 +210,66 @@ def test_converge_pushes_the_merge_times_out_naming_the_replica_and_waits(
         await ae.close()
 
     asyncio.run(scenario())
+
+
+def test_converge_and_info_through_the_coordinator_endpoint(tmp_path: Path) -> None:
+    """The seam: the real coordinator endpoint (llcoord's Endpoint and Runner) with an
+    AntiEntropy plugged in, as coordinator/main.py's ``serve`` does -- CONVERGE and INFO
+    leaderless over RESP."""
+    from coordinator_support import LLDb
+
+    from ackdb.coordinator.endpoint import Endpoint
+    from ackdb.coordinator.runner import HintLimits, Runner
+    from ackdb.leaderless.hints import HINT_AGE_MS_MAX_DEFAULT
+
+    db = LLDb(tmp_path)
+    pw = db.shard_password
+    try:
+
+        async def scenario() -> None:
+            topo = db.topology("n1")
+            log = Log()
+            runner = Runner(topo, pw, HintLimits(1 << 20, 1000, HINT_AGE_MS_MAX_DEFAULT), log)
+            ae = AntiEntropy("n1", pw, log, interval_ms=3_600_000, depth=6)
+            port = db.coord_ports["n1"]
+            ep = Endpoint(topo, runner, pw, log, port, ae)
+            await ep.listen("127.0.0.1")
+            ae.set_topology(topo)
+            task = asyncio.create_task(ae.run())
+
+            def client_side() -> None:
+                with redis.Redis(port=port, socket_timeout=20) as c:
+                    assert c.set("k", "v")
+                    with db.replica(2) as r2:
+                        r2.execute_command("LL.SET", "only2", _v(10), "x")
+                    assert c.execute_command("CONVERGE", "KEY", "only2", "TIMEOUT", 5000)
+                    assert c.execute_command("CONVERGE", "TIMEOUT", 5000)
+                    for i in range(N):
+                        with db.replica(i) as r:
+                            assert r.execute_command("LL.GET", "only2") is not None
+                    info = c.info("leaderless")
+                    for name in (
+                        "ll_ae_rounds",
+                        "ll_ae_differing_leaves",
+                        "ll_ae_pushed",
+                        "ll_ae_last_full_comparison_age_ms",
+                        "ll_tombstones_purged",
+                    ):
+                        assert name in info, name
+                    db.kill_replica(1)
+                    try:
+                        c.execute_command("CONVERGE", "KEY", "k", "TIMEOUT", 200)
+                        raise AssertionError("CONVERGE answered OK with a replica down")
+                    except redis.ResponseError as e:
+                        assert str(e).startswith("TIMEOUT") and "replica 1 on n2" in str(e)
+
+            try:
+                await asyncio.to_thread(client_side)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await ep.close()
+
+        asyncio.run(scenario())
+    finally:
+        db.stop()
