@@ -84,14 +84,33 @@ class HintQueue:
 
     def take(self, now_ms: int) -> list[tuple[bytes, Record]]:
         """The next batch to replay (oldest first), removed from the queue; hand any
-        that fail back with ``put``."""
+        that fail back with ``put_back`` (or ``put``, which restarts their age)."""
+        return [(key, rec) for key, rec, _ in self.take_timed(now_ms)]
+
+    def take_timed(self, now_ms: int) -> list[tuple[bytes, Record, int]]:
+        """``take`` with each hint's first-stored time, for ``put_back``. Never hands
+        out a hint older than ``hint_age_ms_max``, whatever the queue's order: the
+        tombstone grace (tombstones.py) counts on no older hint ever landing."""
         self.expire(now_ms)
-        out: list[tuple[bytes, Record]] = []
+        out: list[tuple[bytes, Record, int]] = []
         while self._hints and len(out) < self.replay_batch_max:
             key, h = self._hints.popitem(last=False)
             self.size_bytes -= h.size_bytes
-            out.append((key, h.record))
+            if now_ms - h.stored_ms > self.hint_age_ms_max:
+                self.dropped += 1
+                continue
+            out.append((key, h.record, h.stored_ms))
         return out
+
+    def put_back(self, key: bytes, record: Record, stored_ms: int) -> bool:
+        """Hand back a hint that failed to replay, keeping its first-stored time (a
+        failed replay must not make a hint young again), at the front of the queue."""
+        if not self.put(key, record, stored_ms):
+            return False
+        h = self._hints[key]
+        h.stored_ms = min(h.stored_ms, stored_ms)
+        self._hints.move_to_end(key, last=False)
+        return True
 
     def oldest_ms(self) -> int | None:
         if not self._hints:

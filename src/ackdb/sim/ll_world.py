@@ -215,23 +215,25 @@ class SimCoordinator:
         for r, q in self.hints.items():
             if r in self.replaying or not len(q):
                 continue
-            batch = q.take(self.wall())
+            batch = q.take_timed(self.wall())
             if not batch:  # every hint aged out: nothing in flight to wait for
                 continue
             self.replaying.add(r)
             left = {"n": len(batch)}
-            for key, rec in batch:
-                self._replay_one(r, key, rec, left)
+            for key, rec, stored_ms in batch:
+                self._replay_one(r, key, rec, stored_ms, left)
 
-    def _replay_one(self, r: int, key: bytes, rec: Record, left: dict[str, int]) -> None:
+    def _replay_one(
+        self, r: int, key: bytes, rec: Record, stored_ms: int, left: dict[str, int]
+    ) -> None:
         def finish() -> None:
             left["n"] -= 1
             if not left["n"]:
                 self.replaying.discard(r)
 
         def fail(skew: bool) -> None:
-            if not skew:
-                self.hints[r].put(key, rec, self.wall())
+            if not skew:  # back with its first-stored time: its age keeps counting
+                self.hints[r].put_back(key, rec, stored_ms)
             finish()
 
         self.rpc(r, self._apply_argv(key, rec), lambda _: finish(), fail)

@@ -211,3 +211,22 @@ def test_a_fast_coordinator_clock_cannot_purge_early() -> None:
     fast = c.drive(PurgeSweep(0, 3, 4, 0, 16, now_ms=recent + 3_600_000, grace_ms=60_000))
     assert not fast.purged and not fast.failed
     assert all(b"gone" in c.records(0, r) for r in range(3))
+
+
+def test_a_hint_put_back_keeps_its_age_and_no_aged_hint_is_handed_out() -> None:
+    """The tombstone grace counts on no hint older than hint_age_ms_max ever landing: a
+    failed replay put back keeps its first-stored time, and take never hands out an aged
+    hint even when the queue's order is not its age order."""
+    from ackdb.leaderless.hints import HintQueue
+
+    q = HintQueue(hint_age_ms_max=100)
+    q.put(b"a", lww.string_write(Version(1, 0, 1), b"x"), now_ms=0)
+    [(key, rec, stored)] = q.take_timed(now_ms=50)
+    q.put(b"b", lww.string_write(Version(2, 0, 1), b"y"), now_ms=60)
+    assert q.put_back(key, rec, stored) and stored == 0
+    assert [k for k, _ in q.take(now_ms=90)] == [b"a", b"b"]
+    q.put(b"c", lww.string_write(Version(3, 0, 1), b"z"), now_ms=100)
+    q.put_back(b"a", rec, 0)  # behind c's young hint after a reorder: still too old
+    q._hints.move_to_end(b"a")
+    assert [k for k, _ in q.take(now_ms=150)] == [b"c"]
+    assert q.dropped == 1
