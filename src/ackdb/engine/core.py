@@ -768,11 +768,9 @@ class Server:
 
     def end_transaction_effects(self) -> None:
         self._multi_depth -= 1
-        if self._multi_depth:
+        if self._multi_depth or not self._multi_buffer:
             return
         buf, self._multi_buffer = self._multi_buffer, []
-        if not buf:
-            return
         wrap = len(buf) > 1
         if wrap:
             self.propagate(buf[0][0], [b"MULTI"])
