@@ -106,7 +106,15 @@ def entry_reply(sid: StreamID, fv: list[bytes] | None) -> bytes:
 
 
 def entries_reply(entries: list[tuple[StreamID, list[bytes]]]) -> bytes:
-    return b"*%d\r\n" % len(entries) + b"".join(entry_reply(s, fv) for s, fv in entries)
+    """Live entries: ``[[id, [field, value, ...]], ...]``, encoded in one pass."""
+    parts = [b"*%d\r\n" % len(entries)]
+    append = parts.append
+    for sid, fv in entries:
+        text = b"%d-%d" % sid
+        append(b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(text), text, len(fv)))
+        for x in fv:
+            append(b"$%d\r\n%s\r\n" % (len(x), x))
+    return b"".join(parts)
 
 
 def signal_ready(c: Client, db: Database, key: bytes) -> None:

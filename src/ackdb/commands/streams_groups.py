@@ -256,10 +256,11 @@ def xack(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(acked)
 
 
-def lookup_consumer(c: Client, key: bytes, g: Group, name: bytes) -> Consumer:
+def lookup_consumer(c: Client, key: bytes, g: Group, name: bytes, now: int = -1) -> Consumer:
     """Redis streamLookupConsumer + streamCreateConsumer: the consumer, created (with its
-    event) when missing; its seen time is now."""
-    now = c.server.now_ms()
+    event) when missing; its seen time is now (``now``, or the clock's)."""
+    if now < 0:
+        now = c.server.now_ms()
     consumer = g.consumers.get(name)
     if consumer is None:
         consumer = g.create_consumer(name, now)
