@@ -60,6 +60,9 @@ def parse_id(
         return (MIN_ID if arg == b"-" else MAX_ID), True
     arg = arg.split(b"\0", 1)[0]
     ms_part, dash, seq_part = arg.partition(b"-")
+    if dash and len(ms_part) < 20 and len(seq_part) < 20:
+        if ms_part.isdigit() and seq_part.isdigit():  # ms-seq in plain digits: below 2^64
+            return (int(ms_part), int(seq_part)), True
     ms = _u64(ms_part)
     if ms is None:
         raise CommandError(INVALID_ID)
