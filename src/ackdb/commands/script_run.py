@@ -219,7 +219,10 @@ class ScriptRun:
                 reply = srv.call(self.st.client, cmd, argv)
         else:
             reply = srv.call(self.st.client, cmd, argv)
-        if reply[0] == 0x2D:  # -
+        t = reply[0]
+        if t == 0x24 and reply[1] != 0x2D:  # a bulk string (the usual reply), inline
+            return reply[reply.index(b"\r\n") + 2 : -2]
+        if t == 0x2D:  # -
             return self._error(raise_errors, reply[1:-2])
         return self.to_lua.convert(reply)
 
