@@ -57,20 +57,22 @@ class _Request:
         self.n = 0
 
 
+# The options, as sent in either case (one lookup; other spellings are lowered first).
+_OPTIONS = {
+    w: w.lower()
+    for o in (b"BLOCK", b"COUNT", b"STREAMS", b"GROUP", b"NOACK")
+    for w in (o, o.lower())
+}
+
+
 def _parse(c: Client, argv: list[bytes], xreadgroup: bool) -> _Request:
     r = _Request()
     n = len(argv)
     i = 1
     while i < n:
         more = n - i - 1
-        o = argv[i].lower()
-        if o == b"block" and more:
-            i += 1
-            r.timeout = _timeout_ms(argv[i], c.server.now_ms())
-        elif o == b"count" and more:
-            i += 1
-            r.count = max(arg_int(argv[i]), 0)
-        elif o == b"streams" and more:
+        o = _OPTIONS.get(argv[i]) or argv[i].lower()
+        if o == b"streams" and more:
             r.streams_arg = i + 1
             left = n - r.streams_arg
             if left % 2:
@@ -81,6 +83,12 @@ def _parse(c: Client, argv: list[bytes], xreadgroup: bool) -> _Request:
                 )
             r.n = left // 2
             break
+        if o == b"block" and more:
+            i += 1
+            r.timeout = _timeout_ms(argv[i], c.server.now_ms())
+        elif o == b"count" and more:
+            i += 1
+            r.count = max(arg_int(argv[i]), 0)
         elif o == b"group" and more >= 2:
             if not xreadgroup:
                 raise CommandError(
