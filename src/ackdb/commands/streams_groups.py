@@ -34,7 +34,8 @@ from .table import handler
 def set_effects(c: Client, effects: list[list[bytes]]) -> None:
     """The effects of one command; several go out as one MULTI / EXEC (Redis 7)."""
     if len(effects) > 1 and not c.server.in_exec:
-        effects = [[b"MULTI"], *effects, [b"EXEC"]]
+        effects.insert(0, [b"MULTI"])  # in place: the caller's list is the command's
+        effects.append([b"EXEC"])
     c.prop = effects
 
 
