@@ -244,7 +244,7 @@ class ScriptRun:
             return _UNKNOWN
         if "noscript" in cmd.flags:
             if len(argv) < cmd.argc_min or len(argv) > cmd.argc_max:
-                return _ARITY  # arity is checked first (as before the table)
+                return _ARITY  # arity before noscript, Redis's order
             return _NOSCRIPT
         return cmd
 
