@@ -696,7 +696,13 @@ class Server:
         if c.tracking is not None and "readonly" in cmd.flags:
             self.tracking.remember(c, cmd.spec, argv)
         if cmd.write and self.dirty != dirty and self.feeds:
-            self._propagate_call(c, argv)
+            counter = self.count_only
+            if counter is not None:  # _propagate_call, inlined (scripts' and EXEC's writes)
+                counter.master_repl_offset += 1
+                if not self._multi_depth:
+                    c.woff = counter.master_repl_offset
+            else:
+                self._propagate_call(c, argv)
         c.prop = None
         if ns >= self.slowlog_ns:
             self._slow_command(c, cmd, argv, ns)
