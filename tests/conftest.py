@@ -14,8 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from ackdb.commands import load_all
+
+# Property tests check results, not speed: on a loaded 2-core machine one example can take
+# longer than Hypothesis's default 200 ms deadline, which would fail a correct test.
+settings.register_profile("ackdb", deadline=None)
+settings.load_profile("ackdb")
 
 # Engines built in-process (fixtures, unit tests) run the real handlers.
 load_all()

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 
 from ..cluster.databases import DbType, Topology
+from ..leaderless.convergence import AE_INTERVAL_MS_DEFAULT
 from ..leaderless.hints import (
     HINT_AGE_MS_MAX_DEFAULT,
     HINT_BYTES_MAX_DEFAULT,
@@ -28,6 +29,7 @@ from ..proxy.log import LEVELS, Log
 from ..proxy.main import LONG_POLL_TIMEOUT_MS, RETRY_DELAY_S, fetch_topology, read_topology_file
 from ..resp.aio import new_event_loop
 from ..resp.client import ReplyError
+from .antientropy import AntiEntropy
 from .endpoint import Endpoint
 from .ports import Convergence
 from .runner import REQUEST_TIMEOUT_MS, HintLimits, Runner
@@ -52,6 +54,17 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--hint-count-max", type=int, default=HINT_COUNT_MAX_DEFAULT)
     ap.add_argument("--hint-age-ms-max", type=int, default=HINT_AGE_MS_MAX_DEFAULT)
     ap.add_argument("--request-timeout-ms", type=int, default=REQUEST_TIMEOUT_MS)
+    ap.add_argument(
+        "--ae-interval-ms",
+        type=int,
+        default=AE_INTERVAL_MS_DEFAULT,
+        help="anti-entropy: how often this coordinator compares its partitions' replicas",
+    )
+    ap.add_argument(
+        "--no-anti-entropy",
+        action="store_true",
+        help="run no anti-entropy at all (CONVERGE then answers an error)",
+    )
     return ap.parse_args(argv)
 
 
@@ -106,6 +119,15 @@ async def serve(
         log.warning(f"the topology is of database '{topo.db.name}' ({topo.db.type.value})")
         return 1
     limits = HintLimits(opts.hint_bytes_max, opts.hint_count_max, opts.hint_age_ms_max)
+    if convergence is None and not opts.no_anti_entropy:
+        convergence = AntiEntropy(
+            topo.node,
+            password,
+            log,
+            interval_ms=opts.ae_interval_ms,
+            hint_age_ms_max=opts.hint_age_ms_max,
+            request_timeout_ms=opts.request_timeout_ms,
+        )
     runner = Runner(topo, password, limits, log, opts.request_timeout_ms)
     port = opts.port or topo.db.port
     ep = Endpoint(topo, runner, password, log, port, convergence)
@@ -140,6 +162,9 @@ def coordinator_main(argv: list[str], read_shard_password: Callable[[str], str])
     """``ackdb coordinator``; ``read_shard_password`` turns a secret file into the
     replicas' password (node/secrets.py, passed by the caller)."""
     opts = _args(argv)
+    if opts.ae_interval_ms <= 0:
+        sys.stderr.write("ackdb coordinator: --ae-interval-ms must be positive\n")
+        return 1
     password = None
     if opts.secret_file:
         try:

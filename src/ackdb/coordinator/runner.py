@@ -319,17 +319,17 @@ class Runner:
                 return
             if isinstance(pong, ReplyError):
                 return
-            batch = q.take(wall_ms())
-            futs = [link.call("LL.APPLY", k, lww.encode(rec)) for k, rec in batch]
-            for (key, rec), fut in zip(batch, futs, strict=True):
+            batch = q.take_timed(wall_ms())
+            futs = [link.call("LL.APPLY", k, lww.encode(rec)) for k, rec, _ in batch]
+            for (key, rec, stored_ms), fut in zip(batch, futs, strict=True):
                 try:
                     reply = await asyncio.wait_for(fut, self.timeout_ms / 1000)
                 except (ConnectionError, TimeoutError):
                     reply = None
                 if isinstance(reply, int):
                     self.hints_replayed += 1
-                else:
-                    q.put(key, rec, wall_ms())
+                else:  # keeps its first-stored time: a hint that keeps failing still
+                    q.put_back(key, rec, stored_ms)  # ages out (the tombstone grace)
         finally:
             self.replaying.discard(addr)
 
