@@ -13,6 +13,13 @@ a new database unless asked); no password; cluster API no; the lowest free port;
 failover guarantee ``wait:1`` with replicas (``wait:0`` without), policy strict, profile
 high (docs/failover.md).
 
+A leaderless database (``type`` leaderless, issue 16, docs/leaderless-ops.md) needs its
+``replication_factor`` n and takes none of the sharded options (shards, replication,
+replicas, cluster API, failover); its ``partitions`` (default 1) are placed as shards
+with n - 1 replicas, so its n replicas are on n distinct nodes. Defaults: levels QUORUM,
+deletion strategy TimeBasedResolution, max clock skew 500 ms, persistence aof-always.
+A sharded database takes none of the leaderless options.
+
 Topology version: ``max(record's last write index, hosts_index)``, where a record's last
 write index is the log index of the command that last wrote it (its create, or a later
 put such as a failover's), and ``hosts_index`` is the log index of the last command or
@@ -26,7 +33,7 @@ it alone).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -36,6 +43,8 @@ from ackdb.cluster.databases import (
     DB_NAME_MAX_CHARS,
     FAILOVER_POLICIES,
     FAILOVER_PROFILES,
+    LEVELS,
+    STRATEGIES,
     Database,
     DbType,
     Persistence,
@@ -49,6 +58,9 @@ if TYPE_CHECKING:
 DB_SHARDS_MAX = 128
 DB_REPLICAS_MAX = 8
 DEFAULT_PERSISTENCE = Persistence.NONE
+# A leaderless replica acknowledges a write only once it is on its disk (docs/leaderless.md).
+LEADERLESS_PERSISTENCE = Persistence.AOF_ALWAYS
+CLOCK_SKEW_MAX_MS = 3_600_000  # a leaderless database's max-clock-skew-ms, at most an hour
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -63,7 +75,7 @@ class DbOptions:
     replication: bool | None = None  # None: yes when replicas > 0
     replicas: int | None = None  # None: 1 with replication, 0 without
     port: int = 0  # 0: the lowest free one
-    persistence: Persistence = DEFAULT_PERSISTENCE
+    persistence: Persistence | None = None  # None: the type's default (resolved at once)
     password_sha256: str = ""
     cluster_api: bool = False
     failover_guarantee: int | None = None  # n of WAIT n; None: 1 with replicas, else 0
@@ -71,8 +83,27 @@ class DbOptions:
     failover_profile: str = "high"
     # ACL user lines (``name rules...``, hashed passwords), checked by the node first.
     acl_users: tuple[str, ...] = ()
+    # A leaderless database's (issue 16; None: not given). ``replication_factor`` is
+    # required for one and refused for a sharded one, as are the others.
+    type: DbType = DbType.SHARDED
+    replication_factor: int | None = None
+    partitions: int | None = None  # None: 1
+    read_consistency: str | None = None  # None: QUORUM
+    write_consistency: str | None = None
+    deletion_strategy: str | None = None  # None: TimeBasedResolution
+    max_clock_skew_ms: int | None = None  # None: 500
+
+    def __post_init__(self) -> None:
+        if self.persistence is None:
+            default = LEADERLESS_PERSISTENCE if self.type is DbType.LEADERLESS else None
+            object.__setattr__(self, "persistence", default or DEFAULT_PERSISTENCE)
+
+    @property
+    def leaderless(self) -> bool:
+        return self.type is DbType.LEADERLESS
 
     def to_bytes(self) -> bytes:
+        assert self.persistence is not None
         v: dict[str, Any] = {
             "shards": self.shards,
             "port": self.port,
@@ -92,12 +123,20 @@ class DbOptions:
             v["failover_policy"] = self.failover_policy
         if self.failover_profile != "high":
             v["failover_profile"] = self.failover_profile
+        if self.type is not DbType.SHARDED:
+            v["type"] = self.type.value
+        for k in _LEADERLESS_KEYS:
+            if getattr(self, k) is not None:
+                v[k] = getattr(self, k)
         out = msgpack.packb(v, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
 
     def resolved(self) -> tuple[bool, int]:
-        """(replication, replicas) after the defaults; raises ValueError if they clash."""
+        """(replication, replicas) after the defaults; raises ValueError if they clash.
+        A leaderless database's: (True, replication factor - 1)."""
+        if self.leaderless:
+            return True, (self.replication_factor or 1) - 1
         replication = self.replication
         if replication is None:
             replication = bool(self.replicas)
@@ -118,6 +157,12 @@ class DbOptions:
             raise ValueError("ERR port must be between 1 and 65535")
         if self.password_sha256 and not _SHA256_RE.match(self.password_sha256):
             raise ValueError("ERR password_sha256 must be 64 lowercase hex digits")
+        if self.leaderless:
+            self._check_leaderless()
+            return
+        given = [_OPTION_NAMES[k] for k in _LEADERLESS_KEYS if getattr(self, k) is not None]
+        if given:
+            raise ValueError(f"ERR {given[0]} is for leaderless databases (TYPE leaderless)")
         _, replicas = self.resolved()
         n = self.failover_guarantee
         if n is not None and not 0 <= n <= replicas:
@@ -126,6 +171,38 @@ class DbOptions:
             raise ValueError("ERR failover policy must be strict|available")
         if self.failover_profile not in FAILOVER_PROFILES:
             raise ValueError("ERR failover profile must be high|low")
+
+    def _check_leaderless(self) -> None:
+        sharded = [
+            ("SHARDS", self.shards != 1),
+            ("REPLICATION", self.replication is not None),
+            ("REPLICAS", self.replicas is not None),
+            ("CLUSTER-API", self.cluster_api),
+            ("FAILOVER-GUARANTEE", self.failover_guarantee is not None),
+            ("FAILOVER-POLICY", self.failover_policy != "strict"),
+            ("FAILOVER-PROFILE", self.failover_profile != "high"),
+        ]
+        for name, given in sharded:
+            if given:
+                raise ValueError(
+                    f"ERR {name} is for sharded databases: a leaderless database has"
+                    " REPLICATION-FACTOR and PARTITIONS"
+                )
+        n = self.replication_factor
+        if n is None:
+            raise ValueError("ERR a leaderless database needs REPLICATION-FACTOR n")
+        if not 1 <= n <= DB_REPLICAS_MAX + 1:
+            raise ValueError(f"ERR replication factor must be between 1 and {DB_REPLICAS_MAX + 1}")
+        if self.partitions is not None and not 1 <= self.partitions <= DB_SHARDS_MAX:
+            raise ValueError(f"ERR partitions must be between 1 and {DB_SHARDS_MAX}")
+        for what, level in (("read", self.read_consistency), ("write", self.write_consistency)):
+            if level is not None and level not in LEVELS:
+                raise ValueError(f"ERR {what} consistency must be {'|'.join(LEVELS)}")
+        if self.deletion_strategy is not None and self.deletion_strategy not in STRATEGIES:
+            raise ValueError(f"ERR deletion strategy must be {'|'.join(STRATEGIES)}")
+        skew = self.max_clock_skew_ms
+        if skew is not None and not 1 <= skew <= CLOCK_SKEW_MAX_MS:
+            raise ValueError(f"ERR max clock skew must be between 1 and {CLOCK_SKEW_MAX_MS} ms")
 
     @staticmethod
     def from_bytes(data: bytes) -> DbOptions:
@@ -136,26 +213,18 @@ class DbOptions:
             raise ValueError("ERR database options are not a msgpack map") from None
         if type(v) is not dict:
             raise ValueError("ERR database options are not a msgpack map")
-        types: dict[str, type] = {
-            "shards": int,
-            "replication": bool,
-            "replicas": int,
-            "port": int,
-            "persistence": str,
-            "password_sha256": str,
-            "cluster_api": bool,
-            "failover_guarantee": int,
-            "failover_policy": str,
-            "failover_profile": str,
-            "acl_users": list,
-        }
         for k, val in v.items():
-            if k not in types:
+            if k not in _OPTION_TYPES:
                 raise ValueError(f"ERR unknown database option '{k!s:.40}'")
-            if type(val) is not types[k]:
+            if type(val) is not _OPTION_TYPES[k]:
                 raise ValueError(f"ERR bad value for database option '{k}'")
         try:
-            persistence = Persistence(v.get("persistence", DEFAULT_PERSISTENCE.value))
+            db_type = DbType(v.get("type", DbType.SHARDED.value))
+        except ValueError:
+            raise ValueError("ERR type must be sharded|leaderless") from None
+        try:
+            p = v.get("persistence")
+            persistence = None if p is None else Persistence(p)
         except ValueError:
             raise ValueError(
                 "ERR persistence must be none|aof-everysec|aof-always|snapshot"
@@ -172,9 +241,43 @@ class DbOptions:
             failover_policy=v.get("failover_policy", "strict"),
             failover_profile=v.get("failover_profile", "high"),
             acl_users=tuple(str(u) for u in v.get("acl_users", ())),
+            type=db_type,
+            **{k: v.get(k) for k in _LEADERLESS_KEYS},
         )
         opts.check()
         return opts
+
+
+_LEADERLESS_KEYS = (
+    "replication_factor",
+    "partitions",
+    "read_consistency",
+    "write_consistency",
+    "deletion_strategy",
+    "max_clock_skew_ms",
+)
+# How DB.CREATE spells each leaderless option (for the refusals).
+_OPTION_NAMES = {k: k.upper().replace("_", "-") for k in _LEADERLESS_KEYS}
+_OPTION_TYPES: dict[str, type] = {
+    "shards": int,
+    "replication": bool,
+    "replicas": int,
+    "port": int,
+    "persistence": str,
+    "password_sha256": str,
+    "cluster_api": bool,
+    "failover_guarantee": int,
+    "failover_policy": str,
+    "failover_profile": str,
+    "acl_users": list,
+    "type": str,
+    "replication_factor": int,
+    "partitions": int,
+    "read_consistency": str,
+    "write_consistency": str,
+    "deletion_strategy": str,
+    "max_clock_skew_ms": int,
+}
 
 
 # -- the state machine's side -----------------------------------------------------------
@@ -190,6 +293,11 @@ def databases(store: MetadataStore) -> list[Database]:
         except ValueError:
             continue
     return out
+
+
+def sharded(dbs: list[Database]) -> list[Database]:
+    """The databases that fail over (leaderless ones never do: no primary, no lease)."""
+    return [db for db in dbs if db.type is DbType.SHARDED]
 
 
 def eligible_nodes(store: MetadataStore) -> list[str]:
@@ -238,19 +346,21 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         placed = place(
             eligible_nodes(store),
             databases(store),
-            opts.shards,
+            (opts.partitions or 1) if opts.leaderless else opts.shards,
             replicas,
             opts.port,
             member_ports(store),
+            replication_factor=opts.leaderless,
         )
     except PlacementError as e:
         return fail(str(e) + _registering_hint(store))
     except ValueError as e:
         return fail(str(e))
+    assert opts.persistence is not None
     db = Database(
         name=name,
         uid=index,
-        type=DbType.SHARDED,
+        type=opts.type,
         port=placed.port,
         replication=replication,
         replicas=replicas,
@@ -265,6 +375,15 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         failover_profile=opts.failover_profile,
         acl_users=opts.acl_users,
     )
+    if opts.leaderless:
+        db = replace(
+            db,
+            failover_guarantee=0,
+            read_consistency=opts.read_consistency or "QUORUM",
+            write_consistency=opts.write_consistency or "QUORUM",
+            deletion_strategy=opts.deletion_strategy or "TimeBasedResolution",
+            max_clock_skew_ms=opts.max_clock_skew_ms or 500,
+        )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK
 
