@@ -7,6 +7,7 @@ leave leaderless databases alone."""
 from __future__ import annotations
 
 import pytest
+from test_dbops import Log, cluster
 
 from ackdb.cluster import commands as c
 from ackdb.cluster import dbops, leases, shardops
@@ -19,7 +20,6 @@ from ackdb.cluster.schema import Collection, Property
 from ackdb.cluster.schemaops import encode_properties
 from ackdb.cluster.status import parse_status, status_text
 from ackdb.consensus import Role, Status
-from test_dbops import Log, cluster
 
 LL = DbType.LEADERLESS
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from test_supervise import HOSTS, actions_of
+from test_supervise import db as sharded_db
+
 from ackdb.cluster.databases import Database, DbType, Instance, Persistence, Shard, slot_ranges
 from ackdb.cluster.schema import Collection, Property, decode_schema
 from ackdb.cluster.schemapush import SCHEMA_PUSH_RETRY_MS, push_due
 from ackdb.cluster.shardspec import Observed, ProxySpec, ShardSpec, desired_units, shard_config
 from ackdb.cluster.status import instance_line, parse_status
 from ackdb.cluster.supervise import Phase, PushSchema, Start, Stop, Supervisor
-from test_supervise import HOSTS, actions_of
-from test_supervise import db as sharded_db
 
 USERS = Collection("users", b"user:", (Property("name", "string"),))
 
@@ -83,7 +84,9 @@ def test_push_due() -> None:
 
 def _running(version: int) -> tuple[Supervisor, int]:
     s = Supervisor()
-    acts = s.set_desired(desired_units("n1", [ll_db(partitions=1, version=version)], HOSTS, False), 0)
+    acts = s.set_desired(
+        desired_units("n1", [ll_db(partitions=1, version=version)], HOSTS, False), 0
+    )
     (start,) = actions_of(Start, acts)
     s.started(start.unit, 100, 0)
     return s, 100
