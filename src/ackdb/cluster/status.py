@@ -14,7 +14,8 @@ pid=<pid>|- state=starting|running|restarting|stopping restarts=<count>`` (``see
 ``offset``, ``replicas``, ``link`` and ``last_io`` from the shard's last ``INFO
 replication``; ``last_io`` is a replica's seconds since its primary was last heard; its
 lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host= port=
-pid= state= restarts=``; then (the node's too) one ``diverged:<db>/<shard> node=<id>
+[endpoint=coordinator] pid= state= restarts=`` (``endpoint=coordinator``: a leaderless
+database's coordinator); then (the node's too) one ``diverged:<db>/<shard> node=<id>
 path=<file> count=<commands>|? first=<offset>|? last=<offset>|? bytes=<size>`` line per
 file of divergent writes a returning old primary saved, until an operator removes it
 (``count`` -1: the whole dataset was saved). Never does IO: it formats a Raft
@@ -89,7 +90,8 @@ def instance_line(node: str, u: Unit) -> str:
     common = f"node={node} host={spec.host} port={spec.port}"
     tail = f"pid={u.pid if u.pid is not None else '-'} state={u.phase.value} restarts={u.restarts}"
     if not isinstance(spec, ShardSpec):
-        return f"proxy:{spec.db} {common} {tail}"
+        kind = " endpoint=coordinator" if spec.coordinator else ""
+        return f"proxy:{spec.db} {common}{kind} {tail}"
     o = u.observed
     role = "primary" if spec.primary is None else "replica"
     if spec.leaderless:
