@@ -151,8 +151,9 @@ def test_leaderless_database_from_create_to_down(tmp_path: Path) -> None:
         _check_schema_pushed(data, replicas, password)
         deleted = ackdb("db", "delete", "ll", *where)
         assert deleted.returncode == 0, deleted.stderr
+        # (a stopping server removes its pid file before it exits: wait for the pids too)
         wait_for(lambda: not (set(units(data)) & replicas), 30, "the database's units to stop")
-        assert all(not _alive(p) for p in pids)
+        wait_for(lambda: not any(_alive(p) for p in pids), 30, "the replicas to exit")
         # A second one, left running for ``cluster down`` to stop.
         created = ackdb("db", "create", "ll2", "--type", "leaderless", "--replication-factor",
                         "2", *where)  # fmt: skip
