@@ -45,6 +45,10 @@ Other commands:
        ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
                    [--secret-file F] [--logfile F] [--loglevel L]
                                            a database's endpoint (docs/proxy.md)
+       ackdb coordinator --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
+                   [--secret-file F] [--logfile F] [--loglevel L] [--hint-bytes-max B]
+                   [--hint-count-max N] [--hint-age-ms-max MS] [--request-timeout-ms MS]
+                                           a leaderless database's endpoint (docs/leaderless.md)
 """
 
 
@@ -141,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         from .proxy.main import proxy_main
 
         return proxy_main(args[1:], lambda path: shard_password(read_secret(path)))
+    if args[0] == "coordinator":
+        from .coordinator.main import coordinator_main
+        from .node.secrets import read_secret, shard_password
+
+        return coordinator_main(args[1:], lambda path: shard_password(read_secret(path)))
     if args[0] == "check-snapshot":
         from .persistence.check import check_snapshot_main
 

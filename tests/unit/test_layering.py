@@ -46,12 +46,15 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 # always allowed). Ordered top to bottom; docs/architecture.md draws this table.
 ALLOWED: dict[str, frozenset[str]] = {
     "__main__": frozenset({"cli"}),
-    "cli": frozenset({"node", "server", "proxy", "persistence"}),
+    "cli": frozenset({"node", "server", "proxy", "coordinator", "persistence"}),
     # node/ hosts services (Raft member, shard supervisor, endpoints); shards are
     # processes it starts, so it uses server/ only for shared plumbing (the log).
     "node": frozenset(
         {"server", "proxy", "leaderless", "cluster", "consensus", "acl", "commandtable", "resp"}
     ),
+    # coordinator/ is the leaderless endpoint's shell (like proxy/'s shell modules): it
+    # runs leaderless/'s cores and plans, and reuses the proxy's topology feed and log.
+    "coordinator": frozenset({"proxy", "leaderless", "cluster", "keyspace", "resp"}),
     # sim/ runs the real engine and cores, and the shells' drivers, behind simulated ports.
     "sim": frozenset(
         {
@@ -85,7 +88,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "leaderless": frozenset({"cluster", "keyspace", "resp"}),
     "cluster": frozenset({"consensus"}),
     # Command families call the engine (clients, blocking, errors); never the shell.
-    "commands": frozenset({"engine", "acl", "commandtable", "scripting", "keyspace", "resp"}),
+    # (cluster: the leaderless replicas check writes with cluster/schema.py, the one check
+    # the coordinators run too.)
+    "commands": frozenset(
+        {"engine", "acl", "commandtable", "scripting", "cluster", "keyspace", "resp"}
+    ),
     # The Lua state, its sandbox and libraries, conversions, function libraries: run by
     # the command families through a bridge; never the engine itself.
     "scripting": frozenset({"resp"}),

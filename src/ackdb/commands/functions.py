@@ -241,7 +241,7 @@ def function_help(c: Client, argv: list[bytes]) -> bytes:
 
 def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
     srv = c.server
-    st = state(srv)
+    st = srv.scripting or state(srv)
     keys, args = parse_numkeys(argv)
     name = argv[1].decode("utf-8", "replace")
     f = st.registry.functions.get(name)
@@ -257,7 +257,7 @@ def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
             raise CommandError(srv.write_denied)
     vm = st.registry.vm
     assert vm is not None  # a function exists, so its state does
-    run = ScriptRun(st, c, name, ro or no_writes, True, argv)
+    run = ScriptRun(st, vm, c, name, ro or no_writes, True, argv)
     return execute(c, vm, f.callback, keys, args, run)
 
 

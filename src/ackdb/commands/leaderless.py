@@ -18,10 +18,24 @@ already, or in the same AOF buffer before it.
 Skew: a write may carry ``MAXSKEW ms``; a record with a version more than that ahead of
 this server's clock is refused (``ERR LLSKEW``), so one fast clock cannot stamp the
 future into the data.
+
+Schema: ``LL.SCHEMA <version> <payload>`` (cluster/schema.encode_schema) sets the
+replica's schema when the version is above the one it holds; ``LL.SCHEMA`` answers the
+version held (0: none). It is kept as an ordinary string under the reserved key
+``SCHEMA_KEY``, so the AOF (the command as sent), AOF rewrite and snapshots carry it with
+no new format. A write may carry ``SCHEMA <v>`` (LL.APPLY, LL.SET, LL.DEL: their
+arity is fixed, so the option cannot be mistaken for a field): the schema version the
+coordinator checked it against. A replica holding less answers ``-TRYAGAIN`` (the
+coordinator asks again until its deadline); one holding v or more checks the record's
+written cells again (``schema.validate``) and answers ``ERR SCHEMA ...`` on failure.
+Options are left out of what is logged: an AOF replayed later must not refuse what was
+accepted.
 """
 
 from __future__ import annotations
 
+from ..cluster import schema
+from ..cluster.schema import Collection
 from ..engine.client import Client
 from ..engine.core import WRONGTYPE
 from ..keyspace import lww
@@ -42,20 +56,84 @@ def _version(b: bytes) -> Version:
         raise CommandError(_BAD_VERSION) from None
 
 
+SCHEMA_KEY = b"\x00ackdb-ll-schema"
+_schema_cache: list[tuple[bytes, int, tuple[Collection, ...]]] = []
+
+
+def _schema(c: Client) -> tuple[int, tuple[Collection, ...]]:
+    """The schema this replica holds (version 0, no collections: none)."""
+    raw = c.db.lookup(SCHEMA_KEY)
+    if raw is None or raw.__class__ is not bytes:
+        return 0, ()
+    if _schema_cache and _schema_cache[0][0] is raw:
+        return _schema_cache[0][1], _schema_cache[0][2]
+    try:
+        version, colls = schema.decode_schema(raw)
+    except ValueError:
+        return 0, ()
+    _schema_cache[:] = [(raw, version, colls)]
+    return version, colls
+
+
 def _maxskew(c: Client, argv: list[bytes], at: int, rec: Record) -> None:
-    """Parse an optional ``MAXSKEW ms`` at ``argv[at:]`` and refuse a record too far in
-    the future. The effect logged leaves the option out: an AOF replayed after the clock
-    moved must not refuse what was accepted."""
+    """Parse the options at ``argv[at:]`` (``MAXSKEW ms``, ``SCHEMA v``, any order):
+    refuse a record too far in the future, or one the schema refuses (see the module
+    docstring). The effect logged leaves the options out."""
     rest = argv[at:]
     if not rest:
         return
-    if len(rest) != 2 or rest[0].lower() != b"maxskew":
+    if len(rest) % 2:
         raise CommandError(SYNTAX)
-    limit = arg_int(rest[1])
-    ahead = rec.newest().ms - c.server.now_ms()
-    if limit >= 0 and ahead > limit:
-        raise CommandError(f"ERR LLSKEW version is {ahead} ms ahead of this replica's clock")
+    for i in range(0, len(rest), 2):
+        opt, n = rest[i].lower(), arg_int(rest[i + 1])
+        if opt == b"maxskew":
+            ahead = rec.newest().ms - c.server.now_ms()
+            if n >= 0 and ahead > n:
+                raise CommandError(
+                    f"ERR LLSKEW version is {ahead} ms ahead of this replica's clock"
+                )
+        elif opt == b"schema":
+            _check_schema(c, argv[1], rec, n)
+        else:
+            raise CommandError(SYNTAX)
     c.prop = [argv[:at]]
+
+
+def _check_schema(c: Client, key: bytes, rec: Record, wanted: int) -> None:
+    have, colls = _schema(c)
+    if have < wanted:
+        raise CommandError(
+            f"TRYAGAIN LL schema version {wanted} is not applied here yet (have {have})"
+        )
+    refused = None
+    if rec.base_kind == lww.STRING:
+        refused = schema.validate(colls, key, None)
+    live = {f: v for f, (_, v) in rec.fields.items() if v is not None}
+    if refused is None and live:
+        refused = schema.validate(colls, key, live)
+    if refused is not None:
+        raise CommandError(refused)
+
+
+@handler("ll.schema")
+def ll_schema(c: Client, argv: list[bytes]) -> bytes:
+    have, _ = _schema(c)
+    if len(argv) == 1:
+        return enc.integer(have)
+    if len(argv) != 3:
+        raise CommandError("ERR wrong number of arguments for 'll.schema' command")
+    version = arg_int(argv[1])
+    try:
+        got, _ = schema.decode_schema(argv[2])
+    except ValueError:
+        raise CommandError("ERR LL invalid schema payload") from None
+    if got != version:
+        raise CommandError("ERR LL the schema payload is of another version")
+    if version <= have:
+        return enc.ZERO
+    c.db.set(SCHEMA_KEY, argv[2])
+    c.server.dirty += 1
+    return enc.ONE
 
 
 def _current(c: Client, key: bytes) -> Record | None:

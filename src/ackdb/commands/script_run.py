@@ -27,10 +27,11 @@ from ..commandtable import TABLE
 from ..engine import access
 from ..engine.client import Client, NullConn
 from ..engine.core import CommandError, Server
+from ..engine.dispatch import Entry
 from ..resp.encoder import RESP2, RESP3
 from ..scripting import convert
 from ..scripting.functions import Registry
-from ..scripting.vm import LuaVM, ScriptError
+from ..scripting.vm import CallError, LuaVM, ScriptError
 
 BUSY_EVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 BUSY_FUNCTION = (
@@ -54,9 +55,12 @@ _REPL_AOF, _REPL_REPLICA = 1, 2
 
 
 class CachedScript:
-    __slots__ = ("body", "fn", "flags", "has_shebang")
+    __slots__ = ("sha", "body", "fn", "flags", "has_shebang")
 
-    def __init__(self, body: bytes, fn: Any, flags: frozenset[str], has_shebang: bool) -> None:
+    def __init__(
+        self, sha: str, body: bytes, fn: Any, flags: frozenset[str], has_shebang: bool
+    ) -> None:
+        self.sha = sha
         self.body = body
         self.fn = fn
         self.flags = flags
@@ -69,7 +73,8 @@ class ScriptState:
     def __init__(self, srv: Server) -> None:
         self.srv = srv
         self._vm: LuaVM | None = None
-        self.cache: dict[str, CachedScript] = {}
+        # By SHA1 as lowercase hex bytes (what EVALSHA sends, looked up without decoding).
+        self.cache: dict[bytes, CachedScript] = {}
         self.registry = Registry()
         self.running: ScriptRun | None = None
         client = Client(0, srv, NullConn(), "", "", -1)
@@ -77,6 +82,14 @@ class ScriptState:
         client.authenticated = True
         client.gate = False
         self.client = client
+        # The commands a script may call that have no subcommands, by name as sent (both
+        # cases): one lookup instead of the dispatch, subcommand and ``noscript`` checks.
+        # The engine's table never changes once built.
+        self.commands: dict[bytes, Entry] = {
+            name: e
+            for name, e in srv.dispatch.plain.items()
+            if "noscript" not in e.flags and e.handler is not None
+        }
 
     @property
     def vm(self) -> LuaVM:
@@ -96,12 +109,41 @@ def state(srv: Server) -> ScriptState:
     return st  # type: ignore[no-any-return]
 
 
+_NO_ARGS = b"ERR Please specify at least one argument for this redis lib call"
+_BAD_ARG = b"ERR Lua redis lib command arguments must be strings or integers"
+_UNKNOWN = b"ERR Unknown Redis command called from script"
+_ARITY = b"ERR Wrong number of args calling Redis command from script"
+_NOSCRIPT = b"ERR This Redis command is not allowed from script"
+
+
 class ScriptRun:
     """The bridge of one running script or function (see ``scripting.vm.Bridge``)."""
+
+    __slots__ = (
+        "st",
+        "srv",
+        "caller",
+        "name",
+        "readonly",
+        "is_function",
+        "argv",
+        "wrote",
+        "may_write",
+        "killed",
+        "busy",
+        "repl_flags",
+        "start_ns",
+        "_next_pump_ns",
+        "threshold_ns",
+        "to_lua",
+        "commands",
+        "offset_before",
+    )
 
     def __init__(
         self,
         st: ScriptState,
+        vm: LuaVM,
         caller: Client,
         name: str,
         readonly: bool,
@@ -109,70 +151,102 @@ class ScriptRun:
         argv: list[bytes],
     ) -> None:
         self.st = st
-        self.srv = st.srv
+        self.srv = srv = st.srv
         self.caller = caller
         self.name = name
         self.readonly = readonly
         self.is_function = is_function
         self.argv = argv
         self.wrote = False
+        # A write of this run passed ``_write_refusal``: later ones skip it, until the
+        # shell serves other clients (``tick``), which may change what it checks.
+        self.may_write = False
         self.killed: bytes | None = None
         self.busy = False
         self.repl_flags = 3
-        self.start_ns = self.srv.clock.perf_ns()
+        self.start_ns = srv.clock.perf_ns()
         self._next_pump_ns = 0
         # Read at the first tick (most scripts end before one): busy-reply-threshold in ns.
         self.threshold_ns = -1
-        self.to_lua = (st.registry.vm if is_function else st.vm).to_lua  # type: ignore[union-attr]
+        self.to_lua = vm.to_lua
+        self.commands = st.commands
+        # The replication offset before the first write command (-1: none yet): nothing
+        # before it moves the offset (other effects are buffered until the script ends).
+        self.offset_before = -1
 
     def duration_ms(self) -> int:
         return (self.srv.clock.perf_ns() - self.start_ns) // 1_000_000
 
     # -- redis.call / redis.pcall ------------------------------------------------------
 
-    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
+    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> Any:
+        """``redis.call`` / ``redis.pcall`` of ``args``: the reply as a Lua value (an
+        error is raised as ``CallError`` by call, returned as ``{err=...}`` by pcall)."""
+        if not args:
+            raise CallError(_NO_ARGS)
         argv = list(args)
-        for i, a in enumerate(argv):
+        for a in argv:
             if a.__class__ is not bytes:
-                b = convert.arg_bytes(a)
-                if b is None:
-                    return self._error(
-                        raise_errors,
-                        b"ERR Lua redis lib command arguments must be strings or integers",
-                    )
-                argv[i] = b
-        srv = self.srv
-        cmd = srv.dispatch.get(argv[0])
-        if cmd is not None and cmd.subcommands and (cmd.handler is None or len(argv) >= 2):
-            cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) >= 2 else None
+                return self._call_converted(raise_errors, argv)
+        cmd = self.commands.get(argv[0])
         if cmd is None:
-            return self._error(raise_errors, b"ERR Unknown Redis command called from script")
+            found = self._lookup(argv)
+            if isinstance(found, bytes):
+                return self._error(raise_errors, found)
+            cmd = found
         n = len(argv)
         if n < cmd.argc_min or n > cmd.argc_max:
-            return self._error(
-                raise_errors, b"ERR Wrong number of args calling Redis command from script"
-            )
-        if "noscript" in cmd.flags:
-            return self._error(raise_errors, b"ERR This Redis command is not allowed from script")
+            return self._error(raise_errors, _ARITY)
         if self.caller.acl_limited:
             denied = self._acl_denial(cmd.spec, argv)
             if denied is not None:
                 return self._error(raise_errors, denied)
+        srv = self.srv
         if cmd.write:
-            refusal = self._write_refusal()
-            if refusal is not None:
-                return self._error(raise_errors, refusal)
-        if self.repl_flags != 3 and cmd.write:
-            mark = srv.effects_mark()
-            reply = srv.call(self.st.client, cmd, argv)
-            srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
+            if not self.may_write:
+                refusal = self._write_refusal()
+                if refusal is not None:
+                    return self._error(raise_errors, refusal)
+                self.may_write = True
+            if self.offset_before < 0:
+                self.offset_before = _offset(srv)
+            self.wrote = True
+            if self.repl_flags != 3:
+                mark = srv.effects_mark()
+                reply = srv.call(self.st.client, cmd, argv)
+                srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
+            else:
+                reply = srv.call(self.st.client, cmd, argv)
         else:
             reply = srv.call(self.st.client, cmd, argv)
-        if cmd.write:
-            self.wrote = True
-        if reply[:1] == b"-":
+        t = reply[0]
+        if t == 0x24 and reply[1] != 0x2D:  # a bulk string (the usual reply), inline
+            return reply[reply.index(b"\r\n") + 2 : -2]
+        if t == 0x2D:  # -
             return self._error(raise_errors, reply[1:-2])
-        return 0, self.to_lua.convert(reply)
+        return self.to_lua.convert(reply)
+
+    def _call_converted(self, raise_errors: bool, argv: list[Any]) -> Any:
+        """``call`` with numbers among the arguments: written as Redis writes them."""
+        for i, a in enumerate(argv):
+            b = convert.arg_bytes(a)
+            if b is None:
+                return self._error(raise_errors, _BAD_ARG)
+            argv[i] = b
+        return self.call(raise_errors, tuple(argv))
+
+    def _lookup(self, argv: list[bytes]) -> Entry | bytes:
+        """A command outside ``commands``: its entry, or the error text."""
+        cmd = self.srv.dispatch.get(argv[0])
+        if cmd is not None and cmd.subcommands and (cmd.handler is None or len(argv) >= 2):
+            cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) >= 2 else None
+        if cmd is None:
+            return _UNKNOWN
+        if "noscript" in cmd.flags:
+            if len(argv) < cmd.argc_min or len(argv) > cmd.argc_max:
+                return _ARITY  # arity before noscript, Redis's order
+            return _NOSCRIPT
+        return cmd
 
     def _acl_denial(self, spec: Any, argv: list[bytes]) -> bytes | None:
         """The caller's user checks what the script runs (ACL LOG context ``lua``), with
@@ -203,10 +277,10 @@ class ScriptRun:
             return srv.write_denied.encode()
         return None
 
-    def _error(self, raise_errors: bool, text: bytes) -> tuple[int, Any]:
+    def _error(self, raise_errors: bool, text: bytes) -> Any:
         if raise_errors:
-            return 2, text
-        return 0, self.to_lua.err(text)
+            raise CallError(text)
+        return self.to_lua.err(text)
 
     # -- the rest of the redis.* API ---------------------------------------------------
 
@@ -276,6 +350,7 @@ class ScriptRun:
                 )
         if self.busy and now >= self._next_pump_ns and srv.busy_pump is not None:
             self._next_pump_ns = now + PUMP_EVERY_NS
+            self.may_write = False  # other clients' commands may change what it checked
             srv.busy_pump()
             if srv.shutdown_requested is not None:
                 self.killed = KILLED_SHUTDOWN
@@ -286,6 +361,15 @@ class ScriptRun:
         if self.wrote:
             raise CommandError(UNKILLABLE)
         self.killed = KILLED_FUNCTION if by_function_kill else KILLED_EVAL
+
+
+def _offset(srv: Server) -> int:
+    """The replication offset; the write counter itself while the engine only counts
+    writes (the same number as ``master_repl_offset``, without its two properties)."""
+    counter = srv.count_only
+    if counter is not None:
+        return counter.master_repl_offset
+    return srv.master_repl_offset
 
 
 def execute(
@@ -306,7 +390,6 @@ def execute(
     sc.p = RESP2
     vm.bridge = run
     st.running = run
-    offset_before = srv.master_repl_offset
     srv.begin_transaction_effects()
     try:
         if run.is_function:
@@ -321,11 +404,17 @@ def execute(
         st.running = None
         if run.killed is KILLED_SHUTDOWN:
             srv.discard_transaction_effects()
+        before = run.offset_before
+        if before < 0 and srv.effects_mark():
+            before = _offset(srv)  # effects of reads (expired keys) only
         srv.end_transaction_effects()
         if run.busy:
             srv.set_busy(None)
-    if srv.master_repl_offset != offset_before:
-        c.woff = srv.master_repl_offset  # the wrapped effects went out just now
+    if before >= 0:
+        counter = srv.count_only  # _offset, inlined: a writing script's every call
+        after = counter.master_repl_offset if counter is not None else srv.master_repl_offset
+        if after != before:
+            c.woff = after  # the wrapped effects went out just now
     return reply
 
 

@@ -30,16 +30,13 @@ from .table import handler
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 
 
-def _sha(body: bytes) -> str:
-    return hashlib.sha1(body).hexdigest()
-
-
-def cache_script(st: ScriptState, body: bytes) -> tuple[str, CachedScript]:
+def cache_script(st: ScriptState, body: bytes) -> CachedScript:
     """Compile ``body`` into the cache (or find it there); CommandError when it fails."""
-    sha = _sha(body)
-    cached = st.cache.get(sha)
+    sha = hashlib.sha1(body).hexdigest()
+    key = sha.encode()
+    cached = st.cache.get(key)
     if cached is not None:
-        return sha, cached
+        return cached
     try:
         header = shebang.script_header(body)
     except shebang.HeaderError as e:
@@ -50,40 +47,41 @@ def cache_script(st: ScriptState, body: bytes) -> tuple[str, CachedScript]:
         raise CommandError(f"ERR Error compiling script (new function): {e}") from None
     if len(st.cache) >= SCRIPT_CACHE_MAX:
         del st.cache[next(iter(st.cache))]
-    cached = st.cache[sha] = CachedScript(body, fn, header.flags, header.has_shebang)
-    return sha, cached
+    cached = st.cache[key] = CachedScript(sha, body, fn, header.flags, header.has_shebang)
+    return cached
 
 
-def _run(c: Client, argv: list[bytes], sha: str, cached: CachedScript, ro_command: bool) -> bytes:
+def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro: bool) -> bytes:
     keys, args = parse_numkeys(argv)
-    srv = c.server
-    st = state(srv)
-    readonly = ro_command or shebang.NO_WRITES in cached.flags
+    readonly = ro or shebang.NO_WRITES in cached.flags
     if cached.has_shebang and not readonly:
         # A script that declares it may write is refused before it runs where writes are.
+        srv = c.server
         if srv.role_replica and c.kind != "master":
             raise CommandError("READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
             raise CommandError(srv.write_denied)
-    run = ScriptRun(st, c, sha, readonly, False, argv)
-    return execute(c, st.vm, cached.fn, keys, args, run)
+    vm = st.vm
+    run = ScriptRun(st, vm, c, cached.sha, readonly, False, argv)
+    return execute(c, vm, cached.fn, keys, args, run)
 
 
 def _eval(c: Client, argv: list[bytes], ro: bool) -> bytes:
     st = state(c.server)
     parse_numkeys(argv)  # the count is checked before the body compiles (Redis)
-    sha, cached = cache_script(st, argv[1])
-    return _run(c, argv, sha, cached, ro)
+    return _run(c, st, argv, cache_script(st, argv[1]), ro)
 
 
 def _evalsha(c: Client, argv: list[bytes], ro: bool) -> bytes:
-    st = state(c.server)
-    sha = argv[1].decode("latin-1").lower()
-    cached = st.cache.get(sha) if len(sha) == 40 else None
+    st = c.server.scripting or state(c.server)
+    cached = st.cache.get(argv[1])  # the common case: lowercase hex, as SCRIPT LOAD gives
     if cached is None:
-        parse_numkeys(argv)
-        raise CommandError(NOSCRIPT)
-    return _run(c, argv, sha, cached, ro)
+        sha = argv[1].lower()
+        cached = st.cache.get(sha) if len(sha) == 40 else None
+        if cached is None:
+            parse_numkeys(argv)
+            raise CommandError(NOSCRIPT)
+    return _run(c, st, argv, cached, ro)
 
 
 @handler("eval")
@@ -111,16 +109,13 @@ def evalsha_ro(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("script|load")
 def script_load(c: Client, argv: list[bytes]) -> bytes:
-    sha, _ = cache_script(state(c.server), argv[2])
-    return enc.bulk(sha.encode())
+    return enc.bulk(cache_script(state(c.server), argv[2]).sha.encode())
 
 
 @handler("script|exists")
 def script_exists(c: Client, argv: list[bytes]) -> bytes:
     cache = state(c.server).cache
-    return enc.array(
-        [b":1\r\n" if a.decode("latin-1").lower() in cache else b":0\r\n" for a in argv[2:]]
-    )
+    return enc.array([b":1\r\n" if a.lower() in cache else b":0\r\n" for a in argv[2:]])
 
 
 @handler("script|flush")

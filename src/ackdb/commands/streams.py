@@ -60,6 +60,9 @@ def parse_id(
         return (MIN_ID if arg == b"-" else MAX_ID), True
     arg = arg.split(b"\0", 1)[0]
     ms_part, dash, seq_part = arg.partition(b"-")
+    if dash and len(ms_part) < 20 and len(seq_part) < 20:
+        if ms_part.isdigit() and seq_part.isdigit():  # ms-seq in plain digits: below 2^64
+            return (int(ms_part), int(seq_part)), True
     ms = _u64(ms_part)
     if ms is None:
         raise CommandError(INVALID_ID)
@@ -106,7 +109,15 @@ def entry_reply(sid: StreamID, fv: list[bytes] | None) -> bytes:
 
 
 def entries_reply(entries: list[tuple[StreamID, list[bytes]]]) -> bytes:
-    return b"*%d\r\n" % len(entries) + b"".join(entry_reply(s, fv) for s, fv in entries)
+    """Live entries: ``[[id, [field, value, ...]], ...]``, encoded in one pass."""
+    parts = [b"*%d\r\n" % len(entries)]
+    append = parts.append
+    for sid, fv in entries:
+        text = b"%d-%d" % sid
+        append(b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(text), text, len(fv)))
+        for x in fv:
+            append(b"$%d\r\n%s\r\n" % (len(x), x))
+    return b"".join(parts)
 
 
 def signal_ready(c: Client, db: Database, key: bytes) -> None:

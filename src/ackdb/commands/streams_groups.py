@@ -34,7 +34,8 @@ from .table import handler
 def set_effects(c: Client, effects: list[list[bytes]]) -> None:
     """The effects of one command; several go out as one MULTI / EXEC (Redis 7)."""
     if len(effects) > 1 and not c.server.in_exec:
-        effects = [[b"MULTI"], *effects, [b"EXEC"]]
+        effects.insert(0, [b"MULTI"])  # in place: the caller's list is the command's
+        effects.append([b"EXEC"])
     c.prop = effects
 
 
@@ -256,10 +257,11 @@ def xack(c: Client, argv: list[bytes]) -> bytes:
     return enc.integer(acked)
 
 
-def lookup_consumer(c: Client, key: bytes, g: Group, name: bytes) -> Consumer:
+def lookup_consumer(c: Client, key: bytes, g: Group, name: bytes, now: int = -1) -> Consumer:
     """Redis streamLookupConsumer + streamCreateConsumer: the consumer, created (with its
-    event) when missing; its seen time is now."""
-    now = c.server.now_ms()
+    event) when missing; its seen time is now (``now``, or the clock's)."""
+    if now < 0:
+        now = c.server.now_ms()
     consumer = g.consumers.get(name)
     if consumer is None:
         consumer = g.create_consumer(name, now)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from ..engine.blocking import BlockRequest
 from ..engine.client import Client
 from ..keyspace.stream import MAX_ID, MIN_ID, Stream, StreamID, decr_id, incr_id
-from ..keyspace.stream_groups import Group, Nack
+from ..keyspace.stream_groups import Consumer, Group
 from ..resp import encoder as enc
 from .base import LLONG_MAX, SYNTAX, CommandError, arg_int, read_typed
 from .streams import entries_reply, entry_reply, strict_id
@@ -57,20 +57,22 @@ class _Request:
         self.n = 0
 
 
+# The options, as sent in either case (one lookup; other spellings are lowered first).
+_OPTIONS = {
+    w: w.lower()
+    for o in (b"BLOCK", b"COUNT", b"STREAMS", b"GROUP", b"NOACK")
+    for w in (o, o.lower())
+}
+
+
 def _parse(c: Client, argv: list[bytes], xreadgroup: bool) -> _Request:
     r = _Request()
     n = len(argv)
     i = 1
     while i < n:
         more = n - i - 1
-        o = argv[i].lower()
-        if o == b"block" and more:
-            i += 1
-            r.timeout = _timeout_ms(argv[i], c.server.now_ms())
-        elif o == b"count" and more:
-            i += 1
-            r.count = max(arg_int(argv[i]), 0)
-        elif o == b"streams" and more:
+        o = _OPTIONS.get(argv[i]) or argv[i].lower()
+        if o == b"streams" and more:
             r.streams_arg = i + 1
             left = n - r.streams_arg
             if left % 2:
@@ -81,6 +83,12 @@ def _parse(c: Client, argv: list[bytes], xreadgroup: bool) -> _Request:
                 )
             r.n = left // 2
             break
+        if o == b"block" and more:
+            i += 1
+            r.timeout = _timeout_ms(argv[i], c.server.now_ms())
+        elif o == b"count" and more:
+            i += 1
+            r.count = max(arg_int(argv[i]), 0)
         elif o == b"group" and more >= 2:
             if not xreadgroup:
                 raise CommandError(
@@ -113,13 +121,15 @@ def _last_valid(s: Stream) -> StreamID:
 
 def _resolve_ids(
     c: Client, argv: list[bytes], r: _Request
-) -> tuple[list[StreamID], list[Group | None]]:
+) -> tuple[list[StreamID], list[Group | None], list[Stream | None]]:
     ids: list[StreamID] = []
     groups: list[Group | None] = []
+    streams: list[Stream | None] = []
     for k in range(r.n):
         key = argv[r.streams_arg + k]
         arg = argv[r.streams_arg + r.n + k]
         s: Stream | None = read_typed(c, key, Stream)
+        streams.append(s)
         g = None
         if r.group is not None:
             g = s.groups.get(r.group) if s is not None else None
@@ -130,7 +140,14 @@ def _resolve_ids(
                     % (key.decode("utf-8", "replace"), r.group.decode("utf-8", "replace"))
                 )
         groups.append(g)
-        if arg == b"$":
+        if arg == b">":
+            if r.group is None:
+                raise CommandError(
+                    "ERR The > ID can be specified only when calling XREADGROUP using "
+                    "the GROUP <group> <consumer> option."
+                )
+            ids.append(MAX_ID)
+        elif arg == b"$":
             if r.group is not None:
                 raise CommandError(
                     "ERR The $ ID is meaningless in the context of XREADGROUP: you want "
@@ -145,32 +162,24 @@ def _resolve_ids(
                 prev = decr_id(_last_valid(s))
                 sid = prev if prev is not None else MIN_ID
             ids.append(sid)
-        elif arg == b">":
-            if r.group is None:
-                raise CommandError(
-                    "ERR The > ID can be specified only when calling XREADGROUP using "
-                    "the GROUP <group> <consumer> option."
-                )
-            ids.append(MAX_ID)
         else:
             ids.append(strict_id(arg))
-    return ids, groups
+    return ids, groups, streams
 
 
 def _deliver(
-    c: Client,
-    key: bytes,
     s: Stream,
     g: Group,
-    consumer_name: bytes,
+    consumer: Consumer,
     start: StreamID,
     r: _Request,
-    effects: list[list[bytes]],
+    now: int,
+    effects: list[list[bytes]] | None,
+    key: bytes,
 ) -> bytes:
-    """Serve new entries (``>``) to a consumer: PEL, last id, effects."""
-    now = c.server.now_ms()
-    consumer = g.consumers[consumer_name]
-    entries = list(s.range(start, MAX_ID, r.count))
+    """Serve new entries (``>``) to a consumer: PEL, last id, and the effects when
+    something needs them (``effects`` is None while the engine only counts writes)."""
+    entries = s.range_list(start, MAX_ID, r.count)
     moved = False
     for sid, _ in entries:
         if sid > g.last_id:
@@ -178,20 +187,11 @@ def _deliver(
             moved = True
         if r.noack:
             continue
-        nack = g.pel.get(sid)
-        if nack is None:
-            nack = Nack(now, 1, consumer)
-            g.pel.add(sid, nack)
-            consumer.pel.add(sid, nack)
-        else:
-            nack.consumer.pel.remove(sid)
-            nack.consumer = consumer
-            nack.delivery_time = now
-            nack.delivery_count = 1
-            consumer.pel.add(sid, nack)
+        nack = g.deliver(sid, consumer, now)
         consumer.active_time = now
-        effects.append(xclaim_effect(key, g, b"%d-%d" % sid, nack))
-    if moved:
+        if effects is not None:
+            effects.append(xclaim_effect(key, g, b"%d-%d" % sid, nack))
+    if moved and effects is not None:
         effects.append(setid_effect(key, g))
     return entries_reply(entries)
 
@@ -216,16 +216,22 @@ def _history(
 
 def _xread(c: Client, argv: list[bytes], xreadgroup: bool) -> bytes:
     r = _parse(c, argv, xreadgroup)
-    ids, groups = _resolve_ids(c, argv, r)
+    ids, groups, streams = _resolve_ids(c, argv, r)
     parts: list[bytes] = []
-    effects: list[list[bytes]] = []
-    served = 0
     srv = c.server
+    # XREADGROUP's effects (c.prop) are read only when something needs the stream's
+    # bytes; while the engine only counts writes they are not built.
+    effects: list[list[bytes]] | None = [] if srv.count_only is None else None
+    served = 0
+    now = srv.now_ms() if xreadgroup else 0
     for k in range(r.n):
         key = argv[r.streams_arg + k]
-        s: Stream | None = read_typed(c, key, Stream)
+        s = streams[k]
+        # Redis looks each key up again here: its hit (or miss) is counted again.
         if s is None:
+            srv.key_miss(c.db.index, key)
             continue
+        srv.stat_keyspace_hits += 1
         gt = ids[k]
         g = groups[k]
         history = serve = False
@@ -235,27 +241,27 @@ def _xread(c: Client, argv: list[bytes], xreadgroup: bool) -> bytes:
             elif s.length and _last_valid(s) > g.last_id:
                 serve = True
                 gt = g.last_id
-            if r.consumer not in g.consumers and r.noack:
+            if r.consumer not in g.consumers and r.noack and effects is not None:
                 effects.append([b"XGROUP", b"CREATECONSUMER", key, g.name, r.consumer])
-            lookup_consumer(c, key, g, r.consumer)
+            consumer = lookup_consumer(c, key, g, r.consumer, now)
         elif s.length and _last_valid(s) > gt:
             serve = True
         if not serve:
             continue
         start = incr_id(gt) or MAX_ID
         if g is None:
-            body = entries_reply(list(s.range(start, MAX_ID, r.count)))
+            body = entries_reply(s.range_list(start, MAX_ID, r.count))
         elif history:
             body = _history(c, s, g, r.consumer, start, r.count)
         else:
-            body = _deliver(c, key, s, g, r.consumer, start, r, effects)
+            body = _deliver(s, g, consumer, start, r, now, effects, key)
         if g is not None:
             srv.dirty += 1
         served += 1
         parts.append(enc.bulk(key) + body if c.resp == 3 else b"*2\r\n" + enc.bulk(key) + body)
     if served:
-        if xreadgroup:
-            set_effects(c, effects)
+        if xreadgroup and effects is not None:
+            set_effects(c, effects)  # none at all, not the command, for a history read
         head = c.p.map_header(served) if c.resp == 3 else b"*%d\r\n" % served
         return head + b"".join(parts)
     if r.timeout != -1:
@@ -266,7 +272,7 @@ def _xread(c: Client, argv: list[bytes], xreadgroup: bool) -> bytes:
                 argv[at] = b"%d-%d" % ids[k]
         keys = argv[r.streams_arg : r.streams_arg + r.n]
         raise BlockRequest(keys, r.timeout, c.p.null_array)
-    if xreadgroup:
+    if xreadgroup and effects is not None:
         set_effects(c, effects)
     return c.p.null_array
 

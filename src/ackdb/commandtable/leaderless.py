@@ -141,4 +141,15 @@ ENTRIES: list[Command] = [
         args="depth lo hi",
         acl="@read @slow",
     ),
+    entry(
+        "ll.schema",
+        -1,
+        "write denyoom",
+        group=_G,
+        summary="Sets the replica's schema when the version is newer; alone, the version held.",
+        since="0.1.0",
+        complexity="O(N) where N is the size of the schema.",
+        args="[version payload]",
+        acl="@write @slow",
+    ),
 ]

@@ -696,7 +696,13 @@ class Server:
         if c.tracking is not None and "readonly" in cmd.flags:
             self.tracking.remember(c, cmd.spec, argv)
         if cmd.write and self.dirty != dirty and self.feeds:
-            self._propagate_call(c, argv)
+            counter = self.count_only
+            if counter is not None:  # _propagate_call, inlined (scripts' and EXEC's writes)
+                counter.master_repl_offset += 1
+                if not self._multi_depth:
+                    c.woff = counter.master_repl_offset
+            else:
+                self._propagate_call(c, argv)
         c.prop = None
         if ns >= self.slowlog_ns:
             self._slow_command(c, cmd, argv, ns)
@@ -724,11 +730,19 @@ class Server:
                 c.woff = counter.master_repl_offset
             return
         db = c.db.index
-        if c.prop is not None:
-            for eff in c.prop:
+        prop = c.prop
+        if prop is None:
+            self.propagate(db, argv)
+        elif self._multi_depth:
+            for eff in prop:
                 self.propagate(db, eff)
         else:
-            self.propagate(db, argv)
+            # A command's own effects (XREADGROUP's, a rewritten XADD...): ``propagate``
+            # at depth 0, inlined.
+            feeds = self.feeds
+            for eff in prop:
+                for feed in feeds:
+                    feed(db, eff)
         if not self._multi_depth:
             # Inside EXEC the effects go out at its end, and EXEC sets woff then: a WAIT
             # in the transaction covers only the writes made before it (Redis).
@@ -768,21 +782,24 @@ class Server:
 
     def end_transaction_effects(self) -> None:
         self._multi_depth -= 1
-        if self._multi_depth:
+        if self._multi_depth or not self._multi_buffer:
             return
         buf, self._multi_buffer = self._multi_buffer, []
-        if not buf:
-            return
+        # ``propagate`` at depth 0, inlined: each feed in turn, one frame less an effect.
+        feeds = self.feeds
         wrap = len(buf) > 1
         if wrap:
-            self.propagate(buf[0][0], [b"MULTI"])
+            for feed in feeds:
+                feed(buf[0][0], [b"MULTI"])
         for db_index, argv, replicas_only in buf:
             if replicas_only:
                 self.propagate_to_replicas(db_index, argv)
             else:
-                self.propagate(db_index, argv)
+                for feed in feeds:
+                    feed(db_index, argv)
         if wrap:
-            self.propagate(buf[-1][0], [b"EXEC"])
+            for feed in feeds:
+                feed(buf[-1][0], [b"EXEC"])
 
     def effects_mark(self) -> int:
         """Where the effects of a running EXEC or script stand (see ``effects_trim``)."""

@@ -21,6 +21,16 @@ fields (absent when none is live); otherwise the base decides: a string, a delet
 (its tombstone's version is kept: "deleted at v" differs from "never existed"), or
 nothing. So type conflicts (SET racing HSET) resolve by version like everything else.
 
+Expiry (the EXPIRE family): two more cells. ``expiry`` is the last expiry write --
+``(version, at_ms)``, ``at_ms`` 0 meaning PERSIST -- and ``ttl_clear`` the version of the
+last whole-key write that drops a TTL (SET without KEEPTTL, DEL). The expiry cell is in
+effect only while it is not older than ``ttl_clear`` (SET EX writes both at one version), so "a whole-key write newer than the
+expiry clears it unless KEEPTTL" holds, and both cells merge by "newer wins" on their own
+(a product of two max-semilattices: still a join). A record whose effective expiry time
+passed reads as absent (``view_at``). Expired records are not collected: a replica
+deleting one on its own could let an older copy elsewhere come back (the zombie rule of
+tombstones), so they stay until overwritten.
+
 Merge = the newer base; per field the newer cell; then fields not newer than the base
 are dropped. Versions are totally ordered (the node id breaks ties), so "newer" is
 never ambiguous and every replica that saw the same writes holds the same record.
@@ -61,12 +71,14 @@ ZERO = Version(0, 0, 0)
 NONE, STRING, DELETED = 0, 1, 2
 # (version, value or None for a field tombstone)
 FieldCell = tuple[Version, bytes | None]
+# (version, absolute expiry time in ms; 0: PERSIST)
+ExpiryCell = tuple[Version, int]
 
 
 class Record:
     """One key's versioned state (see the module docstring)."""
 
-    __slots__ = ("base_kind", "base_value", "base_version", "fields")
+    __slots__ = ("base_kind", "base_value", "base_version", "expiry", "fields", "ttl_clear")
 
     def __init__(
         self,
@@ -74,11 +86,15 @@ class Record:
         base_kind: int = NONE,
         base_value: bytes | None = None,
         fields: dict[bytes, FieldCell] | None = None,
+        expiry: ExpiryCell | None = None,
+        ttl_clear: Version = ZERO,
     ) -> None:
         self.base_version = base_version
         self.base_kind = base_kind
         self.base_value = base_value
         self.fields: dict[bytes, FieldCell] = {} if fields is None else fields
+        self.expiry = expiry  # (version, at_ms; 0: persist), kept only if >= ttl_clear
+        self.ttl_clear = ttl_clear
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
@@ -88,27 +104,53 @@ class Record:
             and self.base_kind == other.base_kind
             and self.base_value == other.base_value
             and self.fields == other.fields
+            and self.expiry == other.expiry
+            and self.ttl_clear == other.ttl_clear
         )
 
     def __repr__(self) -> str:
         return (
-            f"Record({self.base_version}, {self.base_kind}, {self.base_value!r}, {self.fields!r})"
+            f"Record({self.base_version}, {self.base_kind}, {self.base_value!r}, {self.fields!r},"
+            f" {self.expiry!r}, {self.ttl_clear!r})"
         )
 
     def copy(self) -> Record:
-        return Record(self.base_version, self.base_kind, self.base_value, dict(self.fields))
+        return Record(
+            self.base_version,
+            self.base_kind,
+            self.base_value,
+            dict(self.fields),
+            self.expiry,
+            self.ttl_clear,
+        )
 
     def newest(self) -> Version:
         """The highest version the record holds (ZERO for an empty record)."""
-        v = self.base_version
+        v = max(self.base_version, self.ttl_clear)
         for fv, _ in self.fields.values():
             if fv > v:
                 v = fv
+        if self.expiry is not None and self.expiry[0] > v:
+            v = self.expiry[0]
         return v
 
     def is_tombstone(self) -> bool:
-        """Only a whole-key delete: nothing live, no field cells."""
-        return self.base_kind == DELETED and not self.fields
+        """Only a whole-key delete: nothing live, no field cells, no expiry cell."""
+        return self.base_kind == DELETED and not self.fields and self.expiry is None
+
+    def expires_at(self) -> int | None:
+        """The effective expiry time in ms, or None (no TTL)."""
+        e = self.expiry
+        if e is None or e[1] == 0:
+            return None
+        return e[1]
+
+    def view_at(self, now_ms: int) -> tuple[str, Any]:
+        """``view`` at ``now_ms``: a record whose expiry time passed reads as absent."""
+        at = self.expires_at()
+        if at is not None and at <= now_ms:
+            return "absent", None
+        return self.view()
 
     def view(self) -> tuple[str, Any]:
         """What a reader sees: ("string", bytes) | ("hash", {field: value}) |
@@ -128,12 +170,24 @@ class Record:
 # -- writes as records ---------------------------------------------------------------
 
 
-def string_write(v: Version, value: bytes) -> Record:
-    return Record(v, STRING, value)
+def string_write(v: Version, value: bytes, keep_ttl: bool = False) -> Record:
+    """SET: drops the key's TTL (``ttl_clear``) unless ``keep_ttl`` (KEEPTTL)."""
+    return Record(v, STRING, value, ttl_clear=ZERO if keep_ttl else v)
 
 
 def delete_write(v: Version) -> Record:
-    return Record(v, DELETED)
+    return Record(v, DELETED, ttl_clear=v)
+
+
+def string_write_ex(v: Version, value: bytes, at_ms: int) -> Record:
+    """SET with EX / PX / EXAT / PXAT: the value and its new TTL at one version."""
+    return Record(v, STRING, value, expiry=(v, at_ms), ttl_clear=v)
+
+
+def expiry_write(v: Version, at_ms: int) -> Record:
+    """EXPIRE family (``at_ms`` > 0) and PERSIST (``at_ms`` 0) at version ``v``."""
+    assert at_ms >= 0
+    return Record(expiry=(v, at_ms))
 
 
 def fields_write(v: Version, pairs: dict[bytes, bytes | None]) -> Record:
@@ -177,7 +231,23 @@ def merge_into(a: Record, b: Record) -> bool:
         ):
             fields[f] = cell
             changed = True
+    if b.ttl_clear > a.ttl_clear or (b.expiry is not None and b.expiry != a.expiry):
+        changed = _merge_expiry(a, b) or changed
     return changed
+
+
+def _merge_expiry(a: Record, b: Record) -> bool:
+    """The expiry cells: the newer ``ttl_clear``, the newer expiry cell, and the expiry
+    dropped when a whole-key write at or after it cleared it. True when ``a`` changed."""
+    before = (a.expiry, a.ttl_clear)
+    clear = max(a.ttl_clear, b.ttl_clear)
+    e = a.expiry
+    if b.expiry is not None and (e is None or b.expiry > e):
+        e = b.expiry
+    if e is not None and e[0] < clear:
+        e = None
+    a.expiry, a.ttl_clear = e, clear
+    return (e, clear) != before
 
 
 def _base_key(r: Record) -> tuple[int, bytes]:
@@ -205,13 +275,21 @@ def to_plain(r: Record) -> list[Any]:
         fv, x = r.fields[f]
         flat.extend((f, fv.ms, fv.logical, fv.node, x))
     bv = r.base_version
-    return [bv.ms, bv.logical, bv.node, r.base_kind, r.base_value, flat]
+    out = [bv.ms, bv.logical, bv.node, r.base_kind, r.base_value, flat]
+    if r.expiry is not None or r.ttl_clear != ZERO:
+        # Only records with expiry cells carry the 7th element: records without keep the
+        # encoding (and so the digests and tree leaves) they had before expiry existed.
+        ev, at = r.expiry if r.expiry is not None else (ZERO, -1)
+        c = r.ttl_clear
+        out.append([ev.ms, ev.logical, ev.node, at, c.ms, c.logical, c.node])
+    return out
 
 
 def from_plain(p: Any) -> Record:
     """ValueError on anything that is not a well-formed plain record."""
     try:
-        ms, lg, node, kind, value, flat = p
+        ms, lg, node, kind, value, flat = p[:6]
+        expiry, clear = _expiry_cells(p[6:])
         if kind not in (NONE, STRING, DELETED) or len(flat) % 5:
             raise ValueError("bad record")
         if (kind == STRING) != (value.__class__ is bytes) or (kind != STRING and value is not None):
@@ -225,9 +303,26 @@ def from_plain(p: Any) -> Record:
         base = _version(ms, lg, node)
         # Canonical form: fields not newer than the base are superseded (forged input).
         fields = {f: c for f, c in fields.items() if c[0] > base}
-        return Record(base, kind, value, fields)
+        if expiry is not None and expiry[0] < clear:
+            expiry = None
+        return Record(base, kind, value, fields, expiry, clear)
     except (TypeError, AttributeError) as e:
         raise ValueError("bad record") from e
+
+
+def _expiry_cells(rest: Any) -> tuple[ExpiryCell | None, Version]:
+    """The optional 7th element of a plain record: (expiry cell, ttl_clear)."""
+    if not rest:
+        return None, ZERO
+    if len(rest) != 1 or len(rest[0]) != 7:
+        raise ValueError("bad record")
+    em, el, en, at, cm, cl, cn = rest[0]
+    if at.__class__ is not int or at < -1:
+        raise ValueError("bad expiry")
+    clear = _version(cm, cl, cn)
+    if at == -1:
+        return None, clear
+    return (_version(em, el, en), at), clear
 
 
 def _version(ms: Any, lg: Any, node: Any) -> Version:

@@ -94,6 +94,21 @@ class Group:
         self.pel = PelMap()
         self.consumers: dict[bytes, Consumer] = {}
 
+    def deliver(self, sid: StreamID, consumer: Consumer, now_ms: int) -> Nack:
+        """XREADGROUP ``>`` delivered ``sid`` to ``consumer``: its pending entry, new, or
+        moved from its former owner with the delivery count reset to 1 (Redis)."""
+        nack = self.pel.by_id.get(sid)
+        if nack is None:
+            nack = Nack(now_ms, 1, consumer)
+            self.pel.add(sid, nack)
+        else:
+            nack.consumer.pel.remove(sid)
+            nack.consumer = consumer
+            nack.delivery_time = now_ms
+            nack.delivery_count = 1
+        consumer.pel.add(sid, nack)
+        return nack
+
     def create_consumer(self, name: bytes, now_ms: int) -> Consumer:
         c = self.consumers[name] = Consumer(name, now_ms)
         return c

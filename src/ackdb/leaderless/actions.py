@@ -87,10 +87,21 @@ class ConflictError:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenError:
+    """A read with a session token found no replica holding the token's write."""
+
+    def text(self) -> str:
+        return (
+            "TRYAGAIN the write of the session token is not visible on its replicas yet"
+            " (retry, or read at a higher level)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     receipt: Receipt
     record: Record | None = None  # reads: the merged record (None: nothing anywhere)
-    error: LevelError | ConflictError | None = None
+    error: LevelError | ConflictError | TokenError | None = None
 
 
 Action = SendApply | SendRead | SendRange | StoreHint | Done

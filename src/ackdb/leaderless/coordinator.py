@@ -117,7 +117,11 @@ class WriteRequest:
         return out
 
     def _maybe_fail(self) -> list[Action]:
+        """The error once the level is out of reach *and* every replica answered (or the
+        deadline passed): the error then says how many replicas applied the write."""
         if self.replied or len(self.replicas) - len(self.failed) >= self.need:
+            return []
+        if not self.finished:
             return []
         self.replied = True
         err = LevelError("write", self.level, self.need, len(self.acked), len(self.replicas))

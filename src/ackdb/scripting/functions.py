@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 
 from . import shebang
-from .vm import LuaVM
+from .vm import CallError, LuaVM
 
 DUMP_MAGIC = b"ackdb-functions"
 DUMP_VERSION = 1
@@ -91,8 +91,8 @@ class _Loading:
             return b"ERR FUNCTION LOAD timeout"
         return None
 
-    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
-        return 2, b"ERR redis.call is not allowed while a library loads"
+    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> Any:
+        raise CallError(b"ERR redis.call is not allowed while a library loads")
 
     def set_repl(self, flags: Any) -> bytes | None:
         return b"ERR redis.set_repl is not allowed while a library loads"

@@ -210,15 +210,23 @@ api.run_script_tables = function(f, keys, argv)
   debug_sethook(hook, "", hook_count)
   return xpcall(f, handler)
 end
--- Run a function: fn(keys, args).
+-- Run a function: fn(keys, args), through one trampoline (no closure per call).
+local cur_f, cur_keys, cur_args
+local function call_current()
+  local f, keys, args = cur_f, cur_keys, cur_args
+  cur_f, cur_keys, cur_args = nil, nil, nil
+  return f(keys, args)
+end
 api.run_function = function(f, nkeys, ...)
-  local keys, args = split(nkeys, ...)
+  cur_keys, cur_args = split(nkeys, ...)
+  cur_f = f
   debug_sethook(hook, "", hook_count)
-  return xpcall(function() return f(keys, args) end, handler)
+  return xpcall(call_current, handler)
 end
 api.run_function_tables = function(f, keys, args)
+  cur_f, cur_keys, cur_args = f, keys, args
   debug_sethook(hook, "", hook_count)
-  return xpcall(function() return f(keys, args) end, handler)
+  return xpcall(call_current, handler)
 end
 api.ok = function(s) return {ok = s} end
 api.err = function(s) return {err = s} end

@@ -31,8 +31,10 @@ REDIS_VERSION_NUM = 0x070200
 class Bridge(Protocol):
     """The engine's side of a running script."""
 
-    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
-        """Run ``redis.call`` / ``redis.pcall``: (0, Lua value) or (2, error text) to raise."""
+    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> Any:
+        """Run ``redis.call`` (``raise_errors``) / ``redis.pcall``: the Lua value of the
+        reply; an error reply is raised as ``CallError`` by ``redis.call``, returned as an
+        ``{err=...}`` table by ``redis.pcall``. ``args`` may be empty."""
 
     def log(self, level: int, msg: bytes) -> None: ...
 
@@ -163,18 +165,13 @@ class LuaVM:
             return None
         return b.tick()
 
+    # redis.call / redis.pcall: one frame between Lua and the bridge (the hot path of a
+    # script; the bridge checks the arguments). A script runs only with a bridge.
     def _call_raise(self, *args: Any) -> Any:
-        if not args:
-            raise CallError(b"ERR Please specify at least one argument for this redis lib call")
-        kind, v = self._bridge().call(True, args)
-        if kind == 2:
-            raise CallError(v)
-        return v
+        return self.bridge.call(True, args)  # type: ignore[union-attr]
 
     def _call_noraise(self, *args: Any) -> Any:
-        if not args:
-            raise CallError(b"ERR Please specify at least one argument for this redis lib call")
-        return self._bridge().call(False, args)[1]
+        return self.bridge.call(False, args)  # type: ignore[union-attr]
 
     # -- compiling and running -------------------------------------------------------
 
@@ -198,6 +195,8 @@ class LuaVM:
         except lua51.LuaError as e:  # out of memory outside the script's own frames
             self.rt.gccollect()
             raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), sha.encode())) from None
+        if res.__class__ is tuple and res[0] is True and len(res) == 2:
+            return res[1]  # the common outcome: a value
         return self._outcome(res, sha)
 
     def run_function(self, f: Any, keys: list[bytes], args: list[bytes], name: str) -> Any:
@@ -211,6 +210,8 @@ class LuaVM:
             raise ScriptError(
                 b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())
             ) from None
+        if res.__class__ is tuple and res[0] is True and len(res) == 2:
+            return res[1]  # the common outcome: a value
         return self._outcome(res, name)
 
     def load_library(self, f: Any) -> bytes | None:

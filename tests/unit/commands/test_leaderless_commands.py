@@ -161,3 +161,33 @@ def test_effects_leave_maxskew_out(h: Harness) -> None:
     rec = lww.encode(lww.string_write(Version(now + 1, 0, 9), b"y"))
     assert h.run(c, "LL.APPLY", "k", rec, "MAXSKEW", "500") == b":1\r\n"
     assert [argv for _, argv in h.effects] == [[b"LL.SET", b"k", v, b"x"], [b"LL.APPLY", b"k", rec]]
+
+
+def test_ll_schema_sets_newer_versions_only_and_gates_writes(h: Harness) -> None:
+    from ackdb.cluster.schema import Collection, encode_schema, parse_properties
+
+    c = h.client()
+    colls = (Collection("P", b"p:", parse_properties(["age:int"])),)
+    assert h.run(c, "LL.SCHEMA") == b":0\r\n"
+    rec = lww.encode(lww.fields_write(Version(5, 0, 1), {b"age": b"7"}))
+    reply = h.run(c, "LL.APPLY", "p:1", rec, "SCHEMA", "1")
+    assert reply.startswith(b"-TRYAGAIN LL schema version 1 is not applied here yet (have 0)")
+    assert h.run(c, "LL.SCHEMA", "1", encode_schema(1, colls)) == b":1\r\n"
+    assert h.run(c, "LL.SCHEMA", "1", encode_schema(1, ())) == b":0\r\n"  # not newer
+    assert h.run(c, "LL.SCHEMA", "2", encode_schema(1, ())).startswith(b"-ERR LL the schema")
+    assert h.run(c, "LL.SCHEMA") == b":1\r\n"
+    assert h.run(c, "LL.APPLY", "p:1", rec, "MAXSKEW", "-1", "SCHEMA", "1") == b":1\r\n"
+    bad = lww.encode(lww.fields_write(Version(6, 0, 1), {b"age": b"old"}))
+    assert h.run(c, "LL.APPLY", "p:1", bad, "SCHEMA", "1").startswith(b"-ERR SCHEMA property")
+    string = lww.encode(lww.string_write(Version(6, 0, 1), b"x"))
+    assert h.run(c, "LL.APPLY", "p:1", string, "SCHEMA", "1").startswith(b"-ERR SCHEMA key")
+    # Without SCHEMA (repairs, hints, anti-entropy) nothing is checked; options are
+    # never logged.
+    assert h.run(c, "LL.APPLY", "p:2", bad) == b":1\r\n"
+    logged = [argv for _, argv in h.effects]
+    assert logged[-1] == [b"LL.APPLY", b"p:2", bad]
+    assert [b"LL.APPLY", b"p:1", rec] in logged and logged[0][0] == b"LL.SCHEMA"
+    # The schema is an ordinary value: it survives a RESP base (AOF rewrite).
+    base = io.BytesIO()
+    dataset.write_resp(base, h.server.dbs, now_ms=1)
+    assert b"ackdb-ll-schema" in base.getvalue()

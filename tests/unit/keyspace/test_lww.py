@@ -23,10 +23,13 @@ def records(draw: st.DrawFn) -> Record:
     r = Record()
     for _ in range(draw(st.integers(0, 4))):
         v = draw(versions)
-        kind = draw(st.sampled_from(["set", "del", "hset", "hdel"]))
+        kind = draw(st.sampled_from(["set", "del", "hset", "hdel", "expire"]))
         f = draw(st.sampled_from([b"a", b"b", b"c"]))
         if kind == "set":
-            w = lww.string_write(v, _value(v))
+            # KEEPTTL or not, and the expiry time, are functions of the version too.
+            w = lww.string_write(v, _value(v), keep_ttl=v.logical % 2 == 1)
+        elif kind == "expire":
+            w = lww.expiry_write(v, (v.ms + v.node) % 3 * 100)
         elif kind == "del":
             w = lww.delete_write(v)
         elif kind == "hset":
@@ -153,3 +156,39 @@ def test_from_plain_drops_fields_the_base_supersedes() -> None:
     forged = [5, 0, 1, STRING, b"s", [b"f", 4, 0, 1, b"old", b"g", 6, 0, 1, b"new"]]
     r = lww.from_plain(forged)
     assert r.fields == {b"g": (Version(6, 0, 1), b"new")}
+
+
+def test_expiry_cells() -> None:
+    v1, v2, v3, v4 = (Version(i, 0, 1) for i in (1, 2, 3, 4))
+    r = lww.string_write(v1, b"x")
+    lww.merge_into(r, lww.expiry_write(v2, 1000))
+    assert r.expires_at() == 1000
+    assert r.view_at(999) == ("string", b"x") and r.view_at(1000) == ("absent", None)
+    kept = lww.merge(r, lww.string_write(v3, b"y", keep_ttl=True))
+    assert kept.expires_at() == 1000 and kept.view_at(0) == ("string", b"y")
+    cleared = lww.merge(r, lww.string_write(v3, b"y"))
+    assert cleared.expires_at() is None and cleared.view_at(5000) == ("string", b"y")
+    # An expiry written after the clearing write is in effect again; PERSIST drops it.
+    again = lww.merge(cleared, lww.expiry_write(v4, 7))
+    assert again.expires_at() == 7
+    assert lww.merge(again, lww.expiry_write(Version(5, 0, 1), 0)).expires_at() is None
+    # Order does not matter: the older expiry arriving late changes nothing.
+    late = lww.merge(cleared, lww.expiry_write(v2, 1000))
+    assert late == cleared and late.expires_at() is None
+    assert lww.decode(lww.encode(again)) == again
+    assert not lww.delete_write(v1).is_tombstone() or lww.delete_write(v1).expiry is None
+
+
+def test_old_encodings_are_unchanged_without_expiry() -> None:
+    r = lww.string_write(Version(1, 0, 1), b"x", keep_ttl=True)
+    assert len(lww.to_plain(r)) == 6
+    assert len(lww.to_plain(lww.string_write(Version(1, 0, 1), b"x"))) == 7
+
+
+def test_bad_expiry_cells_are_refused() -> None:
+    plain = lww.to_plain(lww.string_write(Version(1, 0, 1), b"x"))
+    for bad in ([1, 2, 3], [0, 0, 0, "x", 0, 0, 0], [0, 0, 0, -2, 0, 0, 0]):
+        with pytest.raises(ValueError):
+            lww.from_plain([*plain[:6], bad])
+    with pytest.raises(ValueError):
+        lww.from_plain([*plain, plain[6]])

@@ -59,9 +59,12 @@ def test_random_operations_match_a_sorted_dict() -> None:
             want = [(k, v) for k, v in sorted(ref.items()) if lo <= k <= hi]
             count = rng.randrange(0, 5)
             assert list(s.range(lo, hi, count)) == (want[:count] if count else want)
+            assert s.range_list(lo, hi, count) == (want[:count] if count else want)
             rev = list(reversed(want))
             assert list(s.revrange(lo, hi, count)) == (rev[:count] if count else rev)
         assert len(s) == len(ref)
+        last = max(ref) if ref else None
+        assert s.last_entry() == ((last, ref[last]) if last is not None else None)
         for sid in rng.sample(list(ref), min(3, len(ref))):
             assert s.get(sid) == ref[sid]
 

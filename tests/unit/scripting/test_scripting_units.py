@@ -12,7 +12,7 @@ import pytest
 from ackdb.scripting import convert, shebang
 from ackdb.scripting.functions import FunctionError, Registry
 from ackdb.scripting.libs import Struct, bit_functions
-from ackdb.scripting.vm import LuaVM, ScriptError
+from ackdb.scripting.vm import CallError, LuaVM, ScriptError
 
 
 class Bridge:
@@ -25,14 +25,16 @@ class Bridge:
         self.ticks = 0
         self.kill_after: int | None = None
 
-    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> tuple[int, Any]:
+    def call(self, raise_errors: bool, args: tuple[Any, ...]) -> Any:
+        if not args:
+            raise CallError(b"ERR Please specify at least one argument for this redis lib call")
         self.calls.append(args)
         reply = self.replies.get(args[0], b"+OK\r\n")
         if reply[:1] == b"-":
             if raise_errors:
-                return 2, reply[1:-2]
-            return 0, self.vm.to_lua.table({b"err": reply[1:-2]})
-        return 0, self.vm.to_lua.convert(reply)
+                raise CallError(reply[1:-2])
+            return self.vm.to_lua.table({b"err": reply[1:-2]})
+        return self.vm.to_lua.convert(reply)
 
     def tick(self) -> bytes | None:
         self.ticks += 1

@@ -1,0 +1,178 @@
+"""The short paths of redis.call and XREADGROUP: what they skip must not change what they
+do. redis.call's command table (mixed-case names, subcommands, noscript and arity errors in
+Redis's order), a script's woff while the engine only counts writes, XREADGROUP's effects
+when something needs them (Redis 7.2's MULTI / XCLAIM / XGROUP SETID / EXEC), none for a
+history read, and one counted write while the engine only counts writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import ackdb.commands  # noqa: F401  (registers the command table)
+from ackdb.engine.core import Server
+from ackdb.server.config import load_config
+from ackdb.server.engine_host import build_engine
+from ackdb.server.replication_core import CoreReplication
+
+
+class FakeConn:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Counter:
+    """The engine's OffsetCounter while nothing needs the effects' bytes."""
+
+    def __init__(self) -> None:
+        self.master_repl_offset = 0
+
+
+@pytest.fixture
+def srv() -> tuple[Server, list[list[bytes]]]:
+    s = build_engine(load_config(None, ""))
+    effects: list[list[bytes]] = []
+    s.add_feed(lambda db, argv: effects.append(argv))
+    return s, effects
+
+
+def call(s: Server, c: Any, *args: str) -> bytes:
+    reply = s.process(c, [a.encode() for a in args])
+    assert isinstance(reply, bytes)
+    return reply
+
+
+def client(s: Server) -> Any:
+    return s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+
+
+# -- redis.call ------------------------------------------------------------------------
+
+
+def test_redis_call_names_in_any_case_and_subcommands(srv: Any) -> None:
+    s, _ = srv
+    c = client(s)
+    assert call(s, c, "EVAL", "return redis.call('SeT', KEYS[1], 'v')", "1", "k") == b"+OK\r\n"
+    assert call(s, c, "EVAL", "return redis.call('GET', KEYS[1])", "1", "k") == b"$1\r\nv\r\n"
+    reply = call(s, c, "EVAL", "return redis.call('object', 'encoding', KEYS[1])", "1", "k")
+    assert reply == b"$6\r\nembstr\r\n"
+    assert call(s, c, "EVAL", "return redis.call('incrby', 'n', 5)", "0") == b":5\r\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ("return redis.call('nosuch')", "Unknown Redis command called from script"),
+        ("return redis.call('get')", "Wrong number of args calling Redis command from script"),
+        ("return redis.call('subscribe')", "Wrong number of args calling Redis command"),
+        ("return redis.call('subscribe', 'ch')", "This Redis command is not allowed from script"),
+        ("return redis.call('get', {})", "arguments must be strings or integers"),
+        ("return redis.call()", "Please specify at least one argument"),
+    ],
+)
+def test_redis_call_errors_in_redis_order(srv: Any, script: str, error: str) -> None:
+    s, _ = srv
+    reply = call(s, client(s), "EVAL", script, "0")
+    assert reply.startswith(b"-ERR ") and error.encode() in reply
+
+
+def test_redis_pcall_returns_the_error(srv: Any) -> None:
+    s, _ = srv
+    script = "local r = redis.pcall('nosuch') return r.err"
+    reply = call(s, client(s), "EVAL", script, "0")
+    assert reply == b"$44\r\nERR Unknown Redis command called from script\r\n"
+
+
+def test_read_only_script_refuses_every_write(srv: Any) -> None:
+    s, effects = srv
+    c = client(s)
+    script = "redis.pcall('set', 'a', '1') return redis.call('set', 'b', '1')"
+    reply = call(s, c, "EVAL_RO", script, "0")
+    assert b"Write commands are not allowed from read-only scripts" in reply
+    assert call(s, c, "EXISTS", "a", "b") == b":0\r\n" and effects == []
+
+
+def test_script_woff_while_the_engine_only_counts_writes() -> None:
+    cfg = load_config(None, "")
+    s = build_engine(cfg)
+    # A primary without replicas, backlog or AOF: the engine only counts writes.
+    repl = CoreReplication(s, cfg, None, None, aof_enabled=False, served=None, received=None)  # type: ignore[arg-type]
+    repl.engine_changed()
+    assert s.count_only is not None
+    c = client(s)
+    start = s.master_repl_offset
+    call(s, c, "EVAL", "redis.call('set', 'a', '1') return redis.call('incr', 'n')", "0")
+    assert s.master_repl_offset == start + 2 == c.woff
+    other = client(s)
+    call(s, other, "SET", "x", "1")
+    call(s, c, "EVAL", "return redis.call('get', 'a')", "0")  # a read moves nothing
+    assert s.master_repl_offset == start + 3 and c.woff == start + 2
+
+
+# -- XREADGROUP ------------------------------------------------------------------------
+
+
+def _stream(s: Server, c: Any) -> None:
+    call(s, c, "XADD", "st", "1-1", "f", "v1")
+    call(s, c, "XADD", "st", "1-2", "f", "v2")
+    call(s, c, "XGROUP", "CREATE", "st", "g", "0")
+
+
+def test_xreadgroup_effects_as_redis_propagates_them(srv: Any) -> None:
+    s, effects = srv
+    c = client(s)
+    _stream(s, c)
+    effects.clear()
+    s.now_ms = lambda: 5000  # type: ignore[method-assign]
+    reply = call(s, c, "XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "st", ">")
+    assert (
+        reply == b"*1\r\n*2\r\n$2\r\nst\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$2\r\nv1\r\n"
+    )
+    assert effects == [
+        [b"MULTI"],
+        [b"XCLAIM", b"st", b"g", b"alice", b"0", b"1-1", b"TIME", b"5000", b"RETRYCOUNT",
+         b"1", b"FORCE", b"JUSTID", b"LASTID", b"1-1"],
+        [b"XGROUP", b"SETID", b"st", b"g", b"1-1", b"ENTRIESREAD", b"1"],
+        [b"EXEC"],
+    ]  # fmt: skip
+    effects.clear()
+    # Reading the consumer's own history propagates nothing (not the command either).
+    reply = call(s, c, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", "0")
+    assert b"v1" in reply and effects == []
+    # NOACK by a new consumer: its creation goes out, no XCLAIM.
+    call(s, c, "XREADGROUP", "GROUP", "g", "bob", "NOACK", "STREAMS", "st", ">")
+    assert effects == [
+        [b"MULTI"],
+        [b"XGROUP", b"CREATECONSUMER", b"st", b"g", b"bob"],
+        [b"XGROUP", b"SETID", b"st", b"g", b"1-2", b"ENTRIESREAD", b"2"],
+        [b"EXEC"],
+    ]
+
+
+def test_xreadgroup_counted_once_while_the_engine_only_counts_writes(srv: Any) -> None:
+    s, effects = srv
+    c = client(s)
+    _stream(s, c)
+    counter = Counter()
+    s.count_only = counter
+    effects.clear()
+    reply = call(s, c, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", ">")
+    assert reply.count(b"*2\r\n$1\r\nf\r\n") == 2
+    assert counter.master_repl_offset == 1 and c.woff == 1 and c.prop is None
+    assert effects == []
+    pending = call(s, c, "XPENDING", "st", "g")
+    assert pending.startswith(b"*4\r\n:2\r\n$3\r\n1-1\r\n$3\r\n1-2\r\n")
+    assert call(s, c, "XACK", "st", "g", "1-1", "1-2", "00001-0002") == b":2\r\n"
