@@ -40,6 +40,8 @@ Other commands:
                                            a local cluster on loopback (docs/cluster.md)
        ackdb db create|list|info|failover|delete ...
                                            the cluster's databases (docs/cluster.md)
+       ackdb schema create|add|drop|show DB ...
+                                           a leaderless database's collections
        ackdb proxy --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
                    [--secret-file F] [--logfile F] [--loglevel L]
                                            a database's endpoint (docs/proxy.md)
@@ -134,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from .node.cli_db import db_main
 
         return db_main(args[1:])
+    if args[0] == "schema":
+        from .node.cli_schema import schema_main
+
+        return schema_main(args[1:])
     if args[0] == "proxy":
         from .node.secrets import read_secret, shard_password
         from .proxy.main import proxy_main

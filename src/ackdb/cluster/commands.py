@@ -54,6 +54,11 @@ class Op(enum.Enum):
     SHARD_ABORT = "shard.abort"  # [db, shard, epoch, reason]
     SHARD_MOVE = "shard.move"  # [db, shard, old node, new node]: a replica moves
     NODE_MAINTENANCE = "node.maintenance"  # [node, "on" | "off"]
+    # A leaderless database's schema (issue 16; cluster/schemaops.py applies them): each
+    # bumps the database's schema_version, or fails having changed nothing.
+    SCHEMA_CREATE = "schema.create"  # [db, collection, prefix, properties]
+    SCHEMA_ADD = "schema.add"  # [db, collection, properties]
+    SCHEMA_DROP = "schema.drop"  # [db, collection]
 
 
 class RecordKind(enum.Enum):
@@ -91,6 +96,9 @@ _ARG_TYPES: dict[Op, str] = {
     Op.SHARD_ABORT: "siis",
     Op.SHARD_MOVE: "siss",
     Op.NODE_MAINTENANCE: "ss",
+    Op.SCHEMA_CREATE: "ssbb",
+    Op.SCHEMA_ADD: "ssb",
+    Op.SCHEMA_DROP: "ss",
 }
 
 

@@ -1,17 +1,15 @@
 """Databases in the metadata state machine: ``db.create`` and ``db.delete`` as they apply,
 and the views of the databases the client port serves (``Topology``).
 
-Owns: the options of a database as they travel in the log (``DbOptions``, a msgpack map
-with str keys; missing keys take their defaults), their validation, the nodes eligible
-for new shards, applying a create (validate, place with cluster/placement.py, store the
-``RecordKind.DATABASE`` record) or a delete, the hosts map, and the topology version.
+Owns: the nodes eligible for new shards, applying a create (validate the options --
+``DbOptions``, cluster/dboptions.py's, re-exported here -- place with
+cluster/placement.py, store the ``RecordKind.DATABASE`` record) or a delete, the hosts
+map, and the topology version.
 Never does IO, reads no clock, draws no random number: it runs inside the state machine.
 
-Defaults: 1 shard, replication no (so a request works on a cluster of any size),
-1 replica with replication yes, 0 without; persistence none (what Redis Software gives
-a new database unless asked); no password; cluster API no; the lowest free port;
-failover guarantee ``wait:1`` with replicas (``wait:0`` without), policy strict, profile
-high (docs/failover.md).
+A leaderless database's partitions (issue 16) are placed as shards with n - 1 replicas,
+so its n replicas are on n distinct nodes; it never fails over (``sharded`` filters them
+out for the failover controller and the leases).
 
 Topology version: ``max(record's last write index, hosts_index)``, where a record's last
 write index is the log index of the command that last wrote it (its create, or a later
@@ -26,155 +24,25 @@ it alone).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import msgpack
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ackdb.cluster.commands import OK, Health, RecordKind, Result, fail
-from ackdb.cluster.databases import (
-    DB_NAME_MAX_CHARS,
-    FAILOVER_POLICIES,
-    FAILOVER_PROFILES,
-    Database,
-    DbType,
-    Persistence,
-    Topology,
-)
+from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Database, DbType, Persistence, Topology
+from ackdb.cluster.dboptions import DB_REPLICAS_MAX, DB_SHARDS_MAX, DbOptions
 from ackdb.cluster.placement import PlacementError, place
 
 if TYPE_CHECKING:
     from ackdb.cluster.metadata import MetadataStore
 
-DB_SHARDS_MAX = 128
-DB_REPLICAS_MAX = 8
-DEFAULT_PERSISTENCE = Persistence.NONE
+# (re-exported: older callers and tests find them here)
+__all__ = ["DB_REPLICAS_MAX", "DB_SHARDS_MAX", "DbOptions", "DbType", "Persistence"]
+
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def valid_db_name(name: str) -> bool:
     return 0 < len(name) <= DB_NAME_MAX_CHARS and _NAME_RE.match(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class DbOptions:
-    shards: int = 1
-    replication: bool | None = None  # None: yes when replicas > 0
-    replicas: int | None = None  # None: 1 with replication, 0 without
-    port: int = 0  # 0: the lowest free one
-    persistence: Persistence = DEFAULT_PERSISTENCE
-    password_sha256: str = ""
-    cluster_api: bool = False
-    failover_guarantee: int | None = None  # n of WAIT n; None: 1 with replicas, else 0
-    failover_policy: str = "strict"
-    failover_profile: str = "high"
-    # ACL user lines (``name rules...``, hashed passwords), checked by the node first.
-    acl_users: tuple[str, ...] = ()
-
-    def to_bytes(self) -> bytes:
-        v: dict[str, Any] = {
-            "shards": self.shards,
-            "port": self.port,
-            "persistence": self.persistence.value,
-            "password_sha256": self.password_sha256,
-            "cluster_api": self.cluster_api,
-        }
-        if self.acl_users:
-            v["acl_users"] = list(self.acl_users)
-        if self.replication is not None:
-            v["replication"] = self.replication
-        if self.replicas is not None:
-            v["replicas"] = self.replicas
-        if self.failover_guarantee is not None:
-            v["failover_guarantee"] = self.failover_guarantee
-        if self.failover_policy != "strict":
-            v["failover_policy"] = self.failover_policy
-        if self.failover_profile != "high":
-            v["failover_profile"] = self.failover_profile
-        out = msgpack.packb(v, use_bin_type=True)
-        assert isinstance(out, bytes)
-        return out
-
-    def resolved(self) -> tuple[bool, int]:
-        """(replication, replicas) after the defaults; raises ValueError if they clash."""
-        replication = self.replication
-        if replication is None:
-            replication = bool(self.replicas)
-        replicas = self.replicas if self.replicas is not None else int(replication)
-        if not replication and replicas:
-            raise ValueError("ERR replicas need replication: use REPLICATION yes")
-        if replication and not replicas:
-            raise ValueError("ERR replication yes needs at least 1 replica")
-        return replication, replicas
-
-    def check(self) -> None:
-        """Raises ValueError (its message a client error) unless the options are valid."""
-        if not 1 <= self.shards <= DB_SHARDS_MAX:
-            raise ValueError(f"ERR shards must be between 1 and {DB_SHARDS_MAX}")
-        if self.replicas is not None and not 0 <= self.replicas <= DB_REPLICAS_MAX:
-            raise ValueError(f"ERR replicas must be between 0 and {DB_REPLICAS_MAX}")
-        if not 0 <= self.port <= 65535:
-            raise ValueError("ERR port must be between 1 and 65535")
-        if self.password_sha256 and not _SHA256_RE.match(self.password_sha256):
-            raise ValueError("ERR password_sha256 must be 64 lowercase hex digits")
-        _, replicas = self.resolved()
-        n = self.failover_guarantee
-        if n is not None and not 0 <= n <= replicas:
-            raise ValueError(f"ERR failover guarantee must be wait:0 to wait:{replicas}")
-        if self.failover_policy not in FAILOVER_POLICIES:
-            raise ValueError("ERR failover policy must be strict|available")
-        if self.failover_profile not in FAILOVER_PROFILES:
-            raise ValueError("ERR failover profile must be high|low")
-
-    @staticmethod
-    def from_bytes(data: bytes) -> DbOptions:
-        """The options ``to_bytes`` encoded; ValueError (a client error) otherwise."""
-        try:
-            v = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
-        except Exception:  # msgpack raises several unrelated types on garbage
-            raise ValueError("ERR database options are not a msgpack map") from None
-        if type(v) is not dict:
-            raise ValueError("ERR database options are not a msgpack map")
-        types: dict[str, type] = {
-            "shards": int,
-            "replication": bool,
-            "replicas": int,
-            "port": int,
-            "persistence": str,
-            "password_sha256": str,
-            "cluster_api": bool,
-            "failover_guarantee": int,
-            "failover_policy": str,
-            "failover_profile": str,
-            "acl_users": list,
-        }
-        for k, val in v.items():
-            if k not in types:
-                raise ValueError(f"ERR unknown database option '{k!s:.40}'")
-            if type(val) is not types[k]:
-                raise ValueError(f"ERR bad value for database option '{k}'")
-        try:
-            persistence = Persistence(v.get("persistence", DEFAULT_PERSISTENCE.value))
-        except ValueError:
-            raise ValueError(
-                "ERR persistence must be none|aof-everysec|aof-always|snapshot"
-            ) from None
-        opts = DbOptions(
-            shards=v.get("shards", 1),
-            replication=v.get("replication"),
-            replicas=v.get("replicas"),
-            port=v.get("port", 0),
-            persistence=persistence,
-            password_sha256=v.get("password_sha256", ""),
-            cluster_api=v.get("cluster_api", False),
-            failover_guarantee=v.get("failover_guarantee"),
-            failover_policy=v.get("failover_policy", "strict"),
-            failover_profile=v.get("failover_profile", "high"),
-            acl_users=tuple(str(u) for u in v.get("acl_users", ())),
-        )
-        opts.check()
-        return opts
 
 
 # -- the state machine's side -----------------------------------------------------------
@@ -190,6 +58,11 @@ def databases(store: MetadataStore) -> list[Database]:
         except ValueError:
             continue
     return out
+
+
+def sharded(dbs: list[Database]) -> list[Database]:
+    """The databases that fail over (leaderless ones never do: no primary, no lease)."""
+    return [db for db in dbs if db.type is DbType.SHARDED]
 
 
 def eligible_nodes(store: MetadataStore) -> list[str]:
@@ -238,19 +111,21 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         placed = place(
             eligible_nodes(store),
             databases(store),
-            opts.shards,
+            (opts.partitions or 1) if opts.leaderless else opts.shards,
             replicas,
             opts.port,
             member_ports(store),
+            replication_factor=opts.leaderless,
         )
     except PlacementError as e:
         return fail(str(e) + _registering_hint(store))
     except ValueError as e:
         return fail(str(e))
+    assert opts.persistence is not None
     db = Database(
         name=name,
         uid=index,
-        type=DbType.SHARDED,
+        type=opts.type,
         port=placed.port,
         replication=replication,
         replicas=replicas,
@@ -265,6 +140,15 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
         failover_profile=opts.failover_profile,
         acl_users=opts.acl_users,
     )
+    if opts.leaderless:
+        db = replace(
+            db,
+            failover_guarantee=0,
+            read_consistency=opts.read_consistency or "QUORUM",
+            write_consistency=opts.write_consistency or "QUORUM",
+            deletion_strategy=opts.deletion_strategy or "TimeBasedResolution",
+            max_clock_skew_ms=opts.max_clock_skew_ms or 500,
+        )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK
 

@@ -13,14 +13,24 @@ then one line per shard::
 persistence=.. cluster_api=.. failover=wait:<n>/<policy>/<profile> version=..`` line per
 database and one ``shard:<name>/<index> slots=.. epoch=.. primary=<node>:<port>
 replicas=<node>:<port>,... state=ok|failing forks=<count>`` line per shard (an empty
-``replicas=`` when there are none). Never does IO.
+``replicas=`` when there are none).
+
+A leaderless database (issue 16): ``DB.INFO`` has ``replication_factor``, ``partitions``,
+``read_consistency``, ``write_consistency``, ``deletion_strategy``, ``max_clock_skew_ms``,
+``persistence``, ``password``, ``schema_version``, ``collections`` (a count) and
+``topology_version`` instead of the sharded fields, then one ``partition:<index>
+slots=<first>-<last> replicas=<node>:<host>:<port>,...`` line per partition (its n
+replicas in replica order) and one ``collection:<name> prefix=<prefix>
+properties=<name>:<type>,...`` line per collection; in ``CLUSTER.STATUS`` its database line
+adds ``type=leaderless n= read= write= strategy= schema=`` and its partitions are
+``partition:<name>/<index> slots=.. replicas=<node>:<port>,...`` lines. Never does IO.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ackdb.cluster.databases import Database, Instance, Shard, Topology
+from ackdb.cluster.databases import Database, DbType, Instance, Shard, Topology
 
 
 def _yes(v: bool) -> str:
@@ -46,6 +56,8 @@ def info_text(t: Topology) -> str:
     for _, host, port in t.endpoints():
         if f"{host}:{port}" not in endpoints:
             endpoints.append(f"{host}:{port}")
+    if db.type is DbType.LEADERLESS:
+        return _leaderless_info(t, ",".join(endpoints))
     lines = [
         f"name:{db.name}",
         f"uid:{db.uid}",
@@ -69,10 +81,48 @@ def info_text(t: Topology) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _leaderless_info(t: Topology, endpoints: str) -> str:
+    db = t.db
+    lines = [
+        f"name:{db.name}",
+        f"uid:{db.uid}",
+        f"type:{db.type.value}",
+        f"port:{db.port}",
+        f"endpoints:{endpoints}",
+        f"replication_factor:{db.replication_factor}",
+        f"partitions:{len(db.shards)}",
+        f"read_consistency:{db.read_consistency}",
+        f"write_consistency:{db.write_consistency}",
+        f"deletion_strategy:{db.deletion_strategy}",
+        f"max_clock_skew_ms:{db.max_clock_skew_ms}",
+        f"persistence:{db.persistence.value}",
+        f"password:{_yes(bool(db.password_sha256))}",
+        f"schema_version:{db.schema_version}",
+        f"collections:{len(db.collections)}",
+        f"topology_version:{t.version}",
+    ]
+    for s in db.shards:
+        replicas = ",".join(_inst(t, r) for r in s.instances())
+        lines.append(f"partition:{s.index} slots={s.first_slot}-{s.last_slot} replicas={replicas}")
+    for c in db.collections:
+        props = ",".join(f"{p.name}:{p.type}" for p in c.properties)
+        lines.append(f"collection:{c.name} prefix={show_prefix(c.prefix)} properties={props}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def show_prefix(prefix: bytes) -> str:
+    """A collection's key prefix as one word of text: printable ASCII as it is, any other
+    byte (and the backslash) as ``\\xNN``."""
+    return "".join(chr(b) if 0x21 <= b <= 0x7E and b != 0x5C else f"\\x{b:02x}" for b in prefix)
+
+
 def status_lines(dbs: list[tuple[Database, int]]) -> list[str]:
     """The ``CLUSTER.STATUS`` lines of ``dbs`` (each with its topology version)."""
     lines = []
     for db, version in dbs:
+        if db.type is DbType.LEADERLESS:
+            lines += _leaderless_status(db, version)
+            continue
         lines.append(
             f"database:{db.name} uid={db.uid} port={db.port} shards={len(db.shards)}"
             f" replicas={db.replicas} persistence={db.persistence.value}"
@@ -83,6 +133,21 @@ def status_lines(dbs: list[tuple[Database, int]]) -> list[str]:
             replicas = ",".join(f"{r.node}:{r.port}" for r in s.replicas)
             primary = f"{s.primary.node}:{s.primary.port}"
             lines.append(f"shard:{db.name}/{s.index} " + _shard_line(s, primary, replicas))
+    return lines
+
+
+def _leaderless_status(db: Database, version: int) -> list[str]:
+    lines = [
+        f"database:{db.name} uid={db.uid} port={db.port} shards={len(db.shards)}"
+        f" replicas={db.replicas} persistence={db.persistence.value} type=leaderless"
+        f" n={db.replication_factor} read={db.read_consistency} write={db.write_consistency}"
+        f" strategy={db.deletion_strategy} schema={db.schema_version} version={version}"
+    ]
+    for s in db.shards:
+        replicas = ",".join(f"{r.node}:{r.port}" for r in s.instances())
+        lines.append(
+            f"partition:{db.name}/{s.index} slots={s.first_slot}-{s.last_slot} replicas={replicas}"
+        )
     return lines
 
 
@@ -105,6 +170,8 @@ class ShardInfo:
 class DbInfo:
     fields: dict[str, str] = field(default_factory=dict)
     shards: list[ShardInfo] = field(default_factory=list)
+    partitions: list[ShardInfo] = field(default_factory=list)  # a leaderless database's
+    collections: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -122,9 +189,13 @@ def parse_info(text: str) -> DbInfo:
         key, sep, value = line.partition(":")
         if not sep:
             continue
-        if key == "shard":
+        if key in ("shard", "partition"):
             index, *pairs = value.split(" ")
-            info.shards.append(ShardInfo(int(index), dict(p.split("=", 1) for p in pairs)))
+            into = info.shards if key == "shard" else info.partitions
+            into.append(ShardInfo(int(index), dict(p.split("=", 1) for p in pairs)))
+        elif key == "collection":
+            name, *pairs = value.split(" ")
+            info.collections.append((name, dict(p.split("=", 1) for p in pairs)))
         else:
             info.fields[key] = value
     return info

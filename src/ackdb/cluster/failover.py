@@ -22,6 +22,9 @@ A shard, as the controller sees it:
         maintenance off --> back (one planned failover at a time in the cluster)
     OK, a replica's node unseen for replica_ha_ms --> shard.move to another node
 
+Leaderless databases (issue 16) are not looked at: their replicas are all equal and never
+fail over (their instances still count as load for replica moves).
+
 Times are the leader's (``now_ms``); ``T_fence`` is when this leader first saw a fence
 applied (a new leader takes its first look), which is never before the fence committed.
 The lease wait is the contract's ``min(T_fence, max(seen, leading_since)) + lease_ms *
@@ -185,7 +188,7 @@ class FailoverController:
             self._last, self._fenced_at, self._term = {}, {}, st.term
         off = frozenset(m.id for m in meta.members.values() if m.maintenance)
         v = self._view = _View(now_ms, seen, leading_since, off)
-        dbs = dbops.databases(meta)
+        dbs = dbops.sharded(dbops.databases(meta))  # leaderless databases never fail over
         self._forget_done(dbs)
         out: list[Submit] = []
         for db in dbs:
@@ -319,7 +322,7 @@ class FailoverController:
         out: list[Submit] = []
         eligible = dbops.eligible_nodes(meta)
         load = {n: 0 for n in eligible}
-        for db in dbs:
+        for db in dbops.databases(meta):  # (every database's instances are load)
             for s in db.shards:
                 for inst in s.instances():
                     if inst.node in load:
@@ -364,7 +367,7 @@ class FailoverController:
         state and note only)."""
         lines = []
         view = None if self._view is None else replace(self._view, now_ms=now_ms)
-        for db in dbops.databases(meta):
+        for db in dbops.sharded(dbops.databases(meta)):
             for s in db.shards:
                 head = f"failover:{db.name}/{s.index} epoch={s.epoch} state={s.state.value}"
                 f = s.fence

@@ -4,7 +4,8 @@ which of its shard processes get a lease, and when it reports its primary down
 
 Owns: ``lease_targets`` (the agent's lease loop sends ``ACKDB.LEASE <epoch> <deadline>``
 to these units after each linearizable read) and ``down_facts`` (the ``shard.down``
-proposals for its primaries that stopped answering). Pure: never does IO, reads no clock;
+proposals for its primaries that stopped answering). Leaderless databases have neither
+(no primary, no failover). Pure: never does IO, reads no clock;
 the shell (node/) renews, proposes and rate-limits (a repeated shard.down changes
 nothing once committed, but each is a Raft round).
 """
@@ -35,7 +36,7 @@ def _leased(node: str, dbs: Iterable[Database]) -> list[LocalInstance]:
     OK, with no shard.down fact: the ones that must hold a lease to take writes."""
     return [
         li
-        for li in instances_on(node, list(dbs))
+        for li in instances_on(node, dbops.sharded(list(dbs)))
         if li.role is Role.PRIMARY
         and li.shard.replicas
         and li.shard.state is ShardState.OK
@@ -48,7 +49,7 @@ def _handed_over_to(node: str, dbs: Iterable[Database]) -> list[tuple[Database, 
     hand-over: FAILOVER made it a replica of ``node``'s instance, which is the only
     primary left (its own lease stopped at the fence)."""
     out = []
-    for db in dbs:
+    for db in dbops.sharded(list(dbs)):
         for s in db.shards:
             f = s.fence
             if (

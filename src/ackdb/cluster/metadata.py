@@ -18,7 +18,7 @@ and is the same on every member. A record's version counts its writes from 1; it
 last change to the hosts of the members (cluster/dbops.py: the topology version of a
 database is the larger of the two). Databases (``db.create``, ``db.delete``) are applied
 by cluster/dbops.py, the failover ops (``shard.*``, ``node.maintenance``) by
-cluster/shardops.py.
+cluster/shardops.py, a leaderless database's schema (``schema.*``) by cluster/schemaops.py.
 
 Every client command runs through the client sessions (ackdb.consensus.sessions): a
 command retried with the same (client id, seq) applies once and its retry gets the
@@ -33,7 +33,7 @@ from typing import Any
 
 import msgpack
 
-from ackdb.cluster import dbops, shardops
+from ackdb.cluster import dbops, schemaops, shardops
 from ackdb.cluster.commands import (
     BODY_MAX_BYTES,
     KEY_MAX_BYTES,
@@ -225,6 +225,8 @@ class MetadataStore:
             return dbops.apply_delete(self, a[0])
         if op in _SHARD_OPS:
             return shardops.apply(self, op, a, index)
+        if op in schemaops.SCHEMA_OPS:
+            return schemaops.apply(self, op, a, index)
         before = dbops.hosts(self)
         result = self._member(op, a)
         self._hosts_changed(before, index)

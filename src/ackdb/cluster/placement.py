@@ -8,7 +8,8 @@ log, so the same inputs must give the same placement on every member.
 
 Rules:
 - the instances of one shard (its primary and its replicas) are on distinct nodes, so a
-  request for R replicas needs R+1 nodes;
+  request for R replicas needs R+1 nodes (a leaderless database's partitions are placed
+  as shards with n-1 replicas: replication factor n needs n nodes);
 - primaries go, one at a time, to the node with the fewest primaries (of every database,
   this one included so far), then the fewest instances, then the lowest node id: starting
   from balanced nodes they stay balanced within one;
@@ -97,13 +98,21 @@ def place(
     replicas: int,
     port: int,
     member_ports: dict[int, str],
+    replication_factor: bool = False,
 ) -> Placement:
     """Place a database of ``shards`` shards with ``replicas`` replicas each on ``nodes``
     (the eligible node ids), next to ``dbs``. Raises PlacementError, having changed
-    nothing, when the request cannot be satisfied."""
+    nothing, when the request cannot be satisfied. ``replication_factor``: a leaderless
+    database (its partitions are the shards, ``replicas`` is its replication factor - 1,
+    and a refusal says so in those words)."""
     nodes = sorted(set(nodes))
     if not nodes:
         raise PlacementError("ERR cannot place a database: the cluster has no active node")
+    if replicas + 1 > len(nodes) and replication_factor:
+        raise PlacementError(
+            f"ERR cannot place replication factor {replicas + 1}: its replicas need "
+            f"{_plural(replicas + 1, 'node')}, the cluster has {_plural(len(nodes), 'active node')}"
+        )
     if replicas + 1 > len(nodes):
         raise PlacementError(
             f"ERR cannot place {_plural(replicas, 'replica')} per shard: needs "

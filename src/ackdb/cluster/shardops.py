@@ -37,6 +37,7 @@ from ackdb.cluster.databases import (
     FORKS_KEPT,
     SHARD_PORT_RANGE,
     Database,
+    DbType,
     Fence,
     Fork,
     Instance,
@@ -60,6 +61,8 @@ def _load(store: MetadataStore, name: str, index: int) -> tuple[Database, Shard]
         db = Database.from_body(r.body)
     except ValueError as e:
         return fail(f"ERR {e}")
+    if db.type is not DbType.SHARDED:
+        return fail(f"ERR database '{name}' is leaderless: its partitions never fail over")
     shard = db.shard(index)
     if shard is None:
         return fail(f"ERR database '{name}' has no shard {index}")
@@ -221,6 +224,8 @@ def planned_fences(
         db = next(d for d in dbops.databases(meta) if d.name == name)
     except StopIteration:
         raise ValueError(f"ERR no such database '{name}'") from None
+    if db.type is not DbType.SHARDED:
+        raise ValueError(f"ERR database '{name}' is leaderless: its partitions never fail over")
     if shard is not None and db.shard(shard) is None:
         raise ValueError(f"ERR database '{name}' has no shard {shard}")
     off = {m.id for m in meta.members.values() if m.maintenance or m.health is Health.DOWN}

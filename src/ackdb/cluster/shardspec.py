@@ -15,6 +15,12 @@ or ``hold`` (a replica during a planned one: left alone) -- the shard's ``forks`
 replica checks them for divergent writes before it follows its primary), whether this
 node's report is in the metadata, and whether the database fails over at all (``lease``:
 it has replicas; the process then runs with ``ackdb-lease yes``).
+
+Leaderless databases (issue 16): each replica of a partition is a ``leaderless`` shard
+spec -- a standalone primary (no replicaof, no lease, mode PRIMARY for ever) carrying the
+database's schema (version and ``LL.SCHEMA`` payload; a change of it is applied live, by
+a push, never by a restart) -- and the database's endpoint is a ``ProxySpec`` with
+``coordinator`` set (``ackdb coordinator`` instead of ``ackdb proxy``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from ackdb.cluster.databases import (
     Database,
+    DbType,
     Fork,
     LocalInstance,
     Persistence,
@@ -33,6 +40,7 @@ from ackdb.cluster.databases import (
     instances_on,
 )
 from ackdb.cluster.failover import profile_of
+from ackdb.cluster.schema import encode_schema
 
 
 class Mode(enum.Enum):
@@ -64,6 +72,11 @@ class ShardSpec:
     reported: bool = False  # FROZEN / HANDOVER: this node's report is in the metadata
     lease: bool = False  # the database fails over: ``ackdb-lease yes``
     timeout_ms: int = 0  # with ``lease``: its profile's shard_timeout_ms
+    # A leaderless database's replica (issue 16): standalone, never a replica of anyone;
+    # the schema its agent pushes to it (LL.SCHEMA; version 0: none yet).
+    leaderless: bool = False
+    schema_version: int = 0
+    schema: bytes = b""  # the LL.SCHEMA payload (cluster/schema.encode_schema)
 
     def __post_init__(self) -> None:
         if self.mode is None:
@@ -87,6 +100,8 @@ class ShardSpec:
             forks=self.forks,
             target=self.target,
             reported=self.reported,
+            schema_version=self.schema_version,
+            schema=self.schema,
         )
         return live == self
 
@@ -100,10 +115,14 @@ class ShardSpec:
 
 @dataclass(frozen=True, slots=True)
 class ProxySpec:
+    """A database's endpoint on this node: ``ackdb proxy``, or for a leaderless database
+    ``ackdb coordinator`` (the same options, the same unit name)."""
+
     db: str
     db_uid: int
     host: str
     port: int
+    coordinator: bool = False
 
     @property
     def unit(self) -> str:
@@ -129,12 +148,32 @@ def desired_units(
         out[spec.unit] = spec
     if proxies:
         for db in dbs:
-            p = ProxySpec(db.name, db.uid, me, db.port)
+            p = ProxySpec(db.name, db.uid, me, db.port, db.type is DbType.LEADERLESS)
             out[p.unit] = p
     return out
 
 
+def _leaderless_spec(li: LocalInstance, me: str) -> ShardSpec:
+    """A leaderless replica: a standalone server (no replicaof, no lease, no failover)."""
+    db = li.db
+    return ShardSpec(
+        db.name,
+        db.uid,
+        li.shard.index,
+        me,
+        li.instance.port,
+        db.persistence,
+        None,
+        li.shard.epoch,
+        leaderless=True,
+        schema_version=db.schema_version,
+        schema=encode_schema(db.schema_version, db.collections) if db.schema_version else b"",
+    )
+
+
 def _shard_spec(li: LocalInstance, me: str, hosts: dict[str, str]) -> ShardSpec:
+    if li.db.type is DbType.LEADERLESS:
+        return _leaderless_spec(li, me)
     shard, node = li.shard, li.instance.node
     primary = None
     if li.role is Role.REPLICA:
@@ -241,6 +280,9 @@ class Observed:
     last_io_s: int = -1  # a replica: seconds since it last heard from its primary
     frozen: bool = False  # ackdb_frozen:1 (ACKDB.FREEZE, until the next REPLICAOF)
     epoch: int = 0  # ackdb_epoch: the highest epoch it has seen
+    # A leaderless replica: the schema version ``LL.SCHEMA`` answered; -1: unknown (not
+    # asked, or the replica does not have the command yet).
+    ll_schema: int = -1
 
 
 def parse_replication_info(text: str) -> Observed:

@@ -8,13 +8,14 @@ them; elsewhere ``?``); then one ``database:`` line per database and one ``shard
 per shard, from the metadata (cluster/dbtext.py has their format); on the leader, one
 ``failover:`` line per shard failing over or with a note (cluster/failover.py); then one line per
 process the node's shard supervisor runs (``instance_line``; the node appends them):
-``instance:<db>/<shard> node=<id> host=<host> port=<port> role=primary|replica
+``instance:<db>/<shard> node=<id> host=<host> port=<port> role=primary|replica|leaderless
 seen=primary|replica|? offset=<bytes> replicas=<count> link=up|down|- last_io=<s>|-
 pid=<pid>|- state=starting|running|restarting|stopping restarts=<count>`` (``seen``,
 ``offset``, ``replicas``, ``link`` and ``last_io`` from the shard's last ``INFO
 replication``; ``last_io`` is a replica's seconds since its primary was last heard; its
 lag in bytes is its primary's offset minus its own), or ``proxy:<db> node= host= port=
-pid= state= restarts=``; then (the node's too) one ``diverged:<db>/<shard> node=<id>
+[endpoint=coordinator] pid= state= restarts=`` (``endpoint=coordinator``: a leaderless
+database's coordinator); then (the node's too) one ``diverged:<db>/<shard> node=<id>
 path=<file> count=<commands>|? first=<offset>|? last=<offset>|? bytes=<size>`` line per
 file of divergent writes a returning old primary saved, until an operator removes it
 (``count`` -1: the whole dataset was saved). Never does IO: it formats a Raft
@@ -89,9 +90,12 @@ def instance_line(node: str, u: Unit) -> str:
     common = f"node={node} host={spec.host} port={spec.port}"
     tail = f"pid={u.pid if u.pid is not None else '-'} state={u.phase.value} restarts={u.restarts}"
     if not isinstance(spec, ShardSpec):
-        return f"proxy:{spec.db} {common} {tail}"
+        kind = " endpoint=coordinator" if spec.coordinator else ""
+        return f"proxy:{spec.db} {common}{kind} {tail}"
     o = u.observed
     role = "primary" if spec.primary is None else "replica"
+    if spec.leaderless:
+        role = "leaderless"
     seen = {"master": "primary", "slave": "replica"}.get(o.role, "?") if o else "?"
     link = "-" if o is None or o.role != "slave" else ("up" if o.link_up else "down")
     last_io = "-" if o is None or o.last_io_s < 0 else str(o.last_io_s)
@@ -124,6 +128,7 @@ class StatusView:
     members: list[MemberView] = field(default_factory=list)
     databases: list[MemberView] = field(default_factory=list)  # id = database name
     shards: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
+    partitions: list[MemberView] = field(default_factory=list)  # a leaderless database's
     failovers: list[MemberView] = field(default_factory=list)  # id = "<database>/<index>"
     instances: list[InstanceView] = field(default_factory=list)
 
@@ -147,7 +152,12 @@ def parse_status(text: str) -> StatusView:
         key, sep, value = line.partition(":")
         if not sep:
             continue
-        items = {"member": view.members, "database": view.databases, "shard": view.shards}
+        items = {
+            "member": view.members,
+            "database": view.databases,
+            "shard": view.shards,
+            "partition": view.partitions,
+        }
         if key == "failover":
             # cluster/failover.py's status lines: key=value pairs, ``note=`` to the end.
             head, _, note = value.partition(" note=")

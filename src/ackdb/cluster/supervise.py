@@ -23,6 +23,10 @@ metadata is applied live (``SetReplication``: REPLICAOF), never by a restart; th
 probes also compare a shard's reported role with the desired one and repair it (a shard
 adopted after an agent crash, or one that missed the command).
 
+A leaderless replica (issue 16) is a standalone primary for ever; after each probe of it
+that finds it behind its database's schema, and when that schema changes, it is sent
+``PushSchema`` (cluster/schemapush.py says when).
+
 Failover (issue 15, docs/failover.md; the spec's ``Mode`` says which step): a FROZEN
 unit is sent ``Freeze`` (the shell sends ACKDB.FREEZE and proposes shard.report) until
 its report is in the metadata; a HANDOVER unit is sent ``HandOver`` once per epoch (the
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ackdb.cluster.schemapush import push_due
 from ackdb.cluster.shardspec import Mode, Observed, ShardSpec, Spec
 from ackdb.cluster.unitactions import (
     BACKOFF_FIRST_MS,
@@ -58,6 +63,7 @@ from ackdb.cluster.unitactions import (
     Note,
     Phase,
     Probe,
+    PushSchema,
     RemoveDir,
     SetReplication,
     Start,
@@ -83,6 +89,7 @@ __all__ = [
     "Note",
     "Phase",
     "Probe",
+    "PushSchema",
     "RemoveDir",
     "SetReplication",
     "Start",
@@ -197,6 +204,7 @@ class Supervisor:
             out.append(Note("notice", f"{unit} {how} (pid {pid}, {seen.role or 'up'})"))
         if u.phase is Phase.RUNNING and isinstance(u.spec, ShardSpec):
             self._check_role(u, u.spec, seen, now_ms, out)
+            self._push_schema(u, u.spec, now_ms, out)
         return out
 
     def answered(self, unit: str, pid: int, now_ms: int) -> None:
@@ -237,7 +245,7 @@ class Supervisor:
         assert u.spec is not None
         u.phase, u.pid, u.started_ms, u.adopted = Phase.STARTING, None, now_ms, False
         u.observed, u.reconf_ms, u.last_ok_ms = None, None, now_ms
-        u.held, u.freeze_ms, u.handed_over = False, None, None
+        u.held, u.freeze_ms, u.handed_over, u.schema_push_ms = False, None, None, None
         out.append(Start(u.id, u.spec))
 
     def _retire(self, u: Unit, out: list[Action]) -> None:
@@ -266,6 +274,10 @@ class Supervisor:
             u.spec = spec
             if u.pid is not None and _step(spec) != _step(old):
                 self._carry_out(u, spec, now_ms, out)
+            if spec.schema_version != old.schema_version:
+                u.schema_push_ms = None  # a new schema: push it now, not after a retry wait
+                if u.phase is Phase.RUNNING:
+                    self._push_schema(u, spec, now_ms, out)
             return
         if u.pid is None:
             u.spec = spec  # not running: the next start uses it
@@ -312,6 +324,13 @@ class Supervisor:
             "primary" if spec.primary is None else f"replica of {spec.primary[0]}:{spec.primary[1]}"
         )
         out.append(Note("notice", f"{u.id} becomes {to} (epoch {spec.epoch})"))
+
+    def _push_schema(self, u: Unit, spec: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        """A leaderless replica behind its database's schema: LL.SCHEMA (schemapush.py)."""
+        seen = u.observed.ll_schema if u.observed is not None else -1
+        if u.pid is not None and push_due(spec, seen, u.schema_push_ms, now_ms):
+            u.schema_push_ms = now_ms
+            out.append(PushSchema(u.id, u.pid, spec.schema_version, spec.schema))
 
     def _check_role(
         self, u: Unit, spec: ShardSpec, seen: Observed, now_ms: int, out: list[Action]

@@ -113,6 +113,16 @@ class HandOver:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSchema:
+    """A leaderless replica: ``LL.SCHEMA <version> <payload>`` (cluster/schemapush.py)."""
+
+    unit: str
+    pid: int
+    version: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     """A line for the node's log."""
 
@@ -130,6 +140,7 @@ Action = (
     | Freeze
     | CheckDiverged
     | HandOver
+    | PushSchema
     | Note
 )
 
@@ -164,6 +175,7 @@ class Unit:
     held: bool = False  # an exited primary not restarted until its spec changes
     freeze_ms: int | None = None  # when the last Freeze was sent
     handed_over: int | None = None  # the epoch of the last HandOver sent
+    schema_push_ms: int | None = None  # a leaderless replica: when LL.SCHEMA was last sent
 
 
 @dataclass(slots=True)

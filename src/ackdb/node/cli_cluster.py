@@ -309,6 +309,9 @@ def _status(a: argparse.Namespace) -> int:
         return 1
     _print_status(view)
     print_instances(view)
+    from ackdb.node.cli_llstatus import print_leaderless
+
+    print_leaderless(view, a.dir)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``ackdb db``: create, list, inspect, fail over and delete the cluster's databases.
+"""``ackdb db``: create, list, inspect, fail over and delete the cluster's databases
+(sharded ones, and leaderless ones: ``--type leaderless --replication-factor N``).
 
 Owns: the entry point ``db_main(argv)``, finding a member to ask (the client addresses of
 a local cluster's ``DATA/cluster.json`` with ``--dir``, or ``--node HOST:PORT``; the next
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ackdb.cluster.databases import LEVELS, STRATEGIES
 from ackdb.cluster.dbtext import DbInfo, parse_info
 from ackdb.cluster.status import StatusView
 from ackdb.node.cli_cluster import DEFAULT_BASE_PORT, ClusterError, _addrs, _load
@@ -65,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     cr.add_argument("--failover-policy", choices=("strict", "available"), default=None)
     cr.add_argument("--failover-profile", choices=("high", "low"), default=None)
+    ll = cr.add_argument_group("leaderless databases (--type leaderless)")
+    ll.add_argument("--type", choices=("sharded", "leaderless"), default=None)
+    ll.add_argument("--replication-factor", type=int, default=None, metavar="N")
+    ll.add_argument("--partitions", type=int, default=None, metavar="P")
+    ll.add_argument("--read-consistency", choices=LEVELS, type=str.upper, default=None)
+    ll.add_argument("--write-consistency", choices=LEVELS, type=str.upper, default=None)
+    ll.add_argument("--deletion-strategy", choices=STRATEGIES, default=None)
+    ll.add_argument("--max-clock-skew-ms", type=int, default=None, metavar="MS")
     fo = sub.add_parser("failover", parents=[where], help="a planned failover (no loss)")
     fo.add_argument("name")
     fo.add_argument("--shard", type=int, default=None, help="one shard (default: every shard)")
@@ -119,6 +129,13 @@ def _create_args(a: argparse.Namespace) -> list[str]:
         ("FAILOVER-GUARANTEE", a.failover_guarantee),
         ("FAILOVER-POLICY", a.failover_policy),
         ("FAILOVER-PROFILE", a.failover_profile),
+        ("TYPE", a.type),
+        ("REPLICATION-FACTOR", a.replication_factor),
+        ("PARTITIONS", a.partitions),
+        ("READ-CONSISTENCY", a.read_consistency),
+        ("WRITE-CONSISTENCY", a.write_consistency),
+        ("DELETION-STRATEGY", a.deletion_strategy),
+        ("MAX-CLOCK-SKEW-MS", a.max_clock_skew_ms),
     ):
         if v is not None:
             args += [opt, str(v)]
@@ -182,7 +199,10 @@ def _list(addrs: list[str]) -> None:
     if not names:
         print("no databases")
         return
-    print(f"{'name':<20}{'port':<8}{'shards':<8}{'replicas':<10}{'persistence':<14}cluster-api")
+    print(
+        f"{'name':<20}{'type':<12}{'port':<8}{'shards':<8}{'replicas':<10}{'persistence':<14}"
+        "cluster-api"
+    )
     for name in names:
         try:
             info = parse_info(_call(addrs, ["DB.INFO", name]).decode())
@@ -190,9 +210,17 @@ def _list(addrs: list[str]) -> None:
             print(f"{name:<20}({e})")
             continue
         f = info.fields
+        if f.get("type") == "leaderless":
+            print(
+                f"{name:<20}{'leaderless':<12}{f.get('port', '?'):<8}{f.get('partitions', '?'):<8}"
+                f"n={f.get('replication_factor', '?'):<8}{f.get('persistence', '?'):<14}"
+                f"- (read {f.get('read_consistency')}, write {f.get('write_consistency')})"
+            )
+            continue
         print(
-            f"{name:<20}{f.get('port', '?'):<8}{f.get('shards', '?'):<8}"
-            f"{f.get('replicas', '?'):<10}{f.get('persistence', '?'):<14}{f.get('cluster_api', '?')}"
+            f"{name:<20}{f.get('type', 'sharded'):<12}{f.get('port', '?'):<8}"
+            f"{f.get('shards', '?'):<8}{f.get('replicas', '?'):<10}{f.get('persistence', '?'):<14}"
+            f"{f.get('cluster_api', '?')}"
         )
 
 
@@ -205,6 +233,9 @@ def _print_info(info: DbInfo, created: bool = False) -> None:
     f = info.fields
     head = "created database" if created else "database"
     print(f"{head} {info.name} (uid {f.get('uid')}), topology version {f.get('topology_version')}")
+    if f.get("type") == "leaderless":
+        _print_leaderless(info)
+        return
     print(f"  endpoint:    port {f.get('port')} on every node: {f.get('endpoints')}")
     print(
         f"  shards:      {f.get('shards')}, replication {f.get('replication')}"
@@ -223,6 +254,27 @@ def _print_info(info: DbInfo, created: bool = False) -> None:
         print(f"  {s.index:<7}{slots:<14}{epoch:<7}{_inst(s.primary):<26}{replicas}")
 
 
+def _print_leaderless(info: DbInfo) -> None:
+    f = info.fields
+    print(f"  type:        leaderless, replication factor {f.get('replication_factor')}")
+    print(
+        f"  endpoint:    port {f.get('port')} on every node (a coordinator): {f.get('endpoints')}"
+    )
+    print(
+        f"  levels:      read {f.get('read_consistency')}, write {f.get('write_consistency')};"
+        f" deletion strategy {f.get('deletion_strategy')};"
+        f" max clock skew {f.get('max_clock_skew_ms')} ms"
+    )
+    print(f"  persistence: {f.get('persistence')}; password {f.get('password')}")
+    print(f"  schema:      version {f.get('schema_version')}, {f.get('collections')} collection(s)")
+    for name, c in info.collections:
+        print(f"    {name}: prefix {c.get('prefix')}, properties {c.get('properties') or '-'}")
+    print(f"  {'partition':<11}{'slots':<14}replicas")
+    for p in info.partitions:
+        replicas = ", ".join(_inst(r) for r in p.replicas)
+        print(f"  {p.index:<11}{p.fields.get('slots', '?'):<14}{replicas}")
+
+
 def print_databases(v: StatusView) -> None:
     """The databases and shards of ``ackdb cluster status``."""
     if not v.databases:
@@ -235,6 +287,20 @@ def print_databases(v: StatusView) -> None:
             f"{d.id:<20}{g('port', '?'):<8}{g('shards', '?'):<8}{g('replicas', '?'):<10}"
             f"{g('persistence', '?'):<14}{g('version', '?')}"
         )
+    for d in v.databases:
+        if d.fields.get("type") == "leaderless":
+            g = d.fields.get
+            print(
+                f"  {d.id}: leaderless, n={g('n')}, read {g('read')}, write {g('write')},"
+                f" {g('strategy')}, schema version {g('schema')}"
+            )
+    if v.partitions:
+        print()
+        print(f"{'partition':<24}{'slots':<14}replicas")
+        for p in v.partitions:
+            print(f"{p.id:<24}{p.fields.get('slots', '?'):<14}{p.fields.get('replicas') or '-'}")
+    if not v.shards:
+        return
     print()
     print(f"{'shard':<24}{'slots':<14}{'epoch':<7}{'state':<9}{'primary':<16}replicas")
     for s in v.shards:

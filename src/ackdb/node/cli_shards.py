@@ -51,7 +51,7 @@ def print_instances(v: StatusView) -> None:
     primaries = {i.name: i for i in shards if i.fields.get("role") == "primary"}
     print()
     cols = ("shard", "node", "role", "seen", "address", "pid", "state", "offset", "lag")
-    widths = (14, 8, 9, 9, 22, 9, 12, 12, 8)
+    widths = (14, 8, 11, 9, 22, 9, 12, 12, 8)
     print("".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)) + "link restarts")
     for i in shards:
         f = i.fields
@@ -71,7 +71,7 @@ def print_instances(v: StatusView) -> None:
     for p in sorted((i for i in instances if i.kind == "proxy"), key=_order):
         f = p.fields
         print(
-            f"proxy {p.name} on {f.get('node', '?')} ({f.get('host', '?')}:{f.get('port', '?')}):"
+            f"{f.get('endpoint', 'proxy')} {p.name} on {f.get('node', '?')} ({f.get('host', '?')}:{f.get('port', '?')}):"
             f" pid {f.get('pid', '?')}, {f.get('state', '?')}, restarts {f.get('restarts', '?')}"
         )
     for d in sorted((i for i in instances if i.kind == "diverged"), key=_order):

@@ -11,6 +11,10 @@ the log, which only ever holds their sha256.
               [PERSISTENCE none|aof-everysec|aof-always|snapshot] [PASSWORD pw]
               [CLUSTER-API yes|no] [FAILOVER-GUARANTEE wait:n]
               [FAILOVER-POLICY strict|available] [FAILOVER-PROFILE high|low]
+    DB.CREATE name TYPE leaderless REPLICATION-FACTOR n [PARTITIONS p] [PORT p]
+              [READ-CONSISTENCY ONE|QUORUM|ALL] [WRITE-CONSISTENCY ONE|QUORUM|ALL]
+              [DELETION-STRATEGY TimeBasedResolution|DeleteOnConflict|NoAutomatedResolution]
+              [MAX-CLOCK-SKEW-MS ms] [PERSISTENCE ...] [PASSWORD pw] [ACL-USER rules]
                                               $ the DB.INFO text of the new database
     DB.LIST                                   * names, sorted
     DB.INFO name                              $ field:value lines (cluster/dbtext.py)
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING
 from ackdb.acl import normalize_user_rule
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op, RecordKind, Result
-from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Persistence, Topology
+from ackdb.cluster.databases import DB_NAME_MAX_CHARS, STRATEGIES, DbType, Persistence, Topology
 from ackdb.cluster.dbops import DbOptions
 from ackdb.cluster.dbtext import info_text
 from ackdb.cluster.shardops import planned_fences
@@ -119,13 +123,48 @@ def parse_create(argv: list[bytes]) -> tuple[str, DbOptions]:
         elif k == "ACL-USER":
             # Stored with hashed passwords only: the clear text never reaches the Raft log.
             users.append(normalize_user_rule(v.decode("utf-8", "surrogateescape")))
+        elif k in _LEADERLESS_OPTIONS:
+            o[_LEADERLESS_OPTIONS[k]] = _leaderless_value(k, v)
         else:
             raise ValueError("ERR syntax error")
     if users:
         o["acl_users"] = tuple(users)
+    if "shards" in o and o.get("type") is DbType.LEADERLESS:  # (even SHARDS 1)
+        raise ValueError(
+            "ERR SHARDS is for sharded databases: a leaderless database has"
+            " REPLICATION-FACTOR and PARTITIONS"
+        )
     opts = DbOptions(**o)  # type: ignore[arg-type]
     opts.check()
     return name, opts
+
+
+# A leaderless database's options (issue 16): DB.CREATE word -> DbOptions field.
+_LEADERLESS_OPTIONS = {
+    "TYPE": "type",
+    "REPLICATION-FACTOR": "replication_factor",
+    "PARTITIONS": "partitions",
+    "READ-CONSISTENCY": "read_consistency",
+    "WRITE-CONSISTENCY": "write_consistency",
+    "DELETION-STRATEGY": "deletion_strategy",
+    "MAX-CLOCK-SKEW-MS": "max_clock_skew_ms",
+}
+
+
+def _leaderless_value(k: str, v: bytes) -> object:
+    """A leaderless option's value: levels upper-cased, a strategy matched whatever its
+    case, numbers as integers (the ranges are DbOptions.check's)."""
+    text = v.decode("utf-8", "replace")
+    if k == "TYPE":
+        try:
+            return DbType(text.lower())
+        except ValueError:
+            raise ValueError("ERR type must be sharded|leaderless") from None
+    if k.endswith("-CONSISTENCY"):
+        return text.upper()
+    if k == "DELETION-STRATEGY":
+        return next((s for s in STRATEGIES if s.lower() == text.lower()), text)
+    return _int(v)
 
 
 def _info(c: MetaConnection, name: str) -> bytes:

@@ -20,6 +20,8 @@ Commands and replies (docs/cluster.md has the full story):
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
     DB.CREATE / DB.LIST / DB.INFO / DB.DELETE / DB.TOPOLOGY    databases (dbserver.py)
     DB.FAILOVER / NODE.MAINTENANCE                             failover (dbserver.py)
+    SCHEMA.CREATE / SCHEMA.ADD / SCHEMA.DROP / SCHEMA.GET      a leaderless database's
+                                                               schema (schemaserver.py)
     HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
     PING [msg], ECHO msg, INFO [section], QUIT, COMMAND, CLIENT ..., SELECT 0
 
@@ -44,7 +46,7 @@ from typing import Any
 
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
-from ackdb.node import dbserver
+from ackdb.node import dbserver, schemaserver
 from ackdb.node.peerauth import WRONG_SECRET_ERROR
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.node.service import ConnectionHost as Agent
@@ -304,6 +306,10 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"DB.TOPOLOGY": (LOCAL, dbserver.db_topology, -2),
     b"DB.FAILOVER": (WRITE, dbserver.db_failover, -2),
     b"NODE.MAINTENANCE": (WRITE, dbserver.node_maintenance, 3),
+    b"SCHEMA.CREATE": (WRITE, schemaserver.schema_change, -4),
+    b"SCHEMA.ADD": (WRITE, schemaserver.schema_change, -4),
+    b"SCHEMA.DROP": (WRITE, schemaserver.schema_change, 3),
+    b"SCHEMA.GET": (READ, schemaserver.schema_get, 2),
     b"INFO": (LOCAL, info, -1),
     b"PING": (LOCAL, ping, -1),
     b"HELLO": (LOCAL, hello, -1),

@@ -60,12 +60,12 @@ def exit_text(code: int) -> str:
 def find_units(base: str) -> list[tuple[str, int | None]]:
     """The unit directories under the data directory ``base``, each with the pid of its
     process if that still runs: the pid file names a live process whose command line
-    holds the unit's own file (its config, or the proxy's log), so a reused pid is not
+    holds the unit's own file (its config, or the proxy's or coordinator's log), so a reused pid is not
     taken for it."""
     out: list[tuple[str, int | None]] = []
-    for kind, pid_name, mark in (
-        ("shards", "shard.pid", "shard.conf"),
-        ("proxies", "proxy.pid", "proxy.log"),
+    for kind, pid_name, marks in (
+        ("shards", "shard.pid", ("shard.conf",)),
+        ("proxies", "proxy.pid", ("proxy.log", "coordinator.log")),  # (coordinator: issue 16)
     ):
         top = os.path.join(base, kind)
         try:
@@ -77,10 +77,14 @@ def find_units(base: str) -> list[tuple[str, int | None]]:
             if not os.path.isdir(d):
                 continue
             pid = read_pid(os.path.join(d, pid_name))
-            if pid is not None and not (alive(pid) and os.path.join(d, mark) in cmdline(pid)):
+            if pid is not None and not (alive(pid) and _names_one(cmdline(pid), d, marks)):
                 pid = None
             out.append((f"{kind}/{name}", pid))
     return out
+
+
+def _names_one(argv: list[str], d: str, marks: tuple[str, ...]) -> bool:
+    return any(os.path.join(d, m) in argv for m in marks)
 
 
 def stop_leftovers(base: str, timeout_s: float = STOP_TIMEOUT_S) -> list[int]:

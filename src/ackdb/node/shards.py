@@ -1,11 +1,13 @@
 """The shard supervisor as a service of the node: runs the shard processes (``ackdb
-server``) and proxy processes (``ackdb proxy``) the metadata assigns to this node.
+server``) and proxy processes (``ackdb proxy``; ``ackdb coordinator`` for a leaderless
+database) the metadata assigns to this node, and pushes a leaderless database's schema
+to its local replicas (``LL.SCHEMA``, when the decider says so).
 
 Owns: the processes and their directories under the data directory --
 
     DATA/cluster.secret               the cluster secret (shards' password derives from it)
     DATA/shards/<db uid>-<shard>/     shard.conf (0600), shard.pid, shard.log, its data
-    DATA/proxies/<db uid>/            proxy.pid, proxy.log
+    DATA/proxies/<db uid>/            proxy.pid, proxy.log (coordinator.log: leaderless)
 
 -- the probes' connections to them (authenticated RESP), and carrying out the decisions
 of ``cluster.supervise.Supervisor`` in order. Decides nothing itself: what to start,
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import IO, Any
 
 from ackdb.cluster.commands import Op, RecordKind, Result
@@ -56,6 +59,7 @@ from ackdb.cluster.supervise import (
     Kill,
     Note,
     Probe,
+    PushSchema,
     RemoveDir,
     SetReplication,
     Start,
@@ -251,6 +255,8 @@ class ShardSupervisor:
                 self._in_order(a.unit, functools.partial(self._set_replication, a))
             elif isinstance(a, (Freeze, CheckDiverged, HandOver)):
                 self._in_order(a.unit, functools.partial(self._failover_step, a))
+            elif isinstance(a, PushSchema):
+                self._in_order(a.unit, functools.partial(self._push_schema, a))
             elif isinstance(a, Stop):
                 send_signal(a.pid, signal.SIGTERM)
                 asyncio.get_running_loop().call_later(STOP_TIMEOUT_S, self._kill_late, a.pid)
@@ -276,8 +282,8 @@ class ShardSupervisor:
                 argv = [sys.executable, "-m", "ackdb", "server", self._write_config(d, spec)]
                 log_name, pid_name = "shard.log", "shard.pid"
             else:
-                argv = self._proxy_argv(d, spec)
-                log_name, pid_name = "proxy.log", "proxy.pid"
+                log_name, pid_name = endpoint_log(spec), "proxy.pid"
+                argv = self._proxy_argv(d, spec, log_name)
             out: IO[bytes]
             with open(os.path.join(d, log_name), "ab") as out:
                 proc = subprocess.Popen(
@@ -300,13 +306,15 @@ class ShardSupervisor:
         write_file(path, shard_config(spec, d, self._password), 0o600)
         return path
 
-    def _proxy_argv(self, d: str, spec: ProxySpec) -> list[str]:
+    def _proxy_argv(self, d: str, spec: ProxySpec, log_name: str) -> list[str]:
+        """``ackdb proxy`` (``ackdb coordinator`` for a leaderless database: the same
+        options, docs/leaderless-ops.md)."""
         o = self.opts
         return [
-            sys.executable, "-m", "ackdb", "proxy",
+            sys.executable, "-m", "ackdb", "coordinator" if spec.coordinator else "proxy",
             "--db", spec.db, "--bind", spec.host, "--port", str(spec.port),
             "--meta", o.client_addr, "--secret-file", os.path.join(self.base, SECRET_FILE),
-            "--logfile", os.path.join(d, "proxy.log"), "--loglevel", o.log_level,
+            "--logfile", os.path.join(d, log_name), "--loglevel", o.log_level,
         ]  # fmt: skip
 
     def _kill_late(self, pid: int) -> None:
@@ -371,7 +379,7 @@ class ShardSupervisor:
         self._conns[unit] = (pid, c)
         return c
 
-    async def call(self, unit: str, *args: str) -> Any:
+    async def call(self, unit: str, *args: str | bytes) -> Any:
         """One command on the connection to ``unit``'s running shard process (the lease
         loop's port). LookupError when the unit runs no shard process now; the errors of
         ``Client.call`` otherwise (the connection is dropped on a connection error)."""
@@ -404,11 +412,15 @@ class ShardSupervisor:
         try:
             c = await self._conn(a.unit, a.pid, a.spec)
             question = ("INFO", "replication") if isinstance(a.spec, ShardSpec) else ("PING",)
-            (reply,) = await c.pipeline([question])
+            leaderless = isinstance(a.spec, ShardSpec) and a.spec.leaderless
+            questions = [question, ("LL.SCHEMA",)] if leaderless else [question]
+            reply, *schema = await c.pipeline(questions)
             # Any answer is alive (a shard loading its data may answer an error).
             seen = Observed()
             if isinstance(reply, bytes) and isinstance(a.spec, ShardSpec):
                 seen = parse_replication_info(reply.decode(errors="replace"))
+            if schema and isinstance(schema[0], int):
+                seen = replace(seen, ll_schema=schema[0])
         except (OSError, ConnectionError, TimeoutError, ReplyError, ValueError) as e:
             self.log.verbose(f"{a.unit}: probe failed: {e!r}")
             self._drop_conn(a.unit)
@@ -422,6 +434,20 @@ class ShardSupervisor:
             if not await self.failover.step(a, spec, self._dir(a.unit)):
                 if isinstance(a, CheckDiverged):
                     self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
+
+    async def _push_schema(self, a: PushSchema) -> None:
+        """LL.SCHEMA to a leaderless replica; a refusal (a server without the command
+        yet) or a connection error is retried after the next probe (schemapush.py)."""
+        u = self.core.units.get(a.unit)
+        if u is None or u.pid != a.pid or self._stopped:
+            return
+        try:
+            await self.call(a.unit, "LL.SCHEMA", str(a.version), a.payload)
+            self.log.verbose(f"{a.unit}: schema version {a.version} pushed")
+        except ReplyError as e:
+            self.log.debug(f"{a.unit}: LL.SCHEMA {a.version} refused ({e}); will retry")
+        except (OSError, ConnectionError, TimeoutError, LookupError) as e:
+            self.log.debug(f"{a.unit}: LL.SCHEMA {a.version} not sent ({e!r}); will retry")
 
     async def _set_replication(self, a: SetReplication) -> None:
         spec = a.spec
@@ -447,8 +473,15 @@ def _no_submit(op: Op, args: tuple[bytes | str | int, ...], done: Callable[[Resu
     done(Result(False, error="ERR no Raft member to propose through"))
 
 
+def endpoint_log(spec: ProxySpec) -> str:
+    return "coordinator.log" if spec.coordinator else "proxy.log"
+
+
 def _describe(spec: Spec) -> str:
     if isinstance(spec, ProxySpec):
-        return f"proxy of {spec.db} on {spec.host}:{spec.port}"
+        what = "coordinator" if spec.coordinator else "proxy"
+        return f"{what} of {spec.db} on {spec.host}:{spec.port}"
+    if spec.leaderless:
+        return f"{spec.db} partition {spec.shard} replica on {spec.host}:{spec.port}"
     role = "primary" if spec.primary is None else f"replica of {spec.primary[0]}:{spec.primary[1]}"
     return f"{spec.db} shard {spec.shard} on {spec.host}:{spec.port}, {role}"
