@@ -97,6 +97,8 @@ def instance_line(node: str, u: Unit) -> str:
     if spec.leaderless:
         role = "leaderless"
     seen = {"master": "primary", "slave": "replica"}.get(o.role, "?") if o else "?"
+    if spec.leaderless and seen == "primary":
+        seen = "standalone"  # a leaderless replica follows no one: all n are equal
     link = "-" if o is None or o.role != "slave" else ("up" if o.link_up else "down")
     last_io = "-" if o is None or o.last_io_s < 0 else str(o.last_io_s)
     return (
