@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,12 @@ class HintLimits:
 
 
 def node_number(topo: Topology) -> int:
-    ids = sorted(set(topo.hosts) | {topo.node})
-    return ids.index(topo.node) + 1
+    """The version tie-break of this coordinator: a 31-bit hash (CRC-32) of its node id,
+    plus 1 -- the same for the node's whole life whatever the membership (a position in
+    the member list would renumber nodes when one joins). Two ids sharing a number only
+    share the tie-break of versions equal in milliseconds and counter, which the merge
+    then settles by content (keyspace/lww.py), the same way on every replica."""
+    return (zlib.crc32(topo.node.encode()) & 0x7FFFFFFF) + 1
 
 
 class Runner:

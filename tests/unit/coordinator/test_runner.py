@@ -94,8 +94,12 @@ def _topology(ports: list[int], schema_version: int = 0) -> Topology:
     return Topology(1, db, {f"n{i + 1}": "127.0.0.1" for i in range(len(ports))}, "n2")
 
 
-def test_node_numbers_follow_sorted_node_ids() -> None:
-    assert node_number(_topology([1, 2, 3])) == 2
+def test_node_numbers_are_stable_whatever_the_membership() -> None:
+    three = _topology([1, 2, 3])  # this node is n2
+    two = Topology(1, three.db, {"n2": "127.0.0.1", "n9": "127.0.0.1"}, "n2")
+    assert node_number(three) == node_number(two) > 0
+    other = Topology(1, three.db, three.hosts, "n1")
+    assert node_number(other) != node_number(three)
 
 
 def test_link_auth_first_failures_and_backoff() -> None:
