@@ -38,7 +38,7 @@ from ..resp import encoder as enc
 from ..resp.aio import FrontEndProtocol
 from ..resp.frontend import NOT_YET, FrontEnd, NotYet, Pending
 from .ports import Convergence
-from .runner import Partition, Runner, wall_ms
+from .runner import Partition, Runner, node_name, wall_ms
 
 CLIENTS_MAX = 10000
 BULK_MAX_BYTES = 512 * 1024 * 1024
@@ -279,7 +279,7 @@ class Endpoint:
         r = self.runner
         pending, size, dropped = r.hint_totals()
         read, write = self.levels()
-        flagged = ",".join(str(n) for n in sorted(r.clock.flagged))
+        flagged = ",".join(sorted(node_name(r.topo, n) for n in r.clock.flagged))
         leaderless: list[tuple[str, Any]] = [
             ("ll_read_consistency", read.value),
             ("ll_write_consistency", write.value),

@@ -75,7 +75,17 @@ def node_number(topo: Topology) -> int:
     the member list would renumber nodes when one joins). Two ids sharing a number only
     share the tie-break of versions equal in milliseconds and counter, which the merge
     then settles by content (keyspace/lww.py), the same way on every replica."""
-    return (zlib.crc32(topo.node.encode()) & 0x7FFFFFFF) + 1
+    return number_of(topo.node)
+
+
+def number_of(node: str) -> int:
+    return (zlib.crc32(node.encode()) & 0x7FFFFFFF) + 1
+
+
+def node_name(topo: Topology, number: int) -> str:
+    """The node id whose version number is ``number`` (``#<number>`` if none is known)."""
+    ids = set(topo.hosts) | {topo.node}
+    return next((n for n in sorted(ids) if number_of(n) == number), f"#{number}")
 
 
 class Runner:
@@ -288,7 +298,8 @@ class Runner:
         if first:
             ahead = self.clock.flagged[v.node].ahead_ms
             self.log.warning(
-                f"version {v.to_bytes().decode()} (node {v.node}) read from replica {replica}"
+                f"version {v.to_bytes().decode()} (node {node_name(self.topo, v.node)}) read"
+                f" from replica {replica}"
                 f" is {ahead} ms ahead of this clock (limit {self.clock.max_skew_ms} ms):"
                 " refused, node flagged"
             )
