@@ -1,8 +1,9 @@
 """Leaderless databases on a real three-node cluster (issue 16 item 12, real processes).
 
 One ``ackdb node`` cluster on three loopback hosts holds a leaderless database (n = 3,
-``aof-always``); register clients (one writer per key, QUORUM writes, QUORUM reads:
-r + w > n) run through the coordinators while faults hit one node. Checked on the
+``aof-always``); register clients (one writer per key; writes and reads at QUORUM /
+QUORUM, ONE / ALL and ALL / ONE: r + w > n) run through the coordinators while faults
+hit one node. Checked on the
 recorded history (tests/guarantees/jepsen/leaderless.py): no read returns less than a
 write acknowledged before it began; after healing and ``CONVERGE`` every replica holds
 the same value, at least every acknowledged one, and nothing no one wrote.
@@ -124,8 +125,13 @@ def _info_field(c: LocalCluster, node: str, field: str) -> int:
         return int(r.info("leaderless")[field])
 
 
+# (write level, read level) of each register client: every pair with r + w > n for n = 3.
+LEVEL_PAIRS = [("QUORUM", "QUORUM"), ("ONE", "ALL"), ("ALL", "ONE"), ("QUORUM", "QUORUM")]
+
+
 class Load:
-    """WRITERS register clients; writers 0..k use the coordinators of ``nodes``."""
+    """WRITERS register clients; writers 0..k use the coordinators of ``nodes``; client
+    i writes and reads at ``LEVEL_PAIRS[i]``."""
 
     def __init__(self, c: LocalCluster, run: Any, prefix: str, nodes: list[str]) -> None:
         self.keys = [f"{prefix}:{i}" for i in range(WRITERS)]
@@ -137,10 +143,9 @@ class Load:
                 k,
                 self.keys,
                 lambda i=i: addrs[i % len(addrs)],
-                "QUORUM",
-                "QUORUM",
+                *LEVEL_PAIRS[i % len(LEVEL_PAIRS)],
                 run.seed * 100 + i,
-            )  # fmt: skip
+            )
             for i, k in enumerate(self.keys)
         ]
         self.threads = [threading.Thread(target=w, daemon=True) for w in self.clients]
@@ -312,14 +317,16 @@ def test_the_checkers_find_a_stale_read_a_loss_a_divergence_and_an_invention() -
     from jepsen.history import UNKNOWN, History
 
     h = History()
-    w1 = h.invoke("w", "set", "k", 1)
+    w1 = h.invoke("w", "set", "k", 1, level="QUORUM")
     h.complete(w1, OK)
     w2 = h.invoke("w", "set", "k", 2)
     h.complete(w2, UNKNOWN, "LEVEL write at ALL reached 2 of 3 replicas")
-    stale = h.invoke("r", "get", "k", None)
+    stale = h.invoke("r", "get", "k", None, level="QUORUM")
     h.complete(stale, OK, 0)  # began after 1 was acknowledged, returned nothing
-    fine = h.invoke("r", "get", "k", None)
+    fine = h.invoke("r", "get", "k", None, level="QUORUM")
     h.complete(fine, OK, 2)  # the unknown write may win
+    weak = h.invoke("r", "get", "k", None, level="ONE")
+    h.complete(weak, OK, 0)  # QUORUM + ONE = n: may miss the write
     assert [f.kind for f in check_strong_reads(h)] == ["stale-read"]
     assert check_final(h, [{"k": b"2"}, {"k": b"2"}]) == []  # an unknown write may stand
     assert [f.kind for f in check_final(h, [{"k": b"1"}, {"k": b"2"}])] == ["diverged"]

@@ -5,8 +5,9 @@ its own key at a write level through a coordinator and reads keys at a read leve
 recording every operation), and the checks of docs/leaderless.md's claims on the
 history:
 
-- ``check_strong_reads``: with r + w > n, a successful read returns a sequence number at
-  least the largest one acknowledged *before the read began* for that key (one writer per
+- ``check_strong_reads``: with r + w > n (each write's and each read's own level), a
+  successful read returns a sequence number at least the largest one acknowledged
+  *before the read began* for that key (one writer per
   key, so versions and sequence numbers grow together);
 - ``check_final``: after healing and ``CONVERGE``, every replica holds the same value for
   each key, that value is at least the largest acknowledged one, and it is a value some
@@ -113,17 +114,27 @@ class Finding:
     detail: str
 
 
-def check_strong_reads(history: History) -> list[Finding]:
-    """Reads that returned less than a write acknowledged before they began."""
-    acked: dict[str, list[tuple[int, int]]] = {}  # key -> (complete_ns, seq)
+def required(level: str, n: int) -> int:
+    return {"ONE": 1, "QUORUM": n // 2 + 1, "ALL": n}[level]
+
+
+def check_strong_reads(history: History, n: int = 3) -> list[Finding]:
+    """Reads that returned less than a write acknowledged before they began, for each
+    write and read whose levels make r + w > n (other pairs promise nothing)."""
+    acked: dict[str, list[tuple[int, int, str]]] = {}  # key -> (complete_ns, seq, level)
     for op in history.ops:
         if op.f == "set" and op.outcome == OK and op.complete_ns is not None:
-            acked.setdefault(str(op.key), []).append((op.complete_ns, int(op.value)))
+            acked.setdefault(str(op.key), []).append((op.complete_ns, int(op.value), op.level))
     out: list[Finding] = []
     for op in history.ops:
         if op.f != "get" or op.outcome != OK:
             continue
-        before = [seq for done, seq in acked.get(str(op.key), []) if done < op.invoke_ns]
+        r = required(op.level, n)
+        before = [
+            seq
+            for done, seq, level in acked.get(str(op.key), [])
+            if done < op.invoke_ns and r + required(level, n) > n
+        ]
         floor = max(before, default=0)
         got = op.result or 0
         if got < floor:
