@@ -54,6 +54,7 @@ from ackdb.node.localcluster import LocalCluster, wait_for  # noqa: E402
 from ackdb.resp.client import Client, ReplyError  # noqa: E402
 
 KEYSPACE = 10_000
+REQUEST_TIMEOUT_S = 10.0  # a request without a reply by then counts as a timeout
 VALUE = b"v" * 16
 LEVELS = ("ONE", "QUORUM", "ALL")
 
@@ -123,24 +124,31 @@ async def run_row(addrs: list[str], row: str, clients: int, seconds: float) -> d
     template = row_commands(row)
     assert template is not None
     lat: list[float] = []
-    errors = 0
+    errors = timeouts = 0
     stop_at = time.monotonic() + seconds
     conns = [await Client.connect(addrs[i % len(addrs)]) for i in range(clients)]
 
-    async def worker(cl: Client, rng: random.Random) -> None:
-        nonlocal errors
+    async def worker(i: int, rng: random.Random) -> None:
+        nonlocal errors, timeouts
         while time.monotonic() < stop_at:
             key = b"key:%d" % rng.randrange(KEYSPACE)
             cmds = [[key if a == b"" else a for a in c] for c in template]
             t0 = time.perf_counter()
-            replies = await cl.pipeline(cmds)
+            try:
+                replies = await asyncio.wait_for(conns[i].pipeline(cmds), REQUEST_TIMEOUT_S)
+            except TimeoutError:
+                timeouts += 1
+                log(f"{row}: a request got no reply in {REQUEST_TIMEOUT_S:g} s: {cmds}")
+                await conns[i].close()
+                conns[i] = await Client.connect(addrs[i % len(addrs)])
+                continue
             lat.append(time.perf_counter() - t0)
             if any(isinstance(r, ReplyError) for r in replies):
                 errors += 1
 
     t0 = time.monotonic()
     try:
-        await asyncio.gather(*(worker(cl, random.Random(i)) for i, cl in enumerate(conns)))
+        await asyncio.gather(*(worker(i, random.Random(i)) for i in range(len(conns))))
     finally:
         for cl in conns:
             await cl.close()
@@ -150,7 +158,7 @@ async def run_row(addrs: list[str], row: str, clients: int, seconds: float) -> d
         "ops": len(lat) / took,
         "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan"),
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
-        "errors": errors,
+        "errors": errors + timeouts,
     }
 
 
@@ -309,6 +317,8 @@ async def bench(a: argparse.Namespace, c: LocalCluster) -> dict[str, Any]:
         for row in turn:
             addrs = ll_addrs if row.startswith("ll") else sh_addrs
             results[row].append(await run_row(addrs, row, a.clients, a.seconds))
+            f = results[row][-1]
+            log(f"  {label(row)}: {f['ops']:.0f} ops/s, p50 {f['p50_ms']:.2f} ms")
         loads.append((before, os.getloadavg()[0]))
         log(f"round {rnd + 1}/{a.rounds} done (load {before:.2f} -> {loads[-1][1]:.2f})")
     cut = await converge_after_cut(c, ll_addrs[:2], "llbench", a.clients // 2 or 1, a.cut_seconds)

@@ -41,6 +41,7 @@ from ..resp.replies import ReplyError
 from .links import Link
 
 REQUEST_TIMEOUT_MS = 2000
+REPLAY_PAUSE_S = 0.01  # between two hint batches to one replica (at most ~12 800 hints/s)
 SCHEMA_RETRY_MS = 50
 PROBE_INTERVAL_S = 0.5  # how often replicas with hints are probed
 Request = WriteRequest | ReadRequest | ScanRequest
@@ -315,8 +316,10 @@ class Runner:
         q.put(key, rec, wall_ms())
 
     async def replay_loop(self) -> None:
-        """Forever: probe each replica that has hints; when it answers, replay one
-        throttled batch (``HintQueue.replay_batch_max``) per probe interval."""
+        """Forever: probe each replica that has hints; when it answers, replay its
+        hints in batches of ``HintQueue.replay_batch_max``, one batch in flight at a
+        time and ``REPLAY_PAUSE_S`` between batches (the throttle), until the queue is
+        empty or a batch has a failure (then at the next probe)."""
         while True:
             await asyncio.sleep(PROBE_INTERVAL_S)
             for addr, q in list(self.hints.items()):
@@ -335,19 +338,27 @@ class Runner:
                 return
             if isinstance(pong, ReplyError):
                 return
-            batch = q.take_timed(wall_ms())
-            futs = [link.call("LL.APPLY", k, lww.encode(rec)) for k, rec, _ in batch]
-            for (key, rec, stored_ms), fut in zip(batch, futs, strict=True):
-                try:
-                    reply = await asyncio.wait_for(fut, self.timeout_ms / 1000)
-                except (ConnectionError, TimeoutError):
-                    reply = None
-                if isinstance(reply, int):
-                    self.hints_replayed += 1
-                else:  # keeps its first-stored time: a hint that keeps failing still
-                    q.put_back(key, rec, stored_ms)  # ages out (the tombstone grace)
+            while len(q) and await self._replay_batch(link, q):
+                await asyncio.sleep(REPLAY_PAUSE_S)
         finally:
             self.replaying.discard(addr)
+
+    async def _replay_batch(self, link: Link, q: HintQueue) -> bool:
+        """One batch; False when any of it failed (put back for the next probe)."""
+        batch = q.take_timed(wall_ms())
+        futs = [link.call("LL.APPLY", k, lww.encode(rec)) for k, rec, _ in batch]
+        ok = True
+        for (key, rec, stored_ms), fut in zip(batch, futs, strict=True):
+            try:
+                reply = await asyncio.wait_for(fut, self.timeout_ms / 1000)
+            except (ConnectionError, TimeoutError):
+                reply = None
+            if isinstance(reply, int):
+                self.hints_replayed += 1
+            else:  # keeps its first-stored time: a hint that keeps failing still
+                q.put_back(key, rec, stored_ms)  # ages out (the tombstone grace)
+                ok = False
+        return ok
 
     def hint_totals(self) -> tuple[int, int, int]:
         """(pending, bytes, dropped) over every replica."""
