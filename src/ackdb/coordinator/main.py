@@ -13,43 +13,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Callable
 
-from ..cluster.databases import DbType, Topology
+from ..cluster.databases import DbType
 from ..leaderless.convergence import AE_INTERVAL_MS_DEFAULT
 from ..leaderless.hints import (
     HINT_AGE_MS_MAX_DEFAULT,
     HINT_BYTES_MAX_DEFAULT,
     HINT_COUNT_MAX_DEFAULT,
 )
-from ..proxy.log import LEVELS, Log
-from ..proxy.main import LONG_POLL_TIMEOUT_MS, RETRY_DELAY_S, fetch_topology, read_topology_file
-from ..resp.aio import new_event_loop
+from ..proxy.log import Log
+from ..proxy.main import (
+    LONG_POLL_TIMEOUT_MS,
+    RETRY_DELAY_S,
+    add_endpoint_options,
+    fetch_topology,
+    first_topology,
+    follow_topology_file,
+    run_process,
+)
 from ..resp.client import ReplyError
 from .antientropy import AntiEntropy
 from .endpoint import Endpoint
 from .ports import Convergence
 from .runner import REQUEST_TIMEOUT_MS, HintLimits, Runner
 
-FILE_POLL_S = 0.5
-
 
 def _args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="ackdb coordinator", description="a leaderless database's endpoint"
     )
-    ap.add_argument("--db", required=True, help="the database's name")
-    ap.add_argument("--bind", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0, help="default: the database's port")
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--meta", help="HOST:PORT of the node's client port (DB.TOPOLOGY)")
-    src.add_argument("--topology-file", help="a file holding Topology.to_bytes()")
-    ap.add_argument("--secret-file", help="the cluster secret (replicas' password)")
-    ap.add_argument("--logfile", default="")
-    ap.add_argument("--loglevel", default="notice", choices=sorted(LEVELS))
+    add_endpoint_options(ap)
     ap.add_argument("--hint-bytes-max", type=int, default=HINT_BYTES_MAX_DEFAULT)
     ap.add_argument("--hint-count-max", type=int, default=HINT_COUNT_MAX_DEFAULT)
     ap.add_argument("--hint-age-ms-max", type=int, default=HINT_AGE_MS_MAX_DEFAULT)
@@ -80,41 +76,13 @@ async def _follow_meta(ep: Endpoint, meta: str, db: str) -> None:
             ep.set_topology(topo)
 
 
-async def _follow_file(ep: Endpoint, path: str) -> None:
-    mtime = os.stat(path).st_mtime_ns
-    while True:
-        await asyncio.sleep(FILE_POLL_S)
-        try:
-            now = os.stat(path).st_mtime_ns
-            if now == mtime:
-                continue
-            mtime = now
-            topo = read_topology_file(path)
-        except (OSError, ValueError) as e:
-            ep.log.warning(f"topology file {path}: {e}")
-            continue
-        if topo.version > ep.topo.version:
-            ep.set_topology(topo)
-
-
-async def _first_topology(opts: argparse.Namespace, log: Log) -> Topology:
-    if opts.topology_file:
-        return read_topology_file(opts.topology_file)
-    while True:
-        try:
-            return await fetch_topology(opts.meta, opts.db, -1, 0)
-        except (TimeoutError, OSError, ValueError, ReplyError, ConnectionError) as e:
-            log.warning(f"waiting for the topology of '{opts.db}' from {opts.meta}: {e}")
-            await asyncio.sleep(RETRY_DELAY_S)
-
-
 async def serve(
     opts: argparse.Namespace,
     log: Log,
     password: bytes | None,
     convergence: Convergence | None = None,
 ) -> int:
-    topo = await _first_topology(opts, log)
+    topo = await first_topology(opts, log)
     if topo.db.name != opts.db or topo.db.type is not DbType.LEADERLESS:
         log.warning(f"the topology is of database '{topo.db.name}' ({topo.db.type.value})")
         return 1
@@ -143,7 +111,10 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     tasks = [loop.create_task(runner.replay_loop())]
     if opts.topology_file:
-        tasks.append(loop.create_task(_follow_file(ep, opts.topology_file)))
+        follow = follow_topology_file(
+            opts.topology_file, lambda: ep.topo.version, ep.set_topology, log
+        )
+        tasks.append(loop.create_task(follow))
     else:
         tasks.append(loop.create_task(_follow_meta(ep, opts.meta, opts.db)))
     if convergence is not None:
@@ -165,23 +136,4 @@ def coordinator_main(argv: list[str], read_shard_password: Callable[[str], str])
     if opts.ae_interval_ms <= 0:
         sys.stderr.write("ackdb coordinator: --ae-interval-ms must be positive\n")
         return 1
-    password = None
-    if opts.secret_file:
-        try:
-            password = read_shard_password(opts.secret_file).encode()
-        except Exception as e:
-            sys.stderr.write(f"ackdb coordinator: {e}\n")
-            return 1
-    try:
-        log = Log(opts.loglevel, opts.logfile)
-    except OSError as e:
-        sys.stderr.write(f"Can't open the log file: {e.strerror}\n")
-        return 1
-    loop = new_event_loop()
-    try:
-        return loop.run_until_complete(serve(opts, log, password))
-    except OSError as e:
-        log.warning(f"coordinator failed: {e}")
-        return 1
-    finally:
-        loop.close()
+    return run_process("ackdb coordinator", "coordinator", opts, read_shard_password, serve)

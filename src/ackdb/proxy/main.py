@@ -19,7 +19,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..cluster.databases import Topology
 from ..resp.aio import new_event_loop
@@ -35,16 +35,21 @@ FILE_POLL_S = 0.5  # how often a topology file is checked for changes
 
 def _args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="ackdb proxy", description="a database's endpoint")
+    add_endpoint_options(ap)
+    return ap.parse_args(argv)
+
+
+def add_endpoint_options(ap: argparse.ArgumentParser) -> None:
+    """The options every endpoint process takes (``ackdb proxy``, ``ackdb coordinator``)."""
     ap.add_argument("--db", required=True, help="the database's name")
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="default: the database's port")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--meta", help="HOST:PORT of the node's client port (DB.TOPOLOGY)")
     src.add_argument("--topology-file", help="a file holding Topology.to_bytes()")
-    ap.add_argument("--secret-file", help="the cluster secret (shards' password)")
+    ap.add_argument("--secret-file", help="the cluster secret (the shards' password)")
     ap.add_argument("--logfile", default="")
     ap.add_argument("--loglevel", default="notice", choices=sorted(LEVELS))
-    return ap.parse_args(argv)
 
 
 def read_topology_file(path: str) -> Topology:
@@ -105,6 +110,16 @@ async def _next_topology(meta: str, db: str, known: int, stale: asyncio.Event) -
 
 
 async def follow_file(ep: Endpoint, path: str) -> None:
+    await follow_topology_file(
+        path, lambda: ep.router.topology.version, lambda t: ep.set_router(Router.of(t)), ep.log
+    )
+
+
+async def follow_topology_file(
+    path: str, version: Callable[[], int], apply: Callable[[Topology], None], log: Log
+) -> None:
+    """Forever: re-read ``path`` when it changes and ``apply`` a topology newer than
+    ``version()`` (an endpoint's or a coordinator's ``--topology-file``)."""
     mtime = os.stat(path).st_mtime_ns
     while True:
         await asyncio.sleep(FILE_POLL_S)
@@ -115,23 +130,27 @@ async def follow_file(ep: Endpoint, path: str) -> None:
             mtime = now
             topo = read_topology_file(path)
         except (OSError, ValueError) as e:
-            ep.log.warning(f"topology file {path}: {e}")
+            log.warning(f"topology file {path}: {e}")
             continue
-        if topo.version > ep.router.topology.version:
-            ep.set_router(Router.of(topo))
+        if topo.version > version():
+            apply(topo)
+
+
+async def first_topology(opts: argparse.Namespace, log: Log) -> Topology:
+    """The database's topology from ``--topology-file``, or from ``--meta`` (retried
+    until the node answers)."""
+    if opts.topology_file:
+        return read_topology_file(opts.topology_file)
+    while True:
+        try:
+            return await fetch_topology(opts.meta, opts.db, -1, 0)
+        except (TimeoutError, OSError, ValueError, ReplyError, ConnectionError) as e:
+            log.warning(f"waiting for the topology of '{opts.db}' from {opts.meta}: {e}")
+            await asyncio.sleep(RETRY_DELAY_S)
 
 
 async def serve(opts: argparse.Namespace, log: Log, shard_password: bytes | None) -> int:
-    if opts.topology_file:
-        topo = read_topology_file(opts.topology_file)
-    else:
-        while True:
-            try:
-                topo = await fetch_topology(opts.meta, opts.db, -1, 0)
-                break
-            except (TimeoutError, OSError, ValueError, ReplyError, ConnectionError) as e:
-                log.warning(f"waiting for the topology of '{opts.db}' from {opts.meta}: {e}")
-                await asyncio.sleep(RETRY_DELAY_S)
+    topo = await first_topology(opts, log)
     if topo.db.name != opts.db:
         log.warning(f"the topology is of database '{topo.db.name}', not '{opts.db}'")
         return 1
@@ -161,13 +180,24 @@ async def serve(opts: argparse.Namespace, log: Log, shard_password: bytes | None
 def proxy_main(argv: list[str], read_shard_password: Callable[[str], str]) -> int:
     """``ackdb proxy``; ``read_shard_password`` turns a secret file into the shards'
     password (node/secrets.py, which the caller passes: proxy/ does not import node/)."""
-    opts = _args(argv)
+    return run_process("ackdb proxy", "endpoint", _args(argv), read_shard_password, serve)
+
+
+def run_process(
+    prog: str,
+    what: str,
+    opts: argparse.Namespace,
+    read_shard_password: Callable[[str], str],
+    serve: Callable[[argparse.Namespace, Log, bytes | None], Awaitable[int]],
+) -> int:
+    """The body of an endpoint process (``ackdb proxy``, ``ackdb coordinator``): the
+    shards' password from ``--secret-file``, the log, then ``serve`` on a fresh loop."""
     password = None
     if opts.secret_file:
         try:
             password = read_shard_password(opts.secret_file).encode()
         except Exception as e:
-            sys.stderr.write(f"ackdb proxy: {e}\n")
+            sys.stderr.write(f"{prog}: {e}\n")
             return 1
     try:
         log = Log(opts.loglevel, opts.logfile)
@@ -178,7 +208,7 @@ def proxy_main(argv: list[str], read_shard_password: Callable[[str], str]) -> in
     try:
         return loop.run_until_complete(serve(opts, log, password))
     except OSError as e:
-        log.warning(f"endpoint failed: {e}")
+        log.warning(f"{what} failed: {e}")
         return 1
     finally:
         loop.close()
