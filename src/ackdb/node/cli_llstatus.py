@@ -5,7 +5,8 @@ Owns: asking every node's coordinator of every leaderless database (the node's h
 database's port) for ``INFO leaderless`` -- authenticated as ``ackdb-internal`` with the
 shards' password when the CLI can read the cluster secret (a local cluster's ``--dir``),
 without AUTH otherwise -- and the table of ``ll_hints_pending``,
-``ll_ae_differing_leaves`` and ``ll_ae_last_full_comparison_age_ms`` it prints ("?" when
+``ll_ae_differing_leaves``, ``ll_ae_last_full_comparison_age_ms`` and
+``ll_skew_flagged_nodes`` (nodes whose clocks ran too far ahead) it prints ("?" when
 a coordinator does not answer or does not report a field). Every endpoint is asked at
 once, each bounded by ``ENDPOINT_TIMEOUT_S``; nothing here runs on a node. Never changes
 anything.
@@ -25,7 +26,12 @@ from ackdb.resp.client import ReplyError
 
 ENDPOINT_TIMEOUT_S = 1.0  # connect, AUTH and INFO of one coordinator
 ENDPOINTS_MAX_PARALLEL = 16
-FIELDS = ("ll_hints_pending", "ll_ae_differing_leaves", "ll_ae_last_full_comparison_age_ms")
+FIELDS = (
+    "ll_hints_pending",
+    "ll_ae_differing_leaves",
+    "ll_ae_last_full_comparison_age_ms",
+    "ll_skew_flagged_nodes",
+)
 INTERNAL_USER = "ackdb-internal"
 
 
@@ -93,9 +99,9 @@ def print_leaderless(v: StatusView, data_dir: str | None) -> None:
         return
     print()
     print(f"{'leaderless':<20}{'node':<8}{'hints pending':<15}{'differing leaves':<18}"
-          "last full comparison (ms ago)")  # fmt: skip
+          f"{'last full comparison (ms ago)':<31}clock skew flagged")  # fmt: skip
     for db, node, info in rows:
-        hints, leaves, age = (info.get(f, "?") for f in FIELDS)
+        hints, leaves, age, skew = (info.get(f, "?") for f in FIELDS)
         if age == "-1":
             age = "never"
-        print(f"{db:<20}{node:<8}{hints:<15}{leaves:<18}{age}")
+        print(f"{db:<20}{node:<8}{hints:<15}{leaves:<18}{age:<31}{skew or '-'}")

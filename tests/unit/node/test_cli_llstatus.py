@@ -18,7 +18,7 @@ from ackdb.node import cli_llstatus
 
 INFO = (
     "# Leaderless\r\nll_hints_pending:4\r\nll_ae_differing_leaves:2\r\n"
-    "ll_ae_last_full_comparison_age_ms:-1\r\n"
+    "ll_ae_last_full_comparison_age_ms:-1\r\nll_skew_flagged_nodes:n3\r\n"
 )
 
 
@@ -85,8 +85,8 @@ def test_unreachable_is_question_marks_and_bounded(
     cli_llstatus.print_leaderless(parse_status(view(fake, dead_host="127.0.0.9")), None)
     assert time.monotonic() - t0 < 3 * cli_llstatus.ENDPOINT_TIMEOUT_S
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-2].split() == ["ll", "n1", "4", "2", "never"]
-    assert lines[-1].split() == ["ll", "n2", "?", "?", "?"]
+    assert lines[-2].split() == ["ll", "n1", "4", "2", "never", "n3"]
+    assert lines[-1].split() == ["ll", "n2", "?", "?", "?", "?"]
 
 
 def test_internal_password_needs_a_readable_secret(tmp_path: object) -> None:
