@@ -126,4 +126,4 @@ def test_a_leaderless_instance_line() -> None:
     unit = "shards/9-0"
     s.probed(unit, pid, Observed("master", ll_schema=0), 10)
     (v,) = parse_status(instance_line("n1", s.units[unit]) + "\r\n").instances
-    assert (v.name, v.fields["role"], v.fields["seen"]) == ("ll/0", "leaderless", "primary")
+    assert (v.name, v.fields["role"], v.fields["seen"]) == ("ll/0", "leaderless", "standalone")
