@@ -52,7 +52,7 @@ class ClientConn(FrontEndProtocol):
         ep.next_id += 1
         read, write = ep.levels()
         self.session = Session(ep.next_id, read, write)
-        self.session.authenticated = not login_needed(ep.access())
+        self.session.authenticated = not login_needed(ep.access)
         self.busy = False
         super().__init__(FrontEnd(self.handle, BULK_MAX_BYTES, QUERY_BUFFER_MAX_BYTES))
 
@@ -76,7 +76,7 @@ class ClientConn(FrontEndProtocol):
             return NOT_YET
         s = self.session
         s.commands += 1
-        c = classify(s, self.ep.access(), argv)
+        c = classify(s, self.ep.access, argv)
         if isinstance(c, bytes):
             if s.closing:
                 self.frontend.close_after_reply()
@@ -141,13 +141,19 @@ class Endpoint:
         self.commands = 0
         self.started = time.monotonic()
         self.server: asyncio.AbstractServer | None = None
+        self._derive()
 
-    def access(self) -> Access:
-        return Access(self.topo.db.password_sha256, self.shard_password)
+    def _derive(self) -> None:
+        """What requests read of the topology, computed once per topology."""
+        db = self.topo.db
+        self.access = Access(db.password_sha256, self.shard_password)
+        self.default_levels = (
+            Level.parse(db.read_consistency.encode()),
+            Level.parse(db.write_consistency.encode()),
+        )
 
     def levels(self) -> tuple[Level, Level]:
-        db = self.topo.db
-        return Level.parse(db.read_consistency.encode()), Level.parse(db.write_consistency.encode())
+        return self.default_levels
 
     async def listen(self, host: str) -> None:
         loop = asyncio.get_running_loop()
@@ -166,6 +172,7 @@ class Endpoint:
     def set_topology(self, topo: Topology) -> None:
         old = self.topo
         self.topo = topo
+        self._derive()
         self.runner.set_topology(topo)
         read, write = self.levels()
         for c in self.clients:

@@ -14,8 +14,8 @@ that schema version) is asked again every ``SCHEMA_RETRY_MS`` until the deadline
 version read more than the skew ahead of our clock is refused (that replica counts as
 failed) and its node flagged. Versions read are observed by the clock.
 
-Node ids in versions: a coordinator's ``Version.node`` is its node id's index in the
-sorted node ids of the topology plus 1 (stable while the cluster's membership is).
+Node ids in versions: a coordinator's ``Version.node`` is a hash of its node id
+(``node_number``), the same whatever the cluster's membership.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ class Runner:
         self.reads = 0
         self.writes = 0
         self.topo = topo
-        self.partitions: list[Partition] = []
+        self.partitions: list[Partition] = []  # by partition index (Shard.index)
+        self.strategy = DeletionStrategy.TIME_BASED_RESOLUTION
         self.set_topology(topo)
 
     # -- topology ----------------------------------------------------------------------
@@ -123,6 +124,7 @@ class Runner:
     def set_topology(self, topo: Topology) -> None:
         self.topo = topo
         self.clock.max_skew_ms = topo.db.max_clock_skew_ms
+        self.strategy = DeletionStrategy.parse(topo.db.deletion_strategy.encode())
         self.partitions = [
             Partition(
                 s.index,
@@ -141,8 +143,7 @@ class Runner:
                 self.hints_dropped_gone += q.dropped + len(q)
 
     def partition_of(self, key: bytes) -> Partition:
-        shard = self.topo.db.shard_of_slot(key_slot(key))
-        return self.partitions[self.topo.db.shards.index(shard)]
+        return self.partitions[self.topo.db.shard_of_slot(key_slot(key)).index]
 
     def link(self, addr: Addr) -> Link:
         link = self.links.get(addr)
@@ -166,9 +167,8 @@ class Runner:
     ) -> Done:
         self.reads += 1
         order = (*first, *(r for r in part.replicas if r not in first))
-        strategy = DeletionStrategy.parse(self.topo.db.deletion_strategy.encode())
         stamp = self.clock.now(wall_ms())
-        req = ReadRequest(key, order, level, self._deadline(), strategy, stamp)
+        req = ReadRequest(key, order, level, self._deadline(), self.strategy, stamp)
         done = await self._drive(req, part, False)
         if done.record is not None:
             self.clock.observe(done.record.newest(), wall_ms())

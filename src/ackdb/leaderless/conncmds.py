@@ -18,18 +18,19 @@ from dataclasses import dataclass
 
 from .. import REDIS_COMPAT_VERSION
 from ..resp import encoder as enc
-from ..resp.hello import hello_reply, parse_hello_options
-from ..resp.ints import parse_ll
+from ..resp.hello import (
+    HELLO_NOAUTH,
+    NOAUTH,
+    NOPASS,
+    WRONGPASS,
+    hello_reply,
+    parse_hello_options,
+    parse_hello_version,
+)
 from .levels import Level
 from .session import LastReceipt, Session, Token
 
 INTERNAL_USER = b"ackdb-internal"
-NOAUTH = b"-NOAUTH Authentication required.\r\n"
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-NOPASS = (
-    b"-ERR AUTH <password> called without any password configured for the default user. "
-    b"Are you sure your configuration is correct?\r\n"
-)
 _NO_AUTH_NEEDED = {b"auth", b"hello", b"quit", b"reset"}
 SHELL_CMDS = {b"info", b"time", b"converge"}
 
@@ -145,13 +146,9 @@ def _auth(s: Session, access: Access, argv: list[bytes]) -> bytes:
 
 
 def _hello(s: Session, access: Access, argv: list[bytes]) -> bytes:
-    ver = None
-    if len(argv) >= 2:
-        ver = parse_ll(argv[1])
-        if ver is None:
-            return b"-ERR Protocol version is not an integer or out of range\r\n"
-        if ver not in (2, 3):
-            return b"-NOPROTO unsupported protocol version\r\n"
+    ver = parse_hello_version(argv)
+    if isinstance(ver, bytes):
+        return ver
     opts = parse_hello_options(argv)
     if isinstance(opts, str):
         return enc.error(opts)
@@ -160,11 +157,7 @@ def _hello(s: Session, access: Access, argv: list[bytes]) -> bytes:
             return WRONGPASS
         s.authenticated = True
     if not s.authenticated:
-        return (
-            b"-NOAUTH HELLO must be called with the client already authenticated, otherwise "
-            b"the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
-            b"client and select the RESP protocol version at the same time\r\n"
-        )
+        return HELLO_NOAUTH
     if opts.setname is not None:
         s.name = opts.setname
     if ver is not None:

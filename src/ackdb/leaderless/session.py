@@ -18,10 +18,10 @@ newer one in the same place:
 - a field token: every field it wrote has a cell at or after the token's version.
 
 A read that presents a token (``AFTER``, or the connection's own recent write of the
-key) asks the token's replicas first; if the record it gets does not cover the token, it
-reads again at ALL, and fails with ``TRYAGAIN`` when that does not cover it either (the
-write was acknowledged by fewer replicas than answered: only a lost replica can cause
-that). Tokens of other keys constrain nothing.
+key) is read first from one of the token's replicas, then from the next of them while
+the record it gets does not cover the token, and fails with ``TRYAGAIN`` when none does
+(every replica that acknowledged the write lost it: only a lost disk can cause that;
+the shell's side is coordinator/endpoint.py). Tokens of other keys constrain nothing.
 """
 
 from __future__ import annotations

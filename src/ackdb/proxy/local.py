@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import REDIS_COMPAT_VERSION
 from ..resp import encoder as enc
-from ..resp.hello import hello_reply, parse_hello_options
+from ..resp.hello import (
+    HELLO_NOAUTH,
+    NOPASS,
+    WRONGPASS,
+    hello_reply,
+    parse_hello_options,
+    parse_hello_version,
+)
 from ..resp.ints import parse_ll
 from . import access, pubsub
 from .router import Route
@@ -31,11 +38,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Session", list[bytes]], bytes]
 
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-NOPASS = (
-    b"-ERR AUTH <password> called without any password configured for the default user. "
-    b"Are you sure your configuration is correct?\r\n"
-)
 OK = b"+OK\r\n"
 
 
@@ -115,13 +117,9 @@ def auth(s: Session, argv: list[bytes]) -> bytes:
 
 
 def hello(s: Session, argv: list[bytes]) -> bytes:
-    ver = None
-    if len(argv) >= 2:
-        ver = parse_ll(argv[1])
-        if ver is None:
-            return b"-ERR Protocol version is not an integer or out of range\r\n"
-        if ver not in (2, 3):
-            return b"-NOPROTO unsupported protocol version\r\n"
+    ver = parse_hello_version(argv)
+    if isinstance(ver, bytes):
+        return ver
     opts = parse_hello_options(argv)
     if isinstance(opts, str):
         return enc.error(opts)
@@ -130,11 +128,7 @@ def hello(s: Session, argv: list[bytes]) -> bytes:
             return WRONGPASS
         s.authenticated = True
     if not s.authenticated:
-        return (
-            b"-NOAUTH HELLO must be called with the client already authenticated, otherwise "
-            b"the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
-            b"client and select the RESP protocol version at the same time\r\n"
-        )
+        return HELLO_NOAUTH
     if opts.setname is not None:
         if not _name_ok(opts.setname):
             return BAD_NAME

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..acl import User
+from ..resp.hello import NOAUTH
 from ..resp.request import encode_command
 from . import access, clustercmd, failover, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
@@ -45,7 +46,6 @@ from .replies import is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
 
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
-NOAUTH = b"-NOAUTH Authentication required.\r\n"
 _NO_KEYS = -1
 _GATE_QUEUED, _GATE_SENT = 1, 2
 _CROSS = -2

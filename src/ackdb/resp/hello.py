@@ -1,10 +1,11 @@
-"""HELLO's pure parts, shared by every RESP port (the server's and a node's client port):
-the option parser and the reply builder.
+"""HELLO's and AUTH's pure parts, shared by every RESP port (the server's, a node's
+client port, the endpoints'): the version and option parsers, the reply builder and the
+login error replies.
 
 Owns: the grammar ``HELLO [protover [AUTH username password] [SETNAME clientname]]``
-after the version, with Redis's syntax error text, and the reply map's fields in Redis's
-order. What a port does with the options (checking a password, naming the client) and
-how it reads the version stays with the port. Never does IO.
+with Redis's error texts, the reply map's fields in Redis's order, and the NOAUTH /
+WRONGPASS / no-password replies as RESP bytes. What a port does with the options
+(checking a password, naming the client) stays with the port. Never does IO.
 """
 
 from __future__ import annotations
@@ -13,12 +14,37 @@ from dataclasses import dataclass
 
 from . import encoder as enc
 from .encoder import Resp2
+from .ints import parse_ll
+
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+NOPASS = (
+    b"-ERR AUTH <password> called without any password configured for the default user. "
+    b"Are you sure your configuration is correct?\r\n"
+)
+HELLO_NOAUTH = (
+    b"-NOAUTH HELLO must be called with the client already authenticated, otherwise "
+    b"the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+    b"client and select the RESP protocol version at the same time\r\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class HelloOptions:
     auth: tuple[bytes, bytes] | None = None  # (username, password)
     setname: bytes | None = None
+
+
+def parse_hello_version(argv: list[bytes]) -> int | None | bytes:
+    """HELLO's protocol version (None: not given), or the error reply (bytes)."""
+    if len(argv) < 2:
+        return None
+    ver = parse_ll(argv[1])
+    if ver is None:
+        return b"-ERR Protocol version is not an integer or out of range\r\n"
+    if ver not in (2, 3):
+        return b"-NOPROTO unsupported protocol version\r\n"
+    return ver
 
 
 def parse_hello_options(argv: list[bytes]) -> HelloOptions | str:
