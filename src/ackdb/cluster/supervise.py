@@ -35,7 +35,9 @@ alone; a unit becoming a REPLICA of a shard with forks gets ``CheckDiverged`` ri
 its ``SetReplication``. A primary of a database that fails over whose process exits
 after it answered is not restarted as a primary (it may come back empty or behind, and its replicas would
 full-sync from it): it is *held* until its spec changes (the failover froze it), and
-``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. Such
+``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. So is such a
+primary *adopted without a process* (``held_after_restart``: the node came back, faster
+than the leader's node timeout, with its processes gone). Such
 units are probed every quarter of their ``timeout_ms``; ``answered`` (any reply, such as
 a lease renewal's) counts as a probe answer.
 """
@@ -77,6 +79,7 @@ __all__ = [
     "BACKOFF_MAX_MS",
     "FAILOVER_RETRY_MS",
     "HANG_MS",
+    "HELD_AT_START",
     "PROBE_INTERVAL_MS",
     "RECONF_RETRY_MS",
     "STABLE_MS",
@@ -97,6 +100,7 @@ __all__ = [
     "Supervisor",
     "Timing",
     "Unit",
+    "held_after_restart",
 ]
 
 
@@ -136,6 +140,9 @@ class Supervisor:
                 u.last_ok_ms = now_ms  # its start-up grace begins now
                 if u.phase is Phase.RESTARTING:
                     u.restart_at_ms = now_ms
+                    if held_after_restart(spec):
+                        u.held = True
+                        out.append(Note("warning", f"{uid} {HELD_AT_START}"))
             elif spec != u.spec:
                 self._change(u, spec, now_ms, out)
         for uid, spec in specs.items():
@@ -384,6 +391,19 @@ class Supervisor:
                 interval = min(interval, max(1, spec.timeout_ms // 4))
             u.next_probe_ms = now_ms + interval
             out.append(Probe(u.id, u.pid, spec))
+
+
+HELD_AT_START = "was gone when the agent started; held until the failover moves on"
+
+
+def held_after_restart(spec: Spec) -> bool:
+    """A unit found on disk with no process (the node or the agent restarted after its
+    process died unseen): held, like a primary whose exit the agent saw, when it is a
+    primary of a database that fails over. It may have lost its last writes (AOF
+    everysec, persistence none) and its replicas, resyncing from it, would lose what
+    WAIT acknowledged; the failover compares it with them instead (docs/failover.md,
+    "A node back before node_timeout_ms")."""
+    return _fails_over_as_primary(spec)
 
 
 def _fails_over_as_primary(spec: Spec | None) -> bool:

@@ -241,3 +241,70 @@ def test_a_primary_that_never_answered_restarts_as_before() -> None:
     assert not sup.units[start.unit].held
     assert of(Start, sup.tick(1000)) != []
     assert down_facts(log.store, s.primary.node, sup.units, 1000) == []
+
+
+def _adopted(log: Log, node: str, pid: int | None) -> tuple[Supervisor, str, list[Action]]:
+    """A new agent on ``node`` that found the shard's unit on disk (its process ``pid``)."""
+    specs = desired_units(node, dbops.databases(log.store), {}, False)
+    (unit,) = specs
+    sup = Supervisor()
+    sup.adopt(unit, pid, 0)
+    return sup, unit, sup.set_desired(specs, 0)
+
+
+def test_a_primary_found_gone_at_start_up_is_held_and_reported_down() -> None:
+    # The node came back faster than node_timeout_ms (docs/failover.md): its primary is
+    # not started again as a primary, which may have lost its last writes, but held
+    # until the failover compares it with its replicas.
+    log = cluster(3)
+    assert log.create("d", replicas=2) == c.OK
+    s = shard(log)
+    sup, unit, acts = _adopted(log, s.primary.node, None)
+    assert of(Start, acts) == [] and sup.units[unit].held
+    assert of(Start, sup.tick(60_000)) == []
+    (down,) = down_facts(log.store, s.primary.node, sup.units, 60_000)
+    assert down == Submit(
+        Op.SHARD_DOWN, ("d", 0, 1, s.primary.node, "its process was gone at start-up")
+    )
+    assert log.cmd(down.op, *down.args) == c.OK
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    specs = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
+    sup.set_desired(specs, 60_010)
+    (start,) = of(Start, sup.tick(60_020))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.FROZEN
+    assert "replicaof" not in shard_config(start.spec, "/d", "x")
+    sup.started(unit, 200, 60_020)
+    # Once it answers, it is frozen and reports its offset from disk, as the replicas do.
+    assert of(Freeze, sup.probed(unit, 200, Observed("master"), 60_030)) == [Freeze(unit, 2)]
+
+
+def test_what_start_up_does_not_hold() -> None:
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    assert log.create("solo") == c.OK
+    s = shard(log)
+    # A running primary is adopted as it is (only the agent restarted).
+    sup, unit, acts = _adopted(log, s.primary.node, 555)
+    assert not sup.units[unit].held and sup.units[unit].pid == 555
+    # A replica found gone restarts as a replica.
+    sup, unit, acts = _adopted(log, s.replicas[0].node, None)
+    assert not sup.units[unit].held
+    (start,) = of(Start, sup.tick(1))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.REPLICA
+    # A database without replicas never fails over: its primary restarts as before.
+    solo = dbops.databases(log.store)[1].shards[0]
+    specs = {
+        k: v
+        for k, v in desired_units(solo.primary.node, dbops.databases(log.store), {}, False).items()
+        if isinstance(v, ShardSpec) and v.db == "solo"
+    }
+    (unit,) = specs
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired(specs, 0)
+    assert not sup.units[unit].held
+    assert of(Start, sup.tick(1)) != []
+    # A new database's primary (no directory yet: nothing adopted) starts at once.
+    sup = Supervisor()
+    fresh = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
+    assert of(Start, sup.set_desired(fresh, 0)) != []
