@@ -44,6 +44,7 @@ a lease renewal's) counts as a probe answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ackdb.cluster.schemapush import push_due
@@ -51,6 +52,8 @@ from ackdb.cluster.shardspec import Mode, Observed, ShardSpec, Spec
 from ackdb.cluster.unitactions import (
     BACKOFF_FIRST_MS,
     BACKOFF_MAX_MS,
+    CHECK_RETRY_MS,
+    CHECK_STARTS_MAX,
     FAILOVER_RETRY_MS,
     HANG_MS,
     PROBE_INTERVAL_MS,
@@ -77,6 +80,8 @@ from ackdb.cluster.unitactions import (
 __all__ = [
     "BACKOFF_FIRST_MS",
     "BACKOFF_MAX_MS",
+    "CHECK_RETRY_MS",
+    "CHECK_STARTS_MAX",
     "FAILOVER_RETRY_MS",
     "HANG_MS",
     "HELD_AT_START",
@@ -126,15 +131,27 @@ class Supervisor:
                 unit, None, Phase.STARTING, pid, now_ms, now_ms, now_ms, adopted=True
             )
 
-    def set_desired(self, specs: dict[str, Spec], now_ms: int) -> list[Action]:
+    def set_desired(
+        self, specs: dict[str, Spec], now_ms: int, checks: Mapping[str, ShardSpec] | None = None
+    ) -> list[Action]:
+        """``checks``: for units no longer desired whose data must be checked for
+        divergent writes before their directory goes, the spec of the checking process
+        (cluster/retirecheck.py); the others are stopped and removed at once."""
         out: list[Action] = []
         self.desired = dict(specs)
         if self.shutting_down:
             return out
         for uid, u in list(self.units.items()):
             spec = specs.get(uid)
-            if spec is None:
+            check = None if checks is None else checks.get(uid)
+            if spec is None and check is not None:
+                self._check_then_retire(u, check, now_ms, out)
+            elif spec is None:
+                u.checking = False  # (its database was deleted meanwhile: nothing to keep)
                 self._retire(u, out)
+            elif u.checking:
+                u.checking = False  # desired again: its data stays anyway
+                self._change(u, spec, now_ms, out)
             elif u.spec is None:
                 u.spec = spec  # adopted: the metadata says what it is
                 u.last_ok_ms = now_ms  # its start-up grace begins now
@@ -171,7 +188,7 @@ class Supervisor:
                 self._start(u, now_ms, out)
             elif u.remove:
                 del self.units[unit]
-                out.append(RemoveDir(unit))
+                out.append(RemoveDir(unit, keep_diverged=u.checking))
                 out.append(Note("notice", f"{unit} stopped and removed ({status})"))
             else:
                 del self.units[unit]
@@ -179,6 +196,16 @@ class Supervisor:
             return out
         if self.shutting_down:
             del self.units[unit]
+            return out
+        if u.checking and u.restarts + 1 >= self.timing.check_starts_max:
+            del self.units[unit]
+            out.append(
+                Note(
+                    "warning",
+                    f"{unit} exited ({status}) before its divergence check, "
+                    f"{u.restarts + 1} times: its directory is left on disk for the operator",
+                )
+            )
             return out
         if was is Phase.RUNNING and _fails_over_as_primary(u.spec):
             u.phase, u.held = Phase.RESTARTING, True
@@ -212,6 +239,19 @@ class Supervisor:
         if u.phase is Phase.RUNNING and isinstance(u.spec, ShardSpec):
             self._check_role(u, u.spec, seen, now_ms, out)
             self._push_schema(u, u.spec, now_ms, out)
+        return out
+
+    def checked(self, unit: str, ok: bool, now_ms: int) -> list[Action]:
+        """The divergence check of a unit no longer desired answered (``ok``) or failed:
+        then it goes (its files of divergent writes kept), else it is checked again
+        after ``check_retry_ms``."""
+        out: list[Action] = []
+        u = self.units.get(unit)
+        if u is None or not u.checking:
+            return out
+        if ok:
+            out.append(Note("notice", f"{unit} checked for divergent writes"))
+            self._retire(u, out)
         return out
 
     def answered(self, unit: str, pid: int, now_ms: int) -> None:
@@ -255,12 +295,30 @@ class Supervisor:
         u.held, u.freeze_ms, u.handed_over, u.schema_push_ms = False, None, None, None
         out.append(Start(u.id, u.spec))
 
+    def _check_then_retire(self, u: Unit, check: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        """Not desired any more, but its data may hold divergent writes: run it as the
+        check's fenced primary, send it CheckDiverged once it answers (``_watch``), and
+        retire it when ``checked``."""
+        if u.checking or u.phase is Phase.STOPPING:
+            return
+        u.checking, u.remove, u.held, u.freeze_ms = True, False, False, None
+        out.append(Note("notice", f"{u.id} left this node: checking it for divergent writes"))
+        if u.pid is None:
+            u.spec, u.restarts = check, 0
+            self._start(u, now_ms, out)
+            u.checking = True
+        elif u.spec is not None and check.same_process(u.spec):
+            u.spec = check  # running with the same files and port: check it as it is
+        else:
+            u.phase, u.then_start = Phase.STOPPING, check
+            out.append(Stop(u.id, u.pid))
+
     def _retire(self, u: Unit, out: list[Action]) -> None:
         """Not desired any more: stop it, then remove its directory."""
         u.remove, u.then_start = True, None
         if u.pid is None:
             del self.units[u.id]
-            out.append(RemoveDir(u.id))
+            out.append(RemoveDir(u.id, keep_diverged=u.checking))
             out.append(Note("notice", f"{u.id} removed (no longer in the metadata)"))
         elif u.phase is not Phase.STOPPING:
             u.phase = Phase.STOPPING
@@ -384,6 +442,9 @@ class Supervisor:
         spec = u.spec
         if u.phase is Phase.RUNNING and isinstance(spec, ShardSpec):
             self._carry_out_again(u, spec, now_ms, out)
+            if u.checking and (u.freeze_ms is None or now_ms - u.freeze_ms >= t.check_retry_ms):
+                u.freeze_ms = now_ms  # (a checking unit is never frozen: the field is free)
+                out.append(CheckDiverged(u.id, spec.forks))
         if not u.probing and now_ms >= u.next_probe_ms:
             u.probing = True
             interval = t.probe_interval_ms

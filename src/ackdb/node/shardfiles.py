@@ -119,6 +119,19 @@ def read_pid(path: str) -> int | None:
         return None
 
 
+def config_port(path: str) -> int | None:
+    """The ``port`` line of a shard's config file, if it can be read."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.strip().partition(" ")
+                if key == "port" and value.strip().isdigit():
+                    return int(value)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def write_file(path: str, text: str, mode: int) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

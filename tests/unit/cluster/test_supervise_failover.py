@@ -22,14 +22,18 @@ from ackdb.cluster.shardspec import (
     parse_replication_info,
     shard_config,
 )
+from ackdb.cluster.retirecheck import retire_checks
 from ackdb.cluster.supervise import (
+    CHECK_STARTS_MAX,
     Action,
     CheckDiverged,
     Freeze,
     HandOver,
     Phase,
+    RemoveDir,
     SetReplication,
     Start,
+    Stop,
     Supervisor,
 )
 
@@ -308,3 +312,92 @@ def test_what_start_up_does_not_hold() -> None:
     sup = Supervisor()
     fresh = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
     assert of(Start, sup.set_desired(fresh, 0)) != []
+
+
+def _moved_old_primary() -> tuple[Log, str, str]:
+    """Database d (1 shard, 1 replica) failed over, then the old primary's slot moved to
+    the third node (replica high availability): (log, the old primary's node, the unit)."""
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    s = shard(log)
+    old, new = s.primary.node, s.replicas[0].node
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, new, "a" * 40, 50) == c.OK
+    assert log.cmd(Op.SHARD_PROMOTE, "d", 0, 2, new, "") == c.OK
+    third = next(n for n in ("n1", "n2", "n3") if n not in (old, new))
+    assert log.cmd(Op.SHARD_MOVE, "d", 0, old, third) == c.OK
+    return log, old, UNIT.format(uid=dbops.databases(log.store)[0].uid)
+
+
+def test_a_unit_that_left_its_node_is_checked_before_its_directory_goes() -> None:
+    log, old, unit = _moved_old_primary()
+    dbs = dbops.databases(log.store)
+    assert desired_units(old, dbs, {}, False) == {}
+    checks = retire_checks([unit], dbs, "127.0.0.1", {unit: 20000})
+    spec = checks[unit]
+    assert (spec.mode, spec.forks, spec.primary, spec.port) == (
+        Mode.FROZEN,
+        (Fork(2, "a" * 40, 50),),
+        None,
+        20000,
+    )
+    assert "replicaof" not in shard_config(spec, "/d", "x")
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    acts = sup.set_desired({}, 0, checks)
+    (start,) = of(Start, acts)
+    assert start.spec == spec and of(RemoveDir, acts) == []
+    sup.started(unit, 300, 0)
+    sup.probed(unit, 300, Observed("master"), 10)
+    assert of(CheckDiverged, sup.tick(20)) == [CheckDiverged(unit, spec.forks)]
+    assert of(CheckDiverged, sup.tick(1000)) == []  # in flight: not again so soon
+    assert sup.checked(unit, False, 1500) == []  # failed: checked again later
+    assert of(CheckDiverged, sup.tick(5020)) == [CheckDiverged(unit, spec.forks)]
+    assert sup.set_desired({}, 5030, checks) == []  # (a later pass changes nothing)
+    (stop,) = of(Stop, sup.checked(unit, True, 5040))
+    assert stop == Stop(unit, 300)
+    assert of(RemoveDir, sup.exited(unit, 300, "exit code 0", 5100)) == [
+        RemoveDir(unit, keep_diverged=True)
+    ]
+    assert unit not in sup.units
+
+
+def test_what_leaves_without_a_check() -> None:
+    log, old, unit = _moved_old_primary()
+    dbs = dbops.databases(log.store)
+    # No port known (no config file): nothing to start it on.
+    assert retire_checks([unit], dbs, "h", {}) == {}
+    # A shard whose history never forked holds nothing another instance lacks.
+    log2 = cluster(3)
+    assert log2.create("e", replicas=1) == c.OK
+    e = dbops.databases(log2.store)[0]
+    assert retire_checks([UNIT.format(uid=e.uid)], [e], "h", {UNIT.format(uid=e.uid): 1}) == {}
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    assert of(RemoveDir, sup.set_desired({}, 0, {})) == [RemoveDir(unit)]
+    # A database deleted while its unit was being checked: nothing is kept.
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired({}, 0, retire_checks([unit], dbs, "h", {unit: 20000}))
+    sup.started(unit, 300, 0)
+    (stop,) = of(Stop, sup.set_desired({}, 10, {}))
+    assert of(RemoveDir, sup.exited(unit, 300, "exit code 0", 20)) == [RemoveDir(unit)]
+
+
+def test_a_check_that_never_starts_leaves_the_directory() -> None:
+    log, old, unit = _moved_old_primary()
+    checks = retire_checks([unit], dbops.databases(log.store), "h", {unit: 20000})
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired({}, 0, checks)
+    now, pid = 0, 300
+    for _ in range(10):
+        sup.started(unit, pid, now)
+        acts = sup.exited(unit, pid, "exit code 1", now + 1)
+        assert of(RemoveDir, acts) == []
+        if unit not in sup.units:
+            break
+        now, pid = now + 10_000, pid + 1
+        sup.tick(now)
+    assert unit not in sup.units  # given up after CHECK_STARTS_MAX: the directory stays
+    assert pid - 300 + 1 == CHECK_STARTS_MAX
