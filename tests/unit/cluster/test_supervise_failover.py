@@ -14,6 +14,7 @@ from ackdb.cluster.commands import Op
 from ackdb.cluster.databases import Fork
 from ackdb.cluster.leases import down_facts, lease_targets
 from ackdb.cluster.reconcile import Submit
+from ackdb.cluster.retirecheck import retire_checks
 from ackdb.cluster.shardspec import (
     Mode,
     Observed,
@@ -22,7 +23,6 @@ from ackdb.cluster.shardspec import (
     parse_replication_info,
     shard_config,
 )
-from ackdb.cluster.retirecheck import retire_checks
 from ackdb.cluster.supervise import (
     CHECK_STARTS_MAX,
     Action,
