@@ -153,7 +153,9 @@ def test_checks_catch_promoting_the_lowest_offset(monkeypatch: pytest.MonkeyPatc
     """A controller that promotes the least up-to-date replica loses writes WAIT
     acknowledged: the final check must say so."""
     monkeypatch.setattr(
-        failover, "best_report", lambda reports: min(reports, key=lambda r: r.offset, default=None)
+        failover,
+        "best_report",
+        lambda reports, *_: min(reports, key=lambda r: r.offset, default=None),
     )
     _caught(
         "acknowledged by WAIT|silently lost",
