@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ackdb.cluster.databases import Persistence
 from ackdb.cluster.schemapush import push_due
 from ackdb.cluster.shardspec import Mode, Observed, ShardSpec, Spec
 from ackdb.cluster.unitactions import (
@@ -460,11 +461,16 @@ HELD_AT_START = "was gone when the agent started; held until the failover moves 
 def held_after_restart(spec: Spec) -> bool:
     """A unit found on disk with no process (the node or the agent restarted after its
     process died unseen): held, like a primary whose exit the agent saw, when it is a
-    primary of a database that fails over. It may have lost its last writes (AOF
-    everysec, persistence none) and its replicas, resyncing from it, would lose what
-    WAIT acknowledged; the failover compares it with them instead (docs/failover.md,
+    primary of a database that fails over and may have come back behind its replicas --
+    persistence ``none``, ``snapshot`` or ``aof-everysec`` lose the last writes -- whose
+    resync from it would lose what WAIT acknowledged; the failover compares it with them
+    instead. Under ``aof-always`` it holds every write it acknowledged (docs/failover.md,
     "A node back before node_timeout_ms")."""
-    return _fails_over_as_primary(spec)
+    return (
+        isinstance(spec, ShardSpec)
+        and _fails_over_as_primary(spec)
+        and spec.persistence is not Persistence.AOF_ALWAYS
+    )
 
 
 def _fails_over_as_primary(spec: Spec | None) -> bool:

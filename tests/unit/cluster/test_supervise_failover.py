@@ -11,7 +11,7 @@ from tests.unit.cluster.test_dbops import Log, cluster
 from ackdb.cluster import commands as c
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Fork
+from ackdb.cluster.databases import Fork, Persistence
 from ackdb.cluster.leases import down_facts, lease_targets
 from ackdb.cluster.reconcile import Submit
 from ackdb.cluster.retirecheck import retire_checks
@@ -308,6 +308,18 @@ def test_what_start_up_does_not_hold() -> None:
     sup.set_desired(specs, 0)
     assert not sup.units[unit].held
     assert of(Start, sup.tick(1)) != []
+    # Under aof-always it holds every write it acknowledged: it restarts as the primary.
+    log3 = cluster(3)
+    assert log3.create("a", replicas=1, persistence=Persistence.AOF_ALWAYS) == c.OK
+    sup, unit, acts = _adopted(log3, shard(log3).primary.node, None)
+    assert not sup.units[unit].held
+    (start,) = of(Start, sup.tick(1))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.PRIMARY
+    for p in (Persistence.AOF_EVERYSEC, Persistence.SNAPSHOT):
+        log3 = cluster(3)
+        assert log3.create("a", replicas=1, persistence=p) == c.OK
+        sup, unit, _ = _adopted(log3, shard(log3).primary.node, None)
+        assert sup.units[unit].held
     # A new database's primary (no directory yet: nothing adopted) starts at once.
     sup = Supervisor()
     fresh = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
