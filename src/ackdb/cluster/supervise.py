@@ -15,6 +15,9 @@ Life of a unit:
     RUNNING --no answer for hang_ms--> Kill (then exits as above)
     any --no longer desired / changed beyond replication--> STOPPING --exited--> gone
                                                            (or Start again when changed)
+    any --no longer desired, may hold divergent writes--> checking: Start as a fenced
+        primary (or as it runs) --answered--> CheckDiverged --checked--> STOPPING --> gone,
+        its diverged-* files kept (RemoveDir.keep_diverged; cluster/retirecheck.py)
     adopted (found running at start-up) --> RUNNING-like, as STARTING until it answers
 
 Restarts back off: ``backoff_first_ms`` doubling up to ``backoff_max_ms``, back to the
@@ -300,14 +303,15 @@ class Supervisor:
         """Not desired any more, but its data may hold divergent writes: run it as the
         check's fenced primary, send it CheckDiverged once it answers (``_watch``), and
         retire it when ``checked``."""
-        if u.checking or u.phase is Phase.STOPPING:
+        if u.checking:
             return
-        u.checking, u.remove, u.held, u.freeze_ms = True, False, False, None
+        u.checking, u.remove, u.held, u.freeze_ms, u.restarts = True, False, False, None, 0
         out.append(Note("notice", f"{u.id} left this node: checking it for divergent writes"))
-        if u.pid is None:
-            u.spec, u.restarts = check, 0
+        if u.phase is Phase.STOPPING:
+            u.then_start = check  # (stopping for a restart already: it comes back as this)
+        elif u.pid is None:
+            u.spec = check
             self._start(u, now_ms, out)
-            u.checking = True
         elif u.spec is not None and check.same_process(u.spec):
             u.spec = check  # running with the same files and port: check it as it is
         else:
