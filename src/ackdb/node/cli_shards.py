@@ -92,7 +92,7 @@ def _diverged_text(d: InstanceView) -> str:
         what = f"{count} commands, offsets {f.get('first', '?')}-{f.get('last', '?')}"
     return (
         f"diverged writes of {d.name} on {f.get('node', '?')}: {path} ({what}); "
-        "remove the file once handled"
+        f"once handled: ackdb db diverged {d.name.partition('/')[0]} --clear {path}"
     )
 
 
