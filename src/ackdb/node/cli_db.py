@@ -75,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     ll.add_argument("--write-consistency", choices=LEVELS, type=str.upper, default=None)
     ll.add_argument("--deletion-strategy", choices=STRATEGIES, default=None)
     ll.add_argument("--max-clock-skew-ms", type=int, default=None, metavar="MS")
+    for flag, metavar, what in (
+        ("--hint-bytes-max", "B", "their bytes (default 64 MiB)"),
+        ("--hint-count-max", "N", "their count (default 100000)"),
+        ("--hint-age-ms-max", "MS", "their age, part of the tombstone grace (default 3 h)"),
+    ):
+        ll.add_argument(
+            flag,
+            type=int,
+            default=None,
+            metavar=metavar,
+            help=f"hints a coordinator keeps per unreachable replica: at most {what}",
+        )
     fo = sub.add_parser("failover", parents=[where], help="a planned failover (no loss)")
     fo.add_argument("name")
     fo.add_argument("--shard", type=int, default=None, help="one shard (default: every shard)")
@@ -139,6 +151,9 @@ def _create_args(a: argparse.Namespace) -> list[str]:
         ("WRITE-CONSISTENCY", a.write_consistency),
         ("DELETION-STRATEGY", a.deletion_strategy),
         ("MAX-CLOCK-SKEW-MS", a.max_clock_skew_ms),
+        ("HINT-BYTES-MAX", a.hint_bytes_max),
+        ("HINT-COUNT-MAX", a.hint_count_max),
+        ("HINT-AGE-MS-MAX", a.hint_age_ms_max),
     ):
         if v is not None:
             args += [opt, str(v)]
@@ -267,6 +282,10 @@ def _print_leaderless(info: DbInfo) -> None:
         f"  levels:      read {f.get('read_consistency')}, write {f.get('write_consistency')};"
         f" deletion strategy {f.get('deletion_strategy')};"
         f" max clock skew {f.get('max_clock_skew_ms')} ms"
+    )
+    print(
+        f"  hints:       at most {f.get('hint_bytes_max')} bytes, {f.get('hint_count_max')}"
+        f" hints, {f.get('hint_age_ms_max')} ms old per unreachable replica"
     )
     print(f"  persistence: {f.get('persistence')}; password {f.get('password')}")
     print(f"  schema:      version {f.get('schema_version')}, {f.get('collections')} collection(s)")
