@@ -40,6 +40,7 @@ from tests.e2e.failover_support import (
     accepts_writes,
     ackdb,
     check_readable,
+    endpoint,
     instances,
     primary_moved,
     settled,
@@ -136,6 +137,30 @@ def test_a_node_back_before_node_timeout_keeps_every_wait_acked_write(
         wait_writes(w, 50)
     check_readable(cluster, others[0], w.acked)
     check_readable(cluster, victim, w.acked)
+
+
+def test_a_clean_restart_of_every_node_keeps_each_primary(cluster: LocalCluster) -> None:
+    # `ackdb cluster down` then `up`: every shard exits cleanly at its agent's stop (its
+    # AOF fsynced) and leaves a clean-stop mark, so its primary starts again as the
+    # primary -- no failover, no epoch bump, nothing held (docs/failover.md).
+    s = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled")
+    with endpoint(cluster, s.primary) as cl:
+        assert cl.pipeline([("SET", f"clean:{i}", str(i)) for i in range(100)]) == [b"OK"] * 100
+    logged = len(cluster[s.primary].log())
+    for m in cluster.members.values():  # all at once: no leader is left to fail over
+        if m.proc is not None:
+            m.proc.send_signal(signal.SIGTERM)
+    for node_id in cluster.members:
+        cluster.kill(node_id, signal.SIGTERM)
+    cluster.start_all()
+    after = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled again")
+    assert (after.epoch, after.primary) == (s.epoch, s.primary)
+    assert "held until the failover" not in cluster[s.primary].log()[logged:]
+    wait_for(lambda: accepts_writes(cluster, s.primary), FAILOVER_MAX_S, "writes again")
+    with endpoint(cluster, s.primary) as cl:
+        assert cl.pipeline([("GET", f"clean:{i}") for i in range(100)]) == [
+            str(i).encode() for i in range(100)
+        ]
 
 
 def test_sigstop_of_a_primary_fences_it_and_it_becomes_a_replica(cluster: LocalCluster) -> None:

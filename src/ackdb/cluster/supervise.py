@@ -124,12 +124,17 @@ class Supervisor:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def adopt(self, unit: str, pid: int | None, now_ms: int) -> None:
+    def adopt(
+        self, unit: str, pid: int | None, now_ms: int, clean_stop: tuple[str, int] | None = None
+    ) -> None:
         """At start-up, before any ``set_desired``: a unit directory on disk, with the
-        process still running from an earlier agent (``pid``) or none."""
+        process still running from an earlier agent (``pid``) or none (``clean_stop``: the
+        mode and epoch its clean-stop mark names, if it has one)."""
         assert self.desired is None, "adopt before the first set_desired"
         if pid is None:
-            self.units[unit] = Unit(unit, None, Phase.RESTARTING, restart_at_ms=now_ms)
+            self.units[unit] = Unit(
+                unit, None, Phase.RESTARTING, restart_at_ms=now_ms, clean_stop=clean_stop
+            )
         else:
             self.units[unit] = Unit(
                 unit, None, Phase.STARTING, pid, now_ms, now_ms, now_ms, adopted=True
@@ -161,7 +166,7 @@ class Supervisor:
                 u.last_ok_ms = now_ms  # its start-up grace begins now
                 if u.phase is Phase.RESTARTING:
                     u.restart_at_ms = now_ms
-                    if held_after_restart(spec):
+                    if held_after_restart(spec, u.clean_stop):
                         u.held = True
                         out.append(Note("warning", f"{uid} {HELD_AT_START}"))
             elif spec != u.spec:
@@ -462,19 +467,22 @@ class Supervisor:
 HELD_AT_START = "was gone when the agent started; held until the failover moves on"
 
 
-def held_after_restart(spec: Spec) -> bool:
+def held_after_restart(spec: Spec, clean_stop: tuple[str, int] | None = None) -> bool:
     """A unit found on disk with no process (the node or the agent restarted after its
     process died unseen): held, like a primary whose exit the agent saw, when it is a
     primary of a database that fails over and may have come back behind its replicas --
     persistence ``none``, ``snapshot`` or ``aof-everysec`` lose the last writes -- whose
     resync from it would lose what WAIT acknowledged; the failover compares it with them
-    instead. Under ``aof-always`` it holds every write it acknowledged (docs/failover.md,
-    "A node back before node_timeout_ms")."""
-    return (
-        isinstance(spec, ShardSpec)
-        and _fails_over_as_primary(spec)
-        and spec.persistence is not Persistence.AOF_ALWAYS
-    )
+    instead. Under ``aof-always`` it holds every write it acknowledged; so does a primary
+    of the same epoch that exited cleanly at its agent's stop (``clean_stop``: its final
+    fsync of the AOF, or its final snapshot, done), except under ``none``, which keeps
+    nothing (docs/failover.md, "A node back before node_timeout_ms")."""
+    if not (isinstance(spec, ShardSpec) and _fails_over_as_primary(spec)):
+        return False
+    if spec.persistence is Persistence.AOF_ALWAYS:
+        return False
+    clean = clean_stop == (Mode.PRIMARY.value, spec.epoch)
+    return not clean or spec.persistence is Persistence.NONE
 
 
 def _fails_over_as_primary(spec: Spec | None) -> bool:

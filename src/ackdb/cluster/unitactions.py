@@ -187,6 +187,9 @@ class Unit:
     # No longer desired, but checked for divergent writes (ACKDB.DIVERGED) before its
     # directory goes: its spec is the check's (frozen, no replicaof).
     checking: bool = False
+    # Adopted without a process: the (mode, epoch) its clean-stop mark says it exited in
+    # at its agent's stop (node/shardfiles.py), if any.
+    clean_stop: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)

@@ -72,13 +72,16 @@ from ackdb.node.divergedfiles import DivergedFile
 from ackdb.node.options import AgentOptions
 from ackdb.node.shardfailover import ShardFailover, Submit
 from ackdb.node.shardfiles import (
+    CLEAN_STOP,
     SECRET_FILE,
     STOP_TIMEOUT_S,
     alive,
+    clear_clean_stop,
     config_port,
     exit_text,
     find_units,
     load_or_create_secret,
+    read_clean_stop,
     send_signal,
     write_file,
 )
@@ -264,6 +267,8 @@ class ShardSupervisor:
                     continue
                 del self._children[pid]
                 status = exit_text(code)
+                if code == 0 and self._stopped and isinstance(u.spec, ShardSpec):
+                    self._mark_clean_stop(u.id, u.spec)
             elif alive(pid):
                 continue
             else:
@@ -305,6 +310,7 @@ class ShardSupervisor:
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
             if isinstance(spec, ShardSpec):
+                clear_clean_stop(d)  # (a mark describes the last exit, never a later one)
                 argv = [sys.executable, "-m", "ackdb", "server", self._write_config(d, spec)]
                 log_name, pid_name = "shard.log", "shard.pid"
             else:
@@ -353,9 +359,20 @@ class ShardSupervisor:
         others wait for the metadata (restart, or removal)."""
         now = now_ms()
         for unit, pid in find_units(self.base):
-            self.core.adopt(unit, pid, now)
+            clean = read_clean_stop(self._dir(unit)) if pid is None else None
+            self.core.adopt(unit, pid, now, clean)
             if pid is not None:
                 self.log.notice(f"{unit}: adopted running pid {pid}")
+
+    def _mark_clean_stop(self, unit: str, spec: ShardSpec) -> None:
+        """A shard that exited with status 0 at this agent's stop: its final fsync (or
+        snapshot) is done, so the next agent may start it as it was (supervise.py,
+        ``held_after_restart``)."""
+        try:
+            text = f"{spec.mode.value if spec.mode else 'none'} {spec.epoch}\n"
+            write_file(os.path.join(self._dir(unit), CLEAN_STOP), text, 0o644)
+        except OSError as e:
+            self.log.warning(f"{unit}: could not write its clean-stop mark: {e}")
 
     # -- talking to the processes -------------------------------------------------------
 

@@ -247,12 +247,15 @@ def test_a_primary_that_never_answered_restarts_as_before() -> None:
     assert down_facts(log.store, s.primary.node, sup.units, 1000) == []
 
 
-def _adopted(log: Log, node: str, pid: int | None) -> tuple[Supervisor, str, list[Action]]:
-    """A new agent on ``node`` that found the shard's unit on disk (its process ``pid``)."""
+def _adopted(
+    log: Log, node: str, pid: int | None, clean_stop: tuple[str, int] | None = None
+) -> tuple[Supervisor, str, list[Action]]:
+    """A new agent on ``node`` that found the shard's unit on disk (its process ``pid``;
+    ``clean_stop``: its clean-stop mark)."""
     specs = desired_units(node, dbops.databases(log.store), {}, False)
     (unit,) = specs
     sup = Supervisor()
-    sup.adopt(unit, pid, 0)
+    sup.adopt(unit, pid, 0, clean_stop)
     return sup, unit, sup.set_desired(specs, 0)
 
 
@@ -324,6 +327,30 @@ def test_what_start_up_does_not_hold() -> None:
     sup = Supervisor()
     fresh = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
     assert of(Start, sup.set_desired(fresh, 0)) != []
+
+
+def test_a_primary_that_stopped_cleanly_starts_again_as_the_primary() -> None:
+    # `ackdb cluster down` then `up`: each primary exited with status 0 at its agent's
+    # stop (its AOF fsynced, or its final snapshot saved), so it holds every write it
+    # acknowledged and starts again as it was -- no failover on every restart.
+    for p in (Persistence.AOF_EVERYSEC, Persistence.SNAPSHOT):
+        log = cluster(3)
+        assert log.create("d", replicas=1, persistence=p) == c.OK
+        s = shard(log)
+        sup, unit, acts = _adopted(log, s.primary.node, None, ("primary", s.epoch))
+        assert not sup.units[unit].held
+        (start,) = of(Start, sup.tick(1))
+        assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.PRIMARY
+        # A mark of another role or epoch says nothing about this primary: held.
+        for mark in (("replica", s.epoch), ("primary", s.epoch + 1), ("frozen", s.epoch)):
+            sup, unit, _ = _adopted(log, s.primary.node, None, mark)
+            assert sup.units[unit].held, mark
+    # Persistence none keeps nothing, clean stop or not: held.
+    log = cluster(3)
+    assert log.create("d", replicas=1, persistence=Persistence.NONE) == c.OK
+    s = shard(log)
+    sup, unit, _ = _adopted(log, s.primary.node, None, ("primary", s.epoch))
+    assert sup.units[unit].held
 
 
 def _moved_old_primary() -> tuple[Log, str, str]:
