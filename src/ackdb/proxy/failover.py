@@ -7,14 +7,22 @@ sent in order to the new one once a topology names it (``resume``), or answered
 ``EXPIRED`` (-TRYAGAIN) when ``Router.wait_ms`` passes first (``tick``); which requests a
 lost shard connection retries (``requeue``: reads, when the shard is failing or its
 primary just moved; a write in flight gets -TRYAGAIN, it may have run); WAIT's zero for a
-shard whose primary changed under the client's writes (``wait_zero``); and a demoted
-shard's -READONLY, answered -TRYAGAIN (``demoted``). Never does IO and never reads a
-clock: the shell passes ``now_ms`` to ``tick`` while a shard is failing.
+shard whose primary changed under the client's writes (``wait_zero``); and a request a
+primary refused because it was demoted (-READONLY) or fenced (-TRYAGAIN ... fenced), which
+proves it did not run: it is sent again (``take``), with every later request of the
+client still in flight on that connection, once the topology names the shard's new
+primary (or marks it failing), at most ``RESEND_MAX`` times. Never does IO and never
+reads a clock: the shell passes ``now_ms`` to ``tick`` while a shard is failing or a
+request waits.
 
 States of a shard in a session: normal; stalled (``Session.stalled`` bit set: failing in
-the router, or holding parked requests): every request for it is parked, in order. The
-parked requests of a shard leave all at once, in the order they came (retried reads
-first: they were sent before the others), when the router no longer marks it failing.
+the router, demoted, or holding parked requests): every request for it is parked, in
+order; demoted (``Session.demoted`` bit set: its primary refused a request and the
+topology has not changed the shard since). The parked requests of a shard leave all at
+once, in the order they came (requests taken back from a connection first -- reads lost
+with it, requests a demoted primary refused and those in flight behind them: they were
+sent before the others; ``Parked.front``), when the router marks it neither failing nor
+demoted.
 A parked request's deadline is stamped at the first ``tick`` after it came (the shell
 ticks every ``TICK_MS`` while any shard fails), so it waits ``wait_ms`` to
 ``wait_ms + TICK_MS``.
@@ -39,6 +47,18 @@ DEMOTED = (
     b" the command did not run\r\n"
 )
 READONLY_PREFIX = b"-READONLY"
+# Replies that prove the command did not run (replication/refusal.py's texts; the tests
+# check they match): a write refused by a replica (the primary was demoted), a write
+# refused by a primary without a lease (docs/fencing.md), and EXEC refused whole for
+# either reason. The shell looks for ``RO_MARK`` or ``FENCED_MARK`` in what a shard sent
+# (both appear in the EXECABORT forms too) before it looks at single replies.
+RO_MARK = b"READONLY You can't write"
+FENCED_MARK = b"TRYAGAIN this shard is fenced"
+_REFUSED = (b"-" + RO_MARK, b"-" + FENCED_MARK)
+_EXECABORT = b"-EXECABORT Transaction discarded because of: "
+_EXEC_REFUSED = (RO_MARK, FENCED_MARK)
+# How often one request is sent again after refusals before the client gets the error.
+RESEND_MAX = 3
 # WAIT's and WAITAOF's count for a shard whose primary changed under the client's writes
 # (or is failing): nothing the endpoint can vouch for.
 WAIT_ZERO = b":0\r\n"
@@ -47,15 +67,32 @@ WAITAOF_ZERO = b"*2\r\n:0\r\n:0\r\n"
 
 class Parked:
     """A request waiting for its shard's new primary: what ``Session._send`` was given,
-    and its deadline (0: not stamped yet)."""
+    its deadline (0: not stamped yet), and ``front``: taken back from a connection (sent
+    before every request parked without it)."""
 
-    __slots__ = ("argv", "sink", "shared", "deadline")
+    __slots__ = ("argv", "sink", "shared", "deadline", "front")
 
-    def __init__(self, argv: list[bytes] | bytes, sink: Sink, shared: bool) -> None:
+    def __init__(
+        self, argv: list[bytes] | bytes, sink: Sink, shared: bool, front: bool = False
+    ) -> None:
         self.argv = argv
         self.sink = sink
         self.shared = shared
         self.deadline = 0
+        self.front = front
+
+
+class Gone:
+    """The sink left on a connection for a request taken back from it (sent again): the
+    old primary's reply to it is dropped."""
+
+    __slots__ = ()
+
+    def deliver(self, raw: bytes) -> None:
+        pass
+
+
+GONE = Gone()
 
 
 def park(s: Session, shard: int, argv: list[bytes] | bytes, sink: Sink, shared: bool) -> None:
@@ -80,25 +117,96 @@ def retrying(s: Session, shard: int) -> bool:
 
 def requeue(s: Session, shard: int, again: list[tuple[list[bytes], Sink]]) -> None:
     """Reads lost in flight on ``shard``, in the order sent: they go before what was
-    parked since (they were sent earlier); sent at once when the shard is not failing."""
+    parked since (they were sent earlier); sent at once when the shard is neither failing
+    nor demoted."""
     if not again:
         return
-    q = s.parked.get(shard) or deque()
-    q.extendleft(Parked(argv, sink, True) for argv, sink in reversed(again))
-    s.parked[shard] = q
-    s.stalled |= 1 << shard
-    if not s.router.failing >> shard & 1:
+    _park_front(s, shard, [Parked(argv, sink, True, True) for argv, sink in again])
+    if not (s.router.failing | s.demoted) >> shard & 1:
         _replay(s, shard)
+
+
+def _park_front(s: Session, shard: int, entries: list[Parked]) -> None:
+    """Park ``entries`` (taken back from a connection, in the order sent) after those
+    taken back before them and before every request parked since."""
+    q = s.parked.get(shard)
+    if q is None:
+        q = s.parked[shard] = deque()
+    at = 0
+    for e in q:
+        if not e.front:
+            break
+        at += 1
+    for e in entries:
+        q.insert(at, e)
+        at += 1
+    s.stalled |= 1 << shard
+
+
+def refused(raw: bytes) -> bool:
+    """Does ``raw`` prove its command did not run (refused as demoted or fenced)?"""
+    if raw.startswith(_REFUSED):
+        return True
+    return raw.startswith(_EXECABORT) and raw.startswith(_EXEC_REFUSED, len(_EXECABORT))
+
+
+def _entries(argv: list[bytes], sink: Sink) -> list[Parked]:
+    """What sending ``sink``'s request again sends: an EXEC goes after its MULTI and
+    queued commands (their replies are swallowed, as at the first EXEC)."""
+    before: list[list[bytes]] = getattr(sink, "before", None) or []
+    return [Parked(a, None, False, True) for a in before] + [Parked(argv, sink, False, True)]
+
+
+def as_error(raw: bytes) -> bytes:
+    """What the client gets for a refusal that is not sent again: -READONLY (the shard's
+    word for our stale topology) as -TRYAGAIN; a fenced -TRYAGAIN as it is."""
+    return DEMOTED if raw.startswith(READONLY_PREFIX) else raw
+
+
+def resend_argv(sink: Sink) -> list[bytes] | None:
+    """The request to send again when ``sink``'s request was refused, or when it was in
+    flight behind one refused, or None (it is answered with what comes)."""
+    argv = getattr(sink, "retry", None)
+    return argv if argv is not None else getattr(sink, "resend", None)
+
+
+def take(s: Session, shard: int, sink: Sink, later: list[Sink]) -> list[Sink] | None:
+    """``sink``'s request was refused by ``shard``'s primary (``refused``): park it to be
+    sent again, with each of ``later`` (the client's requests in flight behind it on that
+    connection, in order) that can be: the primary refuses every later write too, and a
+    read behind a refused write must see it. Returns the sinks of ``later`` taken (the
+    shell leaves ``GONE`` in their place), or None when ``sink`` is not sent again (not a
+    request kept for it, or sent ``RESEND_MAX`` times): it gets ``as_error`` of the reply.
+    The shard's requests wait until the topology changes it (``Session.set_router``) or
+    the bound passes (``tick``)."""
+    argv = resend_argv(sink)
+    if argv is None or getattr(sink, "tries", 0) >= RESEND_MAX:
+        return None
+    sink.tries = getattr(sink, "tries", 0) + 1  # type: ignore[union-attr]
+    entries = _entries(argv, sink)
+    taken: list[Sink] = []
+    for later_sink in later:
+        a = resend_argv(later_sink)
+        tries = getattr(later_sink, "tries", 0)
+        if a is None or tries >= RESEND_MAX:
+            continue
+        later_sink.tries = tries + 1  # type: ignore[union-attr]
+        entries += _entries(a, later_sink)
+        taken.append(later_sink)
+    _park_front(s, shard, entries)
+    if not s.router.failing >> shard & 1:
+        s.demoted |= 1 << shard
+    return taken
 
 
 def resume(s: Session) -> None:
     """After a new topology (and after the shell dropped the connections to primaries
     that moved): send what waited for shards no longer failing."""
-    failing = s.router.failing
-    for shard in [i for i in s.parked if not failing >> i & 1]:
+    waiting = s.router.failing | s.demoted
+    for shard in [i for i in s.parked if not waiting >> i & 1]:
         _replay(s, shard)
     s.relocated = 0
-    s.stalled = failing | _parked_mask(s)
+    s.stalled = waiting | _parked_mask(s)
     s._flush()
 
 
@@ -137,7 +245,9 @@ def tick(s: Session, now_ms: int) -> None:
             s.parked[shard] = keep
         else:
             del s.parked[shard]
-    s.stalled = s.router.failing | _parked_mask(s)
+    parked = _parked_mask(s)
+    s.demoted &= parked  # nothing waits: the next request tries the primary again
+    s.stalled = s.router.failing | s.demoted | parked
     s._flush()
 
 
@@ -193,12 +303,6 @@ def wait_part(raw: bytes, zero: bytes) -> bytes:
     if raw is EXPIRED or raw[:9] == b"-TRYAGAIN" or raw.startswith(_DEMOTED_WAIT):
         return zero
     return raw
-
-
-def demoted(raws: list[bytes]) -> list[bytes]:
-    """A shard's replies with each -READONLY (a write sent to a primary that was demoted:
-    the topology is stale) turned into -TRYAGAIN."""
-    return [DEMOTED if r.startswith(READONLY_PREFIX) else r for r in raws]
 
 
 def moved_shards(old: Router, new: Router) -> tuple[int, int]:

@@ -35,13 +35,13 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     step = r.step
     n = len(argv)
     if n < 2 or (n - 1) % step:
-        s._forward(0, argv, r.write, True, not r.write)  # the shard words the arity error
+        s._forward(0, argv, r.write, True, True)  # the shard words the arity error
         return
     router = s.router
     groups: dict[int, list[int]] = {}  # shard -> indexes of the keys in argv
     single = router.nshards == 1 and s.redirect is None
     if single:
-        s._forward(0, argv, r.write, True, not r.write)
+        s._forward(0, argv, r.write, True, True)
         return
     shard_of = router.shard_of
     if router.cluster is not None:  # a cluster node: one slot, its own (CROSSSLOT, MOVED)
@@ -55,7 +55,7 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     for i in range(1, n, step):
         groups.setdefault(shard_of[slot_of(argv[i])], []).append(i)
     if len(groups) == 1:
-        s._forward(next(iter(groups)), argv, r.write, True, not r.write)
+        s._forward(next(iter(groups)), argv, r.write, True, True)
         return
     shards = sorted(groups)
     requests = []
@@ -73,7 +73,7 @@ def split(s: Session, r: Route, argv: list[bytes]) -> None:
     else:
         kind = r.merge
         rng = s.rng
-        s.fan(shards, requests, lambda parts: merge(kind, parts, rng), True, not r.write)
+        s.fan(shards, requests, lambda parts: merge(kind, parts, rng), True, not r.write, r.write)
 
 
 # Fan-outs over the dataset: with the cluster API they cover the shards this endpoint owns
@@ -96,7 +96,7 @@ def fan_out(s: Session, r: Route, argv: list[bytes]) -> None:
     if r.write:
         for shard in shards:
             s.written |= 1 << shard
-    s.merged(shards, argv, r.merge, True, not r.write)
+    s.merged(shards, argv, r.merge, True, not r.write, r.write)
 
 
 def scan(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -54,10 +54,16 @@ _CROSS = -2
 class Pending:
     """One reply the client is owed, in request order; ``value`` once it is known.
     ``retry`` (set only for reads, read with getattr): the request, sent again when its
-    connection is lost while the shard fails over (proxy/failover.py)."""
+    connection is lost while the shard fails over (proxy/failover.py); ``resend`` (set
+    only for writes): the request, sent again when a demoted or fenced primary refused
+    it, after ``before`` (an EXEC's MULTI and queued commands); ``tries``: how often it
+    was sent again so (unset: 0)."""
 
-    __slots__ = ("value", "parts", "left", "finish", "retry")
+    __slots__ = ("value", "parts", "left", "finish", "retry", "resend", "before", "tries")
     retry: list[bytes] | None  # unset unless a read: read it with getattr
+    resend: list[bytes] | None  # unset unless a write: read it with getattr
+    before: list[list[bytes]]  # unset unless an EXEC: read it with getattr
+    tries: int  # unset until sent again: read it with getattr
 
     def __init__(self, value: bytes | None = None) -> None:
         self.value = value
@@ -67,14 +73,23 @@ class Pending:
 
 
 class Part:
-    """A sink for one shard's share of a merged reply (``retry`` as in ``Pending``)."""
+    """A sink for one shard's share of a merged reply (``retry``, ``resend`` and
+    ``tries`` as in ``Pending``)."""
 
-    __slots__ = ("pending", "index", "retry")
+    __slots__ = ("pending", "index", "retry", "resend", "tries")
+    tries: int
 
-    def __init__(self, pending: Pending, index: int, retry: list[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        pending: Pending,
+        index: int,
+        retry: list[bytes] | None = None,
+        resend: list[bytes] | None = None,
+    ) -> None:
         self.pending = pending
         self.index = index
         self.retry = retry
+        self.resend = resend
 
     def deliver(self, raw: bytes) -> None:
         p = self.pending
@@ -85,7 +100,8 @@ class Part:
             p.value = p.finish(p.parts)
 
 
-Sink = Pending | Part | clustercmd.ScanSink | None  # None: a reply the proxy swallows
+# None: a reply the proxy swallows; ``failover.Gone``: one whose request was sent again
+Sink = Pending | Part | clustercmd.ScanSink | failover.Gone | None
 
 
 class Txn:
@@ -163,6 +179,9 @@ class Session:
         # primary that is no longer the shard's (WAIT counts 0 there).
         self.stalled = router.failing
         self.parked: dict[int, deque[failover.Parked]] = {}
+        # Shards whose primary refused a request as demoted or fenced while the topology
+        # still names it: their requests wait for a topology that changes the shard.
+        self.demoted = 0
         self.relocated = 0
         self.unsure = 0
         # The last WAIT / WAITAOF sent to the shards (its pending reply) and when, by
@@ -217,6 +236,7 @@ class Session:
                     mux_n[shard] += 1
                     if r.write:
                         self.written |= 1 << shard
+                        p.resend = argv
                     else:
                         p.retry = argv
                     dest = shard * 2 + 1
@@ -235,6 +255,7 @@ class Session:
                 counts[shard] += 1
                 if r.write:
                     self.written |= 1 << shard
+                    p.resend = argv
                 else:
                     p.retry = argv
                 dest = shard * 2
@@ -299,7 +320,7 @@ class Session:
                 shard = self._keyed_shard(r, argv)
                 if shard < 0:
                     return False
-            self._forward(shard, argv, r.write, r.shared, not r.write)
+            self._forward(shard, argv, r.write, r.shared, True)
             return False
         _HANDLERS[r.kind](self, r, argv)
         return False
@@ -327,6 +348,69 @@ class Session:
             else:
                 s.deliver(raw)  # type: ignore[union-attr]
         self._flush()
+
+    def replies_checked(self, shard: int, raws: list[bytes]) -> None:
+        """``replies``, when the shard's bytes hold a refusal (``failover.refused``): a
+        refused request is sent again with those in flight behind it (``failover.take``),
+        and ``GONE`` takes their place here."""
+        sinks = self.sinks[shard]
+        batch: list[bytes] = []
+        for raw in raws:
+            if not (sinks and failover.refused(raw)):
+                batch.append(raw)
+                continue
+            if batch:
+                self.replies(shard, batch)
+                batch = []
+            if not sinks:  # (the batch may have ended them)
+                batch.append(failover.as_error(raw))
+                continue
+            sink = sinks[0]
+            if sink is None:  # a transaction's queued command: its EXEC is sent again
+                self._exec_refused(shard)
+                batch.append(raw)
+                continue
+            taken = failover.take(self, shard, sink, list(sinks)[1:])
+            if taken is None:
+                batch.append(failover.as_error(raw))
+                continue
+            sinks.popleft()
+            self._drop_sinks(shard, [sink, *taken])
+        if batch:
+            self.replies(shard, batch)
+        self._flush()
+
+    def _exec_refused(self, shard: int) -> None:
+        """A command queued in a transaction was refused (its reply is swallowed): the
+        EXEC after it (its EXECABORT will say "previous errors") is taken with the
+        whole transaction and what follows, if it can be sent again."""
+        items = list(self.sinks[shard])
+        at = next((i for i, x in enumerate(items) if x is not None), len(items))
+        if at == len(items) or getattr(items[at], "before", None) is None:
+            return
+        taken = failover.take(self, shard, items[at], items[at + 1 :])
+        if taken is not None:
+            self._drop_sinks(shard, [items[at], *taken])
+
+    def _drop_sinks(self, shard: int, taken: list[Sink]) -> None:
+        """Leave ``GONE`` on the dedicated connection in place of ``taken`` (sent again)."""
+        sinks = self.sinks[shard]
+        ids = {id(x) for x in taken}
+        self.plain[shard] -= sum(1 for x in taken if x.__class__ is Pending)
+        items = list(sinks)
+        sinks.clear()
+        sinks.extend(failover.GONE if id(x) in ids else x for x in items)
+
+    def mux_refused(self, shard: int, sink: Sink, raw: bytes, later: list[Sink]) -> list[Sink]:
+        """A refusal (``failover.refused``) from the shared connection to ``shard`` for
+        ``sink``; ``later``: this client's sinks still owed there, in order. Returns those
+        sent again (the shell leaves ``GONE`` in their place); ``mux_settled`` follows."""
+        taken = failover.take(self, shard, sink, later)
+        if taken is None:
+            self.mux_reply(shard, sink, failover.as_error(raw))
+            return []
+        self.mux_n[shard] -= 1
+        return taken
 
     def lost(self, shard: int) -> None:
         """The shard connection broke: what it owed gets an error (reads are sent again
@@ -531,10 +615,14 @@ class Session:
     def _forward(
         self, shard: int, argv: list[bytes], write: bool, shared: bool = False, retry: bool = False
     ) -> None:
-        """``retry``: a read, sent again if lost while the shard fails over."""
+        """``retry``: the request may be sent again: a read if lost while the shard fails
+        over, a write if a demoted or fenced primary refused it (proxy/failover.py)."""
         p = Pending()
         if retry:
-            p.retry = argv
+            if write:
+                p.resend = argv
+            else:
+                p.retry = argv
         self.queue.append(p)
         self._send(shard, argv, p, shared)
         if write:
@@ -547,18 +635,21 @@ class Session:
         finish: Callable[[list[bytes]], bytes],
         shared: bool = False,
         retry: bool = False,
+        resend: bool = False,
     ) -> Pending:
         """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
         ``shared``: the requests hold no session state and may go over the shared
         connections (only for kinds in ``_SHAREABLE``). ``retry``: reads, sent again if
-        lost while their shard fails over."""
+        lost while their shard fails over; ``resend``: writes, sent again if a demoted or
+        fenced primary refused them."""
         p = Pending()
         p.parts = [b""] * len(shards)
         p.left = len(shards)
         p.finish = finish
         self.queue.append(p)
         for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
-            self._send(shard, argv, Part(p, i, argv if retry else None), shared)
+            part = Part(p, i, argv if retry else None, argv if resend else None)
+            self._send(shard, argv, part, shared)
         return p
 
     def merged(
@@ -568,9 +659,17 @@ class Session:
         kind: Merge,
         shared: bool = False,
         retry: bool = False,
+        resend: bool = False,
     ) -> None:
         rng = self.rng
-        self.fan(shards, [argv] * len(shards), lambda parts: merge(kind, parts, rng), shared, retry)
+        self.fan(
+            shards,
+            [argv] * len(shards),
+            lambda parts: merge(kind, parts, rng),
+            shared,
+            retry,
+            resend,
+        )
 
     def slot_of_keys(self, keys: list[bytes]) -> int:
         """The one slot of ``keys``; _NO_KEYS or _CROSS."""
@@ -628,7 +727,10 @@ class Session:
         ``resume`` (what waited for a failing shard goes to its new primary)."""
         assert router.nshards == self.router.nshards, "resharding is not supported"
         self.unsure |= failover.unsure(self.router, router, self.written)
-        self.relocated |= failover.moved_shards(self.router, router)[0]
+        moved, epochs = failover.moved_shards(self.router, router)
+        self.relocated |= moved
+        # A refused request waits for a topology that changes its shard (or fails it).
+        self.demoted &= ~(moved | epochs | router.failing)
         self.router = router
         self.redirect = router.cluster.redirect if router.cluster is not None else None
         self.stalled |= router.failing

@@ -14,7 +14,7 @@ import collections
 import itertools
 from typing import TYPE_CHECKING, cast
 
-from .failover import READONLY_PREFIX, demoted
+from .failover import FENCED_MARK, GONE, RO_MARK, refused
 from .replies import ReplyProtocolError, ReplySplitter
 from .session import Sink
 
@@ -92,8 +92,8 @@ class SharedConn(asyncio.Protocol):
             self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
             self.close()
             return
-        if (split or READONLY_PREFIX in data) and any(r.startswith(READONLY_PREFIX) for r in raws):
-            raws = demoted(raws)
+        checked = bool(split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws))
+        if checked:  # a demoted (or fenced) primary refused a request: see _refused
             self.endpoint.stale_hint(self.shard)
         clients, sinks, shard = self.clients, self.sinks, self.shard
         settled: dict[ClientConn, None] = {}
@@ -110,10 +110,27 @@ class SharedConn(asyncio.Protocol):
                 self.auth = b""
                 self.flush()
                 continue
-            c.session.mux_reply(shard, sink, raw)
+            if checked and refused(raw):
+                self._refused(c, sink, raw)
+            else:
+                c.session.mux_reply(shard, sink, raw)
             settled[c] = None
         for c in settled:
             c.mux_settled()
+
+    def _refused(self, c: ClientConn, sink: Sink, raw: bytes) -> None:
+        """``c``'s request was refused as demoted or fenced: its session sends it again
+        with what it has in flight behind it here, whose replies are then dropped."""
+        later = [x for owner, x in zip(self.clients, self.sinks, strict=True) if owner is c]
+        taken = c.session.mux_refused(self.shard, sink, raw, later)
+        if taken:  # (in place: ``data_received`` holds the deque)
+            ids = {id(x) for x in taken}
+            items = list(self.sinks)
+            self.sinks.clear()
+            self.sinks.extend(
+                GONE if owner is c and id(x) in ids else x
+                for owner, x in zip(self.clients, items, strict=True)
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..resp.reader import RequestReader
-from .failover import READONLY_PREFIX, TICK_MS, demoted
+from .failover import FENCED_MARK, RO_MARK, TICK_MS, refused
 from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
@@ -94,7 +94,12 @@ class ShardConn(asyncio.Protocol):
             s = owner.session
             if s.can_pass(self.shard):
                 n = self.counter.count(data)
-                if n is not None and n <= s.in_flight(self.shard) and READONLY_PREFIX not in data:
+                if (
+                    n is not None
+                    and n <= s.in_flight(self.shard)
+                    and RO_MARK not in data
+                    and FENCED_MARK not in data
+                ):
                     s.passed(self.shard, data, n)
                     owner.pump()
                     return
@@ -108,10 +113,13 @@ class ShardConn(asyncio.Protocol):
             if raws:  # an idle connection must stay silent
                 self.close()
             return
-        if (split or READONLY_PREFIX in data) and any(r.startswith(READONLY_PREFIX) for r in raws):
-            raws = demoted(raws)  # a write to a demoted primary: our topology is stale
+        if (split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws)):
+            # A demoted (or fenced) primary refused a request: our topology is stale; the
+            # session sends it again once the topology changes (proxy/failover.py).
             self.endpoint.stale_hint(self.shard)
-        owner.session.replies(self.shard, raws)
+            owner.session.replies_checked(self.shard, raws)
+        else:
+            owner.session.replies(self.shard, raws)
         owner.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -543,12 +551,18 @@ class Endpoint:
             idle.close()
 
     def stale_hint(self, shard: int) -> None:
-        """Shard ``shard`` answered -READONLY: it was demoted, the topology is stale."""
+        """Shard ``shard`` refused a request as demoted (-READONLY) or fenced: the
+        topology is stale. Re-read it; tick the sessions, whose refused requests wait for
+        it (bounded)."""
+        if self.ticker is None:
+            self.ticker = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
         now = time.monotonic()
         if now - self.stale_at < TICK_MS / 1000:
             return
         self.stale_at = now
-        self.log.notice(f"shard {shard} answered READONLY: re-reading the topology")
+        self.log.notice(
+            f"shard {shard} refused a write as demoted or fenced: re-reading the topology"
+        )
         if self.on_stale is not None:
             self.on_stale()
 

@@ -147,12 +147,23 @@ def exec_(s: Session, r: Route, argv: list[bytes]) -> None:
         return
     else:
         shard = 0
+    from .session import Pending
+
+    p = Pending()
+    if s.watched_shard < 0:
+        # Sent again, whole, if a demoted or fenced primary refuses it (proxy/failover.py);
+        # not under WATCH: the watch was on the old primary's connection.
+        p.resend = argv
+        p.before = [[b"MULTI"], *t.queued]
     s._send(shard, [b"MULTI"], None)
     for q in t.queued:
         s._send(shard, q, None)
     s.txn = None
     s.watched_shard = s.watched_slot = -1
-    s._forward(shard, argv, t.write)
+    s.queue.append(p)
+    s._send(shard, argv, p)
+    if t.write:
+        s.written |= 1 << shard
 
 
 def discard(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -18,6 +18,7 @@ from ackdb.cluster.databases import (
     slot_ranges,
 )
 from ackdb.cluster.keyslot import key_slot
+from ackdb.proxy import failover
 from ackdb.proxy.replies import ReplySplitter
 from ackdb.proxy.router import Router
 from ackdb.proxy.session import Session, Sink
@@ -82,19 +83,32 @@ class FakeShard:
         self.wait_reply = 1  # what WAIT answers
         self.hold = False  # keep replies back (a slow shard)
         self.held: list[bytes] = []
+        # A demoted (or fenced) primary: what every write gets (a refusal), as Redis
+        # answers on a read-only replica (queued writes too: EXEC then aborts).
+        self.refuse: bytes | None = None
+        self.multi_refused = False
 
     def handle(self, argv: list[bytes]) -> bytes:
         self.requests.append(argv)
         name = argv[0].upper()
+        if self.refuse is not None and name in WRITES:
+            if self.multi is not None:
+                self.multi_refused = True
+            return self.refuse
         if self.multi is not None and name not in (b"EXEC", b"DISCARD"):
             self.multi.append(argv)
             return b"+QUEUED\r\n"
         if name == b"MULTI":
             self.multi = []
+            self.multi_refused = False
             return b"+OK\r\n"
         if name == b"EXEC":
             queued, self.multi = self.multi or [], None
+            if self.multi_refused:
+                return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
             return b"*%d\r\n" % len(queued) + b"".join(self.run(q[0].upper(), q) for q in queued)
+        if name == b"WAIT" and self.refuse is not None:
+            return b"-ERR WAIT cannot be used with replica instances.\r\n"
         return self.run(name, argv)
 
     def run(self, name: bytes, argv: list[bytes]) -> bytes:  # noqa: C901 - a fake's switch
@@ -150,6 +164,10 @@ class FakeShard:
         return b"-ERR fake shard: unknown '%s'\r\n" % name
 
 
+WRITES = frozenset({b"SET", b"MSET", b"DEL", b"UNLINK", b"INCR", b"FLUSHALL", b"BLPOP"})
+READONLY = b"-READONLY You can't write against a read only replica.\r\n"
+
+
 class Harness:
     """One client session and its fake shards; ``call`` runs requests end to end."""
 
@@ -172,6 +190,7 @@ class Harness:
         self.shared_hold = [False] * shards
         self.shared_held: list[list[tuple[Sink, bytes]]] = [[] for _ in range(shards)]
         self.old_shards: list[FakeShard] = []  # primaries a failover replaced
+        self.new_refuse: bytes | None = None  # what new primaries (``switch``) refuse with
 
     def send(self, *cmds: list[bytes] | str, raw: bytes | None = None) -> None:
         argvs = [c.encode().split() if isinstance(c, str) else c for c in cmds]
@@ -195,7 +214,14 @@ class Harness:
                 if self.shards[i].hold:
                     self.shards[i].held.append(out)
                     continue
-                s.replies(i, self.splitters[i].feed(out))
+                self._replies(i, self.splitters[i].feed(out))
+
+    def _replies(self, shard: int, raws: list[bytes]) -> None:
+        """As the shell: the refusal-checking path when a reply is a refusal."""
+        if any(map(failover.refused, raws)):
+            self.session.replies_checked(shard, raws)
+        else:
+            self.session.replies(shard, raws)
 
     def _pump_shared(self) -> None:
         s = self.session
@@ -214,7 +240,14 @@ class Harness:
         """The shared connection's replies held so far (each ``lost`` when given)."""
         self.shared_hold[shard] = False
         held, self.shared_held[shard] = self.shared_held[shard], []
-        for sink, raw in held:
+        for i, (sink, raw) in enumerate(held):
+            if lost is None and failover.refused(raw):  # as SharedConn._refused
+                later = [x for x, _ in held[i + 1 :]]
+                taken = {id(x) for x in self.session.mux_refused(shard, sink, raw, later)}
+                for j in range(i + 1, len(held)):
+                    if id(held[j][0]) in taken:
+                        held[j] = (failover.GONE, held[j][1])
+                continue
             self.session.mux_reply(shard, sink, raw if lost is None else lost)
         self.session.mux_settled()
 
@@ -232,6 +265,7 @@ class Harness:
             old = self.shards[i]
             self.shards[i] = FakeShard(i)
             self.shards[i].data = old.data
+            self.shards[i].refuse = self.new_refuse
             self.old_shards.append(old)
             self.readers[i] = RequestReader()
             self.splitters[i] = ReplySplitter()
@@ -250,7 +284,7 @@ class Harness:
         fs.hold = False
         out = b"".join(fs.held)
         fs.held = []
-        self.session.replies(shard, self.splitters[shard].feed(out))
+        self._replies(shard, self.splitters[shard].feed(out))
         self.pump()  # what waited for a new connection's AUTH reply
 
     def out(self) -> list[object]:

@@ -10,6 +10,7 @@ from fake_shards import Harness, topology
 
 from ackdb.proxy import failover
 from ackdb.proxy.session import LOST
+from ackdb.replication.refusal import FENCED, READONLY
 from ackdb.resp.replies import ReplyError
 
 FAILING_0 = topology(3, version=2, failing=frozenset({0}))
@@ -193,10 +194,22 @@ def test_an_aborted_failover_resumes_on_the_same_primary() -> None:
     assert h.out() == [b"OK"] and h.shards[0] is first
 
 
-def test_demoted_turns_readonly_into_tryagain() -> None:
-    raws = [b"+OK\r\n", b"-READONLY You can't write against a read only replica.\r\n"]
-    assert failover.demoted(raws) == [b"+OK\r\n", failover.DEMOTED]
+def test_refusals_that_prove_the_command_did_not_run() -> None:
+    ro = b"-READONLY You can't write against a read only replica.\r\n"
+    assert failover.refused(ro) and failover.as_error(ro) == failover.DEMOTED
     assert failover.DEMOTED.startswith(b"-TRYAGAIN ")
+    fenced = b"-" + FENCED.text.encode() + b"\r\n"
+    assert failover.refused(fenced) and failover.as_error(fenced) == fenced
+    assert b"-" + READONLY.text.encode() + b"\r\n" == ro  # the shard's very texts
+    for why in (READONLY.text, FENCED.text):
+        assert failover.refused(
+            b"-EXECABORT Transaction discarded because of: %s\r\n" % why.encode()
+        )
+    # Not proof: the connection's loss, another TRYAGAIN, an abort for another reason.
+    assert not failover.refused(LOST)
+    assert not failover.refused(failover.EXPIRED)
+    assert not failover.refused(b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+    assert not failover.refused(b"-ERR READONLY You can't write\r\n")
 
 
 def test_wait_parts() -> None:
