@@ -150,6 +150,60 @@ def refused(raw: bytes) -> bool:
     return raw.startswith(_EXECABORT) and raw.startswith(_EXEC_REFUSED, len(_EXECABORT))
 
 
+def replies_checked(s: Session, shard: int, raws: list[bytes]) -> None:
+    """``Session.replies`` when some of ``raws`` are refusals: a refused request is
+    taken (``take``) with those in flight behind it, and ``GONE`` takes their place on
+    the connection; the rest is delivered as usual."""
+    sinks = s.sinks[shard]
+    batch: list[bytes] = []
+    for raw in raws:
+        if not (sinks and refused(raw)):
+            batch.append(raw)
+            continue
+        if batch:
+            s.replies(shard, batch)
+            batch = []
+        sink = sinks[0] if sinks else GONE  # (the batch may have ended them)
+        if sink is None:  # a transaction's queued command: its EXEC is sent again
+            _exec_refused(s, shard)
+            batch.append(raw)
+            continue
+        taken = take(s, shard, sink, list(sinks)[1:])
+        if taken is None:
+            batch.append(as_error(raw))
+            continue
+        sinks.popleft()
+        _drop_sinks(s, shard, [sink, *taken])
+    if batch:
+        s.replies(shard, batch)
+    s._flush()
+
+
+def _exec_refused(s: Session, shard: int) -> None:
+    """A command queued in a transaction was refused (its reply is swallowed): the EXEC
+    after it (whose EXECABORT will say "previous errors") is taken with the whole
+    transaction and what follows, when it can be sent again."""
+    items = list(s.sinks[shard])
+    at = next((i for i, x in enumerate(items) if x is not None), len(items))
+    if at == len(items) or getattr(items[at], "before", None) is None:
+        return
+    taken = take(s, shard, items[at], items[at + 1 :])
+    if taken is not None:
+        _drop_sinks(s, shard, [items[at], *taken])
+
+
+def _drop_sinks(s: Session, shard: int, taken: list[Sink]) -> None:
+    """Leave ``GONE`` on the dedicated connection in place of ``taken`` (sent again)."""
+    from .session import Pending
+
+    sinks = s.sinks[shard]
+    ids = {id(x) for x in taken}
+    s.plain[shard] -= sum(1 for x in taken if x.__class__ is Pending and id(x) in ids)
+    items = list(sinks)
+    sinks.clear()
+    sinks.extend(GONE if id(x) in ids else x for x in items)
+
+
 def _entries(argv: list[bytes], sink: Sink) -> list[Parked]:
     """What sending ``sink``'s request again sends: an EXEC goes after its MULTI and
     queued commands (their replies are swallowed, as at the first EXEC)."""

@@ -350,61 +350,14 @@ class Session:
         self._flush()
 
     def replies_checked(self, shard: int, raws: list[bytes]) -> None:
-        """``replies``, when the shard's bytes hold a refusal (``failover.refused``): a
-        refused request is sent again with those in flight behind it (``failover.take``),
-        and ``GONE`` takes their place here."""
-        sinks = self.sinks[shard]
-        batch: list[bytes] = []
-        for raw in raws:
-            if not (sinks and failover.refused(raw)):
-                batch.append(raw)
-                continue
-            if batch:
-                self.replies(shard, batch)
-                batch = []
-            if not sinks:  # (the batch may have ended them)
-                batch.append(failover.as_error(raw))
-                continue
-            sink = sinks[0]
-            if sink is None:  # a transaction's queued command: its EXEC is sent again
-                self._exec_refused(shard)
-                batch.append(raw)
-                continue
-            taken = failover.take(self, shard, sink, list(sinks)[1:])
-            if taken is None:
-                batch.append(failover.as_error(raw))
-                continue
-            sinks.popleft()
-            self._drop_sinks(shard, [sink, *taken])
-        if batch:
-            self.replies(shard, batch)
-        self._flush()
-
-    def _exec_refused(self, shard: int) -> None:
-        """A command queued in a transaction was refused (its reply is swallowed): the
-        EXEC after it (its EXECABORT will say "previous errors") is taken with the
-        whole transaction and what follows, if it can be sent again."""
-        items = list(self.sinks[shard])
-        at = next((i for i, x in enumerate(items) if x is not None), len(items))
-        if at == len(items) or getattr(items[at], "before", None) is None:
-            return
-        taken = failover.take(self, shard, items[at], items[at + 1 :])
-        if taken is not None:
-            self._drop_sinks(shard, [items[at], *taken])
-
-    def _drop_sinks(self, shard: int, taken: list[Sink]) -> None:
-        """Leave ``GONE`` on the dedicated connection in place of ``taken`` (sent again)."""
-        sinks = self.sinks[shard]
-        ids = {id(x) for x in taken}
-        self.plain[shard] -= sum(1 for x in taken if x.__class__ is Pending)
-        items = list(sinks)
-        sinks.clear()
-        sinks.extend(failover.GONE if id(x) in ids else x for x in items)
+        """``replies``, when some are refusals (``failover.refused``): a refused request
+        is sent again with those in flight behind it (``failover.replies_checked``)."""
+        failover.replies_checked(self, shard, raws)
 
     def mux_refused(self, shard: int, sink: Sink, raw: bytes, later: list[Sink]) -> list[Sink]:
-        """A refusal (``failover.refused``) from the shared connection to ``shard`` for
-        ``sink``; ``later``: this client's sinks still owed there, in order. Returns those
-        sent again (the shell leaves ``GONE`` in their place); ``mux_settled`` follows."""
+        """A refusal from the shared connection to ``shard`` for ``sink``; ``later``: this
+        client's sinks still owed there, in order. Returns those sent again (the shell
+        leaves ``GONE`` in their place); ``mux_settled`` follows."""
         taken = failover.take(self, shard, sink, later)
         if taken is None:
             self.mux_reply(shard, sink, failover.as_error(raw))

@@ -92,31 +92,58 @@ class SharedConn(asyncio.Protocol):
             self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
             self.close()
             return
-        checked = bool(split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws))
-        if checked:  # a demoted (or fenced) primary refused a request: see _refused
-            self.endpoint.stale_hint(self.shard)
+        if (split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws)):
+            self.endpoint.stale_hint(self.shard)  # a demoted (or fenced) primary refused
+            self._replies_checked(raws)
+            return
         clients, sinks, shard = self.clients, self.sinks, self.shard
         settled: dict[ClientConn, None] = {}
         for raw in raws:
             if not clients:  # a reply nobody asked for: the stream is not ours to trust
-                self.endpoint.log.warning(f"shard {self.addr}: an unexpected reply; dropping it")
-                self.close()
+                self._unexpected()
                 break
             c = clients.popleft()
             sink = sinks.popleft()
             if c is None:
-                if raw[:1] == b"-":
-                    self.endpoint.log.warning(f"shard {self.addr}: {raw.strip().decode()!r}")
-                self.auth = b""
-                self.flush()
+                self._authenticated(raw)
                 continue
-            if checked and refused(raw):
+            c.session.mux_reply(shard, sink, raw)
+            settled[c] = None
+        for c in settled:
+            c.mux_settled()
+
+    def _replies_checked(self, raws: list[bytes]) -> None:
+        """``data_received``'s loop when some replies are refusals (``_refused``): kept
+        apart so the usual loop tests nothing more per reply."""
+        clients, sinks, shard = self.clients, self.sinks, self.shard
+        settled: dict[ClientConn, None] = {}
+        for raw in raws:
+            if not clients:
+                self._unexpected()
+                break
+            c = clients.popleft()
+            sink = sinks.popleft()
+            if c is None:
+                self._authenticated(raw)
+                continue
+            if refused(raw):
                 self._refused(c, sink, raw)
             else:
                 c.session.mux_reply(shard, sink, raw)
             settled[c] = None
         for c in settled:
             c.mux_settled()
+
+    def _unexpected(self) -> None:
+        self.endpoint.log.warning(f"shard {self.addr}: an unexpected reply; dropping it")
+        self.close()
+
+    def _authenticated(self, raw: bytes) -> None:
+        """AUTH's reply (swallowed): what waited for it goes."""
+        if raw[:1] == b"-":
+            self.endpoint.log.warning(f"shard {self.addr}: {raw.strip().decode()!r}")
+        self.auth = b""
+        self.flush()
 
     def _refused(self, c: ClientConn, sink: Sink, raw: bytes) -> None:
         """``c``'s request was refused as demoted or fenced: its session sends it again
