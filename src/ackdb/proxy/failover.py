@@ -11,7 +11,8 @@ shard whose primary changed under the client's writes (``wait_zero``); and a req
 primary refused because it was demoted (-READONLY) or fenced (-TRYAGAIN ... fenced), which
 proves it did not run: it is sent again (``take``), with every later request of the
 client still in flight on that connection, once the topology names the shard's new
-primary (or marks it failing), at most ``RESEND_MAX`` times. Never does IO and never
+primary (or marks it failing; or after ``RESEND_AFTER_MS`` without a change, to the
+primary it names), at most ``RESEND_MAX`` times. Never does IO and never
 reads a clock: the shell passes ``now_ms`` to ``tick`` while a shard is failing or a
 request waits.
 
@@ -59,6 +60,11 @@ _EXECABORT = b"-EXECABORT Transaction discarded because of: "
 _EXEC_REFUSED = (RO_MARK, FENCED_MARK)
 # How often one request is sent again after refusals before the client gets the error.
 RESEND_MAX = 3
+# How long refused requests wait for a topology that changes their shard before they are
+# sent again to the primary it names anyway: the topology was current and the shard lags
+# it (a new primary its agent has not switched to primary yet, a lease not renewed yet).
+# A planned failover's new topology comes well within it (tens of ms after the demotion).
+RESEND_AFTER_MS = 500
 # WAIT's and WAITAOF's count for a shard whose primary changed under the client's writes
 # (or is failing): nothing the endpoint can vouch for.
 WAIT_ZERO = b":0\r\n"
@@ -299,10 +305,22 @@ def tick(s: Session, now_ms: int) -> None:
             s.parked[shard] = keep
         else:
             del s.parked[shard]
-    parked = _parked_mask(s)
-    s.demoted &= parked  # nothing waits: the next request tries the primary again
-    s.stalled = s.router.failing | s.demoted | parked
+    s.demoted &= _parked_mask(s)  # nothing waits: the next request tries the primary again
+    if s.demoted:
+        _resend_lagging(s, now_ms)
+    s.stalled = s.router.failing | s.demoted | _parked_mask(s)
     s._flush()
+
+
+def _resend_lagging(s: Session, now_ms: int) -> None:
+    """Send again what a demoted shard's primary refused ``RESEND_AFTER_MS`` ago with no
+    topology change since (``RESEND_AFTER_MS``): to the primary the topology names."""
+    since = s.router.wait_ms - RESEND_AFTER_MS  # a deadline this far ahead: waited enough
+    for shard in [i for i in s.parked if s.demoted >> i & 1]:
+        head = s.parked[shard][0]
+        if head.deadline and head.deadline - since <= now_ms:
+            s.demoted &= ~(1 << shard)
+            _replay(s, shard)
 
 
 def fail(sink: Sink, raw: bytes) -> None:

@@ -92,17 +92,56 @@ def test_a_refusal_after_newer_requests_were_parked_goes_before_them() -> None:
 
 
 def test_a_refused_request_expires_when_no_new_primary_comes() -> None:
+    """Refused, then the shard fails over with no new primary within the bound."""
     h = Harness()
     (k0,), (k1,) = h.keys_on(0), h.keys_on(1)
     h.shards[0].refuse = READONLY
     h.send([b"SET", k0, b"v"])
+    h.switch(FAILING_0)
     h.session.tick(1_000)  # stamped: the bound is wait_ms after
     assert h.call([b"GET", k1]) == []  # in order behind the SET
+    h.session.tick(1_000 + h.session.router.wait_ms - 1)
+    assert h.out() == []
     h.session.tick(1_000 + h.session.router.wait_ms)
     got = h.out()
     assert isinstance(got[0], ReplyError) and str(got[0]) == failover.EXPIRED[1:-2].decode()
     assert got[1:] == [None]
-    assert not h.session.parked and h.session.demoted == 0 and not h.session.stalled
+    assert not h.session.parked and h.session.demoted == 0
+    assert names(h, 0) == [b"SET"]  # never sent again
+
+
+def test_a_shard_lagging_its_topology_gets_the_request_again() -> None:
+    """No topology change within RESEND_AFTER_MS (the topology was current: a new primary
+    not switched yet): sent again to the primary the topology names, then answered."""
+    h = Harness()
+    (k0,) = h.keys_on(0)
+    h.shards[0].refuse = READONLY
+    h.send([b"SET", k0, b"v"])
+    h.session.tick(1_000)  # stamped
+    h.session.tick(1_000 + failover.RESEND_AFTER_MS - 1)
+    h.pump()
+    assert h.out() == [] and names(h, 0) == [b"SET"]
+    h.shards[0].refuse = None  # it became the primary
+    h.session.tick(1_000 + failover.RESEND_AFTER_MS)
+    h.pump()
+    assert h.out() == [b"OK"] and names(h, 0) == [b"SET", b"SET"]
+    assert not h.session.parked and not h.session.demoted and not h.session.stalled
+
+
+def test_a_shard_that_keeps_refusing_gets_its_error_after_resend_max() -> None:
+    h = Harness()
+    (k0,), (k1,) = h.keys_on(0), h.keys_on(1)
+    h.shards[0].refuse = READONLY
+    h.send([b"SET", k0, b"v"], [b"GET", k1])
+    now = 1_000
+    while not (got := h.out()) and now < 10_000:
+        h.session.tick(now)
+        h.pump()
+        now += 100
+    assert str(got[0]) == failover.DEMOTED[1:-2].decode() and got[1:] == [None]
+    assert names(h, 0) == [b"SET"] * (1 + failover.RESEND_MAX)
+    assert now < 1_000 + h.session.router.wait_ms  # sooner than the bound
+    assert not h.session.parked and not h.session.demoted and not h.session.stalled
     # The next request tries the primary again.
     h.shards[0].refuse = None
     assert h.call([b"SET", k0, b"w"]) == [b"OK"]
