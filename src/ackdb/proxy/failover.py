@@ -58,6 +58,8 @@ FENCED_MARK = b"TRYAGAIN this shard is fenced"
 _REFUSED = (b"-" + RO_MARK, b"-" + FENCED_MARK)
 _EXECABORT = b"-EXECABORT Transaction discarded because of: "
 _EXEC_REFUSED = (RO_MARK, FENCED_MARK)
+# The refusals of a replica (a demoted primary): it refuses every later write too.
+_STICKY = (b"-" + RO_MARK, _EXECABORT + RO_MARK)
 # How often one request is sent again after refusals before the client gets the error.
 RESEND_MAX = 3
 # How long refused requests wait for a topology that changes their shard before they are
@@ -171,10 +173,10 @@ def replies_checked(s: Session, shard: int, raws: list[bytes]) -> None:
             batch = []
         sink = sinks[0] if sinks else GONE  # (the batch may have ended them)
         if sink is None:  # a transaction's queued command: its EXEC is sent again
-            _exec_refused(s, shard)
+            _exec_refused(s, shard, raw)
             batch.append(raw)
             continue
-        taken = take(s, shard, sink, list(sinks)[1:])
+        taken = take(s, shard, sink, raw, list(sinks)[1:])
         if taken is None:
             batch.append(as_error(raw))
             continue
@@ -185,7 +187,7 @@ def replies_checked(s: Session, shard: int, raws: list[bytes]) -> None:
     s._flush()
 
 
-def _exec_refused(s: Session, shard: int) -> None:
+def _exec_refused(s: Session, shard: int, raw: bytes) -> None:
     """A command queued in a transaction was refused (its reply is swallowed): the EXEC
     after it (whose EXECABORT will say "previous errors") is taken with the whole
     transaction and what follows, when it can be sent again."""
@@ -193,7 +195,7 @@ def _exec_refused(s: Session, shard: int) -> None:
     at = next((i for i, x in enumerate(items) if x is not None), len(items))
     if at == len(items) or getattr(items[at], "before", None) is None:
         return
-    taken = take(s, shard, items[at], items[at + 1 :])
+    taken = take(s, shard, items[at], raw, items[at + 1 :])
     if taken is not None:
         _drop_sinks(s, shard, [items[at], *taken])
 
@@ -230,22 +232,34 @@ def resend_argv(sink: Sink) -> list[bytes] | None:
     return argv if argv is not None else getattr(sink, "resend", None)
 
 
-def take(s: Session, shard: int, sink: Sink, later: list[Sink]) -> list[Sink] | None:
-    """``sink``'s request was refused by ``shard``'s primary (``refused``): park it to be
-    sent again, with each of ``later`` (the client's requests in flight behind it on that
-    connection, in order) that can be: the primary refuses every later write too, and a
-    read behind a refused write must see it. Returns the sinks of ``later`` taken (the
-    shell leaves ``GONE`` in their place), or None when ``sink`` is not sent again (not a
-    request kept for it, or sent ``RESEND_MAX`` times): it gets ``as_error`` of the reply.
-    The shard's requests wait until the topology changes it (``Session.set_router``) or
-    the bound passes (``tick``)."""
+def take(s: Session, shard: int, sink: Sink, raw: bytes, later: list[Sink]) -> list[Sink] | None:
+    """``sink``'s request was refused by ``shard``'s primary with ``raw`` (``refused``):
+    park it to be sent again, with each of ``later`` (the client's requests in flight
+    behind it on that connection, in order) that can be: a read behind a refused write
+    must see it; a write too when ``raw`` says the primary was demoted (a replica refuses
+    every later write: sticky). A fenced primary may get its lease back before a later
+    write, which would then run there before this one: with a write in flight behind it,
+    this one is not sent again. A WAIT behind it counts 0 at once (it cannot vouch for a
+    write that has not run yet). Returns the sinks of ``later`` taken (the shell leaves
+    ``GONE`` in their place), or None when ``sink`` is not sent again (also when it is
+    not a request kept for it, or was sent ``RESEND_MAX`` times): it gets ``as_error``.
+    The shard's requests wait until the topology changes it (``Session.set_router``),
+    ``RESEND_AFTER_MS`` or the bound passes (``tick``)."""
     argv = resend_argv(sink)
     if argv is None or getattr(sink, "tries", 0) >= RESEND_MAX:
+        return None
+    sticky = raw.startswith(_STICKY)
+    if not sticky and any(getattr(x, "resend", None) is not None for x in later):
         return None
     sink.tries = getattr(sink, "tries", 0) + 1  # type: ignore[union-attr]
     entries = _entries(argv, sink)
     taken: list[Sink] = []
     for later_sink in later:
+        zero = getattr(later_sink, "zero", None)
+        if zero is not None:  # a WAIT's part
+            later_sink.deliver(zero)  # type: ignore[union-attr]
+            taken.append(later_sink)
+            continue
         a = resend_argv(later_sink)
         tries = getattr(later_sink, "tries", 0)
         if a is None or tries >= RESEND_MAX:

@@ -74,10 +74,12 @@ class Pending:
 
 class Part:
     """A sink for one shard's share of a merged reply (``retry``, ``resend`` and
-    ``tries`` as in ``Pending``)."""
+    ``tries`` as in ``Pending``; ``zero``, set only for WAIT's parts: what stands for the
+    shard's reply when the endpoint cannot vouch for it, read with getattr)."""
 
-    __slots__ = ("pending", "index", "retry", "resend", "tries")
+    __slots__ = ("pending", "index", "retry", "resend", "tries", "zero")
     tries: int
+    zero: bytes
 
     def __init__(
         self,
@@ -358,7 +360,7 @@ class Session:
         """A refusal from the shared connection to ``shard`` for ``sink``; ``later``: this
         client's sinks still owed there, in order. Returns those sent again (the shell
         leaves ``GONE`` in their place); ``mux_settled`` follows."""
-        taken = failover.take(self, shard, sink, later)
+        taken = failover.take(self, shard, sink, raw, later)
         if taken is None:
             self.mux_reply(shard, sink, failover.as_error(raw))
             return []
@@ -589,12 +591,13 @@ class Session:
         shared: bool = False,
         retry: bool = False,
         resend: bool = False,
+        zero: bytes | None = None,
     ) -> Pending:
         """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
         ``shared``: the requests hold no session state and may go over the shared
         connections (only for kinds in ``_SHAREABLE``). ``retry``: reads, sent again if
         lost while their shard fails over; ``resend``: writes, sent again if a demoted or
-        fenced primary refused them."""
+        fenced primary refused them; ``zero``: WAIT's zero (``Part.zero``)."""
         p = Pending()
         p.parts = [b""] * len(shards)
         p.left = len(shards)
@@ -602,6 +605,8 @@ class Session:
         self.queue.append(p)
         for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
             part = Part(p, i, argv if retry else None, argv if resend else None)
+            if zero is not None:
+                part.zero = zero
             self._send(shard, argv, part, shared)
         return p
 

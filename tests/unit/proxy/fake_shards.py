@@ -107,7 +107,7 @@ class FakeShard:
             if self.multi_refused:
                 return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
             return b"*%d\r\n" % len(queued) + b"".join(self.run(q[0].upper(), q) for q in queued)
-        if name == b"WAIT" and self.refuse is not None:
+        if name == b"WAIT" and self.refuse == READONLY:  # (a fenced primary answers it)
             return b"-ERR WAIT cannot be used with replica instances.\r\n"
         return self.run(name, argv)
 

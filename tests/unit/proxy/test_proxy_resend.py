@@ -239,3 +239,39 @@ def test_a_write_lost_in_flight_still_gets_tryagain() -> None:
     got = h.out()
     assert len(got) == 1 and str(got[0]).startswith("TRYAGAIN the connection to the shard")
     assert names(h, 0) == []
+
+
+def test_wait_behind_a_write_sent_again_counts_zero() -> None:
+    """A fenced primary answers a WAIT in flight behind the refused write with a real
+    count, which cannot cover the write (it has not run yet): the endpoint counts 0."""
+    h = Harness()
+    (k0,) = h.keys_on(0)
+    h.shards[0].refuse = FENCED_REPLY
+    h.shards[0].hold = True
+    h.send([b"SET", k0, b"v"], "WAIT 1 100")
+    h.release(0)
+    h.switch(PROMOTED_0)
+    assert h.out() == [b"OK", 0]
+
+
+def test_a_fenced_refusal_with_a_write_behind_it_is_not_sent_again() -> None:
+    """A fenced primary may get its lease back before the next write (not sticky): that
+    one could run before this one is sent again, so this one gets the error; the last
+    write refused (nothing behind it) is sent again."""
+    for mux in (False, True):
+        h = Harness(mux=mux)
+        (k0,) = h.keys_on(0)
+        h.shards[0].refuse = FENCED_REPLY
+        if mux:
+            h.shared_hold[0] = True
+        else:
+            h.shards[0].hold = True
+        h.send([b"SET", k0, b"a"], [b"GET", k0], [b"SET", k0, b"b"], [b"GET", k0])
+        if mux:
+            h.release_shared(0)
+        else:
+            h.release(0)
+        h.switch(PROMOTED_0)
+        got = h.out()
+        assert str(got[0]) == FENCED.text and got[1:] == [None, b"OK", b"b"], got
+        assert names(h, 0) == [b"SET", b"GET"]
