@@ -240,7 +240,8 @@ def take(s: Session, shard: int, sink: Sink, raw: bytes, later: list[Sink]) -> l
     every later write: sticky). A fenced primary may get its lease back before a later
     write, which would then run there before this one: with a write in flight behind it,
     this one is not sent again. A WAIT behind it counts 0 at once (it cannot vouch for a
-    write that has not run yet). Returns the sinks of ``later`` taken (the shell leaves
+    write that has not run yet; after a fenced refusal, a later WAIT counts 0 there too:
+    ``unsure``). Returns the sinks of ``later`` taken (the shell leaves
     ``GONE`` in their place), or None when ``sink`` is not sent again (also when it is
     not a request kept for it, or was sent ``RESEND_MAX`` times): it gets ``as_error``.
     The shard's requests wait until the topology changes it (``Session.set_router``),
@@ -249,8 +250,14 @@ def take(s: Session, shard: int, sink: Sink, raw: bytes, later: list[Sink]) -> l
     if argv is None or getattr(sink, "tries", 0) >= RESEND_MAX:
         return None
     sticky = raw.startswith(_STICKY)
-    if not sticky and any(getattr(x, "resend", None) is not None for x in later):
-        return None
+    if not sticky:
+        if any(getattr(x, "resend", None) is not None for x in later):
+            return None
+        # The client's writes there before this one may have run on the fenced primary and
+        # be lost with it: a WAIT cannot vouch for them on the new one. (A demoted one was
+        # a planned hand-over's, whose target had every write; or the endpoint saw the
+        # failover first, which marked them.)
+        s.unsure |= s.written & (1 << shard)
     sink.tries = getattr(sink, "tries", 0) + 1  # type: ignore[union-attr]
     entries = _entries(argv, sink)
     taken: list[Sink] = []

@@ -243,15 +243,25 @@ def test_a_write_lost_in_flight_still_gets_tryagain() -> None:
 
 def test_wait_behind_a_write_sent_again_counts_zero() -> None:
     """A fenced primary answers a WAIT in flight behind the refused write with a real
-    count, which cannot cover the write (it has not run yet): the endpoint counts 0."""
-    h = Harness()
-    (k0,) = h.keys_on(0)
-    h.shards[0].refuse = FENCED_REPLY
-    h.shards[0].hold = True
-    h.send([b"SET", k0, b"v"], "WAIT 1 100")
-    h.release(0)
-    h.switch(PROMOTED_0)
-    assert h.out() == [b"OK", 0]
+    count, which cannot cover the write (it has not run yet): the endpoint counts 0. Over
+    the shared connections the WAIT comes after the refusal and counts 0 too: the
+    client's earlier writes may have run on the fenced primary and be lost with it."""
+    for mux in (False, True):
+        h = Harness(mux=mux)
+        (k0,) = h.keys_on(0)
+        h.shards[0].refuse = FENCED_REPLY
+        if mux:
+            h.shared_hold[0] = True
+        else:
+            h.shards[0].hold = True
+        h.send([b"SET", k0, b"v"], "WAIT 1 100")
+        if mux:
+            h.release_shared(0)
+        else:
+            h.release(0)
+        h.switch(PROMOTED_0)
+        assert h.out() == [b"OK", 0]
+        assert h.call([b"SET", k0, b"w"], "WAIT 1 100") == [b"OK", 1]  # as usual again
 
 
 def test_a_fenced_refusal_with_a_write_behind_it_is_not_sent_again() -> None:
