@@ -19,10 +19,9 @@ from .script_run import (
     BUSY_FUNCTION,
     SCRIPT_CACHE_MAX,
     CachedScript,
-    ScriptRun,
     ScriptState,
     execute,
-    parse_numkeys,
+    numkeys,
     state,
 )
 from .table import handler
@@ -52,8 +51,8 @@ def cache_script(st: ScriptState, body: bytes) -> CachedScript:
 
 
 def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro: bool) -> bytes:
-    keys, args = parse_numkeys(argv)
-    readonly = ro or shebang.NO_WRITES in cached.flags
+    n = numkeys(argv)
+    readonly = ro or cached.no_writes
     if cached.has_shebang and not readonly:
         # A script that declares it may write is refused before it runs where writes are.
         srv = c.server
@@ -61,14 +60,12 @@ def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro
             raise CommandError("READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
             raise CommandError(srv.write_denied)
-    vm = st.vm
-    run = ScriptRun(st, vm, c, cached.sha, readonly, False, argv)
-    return execute(c, vm, cached.fn, keys, args, run)
+    return execute(c, st.vm, cached.fn, cached.sha, readonly, False, argv, n)
 
 
 def _eval(c: Client, argv: list[bytes], ro: bool) -> bytes:
     st = state(c.server)
-    parse_numkeys(argv)  # the count is checked before the body compiles (Redis)
+    numkeys(argv)  # the count is checked before the body compiles (Redis)
     return _run(c, st, argv, cache_script(st, argv[1]), ro)
 
 
@@ -79,7 +76,7 @@ def _evalsha(c: Client, argv: list[bytes], ro: bool) -> bytes:
         sha = argv[1].lower()
         cached = st.cache.get(sha) if len(sha) == 40 else None
         if cached is None:
-            parse_numkeys(argv)
+            numkeys(argv)
             raise CommandError(NOSCRIPT)
     return _run(c, st, argv, cached, ro)
 
