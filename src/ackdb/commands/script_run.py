@@ -73,7 +73,7 @@ class ScriptState:
 
     def __init__(self, srv: Server) -> None:
         self.srv = srv
-        self._vm: LuaVM | None = None
+        self.eval_vm: LuaVM | None = None  # EVAL's Lua state, made at first use (``vm``)
         # By SHA1 as lowercase hex bytes (what EVALSHA sends, looked up without decoding).
         self.cache: dict[bytes, CachedScript] = {}
         self.registry = Registry()
@@ -97,13 +97,13 @@ class ScriptState:
 
     @property
     def vm(self) -> LuaVM:
-        if self._vm is None:
-            self._vm = LuaVM("eval")
-        return self._vm
+        if self.eval_vm is None:
+            self.eval_vm = LuaVM("eval")
+        return self.eval_vm
 
     def flush_scripts(self) -> None:
         self.cache = {}
-        self._vm = None  # a fresh state, as Redis's SCRIPT FLUSH
+        self.eval_vm = None  # a fresh state, as Redis's SCRIPT FLUSH
 
 
 def state(srv: Server) -> ScriptState:
@@ -231,10 +231,14 @@ class ScriptRun:
                 reply = self.srv.call(self.client, cmd, argv)
         else:
             reply = self.srv.call(self.client, cmd, argv)
+        # The single-line replies inline (ReplyToLua.convert's first cases): a bulk
+        # string (the usual reply), an integer, an error; the rest through the parser.
         t = reply[0]
-        if t == 0x24 and reply[1] != 0x2D:  # a bulk string (the usual reply), inline
+        if t == 0x24 and reply[1] != 0x2D:
             return reply[reply.index(b"\r\n") + 2 : -2]
-        if t == 0x2D:  # -
+        if t == 0x3A:
+            return int(reply[1:-2])
+        if t == 0x2D:
             raise CallError(reply[1:-2])
         return self.to_lua.convert(reply)
 

@@ -60,7 +60,7 @@ def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro
             raise CommandError("READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
             raise CommandError(srv.write_denied)
-    return execute(c, st.vm, cached.fn, cached.sha, readonly, False, argv, n)
+    return execute(c, st.eval_vm or st.vm, cached.fn, cached.sha, readonly, False, argv, n)
 
 
 def _eval(c: Client, argv: list[bytes], ro: bool) -> bytes:
@@ -93,7 +93,11 @@ def eval_ro(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("evalsha")
 def evalsha(c: Client, argv: list[bytes]) -> bytes:
-    return _evalsha(c, argv, False)
+    st = c.server.scripting
+    cached = st.cache.get(argv[1]) if st is not None else None
+    if cached is None:
+        return _evalsha(c, argv, False)
+    return _run(c, st, argv, cached, False)  # _evalsha's common case, one frame less
 
 
 @handler("evalsha_ro")
