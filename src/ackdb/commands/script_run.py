@@ -269,12 +269,14 @@ class ScriptRun:
             return int(reply[1:-2])
         if t == 0x2D:
             raise CallError(reply[1:-2])
+        if t == 0x2B:
+            return self.to_lua.status(reply[1:-2])
         return self.to_lua.convert(reply)
 
     def _to_lua(self, reply: bytes) -> Any:
         """A command's reply as redis.call returns it (CallError for an error reply). The
         single-line replies inline (ReplyToLua.convert's first cases): a bulk string (the
-        usual reply), an integer, an error; the rest through the parser."""
+        usual reply), an integer, an error, a status; the rest through the parser."""
         t = reply[0]
         if t == 0x24 and reply[1] != 0x2D:
             return reply[reply.index(b"\r\n") + 2 : -2]
@@ -282,6 +284,8 @@ class ScriptRun:
             return int(reply[1:-2])
         if t == 0x2D:
             raise CallError(reply[1:-2])
+        if t == 0x2B:
+            return self.to_lua.status(reply[1:-2])
         return self.to_lua.convert(reply)
 
     def _lookup(self, argv: list[bytes]) -> Entry:

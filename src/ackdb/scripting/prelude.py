@@ -240,6 +240,12 @@ api.run_function_tables = function(f, keys, args)
   return xpcall(call_current, handler)
 end
 api.ok = function(s) return {ok = s} end
+-- n fresh {ok="OK"} tables at once (the usual status reply: one call into Lua for many).
+api.oks = function(n)
+  local t = {}
+  for i = 1, n do t[i] = {ok = "OK"} end
+  return unpack(t, 1, n)
+end
 api.err = function(s) return {err = s} end
 api.array = function(...) return {...} end
 -- Run a library body with the loading API: true | false, {message, line, kind}.

@@ -118,7 +118,9 @@ class LuaVM:
         self._run_function = api[b"run_function"]
         self._run_script_tables = api[b"run_script_tables"]
         self._run_function_tables = api[b"run_function_tables"]
-        self.to_lua = convert.ReplyToLua(rt.table_from, api[b"ok"], api[b"err"], api[b"array"])
+        self.to_lua = convert.ReplyToLua(
+            rt.table_from, api[b"ok"], api[b"err"], api[b"array"], api[b"oks"]
+        )
         self._load_library = api[b"load_library"]
         self._unhook = api[b"unhook"]
         self.is_function = api[b"is_function"]
