@@ -17,7 +17,7 @@ from ..keyspace.glob import glob_match
 from ..resp import encoder as enc
 from ..scripting import shebang
 from ..scripting.functions import FunctionError, Library
-from .script_run import execute, numkeys, state
+from .script_run import KEY_COUNTS, execute, numkeys, state
 from .scripting import kill
 from .table import handler
 
@@ -239,10 +239,13 @@ def function_help(c: Client, argv: list[bytes]) -> bytes:
 # -- FCALL -------------------------------------------------------------------------------
 
 
-def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
+@handler("fcall")
+def fcall(c: Client, argv: list[bytes], ro: bool = False) -> bytes:
     srv = c.server
     st = srv.scripting or state(srv)
-    n = numkeys(argv)
+    n = KEY_COUNTS.get(argv[2])
+    if n is None or n > len(argv) - 3:
+        n = numkeys(argv)
     name = argv[1].decode("utf-8", "replace")
     f = st.registry.functions.get(name)
     if f is None:
@@ -261,11 +264,6 @@ def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
     return execute(c, vm, f.callback, name, ro or no_writes, True, argv, n)
 
 
-@handler("fcall")
-def fcall(c: Client, argv: list[bytes]) -> bytes:
-    return _fcall(c, argv, False)
-
-
 @handler("fcall_ro")
 def fcall_ro(c: Client, argv: list[bytes]) -> bytes:
-    return _fcall(c, argv, True)
+    return fcall(c, argv, True)

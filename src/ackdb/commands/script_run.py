@@ -471,7 +471,10 @@ def execute(
     srv.begin_transaction_effects()
     try:
         result = vm.run(fn, is_function, nkeys, argv[3:], name)
-        reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
+        if result.__class__ is bytes:  # to_resp's first case, inline
+            reply = b"$%d\r\n%s\r\n" % (len(result), result)
+        else:
+            reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
     except ScriptError as e:
         raise CommandError(e.reply[1:-2].decode("utf-8", "replace")) from None
     finally:
@@ -491,6 +494,10 @@ def execute(
         if after != before:
             c.woff = after  # the wrapped effects went out just now
     return reply
+
+
+# The usual key counts as sent, looked up without ``numkeys``'s frame and int().
+KEY_COUNTS = {b"%d" % i: i for i in range(10)}
 
 
 def numkeys(argv: list[bytes]) -> int:

@@ -17,6 +17,7 @@ from ..scripting import shebang
 from .script_run import (
     BUSY_EVAL,
     BUSY_FUNCTION,
+    KEY_COUNTS,
     SCRIPT_CACHE_MAX,
     CachedScript,
     ScriptState,
@@ -93,11 +94,15 @@ def eval_ro(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("evalsha")
 def evalsha(c: Client, argv: list[bytes]) -> bytes:
+    # _evalsha's common case (a cached script without a shebang) in one frame.
     st = c.server.scripting
     cached = st.cache.get(argv[1]) if st is not None else None
-    if cached is None:
+    if cached is None or cached.has_shebang:
         return _evalsha(c, argv, False)
-    return _run(c, st, argv, cached, False)  # _evalsha's common case, one frame less
+    n = KEY_COUNTS.get(argv[2])
+    if n is None or n > len(argv) - 3:
+        n = numkeys(argv)
+    return execute(c, st.eval_vm or st.vm, cached.fn, cached.sha, cached.no_writes, False, argv, n)
 
 
 @handler("evalsha_ro")
