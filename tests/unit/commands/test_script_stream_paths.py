@@ -125,6 +125,74 @@ def test_script_woff_while_the_engine_only_counts_writes() -> None:
     assert s.master_repl_offset == start + 3 and c.woff == start + 2
 
 
+_SCRIPTS = [
+    ("return redis.call('set', KEYS[1], 'v')", "1", "k"),
+    ("return redis.call('incr', KEYS[1])", "1", "k"),  # not an integer
+    ("return redis.pcall('incr', KEYS[1])", "1", "k"),
+    ("redis.call('lpush', 'l', 'a') return redis.call('incr', 'l')", "0"),
+    ("return redis.pcall('ping', 'a', 'b')", "0"),
+    ("return redis.call('blpop', 'nolist', 0)", "0"),
+    ("return redis.call('blmove', 'nolist', 'x', 'left', 'left', 0)", "0"),
+    ("return {redis.call('incrby', 'n', 5), redis.call('get', 'n'), redis.call('ping')}", "0"),
+    ("return redis.call('xadd', 's', '1-1', 'f', 'v')", "0"),
+    ("return redis.call('del', 'nokey')", "0"),
+    ("return redis.call('xread', 'block', 0, 'streams', 'nostream', '$')", "0"),  # no block
+]
+
+
+def _script_stats(inline: bool) -> tuple[list[bytes], list[str], bytes]:
+    """Replies, commandstats (calls, failures) and errorstats of ``_SCRIPTS``, the inner
+    commands run inline (the engine only counts writes) or through ``Server.call`` (a
+    feed needs the effects)."""
+    s = build_engine(load_config(None, ""))
+    if inline:
+        s.count_only = Counter()  # type: ignore[assignment]
+        s.add_feed(lambda db, argv: None)
+    else:
+        s.add_feed(lambda db, argv: None)
+    c = client(s)
+    replies = [call(s, c, "EVAL", *script) for script in _SCRIPTS]
+    stats = [
+        line.split(",usec=")[0] + "," + line.split(",", 3)[-1]
+        for line in call(s, c, "INFO", "commandstats").decode().splitlines()
+        if line.startswith("cmdstat_") and "usec=" in line
+    ]
+    return replies, stats, call(s, c, "INFO", "errorstats")
+
+
+def test_redis_call_inline_counts_as_the_engines_call() -> None:
+    """redis.call runs Server.call's body inline while the engine only counts writes: the
+    same replies, command statistics (calls, failed calls) and error statistics."""
+    assert _script_stats(True) == _script_stats(False)
+
+
+def test_redis_call_inline_slowlog_and_monitor(srv: Any) -> None:
+    s, _ = srv
+    s.count_only = Counter()  # the inline path
+    c = client(s)
+    call(s, c, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+    call(s, c, "SLOWLOG", "RESET")
+    call(s, c, "EVAL", "redis.call('set', 'k', 'v') return redis.call('get', 'k')", "0")
+    log = call(s, c, "SLOWLOG", "GET")
+    assert b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n" in log
+    assert b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n" in log
+
+
+def test_status_tables_are_fresh(srv: Any) -> None:
+    """+OK's tables are made ahead in batches: each is still a table of its own."""
+    s, _ = srv
+    c = client(s)
+    script = (
+        "local a = redis.call('set', KEYS[1], 'v') a.ok = 'X' "
+        "local b = redis.call('set', KEYS[1], 'v') "
+        "return {a.ok, b.ok, tostring(rawequal(a, b)), type(b)}"
+    )
+    for _ in range(40):  # past a batch
+        reply = call(s, c, "EVAL", script, "1", "k")
+        assert reply == b"*4\r\n$1\r\nX\r\n$2\r\nOK\r\n$5\r\nfalse\r\n$5\r\ntable\r\n"
+    assert call(s, c, "EVAL", "return redis.call('ping')", "0") == b"+PONG\r\n"
+
+
 # -- XREADGROUP ------------------------------------------------------------------------
 
 
