@@ -46,8 +46,7 @@ Other commands:
                    [--secret-file F] [--logfile F] [--loglevel L]
                                            a database's endpoint (docs/proxy.md)
        ackdb coordinator --db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file F)
-                   [--secret-file F] [--logfile F] [--loglevel L] [--hint-bytes-max B]
-                   [--hint-count-max N] [--hint-age-ms-max MS] [--request-timeout-ms MS]
+                   [--secret-file F] [--logfile F] [--loglevel L] [--request-timeout-ms MS]
                                            a leaderless database's endpoint (docs/leaderless.md)
 """
 

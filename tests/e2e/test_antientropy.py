@@ -85,7 +85,7 @@ def topology(reps: Replicas, node: str) -> Topology:
     shard = Shard(0, 0, 16383, 1, insts[0], tuple(insts[1:]))
     db = Database(
         "ll", 1, DbType.LEADERLESS, free_port(), True, N - 1, Persistence.AOF_ALWAYS, "",
-        False, (shard,), max_clock_skew_ms=100,
+        False, (shard,), max_clock_skew_ms=100, hint_age_ms_max=1,
     )  # fmt: skip
     return Topology(1, db, dict.fromkeys(NODES, "127.0.0.1"), node)
 
@@ -104,7 +104,7 @@ class Log:
 def coordinator(reps: Replicas, node: str, interval_ms: int = 100) -> AntiEntropy:
     ae = AntiEntropy(
         node, PASSWORD.encode(), Log(), interval_ms=interval_ms, depth=6, call_timeout_s=2.0,
-        hint_age_ms_max=0, request_timeout_ms=100,
+        request_timeout_ms=100,
     )  # fmt: skip
     ae.set_topology(topology(reps, node))
     return ae
@@ -219,8 +219,7 @@ def test_converge_and_info_through_the_coordinator_endpoint(tmp_path: Path) -> N
     from coordinator_support import LLDb
 
     from ackdb.coordinator.endpoint import Endpoint
-    from ackdb.coordinator.runner import HintLimits, Runner
-    from ackdb.leaderless.hints import HINT_AGE_MS_MAX_DEFAULT
+    from ackdb.coordinator.runner import Runner
 
     db = LLDb(tmp_path)
     pw = db.shard_password
@@ -229,7 +228,7 @@ def test_converge_and_info_through_the_coordinator_endpoint(tmp_path: Path) -> N
         async def scenario() -> None:
             topo = db.topology("n1")
             log = Log()
-            runner = Runner(topo, pw, HintLimits(1 << 20, 1000, HINT_AGE_MS_MAX_DEFAULT), log)
+            runner = Runner(topo, pw, log)
             ae = AntiEntropy("n1", pw, log, interval_ms=3_600_000, depth=6)
             port = db.coord_ports["n1"]
             ep = Endpoint(topo, runner, pw, log, port, ae)

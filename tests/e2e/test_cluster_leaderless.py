@@ -5,8 +5,9 @@ run as standalone ``ackdb server`` processes (no replicaof, no lease, appendfsyn
 on three distinct nodes, answering LL.SET / LL.GET with the internal password; each node
 starts its coordinator unit (``ackdb coordinator``: once that command exists it must
 answer PING; until then the test says so and checks only the unit's command line); a
-schema change commits (and reaches the replicas once they know LL.SCHEMA); a refused
-replication factor names it; and ``ackdb cluster down`` leaves no process behind."""
+schema change commits (and reaches the replicas once they know LL.SCHEMA); the hint
+limits given to ``db create`` show in ``db info`` and in every coordinator's INFO; a
+refused replication factor names it; and ``ackdb cluster down`` leaves no process behind."""
 
 from __future__ import annotations
 
@@ -73,6 +74,12 @@ def test_leaderless_database_from_create_to_down(tmp_path: Path) -> None:
                         "3",
                         "--partitions",
                         "2",
+                        "--hint-bytes-max",
+                        "1000000",
+                        "--hint-count-max",
+                        "500",
+                        "--hint-age-ms-max",
+                        "600000",
                         *where,
                     )
                 ).returncode
@@ -85,6 +92,7 @@ def test_leaderless_database_from_create_to_down(tmp_path: Path) -> None:
         out = created.stdout
         assert "leaderless, replication factor 3" in out and "read QUORUM, write QUORUM" in out
         assert "persistence: aof-always" in out
+        assert "at most 1000000 bytes, 500 hints, 600000 ms old" in out
 
         def replicas_running() -> dict[tuple[str, str], int] | None:
             got = {k: v for k, v in units(data).items() if k[1].startswith("shards/")}
@@ -133,6 +141,11 @@ def test_leaderless_database_from_create_to_down(tmp_path: Path) -> None:
                         return False
 
                 wait_for(pings, 30, f"the coordinator on {n} to answer")
+            # The database's hint limits reach its coordinators (INFO leaderless).
+            with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as r:
+                ll = r.info("leaderless")
+            assert (ll["ll_hint_bytes_max"], ll["ll_hint_count_max"]) == (1_000_000, 500)
+            assert ll["ll_hint_age_ms_max"] == 600_000
         # The schema, through Raft.
         made = ackdb("schema", "create", "ll", "users", "user:", "name:string", "age:int", *where)
         assert made.returncode == 0, made.stderr
@@ -143,6 +156,7 @@ def test_leaderless_database_from_create_to_down(tmp_path: Path) -> None:
         assert "schema version 1" in show.stdout and "age:int" in show.stdout
         info = ackdb("db", "info", "ll", *where)
         assert "version 1, 1 collection(s)" in info.stdout
+        assert "at most 1000000 bytes, 500 hints, 600000 ms old" in info.stdout
         st = ackdb("cluster", "status", *where)
         assert st.returncode == 0, st.stderr
         assert "leaderless" in st.stdout and "ll/0" in st.stdout and "ll/1" in st.stdout

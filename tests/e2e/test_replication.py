@@ -442,6 +442,29 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     return result, time.monotonic() - t0
 
 
+def test_syncwoff_and_wait_after_a_keepalive_answer_under_always(
+    start_node: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """Issue 14: an endpoint's ``ACKDB.SYNCWOFF`` + ``WAIT`` on its own connection after a
+    keep-alive PING (no write since) answer at once. They got no reply at all: SYNCWOFF
+    took the PING as the connection's last write, and under ``appendfsync always`` the
+    replies waited for an fsync past it, which no write ever brought."""
+    primary = start_node(
+        "p", "--appendonly", "yes", "--appendfsync", "always", "--repl-ping-replica-period", "1"
+    )
+    replica = start_replica_of(lambda *a, **kw: start_node("r", *a, **kw), primary.port)
+    rp, rr = clients(primary.port), clients(replica.port)
+    rp.set("k", "v")
+    wait_caught_up(rp, rr)
+    before = offset(rp)
+    wait_until(lambda: offset(rp) > before, 10)  # a PING went out; nothing written since
+    pipe = clients(primary.port, timeout_s=5).pipeline(transaction=False)
+    pipe.execute_command("ACKDB.SYNCWOFF").execute_command("WAIT", 1, 0)
+    replies, took = timed(pipe.execute)
+    assert replies == [b"OK", 1]
+    assert took < 2.0, took
+
+
 def test_wait_times_out_with_sigstopped_replicas(
     start_ackdb: Start, clients: Callable[..., redis.Redis]
 ) -> None:

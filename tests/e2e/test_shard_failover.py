@@ -5,12 +5,15 @@ loopback hosts, one database of one shard with one replica, the ``high`` profile
   under a WAIT 1 load through the other nodes' endpoints: every write WAIT 1
   acknowledged is readable after the failover, writes are accepted again, and the
   returning node's instance is a replica of the new primary;
+- the primary's node killed and started again at once (before the node timeout): its
+  primary is held and failed over, nothing WAIT 1 acknowledged is lost;
 - SIGSTOP of the primary's shard process past the detection time, then SIGCONT: it is
   fenced (its writes refused) and becomes a replica;
 - divergent writes: a primary accepts writes its replica never receives (the replica is
   stopped), then its node stops (agent and shard) and the replica is promoted; when the
   old primary returns, the writes only it had are in its ``diverged-<epoch>.aof``, shown
-  by ``cluster status``, and absent from the new primary;
+  by ``cluster status`` and ``ackdb db diverged`` (until ``--clear``), and absent from
+  the new primary;
 - planned ``ackdb db failover`` under load: no client error, nothing lost;
 - repeated planned failovers back and forth;
 - (slow) repeated SIGKILL failovers back and forth;
@@ -37,6 +40,7 @@ from tests.e2e.failover_support import (
     accepts_writes,
     ackdb,
     check_readable,
+    endpoint,
     instances,
     primary_moved,
     settled,
@@ -107,6 +111,58 @@ def test_sigkill_of_the_primarys_node_under_wait1_load(cluster: LocalCluster) ->
     check_readable(cluster, victim, w.acked)
 
 
+def test_a_node_back_before_node_timeout_keeps_every_wait_acked_write(
+    cluster: LocalCluster,
+) -> None:
+    # The whole node (agent and shards) dies and starts again at once: its agent finds
+    # the primary's process gone and holds it (it came back from an everysec AOF,
+    # without its last writes): a failover compares it with the replica, which has
+    # everything WAIT 1 acknowledged (docs/failover.md, "A node back before
+    # node_timeout_ms"). Started as the primary, it would have had the replica full-sync
+    # those writes away.
+    s = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled")
+    victim = s.primary
+    others = _others(cluster, victim)
+    with Writer(cluster, others) as w:
+        wait_writes(w, 50)
+        cluster.kill_node(victim)
+        cluster.start(victim)
+        wait_for(
+            lambda: (v := shard_view(cluster)) is not None and v.epoch > s.epoch,
+            FAILOVER_MAX_S,
+            "a failover",
+        )
+        wait_for(lambda: accepts_writes(cluster, others[0]), FAILOVER_MAX_S, "writes again")
+        wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled again")
+        wait_writes(w, 50)
+    check_readable(cluster, others[0], w.acked)
+    check_readable(cluster, victim, w.acked)
+
+
+def test_a_clean_restart_of_every_node_keeps_each_primary(cluster: LocalCluster) -> None:
+    # `ackdb cluster down` then `up`: every shard exits cleanly at its agent's stop (its
+    # AOF fsynced) and leaves a clean-stop mark, so its primary starts again as the
+    # primary -- no failover, no epoch bump, nothing held (docs/failover.md).
+    s = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled")
+    with endpoint(cluster, s.primary) as cl:
+        assert cl.pipeline([("SET", f"clean:{i}", str(i)) for i in range(100)]) == [b"OK"] * 100
+    logged = len(cluster[s.primary].log())
+    for m in cluster.members.values():  # all at once: no leader is left to fail over
+        if m.proc is not None:
+            m.proc.send_signal(signal.SIGTERM)
+    for node_id in cluster.members:
+        cluster.kill(node_id, signal.SIGTERM)
+    cluster.start_all()
+    after = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled again")
+    assert (after.epoch, after.primary) == (s.epoch, s.primary)
+    assert "held until the failover" not in cluster[s.primary].log()[logged:]
+    wait_for(lambda: accepts_writes(cluster, s.primary), FAILOVER_MAX_S, "writes again")
+    with endpoint(cluster, s.primary) as cl:
+        assert cl.pipeline([("GET", f"clean:{i}") for i in range(100)]) == [
+            str(i).encode() for i in range(100)
+        ]
+
+
 def test_sigstop_of_a_primary_fences_it_and_it_becomes_a_replica(cluster: LocalCluster) -> None:
     s = wait_for(lambda: settled(cluster, 2), TIMEOUT_S, "the shard settled")
     pid = int(instances(cluster)[s.primary]["pid"])
@@ -173,9 +229,20 @@ def test_divergent_writes_of_a_returning_primary_are_saved(cluster: LocalCluster
     _back_as_replica(cluster, old)
     m = cluster[replica]
     out = ackdb("cluster", "status", "--host", m.host, "--port", str(m.port))
-    assert "diverged" in out.stdout + out.stderr, out.stdout
+    assert str(files[0]) in out.stdout, out.stdout
     with shard_client(cluster, new.primary, new.primary_port) as c:
         assert c.call("EXISTS", "diverged-0") == 0  # the new history never had them
+    # ackdb db diverged lists them (every member asked), --clear removes one.
+    out = ackdb("db", "diverged", DB, "--node", m.addr)
+    assert out.returncode == 0 and str(files[0]) in out.stdout, out.stdout + out.stderr
+    assert f"{old} " in out.stdout
+    out = ackdb("db", "diverged", DB, "--node", m.addr, "--clear", str(files[0]))
+    assert out.returncode == 0 and "1 file(s) removed" in out.stdout, out.stdout + out.stderr
+    assert not files[0].exists()
+    out = ackdb("cluster", "status", "--host", m.host, "--port", str(m.port))
+    assert str(files[0]) not in out.stdout, out.stdout
+    out = ackdb("db", "diverged", DB, "--node", m.addr, "--clear", str(files[0]))
+    assert out.returncode == 1 and "no member holds" in out.stderr
 
 
 def _planned(cluster: LocalCluster) -> None:

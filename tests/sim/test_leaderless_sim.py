@@ -1,7 +1,9 @@
 """Seeded simulation of a leaderless replica set: n=3 replicas running the real server
 core and LL.* commands, three coordinators running the real coordinator cores
 (src/ackdb/sim/ll_world.py, ll_replica.py), clients writing (SET, DEL, HSET, HDEL),
-reading and scanning at ONE / QUORUM / ALL.
+reading and scanning at ONE / QUORUM / ALL; each client keeps the session tokens of its
+acknowledged writes (the real ``Session``) and reads keys it wrote at ONE through any
+coordinator presenting the token (the real ``TokenRead``, leaderless/tokenread.py).
 
 Safety phase, under faults the design claims to survive -- replica crashes that lose
 unsynced writes (appendfsync always: nothing acknowledged is unsynced), cut links,
@@ -17,7 +19,11 @@ absent after a purge counts as holding the purged tombstone):
 - two successive reads whose levels overlap (r1 + r2 > n): the second covers the first
   (blocking repair: reads never go back in time);
 - HLC: of two acknowledged writes to a key separated by more than the coordinators'
-  clock spread, the later has the higher version.
+  clock spread, the later has the higher version;
+- session tokens hold: a token read fails (TRYAGAIN, a missed level) or returns a record
+  covering the token's write -- never an older one (``check_tokens``; a test breaks the
+  token read on purpose and the check must catch it; another drives the token read's
+  wait for a replica that has the write).
 Liveness phase: faults healed, hints replayed, CONVERGE's database passes run until they
 agree; then every replica holds the same records; every write any replica acknowledged
 is covered (none lost) by the records or a purged tombstone; nothing appears that no
@@ -40,8 +46,11 @@ import pytest
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Record
 from ackdb.leaderless import convergence as cv
+from ackdb.leaderless import tokenread
+from ackdb.leaderless.actions import TokenError
 from ackdb.leaderless.antientropy import PurgeSweep
 from ackdb.leaderless.levels import Level, strong
+from ackdb.leaderless.session import Session, Token
 from ackdb.sim.ll_world import GRACE_MS, MAX_SKEW_MS, TREE_DEPTH, LlWorld, Op
 
 pytestmark = pytest.mark.sim
@@ -59,11 +68,27 @@ LEVELS = list(Level)
 
 def _client(w: LlWorld, rng: random.Random, end_ms: int, cid: int) -> None:
     counter = {"n": 0}
+    # The client's session keeps the tokens of its acknowledged writes (the real
+    # ``Session``: one per key); its token reads present them at ONE.
+    session = Session(cid, Level.ONE, Level.ONE)
+    wrote: dict[bytes, Record] = {}  # key -> what the write of its token wrote
 
-    def next_op(_: Op | None = None) -> None:
+    def next_op(op: Op | None = None) -> None:
+        if op is not None and op.kind == "write" and op.token is not None:
+            assert op.record is not None
+            session.wrote(op.token)
+            wrote[op.key] = op.record
+            if rng.random() < 0.4:  # read it back at once, through any coordinator
+                w.q.schedule(rng.randint(0, 3), token_read, op.key)
+                return
         if w.q.now >= end_ms:
             return
         w.q.schedule(rng.randint(0, 15), one)
+
+    def token_read(key: bytes) -> None:
+        token = session.token_for(key)
+        assert token is not None
+        w.token_read(rng.randrange(len(w.coords)), token, wrote[key], next_op)
 
     def one() -> None:
         coord = rng.randrange(len(w.coords))
@@ -92,7 +117,11 @@ def _client(w: LlWorld, rng: random.Random, end_ms: int, cid: int) -> None:
                 else:
                     w.write(coord, key, lambda v: lww.fields_write(v, {f: x}), level, next_op)
         elif p < 0.92:
-            w.read(coord, rng.choice(STRINGS + HASHES + COLD), level, next_op)
+            key = rng.choice(STRINGS + HASHES + COLD)
+            if session.token_for(key) is not None and rng.random() < 0.3:
+                token_read(key)
+            else:
+                w.read(coord, key, level, next_op)
         else:
             w.scan(coord, level, next_op)
 
@@ -202,6 +231,22 @@ def check_safety(w: LlWorld) -> None:
                 assert w2.record.newest() > w1.record.newest(), (w1, w2)  # type: ignore[union-attr]
 
 
+def check_tokens(w: LlWorld) -> int:
+    """Session tokens hold: a read presenting a token fails (TRYAGAIN, a missed level)
+    or returns a record covering the token's write -- what it wrote, or newer (a key
+    absent after a purge of a newer tombstone counts as holding it). Returns how many
+    token reads answered."""
+    answered = 0
+    for o in w.history:
+        if o.kind != "token" or o.end_ms is None or not o.ok:
+            continue
+        answered += 1
+        assert o.wrote is not None
+        seen = _seen(w, o.key, o.record, o.end_ms)
+        assert _covers(seen, o.wrote), ("a token read went back before its token", o)
+    return answered
+
+
 def converge_pass(w: LlWorld) -> bool:
     """One CONVERGE pass over the database, run by coordinator 0; True when it agreed."""
     jobs = cv.db_pass([w.partition], TREE_DEPTH)
@@ -295,6 +340,7 @@ def run_seed(seed: int, n: int = 3) -> LlWorld:
     _background(w)
     w.run_until(end + 200)
     check_safety(w)
+    check_tokens(w)
     # Hints of the safety phase only: a liveness phase replays them, never expires them.
     _heal_and_converge(w)
     check_convergence(w)
@@ -309,6 +355,7 @@ SEEDS = [1, 2, 3, 5, 8, 13, 21, 34]
 def test_fixed_seeds(seed: int) -> None:
     w = run_seed(seed)
     assert sum(o.kind == "read" and o.ok for o in w.history) > 20, "too few reads checked"
+    assert check_tokens(w) > 10, "too few token reads checked"
 
 
 @pytest.mark.parametrize("seed", [4, 9])
@@ -367,3 +414,60 @@ def test_random() -> None:
         except AssertionError:
             print(f"failing seed: ACKDB_SIM_SEED={seed} ACKDB_SIM_N={3 if seed % 4 else 5}")
             raise
+
+
+def test_checks_catch_a_token_read_that_ignores_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token read that asks a replica that did not acknowledge the token's write and
+    takes whatever it answers (a plain read at ONE) goes back in time: the token check
+    must catch it in some seed."""
+
+    def others(token: Token, nodes: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(i for i, n in enumerate(nodes) if n not in token.replicas) or (0,)
+
+    monkeypatch.setattr(tokenread, "first_replicas", others)
+    monkeypatch.setattr(Token, "covered_by", lambda self, rec: True)
+    for seed in range(1, 41):
+        try:
+            run_seed(seed)
+        except AssertionError as e:
+            assert "a token read went back before its token" in str(e), str(e)
+            return
+    pytest.fail("no seed caught a token read that ignores its token")
+
+
+def _only_on_replica_2(w: LlWorld) -> Op:
+    """A write at ONE through coordinator 0 that only replica 2 applies (the others'
+    links are cut until it is acknowledged); then replica 2 crashes."""
+    w.net.cut |= {(0, 0), (0, 1)}
+    ops: list[Op] = []
+    w.write(0, b"k", lambda v: lww.string_write(v, b"mine"), Level.ONE, ops.append)
+    w.run_until(w.q.now + 20)
+    assert ops and ops[0].ok and ops[0].token is not None
+    assert ops[0].token.replicas == ("r2",)
+    w.replicas[2].crash()
+    return ops[0]
+
+
+@pytest.mark.parametrize("back_ms", [25, None])
+def test_token_read_waits_for_a_replica_that_has_it(back_ms: int | None) -> None:
+    """Through coordinator 1, the token's replica (2) refuses connections and the spare
+    asked instead lacks the write: the token read waits (rounds on the coordinator's
+    clock) and sees the write once replica 2 is back -- or, if it never is within the
+    request timeout, fails with TRYAGAIN; it never answers the spare's nothing."""
+    w = LlWorld(7)
+    w.net.drop_p = w.net.slow_p = 0.0
+    write = _only_on_replica_2(w)
+    assert write.token is not None and write.record is not None
+    if back_ms is not None:
+        w.q.schedule(back_ms, w.replicas[2].restart)
+    reads: list[Op] = []
+    w.token_read(1, write.token, write.record, reads.append)
+    w.run_until(w.q.now + 200)
+    assert reads and reads[0].end_ms is not None
+    if back_ms is None:
+        assert isinstance(reads[0].error, TokenError)
+    else:
+        assert reads[0].ok and reads[0].record == write.record
+    assert check_tokens(w) == (back_ms is not None)

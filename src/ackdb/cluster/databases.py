@@ -69,6 +69,12 @@ class ShardState(enum.StrEnum):
 FAILOVER_POLICIES = ("strict", "available")
 LEVELS = ("ONE", "QUORUM", "ALL")  # a leaderless database's consistency levels
 STRATEGIES = ("TimeBasedResolution", "DeleteOnConflict", "NoAutomatedResolution")
+# A leaderless database's hint limits, per replica a coordinator keeps hints for
+# (leaderless/hints.py); the age limit is also part of the tombstone grace.
+HINT_BYTES_MAX_DEFAULT = 64 << 20
+HINT_COUNT_MAX_DEFAULT = 100_000
+# Cassandra's max_hint_window is 3 h; a replica away longer is rebuilt by anti-entropy.
+HINT_AGE_MS_MAX_DEFAULT = 3 * 3600 * 1000
 FAILOVER_PROFILES = ("high", "low")
 FORKS_KEPT = 8  # a shard remembers its last 8 forks
 
@@ -176,6 +182,9 @@ class Database:
     write_consistency: str = "QUORUM"
     deletion_strategy: str = "TimeBasedResolution"  # | DeleteOnConflict | NoAutomatedResolution
     max_clock_skew_ms: int = 500
+    hint_bytes_max: int = HINT_BYTES_MAX_DEFAULT
+    hint_count_max: int = HINT_COUNT_MAX_DEFAULT
+    hint_age_ms_max: int = HINT_AGE_MS_MAX_DEFAULT
     schema_version: int = 0  # bumped by every committed schema change (0: never changed)
     collections: tuple[Collection, ...] = ()  # cluster/schema.py
 
@@ -231,6 +240,9 @@ class Database:
                 self.schema_version,
                 [c.to_list() for c in self.collections],
             ]
+            # (a key of its own: bodies written before the hint limits were database
+            # settings decode with the defaults)
+            body["hint_limits"] = [self.hint_bytes_max, self.hint_count_max, self.hint_age_ms_max]
         out = msgpack.packb(body, use_bin_type=True)
         assert isinstance(out, bytes)
         return out
@@ -245,6 +257,9 @@ class Database:
             profile = str(v.get("failover_profile", "high"))
             ll = v.get("leaderless") or ["QUORUM", "QUORUM", "TimeBasedResolution", 500, 0, []]
             read_cl, write_cl, strategy, skew, schema_version, colls = ll
+            hint_bytes, hint_count, hint_age = (int(x) for x in v.get("hint_limits") or _HINTS)
+            if min(hint_bytes, hint_count, hint_age) <= 0:
+                raise ValueError("hint limits must be positive")
             if read_cl not in LEVELS or write_cl not in LEVELS or strategy not in STRATEGIES:
                 raise ValueError(f"bad levels or strategy {read_cl!r:.20} {write_cl!r:.20}")
             if policy not in FAILOVER_POLICIES or profile not in FAILOVER_PROFILES:
@@ -268,6 +283,9 @@ class Database:
                 write_consistency=str(write_cl),
                 deletion_strategy=str(strategy),
                 max_clock_skew_ms=int(skew),
+                hint_bytes_max=hint_bytes,
+                hint_count_max=hint_count,
+                hint_age_ms_max=hint_age,
                 schema_version=int(schema_version),
                 collections=tuple(Collection.from_list(c) for c in colls),
             )
@@ -275,6 +293,9 @@ class Database:
             raise ValueError(f"not a database record: {e}") from None
         except Exception as e:  # msgpack raises several unrelated types on garbage
             raise ValueError(f"not a database record: {e}") from None
+
+
+_HINTS = (HINT_BYTES_MAX_DEFAULT, HINT_COUNT_MAX_DEFAULT, HINT_AGE_MS_MAX_DEFAULT)
 
 
 def _shard_body(s: Shard) -> list[Any]:

@@ -28,7 +28,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ackdb.cluster.commands import OK, Health, RecordKind, Result, fail
-from ackdb.cluster.databases import DB_NAME_MAX_CHARS, Database, DbType, Persistence, Topology
+from ackdb.cluster.databases import (
+    DB_NAME_MAX_CHARS,
+    HINT_AGE_MS_MAX_DEFAULT,
+    HINT_BYTES_MAX_DEFAULT,
+    HINT_COUNT_MAX_DEFAULT,
+    Database,
+    DbType,
+    Persistence,
+    Topology,
+)
 from ackdb.cluster.dboptions import DB_REPLICAS_MAX, DB_SHARDS_MAX, DbOptions
 from ackdb.cluster.placement import PlacementError, place
 
@@ -148,6 +157,9 @@ def apply_create(store: MetadataStore, name: str, options: bytes, index: int) ->
             write_consistency=opts.write_consistency or "QUORUM",
             deletion_strategy=opts.deletion_strategy or "TimeBasedResolution",
             max_clock_skew_ms=opts.max_clock_skew_ms or 500,
+            hint_bytes_max=opts.hint_bytes_max or HINT_BYTES_MAX_DEFAULT,
+            hint_count_max=opts.hint_count_max or HINT_COUNT_MAX_DEFAULT,
+            hint_age_ms_max=opts.hint_age_ms_max or HINT_AGE_MS_MAX_DEFAULT,
         )
     store.put_record(RecordKind.DATABASE, name, db.to_body(), index)
     return OK

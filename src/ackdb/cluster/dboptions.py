@@ -12,8 +12,9 @@ high (docs/failover.md).
 A leaderless database (``type`` leaderless, issue 16, docs/leaderless-ops.md) needs its
 ``replication_factor`` n and takes none of the sharded options (shards, replication,
 replicas, cluster API, failover); its ``partitions`` default to 1, its levels to QUORUM,
-its deletion strategy to TimeBasedResolution, its max clock skew to 500 ms, its
-persistence to aof-always. A sharded database takes none of the leaderless options.
+its deletion strategy to TimeBasedResolution, its max clock skew to 500 ms, its hint
+limits (per replica a coordinator keeps hints for) to 64 MiB, 100 000 hints and 3 h,
+its persistence to aof-always. A sharded database takes none of the leaderless options.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ DEFAULT_PERSISTENCE = Persistence.NONE
 # A leaderless replica acknowledges a write only once it is on its disk (docs/leaderless.md).
 LEADERLESS_PERSISTENCE = Persistence.AOF_ALWAYS
 CLOCK_SKEW_MAX_MS = 3_600_000  # a leaderless database's max-clock-skew-ms, at most an hour
+# The largest hint limits a leaderless database takes (the age limit is part of the
+# tombstone grace: a month of it keeps every tombstone a month).
+HINT_LIMITS_MAX = {
+    "hint_bytes_max": 1 << 40,  # 1 TiB
+    "hint_count_max": 1_000_000_000,
+    "hint_age_ms_max": 30 * 24 * 3600 * 1000,  # 30 days
+}
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 
 
@@ -65,6 +73,9 @@ class DbOptions:
     write_consistency: str | None = None
     deletion_strategy: str | None = None  # None: TimeBasedResolution
     max_clock_skew_ms: int | None = None  # None: 500
+    hint_bytes_max: int | None = None  # None: the defaults of cluster/databases.py
+    hint_count_max: int | None = None
+    hint_age_ms_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.persistence is None:
@@ -176,6 +187,10 @@ class DbOptions:
         skew = self.max_clock_skew_ms
         if skew is not None and not 1 <= skew <= CLOCK_SKEW_MAX_MS:
             raise ValueError(f"ERR max clock skew must be between 1 and {CLOCK_SKEW_MAX_MS} ms")
+        for k, most in HINT_LIMITS_MAX.items():
+            value = getattr(self, k)
+            if value is not None and not 1 <= value <= most:
+                raise ValueError(f"ERR {_OPTION_NAMES[k]} must be between 1 and {most}")
 
     @staticmethod
     def from_bytes(data: bytes) -> DbOptions:
@@ -228,6 +243,9 @@ _LEADERLESS_KEYS = (
     "write_consistency",
     "deletion_strategy",
     "max_clock_skew_ms",
+    "hint_bytes_max",
+    "hint_count_max",
+    "hint_age_ms_max",
 )
 # How DB.CREATE spells each leaderless option (for the refusals).
 _OPTION_NAMES = {k: k.upper().replace("_", "-") for k in _LEADERLESS_KEYS}
@@ -250,4 +268,7 @@ _OPTION_TYPES: dict[str, type] = {
     "write_consistency": str,
     "deletion_strategy": str,
     "max_clock_skew_ms": int,
+    "hint_bytes_max": int,
+    "hint_count_max": int,
+    "hint_age_ms_max": int,
 }

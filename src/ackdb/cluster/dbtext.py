@@ -17,6 +17,7 @@ replicas=<node>:<port>,... state=ok|failing forks=<count>`` line per shard (an e
 
 A leaderless database (issue 16): ``DB.INFO`` has ``replication_factor``, ``partitions``,
 ``read_consistency``, ``write_consistency``, ``deletion_strategy``, ``max_clock_skew_ms``,
+``hint_bytes_max``, ``hint_count_max``, ``hint_age_ms_max``,
 ``persistence``, ``password``, ``schema_version``, ``collections`` (a count) and
 ``topology_version`` instead of the sharded fields, then one ``partition:<index>
 slots=<first>-<last> replicas=<node>:<host>:<port>,...`` line per partition (its n
@@ -95,6 +96,9 @@ def _leaderless_info(t: Topology, endpoints: str) -> str:
         f"write_consistency:{db.write_consistency}",
         f"deletion_strategy:{db.deletion_strategy}",
         f"max_clock_skew_ms:{db.max_clock_skew_ms}",
+        f"hint_bytes_max:{db.hint_bytes_max}",
+        f"hint_count_max:{db.hint_count_max}",
+        f"hint_age_ms_max:{db.hint_age_ms_max}",
         f"persistence:{db.persistence.value}",
         f"password:{_yes(bool(db.password_sha256))}",
         f"schema_version:{db.schema_version}",

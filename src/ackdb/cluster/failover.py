@@ -97,20 +97,27 @@ def reports_needed(replicas: int, guarantee: int) -> int:
     return min(replicas, max(1, replicas - guarantee + 1))
 
 
-def best_report(reports: Iterable[Report]) -> Report | None:
+def best_report(reports: Iterable[Report], prefer: str = "") -> Report | None:
     """The report to promote: offsets only compare on one history, so first the history
     (replid) most reports share -- every instance that followed the old primary reports
     its replid; one that restarted empty has a fresh replid of its own -- ties to the
-    history with the highest offset; then in it the highest offset, ties to the lowest
-    node id."""
+    history with the highest offset; then in it the highest offset. Exact ties go to
+    ``prefer`` (the old primary: after a restart of every node nobody's offset tells
+    anything, and keeping its role keeps its data), then to the lowest node id."""
     reports = list(reports)
     if not reports:
         return None
     groups: dict[str, list[Report]] = {}
     for r in reports:
         groups.setdefault(r.replid, []).append(r)
-    best = max(groups.values(), key=lambda g: (len(g), max(r.offset for r in g)))
-    return min(best, key=lambda r: (-r.offset, r.node))
+
+    def rank(r: Report) -> tuple[int, int, bool]:
+        group = groups[r.replid]
+        return len(group), max(g.offset for g in group), r.node == prefer
+
+    top = max(rank(r)[:2] for r in reports)
+    best = [r for r in reports if rank(r)[:2] == top]
+    return min(best, key=lambda r: (-r.offset, r.node != prefer, r.node))
 
 
 def maintenance_note(node: str) -> str:
@@ -266,7 +273,7 @@ class FailoverController:
             lease_end = min(t_fence, lease_from) + p.lease_wait_ms
         if v.now_ms < lease_end:
             return Decision("lease", heard, needed)
-        best = best_report(f.reports)
+        best = best_report(f.reports, f.old_primary.node)
         note = ""
         if best is None:
             return Decision("reports", heard, needed)

@@ -4,7 +4,7 @@ which of its shard processes get a lease, and when it reports its primary down
 
 Owns: ``lease_targets`` (the agent's lease loop sends ``ACKDB.LEASE <epoch> <deadline>``
 to these units after each linearizable read) and ``down_facts`` (the ``shard.down``
-proposals for its primaries that stopped answering). Leaderless databases have neither
+proposals for its primaries that stopped answering, or that it found gone when it started). Leaderless databases have neither
 (no primary, no failover). Pure: never does IO, reads no clock;
 the shell (node/) renews, proposes and rate-limits (a repeated shard.down changes
 nothing once committed, but each is a Raft round).
@@ -94,7 +94,7 @@ def down_facts(
         silent = now_ms - u.last_ok_ms
         timeout = profile_of(li.db).shard_timeout_ms
         if u.held:
-            why = "its process exited"
+            why = "its process exited" if u.restarts else "its process was gone at start-up"
         elif u.phase is Phase.RESTARTING:
             continue  # not a held primary (the spec lags the metadata): judged once it is
         elif u.phase is Phase.STARTING and not (u.restarts or u.adopted):

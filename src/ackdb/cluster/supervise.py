@@ -15,6 +15,9 @@ Life of a unit:
     RUNNING --no answer for hang_ms--> Kill (then exits as above)
     any --no longer desired / changed beyond replication--> STOPPING --exited--> gone
                                                            (or Start again when changed)
+    any --no longer desired, may hold divergent writes--> checking: Start as a fenced
+        primary (or as it runs) --answered--> CheckDiverged --checked--> STOPPING --> gone,
+        its diverged-* files kept (RemoveDir.keep_diverged; cluster/retirecheck.py)
     adopted (found running at start-up) --> RUNNING-like, as STARTING until it answers
 
 Restarts back off: ``backoff_first_ms`` doubling up to ``backoff_max_ms``, back to the
@@ -35,20 +38,26 @@ alone; a unit becoming a REPLICA of a shard with forks gets ``CheckDiverged`` ri
 its ``SetReplication``. A primary of a database that fails over whose process exits
 after it answered is not restarted as a primary (it may come back empty or behind, and its replicas would
 full-sync from it): it is *held* until its spec changes (the failover froze it), and
-``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. Such
+``down_facts`` (cluster/leases.py) has its agent propose shard.down at once. So is such a
+primary *adopted without a process* (``held_after_restart``: the node came back, faster
+than the leader's node timeout, with its processes gone). Such
 units are probed every quarter of their ``timeout_ms``; ``answered`` (any reply, such as
 a lease renewal's) counts as a probe answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ackdb.cluster.databases import Persistence
 from ackdb.cluster.schemapush import push_due
 from ackdb.cluster.shardspec import Mode, Observed, ShardSpec, Spec
 from ackdb.cluster.unitactions import (
     BACKOFF_FIRST_MS,
     BACKOFF_MAX_MS,
+    CHECK_RETRY_MS,
+    CHECK_STARTS_MAX,
     FAILOVER_RETRY_MS,
     HANG_MS,
     PROBE_INTERVAL_MS,
@@ -75,8 +84,11 @@ from ackdb.cluster.unitactions import (
 __all__ = [
     "BACKOFF_FIRST_MS",
     "BACKOFF_MAX_MS",
+    "CHECK_RETRY_MS",
+    "CHECK_STARTS_MAX",
     "FAILOVER_RETRY_MS",
     "HANG_MS",
+    "HELD_AT_START",
     "PROBE_INTERVAL_MS",
     "RECONF_RETRY_MS",
     "STABLE_MS",
@@ -97,6 +109,7 @@ __all__ = [
     "Supervisor",
     "Timing",
     "Unit",
+    "held_after_restart",
 ]
 
 
@@ -111,31 +124,51 @@ class Supervisor:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def adopt(self, unit: str, pid: int | None, now_ms: int) -> None:
+    def adopt(
+        self, unit: str, pid: int | None, now_ms: int, clean_stop: tuple[str, int] | None = None
+    ) -> None:
         """At start-up, before any ``set_desired``: a unit directory on disk, with the
-        process still running from an earlier agent (``pid``) or none."""
+        process still running from an earlier agent (``pid``) or none (``clean_stop``: the
+        mode and epoch its clean-stop mark names, if it has one)."""
         assert self.desired is None, "adopt before the first set_desired"
         if pid is None:
-            self.units[unit] = Unit(unit, None, Phase.RESTARTING, restart_at_ms=now_ms)
+            self.units[unit] = Unit(
+                unit, None, Phase.RESTARTING, restart_at_ms=now_ms, clean_stop=clean_stop
+            )
         else:
             self.units[unit] = Unit(
                 unit, None, Phase.STARTING, pid, now_ms, now_ms, now_ms, adopted=True
             )
 
-    def set_desired(self, specs: dict[str, Spec], now_ms: int) -> list[Action]:
+    def set_desired(
+        self, specs: dict[str, Spec], now_ms: int, checks: Mapping[str, ShardSpec] | None = None
+    ) -> list[Action]:
+        """``checks``: for units no longer desired whose data must be checked for
+        divergent writes before their directory goes, the spec of the checking process
+        (cluster/retirecheck.py); the others are stopped and removed at once."""
         out: list[Action] = []
         self.desired = dict(specs)
         if self.shutting_down:
             return out
         for uid, u in list(self.units.items()):
             spec = specs.get(uid)
-            if spec is None:
+            check = None if checks is None else checks.get(uid)
+            if spec is None and check is not None:
+                self._check_then_retire(u, check, now_ms, out)
+            elif spec is None:
+                u.checking = False  # (its database was deleted meanwhile: nothing to keep)
                 self._retire(u, out)
+            elif u.checking:
+                u.checking = False  # desired again: its data stays anyway
+                self._change(u, spec, now_ms, out)
             elif u.spec is None:
                 u.spec = spec  # adopted: the metadata says what it is
                 u.last_ok_ms = now_ms  # its start-up grace begins now
                 if u.phase is Phase.RESTARTING:
                     u.restart_at_ms = now_ms
+                    if held_after_restart(spec, u.clean_stop):
+                        u.held = True
+                        out.append(Note("warning", f"{uid} {HELD_AT_START}"))
             elif spec != u.spec:
                 self._change(u, spec, now_ms, out)
         for uid, spec in specs.items():
@@ -164,7 +197,7 @@ class Supervisor:
                 self._start(u, now_ms, out)
             elif u.remove:
                 del self.units[unit]
-                out.append(RemoveDir(unit))
+                out.append(RemoveDir(unit, keep_diverged=u.checking))
                 out.append(Note("notice", f"{unit} stopped and removed ({status})"))
             else:
                 del self.units[unit]
@@ -172,6 +205,16 @@ class Supervisor:
             return out
         if self.shutting_down:
             del self.units[unit]
+            return out
+        if u.checking and u.restarts + 1 >= self.timing.check_starts_max:
+            del self.units[unit]
+            out.append(
+                Note(
+                    "warning",
+                    f"{unit} exited ({status}) before its divergence check, "
+                    f"{u.restarts + 1} times: its directory is left on disk for the operator",
+                )
+            )
             return out
         if was is Phase.RUNNING and _fails_over_as_primary(u.spec):
             u.phase, u.held = Phase.RESTARTING, True
@@ -205,6 +248,19 @@ class Supervisor:
         if u.phase is Phase.RUNNING and isinstance(u.spec, ShardSpec):
             self._check_role(u, u.spec, seen, now_ms, out)
             self._push_schema(u, u.spec, now_ms, out)
+        return out
+
+    def checked(self, unit: str, ok: bool, now_ms: int) -> list[Action]:
+        """The divergence check of a unit no longer desired answered (``ok``) or failed:
+        then it goes (its files of divergent writes kept), else it is checked again
+        after ``check_retry_ms``."""
+        out: list[Action] = []
+        u = self.units.get(unit)
+        if u is None or not u.checking:
+            return out
+        if ok:
+            out.append(Note("notice", f"{unit} checked for divergent writes"))
+            self._retire(u, out)
         return out
 
     def answered(self, unit: str, pid: int, now_ms: int) -> None:
@@ -248,12 +304,31 @@ class Supervisor:
         u.held, u.freeze_ms, u.handed_over, u.schema_push_ms = False, None, None, None
         out.append(Start(u.id, u.spec))
 
+    def _check_then_retire(self, u: Unit, check: ShardSpec, now_ms: int, out: list[Action]) -> None:
+        """Not desired any more, but its data may hold divergent writes: run it as the
+        check's fenced primary, send it CheckDiverged once it answers (``_watch``), and
+        retire it when ``checked``."""
+        if u.checking:
+            return
+        u.checking, u.remove, u.held, u.freeze_ms, u.restarts = True, False, False, None, 0
+        out.append(Note("notice", f"{u.id} left this node: checking it for divergent writes"))
+        if u.phase is Phase.STOPPING:
+            u.then_start = check  # (stopping for a restart already: it comes back as this)
+        elif u.pid is None:
+            u.spec = check
+            self._start(u, now_ms, out)
+        elif u.spec is not None and check.same_process(u.spec):
+            u.spec = check  # running with the same files and port: check it as it is
+        else:
+            u.phase, u.then_start = Phase.STOPPING, check
+            out.append(Stop(u.id, u.pid))
+
     def _retire(self, u: Unit, out: list[Action]) -> None:
         """Not desired any more: stop it, then remove its directory."""
         u.remove, u.then_start = True, None
         if u.pid is None:
             del self.units[u.id]
-            out.append(RemoveDir(u.id))
+            out.append(RemoveDir(u.id, keep_diverged=u.checking))
             out.append(Note("notice", f"{u.id} removed (no longer in the metadata)"))
         elif u.phase is not Phase.STOPPING:
             u.phase = Phase.STOPPING
@@ -377,6 +452,9 @@ class Supervisor:
         spec = u.spec
         if u.phase is Phase.RUNNING and isinstance(spec, ShardSpec):
             self._carry_out_again(u, spec, now_ms, out)
+            if u.checking and (u.freeze_ms is None or now_ms - u.freeze_ms >= t.check_retry_ms):
+                u.freeze_ms = now_ms  # (a checking unit is never frozen: the field is free)
+                out.append(CheckDiverged(u.id, spec.forks))
         if not u.probing and now_ms >= u.next_probe_ms:
             u.probing = True
             interval = t.probe_interval_ms
@@ -384,6 +462,27 @@ class Supervisor:
                 interval = min(interval, max(1, spec.timeout_ms // 4))
             u.next_probe_ms = now_ms + interval
             out.append(Probe(u.id, u.pid, spec))
+
+
+HELD_AT_START = "was gone when the agent started; held until the failover moves on"
+
+
+def held_after_restart(spec: Spec, clean_stop: tuple[str, int] | None = None) -> bool:
+    """A unit found on disk with no process (the node or the agent restarted after its
+    process died unseen): held, like a primary whose exit the agent saw, when it is a
+    primary of a database that fails over and may have come back behind its replicas --
+    persistence ``none``, ``snapshot`` or ``aof-everysec`` lose the last writes -- whose
+    resync from it would lose what WAIT acknowledged; the failover compares it with them
+    instead. Under ``aof-always`` it holds every write it acknowledged; so does a primary
+    of the same epoch that exited cleanly at its agent's stop (``clean_stop``: its final
+    fsync of the AOF, or its final snapshot, done), except under ``none``, which keeps
+    nothing (docs/failover.md, "A node back before node_timeout_ms")."""
+    if not (isinstance(spec, ShardSpec) and _fails_over_as_primary(spec)):
+        return False
+    if spec.persistence is Persistence.AOF_ALWAYS:
+        return False
+    clean = clean_stop == (Mode.PRIMARY.value, spec.epoch)
+    return not clean or spec.persistence is Persistence.NONE
 
 
 def _fails_over_as_primary(spec: Spec | None) -> bool:

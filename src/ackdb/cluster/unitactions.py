@@ -28,6 +28,11 @@ HANG_MS = 20_000
 RECONF_RETRY_MS = 2000
 # A Freeze whose report has not reached the metadata is sent again after this long (ms).
 FAILOVER_RETRY_MS = 500
+# A unit no longer desired whose data may hold divergent writes is checked before its
+# directory goes (supervise.py): the check again after this long when it failed (ms), and
+# how many failed starts of its process before the directory is left on disk instead.
+CHECK_RETRY_MS = 5000
+CHECK_STARTS_MAX = 5
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -60,9 +65,12 @@ class Kill:
 
 @dataclass(frozen=True, slots=True)
 class RemoveDir:
-    """The unit is gone for good: remove its directory."""
+    """The unit is gone for good: remove its directory -- after moving its files of
+    divergent writes where the node keeps them (``keep_diverged``: the database lives
+    on; node/divergedfiles.py)."""
 
     unit: str
+    keep_diverged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +184,12 @@ class Unit:
     freeze_ms: int | None = None  # when the last Freeze was sent
     handed_over: int | None = None  # the epoch of the last HandOver sent
     schema_push_ms: int | None = None  # a leaderless replica: when LL.SCHEMA was last sent
+    # No longer desired, but checked for divergent writes (ACKDB.DIVERGED) before its
+    # directory goes: its spec is the check's (frozen, no replicaof).
+    checking: bool = False
+    # Adopted without a process: the (mode, epoch) its clean-stop mark says it exited in
+    # at its agent's stop (node/shardfiles.py), if any.
+    clean_stop: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)
@@ -188,3 +202,5 @@ class Timing:
     hang_ms: int = HANG_MS
     reconf_retry_ms: int = RECONF_RETRY_MS
     failover_retry_ms: int = FAILOVER_RETRY_MS
+    check_retry_ms: int = CHECK_RETRY_MS
+    check_starts_max: int = CHECK_STARTS_MAX

@@ -73,8 +73,12 @@ def waitaof(c: Client, argv: list[bytes]) -> bytes:
 def syncwoff(c: Client, argv: list[bytes]) -> bytes:
     """The endpoint's connections are shared by its clients: before a client's WAIT it
     raises its own connection's last write offset to the shard's offset, which covers the
-    client's writes made over any connection (docs/proxy.md)."""
-    c.woff = c.server.master_repl_offset
+    client's writes made over any connection (docs/proxy.md). Keep-alives (PING,
+    GETACK) that end the stream are left out: nobody's write, and a WAIT for them would
+    wait for what replicas acknowledge late and hold the replies of ``appendfsync
+    always`` for a write that never comes."""
+    r: Replication | None = c.server.repl
+    c.woff = c.server.master_repl_offset if r is None else r.write_offset
     return enc.OK
 
 

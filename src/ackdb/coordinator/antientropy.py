@@ -65,15 +65,13 @@ class AntiEntropy:
         depth: int = cv.AE_DEPTH_DEFAULT,
         push_budget: int = cv.AE_PUSH_BUDGET_DEFAULT,
         call_timeout_s: float = CALL_TIMEOUT_S_DEFAULT,
-        hint_age_ms_max: int = HINT_AGE_MS_MAX_DEFAULT,
         request_timeout_ms: int = REQUEST_TIMEOUT_MS_DEFAULT,
     ) -> None:
         self.node, self.password, self.log = node, password, log
         self.call_timeout_s = call_timeout_s
-        self._grace = (hint_age_ms_max, request_timeout_ms)
-        self.schedule = cv.Schedule(
-            node, grace_ms(hint_age_ms_max, request_timeout_ms, 0), interval_ms, depth, push_budget
-        )
+        self.request_timeout_ms = request_timeout_ms
+        grace = grace_ms(HINT_AGE_MS_MAX_DEFAULT, request_timeout_ms, 0)  # until a topology
+        self.schedule = cv.Schedule(node, grace, interval_ms, depth, push_budget)
         self.topo: Topology | None = None
         self._conns: dict[Addr, Client] = {}
         self._wake = asyncio.Event()
@@ -82,7 +80,10 @@ class AntiEntropy:
 
     def set_topology(self, topo: Topology) -> None:
         self.topo = topo
-        self.schedule.grace_ms = grace_ms(*self._grace, topo.db.max_clock_skew_ms)
+        db = topo.db  # the database's hint age: the same grace on every coordinator
+        self.schedule.grace_ms = grace_ms(
+            db.hint_age_ms_max, self.request_timeout_ms, db.max_clock_skew_ms
+        )
         self.schedule.set_partitions(partitions_of(topo))
         self._wake.set()
 

@@ -9,8 +9,10 @@ of one key reads the write, and writes get versions in request order. Also INFO,
 and CONVERGE (the anti-entropy port, coordinator/ports.py).
 
 Read-your-writes: a read of a key this connection wrote (its token is in the session),
-or one named by ``AFTER <token>``, asks the token's replicas first, one after the other,
-until a record covers the token (leaderless/session.py); none covering -> ``-TRYAGAIN``.
+or one named by ``AFTER <token>``, carries out the steps of a ``TokenRead``
+(leaderless/tokenread.py: the token's replicas asked first, one after the other, rounds
+retried every 50 ms while none covers the token, up to one request timeout; then
+``-TRYAGAIN``).
 
 Limits: ``CLIENTS_MAX`` connections; the front end's ``BULK_MAX_BYTES`` and
 ``QUERY_BUFFER_MAX_BYTES``; ``PENDING_REPLIES_MAX`` (resp/aio.py) per connection.
@@ -27,12 +29,14 @@ from typing import Any
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..cluster.databases import Topology
 from ..keyspace import lww
-from ..leaderless.actions import Done, TokenError
+from ..leaderless.actions import Done
 from ..leaderless.conncmds import Access, DataCmd, ShellCmd, attribute, classify, login_needed
 from ..leaderless.levels import Level, required
 from ..leaderless.ops import Ctx, Outcome, Plan, Read, ScanPage, Write
 from ..leaderless.scancmds import DEPTH
 from ..leaderless.session import LastReceipt, Session, Token
+from ..leaderless.tokenread import Answer, Sleep, TokenRead
+from ..leaderless.tombstones import grace_ms
 from ..leaderless.usercmds import run_plan_sync
 from ..resp import encoder as enc
 from ..resp.aio import FrontEndProtocol
@@ -228,19 +232,27 @@ class Endpoint:
         return Outcome(done)
 
     async def _read(self, part: Partition, op: Read, token: Token | None) -> Done:
+        """A read; with a token, the steps of its ``TokenRead`` (leaderless/tokenread.py)."""
         r = self.runner
         if token is None:
             return await r.read(part, op.key, op.level)
-        firsts = [part.nodes.index(n) for n in token.replicas if n in part.nodes] or [0]
-        done: Done | None = None
-        for first in firsts:
-            done = await r.read(part, op.key, op.level, (first,))
-            if done.error is None and token.covered_by(done.record):
-                return done
-        assert done is not None
-        if done.error is not None:
-            return done
-        return Done(done.receipt, error=TokenError())
+        now = wall_ms()
+        plan = TokenRead(token, part.nodes, now + r.timeout_ms, self.grace_ms())
+        step = plan.start()
+        while True:
+            if isinstance(step, Answer):
+                return step.done
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.ms / 1000)
+                step = plan.resume()
+                continue
+            done = await r.read(part, op.key, op.level, (step.replica,))
+            step = plan.on_done(done, wall_ms())
+
+    def grace_ms(self) -> int:
+        """The tombstone grace this coordinator's anti-entropy purges by."""
+        db = self.topo.db
+        return grace_ms(self.runner.limits.age_ms_max, self.runner.timeout_ms, db.max_clock_skew_ms)
 
     # -- INFO, TIME, CONVERGE -----------------------------------------------------------
 

@@ -2,11 +2,13 @@
 
 SHELL MODULE (files, sockets, signals, the event loop). Command line: the proxy's
 (``--db NAME --bind HOST --port P (--meta HOST:PORT | --topology-file PATH)
-[--secret-file PATH] [--logfile F] [--loglevel L]``) plus the hint limits
-(``--hint-bytes-max``, ``--hint-count-max``, ``--hint-age-ms-max``) and
-``--request-timeout-ms`` (default 2000). The topology is followed like the proxy's
-(``DB.TOPOLOGY`` long poll, or the file re-read when it changes) and applied live: new
-partitions and replicas, levels defaults, the schema and its version.
+[--secret-file PATH] [--logfile F] [--loglevel L]``) plus ``--request-timeout-ms``
+(default 2000), ``--ae-interval-ms`` and ``--no-anti-entropy``. The topology is followed
+like the proxy's (``DB.TOPOLOGY`` long poll, or the file re-read when it changes) and
+applied live: new partitions and replicas, levels defaults, the hint limits, the schema
+and its version. The hint limits are the database's settings (``ackdb db create
+--hint-bytes-max/--hint-count-max/--hint-age-ms-max``), never per process: the hint age
+is part of the tombstone grace, which every coordinator of the database must share.
 """
 
 from __future__ import annotations
@@ -19,11 +21,6 @@ from collections.abc import Callable
 
 from ..cluster.databases import DbType
 from ..leaderless.convergence import AE_INTERVAL_MS_DEFAULT
-from ..leaderless.hints import (
-    HINT_AGE_MS_MAX_DEFAULT,
-    HINT_BYTES_MAX_DEFAULT,
-    HINT_COUNT_MAX_DEFAULT,
-)
 from ..proxy.log import Log
 from ..proxy.main import (
     LONG_POLL_TIMEOUT_MS,
@@ -38,7 +35,7 @@ from ..resp.client import ReplyError
 from .antientropy import AntiEntropy
 from .endpoint import Endpoint
 from .ports import Convergence
-from .runner import REQUEST_TIMEOUT_MS, HintLimits, Runner
+from .runner import REQUEST_TIMEOUT_MS, Runner
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -46,9 +43,6 @@ def _args(argv: list[str]) -> argparse.Namespace:
         prog="ackdb coordinator", description="a leaderless database's endpoint"
     )
     add_endpoint_options(ap)
-    ap.add_argument("--hint-bytes-max", type=int, default=HINT_BYTES_MAX_DEFAULT)
-    ap.add_argument("--hint-count-max", type=int, default=HINT_COUNT_MAX_DEFAULT)
-    ap.add_argument("--hint-age-ms-max", type=int, default=HINT_AGE_MS_MAX_DEFAULT)
     ap.add_argument("--request-timeout-ms", type=int, default=REQUEST_TIMEOUT_MS)
     ap.add_argument(
         "--ae-interval-ms",
@@ -86,17 +80,15 @@ async def serve(
     if topo.db.name != opts.db or topo.db.type is not DbType.LEADERLESS:
         log.warning(f"the topology is of database '{topo.db.name}' ({topo.db.type.value})")
         return 1
-    limits = HintLimits(opts.hint_bytes_max, opts.hint_count_max, opts.hint_age_ms_max)
     if convergence is None and not opts.no_anti_entropy:
         convergence = AntiEntropy(
             topo.node,
             password,
             log,
             interval_ms=opts.ae_interval_ms,
-            hint_age_ms_max=opts.hint_age_ms_max,
             request_timeout_ms=opts.request_timeout_ms,
         )
-    runner = Runner(topo, password, limits, log, opts.request_timeout_ms)
+    runner = Runner(topo, password, log, opts.request_timeout_ms)
     port = opts.port or topo.db.port
     ep = Endpoint(topo, runner, password, log, port, convergence)
     await ep.listen(opts.bind)

@@ -4,7 +4,8 @@ SHELL MODULE (asyncio, the clock). Owns: the partitions of the current topology 
 replica set: ``db.shard_of_slot(key_slot(key)).instances()``, replica i = index i), one
 ``Link`` per replica address, the coordinator's hybrid logical clock, its request ids,
 the hint queues (one per replica address, ``leaderless/hints.HintQueue`` with the three
-limits) and their replay, and the counters INFO shows. It only carries out actions: a
+limits of the database's record, ``db create --hint-*``, applied live with each
+topology) and their replay, and the counters INFO shows. It only carries out actions: a
 core (``WriteRequest`` / ``ReadRequest`` / ``ScanRequest``) decides, this feeds it
 replies, failures and the deadline tick.
 
@@ -63,11 +64,16 @@ class Partition:
         return tuple(range(len(self.addrs)))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class HintLimits:
     bytes_max: int
     count_max: int
     age_ms_max: int
+
+    @staticmethod
+    def of(topo: Topology) -> HintLimits:
+        db = topo.db
+        return HintLimits(db.hint_bytes_max, db.hint_count_max, db.hint_age_ms_max)
 
 
 def node_number(topo: Topology) -> int:
@@ -94,12 +100,11 @@ class Runner:
         self,
         topo: Topology,
         password: bytes | None,
-        limits: HintLimits,
         log: Any,
         request_timeout_ms: int = REQUEST_TIMEOUT_MS,
     ) -> None:
         self.password = password
-        self.limits = limits
+        self.limits = HintLimits.of(topo)
         self.log = log
         self.timeout_ms = request_timeout_ms
         self.clock = HybridClock(node_number(topo), topo.db.max_clock_skew_ms)
@@ -125,6 +130,10 @@ class Runner:
         self.topo = topo
         self.clock.max_skew_ms = topo.db.max_clock_skew_ms
         self.strategy = DeletionStrategy.parse(topo.db.deletion_strategy.encode())
+        self.limits = lim = HintLimits.of(topo)
+        for q in self.hints.values():
+            q.hint_bytes_max, q.hint_count_max = lim.bytes_max, lim.count_max
+            q.hint_age_ms_max = lim.age_ms_max
         self.partitions = [
             Partition(
                 s.index,

@@ -122,6 +122,12 @@ class Replication(Protocol):
         ...
 
     @property
+    def write_offset(self) -> int:
+        """The offset less the keep-alives (PING, REPLCONF GETACK) that end the stream:
+        the highest any client's last write offset can be (ACKDB.SYNCWOFF)."""
+        ...
+
+    @property
     def is_primary(self) -> bool:
         """The node's role, as the replication engine holds it (the one place it lives)."""
         ...

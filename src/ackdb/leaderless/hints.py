@@ -1,7 +1,8 @@
 """Hinted handoff: writes a coordinator keeps for a replica it could not reach.
 
 Owns: one bounded queue per replica of (key -> merged record, first-stored time), the
-three limits (``hint_bytes_max``, ``hint_count_max``, ``hint_age_ms_max``, per replica),
+three limits (``hint_bytes_max``, ``hint_count_max``, ``hint_age_ms_max``, per replica;
+a database's settings, cluster/databases.py, defaults 64 MiB, 100 000 and 3 h),
 coalescing (two hints for one key merge into one, so a hot key costs one entry), and
 throttled replay (``replay_batch_max`` hints per call). Never sends: the shell sends what
 ``take`` returns as ``LL.APPLY`` and calls ``delivered`` or ``put`` back on failure.
@@ -17,13 +18,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..cluster.databases import (
+    HINT_AGE_MS_MAX_DEFAULT,
+    HINT_BYTES_MAX_DEFAULT,
+    HINT_COUNT_MAX_DEFAULT,
+)
 from ..keyspace import lww
 from ..keyspace.lww import Record
 
-HINT_BYTES_MAX_DEFAULT = 64 << 20
-HINT_COUNT_MAX_DEFAULT = 100_000
-# Cassandra's max_hint_window is 3 h; a replica away longer is rebuilt by anti-entropy.
-HINT_AGE_MS_MAX_DEFAULT = 3 * 3600 * 1000
+__all__ = [
+    "HINT_AGE_MS_MAX_DEFAULT",
+    "HINT_BYTES_MAX_DEFAULT",
+    "HINT_COUNT_MAX_DEFAULT",
+    "REPLAY_BATCH_MAX_DEFAULT",
+    "HintQueue",
+]
 REPLAY_BATCH_MAX_DEFAULT = 128
 
 

@@ -19,9 +19,10 @@ newer one in the same place:
 
 A read that presents a token (``AFTER``, or the connection's own recent write of the
 key) is read first from one of the token's replicas, then from the next of them while
-the record it gets does not cover the token, and fails with ``TRYAGAIN`` when none does
-(every replica that acknowledged the write lost it: only a lost disk can cause that;
-the shell's side is coordinator/endpoint.py). Tokens of other keys constrain nothing.
+the record it gets does not cover the token, waiting and trying again (bounded) while
+none does, then fails with ``TRYAGAIN`` -- the plan is ``tokenread.TokenRead``, carried
+out by coordinator/endpoint.py and by the simulator. Tokens of other keys constrain
+nothing.
 """
 
 from __future__ import annotations

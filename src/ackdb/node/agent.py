@@ -118,6 +118,7 @@ class Agent(Host):
             key,
             host_stopping=lambda: self.stopping,
             extra_status=self.supervisor.status_text,
+            diverged=self.supervisor.diverged,
         )
         self.lease = LeaseRenewer(
             opts.node_id, log, lambda: self.member.meta, self.member.read, self.supervisor.call

@@ -22,7 +22,7 @@ from typing import Any
 
 from ackdb.cluster.databases import LEVELS, STRATEGIES
 from ackdb.cluster.dbtext import DbInfo, parse_info
-from ackdb.cluster.status import StatusView
+from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node.cli_cluster import DEFAULT_BASE_PORT, ClusterError, _addrs, _load
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
@@ -75,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     ll.add_argument("--write-consistency", choices=LEVELS, type=str.upper, default=None)
     ll.add_argument("--deletion-strategy", choices=STRATEGIES, default=None)
     ll.add_argument("--max-clock-skew-ms", type=int, default=None, metavar="MS")
+    for flag, metavar, what in (
+        ("--hint-bytes-max", "B", "their bytes (default 64 MiB)"),
+        ("--hint-count-max", "N", "their count (default 100000)"),
+        ("--hint-age-ms-max", "MS", "their age, part of the tombstone grace (default 3 h)"),
+    ):
+        ll.add_argument(
+            flag,
+            type=int,
+            default=None,
+            metavar=metavar,
+            help=f"hints a coordinator keeps per unreachable replica: at most {what}",
+        )
     fo = sub.add_parser("failover", parents=[where], help="a planned failover (no loss)")
     fo.add_argument("name")
     fo.add_argument("--shard", type=int, default=None, help="one shard (default: every shard)")
@@ -84,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("name")
     rm = sub.add_parser("delete", parents=[where], help="delete a database")
     rm.add_argument("name")
+    _diverged_parser(sub, where)
     return p
 
 
@@ -99,6 +112,8 @@ def db_main(argv: list[str]) -> int:
             _print_info(parse_info(_call(addrs, ["DB.INFO", a.name]).decode()))
         elif a.cmd == "failover":
             return _failover(addrs, a.name, a.shard, a.wait_s)
+        elif a.cmd == "diverged":
+            return _diverged(addrs, a.name, a.clear, a.clear_all)
         else:
             _call(addrs, ["DB.DELETE", a.name])
             print(f"deleted database {a.name}")
@@ -136,6 +151,9 @@ def _create_args(a: argparse.Namespace) -> list[str]:
         ("WRITE-CONSISTENCY", a.write_consistency),
         ("DELETION-STRATEGY", a.deletion_strategy),
         ("MAX-CLOCK-SKEW-MS", a.max_clock_skew_ms),
+        ("HINT-BYTES-MAX", a.hint_bytes_max),
+        ("HINT-COUNT-MAX", a.hint_count_max),
+        ("HINT-AGE-MS-MAX", a.hint_age_ms_max),
     ):
         if v is not None:
             args += [opt, str(v)]
@@ -265,6 +283,10 @@ def _print_leaderless(info: DbInfo) -> None:
         f" deletion strategy {f.get('deletion_strategy')};"
         f" max clock skew {f.get('max_clock_skew_ms')} ms"
     )
+    print(
+        f"  hints:       at most {f.get('hint_bytes_max')} bytes, {f.get('hint_count_max')}"
+        f" hints, {f.get('hint_age_ms_max')} ms old per unreachable replica"
+    )
     print(f"  persistence: {f.get('persistence')}; password {f.get('password')}")
     print(f"  schema:      version {f.get('schema_version')}, {f.get('collections')} collection(s)")
     for name, c in info.collections:
@@ -318,3 +340,52 @@ def print_databases(v: StatusView) -> None:
                 + (f" -- {f.fields['note']}" if "note" in f.fields else "")
             )
     # The shard supervisor's live per-instance lines (role, offset, lag) print here.
+
+
+# -- ackdb db diverged (docs/failover.md, "Files of divergent writes") -----------------
+
+
+def _diverged_parser(sub: Any, where: argparse.ArgumentParser) -> None:
+    dv = sub.add_parser(
+        "diverged", parents=[where], help="list (or clear) the files of divergent writes"
+    )
+    dv.add_argument("name")
+    how = dv.add_mutually_exclusive_group()
+    how.add_argument("--clear", default=None, metavar="FILE", help="remove this file (a path)")
+    how.add_argument("--clear-all", action="store_true", help="remove every such file")
+
+
+def _diverged(addrs: list[str], name: str, clear: str | None, clear_all: bool) -> int:
+    """DB.DIVERGED on every member (each answers for its own disk): the files, or those
+    removed. 1 when a member did not answer (its files are not listed)."""
+    view = parse_status(_call(addrs, ["CLUSTER.STATUS"]).decode())
+    args = ["DB.DIVERGED", name]
+    if clear is not None:
+        args += ["CLEAR", clear]
+    elif clear_all:
+        args += ["CLEAR-ALL"]
+    rows, silent = [], []
+    for m in view.members:
+        addr = m.fields.get("client", "?")
+        try:
+            rows += _call([addr], args)
+        except ClusterError as e:
+            if str(e).startswith("ERR no such database"):
+                raise
+            silent.append(f"{m.id} ({e})")
+    verb = "removed" if clear is not None or clear_all else "kept"
+    if not rows:
+        print(f"no files of divergent writes {verb} for {name}")
+    else:
+        print(f"{'node':<10}{'shard':<7}{'epoch':<7}{'bytes':<12}path")
+    for node, shard, epoch, size, path, kept in rows:
+        where = " (its shard left the node)" if kept else ""
+        print(f"{node.decode():<10}{shard:<7}{epoch:<7}{size:<12}{path.decode()}{where}")
+    if rows and verb == "removed":
+        print(f"{len(rows)} file(s) removed")
+    for who in silent:
+        sys.stderr.write(f"ackdb db diverged: {who} did not answer: its files are not listed\n")
+    if clear is not None and not rows:
+        sys.stderr.write(f"ackdb db diverged: no member holds {clear}\n")
+        return 1
+    return 1 if silent else 0

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
+from ackdb.node.divergedfiles import DivergedFile
 from ackdb.node.metaserver import MetaConnection
 from ackdb.node.peerauth import join_proof_ok
 from ackdb.node.service import ClientConnection, MetaPort
@@ -40,9 +41,11 @@ class ClientPort:
         join_key: bytes,
         host_stopping: Callable[[], bool] = lambda: False,
         extra_status: Callable[[], str] = lambda: "",
+        diverged: Callable[[int, str | None, bool], list[DivergedFile]] = lambda *_: [],
     ) -> None:
         self.member = member
         self.extra_status = extra_status  # lines appended to CLUSTER.STATUS (the shards)
+        self._diverged = diverged  # the shard supervisor's files of divergent writes
         self.join_key = join_key
         self.host_stopping = host_stopping
         self.bind = bind
@@ -104,6 +107,9 @@ class ClientPort:
 
     def info_text(self) -> str:
         return self.member.info_text(len(self.clients))
+
+    def diverged(self, db_uid: int, clear: str | None, clear_all: bool) -> list[DivergedFile]:
+        return self._diverged(db_uid, clear, clear_all)
 
     def join_proof_ok(
         self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes

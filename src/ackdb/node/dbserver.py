@@ -14,7 +14,8 @@ the log, which only ever holds their sha256.
     DB.CREATE name TYPE leaderless REPLICATION-FACTOR n [PARTITIONS p] [PORT p]
               [READ-CONSISTENCY ONE|QUORUM|ALL] [WRITE-CONSISTENCY ONE|QUORUM|ALL]
               [DELETION-STRATEGY TimeBasedResolution|DeleteOnConflict|NoAutomatedResolution]
-              [MAX-CLOCK-SKEW-MS ms] [PERSISTENCE ...] [PASSWORD pw] [ACL-USER rules]
+              [MAX-CLOCK-SKEW-MS ms] [HINT-BYTES-MAX b] [HINT-COUNT-MAX n]
+              [HINT-AGE-MS-MAX ms] [PERSISTENCE ...] [PASSWORD pw] [ACL-USER rules]
                                               $ the DB.INFO text of the new database
     DB.LIST                                   * names, sorted
     DB.INFO name                              $ field:value lines (cluster/dbtext.py)
@@ -148,6 +149,9 @@ _LEADERLESS_OPTIONS = {
     "WRITE-CONSISTENCY": "write_consistency",
     "DELETION-STRATEGY": "deletion_strategy",
     "MAX-CLOCK-SKEW-MS": "max_clock_skew_ms",
+    "HINT-BYTES-MAX": "hint_bytes_max",
+    "HINT-COUNT-MAX": "hint_count_max",
+    "HINT-AGE-MS-MAX": "hint_age_ms_max",
 }
 
 

@@ -5,10 +5,10 @@ Owns: starting, stopping, killing and restarting member processes, the ports and
 directories they use, and polling them (status, leader). Each member's cluster address
 as seen by each other member can be redirected (``peer_addr``), so a test can put a
 fault-injecting proxy on every link. With ``distinct_hosts`` member i (from 0) listens
-on its own loopback host 127.0.0.<i+1> (``--bind`` and ``--advertise-host``), so every
-member can serve a database on the same port, as separate machines do; ``loopback_net``
-(e.g. ``127.31.7``) puts them on another /24 of the loopback network, so clusters run at
-once (the cluster hands out the same shard ports in each) never share an address. Every wait is
+on its own loopback host <net>.<i+1> (``--bind`` and ``--advertise-host``), so every
+member can serve a database on the same port, as separate machines do; the /24 is
+``loopback_net`` (e.g. ``127.0.0``), by default a random one of 127.0.0.0/8, so clusters
+run at once (the cluster hands out the same shard ports in each) never share an address. Every wait is
 bounded and polls; processes are stopped by ``close()`` (SIGTERM, then SIGKILL). The
 cluster has one secret, ``base_dir/cluster.secret``, given to every member
 (``--cluster-secret-file``); a member can be given another (``add(..., secret_file=...)``)
@@ -88,11 +88,11 @@ class LocalCluster:
         extra_args: Iterable[str] = (),
         peer_addr: Callable[[Member, Member], str] | None = None,
         distinct_hosts: bool = False,
-        loopback_net: str = "127.0.0",
+        loopback_net: str | None = None,
     ) -> None:
         self.base_dir = base_dir
         self.distinct_hosts = distinct_hosts
-        self.loopback_net = loopback_net
+        self.loopback_net = loopback_net or random_loopback_net()
         self.extra_args = list(extra_args)
         self.peer_addr = peer_addr or (lambda src, dst: dst.cluster_addr)
         self.members: dict[str, Member] = {}

@@ -20,6 +20,9 @@ Commands and replies (docs/cluster.md has the full story):
     CLUSTER.REMOVE id             +OK (the leader then removes it from the voters)
     DB.CREATE / DB.LIST / DB.INFO / DB.DELETE / DB.TOPOLOGY    databases (dbserver.py)
     DB.FAILOVER / NODE.MAINTENANCE                             failover (dbserver.py)
+    DB.DIVERGED name [CLEAR file | CLEAR-ALL]                  this node's files of
+                                                               divergent writes
+                                                               (divergedserver.py)
     SCHEMA.CREATE / SCHEMA.ADD / SCHEMA.DROP / SCHEMA.GET      a leaderless database's
                                                                schema (schemaserver.py)
     HELLO [2|3 [AUTH user pass] [SETNAME name]]   the protocol switch (RESP2 or RESP3)
@@ -46,7 +49,7 @@ from typing import Any
 
 from ackdb import __version__
 from ackdb.cluster.commands import KEY_MAX_BYTES, NAME_MAX_BYTES, VALUE_MAX_BYTES, Op, Result
-from ackdb.node import dbserver, schemaserver
+from ackdb.node import dbserver, divergedserver, schemaserver
 from ackdb.node.peerauth import WRONG_SECRET_ERROR
 from ackdb.node.peerframes import parse_addr, valid_node_id
 from ackdb.node.service import ConnectionHost as Agent
@@ -305,6 +308,7 @@ COMMANDS: dict[bytes, tuple[str, Handler, int]] = {
     b"DB.INFO": (READ, dbserver.db_info, 2),
     b"DB.TOPOLOGY": (LOCAL, dbserver.db_topology, -2),
     b"DB.FAILOVER": (WRITE, dbserver.db_failover, -2),
+    b"DB.DIVERGED": (LOCAL, divergedserver.db_diverged, -2),
     b"NODE.MAINTENANCE": (WRITE, dbserver.node_maintenance, 3),
     b"SCHEMA.CREATE": (WRITE, schemaserver.schema_change, -4),
     b"SCHEMA.ADD": (WRITE, schemaserver.schema_change, -4),

@@ -23,6 +23,7 @@ from typing import Protocol
 from ackdb.cluster.commands import Op, Result
 from ackdb.cluster.metadata import MetadataStore
 from ackdb.consensus import Role
+from ackdb.node.divergedfiles import DivergedFile
 from ackdb.node.topowatch import TopologyWatches
 from ackdb.server.log import Log
 
@@ -91,6 +92,11 @@ class ConnectionHost(MetaAccess, Protocol):
     def status_text(self) -> str: ...
 
     def info_text(self) -> str: ...
+
+    def diverged(self, db_uid: int, clear: str | None, clear_all: bool) -> list[DivergedFile]:
+        """This node's files of divergent writes of a database (DB.DIVERGED); with
+        ``clear`` or ``clear_all`` the ones removed."""
+        ...
 
     def join_proof_ok(
         self, node_id: str, client_addr: str, cluster_addr: str, proof: bytes

@@ -14,7 +14,7 @@ Owns: carrying out the failover actions of ``cluster.supervise`` on one shard pr
 
 Also the ``shard.down`` facts of local primaries that stopped answering
 (``propose_down``) and the status lines of the files of divergent writes
-(``diverged_lines``).
+(``diverged_line``).
 
 Decides nothing: what to do and when comes from the supervisor's decider, whether a report
 counts from the controller. Every step is one command on the supervisor's connection to
@@ -24,8 +24,6 @@ the unit (``call``); a failure is logged and left to the decider's retry.
 from __future__ import annotations
 
 import asyncio
-import glob
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,24 +74,23 @@ class ShardFailover:
             return await self.check_diverged(a.unit, d, a.forks)
         return await self.hand_over(a.unit, spec.db, spec.shard, a.epoch, a.host, a.port)
 
-    def diverged_lines(self, spec: ShardSpec, d: str) -> list[str]:
-        """The status lines of the files of divergent writes in the unit directory
-        ``d``: listed until an operator removes them (the counts are known when this
-        agent saved the file; after a restart of the agent only its size is)."""
-        out = []
-        for path in sorted(glob.glob(os.path.join(glob.escape(d), "diverged-*"))):
-            try:
-                size = os.path.getsize(path)
-            except OSError:
-                continue  # removed meanwhile
-            got = self.saved.get(path)
-            count, first, last = (got.count, got.first, got.last) if got else ("?", "?", "?")
-            out.append(
-                f"diverged:{spec.db}/{spec.shard} node={self.node_id}"
-                f" path={path.replace(' ', '%20')} count={count} first={first} last={last}"
-                f" bytes={size}"
-            )
-        return out
+    def diverged_line(self, db: str, shard: int, path: str, size: int) -> str:
+        """The status line of one file of divergent writes: listed until an operator
+        removes it (``ackdb db diverged --clear``); the counts are known when this agent
+        saved the file, after a restart of the agent only its size is."""
+        got = self.saved.get(path)
+        count, first, last = (got.count, got.first, got.last) if got else ("?", "?", "?")
+        return (
+            f"diverged:{db}/{shard} node={self.node_id}"
+            f" path={path.replace(' ', '%20')} count={count} first={first} last={last}"
+            f" bytes={size}"
+        )
+
+    def moved(self, old: str, new: str) -> None:
+        """A saved file now lives at ``new`` (kept when its shard's directory went)."""
+        got = self.saved.pop(old, None)
+        if got is not None:
+            self.saved[new] = got
 
     def propose_down(self, meta: MetadataStore, units: Mapping[str, Unit], now: int) -> None:
         """Propose shard.down for the local primaries that stopped answering

@@ -4,8 +4,10 @@ cluster secret, unit directories and their pid files, ``/proc``, signals.
 Owns: finding the units a node's data directory holds and whether their processes still
 run (``find_units``: the pid file, then ``/proc/<pid>/cmdline`` naming the unit's own
 file, so a reused pid is never taken for a shard), stopping leftovers for the command
-line (``stop_leftovers``), and small file helpers (atomic writes with a mode). Decides
-nothing; node/shards.py uses it, and so does ``ackdb cluster down``.
+line (``stop_leftovers``), the clean-stop mark a shard's directory gets when its process
+exited cleanly at the agent's stop (``CLEAN_STOP``: the role and epoch it stopped in), and
+small file helpers (atomic writes with a mode). Decides nothing; node/shards.py uses it,
+and so does ``ackdb cluster down``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import time
 from ackdb.node import secrets
 
 SECRET_FILE = "cluster.secret"
+# In a shard directory: "<mode> <epoch>" of a process that exited with status 0 when its
+# agent stopped (its final fsync / snapshot done); removed before the next start.
+CLEAN_STOP = "clean-stop"
 STOP_TIMEOUT_S = 5.0  # SIGTERM -> SIGKILL
 POLL_S = 0.1
 
@@ -119,6 +124,19 @@ def read_pid(path: str) -> int | None:
         return None
 
 
+def config_port(path: str) -> int | None:
+    """The ``port`` line of a shard's config file, if it can be read."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.strip().partition(" ")
+                if key == "port" and value.strip().isdigit():
+                    return int(value)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def write_file(path: str, text: str, mode: int) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -128,3 +146,20 @@ def write_file(path: str, text: str, mode: int) -> None:
         os.close(fd)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def read_clean_stop(d: str) -> tuple[str, int] | None:
+    """The (mode, epoch) of a shard directory's clean-stop mark, if it has a valid one."""
+    try:
+        with open(os.path.join(d, CLEAN_STOP)) as f:
+            mode, epoch = f.read().split()
+        return mode, int(epoch)
+    except (OSError, ValueError):
+        return None
+
+
+def clear_clean_stop(d: str) -> None:
+    try:
+        os.unlink(os.path.join(d, CLEAN_STOP))
+    except FileNotFoundError:
+        pass

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import IO, Any
 from ackdb.cluster.commands import Op, RecordKind, Result
 from ackdb.cluster.databases import Database
 from ackdb.cluster.metadata import MetadataStore
+from ackdb.cluster.retirecheck import retire_checks
 from ackdb.cluster.shardspec import (
     Observed,
     ProxySpec,
@@ -67,16 +67,21 @@ from ackdb.cluster.supervise import (
     Supervisor,
     Timing,
 )
-from ackdb.node import secrets
+from ackdb.node import divergedfiles, secrets
+from ackdb.node.divergedfiles import DivergedFile
 from ackdb.node.options import AgentOptions
 from ackdb.node.shardfailover import ShardFailover, Submit
 from ackdb.node.shardfiles import (
+    CLEAN_STOP,
     SECRET_FILE,
     STOP_TIMEOUT_S,
     alive,
+    clear_clean_stop,
+    config_port,
     exit_text,
     find_units,
     load_or_create_secret,
+    read_clean_stop,
     send_signal,
     write_file,
 )
@@ -190,7 +195,20 @@ class ShardSupervisor:
             dbs.append(db)
         self._dbs = cache
         want = desired_units(self.opts.node_id, dbs, hosts, self.proxies)
-        self._run(self.core.set_desired(want, now_ms()))
+        leaving = [uid for uid in self.core.units if uid not in want]
+        checks = retire_checks(leaving, dbs, self.opts.advertise_host, self._ports(leaving))
+        self._run(self.core.set_desired(want, now_ms(), checks))
+
+    def _ports(self, units: list[str]) -> dict[str, int]:
+        """The port each unit ran on: its last spec's, else its config file's."""
+        out = {}
+        for uid in units:
+            u = self.core.units.get(uid)
+            if u is not None and isinstance(u.spec, ShardSpec):
+                out[uid] = u.spec.port
+            elif (port := config_port(os.path.join(self._dir(uid), "shard.conf"))) is not None:
+                out[uid] = port
+        return out
 
     # -- status -------------------------------------------------------------------------
 
@@ -200,10 +218,23 @@ class ShardSupervisor:
         for u in units:
             if u.spec is not None:
                 lines.append(instance_line(self.opts.node_id, u))
-        for u in units:
-            if isinstance(u.spec, ShardSpec):
-                lines += self.failover.diverged_lines(u.spec, self._dir(u.id))
+        names = {db.uid: db.name for db in self._dbs.values()}
+        for f in divergedfiles.find(self.base):
+            name = names.get(f.db_uid, f"uid-{f.db_uid}")
+            lines.append(self.failover.diverged_line(name, f.shard, f.path, f.size))
         return "".join(f"{line}\r\n" for line in lines)
+
+    def diverged(self, db_uid: int, clear: str | None, clear_all: bool) -> list[DivergedFile]:
+        """This node's files of divergent writes of the database ``db_uid`` (DB.DIVERGED);
+        with ``clear`` (a path or file name) or ``clear_all``, those removed instead."""
+        files = [f for f in divergedfiles.find(self.base) if f.db_uid == db_uid]
+        if clear is None and not clear_all:
+            return files
+        gone = set(divergedfiles.clear(files, None if clear_all else clear))
+        for path in gone:
+            self.failover.saved.pop(path, None)
+            self.log.notice(f"{path}: removed (db diverged --clear)")
+        return [f for f in files if f.path in gone]
 
     # -- watching -------------------------------------------------------------------------
 
@@ -236,6 +267,8 @@ class ShardSupervisor:
                     continue
                 del self._children[pid]
                 status = exit_text(code)
+                if code == 0 and self._stopped and isinstance(u.spec, ShardSpec):
+                    self._mark_clean_stop(u.id, u.spec)
             elif alive(pid):
                 continue
             else:
@@ -265,9 +298,7 @@ class ShardSupervisor:
                 send_signal(a.pid, signal.SIGKILL)
             elif isinstance(a, RemoveDir):
                 self._drop_conn(a.unit)
-                path = self._dir(a.unit)
-                loop = asyncio.get_running_loop()
-                loop.run_in_executor(None, shutil.rmtree, path, True)
+                self._spawn_task(self._remove_dir(a))
             elif isinstance(a, Note):
                 getattr(self.log, a.level)(a.text)
 
@@ -279,6 +310,7 @@ class ShardSupervisor:
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
             if isinstance(spec, ShardSpec):
+                clear_clean_stop(d)  # (a mark describes the last exit, never a later one)
                 argv = [sys.executable, "-m", "ackdb", "server", self._write_config(d, spec)]
                 log_name, pid_name = "shard.log", "shard.pid"
             else:
@@ -327,9 +359,20 @@ class ShardSupervisor:
         others wait for the metadata (restart, or removal)."""
         now = now_ms()
         for unit, pid in find_units(self.base):
-            self.core.adopt(unit, pid, now)
+            clean = read_clean_stop(self._dir(unit)) if pid is None else None
+            self.core.adopt(unit, pid, now, clean)
             if pid is not None:
                 self.log.notice(f"{unit}: adopted running pid {pid}")
+
+    def _mark_clean_stop(self, unit: str, spec: ShardSpec) -> None:
+        """A shard that exited with status 0 at this agent's stop: its final fsync (or
+        snapshot) is done, so the next agent may start it as it was (supervise.py,
+        ``held_after_restart``)."""
+        try:
+            text = f"{spec.mode.value if spec.mode else 'none'} {spec.epoch}\n"
+            write_file(os.path.join(self._dir(unit), CLEAN_STOP), text, 0o644)
+        except OSError as e:
+            self.log.warning(f"{unit}: could not write its clean-stop mark: {e}")
 
     # -- talking to the processes -------------------------------------------------------
 
@@ -427,13 +470,28 @@ class ShardSupervisor:
         if not self._stopped:
             self._run(self.core.probed(a.unit, a.pid, seen, now_ms()))
 
+    async def _remove_dir(self, a: RemoveDir) -> None:
+        loop = asyncio.get_running_loop()
+        remove = functools.partial(divergedfiles.remove_unit_dir, self.base, a.unit)
+        try:
+            moved = await loop.run_in_executor(None, remove, a.keep_diverged)
+        except OSError as e:
+            self.log.warning(f"{a.unit}: could not keep its files of divergent writes ({e})")
+            return
+        for old, new in moved:
+            self.failover.moved(old, new)
+            self.log.warning(f"{old}: kept as {new} (its shard left this node)")
+
     async def _failover_step(self, a: Freeze | CheckDiverged | HandOver) -> None:
         u = self.core.units.get(a.unit)
         spec = u.spec if u is not None else None
         if isinstance(spec, ShardSpec) and not self._stopped:
-            if not await self.failover.step(a, spec, self._dir(a.unit)):
-                if isinstance(a, CheckDiverged):
-                    self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
+            ok = await self.failover.step(a, spec, self._dir(a.unit))
+            u = self.core.units.get(a.unit)
+            if u is not None and u.checking and isinstance(a, CheckDiverged):
+                self._run(self.core.checked(a.unit, ok, now_ms()))
+            elif not ok and isinstance(a, CheckDiverged):
+                self._unchecked.add(a.unit)  # the REPLICAOF after it is skipped
 
     async def _push_schema(self, a: PushSchema) -> None:
         """LL.SCHEMA to a leaderless replica; a refusal (a server without the command

@@ -153,7 +153,8 @@ def wait(s: Session, r: Route, argv: list[bytes]) -> None:
     if not shards:
         s._reply(finish([]))
         return
-    s.fan(shards, [argv] * len(shards), finish)
+    s.wait_pending = s.fan(shards, [argv] * len(shards), finish)
+    s.wait_sent_ms = s.clock_ms()
 
 
 _ALL_SECTIONS = ("server", "clients", "stats", "cluster", "keyspace")

@@ -165,6 +165,12 @@ class Session:
         self.parked: dict[int, deque[failover.Parked]] = {}
         self.relocated = 0
         self.unsure = 0
+        # The last WAIT / WAITAOF sent to the shards (its pending reply) and when, by
+        # ``clock_ms`` (the shell's monotonic ms): the endpoint's INFO shows WAITs in
+        # flight and the oldest one's age, so a stalled WAIT is visible from outside.
+        self.wait_pending: Pending | None = None
+        self.wait_sent_ms = 0
+        self.clock_ms: Callable[[], int] = _no_clock
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -541,7 +547,7 @@ class Session:
         finish: Callable[[list[bytes]], bytes],
         shared: bool = False,
         retry: bool = False,
-    ) -> None:
+    ) -> Pending:
         """Send ``requests[i]`` to ``shards[i]``; the reply is ``finish`` of theirs.
         ``shared``: the requests hold no session state and may go over the shared
         connections (only for kinds in ``_SHAREABLE``). ``retry``: reads, sent again if
@@ -553,6 +559,7 @@ class Session:
         self.queue.append(p)
         for i, (shard, argv) in enumerate(zip(shards, requests, strict=True)):
             self._send(shard, argv, Part(p, i, argv if retry else None), shared)
+        return p
 
     def merged(
         self,
@@ -634,9 +641,21 @@ class Session:
         """While a shard fails over: the bound on the wait of parked requests."""
         failover.tick(self, now_ms)
 
+    def wait_age_ms(self, now_ms: int) -> int | None:
+        """How long this client's WAIT / WAITAOF has waited for its shards' replies
+        (``clock_ms`` time), or None when none is in flight."""
+        p = self.wait_pending
+        if p is None or p.value is not None:
+            return None
+        return now_ms - self.wait_sent_ms
+
 
 def _fresh(shard: int) -> bool:
     return False
+
+
+def _no_clock() -> int:
+    return 0
 
 
 def _local(s: Session, r: Route, argv: list[bytes]) -> None:

@@ -52,6 +52,10 @@ CONNECT_TIMEOUT_S = 5.0
 MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 
 
+def _monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
 class ShardConn(asyncio.Protocol):
     """One connection to a shard's primary, owned by one client (or idle in the pool)."""
 
@@ -169,6 +173,7 @@ class ClientConn(asyncio.Protocol):
             ep.router, ep.next_id, ep.shard_password, ep.rng_for(ep.next_id), ep.info, ep.cursors
         )
         s.acquire = self.acquire
+        s.clock_ms = _monotonic_ms
         s.mux = True
         self.session = s
         self.reader.authenticated = s.authenticated
@@ -554,6 +559,8 @@ class Endpoint:
         topo = self.router.topology
         open_conns = sum(1 for c in self.clients for s in c.shards if s is not None)
         open_conns += sum(1 for s in self.shared if s is not None)
+        now_ms = _monotonic_ms()
+        waits = [a for c in self.clients if (a := c.session.wait_age_ms(now_ms)) is not None]
         return {
             "server": [
                 ("redis_version", REDIS_COMPAT_VERSION),
@@ -573,6 +580,10 @@ class Endpoint:
                 ("maxclients", CLIENTS_MAX),
                 ("shard_connections", open_conns),
                 ("shard_connections_idle", sum(len(v) for v in self.idle.values())),
+                # WAIT / WAITAOF sent to the shards and not answered yet, and the age of
+                # the oldest (issue 14: a stalled WAIT shows here).
+                ("waits_in_flight", len(waits)),
+                ("wait_oldest_ms", max(waits, default=0)),
             ],
             "cluster": [("cluster_enabled", 0 if self.router.cluster is None else 1)],
             "stats": [

@@ -583,7 +583,7 @@ class Replication:
             if not first and self.is_primary and self.table.replicas and not self.failover.active:
                 # notes: not while a failover pauses writes (it would move the offset the
                 # target must match).
-                self.table.feed(PING)
+                self.table.feed_keepalive(PING)
         actions += self.table.cron(now_ms)
         self.state.maybe_free_backlog(now_ms, len(self.table.replicas), self.is_primary)
         return actions + self.before_sleep(now_ms, writes_paused=writes_paused)

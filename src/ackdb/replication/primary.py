@@ -336,8 +336,16 @@ class ReplicaTable:
             for r in self.replicas.values()
         )
 
+    def feed_keepalive(self, data: bytes) -> int:
+        """``feed`` of bytes that carry no write (PING, REPLCONF GETACK): the state
+        notes them, so ``write_offset`` leaves them out."""
+        start = self.state.master_repl_offset
+        offset = self.feed(data)
+        self.state.keepalive_appended(start)
+        return offset
+
     def feed_getack(self, now_ms: int) -> None:
-        self.feed(GETACK)
+        self.feed_keepalive(GETACK)
         for r in self.replicas.values():
             if r.state == ONLINE:
                 r.getack_ms = now_ms

@@ -72,6 +72,9 @@ class ReplicationState:
         # Redis: repl-backlog-ttl; 0 means never free the backlog.
         self.backlog_ttl_ms = backlog_ttl_ms
         self._no_replicas_since_ms: int | None = None
+        # The run of keep-alive bytes (PING, REPLCONF GETACK) that ends the stream, as
+        # (replid, first offset, end offset); ``write_offset`` leaves it out.
+        self._keepalive = (NULL_REPLID, 0, -1)
 
     # -- ids --------------------------------------------------------------------------
 
@@ -138,6 +141,29 @@ class ReplicationState:
             # On every write: the backlog's end_offset == offset + 1 (test_backlog.py).
             self.backlog.append(data)
         return self.master_repl_offset
+
+    def keepalive_appended(self, start: int) -> None:
+        """Bytes that carry no write (a PING, a REPLCONF GETACK) were just appended from
+        offset ``start``: they extend the run of such bytes ending the stream, or begin
+        one. Writes are not reported (none of their cost is added): a write moves the
+        offset past the run's end, which ends the run."""
+        replid, first, end = self._keepalive
+        if replid != self.replid or end != start:
+            first = start
+        self._keepalive = (self.replid, first, self.master_repl_offset)
+
+    @property
+    def write_offset(self) -> int:
+        """The offset after the stream's last byte that is not a keep-alive: what a
+        client's last write offset (``woff``) could be, as PING and GETACK are never
+        anybody's write. ACKDB.SYNCWOFF takes it (docs/proxy.md): a target ending in a
+        keep-alive would make a WAIT wait for bytes no write needs -- replicas never
+        acknowledge a GETACK in its own reply -- and, under ``appendfsync always``,
+        compare against an AOF mark that keep-alives do not move. When the id changed
+        since the run (a new history), the plain offset (never too low)."""
+        replid, first, end = self._keepalive
+        offset = self.master_repl_offset
+        return first if end == offset and replid == self.replid else offset
 
     # -- backlog ----------------------------------------------------------------------
 

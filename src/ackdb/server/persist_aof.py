@@ -96,9 +96,22 @@ class AofLife(PersistenceFiles):
             aof.fsync_now()
 
     def durable_mark(self) -> int | None:
-        """Under ``always``: replies to writes past this mark must wait; else None."""
+        """Under ``always``: replies to writes past this mark must wait; else None.
+
+        Once every effect appended is fsynced (nothing buffered, the fsynced mark at the
+        last effect's), the whole stream offset counts: bytes that moved it without
+        reaching the AOF -- keep-alives, GETACK, PUBLISH -- hold nothing to wait for, and
+        a client's last write offset past the last effect (ACKDB.SYNCWOFF's) must not
+        wait for a write that may never come.
+        """
         aof = self.aof
-        return None if aof is None else aof.acct.durable_mark()
+        if aof is None:
+            return None
+        acct = aof.acct
+        mark = acct.durable_mark()
+        if mark is not None and mark >= acct.mark and not aof.pending:
+            return max(mark, int(self.core.master_repl_offset))
+        return mark
 
     # -- turning the AOF on and off, rewrites ----------------------------------------------
 

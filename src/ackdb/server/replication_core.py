@@ -150,6 +150,10 @@ class CoreReplication:
         return int(self.engine.state.master_repl_offset)
 
     @property
+    def write_offset(self) -> int:
+        return int(self.engine.state.write_offset)
+
+    @property
     def is_primary(self) -> bool:
         return self.engine.is_primary
 
@@ -419,7 +423,7 @@ class CoreReplication:
         they must reach (the GETACK itself is not acknowledged at once)."""
         target = self.engine.state.master_repl_offset
         if self.engine.is_primary and self.engine.table.replicas:
-            self.engine.table.feed(GETACK)
+            self.engine.table.feed_keepalive(GETACK)
         self.driver.host.request_pass()
         return target
 

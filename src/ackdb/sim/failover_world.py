@@ -50,6 +50,7 @@ from .world import SimFailure
 NODES = ("n1", "n2", "n3")
 DB = "db1"
 LIVENESS_MS = 20_000
+AOF = {"always": Persistence.AOF_ALWAYS, "everysec": Persistence.AOF_EVERYSEC}
 TRACE_LINES = 200
 
 
@@ -91,6 +92,9 @@ class FailoverWorld:
         self.agents: dict[str, Agent] = {}
         self.members: dict[str, MemberSide] = {}
         self.incarnations: Counter[str] = Counter()
+        # node -> the unit directories its agents started: a new agent adopts them (with
+        # no process: a node restarts with its shard dead), as node/shards.py does.
+        self.unit_dirs: dict[str, set[str]] = {}
         self.conns: dict[int, FoClient] = {}
         self.clients: list[FoClient] = []
         self.notes: set[tuple[int, str]] = set()
@@ -159,7 +163,7 @@ class FailoverWorld:
         shard = self.shards.get(node)
         if shard is None:
             assert port, "a shard process starts with its port"
-            shard = ShardNode(self.repl, node, port, "always", lambda: self.clock(node))
+            shard = ShardNode(self.repl, node, port, self.plan.aof, lambda: self.clock(node))
             self.shards[node] = shard
             self.repl.nodes[node] = shard
         return shard
@@ -230,6 +234,11 @@ class FailoverWorld:
         fc = self.conns.get(client.cid)
         if fc is not None and fc.conn is client and isinstance(node, ShardNode):
             fc.on_wait_reply(node, data)
+
+    def never_synced(self) -> frozenset[int]:
+        """Acknowledged writes no instance ever fsynced (none under appendfsync always)."""
+        durable = self.repl.ever_durable
+        return frozenset(w for w in self.checker.acked if w not in durable)
 
     def saved_ids(self) -> set[int]:
         return {w for s in self.shards.values() for _, _, ids in s.diverged for w in ids}
@@ -310,7 +319,9 @@ class FailoverWorld:
         self.check_liveness()
         final = self.final_shard()
         primary = self.shards[final.primary.node]
-        outcome = self.checker.final(primary, bool(self.notes), self.saved_ids())
+        outcome = self.checker.final(
+            primary, bool(self.notes), self.saved_ids(), self.never_synced()
+        )
         return FoResult(self.seed, p, self.queue.events, final.epoch, outcome, self.now)
 
     def _create_db(self) -> None:
@@ -324,7 +335,7 @@ class FailoverWorld:
         p = self.plan
         opts = DbOptions(
             replicas=len(NODES) - 1,
-            persistence=Persistence.AOF_ALWAYS,
+            persistence=AOF[self.plan.aof],
             failover_guarantee=p.guarantee,
             failover_policy=p.policy,
             failover_profile=p.profile,

@@ -2,7 +2,8 @@
 out against a simulated shard process.
 
 Owns, per incarnation of a node's agent: the shard ``Supervisor`` (cluster/supervise.py,
-the real decider: start in the role the metadata gives, probes, Freeze until reported,
+the real decider: adopt the units an earlier incarnation left, start in the role the
+metadata gives, probes, Freeze until reported,
 CheckDiverged before following, SetReplication) fed with ``desired_units`` of the applied
 metadata; the carrying out of its actions on the node's ``ShardNode`` with the commands
 the node shell sends (INFO replication, REPLICAOF, ACKDB.FREEZE, ACKDB.DIVERGED) and the
@@ -85,6 +86,10 @@ class Agent:
         self._down_last: dict[str, int] = {}
 
     def start(self) -> None:
+        """Adopt the units an earlier agent of this node left on disk (their processes
+        died with the node), then tick and renew leases."""
+        for unit in sorted(self.w.unit_dirs.get(self.id, ())):
+            self.sup.adopt(unit, None, self.now())
         self.w.every(self, TICK_MS, self.tick)
         self.w.every(self, self.w.lease_renew_ms, self.renew)
 
@@ -166,6 +171,7 @@ class Agent:
         )
         shard.boot(replica_of=replica_of)
         pid = self.unit_pid[unit] = shard.crashes + 1
+        self.w.unit_dirs.setdefault(self.id, set()).add(unit)
         self.sup.started(unit, pid, self.now())
 
     def reaped(self, pid: int) -> None:

@@ -12,7 +12,8 @@ epoch that acknowledged it, every WAIT reply) and the checks against it:
   least the declared guarantee is in its history (strict); with the available policy a
   missing one is allowed only if a promotion recorded that it may have lost writes;
   every other acknowledged write is either there or saved as divergent by an old
-  primary (no silent loss).
+  primary (no silent loss) -- or, with ``appendfsync everysec``, was never fsynced by
+  any instance (a crash may take such a write with it: only WAIT covers it).
 
 Also the end state the liveness phase waits for (``converged``) and the state a failure
 prints (``describe``). Never does IO; a violation raises ``FailoverViolation``.
@@ -42,6 +43,7 @@ class Outcome:
     refused: int = 0  # writes answered -TRYAGAIN (fenced, or the shard failing over)
     reported_loss: int = 0  # covered writes lost with a recorded available-policy note
     diverged_saved: int = 0  # acknowledged writes only an old primary's saved file holds
+    unsynced_lost: int = 0  # acknowledged, never fsynced anywhere, lost with crashes
 
 
 @dataclass(slots=True)
@@ -82,7 +84,15 @@ class FailoverChecker:
             self.covered.add(wid)
             self.outcome.covered += 1
 
-    def final(self, primary: ShardNode, noted: bool, saved: set[int]) -> Outcome:
+    def final(
+        self,
+        primary: ShardNode,
+        noted: bool,
+        saved: set[int],
+        unsynced: frozenset[int] = frozenset(),
+    ) -> Outcome:
+        """``unsynced``: writes no instance ever fsynced (``appendfsync everysec``: a
+        crash may lose them with every copy; only WAIT covers them, and WAIT is checked)."""
         have = primary.history_set
         missing = sorted(self.covered - have)
         if missing:
@@ -93,7 +103,9 @@ class FailoverChecker:
                     f"(acked {[self.acked[w] for w in missing[:3]]})"
                 )
             self.outcome.reported_loss = len(missing)
-        lost = sorted(w for w in self.acked if w not in have and w not in saved)
+        gone = [w for w in self.acked if w not in have and w not in saved]
+        lost = sorted(w for w in gone if w not in unsynced)
+        self.outcome.unsynced_lost = len(gone) - len(lost)
         if lost:
             if self.policy != "available" or not noted:
                 raise FailoverViolation(

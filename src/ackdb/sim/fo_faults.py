@@ -4,7 +4,7 @@ Owns: ``FoPlan`` (the database's failover options -- guarantee, policy, profile 
 network's quality, the load, the length of the chaos phase and how faults overlap) and
 ``fault_step`` (one fault per fault event during chaos, with its own healing). Faults are
 those issue 15 claims to survive: one node at a time is killed (member, agent and shard
-process) and restarted, cut off (both ways or one way), or paused (a node, its shard
+process) and restarted -- later, or (``bounce``) before the leader's node timeout --, cut off (both ways or one way), or paused (a node, its shard
 process alone or its agent alone; clocks go on). With ``overlap`` a second fault may
 strike before the first healed: beyond the claim, so the strict policy must wait and
 the available one must say what it may have lost. Never does IO.
@@ -13,10 +13,11 @@ the available one must say what it may have lost. Never does IO.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ackdb.cluster.commands import Op
+from ackdb.cluster.failover import PROFILES
 from ackdb.cluster.shardops import planned_fences
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ KINDS = (
     "failover",  # an operator's DB.FAILOVER: a planned failover (FAILOVER TO, no wait)
     "maintenance",  # node maintenance on, then off: planned failovers off it and back
     "crash_shard",  # the shard process alone dies (its agent sees the exit)
+    "bounce",  # the whole node dies and restarts within node_timeout_ms (last: see from_rng)
 )
 
 
@@ -52,6 +54,7 @@ class FoPlan:
     gap_ms: tuple[int, int]  # quiet time after a fault healed
     overlap: float  # probability that a fault strikes while another is active
     weights: tuple[int, ...]  # of KINDS
+    aof: str = "always"  # the shards' appendfsync: "always" | "everysec" (forced only)
 
     @classmethod
     def from_rng(cls, rng: random.Random, **forced: Any) -> FoPlan:
@@ -68,8 +71,12 @@ class FoPlan:
             fault_ms=rng.choice(((200, 1500), (500, 3000), (1000, 4000), (2000, 6000 * slow))),
             gap_ms=rng.choice(((300, 1000), (1000, 3000))),
             overlap=rng.choice((0.0, 0.0, 0.3)),
-            weights=tuple(rng.choice((0, 1, 2, 3)) for _ in KINDS),
+            weights=tuple(rng.choice((0, 1, 2, 3)) for _ in KINDS[:-1]) + (0,),
         )
+        # "bounce" came last, with a generator of its own: the draws above, hence every
+        # older seed's world, stay as they were.
+        bounce = random.Random(f"bounce-{plan.weights}-{plan.chaos_ms}").choice((0, 0, 1, 2))
+        plan = replace(plan, weights=plan.weights[:-1] + (bounce,))
         fields = {k: v for k, v in forced.items() if v is not None}
         if not any(plan.weights) and "weights" not in fields:
             fields["weights"] = tuple(1 for _ in KINDS)
@@ -98,7 +105,10 @@ def fault_step(w: FailoverWorld) -> None:
 def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -> None:
     """One fault of ``kind`` on ``victim`` (and ``other``, for cut_link) for ``ms``."""
     w.active_faults += 1
-    if kind == "kill":
+    if kind in ("kill", "bounce"):
+        if kind == "bounce":  # back before the leader's node_timeout_ms
+            ms = 1 + ms % (PROFILES[w.plan.profile].node_timeout_ms // 2)
+            w.log(f"bounce {victim}: back in {ms}ms")
         if w.agents[victim].alive:
             w.kill_node(victim)
         w.queue.schedule(ms, _restart, w, victim)

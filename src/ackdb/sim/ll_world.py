@@ -6,7 +6,10 @@ actions (``leaderless/coordinator.py``) over ``SimNet``, keeps hints
 (``leaderless/convergence.py``: its rounds of pair comparisons and tombstone purge
 sweeps, and CONVERGE's passes) by carrying out the jobs' calls -- and ``LlWorld``, which
 builds one world from a seed, runs clients and faults, and records a history (with every
-purge sent) for the checks in tests/sim/test_leaderless_sim.py. A paused coordinator
+purge sent, and every write's session token) for the checks in
+tests/sim/test_leaderless_sim.py. A token read carries out the steps of the real
+``TokenRead`` (leaderless/tokenread.py, as the coordinator's endpoint does): its reads
+through a coordinator, its waits on the event queue's clock. A paused coordinator
 (a long GC pause, SIGSTOP) starts nothing and handles no reply or timeout until it
 resumes; then it works through them in order. Never reads a real clock; one seed, one
 run.
@@ -43,6 +46,8 @@ from ..leaderless.coordinator import (
 from ..leaderless.hints import HintQueue
 from ..leaderless.hlc import HybridClock
 from ..leaderless.levels import Level
+from ..leaderless.session import Token
+from ..leaderless.tokenread import Answer, Sleep, Step, TokenRead, read_order
 from ..leaderless.tombstones import grace_ms
 from .events import EventQueue
 from .ll_replica import SimNet, SimReplica
@@ -57,6 +62,7 @@ GRACE_MS = grace_ms(HINT_AGE_MS_MAX, REQUEST_TIMEOUT_MS, MAX_SKEW_MS)
 AE_INTERVAL_MS = 400
 AE_PUSH_BUDGET = 64
 PURGE_WINDOW = 8  # leaves per sweep: the whole tree of 16 leaves in 2 rounds
+TOKEN_RETRY_MS = 10  # a token read's rounds, until one request timeout
 Request = WriteRequest | ReadRequest | ScanRequest
 Job = PairSync | PurgeSweep | cv.KeyPass
 
@@ -65,7 +71,7 @@ Job = PairSync | PurgeSweep | cv.KeyPass
 class Op:
     """One client operation in the history."""
 
-    kind: str  # write | read | scan
+    kind: str  # write | read | scan | token (a read at ONE presenting a session token)
     key: bytes
     level: Level
     start_ms: int
@@ -73,8 +79,11 @@ class Op:
     record: Record | None = None  # write: what was written; read: what was returned
     end_ms: int | None = None
     ok: bool = False
+    error: Any = None  # Done.error of a failed request
     request: Any = None
     keys: list[bytes] = field(default_factory=list)
+    token: Token | None = None  # write: its token (acknowledged); token: the one presented
+    wrote: Record | None = None  # token: what the token's write wrote
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +319,9 @@ class LlWorld:
             cskews[-1] = 5_000  # a coordinator whose clock runs far ahead: refused
         nodes = tuple(f"c{j % coordinators}" for j in range(n))
         self.partition = cv.Partition(0, nodes)
+        # The node ids session tokens name: one per replica (``nodes`` repeats a node
+        # when there are more replicas than coordinators).
+        self.replica_nodes = tuple(f"r{j}" for j in range(n))
         self.purges: list[Purge] = []
         self.safety_end_ms = 0  # set by the test: when the faults stop
         self.coords = [SimCoordinator(self, i, s) for i, s in enumerate(cskews)]
@@ -361,11 +373,42 @@ class LlWorld:
         self.history.append(op)
         self.coords[coord].run(req, op, lambda d: self._end(op, d, then))
 
+    def token_read(
+        self, coord: int, token: Token, wrote: Record, then: Callable[[Op], None]
+    ) -> None:
+        """A read at ONE presenting ``token`` (of the write of ``wrote``): the steps of
+        the real ``TokenRead``, its reads run by the coordinator, its waits on its clock."""
+        c = self.coords[coord]
+        if c.paused_until > self.q.now:
+            c.later(self.token_read, coord, token, wrote, then)
+            return
+        deadline = c.wall() + REQUEST_TIMEOUT_MS
+        plan = TokenRead(token, self.replica_nodes, deadline, GRACE_MS, TOKEN_RETRY_MS)
+        op = Op("token", token.key, Level.ONE, self.q.now, coord, token=token, wrote=wrote)
+        self.history.append(op)
+
+        def step(s: Step) -> None:
+            if isinstance(s, Answer):
+                self._end(op, s.done, then)
+            elif isinstance(s, Sleep):
+                self.q.schedule(s.ms, c.later, lambda: step(plan.resume()))
+            else:
+                order = read_order(s.replica, tuple(range(self.n)))
+                req = ReadRequest(token.key, order, Level.ONE, self.q.now + REQUEST_TIMEOUT_MS)
+                op.request = req
+                c.run(req, op, lambda d: step(plan.on_done(d, c.wall())))
+
+        step(plan.start())
+
     def _end(self, op: Op, d: Done, then: Callable[[Op], None]) -> None:
         assert op.end_ms is None, "a request replied twice"
-        op.end_ms, op.ok = self.q.now, d.error is None
-        if op.kind == "read":
+        op.end_ms, op.ok, op.error = self.q.now, d.error is None, d.error
+        if op.kind in ("read", "token"):
             op.record = d.record
+        elif op.kind == "write" and op.ok:
+            assert op.record is not None
+            nodes = tuple(self.replica_nodes[i] for i in d.receipt.answered)
+            op.token = Token.of_write(op.key, op.record, nodes)
         elif op.kind == "scan" and op.ok:
             op.keys = op.request.live_keys()
         then(op)

@@ -374,3 +374,16 @@ def test_the_lease_wait_counts_the_seen_slack() -> None:
     assert 500 + w.ctl.seen_slack_ms + HIGH.lease_wait_ms <= w.now
     assert w.now < 500 + w.ctl.seen_slack_ms + HIGH.lease_wait_ms + 10
     assert old != r1.node
+
+
+def test_exact_ties_go_to_the_old_primary() -> None:
+    # After every node restarted from AOFs without a replication history, each reports a
+    # fresh replid at offset 0: the old primary keeps its role (and its data).
+    fresh = [Report("n1", "a", 0), Report("n2", "b", 0), Report("n3", "c", 0)]
+    assert best_report(fresh, "n2") == Report("n2", "b", 0)
+    assert best_report(fresh) == Report("n1", "a", 0)
+    # Never over a better report: a higher offset, or the history most share.
+    assert best_report([Report("n1", "a", 7), Report("n2", "b", 0)], "n2") == Report("n1", "a", 7)
+    shared = [Report("n1", "a", 7), Report("n3", "a", 7), Report("n2", "b", 9)]
+    assert best_report(shared, "n2") == Report("n1", "a", 7)
+    assert best_report([Report("n1", "a", 7), Report("n2", "a", 7)], "n2") == Report("n2", "a", 7)

@@ -6,6 +6,7 @@ leave leaderless databases alone."""
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 from test_dbops import Log, cluster
 
@@ -45,6 +46,11 @@ def test_create_places_n_replicas_on_distinct_nodes_with_the_defaults() -> None:
     assert (d.read_consistency, d.write_consistency) == ("QUORUM", "QUORUM")
     assert (d.deletion_strategy, d.max_clock_skew_ms) == ("TimeBasedResolution", 500)
     assert d.persistence is Persistence.AOF_ALWAYS and d.schema_version == 0
+    assert (d.hint_bytes_max, d.hint_count_max, d.hint_age_ms_max) == (
+        64 << 20,
+        100_000,
+        10_800_000,
+    )
     ports = [i.port for s in d.shards for i in s.instances()] + [d.port]
     assert len(set(ports)) == len(ports)
 
@@ -61,6 +67,9 @@ def test_create_takes_the_leaderless_options() -> None:
         max_clock_skew_ms=250,
         persistence=Persistence.AOF_EVERYSEC,
         port=12345,
+        hint_bytes_max=4096,
+        hint_count_max=10,
+        hint_age_ms_max=2000,
     )
     assert r == c.OK
     d = db(log, "ll")
@@ -75,6 +84,12 @@ def test_create_takes_the_leaderless_options() -> None:
         12345,
         1,
     )
+    assert (d.hint_bytes_max, d.hint_count_max, d.hint_age_ms_max) == (4096, 10, 2000)
+    t = dbops.topology(log.store, "ll", "n1")
+    assert t is not None
+    info = parse_info(info_text(t))
+    assert (info.fields["hint_bytes_max"], info.fields["hint_count_max"]) == ("4096", "10")
+    assert info.fields["hint_age_ms_max"] == "2000"
 
 
 @pytest.mark.parametrize(
@@ -91,6 +106,10 @@ def test_create_takes_the_leaderless_options() -> None:
         ({"type": LL, "replication_factor": 3, "deletion_strategy": "x"}, "deletion strategy"),
         ({"type": LL, "replication_factor": 3, "partitions": 0}, "partitions must be"),
         ({"type": LL, "replication_factor": 3, "max_clock_skew_ms": 0}, "clock skew"),
+        ({"type": LL, "replication_factor": 3, "hint_bytes_max": 0}, "HINT-BYTES-MAX must be"),
+        ({"type": LL, "replication_factor": 3, "hint_count_max": -1}, "HINT-COUNT-MAX must be"),
+        ({"type": LL, "replication_factor": 3, "hint_age_ms_max": 1 << 50}, "HINT-AGE-MS-MAX"),
+        ({"hint_age_ms_max": 1000}, "HINT-AGE-MS-MAX is for leaderless"),
         ({"replication_factor": 3}, "REPLICATION-FACTOR is for leaderless"),
         ({"replicas": 1, "partitions": 2}, "PARTITIONS is for leaderless"),
         ({"read_consistency": "ONE"}, "READ-CONSISTENCY is for leaderless"),
@@ -109,6 +128,31 @@ def test_options_round_trip_and_sharded_bytes_are_unchanged() -> None:
     assert DbOptions.from_bytes(o.to_bytes()) == o and o.persistence is Persistence.AOF_ALWAYS
     assert DbOptions().persistence is Persistence.NONE
     assert b"type" not in DbOptions(shards=2).to_bytes()
+    h = DbOptions(type=LL, replication_factor=3, hint_bytes_max=1, hint_count_max=2,
+                  hint_age_ms_max=3)  # fmt: skip
+    assert DbOptions.from_bytes(h.to_bytes()) == h
+
+
+def test_hint_limits_in_the_record_and_records_written_before_them() -> None:
+    log = cluster(3)
+    assert log.create("ll", type=LL, replication_factor=3, hint_count_max=5) == c.OK
+    d = db(log, "ll")
+    assert Database.from_body(d.to_body()) == d and d.hint_count_max == 5
+    # A record written before the hint limits were settings: the defaults.
+    old = msgpack.unpackb(d.to_body(), raw=False)
+    del old["hint_limits"]
+    d2 = Database.from_body(msgpack.packb(old, use_bin_type=True))
+    assert (d2.hint_bytes_max, d2.hint_count_max, d2.hint_age_ms_max) == (
+        64 << 20,
+        100_000,
+        3 * 3600 * 1000,
+    )
+    old["hint_limits"] = [1, 0, 1]
+    with pytest.raises(ValueError, match="hint limits must be positive"):
+        Database.from_body(msgpack.packb(old, use_bin_type=True))
+    # A sharded database's body carries none.
+    assert log.create("sh") == c.OK
+    assert "hint_limits" not in msgpack.unpackb(db(log, "sh").to_body(), raw=False)
 
 
 def _ll(log: Log) -> None:

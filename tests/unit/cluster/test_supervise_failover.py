@@ -11,9 +11,10 @@ from tests.unit.cluster.test_dbops import Log, cluster
 from ackdb.cluster import commands as c
 from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op
-from ackdb.cluster.databases import Fork
+from ackdb.cluster.databases import Fork, Persistence
 from ackdb.cluster.leases import down_facts, lease_targets
 from ackdb.cluster.reconcile import Submit
+from ackdb.cluster.retirecheck import retire_checks
 from ackdb.cluster.shardspec import (
     Mode,
     Observed,
@@ -23,13 +24,16 @@ from ackdb.cluster.shardspec import (
     shard_config,
 )
 from ackdb.cluster.supervise import (
+    CHECK_STARTS_MAX,
     Action,
     CheckDiverged,
     Freeze,
     HandOver,
     Phase,
+    RemoveDir,
     SetReplication,
     Start,
+    Stop,
     Supervisor,
 )
 
@@ -241,3 +245,198 @@ def test_a_primary_that_never_answered_restarts_as_before() -> None:
     assert not sup.units[start.unit].held
     assert of(Start, sup.tick(1000)) != []
     assert down_facts(log.store, s.primary.node, sup.units, 1000) == []
+
+
+def _adopted(
+    log: Log, node: str, pid: int | None, clean_stop: tuple[str, int] | None = None
+) -> tuple[Supervisor, str, list[Action]]:
+    """A new agent on ``node`` that found the shard's unit on disk (its process ``pid``;
+    ``clean_stop``: its clean-stop mark)."""
+    specs = desired_units(node, dbops.databases(log.store), {}, False)
+    (unit,) = specs
+    sup = Supervisor()
+    sup.adopt(unit, pid, 0, clean_stop)
+    return sup, unit, sup.set_desired(specs, 0)
+
+
+def test_a_primary_found_gone_at_start_up_is_held_and_reported_down() -> None:
+    # The node came back faster than node_timeout_ms (docs/failover.md): its primary is
+    # not started again as a primary, which may have lost its last writes, but held
+    # until the failover compares it with its replicas.
+    log = cluster(3)
+    assert log.create("d", replicas=2) == c.OK
+    s = shard(log)
+    sup, unit, acts = _adopted(log, s.primary.node, None)
+    assert of(Start, acts) == [] and sup.units[unit].held
+    assert of(Start, sup.tick(60_000)) == []
+    (down,) = down_facts(log.store, s.primary.node, sup.units, 60_000)
+    assert down == Submit(
+        Op.SHARD_DOWN, ("d", 0, 1, s.primary.node, "its process was gone at start-up")
+    )
+    assert log.cmd(down.op, *down.args) == c.OK
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    specs = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
+    sup.set_desired(specs, 60_010)
+    (start,) = of(Start, sup.tick(60_020))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.FROZEN
+    assert "replicaof" not in shard_config(start.spec, "/d", "x")
+    sup.started(unit, 200, 60_020)
+    # Once it answers, it is frozen and reports its offset from disk, as the replicas do.
+    assert of(Freeze, sup.probed(unit, 200, Observed("master"), 60_030)) == [Freeze(unit, 2)]
+
+
+def test_what_start_up_does_not_hold() -> None:
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    assert log.create("solo") == c.OK
+    s = shard(log)
+    # A running primary is adopted as it is (only the agent restarted).
+    sup, unit, acts = _adopted(log, s.primary.node, 555)
+    assert not sup.units[unit].held and sup.units[unit].pid == 555
+    # A replica found gone restarts as a replica.
+    sup, unit, acts = _adopted(log, s.replicas[0].node, None)
+    assert not sup.units[unit].held
+    (start,) = of(Start, sup.tick(1))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.REPLICA
+    # A database without replicas never fails over: its primary restarts as before.
+    solo = dbops.databases(log.store)[1].shards[0]
+    specs = {
+        k: v
+        for k, v in desired_units(solo.primary.node, dbops.databases(log.store), {}, False).items()
+        if isinstance(v, ShardSpec) and v.db == "solo"
+    }
+    (unit,) = specs
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired(specs, 0)
+    assert not sup.units[unit].held
+    assert of(Start, sup.tick(1)) != []
+    # Under aof-always it holds every write it acknowledged: it restarts as the primary.
+    log3 = cluster(3)
+    assert log3.create("a", replicas=1, persistence=Persistence.AOF_ALWAYS) == c.OK
+    sup, unit, acts = _adopted(log3, shard(log3).primary.node, None)
+    assert not sup.units[unit].held
+    (start,) = of(Start, sup.tick(1))
+    assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.PRIMARY
+    for p in (Persistence.AOF_EVERYSEC, Persistence.SNAPSHOT):
+        log3 = cluster(3)
+        assert log3.create("a", replicas=1, persistence=p) == c.OK
+        sup, unit, _ = _adopted(log3, shard(log3).primary.node, None)
+        assert sup.units[unit].held
+    # A new database's primary (no directory yet: nothing adopted) starts at once.
+    sup = Supervisor()
+    fresh = desired_units(s.primary.node, dbops.databases(log.store), {}, False)
+    assert of(Start, sup.set_desired(fresh, 0)) != []
+
+
+def test_a_primary_that_stopped_cleanly_starts_again_as_the_primary() -> None:
+    # `ackdb cluster down` then `up`: each primary exited with status 0 at its agent's
+    # stop (its AOF fsynced, or its final snapshot saved), so it holds every write it
+    # acknowledged and starts again as it was -- no failover on every restart.
+    for p in (Persistence.AOF_EVERYSEC, Persistence.SNAPSHOT):
+        log = cluster(3)
+        assert log.create("d", replicas=1, persistence=p) == c.OK
+        s = shard(log)
+        sup, unit, acts = _adopted(log, s.primary.node, None, ("primary", s.epoch))
+        assert not sup.units[unit].held
+        (start,) = of(Start, sup.tick(1))
+        assert isinstance(start.spec, ShardSpec) and start.spec.mode is Mode.PRIMARY
+        # A mark of another role or epoch says nothing about this primary: held.
+        for mark in (("replica", s.epoch), ("primary", s.epoch + 1), ("frozen", s.epoch)):
+            sup, unit, _ = _adopted(log, s.primary.node, None, mark)
+            assert sup.units[unit].held, mark
+    # Persistence none keeps nothing, clean stop or not: held.
+    log = cluster(3)
+    assert log.create("d", replicas=1, persistence=Persistence.NONE) == c.OK
+    s = shard(log)
+    sup, unit, _ = _adopted(log, s.primary.node, None, ("primary", s.epoch))
+    assert sup.units[unit].held
+
+
+def _moved_old_primary() -> tuple[Log, str, str]:
+    """Database d (1 shard, 1 replica) failed over, then the old primary's slot moved to
+    the third node (replica high availability): (log, the old primary's node, the unit)."""
+    log = cluster(3)
+    assert log.create("d", replicas=1) == c.OK
+    s = shard(log)
+    old, new = s.primary.node, s.replicas[0].node
+    assert log.cmd(Op.SHARD_FENCE, "d", 0, 1, 0, "") == c.OK
+    assert log.cmd(Op.SHARD_REPORT, "d", 0, 2, new, "a" * 40, 50) == c.OK
+    assert log.cmd(Op.SHARD_PROMOTE, "d", 0, 2, new, "") == c.OK
+    third = next(n for n in ("n1", "n2", "n3") if n not in (old, new))
+    assert log.cmd(Op.SHARD_MOVE, "d", 0, old, third) == c.OK
+    return log, old, UNIT.format(uid=dbops.databases(log.store)[0].uid)
+
+
+def test_a_unit_that_left_its_node_is_checked_before_its_directory_goes() -> None:
+    log, old, unit = _moved_old_primary()
+    dbs = dbops.databases(log.store)
+    assert desired_units(old, dbs, {}, False) == {}
+    checks = retire_checks([unit], dbs, "127.0.0.1", {unit: 20000})
+    spec = checks[unit]
+    assert (spec.mode, spec.forks, spec.primary, spec.port) == (
+        Mode.FROZEN,
+        (Fork(2, "a" * 40, 50),),
+        None,
+        20000,
+    )
+    assert "replicaof" not in shard_config(spec, "/d", "x")
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    acts = sup.set_desired({}, 0, checks)
+    (start,) = of(Start, acts)
+    assert start.spec == spec and of(RemoveDir, acts) == []
+    sup.started(unit, 300, 0)
+    sup.probed(unit, 300, Observed("master"), 10)
+    assert of(CheckDiverged, sup.tick(20)) == [CheckDiverged(unit, spec.forks)]
+    assert of(CheckDiverged, sup.tick(1000)) == []  # in flight: not again so soon
+    assert sup.checked(unit, False, 1500) == []  # failed: checked again later
+    assert of(CheckDiverged, sup.tick(5020)) == [CheckDiverged(unit, spec.forks)]
+    assert sup.set_desired({}, 5030, checks) == []  # (a later pass changes nothing)
+    (stop,) = of(Stop, sup.checked(unit, True, 5040))
+    assert stop == Stop(unit, 300)
+    assert of(RemoveDir, sup.exited(unit, 300, "exit code 0", 5100)) == [
+        RemoveDir(unit, keep_diverged=True)
+    ]
+    assert unit not in sup.units
+
+
+def test_what_leaves_without_a_check() -> None:
+    log, old, unit = _moved_old_primary()
+    dbs = dbops.databases(log.store)
+    # No port known (no config file): nothing to start it on.
+    assert retire_checks([unit], dbs, "h", {}) == {}
+    # A shard whose history never forked holds nothing another instance lacks.
+    log2 = cluster(3)
+    assert log2.create("e", replicas=1) == c.OK
+    e = dbops.databases(log2.store)[0]
+    assert retire_checks([UNIT.format(uid=e.uid)], [e], "h", {UNIT.format(uid=e.uid): 1}) == {}
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    assert of(RemoveDir, sup.set_desired({}, 0, {})) == [RemoveDir(unit)]
+    # A database deleted while its unit was being checked: nothing is kept.
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired({}, 0, retire_checks([unit], dbs, "h", {unit: 20000}))
+    sup.started(unit, 300, 0)
+    (stop,) = of(Stop, sup.set_desired({}, 10, {}))
+    assert of(RemoveDir, sup.exited(unit, 300, "exit code 0", 20)) == [RemoveDir(unit)]
+
+
+def test_a_check_that_never_starts_leaves_the_directory() -> None:
+    log, old, unit = _moved_old_primary()
+    checks = retire_checks([unit], dbops.databases(log.store), "h", {unit: 20000})
+    sup = Supervisor()
+    sup.adopt(unit, None, 0)
+    sup.set_desired({}, 0, checks)
+    now, pid = 0, 300
+    for _ in range(10):
+        sup.started(unit, pid, now)
+        acts = sup.exited(unit, pid, "exit code 1", now + 1)
+        assert of(RemoveDir, acts) == []
+        if unit not in sup.units:
+            break
+        now, pid = now + 10_000, pid + 1
+        sup.tick(now)
+    assert unit not in sup.units  # given up after CHECK_STARTS_MAX: the directory stays
+    assert pid - 300 + 1 == CHECK_STARTS_MAX

@@ -6,6 +6,7 @@ replays the hint when it answers, and numbers its versions by the node's positio
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from ackdb.cluster.databases import Database, DbType, Instance, Persistence, Shard, Topology
@@ -164,7 +165,7 @@ def test_runner_schema_retry_hints_and_replay() -> None:
             await f.start()
         dead_port = fakes[0].port + 1 if fakes[0].port < 65000 else 1024
         ports = [fakes[0].port, fakes[1].port, dead_port]
-        runner = Runner(_topology(ports, 1), None, HintLimits(1 << 20, 100, 60_000), Log())
+        runner = Runner(_topology(ports, 1), None, Log())
         part = runner.partition_of(b"k")
         rec = lww.string_write(Version(1, 0, 2), b"v")
         done = await runner.write(part, b"k", rec, Level.QUORUM)
@@ -174,6 +175,18 @@ def test_runner_schema_retry_hints_and_replay() -> None:
         assert applies[-1][3:] == [b"MAXSKEW", b"500", b"SCHEMA", b"1"]
         await asyncio.sleep(0.3)  # the dead replica's failure arrives: a hint
         assert runner.hint_totals()[0] == 1
+        # The hint limits are the database's, applied live to the queues already kept.
+        assert runner.limits == HintLimits(64 << 20, 100_000, 3 * 3600 * 1000)
+        small = _topology(ports, 1)
+        small = replace(
+            small,
+            version=2,
+            db=replace(small.db, hint_bytes_max=5000, hint_count_max=7, hint_age_ms_max=60_000),
+        )
+        runner.set_topology(small)
+        q = runner.hints[("127.0.0.1", dead_port)]
+        assert runner.limits == HintLimits(5000, 7, 60_000)
+        assert (q.hint_bytes_max, q.hint_count_max, q.hint_age_ms_max) == (5000, 7, 60_000)
         fakes[2].port = dead_port
         await fakes[2].start(dead_port)
         for link in runner.links.values():

@@ -28,6 +28,12 @@ def test_parse_create_leaderless() -> None:
     )
     assert (o.deletion_strategy, o.max_clock_skew_ms) == ("DeleteOnConflict", 200)
     assert o.persistence is Persistence.AOF_ALWAYS  # the leaderless default
+    assert (o.hint_bytes_max, o.hint_count_max, o.hint_age_ms_max) == (None, None, None)
+    _, o = parse_create(
+        [b"DB.CREATE", b"ll", b"TYPE", b"leaderless", b"REPLICATION-FACTOR", b"3",
+         b"hint-bytes-max", b"1048576", b"HINT-COUNT-MAX", b"50", b"HINT-AGE-MS-MAX", b"60000"]
+    )  # fmt: skip
+    assert (o.hint_bytes_max, o.hint_count_max, o.hint_age_ms_max) == (1 << 20, 50, 60_000)
     _, o = parse_create(
         [b"DB.CREATE", b"ll", b"TYPE", b"leaderless", b"REPLICATION-FACTOR", b"1",
          b"PERSISTENCE", b"none"]
@@ -51,6 +57,13 @@ def test_parse_create_leaderless() -> None:
          "ERR deletion strategy must be"),
         (["REPLICATION-FACTOR", "2"], "ERR REPLICATION-FACTOR is for leaderless databases"),
         (["SHARDS", "2", "WRITE-CONSISTENCY", "ONE"], "ERR WRITE-CONSISTENCY is for leaderless"),
+        (["HINT-COUNT-MAX", "5"], "ERR HINT-COUNT-MAX is for leaderless databases"),
+        (["TYPE", "leaderless", "REPLICATION-FACTOR", "2", "HINT-BYTES-MAX", "0"],
+         "ERR HINT-BYTES-MAX must be between 1 and"),
+        (["TYPE", "leaderless", "REPLICATION-FACTOR", "2", "HINT-AGE-MS-MAX", "-5"],
+         "ERR value is not an integer"),
+        (["TYPE", "leaderless", "REPLICATION-FACTOR", "2", "HINT-AGE-MS-MAX", "9999999999999"],
+         "ERR HINT-AGE-MS-MAX must be between 1 and"),
     ],
 )  # fmt: skip
 def test_leaderless_argument_errors(args: list[str], error: str) -> None:
@@ -67,6 +80,7 @@ def test_create_info_and_replication_factor_refusal() -> None:
     text = conn.call("DB.CREATE", "ll", "TYPE", "leaderless", "REPLICATION-FACTOR", "2")
     info = parse_info(text.decode())
     assert info.fields["type"] == "leaderless" and info.fields["replication_factor"] == "2"
+    assert info.fields["hint_count_max"] == "100000"
     assert len(info.partitions) == 1 and len(info.partitions[0].replicas) == 2
     assert conn.call("DB.DELETE", "ll") == b"OK"
 
@@ -108,9 +122,11 @@ def test_cli_create_arguments() -> None:
     a = cli_db._parser().parse_args(
         ["create", "ll", "--type", "leaderless", "--replication-factor", "3", "--partitions", "2",
          "--read-consistency", "one", "--write-consistency", "ALL",
-         "--deletion-strategy", "DeleteOnConflict", "--max-clock-skew-ms", "100"]
+         "--deletion-strategy", "DeleteOnConflict", "--max-clock-skew-ms", "100",
+         "--hint-bytes-max", "4096", "--hint-count-max", "8", "--hint-age-ms-max", "1000"]
     )  # fmt: skip
     args = cli_db._create_args(a)
     _, o = parse_create([w.encode() for w in args])
     assert (o.type, o.replication_factor, o.partitions) == (DbType.LEADERLESS, 3, 2)
     assert (o.read_consistency, o.write_consistency, o.max_clock_skew_ms) == ("ONE", "ALL", 100)
+    assert (o.hint_bytes_max, o.hint_count_max, o.hint_age_ms_max) == (4096, 8, 1000)

@@ -307,6 +307,24 @@ def test_wait_is_held_until_the_shared_connection_answered_the_writes_before_it(
     assert not h.session.held
 
 
+def test_a_wait_in_flight_and_its_age_are_known_until_its_reply() -> None:
+    # The endpoint's INFO clients (waits_in_flight, wait_oldest_ms) reads these: a WAIT
+    # that gets no reply shows from outside (issue 14).
+    h = Harness(mux=True)
+    now = [1000]
+    h.session.clock_ms = lambda: now[0]
+    k0 = h.keys_on(0)[0]
+    assert h.call([b"SET", k0, b"1"]) == [b"OK"]
+    assert h.session.wait_age_ms(now[0]) is None
+    h.shards[0].hold = True
+    h.send("WAIT 1 0")
+    now[0] = 1500
+    assert h.session.wait_age_ms(now[0]) == 500
+    h.release(0)
+    assert h.out() == [1]
+    assert h.session.wait_age_ms(now[0]) is None
+
+
 def test_a_blocking_command_never_goes_over_the_shared_connection() -> None:
     h = Harness(mux=True)
     (k,) = h.keys_on(2)

@@ -203,3 +203,17 @@ def test_info_and_role() -> None:
     )
     assert t.role_entries() == [("replica.example", "6380", "30")]
     assert t.find("REPLICA.example", 6380) is t.replicas[1] and t.find("x", 1) is None
+
+
+def test_getack_and_ping_are_keepalives_left_out_of_the_write_offset() -> None:
+    # ACKDB.SYNCWOFF takes ``write_offset``: a WAIT after it must not wait for a GETACK
+    # (the replica's ACK answering it leaves it out) -- issue 14's stall.
+    t = table()
+    attach(t, 1, 7000)
+    t.feed(b"*1\r\n$4\r\nincr\r\n")
+    after_write = t.state.master_repl_offset
+    t.feed_getack(0)
+    t.feed_keepalive(b"*1\r\n$4\r\nping\r\n")
+    assert t.state.master_repl_offset == after_write + 37 + 14
+    assert t.state.write_offset == after_write
+    assert [a.data for a in t.flush() if isinstance(a, SendToReplica)][0].endswith(b"ping\r\n")

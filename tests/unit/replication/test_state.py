@@ -126,3 +126,35 @@ def test_info_fields_order() -> None:
         "repl_backlog_first_byte_offset",
         "repl_backlog_histlen",
     ]
+
+
+# -- write_offset: the offset less the keep-alives ending the stream (issue 14, WAIT stall) --
+
+
+def test_write_offset_leaves_out_the_keepalives_that_end_the_stream() -> None:
+    st = make()
+    st.append(b"w" * 40)  # a write
+    assert st.write_offset == 40
+    st.append(b"p" * 14)  # a PING
+    st.keepalive_appended(40)
+    assert (st.master_repl_offset, st.write_offset) == (54, 40)
+    st.append(b"g" * 37)  # a GETACK right after it: one run
+    st.keepalive_appended(54)
+    assert (st.master_repl_offset, st.write_offset) == (91, 40)
+    st.append(b"w" * 10)  # a write ends the run
+    assert st.write_offset == st.master_repl_offset == 101
+    st.append(b"g" * 37)  # a new run starts after the write
+    st.keepalive_appended(101)
+    assert st.write_offset == 101
+
+
+def test_write_offset_is_the_offset_after_a_new_history() -> None:
+    # A run noted under another id says nothing of this history: never too low.
+    st = make()
+    st.append(b"w" * 40)
+    st.append(b"p" * 14)
+    st.keepalive_appended(40)
+    st.change_replid()
+    assert st.write_offset == st.master_repl_offset == 54
+    st.adopt_primary_history(new_replid(random.Random(3)), 54)
+    assert st.write_offset == 54

@@ -18,6 +18,7 @@ import pytest
 import ackdb.commands  # noqa: F401
 from ackdb.engine.core import Server
 from ackdb.persistence.policy import MISCONF_BGSAVE
+from ackdb.replication.stream import GETACK, PING
 from ackdb.server import persist as persist_module
 from ackdb.server import persist_aof
 from ackdb.server.config import load_config
@@ -290,3 +291,44 @@ def test_the_replication_feed_hands_offsets_only_while_the_aof_is_on(tmp_path: P
     run(core, c, "FLUSHALL")  # an empty dataset: the AOF is created without a child
     p.create_aof()
     assert repl.aof_offsets is not None
+
+
+# -- appendfsync always and the bytes of the stream that are no write (issue 14) ---------------
+
+
+def test_durable_mark_covers_stream_bytes_that_never_reach_the_aof(tmp_path: Path) -> None:
+    # Keep-alives, GETACK and PUBLISH move the stream offset, not the AOF: once every
+    # effect is fsynced they leave nothing to wait for.
+    core, p, log = aof_server(tmp_path, "appendfsync always")
+    repl = with_replication(core, p, log)
+    c = client(core)
+    run(core, c, "SET", "k", "v")
+    p.before_replies()
+    repl.engine.table.feed(PING)
+    assert p.durable_mark() == core.master_repl_offset == c.woff + len(PING)
+    run(core, c, "SET", "k", "w")  # buffered, not fsynced: its reply waits
+    mark = p.durable_mark()
+    assert mark is not None and mark < c.woff
+    p.before_replies()
+    assert p.durable_mark() == c.woff
+
+
+@pytest.mark.parametrize("keepalive", [PING, GETACK], ids=["ping", "getack"])
+def test_syncwoff_after_a_keepalive_is_the_last_writes_offset(
+    tmp_path: Path, keepalive: bytes
+) -> None:
+    # The endpoint's SET over its shared connection, then ACKDB.SYNCWOFF + WAIT on the
+    # client's own: a PING or GETACK fed in between was taken as the client's last write
+    # offset, so under always the replies waited for a write that never came (issue 14:
+    # every client of the endpoint stalled), and WAIT waited for the keep-alive's ACK.
+    core, p, log = aof_server(tmp_path, "appendfsync always")
+    repl = with_replication(core, p, log)
+    shared, own = client(core), client(core)
+    run(core, shared, "SET", "k", "v")
+    p.before_replies()
+    repl.engine.table.feed_keepalive(keepalive)
+    assert core.master_repl_offset == shared.woff + len(keepalive)
+    assert run(core, own, "ACKDB.SYNCWOFF") == b"+OK\r\n"
+    assert own.woff == shared.woff
+    mark = p.durable_mark()
+    assert mark is not None and own.woff <= mark  # the replies may leave
