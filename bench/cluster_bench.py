@@ -8,7 +8,10 @@ Targets (ratios printed; targets in brackets):
 - the same through the proxy of a 3-shard database (keys spread over the shards);
 - the direct shard / redis-server, for context;
 - p50 latency the proxy adds at ``-P 1`` (redis-benchmark's p50, proxy minus direct)
-  [<= 100 us].
+  [<= 100 us];
+- CPU microseconds per request of the proxy and of the shard process, through the proxy
+  and direct (from ``/proc/<pid>/stat``): load-independent, it says what each hop costs
+  where the throughput ratios say what two shared cores give.
 
 Each round runs every target once for SET and GET at -P 1 and -P 16 (``redis-benchmark
 -t set,get -c 50 -n N -r 100000 -d 16 --csv``; ``-n`` is 4x N at -P 16), in an order that
@@ -208,6 +211,11 @@ class World:
                 pass
         return out
 
+    def cpu_s(self, name: str) -> float:
+        """CPU seconds (user + system) process ``name`` has used so far."""
+        fields = Path(f"/proc/{self.procs[name].pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         for p in self.procs.values():
             if p.poll() is None:
@@ -272,17 +280,27 @@ def main() -> int:
             ("cluster-3", cluster_port, None, True),
             ("redis", redis_port, None, False),
         ]
+        # CPU per request of the 1-shard database's processes, through the proxy and
+        # direct: what each hop costs, whatever else the machine runs.
+        cpu: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        one = ("one-proxy", "one-shard0")
         for rnd in range(args.rounds):
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
             before = os.getloadavg()[0]
             for pipeline in PIPELINES:
                 for name, port, pw, cluster in order:
+                    c0 = [world.cpu_s(p) for p in one]
                     res = bench(port, pipeline, args.requests, pw, cluster)
+                    if name in ("proxy-1shard", "direct-shard"):
+                        reqs = args.requests * (4 if pipeline > 1 else 1) * len(TESTS) / 1e6
+                        used = [(world.cpu_s(p) - c) / reqs for p, c in zip(one, c0, strict=True)]
+                        cpu.setdefault((name, pipeline), []).append((used[0], used[1]))
                     for test, fig in res.items():
                         runs.setdefault((name, test, pipeline), []).append(fig)
                     print(f"round {rnd + 1} -P {pipeline} {name}: {res}", file=sys.stderr)
             loads.append((before, os.getloadavg()[0]))
         report(runs, loads, world.rss_kib())
+        report_cpu(cpu)
         if args.json:
             Path(args.json).write_text(
                 json.dumps({f"{k[0]} {k[1]} P{k[2]}": v for k, v in runs.items()}, indent=1)
@@ -327,6 +345,22 @@ def report(
     print("load average (1 min) before / after each round: "
           + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in loads))  # fmt: skip
     print("RSS (KiB): " + ", ".join(f"{k} {v}" for k, v in sorted(rss.items())))
+
+
+def report_cpu(cpu: dict[tuple[str, int], list[tuple[float, float]]]) -> None:
+    """CPU microseconds per request (SET and GET together) of the 1-shard database's
+    proxy and shard processes, medians over the rounds: load-independent, unlike the
+    throughput -- on this 2-core machine redis-benchmark, the proxy and the shard share
+    two cores, so the proxy's ratio is bounded by the CPU the whole path needs."""
+    print("CPU us per request (median; proxy + shard = path):")
+    for pipeline in PIPELINES:
+        via = cpu[("proxy-1shard", pipeline)]
+        direct = cpu[("direct-shard", pipeline)]
+        px = statistics.median(v[0] for v in via)
+        sh = statistics.median(v[1] for v in via)
+        d = statistics.median(v[1] for v in direct)
+        print(f"  -P {pipeline}: through the proxy {px:.2f} + {sh:.2f} = {px + sh:.2f}; "
+              f"direct {d:.2f}; path / direct {(px + sh) / d:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

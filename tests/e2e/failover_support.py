@@ -124,7 +124,11 @@ def shard_addr(c: LocalCluster, node_id: str, port: int) -> str:
 
 def shard_client(c: LocalCluster, node_id: str, port: int, timeout_s: float = 5.0) -> Client:
     cl = Client(shard_addr(c, node_id, port), timeout_s=timeout_s)
-    cl.call("AUTH", password(c))
+    try:
+        cl.call("AUTH", password(c))
+    except BaseException:
+        cl.close()
+        raise
     return cl
 
 

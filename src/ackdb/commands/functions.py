@@ -17,7 +17,7 @@ from ..keyspace.glob import glob_match
 from ..resp import encoder as enc
 from ..scripting import shebang
 from ..scripting.functions import FunctionError, Library
-from .script_run import ScriptRun, execute, parse_numkeys, state
+from .script_run import KEY_COUNTS, execute, numkeys, state
 from .scripting import kill
 from .table import handler
 
@@ -239,10 +239,13 @@ def function_help(c: Client, argv: list[bytes]) -> bytes:
 # -- FCALL -------------------------------------------------------------------------------
 
 
-def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
+@handler("fcall")
+def fcall(c: Client, argv: list[bytes], ro: bool = False) -> bytes:
     srv = c.server
     st = srv.scripting or state(srv)
-    keys, args = parse_numkeys(argv)
+    n = KEY_COUNTS.get(argv[2])
+    if n is None or n > len(argv) - 3:
+        n = numkeys(argv)
     name = argv[1].decode("utf-8", "replace")
     f = st.registry.functions.get(name)
     if f is None:
@@ -251,21 +254,16 @@ def _fcall(c: Client, argv: list[bytes], ro: bool) -> bytes:
     if ro and not no_writes:
         raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
     if not no_writes:
-        if srv.role_replica and c.kind != "master":
+        # The engine only counts writes on a primary: no role to look up.
+        if srv.count_only is None and srv.role_replica and c.kind != "master":
             raise CommandError("READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
             raise CommandError(srv.write_denied)
     vm = st.registry.vm
     assert vm is not None  # a function exists, so its state does
-    run = ScriptRun(st, vm, c, name, ro or no_writes, True, argv)
-    return execute(c, vm, f.callback, keys, args, run)
-
-
-@handler("fcall")
-def fcall(c: Client, argv: list[bytes]) -> bytes:
-    return _fcall(c, argv, False)
+    return execute(c, vm, f.callback, name, ro or no_writes, True, argv, n)
 
 
 @handler("fcall_ro")
 def fcall_ro(c: Client, argv: list[bytes]) -> bytes:
-    return _fcall(c, argv, True)
+    return fcall(c, argv, True)

@@ -25,11 +25,13 @@ from typing import Any
 from ..acl import DENIED_CMD, DENIED_KEY, OK
 from ..commandtable import TABLE
 from ..engine import access
+from ..engine.blocking import BlockRequest
 from ..engine.client import Client, NullConn
 from ..engine.core import CommandError, Server
 from ..engine.dispatch import Entry
+from ..resp import encoder as enc
 from ..resp.encoder import RESP2, RESP3
-from ..scripting import convert
+from ..scripting import convert, shebang
 from ..scripting.functions import Registry
 from ..scripting.vm import CallError, LuaVM, ScriptError
 
@@ -55,7 +57,7 @@ _REPL_AOF, _REPL_REPLICA = 1, 2
 
 
 class CachedScript:
-    __slots__ = ("sha", "body", "fn", "flags", "has_shebang")
+    __slots__ = ("sha", "body", "fn", "flags", "has_shebang", "no_writes")
 
     def __init__(
         self, sha: str, body: bytes, fn: Any, flags: frozenset[str], has_shebang: bool
@@ -65,6 +67,7 @@ class CachedScript:
         self.fn = fn
         self.flags = flags
         self.has_shebang = has_shebang
+        self.no_writes = shebang.NO_WRITES in flags
 
 
 class ScriptState:
@@ -72,7 +75,7 @@ class ScriptState:
 
     def __init__(self, srv: Server) -> None:
         self.srv = srv
-        self._vm: LuaVM | None = None
+        self.eval_vm: LuaVM | None = None  # EVAL's Lua state, made at first use (``vm``)
         # By SHA1 as lowercase hex bytes (what EVALSHA sends, looked up without decoding).
         self.cache: dict[bytes, CachedScript] = {}
         self.registry = Registry()
@@ -90,16 +93,19 @@ class ScriptState:
             for name, e in srv.dispatch.plain.items()
             if "noscript" not in e.flags and e.handler is not None
         }
+        # The bridge of every run (one script runs at a time): bound once to each Lua
+        # state as its redis.call / redis.pcall, one frame between Lua and the engine.
+        self.run = ScriptRun(self)
 
     @property
     def vm(self) -> LuaVM:
-        if self._vm is None:
-            self._vm = LuaVM("eval")
-        return self._vm
+        if self.eval_vm is None:
+            self.eval_vm = LuaVM("eval")
+        return self.eval_vm
 
     def flush_scripts(self) -> None:
         self.cache = {}
-        self._vm = None  # a fresh state, as Redis's SCRIPT FLUSH
+        self.eval_vm = None  # a fresh state, as Redis's SCRIPT FLUSH
 
 
 def state(srv: Server) -> ScriptState:
@@ -117,11 +123,15 @@ _NOSCRIPT = b"ERR This Redis command is not allowed from script"
 
 
 class ScriptRun:
-    """The bridge of one running script or function (see ``scripting.vm.Bridge``)."""
+    """The bridge of the running script or function (see ``scripting.vm.Bridge``): one
+    per ``ScriptState``, reset by ``start`` for each run, so the Lua states' redis.call
+    and redis.pcall are its bound methods (no allocation and no frame between)."""
 
     __slots__ = (
         "st",
         "srv",
+        "client",
+        "commands",
         "caller",
         "name",
         "readonly",
@@ -136,22 +146,23 @@ class ScriptRun:
         "_next_pump_ns",
         "threshold_ns",
         "to_lua",
-        "commands",
         "offset_before",
+        "perf_ns",
     )
+    to_lua: convert.ReplyToLua  # the running state's (set by ``execute``)
 
-    def __init__(
-        self,
-        st: ScriptState,
-        vm: LuaVM,
-        caller: Client,
-        name: str,
-        readonly: bool,
-        is_function: bool,
-        argv: list[bytes],
-    ) -> None:
+    def __init__(self, st: ScriptState) -> None:
         self.st = st
-        self.srv = srv = st.srv
+        self.srv = st.srv
+        self.client = st.client
+        self.commands = st.commands
+        self.perf_ns = st.srv.clock.perf_ns
+        self.start(st.client, "", True, False, [])
+
+    def start(
+        self, caller: Client, name: str, readonly: bool, is_function: bool, argv: list[bytes]
+    ) -> None:
+        """Begin a run of ``name`` for ``caller``."""
         self.caller = caller
         self.name = name
         self.readonly = readonly
@@ -164,12 +175,10 @@ class ScriptRun:
         self.killed: bytes | None = None
         self.busy = False
         self.repl_flags = 3
-        self.start_ns = srv.clock.perf_ns()
+        self.start_ns = self.srv.clock.perf_ns()
         self._next_pump_ns = 0
         # Read at the first tick (most scripts end before one): busy-reply-threshold in ns.
         self.threshold_ns = -1
-        self.to_lua = vm.to_lua
-        self.commands = st.commands
         # The replication offset before the first write command (-1: none yet): nothing
         # before it moves the offset (other effects are buffered until the script ends).
         self.offset_before = -1
@@ -180,107 +189,155 @@ class ScriptRun:
     # -- redis.call / redis.pcall ------------------------------------------------------
 
     def call(self, raise_errors: bool, args: tuple[Any, ...]) -> Any:
-        """``redis.call`` / ``redis.pcall`` of ``args``: the reply as a Lua value (an
-        error is raised as ``CallError`` by call, returned as ``{err=...}`` by pcall)."""
+        """``scripting.vm.Bridge.call``: ``redis_call`` or ``redis_pcall``."""
+        return self.redis_call(*args) if raise_errors else self.redis_pcall(*args)
+
+    def redis_pcall(self, *args: Any) -> Any:
+        """``redis.pcall``: as ``redis_call``, an error reply returned as ``{err=...}``
+        (no arguments at all is still raised, as Redis does)."""
         if not args:
             raise CallError(_NO_ARGS)
-        argv = list(args)
-        for a in argv:
+        try:
+            return self.redis_call(*args)
+        except CallError as e:
+            return self.to_lua.err(e.text)
+
+    def redis_call(self, *args: Any) -> Any:
+        """``redis.call``: the reply of ``args`` as a Lua value; an error (the command's
+        reply or the checks Redis makes of a script's command, in Redis's order) is
+        raised as ``CallError``."""
+        if not args:
+            raise CallError(_NO_ARGS)
+        for a in args:
             if a.__class__ is not bytes:
-                return self._call_converted(raise_errors, argv)
+                return self.redis_call(*_converted(args))
+        argv = list(args)
         cmd = self.commands.get(argv[0])
         if cmd is None:
-            found = self._lookup(argv)
-            if isinstance(found, bytes):
-                return self._error(raise_errors, found)
-            cmd = found
+            cmd = self._lookup(argv)
         n = len(argv)
         if n < cmd.argc_min or n > cmd.argc_max:
-            return self._error(raise_errors, _ARITY)
+            raise CallError(_ARITY)
         if self.caller.acl_limited:
-            denied = self._acl_denial(cmd.spec, argv)
-            if denied is not None:
-                return self._error(raise_errors, denied)
+            self._acl_check(cmd.spec, argv)
         srv = self.srv
         if cmd.write:
             if not self.may_write:
-                refusal = self._write_refusal()
-                if refusal is not None:
-                    return self._error(raise_errors, refusal)
-                self.may_write = True
+                self._write_check()
             if self.offset_before < 0:
                 self.offset_before = _offset(srv)
             self.wrote = True
             if self.repl_flags != 3:
                 mark = srv.effects_mark()
-                reply = srv.call(self.st.client, cmd, argv)
+                reply = srv.call(self.client, cmd, argv)
                 srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
-            else:
-                reply = srv.call(self.st.client, cmd, argv)
-        else:
-            reply = srv.call(self.st.client, cmd, argv)
+                return self._to_lua(reply)
+        counter = srv.count_only
+        if counter is None or srv.monitors:  # effects to build, or MONITOR: the engine's
+            return self._to_lua(srv.call(self.client, cmd, argv))
+        # Server.call, inlined for the usual case (the engine only counts writes, nobody
+        # monitors): one frame less a call. A change to one is made to the other. The
+        # script client never tracks keys, and never blocks (a script is a transaction).
+        sc = self.client
+        dirty = srv.dirty
+        perf_ns = self.perf_ns
+        t0 = perf_ns()
+        try:
+            reply = cmd.handler(sc, argv)  # type: ignore[misc]
+        except CommandError as e:
+            reply = enc.error(e.msg)
+            cmd.failed_calls += 1
+            srv.count_error(reply)
+        except BlockRequest as b:
+            reply = b.now_reply
+        except Exception as e:
+            reply = srv.internal_error(cmd, e)
+        ns = perf_ns() - t0
+        cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
+        cmd.nsec += ns
+        sc.last_cmd = cmd.name
+        if cmd.write and srv.dirty != dirty and srv.feeds:
+            counter.master_repl_offset += 1  # inside the script's transaction: no woff
+        sc.prop = None
+        if ns >= srv.slowlog_ns:
+            srv.slow_command(sc, cmd, argv, ns)
+        # _to_lua, inlined.
         t = reply[0]
-        if t == 0x24 and reply[1] != 0x2D:  # a bulk string (the usual reply), inline
+        if t == 0x24 and reply[1] != 0x2D:
             return reply[reply.index(b"\r\n") + 2 : -2]
-        if t == 0x2D:  # -
-            return self._error(raise_errors, reply[1:-2])
+        if t == 0x3A:
+            return int(reply[1:-2])
+        if t == 0x2D:
+            raise CallError(reply[1:-2])
+        if t == 0x2B:
+            return self.to_lua.status(reply[1:-2])
         return self.to_lua.convert(reply)
 
-    def _call_converted(self, raise_errors: bool, argv: list[Any]) -> Any:
-        """``call`` with numbers among the arguments: written as Redis writes them."""
-        for i, a in enumerate(argv):
-            b = convert.arg_bytes(a)
-            if b is None:
-                return self._error(raise_errors, _BAD_ARG)
-            argv[i] = b
-        return self.call(raise_errors, tuple(argv))
+    def _to_lua(self, reply: bytes) -> Any:
+        """A command's reply as redis.call returns it (CallError for an error reply). The
+        single-line replies inline (ReplyToLua.convert's first cases): a bulk string (the
+        usual reply), an integer, an error, a status; the rest through the parser."""
+        t = reply[0]
+        if t == 0x24 and reply[1] != 0x2D:
+            return reply[reply.index(b"\r\n") + 2 : -2]
+        if t == 0x3A:
+            return int(reply[1:-2])
+        if t == 0x2D:
+            raise CallError(reply[1:-2])
+        if t == 0x2B:
+            return self.to_lua.status(reply[1:-2])
+        return self.to_lua.convert(reply)
 
-    def _lookup(self, argv: list[bytes]) -> Entry | bytes:
-        """A command outside ``commands``: its entry, or the error text."""
+    def _lookup(self, argv: list[bytes]) -> Entry:
+        """A command outside ``commands``: its entry (CallError if a script may not run
+        it)."""
         cmd = self.srv.dispatch.get(argv[0])
         if cmd is not None and cmd.subcommands and (cmd.handler is None or len(argv) >= 2):
             cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) >= 2 else None
         if cmd is None:
-            return _UNKNOWN
+            raise CallError(_UNKNOWN)
         if "noscript" in cmd.flags:
             if len(argv) < cmd.argc_min or len(argv) > cmd.argc_max:
-                return _ARITY  # arity before noscript, Redis's order
-            return _NOSCRIPT
+                raise CallError(_ARITY)  # arity before noscript, Redis's order
+            raise CallError(_NOSCRIPT)
         return cmd
 
-    def _acl_denial(self, spec: Any, argv: list[bytes]) -> bytes | None:
+    def _acl_check(self, spec: Any, argv: list[bytes]) -> None:
         """The caller's user checks what the script runs (ACL LOG context ``lua``), with
-        Redis 7.0's texts."""
+        Redis 7.0's texts (CallError when denied)."""
         caller = self.caller
         user = caller.user
         assert user is not None
         code, _ = user.check(spec, argv)
         if code == OK:
-            return None
+            return
         access.check(self.srv, caller, spec, argv, "lua")  # logs and counts it
         if code == DENIED_CMD:
-            return b"ERR The user executing the script can't run this command or subcommand"
+            raise CallError(
+                b"ERR The user executing the script can't run this command or subcommand"
+            )
         if code == DENIED_KEY:
-            return (
+            raise CallError(
                 b"ERR The user executing the script can't access at least one of the keys "
                 b"mentioned in the command arguments"
             )
-        return b"ERR The user executing the script can't publish to the channel mentioned in the command"
+        raise CallError(
+            b"ERR The user executing the script can't publish to the channel mentioned in "
+            b"the command"
+        )
 
-    def _write_refusal(self) -> bytes | None:
+    def _write_check(self) -> None:
+        """A write from this run: CallError where it is refused, else later writes skip
+        the check (``may_write``)."""
         srv = self.srv
         if self.readonly:
-            return b"ERR Write commands are not allowed from read-only scripts."
-        if srv.role_replica and self.caller.kind != "master":
-            return b"READONLY You can't write against a read only replica."
+            raise CallError(b"ERR Write commands are not allowed from read-only scripts.")
+        # The engine only counts writes on a primary: no role to look up.
+        if srv.count_only is None and srv.role_replica and self.caller.kind != "master":
+            raise CallError(b"READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
-            return srv.write_denied.encode()
-        return None
-
-    def _error(self, raise_errors: bool, text: bytes) -> Any:
-        if raise_errors:
-            raise CallError(text)
-        return self.to_lua.err(text)
+            raise CallError(srv.write_denied.encode())
+        self.may_write = True
 
     # -- the rest of the redis.* API ---------------------------------------------------
 
@@ -363,6 +420,18 @@ class ScriptRun:
         self.killed = KILLED_FUNCTION if by_function_kill else KILLED_EVAL
 
 
+def _converted(args: tuple[Any, ...]) -> list[bytes]:
+    """redis.call's arguments with numbers written as Redis writes them (CallError for
+    other types)."""
+    argv = []
+    for a in args:
+        b = convert.arg_bytes(a)
+        if b is None:
+            raise CallError(_BAD_ARG)
+        argv.append(b)
+    return argv
+
+
 def _offset(srv: Server) -> int:
     """The replication offset; the write counter itself while the engine only counts
     writes (the same number as ``master_repl_offset``, without its two properties)."""
@@ -376,15 +445,24 @@ def execute(
     c: Client,
     vm: LuaVM,
     fn: Any,
-    keys: list[bytes],
-    args: list[bytes],
-    run: ScriptRun,
+    name: str,
+    readonly: bool,
+    is_function: bool,
+    argv: list[bytes],
+    nkeys: int,
 ) -> bytes:
-    """Run ``fn`` for ``c`` as ``run`` describes; the encoded reply (CommandError for a
-    script's error)."""
+    """Run ``fn`` (a script or a function named ``name``) for ``c``, called with ``argv``
+    (EVAL's or FCALL's: ``nkeys`` keys from ``argv[3]``, checked by ``numkeys``); the
+    encoded reply (CommandError for a script's error)."""
     srv = c.server
-    st = run.st
-    sc = st.client
+    st = srv.scripting
+    run = st.run
+    assert st.running is None, "one script runs at a time"
+    run.start(c, name, readonly, is_function, argv)
+    if vm.calls_owner is not run:
+        vm.bind_calls(run, run.redis_call, run.redis_pcall)
+    run.to_lua = vm.to_lua
+    sc = run.client
     sc.db = c.db
     sc.resp = 2
     sc.p = RESP2
@@ -392,11 +470,11 @@ def execute(
     st.running = run
     srv.begin_transaction_effects()
     try:
-        if run.is_function:
-            result = vm.run_function(fn, keys, args, run.name)
+        result = vm.run(fn, is_function, nkeys, argv[3:], name)
+        if result.__class__ is bytes:  # to_resp's first case, inline
+            reply = b"$%d\r\n%s\r\n" % (len(result), result)
         else:
-            result = vm.run_script(fn, keys, args, run.name)
-        reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
+            reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)
     except ScriptError as e:
         raise CommandError(e.reply[1:-2].decode("utf-8", "replace")) from None
     finally:
@@ -418,8 +496,12 @@ def execute(
     return reply
 
 
-def parse_numkeys(argv: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """KEYS and ARGV of ``EVAL body numkeys key... arg...`` (and FCALL's)."""
+# The usual key counts as sent, looked up without ``numkeys``'s frame and int().
+KEY_COUNTS = {b"%d" % i: i for i in range(10)}
+
+
+def numkeys(argv: list[bytes]) -> int:
+    """The key count of ``EVAL body numkeys key... arg...`` (and FCALL's), checked."""
     try:
         n = int(argv[2])
     except ValueError:
@@ -428,4 +510,4 @@ def parse_numkeys(argv: list[bytes]) -> tuple[list[bytes], list[bytes]]:
         raise CommandError("ERR Number of keys can't be negative")
     if n > len(argv) - 3:
         raise CommandError("ERR Number of keys can't be greater than number of args")
-    return argv[3 : 3 + n], argv[3 + n :]
+    return n

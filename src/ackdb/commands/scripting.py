@@ -17,12 +17,12 @@ from ..scripting import shebang
 from .script_run import (
     BUSY_EVAL,
     BUSY_FUNCTION,
+    KEY_COUNTS,
     SCRIPT_CACHE_MAX,
     CachedScript,
-    ScriptRun,
     ScriptState,
     execute,
-    parse_numkeys,
+    numkeys,
     state,
 )
 from .table import handler
@@ -52,8 +52,8 @@ def cache_script(st: ScriptState, body: bytes) -> CachedScript:
 
 
 def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro: bool) -> bytes:
-    keys, args = parse_numkeys(argv)
-    readonly = ro or shebang.NO_WRITES in cached.flags
+    n = numkeys(argv)
+    readonly = ro or cached.no_writes
     if cached.has_shebang and not readonly:
         # A script that declares it may write is refused before it runs where writes are.
         srv = c.server
@@ -61,14 +61,12 @@ def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro
             raise CommandError("READONLY You can't write against a read only replica.")
         if srv.write_denied is not None:
             raise CommandError(srv.write_denied)
-    vm = st.vm
-    run = ScriptRun(st, vm, c, cached.sha, readonly, False, argv)
-    return execute(c, vm, cached.fn, keys, args, run)
+    return execute(c, st.eval_vm or st.vm, cached.fn, cached.sha, readonly, False, argv, n)
 
 
 def _eval(c: Client, argv: list[bytes], ro: bool) -> bytes:
     st = state(c.server)
-    parse_numkeys(argv)  # the count is checked before the body compiles (Redis)
+    numkeys(argv)  # the count is checked before the body compiles (Redis)
     return _run(c, st, argv, cache_script(st, argv[1]), ro)
 
 
@@ -79,7 +77,7 @@ def _evalsha(c: Client, argv: list[bytes], ro: bool) -> bytes:
         sha = argv[1].lower()
         cached = st.cache.get(sha) if len(sha) == 40 else None
         if cached is None:
-            parse_numkeys(argv)
+            numkeys(argv)
             raise CommandError(NOSCRIPT)
     return _run(c, st, argv, cached, ro)
 
@@ -96,7 +94,15 @@ def eval_ro(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("evalsha")
 def evalsha(c: Client, argv: list[bytes]) -> bytes:
-    return _evalsha(c, argv, False)
+    # _evalsha's common case (a cached script without a shebang) in one frame.
+    st = c.server.scripting
+    cached = st.cache.get(argv[1]) if st is not None else None
+    if cached is None or cached.has_shebang:
+        return _evalsha(c, argv, False)
+    n = KEY_COUNTS.get(argv[2])
+    if n is None or n > len(argv) - 3:
+        n = numkeys(argv)
+    return execute(c, st.eval_vm or st.vm, cached.fn, cached.sha, cached.no_writes, False, argv, n)
 
 
 @handler("evalsha_ro")

@@ -172,20 +172,21 @@ def _deliver(
     g: Group,
     consumer: Consumer,
     start: StreamID,
-    r: _Request,
+    count: int,
+    noack: bool,
     now: int,
     effects: list[list[bytes]] | None,
     key: bytes,
 ) -> bytes:
     """Serve new entries (``>``) to a consumer: PEL, last id, and the effects when
     something needs them (``effects`` is None while the engine only counts writes)."""
-    entries = s.range_list(start, MAX_ID, r.count)
+    entries = s.range_list(start, MAX_ID, count)
     moved = False
     for sid, _ in entries:
         if sid > g.last_id:
             s.advance_group(g, sid)
             moved = True
-        if r.noack:
+        if noack:
             continue
         nack = g.deliver(sid, consumer, now)
         consumer.active_time = now
@@ -254,7 +255,7 @@ def _xread(c: Client, argv: list[bytes], xreadgroup: bool) -> bytes:
         elif history:
             body = _history(c, s, g, r.consumer, start, r.count)
         else:
-            body = _deliver(s, g, consumer, start, r, now, effects, key)
+            body = _deliver(s, g, consumer, start, r.count, r.noack, now, effects, key)
         if g is not None:
             srv.dirty += 1
         served += 1
@@ -284,4 +285,47 @@ def xread(c: Client, argv: list[bytes]) -> bytes:
 
 @handler("xreadgroup")
 def xreadgroup(c: Client, argv: list[bytes]) -> bytes:
+    n = len(argv)
+    if (
+        (n == 9 or n == 7)
+        and argv[-1] == b">"
+        and _OPTIONS.get(argv[1]) == b"group"
+        and _OPTIONS.get(argv[n - 3]) == b"streams"
+        and (n == 7 or _OPTIONS.get(argv[4]) == b"count")
+    ):
+        count = max(arg_int(argv[5]), 0) if n == 9 else 0
+        return _read_new(c, argv[n - 2], argv[2], argv[3], count)
     return _xread(c, argv, True)
+
+
+def _read_new(c: Client, key: bytes, group: bytes, consumer_name: bytes, count: int) -> bytes:
+    """``XREADGROUP GROUP group consumer [COUNT count] STREAMS key >``, the usual request:
+    ``_xread``'s steps for one stream read with ``>``, without its parser and lists (the
+    same checks in the same order, the same reply, effects and counters)."""
+    s: Stream | None = read_typed(c, key, Stream)
+    g = s.groups.get(group) if s is not None else None
+    if g is None:
+        raise CommandError(
+            "NOGROUP No such key '%s' or consumer group '%s' in XREADGROUP with GROUP option"
+            % (key.decode("utf-8", "replace"), group.decode("utf-8", "replace"))
+        )
+    assert s is not None
+    srv = c.server
+    effects: list[list[bytes]] | None = [] if srv.count_only is None else None
+    now = srv.now_ms()
+    srv.stat_keyspace_hits += 1  # Redis's second lookup, as in _xread
+    last = s.last_entry()  # _last_valid, inlined
+    serve = last is not None and last[0] > g.last_id
+    consumer = lookup_consumer(c, key, g, consumer_name, now)
+    if not serve:
+        if effects is not None:
+            set_effects(c, effects)
+        return c.p.null_array
+    start = incr_id(g.last_id) or MAX_ID
+    body = _deliver(s, g, consumer, start, count, False, now, effects, key)
+    srv.dirty += 1
+    if effects is not None:
+        set_effects(c, effects)
+    if c.resp == 3:
+        return c.p.map_header(1) + enc.bulk(key) + body
+    return b"*1\r\n*2\r\n" + enc.bulk(key) + body

@@ -504,7 +504,7 @@ class Server:
                     return len(out)
                 reply = b.now_reply
             except Exception as e:
-                reply = self._internal_error(cmd, e)
+                reply = self.internal_error(cmd, e)
             t = perf_ns()
             ns = t - t_prev
             t_prev = t
@@ -521,7 +521,7 @@ class Server:
             if c.prop is not None:
                 c.prop = None
             if ns >= slow_ns:
-                self._slow_command(c, cmd, argv, ns)
+                self.slow_command(c, cmd, argv, ns)
             if monitors and cmd.monitored:
                 self.feed_monitors(c, argv)
             append(reply)
@@ -688,7 +688,7 @@ class Server:
                 return BLOCKED  # type: ignore[return-value]
             reply = b.now_reply
         except Exception as e:
-            reply = self._internal_error(cmd, e)
+            reply = self.internal_error(cmd, e)
         ns = self._perf_ns() - t0
         cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
         cmd.nsec += ns
@@ -705,12 +705,12 @@ class Server:
                 self._propagate_call(c, argv)
         c.prop = None
         if ns >= self.slowlog_ns:
-            self._slow_command(c, cmd, argv, ns)
+            self.slow_command(c, cmd, argv, ns)
         if self.monitors and cmd.monitored:
             self.feed_monitors(c, argv)
         return reply
 
-    def _internal_error(self, cmd: Entry, e: Exception) -> bytes:
+    def internal_error(self, cmd: Entry, e: Exception) -> bytes:
         """A bug in a command must not take the server down: log it, answer an error."""
         self.stat_unexpected_errors += 1
         if self.log is not None:
@@ -845,7 +845,7 @@ class Server:
 
     # -- SLOWLOG and MONITOR -----------------------------------------------------------
 
-    def _slow_command(self, c: Client, cmd: Entry, argv: list[bytes], ns: int) -> None:
+    def slow_command(self, c: Client, cmd: Entry, argv: list[bytes], ns: int) -> None:
         """A command past the lower of the SLOWLOG and latency-monitor thresholds."""
         if ns >= self.slowlog_log_ns and not cmd.skip_slowlog:
             self._slowlog_add(c, argv, ns // 1000)

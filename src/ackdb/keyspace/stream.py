@@ -394,7 +394,9 @@ class Stream:
     def advance_group(self, g: Group, sid: StreamID) -> None:
         """A group delivered ``sid`` (XREADGROUP >): move its last id and read counter."""
         if sid > g.last_id:
-            if g.entries_read != ENTRIES_READ_UNKNOWN and not self.has_tombstones_from(sid):
+            if g.entries_read != ENTRIES_READ_UNKNOWN and (
+                self.max_deleted_id == MIN_ID or not self.has_tombstones_from(sid)
+            ):  # (no entry ever deleted: no tombstone, without the call)
                 g.entries_read += 1
             elif self.entries_added:
                 g.entries_read = self.estimate_read_counter(sid)

@@ -97,10 +97,21 @@ class Group:
     def deliver(self, sid: StreamID, consumer: Consumer, now_ms: int) -> Nack:
         """XREADGROUP ``>`` delivered ``sid`` to ``consumer``: its pending entry, new, or
         moved from its former owner with the delivery count reset to 1 (Redis)."""
-        nack = self.pel.by_id.get(sid)
+        pel = self.pel
+        nack = pel.by_id.get(sid)
         if nack is None:
             nack = Nack(now_ms, 1, consumer)
-            self.pel.add(sid, nack)
+            # PelMap.add, inlined for the usual case: a new id above every pending one,
+            # in the group's PEL and so in the consumer's.
+            order = pel.order
+            mine = consumer.pel
+            if (not order or order[-1] < sid) and (not mine.order or mine.order[-1] < sid):
+                order.append(sid)
+                pel.by_id[sid] = nack
+                mine.order.append(sid)
+                mine.by_id[sid] = nack
+                return nack
+            pel.add(sid, nack)
         else:
             nack.consumer.pel.remove(sid)
             nack.consumer = consumer

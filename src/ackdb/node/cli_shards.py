@@ -51,7 +51,7 @@ def print_instances(v: StatusView) -> None:
     primaries = {i.name: i for i in shards if i.fields.get("role") == "primary"}
     print()
     cols = ("shard", "node", "role", "seen", "address", "pid", "state", "offset", "lag")
-    widths = (14, 8, 11, 9, 22, 9, 12, 12, 8)
+    widths = (14, 8, 11, 11, 22, 9, 12, 12, 8)  # ("standalone": a leaderless replica)
     print("".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)) + "link restarts")
     for i in shards:
         f = i.fields

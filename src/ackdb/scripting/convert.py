@@ -92,12 +92,18 @@ def error_text(msg: bytes) -> bytes:
     return msg
 
 
+# How many ``{ok="OK"}`` tables one call into Lua makes ahead (each is handed out once).
+OK_TABLES_BATCH = 64
+
+
 class ReplyToLua:
     """Parses one encoded reply (RESP2 or RESP3) into Lua values.
 
     ``table`` builds any table from a Python dict or list (lupa's ``table_from``, general
     and slow: about 4 us); ``ok``, ``err`` and ``array`` are Lua constructors for the
-    common shapes (``{ok=s}``, ``{err=s}``, ``{...}``), several times faster."""
+    common shapes (``{ok=s}``, ``{err=s}``, ``{...}``), several times faster; ``oks(n)``
+    makes n fresh ``{ok="OK"}`` tables in one call (a call into Lua costs more than a
+    table), handed out one per reply by ``status``."""
 
     def __init__(
         self,
@@ -105,11 +111,24 @@ class ReplyToLua:
         ok: Callable[[bytes], Any],
         err: Callable[[bytes], Any],
         array: Callable[..., Any],
+        oks: Callable[[int], tuple[Any, ...]] | None = None,
     ) -> None:
         self.table = table_from
         self.ok = ok
         self.err = err
         self.array = array
+        self._oks = oks
+        self._ok_tables: list[Any] = []
+
+    def status(self, text: bytes) -> Any:
+        """A status reply's ``{ok=text}``: a fresh table each time (a script may change
+        it), ``+OK``'s made ahead in batches."""
+        if text == b"OK" and self._oks is not None:
+            tables = self._ok_tables
+            if not tables:
+                tables.extend(self._oks(OK_TABLES_BATCH))
+            return tables.pop()
+        return self.ok(text)
 
     def convert(self, data: bytes) -> Any:
         """One whole reply: the common single-line shapes without the general parser."""
@@ -119,7 +138,7 @@ class ReplyToLua:
                 return False
             return data[data.index(b"\r\n") + 2 : -2]
         if t == 0x2B:
-            return self.ok(data[1:-2])
+            return self.status(data[1:-2])
         if t == 0x3A:
             return int(data[1:-2])
         if t == 0x2D:
@@ -144,7 +163,7 @@ class ReplyToLua:
             return int(line), j
         if t == 0x2B:  # + status
             line, j = self._line(data, i)
-            return self.ok(line), j
+            return self.status(line), j
         if t == 0x2D:  # - error
             line, j = self._line(data, i)
             return self.err(line), j

@@ -151,8 +151,10 @@ end
 
 -- The failing line: the innermost frame of the user's chunk.
 local chunk = mode == "functions" and "user_function" or "user_script"
+local hooked = false
 local function handler(e)
   debug_sethook()  -- a killed script's hook must not fire past this point
+  hooked = false
   local line = -1
   for level = 2, 40 do
     local info = debug_getinfo(level, "Sl")
@@ -176,8 +178,17 @@ local function hook()
   if running and running.func == handler then return end
   local killed = py.tick()
   if killed then
+    hooked = false
     debug_sethook(hook, "", 1)
     error({err = killed})
+  end
+end
+-- The hook stays set between runs (one C call less a run) until something removes it or
+-- changes its count: the next run sets it again then.
+local function sethook()
+  if not hooked then
+    debug_sethook(hook, "", hook_count)
+    hooked = true
   end
 end
 
@@ -201,13 +212,13 @@ api.run_script = function(f, nkeys, ...)
   local keys, argv = split(nkeys, ...)
   rawset(real, "KEYS", keys)
   rawset(real, "ARGV", argv)
-  debug_sethook(hook, "", hook_count)
+  sethook()
   return xpcall(f, handler)
 end
 api.run_script_tables = function(f, keys, argv)
   rawset(real, "KEYS", keys)
   rawset(real, "ARGV", argv)
-  debug_sethook(hook, "", hook_count)
+  sethook()
   return xpcall(f, handler)
 end
 -- Run a function: fn(keys, args), through one trampoline (no closure per call).
@@ -220,27 +231,35 @@ end
 api.run_function = function(f, nkeys, ...)
   cur_keys, cur_args = split(nkeys, ...)
   cur_f = f
-  debug_sethook(hook, "", hook_count)
+  sethook()
   return xpcall(call_current, handler)
 end
 api.run_function_tables = function(f, keys, args)
   cur_f, cur_keys, cur_args = f, keys, args
-  debug_sethook(hook, "", hook_count)
+  sethook()
   return xpcall(call_current, handler)
 end
 api.ok = function(s) return {ok = s} end
+-- n fresh {ok="OK"} tables at once (the usual status reply: one call into Lua for many).
+api.oks = function(n)
+  local t = {}
+  for i = 1, n do t[i] = {ok = "OK"} end
+  return unpack(t, 1, n)
+end
 api.err = function(s) return {err = s} end
 api.array = function(...) return {...} end
 -- Run a library body with the loading API: true | false, {message, line, kind}.
 api.load_library = function(f)
   rawset(real, "redis", redis_load)
-  debug_sethook(hook, "", hook_count)
+  sethook()
   local ok, e = xpcall(f, handler)
   rawset(real, "redis", redis_run)
   return ok, e
 end
 api.is_function = function(f) return type(f) == "function" end
 api.kind = function(v) return type(v) end
-api.unhook = function() debug_sethook() end
+api.unhook = function() debug_sethook() hooked = false end
+-- redis.call and redis.pcall from now on (the engine's bridge, bound once).
+api.set_calls = function(call, pcall) redis.call = call redis.pcall = pcall end
 return api
 """

@@ -11,6 +11,7 @@ A state serves one script at a time; the engine owns two (EVAL's and FUNCTION's)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import lupa.lua51 as lua51
@@ -117,10 +118,16 @@ class LuaVM:
         self._run_function = api[b"run_function"]
         self._run_script_tables = api[b"run_script_tables"]
         self._run_function_tables = api[b"run_function_tables"]
-        self.to_lua = convert.ReplyToLua(rt.table_from, api[b"ok"], api[b"err"], api[b"array"])
+        self.to_lua = convert.ReplyToLua(
+            rt.table_from, api[b"ok"], api[b"err"], api[b"array"], api[b"oks"]
+        )
         self._load_library = api[b"load_library"]
         self._unhook = api[b"unhook"]
         self.is_function = api[b"is_function"]
+        self._set_calls = api[b"set_calls"]
+        # Whose redis.call / redis.pcall the state calls (``bind_calls``); None: the
+        # bridge's ``call``, through ``_call_raise`` / ``_call_noraise``.
+        self.calls_owner: object | None = None
         # lupa's own global (a way back into Python) is never left reachable.
         g = rt.globals()
         for name in (
@@ -173,6 +180,16 @@ class LuaVM:
     def _call_noraise(self, *args: Any) -> Any:
         return self.bridge.call(False, args)  # type: ignore[union-attr]
 
+    def bind_calls(
+        self, owner: object, call: Callable[..., Any], pcall: Callable[..., Any]
+    ) -> None:
+        """Make ``call`` and ``pcall`` the state's redis.call and redis.pcall (the
+        engine's bridge, the same for every run: no frame between Lua and it). They take
+        redis.call's arguments as sent; ``call`` raises CallError, ``pcall`` returns the
+        ``{err=...}`` table."""
+        self._set_calls(call, pcall)
+        self.calls_owner = owner
+
     # -- compiling and running -------------------------------------------------------
 
     def compile(self, code: bytes) -> Any:
@@ -187,25 +204,28 @@ class LuaVM:
 
     def run_script(self, f: Any, keys: list[bytes], argv: list[bytes], sha: str) -> Any:
         """Run an EVAL body; the Lua result, or ScriptError."""
-        try:
-            if len(keys) + len(argv) <= convert.ARRAY_ARGS_MAX:
-                res = self._run_script(f, len(keys), *keys, *argv)
-            else:
-                res = self._run_script_tables(f, self._table_from(keys), self._table_from(argv))
-        except lua51.LuaError as e:  # out of memory outside the script's own frames
-            self.rt.gccollect()
-            raise ScriptError(b"-ERR %s script: %s\r\n" % (str(e).encode(), sha.encode())) from None
-        if res.__class__ is tuple and res[0] is True and len(res) == 2:
-            return res[1]  # the common outcome: a value
-        return self._outcome(res, sha)
+        return self.run(f, False, len(keys), keys + argv, sha)
 
     def run_function(self, f: Any, keys: list[bytes], args: list[bytes], name: str) -> Any:
+        return self.run(f, True, len(keys), keys + args, name)
+
+    def run(self, f: Any, is_function: bool, nkeys: int, args: list[bytes], name: str) -> Any:
+        """Run an EVAL body (a function's callback if ``is_function``) with ``args``: the
+        ``nkeys`` keys, then the arguments; the Lua result, or ScriptError."""
         try:
-            if len(keys) + len(args) <= convert.ARRAY_ARGS_MAX:
-                res = self._run_function(f, len(keys), *keys, *args)
+            if len(args) <= convert.ARRAY_ARGS_MAX:
+                if is_function:
+                    res = self._run_function(f, nkeys, *args)
+                else:
+                    res = self._run_script(f, nkeys, *args)
             else:
-                res = self._run_function_tables(f, self._table_from(keys), self._table_from(args))
-        except lua51.LuaError as e:
+                keys = self._table_from(args[:nkeys])
+                rest = self._table_from(args[nkeys:])
+                if is_function:
+                    res = self._run_function_tables(f, keys, rest)
+                else:
+                    res = self._run_script_tables(f, keys, rest)
+        except lua51.LuaError as e:  # out of memory outside the script's own frames
             self.rt.gccollect()
             raise ScriptError(
                 b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())

@@ -2,15 +2,18 @@
 do. redis.call's command table (mixed-case names, subcommands, noscript and arity errors in
 Redis's order), a script's woff while the engine only counts writes, XREADGROUP's effects
 when something needs them (Redis 7.2's MULTI / XCLAIM / XGROUP SETID / EXEC), none for a
-history read, and one counted write while the engine only counts writes."""
+history read, one counted write while the engine only counts writes, and its short path
+(one stream read with ``>``) against the general one on random work."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 import ackdb.commands  # noqa: F401  (registers the command table)
+from ackdb.commands import streams_read
 from ackdb.engine.core import Server
 from ackdb.server.config import load_config
 from ackdb.server.engine_host import build_engine
@@ -122,6 +125,74 @@ def test_script_woff_while_the_engine_only_counts_writes() -> None:
     assert s.master_repl_offset == start + 3 and c.woff == start + 2
 
 
+_SCRIPTS = [
+    ("return redis.call('set', KEYS[1], 'v')", "1", "k"),
+    ("return redis.call('incr', KEYS[1])", "1", "k"),  # not an integer
+    ("return redis.pcall('incr', KEYS[1])", "1", "k"),
+    ("redis.call('lpush', 'l', 'a') return redis.call('incr', 'l')", "0"),
+    ("return redis.pcall('ping', 'a', 'b')", "0"),
+    ("return redis.call('blpop', 'nolist', 0)", "0"),
+    ("return redis.call('blmove', 'nolist', 'x', 'left', 'left', 0)", "0"),
+    ("return {redis.call('incrby', 'n', 5), redis.call('get', 'n'), redis.call('ping')}", "0"),
+    ("return redis.call('xadd', 's', '1-1', 'f', 'v')", "0"),
+    ("return redis.call('del', 'nokey')", "0"),
+    ("return redis.call('xread', 'block', 0, 'streams', 'nostream', '$')", "0"),  # no block
+]
+
+
+def _script_stats(inline: bool) -> tuple[list[bytes], list[str], bytes]:
+    """Replies, commandstats (calls, failures) and errorstats of ``_SCRIPTS``, the inner
+    commands run inline (the engine only counts writes) or through ``Server.call`` (a
+    feed needs the effects)."""
+    s = build_engine(load_config(None, ""))
+    if inline:
+        s.count_only = Counter()  # type: ignore[assignment]
+        s.add_feed(lambda db, argv: None)
+    else:
+        s.add_feed(lambda db, argv: None)
+    c = client(s)
+    replies = [call(s, c, "EVAL", *script) for script in _SCRIPTS]
+    stats = [
+        line.split(",usec=")[0] + "," + line.split(",", 3)[-1]
+        for line in call(s, c, "INFO", "commandstats").decode().splitlines()
+        if line.startswith("cmdstat_") and "usec=" in line
+    ]
+    return replies, stats, call(s, c, "INFO", "errorstats")
+
+
+def test_redis_call_inline_counts_as_the_engines_call() -> None:
+    """redis.call runs Server.call's body inline while the engine only counts writes: the
+    same replies, command statistics (calls, failed calls) and error statistics."""
+    assert _script_stats(True) == _script_stats(False)
+
+
+def test_redis_call_inline_slowlog_and_monitor(srv: Any) -> None:
+    s, _ = srv
+    s.count_only = Counter()  # the inline path
+    c = client(s)
+    call(s, c, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+    call(s, c, "SLOWLOG", "RESET")
+    call(s, c, "EVAL", "redis.call('set', 'k', 'v') return redis.call('get', 'k')", "0")
+    log = call(s, c, "SLOWLOG", "GET")
+    assert b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n" in log
+    assert b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n" in log
+
+
+def test_status_tables_are_fresh(srv: Any) -> None:
+    """+OK's tables are made ahead in batches: each is still a table of its own."""
+    s, _ = srv
+    c = client(s)
+    script = (
+        "local a = redis.call('set', KEYS[1], 'v') a.ok = 'X' "
+        "local b = redis.call('set', KEYS[1], 'v') "
+        "return {a.ok, b.ok, tostring(rawequal(a, b)), type(b)}"
+    )
+    for _ in range(40):  # past a batch
+        reply = call(s, c, "EVAL", script, "1", "k")
+        assert reply == b"*4\r\n$1\r\nX\r\n$2\r\nOK\r\n$5\r\nfalse\r\n$5\r\ntable\r\n"
+    assert call(s, c, "EVAL", "return redis.call('ping')", "0") == b"+PONG\r\n"
+
+
 # -- XREADGROUP ------------------------------------------------------------------------
 
 
@@ -176,3 +247,79 @@ def test_xreadgroup_counted_once_while_the_engine_only_counts_writes(srv: Any) -
     pending = call(s, c, "XPENDING", "st", "g")
     assert pending.startswith(b"*4\r\n:2\r\n$3\r\n1-1\r\n$3\r\n1-2\r\n")
     assert call(s, c, "XACK", "st", "g", "1-1", "1-2", "00001-0002") == b":2\r\n"
+
+
+def _xreadgroup_ops(rng: random.Random) -> list[list[bytes]]:
+    """Random stream work around XREADGROUP in every shape (the short path's and others)."""
+    ops: list[list[bytes]] = []
+    for i in range(200):
+        r = rng.random()
+        key = rng.choice([b"s1", b"s2", b"str"])
+        g, con = rng.choice([b"g", b"h", b"nog"]), rng.choice([b"a", b"b", b"c"])
+        if r < 0.3:
+            ops.append([b"XADD", key, b"*", b"f", b"v%d" % i])
+        elif r < 0.35:
+            ops.append([b"XGROUP", b"CREATE", key, g, rng.choice([b"0", b"$"]), b"MKSTREAM"])
+        elif r < 0.4:
+            ops.append([b"XDEL", key, rng.choice([b"0-1", b"%d-0" % (1000 + i - 3)])])
+        elif r < 0.45:
+            ops.append([b"XACK", key, b"g", b"%d-0" % (1000 + i - 2)])
+        elif r < 0.48:
+            ops.append([b"SET", b"str", b"x"])
+        elif r < 0.5:
+            ops.append([b"XTRIM", key, b"MAXLEN", b"3"])
+        elif r < 0.55:
+            ops.append([b"HELLO", rng.choice([b"2", b"3"])])
+        else:
+            head = [b"XREADGROUP", b"GROUP", g, con]
+            count = [b"COUNT", rng.choice([b"1", b"2", b"0", b"-1", b"x"])]
+            ops.append(
+                rng.choice(
+                    [
+                        [*head, *count, b"STREAMS", key, b">"],
+                        [*head, b"STREAMS", key, b">"],
+                        [*head, b"STREAMS", key, b"0"],
+                        [*head, *count, b"NOACK", b"STREAMS", key, b">"],
+                        [b"XREADGROUP", b"group", g, con, b"count", b"1", b"streams", key, b">"],
+                    ]
+                )
+            )
+    return ops
+
+
+def _run_ops(ops: list[list[bytes]], short: bool, feed: bool) -> tuple[Any, ...]:
+    """Replies, effects, counters and group state after ``ops``, XREADGROUP served by its
+    handler (``short``) or by the general path."""
+    s = build_engine(load_config(None, ""))
+    effects: list[list[bytes]] = []
+    if feed:
+        s.add_feed(lambda db, argv: effects.append(list(argv)))
+    now = [1_000_000]
+    s.now_ms = lambda: now[0]  # type: ignore[method-assign]
+    entry = s.dispatch.get(b"xreadgroup")
+    assert entry is not None
+    general = lambda c, argv: streams_read._xread(c, argv, True)  # noqa: E731
+    entry.handler = streams_read.xreadgroup if short else general
+    c = client(s)
+    out = []
+    try:
+        for op in ops:
+            now[0] += 1
+            out.append(s.process(c, list(op)))
+        for key in (b"s1", b"s2"):
+            for g in (b"g", b"h"):
+                out.append(s.process(c, [b"XPENDING", key, g, b"-", b"+", b"100"]))
+                out.append(s.process(c, [b"XINFO", b"CONSUMERS", key, g]))
+            out.append(s.process(c, [b"XINFO", b"GROUPS", key]))
+    finally:
+        entry.handler = streams_read.xreadgroup
+    return out, effects, s.stat_keyspace_hits, s.stat_keyspace_misses, s.dirty
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("feed", [False, True])
+def test_xreadgroup_short_path_matches_the_general_one(seed: int, feed: bool) -> None:
+    """``XREADGROUP GROUP g c [COUNT n] STREAMS key >`` skips the general parser: the same
+    replies, effects, counters and group state as the general path, in both protocols."""
+    ops = _xreadgroup_ops(random.Random(seed))
+    assert _run_ops(ops, True, feed) == _run_ops(ops, False, feed)
