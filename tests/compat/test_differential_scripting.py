@@ -288,3 +288,34 @@ def test_seeded_values_and_library_mixes(ports: tuple[int, int], seed: int) -> N
         for c in (a, b):
             c.call("FLUSHALL")
     _run(ports, [*_seeded(rng), *_mixes(rng)], 2 + seed % 2, seed)
+
+
+NOREPLICAS_CASES = [
+    [
+        "FUNCTION",
+        "LOAD",
+        "REPLACE",
+        "#!lua name=nr\nredis.register_function('nrw', function(k) return redis.call('set', k[1], 'v') end)\nredis.register_function{function_name='nrr', callback=function(k) return redis.call('get', k[1]) end, flags={'no-writes'}}",
+    ],
+    ["CONFIG", "SET", "min-replicas-to-write", "1"],
+    ["EVAL", "redis.call('get', KEYS[1]) redis.call('set', KEYS[1], 'v') return 1", "1", "nr:k"],
+    ["EVAL", "#!lua\nreturn redis.call('set', KEYS[1], 'v')", "1", "nr:k"],
+    ["EVAL", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "1", "nr:k"],
+    ["EVAL", "return redis.call('get', KEYS[1])", "1", "nr:k"],
+    ["FCALL", "nrw", "1", "nr:k"],
+    ["FCALL_RO", "nrr", "1", "nr:k"],
+    ["FCALL", "nrr", "1", "nr:k"],
+    ["EVAL", "return redis.pcall('set', KEYS[1], 'v')", "1", "nr:k"],
+    ["GET", "nr:k"],
+]
+
+
+def test_script_writes_refused_without_enough_replicas(ports: tuple[int, int]) -> None:
+    """min-replicas-to-write unmet: a script's first write, a script or function that may
+    write, are refused with NOREPLICAS as Redis does; reads and no-writes scripts run."""
+    try:
+        _run(ports, NOREPLICAS_CASES, 2, 0)
+    finally:
+        for port in ports:
+            with RespConnection(port) as c:
+                c.call("CONFIG", "SET", "min-replicas-to-write", "0")

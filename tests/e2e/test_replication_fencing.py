@@ -161,6 +161,35 @@ def test_multi_exec_is_refused_whole_when_fenced(
         assert s.call("EXEC") == [None]
 
 
+def test_scripts_and_functions_are_fenced(
+    start_ackdb: Start, clients: Callable[..., redis.Redis]
+) -> None:
+    """EVAL, EVALSHA and FCALL are not write commands, so the gate lets them in; a fenced
+    primary must still refuse their writes: a script that declares it may write is
+    refused before it runs, and any script at its first write command (nothing written),
+    with the fenced TRYAGAIN -- as Redis does for a replica's READONLY and NOREPLICAS."""
+    p = start_ackdb("--ackdb-lease", "yes")
+    r = clients(p.port)
+    assert lease(r, 1, 10_000) == b"OK"
+    lib = "#!lua name=lib\nredis.register_function('w', function(k) return redis.call('set', k[1], 'v') end)"
+    assert r.function_load(lib) == b"lib"
+    sha = r.script_load("return redis.call('set', KEYS[1], 'v')")
+    assert lease(r, 1, 0) == b"OK"
+    with Session(p.port) as s:
+        for call in (
+            ("EVAL", "redis.call('get', 'x') redis.call('set', KEYS[1], 'v') return 1", "1", "k"),
+            ("EVALSHA", sha, "1", "k"),
+            ("FCALL", "w", "1", "k"),
+        ):
+            assert error_text(s.call(*call)).startswith(FENCED), call
+        assert error_text(s.call("EVAL", "#!lua\nreturn 1", "0")) == FENCED
+        assert s.call("EVAL", "return redis.call('get', KEYS[1])", "1", "k") is None  # reads run
+        assert s.call("EVAL", "#!lua flags=no-writes\nreturn 2", "0") == 2
+    assert r.get("k") is None
+    assert lease(r, 1, 10_000) == b"OK"
+    assert r.fcall("w", 1, "k") == b"OK"
+
+
 def test_ackdb_commands_need_auth(start_ackdb: Start) -> None:
     p = start_ackdb("--requirepass", "pw", "--ackdb-lease", "yes")
     with Session(p.port) as s:

@@ -17,7 +17,7 @@ from ..keyspace.glob import glob_match
 from ..resp import encoder as enc
 from ..scripting import shebang
 from ..scripting.functions import FunctionError, Library
-from .script_run import KEY_COUNTS, execute, numkeys, state
+from .script_run import KEY_COUNTS, execute, numkeys, state, write_refusal
 from .scripting import kill
 from .table import handler
 
@@ -254,11 +254,9 @@ def fcall(c: Client, argv: list[bytes], ro: bool = False) -> bytes:
     if ro and not no_writes:
         raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
     if not no_writes:
-        # The engine only counts writes on a primary: no role to look up.
-        if srv.count_only is None and srv.role_replica and c.kind != "master":
-            raise CommandError("READONLY You can't write against a read only replica.")
-        if srv.write_denied is not None:
-            raise CommandError(srv.write_denied)
+        refused = write_refusal(srv, c)
+        if refused is not None:
+            raise CommandError(refused)
     vm = st.registry.vm
     assert vm is not None  # a function exists, so its state does
     return execute(c, vm, f.callback, name, ro or no_writes, True, argv, n)

@@ -20,6 +20,7 @@ the engine's clock port.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..acl import DENIED_CMD, DENIED_KEY, OK
@@ -120,6 +121,39 @@ _BAD_ARG = b"ERR Lua redis lib command arguments must be strings or integers"
 _UNKNOWN = b"ERR Unknown Redis command called from script"
 _ARITY = b"ERR Wrong number of args calling Redis command from script"
 _NOSCRIPT = b"ERR This Redis command is not allowed from script"
+
+
+@dataclass(frozen=True, slots=True)
+class _ScriptWrite:
+    """A script that may write, as the replication engine's gate sees a write command."""
+
+    name: str = "eval"
+    write: bool = True
+    stale_ok: bool = False
+
+
+SCRIPT_WRITE = _ScriptWrite()
+
+
+def write_refusal(srv: Server, c: Client, cmd: Any = SCRIPT_WRITE) -> str | None:
+    """Why a write of a script run by ``c`` may not run here now, or None: the engine's
+    gate for a write command (a read-only replica; a disk error; the replication
+    engine's refusals -- NOREPLICAS, and a fenced primary's TRYAGAIN, which a script,
+    unlike a plain write held until the first lease, cannot wait out: docs/fencing.md).
+    Checked before a script that declares it may write runs, and at a script's first
+    write command (``cmd``)."""
+    master = c.kind == "master"
+    # The engine only counts writes on a primary: no role to look up.
+    if srv.count_only is None and srv.role_replica and not master:
+        return "READONLY You can't write against a read only replica."
+    if srv.write_denied is not None:
+        return srv.write_denied
+    repl = srv.repl
+    if srv.repl_gated and repl is not None and not master:
+        refusal = repl.refusal(c, cmd)
+        if refusal is not None:
+            return refusal.text
+    return None
 
 
 class ScriptRun:
@@ -223,7 +257,7 @@ class ScriptRun:
         srv = self.srv
         if cmd.write:
             if not self.may_write:
-                self._write_check()
+                self._write_check(cmd)
             if self.offset_before < 0:
                 self.offset_before = _offset(srv)
             self.wrote = True
@@ -326,17 +360,14 @@ class ScriptRun:
             b"the command"
         )
 
-    def _write_check(self) -> None:
+    def _write_check(self, cmd: Entry) -> None:
         """A write from this run: CallError where it is refused, else later writes skip
         the check (``may_write``)."""
-        srv = self.srv
         if self.readonly:
             raise CallError(b"ERR Write commands are not allowed from read-only scripts.")
-        # The engine only counts writes on a primary: no role to look up.
-        if srv.count_only is None and srv.role_replica and self.caller.kind != "master":
-            raise CallError(b"READONLY You can't write against a read only replica.")
-        if srv.write_denied is not None:
-            raise CallError(srv.write_denied.encode())
+        refused = write_refusal(self.srv, self.caller, cmd)
+        if refused is not None:
+            raise CallError(refused.encode())
         self.may_write = True
 
     # -- the rest of the redis.* API ---------------------------------------------------

@@ -24,6 +24,7 @@ from .script_run import (
     execute,
     numkeys,
     state,
+    write_refusal,
 )
 from .table import handler
 
@@ -56,11 +57,9 @@ def _run(c: Client, st: ScriptState, argv: list[bytes], cached: CachedScript, ro
     readonly = ro or cached.no_writes
     if cached.has_shebang and not readonly:
         # A script that declares it may write is refused before it runs where writes are.
-        srv = c.server
-        if srv.role_replica and c.kind != "master":
-            raise CommandError("READONLY You can't write against a read only replica.")
-        if srv.write_denied is not None:
-            raise CommandError(srv.write_denied)
+        refused = write_refusal(c.server, c)
+        if refused is not None:
+            raise CommandError(refused)
     return execute(c, st.eval_vm or st.vm, cached.fn, cached.sha, readonly, False, argv, n)
 
 
