@@ -304,7 +304,7 @@ def test_a_node_back_before_node_timeout_loses_no_wait_acked_write(seed: int) ->
 def test_checks_catch_restarting_a_primary_found_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     """The old rule (a primary found without its process at start-up starts again as the
     primary) loses writes WAIT 1 acknowledged: the final check says so."""
-    monkeypatch.setattr(supervise, "held_after_restart", lambda spec: False)
+    monkeypatch.setattr(supervise, "held_after_restart", lambda spec, clean_stop=None: False)
     for seed in (1, 2, 3):
         with pytest.raises(SimFailure, match="acknowledged by WAIT 1 are not on the final"):
             _bounced(seed)
