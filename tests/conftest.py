@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -96,6 +97,41 @@ class ServerProcess:
         import redis
 
         return redis.Redis(port=self.port, socket_timeout=10, **kw)  # type: ignore[arg-type]
+
+
+def no_retry() -> object:
+    """For a redis-py client expected to fail: redis-py 8 retries a ConnectionError --
+    AuthenticationError is one -- three times with a backoff of seconds by default."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), 0)
+
+
+def _shutdown_without_retries() -> None:
+    """redis-py answers a SHUTDOWN that closed the connection (the expected outcome) only
+    after retrying the reconnect three times with a backoff of seconds (about 3.6 s a
+    SHUTDOWN here): the tests' SHUTDOWNs go out without retries."""
+    import redis
+
+    execute = redis.Redis.execute_command
+
+    def execute_command(self: redis.Redis, *args: Any, **options: Any) -> Any:
+        name = args[0] if args else b""
+        if (name.decode() if isinstance(name, bytes) else str(name)).upper() != "SHUTDOWN":
+            return execute(self, *args, **options)
+        old = self.get_retry()
+        self.set_retry(no_retry())  # type: ignore[arg-type]
+        try:
+            return execute(self, *args, **options)
+        finally:
+            if old is not None:
+                self.set_retry(old)
+
+    redis.Redis.execute_command = execute_command  # type: ignore[method-assign]
+
+
+_shutdown_without_retries()
 
 
 def ackdb_argv(port: int, *extra: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from repl_support import link_up
 
-from conftest import ServerProcess, ackdb_argv, free_port, wait_until
+from conftest import ServerProcess, ackdb_argv, free_port, no_retry, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def test_aclfile_load_and_save(start_ackdb: StartNode, tmp_path: Path) -> None:
     with pytest.raises(redis.exceptions.NoPermissionError):
         alice.get("b1")
     admin.acl_setuser("bob", enabled=True, passwords=["+bpw"], commands=["+ping"])
-    bob = srv.client(username="bob", password="bpw")
+    bob = srv.client(username="bob", password="bpw", retry=no_retry())
     assert bob.ping()
     assert admin.acl_save()
     saved = path.read_text().splitlines()
@@ -56,7 +56,7 @@ def test_user_lines_in_the_config_file(start_ackdb: StartNode, tmp_path: Path) -
     srv = ServerProcess([*ackdb_argv(port), "--include", str(conf)], port, tmp_path, "conf")
     try:
         with pytest.raises(redis.exceptions.AuthenticationError):
-            srv.client().ping()
+            srv.client(retry=no_retry()).ping()
         assert srv.client(password="dpw").ping()
         carol = srv.client(username="carol", password="cpw", decode_responses=True)
         assert carol.acl_whoami() == "carol"

@@ -30,7 +30,7 @@ from ackdb.cluster.schema import Collection, encode_schema, parse_properties
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Version
 from ackdb.leaderless.session import Token
-from conftest import wait_until
+from conftest import no_retry, wait_until
 
 pytestmark = pytest.mark.e2e
 REDIS_CLI = shutil.which("redis-cli")
@@ -233,14 +233,14 @@ def test_internal_auth_and_password(tmp_path: Path) -> None:
     db = LLDb(tmp_path, password_sha256=hashlib.sha256(b"pw").hexdigest())
     try:
         db.start_coordinator("n1")
-        r = _client(db)
+        r = _client(db, retry=no_retry())
         with pytest.raises(redis.AuthenticationError):
             r.get("k")
         assert _client(db, password="pw").set("k", "v") is True
         internal = _client(db, username="ackdb-internal", password=db.shard_password)
         assert "ll_hints_pending" in _info(internal)
         with pytest.raises(redis.AuthenticationError):
-            _client(db, username="ackdb-internal", password="nope").ping()
+            _client(db, username="ackdb-internal", password="nope", retry=no_retry()).ping()
     finally:
         db.stop()
 

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from ackdb.acl import normalize_user_rule
+from conftest import no_retry
 from proxy_support import ShardedDb
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,9 @@ def test_acl_users_at_the_endpoint(tmp_path: Path) -> None:
         with pytest.raises(redis.exceptions.NoPermissionError, match="'flushall' command"):
             writer.flushall()
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=d.port, username="writer", password="bad", socket_timeout=10).ping()
+            redis.Redis(
+                port=d.port, username="writer", password="bad", socket_timeout=10, retry=no_retry()
+            ).ping()
         assert admin.get("app:2") == b"v"
         for c in (admin, reader, writer):
             c.close()

@@ -17,7 +17,7 @@ import redis
 
 from ackdb.cluster.keyslot import key_slot
 from ackdb.resp.client import BlockingClient
-from conftest import REDIS_CLI, wait_until
+from conftest import REDIS_CLI, no_retry, wait_until
 from proxy_support import FakeMeta, ShardedDb
 
 pytestmark = pytest.mark.e2e
@@ -218,7 +218,7 @@ def test_auth_through_the_endpoint(tmp_path: Path) -> None:
         assert r3.get("a") == b"1"
         r3.close()
     with ShardedDb(tmp_path / "nopw", shards=1) as d:
-        c = redis.Redis(port=d.port, protocol=2, socket_timeout=10)
+        c = redis.Redis(port=d.port, protocol=2, socket_timeout=10, retry=no_retry())
         with pytest.raises(redis.AuthenticationError, match="without any password configured"):
             c.execute_command("AUTH", "x")
         assert c.execute_command("AUTH", "default", "x")  # the default user has nopass

@@ -22,7 +22,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import REDIS_SERVER, ServerProcess, ackdb_argv, free_port, redis_argv, wait_until
+from conftest import (
+    REDIS_SERVER,
+    ServerProcess,
+    ackdb_argv,
+    free_port,
+    no_retry,
+    redis_argv,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -344,7 +352,10 @@ def test_requirepass(start: Start) -> None:
         assert ok.ping() is True
     with connect(srv, protocol=3, password="s3cret") as ok3:
         assert ok3.ping() is True
-    with connect(srv, password="nope") as bad, pytest.raises(redis.AuthenticationError):
+    with (
+        connect(srv, password="nope", retry=no_retry()) as bad,
+        pytest.raises(redis.AuthenticationError),
+    ):
         bad.ping()
 
 
@@ -581,7 +592,7 @@ def test_idle_client_timeout(start: Start) -> None:
 
 def test_shutdown_command(start: Start) -> None:
     srv = start()
-    with connect(srv) as c:
+    with connect(srv, retry=no_retry()) as c:
         c.set("k", "v")
         try:
             c.shutdown(nosave=True)
