@@ -1,9 +1,10 @@
 """A leaderless database on loopback for tests: three ``ackdb server`` replicas
-(``appendfsync always``, requirepass = the shard password of a cluster secret) and
-coordinators (``ackdb coordinator --topology-file``), one per node id."""
+(``Replicas``: ``appendfsync always``, requirepass = the shard password of a cluster
+secret) and coordinators (``ackdb coordinator --topology-file``), one per node id."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -17,22 +18,73 @@ from conftest import ServerProcess, ackdb_argv, free_port
 NODES = ("n1", "n2", "n3")
 
 
+class Replicas:
+    """``n`` standalone ``ackdb server`` replicas of a leaderless database (AOF,
+    ``appendfsync always``; ``password``: their requirepass) in ``root``/r0..r<n-1>."""
+
+    def __init__(self, root: Path, n: int = len(NODES), password: str | None = None) -> None:
+        self.root = root
+        self.password = password
+        self.ports = [free_port() for _ in range(n)]
+        self.procs: list[ServerProcess | None] = [None] * n
+        for i in range(n):
+            self.start(i)
+
+    def start(self, i: int) -> None:
+        d = self.root / f"r{i}"
+        d.mkdir(exist_ok=True)
+        auth = ["--requirepass", self.password] if self.password else []
+        argv = ackdb_argv(self.ports[i], "--dir", str(d), *auth)
+        argv[argv.index("--appendonly") + 1] = "yes"
+        argv += ["--appendfsync", "always"]
+        self.procs[i] = ServerProcess(argv, self.ports[i], d, f"r{i}")
+
+    def kill(self, i: int) -> None:
+        p = self.procs[i]
+        assert p is not None
+        p.stop(signal.SIGKILL)
+        self.procs[i] = None
+
+    def wipe(self, i: int) -> None:
+        """SIGKILL replica ``i``, remove its directory, start it again empty."""
+        self.kill(i)
+        shutil.rmtree(self.root / f"r{i}")
+        self.start(i)
+
+    def client(self, i: int) -> Any:
+        import redis
+
+        return redis.Redis(port=self.ports[i], password=self.password, socket_timeout=10)
+
+    def call(self, i: int, *args: Any) -> Any:
+        """One command on replica ``i``; ConnectionError when it is down."""
+        import redis
+
+        if self.procs[i] is None:
+            raise redis.ConnectionError("replica down")
+        with self.client(i) as c:
+            return c.execute_command(*args)
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p is not None:
+                p.stop()
+
+
 class LLDb:
     def __init__(self, root: Path, password_sha256: str = "") -> None:
         self.root = root
         self.secret_file = root / "secret"
         write_secret(str(self.secret_file), new_secret())
         self.shard_password = shard_password(read_secret(str(self.secret_file)))
-        self.ports = [free_port() for _ in NODES]
-        self.replicas: list[ServerProcess | None] = [None] * len(NODES)
+        self.reps = Replicas(root, password=self.shard_password)
+        self.ports = self.reps.ports
         self.coords: dict[str, ServerProcess] = {}
         self.coord_ports: dict[str, int] = {}
         self.version = 1
         self.password_sha256 = password_sha256
         self.levels = ("QUORUM", "QUORUM")
         self.schema: tuple[int, tuple[Collection, ...]] = (0, ())
-        for i in range(len(NODES)):
-            self.start_replica(i)
 
     def db(self, port: int) -> Database:
         insts = [Instance(n, p) for n, p in zip(NODES, self.ports, strict=True)]
@@ -70,23 +122,13 @@ class LLDb:
             self.write_topology(node)
 
     def start_replica(self, i: int) -> None:
-        d = self.root / f"r{i}"
-        d.mkdir(exist_ok=True)
-        argv = ackdb_argv(self.ports[i], "--dir", str(d), "--requirepass", self.shard_password)
-        argv[argv.index("--appendonly") + 1] = "yes"
-        argv += ["--appendfsync", "always"]
-        self.replicas[i] = ServerProcess(argv, self.ports[i], d, f"r{i}")
+        self.reps.start(i)
 
     def kill_replica(self, i: int) -> None:
-        p = self.replicas[i]
-        assert p is not None
-        p.stop(signal.SIGKILL)
-        self.replicas[i] = None
+        self.reps.kill(i)
 
     def replica(self, i: int) -> Any:
-        import redis
-
-        return redis.Redis(port=self.ports[i], password=self.shard_password, socket_timeout=10)
+        return self.reps.client(i)
 
     def topology(self, node: str) -> Topology:
         port = self.coord_ports.setdefault(node, free_port())
@@ -120,6 +162,4 @@ class LLDb:
     def stop(self) -> None:
         for c in self.coords.values():
             c.stop()
-        for r in self.replicas:
-            if r is not None:
-                r.stop()
+        self.reps.stop_all()

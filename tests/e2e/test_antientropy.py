@@ -11,13 +11,13 @@ answers a TIMEOUT naming the unreachable replica, and waits for a replica that r
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from coordinator_support import LLDb
+from coordinator_support import Replicas as LLReplicas
 
 from ackdb.cluster.databases import (
     Database,
@@ -30,7 +30,7 @@ from ackdb.cluster.databases import (
 from ackdb.coordinator.antientropy import AntiEntropy
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Record, Version
-from conftest import ServerProcess, ackdb_argv, free_port
+from conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -39,45 +39,13 @@ PASSWORD = "replica-secret"
 NODES = ("n1", "n2", "n3")
 
 
-class Replicas:
+class Replicas(LLReplicas):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [free_port() for _ in range(N)]
-        self.procs: list[ServerProcess | None] = [None] * N
-        for i in range(N):
-            self.start(i)
-
-    def start(self, i: int) -> None:
-        d = self.root / f"r{i}"
-        d.mkdir(exist_ok=True)
-        argv = ackdb_argv(self.ports[i], "--dir", str(d), "--requirepass", PASSWORD)
-        argv[argv.index("--appendonly") + 1] = "yes"
-        argv += ["--appendfsync", "always"]
-        self.procs[i] = ServerProcess(argv, self.ports[i], d, f"r{i}")
-
-    def kill(self, i: int) -> None:
-        p = self.procs[i]
-        assert p is not None
-        p.stop(signal.SIGKILL)
-        self.procs[i] = None
-
-    def wipe(self, i: int) -> None:
-        self.kill(i)
-        shutil.rmtree(self.root / f"r{i}")
-        self.start(i)
-
-    def call(self, i: int, *args: Any) -> Any:
-        with redis.Redis(port=self.ports[i], password=PASSWORD, socket_timeout=10) as c:
-            return c.execute_command(*args)
+        super().__init__(root, N, PASSWORD)
 
     def records(self, i: int) -> dict[bytes, Record]:
         flat = self.call(i, "LL.RANGE", 0, 0, 1)
         return {flat[j]: lww.decode(flat[j + 1]) for j in range(0, len(flat), 2)}
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            if p is not None:
-                p.stop()
 
 
 def topology(reps: Replicas, node: str) -> Topology:
@@ -216,7 +184,6 @@ def test_converge_and_info_through_the_coordinator_endpoint(tmp_path: Path) -> N
     """The seam: the real coordinator endpoint (llcoord's Endpoint and Runner) with an
     AntiEntropy plugged in, as coordinator/main.py's ``serve`` does -- CONVERGE and INFO
     leaderless over RESP."""
-    from coordinator_support import LLDb
 
     from ackdb.coordinator.endpoint import Endpoint
     from ackdb.coordinator.runner import Runner

@@ -14,13 +14,13 @@ a QUORUM scan; a replica whose data directory was wiped is rebuilt by anti-entro
 from __future__ import annotations
 
 import shutil
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from coordinator_support import Replicas
 
 from ackdb.keyspace import lww
 from ackdb.keyspace.lww import Record
@@ -38,48 +38,12 @@ from ackdb.leaderless.coordinator import (
 from ackdb.leaderless.hints import HintQueue
 from ackdb.leaderless.hlc import HybridClock
 from ackdb.leaderless.levels import Level
-from conftest import ServerProcess, ackdb_argv, free_port
 
 pytestmark = pytest.mark.e2e
 
 N = 3
 DEPTH = 6
 FAR_DEADLINE_MS = 1 << 62
-
-
-class Replicas:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [free_port() for _ in range(N)]
-        self.procs: list[ServerProcess | None] = [None] * N
-        for i in range(N):
-            self.start(i)
-
-    def start(self, i: int) -> None:
-        d = self.root / f"r{i}"
-        d.mkdir(exist_ok=True)
-        argv = ackdb_argv(self.ports[i], "--dir", str(d))
-        argv[argv.index("--appendonly") + 1] = "yes"
-        argv += ["--appendfsync", "always"]
-        self.procs[i] = ServerProcess(argv, self.ports[i], d, f"r{i}")
-
-    def kill(self, i: int) -> None:
-        p = self.procs[i]
-        assert p is not None
-        p.stop(signal.SIGKILL)
-        self.procs[i] = None
-
-    def call(self, i: int, *args: Any) -> Any:
-        """One command on replica i; ConnectionError when it is down."""
-        if self.procs[i] is None:
-            raise redis.ConnectionError("replica down")
-        with redis.Redis(port=self.ports[i], socket_timeout=10) as c:
-            return c.execute_command(*args)
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            if p is not None:
-                p.stop()
 
 
 class Driver:
