@@ -14,27 +14,11 @@ import pytest
 
 import ackdb.commands  # noqa: F401  (registers the command table)
 from ackdb.commands import streams_read
+from ackdb.engine.client import NullConn
 from ackdb.engine.core import Server
 from ackdb.server.config import load_config
 from ackdb.server.engine_host import build_engine
 from ackdb.server.replication_core import CoreReplication
-
-
-class FakeConn:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 class Counter:
@@ -59,7 +43,7 @@ def call(s: Server, c: Any, *args: str) -> bytes:
 
 
 def client(s: Server) -> Any:
-    return s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    return s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
 
 
 # -- redis.call ------------------------------------------------------------------------

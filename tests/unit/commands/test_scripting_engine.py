@@ -11,26 +11,10 @@ import pytest
 
 import ackdb.commands  # noqa: F401  (registers the command table)
 from ackdb.commands.script_run import state
+from ackdb.engine.client import NullConn
 from ackdb.engine.core import Server
 from ackdb.server.config import load_config
 from ackdb.server.engine_host import build_engine
-
-
-class FakeConn:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -49,7 +33,7 @@ def call(s: Server, c: Any, *args: str) -> bytes:
 
 def test_script_writes_replicate_as_one_transaction(srv: Any) -> None:
     s, effects = srv
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
     script = "redis.call('set', KEYS[1], '1') redis.call('incr', KEYS[1]) return redis.call('get', KEYS[1])"
     assert call(s, c, "EVAL", script, "1", "k") == b"$1\r\n2\r\n"
     assert [argv for _, argv in effects] == [
@@ -66,7 +50,7 @@ def test_script_writes_replicate_as_one_transaction(srv: Any) -> None:
 
 def test_select_inside_a_script(srv: Any) -> None:
     s, effects = srv
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
     call(
         s,
         c,
@@ -83,7 +67,7 @@ def test_select_inside_a_script(srv: Any) -> None:
 
 def test_set_repl_none_drops_effects(srv: Any) -> None:
     s, effects = srv
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
     script = "redis.set_repl(redis.REPL_NONE) redis.call('set','x','1') redis.set_repl(redis.REPL_ALL) redis.call('set','y','1')"
     call(s, c, "EVAL", script, "0")
     assert [argv for _, argv in effects] == [[b"set", b"y", b"1"]]
@@ -91,7 +75,7 @@ def test_set_repl_none_drops_effects(srv: Any) -> None:
 
 def test_script_inside_multi(srv: Any) -> None:
     s, effects = srv
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
     call(s, c, "MULTI")
     assert (
         call(s, c, "EVAL", "redis.call('set','a','1') redis.call('set','b','1')", "0")
@@ -105,7 +89,7 @@ def test_script_inside_multi(srv: Any) -> None:
 
 def test_function_load_propagates_as_sent(srv: Any) -> None:
     s, effects = srv
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
     lib = "#!lua name=l\nredis.register_function('f', function(k) return redis.call('incr', k[1]) end)"
     assert call(s, c, "FUNCTION", "LOAD", lib) == b"$1\r\nl\r\n"
     assert effects[-1][1] == [b"FUNCTION", b"LOAD", lib.encode()]
@@ -115,8 +99,8 @@ def test_function_load_propagates_as_sent(srv: Any) -> None:
 
 def test_busy_gate_and_kill_through_tick() -> None:
     s = build_engine(load_config(None, "busy-reply-threshold 10"))
-    c = s.new_client(FakeConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
-    other = s.new_client(FakeConn(), "127.0.0.1:2", "127.0.0.1:6379", 11)
+    c = s.new_client(NullConn(), "127.0.0.1:1", "127.0.0.1:6379", 10)
+    other = s.new_client(NullConn(), "127.0.0.1:2", "127.0.0.1:6379", 11)
     seen: list[bytes] = []
 
     def pump() -> None:
