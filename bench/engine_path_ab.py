@@ -16,15 +16,11 @@ ratio baseline / this tree (above 1: this tree is faster).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ab_rounds import paired_rounds, report  # noqa: E402
 
 # Runs inside the tree under test (PYTHONPATH=<tree>/src): old and new layouts.
 PROBE = r"""
@@ -69,38 +65,13 @@ print(json.dumps(out))
 """
 
 
-def probe(src: Path) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(src))
-    cp = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
-    )
-    result: dict[str, float] = json.loads(cp.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--baseline", type=Path, required=True, help="a checkout of the baseline")
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
-    trees = {"base": args.baseline / "src", "new": REPO / "src"}
-    runs: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
-    load0 = os.getloadavg()[0]
-    for i in range(args.rounds):
-        order = ["base", "new"] if i % 2 == 0 else ["new", "base"]
-        for t in order:
-            runs[t].append(probe(trees[t]))
-        print(f"round {i + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-    load1 = os.getloadavg()[0]
-    print(f"{'path':<12} {'baseline ns':>12} {'this tree ns':>13} {'speed ratio':>12}")
-    for name in runs["base"][0]:
-        b = [r[name] for r in runs["base"]]
-        n = [r[name] for r in runs["new"]]
-        ratio = statistics.median(x / y for x, y in zip(b, n, strict=True))
-        print(
-            f"{name:<12} {statistics.median(b):>12.0f} {statistics.median(n):>13.0f} {ratio:>12.3f}"
-        )
-    print(f"{args.rounds} paired rounds; load average {load0:.2f} at start, {load1:.2f} at end")
+    runs, load0 = paired_rounds(args.baseline, args.rounds, PROBE)
+    report(runs, load0, "path", "ns", 0)
     return 0
 
 

@@ -7,8 +7,8 @@ so it only counts writes, as under types_bench.py); ``--feed`` adds a second fee
 effects are built and sent as with a replica or an AOF. Each round runs one subprocess per
 tree, the order alternating; each reports the best of its repeats in us per call, timed
 with the thread's CPU clock (time slices lost to other processes do not count). The table
-shows the best over the rounds and the median of the paired ratios baseline / this tree
-(above 1: this tree is faster), with the load average.
+shows each tree's median over the rounds and the median of the paired ratios baseline /
+this tree (above 1: this tree is faster), with the load average (bench/ab_rounds.py).
 
     python3 bench/script_stream_ab.py --baseline /tmp/base [--rounds 7] [--feed]
 """
@@ -16,14 +16,11 @@ shows the best over the rounds and the median of the paired ratios baseline / th
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ab_rounds import paired_rounds, report  # noqa: E402
 
 PROBE = r"""
 import hashlib, itertools, json, sys, time, gc
@@ -81,40 +78,14 @@ print(json.dumps(out))
 """
 
 
-def probe(src: Path, feed: bool) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(src))
-    cp = subprocess.run(
-        [sys.executable, "-c", PROBE, "feed" if feed else "count"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(cp.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--baseline", type=Path, required=True, help="a checkout of the baseline")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--feed", action="store_true", help="a second feed: effects are sent")
     args = ap.parse_args()
-    trees = {"base": args.baseline / "src", "new": REPO / "src"}
-    runs: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
-    load0 = os.getloadavg()[0]
-    for i in range(args.rounds):
-        for t in ["base", "new"] if i % 2 == 0 else ["new", "base"]:
-            runs[t].append(probe(trees[t], args.feed))
-        print(f"round {i + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-    load1 = os.getloadavg()[0]
-    print(f"{'command':<12} {'baseline us':>12} {'this tree us':>13} {'paired ratio':>13}")
-    for name in runs["base"][0]:
-        b = [r[name] for r in runs["base"]]
-        n = [r[name] for r in runs["new"]]
-        ratio = statistics.median(x / y for x, y in zip(b, n, strict=True))
-        print(f"{name:<12} {min(b):>12.2f} {min(n):>13.2f} {ratio:>13.2f}")
-    print(f"{args.rounds} paired rounds; load average {load0:.2f} at start, {load1:.2f} at end")
+    runs, load0 = paired_rounds(args.baseline, args.rounds, PROBE, "feed" if args.feed else "count")
+    report(runs, load0, "command", "us", 2)
     return 0
 
 
