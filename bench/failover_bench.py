@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from ackdb.node.localcluster import LocalCluster, random_loopback_net, wait_for  # noqa: E402
+from ackdb.node.localcluster import LocalCluster, wait_for  # noqa: E402
 from ackdb.resp.client import BlockingClient as Client  # noqa: E402
 from ackdb.resp.client import ReplyError  # noqa: E402
 
@@ -201,7 +201,7 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep the cluster's directory")
     a = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="ackdb-failover-bench-"))
-    c = LocalCluster(base, 3, distinct_hosts=True, loopback_net=random_loopback_net())
+    c = LocalCluster(base, 3, distinct_hosts=True)
     runs: list[dict[str, Any]] = []
     try:
         try:

@@ -5,10 +5,13 @@ that every one of them is readable."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.e2e.load_threads import LoadThreads
 
@@ -53,6 +56,21 @@ def start_cluster(c: LocalCluster, *create_args: str) -> None:
         return out.returncode == 0 or "already exists" in text
 
     wait_for(create, TIMEOUT_S, "the database created (members registering)")
+
+
+@contextlib.contextmanager
+def failover_cluster(base: Path, replicas: int = 1) -> Iterator[LocalCluster]:
+    """Three members on their own loopback hosts with ``DB`` created (one shard with
+    ``replicas`` replicas, aof-everysec); every process they started is stopped after."""
+    c = LocalCluster(base, 3, distinct_hosts=True)
+    try:
+        start_cluster(
+            c, "--shards", "1", "--replicas", str(replicas), "--persistence", "aof-everysec"
+        )
+        yield c
+    finally:
+        c.close()
+        c.kill_leftovers()
 
 
 def password(c: LocalCluster) -> str:

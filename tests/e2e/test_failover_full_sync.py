@@ -24,10 +24,10 @@ from tests.e2e.failover_support import (
     Writer,
     check_readable,
     endpoint,
+    failover_cluster,
     primary_moved,
     settled,
     shard_client,
-    start_cluster,
     wait_writes,
 )
 
@@ -43,13 +43,8 @@ FAILOVER_MAX_S = 20.0
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path, 3, distinct_hosts=True)
-    try:
-        start_cluster(c, "--shards", "1", "--replicas", "2", "--persistence", "aof-everysec")
+    with failover_cluster(tmp_path, replicas=2) as c:
         yield c
-    finally:
-        c.close()
-        c.kill_leftovers()
 
 
 def _syncing(c: LocalCluster, node_id: str, port: int) -> bool:

@@ -41,19 +41,19 @@ from tests.e2e.failover_support import (
     ackdb,
     check_readable,
     endpoint,
+    failover_cluster,
     instances,
     primary_moved,
     settled,
     shard_client,
     shard_view,
-    start_cluster,
     wait_writes,
 )
 from tests.guarantees.jepsen import netns
 
 from ackdb.cluster.status import StatusView, parse_status
 from ackdb.node import secrets
-from ackdb.node.localcluster import LocalCluster, random_loopback_net, wait_for
+from ackdb.node.localcluster import LocalCluster, wait_for
 from ackdb.node.secrets import new_secret, write_secret
 from ackdb.resp.client import BlockingClient as Client
 from ackdb.resp.client import ReplyError
@@ -65,17 +65,8 @@ FAILOVER_MAX_S = 15.0  # a loose bound for a loaded test machine (the benchmark 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    base = tmp_path_factory.mktemp("failover")
-    c = LocalCluster(base, 3, distinct_hosts=True, loopback_net=random_loopback_net())
-    try:
-        start_cluster(
-            c, "--shards", "1", "--replicas", "1",
-            "--persistence", "aof-everysec",
-        )  # fmt: skip
+    with failover_cluster(tmp_path_factory.mktemp("failover")) as c:
         yield c
-    finally:
-        c.close()
-        c.kill_leftovers()
 
 
 def _others(c: LocalCluster, node_id: str) -> list[str]:

@@ -23,28 +23,23 @@ from tests.e2e.failover_support import (
     DB,
     TIMEOUT_S,
     ackdb,
+    failover_cluster,
     instances,
     settled,
     shard_client,
     shard_view,
-    start_cluster,
 )
 
 from ackdb.cluster.failover import PROFILES
-from ackdb.node.localcluster import LocalCluster, random_loopback_net, wait_for
+from ackdb.node.localcluster import LocalCluster, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path, 3, distinct_hosts=True, loopback_net=random_loopback_net())
-    try:
-        start_cluster(c, "--shards", "1", "--replicas", "1", "--persistence", "aof-everysec")
+    with failover_cluster(tmp_path) as c:
         yield c
-    finally:
-        c.close()
-        c.kill_leftovers()
 
 
 def test_a_returning_primary_whose_slot_moved_keeps_its_divergent_writes(
