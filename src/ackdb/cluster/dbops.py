@@ -204,6 +204,18 @@ def topology_version(store: MetadataStore, name: str) -> int | None:
     return None if r is None else max(r.modified, store.hosts_index)
 
 
+def load(store: MetadataStore, name: str) -> Database | str:
+    """Database ``name``, or the client's error text when there is none or its record is
+    malformed (shard and schema operations name it in their commands)."""
+    r = store.record(RecordKind.DATABASE, name)
+    if r is None:
+        return f"ERR no such database '{name}'"
+    try:
+        return Database.from_body(r.body)
+    except ValueError as e:
+        return f"ERR {e}"
+
+
 def topology(store: MetadataStore, name: str, node: str) -> Topology | None:
     """Database ``name`` as the endpoint on ``node`` routes it; None if there is no such
     database. Raises ValueError if its record is malformed."""

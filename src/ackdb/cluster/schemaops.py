@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from ackdb.cluster import dbops
 from ackdb.cluster.commands import Op, RecordKind, Result, fail
 from ackdb.cluster.databases import Database, DbType
 from ackdb.cluster.schema import Collection, Property, SchemaError, check_collection
@@ -45,13 +46,9 @@ def decode_properties(data: bytes) -> tuple[Property, ...]:
 
 def load_leaderless(store: MetadataStore, name: str) -> Database:
     """Database ``name`` if it is leaderless; SchemaError (the client's error) otherwise."""
-    r = store.record(RecordKind.DATABASE, name)
-    if r is None:
-        raise SchemaError(f"ERR no such database '{name}'")
-    try:
-        db = Database.from_body(r.body)
-    except ValueError as e:
-        raise SchemaError(f"ERR {e}") from None
+    db = dbops.load(store, name)
+    if isinstance(db, str):
+        raise SchemaError(db)
     if db.type is not DbType.LEADERLESS:
         raise SchemaError(
             f"ERR database '{name}' is {db.type.value}: only leaderless databases have schemas"

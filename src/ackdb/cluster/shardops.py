@@ -54,13 +54,9 @@ NOTE_MAX_CHARS = 200  # a promotion's note as the record keeps it
 
 
 def _load(store: MetadataStore, name: str, index: int) -> tuple[Database, Shard] | Result:
-    r = store.record(RecordKind.DATABASE, name)
-    if r is None:
-        return fail(f"ERR no such database '{name}'")
-    try:
-        db = Database.from_body(r.body)
-    except ValueError as e:
-        return fail(f"ERR {e}")
+    db = dbops.load(store, name)
+    if isinstance(db, str):
+        return fail(db)
     if db.type is not DbType.SHARDED:
         return fail(f"ERR database '{name}' is leaderless: its partitions never fail over")
     shard = db.shard(index)
