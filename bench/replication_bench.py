@@ -452,6 +452,18 @@ def bench_sync(work: Path, args: argparse.Namespace, reg: list[Server], res: Res
 # -- results and the table ----------------------------------------------------------------
 
 
+# Targets (issue 19): ackdb/redis SET throughput with replicas, by pipeline depth, and the
+# SET + WAIT 1 0 round trip's ackdb/redis latency ratio.
+TP_TARGETS: dict[int, tuple[str, Callable[[float], bool]]] = {
+    1: (">= 0.8x", lambda x: x >= 0.8),
+    16: (">= 0.6x", lambda x: x >= 0.6),
+}
+WAIT_TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "p50": ("<= 1.3x", lambda x: x <= 1.3),
+    "p99": ("<= 1.5x", lambda x: x <= 1.5),
+}
+
+
 class Results:
     """Every run's figure per (row key, kind), in run order; a figure is their median."""
 
@@ -466,6 +478,13 @@ class Results:
         if not vals:
             return None
         return float(statistics.median(v for v, _ in vals))
+
+    def paired(self, key: tuple[Any, ...]) -> float | None:
+        """The median over the runs of run i's ackdb / redis figure (runs alternate)."""
+        kinds = self.runs.get(key, {})
+        a, r = kinds.get(KINDS[0], []), kinds.get(KINDS[1], [])
+        ratios = [x / y for (x, _), (y, _) in zip(a, r, strict=False) if y and x == x and y == y]
+        return float(statistics.median(ratios)) if ratios else None
 
     def with_median(self, key: tuple[Any, ...], kind: str) -> float | None:
         """A phase figure from the run whose total sync time was the median one."""
@@ -487,13 +506,18 @@ class Results:
 
 
 def row(label: str, a: float | None, r: float | None, unit: str, target: str,
-        good: Callable[[float], bool] | None) -> None:  # fmt: skip
+        good: Callable[[float], bool] | None, paired: float | None = None) -> None:  # fmt: skip
+    """One line: the medians of both, and the ratio: ``paired`` (the median of the
+    paired ratios) when given, else the ratio of the medians."""
+
     def fmt(v: float | None) -> str:
         if v is None or v != v:
             return "-"
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
 
-    ratio = a / r if a is not None and r and a == a and r == r else None
+    ratio = paired if paired is not None else (
+        a / r if a is not None and r and a == a and r == r else None
+    )  # fmt: skip
     verdict = "" if good is None or ratio is None else ("ok" if good(ratio) else "MISS")
     rt = f"{ratio:.2f}x" if ratio is not None else "-"
     print(f"{label:<40} {fmt(a):>11} {fmt(r):>11} {unit:<6} {rt:>7}  {target:<8} {verdict}")
@@ -511,8 +535,9 @@ def print_table(res: Results, args: argparse.Namespace, parts: set[str]) -> None
             for reps in (0, 1, 2):
                 a = res.median(("tp", reps, pipe), KINDS[0])
                 r = res.median(("tp", reps, pipe), KINDS[1])
-                target, good = (">= 0.7x", (lambda x: x >= 0.7)) if reps else ("context", None)
-                row(f"  -P {pipe:<2} {reps} replica(s)", a, r, "req/s", target, good)
+                target, good = TP_TARGETS[pipe] if reps else ("context", None)
+                row(f"  -P {pipe:<2} {reps} replica(s)", a, r, "req/s", target, good,
+                    res.paired(("tp", reps, pipe)))  # fmt: skip
         for pipe in (1, PIPELINED):
             for reps in (1, 2):
                 a = res.median(("lag", reps, pipe), KINDS[0])
@@ -524,7 +549,8 @@ def print_table(res: Results, args: argparse.Namespace, parts: set[str]) -> None
         print(f"SET + WAIT 1 0 round trip, 1 replica ({n} sequential iterations, raw socket)")
         for p in ("p50", "p99"):
             a, r = res.median((p,), KINDS[0]), res.median((p,), KINDS[1])
-            row(f"  {p}", a, r, "ms", "<= 1.5x", lambda x: x <= 1.5)
+            target, good = WAIT_TARGETS[p]
+            row(f"  {p}", a, r, "ms", target, good, res.paired((p,)))
         print("  redis 7.0 computes WAIT's target offset differently from 7.2 (ackdb follows")
         print("  7.2); the round trip is the same: SET, GETACK to the replica, its ACK, reply")
     if "sync" in parts:
@@ -540,7 +566,8 @@ def print_table(res: Results, args: argparse.Namespace, parts: set[str]) -> None
         print("  ackdb: forked child writes a snapshot file; the primary sends it as $<len>; the")
         print("         replica writes it to a temp file, then loads it in steps")
     print("-" * 94)
-    print(f"Median of {args.repeat} run(s) per figure, the two servers alternating run by run.")
+    print(f"Median of {args.repeat} run(s) per figure, the two servers alternating run by run;")
+    print("ratios of throughput and WAIT rows: the median of the paired ratios (run i / run i).")
     print("Absolute numbers move with the machine's load; the ratios are what matter.")
 
 

@@ -303,3 +303,13 @@ class Harness:
 @pytest.fixture
 def harness() -> Harness:
     return Harness()
+
+
+def skip_if_compiled(module: str) -> None:
+    """Skip a test that patches ``module``'s classes or functions when the module runs
+    compiled by mypyc (src/ackdb/compiled.py): a compiled class cannot be patched, and
+    compiled callers do not see a patched function. The pure-Python run covers it."""
+    from ackdb.compiled import is_compiled
+
+    if is_compiled(module):
+        pytest.skip(f"{module} is compiled: its code cannot be patched")

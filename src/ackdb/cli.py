@@ -52,7 +52,12 @@ Other commands:
 
 
 def version_line() -> str:
-    return f"ackdb {__version__} (Redis {REDIS_COMPAT_VERSION} compatible) v={REDIS_COMPAT_VERSION} bits=64"
+    from .compiled import build_kind
+
+    return (
+        f"ackdb {__version__} (Redis {REDIS_COMPAT_VERSION} compatible) "
+        f"v={REDIS_COMPAT_VERSION} bits=64 build={build_kind()}"
+    )
 
 
 def server_main(argv: list[str]) -> int:
@@ -62,6 +67,7 @@ def server_main(argv: list[str]) -> int:
     if argv and argv[0] in ("-v", "--version"):
         print(version_line())
         return 0
+    from .compiled import build_kind
     from .server.config import ConfigError, load_config, parse_command_line
     from .server.log import Log
 
@@ -70,7 +76,7 @@ def server_main(argv: list[str]) -> int:
     boot.warning("oO0OoO0OoO0Oo ackdb is starting oO0OoO0OoO0Oo")
     boot.warning(
         f"ackdb version={__version__}, redis-compat={REDIS_COMPAT_VERSION}, bits=64, "
-        f"pid={os.getpid()}, just started"
+        f"build={build_kind()}, pid={os.getpid()}, just started"
     )
     try:
         config = load_config(cmdline.config_file, cmdline.overrides, read_stdin=cmdline.read_stdin)

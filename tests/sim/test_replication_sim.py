@@ -34,6 +34,7 @@ from ackdb.sim.repl_world import Conn, World
 from ackdb.sim.replication import Client, Node
 from ackdb.sim.world import SimFailure
 from ackdb.sim.world import World as RaftWorld
+from conftest import skip_if_compiled
 
 pytestmark = pytest.mark.sim
 
@@ -474,6 +475,7 @@ def test_checks_catch_an_ack_that_counts_unprocessed_bytes(monkeypatch: pytest.M
         offset = self.repl.master_repl_offset + 37
         return encode_command([b"REPLCONF", b"ACK", b"%d" % offset])
 
+    skip_if_compiled("ackdb.replication.replica")
     monkeypatch.setattr(replica_mod.ReplicaLink, "_ack_command", over_ack)
     _caught_within_seeds(r"WAIT replied \d+ for write")
 
@@ -493,6 +495,7 @@ def _caught_within_seeds(match: str, seeds: range = range(1, 31)) -> None:
 def test_checks_catch_waitaof_counting_acks_instead_of_facks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    skip_if_compiled("ackdb.replication.primary")
     monkeypatch.setattr(
         primary_mod.ReplicaTable, "count_facked", primary_mod.ReplicaTable.count_acked
     )

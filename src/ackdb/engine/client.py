@@ -8,11 +8,13 @@ itself: ``conn`` is the shell's handle (``write``, ``close``, ``buffer_size``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ..keyspace.db import Database
 from ..resp.encoder import RESP2, Resp2
 from ..resp.reader import RequestReader
+from .conn import Conn as Conn
+from .conn import NullConn as NullConn
 
 # CLIENT REPLY modes (Client.reply_mode).
 REPLY_ON, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = range(4)
@@ -23,41 +25,6 @@ if TYPE_CHECKING:
     from .core import Server
     from .dispatch import Entry
     from .tracking import TrackingState
-
-
-class Conn(Protocol):
-    """What the core needs from a connection (the asyncio shell provides it)."""
-
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
-    def buffer_size(self) -> int: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
-        """Run the commands held while the client was paused or blocked; the first gets
-        ``skip_first_with`` as its reply instead when given (a blocked command served)."""
-
-
-class NullConn:
-    """A connection that goes nowhere: the AOF loader's client, the primary's client."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self, why: str = "") -> None:
-        pass
-
-    def resume_reading(self, why: str = "") -> None:
-        pass
-
-    def resume_commands(self, skip_first_with: bytes | None = None) -> None:
-        pass
 
 
 class Client:

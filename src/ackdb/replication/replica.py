@@ -178,7 +178,9 @@ class ReplicaLink:
             return []
         return [Log("warning", "Connection with primary lost.")] + self._lost(now_ms)
 
-    on_link_lost = on_link_failed
+    def on_link_lost(self, now_ms: int) -> list[LinkAction]:
+        """The established link broke: the same as a failed connect."""
+        return self.on_link_failed(now_ms)
 
     def _linked(self) -> bool:
         return self.state in (CONNECTING, HANDSHAKE, SYNC, CONNECTED)

@@ -344,14 +344,9 @@ def _accept_while_busy(node: Any) -> None:
             p.register(fd, select.POLLIN)
             if not p.poll(0):
                 continue
-            listener = socket.socket(fileno=os.dup(fd))
-            try:
-                listener.setblocking(False)
-                sock, _ = listener.accept()
-            except OSError:
+            sock = _accept_one(fd)
+            if sock is None:
                 continue
-            finally:
-                listener.close()
             sock.settimeout(BUSY_ACCEPTED_SEND_TIMEOUT_S)
             conn = ClientConnection(node)
             conn.connection_made(_BusyTransport(sock))
@@ -359,6 +354,19 @@ def _accept_while_busy(node: Any) -> None:
                 sock.close()  # refused (maxclients, protected mode)
                 continue
             loop.create_task(_adopt(loop, conn, sock))
+
+
+def _accept_one(fd: int) -> socket.socket | None:
+    """One connection from the listening socket ``fd``, or None (EAGAIN, an error)."""
+    listener = socket.socket(fileno=os.dup(fd))
+    try:
+        listener.setblocking(False)
+        sock, _ = listener.accept()
+    except OSError:
+        return None
+    finally:
+        listener.close()
+    return sock
 
 
 async def _adopt(loop: Any, conn: ClientConnection, sock: socket.socket) -> None:

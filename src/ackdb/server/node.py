@@ -41,7 +41,6 @@ class Node:
         self.log = log
         self.core = build_engine(config, log)
         load_users_at_startup(self.core, config)  # AclStartupError: Redis does not start
-        self.core.request_shutdown_cb = self.shutdown_soon  # type: ignore[attr-defined]
         self.core.busy_pump = lambda: serve_while_busy(self)
         self.persist = Persistence(self.core, config, log)
         self.loader: Loader | None = None

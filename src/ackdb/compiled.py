@@ -1,0 +1,53 @@
+"""Which modules a wheel compiles with mypyc, and which of them run compiled now.
+
+Owns: ``MODULES``, the per-command hot path that ``setup.py`` hands to mypyc (chosen by
+measurement: docs/performance.md). They are written in the subset of Python mypyc compiles
+to native code (no attributes added to instances from outside, no monkeypatching of their
+functions), and they must keep working uncompiled: the suite runs on both builds.
+
+Never imported by the build itself (``setup.py`` reads this file as text): keep it free
+of imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+
+# The request path (read, dispatch, SET/GET, reply), and the replication stream on both
+# sides (the primary's feed and backlog, the replica's link reader and apply). Not
+# server/replication_core.py: the shell and the simulator subclass its CoreReplication.
+MODULES = (
+    "ackdb.resp.reader",
+    "ackdb.resp.request",
+    "ackdb.engine.core",
+    "ackdb.engine.client",
+    "ackdb.server.network",
+    "ackdb.keyspace.db",
+    "ackdb.commands.strings",
+    "ackdb.replication.wire",
+    "ackdb.replication.replica",
+    "ackdb.replication.engine",
+    "ackdb.replication.state",
+    "ackdb.replication.backlog",
+    "ackdb.replication.stream",
+    "ackdb.replication.primary",
+    "ackdb.replication.driver",
+)
+
+
+def is_compiled(module: str) -> bool:
+    """Whether ``module`` was loaded from a C extension (its mypyc build)."""
+    mod = importlib.import_module(module)
+    path = getattr(mod, "__file__", None) or ""
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def build_kind() -> str:
+    """``compiled`` (every module of MODULES), ``pure`` (none) or ``partial (n/m)``."""
+    n = sum(is_compiled(m) for m in MODULES)
+    if n == len(MODULES):
+        return "compiled"
+    if n == 0:
+        return "pure"
+    return f"partial ({n}/{len(MODULES)})"
