@@ -215,7 +215,7 @@ def exec_(c: Client, argv: list[bytes]) -> bytes:
                 if denied is not None:
                     replies.append(enc.error(denied))
                     continue
-            replies.append(srv.call(c, cmd, args))
+            replies.append(srv.call_unblocked(c, cmd, args))
     finally:
         srv.end_transaction_effects()
     if srv.master_repl_offset != offset_before:

@@ -263,12 +263,12 @@ class ScriptRun:
             self.wrote = True
             if self.repl_flags != 3:
                 mark = srv.effects_mark()
-                reply = srv.call(self.client, cmd, argv)
+                reply = srv.call_unblocked(self.client, cmd, argv)
                 srv.effects_trim(mark, self.repl_flags != 0, self.repl_flags == _REPL_REPLICA)
                 return self._to_lua(reply)
         counter = srv.count_only
         if counter is None or srv.monitors:  # effects to build, or MONITOR: the engine's
-            return self._to_lua(srv.call(self.client, cmd, argv))
+            return self._to_lua(srv.call_unblocked(self.client, cmd, argv))
         # Server.call, inlined for the usual case (the engine only counts writes, nobody
         # monitors): one frame less a call. A change to one is made to the other. The
         # script client never tracks keys, and never blocks (a script is a transaction).

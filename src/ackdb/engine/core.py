@@ -326,12 +326,15 @@ class Server:
         self.blocking.key_ready(db, key)
 
     def on_watched_touched(
-        self, db: Database, key: bytes, clients: set[Client], expiring: bool
+        self, db: Database, key: bytes, clients: set[Any], expiring: bool
     ) -> None:
+        # ``clients`` holds the WATCHing clients and, while a client tracks the key, the
+        # TRACKER sentinel (engine/tracking.py).
         tracked = TRACKER in clients
-        for c in clients:
-            if c is TRACKER:
+        for member in clients:
+            if member is TRACKER:
                 continue
+            c: Client = member
             wk = (db.index, key)
             if expiring and c.watched.get(wk):
                 # Already expired when WATCHed: its removal is no logical change.
@@ -672,8 +675,17 @@ class Server:
             return self.pause_all or any(q.write for q, _ in c.multi)
         return self.pause_all or cmd.write or cmd.name in _PAUSE_WRITE_EXTRA
 
-    def call(self, c: Client, cmd: Entry, argv: list[bytes]) -> bytes:
-        """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR."""
+    def call_unblocked(self, c: Client, cmd: Entry, argv: list[bytes]) -> bytes:
+        """``call`` where a command cannot block (inside EXEC or a script, blocking
+        commands answer as if their timeout had expired)."""
+        reply = self.call(c, cmd, argv)
+        if not isinstance(reply, bytes):
+            raise AssertionError(f"'{cmd.name}' blocked inside a transaction")
+        return reply
+
+    def call(self, c: Client, cmd: Entry, argv: list[bytes]) -> bytes | PausedSignal:
+        """Execute ``cmd`` (checks done) with stats, effects, SLOWLOG and MONITOR; BLOCKED
+        when it blocked its client."""
         dirty = self.dirty
         t0 = self._perf_ns()
         try:
@@ -685,7 +697,7 @@ class Server:
         except BlockRequest as b:
             if self._block(c, b):
                 c.last_cmd = cmd.name
-                return BLOCKED  # type: ignore[return-value]
+                return BLOCKED
             reply = b.now_reply
         except Exception as e:
             reply = self.internal_error(cmd, e)
