@@ -5,7 +5,7 @@ applying the real cluster metadata, the real Reconciler and FailoverController o
 member, node agents running the real shard Supervisor (lease_targets, down_facts, Freeze,
 CheckDiverged, SetReplication) against the REAL server cores and replication engines of
 one shard (primary + 2 replicas, ``ackdb-lease yes``), and clients writing then WAITing
-through endpoints that route by their node's applied metadata. Faults: node kills and
+through the real endpoint core on every node (sim/fo_endpoint.py). Faults: node kills and
 restarts, partitions (one-way too), cut TCP links, pauses of a node, a shard process or an
 agent, an operator's planned failovers and maintenance, clock rates within the profile's
 drift. Checks: after every event at most one shard process

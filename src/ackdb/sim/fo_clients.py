@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from ackdb.proxy.replies import ReplySplitter
 from ackdb.resp.request import encode_command
 
-from .fo_endpoint import CLIENT_LATENCY_MS, EpClient, Peer
+from .fo_endpoint import CLIENT_LATENCY_MS
+from .fo_epconns import EpClient, Peer
 
 if TYPE_CHECKING:
     from ackdb.sim.failover_world import FailoverWorld
