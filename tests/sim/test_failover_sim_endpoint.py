@@ -3,6 +3,8 @@ real Session, Router and proxy/failover.py behind a simulated shell on every nod
 
 A planned failover parks a client's writes in the session (proxy/failover.py ``park``)
 and sends them to the new primary once the topology names it, which acknowledges them;
+writes a cut-off primary refused as fenced are taken back (``take``) and sent again to
+the new primary;
 an endpoint that tells a client a write in flight on a lost shard connection succeeded
 is caught by the checks; and what the simulator found with the real endpoint in front.
 """
@@ -59,6 +61,55 @@ def test_writes_parked_during_a_planned_failover_go_to_the_new_primary(
         (final.primary.node, final.epoch)
     }
     assert all(wid in w.shards[final.primary.node].history_set for wid in acked)
+
+
+def _primary_isolated(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[FailoverWorld, dict[int, bytes]]:
+    """A world with no random fault: the primary's node cut off both ways for 3 s at 5 s.
+    Returns it (run) and the writes the sessions took back after a primary refused them
+    (proxy/failover.py ``take``), with the refusal."""
+    resent: dict[int, bytes] = {}
+    take = failover.take
+
+    def spy(s: Any, shard: int, sink: Any, raw: bytes, later: list[Any]) -> Any:
+        taken = take(s, shard, sink, raw, later)
+        argv = failover.resend_argv(sink)
+        if taken is not None and argv is not None and argv[0] == b"SET":
+            resent[int(argv[2][1:])] = raw
+        return taken
+
+    monkeypatch.setattr(failover, "take", spy)
+    w = FailoverWorld(seed, weights=QUIET)
+
+    def isolate() -> None:
+        rec = w.shard_record(w.leader() or "n1")
+        assert rec is not None
+        strike(w, "isolate", rec.primary.node, 3000)
+
+    w.queue.schedule(5000, isolate)
+    try:
+        w.run()
+    except SimFailure as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return w, resent
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_writes_a_cut_off_primary_refused_are_sent_again_to_the_new_one(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint on the cut-off node still routes to its primary, which refuses once
+    its lease runs out (-TRYAGAIN ... fenced; -READONLY once demoted): the session sends
+    those writes again when its topology names the new primary, which acknowledges them."""
+    w, resent = _primary_isolated(seed, monkeypatch)
+    final = w.final_shard()
+    assert final.epoch == 2 and resent
+    assert any(raw.startswith(b"-TRYAGAIN this shard is fenced") for raw in resent.values())
+    acked = [w.checker.acked[wid] for wid in resent if wid in w.checker.acked]
+    assert acked and {(node, epoch) for _, node, epoch in acked} == {
+        (final.primary.node, final.epoch)
+    }
 
 
 def test_checks_catch_an_endpoint_that_acknowledges_a_lost_write(
