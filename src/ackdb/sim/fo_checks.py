@@ -163,6 +163,16 @@ def describe(w: FailoverWorld) -> str:
             f"id={e.state.replid[:6]} off={e.state.master_repl_offset} epoch={s.epoch} "
             f"acks={s.acknowledges_writes()} frozen={e.fencing.frozen})"
         )
+    for n, ep in sorted(w.endpoints.items()):
+        r = ep.router
+        if not ep.alive or r is None:
+            parts.append(f"endpoint {n}({'down' if not ep.alive else 'no topology'})")
+            continue
+        parked = sum(len(q) for c in ep.clients for q in c.session.parked.values())
+        parts.append(
+            f"endpoint {n}(topology {r.topology.version} -> {r.addrs[0][0]} "
+            f"failing={r.failing} clients={len(ep.clients)} parked={parked})"
+        )
     lead = w.leader()
     rec = None if lead is None else w.shard_record(lead)
     return f"leader={lead} shard={rec} " + " ".join(parts)
