@@ -7,9 +7,10 @@ faults it, and checks issue 15's claims.
 Owns: the world (nodes n1..n3, each one host with its own monotonic clock running at a
 rate within the profile's drift: its Raft member and deciders (sim/fo_members.py), its
 agent (sim/fo_agent.py), its shard process (sim/fo_shard.py on sim/repl_world.py's
-links) and its endpoint (sim/fo_endpoint.py)), the network rules shared by all of them (a directed block stops Raft messages
-that way; a TCP link between two hosts blocked either way breaks and cannot be made),
-the ports the agents and clients use, and the phases of a run:
+links) and its endpoint (sim/fo_endpoint.py)), the network rules shared by all of them
+(a directed block stops Raft messages that way; a TCP link between two hosts blocked
+either way breaks and cannot be made), the ports the agents, endpoints and clients use,
+and the phases of a run:
 
 1. chaos -- the database is created through Raft, clients write and WAIT through the
    endpoints, and fo_faults.py kills, cuts off and pauses nodes; every event is followed
