@@ -5,7 +5,7 @@ applying the real cluster metadata, the real Reconciler and FailoverController o
 member, node agents running the real shard Supervisor (lease_targets, down_facts, Freeze,
 CheckDiverged, SetReplication) against the REAL server cores and replication engines of
 one shard (primary + 2 replicas, ``ackdb-lease yes``), and clients writing then WAITing
-through endpoints that route by their node's applied metadata. Faults: node kills and
+through the real endpoint core on every node (sim/fo_endpoint.py). Faults: node kills and
 restarts, partitions (one-way too), cut TCP links, pauses of a node, a shard process or an
 agent, an operator's planned failovers and maintenance, clock rates within the profile's
 drift. Checks: after every event at most one shard process
@@ -72,8 +72,23 @@ def test_seed(seed: int) -> None:
     assert r.outcome.acked > 0 and r.outcome.covered > 0
 
 
+# Slow seeds that meet the replication bug test_failover_sim_endpoint.py documents (a
+# primary restarted onto a new replid, which acknowledged writes there, loses them at a
+# failover: ACKDB.DIVERGED misses them); strict: fixing it makes them pass.
+RESTARTED_PRIMARY_SEEDS = {313}
+
+
+def _slow_seeds() -> list[object]:
+    known = pytest.mark.xfail(
+        strict=True,
+        raises=pytest.fail.Exception,
+        reason="replication/fencing.py diverged_range (test_failover_sim_endpoint.py)",
+    )
+    return [pytest.param(s, marks=known) if s in RESTARTED_PRIMARY_SEEDS else s for s in SLOW_SEEDS]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SLOW_SEEDS)
+@pytest.mark.parametrize("seed", _slow_seeds())
 def test_seed_slow(seed: int) -> None:
     _run(seed)
 

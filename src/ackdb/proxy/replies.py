@@ -121,6 +121,7 @@ class _Need:
 
 
 _NEED = _Need()
+_PROBE = b"+\r\n"  # an empty status reply
 
 
 class ReplyCounter:
@@ -135,20 +136,25 @@ class ReplyCounter:
 
     def count(self, data: bytes) -> int | None:
         """The replies in ``data``; None when it does not end on a reply boundary (or is
-        not RESP): the caller splits it instead."""
+        not RESP): the caller splits it instead.
+
+        hiredis consumes what it can of an unfinished reply (a lone type byte, an array's
+        header and its complete elements) and ``has_data`` is then False: the empty
+        status ``_PROBE`` read back as itself proves the reader was between replies."""
         r = self._r
         n = 0
         try:
             r.feed(data)
             while r.gets() is not _NEED:
                 n += 1
+            if not r.has_data():
+                r.feed(_PROBE)
+                if r.gets() == b"":
+                    return n
         except hiredis.ProtocolError:
-            self._r = hiredis.Reader(notEnoughData=_NEED)
-            return None
-        if r.has_data():
-            self._r = hiredis.Reader(notEnoughData=_NEED)
-            return None
-        return n
+            pass
+        self._r = hiredis.Reader(notEnoughData=_NEED)
+        return None
 
 
 def header(raw: bytes) -> tuple[int, int, int]:

@@ -1,14 +1,16 @@
 """The failover simulator: one seed builds a three-node cluster -- Raft members applying
 the cluster metadata, the failover controller, node agents, the REAL replication engines
-of one shard (a primary and two replicas, with ``ackdb-lease yes``) and proxied clients
--- on one event queue and one network, faults it, and checks issue 15's claims.
+of one shard (a primary and two replicas, with ``ackdb-lease yes``), the real endpoint
+core on every node and clients writing through it -- on one event queue and one network,
+faults it, and checks issue 15's claims.
 
 Owns: the world (nodes n1..n3, each one host with its own monotonic clock running at a
 rate within the profile's drift: its Raft member and deciders (sim/fo_members.py), its
-agent (sim/fo_agent.py) and its shard process (sim/fo_shard.py on sim/repl_world.py's
-links)), the network rules shared by all of them (a directed block stops Raft messages
-that way; a TCP link between two hosts blocked either way breaks and cannot be made),
-the ports the agents and clients use, and the phases of a run:
+agent (sim/fo_agent.py), its shard process (sim/fo_shard.py on sim/repl_world.py's
+links) and its endpoint (sim/fo_endpoint.py)), the network rules shared by all of them
+(a directed block stops Raft messages that way; a TCP link between two hosts blocked
+either way breaks and cannot be made), the ports the agents, endpoints and clients use,
+and the phases of a run:
 
 1. chaos -- the database is created through Raft, clients write and WAIT through the
    endpoints, and fo_faults.py kills, cuts off and pauses nodes; every event is followed
@@ -39,12 +41,12 @@ from ackdb.consensus import Role
 from .fo_agent import Agent
 from .fo_checks import FailoverChecker, Outcome, converged, describe
 from .fo_clients import FoClient
+from .fo_endpoint import SimEndpoint
 from .fo_faults import FoPlan, fault_step
 from .fo_members import RAFT_TICK_MS, MemberSide, MetaRaft, submit
 from .fo_shard import ShardNode
 from .meta_sm import MetaStateMachine
 from .repl_world import World as LinkWorld
-from .replication import Client, Node
 from .world import SimFailure
 
 NODES = ("n1", "n2", "n3")
@@ -80,12 +82,12 @@ class FailoverWorld:
         self.raft.delay_max_ms = self.plan.delay_max_ms
         self.repl = LinkWorld(self.rng.getrandbits(64), queue=self.queue)
         self.repl.refuse = lambda c, s: self.cut(c.name, s.name)
-        self.repl.on_reply = self._on_reply
         self.checker = FailoverChecker(self.plan.guarantee, self.plan.policy)
         self.replicas = len(NODES) - 1
         self.rates = {n: self.rng.uniform(-1, 1) * profile.drift / 2.2 + 1 for n in NODES}
         self.offsets = {n: self.rng.randrange(10**9) for n in NODES}
         self.paused: dict[str, int] = {}  # node -> its member and agent take no input until
+        self.ep_paused: dict[str, int] = {}  # node -> its endpoint takes no input until
         self.blocks: Counter[tuple[str, str]] = Counter()  # directed: every message
         self.tcp_blocks: Counter[tuple[str, str]] = Counter()  # (a, b), a < b: TCP only
         self.shards: dict[str, ShardNode] = {}
@@ -95,7 +97,7 @@ class FailoverWorld:
         # node -> the unit directories its agents started: a new agent adopts them (with
         # no process: a node restarts with its shard dead), as node/shards.py does.
         self.unit_dirs: dict[str, set[str]] = {}
-        self.conns: dict[int, FoClient] = {}
+        self.endpoints: dict[str, SimEndpoint] = {}
         self.clients: list[FoClient] = []
         self.notes: set[tuple[int, str]] = set()
         self.faults_on = True
@@ -164,6 +166,7 @@ class FailoverWorld:
         if shard is None:
             assert port, "a shard process starts with its port"
             shard = ShardNode(self.repl, node, port, self.plan.aof, lambda: self.clock(node))
+            shard.on_ack = self._primary_ack
             self.shards[node] = shard
             self.repl.nodes[node] = shard
         return shard
@@ -225,15 +228,14 @@ class FailoverWorld:
     ) -> None:
         submit(self, node, client, seq, op, args)
 
-    def new_conn(self, fc: FoClient) -> Client:
-        self._next_cid += 1
-        self.conns[self._next_cid] = fc
-        return Client(self._next_cid)
+    def _primary_ack(self, shard: ShardNode, wid: int) -> None:
+        self.checker.on_primary_ack(self.now, shard.name, shard.epoch, wid)
 
-    def _on_reply(self, client: Client, node: Node, data: bytes) -> None:
-        fc = self.conns.get(client.cid)
-        if fc is not None and fc.conn is client and isinstance(node, ShardNode):
-            fc.on_wait_reply(node, data)
+    def member_passed(self, node: str) -> None:
+        """``node``'s member ran a Raft pass: its endpoint's topology feed looks."""
+        ep = self.endpoints.get(node)
+        if ep is not None and ep.alive:
+            ep.member_passed()
 
     def never_synced(self) -> frozenset[int]:
         """Acknowledged writes no instance ever fsynced (none under appendfsync always)."""
@@ -258,13 +260,17 @@ class FailoverWorld:
         self.agents[node].start()
         self.members[node] = MemberSide(self, node, inc)
         self.members[node].start()
+        rng = random.Random(self.rng.getrandbits(64))
+        self.endpoints[node] = SimEndpoint(self, node, DB, rng)
 
     def kill_node(self, node: str) -> None:
         self.log(f"kill {node}")
         self.raft.crash(node)
         self.agents[node].alive = False
         self.members[node].alive = False
+        self.endpoints[node].die()
         self.paused.pop(node, None)
+        self.ep_paused.pop(node, None)
         shard = self.shards.get(node)
         if shard is not None and shard.alive:
             shard.crash()

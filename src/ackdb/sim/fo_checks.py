@@ -1,11 +1,12 @@
 """The failover simulator's checks: issue 15's safety claims, checked as the world runs.
 
-Owns: what the clients were told (every acknowledged write with the primary and lease
-epoch that acknowledged it, every WAIT reply) and the checks against it:
+Owns: what the clients were told -- the replies their endpoints wrote: every acknowledged
+write, with the primary and lease epoch that acknowledged it (observed on the shard
+process), every WAIT count -- and the checks against it:
 
 - after every event: at most one shard process acknowledges writes -- a primary, running,
   whose lease is valid on its host's clock at that instant;
-- on every acknowledgement: the primaries that acknowledged writes did so in disjoint
+- on every acknowledgement a primary sends: the primaries did so in disjoint
   real-time intervals (once another primary acknowledged, an earlier one never does
   again; a primary is a (node, epoch) pair);
 - at the end, on the final primary: every write acknowledged by ``WAIT n`` with n at
@@ -51,6 +52,7 @@ class FailoverChecker:
     guarantee: int
     policy: str
     acked: dict[int, tuple[int, str, int]] = field(default_factory=dict)  # wid -> t, node, ep
+    by_primary: dict[int, tuple[int, str, int]] = field(default_factory=dict)  # the same
     covered: set[int] = field(default_factory=set)
     acker: tuple[str, int] | None = None  # the primary that acknowledged last
     retired: set[tuple[str, int]] = field(default_factory=set)
@@ -65,7 +67,9 @@ class FailoverChecker:
             )
             raise FailoverViolation(f"two primaries hold a valid lease at {now}ms: {desc}")
 
-    def on_ack(self, now: int, node: str, epoch: int, wid: int) -> None:
+    def on_primary_ack(self, now: int, node: str, epoch: int, wid: int) -> None:
+        """A primary answered ``+OK`` to write ``wid`` (whether or not the reply reaches
+        the client)."""
         who = (node, epoch)
         if who != self.acker:
             if who in self.retired:
@@ -76,7 +80,14 @@ class FailoverChecker:
             if self.acker is not None:
                 self.retired.add(self.acker)
             self.acker = who
-        self.acked[wid] = (now, node, epoch)
+        self.by_primary[wid] = (now, node, epoch)
+
+    def on_ack(self, wid: int) -> None:
+        """The client read ``+OK`` for write ``wid`` from its endpoint."""
+        ack = self.by_primary.get(wid)
+        if ack is None:
+            raise FailoverViolation(f"the endpoint acknowledged write {wid}: no primary did")
+        self.acked[wid] = ack
         self.outcome.acked += 1
 
     def on_wait(self, wid: int, count: int) -> None:
@@ -151,6 +162,16 @@ def describe(w: FailoverWorld) -> str:
             f"{n}({'P' if e.is_primary else e.link.state}->{e.link.host} "
             f"id={e.state.replid[:6]} off={e.state.master_repl_offset} epoch={s.epoch} "
             f"acks={s.acknowledges_writes()} frozen={e.fencing.frozen})"
+        )
+    for n, ep in sorted(w.endpoints.items()):
+        r = ep.router
+        if not ep.alive or r is None:
+            parts.append(f"endpoint {n}({'down' if not ep.alive else 'no topology'})")
+            continue
+        parked = sum(len(q) for c in ep.clients for q in c.session.parked.values())
+        parts.append(
+            f"endpoint {n}(topology {r.topology.version} -> {r.addrs[0][0]} "
+            f"failing={r.failing} clients={len(ep.clients)} parked={parked})"
         )
     lead = w.leader()
     rec = None if lead is None else w.shard_record(lead)

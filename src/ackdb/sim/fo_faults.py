@@ -139,6 +139,8 @@ def strike(w: FailoverWorld, kind: str, victim: str, ms: int, other: str = "") -
         w.log(f"{kind} {victim} for {ms}ms")
         if kind in ("pause_node", "pause_agent"):
             w.paused[victim] = max(w.paused.get(victim, 0), until)
+        if kind == "pause_node":  # the endpoint's process too
+            w.ep_paused[victim] = max(w.ep_paused.get(victim, 0), until)
         shard = w.shards.get(victim)
         if kind in ("pause_node", "pause_shard") and shard is not None and shard.alive:
             shard.paused_until = max(shard.paused_until, until)

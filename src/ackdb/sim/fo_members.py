@@ -22,6 +22,7 @@ from ackdb.cluster.reconcile import Reconciler, Submit
 from ackdb.consensus import Config, ProposalDropped
 
 from .meta_sm import MetaStateMachine
+from .node import SimNode
 from .world import World as RaftWorld
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ class MetaRaft(RaftWorld):
 
     def config(self, node_id: str) -> Config:
         return Config(node_id=node_id, election_tick=ELECTION_TICKS, heartbeat_tick=1)
+
+    def after(self, node: SimNode) -> None:
+        super().after(node)
+        self.fo.member_passed(node.id)  # DB.TOPOLOGY's long poll answers after a pass
 
     def _tick(self, node_id: str, incarnation: int) -> None:
         until = self.fo.paused.get(node_id, 0)

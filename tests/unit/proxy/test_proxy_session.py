@@ -267,6 +267,22 @@ def test_pass_through_only_when_every_owed_reply_is_from_one_shard() -> None:
     assert ReplyCounter().count(b"#f\r\n_\r\n") == 2  # RESP3 false is a reply too
 
 
+def test_a_read_that_ends_inside_a_reply_is_not_passed_through() -> None:
+    """hiredis consumes a lone type byte, or an array's header and its complete elements,
+    and then reports no data left: such a read must not count as ending on a reply
+    boundary (found by the failover simulator: a shard's "+" passed to the client, then
+    the connection lost, and the client read "+-TRYAGAIN ...")."""
+    from ackdb.proxy.replies import ReplyCounter
+
+    for partial in (b"+", b"*2\r\n:1\r\n", b"+OK\r\n*2\r\n$1\r\na\r\n", b"*1\r\n*2\r\n:1\r\n"):
+        assert ReplyCounter().count(partial) is None, partial
+    c = ReplyCounter()
+    assert c.count(b"+OK\r\n") == 1
+    assert c.count(b"*2\r\n:1\r\n:2\r\n$-1\r\n") == 2  # still on a boundary after each
+    assert c.count(b"+") is None
+    assert c.count(b"*2\r\n:1\r\n:2\r\n") == 1  # a fresh reader after a None
+
+
 # -- shared shard connections (mux) ---------------------------------------------------------
 
 
