@@ -72,23 +72,8 @@ def test_seed(seed: int) -> None:
     assert r.outcome.acked > 0 and r.outcome.covered > 0
 
 
-# Slow seeds that meet the replication bug test_failover_sim_endpoint.py documents (a
-# primary restarted onto a new replid, which acknowledged writes there, loses them at a
-# failover: ACKDB.DIVERGED misses them); strict: fixing it makes them pass.
-RESTARTED_PRIMARY_SEEDS = {313}
-
-
-def _slow_seeds() -> list[object]:
-    known = pytest.mark.xfail(
-        strict=True,
-        raises=pytest.fail.Exception,
-        reason="replication/fencing.py diverged_range (test_failover_sim_endpoint.py)",
-    )
-    return [pytest.param(s, marks=known) if s in RESTARTED_PRIMARY_SEEDS else s for s in SLOW_SEEDS]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", _slow_seeds())
+@pytest.mark.parametrize("seed", SLOW_SEEDS)
 def test_seed_slow(seed: int) -> None:
     _run(seed)
 

@@ -136,9 +136,6 @@ def _restarted_then_isolated() -> FoResult:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, raises=SimFailure, reason="replication/fencing.py diverged_range, see below"
-)
 def test_a_restarted_primary_keeps_the_writes_of_its_new_history() -> None:
     # Found by this simulator once clients wrote through the real endpoint: the primary
     # n1 is killed and restarted before detection (as the primary, on a new replid; the
@@ -147,5 +144,7 @@ def test_a_restarted_primary_keeps_the_writes_of_its_new_history() -> None:
     # 3461. n1's ACKDB.DIVERGED(old replid, 3461) takes the replid2 case of
     # ``diverged_range``: "what came after we left it is on our new history, which is
     # the new primary's" -- not so here (n1's new history is its own, at 3609), so it
-    # answers "nothing diverged" and the full sync drops the 4 writes: a silent loss.
+    # answered "nothing diverged" and the full sync dropped the 4 writes: a silent loss.
+    # Fixed: a primary's bytes past the fork are all its own (``diverged_range``'s
+    # ``own``), so they are saved as divergent and nothing is lost silently.
     _restarted_then_isolated()

@@ -355,7 +355,7 @@ class Replication:
     def diverged(self, replid: str, offset: int, *, has_data: bool) -> DivergedRange | None:
         """What of our data a new primary's fork ``(replid, offset)`` lacks (``has_data``:
         the dataset holds a key; it matters only when our history is unknown)."""
-        return diverged_range(self.state, replid, offset, has_data=has_data)
+        return diverged_range(self.state, replid, offset, has_data=has_data, own=self.is_primary)
 
     # -- role changes -----------------------------------------------------------------
 

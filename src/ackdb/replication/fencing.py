@@ -147,7 +147,7 @@ class Fencing:
 
 
 def diverged_range(
-    state: ReplicationState, replid: str, offset: int, *, has_data: bool
+    state: ReplicationState, replid: str, offset: int, *, has_data: bool, own: bool = False
 ) -> DivergedRange | None:
     """What of our data a new primary's fork ``(replid, offset)`` lacks, or None.
 
@@ -159,19 +159,23 @@ def diverged_range(
     - ``replid`` is our ``replid2``: we left that history at ``second_repl_offset - 1``
       (a promotion, a partial resync onto a new id, a restart). What we held of it past
       ``offset`` is ours alone; what came after we left it is on our new history, which
-      is the new primary's when we are its replica or the winner itself.
+      is the new primary's when we are its replica or the winner itself. When we are a
+      primary (``own``), our new history is our own (a primary restarted onto a new id
+      acknowledged writes there): everything past ``offset`` is ours alone (found by the
+      failover simulator: before, those writes were lost without a trace).
     - another id: when our history is known, our data descends from a later history (a
-      replica that synced with the new primary since): nothing. When it is unknown (a
+      replica that synced with the new primary since): nothing -- unless we are a
+      primary, whose history the new primary never had: all of it. When it is unknown (a
       start without a saved history, no sync since) and we hold data, we cannot tell
       which of it is divergent: the whole dataset is (``first_offset`` 0, no bytes).
     """
-    own = state.master_repl_offset
+    mine = state.master_repl_offset
     if replid == state.replid:
-        fork, last = offset, own
+        fork, last = offset, mine
     elif replid == state.replid2 and state.second_repl_offset > 0:
-        fork, last = offset, state.second_repl_offset - 1
-    elif not state.history_known and has_data:
-        return DivergedRange(0, own, None)
+        fork, last = offset, mine if own else state.second_repl_offset - 1
+    elif (own or not state.history_known) and has_data:
+        return DivergedRange(0, mine, None)
     else:
         return None
     if last <= fork:

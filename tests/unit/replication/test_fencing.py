@@ -135,6 +135,26 @@ def test_the_winner_and_its_partial_replicas_hold_nothing_diverged() -> None:
     assert diverged_range(s, old, fork + 50, has_data=True) is None  # left before it
 
 
+def test_a_primary_restarted_onto_a_new_id_diverges_to_its_own_offset() -> None:
+    """A primary restarted onto a new id (the old one its replid2) wrote on the new one:
+    a fork on the old history lacks everything past the fork, old and new bytes alike
+    (the failover simulator's seed 5). A replica in the same state holds the new
+    primary's history after it left the old one: only the old bytes."""
+    s = _state(random.Random(4), [500])
+    old, fork = s.replid, 300
+    s.shift_replid()  # the restart: a new id
+    s.append(b"w" * 200)  # writes acknowledged on the new id
+    got = diverged_range(s, old, fork, has_data=True, own=True)
+    assert got is not None and (got.first_offset, got.last_offset) == (301, 700)
+    assert got.data == b"x" * 200 + b"w" * 200
+    got = diverged_range(s, old, fork, has_data=True, own=False)
+    assert got is not None and (got.first_offset, got.last_offset) == (301, 500)
+    # A fork on a history the primary never had: all of its data, whatever is known.
+    s.history_known = True
+    got = diverged_range(s, "f" * 40, 0, has_data=True, own=True)
+    assert got is not None and (got.first_offset, got.last_offset, got.data) == (0, 700, None)
+
+
 def test_count_commands_skips_stream_housekeeping() -> None:
     parts = [
         [b"SELECT", b"1"],
