@@ -295,9 +295,12 @@ def test_diverged_writes_are_saved_and_replay(
     assert saved == tmp_path / "a" / "diverged-1.aof"
     assert len(saved.read_bytes()) == own - fork
     assert "Diverged writes saved: 30 commands" in a.log()
-    # Nothing diverged for B's own history, nor for a fork at our offset.
+    # Nothing diverged for a fork at our offset.
     assert ra.execute_command("ACKDB.DIVERGED", replid, own, "2") == [0, 0, 0, b""]
-    assert ra.execute_command("ACKDB.DIVERGED", "f" * 40, 0, "2") == [0, 0, 0, b""]
+    # A fork on a history this primary never had: all of its data (saved as an RDB).
+    count, first, last, path = ra.execute_command("ACKDB.DIVERGED", "f" * 40, 0, "2")
+    assert (count, first, last) == (-1, 0, own)
+    assert path.decode() == str(tmp_path / "a" / "diverged-2.rdb")
     # Replay into a fresh server.
     fresh = start_node("fresh")
     with open(saved, "rb") as f:

@@ -213,7 +213,11 @@ def test_divergent_writes_of_a_returning_primary_are_saved(cluster: LocalCluster
         TIMEOUT_S,
         "a new diverged file",
     )
-    assert [f.suffix for f in files] == [".aof"]
+    # One file per fork the returning primary checked, oldest first. Under load the shard
+    # may fail over twice while it is away (the second fork, on the first new primary's
+    # history, can add a file): the oldest fork's file holds the writes.
+    files.sort(key=lambda f: int(f.stem.rpartition("-")[2]))
+    assert files[0].suffix == ".aof", files
     text = files[0].read_bytes()
     for i in range(5):
         assert f"diverged-{i}".encode() in text

@@ -88,7 +88,10 @@ class Database:
         self.owner = owner
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}  # key -> absolute unix time in ms
-        self.watched: dict[bytes, set[Any]] = {}  # key -> clients watching it
+        # key -> clients watching it; a dict or a ``TouchAll`` (always true). Typed Any
+        # on purpose: compiled (mypyc), a ``dict``-typed truth test reads the size and
+        # would skip TouchAll's ``__bool__``.
+        self.watched: Any = {}
         self._heap: list[tuple[int, bytes]] = []  # (when_ms, key); may hold stale entries
         self._order: list[bytes] = []  # SCAN order; stale slots allowed
         self._stale = 0
