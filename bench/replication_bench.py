@@ -68,6 +68,8 @@ REPO = Path(__file__).resolve().parent.parent
 KINDS = ("ackdb", "redis")
 # --baseline-src: an older ackdb tree takes redis's place (kind "base"), for A/B runs.
 BASELINE_SRC: str | None = None
+# The ackdb under test: this tree's src/ (pure Python), or --ackdb-src (a compiled build).
+ACKDB_SRC: str | None = None
 CLIENTS = 50
 KEYSPACE = 100_000
 VALUE_BYTES = 16
@@ -142,7 +144,9 @@ class Server:
 
     def start(self) -> None:
         env = dict(os.environ)
-        src = BASELINE_SRC if self.kind == "base" and BASELINE_SRC else str(REPO / "src")
+        src = (
+            BASELINE_SRC if self.kind == "base" and BASELINE_SRC else ACKDB_SRC or str(REPO / "src")
+        )
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         for _attempt in range(3):  # an ephemeral port can be taken between probe and bind
             self.port = free_port()
@@ -584,11 +588,15 @@ def main() -> int:
                     help="-n at pipeline 1 (x4 at -P 16); WAIT iterations: this / 10")  # fmt: skip
     ap.add_argument("--repeat", type=int, default=5, help="runs per figure; the median is shown")
     ap.add_argument("--baseline-src", help="an older ackdb's src/ in redis's place (A/B runs)")
+    ap.add_argument("--ackdb-src", help="the ackdb to measure (default: this tree's src/; "
+                    "build/compiled for the compiled build scripts/test-setup.sh makes)")  # fmt: skip
     ap.add_argument("--json", type=Path, help="write every run's figure to this file")
     ap.add_argument("--only", default="throughput,latency,sync",
                     help="comma-separated parts to run: throughput, latency, sync")  # fmt: skip
     args = ap.parse_args()
-    global KINDS, BASELINE_SRC
+    global KINDS, BASELINE_SRC, ACKDB_SRC
+    if args.ackdb_src:
+        ACKDB_SRC = str(Path(args.ackdb_src).resolve())
     if args.baseline_src:
         KINDS, BASELINE_SRC = ("ackdb", "base"), str(Path(args.baseline_src).resolve())
     parts = set(args.only.split(","))
@@ -600,6 +608,12 @@ def main() -> int:
     print(f"ackdb replication benchmark -- {os.cpu_count()} CPUs (shared machine; load average "
           f"{load[0]:.2f} at start), redis {tool_version()}, python "
           f"{sys.version.split()[0]}")  # fmt: skip
+    src = ACKDB_SRC or str(REPO / "src")
+    build = subprocess.run(
+        [sys.executable, "-c", "from ackdb.compiled import build_kind; print(build_kind())"],
+        env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True, check=False,
+    ).stdout.strip() or "?"  # fmt: skip
+    print(f"ackdb from {src} (build={build})")
     registry: list[Server] = []
     res = Results()
     t0 = time.monotonic()

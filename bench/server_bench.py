@@ -635,6 +635,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=900.0,
         help="overall budget in seconds; remaining runs are skipped after it (default 900)",
     )
+    p.add_argument(
+        "--ackdb-src",
+        help="the ackdb to measure (default: this tree's src/; build/compiled for the "
+        "compiled build scripts/test-setup.sh makes)",
+    )
     # Hidden: override the command lines (e.g. --ackdb-cmd 'redis-server
     # --enable-debug-command yes' to exercise the harness before ackdb works).
     p.add_argument("--ackdb-cmd", help=argparse.SUPPRESS)
@@ -693,11 +698,17 @@ def main(argv: list[str] | None = None) -> int:
             log(f"error: command not found: {cmd[0] if cmd else '(empty)'}")
             return EXIT_START_FAILED
 
-    # Run ackdb from this working tree even if another copy is installed.
+    # Run ackdb from this working tree (or --ackdb-src) even if another copy is installed.
+    ackdb_src = str(Path(args.ackdb_src).resolve()) if args.ackdb_src else str(REPO_ROOT / "src")
     ackdb_env = dict(os.environ)
     ackdb_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
+        p for p in (ackdb_src, os.environ.get("PYTHONPATH", "")) if p
     )
+    build = subprocess.run(
+        [sys.executable, "-c", "from ackdb.compiled import build_kind; print(build_kind())"],
+        env=ackdb_env, capture_output=True, text=True, check=False,
+    ).stdout.strip() or "?"  # fmt: skip
+    log(f"ackdb from {ackdb_src} (build={build})")
 
     report: dict[str, Any] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

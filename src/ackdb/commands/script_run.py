@@ -284,8 +284,8 @@ class ScriptRun:
             srv.count_error(reply)
         except BlockRequest as b:
             reply = b.now_reply
-        except Exception as e:
-            reply = srv.internal_error(cmd, e)
+        except Exception as bug:  # (a name of its own: compiled, ``e`` is typed)
+            reply = srv.internal_error(cmd, bug)
         ns = perf_ns() - t0
         cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
         cmd.nsec += ns
@@ -439,9 +439,14 @@ class ScriptRun:
         if self.busy and now >= self._next_pump_ns and srv.busy_pump is not None:
             self._next_pump_ns = now + PUMP_EVERY_NS
             self.may_write = False  # other clients' commands may change what it checked
-            srv.busy_pump()
+            srv.busy_pump()  # may run SCRIPT KILL / FUNCTION KILL: it sets ``killed``
             if srv.shutdown_requested is not None:
                 self.killed = KILLED_SHUTDOWN
+        return self._kill_reason()
+
+    def _kill_reason(self) -> bytes | None:
+        """``killed`` read afresh: after ``tick``'s early return mypy narrows it to None,
+        and compiled (mypyc), that narrowed read would never see a SCRIPT KILL."""
         return self.killed
 
     def kill(self, by_function_kill: bool) -> None:

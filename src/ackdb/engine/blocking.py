@@ -144,7 +144,7 @@ class Blocking:
                     places = self._places(c)
                     self.unblock(c)
                     c.conn.resume_commands()
-                    if c.blocked is None:
+                    if _blocked_now(c) is None:  # (it may block again on a held command)
                         c.block_deadline_ms = 0
                     else:
                         self._restore(c, places)
@@ -186,3 +186,10 @@ class Blocking:
     def next_deadline(self) -> int:
         ds = [c.blocked.deadline_ms for c in self.blocked if c.blocked and c.blocked.deadline_ms]
         return min(ds) if ds else 0
+
+
+def _blocked_now(c: Client) -> BlockedState | None:
+    """``c.blocked`` read afresh. After a check of ``c.blocked`` and calls that may change
+    it, mypy still narrows the attribute to the checked type; compiled (mypyc), that
+    narrowed read would raise on None."""
+    return c.blocked

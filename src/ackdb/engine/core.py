@@ -506,8 +506,8 @@ class Server:
                     c.last_cmd = cmd.name  # CLIENT LIST shows cmd=blpop while it waits
                     return len(out)
                 reply = b.now_reply
-            except Exception as e:
-                reply = self.internal_error(cmd, e)
+            except Exception as bug:  # (a name of its own: compiled, ``e`` is typed)
+                reply = self.internal_error(cmd, bug)
             t = perf_ns()
             ns = t - t_prev
             t_prev = t
@@ -699,8 +699,8 @@ class Server:
                 c.last_cmd = cmd.name
                 return BLOCKED
             reply = b.now_reply
-        except Exception as e:
-            reply = self.internal_error(cmd, e)
+        except Exception as bug:  # (a name of its own: compiled, ``e`` is typed)
+            reply = self.internal_error(cmd, bug)
         ns = self._perf_ns() - t0
         cmd.hist[ns.bit_length()] += 1  # the call, counted by its duration
         cmd.nsec += ns

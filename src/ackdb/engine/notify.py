@@ -9,26 +9,26 @@ when no class is on, a call costs one bit test.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from .pubsub import PubSub
 
 # Event classes, as Redis's notify-keyspace-events characters.
-GENERIC = 1 << 0  # g: DEL, EXPIRE, RENAME, ...
-STRING = 1 << 1  # $
-LIST = 1 << 2  # l
-SET = 1 << 3  # s
-HASH = 1 << 4  # h
-ZSET = 1 << 5  # z
-EXPIRED = 1 << 6  # x: a key reached its TTL
-EVICTED = 1 << 7  # e
-STREAM = 1 << 8  # t
-KEYMISS = 1 << 9  # m
-MODULE = 1 << 10  # d
-NEW = 1 << 11  # n: a key was created
-KEYSPACE = 1 << 12  # K
-KEYEVENT = 1 << 13  # E
+GENERIC: Final = 1 << 0  # g: DEL, EXPIRE, RENAME, ...
+STRING: Final = 1 << 1  # $
+LIST: Final = 1 << 2  # l
+SET: Final = 1 << 3  # s
+HASH: Final = 1 << 4  # h
+ZSET: Final = 1 << 5  # z
+EXPIRED: Final = 1 << 6  # x: a key reached its TTL
+EVICTED: Final = 1 << 7  # e
+STREAM: Final = 1 << 8  # t
+KEYMISS: Final = 1 << 9  # m
+MODULE: Final = 1 << 10  # d
+NEW: Final = 1 << 11  # n: a key was created
+KEYSPACE: Final = 1 << 12  # K
+KEYEVENT: Final = 1 << 13  # E
 
 _CHARS = {
     "g": GENERIC,

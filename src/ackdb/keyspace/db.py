@@ -145,9 +145,9 @@ class Database:
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store ``value`` at ``key``; the old TTL is dropped unless ``keep_ttl``."""
         d = self.data
-        old = d.get(key)
-        d[key] = value
-        if old is None:
+        n = len(d)
+        d[key] = value  # one lookup: the size says whether the key is new (never None)
+        if len(d) != n:
             self._order.append(key)
             if self.notify_created:
                 self.owner.on_key_created(self, key)
