@@ -37,6 +37,7 @@ from .failover import FENCED_MARK, RO_MARK, TICK_MS, refused
 from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
+from .repoint import repoint
 from .router import Router
 from .session import Session
 from .shared import SHARD_WRITE_HIGH_BYTES, SharedConn
@@ -473,33 +474,10 @@ class Endpoint:
         request goes to the new primary; what waited for a shard that failed over goes
         to its new primary."""
         old = self.router
-        if router.nshards != old.nshards:
+        moved = repoint(self, router)
+        if moved is None:
             self.log.warning("the shard count changed: resharding is not supported; ignored")
             return
-        self.router = router
-        moved = [i for i in range(router.nshards) if router.addrs[i] != old.addrs[i]]
-        for addr in list(self.idle):
-            if addr not in router.addrs:
-                for idle in self.idle.pop(addr):
-                    idle.close()
-        clients = list(self.clients)
-        for c in clients:
-            c.session.set_router(router)
-        # Dedicated connections first: a request a lost shared one releases (held behind
-        # it) then opens a new connection to the new primary, not the old one's.
-        for c in clients:
-            for i in moved:
-                conn = c.shards[i] if i < len(c.shards) else None
-                if conn is not None:
-                    conn.close()
-        for i in moved:
-            shared = self.shared[i]
-            if shared is not None:
-                shared.close()
-        for c in clients:
-            if not c.closed:
-                c.session.resume()
-                c.pump()
         for hook in self.on_topology:
             hook(router)
         if moved:

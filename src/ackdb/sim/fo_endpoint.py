@@ -27,6 +27,7 @@ from ackdb.cluster import dbops
 from ackdb.cluster.databases import Topology
 from ackdb.proxy.failover import TICK_MS
 from ackdb.proxy.merge import ScanCursors
+from ackdb.proxy.repoint import repoint
 from ackdb.proxy.router import Router
 from ackdb.proxy.shell import CONNECT_TIMEOUT_S, IDLE_PER_SHARD_MAX
 
@@ -240,32 +241,9 @@ class SimEndpoint:
             self.set_router(Router.of(topo))
 
     def set_router(self, router: Router) -> None:
-        old = self.router
-        assert old is not None
-        if router.nshards != old.nshards:
+        assert self.router is not None
+        if repoint(self, router) is None:  # the asyncio shell's own steps (proxy/repoint.py)
             return
-        self.router = router
-        moved = [i for i in range(router.nshards) if router.addrs[i] != old.addrs[i]]
-        for addr in list(self.idle):
-            if addr not in router.addrs:
-                for idle in self.idle.pop(addr):
-                    idle.close()
-        clients = list(self.clients)
-        for c in clients:
-            c.session.set_router(router)
-        for c in clients:
-            for i in moved:
-                conn = c.shards[i] if i < len(c.shards) else None
-                if conn is not None:
-                    conn.close()
-        for i in moved:
-            shared = self.shared[i]
-            if shared is not None:
-                shared.close()
-        for c in clients:
-            if not c.closed:
-                c.session.resume()
-                c.pump()
         self._watch_failing()
 
     def _watch_failing(self) -> None:
