@@ -2,8 +2,13 @@
 
 Owns: ``MODULES``, the per-command hot path that ``setup.py`` hands to mypyc (chosen by
 measurement: docs/performance.md). They are written in the subset of Python mypyc compiles
-to native code (no attributes added to instances from outside, no monkeypatching of their
-functions), and they must keep working uncompiled: the suite runs on both builds.
+to native code, and they must keep working uncompiled: the suite runs on both builds.
+Rules their code keeps (each broke a compiled run once; docs/performance.md): no
+attributes added to instances from outside, no patching of their functions, no
+interpreted subclass of their classes, one type per exception name in a function,
+an attribute checked against None and then changed by a call is read afresh (mypy keeps
+the narrowed type; compiled code trusts it), and a ``dict`` subclass whose truth differs
+from its size is typed ``Any``.
 
 Never imported by the build itself (``setup.py`` reads this file as text): keep it free
 of imports beyond the standard library.
