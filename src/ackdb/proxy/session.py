@@ -42,7 +42,7 @@ from ..resp.hello import NOAUTH
 from ..resp.request import encode_command
 from . import access, clustercmd, failover, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
-from .replies import is_error
+from .replies import ReplyCounter, is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
 
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
@@ -459,6 +459,23 @@ class Session:
             and n == len(self.queue) == len(self.sinks[shard])
             and (self.pubsub is None or not self.pubsub.held[shard])  # messages come too
         )
+
+    def pass_through(self, shard: int, counter: ReplyCounter, data: bytes) -> bool:
+        """A read from the client's dedicated connection to ``shard`` handed on unchanged
+        when it is whole replies the client is owed there and none is a refusal the
+        failover path must see (-READONLY, fenced); True when it was (``passed``)."""
+        if not self.can_pass(shard):
+            return False
+        n = counter.count(data)
+        if (
+            n is None
+            or n > self.in_flight(shard)
+            or failover.RO_MARK in data
+            or failover.FENCED_MARK in data
+        ):
+            return False
+        self.passed(shard, data, n)
+        return True
 
     def passed(self, shard: int, data: bytes, n: int) -> None:
         """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),

@@ -91,19 +91,13 @@ class ShardConn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         owner = self.owner
         split = self.splitter.pending_bytes()  # a reply may have begun in an earlier read
-        if owner is not None and not split:
-            s = owner.session
-            if s.can_pass(self.shard):
-                n = self.counter.count(data)
-                if (
-                    n is not None
-                    and n <= s.in_flight(self.shard)
-                    and RO_MARK not in data
-                    and FENCED_MARK not in data
-                ):
-                    s.passed(self.shard, data, n)
-                    owner.pump()
-                    return
+        if (
+            owner is not None
+            and not split
+            and owner.session.pass_through(self.shard, self.counter, data)
+        ):
+            owner.pump()
+            return
         try:
             raws = self.splitter.feed(data)
         except (ReplyProtocolError, ValueError) as e:
