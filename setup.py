@@ -24,6 +24,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 MODE = os.environ.get("ACKDB_COMPILE", "auto").strip().lower()
+STRICT = MODE in ("1", "yes", "true")  # compile, or fail the build
 
 
 def _modules() -> list[str]:
@@ -45,7 +46,7 @@ def _wanted() -> bool:
     if not any(a in ("bdist_wheel", "build", "build_ext", "install") for a in sys.argv):
         return False
     editable = any(a in ("editable_wheel", "develop") for a in sys.argv)
-    return MODE in ("1", "yes", "true") or not editable
+    return STRICT or not editable
 
 
 def _extensions() -> list[object]:
@@ -59,7 +60,7 @@ def _extensions() -> list[object]:
         # dependencies (hiredis, msgpack, lupa, uvloop) are typed as Any there.
         return list(mypycify(["--ignore-missing-imports", *paths], opt_level="3"))
     except BaseException as e:  # SystemExit too: mypy reports type errors that way
-        if MODE in ("1", "yes", "true"):
+        if STRICT:
             raise
         _warn(f"mypyc could not translate the hot path ({e!r}); installing pure Python")
         return []
@@ -76,7 +77,7 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as e:
-            if MODE in ("1", "yes", "true"):
+            if STRICT:
                 raise
             _warn(f"compiling the hot path failed ({e!r}); installing pure Python")
             for out in self.get_outputs():
