@@ -46,6 +46,8 @@ UNAUTH_BULK_MAX_BYTES = 16384
 # A pattern that opens with a character class is tried at every byte (measured: 160 ns
 # a SADD of a 16-deep pipeline, 40% of parsing it); one that opens with a literal is found
 # by a fast scan, and the rarer headers are looked for only when their byte occurs at all.
+# Those bytes are looked for as ints: ``b"%" in data`` first tries its operand as an int
+# and formats the TypeError it gets (CPython 3.11: 730 ns for the four, against 70).
 _HUGE_AGGREGATE = re.compile(rb"[*%~>|]-?[0-9]{6}")
 _HUGE_ARRAY = re.compile(rb"\*-?[0-9]{6}")
 
@@ -53,7 +55,7 @@ _HUGE_ARRAY = re.compile(rb"\*-?[0-9]{6}")
 def _huge_aggregate(data: bytes) -> bool:
     if _HUGE_ARRAY.search(data) is not None:
         return True
-    if b"%" in data or b"~" in data or b">" in data or b"|" in data:
+    if 0x25 in data or 0x7E in data or 0x3E in data or 0x7C in data:  # % ~ > |
         return _HUGE_AGGREGATE.search(data) is not None
     return False
 
