@@ -36,6 +36,12 @@ MODULES = (
     "ackdb.engine.blocking",
     # Scripts' redis.call (issue 17) and the stream and geo commands (issue 18).
     "ackdb.commands.script_run",
+    # EVALSHA's and FCALL's handlers, the Lua state's run and the reply conversions
+    # (issue 17's bench rows: measured with bench/script_micro.py).
+    "ackdb.commands.scripting",
+    "ackdb.commands.functions",
+    "ackdb.scripting.vm",
+    "ackdb.scripting.convert",
     "ackdb.commands.streams",
     "ackdb.commands.streams_read",
     "ackdb.commands.geo",

@@ -17,7 +17,7 @@ from ..keyspace.glob import glob_match
 from ..resp import encoder as enc
 from ..scripting import shebang
 from ..scripting.functions import FunctionError, Library
-from .script_run import KEY_COUNTS, execute, numkeys, state, write_refusal
+from .script_run import KEY_COUNTS, ScriptState, execute, numkeys, state, write_refusal
 from .scripting import kill
 from .table import handler
 
@@ -242,7 +242,7 @@ def function_help(c: Client, argv: list[bytes]) -> bytes:
 @handler("fcall")
 def fcall(c: Client, argv: list[bytes], ro: bool = False) -> bytes:
     srv = c.server
-    st = srv.scripting or state(srv)
+    st: ScriptState = srv.scripting or state(srv)
     n = KEY_COUNTS.get(argv[2])
     if n is None or n > len(argv) - 3:
         n = numkeys(argv)

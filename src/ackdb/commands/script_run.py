@@ -243,7 +243,7 @@ class ScriptRun:
         if not args:
             raise CallError(_NO_ARGS)
         for a in args:
-            if a.__class__ is not bytes:
+            if type(a) is not bytes:  # (compiled: ``__class__`` is an attribute lookup)
                 return self.redis_call(*_converted(args))
         argv = list(args)
         cmd = self.commands.get(argv[0])
@@ -298,6 +298,8 @@ class ScriptRun:
         # _to_lua, inlined.
         t = reply[0]
         if t == 0x24 and reply[1] != 0x2D:
+            if reply[2] == 0x0D:  # a payload under 10 bytes: no search for the header's end
+                return reply[4:-2]
             return reply[reply.index(b"\r\n") + 2 : -2]
         if t == 0x3A:
             return int(reply[1:-2])
@@ -313,6 +315,8 @@ class ScriptRun:
         usual reply), an integer, an error, a status; the rest through the parser."""
         t = reply[0]
         if t == 0x24 and reply[1] != 0x2D:
+            if reply[2] == 0x0D:
+                return reply[4:-2]
             return reply[reply.index(b"\r\n") + 2 : -2]
         if t == 0x3A:
             return int(reply[1:-2])
@@ -491,7 +495,7 @@ def execute(
     (EVAL's or FCALL's: ``nkeys`` keys from ``argv[3]``, checked by ``numkeys``); the
     encoded reply (CommandError for a script's error)."""
     srv = c.server
-    st = srv.scripting
+    st: ScriptState = srv.scripting  # (typed: compiled, its attributes are read natively)
     run = st.run
     assert st.running is None, "one script runs at a time"
     run.start(c, name, readonly, is_function, argv)
@@ -507,7 +511,7 @@ def execute(
     srv.begin_transaction_effects()
     try:
         result = vm.run(fn, is_function, nkeys, argv[3:], name)
-        if result.__class__ is bytes:  # to_resp's first case, inline
+        if type(result) is bytes:  # to_resp's first case, inline
             reply = b"$%d\r\n%s\r\n" % (len(result), result)
         else:
             reply = convert.to_resp(result, c.resp == 3, 0, sc.resp == 3)

@@ -94,8 +94,10 @@ def eval_ro(c: Client, argv: list[bytes]) -> bytes:
 @handler("evalsha")
 def evalsha(c: Client, argv: list[bytes]) -> bytes:
     # _evalsha's common case (a cached script without a shebang) in one frame.
-    st = c.server.scripting
-    cached = st.cache.get(argv[1]) if st is not None else None
+    st: ScriptState | None = c.server.scripting  # (typed: compiled, read natively)
+    if st is None:
+        return _evalsha(c, argv, False)
+    cached = st.cache.get(argv[1])
     if cached is None or cached.has_shebang:
         return _evalsha(c, argv, False)
     n = KEY_COUNTS.get(argv[2])

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ..resp import encoder as enc
 
-INT64_MIN = -(1 << 63)
+INT64_MIN: Final = -(1 << 63)
 # Longest array built through a Lua call's arguments (Lua's C stack takes about 8000);
 # longer ones go through the general table builder.
-ARRAY_ARGS_MAX = 1000
+ARRAY_ARGS_MAX: Final = 1000
 # Deepest reply nesting converted either way (Redis's LUA_CMD_OBJCACHE... limit is the
 # Lua stack; 1000 levels keeps Python's recursion well inside its limit).
-DEPTH_MAX = 1000
+DEPTH_MAX: Final = 1000
 
 
 def _int_of(x: Any) -> int:
@@ -42,7 +42,7 @@ def _int_of(x: Any) -> int:
 def arg_bytes(v: Any) -> bytes | None:
     """A ``redis.call`` argument as bytes, None if invalid. Numbers are written with
     ``%.17g`` (as redis-server 7.0 does: 0.1+0.2 -> 0.30000000000000004)."""
-    cls = v.__class__
+    cls = type(v)
     if cls is bytes:
         return v  # type: ignore[no-any-return]
     if cls is int:
@@ -93,7 +93,7 @@ def error_text(msg: bytes) -> bytes:
 
 
 # How many ``{ok="OK"}`` tables one call into Lua makes ahead (each is handed out once).
-OK_TABLES_BATCH = 64
+OK_TABLES_BATCH: Final = 64
 
 
 class ReplyToLua:
@@ -222,7 +222,7 @@ def to_resp(v: Any, resp3: bool, depth: int = 0, script3: bool = False) -> bytes
     Booleans follow the script's own protocol (``script3``: it called redis.setresp(3)),
     as Redis's luaReplyToRedisReply: under RESP2 true is 1 and false a null; under RESP3
     they are booleans in the caller's protocol (RESP2 callers see 1 / 0)."""
-    cls = v.__class__
+    cls = type(v)
     if cls is bytes:
         return b"$%d\r\n%s\r\n" % (len(v), v)
     if cls is int:
@@ -244,13 +244,13 @@ def to_resp(v: Any, resp3: bool, depth: int = 0, script3: bool = False) -> bytes
 
 def _table_to_resp(t: Any, resp3: bool, depth: int, script3: bool) -> bytes:
     err = t[b"err"]
-    if err.__class__ is bytes:
+    if type(err) is bytes:
         return b"-%s\r\n" % _clean(err)
     ok = t[b"ok"]
-    if ok.__class__ is bytes:
+    if type(ok) is bytes:
         return b"+%s\r\n" % _clean(ok)
     double = t[b"double"]
-    if double.__class__ in (int, float):
+    if type(double) in (int, float):
         text = double_text(float(double))
         return enc.RESP3.double(text) if resp3 else enc.RESP2.double(text)
     m = t[b"map"]
@@ -267,14 +267,14 @@ def _table_to_resp(t: Any, resp3: bool, depth: int, script3: bool) -> bytes:
         head = b"~%d\r\n" % len(members) if resp3 else b"*%d\r\n" % len(members)
         return head + b"".join(members)
     big = t[b"big_number"]
-    if big.__class__ is bytes:
+    if type(big) is bytes:
         if resp3:
             return b"(%s\r\n" % _clean(big)
         return b"$%d\r\n%s\r\n" % (len(big), big)
     verb = t[b"verbatim_string"]
     if type(verb).__name__ == "_LuaTable":
         fmt, body = verb[b"format"], verb[b"string"]
-        if fmt.__class__ is bytes and body.__class__ is bytes:
+        if type(fmt) is bytes and type(body) is bytes:
             if resp3:
                 return b"=%d\r\n%s:%s\r\n" % (len(body) + 4, fmt[:3], body)
             return b"$%d\r\n%s\r\n" % (len(body), body)

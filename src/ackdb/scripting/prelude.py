@@ -201,8 +201,14 @@ api.compile = function(code, name)
   return f, e
 end
 -- KEYS and ARGV from a call's arguments: nkeys keys, then the arguments (cheaper than
--- building two tables from Python).
+-- building two tables from Python); the usual key counts without clearing a copy.
 local function split(nkeys, ...)
+  if nkeys == 1 then return {(...)}, {select(2, ...)} end
+  if nkeys == 2 then
+    local a, b = ...
+    return {a, b}, {select(3, ...)}
+  end
+  if nkeys == 0 then return {}, {...} end
   local keys = {...}
   for i = select("#", ...), nkeys + 1, -1 do keys[i] = nil end
   return keys, {select(nkeys + 1, ...)}

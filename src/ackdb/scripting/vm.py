@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import lupa.lua51 as lua51
 
 from . import convert, libs
+from .convert import ARRAY_ARGS_MAX
 from .prelude import HOOK_INSTRUCTIONS, PRELUDE
 
 # Most memory one Lua state may hold (bytes): a script past it fails with "not enough
@@ -213,7 +214,7 @@ class LuaVM:
         """Run an EVAL body (a function's callback if ``is_function``) with ``args``: the
         ``nkeys`` keys, then the arguments; the Lua result, or ScriptError."""
         try:
-            if len(args) <= convert.ARRAY_ARGS_MAX:
+            if len(args) <= ARRAY_ARGS_MAX:
                 if is_function:
                     res = self._run_function(f, nkeys, *args)
                 else:
@@ -230,7 +231,7 @@ class LuaVM:
             raise ScriptError(
                 b"-ERR %s script: %s\r\n" % (str(e).encode(), name.encode())
             ) from None
-        if res.__class__ is tuple and res[0] is True and len(res) == 2:
+        if type(res) is tuple and res[0] is True and len(res) == 2:
             return res[1]  # the common outcome: a value
         return self._outcome(res, name)
 
