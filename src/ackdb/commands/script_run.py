@@ -209,7 +209,7 @@ class ScriptRun:
         self.killed: bytes | None = None
         self.busy = False
         self.repl_flags = 3
-        self.start_ns = self.srv.clock.perf_ns()
+        self.start_ns = self.perf_ns()  # (the clock port's, read once at __init__)
         self._next_pump_ns = 0
         # Read at the first tick (most scripts end before one): busy-reply-threshold in ns.
         self.threshold_ns = -1
