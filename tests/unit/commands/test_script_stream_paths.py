@@ -3,7 +3,8 @@ do. redis.call's command table (mixed-case names, subcommands, noscript and arit
 Redis's order), a script's woff while the engine only counts writes, XREADGROUP's effects
 when something needs them (Redis 7.2's MULTI / XCLAIM / XGROUP SETID / EXEC), none for a
 history read, one counted write while the engine only counts writes, and its short path
-(one stream read with ``>``) against the general one on random work."""
+(one stream read with ``>``) against the general one on random work; a bulk reply of any
+header length and KEYS / ARGV of any key count as the general code makes them."""
 
 from __future__ import annotations
 
@@ -90,6 +91,39 @@ def test_read_only_script_refuses_every_write(srv: Any) -> None:
     reply = call(s, c, "EVAL_RO", script, "0")
     assert b"Write commands are not allowed from read-only scripts" in reply
     assert call(s, c, "EXISTS", "a", "b") == b":0\r\n" and effects == []
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_bulk_replies_of_every_header_length_reach_lua_whole(inline: bool) -> None:
+    s = build_engine(load_config(None, ""))
+    if inline:  # the engine only counts writes: redis.call's inline path
+        s.count_only = Counter()  # type: ignore[assignment]
+    s.add_feed(lambda db, argv: None)
+    c = client(s)
+    for n in (0, 1, 9, 10, 11, 99, 100, 12345):
+        value = "".join(chr(97 + i % 26) for i in range(n))
+        call(s, c, "SET", "k", value)
+        reply = call(s, c, "EVAL", "return redis.call('get', KEYS[1])", "1", "k")
+        assert reply == call(s, c, "GET", "k") == b"$%d\r\n%s\r\n" % (n, value.encode())
+
+
+@pytest.mark.parametrize("fcall", [False, True])
+def test_keys_and_argv_split_for_every_key_count(srv: Any, fcall: bool) -> None:
+    s, _ = srv
+    c = client(s)
+    body = "return {#KEYS, #ARGV, table.concat(KEYS, ','), table.concat(ARGV, ',')}"
+    lib = f"#!lua name=split\nredis.register_function('f', function(KEYS, ARGV) {body} end)"
+    call(s, c, "FUNCTION", "LOAD", lib)
+    for nkeys in range(5):
+        for nargs in range(3):
+            keys = [f"k{i}" for i in range(nkeys)]
+            args = [f"a{i}" for i in range(nargs)]
+            head = ("FCALL", "f") if fcall else ("EVAL", body)
+            reply = call(s, c, *head, str(nkeys), *keys, *args)
+            k, a = ",".join(keys).encode(), ",".join(args).encode()
+            assert reply == b"*4\r\n:%d\r\n:%d\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                nkeys, nargs, len(k), k, len(a), a
+            )  # fmt: skip
 
 
 def test_script_woff_while_the_engine_only_counts_writes() -> None:
