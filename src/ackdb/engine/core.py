@@ -141,6 +141,9 @@ class Server:
         self._repl_offset = 0
         # The replication shell (server.replication.ReplicationShell), set by the node.
         self.repl: Replication | None = None
+        # The object holding the replication shell's offset, set with ``repl``: read
+        # after every write (a client's woff), so it skips the shell's property.
+        self.repl_offsets: OffsetCounter | None = None
         # Replication refuses some commands here (READONLY, MASTERDOWN, NOREPLICAS): set
         # while that is possible, so every command takes the checked path.
         self.repl_gated = False
@@ -303,6 +306,9 @@ class Server:
     @property
     def master_repl_offset(self) -> int:
         """The replication offset: the replication engine's when there is one."""
+        o = self.repl_offsets
+        if o is not None:
+            return o.master_repl_offset
         r = self.repl
         if r is not None:
             return r.master_repl_offset

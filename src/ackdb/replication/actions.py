@@ -60,12 +60,13 @@ class ClosePrimaryLink:
     reason: str
 
 
-@dataclass(slots=True)  # not frozen: one per replicated command, and half the cost
+@dataclass(slots=True)  # not frozen: the replica's stream reader extends its list
 class Apply:
-    """Execute ``argv`` as the primary's client (SELECT, MULTI/EXEC and PING included),
-    without replying and without propagating it as a new effect."""
+    """Execute the commands ``argvs``, in order, as the primary's client (SELECT,
+    MULTI/EXEC and PING included), without replying and without propagating them as new
+    effects. One per run of consecutive commands in a read of the stream."""
 
-    argv: list[bytes]
+    argvs: list[list[bytes]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,7 +208,10 @@ class ReplicationDriver:
         changed = not data_only
         for a in actions:
             if type(a) is act.Apply:
-                applied.append(a.argv)
+                if applied:
+                    applied = applied + a.argvs  # never extend an action's own list
+                else:
+                    applied = a.argvs
                 continue
             if applied:
                 self.dataset.apply(applied, self.engine.link.stream_db)

@@ -325,7 +325,7 @@ class ReplicaLink:
         self.repl.history_known = True  # the primary recognised our history
         self.repl.ensure_backlog(new_history=False)
         if self.stream_db:
-            actions.append(Apply([b"SELECT", b"%d" % self.stream_db]))
+            actions.append(Apply([[b"SELECT", b"%d" % self.stream_db]]))
         self._become_connected(actions, now_ms)
         msg = "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization."
         actions.append(Log("notice", msg))
@@ -378,8 +378,9 @@ class ReplicaLink:
     def _stream(self, actions: list[LinkAction]) -> None:
         reader = self._reader
         next_command = reader.next_command
-        append = actions.append
         unit_end = -1
+        # Consecutive commands travel as one Apply (one object per read, not per command).
+        run: list[list[bytes]] | None = None
         while True:
             argv = next_command()
             if argv is None:
@@ -389,7 +390,11 @@ class ReplicaLink:
                 # The common case (an effect outside MULTI, or queued in one), inlined:
                 # about a third of a replica's time per command goes through here.
                 self._getack_last = False
-                append(Apply(argv))
+                if run is None:
+                    run = [argv]
+                    actions.append(Apply(run))
+                else:
+                    run.append(argv)
                 if not self._in_multi:
                     unit_end = reader.command_end
                 continue
@@ -400,11 +405,16 @@ class ReplicaLink:
                         self._count_processed(actions, unit_end)
                         unit_end = -1
                     actions.append(SendToPrimary(self._ack_command()))
+                    run = None  # commands after the ACK are a new run, after it
                     self._getack_last = True
                     self._getacks += 1
             else:
                 self._getack_last = False
-                actions.append(Apply(argv))
+                if run is None:
+                    run = [argv]
+                    actions.append(Apply(run))
+                else:
+                    run.append(argv)
                 if name == b"select" and len(argv) == 2:
                     db = parse_ll(argv[1])
                     self._unit_db = self._unit_db if db is None else db

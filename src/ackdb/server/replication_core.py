@@ -135,6 +135,7 @@ class CoreReplication:
             # Empty at start: everything we will hold is of our own history.
             self.engine.state.history_known = True
         core.repl = self
+        core.repl_offsets = self.engine.state
         core.feeds.insert(0, self._feed)
         for name in _ENGINE_SETTINGS:
             config.on_change(name, self._reconfigure)

@@ -73,10 +73,10 @@ def test_runs_of_apply_reach_the_dataset_as_one_batch_in_order() -> None:
     d, ports = driver()
     d.execute(
         [
-            act.Apply([b"SET", b"a", b"1"]),
-            act.Apply([b"SET", b"b", b"2"]),
+            act.Apply([[b"SET", b"a", b"1"]]),
+            act.Apply([[b"SET", b"b", b"2"]]),
             act.SendToPrimary(b"x"),
-            act.Apply([b"DEL", b"a"]),
+            act.Apply([[b"DEL", b"a"]]),
         ]
     )
     names = [n for n, _ in ports.calls if n in ("apply", "send_to_primary")]

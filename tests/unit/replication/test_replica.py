@@ -38,6 +38,11 @@ from ackdb.replication.util import encode_command
 PRIMARY_ID = "ab" * 20
 
 
+def applied(out: list[object]) -> list[list[bytes]]:
+    """The commands the actions ``out`` apply, in order."""
+    return [argv for a in out if isinstance(a, Apply) for argv in a.argvs]
+
+
 def link(**kw: object) -> ReplicaLink:
     config = ReplicaConfig(listening_port=6380, **kw)  # type: ignore[arg-type]
     return ReplicaLink(ReplicationState(random.Random(1)), config)
@@ -133,7 +138,7 @@ def test_full_sync_whole_and_bytewise(eof: bool, step: int | None) -> None:
     after = lk.snapshot_loaded(2, 10)
     assert after[0] == DisconnectReplicas("full sync with our primary")
     assert lk.state == CONNECTED and lk.repl.replid == PRIMARY_ID
-    assert Apply([b"SET", b"k", b"v"]) in after and Forward(stream) in after
+    assert [b"SET", b"k", b"v"] in applied(after) and Forward(stream) in after
     assert lk.repl.master_repl_offset == 500 + len(stream) and lk.stream_db == 2
     assert lk.can_psync
 
@@ -155,7 +160,7 @@ def test_ack_answering_getack_excludes_the_getack() -> None:
         assert acks[-1] == encode_command([b"REPLCONF", b"ACK", b"%d" % (start + len(data))])
         assert lk.repl.master_repl_offset == start + len(data)
         assert b"".join(a.data for a in out if isinstance(a, Forward)) == data
-        assert Apply([b"ping"]) in out
+        assert [b"ping"] in applied(out)
 
 
 def test_transaction_counts_and_forwards_whole() -> None:
@@ -167,10 +172,7 @@ def test_transaction_counts_and_forwards_whole() -> None:
     exe = encode_command([b"EXEC"])
     out = lk.receive_data(multi + exe[:3], 0)
     assert lk.repl.master_repl_offset == 0 and not any(isinstance(a, Forward) for a in out)
-    assert [a for a in out if isinstance(a, Apply)] == [
-        Apply([b"MULTI"]),
-        Apply([b"SET", b"a", b"1"]),
-    ]
+    assert applied(out) == [[b"MULTI"], [b"SET", b"a", b"1"]]
     out = lk.receive_data(exe[3:], 0)
     assert Forward(multi + exe) in out and lk.repl.master_repl_offset == len(multi + exe)
 
@@ -193,7 +195,7 @@ def test_link_lost_inside_multi_discards_and_resumes_before_it() -> None:
     out = lk.receive_data(b"+OK\r\n+OK\r\n", 200)
     assert sent(out) == encode_command([b"PSYNC", PRIMARY_ID.encode(), b"%d" % (offset + 1)])
     out = lk.receive_data(b"+CONTINUE " + PRIMARY_ID.encode() + b"\r\n", 200)
-    assert Apply([b"SELECT", b"3"]) in out and lk.state == CONNECTED
+    assert [b"SELECT", b"3"] in applied(out) and lk.state == CONNECTED
 
 
 def test_continue_with_a_new_id_shifts_and_drops_sub_replicas() -> None:
@@ -296,3 +298,18 @@ def test_info_fields_while_syncing_and_down() -> None:
     ) == ("100", "25", "75")
     assert f["master_sync_perc"] == "25.00" and f["master_sync_last_io_seconds_ago"] == "2"
     assert f["master_link_down_since_seconds"] == "4"
+
+
+def test_a_read_applies_as_one_run_and_a_getack_splits_it() -> None:
+    """One Apply per run of consecutive commands; the ACK answering a GETACK sits
+    between the commands before it and those after it."""
+    lk = link()
+    to_psync(lk)
+    lk.receive_data(full_sync_bytes(b"", False, offset=0), 0)
+    lk.snapshot_loaded(0, 0)
+    set_a = encode_command([b"SET", b"a", b"1"])
+    out = lk.receive_data(set_a + PING + GETACK + PING + set_a, 0)
+    kinds = [type(a).__name__ for a in out if isinstance(a, Apply | SendToPrimary)]
+    assert kinds[:3] == ["Apply", "SendToPrimary", "Apply"]
+    runs = [a.argvs for a in out if isinstance(a, Apply)]
+    assert runs == [[[b"SET", b"a", b"1"], [b"ping"]], [[b"ping"], [b"SET", b"a", b"1"]]]

@@ -124,3 +124,29 @@ def test_non_bulk_elements_fall_back_and_are_refused() -> None:
     assert r.next_command() == [b"PING"]
     with pytest.raises(LinkProtocolError):
         r.next_command()
+
+
+@pytest.mark.parametrize(
+    "weird",
+    [
+        b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",  # a leading zero in a bulk length
+        b"*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",  # ... in the argument count
+        b"*2\r\n$3\r\nGETXY$1\r\nk\r\n",  # no CRLF after the bytes
+        b"*2\r\n+GET\r\n$1\r\nk\r\n",  # a status element
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",  # the one form (the control)
+    ],
+)
+def test_other_framings_never_shift_positions(weird: bytes) -> None:
+    """Any framing but the one form is either refused or read by the Python parser at its
+    true length: the fast path never guesses a command's length."""
+    good = encode_command([b"PING"])
+    r = LinkReader()
+    r.feed(good + weird + good)
+    assert r.next_command() == [b"PING"] and r.command_end == len(good)
+    try:
+        argv = r.next_command()
+    except LinkProtocolError:
+        return
+    assert argv == [b"GET", b"k"]
+    assert r.command_end == len(good) + len(weird)
+    assert r.next_command() == [b"PING"] and r.command_end == 2 * len(good) + len(weird)

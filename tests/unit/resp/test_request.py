@@ -3,6 +3,7 @@ byte."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,3 +27,13 @@ def test_reader_reads_back_what_the_encoder_wrote(cmds: list[list[bytes]]) -> No
     bytewise = RequestReader()
     got = [c for i in range(len(data)) for c in bytewise.feed(data[i : i + 1])]
     assert got == cmds
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("size", [0, 9, 10, 1023, 1024, 100_000])
+def test_encoding_on_both_sides_of_the_header_table(n: int, size: int) -> None:
+    """Lengths below 1024 take their ``$len`` line from a table, longer ones format it."""
+    argv = [b"k" * (size if i == n - 1 else i) for i in range(n)]
+    want = b"*%d\r\n" % n + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+    assert encode_command(argv) == want
+    assert encode_command(tuple(argv)) == want
