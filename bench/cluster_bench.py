@@ -8,7 +8,9 @@ Targets (ratios printed; targets in brackets):
 - the same through the proxy of a 3-shard database (keys spread over the shards);
 - the direct shard / redis-server, for context;
 - p50 latency the proxy adds at ``-P 1`` (redis-benchmark's p50, proxy minus direct)
-  [<= 100 us];
+  [<= 100 us], at 50 clients (where it follows the throughput: 50 requests queue on two
+  shared cores) and at one client (``-c 1``, ``--requests / 5`` requests: the hop's own
+  cost, the median of the rounds' paired differences);
 - CPU microseconds per request of the proxy and of the shard process, through the proxy
   and direct (from ``/proc/<pid>/stat``): load-independent, it says what each hop costs
   where the throughput ratios say what two shared cores give.
@@ -30,6 +32,7 @@ A report, not a test: exit 0 even when a target is missed (2: a tool is missing;
 process failed to start). Progress on stderr, the table on stdout.
 
 Usage: python3 bench/cluster_bench.py [--requests 100000] [--rounds 5] [--json FILE]
+       [--ackdb-src build/compiled]
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], host: str = "127.0.0.1")
 class World:
     """Every process of the benchmark, stopped in ``close``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ackdb_src: str) -> None:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         secret_file = root / "secret"
@@ -119,7 +122,7 @@ class World:
         from ackdb.node.secrets import read_secret
 
         self.password = shard_password(read_secret(str(secret_file)))
-        self.env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        self.env = dict(os.environ, PYTHONPATH=ackdb_src)
 
     def spawn(self, name: str, argv: list[str], port: int, host: str = "127.0.0.1") -> int:
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115
@@ -228,10 +231,15 @@ class World:
 
 
 def bench(
-    port: int, pipeline: int, requests: int, password: str | None, cluster: bool = False
+    port: int,
+    pipeline: int,
+    requests: int,
+    password: str | None,
+    cluster: bool = False,
+    clients: int = CLIENTS,
 ) -> dict[str, Any]:
     n = requests * (4 if pipeline > 1 else 1)
-    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(CLIENTS)]
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients)]
     if cluster:
         argv.append("--cluster")
     argv += ["-n", str(n), "-r", str(KEYSPACE), "-d", str(VALUE_BYTES), "-P", str(pipeline)]
@@ -256,12 +264,18 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=100_000, help="per run at -P 1")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", help="write every run's figures here")
+    ap.add_argument(
+        "--ackdb-src",
+        default=str(REPO / "src"),
+        help="the ackdb to run (default: this tree's src/; build/compiled for the compiled "
+        "build scripts/test-setup.sh makes)",
+    )
     args = ap.parse_args()
     if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
         print("redis-benchmark and redis-server are needed", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
-    world = World(root)
+    world = World(root, str(Path(args.ackdb_src).resolve()))
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     loads: list[tuple[float, float]] = []
     try:
@@ -284,6 +298,7 @@ def main() -> int:
         # direct: what each hop costs, whatever else the machine runs.
         cpu: dict[tuple[str, int], list[tuple[float, float]]] = {}
         one = ("one-proxy", "one-shard0")
+        one_client: dict[tuple[str, str], list[float]] = {}
         for rnd in range(args.rounds):
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
             before = os.getloadavg()[0]
@@ -298,9 +313,18 @@ def main() -> int:
                     for test, fig in res.items():
                         runs.setdefault((name, test, pipeline), []).append(fig)
                     print(f"round {rnd + 1} -P {pipeline} {name}: {res}", file=sys.stderr)
+            # One client: the latency the hop itself adds, not the queueing of 50 clients
+            # on two shared cores.
+            for name, port, pw, _ in order:
+                if name in ("proxy-1shard", "direct-shard"):
+                    res = bench(port, 1, args.requests // 5, pw, clients=1)
+                    for test, fig in res.items():
+                        one_client.setdefault((name, test), []).append(fig["p50_ms"])
+                    print(f"round {rnd + 1} -c 1 {name}: {res}", file=sys.stderr)
             loads.append((before, os.getloadavg()[0]))
         report(runs, loads, world.rss_kib())
         report_cpu(cpu)
+        report_one_client(one_client)
         if args.json:
             Path(args.json).write_text(
                 json.dumps({f"{k[0]} {k[1]} P{k[2]}": v for k, v in runs.items()}, indent=1)
@@ -345,6 +369,20 @@ def report(
     print("load average (1 min) before / after each round: "
           + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in loads))  # fmt: skip
     print("RSS (KiB): " + ", ".join(f"{k} {v}" for k, v in sorted(rss.items())))
+
+
+def report_one_client(one_client: dict[tuple[str, str], list[float]]) -> None:
+    """p50 with one client (``-c 1 -P 1``): what the proxy's hop adds to a request's
+    latency, as the median of the rounds' paired differences."""
+    print("p50 at one client (-c 1 -P 1), us: direct / through the proxy / added:")
+    for test in TESTS:
+        direct = one_client[("direct-shard", test)]
+        via = one_client[("proxy-1shard", test)]
+        added = statistics.median((v - d) * 1000 for v, d in zip(via, direct, strict=True))
+        print(
+            f"  {test}: {statistics.median(direct) * 1000:.0f} / "
+            f"{statistics.median(via) * 1000:.0f} / {added:.0f}"
+        )
 
 
 def report_cpu(cpu: dict[tuple[str, int], list[tuple[float, float]]]) -> None:

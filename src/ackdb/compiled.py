@@ -53,6 +53,13 @@ MODULES = (
     "ackdb.replication.stream",
     "ackdb.replication.primary",
     "ackdb.replication.driver",
+    # The proxy endpoint's forward path (issue 14): a client's request to its shard
+    # connection and the reply back.
+    "ackdb.proxy.router",
+    "ackdb.proxy.replies",
+    "ackdb.proxy.session",
+    "ackdb.proxy.shared",
+    "ackdb.proxy.shell",
 )
 
 
