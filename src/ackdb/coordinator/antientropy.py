@@ -3,7 +3,8 @@
 
 SHELL MODULE: owns sockets to the replicas (one ``resp.client.Client`` per replica
 address, authenticated with the shards' password, dropped on any error and made again
-on the next call), the wall clock it feeds the schedule, and the waits between rounds
+on the next call; of two callers that connect to one address at once, the second closes
+its connection and shares the first's), the wall clock it feeds the schedule, and the waits between rounds
 and between CONVERGE passes. Decides nothing: the schedule says when a round starts and
 which jobs it runs; each job (``PairSync``, ``PurgeSweep``, ``KeyPass``) says what to
 call; this module carries the calls out, a wave at a time (the calls a job returned
@@ -195,15 +196,22 @@ class AntiEntropy:
 
     async def _conn(self, addr: Addr) -> Client:
         conn = self._conns.get(addr)
-        if conn is None:
-            conn = await Client.connect(f"{addr[0]}:{addr[1]}", timeout_s=self.call_timeout_s)
-            if self.password:
-                try:
-                    await conn.call(b"AUTH", self.password)
-                except BaseException:
-                    await conn.close()
-                    raise
-            self._conns[addr] = conn
+        if conn is not None:
+            return conn
+        conn = await Client.connect(f"{addr[0]}:{addr[1]}", timeout_s=self.call_timeout_s)
+        if self.password:
+            try:
+                await conn.call(b"AUTH", self.password)
+            except BaseException:
+                await conn.close()
+                raise
+        have = self._conns.get(addr)
+        if have is not None:
+            # A round and a CONVERGE (or two CONVERGEs) connected at once: share the one
+            # pooled, close ours -- overwriting it would drop a connection unclosed.
+            await conn.close()
+            return have
+        self._conns[addr] = conn
         return conn
 
     async def _drop(self, addr: Addr) -> None:
