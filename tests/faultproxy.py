@@ -23,7 +23,9 @@ Faults (all can be combined, all are undone by ``heal()``):
 Limits: each direction buffers at most ``BUFFER_MAX_BYTES`` of delayed data per
 connection; beyond it reading pauses (back-pressure), so a delayed link never grows
 without bound. ``stop()`` closes everything and joins the thread (bounded by
-``STOP_TIMEOUT_S``).
+``STOP_TIMEOUT_S``), including a connection still connecting to the target: nothing
+is left for the garbage collector to find unclosed (a ResourceWarning, an error under
+pytest, in whichever later test the collection happens).
 
 Example::
 
@@ -41,6 +43,7 @@ import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
 Direction = str  # "up" | "down" | "both"
@@ -61,6 +64,7 @@ class ProxyStats:
     dropped_up: int = 0
     dropped_down: int = 0
     open_connections: int = 0
+    connecting: int = 0  # accepted, the connection to the target not made yet
 
 
 @dataclass(eq=False)  # identity-hashed: kept in a set
@@ -86,6 +90,8 @@ class FaultProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._pairs: set[_Pair] = set()
+        # Every accepted client connection until it is closed, a pair's or not yet one's.
+        self._clients: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -164,7 +170,7 @@ class FaultProxy:
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._accept, "127.0.0.1", self.listen_port)
+                asyncio.start_server(self._on_connect, "127.0.0.1", self.listen_port)
             )
             self.port = int(self._server.sockets[0].getsockname()[1])
         except OSError as e:
@@ -184,21 +190,46 @@ class FaultProxy:
                 t.cancel()
             if tasks:
                 loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            # A connection whose _accept task was cancelled before it ran (or while it
+            # connected to the target): abort it, and let the loop run the callbacks
+            # that close the sockets before it closes.
+            for w in list(self._clients):
+                w.transport.abort()
+            self._clients.clear()
+            loop.run_until_complete(asyncio.sleep(0))
             loop.run_until_complete(self._server.wait_closed())
             loop.close()
+
+    def _on_connect(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> Coroutine[None, None, None]:
+        # Not a coroutine function: the connection is registered as it is accepted, before
+        # the task that runs _accept (stop() may cancel that task before it starts).
+        self._clients.add(client_w)
+        return self._accept(client_r, client_w)
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         if self._refuse:
             self.stats.refused += 1
+            self._clients.discard(client_w)
             client_w.close()
             return
+        self.stats.connecting += 1
+        target: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
-            target_r, target_w = await asyncio.wait_for(
+            target = await asyncio.wait_for(
                 asyncio.open_connection(*self.target), CONNECT_TIMEOUT_S
             )
         except (TimeoutError, OSError):
-            client_w.close()
+            pass
+        finally:  # also when stop() cancels this task
+            self.stats.connecting -= 1
+            if target is None:
+                self._clients.discard(client_w)
+                client_w.close()
+        if target is None:
             return
+        target_r, target_w = target
         self.stats.accepted += 1
         pair = _Pair(client_w, target_w)
         self._pairs.add(pair)
@@ -213,6 +244,7 @@ class FaultProxy:
             return
         self._pairs.discard(pair)
         self.stats.open_connections = len(self._pairs)
+        self._clients.discard(pair.client_w)
         for w in (pair.client_w, pair.target_w):
             with contextlib.suppress(Exception):
                 w.transport.abort()

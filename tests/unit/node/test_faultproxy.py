@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import socketserver
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import wait_until
 from faultproxy import FaultProxy
 
 IO_TIMEOUT_S = 2.0
@@ -153,3 +155,37 @@ def test_stop_closes_connections(echo_port: int) -> None:
     p.stop()
     assert _closed_by_peer(s)
     s.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose connects hang: its listener's accept queue is full and never drained
+    (Linux drops further SYNs while the queue of ``listen(0)`` holds one connection)."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(0)
+        port = int(srv.getsockname()[1])
+        fillers = []
+        for _ in range(2):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        try:
+            yield port
+        finally:
+            for f in fillers:
+                f.close()
+
+
+def test_stop_closes_a_connection_still_connecting_to_the_target(silent_port: int) -> None:
+    p = FaultProxy(("127.0.0.1", silent_port)).start()
+    s = _connect(p.port)
+    wait_until(lambda: p.stats.connecting == 1, IO_TIMEOUT_S)
+    p.stop()
+    with s:
+        try:
+            assert s.recv(16) == b""  # closed, not left open for the GC to find
+        except ConnectionResetError:
+            pass
+    gc.collect()  # an unclosed writer or transport would warn here (an error under pytest)
