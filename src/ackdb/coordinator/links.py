@@ -5,7 +5,8 @@ a server parses an unauthenticated client's input with tight limits), sending co
 and matching replies in order (a FIFO of futures), reconnecting with backoff, and failing
 every request in flight when the connection fails or closes (the runner turns that into
 ``on_failure``). Requests sent while it connects wait in a buffer; while it is down
-between attempts, requests fail at once. A caller that stops waiting (its deadline)
+between attempts, requests fail at once. A connection made after the link was closed
+(or superseded by a newer attempt) is closed at once, never kept or left unclosed. A caller that stops waiting (its deadline)
 leaves its future cancelled: its reply, when it comes, is dropped in its turn, so later
 replies still match.
 
@@ -109,9 +110,16 @@ class Link:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(
+            transport, _ = await asyncio.wait_for(
                 loop.create_connection(lambda: _Conn(self), *self.addr), CONNECT_TIMEOUT_S
             )
+            if self.closed or self.transport is not transport:
+                # Closed (or dropped and connecting again) while this attempt connected:
+                # the connection is no one's; close it rather than leave it open.
+                transport.close()
+                if self.transport is transport:
+                    self.transport = None
+                return
             if self.password is not None:
                 self._auth = loop.create_future()
                 assert self.transport is not None

@@ -1,11 +1,13 @@
 """The coordinator's shell pieces against a fake replica on loopback: a link
-authenticates first, fails what is in flight when the replica goes, and backs off; the
-runner asks a replica lacking the schema version again, hints a replica that is down,
-replays the hint when it answers, and numbers its versions by the node's position."""
+authenticates first, fails what is in flight when the replica goes, and backs off; a
+link closed while it connects closes the connection it makes; the runner asks a replica
+lacking the schema version again, hints a replica that is down, replays the hint when
+it answers, and numbers its versions by the node's position."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +28,7 @@ class FakeReplica:
         self.tryagain = tryagain
         self.mute = False  # swallow every request after AUTH (a cut link)
         self.connections = 0
+        self.ended = 0  # connections the coordinator closed
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
         self.writers: list[asyncio.StreamWriter] = []
@@ -55,6 +58,7 @@ class FakeReplica:
                 self.seen.append(argv)
                 if not self.mute or argv[0].upper() == b"AUTH":
                     w.write(self._answer(argv))
+        self.ended += 1
         w.close()
 
     def _answer(self, argv: list[bytes]) -> bytes:
@@ -123,6 +127,35 @@ def test_link_auth_first_failures_and_backoff() -> None:
         assert again.done() and isinstance(again.exception(), LinkDown)
 
     asyncio.run(main())
+
+
+def test_a_link_closed_while_it_connects_closes_the_connection_it_makes() -> None:
+    async def main() -> None:
+        fake = FakeReplica()
+        await fake.start()
+        link = Link(("127.0.0.1", fake.port), b"pw")
+        fut = link.call("PING")  # starts connecting
+        link.close()  # before the connection is made
+        try:
+            await fut
+            raise AssertionError("a closed link answered")
+        except LinkDown:
+            pass
+        await until(lambda: fake.connections == 1 and fake.ended == 1)
+        assert link.transport is None and not link.ready
+        assert fake.seen == []  # closed before AUTH: nothing sent
+        await fake.stop()
+
+    asyncio.run(main())
+    gc.collect()  # an unclosed transport would warn here (an error under pytest)
+
+
+async def until(pred: Any, timeout_s: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not pred():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 def test_a_stalled_link_is_made_again(monkeypatch: Any) -> None:
