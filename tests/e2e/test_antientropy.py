@@ -152,6 +152,12 @@ def test_converge_pushes_the_merge_times_out_naming_the_replica_and_waits(
 
     async def scenario() -> None:
         ae = coordinator(reps, "n1", interval_ms=3_600_000)  # no rounds: CONVERGE alone
+        try:
+            await checks(ae)
+        finally:  # on every path: its connections must not outlive the loop unclosed
+            await ae.close()
+
+    async def checks(ae: AntiEntropy) -> None:
         assert dict(ae.info())["ll_ae_last_full_comparison_age_ms"] == "-1"
         assert await ae.converge(b"c", 5_000) is None
         c = [reps.records(i).get(b"c") for i in range(N)]
@@ -175,7 +181,6 @@ def test_converge_pushes_the_merge_times_out_naming_the_replica_and_waits(
         await asyncio.to_thread(reps.start, 1)
         assert await waiting is None
         assert reps.records(0) == reps.records(1) == reps.records(2)
-        await ae.close()
 
     asyncio.run(scenario())
 
