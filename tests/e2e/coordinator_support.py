@@ -27,8 +27,12 @@ class Replicas:
         self.password = password
         self.ports = [free_port() for _ in range(n)]
         self.procs: list[ServerProcess | None] = [None] * n
-        for i in range(n):
-            self.start(i)
+        try:
+            for i in range(n):
+                self.start(i)
+        except BaseException:  # the caller never gets us to stop: stop those started
+            self.stop_all()
+            raise
 
     def start(self, i: int) -> None:
         d = self.root / f"r{i}"
