@@ -4,12 +4,12 @@
 SHELL MODULE: owns sockets to the replicas (one ``resp.client.Client`` per replica
 address, authenticated with the shards' password, dropped on any error and made again
 on the next call; of two callers that connect to one address at once, the second closes
-its connection and shares the first's), the wall clock it feeds the schedule, and the waits between rounds
-and between CONVERGE passes. Decides nothing: the schedule says when a round starts and
-which jobs it runs; each job (``PairSync``, ``PurgeSweep``, ``KeyPass``) says what to
-call; this module carries the calls out, a wave at a time (the calls a job returned
-together, pipelined per replica), and feeds every reply back -- an error reply, a
-refused connection or a timeout (``call_timeout_s``) as a failure.
+its connection and shares the first's), the wall clock it feeds the schedule, and the
+waits between rounds and between CONVERGE passes. Decides nothing: the schedule says
+when a round starts and which jobs it runs; each job (``PairSync``, ``PurgeSweep``,
+``KeyPass``) says what to call; this module carries the calls out, a wave at a time
+(the calls a job returned together, pipelined per replica), and feeds every reply back
+-- an error reply, a refused connection or a timeout (``call_timeout_s``) as a failure.
 
 Rounds run one job at a time (a pair comparison, then the next), so anti-entropy holds
 at most one job's calls in flight: the throttle, with each job's push budget.

@@ -6,9 +6,9 @@ and matching replies in order (a FIFO of futures), reconnecting with backoff, an
 every request in flight when the connection fails or closes (the runner turns that into
 ``on_failure``). Requests sent while it connects wait in a buffer; while it is down
 between attempts, requests fail at once. A connection made after the link was closed
-(or superseded by a newer attempt) is closed at once, never kept or left unclosed. A caller that stops waiting (its deadline)
-leaves its future cancelled: its reply, when it comes, is dropped in its turn, so later
-replies still match.
+(or superseded by a newer attempt) is closed at once, never kept or left unclosed. A
+caller that stops waiting (its deadline) leaves its future cancelled: its reply, when it
+comes, is dropped in its turn, so later replies still match.
 
 Limits: ``BACKOFF_MS_MIN`` .. ``BACKOFF_MS_MAX`` between connection attempts (doubling);
 ``CONNECT_TIMEOUT_S``; ``IN_FLIGHT_MAX`` requests without a reply (a replica that stopped
