@@ -20,7 +20,7 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 # The compiled build (mypyc; setup.py) in build/compiled: the suite's second run
 # (scripts/test.sh). It needs a C compiler; CI requires it.
 if command -v cc >/dev/null || command -v gcc >/dev/null; then
-    echo "building the compiled copy in build/compiled (about a minute)..." >&2
+    echo "building the compiled copy in build/compiled (about 90 s)..." >&2
     rm -rf build/compiled
     ACKDB_COMPILE=1 python3 -m pip install -q --disable-pip-version-check --no-deps \
         --target build/compiled .
