@@ -17,9 +17,9 @@ buffered bytes, which gives its exact length (encoding takes the length lines of
 arguments from a table: resp/request.py). Checking the framing byte by byte instead was
 slower in both builds (compiled, each index into a bytearray boxes an int). Anything
 else (another encoding, a protocol error) switches this reader to the Python parser for
-good, which then reports it. A
-command still incomplete is left to the Python parser too (it checks the line and bulk
-limits while it grows, and resumes where it stopped); hiredis starts again after it.
+good, which then reports it. A command still incomplete is left to the Python parser
+too (it checks the line and bulk limits while it grows, and resumes where it stopped);
+hiredis starts again after it.
 hiredis is fed in 32 KiB pieces: it moves its unread rest after each command, so one
 large feed (the stream buffered during a full sync) would make parsing quadratic.
 """
