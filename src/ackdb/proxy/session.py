@@ -42,7 +42,7 @@ from ..resp.hello import NOAUTH
 from ..resp.request import encode_command
 from . import access, clustercmd, failover, fanout, local, pubsub, txn
 from .merge import ScanCursors, merge
-from .replies import ReplyCounter, is_error
+from .replies import ReplyCounter, ReplySplitter, is_error
 from .router import CROSSSLOT, ROUTES, Kind, Merge, Route, Router, find_route, keys_of, slot_of
 
 LOST = b"-TRYAGAIN the connection to the shard was lost; the command may or may not have run\r\n"
@@ -476,6 +476,32 @@ class Session:
             return False
         self.passed(shard, data, n)
         return True
+
+    def dedicated_read(
+        self,
+        shard: int,
+        counter: ReplyCounter,
+        splitter: ReplySplitter,
+        data: bytes,
+        stale: Callable[[int], None],
+    ) -> None:
+        """A read from the client's dedicated connection to ``shard`` (the asyncio shell's
+        and the simulator's): passed through unchanged when it can be, else split into
+        replies. When a demoted or fenced primary refused a request, ``stale(shard)``
+        first (the topology is stale: proxy/failover.py), then the refused requests wait
+        to be sent again. Raises ``ReplyProtocolError`` / ``ValueError`` on a broken
+        stream."""
+        split = splitter.pending_bytes()  # a reply may have begun in an earlier read
+        if not split and self.pass_through(shard, counter, data):
+            return
+        raws = splitter.feed(data)
+        if (split or failover.RO_MARK in data or failover.FENCED_MARK in data) and any(
+            map(failover.refused, raws)
+        ):
+            stale(shard)
+            self.replies_checked(shard, raws)
+        else:
+            self.replies(shard, raws)
 
     def passed(self, shard: int, data: bytes, n: int) -> None:
         """``data``, exactly ``n`` complete replies from the shard (``can_pass`` held),

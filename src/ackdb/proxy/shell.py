@@ -33,7 +33,7 @@ from typing import Any, cast
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..resp.reader import RequestReader
-from .failover import FENCED_MARK, RO_MARK, TICK_MS, refused
+from .failover import TICK_MS
 from .log import Log
 from .merge import ScanCursors
 from .replies import ReplyCounter, ReplyProtocolError, ReplySplitter
@@ -90,31 +90,18 @@ class ShardConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
-        split = self.splitter.pending_bytes()  # a reply may have begun in an earlier read
-        if (
-            owner is not None
-            and not split
-            and owner.session.pass_through(self.shard, self.counter, data)
-        ):
-            owner.pump()
-            return
         try:
-            raws = self.splitter.feed(data)
+            if owner is None:
+                if self.splitter.feed(data):  # an idle connection must stay silent
+                    self.close()
+                return
+            owner.session.dedicated_read(
+                self.shard, self.counter, self.splitter, data, self.endpoint.stale_hint
+            )
         except (ReplyProtocolError, ValueError) as e:
             self.endpoint.log.warning(f"shard {self.addr}: bad reply stream ({e}); dropping it")
             self.close()
             return
-        if owner is None:
-            if raws:  # an idle connection must stay silent
-                self.close()
-            return
-        if (split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws)):
-            # A demoted (or fenced) primary refused a request: our topology is stale; the
-            # session sends it again once the topology changes (proxy/failover.py).
-            self.endpoint.stale_hint(self.shard)
-            owner.session.replies_checked(self.shard, raws)
-        else:
-            owner.session.replies(self.shard, raws)
         owner.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:

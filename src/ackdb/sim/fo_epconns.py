@@ -113,28 +113,17 @@ class Dedicated(Link):
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
-        split = self.splitter.pending_bytes()
-        if (
-            owner is not None
-            and not split
-            and owner.session.pass_through(self.shard, self.counter, data)
-        ):
-            owner.pump()
-            return
         try:
-            raws = self.splitter.feed(data)
+            if owner is None:
+                if self.splitter.feed(data):
+                    self.close()
+                return
+            owner.session.dedicated_read(
+                self.shard, self.counter, self.splitter, data, self.ep.stale_hint
+            )
         except (ReplyProtocolError, ValueError):
             self.close()
             return
-        if owner is None:
-            if raws:
-                self.close()
-            return
-        if (split or RO_MARK in data or FENCED_MARK in data) and any(map(refused, raws)):
-            self.ep.stale_hint(self.shard)
-            owner.session.replies_checked(self.shard, raws)
-        else:
-            owner.session.replies(self.shard, raws)
         owner.pump()
 
     def connection_lost(self) -> None:
