@@ -53,6 +53,8 @@ MODULES = (
     "ackdb.replication.stream",
     "ackdb.replication.primary",
     "ackdb.replication.driver",
+    "ackdb.replication.waiters",
+    "ackdb.commands.replication",
     # The proxy endpoint's forward path (issue 14): a client's request to its shard
     # connection and the reply back.
     "ackdb.proxy.router",

@@ -294,8 +294,7 @@ class CoreReplication:
     def send_to_replica(self, conn: int, data: bytes) -> None:
         c = self.core.clients.get(conn)
         if c is not None:
-            # Out at once, ahead of this pass's client replies: the replica starts
-            # applying (and acknowledging) sooner, which a WAIT waits for.
+            # Out at once (the end of a pass sends it after the replies it queued).
             c.conn.write(data)
             c.conn.flush()
 
