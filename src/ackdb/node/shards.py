@@ -124,6 +124,7 @@ class ShardSupervisor:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._conns: dict[str, tuple[int, Client]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # connections being closed
         self._chains: dict[str, asyncio.Task[None]] = {}  # unit -> its last ordered step
         self._timer: asyncio.TimerHandle | None = None
         self._password = ""
@@ -162,6 +163,8 @@ class ShardSupervisor:
         for _, c in self._conns.values():
             await c.close()
         self._conns.clear()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=PROBE_TIMEOUT_S)
 
     # -- the metadata ---------------------------------------------------------------------
 
@@ -416,9 +419,11 @@ class ShardSupervisor:
                 await c.close()
                 raise
         have = self._conns.get(unit)
-        if have is not None and have[0] == pid:
-            await c.close()  # another task connected meanwhile (a probe, a lease): share it
-            return have[1]
+        if have is not None:
+            if have[0] == pid:
+                await c.close()  # another task connected meanwhile (a probe, a lease): share it
+                return have[1]
+            self._drop_conn(unit)  # one to another process of the unit: closed, not lost
         self._conns[unit] = (pid, c)
         return c
 
@@ -448,7 +453,11 @@ class ShardSupervisor:
     def _drop_conn(self, unit: str) -> None:
         have = self._conns.pop(unit, None)
         if have is not None:
-            self._spawn_task(have[1].close())
+            # Not one of ``_tasks``: stop() cancels those, and a close cancelled before it
+            # ran leaves the connection open.
+            task = asyncio.get_running_loop().create_task(have[1].close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _probe(self, a: Probe) -> None:
         seen: Observed | None = None
