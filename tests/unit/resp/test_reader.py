@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ackdb.resp.reader import _HUGE_AGGREGATE, RequestReader, _huge_aggregate, split_args
+from ackdb.resp.reader import (
+    _HUGE_AGGREGATE,
+    RequestReader,
+    _huge_aggregate,
+    _parse_small,
+    split_args,
+)
+from ackdb.resp.request import encode_command
 
 
 def pack(*args: bytes) -> bytes:
@@ -227,3 +234,66 @@ def test_at_boundary_only_between_commands(authenticated: bool) -> None:
     ):
         r.feed(chunk)
         assert r.at_boundary() is boundary, chunk
+
+
+# -- the hand parser of small requests (used when the module runs compiled) -------------
+
+
+def _exact(data: bytes) -> tuple[list[list[bytes]], bool, bool]:
+    """What the exact path makes of ``data`` fed byte by byte (the fast paths never see a
+    whole read then): commands, at a boundary, failed."""
+    r = RequestReader()
+    out: list[list[bytes]] = []
+    for i in range(len(data)):
+        out += r.feed(data[i : i + 1])
+    return out, r.at_boundary(), r.error is not None
+
+
+_small_piece = st.one_of(
+    st.sampled_from([b"*", b"$", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"-", b"+"]),
+    st.binary(max_size=4),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(st.binary(max_size=12), min_size=1, max_size=4), max_size=4))
+def test_small_parser_reads_well_formed_requests(cmds: list[list[bytes]]) -> None:
+    data = b"".join(encode_command(c) for c in cmds)
+    assert _parse_small(data) == cmds
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_small_piece, max_size=24))
+def test_small_parser_accepts_only_what_the_exact_path_reads_the_same(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    got = _parse_small(data)
+    if got is not None:
+        cmds, boundary, failed = _exact(data)
+        assert not failed and boundary and cmds == got
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"*01\r\n$4\r\nPING\r\n",  # leading zero in the count
+        b"*1\r\n$04\r\nPING\r\n",  # and in a length
+        b"*+1\r\n$4\r\nPING\r\n",
+        b"*-1\r\n",
+        b"*0\r\n",
+        b"*1\r\n$4\r\nPIN",  # partial
+        b"*1\r\n$4\r\nPINGx\r\n",
+        b"*1\r\n$4\r\nPING\n",
+        b"*100\r\n",
+        b"*1\r\n$1234567890\r\n",
+        b"*1\r\n:4\r\n",
+        b"PING\r\n",
+    ],
+)
+def test_small_parser_leaves_odd_input_to_the_exact_path(data: bytes) -> None:
+    assert _parse_small(data) is None
+    r = RequestReader()
+    r.feed(data)  # and the reader as a whole still takes it (the exact path answers)
+
+
+def test_small_parser_keeps_a_zero_length_argument() -> None:
+    assert _parse_small(b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n") == [[b"GET", b""]]
