@@ -46,6 +46,7 @@ MODULES = (
     "ackdb.commands.streams_read",
     "ackdb.commands.geo",
     "ackdb.replication.wire",
+    "ackdb.replication.actions",
     "ackdb.replication.replica",
     "ackdb.replication.engine",
     "ackdb.replication.state",
