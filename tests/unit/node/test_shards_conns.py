@@ -49,17 +49,18 @@ async def settle(peer: Peer, want: int) -> None:
         await asyncio.sleep(0.01)
 
 
-def supervisor(tmp_path: Path) -> ShardSupervisor:
+async def world(tmp_path: Path) -> tuple[Peer, ShardSupervisor, ProxySpec]:
+    """A listener, a supervisor, and a unit whose process the listener plays."""
+    peer = Peer()
+    await peer.start()
     opts = AgentOptions("n1", str(tmp_path), 0, 0)
-    return ShardSupervisor(opts, Log("warning"), meta=lambda: None)  # type: ignore[arg-type,return-value]
+    sup = ShardSupervisor(opts, Log("warning"), meta=lambda: None)  # type: ignore[arg-type,return-value]
+    return peer, sup, ProxySpec("db", 1, "127.0.0.1", peer.port)
 
 
 def test_racing_connects_to_two_processes_of_a_unit_leave_one_open(tmp_path: Path) -> None:
     async def main() -> None:
-        peer = Peer()
-        await peer.start()
-        sup = supervisor(tmp_path)
-        spec = ProxySpec("db", 1, "127.0.0.1", peer.port)
+        peer, sup, spec = await world(tmp_path)
         # Two callers connect at once, one for the unit's old process (pid 10), one for its
         # new one (pid 11): the second to finish must not lose the first's connection.
         a, b = await asyncio.gather(sup._conn(spec.unit, 10, spec), sup._conn(spec.unit, 11, spec))
@@ -77,10 +78,7 @@ def test_racing_connects_to_two_processes_of_a_unit_leave_one_open(tmp_path: Pat
 
 def test_stop_finishes_closing_a_dropped_connection(tmp_path: Path) -> None:
     async def main() -> None:
-        peer = Peer()
-        await peer.start()
-        sup = supervisor(tmp_path)
-        spec = ProxySpec("db", 1, "127.0.0.1", peer.port)
+        peer, sup, spec = await world(tmp_path)
         await sup._conn(spec.unit, 10, spec)
         sup._drop_conn(spec.unit)  # its close is a task; stop() runs at once after it
         await sup.stop()
