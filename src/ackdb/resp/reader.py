@@ -21,6 +21,7 @@ client sends the error (if any text) and closes, as Redis does.
 from __future__ import annotations
 
 import re
+from importlib.machinery import EXTENSION_SUFFIXES
 
 import hiredis
 
@@ -66,7 +67,7 @@ def _huge_aggregate(data: bytes) -> bool:
 # 16-SET pipeline 3.5 against 1.7 us (docs/performance.md, "Third pass"). Interpreted,
 # the hand parser is the slower one, and hiredis keeps every read. Positions must stay
 # under 2**16 (``_digits`` packs them).
-_SMALL_BYTES = 16384 if not __file__.endswith(".py") else 0
+_SMALL_BYTES = 16384 if __file__.endswith(tuple(EXTENSION_SUFFIXES)) else 0
 
 
 def _digits(data: bytes, pos: int, n: int) -> int:
