@@ -113,6 +113,9 @@ class Runner:
         self.hints: dict[Addr, HintQueue] = {}
         self.replaying: set[Addr] = set()
         self.hints_replayed = 0
+        # Hints taken from their queue for a batch whose replies have not all come: still
+        # pending (they go back to the queue if they fail), so ll_hints_pending counts them.
+        self.hints_in_flight = 0
         self.hints_dropped_gone = 0  # dropped with a replica that left the topology
         self.repairs = 0
         self.skew_refused = 0
@@ -357,23 +360,31 @@ class Runner:
         batch = q.take_timed(wall_ms())
         futs = [link.call("LL.APPLY", k, lww.encode(rec)) for k, rec, _ in batch]
         ok = True
-        for (key, rec, stored_ms), fut in zip(batch, futs, strict=True):
-            try:
-                reply = await asyncio.wait_for(fut, self.timeout_ms / 1000)
-            except (ConnectionError, TimeoutError):
-                reply = None
-            if isinstance(reply, int):
-                self.hints_replayed += 1
-            else:  # keeps its first-stored time: a hint that keeps failing still
-                q.put_back(key, rec, stored_ms)  # ages out (the tombstone grace)
-                ok = False
+        left = len(batch)
+        self.hints_in_flight += left
+        try:
+            for (key, rec, stored_ms), fut in zip(batch, futs, strict=True):
+                try:
+                    reply = await asyncio.wait_for(fut, self.timeout_ms / 1000)
+                except (ConnectionError, TimeoutError):
+                    reply = None
+                left -= 1
+                self.hints_in_flight -= 1
+                if isinstance(reply, int):
+                    self.hints_replayed += 1
+                else:  # keeps its first-stored time: a hint that keeps failing still
+                    q.put_back(key, rec, stored_ms)  # ages out (the tombstone grace)
+                    ok = False
+        finally:
+            self.hints_in_flight -= left  # cancelled part-way
         return ok
 
     def hint_totals(self) -> tuple[int, int, int]:
-        """(pending, bytes, dropped) over every replica."""
+        """(pending, bytes, dropped) over every replica; pending counts the hints being
+        replayed until their replies come."""
         qs = list(self.hints.values())
         return (
-            sum(len(q) for q in qs),
+            sum(len(q) for q in qs) + self.hints_in_flight,
             sum(q.size_bytes for q in qs),
             sum(q.dropped for q in qs) + self.hints_dropped_gone,
         )

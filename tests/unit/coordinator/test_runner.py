@@ -235,3 +235,32 @@ def test_runner_schema_retry_hints_and_replay() -> None:
             await f.stop()
 
     asyncio.run(main())
+
+
+def test_hints_in_a_replay_batch_stay_pending_until_answered() -> None:
+    """ll_hints_pending counts a batch taken from the queue until its replies come: a
+    reader never sees nothing pending and nothing replayed while hints are in flight."""
+
+    async def main() -> Any:
+        fake = FakeReplica()
+        await fake.start()
+        runner = Runner(_topology([fake.port, fake.port, fake.port], 0), None, Log())
+        addr = ("127.0.0.1", fake.port)
+        for i in range(3):
+            runner._hint(addr, b"k%d" % i, lww.string_write(Version(1, 0, 2), b"v"))
+        q = runner.hints[addr]
+        link = runner.link(addr)
+        assert await link.call("PING") == b"OK"
+        fake.mute = True  # the batch's replies wait
+        batch = asyncio.get_running_loop().create_task(runner._replay_batch(link, q))
+        await until(lambda: sum(a[0] == b"LL.APPLY" for a in fake.seen) == 3)
+        assert len(q) == 0 and runner.hints_replayed == 0
+        assert runner.hint_totals()[0] == 3, "hints in flight were reported as not pending"
+        batch.cancel()
+        await asyncio.gather(batch, return_exceptions=True)
+        assert runner.hint_totals()[0] == 0  # a cancelled batch leaves no count behind
+        runner.close()
+        await asyncio.sleep(0.05)
+        await fake.stop()
+
+    asyncio.run(main())
