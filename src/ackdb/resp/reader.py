@@ -211,7 +211,8 @@ class RequestReader:
         return self._slow()
 
     def _fast(self, data: bytes) -> list[list[bytes]] | None:
-        """All of ``data`` through hiredis, or None to fall back to the exact path.
+        """All of ``data`` by the hand parser (compiled, small reads) or hiredis, or None
+        to fall back to the exact path.
 
         hiredis cannot say whether it holds a partial request, so a probe follows the
         data: a top-level integer, which no multibulk request can produce or absorb into
@@ -253,7 +254,7 @@ class RequestReader:
         if cmd != 0 or cmd.__class__ is not int or hr.gets() is not False:
             self._hr = hiredis.Reader()
             return None
-        if len(data) > self.max_bulk_bytes:
+        if n > self.max_bulk_bytes:
             for cmd in out:
                 for a in cmd:
                     if len(a) > self.max_bulk_bytes:
