@@ -5,7 +5,8 @@ measurement: docs/performance.md). They are written in the subset of Python mypy
 to native code, and they must keep working uncompiled: the suite runs on both builds.
 Rules their code keeps (each broke a compiled run once; docs/performance.md): no
 attributes added to instances from outside, no patching of their functions, no
-interpreted subclass of their classes, one type per exception name in a function,
+methods replaced per instance, no interpreted subclass of their classes (unless the class
+says ``@mypyc_attr(allow_interpreted_subclasses=True)``), one type per exception name in a function,
 an attribute checked against None and then changed by a call is read afresh (mypy keeps
 the narrowed type; compiled code trusts it), and a ``dict`` subclass whose truth differs
 from its size is typed ``Any``.
@@ -19,17 +20,22 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 
-# The request path (read, dispatch, SET/GET, reply), and the replication stream on both
-# sides (the primary's feed and backlog, the replica's link reader and apply). Not
-# server/replication_core.py: the shell and the simulator subclass its CoreReplication.
+# The request path (read, dispatch, SET/GET, reply, the end-of-pass flush), and the
+# replication stream on both sides (the primary's feed and backlog, the replica's link
+# reader and apply, the shell's ports). server/replication_core.py's CoreReplication is
+# compiled with ``allow_interpreted_subclasses``: the simulator's SimProcess subclasses it.
 MODULES = (
     "ackdb.resp.reader",
+    "ackdb.resp.ints",
     "ackdb.resp.request",
     "ackdb.engine.core",
     "ackdb.engine.client",
     "ackdb.engine.dispatch",
     "ackdb.engine.notify",
     "ackdb.server.network",
+    "ackdb.server.node",
+    "ackdb.server.replication_core",
+    "ackdb.server.replication",
     "ackdb.keyspace.db",
     "ackdb.commands.strings",
     "ackdb.commands.base",
@@ -55,6 +61,8 @@ MODULES = (
     "ackdb.replication.primary",
     "ackdb.replication.driver",
     "ackdb.replication.waiters",
+    "ackdb.replication.failover",
+    "ackdb.replication.util",
     "ackdb.commands.replication",
     # The proxy endpoint's forward path (issue 14): a client's request to its shard
     # connection and the reply back.

@@ -74,7 +74,6 @@ class ReplicationShell(CoreReplication):
     def __init__(self, node: Any, saved: SavedHistory | None) -> None:
         self.node = node
         self.persist = node.persist
-        self.request_pass = node.request_before_sleep  # type: ignore[method-assign]
         self.link: _LinkProtocol | None = None
         self._link_seq = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -102,10 +101,14 @@ class ReplicationShell(CoreReplication):
 
     # -- Host ------------------------------------------------------------------------------
 
-    now_ms = staticmethod(_now_ms)  # the Host port's clock, without a frame around it
-    mono_ms = staticmethod(_mono_ms)  # the lease's clock (CLOCK_MONOTONIC, as the agent's)
+    def now_ms(self) -> int:
+        return _now_ms()
 
-    def request_pass(self) -> None:  # replaced per instance in __init__ (no frame around it)
+    def mono_ms(self) -> int:
+        """The lease's clock (CLOCK_MONOTONIC, as the agent's)."""
+        return _mono_ms()
+
+    def request_pass(self) -> None:
         self.node.request_before_sleep()
 
     def wake_at(self, deadline_ms: int) -> None:

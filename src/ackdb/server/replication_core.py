@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ..commands.base import CommandError
 from ..engine.access import login
 from ..engine.client import Client, NullConn
@@ -92,6 +94,8 @@ class _PrimaryClientConn(NullConn):
             self.owner.primary_client_killed()
 
 
+# Compiled (src/ackdb/compiled.py) with subclasses that stay interpreted: the simulator's.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CoreReplication:
     """Engine, driver and the Dataset port over a server core; I/O ports by subclasses."""
 
