@@ -75,10 +75,10 @@ class ReplicationDriver:
 
     # -- commands ---------------------------------------------------------------------
 
-    def replconf(self, conn: int, argv: list[bytes], peer_ip: str) -> bytes | None:
+    def replconf(self, conn: int, argv: list[bytes], peer_addr: str) -> bytes | None:
         e = self.engine
         failover = e.failover.active
-        reply, actions = e.replconf(conn, argv, self.host.now_ms(), peer_ip)
+        reply, actions = e.replconf(conn, argv, self.host.now_ms(), peer_addr)
         if actions or failover:
             # An ACK changes no role nor gate: without a failover running, the command
             # gate need not be recomputed (most ACKs carry no action at all).
@@ -89,8 +89,8 @@ class ReplicationDriver:
             self.host.request_pass()
         return reply
 
-    def psync(self, conn: int, argv: list[bytes], peer_ip: str) -> bytes | None:
-        reply, actions = self.engine.psync(conn, argv, self.host.now_ms(), peer_ip)
+    def psync(self, conn: int, argv: list[bytes], peer_addr: str) -> bytes | None:
+        reply, actions = self.engine.psync(conn, argv, self.host.now_ms(), peer_addr)
         if conn in self.engine.table.replicas:
             self.links.replica_attached(conn)
         self.execute(actions)

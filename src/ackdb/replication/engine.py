@@ -215,17 +215,17 @@ class Replication:
     # -- commands ---------------------------------------------------------------------
 
     def replconf(
-        self, conn: int, argv: list[bytes], now_ms: int, peer_ip: str
+        self, conn: int, argv: list[bytes], now_ms: int, peer_addr: str
     ) -> tuple[bytes | None, list[Action]]:
         """REPLCONF: its reply (None: no reply at all) and actions."""
-        out = self.table.on_replconf(conn, argv, now_ms, peer_ip)
+        out = self.table.on_replconf(conn, argv, now_ms, peer_addr)
         if out.send_ack:
             # REPLCONF GETACK from a client of a replica: ACK upstream now (Redis).
             return out.reply, self._run_link(self.link.ack_now(now_ms), now_ms)
         return out.reply, []
 
     def psync(
-        self, conn: int, argv: list[bytes], now_ms: int, peer_ip: str
+        self, conn: int, argv: list[bytes], now_ms: int, peer_addr: str
     ) -> tuple[bytes | None, list[Action]]:
         """PSYNC (and its FAILOVER form, which may promote us first)."""
         if conn in self.table.replicas:
@@ -259,7 +259,7 @@ class Replication:
         elif not self.is_primary and self.link.state != CONNECTED:
             refuse = ERR_NO_LINK
         out = self.table.on_psync(
-            conn, argv, now_ms, peer_ip, is_primary=self.is_primary, refuse=refuse
+            conn, argv, now_ms, peer_addr, is_primary=self.is_primary, refuse=refuse
         )
         return out.reply, actions + out.actions
 

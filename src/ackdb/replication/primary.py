@@ -71,6 +71,14 @@ class Replica:
         return self.announced_ip if self.announced_ip is not None else self.peer_ip
 
 
+def ip_of(addr: str) -> str:
+    """A replica's IP from its connection's address (``ip:port``); a Unix socket's is the
+    loopback's. Only a handshake needs it (never an ACK)."""
+    if addr.startswith("/"):
+        return "127.0.0.1"
+    return addr.rsplit(":", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class ReplconfOutcome:
     """``reply`` None means no reply at all (``ack``, ``getack``); ``send_ack`` asks a
@@ -131,9 +139,10 @@ class ReplicaTable:
     # -- connections ------------------------------------------------------------------
 
     def on_replconf(
-        self, conn: int, argv: list[bytes], now_ms: int, peer_ip: str
+        self, conn: int, argv: list[bytes], now_ms: int, peer_addr: str
     ) -> ReplconfOutcome:
-        """REPLCONF option value [option value ...] (Redis replconfCommand)."""
+        """REPLCONF option value [option value ...] (Redis replconfCommand). ``peer_addr``:
+        the connection's address as ``ip:port`` (or a socket path)."""
         if len(argv) % 2 == 0:
             # notes: options come in pairs (odd count of arguments -> syntax error).
             return ReplconfOutcome(error_reply(ERR_SYNTAX))
@@ -147,7 +156,7 @@ class ReplicaTable:
             if opt == b"getack":
                 return ReplconfOutcome(None, send_ack=True)
             if r is None:
-                r = self._handshakes[conn] = Replica(conn, peer_ip)
+                r = self._handshakes[conn] = Replica(conn, ip_of(peer_addr))
             if opt == b"listening-port":
                 port = parse_ll(val)
                 if port is None:
@@ -185,7 +194,7 @@ class ReplicaTable:
         conn: int,
         argv: list[bytes],
         now_ms: int,
-        peer_ip: str,
+        peer_addr: str,
         *,
         is_primary: bool,
         refuse: str | None = None,
@@ -200,7 +209,7 @@ class ReplicaTable:
         req = parse_psync(argv)
         if isinstance(req, PsyncError):
             return PsyncOutcome(error_reply(req.message), [])
-        r = self._handshakes.pop(conn, None) or Replica(conn, peer_ip)
+        r = self._handshakes.pop(conn, None) or Replica(conn, ip_of(peer_addr))
         actions = self._drop_previous_incarnation(r)
         decision = decide(self.state, req.replid, req.offset)
         self.stats.record(decision)

@@ -264,13 +264,10 @@ class CoreReplication:
         raise CommandError("ERR ACKDB.DIVERGED needs a data directory (server only)")
 
     def replconf(self, c: Client, argv: list[bytes]) -> bytes:
-        # The peer's address matters to the handshake's options only, not to an ACK (one
-        # a replica read): 4% of the primary's user time in the SET + WAIT loop.
-        ack = len(argv) > 1 and argv[1].lower() == b"ack"
-        return self.driver.replconf(c.id, argv, "" if ack else _ip_of(c.addr)) or b""
+        return self.driver.replconf(c.id, argv, c.addr) or b""
 
     def psync(self, c: Client, argv: list[bytes]) -> bytes:
-        return self.driver.psync(c.id, argv, _ip_of(c.addr)) or b""
+        return self.driver.psync(c.id, argv, c.addr) or b""
 
     def wait(self, c: Client, argv: list[bytes], aof: bool) -> bytes | None:
         """WAIT / WAITAOF: the reply, or None when the client is parked."""
@@ -463,9 +460,3 @@ def _diverged_reply(count: int, first: int, last: int, path: str) -> bytes:
         + enc.integer(last)
         + enc.bulk(path.encode())
     )
-
-
-def _ip_of(addr: str) -> str:
-    if addr.startswith("/"):
-        return "127.0.0.1"
-    return addr.rsplit(":", 1)[0]
