@@ -14,6 +14,11 @@ stale slots outnumber live ones the order is compacted; the cursors of older gen
 are mapped exactly through a compact table (a prefix count and a bitmap of kept slots per
 64 slots). A cursor older than ``SCAN_GENERATIONS_MAX`` compactions restarts from the
 beginning: duplicates, never misses.
+
+The order costs a pointer a key (8 bytes, about 5% of a small string key), so it exists
+only once needed: the first SCAN or RANDOMKEY of a database builds it from the ``dict``
+(whose iteration order is insertion order, the order a compacted ``_order`` holds), in
+one pass over the keys; FLUSHDB drops it again.
 """
 
 from __future__ import annotations
@@ -93,7 +98,10 @@ class Database:
         # would skip TouchAll's ``__bool__``.
         self.watched: Any = {}
         self._heap: list[tuple[int, bytes]] = []  # (when_ms, key); may hold stale entries
-        self._order: list[bytes] = []  # SCAN order; stale slots allowed
+        # SCAN order, stale slots allowed; None until the first SCAN or RANDOMKEY.
+        self._order: list[bytes] | None = None
+        # Stale slots in the order; while there is no order, keys deleted since the last
+        # build (change_mark's counter).
         self._stale = 0
         self._gen = 0
         self._gen_maps: dict[int, tuple[array[int], array[int]]] = {}
@@ -137,8 +145,11 @@ class Database:
         """A value that moves whenever a key is added or deleted (not when a value is
         replaced in place): for state derived from the keyspace outside the command
         path (keyspace/lltree.py) to notice changes it did not make. Nothing to keep up:
-        it reads the SCAN order's counters."""
-        return self._gen, len(self._order), self._stale
+        it reads the SCAN order's counters: within one generation the order is either
+        absent throughout or present throughout (building it starts a generation), and
+        its length, or without it the key count, only grows while ``_stale`` stays."""
+        order = self._order
+        return self._gen, len(self.data) if order is None else len(order), self._stale
 
     # -- writes ------------------------------------------------------------------------
 
@@ -148,7 +159,9 @@ class Database:
         n = len(d)
         d[key] = value  # one lookup: the size says whether the key is new (never None)
         if len(d) != n:
-            self._order.append(key)
+            order = self._order
+            if order is not None:
+                order.append(key)
             if self.notify_created:
                 self.owner.on_key_created(self, key)
             if self.awaited and key in self.awaited:
@@ -168,7 +181,8 @@ class Database:
             old = d.get(key)
             d[key] = argv[i + 1]
             if old is None:
-                order.append(key)
+                if order is not None:
+                    order.append(key)
                 if self.notify_created:
                     self.owner.on_key_created(self, key)
                 if self.awaited and key in self.awaited:
@@ -188,7 +202,9 @@ class Database:
     def add_new(self, key: bytes, value: Any) -> None:
         """Store a value at a key known to be absent (skips the existence check)."""
         self.data[key] = value
-        self._order.append(key)
+        order = self._order
+        if order is not None:
+            order.append(key)
         if self.notify_created:
             self.owner.on_key_created(self, key)
         if self.awaited and key in self.awaited:
@@ -204,7 +220,7 @@ class Database:
         if self.expires:
             self.expires.pop(key, None)
         self._stale += 1
-        if self._stale > ORDER_STALE_MIN and self._stale > len(d):
+        if self._stale > ORDER_STALE_MIN and self._stale > len(d) and self._order is not None:
             self._compact()
         if self.watched:
             self.touch(key, expiring)
@@ -252,7 +268,7 @@ class Database:
         self.data = {}
         self.expires = {}
         self._heap = []
-        self._order = []
+        self._order = None
         self._stale = 0
         self._gen += 1  # cursors of the old generation restart
         return n
@@ -280,12 +296,14 @@ class Database:
         announces nothing, as in Redis). Call ``finish_load`` after the last key."""
         it = iter(flat)
         self.data.update(zip(it, it, strict=True))
-        self._order.extend(flat[0::2])
+        if self._order is not None:
+            self._order.extend(flat[0::2])
 
     def load_key(self, key: bytes, value: Any, expire_ms: int | None) -> None:
         """Snapshot load of one key of any type, with its absolute expiry if any."""
         self.data[key] = value
-        self._order.append(key)
+        if self._order is not None:
+            self._order.append(key)
         if expire_ms is not None:
             self.expires[key] = expire_ms
             self._heap.append((expire_ms, key))
@@ -293,8 +311,9 @@ class Database:
     def finish_load(self) -> None:
         """Restore the invariants the bulk loaders skip (heap order, duplicate slots)."""
         heapq.heapify(self._heap)
-        if len(self._order) != len(self.data):
-            self._stale = len(self._order) - len(self.data)
+        order = self._order
+        if order is not None and len(order) != len(self.data):
+            self._stale = len(order) - len(self.data)
             self._compact()
 
     # -- active expiry -----------------------------------------------------------------
@@ -327,6 +346,8 @@ class Database:
         end = (cursor >> CURSOR_POS_BITS) & CURSOR_POS_MASK
         pos = cursor & CURSOR_POS_MASK
         order = self._order
+        if order is None:
+            order = self._build_order()
         if cursor == 0:
             end = len(order)
         elif gen != self._gen & CURSOR_GEN_MASK:
@@ -354,17 +375,28 @@ class Database:
         while gen != cur:
             maps = self._gen_maps.get(gen)
             if maps is None:
-                return 0, len(self._order)  # too old: restart (duplicates, never misses)
+                # Too old: restart (duplicates, never misses).
+                return 0, len(self._order or ())
             pos = _map_position(maps, pos)
             end = _map_position(maps, end)
             gen = (gen + 1) & CURSOR_GEN_MASK
         return pos, end
+
+    def _build_order(self) -> list[bytes]:
+        """The SCAN order, made from the keys' insertion order; a new generation starts,
+        so ``change_mark`` cannot repeat a value it gave without the order."""
+        order = list(self.data)
+        self._order = order
+        self._stale = 0
+        self._gen += 1
+        return order
 
     def _compact(self) -> None:
         """Drop stale slots. Records, per 64 old slots, how many slots were kept before
         them and which of them were kept, so an old cursor maps exactly to the position
         of the first kept slot at or after it."""
         old = self._order
+        assert old is not None
         data = self.data
         keep = [k in data for k in old]
         if sum(keep) != len(data):
@@ -404,6 +436,8 @@ class Database:
             if not self.data:
                 return None
             order = self._order
+            if order is None:
+                order = self._build_order()
             k = order[rng.randrange(len(order))]
             if k in self.data:
                 if self.lookup(k) is not None:

@@ -107,6 +107,7 @@ def full_scan_from(db: Database, cursor: int, count: int) -> list[bytes]:
 def test_reinserted_key_survives_compaction(monkeypatch: Any) -> None:
     monkeypatch.setattr(dbmod, "ORDER_STALE_MIN", 4)
     db = Database(0, Owner())
+    db.scan(0, 1)  # the order exists from here on: the churn below compacts it
     for i in range(50):
         db.set(b"k%d" % i, b"v")
     for _ in range(3):
@@ -116,7 +117,45 @@ def test_reinserted_key_survives_compaction(monkeypatch: Any) -> None:
     for i in range(45):
         db.delete(b"k%d" % i)
     assert sorted(full_scan(db, 7)) == sorted(db.data)
-    assert len(db._order) <= 2 * len(db.data) + 4
+    assert db._order is not None and len(db._order) <= 2 * len(db.data) + 4
+
+
+def test_order_exists_only_once_scanned_and_change_mark_moves_on_every_change() -> None:
+    """The SCAN order costs a pointer a key, so only a SCAN or RANDOMKEY builds it and
+    FLUSHDB drops it; change_mark moves on each key added or deleted either way, and
+    never returns to a value it gave before the order was built."""
+    db = Database(0, Owner())
+    marks = [db.change_mark()]
+
+    def step(op: Any) -> None:
+        op()
+        mark = db.change_mark()
+        assert mark not in marks, "change_mark repeated a value"
+        marks.append(mark)
+
+    for i in range(20):
+        step(lambda i=i: db.set(b"k%d" % i, b"v"))
+    for i in range(5):
+        step(lambda i=i: db.delete(b"k%d" % i))
+    step(lambda: db.set(b"k0", b"again"))
+    db.set(b"k0", b"replaced")  # a value replaced in place is no key added
+    assert db.change_mark() == marks[-1]
+    assert db._order is None
+    before = db.change_mark()
+    cursor, keys = db.scan(0, 100)
+    assert db._order is not None and cursor == 0
+    # Insertion order, as the dict keeps it (k0 was deleted and added again: last).
+    assert keys == [b"k%d" % i for i in range(5, 20)] + [b"k0"]
+    assert db.change_mark() != before
+    marks.append(db.change_mark())
+    for i in range(5):
+        step(lambda i=i: db.delete(b"k%d" % (i + 5)))
+    for i in range(5):
+        step(lambda i=i: db.set(b"k%d" % (i + 5), b"v"))
+    assert db.clear() == 16 and db._order is None
+    db.set(b"x", b"1")
+    assert db.random_key(random.Random(3)) == b"x"
+    assert db._order == [b"x"]
 
 
 def test_random_key_and_lazy_expiry() -> None:
