@@ -38,8 +38,7 @@ def _benchmark(port: int, n: int, pipeline: int, clients: int) -> None:
 
 def _world(tree: str, root: Path, shards: int, profile: Path | None) -> tuple[Any, int]:
     os.environ["PYTHONPATH"] = tree
-    w = cluster_bench.World(root)
-    w.env["PYTHONPATH"] = tree
+    w = cluster_bench.World(root, tree)
     if profile is not None:
         real = w.spawn
 
