@@ -15,6 +15,15 @@ the first target.
     python3 bench/wait_cpu_ab.py build/compiled /tmp/other/build redis --rounds 8
 
 ``--mode set`` runs SETs alone (no WAIT): the replica only applies the stream.
+
+``--pin`` places the three processes (the main thread of each server, and this client)
+for the measured part, a diagnosis of the machine rather than of the code: ``one`` puts
+all three on CPU 0 (every wake-up is a switch on one CPU), ``apart`` puts the primary on
+CPU 1 and the client and the replica on CPU 0 (every wake-up of the primary, and each of
+its replies, crosses CPUs). Unpinned (``none``, the default, what the latency row of
+``replication_bench.py`` measures) the kernel chooses, and on a VM whose idle vCPUs halt
+(no guest halt-polling) a wake-up that lands on an idle vCPU costs tens of microseconds:
+docs/performance.md, fifth pass.
 """
 
 from __future__ import annotations
@@ -147,9 +156,17 @@ def _loop(primary: Proc, replica: Proc, args: argparse.Namespace) -> dict[str, f
         return out
 
     run(args.warmup)  # the replica attached and in sync (WAIT returned 1)
+    if args.pin != "none":
+        primary_cpu = 0 if args.pin == "one" else 1
+        os.sched_setaffinity(primary.proc.pid, {primary_cpu})
+        os.sched_setaffinity(replica.proc.pid, {0})
+        os.sched_setaffinity(0, {0})
+        run(args.warmup // 4)  # settled where they now run
     p0, r0 = primary.counters(), replica.counters()
     lat = sorted(run(args.iterations))
     p1, r1 = primary.counters(), replica.counters()
+    if args.pin != "none":
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     rf.close()
     n = args.iterations
     return {
@@ -171,9 +188,11 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--mode", choices=("wait", "set"), default="wait")
+    ap.add_argument("--pin", choices=("none", "one", "apart"), default="none",
+                    help="where the three processes run (see above)")  # fmt: skip
     args = ap.parse_args()
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in args.targets}
-    print(f"load average at the start: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"load average at the start: {os.getloadavg()[0]:.2f}; pin: {args.pin}", flush=True)
     for i in range(args.rounds):
         order = args.targets if i % 2 == 0 else args.targets[::-1]
         for t in order:
