@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ackdb.resp.request import pack  # noqa: E402
 
 START_TIMEOUT_S = 30.0
-FIELDS = ("p50_us", "primary_us", "primary_user_us", "replica_us", "replica_user_us",
+FIELDS = ("p50_us", "set_p50_us", "second_p50_us", "primary_us", "primary_user_us", "replica_us", "replica_user_us",
           "primary_reads", "primary_writes", "primary_switches")  # fmt: skip
 
 
@@ -141,18 +141,27 @@ def _loop(primary: Proc, replica: Proc, args: argparse.Namespace) -> dict[str, f
     sock = primary.sock
     rf = sock.makefile("rb")
 
+    halves: tuple[list[float], list[float]] = ([], [])
+
     def run(n: int) -> list[float]:
         out = []
+        firsts, seconds = halves
+        firsts.clear()
+        seconds.clear()
         for i in range(n):
             t0 = time.perf_counter()
             sock.sendall(sets[i % 1000])
             if rf.readline() != b"+OK\r\n":
                 raise RuntimeError("SET failed")
+            t1 = time.perf_counter()
             if args.mode == "wait":
                 sock.sendall(wait)
                 if rf.readline() != b":1\r\n":
                     raise RuntimeError("WAIT 1 0 did not answer 1")
-            out.append(time.perf_counter() - t0)
+            t2 = time.perf_counter()
+            out.append(t2 - t0)
+            firsts.append(t1 - t0)
+            seconds.append(t2 - t1)
         return out
 
     run(args.warmup)  # the replica attached and in sync (WAIT returned 1)
@@ -171,6 +180,9 @@ def _loop(primary: Proc, replica: Proc, args: argparse.Namespace) -> dict[str, f
     n = args.iterations
     return {
         "p50_us": lat[n // 2] * 1e6,
+        # The two halves of an iteration: the SET's round trip, then the WAIT's.
+        "set_p50_us": statistics.median(halves[0]) * 1e6,
+        "second_p50_us": statistics.median(halves[1]) * 1e6,
         "primary_us": (p1["cpu"] - p0["cpu"]) / n * 1e6,
         "primary_user_us": (p1["user"] - p0["user"]) / n * 1e6,
         "replica_us": (r1["cpu"] - r0["cpu"]) / n * 1e6,
