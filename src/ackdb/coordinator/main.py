@@ -31,6 +31,7 @@ from ..proxy.main import (
     follow_topology_file,
     run_process,
 )
+from ..resp.aio import settle_gc
 from ..resp.client import ReplyError
 from .antientropy import AntiEntropy
 from .endpoint import Endpoint
@@ -97,6 +98,7 @@ async def serve(
         f" {runner.clock.node}, {len(topo.db.shards)} partitions, n ="
         f" {topo.db.replication_factor}, topology {topo.version}) ready on {opts.bind}:{port}"
     )
+    settle_gc()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from ..cluster.databases import Topology
-from ..resp.aio import new_event_loop
+from ..resp.aio import new_event_loop, settle_gc
 from ..resp.client import Client, ReplyError
 from .log import LEVELS, Log
 from .router import Router
@@ -161,6 +161,7 @@ async def serve(opts: argparse.Namespace, log: Log, shard_password: bytes | None
         f"endpoint of '{topo.db.name}' ({len(topo.db.shards)} shards, topology "
         f"{topo.version}) ready on {opts.bind}:{port}"
     )
+    settle_gc()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

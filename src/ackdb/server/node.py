@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import gc
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ from typing import Any
 
 from .. import REDIS_COMPAT_VERSION, __version__
 from ..engine.access import users_changed
-from ..resp.aio import new_event_loop
+from ..resp.aio import new_event_loop, settle_gc
 from .acl_files import AclStartupError, load_users_at_startup
 from .config import Config, ConfigSetError
 from .engine_host import build_engine
@@ -30,8 +29,6 @@ from .network import ClientConnection, is_loopback, serve_while_busy
 from .persist import Persistence
 from .replication import ReplicationShell, saved_history_from
 
-# Allocations between young-generation collections of the cyclic GC (Python: 700).
-GC_GEN0_THRESHOLD = 20_000
 # How often idle clients are checked against ``timeout`` (ms).
 CLIENT_TIMEOUT_CHECK_MS = 1000
 
@@ -253,12 +250,7 @@ class Node:
             self.log.notice("Ready to accept connections unix")
         self._schedule_cron()
         self.core.blocking.timer_cb = self._arm_block_timer
-        # Everything allocated so far lives as long as the process: keep the cyclic GC
-        # from walking it again and again, and run young collections less often (the
-        # request path allocates many short-lived lists).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+        settle_gc()
         core = self.core
         while True:
             await self._done
