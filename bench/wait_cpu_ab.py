@@ -20,7 +20,8 @@ the first target.
 for the measured part, a diagnosis of the machine rather than of the code: ``one`` puts
 all three on CPU 0 (every wake-up is a switch on one CPU), ``apart`` puts the primary on
 CPU 1 and the client and the replica on CPU 0 (every wake-up of the primary, and each of
-its replies, crosses CPUs). Unpinned (``none``, the default, what the latency row of
+its replies, crosses CPUs); ``replica-apart`` and ``client-apart`` put that process alone
+on CPU 1 and the other two on CPU 0. Unpinned (``none``, the default, what the latency row of
 ``replication_bench.py`` measures) the kernel chooses, and on a VM whose idle vCPUs halt
 (no guest halt-polling) a wake-up that lands on an idle vCPU costs tens of microseconds:
 docs/performance.md, fifth pass.
@@ -166,10 +167,12 @@ def _loop(primary: Proc, replica: Proc, args: argparse.Namespace) -> dict[str, f
 
     run(args.warmup)  # the replica attached and in sync (WAIT returned 1)
     if args.pin != "none":
-        primary_cpu = 0 if args.pin == "one" else 1
-        os.sched_setaffinity(primary.proc.pid, {primary_cpu})
-        os.sched_setaffinity(replica.proc.pid, {0})
-        os.sched_setaffinity(0, {0})
+        # CPU of the primary, the replica and this client.
+        cpus = {"one": (0, 0, 0), "apart": (1, 0, 0), "replica-apart": (0, 1, 0),
+                "client-apart": (0, 0, 1)}[args.pin]  # fmt: skip
+        os.sched_setaffinity(primary.proc.pid, {cpus[0]})
+        os.sched_setaffinity(replica.proc.pid, {cpus[1]})
+        os.sched_setaffinity(0, {cpus[2]})
         run(args.warmup // 4)  # settled where they now run
     p0, r0 = primary.counters(), replica.counters()
     lat = sorted(run(args.iterations))
@@ -200,7 +203,7 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--mode", choices=("wait", "set"), default="wait")
-    ap.add_argument("--pin", choices=("none", "one", "apart"), default="none",
+    ap.add_argument("--pin", choices=("none", "one", "apart", "replica-apart", "client-apart"), default="none",
                     help="where the three processes run (see above)")  # fmt: skip
     args = ap.parse_args()
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in args.targets}

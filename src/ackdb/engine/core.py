@@ -381,6 +381,8 @@ class Server:
         # Event-loop passes that served clients or replication, and their time (us).
         self.stat_eventloop_cycles = 0
         self.stat_eventloop_duration_us = 0
+        self.stat_busy_poll_us = 0  # the node's busy polls (server/busypoll.py)
+        self.stat_busy_poll_hits = 0
         # AUTH / HELLO AUTH refused (Redis: acl_access_denied_auth).
         self.stat_auth_denied = 0
         # Commands refused by ACL rules (INFO acl_access_denied_cmd / _key / _channel).

@@ -618,6 +618,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     _b("aof-timestamp-enabled", False),
     # ackdb (issue 15, docs/fencing.md): a primary writes only under an ACKDB.LEASE.
     _b("ackdb-lease", False),
+    # ackdb (docs/performance.md, fifth pass): how long the event loop polls the sockets
+    # it just served before it sleeps, in microseconds; 0 never polls.
+    _n("ackdb-busy-poll-us", 50, 0, 1000),
     _b("cluster-replica-no-failover", False, alias="cluster-slave-no-failover"),
     _b("replica-lazy-flush", False, alias="slave-lazy-flush"),
     _b("replica-serve-stale-data", True, alias="slave-serve-stale-data"),

@@ -401,6 +401,9 @@ def _stats_tail(s: InfoCore) -> Fields:
         ("eventloop_cycles", s.stat_eventloop_cycles),
         ("eventloop_duration_sum", s.stat_eventloop_duration_us),
         ("eventloop_duration_cmd_sum", s.stat_command_us),
+        # ackdb: the busy polls at the end of passes (docs/performance.md, fifth pass).
+        ("eventloop_busy_poll_sum", s.stat_busy_poll_us),
+        ("eventloop_busy_poll_hits", s.stat_busy_poll_hits),
         ("instantaneous_eventloop_cycles_per_sec", int(s.instantaneous("cycles"))),
         ("instantaneous_eventloop_duration_usec", s.recent_cycle_us()),
         ("acl_access_denied_auth", s.stat_auth_denied),

@@ -21,6 +21,7 @@ from .. import REDIS_COMPAT_VERSION, __version__
 from ..engine.access import users_changed
 from ..resp.aio import new_event_loop, settle_gc
 from .acl_files import AclStartupError, load_users_at_startup
+from .busypoll import BusyPoll, poll_sockets
 from .config import Config, ConfigSetError
 from .engine_host import build_engine
 from .loading import Loader, LoadFailure
@@ -31,6 +32,8 @@ from .replication import ReplicationShell, saved_history_from
 
 # How often idle clients are checked against ``timeout`` (ms).
 CLIENT_TIMEOUT_CHECK_MS = 1000
+# Clients answered in a pass whose sockets a busy poll watches: at most.
+POLL_CLIENTS_MAX = 64
 
 
 class Node:
@@ -56,6 +59,7 @@ class Node:
         self._to_flush: list[ClientConnection] = []
         self._flush_scheduled = False
         self._pass_start_ns = 0  # when the pass that scheduled _flush_all began its work
+        self.busy_poll = BusyPoll(config.get("ackdb-busy-poll-us"))
         self.repl: ReplicationShell | None = None
         self._load_output_limits()
         self._register_config_hooks()
@@ -140,6 +144,7 @@ class Node:
         cfg.on_change("slowlog-log-slower-than", refresh)
         cfg.on_change("slowlog-max-len", refresh)
         cfg.on_change("notify-keyspace-events", refresh)
+        cfg.on_change("ackdb-busy-poll-us", lambda n, o, new: self.busy_poll.set_window_us(new))
 
     def protected_mode_denies(self, addr: str) -> bool:
         cfg = self.config
@@ -385,7 +390,9 @@ class Node:
         """Run the end-of-pass work (``_flush_all``) at the end of this pass."""
         if not self._flush_scheduled and self.loop is not None:
             self._flush_scheduled = True
-            self._pass_start_ns = time.perf_counter_ns()
+            now = time.perf_counter_ns()
+            self._pass_start_ns = now
+            self.busy_poll.pass_started(now)
             self.loop.call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
@@ -395,6 +402,7 @@ class Node:
         p = self.persist
         repl = self.repl
         mark = None
+        flushed: list[ClientConnection] = []
         if p.aof is not None:
             p.before_replies()
             if self._held:
@@ -405,20 +413,46 @@ class Node:
             # wrote wakes first, while the replica applies (measured: SET + WAIT 1 0's p50
             # 8% lower than with the stream first; docs/performance.md). The order is
             # invisible to clients: a reply and the stream never waited for each other.
-            conns, self._to_flush = self._to_flush, []
-            self._flush(conns, mark)
+            flushed, self._to_flush = self._to_flush, []
+            self._flush(flushed, mark)
             repl.driver.before_sleep()  # the driver itself: a frame less on every pass
         conns, self._to_flush = self._to_flush, []
         self._flush_scheduled = False
         self._flush(conns, mark)
         core = self.core
         core.stat_eventloop_cycles += 1
-        core.stat_eventloop_duration_us += (time.perf_counter_ns() - self._pass_start_ns) // 1000
+        end = time.perf_counter_ns()
+        core.stat_eventloop_duration_us += (end - self._pass_start_ns) // 1000
         if (p.aof is not None and p.aof.pending) or (
             repl is not None and repl.driver.engine.table.has_queued
         ):
             # Commands resumed above (a WAIT answered) wrote more: another pass.
             self.request_before_sleep()
+            return
+        bp = self.busy_poll
+        window = bp.window()
+        if window and not self._held:
+            # Not while replies wait for an fsync: its completion comes through the
+            # loop, which the poll would keep waiting.
+            caught, spent = poll_sockets(self._poll_fds(flushed + conns), window)
+            bp.polled(caught, spent)
+            core.stat_busy_poll_us = bp.spent_ns // 1000
+            core.stat_busy_poll_hits = bp.hits
+        bp.pass_ended(end)  # the gap to the next pass counts the poll in
+
+    def _poll_fds(self, conns: list[ClientConnection]) -> list[int]:
+        """The sockets whose input ends a busy poll: the clients this pass answered (the
+        next request likely comes from one of them), the replicas, the link to our
+        primary."""
+        fds = []
+        for conn in conns[:POLL_CLIENTS_MAX]:
+            c = conn.client
+            if c is not None and c.fd >= 0:
+                fds.append(c.fd)
+        repl = self.repl
+        if repl is not None:
+            fds += repl.poll_fds()
+        return fds
 
     def _flush(self, conns: list[ClientConnection], mark: int | None) -> None:
         """Write ``conns``' replies; under appendfsync always (``mark``: the fsynced

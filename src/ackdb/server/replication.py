@@ -53,9 +53,12 @@ class _LinkProtocol(asyncio.Protocol):
         self.shell = shell
         self.seq = seq
         self.transport: Any = None
+        self.fd = -1
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         if self is self.shell.link:
@@ -110,6 +113,20 @@ class ReplicationShell(CoreReplication):
 
     def request_pass(self) -> None:
         self.node.request_before_sleep()
+
+    def poll_fds(self) -> list[int]:
+        """The sockets of the replication links (server/busypoll.py): the replicas' and
+        the one to our primary."""
+        fds = []
+        clients = self.core.clients
+        for r in self.driver.engine.table.replicas.values():
+            c = clients.get(r.conn)
+            if c is not None and c.fd >= 0:
+                fds.append(c.fd)
+        link = self.link
+        if link is not None and link.fd >= 0:
+            fds.append(link.fd)
+        return fds
 
     def wake_at(self, deadline_ms: int) -> None:
         """Wake up when the next WAIT times out (WAIT 1 50 answers after 50 ms, not at
