@@ -38,9 +38,7 @@ def _stats(s: socket.socket) -> tuple[int, int]:
     data = b""
     while b"eventloop_busy_poll_hits" not in data or not data.endswith(b"\r\n"):
         data += s.recv(65536)
-    fields = dict(
-        line.split(":", 1) for line in data.decode().split("\r\n") if ":" in line[1:]
-    )
+    fields = dict(line.split(":", 1) for line in data.decode().split("\r\n") if ":" in line[1:])
     return int(fields["eventloop_busy_poll_sum"]), int(fields["eventloop_busy_poll_hits"])
 
 
