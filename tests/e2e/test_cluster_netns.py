@@ -61,6 +61,24 @@ def test_a_database_across_namespaces(tmp_path: Path) -> None:
         nodes = [f"{net.ip(n)}:{CLIENT_PORT}" for n in NAMES]
         wait_for(lambda: all(_answers(*a.split(":")) for a in nodes), 30, "the nodes")
 
+        def registered() -> bool:
+            """Every member is active with its client address known: placement uses the
+            nodes registered when the database is created, so creating it earlier could
+            leave a node without shards (and the check below would fail)."""
+            out = subprocess.run(
+                _ackdb("cluster", "status", "--host", net.ip("n1"), "--port", str(CLIENT_PORT)),
+                capture_output=True, text=True, env=env, timeout=30,
+            )  # fmt: skip
+            rows = [ln.split() for ln in out.stdout.splitlines()]
+            members = [r for r in rows if r and r[0] in NAMES]
+            return (
+                out.returncode == 0
+                and len(members) == len(NAMES)
+                and all(r[1] != "?" and r[4] == "active" for r in members)
+            )
+
+        wait_for(registered, 60, "every node to register its address")
+
         def create() -> bool:
             out = subprocess.run(
                 _ackdb("db", "create", "shop", "--shards", "3", "--replicas", "1",
