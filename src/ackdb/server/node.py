@@ -431,10 +431,12 @@ class Node:
             return
         bp = self.busy_poll
         window = bp.window()
-        if window and not self._held:
-            # Not while replies wait for an fsync: its completion comes through the
-            # loop, which the poll would keep waiting.
-            caught, spent = poll_sockets(self._poll_fds(flushed + conns), window)
+        # Not while replies wait for an fsync: its completion comes through the loop,
+        # which the poll would keep waiting. Nor without a socket to watch (a pass of
+        # the timer alone).
+        fds = self._poll_fds(flushed + conns) if window and not self._held else None
+        if fds:
+            caught, spent = poll_sockets(fds, window)
             bp.polled(caught, spent)
             core.stat_busy_poll_us = bp.spent_ns // 1000
             core.stat_busy_poll_hits = bp.hits
