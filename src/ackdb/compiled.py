@@ -4,12 +4,12 @@ Owns: ``MODULES``, the per-command hot path that ``setup.py`` hands to mypyc (ch
 measurement: docs/performance.md). They are written in the subset of Python mypyc compiles
 to native code, and they must keep working uncompiled: the suite runs on both builds.
 Rules their code keeps (each broke a compiled run once; docs/performance.md): no
-attributes added to instances from outside, no patching of their functions, no
-methods replaced per instance, no interpreted subclass of their classes (unless the class
-says ``@mypyc_attr(allow_interpreted_subclasses=True)``), one type per exception name in a function,
-an attribute checked against None and then changed by a call is read afresh (mypy keeps
-the narrowed type; compiled code trusts it), and a ``dict`` subclass whose truth differs
-from its size is typed ``Any``.
+attributes added to instances from outside, no patching of their functions, no methods
+replaced per instance, no interpreted subclass of their classes (unless the class says
+``@mypyc_attr(allow_interpreted_subclasses=True)``), one type per exception name in a
+function, an attribute checked against None and then changed by a call is read afresh
+(mypy keeps the narrowed type; compiled code trusts it), and a ``dict`` subclass whose
+truth differs from its size is typed ``Any``.
 
 Never imported by the build itself (``setup.py`` reads this file as text): keep it free
 of imports beyond the standard library.
