@@ -23,6 +23,14 @@ process at the end are printed. The shards run with ``requirepass`` (the shard p
 from a fresh cluster secret), as the node's supervisor starts them; the proxy reads the
 topology from a file.
 
+- twemproxy (``nutcracker``, when installed: ``apt-get install nutcracker``) in front of the
+  redis-server, against that redis-server: a C proxy's ratio on the same machine in the
+  same rounds, which calibrates the targets (they quote twemproxy's 4-6% loss, measured
+  with the client on another machine). Skipped with a note when it is not installed.
+- ``--pin-client``: redis-benchmark runs on CPU 0 and every server process on the other
+  CPUs, as a client on another machine would leave them. Without it the kernel places the
+  three processes of a proxied run (client, proxy, shard) on two cores as it likes, and a
+  run's ratio follows where it put them (docs/performance.md, sixth pass).
 - ``redis-benchmark --cluster`` through the cluster API of a 3-shard database on three
   "nodes" (loopback hosts 127.0.0.1, .2, .3, one proxy each on the database's port, shard i's
   primary on node i), against the one proxy of the 3-shard database (``cl3/p3``): the
@@ -32,7 +40,7 @@ A report, not a test: exit 0 even when a target is missed (2: a tool is missing;
 process failed to start). Progress on stderr, the table on stdout.
 
 Usage: python3 bench/cluster_bench.py [--requests 100000] [--rounds 5] [--json FILE]
-       [--ackdb-src build/compiled]
+       [--ackdb-src build/compiled] [--pin-client]
 """
 
 from __future__ import annotations
@@ -102,7 +110,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], host: str = "127.0.0.1")
             raise RuntimeError(f"process on port {port} exited with {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
                 if s.recv(64):
                     return
         except OSError:
@@ -113,8 +121,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], host: str = "127.0.0.1")
 class World:
     """Every process of the benchmark, stopped in ``close``."""
 
-    def __init__(self, root: Path, ackdb_src: str) -> None:
+    def __init__(self, root: Path, ackdb_src: str, server_cpus: set[int] | None = None) -> None:
         self.root = root
+        self.server_cpus = server_cpus
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         secret_file = root / "secret"
         write_secret(str(secret_file), new_secret())
@@ -128,6 +137,8 @@ class World:
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         self.procs[name] = proc
+        if self.server_cpus is not None:
+            os.sched_setaffinity(proc.pid, self.server_cpus)
         wait_port(port, proc, host)
         return port
 
@@ -203,6 +214,20 @@ class World:
         argv += ["--appendonly", "no", "--dir", str(self.root)]
         return self.spawn("redis", argv, port)
 
+    def twemproxy(self, redis_port: int) -> int:
+        """A twemproxy (nutcracker) in front of the redis-server on ``redis_port``: one
+        connection to it, as the proxy's shared connection to a shard."""
+        port, stats = free_port(), free_port()
+        conf = self.root / "twemproxy.yml"
+        conf.write_text(
+            f"bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n"
+            f"  redis: true\n  server_connections: 1\n  servers:\n"
+            f"   - 127.0.0.1:{redis_port}:1\n"
+        )
+        argv = ["nutcracker", "-c", str(conf), "-a", "127.0.0.1", "-s", str(stats)]
+        argv += ["-o", str(self.root / "twemproxy.log")]
+        return self.spawn("twemproxy", argv, port)
+
     def rss_kib(self) -> dict[str, int]:
         out = {}
         for name, p in self.procs.items():
@@ -237,9 +262,12 @@ def bench(
     password: str | None,
     cluster: bool = False,
     clients: int = CLIENTS,
+    client_cpu: int | None = None,
 ) -> dict[str, Any]:
     n = requests * (4 if pipeline > 1 else 1)
     argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients)]
+    if client_cpu is not None:
+        argv = ["taskset", "-c", str(client_cpu), *argv]
     if cluster:
         argv.append("--cluster")
     argv += ["-n", str(n), "-r", str(KEYSPACE), "-d", str(VALUE_BYTES), "-P", str(pipeline)]
@@ -265,6 +293,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", help="write every run's figures here")
     ap.add_argument(
+        "--pin-client",
+        action="store_true",
+        help="redis-benchmark on CPU 0, every server process on the other CPUs",
+    )
+    ap.add_argument(
         "--ackdb-src",
         default=str(REPO / "src"),
         help="the ackdb to run (default: this tree's src/; build/compiled for the compiled "
@@ -274,8 +307,16 @@ def main() -> int:
     if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
         print("redis-benchmark and redis-server are needed", file=sys.stderr)
         return 2
+    cpus = os.sched_getaffinity(0)
+    if args.pin_client and (0 not in cpus or len(cpus) < 2):
+        print("--pin-client needs CPU 0 and one more", file=sys.stderr)
+        return 2
+    client_cpu = 0 if args.pin_client else None
     root = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
-    world = World(root, str(Path(args.ackdb_src).resolve()))
+    world = World(
+        root, str(Path(args.ackdb_src).resolve()), cpus - {0} if args.pin_client else None
+    )
+    twem = shutil.which("nutcracker") is not None
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     loads: list[tuple[float, float]] = []
     try:
@@ -284,6 +325,7 @@ def main() -> int:
             p3, _ = world.database("three", 3)
             cluster_port = world.cluster_database("cl3", 3)
             redis_port = world.redis()
+            twem_port = world.twemproxy(redis_port) if twem else None
         except RuntimeError as e:
             print(f"start failed: {e}", file=sys.stderr)
             return 3
@@ -294,10 +336,13 @@ def main() -> int:
             ("cluster-3", cluster_port, None, True),
             ("redis", redis_port, None, False),
         ]
+        if twem_port is not None:
+            targets.append(("twemproxy", twem_port, None, False))
         # CPU per request of the 1-shard database's processes, through the proxy and
         # direct: what each hop costs, whatever else the machine runs.
         cpu: dict[tuple[str, int], list[tuple[float, float]]] = {}
         one = ("one-proxy", "one-shard0")
+        twem_cpu: dict[int, list[float]] = {}
         one_client: dict[tuple[str, str], list[float]] = {}
         for rnd in range(args.rounds):
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
@@ -305,11 +350,14 @@ def main() -> int:
             for pipeline in PIPELINES:
                 for name, port, pw, cluster in order:
                     c0 = [world.cpu_s(p) for p in one]
-                    res = bench(port, pipeline, args.requests, pw, cluster)
+                    t0 = world.cpu_s("twemproxy") if name == "twemproxy" else 0.0
+                    res = bench(port, pipeline, args.requests, pw, cluster, client_cpu=client_cpu)
+                    reqs = args.requests * (4 if pipeline > 1 else 1) * len(TESTS) / 1e6
                     if name in ("proxy-1shard", "direct-shard"):
-                        reqs = args.requests * (4 if pipeline > 1 else 1) * len(TESTS) / 1e6
                         used = [(world.cpu_s(p) - c) / reqs for p, c in zip(one, c0, strict=True)]
                         cpu.setdefault((name, pipeline), []).append((used[0], used[1]))
+                    elif name == "twemproxy":
+                        twem_cpu.setdefault(pipeline, []).append((world.cpu_s(name) - t0) / reqs)
                     for test, fig in res.items():
                         runs.setdefault((name, test, pipeline), []).append(fig)
                     print(f"round {rnd + 1} -P {pipeline} {name}: {res}", file=sys.stderr)
@@ -317,13 +365,16 @@ def main() -> int:
             # on two shared cores.
             for name, port, pw, _ in order:
                 if name in ("proxy-1shard", "direct-shard"):
-                    res = bench(port, 1, args.requests // 5, pw, clients=1)
+                    res = bench(port, 1, args.requests // 5, pw, clients=1, client_cpu=client_cpu)
                     for test, fig in res.items():
                         one_client.setdefault((name, test), []).append(fig["p50_ms"])
                     print(f"round {rnd + 1} -c 1 {name}: {res}", file=sys.stderr)
             loads.append((before, os.getloadavg()[0]))
+        print("client: " + ("redis-benchmark on CPU 0, the servers on CPUs "
+              + ",".join(map(str, sorted(cpus - {0}))) if args.pin_client
+              else "unpinned (the kernel places client and servers)"))  # fmt: skip
         report(runs, loads, world.rss_kib())
-        report_cpu(cpu)
+        report_cpu(cpu, twem_cpu)
         report_one_client(one_client)
         if args.json:
             Path(args.json).write_text(
@@ -344,9 +395,10 @@ def report(
     loads: list[tuple[float, float]],
     rss: dict[str, int],
 ) -> None:
+    twem = any(k[0] == "twemproxy" for k in runs)
     print(f"{'test':<6}{'-P':>4}{'proxy-1':>12}{'direct':>12}{'proxy-3':>12}{'cluster-3':>12}"
           f"{'redis':>12}{'p1/dir':>9}{'p3/dir':>9}{'cl3/p3':>9}{'dir/redis':>10}{'target':>9}"
-          f"{'+p50 us':>9}")  # fmt: skip
+          f"{'+p50 us':>9}" + (f"{'twem':>12}{'tw/redis':>9}" if twem else ""))  # fmt: skip
     for test in TESTS:
         for pipeline in PIPELINES:
             rps = {n: _median(runs[(n, test, pipeline)], "rps") for n in
@@ -364,11 +416,29 @@ def report(
                 f"{rps['cluster-3'] / rps['proxy-3shard']:>9.2f}"
                 f"{direct / rps['redis']:>10.2f}{'>=' + str(target):>9}"
                 f"{added if pipeline == 1 else float('nan'):>9.0f}"
+                + (_twem_columns(runs, test, pipeline, rps["redis"]) if twem else "")
             )
     print("p50 added target: <= 100 us at -P 1 (proxy-1shard minus direct-shard)")
+    if twem:
+        print("tw/redis: twemproxy in front of the redis-server / that redis-server, the "
+              "same rounds (a C proxy's ratio on this machine)")  # fmt: skip
+    else:
+        print("twemproxy: not installed (apt-get install nutcracker), its columns left out")
     print("load average (1 min) before / after each round: "
           + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in loads))  # fmt: skip
     print("RSS (KiB): " + ", ".join(f"{k} {v}" for k, v in sorted(rss.items())))
+
+
+def _twem_columns(
+    runs: dict[tuple[str, str, int], list[dict[str, float]]],
+    test: str,
+    pipeline: int,
+    redis: float,
+) -> str:
+    """twemproxy's rate and its ratio to the redis-server behind it (medians over the
+    rounds, as every column here)."""
+    tw = _median(runs[("twemproxy", test, pipeline)], "rps")
+    return f"{tw:>12.0f}{tw / redis:>9.2f}"
 
 
 def report_one_client(one_client: dict[tuple[str, str], list[float]]) -> None:
@@ -385,7 +455,9 @@ def report_one_client(one_client: dict[tuple[str, str], list[float]]) -> None:
         )
 
 
-def report_cpu(cpu: dict[tuple[str, int], list[tuple[float, float]]]) -> None:
+def report_cpu(
+    cpu: dict[tuple[str, int], list[tuple[float, float]]], twem: dict[int, list[float]]
+) -> None:
     """CPU microseconds per request (SET and GET together) of the 1-shard database's
     proxy and shard processes, medians over the rounds: load-independent, unlike the
     throughput -- on this 2-core machine redis-benchmark, the proxy and the shard share
@@ -398,7 +470,9 @@ def report_cpu(cpu: dict[tuple[str, int], list[tuple[float, float]]]) -> None:
         sh = statistics.median(v[1] for v in via)
         d = statistics.median(v[1] for v in direct)
         print(f"  -P {pipeline}: through the proxy {px:.2f} + {sh:.2f} = {px + sh:.2f}; "
-              f"direct {d:.2f}; path / direct {(px + sh) / d:.2f}")  # fmt: skip
+              f"direct {d:.2f}; path / direct {(px + sh) / d:.2f}"
+              + (f"; twemproxy {statistics.median(twem[pipeline]):.2f}" if pipeline in twem
+                 else ""))  # fmt: skip
 
 
 if __name__ == "__main__":
