@@ -5,25 +5,44 @@ RESP2 and RESP3) and the few readers the merges need (``items`` of an aggregate,
 ``is_error``). The proxy forwards a shard's reply bytes unchanged; it only needs their
 boundaries, so nothing is decoded on the plain path. Never does IO.
 
-States of the splitter: between replies (``_buf`` empty) or inside one: ``_start`` is where
-the current reply began in ``_buf``, ``_pos`` how far it is scanned, ``_stack`` the elements
-still owed by each open aggregate, ``_need`` the length ``_buf`` must reach before scanning
-is worth resuming (a long bulk string arriving in many reads is scanned once, and a long
-array is never rescanned from its start).
+States of the splitter: between replies (``_acc`` and ``_head`` empty) or inside one:
+``_acc`` holds the bytes not scanned yet (from the first byte of an element whose end has
+not arrived), ``_head`` the unfinished reply's bytes before them, already scanned
+(``_held`` bytes),
+``_stack`` the elements still owed by each open aggregate, ``_need`` the length ``_acc``
+must reach before scanning is worth resuming, and ``_line`` how many bytes of ``_acc``
+are known to hold no CR when it begins with an unfinished simple line. So a reply
+arriving in many reads costs time linear in its length: a long bulk string is scanned
+once, a long array's scanned part is never scanned or copied again, and a long line is
+searched from where the last search stopped.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 import hiredis
 
 # Type bytes. Aggregates: * array, ~ set, > push, % map, | attribute.
 _ARRAY, _SET, _PUSH, _MAP, _ATTR = 0x2A, 0x7E, 0x3E, 0x25, 0x7C
+_MAP_BYTE: Final = 0x25
+_ATTR_BYTE: Final = 0x7C
 # Blob types with a length header: $ bulk, = verbatim, ! blob error.
 _BLOB = frozenset({0x24, 0x3D, 0x21})
 _SIMPLE = frozenset({0x2B, 0x2D, 0x3A, 0x2C, 0x23, 0x5F, 0x28})  # + - : , # _ (
 _AGG = frozenset({_ARRAY, _SET, _PUSH, _MAP, _ATTR})
+# What each type byte begins, as one table the scanner indexes (0: not RESP).
+_KIND_BLOB: Final = 1
+_KIND_SIMPLE: Final = 2
+_KIND_AGG: Final = 3
+_KINDS: Final = bytes(
+    _KIND_BLOB if b in _BLOB else _KIND_SIMPLE if b in _SIMPLE else _KIND_AGG if b in _AGG else 0
+    for b in range(256)
+)
 # The longest header line a shard may send before the stream counts as broken (bytes).
-LINE_MAX_BYTES = 64 * 1024
+LINE_MAX_BYTES: Final = 64 * 1024
+# A length or count header's digits (Redis sends at most 20, for a negative 64-bit int).
+_DIGITS_MAX: Final = 18
 
 
 class ReplyProtocolError(Exception):
@@ -33,61 +52,81 @@ class ReplyProtocolError(Exception):
 class ReplySplitter:
     """``feed(data)`` returns the replies completed by ``data``, each as raw bytes."""
 
-    __slots__ = ("_buf", "_start", "_pos", "_stack", "_need")
+    __slots__ = ("_acc", "_head", "_held", "_stack", "_need", "_line")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._start = 0
-        self._pos = 0
+        self._acc = bytearray()
+        self._head: list[bytes] = []
+        self._held = 0
         self._stack: list[int] = []
         self._need = 0
+        self._line = 0
 
     def pending_bytes(self) -> int:
-        return len(self._buf)
+        return len(self._acc) + self._held
 
     def feed(self, data: bytes) -> list[bytes]:
-        if self._buf:
-            self._buf += data
-            if len(self._buf) < self._need:
+        if self._acc:
+            acc = self._acc
+            acc += data
+            if len(acc) < self._need:
                 return []
-            return self._scan(self._buf)
+            if self._line:
+                if acc.find(b"\r", self._line) < 0:
+                    if len(acc) > LINE_MAX_BYTES:
+                        raise ReplyProtocolError("header line too long")
+                    self._line = len(acc)
+                    return []
+            data = bytes(acc)
+            self._acc = bytearray()
         return self._scan(data)
 
-    def _scan(self, buf: bytes | bytearray) -> list[bytes]:  # noqa: C901 - one hot loop
+    def _scan(self, buf: bytes) -> list[bytes]:  # noqa: C901 - one hot loop
         out: list[bytes] = []
         n = len(buf)
-        start, pos, stack = self._start, self._pos, self._stack
-        need = 0
-        find = buf.find
+        start = pos = need = line = 0
+        stack, head, kinds = self._stack, self._head, _KINDS
         while pos < n:
             t = buf[pos]
-            eol = find(b"\r\n", pos)
-            if eol < 0:
-                if n - pos > LINE_MAX_BYTES:
-                    raise ReplyProtocolError("header line too long")
-                break
-            if t in _BLOB:
-                size = int(buf[pos + 1 : eol])
-                if size < 0:  # $-1: the RESP2 null
-                    end = eol + 2
-                else:
-                    end = eol + 4 + size
+            kind = kinds[t]
+            if kind == _KIND_BLOB:
+                size, end = _header(buf, pos + 1, n)
+                if end < 0:
+                    break
+                if size >= 0:
+                    end += size + 2
                     if end > n:
                         need = end
                         break
-            elif t in _SIMPLE:
-                end = eol + 2
-            elif t in _AGG:
-                count = int(buf[pos + 1 : eol])
-                pos = eol + 2
+                elif size != -1:  # $-1: the RESP2 null
+                    raise ReplyProtocolError(f"bad length {size}")
+            elif kind == _KIND_SIMPLE:
+                k = pos + 1
+                while k < n and buf[k] != 0x0D:
+                    k += 1
+                if k + 1 >= n:
+                    if n - pos > LINE_MAX_BYTES:
+                        raise ReplyProtocolError("header line too long")
+                    line = k - pos
+                    break
+                if buf[k + 1] != 0x0A:
+                    raise ReplyProtocolError("CR without LF in a line")
+                end = k + 2
+            elif kind == _KIND_AGG:
+                count, end = _header(buf, pos + 1, n)
+                if end < 0:
+                    break
+                pos = end
                 if count > 0:
-                    if t == _MAP:
+                    if t == _MAP_BYTE:
                         count *= 2
-                    elif t == _ATTR:
+                    elif t == _ATTR_BYTE:
                         count = count * 2 + 1  # the attribute map, then the value it annotates
                     stack.append(count)
                     continue
-                end = pos  # empty or null aggregate: a complete element
+                if count < -1:
+                    raise ReplyProtocolError(f"bad count {count}")
+                # empty or null aggregate: a complete element
             else:
                 raise ReplyProtocolError(f"unexpected type byte {t!r}")
             pos = end
@@ -98,22 +137,52 @@ class ReplySplitter:
                     break
                 stack.pop()
             if not stack:
-                out.append(bytes(buf[start:pos]))
+                if head:
+                    head.append(buf[start:pos])
+                    out.append(b"".join(head))
+                    head.clear()
+                    self._held = 0
+                else:
+                    out.append(buf[start:pos])
                 start = pos
-        if start >= n:
-            self._buf = bytearray()
-            self._start = self._pos = self._need = 0
-            return out
-        shift = 0
-        if buf is not self._buf:
-            self._buf = bytearray(buf[start:])
-            shift = start
-        elif start > 65536:
-            del self._buf[:start]
-            shift = start
-        self._start, self._pos = start - shift, pos - shift
-        self._need = max(need - shift, 0)
+        if start < pos:  # an unfinished reply's scanned part
+            head.append(buf[start:pos])
+            self._held += pos - start
+        if pos < n:
+            self._acc = bytearray(buf[pos:]) if pos else bytearray(buf)
+            self._need = need - pos if need else 0
+        self._line = line
         return out
+
+
+def _header(buf: bytes, pos: int, n: int) -> tuple[int, int]:
+    """The signed decimal number of the header line whose digits start at ``pos``, and the
+    position after the line's CR LF; ``(0, -1)`` while the line has not all arrived.
+    Anything but an optional minus sign, 1 to 18 digits and CR LF breaks the stream."""
+    k = pos
+    negative = k < n and buf[k] == 0x2D
+    if negative:
+        k += 1
+    first = k
+    value = 0
+    while k < n:
+        c = buf[k]
+        if c < 0x30 or c > 0x39:
+            break
+        value = value * 10 + (c - 0x30)
+        k += 1
+        if k - first > _DIGITS_MAX:
+            raise ReplyProtocolError("length out of range")
+    digits = k - first
+    if k >= n:
+        return 0, -1  # more digits may follow
+    if digits == 0 or buf[k] != 0x0D:
+        raise ReplyProtocolError("bad length or count line")
+    if k + 1 >= n:
+        return 0, -1
+    if buf[k + 1] != 0x0A:
+        raise ReplyProtocolError("CR without LF in a line")
+    return (-value if negative else value), k + 2
 
 
 class _Need:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from fake_shards import topology
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ackdb.cluster.keyslot import key_slot
 from ackdb.proxy.merge import SCAN_CURSORS_MAX, ScanCursors, merge, parse_cursor
-from ackdb.proxy.replies import ReplySplitter, items
+from ackdb.proxy.replies import LINE_MAX_BYTES, ReplyProtocolError, ReplySplitter, items
 from ackdb.proxy.router import ROUTES, Kind, Merge, Router, find_route, slot_of
 
 
@@ -90,6 +91,53 @@ def test_splitter_byte_by_byte() -> None:
     for i in range(len(data)):
         got += s.feed(data[i : i + 1])
     assert got == REPLIES[:-1]
+
+
+def test_splitter_long_array_in_small_reads() -> None:
+    """An array arriving in many reads comes out whole, once; the scanned part is kept
+    apart (pending_bytes counts it) and never scanned again."""
+    reply = b"*20000\r\n" + b"".join(b"$5\r\n%05d\r\n" % i for i in range(20000)) + b"+OK\r\n"
+    s = ReplySplitter()
+    got = []
+    for i in range(0, len(reply), 7):
+        got += s.feed(reply[i : i + 7])
+        if i + 7 < len(reply) - 5:
+            assert not got and s.pending_bytes() == i + 7
+    assert got == [reply[:-5], b"+OK\r\n"] and s.pending_bytes() == 0
+
+
+NOT_RESP = {
+    "type byte": b"?x\r\n",
+    "length not a number": b"$abc\r\n",
+    "length below -1": b"$-2\r\n",
+    "count then junk": b"*1x\r\n",
+    "count below -1": b"*-5\r\n",
+    "empty length": b"$\r\n",
+    "CR without LF in a header": b"$3\rxbar\r\n",
+    "CR without LF in a line": b"+OK\rx\n",
+    "19 digits": b"$" + b"9" * 19 + b"\r\n",
+    "line too long": b"+" + b"x" * (LINE_MAX_BYTES + 1),
+}
+
+
+@pytest.mark.parametrize("data", NOT_RESP.values(), ids=NOT_RESP.keys())
+def test_splitter_refuses_what_is_not_resp(data: bytes) -> None:
+    with pytest.raises(ReplyProtocolError):
+        ReplySplitter().feed(data)
+    s = ReplySplitter()  # the same, one byte a read (a long line is searched once)
+    with pytest.raises(ReplyProtocolError):
+        for i in range(len(data)):
+            s.feed(data[i : i + 1])
+
+
+def test_splitter_line_in_many_reads() -> None:
+    line = b"-ERR " + b"e" * 5000 + b"\r\n"
+    s = ReplySplitter()
+    got = []
+    for i in range(len(line)):
+        got += s.feed(line[i : i + 1])
+        assert s.pending_bytes() == (i + 1) % len(line)
+    assert got == [line]
 
 
 def test_items() -> None:
