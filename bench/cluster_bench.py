@@ -17,8 +17,8 @@ Targets (ratios printed; targets in brackets):
 
 Each round runs every target once for SET and GET at -P 1 and -P 16 (``redis-benchmark
 -t set,get -c 50 -n N -r 100000 -d 16 --csv``; ``-n`` is 4x N at -P 16), in an order that
-rotates every round, so the targets' runs are paired; every figure is the median over
-``--rounds`` rounds. The load average before and after each round and the RSS of every
+rotates every round, so the targets' runs are paired; rates are medians over the
+``--rounds`` rounds, ratios medians of the rounds' paired ratios. The load average before and after each round and the RSS of every
 process at the end are printed. The shards run with ``requirepass`` (the shard password
 from a fresh cluster secret), as the node's supervisor starts them; the proxy reads the
 topology from a file.
@@ -409,15 +409,18 @@ def report(
             direct = rps["direct-shard"]
             target = 0.8 if pipeline == 1 else 0.5
             added = (p50["proxy-1shard"] - p50["direct-shard"]) * 1000
+            pairs = [("proxy-1shard", "direct-shard"), ("proxy-3shard", "direct-shard"),
+                     ("cluster-3", "proxy-3shard"), ("direct-shard", "redis")]  # fmt: skip
+            r = [_paired(runs, a, b, test, pipeline) for a, b in pairs]
             print(
                 f"{test:<6}{pipeline:>4}{rps['proxy-1shard']:>12.0f}{direct:>12.0f}"
                 f"{rps['proxy-3shard']:>12.0f}{rps['cluster-3']:>12.0f}{rps['redis']:>12.0f}"
-                f"{rps['proxy-1shard'] / direct:>9.2f}{rps['proxy-3shard'] / direct:>9.2f}"
-                f"{rps['cluster-3'] / rps['proxy-3shard']:>9.2f}"
-                f"{direct / rps['redis']:>10.2f}{'>=' + str(target):>9}"
+                f"{r[0]:>9.2f}{r[1]:>9.2f}{r[2]:>9.2f}{r[3]:>10.2f}{'>=' + str(target):>9}"
                 f"{added if pipeline == 1 else float('nan'):>9.0f}"
-                + (_twem_columns(runs, test, pipeline, rps["redis"]) if twem else "")
+                + (_twem_columns(runs, test, pipeline) if twem else "")
             )
+    print("req/s: medians over the rounds; ratios: medians of the rounds' paired ratios (each "
+          "round runs every target once, in rotating order)")  # fmt: skip
     print("+p50 us: proxy-1shard minus direct-shard at 50 clients, where 50 requests queue on "
           "shared cores and it follows the throughput; the hop's own cost, which the <= 100 us "
           "target is about, is measured at one client below")  # fmt: skip
@@ -431,16 +434,24 @@ def report(
     print("RSS (KiB): " + ", ".join(f"{k} {v}" for k, v in sorted(rss.items())))
 
 
-def _twem_columns(
+def _paired(
     runs: dict[tuple[str, str, int], list[dict[str, float]]],
+    a: str,
+    b: str,
     test: str,
     pipeline: int,
-    redis: float,
+) -> float:
+    """The median over the rounds of target ``a``'s rate / target ``b``'s in that round."""
+    pairs = zip(runs[(a, test, pipeline)], runs[(b, test, pipeline)], strict=True)
+    return statistics.median(x["rps"] / y["rps"] for x, y in pairs)
+
+
+def _twem_columns(
+    runs: dict[tuple[str, str, int], list[dict[str, float]]], test: str, pipeline: int
 ) -> str:
-    """twemproxy's rate and its ratio to the redis-server behind it (medians over the
-    rounds, as every column here)."""
+    """twemproxy's rate and its paired ratio to the redis-server behind it."""
     tw = _median(runs[("twemproxy", test, pipeline)], "rps")
-    return f"{tw:>12.0f}{tw / redis:>9.2f}"
+    return f"{tw:>12.0f}{_paired(runs, 'twemproxy', 'redis', test, pipeline):>9.2f}"
 
 
 def report_one_client(one_client: dict[tuple[str, str], list[float]]) -> None:
