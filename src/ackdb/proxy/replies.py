@@ -23,6 +23,8 @@ from typing import Final
 
 import hiredis
 
+from ..resp.ints import digit_run
+
 # Type bytes. Aggregates: * array, ~ set, > push, % map, | attribute.
 _ARRAY, _SET, _PUSH, _MAP, _ATTR = 0x2A, 0x7E, 0x3E, 0x25, 0x7C
 _MAP_BYTE: Final = 0x25
@@ -164,16 +166,10 @@ def _header(buf: bytes, pos: int, n: int) -> tuple[int, int]:
     if negative:
         k += 1
     first = k
-    value = 0
-    while k < n:
-        c = buf[k]
-        if c < 0x30 or c > 0x39:
-            break
-        value = value * 10 + (c - 0x30)
-        k += 1
-        if k - first > _DIGITS_MAX:
-            raise ReplyProtocolError("length out of range")
+    value, k = digit_run(buf, k, n, _DIGITS_MAX)
     digits = k - first
+    if digits > _DIGITS_MAX:
+        raise ReplyProtocolError("length out of range")
     if k >= n:
         return 0, -1  # more digits may follow
     if digits == 0 or buf[k] != 0x0D:

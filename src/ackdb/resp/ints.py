@@ -36,6 +36,23 @@ def parse_ll(b: bytes) -> int | None:
     return value if INT64_MIN <= value <= INT64_MAX else None
 
 
+def digit_run(buf: bytes, k: int, n: int, limit: int) -> tuple[int, int]:
+    """The value of the ASCII digits of ``buf`` from ``k``, and the position after them:
+    the run stops at a non-digit, at ``n``, or once ``limit`` + 1 digits are read (so the
+    caller sees that there were too many without reading an unbounded run). The hand
+    parsers of RESP headers call it (``resp.reader`` for requests, ``proxy.replies`` for
+    a shard's replies), each with its own rules around it."""
+    value = 0
+    stop = min(n, k + limit + 1)
+    while k < stop:
+        c = buf[k]
+        if c < 0x30 or c > 0x39:
+            break
+        value = value * 10 + (c - 0x30)
+        k += 1
+    return value, k
+
+
 def parse_ll_text(text: str) -> int | None:
     """``parse_ll`` on a str (config values): the same rules; non-ASCII is refused."""
     if not text.isascii():

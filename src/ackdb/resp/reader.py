@@ -26,7 +26,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 import hiredis
 
 from .argsplit import split_args
-from .ints import parse_ll
+from .ints import digit_run, parse_ll
 
 __all__ = ["ProtocolError", "RequestReader", "split_args"]
 
@@ -74,14 +74,7 @@ def _digits(data: bytes, pos: int, n: int) -> int:
     """The decimal number at ``pos`` up to the CR LF that must follow it, and the position
     after the CR LF packed as ``value << 16 | end``; -1 unless there are 1 to 9 digits
     without a superfluous leading zero, then CR LF."""
-    v = 0
-    k = pos
-    while k < n:
-        c = data[k]
-        if c < 0x30 or c > 0x39:
-            break
-        v = v * 10 + (c - 0x30)
-        k += 1
+    v, k = digit_run(data, pos, n, 9)
     d = k - pos
     if d == 0 or d > 9 or (d > 1 and data[pos] == 0x30):
         return -1
