@@ -8,13 +8,12 @@ boundaries, so nothing is decoded on the plain path. Never does IO.
 States of the splitter: between replies (``_acc`` and ``_head`` empty) or inside one:
 ``_acc`` holds the bytes not scanned yet (from the first byte of an element whose end has
 not arrived), ``_head`` the unfinished reply's bytes before them, already scanned
-(``_held`` bytes),
-``_stack`` the elements still owed by each open aggregate, ``_need`` the length ``_acc``
-must reach before scanning is worth resuming, and ``_line`` how many bytes of ``_acc``
-are known to hold no CR when it begins with an unfinished simple line. So a reply
-arriving in many reads costs time linear in its length: a long bulk string is scanned
-once, a long array's scanned part is never scanned or copied again, and a long line is
-searched from where the last search stopped.
+(``_held`` bytes), ``_stack`` the elements still owed by each open aggregate, ``_need``
+the length ``_acc`` must reach before scanning is worth resuming, and ``_line`` how many
+bytes of ``_acc`` are known to hold no CR when it begins with an unfinished simple line.
+So a reply arriving in many reads costs time linear in its length: a long bulk string is
+scanned once, a long array's scanned part is never scanned or copied again, and a long
+line is searched from where the last search stopped.
 """
 
 from __future__ import annotations
@@ -26,9 +25,11 @@ import hiredis
 from ..resp.ints import digit_run
 
 # Type bytes. Aggregates: * array, ~ set, > push, % map, | attribute.
-_ARRAY, _SET, _PUSH, _MAP, _ATTR = 0x2A, 0x7E, 0x3E, 0x25, 0x7C
-_MAP_BYTE: Final = 0x25
-_ATTR_BYTE: Final = 0x7C
+_ARRAY: Final = 0x2A
+_SET: Final = 0x7E
+_PUSH: Final = 0x3E
+_MAP: Final = 0x25
+_ATTR: Final = 0x7C
 # Blob types with a length header: $ bulk, = verbatim, ! blob error.
 _BLOB = frozenset({0x24, 0x3D, 0x21})
 _SIMPLE = frozenset({0x2B, 0x2D, 0x3A, 0x2C, 0x23, 0x5F, 0x28})  # + - : , # _ (
@@ -120,9 +121,9 @@ class ReplySplitter:
                     break
                 pos = end
                 if count > 0:
-                    if t == _MAP_BYTE:
+                    if t == _MAP:
                         count *= 2
-                    elif t == _ATTR_BYTE:
+                    elif t == _ATTR:
                         count = count * 2 + 1  # the attribute map, then the value it annotates
                     stack.append(count)
                     continue

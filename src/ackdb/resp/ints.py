@@ -2,8 +2,9 @@
 
 Owns: the accept/reject rules of ``string2ll`` (Redis util.c), used wherever Redis uses it:
 RESP header numbers (``*<count>``, ``$<length>``), command arguments (INCR, EXPIRE,
-WAIT...), replication arguments (PSYNC offsets, REPLCONF) and config values. Never does
-IO; pure functions only.
+WAIT...), replication arguments (PSYNC offsets, REPLCONF) and config values; and
+``digit_run``, the digit loop of the hand-written header parsers on the hot paths. Never
+does IO; pure functions only.
 
 The rules (util.c ``string2ll``): 1 to 20 characters (``LONG_STR_SIZE`` is 21); an
 optional leading ``-``; ASCII digits only (no ``+``, no spaces); no leading zero except
