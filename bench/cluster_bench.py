@@ -18,8 +18,8 @@ Targets (ratios printed; targets in brackets):
 Each round runs every target once for SET and GET at -P 1 and -P 16 (``redis-benchmark
 -t set,get -c 50 -n N -r 100000 -d 16 --csv``; ``-n`` is 4x N at -P 16), in an order that
 rotates every round, so the targets' runs are paired; rates are medians over the
-``--rounds`` rounds, ratios medians of the rounds' paired ratios. The load average before and after each round and the RSS of every
-process at the end are printed. The shards run with ``requirepass`` (the shard password
+``--rounds`` rounds, ratios medians of the rounds' paired ratios. The load average before
+and after each round and the RSS of every process at the end are printed. The shards run with ``requirepass`` (the shard password
 from a fresh cluster secret), as the node's supervisor starts them; the proxy reads the
 topology from a file.
 

@@ -44,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ackdb.resp.request import pack  # noqa: E402
 
 START_TIMEOUT_S = 30.0
+# --pin: the CPU of the primary, the replica and this client (``none``: the kernel's choice).
+PINS = {"one": (0, 0, 0), "apart": (1, 0, 0), "replica-apart": (0, 1, 0), "client-apart": (0, 0, 1)}
 FIELDS = ("p50_us", "set_p50_us", "second_p50_us", "primary_us", "primary_user_us", "replica_us", "replica_user_us",
           "primary_reads", "primary_writes", "primary_switches")  # fmt: skip
 
@@ -167,9 +169,7 @@ def _loop(primary: Proc, replica: Proc, args: argparse.Namespace) -> dict[str, f
 
     run(args.warmup)  # the replica attached and in sync (WAIT returned 1)
     if args.pin != "none":
-        # CPU of the primary, the replica and this client.
-        cpus = {"one": (0, 0, 0), "apart": (1, 0, 0), "replica-apart": (0, 1, 0),
-                "client-apart": (0, 0, 1)}[args.pin]  # fmt: skip
+        cpus = PINS[args.pin]
         os.sched_setaffinity(primary.proc.pid, {cpus[0]})
         os.sched_setaffinity(replica.proc.pid, {cpus[1]})
         os.sched_setaffinity(0, {cpus[2]})
@@ -203,7 +203,7 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--mode", choices=("wait", "set"), default="wait")
-    ap.add_argument("--pin", choices=("none", "one", "apart", "replica-apart", "client-apart"), default="none",
+    ap.add_argument("--pin", choices=("none", *PINS), default="none",
                     help="where the three processes run (see above)")  # fmt: skip
     args = ap.parse_args()
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in args.targets}

@@ -74,12 +74,11 @@ class ReplySplitter:
             acc += data
             if len(acc) < self._need:
                 return []
-            if self._line:
-                if acc.find(b"\r", self._line) < 0:
-                    if len(acc) > LINE_MAX_BYTES:
-                        raise ReplyProtocolError("header line too long")
-                    self._line = len(acc)
-                    return []
+            if self._line and acc.find(b"\r", self._line) < 0:  # the line goes on
+                if len(acc) > LINE_MAX_BYTES:
+                    raise ReplyProtocolError("header line too long")
+                self._line = len(acc)
+                return []
             data = bytes(acc)
             self._acc = bytearray()
         return self._scan(data)
